@@ -1,0 +1,1 @@
+"""The Backstage entity model: refs, entities, validation, relations, and catalog sources."""
