@@ -1,0 +1,274 @@
+"""The ``callboard`` command line: run | ask | sync | check | list (the one place that exits)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from adapters.console import Console, ConsolePoster, render_reply, to_request
+from bot.app import App, build_app
+from bot.catalog.files import FileTree, walk
+from bot.catalog.problems import Problem
+from bot.catalog.sync import build_candidates
+from bot.config import Settings, load_settings
+from bot.errors import BotError, ConfigError
+from commands import COMMANDS
+
+log = logging.getLogger("callboard")
+
+Subcommand = Callable[[argparse.Namespace], int]
+
+
+def _settings(ns: argparse.Namespace) -> Settings:
+    return load_settings(Path(ns.config) if ns.config else None)
+
+
+def _app(ns: argparse.Namespace) -> App:
+    app = build_app(_settings(ns), COMMANDS)
+    app.posters["console"] = ConsolePoster()
+    return app
+
+
+def _print_problems(problems: Sequence[Problem], out: Any = sys.stdout) -> None:
+    for p in problems:
+        print(str(p), file=out)
+
+
+def cmd_run(ns: argparse.Namespace) -> int:
+    app = _app(ns)
+    try:
+        report = app.sync_now()
+        print(report.summary(), file=sys.stderr)
+        errors = [p for p in report.problems if p.level == "error"]
+        if errors:
+            print(f"{len(errors)} catalog problems; see `callboard sync`.", file=sys.stderr)
+        asyncio.run(_serve(app, ns))
+    except KeyboardInterrupt:
+        pass
+    finally:
+        app.close()
+    return 0
+
+
+async def _serve(app: App, ns: argparse.Namespace) -> None:
+    refresher = asyncio.create_task(app.refresh_forever())
+    servers = [asyncio.create_task(s) for s in platform_servers(app)]
+    try:
+        stdin_open = not sys.stdin.closed and _stdin_readable()
+        if stdin_open and (sys.stdin.isatty() or not servers):
+            await Console(app).loop()
+        if servers:
+            await asyncio.gather(*servers)
+    finally:
+        refresher.cancel()
+        for task in servers:
+            task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await refresher
+
+
+def _stdin_readable() -> bool:
+    try:
+        os.fstat(sys.stdin.fileno())
+    except (OSError, ValueError):
+        return False
+    return True
+
+
+PlatformServer = Callable[[App], Any]
+_PLATFORM_SERVERS: list[PlatformServer] = []
+
+
+def platform_servers(app: App) -> list[Any]:
+    """Coroutines serving each configured chat platform (Slack, Discord) until cancelled."""
+    return [c for c in (server(app) for server in _PLATFORM_SERVERS) if c is not None]
+
+
+def cmd_ask(ns: argparse.Namespace) -> int:
+    app = _app(ns)
+    try:
+        if not ns.no_sync:
+            app.sync_now()
+        reply = asyncio.run(app.dispatcher.dispatch(to_request(app, " ".join(ns.text))))
+        print(render_reply(reply, ns.format))
+        return 1 if reply.error else 0
+    finally:
+        app.close()
+
+
+def cmd_sync(ns: argparse.Namespace) -> int:
+    app = _app(ns)
+    try:
+        if ns.source and ns.source not in app.sync.source_names():
+            known = ", ".join(app.sync.source_names()) or "none"
+            print(f"callboard: no source named {ns.source} (sources: {known})", file=sys.stderr)
+            return 2
+        report = app.sync_now(only=ns.source, force=ns.force)
+        print(report.summary())
+        for source in report.sources:
+            for ref in source.added:
+                print(f"  + {ref}")
+            for ref in source.removed:
+                print(f"  - {ref}")
+            for ref in source.modified:
+                print(f"  ~ {ref}")
+            for ref, old, new in source.owner_changed:
+                print(f"  ~ {ref}: owner {old} -> {new}")
+        _print_problems(report.problems)
+        return 0 if report.ok else 1
+    finally:
+        app.close()
+
+
+def cmd_check(ns: argparse.Namespace) -> int:
+    """Validate catalog files exactly as sync does; ``file:line: message`` per problem."""
+    cwd = Path.cwd().resolve()
+    problems: list[Problem] = []
+    seen_refs: dict[str, str] = {}
+    for arg in ns.paths:
+        path = Path(arg).resolve()
+        if path.is_dir():
+            problems.append(Problem("error", "is a directory; name catalog files", arg))
+            continue
+        root = cwd if path.is_relative_to(cwd) else path.parent
+        tree = FileTree(root)
+        entry = path.relative_to(root).as_posix()
+        for read in walk(tree, entry, {}):
+            found: list[Problem] = list(read.problems)
+            candidates, _ = build_candidates(read, found)
+            for cand in candidates:
+                ref = str(cand.entity.ref)
+                first = seen_refs.setdefault(ref, read.path)
+                if first != read.path:
+                    found.append(
+                        Problem("error", f"duplicate entity {ref}, first in {first}", read.path,
+                                cand.entity.source_line, ref)
+                    )
+            for p in found:
+                shown = _display_path(root / p.file, cwd) if p.file else arg
+                problems.append(Problem(p.level, p.message, shown, p.line, p.entity))
+    _print_problems(problems)
+    errors = sum(1 for p in problems if p.level == "error")
+    if ns.paths:
+        print(
+            f"{len(ns.paths)} file(s) checked: {errors} error(s), "
+            f"{len(problems) - errors} warning(s)",
+            file=sys.stderr,
+        )
+    return 1 if errors else 0
+
+
+def _display_path(path: Path, cwd: Path) -> str:
+    try:
+        return path.relative_to(cwd).as_posix()
+    except ValueError:
+        return str(path)
+
+
+def cmd_list(ns: argparse.Namespace) -> int:
+    from sqlalchemy import select
+
+    from bot.store.schema import entities
+
+    app = _app(ns)
+    try:
+        stmt = select(
+            entities.c.ref, entities.c.owner_ref, entities.c.source, entities.c.file
+        ).order_by(entities.c.ref)
+        if ns.kind:
+            stmt = stmt.where(entities.c.kind == ns.kind.lower())
+        with app.db.engine.connect() as conn:
+            rows = conn.execute(stmt).all()
+        if ns.format == "json":
+            print(json.dumps([
+                {"ref": r.ref, "owner": r.owner_ref, "source": r.source, "file": r.file}
+                for r in rows
+            ], indent=2))
+        else:
+            width = max((len(r.ref) for r in rows), default=10)
+            for r in rows:
+                print(f"{r.ref.ljust(width)}  {r.owner_ref or '-':<40}  {r.source}")
+            print(f"{len(rows)} entities", file=sys.stderr)
+        return 0
+    finally:
+        app.close()
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="callboard", description="Chat-ops for your Backstage-format service catalog."
+    )
+    parser.add_argument("--config", help="config file (default: $CALLBOARD_CONFIG or "
+                        "config/callboard.yaml)")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log more")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("run", help="sync, then serve the console (and configured chat platforms)")
+    p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("ask", help="answer one command and exit")
+    p.add_argument("text", nargs="+", help='e.g. "/whoowns payments-api"')
+    p.add_argument("--format", choices=("text", "json"), default="text")
+    p.add_argument("--no-sync", action="store_true", help="answer from the stored catalog as is")
+    p.set_defaults(func=cmd_ask)
+
+    p = sub.add_parser("sync", help="sync the catalog now and print what changed")
+    p.add_argument("--source", help="only this source")
+    p.add_argument("--force", action="store_true", help="parse every file, even unchanged ones")
+    p.set_defaults(func=cmd_sync)
+
+    p = sub.add_parser("check", help="validate catalog files as sync does (for CI)")
+    p.add_argument("paths", nargs="+", metavar="PATH")
+    p.set_defaults(func=cmd_check)
+
+    p = sub.add_parser("list", help="list stored entities")
+    p.add_argument("--kind")
+    p.add_argument("--format", choices=("text", "json"), default="text")
+    p.set_defaults(func=cmd_list)
+
+    for extend in _EXTRA_SUBCOMMANDS:
+        extend(sub)
+    return parser
+
+
+_EXTRA_SUBCOMMANDS: list[Callable[[Any], None]] = []
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    ns = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO if ns.verbose else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    try:
+        return int(ns.func(ns))
+    except ConfigError as exc:
+        print(f"callboard: configuration error: {exc}", file=sys.stderr)
+        return 2
+    except BotError as exc:
+        print(f"callboard: {exc}", file=sys.stderr)
+        return 1
+
+
+def entry() -> None:
+    try:
+        code = main()
+        sys.stdout.flush()
+    except BrokenPipeError:  # `callboard list | head`
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        code = 0
+    sys.exit(code)
+
+
+if __name__ == "__main__":
+    entry()

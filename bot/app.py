@@ -1,0 +1,136 @@
+"""The one composition root: ``build_app`` wires store, catalog, sync and dispatcher.
+
+Adapters and the CLI call ``build_app`` with the command registry; tests call it with a temp
+database. Nothing here does I/O at import time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from bot.catalog.read import CatalogReader
+from bot.catalog.sources import CatalogSource, FileSource
+from bot.catalog.sync import CatalogSync, SyncReport
+from bot.chat import Reply
+from bot.config import Settings, SourceSettings
+from bot.dispatch import CommandSpec, Dispatcher
+from bot.errors import ConfigError
+from bot.store.db import Database
+
+log = logging.getLogger(__name__)
+
+Clock = Callable[[], dt.datetime]
+
+
+def system_clock() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+class Poster(Protocol):
+    """Something that can post a reply into a channel of its platform (for scheduled reports)."""
+
+    platform: str
+
+    async def post(self, channel: str, reply: Reply) -> None: ...
+
+
+SourceFactory = Callable[[SourceSettings, Settings, Database], CatalogSource]
+_SOURCE_FACTORIES: dict[str, SourceFactory] = {}
+
+
+def register_source_factory(type_: str, factory: SourceFactory) -> None:
+    """Let a source type (git, backstage...) build its ``CatalogSource`` from settings."""
+    _SOURCE_FACTORIES[type_] = factory
+
+
+def build_source(cfg: SourceSettings, settings: Settings, db: Database) -> CatalogSource:
+    if cfg.type == "file":
+        assert cfg.target is not None and cfg.root is not None
+        return FileSource(
+            cfg.name, cfg.target, cfg.root, max_file_bytes=settings.catalog.max_file_mb * 2**20
+        )
+    factory = _SOURCE_FACTORIES.get(cfg.type)
+    if factory is None:
+        raise ConfigError(f"catalog source {cfg.name}: unknown type {cfg.type}")
+    return factory(cfg, settings, db)
+
+
+@dataclass
+class App:
+    """Callboard's services, wired once. Commands reach them through ``ctx.app``."""
+
+    settings: Settings
+    db: Database
+    catalog: CatalogReader
+    sync: CatalogSync
+    clock: Clock = system_clock
+    posters: dict[str, Poster] = field(default_factory=dict)
+    extensions: dict[str, Any] = field(default_factory=dict)
+    dispatcher: Dispatcher = field(init=False)
+    _sync_lock: asyncio.Lock | None = field(default=None, init=False)
+
+    def sync_now(self, only: str | None = None, force: bool = False) -> SyncReport:
+        """Sync every source (or one) now; blocking."""
+        return self.sync.run(only=only, force=force)
+
+    async def sync_async(self, only: str | None = None, force: bool = False) -> SyncReport:
+        """Sync in a worker thread, one sync at a time per process."""
+        if self._sync_lock is None:
+            self._sync_lock = asyncio.Lock()
+        async with self._sync_lock:
+            return await asyncio.to_thread(self.sync_now, only, force)
+
+    async def refresh_forever(self, tick_seconds: float = 30.0) -> None:
+        """Re-sync each source every ``refresh_minutes`` (its own, or the catalog's)."""
+        due: dict[str, float] = {}
+        intervals = {
+            s.name: 60.0 * (s.refresh_minutes or self.settings.catalog.refresh_minutes)
+            for s in self.settings.catalog.sources
+        }
+        now = time.monotonic()
+        for name, interval in intervals.items():
+            due[name] = now + interval
+        while True:
+            await asyncio.sleep(tick_seconds)
+            now = time.monotonic()
+            for name, at in list(due.items()):
+                if now < at:
+                    continue
+                try:
+                    report = await self.sync_async(only=name)
+                    log.info("refresh: %s", report.summary())
+                except Exception:
+                    log.exception("refresh of %s failed", name)
+                due[name] = time.monotonic() + intervals[name]
+
+    def close(self) -> None:
+        self.db.dispose()
+
+
+def build_app(
+    settings: Settings,
+    commands: Sequence[CommandSpec],
+    *,
+    clock: Clock = system_clock,
+    migrate: bool = True,
+) -> App:
+    """Wire Callboard from settings: the database (migrated), catalog, sync and dispatcher."""
+    db = Database(settings.database_url)
+    if migrate:
+        db.migrate()
+    sources = [build_source(s, settings, db) for s in settings.catalog.sources]
+    app = App(
+        settings=settings,
+        db=db,
+        catalog=CatalogReader(db),
+        sync=CatalogSync(db, sources),
+        clock=clock,
+    )
+    app.dispatcher = Dispatcher(app, commands)
+    return app

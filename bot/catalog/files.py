@@ -1,0 +1,285 @@
+"""Read a tree of catalog files: follow Location targets, resolve placeholders, stay confined.
+
+The walk starts at one catalog or Location file and follows ``spec.target``/``spec.targets``
+depth-first, in the order written (glob matches sorted), visiting each file once, so a Location
+cycle ends. Every path a catalog file names is confined to the source's root directory.
+Files whose content hash is unchanged since the last sync are not parsed again: their Location
+targets come from what the last sync recorded.
+"""
+
+from __future__ import annotations
+
+import glob
+import hashlib
+import json
+import os
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from bot.catalog.problems import Problem
+from bot.catalog.validation import validate_entity
+from bot.catalog.yamlload import Document, parse_documents
+
+DEFAULT_MAX_FILE_BYTES = 10 * 1024 * 1024
+PLACEHOLDER_KEYS = ("$text", "$json", "$yaml")
+_GLOB_CHARS = frozenset("*?[")
+
+
+@dataclass
+class FileRead:
+    """What the walk learned about one file."""
+
+    path: str  # posix path relative to the source root
+    sha256: str | None = None  # None when the file could not be read
+    documents: list[Document] | None = None  # entity documents; None when skipped or unreadable
+    children: tuple[str, ...] = ()  # Location targets, as root-relative paths
+    problems: list[Problem] = field(default_factory=list)
+    complete: bool = True  # False: the YAML broke part-way; keep what the file held before
+
+    @property
+    def parsed(self) -> bool:
+        return self.documents is not None
+
+    @property
+    def readable(self) -> bool:
+        return self.sha256 is not None
+
+
+@dataclass(frozen=True)
+class KnownFile:
+    """What the last sync recorded for a file: its hash and its Location targets."""
+
+    sha256: str
+    children: tuple[str, ...]
+
+
+class _Confinement(Exception):
+    pass
+
+
+class FileTree:
+    """A source root on disk and the rules for reading inside it."""
+
+    def __init__(self, root: Path, max_file_bytes: int = DEFAULT_MAX_FILE_BYTES) -> None:
+        self.root = root.resolve()
+        self.max_file_bytes = max_file_bytes
+
+    def relative(self, path: Path) -> str:
+        """The root-relative posix path of ``path``; raises if it lies outside the root."""
+        resolved = path.resolve()
+        try:
+            return resolved.relative_to(self.root).as_posix()
+        except ValueError:
+            raise _Confinement(str(path)) from None
+
+    def absolute(self, rel: str) -> Path:
+        return self.root / rel
+
+    def read(self, rel: str) -> tuple[bytes | None, Problem | None]:
+        path = self.absolute(rel)
+        try:
+            info = path.stat()
+        except FileNotFoundError:
+            return None, Problem("error", "file not found", rel)
+        except OSError as exc:
+            return None, Problem("error", f"cannot read: {exc.strerror}", rel)
+        if path.is_dir():
+            return None, Problem("error", "target is a directory, not a catalog file", rel)
+        if info.st_size > self.max_file_bytes:
+            return None, Problem(
+                "error",
+                f"file is {info.st_size / 1e6:.1f} MB, over the "
+                f"{self.max_file_bytes / 1e6:.0f} MB limit for a catalog file; not read",
+                rel,
+            )
+        try:
+            return path.read_bytes(), None
+        except OSError as exc:
+            return None, Problem("error", f"cannot read: {exc.strerror}", rel)
+
+
+def walk(
+    tree: FileTree,
+    entry: str,
+    known: Mapping[str, KnownFile],
+    force: bool = False,
+) -> list[FileRead]:
+    """Every file reachable from ``entry``, in first-reached order."""
+    reads: list[FileRead] = []
+    seen: set[str] = set()
+
+    # Depth-first in the order targets are written, without recursion: a long Location
+    # chain must not hit the interpreter's recursion limit.
+    stack: list[str] = [entry]
+    while stack:
+        rel = stack.pop()
+        if rel in seen:
+            continue
+        seen.add(rel)
+        read = _read_one(tree, rel, known.get(rel), force)
+        reads.append(read)
+        stack.extend(reversed([c for c in read.children if c not in seen]))
+    return reads
+
+
+def _read_one(tree: FileTree, rel: str, previous: KnownFile | None, force: bool) -> FileRead:
+    data, problem = tree.read(rel)
+    if data is None:
+        assert problem is not None
+        kept = previous.children if previous is not None else ()
+        return FileRead(rel, children=kept, problems=[problem])
+    digest = hashlib.sha256(data).hexdigest()
+    if previous is not None and previous.sha256 == digest and not force:
+        return FileRead(rel, sha256=digest, children=previous.children)
+    parsed = parse_documents(data, rel)
+    problems = parsed.problems
+    entities: list[Document] = []
+    children: list[str] = []
+    for doc in parsed.documents:
+        if _is_placeholder_candidate(data):
+            _resolve_placeholders(tree, rel, doc, problems)
+        if str(doc.data.get("kind", "")).lower() == "location":
+            children.extend(_location_targets(tree, rel, doc, problems))
+        else:
+            entities.append(doc)
+    if not parsed.complete and previous is not None:
+        # A broken file must not orphan what its Locations reached before.
+        children.extend(previous.children)
+    return FileRead(
+        rel, digest, entities, tuple(dict.fromkeys(children)), problems, parsed.complete
+    )
+
+
+def _location_targets(tree: FileTree, rel: str, doc: Document, problems: list[Problem]) -> Iterator[str]:
+    meta = doc.data.get("metadata")
+    name = meta.get("name") if isinstance(meta, dict) else None
+    who = f"location:default/{name}" if isinstance(name, str) else None
+    errors = validate_entity(doc.data)
+    if errors:
+        problems.extend(Problem("error", msg, rel, doc.line, who) for msg in errors)
+        return
+    spec: Mapping[str, Any] = doc.data.get("spec") or {}
+    kind = spec.get("type") or "file"
+    optional = spec.get("presence") == "optional"
+    targets = [t for t in [spec.get("target"), *(spec.get("targets") or [])] if t]
+    base = tree.absolute(rel).parent
+    for target in targets:
+        if kind != "file":
+            problems.append(
+                Problem(
+                    "warning",
+                    f'target "{target}" of type {kind} is not followed by a file source',
+                    rel,
+                    doc.line,
+                    who,
+                )
+            )
+            continue
+        if target.endswith(("/", os.sep)):
+            problems.append(
+                Problem("error", f'target "{target}" ends with a path separator', rel, doc.line, who)
+            )
+            continue
+        raw = Path(target)
+        candidate = raw if raw.is_absolute() else base / raw
+        try:
+            if _GLOB_CHARS & set(target):
+                matches = sorted(glob.glob(str(candidate), recursive=True))
+                matched = [tree.relative(Path(m)) for m in matches if Path(m).is_file()]
+                if not matched and not optional:
+                    problems.append(
+                        Problem("warning", f'target "{target}" matched no files', rel, doc.line, who)
+                    )
+                yield from matched
+                continue
+            child = tree.relative(candidate)
+        except _Confinement:
+            problems.append(
+                Problem(
+                    "error",
+                    f'target "{target}" resolves outside the source root {tree.root}; not read',
+                    rel,
+                    doc.line,
+                    who,
+                )
+            )
+            continue
+        if optional and not tree.absolute(child).exists():
+            continue
+        yield child
+
+
+def _is_placeholder_candidate(data: bytes) -> bool:
+    return b"$text" in data or b"$json" in data or b"$yaml" in data
+
+
+def _resolve_placeholders(tree: FileTree, rel: str, doc: Document, problems: list[Problem]) -> None:
+    """Replace ``{$text: ./file}`` style objects in place; keep the ones that cannot resolve."""
+
+    def resolve(value: Any) -> Any:
+        if isinstance(value, dict):
+            if len(value) == 1:
+                key = next(iter(value))
+                if key in PLACEHOLDER_KEYS and isinstance(value[key], str):
+                    return _placeholder(tree, rel, doc, key, value[key], problems, value)
+            for k, v in value.items():
+                value[k] = resolve(v)
+        elif isinstance(value, list):
+            for i, v in enumerate(value):
+                value[i] = resolve(v)
+        return value
+
+    resolve(doc.data)
+
+
+def _placeholder(
+    tree: FileTree,
+    rel: str,
+    doc: Document,
+    key: str,
+    target: str,
+    problems: list[Problem],
+    original: Any,
+) -> Any:
+    def keep(reason: str) -> Any:
+        problems.append(
+            Problem("warning", f"placeholder {key} {target!r} kept unresolved: {reason}", rel, doc.line)
+        )
+        return original
+
+    if "://" in target:
+        return keep("remote URLs are not fetched by a file source")
+    candidate = tree.absolute(rel).parent / target
+    try:
+        child = tree.relative(candidate)
+    except _Confinement:
+        return keep("it points outside the source root")
+    data, problem = tree.read(child)
+    if data is None:
+        assert problem is not None
+        return keep(problem.message)
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        return keep("the file is not UTF-8 text")
+    parse: Callable[[str], Any]
+    if key == "$text":
+        return text
+    if key == "$json":
+        parse = json.loads
+    else:
+
+        def parse(t: str) -> Any:
+            result = parse_documents(t.encode(), child)
+            if result.problems or len(result.documents) != 1:
+                raise ValueError("expected exactly one YAML document")
+            return result.documents[0].data
+
+    try:
+        return parse(text)
+    except (ValueError, yaml.YAMLError) as exc:
+        return keep(f"cannot parse {child}: {exc}")

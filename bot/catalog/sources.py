@@ -1,0 +1,64 @@
+"""Catalog sources: where entities come from. A source yields files; sync does the rest."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+from bot.catalog.files import DEFAULT_MAX_FILE_BYTES, FileRead, FileTree, KnownFile, walk
+from bot.errors import SourceError
+
+
+class CatalogSource(Protocol):
+    """Anything that can produce the catalog files of one configured source."""
+
+    name: str
+    type: str
+
+    @property
+    def location(self) -> str:
+        """Where it reads from, for status and for finding docs next to entities."""
+        ...
+
+    def read(self, known: Mapping[str, KnownFile], force: bool = False) -> list[FileRead]:
+        """Every file reachable from the source's entry, first-reached first.
+
+        Raises ``SourceError`` when the source cannot be read at all (its last good entities
+        are then kept); problems with single files are reported on those files instead.
+        """
+        ...
+
+
+@dataclass
+class FileSource:
+    """A catalog or Location file on disk; targets are confined to ``root``."""
+
+    name: str
+    entry: Path  # the catalog or Location file
+    root: Path  # directory every target must stay inside (default: the entry's directory)
+    max_file_bytes: int = DEFAULT_MAX_FILE_BYTES
+    type: str = "file"
+
+    @property
+    def location(self) -> str:
+        return str(self.root)
+
+    def tree(self) -> FileTree:
+        return FileTree(self.root, self.max_file_bytes)
+
+    def read(self, known: Mapping[str, KnownFile], force: bool = False) -> list[FileRead]:
+        tree = self.tree()
+        if not tree.root.is_dir():
+            raise SourceError(f"source {self.name}: root directory {self.root} does not exist")
+        try:
+            entry = tree.relative(self.entry)
+        except Exception:
+            raise SourceError(
+                f"source {self.name}: {self.entry} is outside its root directory {self.root}"
+            ) from None
+        reads = walk(tree, entry, known, force)
+        if not reads[0].readable:
+            raise SourceError(f"source {self.name}: {reads[0].problems[0]}")
+        return reads

@@ -1,0 +1,537 @@
+"""Sync: read each source, validate, derive relations, and write the result in one transaction.
+
+Per source, files whose hash is unchanged are skipped; entities no longer emitted are removed;
+a file that fails to read or parse keeps the entities it held; an entity that fails validation
+keeps its last good version; duplicates go to the first reached (first source, then first file),
+with a warning. Every change is recorded (added, removed, modified, owner changed).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import Connection, bindparam, delete, func, insert, select, update
+
+from bot.catalog.files import FileRead, KnownFile
+from bot.catalog.model import Entity, EntityRef, Relation, derive_relations
+from bot.catalog.problems import Problem
+from bot.catalog.sources import CatalogSource
+from bot.catalog.validation import validate_entity
+from bot.errors import SourceError
+from bot.store.db import Database, bump_generation, utcnow
+from bot.store.schema import catalog_files, changes, entities, problems, relations, source_status
+
+log = logging.getLogger(__name__)
+
+_CHUNK = 500
+
+
+@dataclass
+class SourceReport:
+    """What one source's sync did."""
+
+    name: str
+    ok: bool
+    error: str | None = None
+    files_read: int = 0
+    files_parsed: int = 0
+    entities: int = 0
+    added: list[str] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
+    modified: list[str] = field(default_factory=list)
+    owner_changed: list[tuple[str, str | None, str | None]] = field(default_factory=list)
+    problems: list[Problem] = field(default_factory=list)
+    duration_s: float = 0.0
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.added or self.removed or self.modified or self.owner_changed)
+
+
+@dataclass
+class SyncReport:
+    """What a whole sync did, source by source."""
+
+    sources: list[SourceReport]
+
+    @property
+    def ok(self) -> bool:
+        """True when at least one source could be read (or there are none)."""
+        return not self.sources or any(s.ok for s in self.sources)
+
+    @property
+    def problems(self) -> list[Problem]:
+        return [p for s in self.sources for p in s.problems]
+
+    def summary(self) -> str:
+        lines = []
+        for s in self.sources:
+            if not s.ok:
+                lines.append(f"{s.name}: FAILED: {s.error} (last good entities kept)")
+                continue
+            lines.append(
+                f"{s.name}: {s.entities} entities, {len(s.added)} added, {len(s.removed)} removed,"
+                f" {len(s.modified)} modified, {len(s.owner_changed)} owner changes;"
+                f" {s.files_parsed} of {s.files_read} files parsed, {len(s.problems)} problems,"
+                f" {s.duration_s:.2f}s"
+            )
+        return "\n".join(lines) if lines else "no catalog sources configured"
+
+
+@dataclass
+class _Candidate:
+    entity: Entity
+    data: str  # JSON
+    content_hash: str
+    owner: str | None
+    relations: list[Relation]
+    file: str
+
+
+def _owner_of(entity: Entity, rels: Iterable[Relation]) -> str | None:
+    for rel in rels:
+        if rel.type == "ownedBy" and rel.source == entity.ref:
+            return str(rel.target)
+    return None
+
+
+def _chunks(items: Sequence[Any], size: int = _CHUNK) -> Iterable[Sequence[Any]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def build_candidates(read: FileRead, problems_out: list[Problem]) -> tuple[list[_Candidate], bool]:
+    """Validated entities of one parsed file; the flag says whether every document was good."""
+    out: list[_Candidate] = []
+    all_good = read.complete
+    for doc in read.documents or ():
+        errors = validate_entity(doc.data)
+        ref_text = _ref_text(doc.data)
+        if errors:
+            all_good = False
+            problems_out.extend(Problem("error", m, read.path, doc.line, ref_text) for m in errors)
+            continue
+        entity = Entity.from_document(doc.data, read.path, doc.line)
+        rels, ref_problems = derive_relations(entity)
+        if ref_problems:
+            all_good = False
+            problems_out.extend(
+                Problem("error", m, read.path, doc.line, str(entity.ref)) for m in ref_problems
+            )
+            continue
+        data = json.dumps(doc.data, sort_keys=True, separators=(",", ":"), default=str)
+        out.append(
+            _Candidate(
+                entity,
+                data,
+                hashlib.sha1(data.encode(), usedforsecurity=False).hexdigest(),
+                _owner_of(entity, rels),
+                rels,
+                read.path,
+            )
+        )
+    return out, all_good
+
+
+def _ref_text(doc: dict[str, Any]) -> str | None:
+    meta = doc.get("metadata")
+    kind = doc.get("kind")
+    if isinstance(meta, dict) and isinstance(kind, str) and isinstance(meta.get("name"), str):
+        ns = meta.get("namespace") if isinstance(meta.get("namespace"), str) else "default"
+        return f"{kind.lower()}:{str(ns).lower()}/{meta['name'].lower()}"
+    return None
+
+
+class CatalogSync:
+    """Runs sources into the store. One instance per app; ``run`` is blocking (use a thread)."""
+
+    def __init__(self, db: Database, sources: Sequence[CatalogSource]) -> None:
+        self.db = db
+        self.sources = list(sources)
+
+    def source_names(self) -> list[str]:
+        return [s.name for s in self.sources]
+
+    def run(self, only: str | None = None, force: bool = False) -> SyncReport:
+        reports = []
+        for index, source in enumerate(self.sources):
+            if only is not None and source.name != only:
+                continue
+            reports.append(self._sync_source(index, source, force))
+        return SyncReport(reports)
+
+    def _sync_source(self, index: int, source: CatalogSource, force: bool) -> SourceReport:
+        started = time.perf_counter()
+        now = utcnow()
+        report = SourceReport(source.name, ok=True)
+        with self.db.engine.connect() as conn:
+            known_rows = conn.execute(
+                select(
+                    catalog_files.c.path,
+                    catalog_files.c.sha256,
+                    catalog_files.c.children,
+                    catalog_files.c.entity_refs,
+                ).where(catalog_files.c.source == source.name)
+            ).all()
+        known = {
+            r.path: KnownFile(r.sha256 or "", tuple(json.loads(r.children))) for r in known_rows
+        }
+        file_refs_before = {r.path: list(json.loads(r.entity_refs)) for r in known_rows}
+        try:
+            reads = source.read(known, force)
+        except SourceError as exc:
+            report.ok = False
+            report.error = str(exc)
+            report.problems.append(Problem("error", str(exc)))
+            report.duration_s = time.perf_counter() - started
+            self._record_failure(source, report, now)
+            return report
+        except Exception as exc:  # a source bug must not take the bot down
+            log.exception("source %s failed", source.name)
+            report.ok = False
+            report.error = f"{type(exc).__name__}: {exc}"
+            report.problems.append(Problem("error", report.error))
+            report.duration_s = time.perf_counter() - started
+            self._record_failure(source, report, now)
+            return report
+        with self.db.engine.begin() as conn:
+            self._apply(conn, index, source, reads, file_refs_before, report, now)
+        report.duration_s = time.perf_counter() - started
+        with self.db.engine.begin() as conn:
+            conn.execute(
+                update(source_status)
+                .where(source_status.c.name == source.name)
+                .values(duration_ms=int(report.duration_s * 1000))
+            )
+        return report
+
+    def _record_failure(self, source: CatalogSource, report: SourceReport, now: Any) -> None:
+        with self.db.engine.begin() as conn:
+            self._upsert_status(
+                conn,
+                source,
+                last_attempt=now,
+                last_error=report.error,
+                duration_ms=int(report.duration_s * 1000),
+            )
+            conn.execute(
+                delete(problems).where(problems.c.source == source.name, problems.c.file.is_(None))
+            )
+            conn.execute(
+                insert(problems),
+                [self._problem_row(source.name, p, now) for p in report.problems],
+            )
+
+    def _apply(
+        self,
+        conn: Connection,
+        index: int,
+        source: CatalogSource,
+        reads: list[FileRead],
+        file_refs_before: dict[str, list[str]],
+        report: SourceReport,
+        now: Any,
+    ) -> None:
+        positions = {read.path: pos for pos, read in enumerate(reads)}
+        report.files_read = len(reads)
+        source_index = {s.name: i for i, s in enumerate(self.sources)}
+
+        existing = {
+            row.ref: row
+            for row in conn.execute(
+                select(
+                    entities.c.ref,
+                    entities.c.source,
+                    entities.c.file,
+                    entities.c.owner_ref,
+                    entities.c.content_hash,
+                )
+            )
+        }
+
+        new_problems: list[Problem] = []
+        winners: dict[str, _Candidate] = {}
+        refs_by_file: dict[str, list[str]] = {}
+        dirty_files: set[str] = set()  # parse again next time (errors or lost duplicates)
+        keep_old: set[str] = set()  # files whose old entities stay (the read was not clean)
+        reread: set[str] = set()
+
+        for read in reads:
+            if read.problems:
+                new_problems.extend(read.problems)
+            if not read.readable:
+                keep_old.add(read.path)
+                dirty_files.add(read.path)
+                reread.add(read.path)
+                continue
+            if not read.parsed:
+                continue
+            reread.add(read.path)
+            report.files_parsed += 1
+            candidates, clean = build_candidates(read, new_problems)
+            if not clean:
+                keep_old.add(read.path)
+                dirty_files.add(read.path)
+            refs: list[str] = []
+            for cand in candidates:
+                ref = str(cand.entity.ref)
+                rival = winners.get(ref)
+                if rival is not None:
+                    new_problems.append(self._conflict(ref, rival.file, read.path, cand))
+                    dirty_files.add(read.path)
+                    continue
+                row = existing.get(ref)
+                if row is not None and not self._may_replace(
+                    row, source.name, read.path, positions, source_index, index
+                ):
+                    new_problems.append(self._conflict(ref, row.file, read.path, cand))
+                    dirty_files.add(read.path)
+                    continue
+                winners[ref] = cand
+                refs.append(ref)
+            refs_by_file[read.path] = refs
+
+        # Which stored refs of this source go away.
+        reached = set(positions)
+        to_remove: list[str] = []
+        for path, old_refs in file_refs_before.items():
+            if path not in reached:
+                to_remove.extend(old_refs)  # the file is no longer part of the catalog
+            elif path in refs_by_file and path not in keep_old:
+                kept = set(refs_by_file[path])
+                to_remove.extend(r for r in old_refs if r not in kept)
+            elif path in keep_old:
+                # keep the entities the broken file held; they still belong to it
+                kept_list = refs_by_file.setdefault(path, [])
+                for r in old_refs:
+                    if r not in kept_list:
+                        kept_list.append(r)
+        to_remove = [
+            r
+            for r in dict.fromkeys(to_remove)
+            if r not in winners
+            and r in existing
+            and existing[r].source == source.name
+            and existing[r].file not in keep_old
+        ]
+
+        # Write entities.
+        inserts: list[dict[str, Any]] = []
+        updates: list[dict[str, Any]] = []
+        changed_refs: list[str] = []
+        change_rows: list[dict[str, Any]] = []
+        for ref, cand in winners.items():
+            row = existing.get(ref)
+            values = self._entity_row(cand, source.name, now)
+            if row is None:
+                inserts.append(values)
+                changed_refs.append(ref)
+                report.added.append(ref)
+                change_rows.append(self._change(now, source.name, ref, "added", None, cand.owner))
+                continue
+            if row.content_hash == cand.content_hash and row.source == source.name:
+                if row.file != cand.file:
+                    updates.append(values)
+                continue
+            updates.append(values)
+            changed_refs.append(ref)
+            if row.owner_ref != cand.owner:
+                report.owner_changed.append((ref, row.owner_ref, cand.owner))
+                change_rows.append(
+                    self._change(now, source.name, ref, "owner_changed", row.owner_ref, cand.owner)
+                )
+            else:
+                report.modified.append(ref)
+                change_rows.append(
+                    self._change(now, source.name, ref, "modified", row.owner_ref, cand.owner)
+                )
+        for ref in to_remove:
+            report.removed.append(ref)
+            change_rows.append(
+                self._change(now, source.name, ref, "removed", existing[ref].owner_ref, None)
+            )
+
+        gone = to_remove + [r for r in changed_refs if r in existing]
+        for chunk in _chunks(gone):
+            conn.execute(delete(relations).where(relations.c.emitter_ref.in_(chunk)))
+        for chunk in _chunks(to_remove):
+            conn.execute(delete(entities).where(entities.c.ref.in_(chunk)))
+        if updates:
+            for u in updates:
+                u["_ref"] = u.pop("ref")
+                del u["created_at"]  # an entity keeps the time it first appeared
+            conn.execute(update(entities).where(entities.c.ref == bindparam("_ref")), updates)
+        if inserts:
+            conn.execute(insert(entities), inserts)
+        rel_rows = [
+            {
+                "source_ref": str(rel.source),
+                "type": rel.type,
+                "target_ref": str(rel.target),
+                "emitter_ref": ref,
+            }
+            for ref in changed_refs
+            for rel in winners[ref].relations
+        ]
+        if rel_rows:
+            conn.execute(insert(relations), rel_rows)
+        if change_rows:
+            conn.execute(insert(changes), change_rows)
+
+        # Files: positions, hashes, children, and which refs each holds now.
+        conn.execute(delete(catalog_files).where(catalog_files.c.source == source.name))
+        file_rows = []
+        for read in reads:
+            held = refs_by_file.get(read.path)
+            if held is None:
+                held = [r for r in file_refs_before.get(read.path, []) if r not in to_remove]
+            file_rows.append(
+                {
+                    "source": source.name,
+                    "path": read.path,
+                    "sha256": None if read.path in dirty_files else read.sha256,
+                    "position": positions[read.path],
+                    "children": json.dumps(list(read.children)),
+                    "entity_refs": json.dumps(held),
+                }
+            )
+        if file_rows:
+            conn.execute(insert(catalog_files), file_rows)
+
+        # Problems: replace those of every file read again, and of files that left.
+        stale = sorted(reread | (set(file_refs_before) - reached))
+        conn.execute(
+            delete(problems).where(problems.c.source == source.name, problems.c.file.is_(None))
+        )
+        for chunk in _chunks(stale):
+            conn.execute(
+                delete(problems).where(problems.c.source == source.name, problems.c.file.in_(chunk))
+            )
+        if new_problems:
+            conn.execute(
+                insert(problems), [self._problem_row(source.name, p, now) for p in new_problems]
+            )
+        report.problems = [
+            Problem.from_dict(dict(r._mapping))
+            for r in conn.execute(
+                select(
+                    problems.c.level,
+                    problems.c.message,
+                    problems.c.file,
+                    problems.c.line,
+                    problems.c.entity,
+                )
+                .where(problems.c.source == source.name)
+                .order_by(problems.c.id)
+            )
+        ]
+
+        count = conn.execute(
+            select(func.count()).select_from(entities).where(entities.c.source == source.name)
+        ).scalar_one()
+        report.entities = int(count)
+        self._upsert_status(
+            conn,
+            source,
+            last_attempt=now,
+            last_success=now,
+            last_error=None,
+            entity_count=report.entities,
+        )
+        if report.changed:
+            bump_generation(conn)
+
+    @staticmethod
+    def _may_replace(
+        row: Any,
+        source_name: str,
+        path: str,
+        positions: dict[str, int],
+        source_index: dict[str, int],
+        index: int,
+    ) -> bool:
+        """May the entity in ``path`` of this source replace the stored one of the same ref?"""
+        if row.source != source_name:
+            other = source_index.get(row.source)
+            return other is None or other > index  # an earlier source keeps it
+        if row.file == path:
+            return True
+        other_pos = positions.get(row.file)
+        return other_pos is None or other_pos > positions[path]
+
+    @staticmethod
+    def _conflict(ref: str, first: str | None, later: str, cand: _Candidate) -> Problem:
+        return Problem(
+            "warning",
+            f"Detected conflicting entityRef {ref} already referenced by {first} and now also "
+            f"{later}; the first one is kept",
+            later,
+            cand.entity.source_line,
+            ref,
+        )
+
+    @staticmethod
+    def _entity_row(cand: _Candidate, source_name: str, now: Any) -> dict[str, Any]:
+        e = cand.entity
+        return {
+            "ref": str(e.ref),
+            "kind": e.ref.kind,
+            "namespace": e.ref.namespace,
+            "name": e.name,
+            "title": e.title,
+            "description": e.description,
+            "owner_ref": cand.owner,
+            "spec_type": e.spec_type,
+            "lifecycle": e.lifecycle,
+            "source": source_name,
+            "file": cand.file,
+            "line": e.source_line,
+            "data": cand.data,
+            "content_hash": cand.content_hash,
+            "created_at": now,
+            "updated_at": now,
+        }
+
+    @staticmethod
+    def _change(
+        now: Any, source: str, ref: str, change: str, old: str | None, new: str | None
+    ) -> dict[str, Any]:
+        return {
+            "at": now,
+            "source": source,
+            "ref": ref,
+            "change": change,
+            "old_owner": old,
+            "new_owner": new,
+        }
+
+    @staticmethod
+    def _problem_row(source: str, p: Problem, now: Any) -> dict[str, Any]:
+        return {
+            "source": source,
+            "file": p.file,
+            "line": p.line,
+            "entity": p.entity,
+            "level": p.level,
+            "message": p.message[:4000],
+            "created_at": now,
+        }
+
+    def _upsert_status(self, conn: Connection, source: CatalogSource, **values: Any) -> None:
+        found = conn.execute(
+            select(source_status.c.name).where(source_status.c.name == source.name)
+        ).first()
+        values = {"type": source.type, "location": source.location, **values}
+        if found is None:
+            values.setdefault("entity_count", 0)
+            conn.execute(insert(source_status).values(name=source.name, **values))
+        else:
+            conn.execute(
+                update(source_status).where(source_status.c.name == source.name).values(**values)
+            )

@@ -1,0 +1,182 @@
+"""What crosses the line between a chat platform and the core: requests, replies, dialogs.
+
+Adapters turn a platform payload into one ``Request`` and render one ``Reply`` (Block Kit,
+embeds, console text). Nothing here knows a platform.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+
+@dataclass(frozen=True)
+class ChatUser:
+    """Who asked: their id on the platform, and what the platform tells us about them."""
+
+    platform: str  # "console", "slack", "discord"
+    id: str
+    name: str | None = None
+    email: str | None = None
+
+
+@dataclass(frozen=True)
+class Request:
+    """One thing a user asked, as text (``/whoowns payments-api`` or ``whoowns payments-api``)."""
+
+    text: str
+    user: ChatUser
+    channel: str | None = None
+    platform: str = "console"
+    mention: bool = False  # the bot was @-mentioned: try plain-language phrases first
+    command: str | None = None  # set when the platform already split off the command name
+
+
+@dataclass(frozen=True)
+class Field:
+    """A label and a value (rendered as a two-column field where the platform has them)."""
+
+    label: str
+    value: str
+    inline: bool = True
+
+
+@dataclass(frozen=True)
+class Section:
+    """A titled block of a reply: a paragraph, fields, and/or a bulleted list."""
+
+    title: str | None = None
+    text: str | None = None
+    fields: tuple[Field, ...] = ()
+    items: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Link:
+    """A hyperlink shown with the reply."""
+
+    title: str
+    url: str
+
+
+@dataclass(frozen=True)
+class Button:
+    """An action: ``command`` runs a Callboard command as the clicking user; ``url`` opens a page."""
+
+    label: str
+    command: str | None = None
+    url: str | None = None
+    style: Literal["default", "primary", "danger"] = "default"
+
+
+FieldKind = Literal["text", "multiline", "choice", "boolean", "entity", "group"]
+
+
+@dataclass(frozen=True)
+class DialogField:
+    """One input of a dialog. ``entity``/``group`` fields are pickers fed by the fuzzy resolver."""
+
+    name: str
+    label: str
+    kind: FieldKind = "text"
+    required: bool = True
+    default: str | None = None
+    choices: tuple[tuple[str, str], ...] = ()  # (value, label)
+    hint: str | None = None
+    max_length: int | None = None
+    entity_kinds: tuple[str, ...] = ()  # for entity pickers: which kinds to offer
+
+
+@dataclass(frozen=True)
+class Dialog:
+    """A form to fill in; ``id`` routes its submission back to the command that opened it."""
+
+    id: str
+    title: str
+    fields: tuple[DialogField, ...]
+    submit_label: str = "Submit"
+    state: Mapping[str, str] = field(default_factory=dict)  # carried through the round trip
+
+
+@dataclass(frozen=True)
+class DialogSubmission:
+    """The values a user entered in a dialog."""
+
+    dialog_id: str
+    values: Mapping[str, str]
+    user: ChatUser
+    channel: str | None = None
+    platform: str = "console"
+    state: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class DialogErrors:
+    """Validation errors per field name; the platform shows them inline and keeps the values."""
+
+    errors: Mapping[str, str]
+
+
+@dataclass(frozen=True)
+class Reply:
+    """Platform-neutral rich content, with a plain-text rendering for logs and the console."""
+
+    title: str | None = None
+    text: str | None = None
+    sections: tuple[Section, ...] = ()
+    links: tuple[Link, ...] = ()
+    buttons: tuple[Button, ...] = ()
+    notes: tuple[str, ...] = ()  # context lines: "showing the closest match to ..."
+    ephemeral: bool = True  # lookups are private until shared
+    error: bool = False
+    dialog: Dialog | None = None  # when set, the platform opens this dialog
+    more: str | None = None  # a command that shows the next page of a long answer
+
+    def with_notes(self, *notes: str) -> Reply:
+        return Reply(**{**self.__dict__, "notes": self.notes + tuple(notes)})
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def to_text(self) -> str:
+        """The reply as plain text: the console's rendering and every adapter's fallback."""
+        out: list[str] = []
+        for note in self.notes:
+            out.append(f"({note})")
+        if self.title:
+            out.append(self.title)
+            out.append("=" * min(len(self.title), 78))
+        if self.text:
+            out.append(self.text)
+        for section in self.sections:
+            out.append("")
+            if section.title:
+                out.append(f"{section.title}:")
+            if section.text:
+                out.append(section.text)
+            width = max((len(f.label) for f in section.fields), default=0)
+            for f in section.fields:
+                value = f.value.replace("\n", "\n" + " " * (width + 4))
+                out.append(f"  {f.label.ljust(width)}  {value}")
+            for item in section.items:
+                out.append(f"  - {item}")
+        if self.links:
+            out.append("")
+            out.append("Links:")
+            for link in self.links:
+                out.append(f"  {link.title}: {link.url}")
+        if self.buttons:
+            out.append("")
+            actions = [
+                f"[{b.label}: {b.command}]" if b.command else f"[{b.label}: {b.url}]"
+                for b in self.buttons
+            ]
+            out.append("  ".join(actions))
+        if self.more:
+            out.append("")
+            out.append(f"(more: {self.more})")
+        if self.dialog:
+            out.append("")
+            out.append(f"[dialog: {self.dialog.title}]")
+        return "\n".join(out).strip("\n")

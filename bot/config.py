@@ -1,0 +1,319 @@
+"""Typed, frozen settings loaded once from YAML.
+
+Each section owns its schema; an unknown key is an error naming the key and the file;
+``${ENV_VAR}`` (or ``${ENV_VAR:-default}``) is substituted in string values; relative paths are
+relative to the config file. ``CALLBOARD_DATABASE_URL`` overrides ``database.url``.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+import yaml
+
+from bot.errors import ConfigError
+
+T = TypeVar("T")
+
+_ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+
+
+class Section:
+    """Reads one mapping of the config, remembering which keys were used."""
+
+    def __init__(self, data: Any, where: str, file: str, base: Path) -> None:
+        if data is None:
+            data = {}
+        if not isinstance(data, Mapping):
+            raise ConfigError(f"{file}: {where or 'the top level'} must be a mapping")
+        self.data: Mapping[str, Any] = data
+        self.where = where
+        self.file = file
+        self.base = base
+        self.used: set[str] = set()
+
+    def _key(self, key: str) -> str:
+        return f"{self.where}.{key}" if self.where else key
+
+    def _get(self, key: str) -> Any:
+        self.used.add(key)
+        value = self.data.get(key)
+        if isinstance(value, str):
+            value = self._substitute(key, value)
+        return value
+
+    def _substitute(self, key: str, value: str) -> str:
+        def repl(m: re.Match[str]) -> str:
+            name, default = m.group(1), m.group(2)
+            env = os.environ.get(name)
+            if env is None:
+                if default is not None:
+                    return default
+                raise ConfigError(
+                    f"{self.file}: {self._key(key)} uses ${{{name}}}, which is not set "
+                    "in the environment"
+                )
+            return env
+
+        return _ENV.sub(repl, value)
+
+    def error(self, key: str, message: str) -> ConfigError:
+        return ConfigError(f"{self.file}: {self._key(key)} {message}")
+
+    def str(self, key: str, default: str | None = None, *, required: bool = False) -> str | None:
+        value = self._get(key)
+        if value is None:
+            if required:
+                raise self.error(key, "is required")
+            return default
+        if isinstance(value, bool) or not isinstance(value, str | int | float):
+            raise self.error(key, f"must be a string, found {type(value).__name__}")
+        return str(value)
+
+    def req_str(self, key: str) -> str:
+        value = self.str(key, required=True)
+        assert value is not None
+        return value
+
+    def int(self, key: str, default: int, *, minimum: int | None = None) -> int:
+        value = self._get(key)
+        if value is None:
+            return default
+        if isinstance(value, str) and value.strip().lstrip("-").isdigit():
+            value = int(value)
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise self.error(key, f"must be a whole number, found {value!r}")
+        if minimum is not None and value < minimum:
+            raise self.error(key, f"must be at least {minimum}, found {value}")
+        return value
+
+    def bool(self, key: str, default: bool) -> bool:
+        value = self._get(key)
+        if value is None:
+            return default
+        if isinstance(value, str) and value.lower() in ("true", "false"):
+            return value.lower() == "true"
+        if not isinstance(value, bool):
+            raise self.error(key, f"must be true or false, found {value!r}")
+        return value
+
+    def path(self, key: str, default: str | None = None) -> Path | None:
+        value = self.str(key, default)
+        return None if value is None else self.resolve(value)
+
+    def resolve(self, value: str) -> Path:
+        path = Path(value).expanduser()
+        return path if path.is_absolute() else (self.base / path).resolve()
+
+    def str_list(self, key: str) -> tuple[str, ...]:
+        value = self._get(key)
+        if value is None:
+            return ()
+        if isinstance(value, str):
+            value = [value]
+        if not isinstance(value, list) or not all(isinstance(v, str | int) for v in value):
+            raise self.error(key, "must be a list of strings")
+        return tuple(self._substitute(key, str(v)) for v in value)
+
+    def section(self, key: str) -> Section:
+        self.used.add(key)
+        return Section(self.data.get(key), self._key(key), self.file, self.base)
+
+    def sections(self, key: str) -> list[Section]:
+        self.used.add(key)
+        value = self.data.get(key)
+        if value is None:
+            return []
+        if not isinstance(value, list):
+            raise self.error(key, "must be a list")
+        return [
+            Section(item, f"{self._key(key)}[{i}]", self.file, self.base)
+            for i, item in enumerate(value)
+        ]
+
+    def raw(self, key: str) -> Any:
+        self.used.add(key)
+        return self.data.get(key)
+
+    def done(self) -> None:
+        """Raise for every key this section's schema did not read."""
+        unknown = [k for k in self.data if k not in self.used]
+        if unknown:
+            names = ", ".join(self._key(str(k)) for k in unknown)
+            raise ConfigError(f"{self.file}: unknown key {names}")
+
+
+@dataclass(frozen=True)
+class SourceSettings:
+    """One catalog source (``type: file`` here; other types add their own fields)."""
+
+    type: str
+    name: str
+    target: Path | None = None
+    root: Path | None = None
+    refresh_minutes: int | None = None
+    options: Mapping[str, Any] = field(default_factory=dict)  # type-specific settings
+
+
+@dataclass(frozen=True)
+class CatalogSettings:
+    refresh_minutes: int = 15
+    sources: tuple[SourceSettings, ...] = ()
+    max_file_mb: int = 10
+
+
+@dataclass(frozen=True)
+class ConsoleSettings:
+    """Who the console user is (for ``me``) and which channel the console stands for."""
+
+    user_name: str = "console"
+    user_email: str | None = None
+    channel: str | None = None
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything Callboard is configured with."""
+
+    path: Path | None
+    data_dir: Path
+    database_url: str
+    catalog: CatalogSettings
+    console: ConsoleSettings
+    backstage_url: str | None = None
+    admins: tuple[str, ...] = ()  # catalog groups or user refs allowed admin commands
+    sections: Mapping[str, Any] = field(default_factory=dict)  # parsed extension sections
+
+
+# Extension sections (slack, discord, docs, scaffold, schedules...) register a parser here, so
+# each capability owns its schema without this module knowing it.
+SectionParser = Callable[[Section], Any]
+_EXTENSIONS: dict[str, SectionParser] = {}
+
+
+def register_section(name: str, parser: SectionParser) -> None:
+    _EXTENSIONS[name] = parser
+
+
+def _source(sec: Section, index: int, default_refresh: int) -> SourceSettings:
+    type_ = sec.str("type", "file") or "file"
+    refresh = sec.int("refresh_minutes", default_refresh, minimum=1)
+    if type_ == "file":
+        target = sec.path("target")
+        if target is None:
+            raise sec.error("target", "is required for a file source")
+        root = sec.path("root") or target.parent
+        name = sec.str("name") or f"file:{target}"
+        sec.done()
+        return SourceSettings("file", name, target, root, refresh)
+    parser = _SOURCE_TYPES.get(type_)
+    if parser is None:
+        known = ", ".join(["file", *_SOURCE_TYPES])
+        raise sec.error("type", f"is {type_!r}; known source types: {known}")
+    return parser(sec, index, refresh)
+
+
+SourceParser = Callable[[Section, int, int], SourceSettings]
+_SOURCE_TYPES: dict[str, SourceParser] = {}
+
+
+def register_source_type(name: str, parser: SourceParser) -> None:
+    _SOURCE_TYPES[name] = parser
+
+
+def parse_settings(data: Any, file: str, base: Path, path: Path | None = None) -> Settings:
+    top = Section(data, "", file, base)
+    data_dir = top.path("data_dir", "./var") or base / "var"
+    db = top.section("database")
+    url = db.str("url") or f"sqlite:///{data_dir / 'callboard.db'}"
+    db.done()
+    env_url = os.environ.get("CALLBOARD_DATABASE_URL")
+    if env_url:
+        url = env_url
+    url = _resolve_sqlite(url, base)
+
+    cat = top.section("catalog")
+    refresh = cat.int("refresh_minutes", 15, minimum=1)
+    max_mb = cat.int("max_file_mb", 10, minimum=1)
+    sources = tuple(_source(s, i, refresh) for i, s in enumerate(cat.sections("sources")))
+    names = [s.name for s in sources]
+    dupes = sorted({n for n in names if names.count(n) > 1})
+    if dupes:
+        raise cat.error("sources", f"have duplicate names {', '.join(dupes)}; set `name:` on each")
+    cat.done()
+
+    con = top.section("console")
+    console = ConsoleSettings(
+        user_name=con.str("user_name", os.environ.get("USER", "console")) or "console",
+        user_email=con.str("user_email") or None,
+        channel=con.str("channel"),
+    )
+    con.done()
+
+    backstage = top.section("backstage")
+    backstage_url = backstage.str("url")
+    backstage.done()
+    admins = top.str_list("admins")
+
+    extra: dict[str, Any] = {}
+    for name, parser in _EXTENSIONS.items():
+        if name in top.data:
+            sec = top.section(name)
+            extra[name] = parser(sec)
+            sec.done()
+    top.done()
+    return Settings(
+        path=path,
+        data_dir=data_dir,
+        database_url=url,
+        catalog=CatalogSettings(refresh, sources, max_mb),
+        console=console,
+        backstage_url=backstage_url.rstrip("/") if backstage_url else None,
+        admins=admins,
+        sections=extra,
+    )
+
+
+def _resolve_sqlite(url: str, base: Path) -> str:
+    """Make a relative SQLite path relative to the config file, not the working directory."""
+    prefix = "sqlite:///"
+    if url.startswith(prefix) and not url.startswith("sqlite:////"):
+        rest = url[len(prefix) :]
+        if rest and not rest.startswith(":memory:") and not Path(rest).is_absolute():
+            return prefix + str((base / rest).resolve())
+    return url
+
+
+def default_config_path() -> Path:
+    """``CALLBOARD_CONFIG``, else ``config/callboard.yaml`` here or next to the package."""
+    env = os.environ.get("CALLBOARD_CONFIG")
+    if env:
+        return Path(env)
+    here = Path.cwd() / "config" / "callboard.yaml"
+    if here.is_file():
+        return here
+    return Path(__file__).resolve().parent.parent / "config" / "callboard.yaml"
+
+
+def load_settings(path: Path | None = None) -> Settings:
+    """Read and validate a config file; every problem is a ``ConfigError`` naming the file."""
+    path = path or default_config_path()
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"config file {path} does not exist") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"cannot read config file {path}: {exc}") from exc
+    try:
+        data = yaml.load(text, Loader=yaml.CSafeLoader)
+    except yaml.MarkedYAMLError as exc:
+        line = exc.problem_mark.line + 1 if exc.problem_mark else "?"
+        raise ConfigError(f"{path}:{line}: invalid YAML: {exc.problem}") from exc
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: invalid YAML: {exc}") from exc
+    return parse_settings(data, str(path), path.resolve().parent, path)

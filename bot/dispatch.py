@@ -1,0 +1,320 @@
+"""The dispatcher: text in, ``Reply`` out; arguments, name resolution and errors in one place.
+
+Commands are plain async functions ``(ctx, args) -> Reply`` described by a ``CommandSpec``. The
+dispatcher parses ``--options`` and positional words, resolves entity arguments through the
+catalog ("did you mean" included), runs the handler, and turns every exception into a reply:
+``UserError`` text as is, anything else logged with an id the user can quote.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import shlex
+import uuid
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Literal
+
+from rapidfuzz import fuzz, process
+
+from bot.catalog.model import Entity
+from bot.chat import Button, ChatUser, DialogErrors, DialogSubmission, Reply, Request, Section
+from bot.errors import Ambiguous, BadArguments, NotFound, UserError
+
+if TYPE_CHECKING:
+    from bot.app import App
+
+log = logging.getLogger(__name__)
+
+ArgKind = Literal["entity", "text", "words"]
+OptionKind = Literal["flag", "int", "text"]
+
+
+@dataclass(frozen=True)
+class Arg:
+    """A positional argument. ``entity`` and ``words`` take the rest of the line."""
+
+    name: str
+    kind: ArgKind = "entity"
+    help: str = ""
+    required: bool = True
+    kinds: tuple[str, ...] = ()  # for entity args: the kinds it accepts (all when empty)
+
+
+@dataclass(frozen=True)
+class Option:
+    """A ``--name`` option: a flag, or one that takes a value (``--depth 2``)."""
+
+    name: str
+    kind: OptionKind = "flag"
+    help: str = ""
+    default: Any = None
+    minimum: int | None = None
+    maximum: int | None = None
+
+
+@dataclass
+class Args:
+    """Parsed arguments handed to a handler."""
+
+    values: dict[str, Any] = field(default_factory=dict)
+    entities: dict[str, Entity] = field(default_factory=dict)
+    options: dict[str, Any] = field(default_factory=dict)
+    raw: str = ""
+
+    def entity(self, name: str) -> Entity:
+        return self.entities[name]
+
+    def text(self, name: str) -> str:
+        value = self.values.get(name)
+        return value if isinstance(value, str) else ""
+
+
+Handler = Callable[["Context", Args], Awaitable[Reply]]
+DialogHandler = Callable[["Context", DialogSubmission], Awaitable[Reply | DialogErrors]]
+
+
+@dataclass(frozen=True)
+class CommandSpec:
+    """A chat command: its name, help, arguments, and handler. Help and manifests use it."""
+
+    name: str
+    summary: str
+    handler: Handler
+    args: tuple[Arg, ...] = ()
+    options: tuple[Option, ...] = ()
+    aliases: tuple[str, ...] = ()
+    examples: tuple[str, ...] = ()
+    admin: bool = False
+    dialog_prefix: str | None = None  # dialogs whose id starts with this come back here
+    on_dialog: DialogHandler | None = None
+    subcommands: tuple[str, ...] = ()  # for umbrella commands, shown in help
+
+    @property
+    def usage(self) -> str:
+        parts = [f"/{self.name}"]
+        for arg in self.args:
+            parts.append(f"<{arg.name}>" if arg.required else f"[{arg.name}]")
+        for opt in self.options:
+            parts.append(f"[--{opt.name}]" if opt.kind == "flag" else f"[--{opt.name} N]")
+        return " ".join(parts)
+
+
+@dataclass
+class Context:
+    """What a handler may use: the request, the app's services, and the command registry."""
+
+    request: Request
+    app: App
+    dispatcher: Dispatcher
+    now: dt.datetime
+
+    @property
+    def user(self) -> ChatUser:
+        return self.request.user
+
+
+class Dispatcher:
+    """Routes requests to commands and turns every outcome into a ``Reply``."""
+
+    def __init__(self, app: App, commands: Sequence[CommandSpec]) -> None:
+        self.app = app
+        self.commands = tuple(commands)
+        self._by_name: dict[str, CommandSpec] = {}
+        for spec in self.commands:
+            for name in (spec.name, *spec.aliases):
+                if name in self._by_name:
+                    raise ValueError(f"command name {name} registered twice")
+                self._by_name[name] = spec
+        self.interpreters: list[Callable[[str], str | None]] = []  # plain-language phrases
+
+    def command(self, name: str) -> CommandSpec | None:
+        return self._by_name.get(name.lower().lstrip("/"))
+
+    def context(self, request: Request) -> Context:
+        return Context(request, self.app, self, self.app.clock())
+
+    def split(self, request: Request) -> tuple[str, str]:
+        """The command name and the rest of the text."""
+        if request.command:
+            return request.command.lstrip("/").lower(), request.text.strip()
+        text = request.text.strip()
+        if request.mention:
+            for interpret in self.interpreters:
+                mapped = interpret(text)
+                if mapped:
+                    text = mapped
+                    break
+        name, _, rest = text.partition(" ")
+        return name.lstrip("/").lower(), rest.strip()
+
+    async def dispatch(self, request: Request) -> Reply:
+        """Answer one request. Never raises."""
+        name, rest = self.split(request)
+        ctx = self.context(request)
+        if not name:
+            return self._help_hint()
+        spec = self.command(name)
+        if spec is None:
+            return self._unknown_command(name, request)
+        try:
+            args = self.parse(spec, rest)
+            self.resolve_entities(spec, args)
+            reply = await spec.handler(ctx, args)
+            if args.values.get("__notes__"):
+                reply = reply.with_notes(*args.values["__notes__"])
+            return reply
+        except UserError as exc:
+            return self.user_error(exc, spec)
+        except Exception:
+            return self.crash(f"/{name} {rest}")
+
+    async def submit(self, submission: DialogSubmission) -> Reply | DialogErrors:
+        """Hand a dialog's values to the command that opened it. Never raises."""
+        for spec in self.commands:
+            if spec.dialog_prefix and submission.dialog_id.startswith(spec.dialog_prefix):
+                if spec.on_dialog is None:
+                    break
+                request = Request(
+                    text=f"/{spec.name}",
+                    user=submission.user,
+                    channel=submission.channel,
+                    platform=submission.platform,
+                )
+                try:
+                    return await spec.on_dialog(self.context(request), submission)
+                except UserError as exc:
+                    return self.user_error(exc, spec)
+                except Exception:
+                    return self.crash(f"dialog {submission.dialog_id}")
+        return Reply(text=f"This dialog ({submission.dialog_id}) is no longer known.", error=True)
+
+    def parse(self, spec: CommandSpec, text: str) -> Args:
+        try:
+            words = shlex.split(text)
+        except ValueError as exc:
+            raise BadArguments(f"Cannot read the arguments ({exc}). Usage: {spec.usage}") from None
+        args = Args(raw=text)
+        options = {o.name: o for o in spec.options}
+        for opt in spec.options:
+            args.options[opt.name] = opt.default if opt.kind != "flag" else bool(opt.default)
+        positional: list[str] = []
+        i = 0
+        while i < len(words):
+            word = words[i]
+            if word.startswith("--") and len(word) > 2:
+                key, eq, value = word[2:].partition("=")
+                opt = options.get(key)
+                if opt is None:
+                    known = ", ".join(f"--{o}" for o in options) or "none"
+                    raise BadArguments(
+                        f"/{spec.name} has no option --{key} (options: {known}). "
+                        f"Usage: {spec.usage}"
+                    )
+                if opt.kind == "flag":
+                    if eq:
+                        raise BadArguments(f"--{key} takes no value. Usage: {spec.usage}")
+                    args.options[key] = True
+                else:
+                    if not eq:
+                        i += 1
+                        if i >= len(words):
+                            raise BadArguments(f"--{key} needs a value. Usage: {spec.usage}")
+                        value = words[i]
+                    args.options[key] = self._option_value(spec, opt, value)
+            else:
+                positional.append(word)
+            i += 1
+        for index, arg in enumerate(spec.args):
+            if arg.kind in ("entity", "words"):
+                value = " ".join(positional[index:])
+            else:
+                value = positional[index] if index < len(positional) else ""
+            if not value and arg.required:
+                raise BadArguments(f"/{spec.name} needs <{arg.name}>. Usage: {spec.usage}")
+            args.values[arg.name] = value
+        if len(positional) > len(spec.args) and spec.args and spec.args[-1].kind == "text":
+            extra = " ".join(positional[len(spec.args) :])
+            raise BadArguments(f"Unexpected “{extra}”. Usage: {spec.usage}")
+        if positional and not spec.args:
+            raise BadArguments(f"/{spec.name} takes no arguments. Usage: {spec.usage}")
+        return args
+
+    @staticmethod
+    def _option_value(spec: CommandSpec, opt: Option, value: str) -> Any:
+        if opt.kind == "text":
+            return value
+        try:
+            number = int(value)
+        except ValueError:
+            raise BadArguments(f"--{opt.name} takes a whole number, not “{value}”") from None
+        if opt.minimum is not None and number < opt.minimum:
+            raise BadArguments(f"--{opt.name} must be at least {opt.minimum}")
+        if opt.maximum is not None and number > opt.maximum:
+            raise BadArguments(f"--{opt.name} must be at most {opt.maximum}")
+        return number
+
+    def resolve_entities(self, spec: CommandSpec, args: Args) -> None:
+        notes: list[str] = []
+        for arg in spec.args:
+            if arg.kind != "entity":
+                continue
+            text = args.values.get(arg.name) or ""
+            if not text:
+                continue
+            found = self.app.catalog.resolve(text, arg.kinds)
+            entity = self.app.catalog.get(found.ref)
+            if entity is None:  # removed by a sync between index and read
+                raise NotFound(f"{found.ref} is no longer in the catalog.")
+            args.entities[arg.name] = entity
+            if found.how == "fuzzy":
+                notes.append(f"nothing is named “{text}”; showing the closest match, {found.ref}")
+        if notes:
+            args.values["__notes__"] = notes
+
+    def user_error(self, exc: UserError, spec: CommandSpec | None) -> Reply:
+        if isinstance(exc, Ambiguous | NotFound):
+            options = exc.candidates if isinstance(exc, Ambiguous) else exc.suggestions
+            if options:
+                verb = spec.name if spec else "describe"
+                title = "Did you mean:" if isinstance(exc, NotFound) else "Which one?"
+                return Reply(
+                    text=str(exc),
+                    sections=(Section(title=title, items=tuple(options)),),
+                    buttons=tuple(Button(o, command=f"/{verb} {o}") for o in options[:5]),
+                    error=True,
+                )
+        return Reply(text=str(exc), error=True)
+
+    def crash(self, what: str) -> Reply:
+        error_id = uuid.uuid4().hex[:8]
+        log.exception("error %s while running %s", error_id, what)
+        return Reply(
+            text=f"Sorry, something went wrong on my side (error id {error_id}). "
+            "The details are in the bot's log.",
+            error=True,
+        )
+
+    def _unknown_command(self, name: str, request: Request) -> Reply:
+        names = list(self._by_name)
+        close = [m for m, score, _ in process.extract(name, names, scorer=fuzz.WRatio, limit=3)
+                 if score >= 60]
+        if close:
+            return Reply(
+                text=f"There is no /{name} command. Did you mean {', '.join('/' + c for c in close)}?",
+                buttons=tuple(Button(f"/{c}", command=f"/help {c}") for c in close),
+                error=True,
+            )
+        if request.mention:
+            return self._help_hint(f"I did not understand “{request.text.strip()}”.")
+        return self._help_hint(f"There is no /{name} command.")
+
+    def _help_hint(self, lead: str | None = None) -> Reply:
+        listed = ", ".join(f"/{c.name}" for c in self.commands if not c.admin)
+        text = f"Commands: {listed}. Try /help <command> for details."
+        return Reply(text=f"{lead} {text}" if lead else text, error=lead is not None)
+
+
+def registry_by_name(commands: Sequence[CommandSpec]) -> Mapping[str, CommandSpec]:
+    return {c.name: c for c in commands}

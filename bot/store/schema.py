@@ -1,0 +1,109 @@
+"""The database tables, as SQLAlchemy Core metadata (Alembic migrations create them)."""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    Column,
+    DateTime,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+metadata = MetaData()
+
+REF = String(320)  # kind(63) + ':' + namespace(63) + '/' + name(63), with room to spare
+
+entities = Table(
+    "entities",
+    metadata,
+    Column("ref", REF, primary_key=True),  # lower-cased kind:namespace/name
+    Column("kind", String(63), nullable=False, index=True),  # lower-cased
+    Column("namespace", String(63), nullable=False),
+    Column("name", String(255), nullable=False),  # as written
+    Column("title", Text),
+    Column("description", Text),
+    Column("owner_ref", REF, index=True),
+    Column("spec_type", String(255)),
+    Column("lifecycle", String(255)),
+    Column("source", String(200), nullable=False, index=True),
+    Column("file", Text),
+    Column("line", Integer),
+    Column("data", Text, nullable=False),  # the entity document as JSON
+    Column("content_hash", String(64), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+
+relations = Table(
+    "relations",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("source_ref", REF, nullable=False),
+    Column("type", String(40), nullable=False),
+    Column("target_ref", REF, nullable=False),
+    Column("emitter_ref", REF, nullable=False, index=True),  # the entity whose spec made it
+    Index("ix_relations_source_type", "source_ref", "type"),
+    Index("ix_relations_target_type", "target_ref", "type"),
+)
+
+catalog_files = Table(
+    "catalog_files",
+    metadata,
+    Column("source", String(200), primary_key=True),
+    Column("path", String(1024), primary_key=True),
+    Column("sha256", String(64)),  # NULL: parse again next time (errors, lost duplicates)
+    Column("position", Integer, nullable=False),
+    Column("children", Text, nullable=False),  # JSON list of root-relative paths
+    Column("entity_refs", Text, nullable=False),  # JSON list of refs this file holds
+)
+
+problems = Table(
+    "problems",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("source", String(200), nullable=False, index=True),
+    Column("file", String(1024)),
+    Column("line", Integer),
+    Column("entity", REF),
+    Column("level", String(10), nullable=False),
+    Column("message", Text, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
+
+changes = Table(
+    "changes",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("at", DateTime(timezone=True), nullable=False, index=True),
+    Column("source", String(200), nullable=False),
+    Column("ref", REF, nullable=False),
+    Column("change", String(20), nullable=False),  # added | removed | modified | owner_changed
+    Column("old_owner", REF),
+    Column("new_owner", REF),
+)
+
+source_status = Table(
+    "source_status",
+    metadata,
+    Column("name", String(200), primary_key=True),
+    Column("type", String(40), nullable=False),
+    Column("location", Text),  # root directory or URL, for display and docs discovery
+    Column("last_attempt", DateTime(timezone=True)),
+    Column("last_success", DateTime(timezone=True)),
+    Column("last_error", Text),
+    Column("entity_count", Integer, nullable=False, default=0),
+    Column("duration_ms", Integer),
+)
+
+meta = Table(
+    "meta",
+    metadata,
+    Column("key", String(100), primary_key=True),
+    Column("value", Text, nullable=False),
+    UniqueConstraint("key", name="uq_meta_key"),
+)

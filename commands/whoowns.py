@@ -1,0 +1,144 @@
+"""/whoowns: who owns an entity, how to reach them, and who is on call."""
+
+from __future__ import annotations
+
+from bot.catalog.model import Entity
+from bot.chat import Button, Field, Reply, Section
+from bot.dispatch import Arg, Args, CommandSpec, Context, Option
+from commands.common import (
+    channel_fields,
+    entity_line,
+    group_members,
+    grouped_by_kind,
+    paged_sections,
+    oncall_fields,
+    parent_chain,
+    person_line,
+    source_links,
+)
+
+MAX_OWNED_SHOWN = 40
+
+
+async def whoowns(ctx: Context, args: Args) -> Reply:
+    """The owning team (or person), its members, channel, parents, on-call and source."""
+    entity = args.entity("entity")
+    if entity.ref.kind in ("group", "user"):
+        return _owned_by(ctx, entity, args.options["page"])
+    catalog = ctx.app.catalog
+    owners = catalog.related(entity.ref, "ownedBy")
+    sections: list[Section] = []
+    buttons: list[Button] = []
+    title = f"Who owns {entity.display_name}"
+    summary_fields = [Field("Entity", str(entity.ref))]
+    if entity.spec_type or entity.lifecycle:
+        summary_fields.append(
+            Field("Type", " / ".join(x for x in (entity.spec_type, entity.lifecycle) if x))
+        )
+    oncall = oncall_fields(entity)
+    if not owners:
+        text = (
+            f"{entity.ref} has no owner in the catalog (spec.owner is missing): an ownership gap."
+        )
+        return Reply(title=title, text=text, sections=(Section(fields=tuple(summary_fields)),))
+    owner_ref = owners[0]
+    owner = catalog.get(owner_ref)
+    if owner is None:
+        text = (
+            f"{entity.ref} is owned by {owner_ref}, which is not in the catalog: an ownership gap. "
+            f"Fix spec.owner in {entity.source_file or 'its catalog file'} or add the "
+            f"{owner_ref.kind} to the catalog."
+        )
+        sections.append(Section(fields=tuple(summary_fields + oncall)))
+        return Reply(title=title, text=text, sections=tuple(sections), links=tuple(source_links(entity)))
+
+    text = f"{entity.display_name} is owned by {owner.display_name} ({owner.ref})."
+    owner_fields = [Field("Owner", f"{owner.display_name} ({owner.ref})")]
+    if owner.description:
+        owner_fields.append(Field("About", owner.description, inline=False))
+    if owner.email:
+        owner_fields.append(Field("Email", owner.email))
+    if owner.ref.kind == "group":
+        owner_fields.extend(channel_fields(owner))
+        chain = parent_chain(catalog, owner.ref)
+        if chain:
+            owner_fields.append(Field("Part of", " › ".join(r.name for r in chain)))
+    sections.append(Section(title="Owner", fields=tuple(owner_fields)))
+
+    if owner.ref.kind == "group":
+        members = group_members(catalog, owner.ref)
+        if members:
+            sections.append(
+                Section(title=f"Members ({len(members)})", items=tuple(person_line(m) for m in members))
+            )
+        else:
+            sections.append(
+                Section(title="Members", text=f"{owner.ref} has no members in the catalog.")
+            )
+    else:
+        groups = catalog.related(owner.ref, "memberOf")
+        if groups:
+            sections.append(
+                Section(title="Member of", items=tuple(str(g) for g in groups))
+            )
+
+    if oncall:
+        sections.append(Section(title="On call", fields=tuple(oncall)))
+    buttons.append(Button(f"What {owner.name} owns", command=f"/whoowns {owner.ref}"))
+    buttons.append(Button("Details", command=f"/describe {entity.ref}"))
+    return Reply(
+        title=title,
+        text=text,
+        sections=(Section(fields=tuple(summary_fields)), *sections),
+        links=tuple(source_links(entity)),
+        buttons=tuple(buttons),
+    )
+
+
+def _owned_by(ctx: Context, who: Entity, page: int) -> Reply:
+    """Asked about a Group or User: what it owns (directly), and for a group, its people."""
+    catalog = ctx.app.catalog
+    owned_refs = catalog.related(who.ref, "ownerOf")
+    owned = catalog.get_many(owned_refs)
+    lines: list[Section] = []
+    head = entity_line(who)
+    if who.ref.kind == "group":
+        members = group_members(catalog, who.ref)
+        fields = [Field("Members", str(len(members)))]
+        fields.extend(channel_fields(who))
+        lines.append(Section(fields=tuple(fields)))
+    else:
+        groups = catalog.related(who.ref, "memberOf")
+        lines.append(
+            Section(
+                fields=(
+                    Field("Email", who.email or "—"),
+                    Field("Member of", ", ".join(g.name for g in groups) or "no group"),
+                )
+            )
+        )
+    if not owned:
+        text = f"{head}\n{who.display_name} owns nothing in the catalog."
+        return Reply(title=f"What {who.display_name} owns", text=text, sections=tuple(lines))
+    total = len(owned)
+    shown, left = paged_sections(grouped_by_kind(owned.values()), page, MAX_OWNED_SHOWN)
+    if not shown:
+        return Reply(text=f"There is no page {page}: {who.display_name} owns {total} entities.",
+                     error=True)
+    return Reply(
+        title=f"What {who.display_name} owns" + (f" (page {page})" if page > 1 else ""),
+        text=f"{head}\nOwns {total} entities directly.",
+        sections=(*lines, *shown) if page == 1 else tuple(shown),
+        more=f"/whoowns {who.ref} --page {page + 1}" if left else None,
+        notes=(f"{left} more not shown",) if left else (),
+    )
+
+
+SPEC = CommandSpec(
+    name="whoowns",
+    summary="Who owns an entity: the team, its people, its channel and on-call.",
+    handler=whoowns,
+    args=(Arg("entity", help="a name, title or ref (component:payments-api)"),),
+    options=(Option("page", "int", "page of a long list", default=1, minimum=1),),
+    examples=("/whoowns payments-api", "/whoowns Payments API", "/whoowns group:team-payments"),
+)
