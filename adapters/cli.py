@@ -31,9 +31,35 @@ def _settings(ns: argparse.Namespace) -> Settings:
     return load_settings(Path(ns.config) if ns.config else None)
 
 
+# Chat-platform adapters installed as extras. Each module may define:
+#   add_cli(subparsers) -> None          extra `callboard` subcommands
+#   poster(app) -> Poster | None         a poster for scheduled reports, when configured
+#   serve(app) -> Awaitable | None       a coroutine serving the platform, when configured
+OPTIONAL_ADAPTERS = ("adapters.slack", "adapters.discord")
+
+
+def _adapter_modules() -> list[Any]:
+    import importlib
+
+    found = []
+    for name in OPTIONAL_ADAPTERS:
+        try:
+            found.append(importlib.import_module(name))
+        except ImportError as exc:
+            if exc.name and exc.name.startswith("adapters"):
+                continue  # not written yet / not shipped
+            log.debug("adapter %s unavailable: %s", name, exc)
+    return found
+
+
 def _app(ns: argparse.Namespace) -> App:
     app = build_app(_settings(ns), COMMANDS)
     app.posters["console"] = ConsolePoster()
+    for module in _adapter_modules():
+        make = getattr(module, "poster", None)
+        poster = make(app) if make else None
+        if poster is not None:
+            app.posters[poster.platform] = poster
     return app
 
 
@@ -83,13 +109,15 @@ def _stdin_readable() -> bool:
     return True
 
 
-PlatformServer = Callable[[App], Any]
-_PLATFORM_SERVERS: list[PlatformServer] = []
-
-
 def platform_servers(app: App) -> list[Any]:
     """Coroutines serving each configured chat platform (Slack, Discord) until cancelled."""
-    return [c for c in (server(app) for server in _PLATFORM_SERVERS) if c is not None]
+    servers = []
+    for module in _adapter_modules():
+        serve = getattr(module, "serve", None)
+        coro = serve(app) if serve else None
+        if coro is not None:
+            servers.append(coro)
+    return servers
 
 
 def cmd_ask(ns: argparse.Namespace) -> int:
@@ -234,12 +262,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--format", choices=("text", "json"), default="text")
     p.set_defaults(func=cmd_list)
 
-    for extend in _EXTRA_SUBCOMMANDS:
-        extend(sub)
+    for module in _adapter_modules():
+        add_cli = getattr(module, "add_cli", None)
+        if add_cli:
+            add_cli(sub)
     return parser
-
-
-_EXTRA_SUBCOMMANDS: list[Callable[[Any], None]] = []
 
 
 def main(argv: Sequence[str] | None = None) -> int:

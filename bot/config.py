@@ -7,6 +7,7 @@ relative to the config file. ``CALLBOARD_DATABASE_URL`` overrides ``database.url
 
 from __future__ import annotations
 
+import importlib
 import os
 import re
 from collections.abc import Callable, Mapping
@@ -27,6 +28,7 @@ class Section:
     """Reads one mapping of the config, remembering which keys were used."""
 
     def __init__(self, data: Any, where: str, file: str, base: Path) -> None:
+        self.present = data is not None
         if data is None:
             data = {}
         if not isinstance(data, Mapping):
@@ -189,15 +191,23 @@ class Settings:
     admins: tuple[str, ...] = ()  # catalog groups or user refs allowed admin commands
     sections: Mapping[str, Any] = field(default_factory=dict)  # parsed extension sections
 
+    def section(self, name: str, kind: type[T]) -> T:
+        """An extension section's settings, typed (see ``EXTENSION_SECTIONS``)."""
+        value = self.sections.get(name)
+        if not isinstance(value, kind):
+            raise ConfigError(f"settings section {name} is not loaded")
+        return value
 
-# Extension sections (slack, discord, docs, scaffold, schedules...) register a parser here, so
-# each capability owns its schema without this module knowing it.
-SectionParser = Callable[[Section], Any]
-_EXTENSIONS: dict[str, SectionParser] = {}
+    def optional_section(self, name: str, kind: type[T]) -> T | None:
+        value = self.sections.get(name)
+        return value if isinstance(value, kind) else None
 
 
-def register_section(name: str, parser: SectionParser) -> None:
-    _EXTENSIONS[name] = parser
+# Extension sections: each capability owns its schema in its own module, named here lazily as
+# "module:function" (a parser taking a ``Section`` and returning frozen settings). The parser
+# is called even when the section is absent (``sec.present`` is False) so it can give defaults.
+# Add one line per section; ``Settings.section(name)`` returns what the parser returned.
+EXTENSION_SECTIONS: dict[str, str] = {}
 
 
 def _source(sec: Section, index: int, default_refresh: int) -> SourceSettings:
@@ -261,11 +271,12 @@ def parse_settings(data: Any, file: str, base: Path, path: Path | None = None) -
     admins = top.str_list("admins")
 
     extra: dict[str, Any] = {}
-    for name, parser in _EXTENSIONS.items():
-        if name in top.data:
-            sec = top.section(name)
-            extra[name] = parser(sec)
-            sec.done()
+    for name, target in EXTENSION_SECTIONS.items():
+        module_name, _, func_name = target.partition(":")
+        parser = getattr(importlib.import_module(module_name), func_name)
+        sec = top.section(name)
+        extra[name] = parser(sec)
+        sec.done()
     top.done()
     return Settings(
         path=path,

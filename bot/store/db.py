@@ -61,13 +61,16 @@ class Database:
         return self.url.render_as_string(hide_password=True)
 
     def migrate(self) -> None:
-        """Bring the schema to the newest revision (idempotent; safe on every start)."""
+        """Bring the schema to the newest revisions (idempotent; safe on every start).
+
+        Every capability's migration branches from 0001, so they apply in any order ("heads").
+        """
         cfg = AlembicConfig()
         cfg.set_main_option("script_location", str(MIGRATIONS))
         try:
             with self.engine.begin() as conn:
                 cfg.attributes["connection"] = conn
-                command.upgrade(cfg, "head")
+                command.upgrade(cfg, "heads")
         except SQLAlchemyError as exc:
             raise StoreError(f"cannot migrate database {self.safe_url}: {exc}") from exc
 
