@@ -207,7 +207,9 @@ class Settings:
 # "module:function" (a parser taking a ``Section`` and returning frozen settings). The parser
 # is called even when the section is absent (``sec.present`` is False) so it can give defaults.
 # Add one line per section; ``Settings.section(name)`` returns what the parser returned.
-EXTENSION_SECTIONS: dict[str, str] = {}
+EXTENSION_SECTIONS: dict[str, str] = {
+    "slack": "bot.platforms:parse_slack",
+}
 
 
 def _source(sec: Section, index: int, default_refresh: int) -> SourceSettings:
