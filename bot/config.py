@@ -209,6 +209,7 @@ class Settings:
 # Add one line per section; ``Settings.section(name)`` returns what the parser returned.
 EXTENSION_SECTIONS: dict[str, str] = {
     "slack": "bot.platforms:parse_slack",
+    "discord": "bot.platforms:parse_discord",
 }
 
 

@@ -101,3 +101,74 @@ def parse_slack(sec: Section) -> SlackSettings:
     if settings.oauth and not settings.public_url:
         raise sec.error("oauth", "needs slack.public_url (the OAuth redirect goes there)")
     return settings
+
+
+DISCORD_TOKEN = "DISCORD_TOKEN"
+
+DiscordSync = Literal["changed", "always", "never"]
+
+
+@dataclass(frozen=True)
+class DiscordSettings:
+    """The ``discord:`` section. ``enabled`` is False when the section is absent.
+
+    The bot token comes only from the ``DISCORD_TOKEN`` environment variable.
+    """
+
+    enabled: bool = False
+    guild_id: int | None = None  # sync commands to this server (instant); global otherwise
+    message_content: bool = False  # privileged intent: answer "@Callboard who owns x"
+    sharding: bool = False  # AutoShardedClient, for bots in many servers
+    shard_count: int | None = None  # with sharding: None lets Discord recommend a count
+    sync_on_start: DiscordSync = "changed"  # push the command tree at start-up when...
+    defer_ms: int = 2000  # answer directly when the reply is ready this soon, else defer()
+
+
+def parse_discord(sec: Section) -> DiscordSettings:
+    """Read ``discord:``; a token in the file is refused with the variable to use instead."""
+    for key in ("token", "bot_token"):
+        if key in sec.data:
+            raise sec.error(
+                key,
+                f"is a secret: set the {DISCORD_TOKEN} environment variable instead of a "
+                "config key",
+            )
+    if not sec.present:
+        return DiscordSettings()
+    guild_id = _snowflake(sec, "guild_id")
+    sharding = sec.bool("sharding", False)
+    shard_count: int | None = None
+    if sec.data.get("shard_count") is not None:
+        shard_count = sec.int("shard_count", 1, minimum=1)
+        if not sharding:
+            raise sec.error("shard_count", "needs sharding: true")
+    else:
+        sec.raw("shard_count")
+    sync = (sec.str("sync_on_start", "changed") or "changed").lower()
+    if sync not in ("changed", "always", "never"):
+        raise sec.error("sync_on_start", f"must be changed, always or never, found {sync!r}")
+    defer_ms = sec.int("defer_ms", DiscordSettings.defer_ms, minimum=0)
+    if defer_ms > 2900:
+        raise sec.error(
+            "defer_ms", f"must be at most 2900 (Discord waits 3000 ms), found {defer_ms}"
+        )
+    return DiscordSettings(
+        enabled=sec.bool("enabled", True),
+        guild_id=guild_id,
+        message_content=sec.bool("message_content", False),
+        sharding=sharding,
+        shard_count=shard_count,
+        sync_on_start="always" if sync == "always" else "never" if sync == "never" else "changed",
+        defer_ms=defer_ms,
+    )
+
+
+def _snowflake(sec: Section, key: str) -> int | None:
+    """A Discord id: digits only (quote it in YAML or not; both work)."""
+    value = sec.str(key)
+    if value is None or value == "":
+        return None
+    text = value.strip()
+    if not text.isdigit() or not 15 <= len(text) <= 21:
+        raise sec.error(key, f"must be a Discord id (a number of 15 to 21 digits), found {value!r}")
+    return int(text)
