@@ -10,6 +10,16 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
+# Matched words in reply text (docs search snippets) sit between these two characters, which
+# read fine as plain text; adapters may render them as bold with ``render_marks``.
+MARK_OPEN = "\u27e6"  # ⟦
+MARK_CLOSE = "\u27e7"  # ⟧
+
+
+def render_marks(text: str, open_: str, close: str) -> str:
+    """Replace the match marks in ``text`` with a platform's own (``*``, ``**``, ``<b>``)."""
+    return text.replace(MARK_OPEN, open_).replace(MARK_CLOSE, close)
+
 
 @dataclass(frozen=True)
 class ChatUser:
