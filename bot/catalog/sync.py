@@ -24,7 +24,7 @@ from bot.catalog.problems import Problem
 from bot.catalog.sources import CatalogSource
 from bot.catalog.validation import validate_entity
 from bot.errors import SourceError
-from bot.store.db import Database, bump_generation, utcnow
+from bot.store.db import Database, bulk_insert, bump_generation, utcnow
 from bot.store.schema import catalog_files, changes, entities, problems, relations, source_status
 
 log = logging.getLogger(__name__)
@@ -125,7 +125,8 @@ def build_candidates(read: FileRead, problems_out: list[Problem]) -> tuple[list[
                 Problem("error", m, read.path, doc.line, str(entity.ref)) for m in ref_problems
             )
             continue
-        data = json.dumps(doc.data, sort_keys=True, separators=(",", ":"), default=str)
+        # Key order is the file's, so an unchanged document always gives the same text.
+        data = json.dumps(doc.data, separators=(",", ":"), default=str)
         out.append(
             _Candidate(
                 entity,
@@ -177,12 +178,14 @@ class CatalogSync:
                     catalog_files.c.sha256,
                     catalog_files.c.children,
                     catalog_files.c.entity_refs,
+                    catalog_files.c.position,
                 ).where(catalog_files.c.source == source.name)
             ).all()
         known = {
             r.path: KnownFile(r.sha256 or "", tuple(json.loads(r.children))) for r in known_rows
         }
         file_refs_before = {r.path: list(json.loads(r.entity_refs)) for r in known_rows}
+        positions_before = {r.path: r.position for r in known_rows}
         try:
             reads = source.read(known, force)
         except SourceError as exc:
@@ -200,8 +203,15 @@ class CatalogSync:
             report.duration_s = time.perf_counter() - started
             self._record_failure(source, report, now)
             return report
+        unchanged = len(reads) == len(positions_before) and all(
+            read.readable and not read.parsed and positions_before.get(read.path) == pos
+            for pos, read in enumerate(reads)
+        )
         with self.db.engine.begin() as conn:
-            self._apply(conn, index, source, reads, file_refs_before, report, now)
+            if unchanged:
+                self._nothing_changed(conn, source, reads, report, now)
+            else:
+                self._apply(conn, index, source, reads, file_refs_before, report, now)
         report.duration_s = time.perf_counter() - started
         with self.db.engine.begin() as conn:
             conn.execute(
@@ -367,8 +377,7 @@ class CatalogSync:
                 u["_ref"] = u.pop("ref")
                 del u["created_at"]  # an entity keeps the time it first appeared
             conn.execute(update(entities).where(entities.c.ref == bindparam("_ref")), updates)
-        if inserts:
-            conn.execute(insert(entities), inserts)
+        bulk_insert(conn, entities, inserts)
         rel_rows = [
             {
                 "source_ref": str(rel.source),
@@ -379,10 +388,8 @@ class CatalogSync:
             for ref in changed_refs
             for rel in winners[ref].relations
         ]
-        if rel_rows:
-            conn.execute(insert(relations), rel_rows)
-        if change_rows:
-            conn.execute(insert(changes), change_rows)
+        bulk_insert(conn, relations, rel_rows)
+        bulk_insert(conn, changes, change_rows)
 
         # Files: positions, hashes, children, and which refs each holds now.
         conn.execute(delete(catalog_files).where(catalog_files.c.source == source.name))
@@ -401,8 +408,7 @@ class CatalogSync:
                     "entity_refs": json.dumps(held),
                 }
             )
-        if file_rows:
-            conn.execute(insert(catalog_files), file_rows)
+        bulk_insert(conn, catalog_files, file_rows)
 
         # Problems: replace those of every file read again, and of files that left.
         stale = sorted(reread | (set(file_refs_before) - reached))
@@ -413,29 +419,9 @@ class CatalogSync:
             conn.execute(
                 delete(problems).where(problems.c.source == source.name, problems.c.file.in_(chunk))
             )
-        if new_problems:
-            conn.execute(
-                insert(problems), [self._problem_row(source.name, p, now) for p in new_problems]
-            )
-        report.problems = [
-            Problem.from_dict(dict(r._mapping))
-            for r in conn.execute(
-                select(
-                    problems.c.level,
-                    problems.c.message,
-                    problems.c.file,
-                    problems.c.line,
-                    problems.c.entity,
-                )
-                .where(problems.c.source == source.name)
-                .order_by(problems.c.id)
-            )
-        ]
-
-        count = conn.execute(
-            select(func.count()).select_from(entities).where(entities.c.source == source.name)
-        ).scalar_one()
-        report.entities = int(count)
+        bulk_insert(conn, problems, [self._problem_row(source.name, p, now) for p in new_problems])
+        report.problems = self._stored_problems(conn, source.name)
+        report.entities = self._count(conn, source.name)
         self._upsert_status(
             conn,
             source,
@@ -446,6 +432,48 @@ class CatalogSync:
         )
         if report.changed:
             bump_generation(conn)
+
+    def _nothing_changed(
+        self,
+        conn: Connection,
+        source: CatalogSource,
+        reads: list[FileRead],
+        report: SourceReport,
+        now: Any,
+    ) -> None:
+        """Every file is as last time: record the success, rewrite nothing."""
+        report.files_read = len(reads)
+        report.problems = self._stored_problems(conn, source.name)
+        report.entities = self._count(conn, source.name)
+        self._upsert_status(
+            conn, source, last_attempt=now, last_success=now, last_error=None,
+            entity_count=report.entities,
+        )
+
+    @staticmethod
+    def _stored_problems(conn: Connection, source_name: str) -> list[Problem]:
+        return [
+            Problem.from_dict(dict(r._mapping))
+            for r in conn.execute(
+                select(
+                    problems.c.level,
+                    problems.c.message,
+                    problems.c.file,
+                    problems.c.line,
+                    problems.c.entity,
+                )
+                .where(problems.c.source == source_name)
+                .order_by(problems.c.id)
+            )
+        ]
+
+    @staticmethod
+    def _count(conn: Connection, source_name: str) -> int:
+        return int(
+            conn.execute(
+                select(func.count()).select_from(entities).where(entities.c.source == source_name)
+            ).scalar_one()
+        )
 
     @staticmethod
     def _may_replace(

@@ -46,9 +46,9 @@ relations = Table(
     Column("source_ref", REF, nullable=False),
     Column("type", String(40), nullable=False),
     Column("target_ref", REF, nullable=False),
+    # Both directions are stored (as Backstage shows them), so lookups go by source_ref.
     Column("emitter_ref", REF, nullable=False, index=True),  # the entity whose spec made it
     Index("ix_relations_source_type", "source_ref", "type"),
-    Index("ix_relations_target_type", "target_ref", "type"),
 )
 
 catalog_files = Table(

@@ -47,7 +47,6 @@ def upgrade() -> None:
     )
     op.create_index("ix_relations_emitter_ref", "relations", ["emitter_ref"])
     op.create_index("ix_relations_source_type", "relations", ["source_ref", "type"])
-    op.create_index("ix_relations_target_type", "relations", ["target_ref", "type"])
     op.create_table(
         "catalog_files",
         sa.Column("source", sa.String(200), primary_key=True),
