@@ -2,14 +2,15 @@
 
 Multi-document files are supported, ``null`` documents are skipped, a non-object document is an
 error, merge keys (``<<``) are not applied (Backstage disables them). Hostile input is bounded:
-alias expansion (a "billion laughs" file), nesting depth and undecodable bytes are reported as
-problems on the file instead of exhausting memory or the stack.
+alias expansion (a "billion laughs" file), recursive aliases, nesting depth and undecodable bytes
+are reported as problems on the file instead of exhausting memory or the stack.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,6 +23,13 @@ MAX_EXPANDED_NODES = 200_000
 aliases at 100; we cap what they expand to, which also allows ordinary anchor reuse)."""
 
 MAX_DEPTH = 200
+
+SAFE_COMPOSE_DEPTH = 1000
+"""Deepest nesting a file may possibly reach and still go to libyaml's composer, which recurses
+on the C stack: a document nested some 40,000 levels deep (an 80 kB line of ``[``) kills the
+interpreter, and libyaml's scanner slows down with every open flow level (100,000 of them take
+half a minute). Files that might nest deeper are composed from libyaml's events here instead,
+without recursion, and parsing stops as soon as a document passes ``MAX_DEPTH``."""
 
 
 class _Loader(yaml.CSafeLoader):
@@ -64,16 +72,23 @@ class Document:
 
 
 def _expanded_size(node: yaml.Node, limit: int) -> int:
-    """Node count with aliases expanded, memoised per node so the walk stays linear."""
+    """Node count with aliases expanded, memoised per node so the walk stays linear.
+
+    Raises ``_TooDeep`` past ``MAX_DEPTH``, ``_TooLarge`` past ``limit`` nodes and
+    ``_Recursive`` for an alias inside its own anchor (which no JSON can hold).
+    """
     sizes: dict[int, int] = {}
+    open_nodes: set[int] = set()
 
     def size(n: yaml.Node, depth: int) -> int:
         if depth > MAX_DEPTH:
-            raise _TooDeep
+            raise _TooDeep(n.start_mark.line + 1 if n.start_mark else None)
         known = sizes.get(id(n))
         if known is not None:
             return known
-        sizes[id(n)] = 1  # a recursive alias counts once while being measured
+        if id(n) in open_nodes:
+            raise _Recursive
+        open_nodes.add(id(n))
         total = 1
         if isinstance(n, yaml.SequenceNode):
             for child in n.value:
@@ -83,6 +98,7 @@ def _expanded_size(node: yaml.Node, limit: int) -> int:
                 total += size(key, depth + 1) + size(value, depth + 1)
         if total > limit:
             raise _TooLarge
+        open_nodes.discard(id(n))
         sizes[id(n)] = total
         return total
 
@@ -94,7 +110,99 @@ class _TooLarge(Exception):
 
 
 class _TooDeep(Exception):
+    def __init__(self, line: int | None = None) -> None:
+        super().__init__(line)
+        self.line = line
+
+
+class _Recursive(Exception):
     pass
+
+
+def _nesting_bound(text: str) -> int:
+    """An upper bound of the nesting depth of any document in ``text``, found without parsing.
+
+    Flow collections need a bracket per level; block collections need more indentation per
+    level (a compact sequence under a key shares its column, so two levels per column at most).
+    """
+    longest = max(map(len, text.split("\n")))
+    return text.count("[") + text.count("{") + 2 * longest + 2
+
+
+def _compose_flat(loader: _Loader) -> Iterator[tuple[yaml.Node, int]]:
+    """``(root node, line)`` per document, composed from events with an explicit stack.
+
+    What libyaml's own composer builds, without its recursion. A document nested deeper than
+    ``MAX_DEPTH`` raises ``_TooDeep`` at once: skipping the rest of it would still cost libyaml
+    time quadratic in its depth.
+    """
+    loader.get_event()  # StreamStartEvent
+    while not loader.check_event(yaml.StreamEndEvent):
+        start: Any = loader.get_event()  # DocumentStartEvent
+        anchors: dict[str, yaml.Node] = {}
+        stack: list[yaml.Node] = []  # open collections, innermost last
+        keys: list[yaml.Node | None] = []  # per open mapping, a key waiting for its value
+        root: yaml.Node | None = None
+        line = start.end_mark.line + 1
+        while not loader.check_event(yaml.DocumentEndEvent):
+            event: Any = loader.get_event()
+            if isinstance(event, yaml.CollectionEndEvent):
+                stack.pop().end_mark = event.end_mark
+                keys.pop()
+                continue
+            node = _event_node(loader, event, anchors)
+            if not stack:
+                root, line = node, node.start_mark.line + 1
+            elif isinstance(stack[-1], yaml.SequenceNode):
+                stack[-1].value.append(node)
+            elif keys[-1] is None:
+                keys[-1] = node
+            else:
+                stack[-1].value.append((keys[-1], node))
+                keys[-1] = None
+            if isinstance(event, yaml.CollectionStartEvent):
+                stack.append(node)
+                keys.append(None)
+                if len(stack) > MAX_DEPTH:
+                    raise _TooDeep(node.start_mark.line + 1)
+        loader.get_event()  # DocumentEndEvent
+        if root is not None:
+            yield root, line
+
+
+def _event_node(loader: _Loader, event: Any, anchors: dict[str, yaml.Node]) -> yaml.Node:
+    """The node one event stands for (a new one, or the anchored one an alias names)."""
+    start: Any = event.start_mark
+    if isinstance(event, yaml.AliasEvent):
+        if event.anchor not in anchors:
+            raise yaml.composer.ComposerError(
+                None, None, f"found undefined alias {event.anchor!r}", start
+            )
+        return anchors[event.anchor]
+    node: yaml.Node
+    tag = event.tag
+    resolve: Any = loader.resolve
+    if isinstance(event, yaml.ScalarEvent):
+        if tag is None or tag == "!":
+            tag = resolve(yaml.ScalarNode, event.value, event.implicit)
+        end: Any = event.end_mark
+        node = yaml.ScalarNode(tag, event.value, start, end, style=event.style)
+    else:
+        is_sequence = isinstance(event, yaml.SequenceStartEvent)
+        node_type = yaml.SequenceNode if is_sequence else yaml.MappingNode
+        if tag is None or tag == "!":
+            tag = resolve(node_type, None, event.implicit)
+        node = node_type(tag, [], start, None, flow_style=event.flow_style)
+    if event.anchor is not None:
+        if event.anchor in anchors:  # as libyaml's composer: YAML 1.1 anchors are unique
+            raise yaml.composer.ComposerError(
+                f"found duplicate anchor {event.anchor!r}; first occurrence",
+                anchors[event.anchor].start_mark,
+                "second occurrence",
+                start,
+            )
+        anchors[event.anchor] = node
+    return node
 
 
 @dataclass(frozen=True)
@@ -109,8 +217,9 @@ class Parsed:
 def parse_documents(data: bytes, file: str) -> Parsed:
     """All object documents of a file, and a problem for each one that is not usable.
 
-    A syntax error stops the parse at that document: the documents before it are returned and
-    ``complete`` is false, so callers keep what the file held before instead of dropping it.
+    A syntax error, or a document nested deeper than ``MAX_DEPTH``, stops the parse there: the
+    documents before it are returned and ``complete`` is false, so callers keep what the file
+    held before instead of dropping it.
     """
     docs: list[Document] = []
     problems: list[Problem] = []
@@ -122,16 +231,14 @@ def parse_documents(data: bytes, file: str) -> Parsed:
         line = data[: exc.start].count(b"\n") + 1
         problem = Problem("error", f"not valid UTF-8 ({exc.reason})", file, line)
         return Parsed(docs, [problem], False)
-    # Only files that use anchors pay for the alias-expansion and depth checks.
-    guarded = "&" in text or "*" in text or text.count("[") > MAX_DEPTH or text.count("{") > MAX_DEPTH
+    # Only files that use anchors, or that could nest deeper than allowed, pay for the walk
+    # that checks alias expansion and depth.
+    bound = _nesting_bound(text)
+    guarded = "&" in text or bound > MAX_DEPTH
     loader = _Loader(text)
     complete = False
     try:
-        while loader.check_node():
-            node = loader.get_node()
-            if node is None:
-                continue
-            line = node.start_mark.line + 1
+        for node, line in _compose_flat(loader) if bound > SAFE_COMPOSE_DEPTH else _compose(loader):
             if guarded:
                 try:
                     _expanded_size(node, MAX_EXPANDED_NODES)
@@ -146,9 +253,15 @@ def parse_documents(data: bytes, file: str) -> Parsed:
                         )
                     )
                     continue
-                except _TooDeep:
+                except _Recursive:
                     problems.append(
-                        Problem("error", f"nesting deeper than {MAX_DEPTH} levels; skipped", file, line)
+                        Problem(
+                            "error",
+                            "an alias refers to the node that contains it (a recursive "
+                            "document); skipped",
+                            file,
+                            line,
+                        )
                     )
                     continue
             value = loader.construct_document(node)
@@ -156,23 +269,42 @@ def parse_documents(data: bytes, file: str) -> Parsed:
                 continue
             if not isinstance(value, dict):
                 problems.append(
-                    Problem("error", f"Expected object at root, got {_type_name(value)}", file, line)
+                    Problem(
+                        "error", f"Expected object at root, got {_type_name(value)}", file, line
+                    )
                 )
                 continue
             docs.append(Document(value, line))
         complete = True
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
-        line = mark.line + 1 if mark is not None else None
+        at = mark.line + 1 if mark is not None else None
         reason = " ".join(str(part) for part in (exc.context, exc.problem) if part)
-        problems.append(Problem("error", f"YAML error: {reason}", file, line))
+        problems.append(Problem("error", f"YAML error: {reason}", file, at))
     except yaml.YAMLError as exc:
         problems.append(Problem("error", f"YAML error: {exc}", file))
+    except _TooDeep as exc:
+        problems.append(
+            Problem(
+                "error",
+                f"nesting deeper than {MAX_DEPTH} levels; the rest of the file is not read",
+                file,
+                exc.line,
+            )
+        )
     except RecursionError:
         problems.append(Problem("error", f"nesting deeper than {MAX_DEPTH} levels", file))
     finally:
         loader.dispose()
     return Parsed(docs, problems, complete)
+
+
+def _compose(loader: _Loader) -> Iterator[tuple[yaml.Node, int]]:
+    """``(root node, line)`` per non-empty document, from libyaml's own (recursive) composer."""
+    while loader.check_node():
+        node = loader.get_node()
+        if node is not None:
+            yield node, node.start_mark.line + 1
 
 
 def _type_name(value: Any) -> str:

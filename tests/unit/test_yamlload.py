@@ -1,0 +1,348 @@
+"""Catalog YAML parsing: Backstage's reading rules, and hostile input turned into problems."""
+
+from __future__ import annotations
+
+import textwrap
+from collections.abc import Callable
+
+import pytest
+
+from bot.catalog import yamlload
+from bot.catalog.yamlload import MAX_DEPTH, MAX_EXPANDED_NODES, parse_documents
+
+GOOD = """\
+apiVersion: backstage.io/v1alpha1
+kind: Component
+metadata:
+  name: {name}
+spec:
+  type: service
+  lifecycle: production
+  owner: team-a
+"""
+
+
+def yaml_text(text: str) -> bytes:
+    return textwrap.dedent(text).encode()
+
+
+def names(parsed: yamlload.Parsed) -> list[str]:
+    return [doc.data["metadata"]["name"] for doc in parsed.documents]
+
+
+def messages(parsed: yamlload.Parsed) -> list[str]:
+    return [str(p) for p in parsed.problems]
+
+
+# --- Backstage's reading rules ----------------------------------------------------------
+
+
+def test_multi_document_files_give_every_document_with_its_line() -> None:
+    text = GOOD.format(name="a") + "---\n" + GOOD.format(name="b") + "---\n" + GOOD.format(name="c")
+    parsed = parse_documents(text.encode(), "multi.yaml")
+    assert names(parsed) == ["a", "b", "c"]
+    assert [doc.line for doc in parsed.documents] == [1, 10, 19]
+    assert parsed.problems == []
+    assert parsed.complete
+
+
+def test_null_documents_are_skipped() -> None:
+    # A trailing `---`, an empty document and an explicit `~` are all ignored, as in Backstage.
+    text = "---\n" + GOOD.format(name="a") + "---\n---\n~\n---\n" + GOOD.format(name="b") + "---\n"
+    parsed = parse_documents(text.encode(), "nulls.yaml")
+    assert names(parsed) == ["a", "b"]
+    assert parsed.problems == []
+
+
+def test_an_empty_file_has_no_documents_and_no_problems() -> None:
+    parsed = parse_documents(b"", "empty.yaml")
+    assert (parsed.documents, parsed.problems, parsed.complete) == ([], [], True)
+
+
+@pytest.mark.parametrize(
+    ("document", "type_name"),
+    [("- a\n- b\n", "array"), ("just text\n", "string"), ("42\n", "number"), ("true\n", "boolean")],
+)
+def test_a_non_object_document_is_a_problem_at_its_line(document: str, type_name: str) -> None:
+    text = GOOD.format(name="a") + "---\n" + document + "---\n" + GOOD.format(name="b")
+    parsed = parse_documents(text.encode(), "mixed.yaml")
+    assert names(parsed) == ["a", "b"]
+    assert messages(parsed) == [f"mixed.yaml:10: Expected object at root, got {type_name}"]
+
+
+def test_a_syntax_error_keeps_the_documents_before_it_and_marks_the_parse_incomplete() -> None:
+    text = (
+        GOOD.format(name="a") + "---\nmetadata: [unclosed\nspec: {}\n---\n" + GOOD.format(name="c")
+    )
+    parsed = parse_documents(text.encode(), "broken.yaml")
+    assert names(parsed) == ["a"]
+    assert not parsed.complete
+    [problem] = parsed.problems
+    assert (problem.file, problem.line, problem.level) == ("broken.yaml", 11, "error")
+    assert problem.message.startswith("YAML error: ")
+    assert "flow sequence" in problem.message
+
+
+def test_merge_keys_are_not_applied() -> None:
+    parsed = parse_documents(
+        yaml_text(
+            """
+            base: &base {owner: team-a}
+            spec:
+              <<: *base
+              type: service
+            """
+        ),
+        "merge.yaml",
+    )
+    [doc] = parsed.documents
+    assert doc.data["spec"] == {"<<": {"owner": "team-a"}, "type": "service"}
+
+
+def test_scalars_are_read_as_yaml_1_2_like_backstage() -> None:
+    parsed = parse_documents(
+        yaml_text(
+            """
+            a: yes
+            b: no
+            c: on
+            d: off
+            e: true
+            f: False
+            g: 2024-01-01
+            h: 2024-01-01T10:00:00Z
+            i: 42
+            j: "42"
+            k: ~
+            """
+        ),
+        "scalars.yaml",
+    )
+    assert parsed.documents[0].data == {
+        "a": "yes",
+        "b": "no",
+        "c": "on",
+        "d": "off",
+        "e": True,
+        "f": False,
+        "g": "2024-01-01",
+        "h": "2024-01-01T10:00:00Z",
+        "i": 42,
+        "j": "42",
+        "k": None,
+    }
+
+
+def test_a_byte_order_mark_is_accepted() -> None:
+    parsed = parse_documents(b"\xef\xbb\xbf" + GOOD.format(name="bom").encode(), "bom.yaml")
+    assert names(parsed) == ["bom"]
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("a: *nowhere\n", "found undefined alias"),
+        ("a: &x 1\nb: &x 2\n", "found duplicate anchor"),
+        ("? [a, b]\n: c\n", "found unhashable key"),
+        ("a: !python/object:os.system echo\n", "could not determine a constructor"),
+    ],
+)
+def test_malformed_yaml_is_a_problem_not_an_exception(text: str, message: str) -> None:
+    parsed = parse_documents(text.encode(), "bad.yaml")
+    assert parsed.documents == []
+    assert not parsed.complete
+    [problem] = parsed.problems
+    assert problem.message.startswith("YAML error: ")
+    assert message in problem.message
+
+
+# --- Hostile input ------------------------------------------------------------------------
+
+
+def test_binary_data_is_refused_before_parsing() -> None:
+    parsed = parse_documents(
+        b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + bytes(range(256)), "logo.yaml"
+    )
+    assert parsed.documents == []
+    assert messages(parsed) == ["logo.yaml: binary data: not a YAML text file"]
+
+
+def test_text_that_is_not_utf8_is_a_problem_with_its_line() -> None:
+    parsed = parse_documents(b"a: 1\nb: 2\nc: caf\xe9\n", "latin1.yaml")
+    assert parsed.documents == []
+    [problem] = parsed.problems
+    assert (problem.line, problem.message) == (3, "not valid UTF-8 (invalid continuation byte)")
+
+
+def billion_laughs(levels: int = 10) -> str:
+    lines = ['lol0: &lol0 "lol"']
+    for i in range(1, levels):
+        refs = ", ".join([f"*lol{i - 1}"] * 10)
+        lines.append(f"lol{i}: &lol{i} [{refs}]")
+    return "\n".join(lines) + "\n"
+
+
+def test_an_alias_bomb_is_skipped_and_the_other_documents_are_kept() -> None:
+    # Ten levels of ten aliases each: 10^9 nodes once expanded.
+    text = (
+        GOOD.format(name="before")
+        + "---\n"
+        + billion_laughs()
+        + "---\n"
+        + GOOD.format(name="after")
+    )
+    parsed = parse_documents(text.encode(), "lol.yaml")
+    assert names(parsed) == ["before", "after"]
+    [problem] = parsed.problems
+    assert problem.line == 10
+    assert problem.message == (
+        f"document expands to more than {MAX_EXPANDED_NODES:,} nodes through aliases "
+        "(an alias bomb?); skipped"
+    )
+
+
+def test_ordinary_anchor_reuse_is_fine() -> None:
+    parsed = parse_documents(
+        yaml_text(
+            """
+            apiVersion: backstage.io/v1alpha1
+            kind: Component
+            metadata:
+              name: reuse
+              labels: &labels {tier: gold}
+              annotations:
+                a: &slug acme/reuse
+                b: *slug
+            spec:
+              type: service
+              lifecycle: production
+              owner: team-a
+              extra: *labels
+            """
+        ),
+        "reuse.yaml",
+    )
+    assert parsed.problems == []
+    assert parsed.documents[0].data["spec"]["extra"] == {"tier": "gold"}
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["a: &r [1, *r]\n", "metadata: &m\n  name: x\n  self: *m\n"],
+    ids=["sequence", "mapping"],
+)
+def test_a_recursive_alias_is_skipped(text: str) -> None:
+    # A document that contains itself would hang or crash anything that walks it (JSON, sync).
+    parsed = parse_documents((text + "---\n" + GOOD.format(name="ok")).encode(), "loop.yaml")
+    assert names(parsed) == ["ok"]
+    assert messages(parsed) == [
+        "loop.yaml:1: an alias refers to the node that contains it (a recursive document); skipped"
+    ]
+
+
+def deep_flow(depth: int) -> str:
+    return "spec: " + "[" * depth + "]" * depth + "\n"
+
+
+def deep_block_mapping(depth: int) -> str:
+    return "".join(" " * i + f"k{i}:\n" for i in range(depth)) + " " * depth + "leaf\n"
+
+
+def deep_block_sequence(depth: int) -> str:
+    return "spec:\n" + "- " * depth + "leaf\n"
+
+
+def deep_mixed_flow(depth: int) -> str:
+    return "spec: " + "{a: [" * (depth // 2) + "1" + "]}" * (depth // 2) + "\n"
+
+
+@pytest.mark.parametrize(
+    ("deep", "depth"),
+    [
+        (deep_flow, MAX_DEPTH + 1),
+        (deep_block_mapping, MAX_DEPTH + 1),
+        (deep_block_sequence, MAX_DEPTH + 1),
+        (deep_mixed_flow, MAX_DEPTH + 2),
+        (deep_flow, 100_000),  # 200 kB; libyaml's own composer dies of it (C stack overflow)
+        (deep_mixed_flow, 100_000),
+        (deep_block_sequence, 50_000),
+        (deep_block_mapping, 1_500),  # 1 MB of indentation
+    ],
+    ids=lambda v: v.__name__ if callable(v) else str(v),
+)
+def test_nesting_too_deep_stops_the_parse_without_crashing(
+    deep: Callable[[int], str], depth: int
+) -> None:
+    text = GOOD.format(name="before") + "---\n" + deep(depth) + "---\n" + GOOD.format(name="x")
+    parsed = parse_documents(text.encode(), "deep.yaml")
+    # Like a syntax error: the documents before are kept, the parse is incomplete (so sync keeps
+    # what the file held before), and the problem names the line where the depth ran out.
+    assert names(parsed) == ["before"]
+    assert not parsed.complete
+    [problem] = parsed.problems
+    assert problem.file == "deep.yaml"
+    assert problem.line is not None and problem.line >= 10
+    assert problem.message == (
+        f"nesting deeper than {MAX_DEPTH} levels; the rest of the file is not read"
+    )
+
+
+def test_nesting_up_to_the_limit_is_accepted() -> None:
+    parsed = parse_documents(deep_flow(MAX_DEPTH - 10).encode(), "ok.yaml")
+    assert parsed.problems == []
+    value = parsed.documents[0].data["spec"]
+    depth = 0
+    while isinstance(value, list):
+        depth += 1
+        value = value[0] if value else None
+    assert depth == MAX_DEPTH - 10
+
+
+def test_the_flat_composer_reads_exactly_what_libyaml_reads(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Files that might nest deeply are composed from events by our own code; it must agree
+    # with libyaml's composer on everything a catalog file can hold.
+    text = yaml_text(
+        """
+        apiVersion: backstage.io/v1alpha1
+        kind: API
+        metadata:
+          name: flat
+          title: 'Quoted: title'
+          description: >
+            Folded
+            text
+          labels: &l {tier: "1", on: yes}
+          annotations: {a: *l}
+          tags: [a, b, c]
+        spec:
+          type: openapi
+          lifecycle: production
+          owner: team-a
+          definition: |
+            openapi: 3.0.0
+            info: {title: x}
+          numbers: [1, 1.5, 0x1f, .inf, -3]
+          when: 2024-01-01
+          ? complex
+          : key
+          <<: {merge: no}
+          explicit: !!str 123
+          empty:
+          nested:
+            - - a
+              - b
+            - {c: [d, {e: f}]}
+        ---
+        second: document
+        ...
+        ---
+        - not an object
+        """
+    )
+    expected = parse_documents(text, "flat.yaml")
+    monkeypatch.setattr(yamlload, "SAFE_COMPOSE_DEPTH", -1)
+    assert parse_documents(text, "flat.yaml") == expected
+    assert len(expected.documents) == 2
+    assert messages(expected) == ["flat.yaml:35: Expected object at root, got array"]
