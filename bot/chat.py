@@ -162,7 +162,8 @@ class Reply:
         for section in self.sections:
             out.append("")
             if section.title:
-                out.append(f"{section.title}:")
+                end = "" if section.title.endswith((":", "?", "!", ".")) else ":"
+                out.append(f"{section.title}{end}")
             if section.text:
                 out.append(section.text)
             width = max((len(f.label) for f in section.fields), default=0)

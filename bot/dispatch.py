@@ -278,11 +278,13 @@ class Dispatcher:
             options = exc.candidates if isinstance(exc, Ambiguous) else exc.suggestions
             if options:
                 verb = spec.name if spec else "describe"
-                title = "Did you mean:" if isinstance(exc, NotFound) else "Which one?"
+                title = "Did you mean" if isinstance(exc, NotFound) else "Which one?"
                 return Reply(
                     text=str(exc),
-                    sections=(Section(title=title, items=tuple(options)),),
-                    buttons=tuple(Button(o, command=f"/{verb} {o}") for o in options[:5]),
+                    sections=(Section(title=title, items=tuple(_label(o) for o in options)),),
+                    buttons=tuple(
+                        Button(_label(o, short=True), command=f"/{verb} {o}") for o in options[:5]
+                    ),
                     error=True,
                 )
         return Reply(text=str(exc), error=True)
@@ -314,6 +316,14 @@ class Dispatcher:
         listed = ", ".join(f"/{c.name}" for c in self.commands if not c.admin)
         text = f"Commands: {listed}. Try /help <command> for details."
         return Reply(text=f"{lead} {text}" if lead else text, error=lead is not None)
+
+
+def _label(ref: str, short: bool = False) -> str:
+    """``payments-api (component)`` for ``component:default/payments-api``."""
+    kind, _, rest = ref.partition(":")
+    namespace, _, name = rest.partition("/")
+    shown = name if namespace == "default" else rest
+    return shown if short else f"{shown} ({kind})"
 
 
 def registry_by_name(commands: Sequence[CommandSpec]) -> Mapping[str, CommandSpec]:

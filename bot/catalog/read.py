@@ -6,6 +6,7 @@ the catalog generation changes: full ref, exact name (case-insensitive), title, 
 
 from __future__ import annotations
 
+import bisect
 import json
 import re
 import threading
@@ -25,6 +26,7 @@ MAX_SUGGESTIONS = 5
 AUTO_PICK_SCORE = 85.0  # a fuzzy match at least this good, and clearly ahead, is taken
 CLEAR_LEAD = 6.0
 SUGGEST_SCORE = 60.0
+SHORTLIST = 64
 
 # When one exact name is shared by several kinds, the entity people usually mean comes first.
 KIND_PRIORITY = ("component", "api", "resource", "system", "domain", "group", "user", "template")
@@ -58,18 +60,24 @@ class NameIndex:
         self.by_ref: dict[str, IndexEntry] = {}
         self.by_name: dict[str, list[IndexEntry]] = defaultdict(list)
         self.by_title: dict[str, list[IndexEntry]] = defaultdict(list)
+        # Fuzzy choices are processed once here (not on every query) and deduplicated: a title
+        # is usually the name in other clothes ("Payments API" ~ "payments-api").
         self.choices: list[str] = []
         self.choice_entries: list[IndexEntry] = []
         for row in rows:
             self.by_ref[row.ref] = row
             self.by_name[row.name.lower()].append(row)
-            self.choices.append(row.name.lower())
+            name_key = utils.default_process(row.name)
+            self.choices.append(name_key)
             self.choice_entries.append(row)
             if row.title:
                 self.by_title[_norm(row.title)].append(row)
-                self.choices.append(row.title.lower())
-                self.choice_entries.append(row)
+                title_key = utils.default_process(row.title)
+                if title_key != name_key:
+                    self.choices.append(title_key)
+                    self.choice_entries.append(row)
         self._kind_choices: dict[tuple[str, ...], tuple[list[str], list[IndexEntry]]] = {}
+        self._sorted: dict[tuple[str, ...], list[tuple[str, int]]] = {}
 
     def __len__(self) -> int:
         return len(self.by_ref)
@@ -130,7 +138,11 @@ class NameIndex:
         second = ranked[1][1] if len(ranked) > 1 else 0.0
         if best_score >= AUTO_PICK_SCORE and best_score - second >= CLEAR_LEAD:
             return Resolution(EntityRef.parse(ranked[0][0].ref), "fuzzy", query)
-        close = [e.ref for e, score in ranked if score >= best_score - CLEAR_LEAD]
+        close_entries = [e for e, score in ranked if score >= best_score - CLEAR_LEAD]
+        close_entries.sort(
+            key=lambda e: (KIND_PRIORITY.index(e.kind) if e.kind in KIND_PRIORITY else 99, e.name)
+        )
+        close = [e.ref for e in close_entries]
         if best_score >= AUTO_PICK_SCORE and len(close) > 1:
             raise Ambiguous(
                 f"“{query}” could mean several entities:", tuple(close[:MAX_SUGGESTIONS])
@@ -161,6 +173,20 @@ class NameIndex:
             tuple(h.ref for h in ordered[:MAX_SUGGESTIONS]),
         )
 
+    def _prefixed(self, query: str, choices: list[str], kinds_key: tuple[str, ...]) -> list[int]:
+        """Indexes of up to SHORTLIST choices that start with ``query`` (sorted-list bisect)."""
+        ordered = self._sorted.get(kinds_key)
+        if ordered is None:
+            ordered = sorted((c, i) for i, c in enumerate(choices))
+            self._sorted[kinds_key] = ordered
+        start = bisect.bisect_left(ordered, (query, -1))
+        out = []
+        for choice, idx in ordered[start : start + SHORTLIST]:
+            if not choice.startswith(query):
+                break
+            out.append(idx)
+        return out
+
     def suggest(
         self, text: str, kinds: Sequence[str] = (), limit: int = MAX_SUGGESTIONS
     ) -> list[tuple[IndexEntry, float]]:
@@ -168,14 +194,24 @@ class NameIndex:
         choices, entries = self._filtered(tuple(k.lower() for k in kinds))
         if not choices or not text.strip():
             return []
-        found = process.extract(
-            text.lower(),
-            choices,
-            scorer=fuzz.WRatio,
-            processor=utils.default_process,
-            limit=limit * 3,
-            score_cutoff=SUGGEST_SCORE,
-        )
+        query = utils.default_process(text)
+        if not query:
+            return []
+        # Two stages keep a 40,000-entity catalog fast: plain edit-distance ratio (cheap,
+        # bit-parallel) and prefix hits pick a shortlist; WRatio ranks only the shortlist.
+        shortlist: dict[int, str] = {}
+        for choice, _score, idx in process.extract(
+            query, choices, scorer=fuzz.ratio, processor=None, limit=SHORTLIST, score_cutoff=30
+        ):
+            shortlist[idx] = choice
+        for idx in self._prefixed(query, choices, kinds_key=tuple(k.lower() for k in kinds)):
+            shortlist.setdefault(idx, choices[idx])
+        found = [
+            (choice, score, idx)
+            for idx, choice in shortlist.items()
+            if (score := fuzz.WRatio(query, choice, score_cutoff=SUGGEST_SCORE)) >= SUGGEST_SCORE
+        ]
+        found.sort(key=lambda hit: -hit[1])
         out: list[tuple[IndexEntry, float]] = []
         seen: set[str] = set()
         for _choice, score, idx in found:
@@ -188,7 +224,12 @@ class NameIndex:
                 break
         # Prefer names that start with the query when scores tie (autocomplete feel).
         lowered = text.lower()
-        out.sort(key=lambda pair: (-pair[1], not pair[0].name.lower().startswith(lowered)))
+        def order(pair: tuple[IndexEntry, float]) -> tuple[float, bool, int, int]:
+            entry, score = pair
+            kind_rank = KIND_PRIORITY.index(entry.kind) if entry.kind in KIND_PRIORITY else 99
+            return (-score, not entry.name.lower().startswith(lowered), kind_rank, len(entry.name))
+
+        out.sort(key=order)
         return out
 
 

@@ -1,0 +1,117 @@
+"""Issue 2's targets: cold sync vs libyaml alone, no-change re-sync, peak memory, /whoowns.
+
+Cold sync runs ``callboard``'s own sync in a fresh interpreter (so its peak RSS is the sync's),
+beside a fresh interpreter that only parses the same files with CSafeLoader.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+
+from bench.common import BenchContext, Result, latency_results, run_python, time_calls
+
+PARSE_ONLY = r"""
+import glob, json, sys, time, yaml
+root = sys.argv[1]
+files = sorted(glob.glob(root + "/**/*.yaml", recursive=True))
+started = time.perf_counter()
+docs = 0
+for name in files:
+    with open(name, "rb") as fh:
+        docs += sum(1 for _ in yaml.load_all(fh.read(), Loader=yaml.CSafeLoader))
+print(json.dumps({"seconds": time.perf_counter() - started, "docs": docs, "files": len(files)}))
+"""
+
+SYNC = r"""
+import json, resource, sys, time
+from pathlib import Path
+from bot.app import build_app
+from bot.config import load_settings
+from commands import COMMANDS
+app = build_app(load_settings(Path(sys.argv[1])), COMMANDS)
+started = time.perf_counter()
+cold = app.sync_now()
+cold_s = time.perf_counter() - started
+started = time.perf_counter()
+again = app.sync_now()
+again_s = time.perf_counter() - started
+src = cold.sources[0]
+print(json.dumps({
+    "cold": cold_s, "again": again_s, "entities": src.entities,
+    "problems": len(src.problems), "parsed_again": again.sources[0].files_parsed,
+    "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+}))
+"""
+
+
+def _misspell(name: str, rng: random.Random) -> str:
+    """Drop or swap one letter in the middle, as a hurried typist would."""
+    if len(name) < 5:
+        return name + "x"
+    i = rng.randrange(1, len(name) - 2)
+    if rng.random() < 0.5:
+        return name[:i] + name[i + 1 :]
+    return name[:i] + name[i + 1] + name[i] + name[i + 2 :]
+
+
+def run(ctx: BenchContext) -> list[Result]:
+    cat = ctx.catalog()
+    note = f"{cat.entities:,} entities, {cat.bytes / 1e6:.1f} MB, {cat.files:,} files"
+    parse = run_python(PARSE_ONLY, str(cat.root))
+    config = ctx.config("sync", cat.location_file)
+    db = ctx.work / "sync.db"
+    for suffix in ("", "-wal", "-shm"):
+        db.with_name(db.name + suffix).unlink(missing_ok=True)
+    sync = run_python(SYNC, str(config))
+    ratio = sync["cold"] / parse["seconds"]
+    results = [
+        Result("sync", "CSafeLoader parse only", parse["seconds"], "s", "", None, note),
+        Result("sync", "cold sync (SQLite)", sync["cold"], "s", "≤ 3× parse", ratio <= 3.0,
+               f"{ratio:.2f}× parse; {sync['entities']:,} entities stored"),
+        Result("sync", "no-change re-sync", sync["again"], "s", "< 1 s", sync["again"] < 1.0,
+               f"{sync['parsed_again']} files parsed again"),
+        Result("sync", "peak memory during sync", sync["rss_mb"], "MB", "< 1024 MB",
+               sync["rss_mb"] < 1024),
+    ]
+    if ctx.pg_url:
+        pg_config = ctx.config("sync-pg", cat.location_file, db_url=ctx.pg_url)
+        pg = run_python(SYNC, str(pg_config))
+        results.append(
+            Result("sync", "cold sync (PostgreSQL)", pg["cold"], "s", "", None,
+                   f"{pg['cold'] / parse['seconds']:.2f}× parse")
+        )
+        results.append(Result("sync", "no-change re-sync (PostgreSQL)", pg["again"], "s"))
+
+    # /whoowns through the dispatcher, on the synced SQLite database.
+    from bot.app import build_app
+    from bot.chat import ChatUser, Request
+    from bot.config import load_settings
+    from commands import COMMANDS
+
+    app = build_app(load_settings(config), COMMANDS)
+    try:
+        user = ChatUser("console", "bench")
+        rng = random.Random(7)
+        exact = list(cat.sample_names)
+        fuzzy = [_misspell(n, rng) for n in exact]
+        loop = asyncio.new_event_loop()
+        try:
+            def ask(names: list[str]) -> object:
+                it = iter(names * 1000)
+
+                def call() -> None:
+                    loop.run_until_complete(
+                        app.dispatcher.dispatch(Request(f"/whoowns {next(it)}", user))
+                    )
+
+                return call
+
+            app.catalog.index()  # built once per catalog generation, like a running bot
+            results += latency_results("whoowns", "exact name", time_calls(ask(exact), 300), 10)
+            results += latency_results("whoowns", "misspelt name", time_calls(ask(fuzzy), 300), 30)
+        finally:
+            loop.close()
+    finally:
+        app.close()
+    return results
