@@ -14,7 +14,7 @@ import logging
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import Connection, bindparam, delete, func, insert, select, update
 
@@ -55,10 +55,33 @@ class SourceReport:
 
 
 @dataclass
+class StepReport:
+    """What a post-sync step (such as the docs index) did: one summary line and its problems."""
+
+    name: str
+    summary: str
+    problems: list[Problem] = field(default_factory=list)
+    ok: bool = True
+
+
+class PostSyncStep(Protocol):
+    """Work that follows every sync (the docs index), wired by ``build_app``.
+
+    ``run`` must report bad input in its ``StepReport`` rather than raise; an exception is
+    logged and shown as a failed step, and never undoes the sync.
+    """
+
+    name: str
+
+    def run(self, report: SyncReport, force: bool = False) -> StepReport: ...
+
+
+@dataclass
 class SyncReport:
-    """What a whole sync did, source by source."""
+    """What a whole sync did, source by source, then step by step."""
 
     sources: list[SourceReport]
+    steps: list[StepReport] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -67,7 +90,9 @@ class SyncReport:
 
     @property
     def problems(self) -> list[Problem]:
-        return [p for s in self.sources for p in s.problems]
+        return [p for s in self.sources for p in s.problems] + [
+            p for step in self.steps for p in step.problems
+        ]
 
     def summary(self) -> str:
         lines = []
@@ -81,6 +106,8 @@ class SyncReport:
                 f" {s.files_parsed} of {s.files_read} files parsed, {len(s.problems)} problems,"
                 f" {s.duration_s:.2f}s"
             )
+        for step in self.steps:
+            lines.append(f"{step.name}: {step.summary}")
         return "\n".join(lines) if lines else "no catalog sources configured"
 
 
@@ -152,9 +179,15 @@ def _ref_text(doc: dict[str, Any]) -> str | None:
 class CatalogSync:
     """Runs sources into the store. One instance per app; ``run`` is blocking (use a thread)."""
 
-    def __init__(self, db: Database, sources: Sequence[CatalogSource]) -> None:
+    def __init__(
+        self,
+        db: Database,
+        sources: Sequence[CatalogSource],
+        steps: Sequence[PostSyncStep] = (),
+    ) -> None:
         self.db = db
         self.sources = list(sources)
+        self.steps = list(steps)  # run after the sources, in order, on every sync
 
     def source_names(self) -> list[str]:
         return [s.name for s in self.sources]
@@ -165,7 +198,16 @@ class CatalogSync:
             if only is not None and source.name != only:
                 continue
             reports.append(self._sync_source(index, source, force))
-        return SyncReport(reports)
+        report = SyncReport(reports)
+        for step in self.steps:
+            try:
+                report.steps.append(step.run(report, force))
+            except Exception as exc:  # a step's bug must not lose the sync
+                log.exception("post-sync step %s failed", step.name)
+                message = f"FAILED: {type(exc).__name__}: {exc}"
+                failed = StepReport(step.name, message, [Problem("error", message)], ok=False)
+                report.steps.append(failed)
+        return report
 
     def _sync_source(self, index: int, source: CatalogSource, force: bool) -> SourceReport:
         started = time.perf_counter()
