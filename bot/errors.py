@@ -9,7 +9,10 @@
     ├── ConfigError               the configuration is invalid (names key and file)
     ├── CatalogError              a catalog file or entity is unusable (names file and line)
     ├── SourceError               a catalog source could not be read as a whole
-    └── StoreError                the database refused or failed
+    ├── StoreError                the database refused or failed
+    └── DeliveryError             a poster could not post a scheduled report into a channel
+        ├── ChannelNotFound       unknown, archived or closed to the bot: retrying cannot help
+        └── RateLimited           the platform still says "slow down"; nothing was posted
 
 Only the dispatcher turns exceptions into replies: a ``UserError`` becomes its text, anything
 else is logged with a traceback and an id, and the user sees a short apology naming that id.
@@ -64,3 +67,37 @@ class SourceError(BotError):
 
 class StoreError(BotError):
     """The database refused or failed an operation."""
+
+
+class DeliveryError(BotError):
+    """A ``Poster`` could not post into a channel; the message names the channel and why.
+
+    Posters (``App.posters``) raise this family so the scheduler can tell faults apart without
+    knowing any platform: ``ChannelNotFound`` is recorded and reported once, ``RateLimited`` is
+    retried with backoff, any other ``DeliveryError`` is recorded as a failed delivery.
+    """
+
+    def __init__(self, message: str, channel: str | None = None) -> None:
+        super().__init__(message)
+        self.channel = channel
+
+
+class ChannelNotFound(DeliveryError):
+    """The channel does not exist, is archived, or the bot may not post there.
+
+    Slack: ``channel_not_found``, ``is_archived``, ``not_in_channel``; Discord: Unknown
+    Channel (404) or Missing Access (403). Retrying cannot help until someone fixes it.
+    """
+
+
+class RateLimited(DeliveryError):
+    """The platform rate-limited the post and the poster's own retries are spent.
+
+    Raise it only when nothing of the reply was posted, so that a retry cannot post twice.
+    """
+
+    def __init__(
+        self, message: str, channel: str | None = None, retry_after: float | None = None
+    ) -> None:
+        super().__init__(message, channel)
+        self.retry_after = retry_after
