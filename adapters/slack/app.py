@@ -1,0 +1,660 @@
+"""Callboard on Slack: a Bolt ``AsyncApp`` that turns Slack payloads into requests and back.
+
+Same shape as every adapter: ``to_request`` (payload → ``Request``), ``render_reply`` (in
+``render.py``) and ``post`` (``SlackPoster``). The listeners translate, nothing more:
+
+- slash commands (``/whoowns x``, and the umbrella ``/callboard whoowns x``) run the dispatcher
+  with a deadline (``slack.ack_ms``); a reply ready in time is the ack itself, a slower one is
+  acked empty at once and delivered through ``response_url``;
+- ``app_mention`` and direct messages answer in a thread (or in the DM);
+- buttons run their command as the clicking user; "Share in channel" reposts an answer
+  publicly; entity pickers get their options from the catalog's fuzzy index;
+- a ``Dialog`` becomes a modal (``views.open`` with the trigger), and its submission goes back
+  to the dispatcher, with validation errors shown inline per field.
+
+Bolt runs with ``process_before_response=True``: each listener acks before it returns, and
+anything slower than the ack runs as a tracked background task (``drain`` awaits them).
+Deliveries Slack retries (``X-Slack-Retry-Num``) are recognised by event id or trigger id
+and processed once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import time
+import uuid
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
+from typing import Any
+
+from slack_bolt.async_app import AsyncApp, AsyncBoltContext
+from slack_bolt.request.async_request import AsyncBoltRequest
+from slack_bolt.response import BoltResponse
+from slack_sdk.errors import SlackApiError, SlackClientError
+from slack_sdk.web.async_client import AsyncWebClient
+from slack_sdk.webhook.async_client import AsyncWebhookClient
+
+from adapters.slack import render
+from adapters.slack.render import Message, RenderError
+from adapters.slack.users import PLATFORM, SlackUsers
+from bot.app import App
+from bot.chat import (
+    Button,
+    ChatUser,
+    Dialog,
+    DialogErrors,
+    DialogSubmission,
+    Reply,
+    Request,
+    Section,
+)
+from bot.platforms import SlackSettings
+
+log = logging.getLogger(__name__)
+
+UMBRELLA = "callboard"
+Ack = Callable[..., Awaitable[Any]]
+_MENTION = re.compile(r"<@([UW][A-Z0-9]+)(?:\|[^>]*)?>")
+_CHANNEL = re.compile(r"<#([CG][A-Z0-9]+)(?:\|([^>]*))?>")
+_LINK = re.compile(r"<((?:https?|mailto):[^|>]+)(?:\|([^>]*))?>")
+
+
+def clean_text(text: str, bot_user_id: str | None = None) -> str:
+    """Slack's markup → the words the user typed: no bot mention, no link brackets."""
+    if bot_user_id:
+        text = re.sub(rf"<@{re.escape(bot_user_id)}(?:\|[^>]*)?>", " ", text)
+    text = _CHANNEL.sub(lambda m: f"#{m.group(2) or m.group(1)}", text)
+    text = _LINK.sub(lambda m: m.group(2) or m.group(1).removeprefix("mailto:"), text)
+    return " ".join(render.unescape(text).split())
+
+
+class SeenDeliveries:
+    """Delivery keys seen lately, so a retried delivery is processed once (per process)."""
+
+    def __init__(self, ttl_seconds: float = 3600.0, limit: int = 50_000) -> None:
+        self.ttl = ttl_seconds
+        self.limit = limit
+        self._seen: OrderedDict[str, float] = OrderedDict()
+
+    def first_time(self, key: str) -> bool:
+        now = time.monotonic()
+        while self._seen:
+            oldest, at = next(iter(self._seen.items()))
+            if at > now - self.ttl and len(self._seen) < self.limit:
+                break
+            del self._seen[oldest]
+        if key in self._seen:
+            return False
+        self._seen[key] = now
+        return True
+
+
+def delivery_key(body: Mapping[str, Any]) -> str | None:
+    """What identifies one delivery: the event id, else the interaction's trigger id."""
+    if body.get("event_id"):
+        return f"event:{body['event_id']}"
+    if body.get("trigger_id"):
+        return f"trigger:{body['trigger_id']}"
+    return None
+
+
+class SlackAdapter:
+    """The Bolt app, its listeners, and the background deliveries they start."""
+
+    platform = PLATFORM
+
+    def __init__(
+        self,
+        app: App,
+        settings: SlackSettings,
+        client: AsyncWebClient,
+        signing_secret: str,
+        **bolt_options: Any,
+    ) -> None:
+        self.app = app
+        self.settings = settings
+        self.client = client
+        self.users = SlackUsers(app.catalog, settings.user_cache_minutes * 60.0)
+        self.deliveries = SeenDeliveries()
+        self.deadline = settings.ack_ms / 1000.0
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._idle = asyncio.Event()
+        self._idle.set()
+        self.bolt = AsyncApp(
+            client=client,
+            signing_secret=signing_secret,
+            process_before_response=True,
+            logger=logging.getLogger("callboard.slack.bolt"),
+            **bolt_options,
+        )
+        self._register()
+
+    # ------------------------------------------------------------------ wiring
+
+    def _register(self) -> None:
+        bolt = self.bolt
+        bolt.middleware(self._once)
+        bolt.command(re.compile(r"^/"))(self.on_command)
+        bolt.event("app_mention")(self.on_mention)
+        bolt.event("message")(self.on_message)
+        bolt.action(re.compile(f"^{re.escape(render.ACTION_RUN)}"))(self.on_run)
+        bolt.action(render.ACTION_SHARE)(self.on_share)
+        bolt.action(re.compile(f"^{re.escape(render.ACTION_URL)}"))(self.on_link)
+        bolt.action(re.compile(f"^{re.escape(render.ACTION_PICK)}"))(self.on_pick)
+        bolt.options(re.compile(f"^{re.escape(render.ACTION_PICK)}"))(self.on_suggest)
+        bolt.view_submission(render.DIALOG_CALLBACK)(self.on_submit)
+        bolt.view_closed(render.DIALOG_CALLBACK)(self.on_link)
+
+    async def _once(
+        self, req: AsyncBoltRequest, resp: BoltResponse, next: Callable[[], Awaitable[Any]]
+    ) -> Any:
+        """Answer a delivery seen before with a bare 200: Slack stops retrying, nothing runs."""
+        key = delivery_key(req.body)
+        if key is not None and not self.deliveries.first_time(key):
+            retry = (req.headers.get("x-slack-retry-num") or ["?"])[0]
+            log.info("slack: delivery %s seen before (retry %s); not processed again", key, retry)
+            return BoltResponse(status=200, body="")
+        return await next()
+
+    # ------------------------------------------------------------------ background tasks
+
+    def spawn(self, coro: Coroutine[Any, Any, None], what: str) -> asyncio.Task[None]:
+        """Run ``coro`` after the ack; failures are logged with an id, never lost silently."""
+
+        async def guarded() -> None:
+            try:
+                await coro
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("slack: %s failed (error id %s)", what, uuid.uuid4().hex[:8])
+
+        task = asyncio.get_running_loop().create_task(guarded())
+        self._tasks.add(task)
+        self._idle.clear()
+        task.add_done_callback(self._done)
+        return task
+
+    def _done(self, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        if not self._tasks:
+            self._idle.set()
+
+    async def drain(self) -> None:
+        """Wait until every background delivery has finished (tests, shutdown)."""
+        while self._tasks:
+            await self._idle.wait()
+
+    async def close(self) -> None:
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    # ------------------------------------------------------------------ translation
+
+    async def user(self, client: AsyncWebClient, body: Mapping[str, Any]) -> ChatUser:
+        user = body.get("user")
+        if isinstance(user, Mapping):
+            user_id, name = str(user.get("id") or ""), user.get("username") or user.get("name")
+        else:
+            user_id, name = str(body.get("user_id") or user or ""), body.get("user_name")
+        team = body.get("team")
+        team_id = str(team.get("id") if isinstance(team, Mapping) else body.get("team_id") or "")
+        return await self.users.get(client, user_id, team_id, name)
+
+    def to_request(
+        self, text: str, user: ChatUser, channel: str | None, *, slash: str | None = None
+    ) -> Request:
+        """A slash command (``slash`` is ``/whoowns``) or typed text (a mention, a DM)."""
+        if slash is None:
+            return Request(text=text, user=user, channel=channel, platform=PLATFORM, mention=True)
+        name = slash.lstrip("/").lower()
+        if name == UMBRELLA:
+            first, _, rest = text.partition(" ")
+            spec = self.app.dispatcher.command(first) if first else None
+            if spec is not None and spec.name != UMBRELLA:
+                name, text = first.lower().lstrip("/"), rest.strip()
+            elif self.app.dispatcher.command(UMBRELLA) is None:
+                # No /callboard command is registered: "/callboard" alone is help, anything
+                # else goes to the dispatcher as typed (it suggests the closest command).
+                if not text:
+                    return Request(
+                        text="", user=user, channel=channel, platform=PLATFORM, command="help"
+                    )
+                return Request(
+                    text="/" + text.lstrip("/"), user=user, channel=channel, platform=PLATFORM
+                )
+        return Request(text=text, user=user, channel=channel, platform=PLATFORM, command=name)
+
+    @staticmethod
+    def command_line(request: Request) -> str:
+        """The request as one line, for buttons that run it again ("Share in channel")."""
+        if request.command:
+            return f"/{request.command} {request.text}".strip()
+        return request.text.strip()
+
+    def picker(self, request: Request) -> Message | None:
+        """``/whoowns`` with nothing after it: offer an entity picker instead of an error."""
+        if not request.command or request.text.strip():
+            return None
+        spec = self.app.dispatcher.command(request.command)
+        if spec is None or not spec.args:
+            return None
+        first = spec.args[0]
+        if first.kind != "entity" or not first.required:
+            return None
+        return render.picker_message(spec.name, first.kinds, spec.usage)
+
+    async def answer(self, request: Request) -> Reply:
+        return await self.app.dispatcher.dispatch(request)
+
+    # ------------------------------------------------------------------ slash commands
+
+    async def on_command(
+        self, ack: Ack, body: dict[str, Any], client: AsyncWebClient, context: AsyncBoltContext
+    ) -> None:
+        text = render.unescape(str(body.get("text") or "")).strip()
+        channel = body.get("channel_id")
+        response_url = body.get("response_url")
+        trigger_id = body.get("trigger_id")
+
+        async def work() -> tuple[Request, Reply | Message]:
+            user = await self.user(client, body)
+            request = self.to_request(text, user, channel, slash=str(body.get("command")))
+            picker = self.picker(request)
+            if picker is not None:
+                return request, picker
+            return request, await self.answer(request)
+
+        async def guarded() -> tuple[Request, Reply | Message]:
+            try:
+                return await work()
+            except Exception:  # the dispatcher never raises; this is the adapter failing
+                anonymous = ChatUser(PLATFORM, str(body.get("user_id") or ""))
+                request = Request(text=text, user=anonymous, platform=PLATFORM)
+                return request, self.app.dispatcher.crash(f"slack {body.get('command')}")
+
+        task = asyncio.get_running_loop().create_task(guarded())
+        done, _ = await asyncio.wait({task}, timeout=self.deadline)
+        if task not in done:
+            await ack()
+            self.spawn(
+                self._deliver_late(task, client, response_url, trigger_id, channel),
+                "a slow command",
+            )
+            return
+        request, result = task.result()
+        if isinstance(result, dict):  # the picker
+            await ack(response_type="ephemeral", text=result["text"], blocks=result["blocks"])
+            return
+        reply = result
+        if reply.dialog is not None:
+            await ack()
+            self.spawn(
+                self._open_dialog(
+                    client,
+                    trigger_id,
+                    reply.dialog,
+                    channel,
+                    response_url,
+                    self.command_line(request),
+                ),
+                "opening a modal",
+            )
+            return
+        messages = render.render_reply(reply, share_command=self.command_line(request))
+        response_type = "ephemeral" if reply.ephemeral else "in_channel"
+        first, rest = messages[0], messages[1:]
+        await ack(response_type=response_type, text=first["text"], blocks=first["blocks"])
+        if rest:
+            self.spawn(self._respond_all(response_url, rest, response_type), "a long reply")
+
+    async def _deliver_late(
+        self,
+        task: asyncio.Task[tuple[Request, Reply | Message]],
+        client: AsyncWebClient,
+        response_url: str | None,
+        trigger_id: str | None,
+        channel: str | None,
+    ) -> None:
+        request, result = await task
+        if isinstance(result, dict):
+            await self._respond_all(response_url, [result], "ephemeral")
+            return
+        if result.dialog is not None:
+            await self._open_dialog(
+                client, trigger_id, result.dialog, channel, response_url, self.command_line(request)
+            )
+            return
+        messages = render.render_reply(result, share_command=self.command_line(request))
+        await self._respond_all(
+            response_url, messages, "ephemeral" if result.ephemeral else "in_channel"
+        )
+
+    async def _respond_all(
+        self,
+        response_url: str | None,
+        messages: list[Message],
+        response_type: str,
+        *,
+        replace_first: bool = False,
+        delete_first: bool = False,
+    ) -> None:
+        """Post messages through ``response_url``, in order (Slack allows 5 per interaction)."""
+        if not response_url:
+            log.warning("slack: no response_url to deliver %d message(s) to", len(messages))
+            return
+        webhook = AsyncWebhookClient(response_url)
+        for index, message in enumerate(messages):
+            payload: dict[str, Any] = {**message, "response_type": response_type}
+            if index == 0 and delete_first:
+                payload["delete_original"] = True
+            elif index == 0 and replace_first:
+                payload["replace_original"] = True
+            else:
+                payload["replace_original"] = False
+            response = await webhook.send_dict(payload)
+            if response.status_code != 200:
+                log.warning(
+                    "slack: response_url answered %s: %s", response.status_code, response.body[:200]
+                )
+                return
+
+    # ------------------------------------------------------------------ modals
+
+    async def _open_dialog(
+        self,
+        client: AsyncWebClient,
+        trigger_id: str | None,
+        dialog: Dialog,
+        channel: str | None,
+        response_url: str | None,
+        command_line: str,
+    ) -> None:
+        try:
+            view = render.render_modal(dialog, render.dialog_metadata(dialog, channel))
+        except RenderError as exc:
+            await self._respond_all(
+                response_url,
+                [render.text_message(f"This form cannot be shown in Slack: {exc}.", error=True)],
+                "ephemeral",
+            )
+            return
+        try:
+            if not trigger_id:
+                raise SlackClientError("no trigger_id")
+            await client.views_open(trigger_id=trigger_id, view=view)
+        except (SlackApiError, SlackClientError) as exc:
+            # The trigger is valid for 3 s and single-use; a button gives a fresh one.
+            log.info("slack: views.open failed (%s); offering a button instead", _api_error(exc))
+            reply = Reply(
+                text=f"Open the form “{dialog.title}” to continue.",
+                buttons=(Button("Open the form", command=command_line),),
+            )
+            await self._respond_all(response_url, render.render_reply(reply), "ephemeral")
+
+    async def on_submit(
+        self, ack: Ack, body: dict[str, Any], view: dict[str, Any], client: AsyncWebClient
+    ) -> None:
+        meta = render.parse_metadata(str(view.get("private_metadata") or ""))
+        values = render.submitted_values((view.get("state") or {}).get("values") or {})
+        names = render.dialog_field_names(view)
+        channel = meta.get("channel")
+        raw_state = meta.get("state")
+        state: dict[str, Any] = raw_state if isinstance(raw_state, dict) else {}
+
+        async def work() -> tuple[ChatUser, Reply | DialogErrors]:
+            user = await self.user(client, body)
+            submission = DialogSubmission(
+                str(meta.get("id") or ""),
+                values,
+                user,
+                channel,
+                PLATFORM,
+                {str(k): str(v) for k, v in state.items()},
+            )
+            return user, await self.app.dispatcher.submit(submission)
+
+        task = asyncio.get_running_loop().create_task(work())
+        done, _ = await asyncio.wait({task}, timeout=self.deadline)
+        if task not in done:
+            await ack()  # closes the modal; the outcome is posted when ready
+            self.spawn(self._submitted_late(task, client, channel, names), "a slow form")
+            return
+        user, result = task.result()
+        if isinstance(result, DialogErrors):
+            await ack(response_action="errors", errors=render.field_errors(names, result.errors))
+            return
+        if result.dialog is not None:
+            try:
+                next_view = render.render_modal(
+                    result.dialog, render.dialog_metadata(result.dialog, channel)
+                )
+            except RenderError as exc:
+                await ack()
+                await self._post_to_user(
+                    client,
+                    channel,
+                    user.id,
+                    Reply(text=f"The next form cannot be shown in Slack: {exc}.", error=True),
+                )
+                return
+            await ack(response_action="update", view=next_view)
+            return
+        await ack()
+        self.spawn(self._post_to_user(client, channel, user.id, result), "a form's answer")
+
+    async def _submitted_late(
+        self,
+        task: asyncio.Task[tuple[ChatUser, Reply | DialogErrors]],
+        client: AsyncWebClient,
+        channel: str | None,
+        names: list[str],
+    ) -> None:
+        user, result = await task
+        if isinstance(result, DialogErrors):
+            lines = tuple(f"{name}: {message}" for name, message in result.errors.items())
+            result = Reply(
+                text="The form was not accepted:", error=True, sections=(Section(items=lines),)
+            )
+        elif result.dialog is not None:
+            result = Reply(text=f"Open the form “{result.dialog.title}” to continue.", error=True)
+        await self._post_to_user(client, channel, user.id, result)
+
+    async def _post_to_user(
+        self, client: AsyncWebClient, channel: str | None, user_id: str, reply: Reply
+    ) -> None:
+        """A form's outcome: ephemeral in the channel it came from (or a DM), else public."""
+        messages = render.render_reply(reply)
+        for message in messages:
+            if channel and not reply.ephemeral:
+                await client.chat_postMessage(channel=channel, **message)
+                continue
+            if channel:
+                try:
+                    await client.chat_postEphemeral(channel=channel, user=user_id, **message)
+                    continue
+                except SlackApiError as exc:  # not in that channel: say it in a DM instead
+                    log.info(
+                        "slack: postEphemeral to %s failed (%s); sending a DM",
+                        channel,
+                        _api_error(exc),
+                    )
+            await client.chat_postMessage(channel=user_id, **message)
+
+    # ------------------------------------------------------------------ events
+
+    async def on_mention(
+        self,
+        ack: Ack,
+        body: dict[str, Any],
+        event: dict[str, Any],
+        client: AsyncWebClient,
+        context: AsyncBoltContext,
+    ) -> None:
+        await ack()
+        self.spawn(
+            self._converse(client, body, event, context.bot_user_id, thread=True), "a mention"
+        )
+
+    async def on_message(
+        self,
+        ack: Ack,
+        body: dict[str, Any],
+        event: dict[str, Any],
+        client: AsyncWebClient,
+        context: AsyncBoltContext,
+    ) -> None:
+        await ack()
+        direct = event.get("channel_type") == "im"
+        from_person = not event.get("subtype") and not event.get("bot_id")
+        if direct and from_person:
+            self.spawn(
+                self._converse(
+                    client, body, event, context.bot_user_id, thread="thread_ts" in event
+                ),
+                "a direct message",
+            )
+
+    async def _converse(
+        self,
+        client: AsyncWebClient,
+        body: dict[str, Any],
+        event: dict[str, Any],
+        bot_user_id: str | None,
+        *,
+        thread: bool,
+    ) -> None:
+        channel = str(event.get("channel") or "")
+        text = clean_text(str(event.get("text") or ""), bot_user_id)
+        user = await self.users.get(
+            client, str(event.get("user") or ""), str(body.get("team_id") or "")
+        )
+        request = self.to_request(text, user, channel)
+        reply = await self.answer(request)
+        if reply.dialog is not None:  # a mention has no trigger_id: a button gets one
+            reply = Reply(
+                text=f"Open the form “{reply.dialog.title}” to continue.",
+                buttons=(Button("Open the form", command=text),),
+            )
+        thread_ts = (event.get("thread_ts") or event.get("ts")) if thread else None
+        for message in render.render_reply(reply):
+            extra = {"thread_ts": thread_ts} if thread_ts else {}
+            await client.chat_postMessage(
+                channel=channel, unfurl_links=False, unfurl_media=False, **message, **extra
+            )
+
+    # ------------------------------------------------------------------ interactivity
+
+    async def on_run(
+        self, ack: Ack, body: dict[str, Any], action: dict[str, Any], client: AsyncWebClient
+    ) -> None:
+        """A button with a command: run it as the user who clicked."""
+        await ack()
+        self.spawn(self._run_clicked(client, body, str(action.get("value") or "")), "a button")
+
+    async def _run_clicked(
+        self,
+        client: AsyncWebClient,
+        body: dict[str, Any],
+        command: str,
+        *,
+        replace: bool = False,
+    ) -> None:
+        user = await self.user(client, body)
+        channel = _channel_of(body)
+        request = Request(
+            text=command,
+            user=user,
+            channel=channel,
+            platform=PLATFORM,
+            mention=not command.startswith("/"),
+        )
+        reply = await self.answer(request)
+        response_url = body.get("response_url")
+        if reply.dialog is not None:
+            await self._open_dialog(
+                client, body.get("trigger_id"), reply.dialog, channel, response_url, command
+            )
+            return
+        messages = render.render_reply(reply, share_command=command)
+        await self._respond_all(
+            response_url,
+            messages,
+            "ephemeral" if reply.ephemeral else "in_channel",
+            replace_first=replace,
+        )
+
+    async def on_share(
+        self, ack: Ack, body: dict[str, Any], action: dict[str, Any], client: AsyncWebClient
+    ) -> None:
+        """ "Share in channel": the same question, answered for everyone to see."""
+        await ack()
+        self.spawn(self._share(client, body, str(action.get("value") or "")), "sharing")
+
+    async def _share(self, client: AsyncWebClient, body: dict[str, Any], command: str) -> None:
+        user = await self.user(client, body)
+        request = Request(text=command, user=user, channel=_channel_of(body), platform=PLATFORM)
+        reply = await self.answer(request)
+        if reply.error:
+            await self._respond_all(
+                body.get("response_url"),
+                render.render_reply(reply),
+                "ephemeral",
+                replace_first=False,
+            )
+            return
+        byline = f"Shared by <@{user.id}>" if re.fullmatch(r"[UW][A-Z0-9]+", user.id) else None
+        messages = render.render_reply(reply, byline=byline)
+        await self._respond_all(body.get("response_url"), messages, "in_channel", delete_first=True)
+
+    async def on_link(self, ack: Ack) -> None:
+        await ack()
+
+    async def on_pick(
+        self, ack: Ack, body: dict[str, Any], action: dict[str, Any], client: AsyncWebClient
+    ) -> None:
+        """An entity chosen in a message's picker: complete the command that asked for it."""
+        await ack()
+        block_id = str(action.get("block_id") or "")
+        selected = (action.get("selected_option") or {}).get("value")
+        if not block_id.startswith(render.PICK_RUN_BLOCK) or not selected:
+            return  # a picker inside a modal: its value arrives with the submission
+        command = block_id[len(render.PICK_RUN_BLOCK) :]
+        self.spawn(
+            self._run_clicked(client, body, f"/{command} {selected}", replace=True),
+            "a picked entity",
+        )
+
+    async def on_suggest(self, ack: Ack, body: dict[str, Any]) -> None:
+        """``block_suggestion``: the catalog's best matches for what was typed (≤ 100)."""
+        kinds = render.kinds_of_action(str(body.get("action_id") or ""))
+        query = str(body.get("value") or "")
+        entries = await asyncio.to_thread(self._suggest, query, kinds)
+        await ack(options=render.suggestion_options(entries))
+
+    def _suggest(self, query: str, kinds: tuple[str, ...]) -> list[Any]:
+        index = self.app.catalog.index()
+        found = [entry for entry, _ in index.suggest(query, kinds, limit=render.SUGGESTIONS)]
+        exact = index.by_ref.get(query.strip().lower())
+        if exact is not None and (not kinds or exact.kind in kinds) and exact not in found:
+            found.insert(0, exact)
+        return found
+
+
+def _channel_of(body: Mapping[str, Any]) -> str | None:
+    channel = body.get("channel")
+    if isinstance(channel, Mapping) and channel.get("id"):
+        return str(channel["id"])
+    container = body.get("container")
+    if isinstance(container, Mapping) and container.get("channel_id"):
+        return str(container["channel_id"])
+    return None
+
+
+def _api_error(exc: Exception) -> str:
+    if isinstance(exc, SlackApiError):
+        return str(exc.response.get("error"))
+    return str(exc)

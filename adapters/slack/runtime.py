@@ -1,0 +1,254 @@
+"""Serving Slack: secrets from the environment, the HTTP server or Socket Mode, the poster.
+
+HTTP mode is an aiohttp server on ``slack.host``/``slack.port``: ``POST /slack/events`` takes
+slash commands, events, interactivity and option loads (Bolt verifies every signature there),
+``GET /healthz`` answers load balancers, and with ``slack.oauth`` ``GET /slack/install`` and
+``GET /slack/oauth_redirect`` run the OAuth install. Socket Mode needs no public URL: the app
+token (``SLACK_APP_TOKEN``, ``connections:write``) opens a WebSocket and the same listeners run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import aiohttp
+from aiohttp import web
+from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
+from slack_sdk.web.async_client import AsyncWebClient
+
+from adapters.slack.app import SlackAdapter
+from adapters.slack.client import make_client
+from adapters.slack.post import ChannelResolver, SlackPoster, single_workspace
+from bot.app import App
+from bot.errors import ConfigError
+from bot.platforms import (
+    SLACK_APP_TOKEN,
+    SLACK_BOT_TOKEN,
+    SLACK_CLIENT_ID,
+    SLACK_CLIENT_SECRET,
+    SLACK_SIGNING_SECRET,
+    SlackSettings,
+)
+
+log = logging.getLogger(__name__)
+
+EVENTS_PATH = "/slack/events"
+HEALTH_PATH = "/healthz"
+
+
+@dataclass(frozen=True)
+class SlackSecrets:
+    """What the environment holds for Slack; never logged, never in the config file."""
+
+    bot_token: str | None = None
+    signing_secret: str | None = None
+    app_token: str | None = None
+    client_id: str | None = None
+    client_secret: str | None = None
+
+    def __repr__(self) -> str:  # dataclass repr would print the tokens
+        present = [k for k, v in self.__dict__.items() if v]
+        return f"SlackSecrets(set={present})"
+
+
+def read_secrets(settings: SlackSettings, env: Mapping[str, str]) -> SlackSecrets:
+    """The secrets ``settings`` needs, or a ``ConfigError`` naming every missing variable."""
+    secrets = SlackSecrets(
+        bot_token=env.get(SLACK_BOT_TOKEN) or None,
+        signing_secret=env.get(SLACK_SIGNING_SECRET) or None,
+        app_token=env.get(SLACK_APP_TOKEN) or None,
+        client_id=env.get(SLACK_CLIENT_ID) or None,
+        client_secret=env.get(SLACK_CLIENT_SECRET) or None,
+    )
+    needed: list[tuple[str, str | None]] = []
+    if settings.oauth:
+        needed += [
+            (SLACK_CLIENT_ID, secrets.client_id),
+            (SLACK_CLIENT_SECRET, secrets.client_secret),
+            (SLACK_SIGNING_SECRET, secrets.signing_secret),
+        ]
+    else:
+        needed.append((SLACK_BOT_TOKEN, secrets.bot_token))
+        if settings.mode == "socket":
+            needed.append((SLACK_APP_TOKEN, secrets.app_token))
+        else:
+            needed.append((SLACK_SIGNING_SECRET, secrets.signing_secret))
+        if secrets.client_id and secrets.client_secret:
+            # Bolt would quietly switch to OAuth with file-based token stores.
+            raise ConfigError(
+                f"{SLACK_CLIENT_ID} and {SLACK_CLIENT_SECRET} are set but slack.oauth is false: "
+                "set slack.oauth: true for installs in several workspaces, or unset them"
+            )
+    missing = [name for name, value in needed if not value]
+    if missing:
+        what = "OAuth" if settings.oauth else f"{settings.mode} mode"
+        raise ConfigError(f"Slack ({what}) needs the environment variable(s) {', '.join(missing)}")
+    if secrets.bot_token and not secrets.bot_token.startswith("xoxb-"):
+        raise ConfigError(f"{SLACK_BOT_TOKEN} must be a bot token (xoxb-…)")
+    if (
+        settings.mode == "socket"
+        and secrets.app_token
+        and not secrets.app_token.startswith("xapp-")
+    ):
+        raise ConfigError(f"{SLACK_APP_TOKEN} must be an app-level token (xapp-…)")
+    return secrets
+
+
+class SlackRuntime:
+    """The adapter and everything it runs on; one per process, shared by serve and post."""
+
+    def __init__(self, app: App, settings: SlackSettings, secrets: SlackSecrets) -> None:
+        self.app = app
+        self.settings = settings
+        self.secrets = secrets
+        self.adapter: SlackAdapter | None = None
+        self._session: aiohttp.ClientSession | None = None
+        self._runner: web.AppRunner | None = None
+        self._socket: Any = None
+        self._oauth: Any = None
+
+    # ------------------------------------------------------------------ startup
+
+    async def start(self) -> SlackAdapter:
+        """Build the Bolt app (once), on one HTTP session reused for every Web API call."""
+        if self.adapter is not None:
+            return self.adapter
+        self._session = aiohttp.ClientSession()
+        client = make_client(self.settings, self.secrets.bot_token, self._session)
+        options: dict[str, Any] = {}
+        if self.settings.oauth:
+            from adapters.slack.oauth import oauth_options
+
+            self._oauth = oauth_options(self.app, self.settings, self.secrets, client)
+            options.update(self._oauth)
+        self.adapter = SlackAdapter(
+            self.app, self.settings, client, self.secrets.signing_secret or "", **options
+        )
+        return self.adapter
+
+    def web_app(self, adapter: SlackAdapter) -> web.Application:
+        """The HTTP routes: events (all of Slack's requests), health, and the OAuth pages."""
+
+        async def events(request: web.Request) -> web.Response:
+            bolt_response = await adapter.bolt.async_dispatch(await to_bolt_request(request))
+            return await to_aiohttp_response(bolt_response)
+
+        async def health(_: web.Request) -> web.Response:
+            entities = await asyncio.to_thread(self.app.catalog.count)
+            return web.json_response({"ok": True, "entities": entities})
+
+        web_app = web.Application()
+        web_app.add_routes([web.post(EVENTS_PATH, events), web.get(HEALTH_PATH, health)])
+        flow = adapter.bolt.oauth_flow
+        if flow is not None:
+
+            async def install(request: web.Request) -> web.Response:
+                return await to_aiohttp_response(
+                    await flow.handle_installation(await to_bolt_request(request))
+                )
+
+            async def redirect(request: web.Request) -> web.Response:
+                return await to_aiohttp_response(
+                    await flow.handle_callback(await to_bolt_request(request))
+                )
+
+            web_app.add_routes(
+                [web.get(flow.install_path, install), web.get(flow.redirect_uri_path, redirect)]
+            )
+        return web_app
+
+    async def start_http(self, host: str | None = None, port: int | None = None) -> int:
+        """Listen for Slack's requests; returns the bound port (``port=0`` picks a free one)."""
+        adapter = await self.start()
+        self._runner = web.AppRunner(self.web_app(adapter), access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(
+            self._runner, host or self.settings.host, self.settings.port if port is None else port
+        )
+        await site.start()
+        bound = int(self._runner.addresses[0][1])
+        log.info(
+            "Slack: listening on http://%s:%s%s", host or self.settings.host, bound, EVENTS_PATH
+        )
+        return bound
+
+    async def start_socket(self) -> None:
+        """Connect over Socket Mode with the app-level token."""
+        from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
+
+        adapter = await self.start()
+        web_client = AsyncWebClient(base_url=self.settings.api_url, session=self._session)
+        self._socket = AsyncSocketModeHandler(
+            adapter.bolt, self.secrets.app_token, web_client=web_client
+        )
+        await self._socket.connect_async()
+        log.info("Slack: connected in Socket Mode")
+
+    async def serve(self) -> None:
+        """Serve until cancelled (``callboard run`` cancels on Ctrl-C or SIGTERM)."""
+        try:
+            if self.settings.mode == "socket":
+                await self.start_socket()
+                print("Slack: connected in Socket Mode", file=sys.stderr, flush=True)
+            else:
+                port = await self.start_http()
+                print(
+                    f"Slack: listening on http://{self.settings.host}:{port}{EVENTS_PATH}",
+                    file=sys.stderr,
+                    flush=True,
+                )
+            await asyncio.Event().wait()
+        finally:
+            await self.close()
+
+    async def close(self) -> None:
+        if self.adapter is not None:
+            await self.adapter.close()
+        if self._socket is not None:
+            await self._socket.close_async()
+            self._socket = None
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    # ------------------------------------------------------------------ posting
+
+    def poster(self) -> SlackPoster:
+        return SlackPoster(self._resolver())
+
+    def _resolver(self) -> ChannelResolver:
+        if self.settings.oauth:
+            from adapters.slack.oauth import workspace_resolver
+
+            return workspace_resolver(self)
+        own: list[AsyncWebClient] = []
+
+        async def resolve(channel: str) -> tuple[AsyncWebClient, str]:
+            if self.adapter is not None:  # serving: share its session
+                return await single_workspace(self.adapter.client)(channel)
+            if not own:  # posting from a one-off job: a client of our own
+                own.append(make_client(self.settings, self.secrets.bot_token))
+            return await single_workspace(own[0])(channel)
+
+        return resolve
+
+
+def runtime_for(app: App, env: Mapping[str, str]) -> SlackRuntime | None:
+    """The app's Slack runtime (created once), or None when there is no ``slack`` section."""
+    settings = app.settings.optional_section("slack", SlackSettings)
+    if settings is None or not settings.enabled:
+        return None
+    existing = app.extensions.get("slack")
+    if isinstance(existing, SlackRuntime):
+        return existing
+    runtime = SlackRuntime(app, settings, read_secrets(settings, env))
+    app.extensions["slack"] = runtime
+    return runtime

@@ -1,0 +1,101 @@
+"""Slack user → ``ChatUser`` with an email, so ``me`` and permissions find the catalog User.
+
+``users.info`` gives the profile email (with the ``users:read.email`` scope); answers are cached
+for ``user_cache_minutes``. Without an email (scope missing, bots, guests hiding it), a catalog
+User carrying ``slack.com/user-id: U…`` supplies it. A failing ``users.info`` never fails the
+command: the user is then known by id only.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+
+from slack_sdk.errors import SlackApiError, SlackClientError
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.catalog.read import CatalogReader
+from bot.chat import ChatUser
+
+log = logging.getLogger(__name__)
+
+PLATFORM = "slack"
+SLACK_USER_ID = "slack.com/user-id"  # the same key commands.common names
+MAX_CACHED = 10_000
+
+
+class SlackUsers:
+    """A cache of Slack users, keyed by team and user id."""
+
+    def __init__(
+        self,
+        catalog: CatalogReader,
+        ttl_seconds: float,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.catalog = catalog
+        self.ttl = ttl_seconds
+        self.monotonic = monotonic
+        self._cache: dict[tuple[str, str], tuple[float, ChatUser]] = {}
+        self._pending: dict[tuple[str, str], asyncio.Future[ChatUser]] = {}
+
+    async def get(
+        self, client: AsyncWebClient, user_id: str, team_id: str = "", name: str | None = None
+    ) -> ChatUser:
+        """The user, from the cache or one ``users.info`` call (shared by concurrent askers)."""
+        key = (team_id, user_id)
+        cached = self._cache.get(key)
+        if cached is not None and cached[0] > self.monotonic():
+            return cached[1]
+        pending = self._pending.get(key)
+        if pending is not None:
+            return await asyncio.shield(pending)
+        future: asyncio.Future[ChatUser] = asyncio.get_running_loop().create_future()
+        self._pending[key] = future
+        try:
+            user = await self._lookup(client, user_id, name)
+            future.set_result(user)
+        except asyncio.CancelledError:
+            future.cancel()
+            raise
+        except Exception as exc:
+            future.set_exception(exc)
+            future.exception()  # retrieved: waiters re-raise it, nobody logs it twice
+            raise
+        finally:
+            del self._pending[key]
+        if self.ttl > 0:
+            if len(self._cache) >= MAX_CACHED:
+                self._cache.clear()
+            self._cache[key] = (self.monotonic() + self.ttl, user)
+        return user
+
+    async def _lookup(self, client: AsyncWebClient, user_id: str, name: str | None) -> ChatUser:
+        email: str | None = None
+        try:
+            response = await client.users_info(user=user_id)
+            info = response.get("user") or {}
+            profile = info.get("profile") or {}
+            email = profile.get("email") or None
+            name = (
+                profile.get("display_name") or profile.get("real_name") or info.get("name") or name
+            )
+        except SlackApiError as exc:
+            log.warning("users.info for %s failed: %s", user_id, exc.response.get("error"))
+        except (TimeoutError, SlackClientError, OSError) as exc:
+            log.warning("users.info for %s failed: %s", user_id, exc)
+        if not email:
+            email = await asyncio.to_thread(self._email_from_catalog, user_id)
+        return ChatUser(PLATFORM, user_id, name, email)
+
+    def _email_from_catalog(self, user_id: str) -> str | None:
+        for user in self.catalog.with_annotation("user", SLACK_USER_ID, user_id):
+            if user.email:
+                return user.email
+        return None
+
+    def forget(self, user_id: str, team_id: str = "") -> None:
+        """Drop one user (a ``user_change`` event, or a test)."""
+        self._cache.pop((team_id, user_id), None)

@@ -1,0 +1,953 @@
+"""The Slack adapter end to end: a real Bolt app on a loopback port, signed requests as Slack
+sends them, and Slack's Web API as a fake on loopback that records every call.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+import urllib.parse
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+import yaml
+from slack_sdk.models.blocks import Block
+from slack_sdk.models.views import View
+from slack_sdk.signature import SignatureVerifier
+
+from adapters.slack import render
+from adapters.slack.runtime import SlackRuntime, read_secrets
+from bot.app import App, build_app
+from bot.chat import Dialog, DialogErrors, DialogField, DialogSubmission, Reply, Section
+from bot.config import parse_settings
+from bot.dispatch import Arg, Args, CommandSpec, Context
+from bot.platforms import SlackSettings
+from commands import COMMANDS
+from tests.conftest import DEMO
+from tests.e2e.slack_fake import (
+    APP_ID,
+    BOT_TOKEN,
+    BOT_USER_ID,
+    SIGNING_SECRET,
+    TEAM_ID,
+    Call,
+    FakeSlack,
+)
+
+ANA = "U0ANA"  # ana.silva@acme-rides.example in the demo catalog
+PAYMENTS_CHANNEL = "C0FOGYR3XK"
+ENV = {"SLACK_BOT_TOKEN": BOT_TOKEN, "SLACK_SIGNING_SECRET": SIGNING_SECRET}
+
+
+# ----------------------------------------------------------------------------- Block Kit checks
+
+
+def assert_valid_message(message: dict[str, Any]) -> None:
+    """What Slack would accept: fallback text, ≤ 50 blocks, each valid per slack_sdk.models."""
+    assert message.get("text"), "every message needs its notification text"
+    blocks = message.get("blocks") or []
+    assert 0 < len(blocks) <= render.BLOCKS_PER_MESSAGE
+    for block in blocks:
+        parsed = Block.parse(block)
+        assert parsed is not None, block
+        assert parsed.to_dict() == block  # to_dict() validates every limit
+
+
+def assert_valid_view(view: dict[str, Any]) -> None:
+    assert View(**view).to_dict()  # validates title, blocks, metadata, callback id
+    for block in view["blocks"]:
+        parsed = Block.parse(block)
+        assert parsed is not None
+        parsed.to_dict()
+
+
+def block_text(message: dict[str, Any]) -> str:
+    """Every visible string in a message, for assertions on content."""
+    out: list[str] = []
+
+    def walk(node: Any) -> None:
+        if isinstance(node, dict):
+            for key, value in node.items():
+                if key == "text" and isinstance(value, str):
+                    out.append(value)
+                else:
+                    walk(value)
+        elif isinstance(node, list):
+            for item in node:
+                walk(item)
+
+    walk(message.get("blocks") or [])
+    return "\n".join(out)
+
+
+def buttons(message: dict[str, Any]) -> list[dict[str, Any]]:
+    return [e for b in message.get("blocks") or [] if b["type"] == "actions" for e in b["elements"]]
+
+
+# ----------------------------------------------------------------------------- the harness
+
+
+@dataclass
+class Slack:
+    """A running adapter on a loopback port, and a way to talk to it as Slack does."""
+
+    runtime: SlackRuntime
+    fake: FakeSlack
+    port: int
+    http: aiohttp.ClientSession
+    app: App
+    triggers: int = 0
+    events: int = 0
+    sent: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/slack/events"
+
+    @property
+    def adapter(self) -> Any:
+        assert self.runtime.adapter is not None
+        return self.runtime.adapter
+
+    async def send(
+        self,
+        body: str,
+        content_type: str,
+        *,
+        timestamp: int | None = None,
+        signature: str | None = None,
+        headers: dict[str, str] | None = None,
+        omit: Sequence[str] = (),
+    ) -> tuple[int, Any]:
+        ts = int(time.time()) if timestamp is None else timestamp
+        sig = signature or SignatureVerifier(SIGNING_SECRET).generate_signature(
+            timestamp=str(ts), body=body
+        )
+        all_headers = {
+            "content-type": content_type,
+            "x-slack-request-timestamp": str(ts),
+            "x-slack-signature": sig,
+            **(headers or {}),
+        }
+        for name in omit:
+            all_headers.pop(name)
+        async with self.http.post(self.url, data=body.encode(), headers=all_headers) as resp:
+            text = await resp.text()
+            return resp.status, (json.loads(text) if text.startswith("{") else text)
+
+    def trigger(self) -> str:
+        self.triggers += 1
+        return f"1000{self.triggers}.2000.{self.triggers:032x}"
+
+    async def command(
+        self,
+        command: str,
+        text: str = "",
+        *,
+        user: str = ANA,
+        channel: str = PAYMENTS_CHANNEL,
+        response: str = "r",
+        **kwargs: Any,
+    ) -> tuple[int, Any]:
+        """A slash command, form-encoded field for field as Slack posts it."""
+        form = {
+            "token": "deprecated-verification-token",
+            "team_id": TEAM_ID,
+            "team_domain": "acme",
+            "channel_id": channel,
+            "channel_name": "team-payments",
+            "user_id": user,
+            "user_name": "ana.silva",
+            "command": command,
+            "text": text,
+            "api_app_id": APP_ID,
+            "is_enterprise_install": "false",
+            "response_url": self.fake.webhook_url(response),
+            "trigger_id": self.trigger(),
+        }
+        return await self.send(
+            urllib.parse.urlencode(form), "application/x-www-form-urlencoded", **kwargs
+        )
+
+    async def event(
+        self, event: dict[str, Any], *, event_id: str | None = None, **kwargs: Any
+    ) -> tuple[int, Any]:
+        """An Events API callback, JSON as Slack posts it."""
+        self.events += 1
+        body = {
+            "token": "deprecated-verification-token",
+            "team_id": TEAM_ID,
+            "api_app_id": APP_ID,
+            "event": event,
+            "type": "event_callback",
+            "event_id": event_id or f"Ev{self.events:08d}",
+            "event_time": int(time.time()),
+            "authorizations": [
+                {
+                    "team_id": TEAM_ID,
+                    "user_id": BOT_USER_ID,
+                    "is_bot": True,
+                    "is_enterprise_install": False,
+                }
+            ],
+        }
+        return await self.send(json.dumps(body), "application/json", **kwargs)
+
+    async def interaction(self, payload: dict[str, Any], **kwargs: Any) -> tuple[int, Any]:
+        """Interactivity: ``payload=<url-encoded JSON>`` as Slack posts it."""
+        base = {
+            "team": {"id": TEAM_ID, "domain": "acme"},
+            "api_app_id": APP_ID,
+            "user": {"id": ANA, "username": "ana.silva", "team_id": TEAM_ID},
+            "token": "deprecated-verification-token",
+            "is_enterprise_install": False,
+        }
+        body = "payload=" + urllib.parse.quote(json.dumps({**base, **payload}))
+        return await self.send(body, "application/x-www-form-urlencoded", **kwargs)
+
+    async def click(
+        self,
+        button: dict[str, Any],
+        *,
+        response: str = "click",
+        ephemeral: bool = True,
+        channel: str = PAYMENTS_CHANNEL,
+    ) -> tuple[int, Any]:
+        """A block_actions payload for a button of a message the bot sent."""
+        return await self.interaction(
+            {
+                "type": "block_actions",
+                "trigger_id": self.trigger(),
+                "response_url": self.fake.webhook_url(response),
+                "container": {
+                    "type": "message",
+                    "message_ts": "1700000000.000001",
+                    "channel_id": channel,
+                    "is_ephemeral": ephemeral,
+                },
+                "channel": {"id": channel, "name": "team-payments"},
+                "actions": [
+                    {
+                        "type": "button",
+                        "action_id": button["action_id"],
+                        "block_id": "b1",
+                        "value": button.get("value"),
+                        "text": button["text"],
+                        "action_ts": "1700000001.000001",
+                    }
+                ],
+            }
+        )
+
+    async def settle(self) -> None:
+        """Wait for every delivery the adapter started after its acks."""
+        await self.adapter.drain()
+
+    def webhooks(self, name: str | None = None) -> list[Call]:
+        calls = self.fake.calls_to("webhook")
+        return [c for c in calls if name is None or c.path.endswith(f"/{name}")]
+
+
+Starter = Callable[..., Awaitable[Slack]]
+
+
+@pytest.fixture
+def fake() -> AsyncIterator[FakeSlack]:
+    server = FakeSlack().start()
+    server.add_user(ANA, "ana.silva@acme-rides.example", "Ana Silva")
+    yield server  # type: ignore[misc]
+    server.stop()
+
+
+@pytest.fixture
+async def start_slack(tmp_path: Path, fake: FakeSlack) -> AsyncIterator[Starter]:
+    """Start Callboard's Slack adapter on a free port over a synced catalog."""
+    started: list[tuple[Slack, App]] = []
+
+    async def start(
+        commands: Sequence[CommandSpec] = (),
+        sources: Sequence[dict[str, Any]] | None = None,
+        db_url: str | None = None,
+        env: dict[str, str] | None = None,
+        **slack: Any,
+    ) -> Slack:
+        config: dict[str, Any] = {
+            "data_dir": str(tmp_path / "var"),
+            "database": {"url": db_url or f"sqlite:///{tmp_path / 'callboard.db'}"},
+            "catalog": {
+                "sources": list(sources)
+                if sources is not None
+                else [{"type": "file", "name": "demo", "target": str(DEMO)}]
+            },
+            "slack": {"api_url": fake.base_url, "host": "127.0.0.1", "port": 0, **slack},
+        }
+        path = tmp_path / "callboard.yaml"
+        path.write_text(yaml.safe_dump(config))
+        settings = parse_settings(config, str(path), tmp_path, path)
+        app = build_app(settings, [*COMMANDS, *commands])
+        await asyncio.to_thread(app.sync_now)
+        slack_settings = settings.section("slack", SlackSettings)
+        runtime = SlackRuntime(app, slack_settings, read_secrets(slack_settings, env or ENV))
+        port = await runtime.start_http(port=0)
+        harness = Slack(runtime, fake, port, aiohttp.ClientSession(), app)
+        started.append((harness, app))
+        return harness
+
+    yield start
+    for harness, app in started:
+        await harness.http.close()
+        await harness.runtime.close()
+        app.close()
+
+
+# ----------------------------------------------------------------------------- test commands
+
+
+def slow_command(release: asyncio.Event) -> CommandSpec:
+    async def slow(ctx: Context, args: Args) -> Reply:
+        await release.wait()
+        return Reply(title="Slow answer", text=f"Finished for {ctx.user.email}.")
+
+    return CommandSpec("slowpoke", "A test command that waits to be released.", slow)
+
+
+async def _feedback(ctx: Context, args: Args) -> Reply:
+    return Reply(
+        dialog=Dialog(
+            id="feedback:v1",
+            title="Report a problem in the catalog",
+            fields=(
+                DialogField("summary", "Summary", hint="At least 10 characters"),
+                DialogField("service", "Service", kind="entity", entity_kinds=("component",)),
+                DialogField("team", "Team to notify", kind="group", required=False),
+                DialogField(
+                    "severity",
+                    "Severity",
+                    kind="choice",
+                    choices=(("low", "Low"), ("high", "High")),
+                ),
+                DialogField("details", "Details", kind="multiline", required=False),
+                DialogField("urgent", "Page someone", kind="boolean"),
+            ),
+            submit_label="File it",
+            state={"origin": "slack-test"},
+        )
+    )
+
+
+async def _feedback_done(ctx: Context, sub: DialogSubmission) -> Reply | DialogErrors:
+    if len(sub.values.get("summary", "")) < 10:
+        return DialogErrors({"summary": "Please write at least 10 characters."})
+    return Reply(
+        title="Problem filed",
+        text=f"{sub.values['summary']} ({sub.values['service']}, severity "
+        f"{sub.values['severity']}, urgent {sub.values['urgent']}, "
+        f"from {sub.state.get('origin')}, by {ctx.user.email})",
+        ephemeral=False,
+    )
+
+
+FEEDBACK = CommandSpec(
+    "feedback",
+    "A test command with a dialog.",
+    _feedback,
+    dialog_prefix="feedback:",
+    on_dialog=_feedback_done,
+)
+
+
+async def _inventory(ctx: Context, args: Args) -> Reply:
+    group = args.entity("group")
+    owned = ctx.app.catalog.get_many(ctx.app.catalog.related(group.ref, "ownerOf"))
+    items = tuple(sorted(f"{e.name} — {e.description}" for e in owned.values()))
+    return Reply(
+        title=f"Everything {group.name} owns",
+        text=f"{len(items)} entities.",
+        sections=(Section(title="Owned", items=items),),
+    )
+
+
+INVENTORY = CommandSpec(
+    "inventory",
+    "A test command listing everything a group owns at once.",
+    _inventory,
+    args=(Arg("group", kinds=("group",)),),
+)
+
+
+def big_team_catalog(root: Path, count: int = 500) -> Path:
+    docs: list[dict[str, Any]] = [
+        {
+            "apiVersion": "backstage.io/v1alpha1",
+            "kind": "Group",
+            "metadata": {"name": "team-big", "annotations": {"slack.com/channel-id": "C0BIG"}},
+            "spec": {"type": "team", "children": []},
+        }
+    ]
+    for i in range(count):
+        docs.append(
+            {
+                "apiVersion": "backstage.io/v1alpha1",
+                "kind": "Component",
+                "metadata": {
+                    "name": f"big-service-{i:03d}",
+                    "description": f"Service number {i} of the big team & friends <ok>",
+                },
+                "spec": {"type": "service", "lifecycle": "production", "owner": "team-big"},
+            }
+        )
+    path = root / "big.yaml"
+    path.write_text(yaml.safe_dump_all(docs))
+    return path
+
+
+# ----------------------------------------------------------------------------- tests: commands
+
+
+async def test_whoowns_is_answered_in_the_ack(start_slack: Starter, fake: FakeSlack) -> None:
+    slack = await start_slack()
+    status, body = await slack.command("/whoowns", "payments-api")
+    assert status == 200
+    assert body["response_type"] == "ephemeral"
+    assert_valid_message(body)
+    shown = block_text(body)
+    assert "Who owns Payments API" in shown
+    assert "group:default/team-payments" in shown
+    assert "Ana Silva &lt;ana.silva@acme-rides.example&gt;" in shown  # escaped, not a link
+    assert "P1W103D" in shown
+    actions = {b["text"]["text"]: b for b in buttons(body)}
+    assert actions["Share in channel"]["value"] == "/whoowns payments-api"
+    assert actions["Details"]["value"] == "/describe component:default/payments-api"
+    await slack.settle()
+    assert slack.webhooks() == []  # nothing went through response_url
+    info = fake.calls_to("users.info")
+    assert [c.args["user"] for c in info] == [ANA]
+
+
+async def test_umbrella_command_routes_to_the_named_command(start_slack: Starter) -> None:
+    slack = await start_slack()
+    status, body = await slack.command("/callboard", "whoowns payments-api")
+    assert status == 200
+    assert "group:default/team-payments" in block_text(body)
+    share = {b["text"]["text"]: b for b in buttons(body)}["Share in channel"]
+    assert share["value"] == "/whoowns payments-api"
+    status, body = await slack.command("/callboard", "")
+    assert "/whoowns &lt;entity&gt;" in block_text(body)  # /help's list of commands
+    status, body = await slack.command("/callboard", "whoown payments-api")
+    assert "Did you mean /whoowns" in block_text(body)
+
+
+async def test_a_bare_entity_command_offers_a_picker_that_completes_it(
+    start_slack: Starter, fake: FakeSlack
+) -> None:
+    slack = await start_slack()
+    status, body = await slack.command("/whoowns", "")
+    assert status == 200
+    assert_valid_message(body)
+    picker = body["blocks"][1]
+    element = picker["elements"][0]
+    assert element["type"] == "external_select" and element["min_query_length"] == 1
+    # Typing "paym" asks for options (block_suggestion) ...
+    status, options = await slack.interaction(
+        {
+            "type": "block_suggestion",
+            "action_id": element["action_id"],
+            "block_id": picker["block_id"],
+            "value": "paym",
+            "container": {"type": "message", "channel_id": PAYMENTS_CHANNEL, "is_ephemeral": True},
+        }
+    )
+    assert status == 200
+    values = [o["value"] for o in options["options"]]
+    assert "component:default/payments-api" in values
+    assert len(values) <= 100
+    # ... and choosing one runs /whoowns on it, replacing the picker.
+    status, _ = await slack.interaction(
+        {
+            "type": "block_actions",
+            "trigger_id": slack.trigger(),
+            "response_url": fake.webhook_url("pick"),
+            "container": {"type": "message", "channel_id": PAYMENTS_CHANNEL, "is_ephemeral": True},
+            "channel": {"id": PAYMENTS_CHANNEL},
+            "actions": [
+                {
+                    "type": "external_select",
+                    "action_id": element["action_id"],
+                    "block_id": picker["block_id"],
+                    "selected_option": {
+                        "text": {"type": "plain_text", "text": "Payments API"},
+                        "value": "component:default/payments-api",
+                    },
+                }
+            ],
+        }
+    )
+    assert status == 200
+    await slack.settle()
+    [answer] = slack.webhooks("pick")
+    assert answer.args["replace_original"] is True
+    assert "group:default/team-payments" in block_text(answer.args)
+
+
+@pytest.mark.parametrize(
+    "problem", ["bad signature", "old timestamp", "no signature", "no timestamp"]
+)
+async def test_unverified_requests_get_401_and_run_nothing(
+    start_slack: Starter, fake: FakeSlack, problem: str
+) -> None:
+    slack = await start_slack()
+    kwargs: dict[str, Any] = {
+        "bad signature": {"signature": "v0=" + "0" * 64},
+        "old timestamp": {"timestamp": int(time.time()) - 5 * 60 - 10},
+        "no signature": {"omit": ["x-slack-signature"]},
+        "no timestamp": {"omit": ["x-slack-request-timestamp"]},
+    }[problem]
+    status, body = await slack.command("/whoowns", "payments-api", **kwargs)
+    assert status == 401
+    assert body == {"error": "invalid request"}
+    status, body = await slack.event(
+        {
+            "type": "app_mention",
+            "user": ANA,
+            "text": f"<@{BOT_USER_ID}> whoowns payments-api",
+            "ts": "1700000000.000100",
+            "channel": PAYMENTS_CHANNEL,
+            "event_ts": "1700000000.000100",
+        },
+        **kwargs,
+    )
+    assert status == 401
+    await slack.settle()
+    # No command ran: Slack's API was never asked anything, not even who the user is.
+    assert fake.calls == []
+
+
+async def test_the_signature_is_computed_as_slack_documents(start_slack: Starter) -> None:
+    # Slack's known-answer vector (docs.slack.dev/authentication/verifying-requests-from-slack).
+    body = (
+        "token=xyzz0WbapA4vBCDEFasx0q6G&team_id=T1DC2JH3J&team_domain=testteamnow&"
+        "channel_id=G8PSS9T3V&channel_name=foobar&user_id=U2CERLKJA&user_name=roadrunner&"
+        "command=%2Fwebhook-collect&text=&response_url=https%3A%2F%2Fhooks.slack.com%2F"
+        "commands%2FT1DC2JH3J%2F397700885554%2F96rGlfmibIGlgcZRskXaIFfN&"
+        "trigger_id=398738663015.47445629121.803a0bc887a14d10d2c447fce8b6703c"
+    )
+    expected = "v0=a2114d57b48eac39b9ad189dd8316235a7b4a8d21a10bd27519666489c69b503"
+    verifier = SignatureVerifier(SIGNING_SECRET)
+    assert verifier.generate_signature(timestamp="1531420618", body=body) == expected
+    # ... and the adapter refuses that same request now: its timestamp is years old.
+    slack = await start_slack()
+    status, _ = await slack.send(
+        body, "application/x-www-form-urlencoded", timestamp=1531420618, signature=expected
+    )
+    assert status == 401
+
+
+async def test_a_slow_command_is_acked_at_once_and_answered_through_response_url(
+    start_slack: Starter,
+) -> None:
+    release = asyncio.Event()
+    slack = await start_slack(commands=[slow_command(release)], ack_ms=200)
+    status, body = await slack.command("/slowpoke", response="slow")
+    assert status == 200
+    assert body == ""  # an empty ack: Slack shows nothing until the answer comes
+    assert slack.webhooks("slow") == []
+    release.set()
+    await slack.settle()
+    [answer] = slack.webhooks("slow")
+    assert answer.args["response_type"] == "ephemeral"
+    assert_valid_message(answer.args)
+    assert "Finished for ana.silva@acme-rides.example." in block_text(answer.args)
+
+
+async def test_share_in_channel_reposts_the_answer_publicly(start_slack: Starter) -> None:
+    slack = await start_slack()
+    _, body = await slack.command("/whoowns", "payments-api")
+    share = {b["text"]["text"]: b for b in buttons(body)}["Share in channel"]
+    status, _ = await slack.click(share, response="share")
+    assert status == 200
+    await slack.settle()
+    [shared] = slack.webhooks("share")
+    assert shared.args["response_type"] == "in_channel"
+    assert shared.args["delete_original"] is True
+    assert_valid_message(shared.args)
+    assert f"Shared by <@{ANA}>" in block_text(shared.args)
+    assert "Share in channel" not in [b["text"]["text"] for b in buttons(shared.args)]
+
+
+async def test_a_button_runs_its_command_as_the_clicking_user(start_slack: Starter) -> None:
+    slack = await start_slack()
+    _, body = await slack.command("/whoowns", "payments-api")
+    owner = {b["text"]["text"]: b for b in buttons(body)}["What team-payments owns"]
+    status, _ = await slack.click(owner, response="owner")
+    assert status == 200
+    await slack.settle()
+    [answer] = slack.webhooks("owner")
+    assert answer.args["replace_original"] is False
+    assert_valid_message(answer.args)
+    assert "What Payments Team owns" in block_text(answer.args)
+    assert "payments-api [production]" in block_text(answer.args)
+
+
+def mention(text: str, ts: str = "1700000000.000100", **extra: Any) -> dict[str, Any]:
+    return {
+        "type": "app_mention",
+        "user": ANA,
+        "text": text,
+        "ts": ts,
+        "channel": PAYMENTS_CHANNEL,
+        "event_ts": ts,
+        **extra,
+    }
+
+
+async def test_a_mention_is_answered_in_its_thread(start_slack: Starter, fake: FakeSlack) -> None:
+    slack = await start_slack()
+    status, _ = await slack.event(mention(f"<@{BOT_USER_ID}> whoowns payments-api"))
+    assert status == 200
+    await slack.settle()
+    [posted] = fake.calls_to("chat.postMessage")
+    assert posted.token == BOT_TOKEN
+    assert posted.args["channel"] == PAYMENTS_CHANNEL
+    assert posted.args["thread_ts"] == "1700000000.000100"
+    assert_valid_message(posted.args)
+    assert "group:default/team-payments" in block_text(posted.args)
+
+
+async def test_a_retried_event_delivery_runs_once(start_slack: Starter, fake: FakeSlack) -> None:
+    slack = await start_slack()
+    event = mention(f"<@{BOT_USER_ID}> whoowns payments-api")
+    first = await slack.event(event, event_id="Ev0RETRY01")
+    await slack.settle()
+    again = await slack.event(
+        event,
+        event_id="Ev0RETRY01",
+        headers={"x-slack-retry-num": "1", "x-slack-retry-reason": "http_timeout"},
+    )
+    await slack.settle()
+    assert first[0] == again[0] == 200
+    assert len(fake.calls_to("chat.postMessage")) == 1
+    # A new event (a new id) is a new question.
+    await slack.event(event, event_id="Ev0RETRY02")
+    await slack.settle()
+    assert len(fake.calls_to("chat.postMessage")) == 2
+
+
+async def test_a_direct_message_is_answered_in_the_dm(
+    start_slack: Starter, fake: FakeSlack
+) -> None:
+    slack = await start_slack()
+    dm = "D0ANADM"
+    await slack.event(
+        {
+            "type": "message",
+            "channel_type": "im",
+            "user": ANA,
+            "channel": dm,
+            "text": "whoowns fraud-scorer",
+            "ts": "1700000000.000200",
+        }
+    )
+    # The bot's own message and edits are not questions.
+    await slack.event(
+        {
+            "type": "message",
+            "channel_type": "im",
+            "user": BOT_USER_ID,
+            "bot_id": "B0CALLBOARD",
+            "channel": dm,
+            "text": "whoowns x",
+            "ts": "1700000000.000300",
+        }
+    )
+    await slack.event(
+        {
+            "type": "message",
+            "subtype": "message_changed",
+            "channel_type": "im",
+            "channel": dm,
+            "ts": "1700000000.000400",
+            "message": {"text": "whoowns y"},
+        }
+    )
+    await slack.settle()
+    [posted] = fake.calls_to("chat.postMessage")
+    assert posted.args["channel"] == dm
+    assert "thread_ts" not in posted.args
+    assert "group:default/team-risk" in block_text(posted.args)
+
+
+async def test_a_mention_in_plain_words_reaches_the_dispatcher(
+    start_slack: Starter, fake: FakeSlack
+) -> None:
+    slack = await start_slack()
+    await slack.event(mention(f"<@{BOT_USER_ID}> blorp the &lt;thing&gt;"))
+    await slack.settle()
+    [posted] = fake.calls_to("chat.postMessage")
+    assert "I did not understand “blorp the &lt;thing&gt;”" in block_text(posted.args)
+
+
+def view_state(values: dict[str, Any]) -> dict[str, Any]:
+    """``view.state.values`` as Slack sends it for the feedback modal."""
+    state: dict[str, Any] = {}
+    for name, value in values.items():
+        state[f"field:{name}"] = {"value": value} if "type" in value else value
+    return state
+
+
+async def submit(slack: Slack, view: dict[str, Any], values: dict[str, Any]) -> tuple[int, Any]:
+    submitted = {
+        **view,
+        "id": "V0FEEDBACK",
+        "team_id": TEAM_ID,
+        "state": {"values": values},
+        "hash": "1700000000.abcdef",
+    }
+    return await slack.interaction(
+        {"type": "view_submission", "trigger_id": slack.trigger(), "view": submitted}
+    )
+
+
+async def test_a_dialog_round_trip_with_an_inline_error_then_success(
+    start_slack: Starter, fake: FakeSlack
+) -> None:
+    slack = await start_slack(commands=[FEEDBACK])
+    status, body = await slack.command("/feedback")
+    assert (status, body) == (200, "")
+    await slack.settle()
+    [opened] = fake.calls_to("views.open")
+    assert opened.args["trigger_id"] == f"1000{slack.triggers}.2000.{slack.triggers:032x}"
+    view = opened.args["view"]
+    assert_valid_view(view)
+    assert view["title"]["text"] == "Report a problem in the…"  # 24 characters at most
+    assert view["submit"]["text"] == "File it"
+    blocks = {b["block_id"]: b for b in view["blocks"]}
+    assert list(blocks) == [
+        "field:summary",
+        "field:service",
+        "field:team",
+        "field:severity",
+        "field:details",
+        "field:urgent",
+    ]
+    assert blocks["field:team"]["optional"] is True
+    service_action = blocks["field:service"]["element"]["action_id"]
+    assert blocks["field:service"]["element"]["type"] == "external_select"
+    meta = json.loads(view["private_metadata"])
+    assert meta == {
+        "id": "feedback:v1",
+        "state": {"origin": "slack-test"},
+        "channel": PAYMENTS_CHANNEL,
+    }
+
+    # The entity picker inside the modal gets its options from the catalog.
+    status, options = await slack.interaction(
+        {
+            "type": "block_suggestion",
+            "action_id": service_action,
+            "block_id": "field:service",
+            "value": "fraud",
+            "view": {**view, "id": "V0FEEDBACK"},
+        }
+    )
+    assert status == 200
+    assert options["options"][0]["value"] == "component:default/fraud-scorer"
+    assert all(o["value"].startswith("component:") for o in options["options"])
+    team_action = blocks["field:team"]["element"]["action_id"]
+    _, options = await slack.interaction(
+        {
+            "type": "block_suggestion",
+            "action_id": team_action,
+            "block_id": "field:team",
+            "value": "paym",
+            "view": {**view, "id": "V0FEEDBACK"},
+        }
+    )
+    assert options["options"][0]["value"] == "group:default/team-payments"
+    assert all(o["value"].startswith("group:") for o in options["options"])
+
+    values = {
+        "field:summary": {"value": {"type": "plain_text_input", "value": "bad"}},
+        "field:service": {
+            service_action: {
+                "type": "external_select",
+                "selected_option": {
+                    "text": {"type": "plain_text", "text": "Fraud Scorer"},
+                    "value": "component:default/fraud-scorer",
+                },
+            }
+        },
+        "field:team": {team_action: {"type": "external_select", "selected_option": None}},
+        "field:severity": {
+            "value": {
+                "type": "static_select",
+                "selected_option": {
+                    "text": {"type": "plain_text", "text": "High"},
+                    "value": "high",
+                },
+            }
+        },
+        "field:details": {"value": {"type": "plain_text_input", "value": None}},
+        "field:urgent": {"value": {"type": "checkboxes", "selected_options": []}},
+    }
+    status, body = await submit(slack, view, values)
+    assert status == 200
+    assert body == {
+        "response_action": "errors",
+        "errors": {"field:summary": "Please write at least 10 characters."},
+    }
+    await slack.settle()
+    assert fake.calls_to("chat.postMessage") == []
+
+    values["field:summary"] = {
+        "value": {"type": "plain_text_input", "value": "Owner of fraud-scorer is wrong"}
+    }
+    values["field:urgent"] = {
+        "value": {
+            "type": "checkboxes",
+            "selected_options": [{"text": {"type": "plain_text", "text": "Yes"}, "value": "true"}],
+        }
+    }
+    status, body = await submit(slack, view, values)
+    assert (status, body) == (200, "")  # closes the modal
+    await slack.settle()
+    [posted] = fake.calls_to("chat.postMessage")
+    assert posted.args["channel"] == PAYMENTS_CHANNEL
+    assert_valid_message(posted.args)
+    assert (
+        "Owner of fraud-scorer is wrong (component:default/fraud-scorer, severity high, "
+        "urgent true, from slack-test, by ana.silva@acme-rides.example)"
+    ) in block_text(posted.args)
+
+
+async def test_a_reply_far_over_the_limits_arrives_complete_across_messages(
+    start_slack: Starter, tmp_path: Path
+) -> None:
+    big = big_team_catalog(tmp_path)
+    slack = await start_slack(
+        commands=[INVENTORY], sources=[{"type": "file", "name": "big", "target": str(big)}]
+    )
+    status, first = await slack.command("/inventory", "team-big", response="big")
+    assert status == 200
+    await slack.settle()
+    rest = [c.args for c in slack.webhooks("big")]
+    messages = [first, *rest]
+    assert 2 <= len(messages) <= 5
+    for message in messages:
+        assert_valid_message(message)
+        assert message["response_type"] == "ephemeral"
+    for later in rest:
+        assert later["replace_original"] is False
+    lines = [line for m in messages for line in block_text(m).split("\n") if line.startswith("• ")]
+    assert len(lines) == 500
+    assert (
+        lines[0] == "• big-service-000 — Service number 0 of the big team &amp; friends &lt;ok&gt;"
+    )
+    assert len(set(lines)) == 500
+    # The buttons come last, once.
+    assert [b["text"]["text"] for m in messages for b in buttons(m)] == ["Share in channel"]
+    assert buttons(messages[-1])
+
+
+async def test_a_paged_answer_over_500_entities_is_summarised_with_show_more(
+    start_slack: Starter, tmp_path: Path
+) -> None:
+    big = big_team_catalog(tmp_path)
+    slack = await start_slack(sources=[{"type": "file", "name": "big", "target": str(big)}])
+    _, body = await slack.command("/whoowns", "team-big")
+    assert_valid_message(body)
+    assert "460 more not shown" in block_text(body)
+    more = {b["text"]["text"]: b for b in buttons(body)}["Show more"]
+    assert more["value"] == "/whoowns group:default/team-big --page 2"
+    await slack.click(more, response="more")
+    await slack.settle()
+    [page2] = slack.webhooks("more")
+    assert_valid_message(page2.args)
+    assert "big-service-040" in block_text(page2.args)
+
+
+# ----------------------------------------------------------------------------- tests: users
+
+
+async def test_the_slack_user_is_known_by_email_and_cached(
+    start_slack: Starter, fake: FakeSlack
+) -> None:
+    release = asyncio.Event()
+    release.set()
+    slack = await start_slack(commands=[slow_command(release)])
+    for _ in range(3):
+        _, body = await slack.command("/slowpoke")
+        assert "Finished for ana.silva@acme-rides.example." in block_text(body)
+    assert len(fake.calls_to("users.info")) == 1
+
+
+async def test_without_a_profile_email_the_catalog_annotation_names_the_user(
+    start_slack: Starter, fake: FakeSlack
+) -> None:
+    release = asyncio.Event()
+    release.set()
+    slack = await start_slack(commands=[slow_command(release)])
+    # Priya is not known to users.info (user_not_found), but her catalog User carries
+    # slack.com/user-id: U08I4P40M.
+    _, body = await slack.command("/slowpoke", user="U08I4P40M")
+    assert "Finished for priya.raman@acme-rides.example." in block_text(body)
+    # Nobody knows this one: the command still runs, without an email.
+    _, body = await slack.command("/slowpoke", user="U0NOBODY")
+    assert "Finished for None." in block_text(body)
+
+
+# ----------------------------------------------------------------------------- tests: posting
+
+
+async def test_post_threads_a_long_digest_and_waits_out_a_429(
+    start_slack: Starter, fake: FakeSlack
+) -> None:
+    slack = await start_slack()
+    poster = slack.runtime.poster()
+    assert poster.platform == "slack"
+    items = tuple(
+        f"component:default/service-{i:03d} has no owner (owner team-{i} is gone)"
+        for i in range(600)
+    )
+    digest = Reply(
+        title="Ownership gaps this week",
+        text=f"{len(items)} gaps.",
+        sections=(Section(title="Gaps", items=items),),
+        ephemeral=False,
+    )
+    fake.fail_next("chat.postMessage", 429, {"Retry-After": "0"})
+    await poster.post("C0FOGYR3XK", digest)
+    calls = fake.calls_to("chat.postMessage")
+    limited, parent, *thread = calls
+    assert limited.args == parent.args  # the same message, sent again after Retry-After
+    assert parent.args["channel"] == "C0FOGYR3XK"
+    assert parent.args["unfurl_links"] is False
+    assert "thread_ts" not in parent.args
+    assert "Details in the thread" in block_text(parent.args)
+    assert len(thread) >= 2
+    assert {c.args["thread_ts"] for c in thread} == {"1700000000.000001"}
+    for call in (parent, *thread):
+        assert_valid_message(call.args)
+    lines = [
+        line for c in thread for line in block_text(c.args).split("\n") if line.startswith("• ")
+    ]
+    assert len(lines) == 600
+
+
+async def test_a_short_post_is_one_message_and_a_refusal_is_an_error(
+    start_slack: Starter, fake: FakeSlack
+) -> None:
+    from adapters.slack.post import PostError
+
+    slack = await start_slack()
+    poster = slack.runtime.poster()
+    await poster.post("C0FOGYR3XK", Reply(title="All good", text="No gaps this week."))
+    [posted] = fake.calls_to("chat.postMessage")
+    assert_valid_message(posted.args)
+    fake.fail_next("chat.postMessage", 200, body={"ok": False, "error": "channel_not_found"})
+    with pytest.raises(PostError, match="Slack refused the post to C0GONE: channel_not_found"):
+        await poster.post("C0GONE", Reply(text="hello"))

@@ -1,0 +1,253 @@
+"""The Block Kit renderer: every Reply element, always within Slack's limits, nothing lost."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from slack_sdk.models.blocks import Block
+from slack_sdk.models.views import View
+
+from adapters.slack import render
+from bot.chat import Button, Dialog, DialogField, Field, Link, Reply, Section
+
+
+def valid(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    for message in messages:
+        assert message["text"]
+        assert 0 < len(message["blocks"]) <= render.BLOCKS_PER_MESSAGE
+        for block in message["blocks"]:
+            parsed = Block.parse(block)
+            assert parsed is not None and parsed.to_dict() == block
+        assert sum(len(json.dumps(b)) for b in message["blocks"]) < 40_000
+    return messages
+
+
+def texts(messages: list[dict[str, Any]]) -> str:
+    out: list[str] = []
+    for message in messages:
+        for block in message["blocks"]:
+            if block.get("text"):
+                out.append(block["text"]["text"])
+            for f in block.get("fields") or ():
+                out.append(f["text"])
+            for e in block.get("elements") or ():
+                if isinstance(e.get("text"), str):
+                    out.append(e["text"])
+    return "\n".join(out)
+
+
+def test_every_element_of_a_reply_is_rendered() -> None:
+    reply = Reply(
+        title="Who owns Payments API",
+        text="Payments API is owned by Payments Team.",
+        sections=(
+            Section(
+                fields=(
+                    Field("Entity", "component:default/payments-api"),
+                    Field("About", "Cards & wallets", inline=False),
+                )
+            ),
+            Section(title="Members (2)", items=("Ana <ana@x.example>", "Tom")),
+            Section(title="Runbook", text="Page the on-call first."),
+        ),
+        links=(
+            Link("Source", "https://github.com/acme/payments-api"),
+            Link("Odd", "javascript:alert(1)"),
+        ),
+        buttons=(
+            Button("Details", command="/describe payments-api"),
+            Button("Dashboard", url="https://grafana.example/d/1", style="primary"),
+        ),
+        notes=("showing the closest match",),
+        more="/whoowns x --page 2",
+    )
+    [message] = valid(render.render_reply(reply, share_command="/whoowns payments-api"))
+    kinds = [b["type"] for b in message["blocks"]]
+    assert kinds[0] == "header" and kinds[1] == "context" and kinds[-1] == "actions"
+    shown = texts([message])
+    assert "*Entity*\ncomponent:default/payments-api" in shown
+    assert "*About*\nCards &amp; wallets" in shown
+    assert "*Members (2)*\n• Ana &lt;ana@x.example&gt;\n• Tom" in shown
+    assert "*Runbook*\nPage the on-call first." in shown
+    assert "<https://github.com/acme/payments-api|Source>" in shown
+    assert "Odd: javascript:alert(1)" in shown  # not a link
+    assert "_showing the closest match_" in shown
+    actions = message["blocks"][-1]["elements"]
+    assert [(a["text"]["text"], a.get("value"), a.get("url")) for a in actions] == [
+        ("Details", "/describe payments-api", None),
+        ("Dashboard", None, "https://grafana.example/d/1"),
+        ("Show more", "/whoowns x --page 2", None),
+        ("Share in channel", "/whoowns payments-api", None),
+    ]
+    assert len({a["action_id"] for a in actions}) == 4
+
+
+def test_errors_are_marked_and_never_shareable() -> None:
+    [message] = valid(
+        render.render_reply(
+            Reply(text="Nothing named “x”.", error=True), share_command="/whoowns x"
+        )
+    )
+    assert texts([message]).startswith(":warning: Nothing named")
+    assert not [b for b in message["blocks"] if b["type"] == "actions"]
+
+
+def test_catalog_text_cannot_mention_or_link() -> None:
+    [message] = valid(render.render_reply(Reply(text="<!channel> <@U123> <https://x|y> & co")))
+    assert texts([message]) == "&lt;!channel&gt; &lt;@U123&gt; &lt;https://x|y&gt; &amp; co"
+
+
+def test_oversized_elements_are_split_not_cut() -> None:
+    long_value = " ".join(f"word{i}" for i in range(1500))  # ~10,000 characters
+    reply = Reply(
+        title="T" * 400,
+        text="\n".join(f"line {i}" for i in range(3000)),
+        sections=(Section(fields=(Field("Huge", long_value),)),),
+        notes=tuple(f"note {i}" for i in range(25)),
+        buttons=tuple(Button("B" * 100 + str(i), command=f"/help {i}") for i in range(30)),
+    )
+    messages = valid(render.render_reply(reply, max_messages=50))
+    shown = texts(messages)
+    assert "*" + "T" * 400 + "*" in shown  # too long for a header: kept whole, in bold
+    assert all(f"line {i}" in shown for i in range(3000))
+    assert shown.replace("\n", " ").count("word1499") == 1
+    assert all(f"_note {i}_" in shown for i in range(25))
+    actions = [
+        e for m in messages for b in m["blocks"] if b["type"] == "actions" for e in b["elements"]
+    ]
+    assert len(actions) == 30
+    assert all(len(a["text"]["text"]) <= 75 for a in actions)
+    assert all(m["blocks"][-1]["type"] == "actions" for m in messages[-1:])
+
+
+def test_past_the_message_budget_the_rest_is_summarised() -> None:
+    items = tuple(
+        f"service-{i:05d} — a line long enough to fill the blocks quickly" for i in range(20_000)
+    )
+    reply = Reply(
+        title="Everything",
+        sections=(Section(title="All", items=items),),
+        more="/everything --page 2",
+    )
+    messages = valid(render.render_reply(reply))
+    assert len(messages) == render.MAX_MESSAGES
+    shown = texts(messages)
+    kept = sum(1 for line in shown.split("\n") if line.startswith("• "))
+    assert 0 < kept < 20_000
+    assert f"…and {20_000 - kept} more lines not shown here (use Show more" in shown
+    assert messages[-1]["blocks"][-1]["elements"][0]["value"] == "/everything --page 2"
+
+
+def test_thread_rendering_keeps_the_parent_short() -> None:
+    items = tuple(f"gap {i} " + "x" * 80 for i in range(400))
+    parent, thread = render.render_thread(
+        Reply(title="Digest", text="400 gaps", sections=(Section(items=items),))
+    )
+    valid([parent, *thread])
+    assert "Details in the thread" in texts([parent])
+    assert "gap 0 " not in texts([parent])
+    assert sum(t.count("• gap") for t in texts(thread).split("\n")) == 400
+    short, none = render.render_thread(Reply(text="one line"))
+    assert none == [] and texts([short]) == "one line"
+
+
+def test_chunks_split_at_lines_and_lose_nothing() -> None:
+    text = "\n".join(["a" * 10] * 50 + ["b" * 7000] + ["c"])
+    parts = list(render.chunks(text, 3000))
+    assert all(len(p) <= 3000 for p in parts)
+    assert "".join(parts).replace("\n", "") == text.replace("\n", "")
+
+
+def dialog(*fields: DialogField, **kwargs: Any) -> Dialog:
+    return Dialog(id="test:1", title=kwargs.pop("title", "A form"), fields=fields, **kwargs)
+
+
+def test_every_dialog_field_kind_becomes_a_valid_modal_input() -> None:
+    many = tuple((f"value-{i}", f"Choice {i}") for i in range(150))
+    d = dialog(
+        DialogField("name", "Name", default="payments", max_length=10_000, hint="h" * 3000),
+        DialogField("about", "About", kind="multiline", required=False),
+        DialogField(
+            "size", "Size", kind="choice", choices=(("s", "Small"), ("l", "Large")), default="l"
+        ),
+        DialogField("region", "Region", kind="choice", choices=many),
+        DialogField("public", "Public", kind="boolean", default="true"),
+        DialogField("owner", "Owner", kind="group"),
+        DialogField(
+            "service",
+            "Service",
+            kind="entity",
+            entity_kinds=("component", "api"),
+            default="component:default/payments-api",
+        ),
+        title="Create a new Python service",
+        submit_label="Create the service now",
+    )
+    view = render.render_modal(d, render.dialog_metadata(d, "C1"))
+    assert View(**view).to_dict() == view
+    blocks = {b["block_id"]: b["element"] for b in view["blocks"]}
+    assert blocks["field:name"]["max_length"] == 3000
+    assert blocks["field:name"]["initial_value"] == "payments"
+    assert blocks["field:about"]["multiline"] is True
+    assert blocks["field:size"]["initial_option"]["value"] == "l"
+    assert blocks["field:region"]["type"] == "plain_text_input"  # 150 choices: typed
+    assert blocks["field:public"]["initial_options"][0]["value"] == "true"
+    assert blocks["field:owner"]["action_id"] == "callboard:pick:group"
+    assert blocks["field:service"]["action_id"] == "callboard:pick:component,api"
+    assert render.kinds_of_action(blocks["field:service"]["action_id"]) == ("component", "api")
+    assert view["title"]["text"] == "Create a new Python ser…"
+    assert len(view["submit"]["text"]) <= 24
+
+
+def test_dialogs_slack_cannot_hold_are_refused_with_the_reason() -> None:
+    with pytest.raises(render.RenderError, match="101 fields; a Slack modal holds 100"):
+        d = dialog(*(DialogField(f"f{i}", f"F{i}") for i in range(101)))
+        render.render_modal(d, "{}")
+    d = dialog(DialogField("a", "A"), state={"blob": "x" * 4000})
+    with pytest.raises(render.RenderError, match="carries 4"):
+        render.render_modal(d, render.dialog_metadata(d, "C1"))
+
+
+def test_submitted_values_and_errors_map_by_field() -> None:
+    state = {
+        "field:a": {"value": {"type": "plain_text_input", "value": "x"}},
+        "field:b": {"value": {"type": "checkboxes", "selected_options": []}},
+        "field:c": {
+            "callboard:pick:group": {
+                "type": "external_select",
+                "selected_option": {"value": "group:default/t"},
+            }
+        },
+        "field:d": {"value": {"type": "static_select", "selected_option": None}},
+        "other": {"value": {"type": "plain_text_input", "value": "ignored"}},
+    }
+    assert render.submitted_values(state) == {
+        "a": "x",
+        "b": "false",
+        "c": "group:default/t",
+        "d": "",
+    }
+    assert render.field_errors(["a", "b"], {"b": "no", "zz": "bad"}) == {
+        "field:b": "no",
+        "field:a": "zz: bad",
+    }
+
+
+def test_suggestions_stay_within_option_limits() -> None:
+    from bot.catalog.read import IndexEntry
+
+    entries = [
+        IndexEntry(
+            f"component:default/{'n' * 60}{i}",
+            "component",
+            f"{'n' * 60}{i}",
+            "A very long title " * 5,
+        )
+        for i in range(150)
+    ]
+    options = render.suggestion_options(entries)
+    assert len(options) == 100
+    for option in options:
+        assert len(option["text"]["text"]) <= 75 and len(option["value"]) <= 150
