@@ -1,0 +1,146 @@
+"""Callboard on Discord (discord.py 2.7): slash commands, autocomplete, embeds, modals, posts.
+
+The hooks ``adapters.cli`` looks for: ``add_cli`` (``callboard discord-sync``), ``poster``
+(scheduled reports into Discord channels) and ``serve`` (the gateway connection), all active
+only when the config has a ``discord:`` section. The bot token is read from the
+``DISCORD_TOKEN`` environment variable, never from the config file.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import dataclasses
+import json
+import os
+import sys
+from collections.abc import Coroutine
+from pathlib import Path
+from typing import Any
+
+import discord
+
+from adapters.discord.client import DiscordAdapter, DiscordError, channel_id_of
+from adapters.discord.render import RenderedReply, render_reply
+from bot.app import App
+from bot.errors import ConfigError
+from bot.platforms import DISCORD_TOKEN, DiscordSettings
+
+__all__ = [
+    "DiscordAdapter",
+    "DiscordError",
+    "RenderedReply",
+    "adapter_for",
+    "add_cli",
+    "channel_id_of",
+    "poster",
+    "render_reply",
+    "serve",
+]
+
+
+def discord_settings(app: App) -> DiscordSettings:
+    return app.settings.optional_section("discord", DiscordSettings) or DiscordSettings()
+
+
+def adapter_for(app: App) -> DiscordAdapter | None:
+    """The app's Discord adapter (one per app), or None when Discord is not configured."""
+    settings = discord_settings(app)
+    if not settings.enabled:
+        return None
+    existing = app.extensions.get("discord")
+    if isinstance(existing, DiscordAdapter):
+        return existing
+    adapter = DiscordAdapter(app, settings)
+    app.extensions["discord"] = adapter
+    return adapter
+
+
+def poster(app: App) -> DiscordAdapter | None:
+    """Posts scheduled reports into Discord channels (when Discord is configured)."""
+    return adapter_for(app)
+
+
+def serve(app: App) -> Coroutine[Any, Any, None] | None:
+    """The gateway connection, served until cancelled (when Discord is configured)."""
+    adapter = adapter_for(app)
+    if adapter is None:
+        return None
+    return adapter.run(_token(app))
+
+
+def _token(app: App) -> str:
+    token = os.environ.get(DISCORD_TOKEN, "").strip()
+    if not token:
+        where = app.settings.path or "the config"
+        raise ConfigError(
+            f"{where}: discord is configured, but the {DISCORD_TOKEN} environment variable "
+            "is not set (the bot token lives only in the environment)"
+        )
+    return token
+
+
+def add_cli(subparsers: Any) -> None:
+    p = subparsers.add_parser(
+        "discord-sync",
+        help="register the slash commands with Discord now (to discord.guild_id, or globally)",
+    )
+    p.add_argument(
+        "--print",
+        action="store_true",
+        dest="print_only",
+        help="print the command tree as Discord would receive it; contact nobody",
+    )
+    p.add_argument(
+        "--global",
+        action="store_true",
+        dest="global_scope",
+        help="register globally even when discord.guild_id is set",
+    )
+    p.set_defaults(func=cmd_discord_sync)
+
+
+def cmd_discord_sync(ns: argparse.Namespace) -> int:
+    """``callboard discord-sync``: push the generated command tree (or print it)."""
+    from bot.app import build_app
+    from bot.config import load_settings
+    from commands import COMMANDS
+
+    settings = load_settings(Path(ns.config) if ns.config else None)
+    app = build_app(settings, COMMANDS)
+    try:
+        cfg = dataclasses.replace(discord_settings(app), enabled=True, sync_on_start="never")
+        if ns.global_scope:
+            cfg = dataclasses.replace(cfg, guild_id=None)
+        adapter = DiscordAdapter(app, cfg)
+        if ns.print_only:
+            print(json.dumps(adapter.command_payloads(), indent=2))
+            return 0
+        token = _token(app)
+        try:
+            synced = asyncio.run(_sync(adapter, token))
+        except DiscordError as exc:
+            print(f"callboard: {exc}", file=sys.stderr)
+            return 1
+        names = ", ".join(f"/{c.name}" for c in synced)
+        print(f"Registered {len(synced)} slash commands {adapter.scope}: {names}")
+        if adapter.guild is None:
+            print("Global commands can take up to an hour to appear in every server.")
+        return 0
+    finally:
+        app.close()
+
+
+async def _sync(adapter: DiscordAdapter, token: str) -> list[discord.app_commands.AppCommand]:
+    """Log in over REST only (no gateway), sync, and close."""
+    async with adapter.client:
+        try:
+            await adapter.client.login(token)
+        except discord.LoginFailure as exc:
+            raise DiscordError(
+                f"Discord refused the token in {DISCORD_TOKEN} (check it in the Developer "
+                "Portal, Bot page)"
+            ) from exc
+        except discord.HTTPException as exc:
+            raise DiscordError(f"could not log in to Discord: {exc}") from exc
+        return await adapter.sync_commands()
