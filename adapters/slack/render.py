@@ -36,7 +36,7 @@ from slack_sdk.models.blocks import (
 from slack_sdk.models.views import View
 
 from bot.catalog.read import IndexEntry
-from bot.chat import Button, Dialog, DialogField, Reply
+from bot.chat import Button, Dialog, DialogField, Reply, render_marks
 
 # Slack's limits (docs.slack.dev/reference/block-kit; chat.postMessage).
 BLOCKS_PER_MESSAGE = 50
@@ -86,6 +86,16 @@ class RenderError(Exception):
 def escape(text: str) -> str:
     """Plain text for mrkdwn: only ``&``, ``<`` and ``>`` are control characters there."""
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def mrkdwn(text: str) -> str:
+    """Plain text as mrkdwn: escaped, and search-match marks (⟦ ⟧) shown in bold."""
+    return render_marks(escape(text), "*", "*")
+
+
+def plain(text: str) -> str:
+    """Plain text for plain_text objects and notifications: match marks dropped."""
+    return render_marks(text, "", "")
 
 
 def unescape(text: str) -> str:
@@ -189,15 +199,15 @@ def _layout(reply: Reply, share_command: str | None, byline: str | None = None) 
                 chars=len(byline),
             )
         )
-    title = reply.title
+    title = plain(reply.title) if reply.title else None
     if title and len(title) <= HEADER_TEXT:
         head.append(
             _Piece(HeaderBlock(text=PlainTextObject(text=title, emoji=False)), chars=len(title))
         )
     elif title:  # longer than a header holds: keep every word, in bold
-        head.extend(_mrkdwn_sections(f"*{escape(title)}*"))
+        head.extend(_mrkdwn_sections(f"*{escape(plain(title))}*"))
     if reply.notes:
-        notes = [f"_{escape(truncate(n, CONTEXT_TEXT - 2))}_" for n in reply.notes]
+        notes = [f"_{escape(truncate(plain(n), CONTEXT_TEXT - 2))}_" for n in reply.notes]
         for start in range(0, len(notes), CONTEXT_ELEMENTS):
             group = notes[start : start + CONTEXT_ELEMENTS]
             head.append(
@@ -207,19 +217,19 @@ def _layout(reply: Reply, share_command: str | None, byline: str | None = None) 
                 )
             )
     if reply.text:
-        text = escape(reply.text)
+        text = mrkdwn(reply.text)
         head.extend(_mrkdwn_sections(f":warning: {text}" if reply.error else text))
 
     body = layout.body
     for section in reply.sections:
-        title_text = f"*{escape(section.title)}*" if section.title else ""
+        title_text = f"*{escape(plain(section.title))}*" if section.title else ""
         if section.text:
-            lead = f"{title_text}\n{escape(section.text)}" if title_text else escape(section.text)
+            lead = f"{title_text}\n{mrkdwn(section.text)}" if title_text else mrkdwn(section.text)
             body.extend(_mrkdwn_sections(lead))
             title_text = ""
         inline: list[str] = []
         for f in section.fields:
-            shown = f"*{escape(f.label)}*\n{escape(f.value)}"
+            shown = f"*{escape(plain(f.label))}*\n{mrkdwn(f.value)}"
             if f.inline and len(shown) <= FIELD_TEXT:
                 inline.append(shown)
                 continue
@@ -233,7 +243,7 @@ def _layout(reply: Reply, share_command: str | None, byline: str | None = None) 
             body.extend(_field_blocks(inline, title_text))
             title_text = ""
         if section.items:
-            bullets = "\n".join(f"• {escape(item)}" for item in section.items)
+            bullets = "\n".join(f"• {mrkdwn(item)}" for item in section.items)
             pieces = _mrkdwn_sections(bullets, lines=1)
             if title_text:  # the title leads the first block of its list
                 first = pieces[0]
@@ -326,9 +336,10 @@ def _pack(pieces: Sequence[_Piece], reserve_blocks: int = 0) -> list[list[_Piece
 
 
 def _fallback(reply: Reply) -> str:
+    """The notification text (mrkdwn too, so escaped: no mentions from catalog content)."""
     parts = [p for p in (reply.title, reply.text) if p]
     text = "\n".join(parts) if parts else reply.to_text()
-    return truncate(text or "Callboard", FALLBACK_TEXT)
+    return truncate(escape(plain(text or "Callboard")), FALLBACK_TEXT)
 
 
 def _message(text: str, pieces: Iterable[_Piece]) -> Message:
@@ -371,7 +382,7 @@ def render_reply(
         if group:
             out.append(_message(text, group))
     if not out:
-        out.append({"text": base, "blocks": _mrkdwn_block_dicts(escape(base))})
+        out.append({"text": base, "blocks": _mrkdwn_block_dicts(base)})
     return out
 
 

@@ -938,16 +938,370 @@ async def test_post_threads_a_long_digest_and_waits_out_a_429(
     assert len(lines) == 600
 
 
-async def test_a_short_post_is_one_message_and_a_refusal_is_an_error(
+async def test_a_short_post_is_one_message_and_refusals_are_delivery_errors(
     start_slack: Starter, fake: FakeSlack
 ) -> None:
-    from adapters.slack.post import PostError
+    from bot.errors import ChannelNotFound, DeliveryError, RateLimited
 
-    slack = await start_slack()
+    slack = await start_slack(rate_limit_retries=1)
     poster = slack.runtime.poster()
     await poster.post("C0FOGYR3XK", Reply(title="All good", text="No gaps this week."))
     [posted] = fake.calls_to("chat.postMessage")
     assert_valid_message(posted.args)
+
     fake.fail_next("chat.postMessage", 200, body={"ok": False, "error": "channel_not_found"})
-    with pytest.raises(PostError, match="Slack refused the post to C0GONE: channel_not_found"):
+    with pytest.raises(
+        ChannelNotFound, match="Slack refused the post to C0GONE: channel_not_found"
+    ) as gone:
         await poster.post("C0GONE", Reply(text="hello"))
+    assert gone.value.channel == "C0GONE"
+
+    fake.fail_next("chat.postMessage", 429, {"Retry-After": "0"}, times=2)
+    with pytest.raises(RateLimited, match="ratelimited") as limited:
+        await poster.post("C0FOGYR3XK", Reply(text="hello"))
+    assert limited.value.retry_after == 0
+
+    fake.fail_next("chat.postMessage", 200, body={"ok": False, "error": "msg_too_long"})
+    with pytest.raises(DeliveryError, match="msg_too_long") as other:
+        await poster.post("C0FOGYR3XK", Reply(text="hello"))
+    assert type(other.value) is DeliveryError
+
+
+# ----------------------------------------------------------------------------- tests: manifest
+
+
+def write_config(tmp_path: Path, **slack: Any) -> Path:
+    path = tmp_path / "manifest.yaml"
+    config: dict[str, Any] = {
+        "data_dir": str(tmp_path / "var"),
+        "database": {"url": f"sqlite:///{tmp_path / 'manifest.db'}"},
+        "catalog": {"sources": [{"type": "file", "name": "demo", "target": str(DEMO)}]},
+    }
+    if slack:
+        config["slack"] = slack
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+def test_slack_manifest_lists_every_registered_command(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from adapters.cli import main
+
+    config = write_config(
+        tmp_path, public_url="https://callboard.acme.example", app_name="Acme Callboard"
+    )
+    assert main(["--config", str(config), "slack-manifest"]) == 0
+    manifest = yaml.safe_load(capsys.readouterr().out)
+    slash = {c["command"]: c for c in manifest["features"]["slash_commands"]}
+    registered = {f"/{c.name}" for c in COMMANDS}
+    assert registered <= set(slash)
+    assert "/callboard" in slash
+    assert set(slash) - registered <= {"/callboard"}
+    events_url = "https://callboard.acme.example/slack/events"
+    assert {c["url"] for c in slash.values()} == {events_url}
+    assert slash["/whoowns"]["usage_hint"] == "<entity> [--page N]"
+    settings = manifest["settings"]
+    assert settings["socket_mode_enabled"] is False
+    assert settings["interactivity"] == {
+        "is_enabled": True,
+        "request_url": events_url,
+        "message_menu_options_url": events_url,
+    }
+    assert settings["event_subscriptions"]["request_url"] == events_url
+    assert set(settings["event_subscriptions"]["bot_events"]) == {"app_mention", "message.im"}
+    scopes = set(manifest["oauth_config"]["scopes"]["bot"])
+    assert {"commands", "chat:write", "app_mentions:read", "users:read.email"} <= scopes
+    assert manifest["display_information"]["name"] == "Acme Callboard"
+    for command in slash.values():
+        assert len(command["command"]) <= 32 and command["description"]
+
+
+def test_slack_manifest_in_socket_mode_has_no_urls(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from adapters.cli import main
+
+    config = write_config(tmp_path, mode="socket")
+    assert main(["--config", str(config), "slack-manifest"]) == 0
+    text = capsys.readouterr().out
+    manifest = yaml.safe_load(text)
+    assert manifest["settings"]["socket_mode_enabled"] is True
+    assert "url" not in text.replace("redirect_urls", "")
+    assert {f"/{c.name}" for c in COMMANDS} <= {
+        c["command"] for c in manifest["features"]["slash_commands"]
+    }
+
+
+def test_slack_manifest_in_http_mode_needs_the_public_url(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from adapters.cli import main
+
+    config = write_config(tmp_path)  # no slack section at all: HTTP mode by default
+    assert main(["--config", str(config), "slack-manifest"]) == 2
+    assert "set slack.public_url or pass --url" in capsys.readouterr().err
+    assert (
+        main(["--config", str(config), "slack-manifest", "--url", "https://cb.example.org/"]) == 0
+    )
+    manifest = yaml.safe_load(capsys.readouterr().out)
+    assert (
+        manifest["settings"]["interactivity"]["request_url"]
+        == "https://cb.example.org/slack/events"
+    )
+    assert main(["--config", str(config), "slack-manifest", "--url", "http://plain"]) == 2
+    assert "https://" in capsys.readouterr().err
+
+
+# ----------------------------------------------------------------------------- tests: config
+
+
+def test_secrets_come_only_from_the_environment(tmp_path: Path) -> None:
+    from bot.errors import ConfigError
+
+    with pytest.raises(
+        ConfigError,
+        match="slack.signing_secret is a secret: set the SLACK_SIGNING_SECRET environment variable",
+    ):
+        parse_settings({"slack": {"signing_secret": "abc"}}, "cb.yaml", tmp_path)
+    settings = parse_settings({"slack": {"mode": "socket"}}, "cb.yaml", tmp_path)
+    slack = settings.section("slack", SlackSettings)
+    with pytest.raises(
+        ConfigError, match="needs the environment variable.s. SLACK_BOT_TOKEN, SLACK_APP_TOKEN"
+    ):
+        read_secrets(slack, {})
+    with pytest.raises(ConfigError, match="SLACK_SIGNING_SECRET"):
+        read_secrets(SlackSettings(enabled=True), {"SLACK_BOT_TOKEN": BOT_TOKEN})
+    secrets = read_secrets(slack, {"SLACK_BOT_TOKEN": BOT_TOKEN, "SLACK_APP_TOKEN": "xapp-1"})
+    assert BOT_TOKEN not in repr(secrets)
+    with pytest.raises(ConfigError, match="slack.mode must be http or socket"):
+        parse_settings({"slack": {"mode": "websocket"}}, "cb.yaml", tmp_path)
+    with pytest.raises(ConfigError, match="unknown key slack.colour"):
+        parse_settings({"slack": {"colour": "red"}}, "cb.yaml", tmp_path)
+
+
+async def test_healthz_answers_without_a_signature(start_slack: Starter, fake: FakeSlack) -> None:
+    slack = await start_slack()
+    async with slack.http.get(f"http://127.0.0.1:{slack.port}/healthz") as resp:
+        assert resp.status == 200
+        assert await resp.json() == {"ok": True, "entities": 105}
+    assert fake.calls == []
+
+
+# ----------------------------------------------------------------------------- tests: the CLI
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+async def test_callboard_run_serves_slack_with_stdin_closed_until_stopped(
+    tmp_path: Path, fake: FakeSlack
+) -> None:
+    import os
+    import signal
+    import sys
+
+    port = free_port()
+    config = write_config(tmp_path, api_url=fake.base_url, host="127.0.0.1", port=port)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SLACK_")}
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "adapters.cli",
+        "--config",
+        str(config),
+        "run",
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        env={**env, **ENV},
+    )
+    assert proc.stderr is not None
+    try:
+        seen: list[str] = []
+        while not any("Slack: listening on" in line for line in seen):
+            line = (await asyncio.wait_for(proc.stderr.readline(), 60)).decode()
+            assert line, f"callboard run stopped: {''.join(seen)}"
+            seen.append(line)
+        assert f"http://127.0.0.1:{port}/slack/events" in seen[-1]
+        harness = Slack(
+            runtime=None,
+            fake=fake,
+            port=port,  # type: ignore[arg-type]
+            http=aiohttp.ClientSession(),
+            app=None,
+        )  # type: ignore[arg-type]
+        try:
+            status, body = await harness.command("/whoowns", "payments-api")
+        finally:
+            await harness.http.close()
+        assert status == 200
+        assert "group:default/team-payments" in block_text(body)
+        assert proc.returncode is None  # stdin is closed, and it still serves
+    finally:
+        proc.send_signal(signal.SIGINT)
+        code = await asyncio.wait_for(proc.wait(), 30)
+    assert code == 0
+
+
+# ----------------------------------------------------------------------------- tests: Socket Mode
+
+
+async def test_socket_mode_answers_commands_and_mentions_over_the_websocket(
+    tmp_path: Path, fake: FakeSlack
+) -> None:
+    """Slack's side of Socket Mode, on loopback: apps.connections.open, then envelopes."""
+    from aiohttp import WSMsgType, web
+
+    from tests.e2e.slack_fake import APP_TOKEN
+
+    answers: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+    connected = asyncio.Event()
+    sockets: list[web.WebSocketResponse] = []
+
+    async def link(request: web.Request) -> web.WebSocketResponse:
+        ws = web.WebSocketResponse()
+        await ws.prepare(request)
+        sockets.append(ws)
+        await ws.send_json(
+            {"type": "hello", "num_connections": 1, "debug_info": {"host": "loopback"}}
+        )
+        connected.set()
+        async for message in ws:
+            if message.type == WSMsgType.TEXT:
+                await answers.put(json.loads(message.data))
+        return ws
+
+    server = web.Application()
+    server.add_routes([web.get("/link", link)])
+    runner = web.AppRunner(server, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    fake.socket_url = f"ws://127.0.0.1:{runner.addresses[0][1]}/link"
+
+    config = {
+        "data_dir": str(tmp_path / "var"),
+        "database": {"url": f"sqlite:///{tmp_path / 'socket.db'}"},
+        "catalog": {"sources": [{"type": "file", "name": "demo", "target": str(DEMO)}]},
+        "slack": {"mode": "socket", "api_url": fake.base_url},
+    }
+    settings = parse_settings(config, "socket.yaml", tmp_path)
+    app = build_app(settings, COMMANDS)
+    await asyncio.to_thread(app.sync_now)
+    slack_settings = settings.section("slack", SlackSettings)
+    runtime = SlackRuntime(
+        app,
+        slack_settings,
+        read_secrets(slack_settings, {"SLACK_BOT_TOKEN": BOT_TOKEN, "SLACK_APP_TOKEN": APP_TOKEN}),
+    )
+    try:
+        await runtime.start_socket()
+        await asyncio.wait_for(connected.wait(), 10)
+        [opened] = fake.calls_to("apps.connections.open")
+        assert opened.token == APP_TOKEN
+        ws = sockets[0]
+        await ws.send_json(
+            {
+                "envelope_id": "env-1",
+                "type": "slash_commands",
+                "accepts_response_payload": True,
+                "payload": {
+                    "team_id": TEAM_ID,
+                    "channel_id": PAYMENTS_CHANNEL,
+                    "user_id": ANA,
+                    "command": "/whoowns",
+                    "text": "payments-api",
+                    "api_app_id": APP_ID,
+                    "response_url": fake.webhook_url("socket"),
+                    "trigger_id": "1.2.3",
+                },
+            }
+        )
+        answer = await asyncio.wait_for(answers.get(), 10)
+        assert answer["envelope_id"] == "env-1"
+        assert_valid_message(answer["payload"])
+        assert "group:default/team-payments" in block_text(answer["payload"])
+
+        event = mention(f"<@{BOT_USER_ID}> whoowns fraud-scorer")
+        envelope = {
+            "envelope_id": "env-2",
+            "type": "events_api",
+            "accepts_response_payload": False,
+            "retry_attempt": 0,
+            "retry_reason": "",
+            "payload": {
+                "team_id": TEAM_ID,
+                "api_app_id": APP_ID,
+                "event": event,
+                "type": "event_callback",
+                "event_id": "Ev0SOCKET1",
+                "event_time": int(time.time()),
+            },
+        }
+        await ws.send_json(envelope)
+        assert (await asyncio.wait_for(answers.get(), 10))["envelope_id"] == "env-2"
+        # Slack retries the same event: it is acknowledged and not answered twice.
+        await ws.send_json(
+            {**envelope, "envelope_id": "env-3", "retry_attempt": 1, "retry_reason": "timeout"}
+        )
+        assert (await asyncio.wait_for(answers.get(), 10))["envelope_id"] == "env-3"
+        assert runtime.adapter is not None
+        await runtime.adapter.drain()
+        [posted] = fake.calls_to("chat.postMessage")
+        assert posted.token == BOT_TOKEN
+        assert "group:default/team-risk" in block_text(posted.args)
+    finally:
+        await runtime.close()
+        await runner.cleanup()
+        app.close()
+
+
+async def test_an_expired_trigger_turns_into_a_button_that_opens_the_form(
+    start_slack: Starter, fake: FakeSlack
+) -> None:
+    slack = await start_slack(commands=[FEEDBACK])
+    fake.fail_next("views.open", 200, body={"ok": False, "error": "expired_trigger_id"})
+    await slack.command("/feedback", response="late")
+    await slack.settle()
+    [offer] = slack.webhooks("late")
+    assert_valid_message(offer.args)
+    [button] = buttons(offer.args)
+    assert button["text"]["text"] == "Open the form" and button["value"] == "/feedback"
+    await slack.click(button)
+    await slack.settle()
+    assert len(fake.calls_to("views.open")) == 2  # the click's fresh trigger opened it
+
+
+async def test_an_ephemeral_form_answer_falls_back_to_a_dm(
+    start_slack: Starter, fake: FakeSlack
+) -> None:
+    async def done(ctx: Context, sub: DialogSubmission) -> Reply | DialogErrors:
+        return Reply(text=f"Thanks, {sub.values['name']}.")  # ephemeral by default
+
+    async def ask(ctx: Context, args: Args) -> Reply:
+        return Reply(dialog=Dialog("hello:1", "Hello", (DialogField("name", "Name"),)))
+
+    hello = CommandSpec("hello", "A test dialog.", ask, dialog_prefix="hello:", on_dialog=done)
+    slack = await start_slack(commands=[hello])
+    await slack.command("/hello", channel="C0PRIVATE")
+    await slack.settle()
+    [opened] = fake.calls_to("views.open")
+    fake.fail_next("chat.postEphemeral", 200, body={"ok": False, "error": "channel_not_found"})
+    status, body = await submit(
+        slack,
+        opened.args["view"],
+        {"field:name": {"value": {"type": "plain_text_input", "value": "Ana"}}},
+    )
+    assert (status, body) == (200, "")
+    await slack.settle()
+    [ephemeral] = fake.calls_to("chat.postEphemeral")
+    assert (ephemeral.args["channel"], ephemeral.args["user"]) == ("C0PRIVATE", ANA)
+    [dm] = fake.calls_to("chat.postMessage")
+    assert dm.args["channel"] == ANA
+    assert "Thanks, Ana." in block_text(dm.args)

@@ -97,6 +97,26 @@ def test_errors_are_marked_and_never_shareable() -> None:
 def test_catalog_text_cannot_mention_or_link() -> None:
     [message] = valid(render.render_reply(Reply(text="<!channel> <@U123> <https://x|y> & co")))
     assert texts([message]) == "&lt;!channel&gt; &lt;@U123&gt; &lt;https://x|y&gt; &amp; co"
+    assert message["text"] == texts([message])  # the notification text is mrkdwn too
+
+
+def test_search_match_marks_become_bold() -> None:
+    from bot.chat import MARK_CLOSE, MARK_OPEN
+
+    hit = f"{MARK_OPEN}refund{MARK_CLOSE}"
+    [message] = valid(
+        render.render_reply(
+            Reply(
+                title=f"Docs for {hit}",
+                text=f"How to {hit} a ride",
+                sections=(Section(items=(f"runbook: {hit}s",)),),
+            )
+        )
+    )
+    assert message["blocks"][0]["text"]["text"] == "Docs for refund"
+    assert "How to *refund* a ride" in texts([message])
+    assert "• runbook: *refund*s" in texts([message])
+    assert MARK_OPEN not in message["text"]
 
 
 def test_oversized_elements_are_split_not_cut() -> None:
