@@ -1061,22 +1061,22 @@ def test_secrets_come_only_from_the_environment(tmp_path: Path) -> None:
 
     with pytest.raises(
         ConfigError,
-        match="slack.signing_secret is a secret: set the SLACK_SIGNING_SECRET environment variable",
+        match=r"slack\.signing_secret is a secret: set the SLACK_SIGNING_SECRET environment",
     ):
         parse_settings({"slack": {"signing_secret": "abc"}}, "cb.yaml", tmp_path)
     settings = parse_settings({"slack": {"mode": "socket"}}, "cb.yaml", tmp_path)
     slack = settings.section("slack", SlackSettings)
     with pytest.raises(
-        ConfigError, match="needs the environment variable.s. SLACK_BOT_TOKEN, SLACK_APP_TOKEN"
+        ConfigError, match=r"needs the environment variable\(s\) SLACK_BOT_TOKEN, SLACK_APP_TOKEN"
     ):
         read_secrets(slack, {})
     with pytest.raises(ConfigError, match="SLACK_SIGNING_SECRET"):
         read_secrets(SlackSettings(enabled=True), {"SLACK_BOT_TOKEN": BOT_TOKEN})
     secrets = read_secrets(slack, {"SLACK_BOT_TOKEN": BOT_TOKEN, "SLACK_APP_TOKEN": "xapp-1"})
     assert BOT_TOKEN not in repr(secrets)
-    with pytest.raises(ConfigError, match="slack.mode must be http or socket"):
+    with pytest.raises(ConfigError, match=r"slack\.mode must be http or socket"):
         parse_settings({"slack": {"mode": "websocket"}}, "cb.yaml", tmp_path)
-    with pytest.raises(ConfigError, match="unknown key slack.colour"):
+    with pytest.raises(ConfigError, match=r"unknown key slack\.colour"):
         parse_settings({"slack": {"colour": "red"}}, "cb.yaml", tmp_path)
 
 
