@@ -110,7 +110,6 @@ class SlackRuntime:
         self._session: aiohttp.ClientSession | None = None
         self._runner: web.AppRunner | None = None
         self._socket: Any = None
-        self._oauth: Any = None
 
     # ------------------------------------------------------------------ startup
 
@@ -118,17 +117,21 @@ class SlackRuntime:
         """Build the Bolt app (once), on one HTTP session reused for every Web API call."""
         if self.adapter is not None:
             return self.adapter
-        self._session = aiohttp.ClientSession()
-        client = make_client(self.settings, self.secrets.bot_token, self._session)
-        options: dict[str, Any] = {}
-        if self.settings.oauth:
-            from adapters.slack.oauth import oauth_options
+        session = aiohttp.ClientSession()
+        try:
+            client = make_client(self.settings, self.secrets.bot_token, session)
+            options: dict[str, Any] = {}
+            if self.settings.oauth:
+                from adapters.slack.oauth import oauth_options
 
-            self._oauth = oauth_options(self.app, self.settings, self.secrets, client)
-            options.update(self._oauth)
-        self.adapter = SlackAdapter(
-            self.app, self.settings, client, self.secrets.signing_secret or "", **options
-        )
+                options.update(oauth_options(self.app, self.settings, self.secrets, client))
+            self.adapter = SlackAdapter(
+                self.app, self.settings, client, self.secrets.signing_secret or "", **options
+            )
+        except BaseException:
+            await session.close()
+            raise
+        self._session = session
         return self.adapter
 
     def web_app(self, adapter: SlackAdapter) -> web.Application:

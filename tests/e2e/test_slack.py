@@ -152,12 +152,13 @@ class Slack:
         user: str = ANA,
         channel: str = PAYMENTS_CHANNEL,
         response: str = "r",
+        team: str = TEAM_ID,
         **kwargs: Any,
     ) -> tuple[int, Any]:
         """A slash command, form-encoded field for field as Slack posts it."""
         form = {
             "token": "deprecated-verification-token",
-            "team_id": TEAM_ID,
+            "team_id": team,
             "team_domain": "acme",
             "channel_id": channel,
             "channel_name": "team-payments",
@@ -1305,3 +1306,116 @@ async def test_an_ephemeral_form_answer_falls_back_to_a_dm(
     [dm] = fake.calls_to("chat.postMessage")
     assert dm.args["channel"] == ANA
     assert "Thanks, Ana." in block_text(dm.args)
+
+
+# ----------------------------------------------------------------------------- tests: OAuth
+
+
+# slack_sdk builds aiohttp.BasicAuth for oauth.v2.access, deprecated since aiohttp 3.14.
+@pytest.mark.filterwarnings("ignore:BasicAuth is deprecated:DeprecationWarning")
+async def test_oauth_installs_a_workspace_into_our_database_and_serves_it(
+    start_slack: Starter, fake: FakeSlack, db_url: str
+) -> None:
+    import sqlalchemy
+
+    second_token = "xoxb-2222-second-workspace"
+    env = {
+        "SLACK_CLIENT_ID": "1111.2222",
+        "SLACK_CLIENT_SECRET": "client-secret",
+        "SLACK_SIGNING_SECRET": SIGNING_SECRET,
+    }
+    slack = await start_slack(
+        oauth=True, public_url="https://callboard.acme.example", env=env, db_url=db_url
+    )
+    base = f"http://127.0.0.1:{slack.port}"
+    async with slack.http.get(f"{base}/slack/install") as resp:
+        assert resp.status == 200
+        page = await resp.text()
+        cookie = resp.headers["set-cookie"].split(";")[0]
+    assert "https://slack.com/oauth/v2/authorize?state=" in page
+    assert "client_id=1111.2222" in page and "users:read.email" in page
+    state = cookie.split("=", 1)[1]
+
+    fake.tokens[second_token] = "T0SECOND"
+    fake.oauth_tokens["code-1"] = {
+        "ok": True,
+        "app_id": APP_ID,
+        "authed_user": {"id": "U0ADMIN"},
+        "scope": "commands,chat:write",
+        "token_type": "bot",
+        "access_token": second_token,
+        "bot_user_id": "U0BOT2",
+        "team": {"id": "T0SECOND", "name": "Second"},
+        "enterprise": None,
+        "is_enterprise_install": False,
+    }
+    async with slack.http.get(
+        f"{base}/slack/oauth_redirect",
+        params={"code": "code-1", "state": state},
+        headers={"cookie": cookie},
+    ) as resp:
+        assert resp.status == 200, await resp.text()
+    [exchange] = fake.calls_to("oauth.v2.access")
+    assert exchange.args["code"] == "code-1"
+    assert exchange.args["redirect_uri"] == "https://callboard.acme.example/slack/oauth_redirect"
+    with slack.app.db.engine.connect() as conn:
+        bots = conn.execute(sqlalchemy.text("SELECT team_id, bot_token FROM slack_bots")).all()
+        states = conn.execute(sqlalchemy.text("SELECT count(*) FROM slack_oauth_states")).scalar()
+    assert [(b.team_id, b.bot_token) for b in bots] == [("T0SECOND", second_token)]
+    assert states == 0  # consumed
+
+    status, body = await slack.command("/whoowns", "payments-api", team="T0SECOND")
+    assert status == 200
+    assert "group:default/team-payments" in block_text(body)
+    assert {c.token for c in fake.calls_to("users.info")} == {second_token}
+
+    # A workspace that never installed Callboard runs nothing.
+    fake.clear()
+    status, body = await slack.command("/whoowns", "payments-api", team="T0STRANGER")
+    assert status == 200
+    assert "team-payments" not in str(body)
+    assert fake.calls_to("users.info") == []
+
+    poster = slack.runtime.poster()
+    await poster.post("T0SECOND/C0NEWS", Reply(text="Digest"))
+    await poster.post("C0NEWS", Reply(text="Digest"))  # one workspace: no need to name it
+    posts = fake.calls_to("chat.postMessage")
+    assert [(c.token, c.args["channel"]) for c in posts] == [(second_token, "C0NEWS")] * 2
+
+
+def test_migration_0004_matches_slack_sdks_tables(db_url: str) -> None:
+    import sqlalchemy
+    from slack_sdk.oauth.installation_store.sqlalchemy import SQLAlchemyInstallationStore
+    from slack_sdk.oauth.state_store.sqlalchemy import SQLAlchemyOAuthStateStore
+
+    from bot.store import schema
+    from bot.store.db import Database
+
+    db = Database(db_url)
+    db.migrate()
+    try:
+        sdk = sqlalchemy.MetaData()
+        SQLAlchemyInstallationStore.build_installations_table(sdk, "slack_installations")
+        SQLAlchemyInstallationStore.build_bots_table(sdk, "slack_bots")
+        SQLAlchemyOAuthStateStore.build_oauth_states_table(sdk, "slack_oauth_states")
+        inspector = sqlalchemy.inspect(db.engine)
+        dialect = db.engine.dialect
+        for table in sdk.sorted_tables:
+            ours = {c["name"]: c for c in inspector.get_columns(table.name)}
+            assert list(ours) == [c.name for c in table.columns], table.name
+            for column in table.columns:
+                mine = ours[column.name]
+                assert mine["type"].compile(dialect=dialect) == column.type.compile(
+                    dialect=dialect
+                ), (table.name, column.name)
+                assert mine["nullable"] == column.nullable, (table.name, column.name)
+            indexes = {i["name"]: i["column_names"] for i in inspector.get_indexes(table.name)}
+            for index in table.indexes:
+                assert indexes[index.name] == [c.name for c in index.columns]
+            # bot/store/schema.py describes the same table.
+            described = schema.metadata.tables[table.name]
+            assert [
+                (c.name, c.type.compile(dialect=dialect), c.nullable) for c in described.columns
+            ] == [(c.name, c.type.compile(dialect=dialect), c.nullable) for c in table.columns]
+    finally:
+        db.dispose()
