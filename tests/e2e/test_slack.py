@@ -290,7 +290,8 @@ async def start_slack(tmp_path: Path, fake: FakeSlack) -> AsyncIterator[Starter]
         path = tmp_path / "callboard.yaml"
         path.write_text(yaml.safe_dump(config))
         settings = parse_settings(config, str(path), tmp_path, path)
-        app = build_app(settings, [*COMMANDS, *commands])
+        own = {c.name for c in commands}  # a test command replaces a registered namesake
+        app = build_app(settings, [*(c for c in COMMANDS if c.name not in own), *commands])
         await asyncio.to_thread(app.sync_now)
         slack_settings = settings.section("slack", SlackSettings)
         runtime = SlackRuntime(app, slack_settings, read_secrets(slack_settings, env or ENV))
@@ -592,6 +593,27 @@ async def test_a_button_runs_its_command_as_the_clicking_user(start_slack: Start
     assert_valid_message(answer.args)
     assert "What Payments Team owns" in block_text(answer.args)
     assert "payments-api [production]" in block_text(answer.args)
+
+
+async def test_the_umbrella_hands_other_words_to_a_registered_callboard_command(
+    start_slack: Starter,
+) -> None:
+    async def admin(ctx: Context, args: Args) -> Reply:
+        return Reply(text=f"admin got “{args.text('words')}”")
+
+    umbrella = CommandSpec(
+        "callboard",
+        "Admin: sync and status.",
+        admin,
+        args=(Arg("words", kind="words", required=False),),
+    )
+    slack = await start_slack(commands=[umbrella])
+    _, body = await slack.command("/callboard", "sync demo")
+    assert "admin got “sync demo”" in block_text(body)
+    _, body = await slack.command("/callboard", "")
+    assert "admin got “”" in block_text(body)
+    _, body = await slack.command("/callboard", "whoowns payments-api")
+    assert "group:default/team-payments" in block_text(body)
 
 
 def mention(text: str, ts: str = "1700000000.000100", **extra: Any) -> dict[str, Any]:
