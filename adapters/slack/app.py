@@ -145,7 +145,6 @@ class SlackAdapter:
         bolt.action(re.compile(f"^{re.escape(render.ACTION_PICK)}"))(self.on_pick)
         bolt.options(re.compile(f"^{re.escape(render.ACTION_PICK)}"))(self.on_suggest)
         bolt.view_submission(render.DIALOG_CALLBACK)(self.on_submit)
-        bolt.view_closed(render.DIALOG_CALLBACK)(self.on_link)
 
     async def _once(
         self, req: AsyncBoltRequest, resp: BoltResponse, next: Callable[[], Awaitable[Any]]
@@ -187,7 +186,10 @@ class SlackAdapter:
         while self._tasks:
             await self._idle.wait()
 
-    async def close(self) -> None:
+    async def close(self, grace_seconds: float = 5.0) -> None:
+        """Let answers already on their way finish (a little while), then stop the rest."""
+        if self._tasks:
+            await asyncio.wait(set(self._tasks), timeout=grace_seconds)
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
@@ -406,7 +408,11 @@ class SlackAdapter:
         state: dict[str, Any] = raw_state if isinstance(raw_state, dict) else {}
 
         async def work() -> tuple[ChatUser, Reply | DialogErrors]:
-            user = await self.user(client, body)
+            try:
+                user = await self.user(client, body)
+            except Exception:  # the adapter failing, not the command: say so, with an id
+                anonymous = ChatUser(PLATFORM, str((body.get("user") or {}).get("id") or ""))
+                return anonymous, self.app.dispatcher.crash("slack view_submission")
             submission = DialogSubmission(
                 str(meta.get("id") or ""),
                 values,

@@ -210,14 +210,15 @@ class SlackRuntime:
             await self.close()
 
     async def close(self) -> None:
-        if self.adapter is not None:
-            await self.adapter.close()
+        """Stop taking requests, let answers on their way finish, then close connections."""
         if self._socket is not None:
             await self._socket.close_async()
             self._socket = None
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
+        if self.adapter is not None:
+            await self.adapter.close()
         if self._session is not None:
             await self._session.close()
             self._session = None
