@@ -1103,6 +1103,22 @@ def test_secrets_come_only_from_the_environment(tmp_path: Path) -> None:
         parse_settings({"slack": {"colour": "red"}}, "cb.yaml", tmp_path)
 
 
+async def test_the_events_url_answers_slacks_url_verification(
+    start_slack: Starter, fake: FakeSlack
+) -> None:
+    slack = await start_slack()
+    body = {
+        "token": "deprecated",
+        "challenge": "3eZbrw1aBm2rZgRNFdxV2595E9CY3gmdALWMmHkvFXO7tYXAYM8P",
+        "type": "url_verification",
+    }
+    status, answer = await slack.send(json.dumps(body), "application/json")
+    assert status == 200
+    assert answer == {"challenge": body["challenge"]}
+    status, _ = await slack.send(json.dumps(body), "application/json", signature="v0=bad")
+    assert status == 401
+
+
 async def test_healthz_answers_without_a_signature(start_slack: Starter, fake: FakeSlack) -> None:
     slack = await start_slack()
     async with slack.http.get(f"http://127.0.0.1:{slack.port}/healthz") as resp:
