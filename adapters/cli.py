@@ -20,7 +20,7 @@ from bot.catalog.problems import Problem
 from bot.catalog.sync import build_candidates
 from bot.config import Settings, load_settings
 from bot.errors import BotError, ConfigError
-from commands import COMMANDS
+from commands import COMMANDS, INTERPRETERS
 
 log = logging.getLogger("callboard")
 
@@ -53,7 +53,7 @@ def _adapter_modules() -> list[Any]:
 
 
 def _app(ns: argparse.Namespace) -> App:
-    app = build_app(_settings(ns), COMMANDS)
+    app = build_app(_settings(ns), COMMANDS, interpreters=INTERPRETERS)
     app.posters["console"] = ConsolePoster()
     for module in _adapter_modules():
         make = getattr(module, "poster", None)

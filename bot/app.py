@@ -26,6 +26,7 @@ from bot.store.db import Database
 log = logging.getLogger(__name__)
 
 Clock = Callable[[], dt.datetime]
+Interpreter = Callable[[str], str | None]  # plain language → a command line, or None
 
 
 def system_clock() -> dt.datetime:
@@ -119,6 +120,7 @@ def build_app(
     *,
     clock: Clock = system_clock,
     migrate: bool = True,
+    interpreters: Sequence[Interpreter] = (),
 ) -> App:
     """Wire Callboard from settings: the database (migrated), catalog, sync and dispatcher."""
     db = Database(settings.database_url)
@@ -133,4 +135,5 @@ def build_app(
         clock=clock,
     )
     app.dispatcher = Dispatcher(app, commands)
+    app.dispatcher.interpreters.extend(interpreters)
     return app

@@ -300,8 +300,11 @@ class Dispatcher:
 
     def _unknown_command(self, name: str, request: Request) -> Reply:
         names = list(self._by_name)
-        close = [m for m, score, _ in process.extract(name, names, scorer=fuzz.WRatio, limit=3)
-                 if score >= 60]
+        # The first word of a sentence said to the bot ("how are you", "I like") is rarely a
+        # typo of a command: only a close spelling counts there, not a partial match.
+        scorer, cutoff = (fuzz.ratio, 75) if request.mention else (fuzz.WRatio, 60)
+        close = [m for m, score, _ in process.extract(name, names, scorer=scorer, limit=3)
+                 if score >= cutoff]
         if close:
             return Reply(
                 text=f"There is no /{name} command. Did you mean {', '.join('/' + c for c in close)}?",

@@ -3,9 +3,18 @@
 from __future__ import annotations
 
 from bot.dispatch import CommandSpec
-from commands import help, whoowns
+from commands import deps, describe, help, here, owns, phrases, search, whoowns
 
 COMMANDS: tuple[CommandSpec, ...] = (
     whoowns.SPEC,
+    describe.SPEC,
+    owns.SPEC,
+    deps.SPEC,
+    search.SPEC,
+    here.SPEC,
     help.SPEC,
 )
+
+# Plain-language phrases for messages that mention the bot ("who owns payments-api?").
+# build_app(settings, COMMANDS, interpreters=INTERPRETERS) installs them in the dispatcher.
+INTERPRETERS = (phrases.PhraseInterpreter(COMMANDS),)

@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
+import shlex
 from collections.abc import Iterable, Sequence
 
-from bot.catalog.model import Entity, EntityRef
+from bot.app import App
+from bot.catalog.model import DEFAULT_NAMESPACE, Entity, EntityRef
 from bot.catalog.read import CatalogReader
+from bot.catalog.search import SearchCache, SearchDoc, SearchIndex
 from bot.chat import Field, Link, Section
+from bot.config import Settings
+from bot.dispatch import Context
+from bot.errors import Ambiguous, CatalogError, NotFound, UserError
 
 # Callboard's own annotation keys (Backstage has no core chat annotation).
 SLACK_CHANNEL_ID = "slack.com/channel-id"
@@ -15,6 +22,8 @@ SLACK_BOT_NOTIFY = "slack.com/bot-notify"  # read by Backstage's Slack notificat
 DISCORD_CHANNEL_ID = "discord.com/channel-id"
 SLACK_USER_ID = "slack.com/user-id"
 DISCORD_USER_ID = "discord.com/user-id"
+TECHDOCS_REF = "backstage.io/techdocs-ref"
+TECHDOCS_ENTITY = "backstage.io/techdocs-entity"
 
 ONCALL_ANNOTATIONS = (
     ("pagerduty.com/service-id", "PagerDuty service"),
@@ -140,3 +149,184 @@ def grouped_by_kind(entities: Iterable[Entity]) -> list[Section]:
         label = buckets[kind][0].kind
         sections.append(Section(title=f"{label} ({len(items)})", items=items))
     return sections
+
+
+# ----------------------------------------------------------------- search index, identity, channel
+
+SEARCH_EXTENSION = "catalog.search"
+
+USER_ID_ANNOTATIONS = {"slack": SLACK_USER_ID, "discord": DISCORD_USER_ID}
+ME_WORDS = ("me", "myself", "mine", "i")
+
+
+def search_cache(app: App) -> SearchCache:
+    """The app's search index cache (one per app, made on first use)."""
+    cache = app.extensions.get(SEARCH_EXTENSION)
+    if not isinstance(cache, SearchCache):
+        cache = SearchCache(app.db)
+        app.extensions[SEARCH_EXTENSION] = cache
+    return cache
+
+
+async def search_index(app: App) -> SearchIndex:
+    """The current search index; a rebuild after a sync runs in a worker thread."""
+    cache = search_cache(app)
+    index = cache.fresh()
+    if index is not None:
+        return index
+    return await asyncio.to_thread(cache.current)
+
+
+def ref_label(ref: str) -> str:
+    """The shortest readable form of a ref: ``payments-api``, ``user:guest``, ``ns/name``."""
+    try:
+        parsed = EntityRef.parse(ref)
+    except CatalogError:
+        return ref
+    default = parsed.kind if parsed.kind in ("component", "group") else None
+    return parsed.short(default)
+
+
+def summary_line(doc: SearchDoc, *, owner: bool = True, description: bool = False) -> str:
+    """``payments-api (component · service · production) · team-payments``; with
+    ``description``, the title and description follow (`` — Payments API: Public …``)."""
+    ref = EntityRef.parse(doc.ref)
+    name = doc.name if ref.namespace == DEFAULT_NAMESPACE else f"{doc.namespace}/{doc.name}"
+    meta = " · ".join(x for x in (doc.kind.lower(), doc.spec_type, doc.lifecycle) if x)
+    line = f"{name} ({meta})"
+    if owner and doc.owner:
+        line += f" · {ref_label(doc.owner)}"
+    if description:
+        about = []
+        if doc.title and doc.title.lower() != doc.name.lower():
+            about.append(doc.title)
+        if doc.description:
+            desc = " ".join(doc.description.split())
+            about.append(f"{desc[:100]}{'…' if len(desc) > 100 else ''}")
+        if about:
+            line += " — " + ": ".join(about)
+    return line
+
+
+def command_line(name: str, *words: str, **options: object) -> str:
+    """A command as the user would type it (for buttons and ``more``), words quoted as needed."""
+    parts = [f"/{name}", *(shlex.quote(w) for w in words if w)]
+    for key, value in options.items():
+        if value is True:
+            parts.append(f"--{key}")
+        elif value not in (None, False):
+            parts.append(f"--{key} {shlex.quote(str(value))}")
+    return " ".join(parts)
+
+
+def docs_url(settings: Settings, entity: Entity) -> str | None:
+    """The entity's TechDocs page in Backstage (``{backstage}/docs/{ns}/{kind}/{name}/``)."""
+    if not settings.backstage_url:
+        return None
+    target: EntityRef | None = None
+    external = entity.annotations.get(TECHDOCS_ENTITY)
+    if external:
+        try:
+            target = EntityRef.parse(external, entity.ref.kind, entity.ref.namespace)
+        except CatalogError:
+            target = None
+    elif entity.annotations.get(TECHDOCS_REF):
+        target = entity.ref
+    if target is None:
+        return None
+    return f"{settings.backstage_url}/docs/{target.namespace}/{target.kind}/{target.name}/"
+
+
+def has_docs(entity: Entity) -> bool:
+    return bool(entity.annotations.get(TECHDOCS_REF) or entity.annotations.get(TECHDOCS_ENTITY))
+
+
+def identify_user(ctx: Context) -> tuple[Entity, str]:
+    """The catalog User behind the chat user, and how they were matched.
+
+    By email first (the chat profile's, or the console's ``console.user_email``), then by the
+    platform's user-id annotation on the User entity (``slack.com/user-id``,
+    ``discord.com/user-id``; Discord shares no email). Raises ``NotFound`` saying how to fix
+    the mapping, ``Ambiguous`` when two Users claim the same email or id.
+    """
+    request = ctx.request
+    user = request.user
+    catalog = ctx.app.catalog
+    if user.email:
+        found = catalog.users_by_email(user.email)
+        if len(found) == 1:
+            return found[0], f"email {user.email}"
+        if len(found) > 1:
+            raise Ambiguous(
+                f"Several catalog Users have the email {user.email}; it must be unique:",
+                tuple(str(u.ref) for u in found),
+            )
+    key = USER_ID_ANNOTATIONS.get(request.platform)
+    if key and user.id:
+        found = catalog.with_annotation("user", key, user.id)
+        if len(found) == 1:
+            return found[0], f"{key} {user.id}"
+        if len(found) > 1:
+            raise Ambiguous(
+                f"Several catalog Users have {key}: {user.id}; the annotation must be unique:",
+                tuple(str(u.ref) for u in found),
+            )
+    raise NotFound(_unknown_user_message(ctx, key))
+
+
+def _unknown_user_message(ctx: Context, key: str | None) -> str:
+    user = ctx.request.user
+    config = ctx.app.settings.path or "the config file"
+    if ctx.request.platform == "console":
+        if not user.email:
+            return (
+                "I don't know who you are in the catalog: the console has no user email. "
+                f"Set console.user_email in {config} (CALLBOARD_USER_EMAIL for the default "
+                "config) to the spec.profile.email of your User entity."
+            )
+        return (
+            f"No User in the catalog has the email {user.email} (spec.profile.email). "
+            f"Set console.user_email in {config} to your User's email, or add "
+            f"spec.profile.email: {user.email} to your User entity."
+        )
+    tried = f"{key}: {user.id}" if key else "a chat user id"
+    email = f" or the email {user.email}" if user.email else ""
+    fix = (
+        f'Add the annotation {key}: "{user.id}" to your User entity (metadata.annotations)'
+        if key
+        else "Add spec.profile.email to your User entity"
+    )
+    return f"I can't find you in the catalog: no User has {tried}{email}. {fix}."
+
+
+def channel_groups(ctx: Context) -> tuple[list[Entity], str | None]:
+    """The Groups the request's channel belongs to, and the annotation that matched.
+
+    Slack channels match ``slack.com/channel-id`` (or ``slack.com/bot-notify``), Discord
+    channels ``discord.com/channel-id``. The console's ``console.channel`` may name any of
+    those, a Slack channel name (``#team-payments``), or the group itself.
+    """
+    channel = (ctx.request.channel or "").strip()
+    if not channel:
+        return [], None
+    catalog = ctx.app.catalog
+    keys = {
+        "slack": (SLACK_CHANNEL_ID, SLACK_BOT_NOTIFY),
+        "discord": (DISCORD_CHANNEL_ID,),
+        "console": (SLACK_CHANNEL_ID, SLACK_CHANNEL_NAME, DISCORD_CHANNEL_ID),
+    }.get(ctx.request.platform, ())
+    for key in keys:
+        value = channel.lstrip("#") if key == SLACK_CHANNEL_NAME else channel
+        found = catalog.with_annotation("group", key, value)
+        if found:
+            return sorted(found, key=lambda g: str(g.ref)), key
+    if ctx.request.platform == "console":
+        try:
+            resolved = catalog.resolve(channel, ("group",))
+        except UserError:
+            return [], None
+        if resolved.how != "fuzzy":
+            group = catalog.get(resolved.ref)
+            if group is not None:
+                return [group], "group name"
+    return [], None

@@ -15,7 +15,7 @@ import yaml
 from bot.app import App, build_app
 from bot.chat import ChatUser, Reply, Request
 from bot.config import parse_settings
-from commands import COMMANDS
+from commands import COMMANDS, INTERPRETERS
 
 REPO = Path(__file__).resolve().parents[1]
 DEMO = REPO / "config" / "demo" / "all.yaml"
@@ -129,7 +129,7 @@ def make_app(tmp_path: Path) -> Iterator[AppFactory]:
         kwargs: dict[str, Any] = {}
         if clock is not None:
             kwargs["clock"] = clock
-        app = build_app(settings, COMMANDS, **kwargs)
+        app = build_app(settings, COMMANDS, interpreters=INTERPRETERS, **kwargs)
         apps.append(app)
         if sync:
             app.sync_now()

@@ -1,0 +1,271 @@
+"""/owns: what a team or a person owns, grouped by kind and lifecycle.
+
+``/owns team-payments`` lists what the group owns directly; ``--all`` adds what its child
+groups own (all the way down, cycle-safe). ``/owns ana.silva`` lists what the person owns and
+what each of their groups owns. ``/owns me`` finds the chat user in the catalog; ``/owns``
+alone uses the group the channel belongs to (``/callboard here`` shows which).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+from bot.catalog.graph import descendants, relations_many
+from bot.catalog.model import Entity
+from bot.catalog.search import KIND_ORDER, SearchDoc
+from bot.chat import Button, Field, Reply, Section
+from bot.dispatch import Arg, Args, CommandSpec, Context, Option
+from bot.errors import Ambiguous, BadArguments, NotFound
+from commands.common import (
+    DISCORD_CHANNEL_ID,
+    ME_WORDS,
+    SLACK_CHANNEL_ID,
+    channel_fields,
+    channel_groups,
+    command_line,
+    identify_user,
+    paged_sections,
+    ref_label,
+    search_index,
+)
+
+PAGE_SIZE = 40
+LIFECYCLE_ORDER = ("production", "experimental", "deprecated")
+
+
+async def owns(ctx: Context, args: Args) -> Reply:
+    """What a group or user owns; ``--all`` includes child groups."""
+    who, notes = _who(ctx, args.text("who"))
+    include_children: bool = args.options["all"]
+    page: int = args.options["page"]
+    catalog = ctx.app.catalog
+    db = ctx.app.db
+    index = await search_index(ctx.app)
+
+    # Owners in display order: the group (or user and their groups), then descendants.
+    owners: list[str] = [str(who.ref)]
+    groups: list[str] = []
+    if who.ref.kind == "user":
+        groups = [str(g) for g in catalog.related(who.ref, "memberOf")]
+        owners.extend(groups)
+    children: list[tuple[str, str]] = []
+    if include_children:
+        for top in [str(who.ref)] if who.ref.kind == "group" else groups:
+            for child, parent in descendants(db, top):
+                if child not in owners:
+                    owners.append(child)
+                    children.append((child, parent))
+    owned = relations_many(db, owners, ("ownerOf",))
+    docs: list[SearchDoc] = []
+    per_owner: dict[str, int] = defaultdict(int)
+    for owner in owners:
+        for _type, ref in owned.get(owner, ()):
+            doc = index.doc(ref)
+            if doc is not None:
+                docs.append(doc)
+                per_owner[owner] += 1
+
+    header = _header(ctx, who, groups, children, per_owner)
+    summary = _summary(who, groups, children, per_owner, include_children)
+    title = f"What {who.display_name} owns" + (" (with child groups)" if include_children else "")
+    more_words = {"all": include_children}
+    could_include = (
+        not include_children
+        and who.ref.kind == "group"
+        and bool(catalog.related(who.ref, "parentOf"))
+    )
+    if not docs:
+        hint = ""
+        if could_include:
+            hint = f" Its child groups may: {command_line('owns', str(who.ref), all=True)}"
+        return Reply(
+            title=title,
+            text=f"{summary}{hint}",
+            sections=tuple(header),
+            notes=tuple(notes),
+        )
+    sections = _grouped(docs, str(who.ref))
+    shown, left = paged_sections(sections, page, PAGE_SIZE)
+    if not shown:
+        raise BadArguments(
+            f"There is no page {page}: {who.display_name}'s list has "
+            f"{len(docs)} entries ({PAGE_SIZE} a page)."
+        )
+    more = command_line("owns", str(who.ref), page=page + 1, **more_words) if left else None
+    if left:
+        notes.append(f"{left} more not shown")
+    buttons = []
+    if could_include:
+        buttons.append(
+            Button("Include child groups", command=command_line("owns", str(who.ref), all=True))
+        )
+    return Reply(
+        title=title + (f" (page {page})" if page > 1 else ""),
+        text=summary,
+        sections=(*header, *shown) if page == 1 else tuple(shown),
+        notes=tuple(notes),
+        more=more,
+        buttons=tuple(buttons),
+    )
+
+
+def _who(ctx: Context, text: str) -> tuple[Entity, list[str]]:
+    """The group or user asked about, and notes on how it was found."""
+    text = text.strip()
+    catalog = ctx.app.catalog
+    if not text:
+        groups, _key = channel_groups(ctx)
+        if len(groups) == 1:
+            return groups[0], [f"this channel belongs to {groups[0].ref}"]
+        if len(groups) > 1:
+            raise Ambiguous(
+                "This channel is mapped to several groups; say which one:",
+                tuple(str(g.ref) for g in groups),
+            )
+        where = (
+            f"This channel ({ctx.request.channel}) is not mapped to a group"
+            if ctx.request.channel
+            else "This conversation has no channel to take the group from"
+        )
+        raise BadArguments(
+            f"Whose? Give a team or a person, or me: /owns team-payments, /owns me. {where} "
+            f"(a Group's {SLACK_CHANNEL_ID} or {DISCORD_CHANNEL_ID} annotation maps a "
+            "channel; /callboard here shows the mapping)."
+        )
+    if text.lower() in ME_WORDS:
+        user, how = identify_user(ctx)
+        return user, [f"you are {user.ref} (matched by {how})"]
+    found = catalog.resolve(text, ("group", "user"))
+    entity = catalog.get(found.ref)
+    if entity is None:
+        raise NotFound(f"{found.ref} is no longer in the catalog.")
+    notes = []
+    if found.how == "fuzzy":
+        notes.append(f"nothing is named “{text}”; showing the closest match, {found.ref}")
+    return entity, notes
+
+
+def _header(
+    ctx: Context,
+    who: Entity,
+    groups: list[str],
+    children: list[tuple[str, str]],
+    per_owner: dict[str, int],
+) -> list[Section]:
+    catalog = ctx.app.catalog
+    fields: list[Field] = []
+    sections: list[Section] = []
+    if who.ref.kind == "group":
+        if who.spec_type:
+            fields.append(Field("Type", who.spec_type))
+        members = catalog.related(who.ref, "hasMember")
+        fields.append(Field("Members", str(len(members)) if members else "none"))
+        parents = catalog.related(who.ref, "childOf")
+        if parents:
+            fields.append(Field("Part of", ", ".join(ref_label(str(p)) for p in parents)))
+        fields.extend(channel_fields(who))
+        sections.append(Section(fields=tuple(fields)))
+        if not members and not catalog.related(who.ref, "parentOf"):
+            sections.append(
+                Section(
+                    text=(
+                        f"{ref_label(str(who.ref))} has no members and no child groups in "
+                        "the catalog: no User lists it in spec.memberOf and it has no "
+                        "spec.members. Nobody answers for what it owns."
+                    )
+                )
+            )
+    else:
+        fields.append(Field("Email", who.email or "—"))
+        fields.append(Field("Member of", ", ".join(ref_label(g) for g in groups) or "no group"))
+        sections.append(Section(fields=tuple(fields)))
+    if children:
+        items = tuple(
+            f"{ref_label(child)} (child of {ref_label(parent)}): owns {per_owner.get(child, 0)}"
+            for child, parent in children
+        )
+        sections.append(Section(title=f"Child groups ({len(children)})", items=items))
+    return sections
+
+
+def _summary(
+    who: Entity,
+    groups: list[str],
+    children: list[tuple[str, str]],
+    per_owner: dict[str, int],
+    include_children: bool,
+) -> str:
+    name = who.display_name
+    own = per_owner.get(str(who.ref), 0)
+    text = f"{name} owns {_count(own)} directly."
+    if who.ref.kind == "user":
+        if groups:
+            through = sum(per_owner.get(g, 0) for g in groups)
+            names = ", ".join(ref_label(g) for g in groups)
+            text += f" Their groups ({names}) own {_count(through)}."
+        else:
+            text += " They are in no group."
+    if include_children:
+        through = sum(per_owner.get(c, 0) for c, _ in children)
+        text += (
+            f" Child groups ({len(children)}) own {_count(through)}."
+            if children
+            else " There are no child groups."
+        )
+    return text
+
+
+def _count(n: int) -> str:
+    return "nothing" if n == 0 else f"{n} {'entity' if n == 1 else 'entities'}"
+
+
+def _grouped(docs: list[SearchDoc], who: str) -> list[Section]:
+    """Sections per kind and lifecycle; lines name the owner when it is not ``who``."""
+    buckets: dict[tuple[str, str], list[SearchDoc]] = defaultdict(list)
+    for doc in docs:
+        buckets[(doc.kind, doc.lifecycle or "")].append(doc)
+
+    def order(key: tuple[str, str]) -> tuple[int, str, int, str]:
+        kind, lifecycle = key
+        k = kind.lower()
+        life = LIFECYCLE_ORDER.index(lifecycle) if lifecycle in LIFECYCLE_ORDER else 9
+        return (KIND_ORDER.index(k) if k in KIND_ORDER else 99, k, life, lifecycle)
+
+    sections = []
+    for key in sorted(buckets, key=order):
+        kind, lifecycle = key
+        items = []
+        for doc in sorted(buckets[key], key=lambda d: d.name.lower()):
+            line = doc.name
+            if doc.title and doc.title.lower() != doc.name.lower():
+                line = f"{doc.title} ({doc.name})"
+            extra = [x for x in (doc.spec_type,) if x]
+            if doc.owner and doc.owner != who:
+                extra.append(f"via {ref_label(doc.owner)}")
+            if extra:
+                line += " — " + " · ".join(extra)
+            items.append(line)
+        plural = f"{kind}s"
+        title = f"{plural} · {lifecycle}" if lifecycle else plural
+        sections.append(Section(title=f"{title} ({len(items)})", items=tuple(items)))
+    return sections
+
+
+SPEC = CommandSpec(
+    name="owns",
+    summary="What a team or person owns, by kind and lifecycle (me: you; none: this channel's).",
+    handler=owns,
+    args=(
+        Arg(
+            "who",
+            kind="words",
+            required=False,
+            help="a group or user name, or me; default: the group mapped to this channel",
+        ),
+    ),
+    options=(
+        Option("all", "flag", "include what child groups own"),
+        Option("page", "int", "page of a long list", default=1, minimum=1),
+    ),
+    examples=("/owns team-payments", "/owns team-payments --all", "/owns me", "/owns"),
+)
