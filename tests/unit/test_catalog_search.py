@@ -13,7 +13,9 @@ from bot.catalog.search import (
     document_texts,
     parse_query,
 )
+from bot.dispatch import CommandSpec
 from commands import COMMANDS
+from commands.help import help_command
 from commands.phrases import PHRASES, PhraseInterpreter
 
 
@@ -205,7 +207,6 @@ def test_dependency_tree_marks_cycles_repeats_and_what_lies_beyond() -> None:
         ("what depends on fraud-scorer", "/deps fraud-scorer"),
         ("what does payments-api depend on", "/deps payments-api"),
         ("what breaks if payments-db goes down?", "/deps payments-db"),
-        ("docs for checkout", "/docs checkout"),
         ("what is payments-api", "/describe payments-api"),
         ("tell me about rider-bff please", "/describe rider-bff"),
         ("search for ledger kind:api", "/search ledger kind:api"),
@@ -223,7 +224,10 @@ def test_phrases(text: str, command: str | None) -> None:
     assert PhraseInterpreter(COMMANDS)(text) == command
 
 
-def test_docs_phrase_falls_back_to_describe_without_a_docs_command() -> None:
+def test_docs_phrase_goes_to_docs_or_else_describe() -> None:
+    docs = CommandSpec("docs", "TechDocs", help_command)
+    with_docs = [*(spec for spec in COMMANDS if spec.name != "docs"), docs]
+    assert PhraseInterpreter(with_docs)("docs for checkout") == "/docs checkout"
     without_docs = [spec for spec in COMMANDS if spec.name != "docs"]
     assert PhraseInterpreter(without_docs)("docs for checkout") == "/describe checkout"
 
