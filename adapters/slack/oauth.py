@@ -161,7 +161,15 @@ def oauth_options(
         cache_enabled=True,  # one auth.test per workspace, not one per request
         client=client,
     )
-    return {"oauth_flow": flow, "installation_store": store, "authorize": authorize}
+    return {
+        "oauth_flow": flow,
+        "installation_store": store,
+        "authorize": authorize,
+        "user_facing_authorize_error_message": (
+            "Callboard is not installed in this workspace: an admin can install it at "
+            f"{settings.public_url}{INSTALL_PATH}"
+        ),
+    }
 
 
 def workspace_resolver(runtime: SlackRuntime) -> ChannelResolver:

@@ -138,7 +138,13 @@ class Slack:
             all_headers.pop(name)
         async with self.http.post(self.url, data=body.encode(), headers=all_headers) as resp:
             text = await resp.text()
-            return resp.status, (json.loads(text) if text.startswith("{") else text)
+            answer = json.loads(text) if text.startswith("{") else text
+        if isinstance(answer, dict):  # every ack the adapter renders is valid Block Kit
+            if "blocks" in answer:
+                assert_valid_message(answer)
+            if "view" in answer:
+                assert_valid_view(answer["view"])
+        return resp.status, answer
 
     def trigger(self) -> str:
         self.triggers += 1
@@ -305,6 +311,19 @@ async def start_slack(tmp_path: Path, fake: FakeSlack) -> AsyncIterator[Starter]
         await harness.http.close()
         await harness.runtime.close()
         app.close()
+    assert_every_call_valid(fake)
+
+
+def assert_every_call_valid(fake: FakeSlack) -> None:
+    """Every message and modal the adapter sent Slack in a test is valid Block Kit."""
+    for call in fake.calls:
+        if call.method in ("chat.postMessage", "chat.postEphemeral", "webhook"):
+            if "blocks" in call.args:
+                assert_valid_message(call.args)
+            else:  # Bolt's own notices (an uninstalled workspace) are plain text
+                assert call.args.get("text")
+        elif call.method == "views.open":
+            assert_valid_view(call.args["view"])
 
 
 # ----------------------------------------------------------------------------- test commands
@@ -1409,10 +1428,17 @@ async def test_oauth_installs_a_workspace_into_our_database_and_serves_it(
 
     # A workspace that never installed Callboard runs nothing.
     fake.clear()
-    status, body = await slack.command("/whoowns", "payments-api", team="T0STRANGER")
+    status, body = await slack.command(
+        "/whoowns", "payments-api", team="T0STRANGER", response="stranger"
+    )
     assert status == 200
     assert "team-payments" not in str(body)
     assert fake.calls_to("users.info") == []
+    [notice] = slack.webhooks("stranger")
+    assert notice.args["text"] == (
+        "Callboard is not installed in this workspace: an admin can install it at "
+        "https://callboard.acme.example/slack/install"
+    )
 
     poster = slack.runtime.poster()
     await poster.post("T0SECOND/C0NEWS", Reply(text="Digest"))
