@@ -27,7 +27,7 @@ from bot.chat import Dialog, DialogErrors, DialogField, DialogSubmission, Reply,
 from bot.config import parse_settings
 from bot.dispatch import Arg, Args, CommandSpec, Context
 from bot.platforms import SlackSettings
-from commands import COMMANDS
+from commands import COMMANDS, INTERPRETERS
 from tests.conftest import DEMO
 from tests.e2e.slack_fake import (
     APP_ID,
@@ -297,7 +297,11 @@ async def start_slack(tmp_path: Path, fake: FakeSlack) -> AsyncIterator[Starter]
         path.write_text(yaml.safe_dump(config))
         settings = parse_settings(config, str(path), tmp_path, path)
         own = {c.name for c in commands}  # a test command replaces a registered namesake
-        app = build_app(settings, [*(c for c in COMMANDS if c.name not in own), *commands])
+        app = build_app(
+            settings,
+            [*(c for c in COMMANDS if c.name not in own), *commands],
+            interpreters=INTERPRETERS,
+        )
         await asyncio.to_thread(app.sync_now)
         slack_settings = settings.section("slack", SlackSettings)
         runtime = SlackRuntime(app, slack_settings, read_secrets(slack_settings, env or ENV))
@@ -721,6 +725,24 @@ async def test_a_direct_message_is_answered_in_the_dm(
     assert posted.args["channel"] == dm
     assert "thread_ts" not in posted.args
     assert "group:default/team-risk" in block_text(posted.args)
+
+
+async def test_plain_language_in_a_mention_is_understood(
+    start_slack: Starter, fake: FakeSlack
+) -> None:
+    slack = await start_slack()
+    await slack.event(mention(f"<@{BOT_USER_ID}> who owns payments-api?"))
+    await slack.settle()
+    [posted] = fake.calls_to("chat.postMessage")
+    assert "group:default/team-payments" in block_text(posted.args)
+
+
+async def test_me_is_the_catalog_user_with_the_slack_users_email(start_slack: Starter) -> None:
+    slack = await start_slack()
+    _, body = await slack.command("/owns", "me")
+    shown = block_text(body)
+    assert "user:default/ana.silva" in shown
+    assert "What Ana Silva owns" in shown
 
 
 async def test_a_mention_in_plain_words_reaches_the_dispatcher(
