@@ -103,6 +103,8 @@ class FileTree:
             return None, Problem("error", f"cannot read: {exc.strerror}", rel)
         if stat.S_ISDIR(info.st_mode):
             return None, Problem("error", "target is a directory, not a catalog file", rel)
+        if not stat.S_ISREG(info.st_mode):  # a named pipe or device would block or never end
+            return None, Problem("error", "not a regular file; not read", rel)
         if info.st_size > self.max_file_bytes:
             return None, Problem(
                 "error",
@@ -289,9 +291,14 @@ def _placeholder(
     else:
 
         def parse(t: str) -> Any:
-            result = parse_documents(t.encode(), child)
-            if result.problems or len(result.documents) != 1:
-                raise ValueError("expected exactly one YAML document")
+            result = parse_documents(t.encode(), child, objects_only=False)
+            if result.problems:
+                first = result.problems[0]
+                where = f"line {first.line}: " if first.line else ""
+                raise ValueError(f"{where}{first.message}")
+            if len(result.documents) != 1:
+                found = len(result.documents)
+                raise ValueError(f"expected exactly one YAML document, found {found}")
             return result.documents[0].data
 
     try:

@@ -252,7 +252,8 @@ def derive_relations(entity: Entity) -> tuple[list[Relation], list[str]]:
     """Relations an entity emits (both directions) and the problems with its ref fields.
 
     Like Backstage, a ref that points nowhere still yields a relation (a dangling ref); a ref
-    that does not parse (a bare name in ``dependsOn``) is a problem on this entity.
+    that does not parse (a bare name in ``dependsOn``) is a problem on this entity, and so is
+    one no entity could ever have (a part longer than 63 characters).
     """
     relations: list[Relation] = []
     problems: list[str] = []
@@ -282,6 +283,25 @@ def derive_relations(entity: Entity) -> tuple[list[Relation], list[str]]:
                     f'"spec.{spec_field}" must hold entity refs, found {type(value).__name__}'
                 )
                 continue
+            overlong = _overlong_part(target)
+            if overlong:
+                shown = str(target) if len(str(target)) <= 80 else f"{str(target)[:77]}…"
+                problems.append(
+                    f'"spec.{spec_field}": entity reference "{shown}" cannot name any entity: '
+                    f"{overlong}"
+                )
+                continue
             relations.append(Relation(entity.ref, rel_type, target))
             relations.append(Relation(target, REVERSE[rel_type], entity.ref))
     return relations, problems
+
+
+MAX_REF_PART = 63
+"""Kinds, namespaces and names have at most 63 characters (Backstage's validators)."""
+
+
+def _overlong_part(ref: EntityRef) -> str | None:
+    for part, value in (("kind", ref.kind), ("namespace", ref.namespace), ("name", ref.name)):
+        if len(value) > MAX_REF_PART:
+            return f"its {part} has {len(value)} characters, at most {MAX_REF_PART} are allowed"
+    return None

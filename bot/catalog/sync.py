@@ -17,13 +17,14 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from sqlalchemy import Connection, bindparam, delete, func, insert, select, update
+from sqlalchemy.exc import SQLAlchemyError
 
 from bot.catalog.files import FileRead, KnownFile
 from bot.catalog.model import Entity, EntityRef, Relation, derive_relations
 from bot.catalog.problems import Problem
 from bot.catalog.sources import CatalogSource
 from bot.catalog.validation import validate_entity
-from bot.errors import SourceError
+from bot.errors import SourceError, StoreError
 from bot.store.db import Database, bulk_insert, bump_generation, utcnow
 from bot.store.schema import catalog_files, changes, entities, problems, relations, source_status
 
@@ -249,11 +250,25 @@ class CatalogSync:
             read.readable and not read.parsed and positions_before.get(read.path) == pos
             for pos, read in enumerate(reads)
         )
-        with self.db.engine.begin() as conn:
-            if unchanged:
-                self._nothing_changed(conn, source, reads, report, now)
-            else:
-                self._apply(conn, index, source, reads, file_refs_before, report, now)
+        try:
+            with self.db.engine.begin() as conn:
+                if unchanged:
+                    self._nothing_changed(conn, source, reads, report, now)
+                else:
+                    self._apply(conn, index, source, reads, file_refs_before, report, now)
+        except SQLAlchemyError as exc:
+            # Rolled back as a whole: the store still holds this source's last good catalog.
+            log.exception("source %s: writing the catalog failed", source.name)
+            reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+            report = SourceReport(source.name, ok=False)
+            report.error = f"source {source.name}: the database refused the sync ({reason})"
+            report.problems.append(Problem("error", report.error))
+            report.duration_s = time.perf_counter() - started
+            try:
+                self._record_failure(source, report, now)
+            except SQLAlchemyError as again:
+                raise StoreError(f"{report.error}, and recording that failed: {again}") from again
+            return report
         report.duration_s = time.perf_counter() - started
         with self.db.engine.begin() as conn:
             conn.execute(
@@ -313,6 +328,7 @@ class CatalogSync:
         dirty_files: set[str] = set()  # parse again next time (errors or lost duplicates)
         keep_old: set[str] = set()  # files whose old entities stay (the read was not clean)
         reread: set[str] = set()
+        released: set[str] = set()  # parsed cleanly: they hold only what they emitted now
 
         for read in reads:
             if read.problems:
@@ -340,7 +356,7 @@ class CatalogSync:
                     continue
                 row = existing.get(ref)
                 if row is not None and not self._may_replace(
-                    row, source.name, read.path, positions, source_index, index
+                    row, source.name, read.path, positions, source_index, index, released
                 ):
                     new_problems.append(self._conflict(ref, row.file, read.path, cand))
                     dirty_files.add(read.path)
@@ -348,6 +364,8 @@ class CatalogSync:
                 winners[ref] = cand
                 refs.append(ref)
             refs_by_file[read.path] = refs
+            if read.path not in keep_old:
+                released.add(read.path)
 
         # Which stored refs of this source go away.
         reached = set(positions)
@@ -525,12 +543,17 @@ class CatalogSync:
         positions: dict[str, int],
         source_index: dict[str, int],
         index: int,
+        released: set[str],
     ) -> bool:
-        """May the entity in ``path`` of this source replace the stored one of the same ref?"""
+        """May the entity in ``path`` of this source replace the stored one of the same ref?
+
+        ``released`` are the files of this source already parsed cleanly in this sync: had the
+        stored entity's file still emitted it, it would have won it again before ``path``.
+        """
         if row.source != source_name:
             other = source_index.get(row.source)
             return other is None or other > index  # an earlier source keeps it
-        if row.file == path:
+        if row.file == path or row.file in released:
             return True
         other_pos = positions.get(row.file)
         return other_pos is None or other_pos > positions[path]
@@ -557,8 +580,9 @@ class CatalogSync:
             "title": e.title,
             "description": e.description,
             "owner_ref": cand.owner,
-            "spec_type": e.spec_type,
-            "lifecycle": e.lifecycle,
+            # Free text in Backstage; the columns are for display and filters, the data keeps all.
+            "spec_type": e.spec_type[:255] if e.spec_type else e.spec_type,
+            "lifecycle": e.lifecycle[:255] if e.lifecycle else e.lifecycle,
             "source": source_name,
             "file": cand.file,
             "line": e.source_line,
@@ -585,9 +609,9 @@ class CatalogSync:
     def _problem_row(source: str, p: Problem, now: Any) -> dict[str, Any]:
         return {
             "source": source,
-            "file": p.file,
+            "file": p.file[:1024] if p.file else p.file,
             "line": p.line,
-            "entity": p.entity,
+            "entity": p.entity[:320] if p.entity else p.entity,  # an invalid entity's name
             "level": p.level,
             "message": p.message[:4000],
             "created_at": now,

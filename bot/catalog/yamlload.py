@@ -214,8 +214,11 @@ class Parsed:
     complete: bool
 
 
-def parse_documents(data: bytes, file: str) -> Parsed:
+def parse_documents(data: bytes, file: str, objects_only: bool = True) -> Parsed:
     """All object documents of a file, and a problem for each one that is not usable.
+
+    With ``objects_only`` false (the file of a ``$yaml`` placeholder), a document may hold any
+    value, not only a mapping.
 
     A syntax error, or a document nested deeper than ``MAX_DEPTH``, stops the parse there: the
     documents before it are returned and ``complete`` is false, so callers keep what the file
@@ -267,7 +270,7 @@ def parse_documents(data: bytes, file: str) -> Parsed:
             value = loader.construct_document(node)
             if value is None:
                 continue
-            if not isinstance(value, dict):
+            if objects_only and not isinstance(value, dict):
                 problems.append(
                     Problem(
                         "error", f"Expected object at root, got {_type_name(value)}", file, line
