@@ -20,6 +20,10 @@ from bot.catalog.sync import CatalogSync, SyncReport
 from bot.chat import Reply
 from bot.config import Settings, SourceSettings
 from bot.dispatch import CommandSpec, Dispatcher
+from bot.docs.index import DocsIndexer
+from bot.docs.service import EXTENSION_KEY as DOCS_KEY
+from bot.docs.service import DocsService
+from bot.docs.settings import DocsSettings
 from bot.errors import ConfigError
 from bot.store.db import Database
 
@@ -127,13 +131,15 @@ def build_app(
     if migrate:
         db.migrate()
     sources = [build_source(s, settings, db) for s in settings.catalog.sources]
+    docs_settings = settings.optional_section("docs", DocsSettings) or DocsSettings()
     app = App(
         settings=settings,
         db=db,
         catalog=CatalogReader(db),
-        sync=CatalogSync(db, sources),
+        sync=CatalogSync(db, sources, steps=[DocsIndexer(db, docs_settings, sources)]),
         clock=clock,
     )
+    app.extensions[DOCS_KEY] = DocsService(db, docs_settings, settings.backstage_url)
     app.dispatcher = Dispatcher(app, commands)
     app.dispatcher.interpreters.extend(interpreters)
     return app

@@ -210,6 +210,7 @@ class Settings:
 EXTENSION_SECTIONS: dict[str, str] = {
     "slack": "bot.platforms:parse_slack",
     "discord": "bot.platforms:parse_discord",
+    "docs": "bot.docs.settings:parse_docs_settings",
 }
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from bot.dispatch import CommandSpec
-from commands import deps, describe, help, here, owns, phrases, search, whoowns
+from commands import deps, describe, docs, help, here, owns, phrases, search, whoowns
 
 COMMANDS: tuple[CommandSpec, ...] = (
     whoowns.SPEC,
@@ -12,6 +12,7 @@ COMMANDS: tuple[CommandSpec, ...] = (
     deps.SPEC,
     search.SPEC,
     here.SPEC,
+    docs.SPEC,
     help.SPEC,
 )
 

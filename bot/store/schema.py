@@ -107,3 +107,64 @@ meta = Table(
     Column("value", Text, nullable=False),
     UniqueConstraint("key", name="uq_meta_key"),
 )
+
+# --- Docs index (bot/docs, migration 0002). Search columns live only in the database: an FTS5
+# table over docs_sections on SQLite, a generated tsvector column with a GIN index on PostgreSQL.
+
+docs_sites = Table(
+    "docs_sites",
+    metadata,
+    Column("entity_ref", REF, primary_key=True),
+    Column("source", String(200), nullable=False),
+    Column("techdocs_ref", Text, nullable=False),  # the annotation as written
+    Column("site_dir", Text),  # source-root-relative folder holding mkdocs.yml
+    Column("repo_path", Text),  # that folder relative to the entity's file (for repo links)
+    Column("docs_dir", String(1024)),
+    Column("site_name", Text),
+    Column("site_description", Text),
+    Column("nav", Text, nullable=False),  # JSON [[title, path, depth, section], ...]
+    Column("input_hash", String(64)),  # mkdocs.yml and every page: unchanged means skip
+    Column("git_head", String(64)),
+    Column("pages", Integer, nullable=False),
+    Column("sections", Integer, nullable=False),
+    Column("words", Integer, nullable=False),
+    Column("nav_missing", Text, nullable=False),  # JSON list of nav paths with no file
+    Column("folder_missing", Integer, nullable=False),  # 1: annotation set, no docs folder
+    Column("docs_updated", DateTime(timezone=True)),
+    Column("code_updated", DateTime(timezone=True)),
+    Column("dates_from", String(10)),  # git | file
+    Column("problems", Text, nullable=False),  # JSON list of Problem dicts
+    Column("indexed_at", DateTime(timezone=True), nullable=False),
+)
+
+docs_pages = Table(
+    "docs_pages",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("entity_ref", REF, nullable=False, index=True),
+    Column("path", String(1024), nullable=False),  # inside the docs folder: runbook.md
+    Column("title", Text, nullable=False),
+    Column("position", Integer, nullable=False),  # nav order first, then the rest by path
+    Column("in_nav", Integer, nullable=False),
+    Column("sha256", String(64), nullable=False),
+    Column("size", Integer, nullable=False),
+    Column("word_count", Integer, nullable=False),
+    Column("last_updated", DateTime(timezone=True)),
+    Column("updated_from", String(10)),  # git | file
+    UniqueConstraint("entity_ref", "path", name="uq_docs_pages_entity_path"),
+)
+
+docs_sections = Table(
+    "docs_sections",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("page_id", Integer, nullable=False, index=True),
+    Column("entity_ref", REF, nullable=False, index=True),
+    Column("position", Integer, nullable=False),
+    Column("level", Integer, nullable=False),
+    Column("anchor", String(512), nullable=False),
+    Column("title", Text, nullable=False),
+    Column("page_title", Text, nullable=False),
+    Column("site", Text, nullable=False),  # entity name, title and site name: searchable too
+    Column("body", Text, nullable=False),
+)

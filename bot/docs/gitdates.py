@@ -1,0 +1,130 @@
+"""When files last changed, from git: one ``git log`` per repository, however many sites it holds.
+
+The log is read newest first with the names each commit touched, so the first time a path
+appears is its last change (the committer date, which ``GIT_COMMITTER_DATE`` sets). Results
+are cached per repository and ``HEAD``: an unchanged repository costs one ``rev-parse``.
+Outside a repository, or when git fails, callers fall back to file times.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import os
+import subprocess
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+GIT_TIMEOUT_S = 300
+
+
+class GitFailed(Exception):
+    """git could not answer (not installed, refused the repository, timed out)."""
+
+
+def _git(cwd: Path, *args: str, timeout: float = 30.0) -> str:
+    env = {**os.environ, "GIT_TERMINAL_PROMPT": "0", "LC_ALL": "C"}
+    for var in ("GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE"):
+        env.pop(var, None)  # a git hook's environment must not redirect us
+    try:
+        done = subprocess.run(
+            ["git", "-c", "core.quotepath=off", *args],
+            cwd=cwd,
+            env=env,
+            capture_output=True,
+            timeout=timeout,
+            check=False,
+        )
+    except FileNotFoundError as exc:
+        raise GitFailed("git is not installed") from exc
+    except subprocess.TimeoutExpired as exc:
+        raise GitFailed(f"git {args[0]} took more than {timeout:.0f}s") from exc
+    if done.returncode != 0:
+        message = done.stderr.decode("utf-8", "replace").strip().splitlines()
+        raise GitFailed(message[-1] if message else f"git {args[0]} failed")
+    return done.stdout.decode("utf-8", "surrogateescape")
+
+
+@dataclass(frozen=True)
+class Repo:
+    """A git working tree: its top folder and the commit checked out."""
+
+    root: Path
+    head: str | None  # None: no commit yet
+
+
+def find_repo(path: Path) -> Repo | None:
+    """The repository ``path`` lies in, or ``None`` (not in git, or git refuses it)."""
+    try:
+        top = _git(path, "rev-parse", "--show-toplevel").strip()
+    except GitFailed as exc:
+        log.debug("no git repository at %s: %s", path, exc)
+        return None
+    try:
+        head: str | None = _git(path, "rev-parse", "--verify", "-q", "HEAD").strip() or None
+    except GitFailed:
+        head = None
+    return Repo(Path(top).resolve(), head)
+
+
+def last_changes(repo: Repo, under: str) -> dict[str, dt.datetime]:
+    """Repo-relative path → committer time of the last commit touching it, below ``under``.
+
+    Deleted files are included (a deletion is a change too). One ``git log`` for all of it.
+    """
+    if repo.head is None:
+        return {}
+    spec = under.strip("/") or "."
+    out = _git(
+        repo.root,
+        "log",
+        "--format=%x01%ct",
+        "--name-only",
+        "-z",
+        "--no-renames",
+        "HEAD",
+        "--",
+        spec,
+        timeout=GIT_TIMEOUT_S,
+    )
+    changed: dict[str, dt.datetime] = {}
+    when: dt.datetime | None = None
+    for token in out.split("\0"):
+        if token.startswith("\x01"):
+            when = dt.datetime.fromtimestamp(int(token[1:]), dt.UTC)
+            continue
+        name = token.lstrip("\n")
+        if name and when is not None and name not in changed:
+            changed[name] = when
+    return changed
+
+
+class GitDates:
+    """Last-change times per repository, cached by ``HEAD`` across syncs."""
+
+    def __init__(self) -> None:
+        self._cache: dict[tuple[Path, str, str], dict[str, dt.datetime]] = {}
+        self._repos: dict[Path, Repo | None] = {}
+
+    def repo_for(self, folder: Path) -> Repo | None:
+        """The repository of ``folder`` (asked once per folder per sync)."""
+        folder = folder.resolve()
+        if folder not in self._repos:
+            self._repos[folder] = find_repo(folder) if folder.is_dir() else None
+        return self._repos[folder]
+
+    def forget_heads(self) -> None:
+        """Start of a sync: ask git for each repository's ``HEAD`` again."""
+        self._repos.clear()
+
+    def changes(self, repo: Repo, under: Sequence[str]) -> dict[str, dt.datetime]:
+        """Last changes below the common folder of ``under`` (repo-relative folders)."""
+        common = os.path.commonpath([u.strip("/") or "." for u in under]) if under else "."
+        key = (repo.root, repo.head or "", common)
+        if key not in self._cache:
+            self._cache = {k: v for k, v in self._cache.items() if k[0] != repo.root}
+            self._cache[key] = last_changes(repo, common)
+        return self._cache[key]

@@ -1,0 +1,779 @@
+"""The docs indexer: after every sync, bring the docs index in line with the catalog, cheaply.
+
+For each entity with ``backstage.io/techdocs-ref`` it finds the site (``discover``), reads
+``mkdocs.yml`` (``mkdocs``), hashes every Markdown page under the docs folder, and re-splits
+only the pages whose bytes (or title) changed; a site whose inputs all hash the same is
+skipped. Dates come from git, one ``git log`` per repository (``gitdates``), else file times.
+Every problem is kept for its entity (stored with the site, shown by ``callboard sync``):
+one bad file never stops the other pages or sites from being indexed.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import logging
+import os
+import posixpath
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import BindParameter, Connection, bindparam, delete, func, insert, select, update
+
+from bot.catalog.problems import Level, Problem
+from bot.catalog.sources import CatalogSource
+from bot.catalog.sync import StepReport, SyncReport
+from bot.docs.discover import TECHDOCS_REF, SiteLocation, Unlocated, locate
+from bot.docs.gitdates import GitDates, GitFailed, Repo
+from bot.docs.markdown import ParsedPage, parse_page, title_from_path
+from bot.docs.mkdocs import MKDOCS_FILES, MkdocsConfig, NavEntry, parse_mkdocs
+from bot.docs.search import search_engine
+from bot.docs.settings import DocsSettings
+from bot.store.db import Database, utcnow
+from bot.store.schema import docs_pages, docs_sections, docs_sites, entities
+
+log = logging.getLogger(__name__)
+
+INDEX_VERSION = "1"  # bump when parsing changes, so every page is split again
+MARKDOWN_SUFFIXES = (".md", ".markdown")
+_BATCH_SECTIONS = 5000
+
+
+@dataclass
+class DocsReport:
+    """What one indexing pass did."""
+
+    sites: int = 0
+    sites_changed: int = 0
+    pages: int = 0
+    pages_indexed: int = 0
+    pages_removed: int = 0
+    sections: int = 0
+    removed_sites: list[str] = field(default_factory=list)
+    problems: list[Problem] = field(default_factory=list)
+    duration_s: float = 0.0
+    disabled: str | None = None
+
+    def summary(self) -> str:
+        if self.disabled:
+            return self.disabled
+        errors = sum(1 for p in self.problems if p.level == "error")
+        return (
+            f"{self.sites} sites, {self.pages} pages, {self.sections} sections;"
+            f" {self.sites_changed} sites and {self.pages_indexed} pages re-indexed,"
+            f" {self.pages_removed} pages and {len(self.removed_sites)} sites removed;"
+            f" {errors} errors, {len(self.problems) - errors} warnings, {self.duration_s:.2f}s"
+        )
+
+
+@dataclass
+class _Entity:
+    ref: str
+    source: str
+    file: str | None
+    name: str
+    title: str | None
+    techdocs_ref: str
+
+
+@dataclass
+class _PageFile:
+    path: str  # inside the docs folder
+    abs: Path
+    size: int
+    mtime: float
+    data: bytes | None  # None when unreadable
+    sha256: str
+
+
+@dataclass
+class _Site:
+    entity: _Entity
+    location: SiteLocation | None
+    config: MkdocsConfig | None = None
+    mkdocs_file: Path | None = None
+    docs_root: Path | None = None
+    files: list[_PageFile] = field(default_factory=list)
+    problems: list[Problem] = field(default_factory=list)
+    nav_missing: list[str] = field(default_factory=list)
+    folder_missing: bool = False
+    input_hash: str | None = None
+    display_root: str = ""  # source-root-relative site folder, for problem messages
+
+    def where(self, rel: str | None = None) -> str:
+        base = self.display_root
+        if rel is None:
+            return base or "."
+        return posixpath.normpath(posixpath.join(base, rel)) if base else rel
+
+    def problem(self, level: str, message: str, rel: str | None = None) -> None:
+        lvl: Level = "warning" if level == "warning" else "error"
+        self.problems.append(Problem(lvl, message, self.where(rel), None, self.entity.ref))
+
+
+class DocsIndexer:
+    """Keeps ``docs_sites``, ``docs_pages`` and ``docs_sections`` in line with the catalog."""
+
+    name = "docs"
+
+    def __init__(
+        self,
+        db: Database,
+        settings: DocsSettings,
+        sources: Sequence[CatalogSource],
+    ) -> None:
+        self.db = db
+        self.settings = settings
+        self.sources = list(sources)
+        self.git = GitDates()
+
+    # The post-sync step protocol (``bot.catalog.sync.PostSyncStep``).
+    def run(self, report: SyncReport, force: bool = False) -> StepReport:
+        done = self.index(force=force)
+        return StepReport(self.name, done.summary(), list(done.problems), ok=done.disabled is None)
+
+    def index(self, force: bool = False) -> DocsReport:
+        """Index every entity's docs; unchanged sites cost a hash of their files."""
+        started = time.perf_counter()
+        report = DocsReport()
+        if not self.settings.enabled:
+            report.disabled = "disabled (docs.enabled: false)"
+            return report
+        if search_engine(self.db) is None:
+            report.disabled = (
+                f"not indexed: docs search needs SQLite or PostgreSQL, not "
+                f"{self.db.url.get_backend_name()}"
+            )
+            return report
+        self.git.forget_heads()
+        wanted = self._entities()
+        with self.db.engine.connect() as conn:
+            stored = {r.entity_ref: r for r in conn.execute(select(docs_sites))}
+            pages: dict[str, dict[str, Any]] = {}
+            for r in conn.execute(
+                select(
+                    docs_pages.c.id,
+                    docs_pages.c.entity_ref,
+                    docs_pages.c.path,
+                    docs_pages.c.sha256,
+                    docs_pages.c.title,
+                    docs_pages.c.word_count,
+                    docs_pages.c.last_updated,
+                    docs_pages.c.updated_from,
+                )
+            ):
+                pages.setdefault(r.entity_ref, {})[r.path] = r
+        gone = sorted(set(stored) - {e.ref for e in wanted})
+        if gone:
+            with self.db.engine.begin() as conn:
+                self._remove_sites(conn, gone)
+            report.removed_sites = gone
+        by_name = {s.name: s for s in self.sources}
+        sites = [self._read_site(e, by_name.get(e.source)) for e in wanted]
+        dates = self._dates(sites)
+        now = utcnow()
+        batch: list[_Site] = []
+        pending = 0
+        for site in sites:
+            batch.append(site)
+            pending += max(1, len(site.files)) * 4
+            if pending >= _BATCH_SECTIONS:
+                self._write(batch, stored, pages, dates, force, now, report)
+                batch, pending = [], 0
+        if batch:
+            self._write(batch, stored, pages, dates, force, now, report)
+        report.sites = len(sites)
+        with self.db.engine.connect() as conn:
+            report.sections = int(
+                conn.execute(select(func.count()).select_from(docs_sections)).scalar_one()
+            )
+        for site in sites:
+            report.problems.extend(site.problems)
+        report.duration_s = time.perf_counter() - started
+        return report
+
+    # --- discovery and reading -------------------------------------------------------------
+
+    def _entities(self) -> list[_Entity]:
+        found: list[_Entity] = []
+        with self.db.engine.connect() as conn:
+            rows = conn.execute(
+                select(
+                    entities.c.ref,
+                    entities.c.source,
+                    entities.c.file,
+                    entities.c.name,
+                    entities.c.title,
+                    entities.c.data,
+                )
+                .where(entities.c.data.contains(f'"{TECHDOCS_REF}"'))
+                .order_by(entities.c.ref)
+            ).all()
+        for row in rows:
+            data = json.loads(row.data)
+            annotations = (data.get("metadata") or {}).get("annotations") or {}
+            value = annotations.get(TECHDOCS_REF)
+            if isinstance(value, str) and value.strip():
+                found.append(_Entity(row.ref, row.source, row.file, row.name, row.title, value))
+        return found
+
+    def _read_site(self, entity: _Entity, source: CatalogSource | None) -> _Site:
+        try:
+            location = locate(entity.techdocs_ref, entity.file, source, self.sources)
+        except Unlocated as exc:
+            site = _Site(entity, None, display_root=entity.file or "")
+            site.problem(exc.level, str(exc), None)
+            site.folder_missing = exc.level == "error" and "outside" not in str(exc)
+            return site
+        site = _Site(entity, location)
+        try:
+            site.display_root = location.site_dir.relative_to(location.root).as_posix()
+        except ValueError:
+            site.display_root = str(location.site_dir)
+        if site.display_root == ".":
+            site.display_root = ""
+        self._read_config(site)
+        if site.docs_root is not None:
+            self._read_pages(site)
+        site.input_hash = self._input_hash(site)
+        return site
+
+    def _read_config(self, site: _Site) -> None:
+        loc = site.location
+        assert loc is not None
+        if not loc.site_dir.is_dir():
+            site.folder_missing = True
+            site.problem(
+                "error",
+                f"{TECHDOCS_REF} {site.entity.techdocs_ref} points to {site.where()}, "
+                "which does not exist",
+            )
+            return
+        mkdocs_file = next(
+            (loc.site_dir / n for n in MKDOCS_FILES if (loc.site_dir / n).is_file()), None
+        )
+        config: MkdocsConfig | None = None
+        if mkdocs_file is not None:
+            site.mkdocs_file = mkdocs_file
+            data, why = self._read_bytes(site, mkdocs_file, 1024 * 1024)
+            if data is None:
+                site.problem("error", why or "cannot read", mkdocs_file.name)
+            else:
+                config, found = parse_mkdocs(data, site.where(mkdocs_file.name))
+                site.problems.extend(
+                    Problem(p.level, p.message, p.file, p.line, site.entity.ref) for p in found
+                )
+                if config is not None and not config.docs_dir:
+                    return  # docs_dir refused for safety: nothing of this site is read
+        fallback = config is None
+        config = config or MkdocsConfig()
+        site.config = config
+        docs_root = (loc.site_dir / config.docs_dir).resolve()
+        if not docs_root.is_relative_to(loc.root) or not docs_root.is_relative_to(loc.site_dir):
+            site.problem("error", f"docs_dir {config.docs_dir!r} leaves the site folder; not read")
+            return
+        if not docs_root.is_dir():
+            if mkdocs_file is None:
+                site.folder_missing = True
+                site.problem(
+                    "error",
+                    f"{TECHDOCS_REF} {site.entity.techdocs_ref} points to {site.where()}, which "
+                    f"has no mkdocs.yml and no {config.docs_dir}/ folder",
+                )
+            else:
+                site.folder_missing = True
+                site.problem(
+                    "error",
+                    f"docs folder {config.docs_dir}/ does not exist next to {mkdocs_file.name}",
+                    config.docs_dir,
+                )
+            return
+        if mkdocs_file is None:
+            site.problem(
+                "warning",
+                f"no mkdocs.yml in {site.where()}; {config.docs_dir}/ indexed with MkDocs defaults",
+            )
+        elif fallback:
+            site.problem(
+                "warning",
+                f"{config.docs_dir}/ indexed with MkDocs defaults because mkdocs.yml is unusable",
+                mkdocs_file.name,
+            )
+        site.docs_root = docs_root
+
+    def _read_bytes(self, site: _Site, path: Path, cap: int) -> tuple[bytes | None, str | None]:
+        try:
+            with path.open("rb") as fh:
+                return fh.read(cap + 1), None
+        except OSError as exc:
+            return None, f"cannot read: {exc.strerror or exc}"
+
+    def _read_pages(self, site: _Site) -> None:
+        loc, docs_root = site.location, site.docs_root
+        assert loc is not None and docs_root is not None
+        cap = self.settings.max_page_bytes
+        paths: list[str] = []
+        for folder, dirs, files in os.walk(docs_root, followlinks=False):
+            dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+            rel_folder = Path(folder).relative_to(docs_root).as_posix()
+            for name in sorted(files):
+                if name.startswith(".") or not name.lower().endswith(MARKDOWN_SUFFIXES):
+                    continue
+                paths.append(name if rel_folder == "." else f"{rel_folder}/{name}")
+        if len(paths) > self.settings.max_pages:
+            site.problem(
+                "warning",
+                f"has {len(paths)} pages; only the first {self.settings.max_pages} are indexed "
+                "(docs.max_pages)",
+                site.config.docs_dir if site.config else None,
+            )
+            paths = paths[: self.settings.max_pages]
+        docs_rel = site.config.docs_dir if site.config else "docs"
+        for rel in paths:
+            abs_path = docs_root / rel
+            shown = posixpath.join(docs_rel, rel)
+            if not abs_path.resolve().is_relative_to(loc.root):
+                site.problem("error", "is a link to outside the source folder; not read", shown)
+                continue
+            try:
+                info = abs_path.stat()
+            except OSError as exc:
+                site.problem("error", f"cannot read: {exc.strerror or exc}", shown)
+                continue
+            data, why = self._read_bytes(site, abs_path, cap)
+            if data is None:
+                site.problem("error", why or "cannot read", shown)
+                continue
+            digest = hashlib.sha256(f"{INDEX_VERSION}\0".encode())
+            digest.update(data[:cap])
+            if info.st_size > cap:
+                digest.update(f"/{info.st_size}".encode())
+            site.files.append(
+                _PageFile(rel, abs_path, info.st_size, info.st_mtime, data, digest.hexdigest())
+            )
+        if not site.files and not paths:
+            site.problem("warning", "docs folder has no Markdown pages", docs_rel)
+        if site.config is not None and site.config.nav is not None:
+            present = {f.path for f in site.files}
+            for entry in site.config.nav:
+                if entry.path not in present and entry.path not in site.nav_missing:
+                    site.nav_missing.append(entry.path)
+                    shown_title = f" “{entry.title}”" if entry.title else ""
+                    site.problem(
+                        "warning",
+                        f"nav entry{shown_title} points to {entry.path}, which does not exist in "
+                        f"{docs_rel}/",
+                        site.mkdocs_file.name if site.mkdocs_file else None,
+                    )
+
+    def _site_text(self, site: _Site) -> str:
+        e = site.entity
+        name_words = e.name.replace("-", " ").replace("_", " ").replace(".", " ")
+        parts = [e.name, name_words, e.title or ""]
+        if site.config and site.config.site_name:
+            parts.append(site.config.site_name)
+        return " ".join(dict.fromkeys(p for p in parts if p))
+
+    def _input_hash(self, site: _Site) -> str:
+        h = hashlib.sha256()
+        h.update(
+            f"{INDEX_VERSION}\0{self.settings.max_page_kb}\0{self._site_text(site)}\0".encode()
+        )
+        if site.location is not None:
+            h.update(f"{site.location.site_dir}\0{site.entity.techdocs_ref}\0".encode())
+        if site.mkdocs_file is not None:
+            try:
+                h.update(hashlib.sha256(site.mkdocs_file.read_bytes()).digest())
+            except OSError:
+                h.update(b"unreadable")
+        for f in site.files:
+            h.update(f"{f.path}\0{f.sha256}\0".encode())
+        for p in site.problems:
+            h.update(f"{p.level}{p.message}\0".encode())
+        return h.hexdigest()
+
+    # --- dates -----------------------------------------------------------------------------
+
+    def _dates(self, sites: Sequence[_Site]) -> dict[str, _SiteDates]:
+        """Per entity: page dates, docs and code last updated (git when possible)."""
+        out: dict[str, _SiteDates] = {}
+        by_repo: dict[Path, tuple[Repo, list[_Site]]] = {}
+        for site in sites:
+            if site.location is None or site.folder_missing:
+                continue
+            repo = self.git.repo_for(site.location.root)  # one rev-parse per source folder
+            if (
+                repo is None
+                or repo.head is None
+                or not site.location.site_dir.is_relative_to(repo.root)
+            ):
+                out[site.entity.ref] = self._file_dates(site)
+                continue
+            by_repo.setdefault(repo.root, (repo, []))[1].append(site)
+        for repo, group in by_repo.values():
+            dirs = [
+                s.location.site_dir.relative_to(repo.root).as_posix() for s in group if s.location
+            ]
+            try:
+                changes = self.git.changes(repo, dirs)
+            except GitFailed as exc:
+                for site in group:
+                    site.problem("warning", f"git log failed ({exc}); file times used instead")
+                    out[site.entity.ref] = self._file_dates(site)
+                continue
+            out.update(_git_dates(repo, group, changes, self._file_dates))
+        return out
+
+    @staticmethod
+    def _file_dates(site: _Site) -> _SiteDates:
+        pages: dict[str, tuple[dt.datetime | None, str | None]] = {
+            f.path: (dt.datetime.fromtimestamp(f.mtime, dt.UTC), "file") for f in site.files
+        }
+        newest = max((d for d, _ in pages.values() if d is not None), default=None)
+        if site.mkdocs_file is not None:
+            try:
+                m = dt.datetime.fromtimestamp(site.mkdocs_file.stat().st_mtime, dt.UTC)
+                newest = max(newest, m) if newest else m
+            except OSError:
+                pass
+        return _SiteDates(pages, newest, None, "file", None)
+
+    # --- writing ---------------------------------------------------------------------------
+
+    def _write(
+        self,
+        sites: Sequence[_Site],
+        stored: dict[str, Any],
+        pages: dict[str, dict[str, Any]],
+        dates: dict[str, _SiteDates],
+        force: bool,
+        now: dt.datetime,
+        report: DocsReport,
+    ) -> None:
+        with self.db.engine.begin() as conn:
+            for site in sites:
+                ref = site.entity.ref
+                self._write_site(
+                    conn, site, stored.get(ref), pages.get(ref, {}), dates, force, now, report
+                )
+
+    def _write_site(
+        self,
+        conn: Connection,
+        site: _Site,
+        old: Any,
+        existing: dict[str, Any],
+        dates: dict[str, _SiteDates],
+        force: bool,
+        now: dt.datetime,
+        report: DocsReport,
+    ) -> None:
+        ref = site.entity.ref
+        site_dates = dates.get(ref) or _SiteDates({}, None, None, None, None)
+        changed = force or old is None or old.input_hash != site.input_hash
+        config = site.config
+        nav = json.dumps(_nav_json(config.nav if config else None))
+        if changed:
+            report.sites_changed += 1
+            # Titles and the names searched with every section come from mkdocs.yml and the
+            # entity: when those change, every page is split again.
+            rebuild = (
+                force
+                or old is None
+                or old.nav != nav
+                or old.site_name != (config.site_name if config else None)
+                or _stored_site_text(conn, ref) not in (None, self._site_text(site))
+            )
+            words, section_count = self._write_pages(
+                conn, site, existing, site_dates, rebuild, report
+            )
+            pages = len(site.files)
+        else:
+            self._update_dates(conn, existing, site_dates)
+            words, section_count, pages = int(old.words), int(old.sections), int(old.pages)
+        report.pages += pages
+        values = {
+            "source": site.entity.source,
+            "techdocs_ref": site.entity.techdocs_ref,
+            "site_dir": site.display_root if site.location else None,
+            "repo_path": site.location.repo_path if site.location else None,
+            "docs_dir": config.docs_dir if config else None,
+            "site_name": config.site_name if config else None,
+            "site_description": config.site_description if config else None,
+            "nav": nav,
+            "input_hash": site.input_hash,
+            "git_head": site_dates.head,
+            "pages": pages,
+            "sections": section_count,
+            "words": words,
+            "nav_missing": json.dumps(site.nav_missing),
+            "folder_missing": int(site.folder_missing),
+            "docs_updated": site_dates.docs_updated,
+            "code_updated": site_dates.code_updated,
+            "dates_from": site_dates.source,
+            "problems": json.dumps([p.to_dict() for p in site.problems]),
+        }
+        if old is None:
+            conn.execute(insert(docs_sites).values(entity_ref=ref, indexed_at=now, **values))
+        elif changed or any(_differs(getattr(old, k), v) for k, v in values.items()):
+            if changed:
+                values["indexed_at"] = now
+            conn.execute(update(docs_sites).where(docs_sites.c.entity_ref == ref).values(**values))
+
+    def _write_pages(
+        self,
+        conn: Connection,
+        site: _Site,
+        existing: dict[str, Any],
+        site_dates: _SiteDates,
+        rebuild: bool,
+        report: DocsReport,
+    ) -> tuple[int, int]:
+        """Write a changed site's pages; only pages whose bytes changed are split again."""
+        ref = site.entity.ref
+        site_text = self._site_text(site)
+        nav_titles, order = _nav_order(site)
+        keep = {f.path for f in site.files}
+        removed: list[int] = [int(r.id) for p, r in existing.items() if p not in keep]
+        words = 0
+        sections = 0
+        for f in site.files:
+            old = existing.get(f.path)
+            page_date, date_from = site_dates.pages.get(f.path, (None, None))
+            position, in_nav = order[f.path]
+            if not rebuild and old is not None and old.sha256 == f.sha256:
+                # Same bytes, same nav and names: the sections stand; refresh order and date.
+                conn.execute(
+                    update(docs_pages)
+                    .where(docs_pages.c.id == old.id)
+                    .values(
+                        position=position,
+                        in_nav=int(in_nav),
+                        last_updated=page_date,
+                        updated_from=date_from,
+                    )
+                )
+                words += int(old.word_count)
+                sections += _count_sections(conn, int(old.id))
+                continue
+            parsed = self._parse(site, f)
+            if parsed is None:
+                if old is not None:
+                    removed.append(int(old.id))
+                continue
+            title = nav_titles.get(f.path) or parsed.title or title_from_path(f.path)
+            report.pages_indexed += 1
+            values = {
+                "entity_ref": ref,
+                "path": f.path,
+                "title": title,
+                "position": position,
+                "in_nav": int(in_nav),
+                "sha256": f.sha256,
+                "size": f.size,
+                "word_count": parsed.word_count,
+                "last_updated": page_date,
+                "updated_from": date_from,
+            }
+            if old is None:
+                key = conn.execute(insert(docs_pages).values(**values)).inserted_primary_key
+                assert key is not None
+                page_id = int(key[0])
+            else:
+                page_id = int(old.id)
+                conn.execute(delete(docs_sections).where(docs_sections.c.page_id == page_id))
+                conn.execute(update(docs_pages).where(docs_pages.c.id == page_id).values(**values))
+            rows = [
+                {
+                    "page_id": page_id,
+                    "entity_ref": ref,
+                    "position": i,
+                    "level": s.level,
+                    "anchor": s.anchor[:512],
+                    "title": s.title or title,
+                    "page_title": title,
+                    "site": site_text,
+                    "body": s.text,
+                }
+                for i, s in enumerate(parsed.sections)
+            ]
+            if rows:
+                conn.execute(insert(docs_sections), rows)
+            words += parsed.word_count
+            sections += len(rows)
+        if removed:
+            report.pages_removed += len(removed)
+            ids: BindParameter[Any] = bindparam("ids", expanding=True)
+            conn.execute(
+                delete(docs_sections).where(docs_sections.c.page_id.in_(ids)), {"ids": removed}
+            )
+            conn.execute(delete(docs_pages).where(docs_pages.c.id.in_(ids)), {"ids": removed})
+        return words, sections
+
+    def _parse(self, site: _Site, f: _PageFile) -> ParsedPage | None:
+        assert f.data is not None
+        cap = self.settings.max_page_bytes
+        docs_rel = site.config.docs_dir if site.config else "docs"
+        shown = posixpath.join(docs_rel, f.path)
+        data = f.data
+        if len(data) > cap:
+            cut = data.rfind(b"\n", 0, cap)
+            data = data[: cut if cut > 0 else cap]
+            site.problem(
+                "warning",
+                f"page is {f.size / 1e6:.1f} MB; only the first {self.settings.max_page_kb} KB "
+                "are indexed (docs.max_page_kb)",
+                shown,
+            )
+        try:
+            source = data.decode("utf-8-sig")
+        except UnicodeDecodeError as exc:
+            site.problem(
+                "error",
+                f"is not UTF-8 text (bad byte at offset {exc.start}); page not indexed",
+                shown,
+            )
+            return None
+        return parse_page(source, title_from_path(f.path))
+
+    @staticmethod
+    def _update_dates(conn: Connection, existing: dict[str, Any], site_dates: _SiteDates) -> None:
+        for path, row in existing.items():
+            date, source = site_dates.pages.get(path, (None, None))
+            if date is None:
+                continue
+            stored = row.last_updated
+            if stored is not None and stored.tzinfo is None:
+                stored = stored.replace(tzinfo=dt.UTC)
+            if stored != date or row.updated_from != source:
+                conn.execute(
+                    update(docs_pages)
+                    .where(docs_pages.c.id == row.id)
+                    .values(last_updated=date, updated_from=source)
+                )
+
+    def _remove_sites(self, conn: Connection, refs: Sequence[str]) -> None:
+        ids: BindParameter[Any] = bindparam("refs", expanding=True)
+        conn.execute(
+            delete(docs_sections).where(docs_sections.c.entity_ref.in_(ids)), {"refs": refs}
+        )
+        conn.execute(delete(docs_pages).where(docs_pages.c.entity_ref.in_(ids)), {"refs": refs})
+        conn.execute(delete(docs_sites).where(docs_sites.c.entity_ref.in_(ids)), {"refs": refs})
+
+
+@dataclass(frozen=True)
+class _SiteDates:
+    pages: dict[str, tuple[dt.datetime | None, str | None]]  # path → (date, git|file)
+    docs_updated: dt.datetime | None
+    code_updated: dt.datetime | None
+    source: str | None  # git | file
+    head: str | None
+
+
+def _git_dates(
+    repo: Repo,
+    sites: Sequence[_Site],
+    changes: dict[str, dt.datetime],
+    fallback: Any,
+) -> dict[str, _SiteDates]:
+    """Page, docs and code dates of every site in one repository from one log."""
+    by_dir: dict[str, list[_Site]] = {}
+    for site in sites:
+        assert site.location is not None
+        rel = site.location.site_dir.relative_to(repo.root).as_posix()
+        by_dir.setdefault("" if rel == "." else rel, []).append(site)
+    docs_max: dict[str, dt.datetime] = {}
+    code_max: dict[str, dt.datetime] = {}
+    for path, when in changes.items():
+        owner_dir = _owning_dir(path, by_dir)
+        if owner_dir is None:
+            continue
+        inner = path[len(owner_dir) + 1 :] if owner_dir else path
+        for site in by_dir[owner_dir]:
+            ref = site.entity.ref
+            docs_dir = site.config.docs_dir if site.config else "docs"
+            is_docs = inner.startswith(docs_dir.rstrip("/") + "/") or inner in MKDOCS_FILES
+            target = docs_max if is_docs else code_max
+            if ref not in target or when > target[ref]:
+                target[ref] = when
+    out: dict[str, _SiteDates] = {}
+    for site in sites:
+        assert site.location is not None
+        ref = site.entity.ref
+        files_fallback = fallback(site)
+        pages: dict[str, tuple[dt.datetime | None, str | None]] = {}
+        for f in site.files:
+            rel = f.abs.relative_to(repo.root).as_posix() if f.abs.is_relative_to(repo.root) else ""
+            committed = changes.get(rel)
+            pages[f.path] = (committed, "git") if committed else files_fallback.pages[f.path]
+        known = [d for d, _ in pages.values() if d is not None]
+        if ref in docs_max:
+            known.append(docs_max[ref])
+        docs_updated = max(known, default=None)
+        out[ref] = _SiteDates(pages, docs_updated, code_max.get(ref), "git", repo.head)
+    return out
+
+
+def _differs(stored: Any, new: Any) -> bool:
+    """Whether a stored column value differs from a new one (SQLite drops time zones)."""
+    if isinstance(stored, dt.datetime) and isinstance(new, dt.datetime):
+        if stored.tzinfo is None:
+            stored = stored.replace(tzinfo=dt.UTC)
+        return bool(stored != new)
+    return bool(stored != new)
+
+
+def _owning_dir(path: str, dirs: dict[str, Any]) -> str | None:
+    """The deepest site folder holding ``path`` (repo-relative), or ``None``."""
+    parent = posixpath.dirname(path)
+    while True:
+        if parent in dirs:
+            return parent
+        if not parent:
+            return None
+        parent = posixpath.dirname(parent)
+
+
+def _nav_json(nav: Iterable[NavEntry] | None) -> list[list[Any]]:
+    return [[e.title, e.path, e.depth, e.section] for e in nav or ()]
+
+
+def _nav_order(site: _Site) -> tuple[dict[str, str], dict[str, tuple[int, bool]]]:
+    """Nav titles by path, and each file's (position, listed in nav)."""
+    titles: dict[str, str] = {}
+    order: dict[str, tuple[int, bool]] = {}
+    nav = site.config.nav if site.config else None
+    present = {f.path for f in site.files}
+    for entry in nav or ():
+        if entry.path in present and entry.path not in order:
+            order[entry.path] = (len(order), True)
+            if entry.title:
+                titles[entry.path] = entry.title
+    rest = sorted(
+        (f.path for f in site.files if f.path not in order),
+        key=lambda p: (posixpath.dirname(p), posixpath.basename(p).lower() != "index.md", p),
+    )
+    for path in rest:
+        order[path] = (len(order), nav is None)
+    return titles, order
+
+
+def _stored_site_text(conn: Connection, ref: str) -> str | None:
+    row = conn.execute(
+        select(docs_sections.c.site).where(docs_sections.c.entity_ref == ref).limit(1)
+    ).first()
+    return None if row is None else str(row.site)
+
+
+def _count_sections(conn: Connection, page_id: int) -> int:
+    return int(
+        conn.execute(
+            select(func.count())
+            .select_from(docs_sections)
+            .where(docs_sections.c.page_id == page_id)
+        ).scalar_one()
+    )

@@ -1,0 +1,312 @@
+"""Full-text search over docs sections, in the database's own engine, behind one interface.
+
+The query language is the same on both engines: words must all match (stemmed: ``refunds``
+finds ``refund``), ``"quoted words"`` match as a phrase, ``word*`` matches by prefix, and a
+hyphenated or dotted name (``payments-api``, ``foo.example``) matches as a phrase of its
+parts, the way both engines split it in the text. English stop words outside phrases are
+left out, the same list on both engines, so both answer alike.
+
+- SQLite: FTS5 ranked by ``bm25`` (section title 10, page title 5, entity names 2, body 1);
+  snippets from ``snippet()``.
+- PostgreSQL: the ``tsvector`` column with a GIN index, ranked by ``ts_rank_cd`` (weights
+  A titles, B body, C entity names); snippets from ``ts_headline`` on the shown rows only.
+
+Results are de-duplicated per page: each page appears once, with its best section.
+Matched words in snippets sit between ``MARK_OPEN`` and ``MARK_CLOSE`` (see ``bot.chat``).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from typing import Any, Protocol
+
+from sqlalchemy import Connection, bindparam, text
+
+from bot.chat import MARK_CLOSE, MARK_OPEN
+from bot.store.db import Database
+
+# The Snowball English stop words (PostgreSQL's ``english`` dictionary drops exactly these).
+_STOP_WORDS_TEXT = """
+    i me my myself we our ours ourselves you your yours yourself yourselves he him his
+    himself she her hers herself it its itself they them their theirs themselves what which who
+    whom this that these those am is are was were be been being have has had having do does did
+    doing a an the and but if or because as until while of at by for with about against between
+    into through during before after above below to from up down in out on off over under again
+    further then once here there when where why how all any both each few more most other some
+    such no nor not only own same so than too very s t can will just don should now"""
+STOP_WORDS = frozenset(_STOP_WORDS_TEXT.split())
+
+_TOKEN = re.compile(r"[^\W_]+")
+_PART = re.compile(r'"([^"]*)"(\*?)|(\S+)')
+SNIPPET_WORDS = 24
+
+
+@dataclass(frozen=True)
+class Term:
+    """One thing every hit must contain: a word, or a phrase of adjacent words."""
+
+    tokens: tuple[str, ...]
+    prefix: bool = False  # the last token matches by prefix
+
+
+@dataclass(frozen=True)
+class DocQuery:
+    """A parsed search: the terms, and the stop words left out (to say so)."""
+
+    text: str
+    terms: tuple[Term, ...]
+    dropped: tuple[str, ...] = ()
+
+    @property
+    def empty(self) -> bool:
+        return not self.terms
+
+    def as_prefixes(self) -> DocQuery:
+        """The same search with every term's last word matched by prefix (a second try)."""
+        return replace(self, terms=tuple(Term(t.tokens, True) for t in self.terms))
+
+    @property
+    def has_exact(self) -> bool:
+        return any(not t.prefix for t in self.terms)
+
+
+def parse_query(text_: str) -> DocQuery:
+    """Words, ``"phrases"``, ``prefix*``; hyphenated names become phrases; stop words drop."""
+    terms: list[Term] = []
+    dropped: list[str] = []
+    for m in _PART.finditer(text_):
+        if m.group(3) is not None:
+            word = m.group(3)
+            tokens = tuple(t.lower() for t in _TOKEN.findall(word))
+            prefix = word.endswith("*")
+            if len(tokens) == 1 and tokens[0] in STOP_WORDS and not prefix:
+                dropped.append(tokens[0])
+                continue
+        else:
+            tokens = tuple(t.lower() for t in _TOKEN.findall(m.group(1)))
+            prefix = bool(m.group(2))
+        if tokens:
+            terms.append(Term(tokens, prefix))
+    unique = tuple(dict.fromkeys(terms))
+    return DocQuery(text_, unique, tuple(dict.fromkeys(dropped)))
+
+
+@dataclass(frozen=True)
+class SearchHit:
+    """The best section of one page that matched."""
+
+    section_id: int
+    entity_ref: str
+    page_path: str
+    page_title: str
+    section_title: str
+    anchor: str
+    level: int
+    snippet: str  # matched words between MARK_OPEN and MARK_CLOSE
+    score: float  # higher is better, comparable within one result list only
+
+
+@dataclass(frozen=True)
+class SearchPage:
+    """One page of results, and whether more follow."""
+
+    hits: tuple[SearchHit, ...]
+    more: bool
+
+
+class DocsSearch(Protocol):
+    """A full-text engine over ``docs_sections``."""
+
+    name: str
+
+    def ranked(
+        self, conn: Connection, query: DocQuery, entity_ref: str | None, limit: int
+    ) -> list[tuple[int, int, float]]:
+        """Up to ``limit`` matching sections as (section id, page id, score), best first."""
+        ...
+
+    def snippets(self, conn: Connection, query: DocQuery, ids: Sequence[int]) -> dict[int, str]:
+        """Marked snippets of the body of the given sections."""
+        ...
+
+
+class SqliteSearch:
+    """SQLite FTS5 with bm25."""
+
+    name = "sqlite-fts5"
+    WEIGHTS = "10.0, 5.0, 2.0, 1.0"  # title, page_title, site, body
+
+    @staticmethod
+    def match(query: DocQuery) -> str:
+        parts = []
+        for term in query.terms:
+            phrase = " ".join(term.tokens)
+            parts.append(f'"{phrase}"' + ("*" if term.prefix else ""))
+        return " ".join(parts)
+
+    def ranked(
+        self, conn: Connection, query: DocQuery, entity_ref: str | None, limit: int
+    ) -> list[tuple[int, int, float]]:
+        score = f"bm25(docs_fts, {self.WEIGHTS})"
+        where = "docs_fts MATCH :q"
+        params: dict[str, Any] = {"q": self.match(query), "k": limit}
+        if entity_ref is not None:
+            where += " AND s.entity_ref = :e"
+            params["e"] = entity_ref
+        rows = conn.execute(
+            text(
+                f"SELECT s.id, s.page_id, {score} AS score FROM docs_fts "
+                f"JOIN docs_sections s ON s.id = docs_fts.rowid "
+                f"WHERE {where} ORDER BY score LIMIT :k"
+            ),
+            params,
+        ).all()
+        return [(int(r[0]), int(r[1]), -float(r[2])) for r in rows]
+
+    def snippets(self, conn: Connection, query: DocQuery, ids: Sequence[int]) -> dict[int, str]:
+        if not ids:
+            return {}
+        rows = conn.execute(
+            text(
+                "SELECT rowid, snippet(docs_fts, 3, :o, :c, '…', :n) FROM docs_fts "
+                "WHERE docs_fts MATCH :q AND rowid IN :ids"
+            ).bindparams(bindparam("ids", expanding=True)),
+            {
+                "q": self.match(query),
+                "o": MARK_OPEN,
+                "c": MARK_CLOSE,
+                "n": SNIPPET_WORDS,
+                "ids": list(ids),
+            },
+        ).all()
+        return {int(r[0]): str(r[1] or "") for r in rows}
+
+
+class PostgresSearch:
+    """PostgreSQL ``tsvector`` + GIN, ranked by ``ts_rank_cd``."""
+
+    name = "postgresql-tsvector"
+    CONFIG = "english"
+
+    @staticmethod
+    def tsquery(query: DocQuery) -> str:
+        parts = []
+        for term in query.terms:
+            words = list(term.tokens)
+            if term.prefix:
+                words[-1] += ":*"
+            parts.append("(" + " <-> ".join(words) + ")")
+        return " & ".join(parts)
+
+    def ranked(
+        self, conn: Connection, query: DocQuery, entity_ref: str | None, limit: int
+    ) -> list[tuple[int, int, float]]:
+        where = "s.tsv @@ q.query"
+        params: dict[str, Any] = {"q": self.tsquery(query), "k": limit}
+        if entity_ref is not None:
+            where += " AND s.entity_ref = :e"
+            params["e"] = entity_ref
+        rows = conn.execute(
+            text(
+                f"SELECT s.id, s.page_id, ts_rank_cd(s.tsv, q.query, 1) AS score "
+                f"FROM docs_sections s, to_tsquery('{self.CONFIG}', :q) AS q(query) "
+                f"WHERE {where} ORDER BY score DESC, s.id LIMIT :k"
+            ),
+            params,
+        ).all()
+        return [(int(r[0]), int(r[1]), float(r[2])) for r in rows]
+
+    def snippets(self, conn: Connection, query: DocQuery, ids: Sequence[int]) -> dict[int, str]:
+        if not ids:
+            return {}
+        options = (
+            f'StartSel="{MARK_OPEN}", StopSel="{MARK_CLOSE}", MaxWords={SNIPPET_WORDS // 2}, '
+            'MinWords=6, ShortWord=2, MaxFragments=2, FragmentDelimiter=" … "'
+        )
+        rows = conn.execute(
+            text(
+                f"SELECT s.id, ts_headline('{self.CONFIG}', s.body, q.query, :opts) "
+                f"FROM docs_sections s, to_tsquery('{self.CONFIG}', :q) AS q(query) "
+                f"WHERE s.id IN :ids"
+            ).bindparams(bindparam("ids", expanding=True)),
+            {"q": self.tsquery(query), "opts": options, "ids": list(ids)},
+        ).all()
+        return {int(r[0]): str(r[1] or "") for r in rows}
+
+
+def search_engine(db: Database) -> DocsSearch | None:
+    """The engine for this database, or ``None`` when it has no supported full-text search."""
+    if db.is_sqlite:
+        return SqliteSearch()
+    if db.is_postgres:
+        return PostgresSearch()
+    return None
+
+
+def search(
+    conn: Connection,
+    engine: DocsSearch,
+    query: DocQuery,
+    entity_ref: str | None = None,
+    limit: int = 5,
+    offset: int = 0,
+) -> SearchPage:
+    """Pages matching ``query`` (each once, with its best section), best first."""
+    if query.empty:
+        return SearchPage((), False)
+    wanted = offset + limit + 1  # one more page than shown tells whether more follow
+    fetch = max(wanted * 4, 20)
+    best: dict[int, tuple[int, float]] = {}
+    while True:
+        rows = engine.ranked(conn, query, entity_ref, fetch)
+        best = {}
+        for section_id, page_id, score in rows:
+            if page_id not in best:
+                best[page_id] = (section_id, score)
+        if len(best) >= wanted or len(rows) < fetch:
+            break
+        fetch *= 4
+    ordered = list(best.items())[offset : offset + limit]
+    more = len(best) > offset + limit
+    ids = [section_id for _page, (section_id, _score) in ordered]
+    if not ids:
+        return SearchPage((), more)
+    details = {
+        int(r.id): r
+        for r in conn.execute(
+            text(
+                "SELECT s.id, s.entity_ref, s.title, s.anchor, s.level, p.path, p.title AS ptitle, "
+                "s.body FROM docs_sections s JOIN docs_pages p ON p.id = s.page_id "
+                "WHERE s.id IN :ids"
+            ).bindparams(bindparam("ids", expanding=True)),
+            {"ids": ids},
+        )
+    }
+    snippets = engine.snippets(conn, query, ids)
+    hits = []
+    for _page, (section_id, score) in ordered:
+        row = details.get(section_id)
+        if row is None:  # removed by a concurrent re-index
+            continue
+        snippet = snippets.get(section_id) or _lead(row.body)
+        hits.append(
+            SearchHit(
+                section_id,
+                row.entity_ref,
+                row.path,
+                row.ptitle,
+                row.title,
+                row.anchor,
+                int(row.level),
+                " ".join(snippet.split()),
+                score,
+            )
+        )
+    return SearchPage(tuple(hits), more)
+
+
+def _lead(body: str, words: int = SNIPPET_WORDS) -> str:
+    parts = body.split()
+    return " ".join(parts[:words]) + (" …" if len(parts) > words else "")
