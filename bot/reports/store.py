@@ -26,13 +26,18 @@ def insert_ignore(
     conn: Connection, table: Table, values: Mapping[str, Any], keys: Iterable[str]
 ) -> bool:
     """Insert a row unless one with the same unique ``keys`` exists; True when inserted."""
+    # RETURNING says whether the row went in (psycopg reports no row count for it).
     name = conn.dialect.name
+    keys = list(keys)
+    key_column = table.c[keys[0]]
     if name == "postgresql":
         pg = postgresql.insert(table).values(**values)
-        return conn.execute(pg.on_conflict_do_nothing(index_elements=list(keys))).rowcount == 1
+        pg_stmt = pg.on_conflict_do_nothing(index_elements=keys).returning(key_column)
+        return conn.execute(pg_stmt).first() is not None
     if name == "sqlite":
         lite = sqlite.insert(table).values(**values)
-        return conn.execute(lite.on_conflict_do_nothing(index_elements=list(keys))).rowcount == 1
+        lite_stmt = lite.on_conflict_do_nothing(index_elements=keys).returning(key_column)
+        return conn.execute(lite_stmt).first() is not None
     try:  # any other database: the unique key refuses the second insert
         with conn.begin_nested():
             conn.execute(insert(table).values(**values))
@@ -176,8 +181,9 @@ def claim_fault_report(conn: Connection, fault: Fault, now: dt.datetime) -> bool
             channel_faults.c.reported_at.is_(None),
         )
         .values(reported_at=now)
+        .returning(channel_faults.c.channel)
     )
-    return result.rowcount == 1
+    return result.first() is not None
 
 
 def release_fault_report(conn: Connection, fault: Fault) -> None:
