@@ -105,7 +105,6 @@ meta = Table(
     metadata,
     Column("key", String(100), primary_key=True),
     Column("value", Text, nullable=False),
-    UniqueConstraint("key", name="uq_meta_key"),
 )
 
 # --- Docs index (bot/docs, migration 0002). Search columns live only in the database: an FTS5

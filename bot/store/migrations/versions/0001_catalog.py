@@ -94,7 +94,6 @@ def upgrade() -> None:
         "meta",
         sa.Column("key", sa.String(100), primary_key=True),
         sa.Column("value", sa.Text, nullable=False),
-        sa.UniqueConstraint("key", name="uq_meta_key"),
     )
 
 

@@ -1,0 +1,207 @@
+"""The SQL store on SQLite and PostgreSQL: migrations, the synced catalog read back, the URL."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from alembic.autogenerate import compare_metadata
+from alembic.config import Config as AlembicConfig
+from alembic.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import inspect, select, text
+
+from bot.app import build_app
+from bot.config import load_settings
+from bot.errors import StoreError
+from bot.store.db import MIGRATIONS, Database, normalise_url
+from bot.store.schema import entities, metadata, relations
+from commands import COMMANDS
+from tests.conftest import DEMO
+
+CATALOG_TABLES = {
+    "entities",
+    "relations",
+    "catalog_files",
+    "problems",
+    "changes",
+    "source_status",
+    "meta",
+}
+
+
+def script_heads() -> set[str]:
+    config = AlembicConfig()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    return set(ScriptDirectory.from_config(config).get_heads())
+
+
+def test_migrations_apply_twice_and_match_the_schema(db_url: str) -> None:
+    db = Database(db_url)
+    try:
+        db.migrate()
+        db.migrate()  # idempotent: every start runs it
+        second = Database(db_url)  # and so does every other replica
+        second.migrate()
+        second.dispose()
+        with db.engine.connect() as conn:
+            applied = set(conn.execute(text("SELECT version_num FROM alembic_version")).scalars())
+            assert applied == script_heads()
+            assert set(inspect(conn).get_table_names()) >= CATALOG_TABLES
+            # The migrations build exactly the catalog tables schema.py describes.
+            context = MigrationContext.configure(conn, opts={"include_object": _catalog_only})
+            assert compare_metadata(context, metadata) == []
+    finally:
+        db.dispose()
+
+
+def _catalog_only(obj: Any, name: str | None, type_: str, reflected: bool, other: Any) -> bool:
+    table = name if type_ == "table" else getattr(getattr(obj, "table", None), "name", None)
+    return table in CATALOG_TABLES
+
+
+def test_the_demo_catalog_syncs_and_reads_back(make_app: Any, db_url: str) -> None:
+    app = make_app(sources=[{"type": "file", "name": "demo", "target": str(DEMO)}], db_url=db_url)
+    catalog = app.catalog
+    with app.db.engine.connect() as conn:
+        kinds = dict(
+            conn.execute(select(entities.c.kind, text("count(*)")).group_by(entities.c.kind)).all()
+        )
+        relation_rows = conn.execute(select(text("count(*)")).select_from(relations)).scalar()
+    # config/demo/README.md: 105 entities without the two Locations.
+    assert kinds == {"group": 13, "user": 27, "component": 37, "api": 11, "resource": 7,
+                     "system": 7, "domain": 3}  # fmt: skip
+    assert relation_rows and relation_rows > 2 * 105
+
+    payments = catalog.get("Component:default/Payments-API")
+    assert payments is not None
+    assert (payments.title, payments.source_file) == (
+        "Payments API",
+        "services/payments-api/catalog-info.yaml",
+    )
+    assert [str(r) for r in catalog.related(payments.ref, "ownedBy")] == [
+        "group:default/team-payments"
+    ]
+    # Both directions are stored: the group sees what it owns without declaring it.
+    owned = {str(r) for r in catalog.related("group:default/team-payments", "ownerOf")}
+    assert "component:default/payments-api" in owned and len(owned) == 14
+    # Membership is declared on Users only; the Group gets hasMember from it.
+    members = {str(r) for r in catalog.related("group:default/team-payments", "hasMember")}
+    assert "user:default/ana.silva" in members and len(members) == 4
+    assert {str(r) for r in catalog.related("user:default/ana.silva", "memberOf")} == {
+        "group:default/team-payments",
+        "group:default/team-risk",
+    }
+    # The deliberate cycle is stored as written.
+    assert "component:default/risk-rules-engine" in {
+        str(r) for r in catalog.related("component:default/fraud-scorer", "dependsOn")
+    }
+    assert "component:default/fraud-scorer" in {
+        str(r) for r in catalog.related("component:default/risk-rules-engine", "dependsOn")
+    }
+    # Dangling owners keep their relation (the ownership gaps of the demo).
+    assert [
+        str(r) for r in catalog.related("component:default/legacy-dispatch-monolith", "ownedBy")
+    ] == ["group:default/team-legacy"]
+    assert catalog.get("group:default/team-legacy") is None
+
+    many = catalog.get_many(["user:default/ana.silva", "group:default/team-risk", "user:nobody"])
+    assert set(many) == {"user:default/ana.silva", "group:default/team-risk"}
+    [ana] = catalog.users_by_email("Ana.Silva@acme-rides.example")
+    assert ana.name == "ana.silva"
+    [team] = catalog.with_annotation("group", "slack.com/channel-id", "C0FOGYR3XK")
+    assert str(team.ref) == "group:default/team-payments"
+
+
+def test_sqlite_runs_in_wal_mode_with_foreign_keys(tmp_path: Path) -> None:
+    db = Database(f"sqlite:///{tmp_path / 'nested' / 'dir' / 'callboard.db'}")
+    try:
+        db.migrate()
+        with db.engine.connect() as conn:
+            assert conn.execute(text("PRAGMA journal_mode")).scalar() == "wal"
+            assert conn.execute(text("PRAGMA foreign_keys")).scalar() == 1
+        assert (tmp_path / "nested" / "dir" / "callboard.db").is_file()
+    finally:
+        db.dispose()
+
+
+def test_callboard_database_url_overrides_the_config(
+    tmp_path: Path, db_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = tmp_path / "callboard.yaml"
+    config.write_text(
+        yaml.safe_dump(
+            {
+                "database": {"url": "sqlite:///./from-config.db"},
+                "catalog": {"sources": [{"type": "file", "name": "demo", "target": str(DEMO)}]},
+            }
+        )
+    )
+    monkeypatch.setenv("CALLBOARD_DATABASE_URL", db_url)
+    settings = load_settings(config)
+    assert settings.database_url == db_url
+    app = build_app(settings, COMMANDS)
+    try:
+        assert app.db.url == normalise_url(db_url)
+        app.sync_now()
+        assert app.catalog.resolve("payments-api").how == "name"
+    finally:
+        app.close()
+    assert not (tmp_path / "from-config.db").exists()
+    monkeypatch.delenv("CALLBOARD_DATABASE_URL")
+    assert load_settings(config).database_url == f"sqlite:///{tmp_path / 'from-config.db'}"
+
+
+def test_postgresql_urls_use_psycopg_3_and_never_show_the_password() -> None:
+    db = Database("postgresql://callboard:hunter2@db.example:5432/callboard")
+    try:
+        assert db.url.drivername == "postgresql+psycopg"
+        assert db.is_postgres and not db.is_sqlite
+        assert "hunter2" not in db.safe_url
+        assert db.safe_url == "postgresql+psycopg://callboard:***@db.example:5432/callboard"
+    finally:
+        db.dispose()
+
+
+def test_a_database_that_cannot_be_reached_is_a_store_error_without_the_password(
+    pg_admin_url: str,
+) -> None:
+    db = Database("postgresql://postgres:hunter2@127.0.0.1:5432/callboard_no_such_database")
+    try:
+        with pytest.raises(StoreError) as caught:
+            db.migrate()
+    finally:
+        db.dispose()
+    message = str(caught.value)
+    assert message.startswith(
+        "cannot migrate database postgresql+psycopg://postgres:***@127.0.0.1:5432/"
+        "callboard_no_such_database: "
+    )
+    assert "callboard_no_such_database" in message and "hunter2" not in message
+
+
+def test_every_change_bumps_the_generation_the_name_index_follows(
+    make_app: Any, db_url: str, tmp_path: Path
+) -> None:
+    root = tmp_path / "repo"
+    root.mkdir()
+    doc = {
+        "apiVersion": "backstage.io/v1alpha1",
+        "kind": "Component",
+        "metadata": {"name": "first"},
+        "spec": {"type": "service", "lifecycle": "production", "owner": "team-a"},
+    }
+    (root / "all.yaml").write_text(yaml.safe_dump(doc))
+    app = make_app(sources=[{"type": "file", "name": "r", "target": str(root / "all.yaml")}],
+                   db_url=db_url)  # fmt: skip
+    before = app.db.generation()
+    assert before >= 1 and [e.name for e in app.catalog.index().by_ref.values()] == ["first"]
+    doc["metadata"]["name"] = "second"
+    (root / "all.yaml").write_text(yaml.safe_dump(doc))
+    app.sync_now()
+    assert app.db.generation() == before + 1
+    assert app.catalog.resolve("second").ref.name == "second"
+    with pytest.raises(Exception, match="Nothing"):
+        app.catalog.resolve("first")
