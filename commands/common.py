@@ -190,8 +190,8 @@ def ref_label(ref: str) -> str:
 def summary_line(doc: SearchDoc, *, owner: bool = True, description: bool = False) -> str:
     """``payments-api (component · service · production) · team-payments``; with
     ``description``, the title and description follow (`` — Payments API: Public …``)."""
-    ref = EntityRef.parse(doc.ref)
-    name = doc.name if ref.namespace == DEFAULT_NAMESPACE else f"{doc.namespace}/{doc.name}"
+    default = doc.namespace.lower() == DEFAULT_NAMESPACE
+    name = doc.name if default else f"{doc.namespace}/{doc.name}"
     meta = " · ".join(x for x in (doc.kind.lower(), doc.spec_type, doc.lifecycle) if x)
     line = f"{name} ({meta})"
     if owner and doc.owner:

@@ -14,7 +14,7 @@ from bot.catalog.search import SearchIndex
 from bot.chat import Button, Reply, Section
 from bot.dispatch import Arg, Args, CommandSpec, Context, Option
 from bot.errors import BadArguments
-from commands.common import command_line, paged_sections, ref_label, search_index, summary_line
+from commands.common import command_line, ref_label, search_index, summary_line
 
 MAX_DEPTH = 5
 PAGE_SIZE = 40
@@ -36,19 +36,21 @@ async def deps(ctx: Context, args: Args) -> Reply:
 
     name = ref_label(ref)
     lead: list[str] = []
-    sections: list[Section] = []
+    rows: list[tuple[str, Row]] = []  # (section title, row), rendered only when on the page
     titles = ("Provided by", "Consumed by") if is_api else ("Depends on", "Depended on by")
+    lines = {tree.direction: list(tree.lines()) for tree in (down, up)}
     for tree, title in ((down, titles[0]), (up, titles[1])):
-        items = _tree_items(tree, index)
-        if items:
-            sections.append(Section(title=f"{title} ({_within(tree)})", items=tuple(items)))
+        found = lines[tree.direction]
+        if found:
+            heading = f"{title} ({_within(tree)})"
+            rows.extend((heading, (tree, line)) for line in found)
         else:
             lead.append(f"{title}: nothing in the catalog.")
     if not is_api:
-        provided, consumed = _api_sections(ctx, entity, index)
-        sections.extend(s for s in (provided, consumed) if s.items)
+        for section in _api_sections(ctx, entity, index):
+            rows.extend((section.title or "", item) for item in section.items)
 
-    cycles = _cycles(down, up)
+    cycles = _cycles(lines["down"], lines["up"])
     text = _summary(entity, down, up, is_api)
     if cycles:
         text += " " + " ".join(
@@ -57,13 +59,15 @@ async def deps(ctx: Context, args: Args) -> Reply:
     if lead:
         text += "\n" + "\n".join(lead)
 
-    shown, left = paged_sections(sections, page, PAGE_SIZE)
+    start = (page - 1) * PAGE_SIZE
+    shown = _sections(rows[start : start + PAGE_SIZE], index)
+    left = max(0, len(rows) - start - PAGE_SIZE)
     if page > 1 and not shown:
         raise BadArguments(f"There is no page {page} of /deps {name}.")
     options = {"depth": depth if depth != 1 else None}
     more = command_line("deps", ref, page=page + 1, **options) if left else None
     buttons = [Button("Card", command=command_line("describe", ref))]
-    deeper = any(line.beyond for tree in (down, up) for line in tree.lines())
+    deeper = any(line.beyond for found in lines.values() for line in found)
     if deeper and depth < MAX_DEPTH:
         buttons.append(Button("Deeper", command=command_line("deps", ref, depth=depth + 1)))
     return Reply(
@@ -76,6 +80,21 @@ async def deps(ctx: Context, args: Args) -> Reply:
         more=more,
         buttons=tuple(buttons),
     )
+
+
+Row = tuple[DependencyTree, Line] | str
+
+
+def _sections(rows: list[tuple[str, Row]], index: SearchIndex) -> list[Section]:
+    """Render one page of rows into sections (a section's title repeats on the next page)."""
+    out: list[Section] = []
+    for title, row in rows:
+        item = row if isinstance(row, str) else _tree_item(row[0], row[1], index)
+        if out and out[-1].title == title:
+            out[-1] = Section(title=title, items=(*out[-1].items, item))
+        else:
+            out.append(Section(title=title, items=(item,)))
+    return out
 
 
 def _within(tree: DependencyTree) -> str:
@@ -113,13 +132,10 @@ def _label(ref: str, index: SearchIndex) -> str:
     return summary_line(doc)
 
 
-def _tree_items(tree: DependencyTree, index: SearchIndex) -> list[str]:
-    """One line per tree row, indented by depth, with via-APIs, repeats and cycles marked."""
-    items: list[str] = []
-    for line in tree.lines():
-        indent = INDENT * (line.depth - 1) + ("↳ " if line.depth > 1 else "")
-        items.append(indent + _line_text(line, tree, index))
-    return items
+def _tree_item(tree: DependencyTree, line: Line, index: SearchIndex) -> str:
+    """One tree row, indented by depth, with via-APIs, repeats and cycles marked."""
+    indent = INDENT * (line.depth - 1) + ("↳ " if line.depth > 1 else "")
+    return indent + _line_text(line, tree, index)
 
 
 def _line_text(line: Line, tree: DependencyTree, index: SearchIndex) -> str:
@@ -143,13 +159,14 @@ def _api_name(ref: str) -> str:
     return f"API {label[4:]}" if label.startswith("api:") and "/" not in label else label
 
 
-def _cycles(down: DependencyTree, up: DependencyTree) -> list[tuple[str, ...]]:
-    """Distinct loops of both trees, as "depends on" chains."""
+def _cycles(down: list[Line], up: list[Line]) -> list[tuple[str, ...]]:
+    """Distinct loops of both trees, as "depends on" chains (an up-tree loop runs backwards)."""
     found: dict[frozenset[str], tuple[str, ...]] = {}
-    for loop in down.cycles():
-        found.setdefault(frozenset(loop), loop)
-    for loop in up.cycles():
-        found.setdefault(frozenset(loop), tuple(reversed(loop)))
+    for lines, backwards in ((down, False), (up, True)):
+        for line in lines:
+            if line.mark == "cycle":
+                loop = tuple(reversed(line.cycle)) if backwards else line.cycle
+                found.setdefault(frozenset(loop), loop)
     return list(found.values())
 
 

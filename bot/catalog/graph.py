@@ -18,7 +18,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 
 from bot.store.db import Database
 from bot.store.schema import relations
@@ -26,6 +26,13 @@ from bot.store.schema import relations
 CHUNK = 500  # refs per IN (...) list: far below every database's parameter limit
 
 Direction = Literal["down", "up"]
+
+
+# One statement, compiled once: expanding parameters take each chunk's refs.
+_RELATIONS_OF = select(relations.c.source_ref, relations.c.type, relations.c.target_ref).where(
+    relations.c.source_ref.in_(bindparam("refs", expanding=True)),
+    relations.c.type.in_(bindparam("types", expanding=True)),
+)
 
 
 def relations_many(
@@ -36,11 +43,8 @@ def relations_many(
     found: dict[str, set[tuple[str, str]]] = defaultdict(set)
     with db.engine.connect() as conn:
         for start in range(0, len(wanted), CHUNK):
-            chunk = wanted[start : start + CHUNK]
-            stmt = select(relations.c.source_ref, relations.c.type, relations.c.target_ref).where(
-                relations.c.source_ref.in_(chunk), relations.c.type.in_(list(types))
-            )
-            for row in conn.execute(stmt):
+            params = {"refs": wanted[start : start + CHUNK], "types": list(types)}
+            for row in conn.execute(_RELATIONS_OF, params):
                 found[row.source_ref].add((row.type, row.target_ref))
     return {ref: sorted(pairs) for ref, pairs in found.items()}
 
