@@ -3,7 +3,7 @@
 ``/owns team-payments`` lists what the group owns directly; ``--all`` adds what its child
 groups own (all the way down, cycle-safe). ``/owns ana.silva`` lists what the person owns and
 what each of their groups owns. ``/owns me`` finds the chat user in the catalog; ``/owns``
-alone uses the group the channel belongs to (``/callboard here`` shows which).
+alone uses the group the channel belongs to (``/here`` shows which).
 """
 
 from __future__ import annotations
@@ -130,7 +130,7 @@ def _who(ctx: Context, text: str) -> tuple[Entity, list[str]]:
         raise BadArguments(
             f"Whose? Give a team or a person, or me: /owns team-payments, /owns me. {where} "
             f"(a Group's {SLACK_CHANNEL_ID} or {DISCORD_CHANNEL_ID} annotation maps a "
-            "channel; /callboard here shows the mapping)."
+            "channel; /here shows the mapping)."
         )
     if text.lower() in ME_WORDS:
         user, how = identify_user(ctx)
