@@ -102,11 +102,13 @@ class NameIndex:
         if not query:
             raise NotFound("Which entity? Give a name, a title or a ref like component:payments-api")
         # 1. a full or partial ref with an explicit kind: component:payments-api
+        missing_ref: EntityRef | None = None
         if ":" in query and " " not in query:
             try:
                 ref = EntityRef.parse(query)
             except CatalogError:
                 ref = None
+            missing_ref = ref
             if ref is not None and str(ref) in self.by_ref:
                 if wanted and ref.kind not in wanted:
                     raise NotFound(
@@ -130,6 +132,18 @@ class NameIndex:
             picked = self._pick(table.get(key, []), wanted, query)
             if picked is not None:
                 return Resolution(EntityRef.parse(picked.ref), how, query)
+        if missing_ref is not None:
+            # A ref names one entity exactly; nearby names, not a fuzzy match on "kind:ns/".
+            same = [
+                e.ref
+                for e in self.by_name.get(missing_ref.name, [])
+                if not wanted or e.kind in wanted
+            ]
+            near = [e.ref for e, _ in self.suggest(missing_ref.name, wanted)]
+            raise NotFound(
+                f"There is no {missing_ref} in the catalog.",
+                tuple(dict.fromkeys(same + near))[:MAX_SUGGESTIONS],
+            )
         # 4. fuzzy
         ranked = self.suggest(query, wanted, limit=MAX_SUGGESTIONS * 2)
         if not ranked:

@@ -1,0 +1,274 @@
+"""Name resolution and /whoowns as a person uses them: through the dispatcher, on the demo.
+
+The demo catalog (config/demo/README.md) has `payments-api` (title "Payments API"), no entity
+named `payments`, eight entities whose names start with `payments-`, and five deliberate
+ownership gaps.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from bot.app import App
+from bot.catalog.read import IndexEntry, NameIndex
+from bot.chat import Reply
+from bot.errors import Ambiguous, NotFound
+from tests.conftest import ask
+
+PAYMENTS_API = "component:default/payments-api"
+
+
+def entry(ref: str, title: str | None = None) -> IndexEntry:
+    kind, _, rest = ref.partition(":")
+    return IndexEntry(ref, kind, rest.partition("/")[2], title)
+
+
+def section_items(reply: Reply, title_start: str) -> list[str]:
+    for section in reply.sections:
+        if section.title and section.title.startswith(title_start):
+            return list(section.items)
+    raise AssertionError(f"no section {title_start!r} in {reply.to_text()}")
+
+
+def field_values(reply: Reply) -> dict[str, str]:
+    return {f.label: f.value for s in reply.sections for f in s.fields}
+
+
+# --- The resolver on its own ------------------------------------------------------------
+
+
+INDEX = NameIndex(
+    [
+        entry("component:default/payments-api", "Payments API"),
+        entry("api:default/payments-api", "Payments REST API"),
+        entry("component:ops/payments-api"),
+        entry("component:default/ledger"),
+        entry("component:ops/ledger"),
+        entry("component:eu/billing"),
+        entry("component:us/billing"),
+        entry("group:default/team-payments", "Payments Team"),
+    ]
+)
+
+
+@pytest.mark.parametrize(
+    ("text", "ref", "how"),
+    [
+        ("component:default/payments-api", "component:default/payments-api", "ref"),
+        ("Component:Default/Payments-API", "component:default/payments-api", "ref"),
+        ("component:ops/payments-api", "component:ops/payments-api", "ref"),
+        ("api:payments-api", "api:default/payments-api", "ref"),
+        ("ops/payments-api", "component:ops/payments-api", "name"),
+        # An exact name shared by kinds and namespaces: the component in `default` first.
+        ("payments-api", "component:default/payments-api", "name"),
+        ("PAYMENTS-API", "component:default/payments-api", "name"),
+        ("  payments-api  ", "component:default/payments-api", "name"),
+        ("ledger", "component:default/ledger", "name"),
+        ("Payments REST API", "api:default/payments-api", "title"),
+        ("payments team", "group:default/team-payments", "title"),
+        ("payments_api", "component:default/payments-api", "title"),
+        ("team-paymnets", "group:default/team-payments", "fuzzy"),
+    ],
+)
+def test_full_ref_then_exact_name_then_title_then_fuzzy(text: str, ref: str, how: str) -> None:
+    found = INDEX.resolve(text)
+    assert (str(found.ref), found.how) == (ref, how)
+
+
+def test_the_same_name_in_two_other_namespaces_is_ambiguous() -> None:
+    with pytest.raises(Ambiguous) as caught:
+        INDEX.resolve("billing")
+    assert caught.value.candidates == ("component:eu/billing", "component:us/billing")
+    assert str(caught.value) == "“billing” could mean several entities:"
+
+
+def test_kinds_narrow_what_a_name_can_mean() -> None:
+    assert str(INDEX.resolve("payments-api", ["api"]).ref) == "api:default/payments-api"
+    with pytest.raises(NotFound, match="is a component, but this command takes group"):
+        INDEX.resolve("component:default/ledger", ["group"])
+
+
+def test_an_empty_name_asks_for_one() -> None:
+    with pytest.raises(NotFound, match=r"Which entity\?"):
+        INDEX.resolve("   ")
+
+
+def test_a_ref_that_is_not_there_suggests_the_entities_with_its_name() -> None:
+    with pytest.raises(NotFound) as caught:
+        INDEX.resolve("group:payments-api")
+    assert str(caught.value) == "There is no group:default/payments-api in the catalog."
+    assert caught.value.suggestions[:3] == (
+        "component:default/payments-api",
+        "api:default/payments-api",
+        "component:ops/payments-api",
+    )
+
+
+# --- /whoowns on the demo catalog, through the dispatcher ---------------------------------
+
+
+def test_whoowns_payments_api_is_the_whole_answer(demo_app: App) -> None:
+    reply = ask(demo_app, "/whoowns payments-api")
+    assert not reply.error and reply.notes == ()
+    assert reply.title == "Who owns Payments API"
+    assert reply.text == "Payments API is owned by Payments Team (group:default/team-payments)."
+    fields = field_values(reply)
+    assert fields["Entity"] == PAYMENTS_API
+    assert fields["Email"] == "team-payments@acme-rides.example"
+    assert fields["Slack"] == "#team-payments (C0FOGYR3XK)"
+    assert fields["Discord"] == "channel 941059834533996378"
+    assert fields["Part of"] == "money-and-platform › acme-rides"
+    assert fields["PagerDuty service"] == "P1W103D"
+    assert fields["Opsgenie team"] == "payments"
+    assert section_items(reply, "Members") == [
+        "Ana Silva <ana.silva@acme-rides.example>",
+        "Omar Haddad <omar.haddad@acme-rides.example>",
+        "Tom Becker <tom.becker@acme-rides.example>",
+        "Yuki Tanaka <yuki.tanaka@acme-rides.example>",
+    ]
+    assert ("Source", "https://github.com/acme-rides/payments-api/") in {
+        (link.title, link.url) for link in reply.links
+    }
+
+
+def test_a_typo_finds_the_closest_match_and_says_so(demo_app: App) -> None:
+    reply = ask(demo_app, "/whoowns paymnts-api")
+    assert not reply.error
+    assert field_values(reply)["Entity"] == PAYMENTS_API
+    assert reply.notes == (
+        f"nothing is named “paymnts-api”; showing the closest match, {PAYMENTS_API}",
+    )
+    assert reply.to_text().startswith("(nothing is named “paymnts-api”; showing the closest")
+
+
+@pytest.mark.parametrize("text", ["Payments API", "payments api", "PAYMENTS API"])
+def test_a_title_finds_the_entity_without_a_note(demo_app: App, text: str) -> None:
+    reply = ask(demo_app, f"/whoowns {text}")
+    assert not reply.error and reply.notes == ()
+    assert field_values(reply)["Entity"] == PAYMENTS_API
+
+
+def test_an_ambiguous_name_offers_the_candidates_as_buttons(demo_app: App) -> None:
+    reply = ask(demo_app, "/whoowns payments")
+    assert reply.error
+    assert reply.text == "“payments” could mean several entities:"
+    candidates = section_items(reply, "Which one?")
+    assert 2 <= len(candidates) <= 5
+    assert candidates[0].startswith("payments-api")  # components first, then by name
+    assert len(reply.buttons) == len(candidates)
+    commands = [button.command for button in reply.buttons]
+    assert f"/whoowns {PAYMENTS_API}" in commands
+    assert all(c and c.startswith("/whoowns ") and ":default/payments" in c for c in commands)
+    # Each button answers on its own.
+    followed = ask(demo_app, f"/whoowns {PAYMENTS_API}")
+    assert not followed.error and field_values(followed)["Entity"] == PAYMENTS_API
+
+
+def test_an_unknown_name_says_nothing_like_it(demo_app: App) -> None:
+    reply = ask(demo_app, "/whoowns zzzqqqxx")
+    assert reply.error
+    assert reply.text == "Nothing like “zzzqqqxx” in the catalog."
+    assert reply.buttons == ()
+
+
+def test_a_name_unlike_any_but_close_to_some_gets_suggestions(demo_app: App) -> None:
+    reply = ask(demo_app, "/whoowns paymint-gateway")
+    assert reply.error
+    assert reply.text == "Nothing named “paymint-gateway”."
+    suggested = [b.command for b in reply.buttons]
+    assert "/whoowns component:default/api-gateway" in suggested
+    assert 1 <= len(suggested) <= 5
+
+
+@pytest.mark.parametrize(
+    "text", [PAYMENTS_API, "Component:Default/Payments-API", "component:payments-api"]
+)
+def test_a_full_ref_answers_directly(demo_app: App, text: str) -> None:
+    reply = ask(demo_app, f"/whoowns {text}")
+    assert not reply.error and reply.notes == ()
+    assert field_values(reply)["Entity"] == PAYMENTS_API
+
+
+def test_a_ref_that_does_not_exist_names_what_does(demo_app: App) -> None:
+    reply = ask(demo_app, "/whoowns group:payments-api")
+    assert reply.error
+    assert reply.text == "There is no group:default/payments-api in the catalog."
+    assert reply.buttons[0].command == f"/whoowns {PAYMENTS_API}"
+
+
+def test_asked_about_a_group_it_says_what_the_group_owns(demo_app: App) -> None:
+    reply = ask(demo_app, "/whoowns team-payments")
+    assert not reply.error
+    assert reply.title == "What Payments Team owns"
+    assert reply.text is not None and reply.text.endswith("Owns 14 entities directly.")
+    assert field_values(reply)["Members"] == "4"
+    assert field_values(reply)["Slack"] == "#team-payments (C0FOGYR3XK)"
+    components = section_items(reply, "Component")
+    assert "payments-api [production] — service" in components
+    assert "payments-reconciler [deprecated] — service" in components
+    assert section_items(reply, "API") == [
+        "payment-events [production] — asyncapi",
+        "payments-rest-api [production] — openapi",
+    ]
+
+
+def test_asked_about_a_user_it_says_what_they_own(demo_app: App) -> None:
+    reply = ask(demo_app, "/whoowns user:devon.price")
+    assert not reply.error
+    assert reply.title == "What Devon Price owns"
+    assert field_values(reply)["Member of"] == "no group"
+    assert section_items(reply, "Component") == ["load-test-harness [experimental] — library"]
+
+
+def test_a_team_that_owns_nothing_says_so(demo_app: App) -> None:
+    reply = ask(demo_app, "/whoowns team-loyalty")
+    assert not reply.error
+    assert reply.text is not None
+    assert reply.text.endswith("Loyalty Team owns nothing in the catalog.")
+
+
+@pytest.mark.parametrize(
+    ("name", "owner", "kind"),
+    [
+        ("legacy-dispatch-monolith", "group:default/team-legacy", "group"),
+        ("city-launch-scripts", "user:default/marta.kowalski", "user"),
+    ],
+)
+def test_an_owner_missing_from_the_catalog_is_said_plainly(
+    demo_app: App, name: str, owner: str, kind: str
+) -> None:
+    reply = ask(demo_app, f"/whoowns {name}")
+    assert not reply.error
+    assert reply.text == (
+        f"component:default/{name} is owned by {owner}, which is not in the catalog: an "
+        f"ownership gap. Fix spec.owner in services/misc.yaml or add the {kind} to the catalog."
+    )
+    assert field_values(reply)["Entity"] == f"component:default/{name}"
+
+
+def test_an_owner_team_without_members_is_said_plainly(demo_app: App) -> None:
+    reply = ask(demo_app, "/whoowns map-tiles-service")
+    assert not reply.error
+    assert field_values(reply)["Owner"] == "Mapping Team (group:default/team-mapping)"
+    members = next(s for s in reply.sections if s.title == "Members")
+    assert members.text == "group:default/team-mapping has no members in the catalog."
+
+
+def test_a_user_owner_is_shown_as_the_owner(demo_app: App) -> None:
+    reply = ask(demo_app, "/whoowns load-test-harness")
+    assert not reply.error
+    assert reply.text == "Load test harness is owned by Devon Price (user:default/devon.price)."
+
+
+def test_an_unknown_command_gets_did_you_mean(demo_app: App) -> None:
+    reply = ask(demo_app, "/whoownz payments-api")
+    assert reply.error
+    assert reply.text is not None
+    assert reply.text.startswith("There is no /whoownz command. Did you mean /whoowns")
+    assert reply.buttons[0].command == "/help whoowns"
+
+
+def test_whoowns_without_a_name_shows_its_usage(demo_app: App) -> None:
+    reply = ask(demo_app, "/whoowns")
+    assert reply.error
+    assert reply.text == "/whoowns needs <entity>. Usage: /whoowns <entity> [--page N]"
