@@ -94,7 +94,10 @@ def _when(value: dt.datetime | None, now: dt.datetime, source: str | None = None
         return "unknown"
     days = (now - value).days
     ago = "today" if days <= 0 else ("1 day ago" if days == 1 else f"{days} days ago")
-    how = " (file time, not in git)" if source == "file" else ""
+    how = {
+        "file": " (file time, not in git)",
+        "shallow": " (from a shallow clone: set depth: 0 on the git source for real dates)",
+    }.get(source or "", "")
     return f"{value.date().isoformat()}, {ago}{how}"
 
 

@@ -54,6 +54,7 @@ class Repo:
 
     root: Path
     head: str | None  # None: no commit yet
+    shallow: bool = False  # a shallow clone knows only recent commits: dates are too new
 
 
 def find_repo(path: Path) -> Repo | None:
@@ -67,7 +68,19 @@ def find_repo(path: Path) -> Repo | None:
         head: str | None = _git(path, "rev-parse", "--verify", "-q", "HEAD").strip() or None
     except GitFailed:
         head = None
-    return Repo(Path(top).resolve(), head)
+    try:
+        shallow = _git(path, "rev-parse", "--is-shallow-repository").strip() == "true"
+    except GitFailed:
+        shallow = False
+    return Repo(Path(top).resolve(), head, shallow)
+
+
+def worktree_top(folder: Path) -> Path | None:
+    """The nearest folder at or above ``folder`` holding ``.git`` (no subprocess)."""
+    for candidate in (folder, *folder.parents):
+        if (candidate / ".git").exists():
+            return candidate
+    return None
 
 
 def last_changes(repo: Repo, under: str) -> dict[str, dt.datetime]:
@@ -108,17 +121,24 @@ class GitDates:
     def __init__(self) -> None:
         self._cache: dict[tuple[Path, str, str], dict[str, dt.datetime]] = {}
         self._repos: dict[Path, Repo | None] = {}
+        self._tops: dict[Path, Path | None] = {}
 
     def repo_for(self, folder: Path) -> Repo | None:
-        """The repository of ``folder`` (asked once per folder per sync)."""
+        """The repository holding ``folder``: git is asked once per repository per sync."""
         folder = folder.resolve()
-        if folder not in self._repos:
-            self._repos[folder] = find_repo(folder) if folder.is_dir() else None
-        return self._repos[folder]
+        if folder not in self._tops:
+            self._tops[folder] = worktree_top(folder) if folder.is_dir() else None
+        top = self._tops[folder]
+        if top is None:
+            return None
+        if top not in self._repos:
+            self._repos[top] = find_repo(top)
+        return self._repos[top]
 
     def forget_heads(self) -> None:
         """Start of a sync: ask git for each repository's ``HEAD`` again."""
         self._repos.clear()
+        self._tops.clear()
 
     def changes(self, repo: Repo, under: Sequence[str]) -> dict[str, dt.datetime]:
         """Last changes below the common folder of ``under`` (repo-relative folders)."""

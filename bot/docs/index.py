@@ -352,6 +352,12 @@ class DocsIndexer:
             digest.update(data[:cap])
             if info.st_size > cap:
                 digest.update(f"/{info.st_size}".encode())
+                site.problem(
+                    "warning",
+                    f"page is {info.st_size / 1e6:.1f} MB; only the first "
+                    f"{self.settings.max_page_kb} KB are indexed (docs.max_page_kb)",
+                    shown,
+                )
             site.files.append(
                 _PageFile(rel, abs_path, info.st_size, info.st_mtime, data, digest.hexdigest())
             )
@@ -405,7 +411,7 @@ class DocsIndexer:
         for site in sites:
             if site.location is None or site.folder_missing:
                 continue
-            repo = self.git.repo_for(site.location.root)  # one rev-parse per source folder
+            repo = self.git.repo_for(site.location.site_dir)  # git runs once per repository
             if (
                 repo is None
                 or repo.head is None
@@ -495,6 +501,8 @@ class DocsIndexer:
         else:
             self._update_dates(conn, existing, site_dates)
             words, section_count, pages = int(old.words), int(old.sections), int(old.pages)
+            # Nothing was read again, so the problems found when it was are still the ones.
+            site.problems = [Problem.from_dict(p) for p in json.loads(old.problems)]
         report.pages += pages
         values = {
             "source": site.entity.source,
@@ -623,12 +631,6 @@ class DocsIndexer:
         if len(data) > cap:
             cut = data.rfind(b"\n", 0, cap)
             data = data[: cut if cut > 0 else cap]
-            site.problem(
-                "warning",
-                f"page is {f.size / 1e6:.1f} MB; only the first {self.settings.max_page_kb} KB "
-                "are indexed (docs.max_page_kb)",
-                shown,
-            )
         try:
             source = data.decode("utf-8-sig")
         except UnicodeDecodeError as exc:
@@ -714,7 +716,11 @@ def _git_dates(
         if ref in docs_max:
             known.append(docs_max[ref])
         docs_updated = max(known, default=None)
-        out[ref] = _SiteDates(pages, docs_updated, code_max.get(ref), "git", repo.head)
+        source = "shallow" if repo.shallow else "git"
+        for path, (stamp, how) in pages.items():
+            if how == "git" and repo.shallow:
+                pages[path] = (stamp, "shallow")
+        out[ref] = _SiteDates(pages, docs_updated, code_max.get(ref), source, repo.head)
     return out
 
 

@@ -229,7 +229,29 @@ def parse_page(source: str, fallback_title: str | None = None) -> ParsedPage:
         text = _plain(raw)
         words += len(_WORD.findall(sec_title)) + len(_WORD.findall(text))
         out.append(ParsedSection(sec_title, anchor, level, text))
-    return ParsedPage(title, tuple(out), words)
+    return ParsedPage(title, _with_outlines(out), words)
+
+
+def _with_outlines(sections: list[ParsedSection]) -> tuple[ParsedSection, ...]:
+    """A heading with no text of its own (``## Alerts`` over ``### ...``) gets the titles of
+    its subsections as its text, so a hit on it shows what it holds."""
+    out = list(sections)
+    for i, section in enumerate(sections):
+        if section.text or section.level == 0:
+            continue
+        children: list[str] = []
+        depth: int | None = None
+        for child in sections[i + 1 :]:
+            if child.level <= section.level:
+                break
+            depth = depth or child.level
+            if child.level == depth:
+                children.append(child.title)
+        if children:
+            out[i] = ParsedSection(
+                section.title, section.anchor, section.level, " · ".join(children)
+            )
+    return tuple(out)
 
 
 def _plain(lines: Iterable[str]) -> str:

@@ -38,7 +38,7 @@ class MkdocsConfig:
 
     site_name: str | None = None
     site_description: str | None = None
-    docs_dir: str = DEFAULT_DOCS_DIR
+    docs_dir: str = DEFAULT_DOCS_DIR  # "" when the file's docs_dir was refused
     nav: tuple[NavEntry, ...] | None = None  # None: no nav, MkDocs lists every page
     repo_url: str | None = None
     edit_uri: str | None = None
@@ -81,7 +81,11 @@ def docs_dir_error(value: str) -> str | None:
 
 
 def parse_mkdocs(data: bytes, file: str) -> tuple[MkdocsConfig | None, list[Problem]]:
-    """Parse ``mkdocs.yml`` bytes; ``None`` with an error when it cannot be used at all."""
+    """Parse ``mkdocs.yml`` bytes.
+
+    ``None`` (with an error) when the file is unreadable, so MkDocs defaults may stand in; a
+    config with an empty ``docs_dir`` when its ``docs_dir`` is refused, so nothing is read.
+    """
     problems: list[Problem] = []
     try:
         text = data.decode("utf-8-sig")
@@ -113,7 +117,9 @@ def parse_mkdocs(data: bytes, file: str) -> tuple[MkdocsConfig | None, list[Prob
         return None, [Problem("error", f"docs_dir must be a folder name, found {docs_dir!r}", file)]
     why = docs_dir_error(docs_dir.strip())
     if why:
-        return None, [Problem("error", why, file)]
+        # Refused for safety: an empty docs_dir tells the indexer to read nothing of this site,
+        # rather than fall back to the default folder as it does for an unreadable file.
+        return MkdocsConfig(docs_dir=""), [Problem("error", why, file)]
     nav: tuple[NavEntry, ...] | None = None
     if "nav" in raw and raw["nav"] is not None:
         if isinstance(raw["nav"], list):

@@ -38,7 +38,7 @@ class DocsFreshness:
     words: int
     docs_updated: dt.datetime | None  # newest page (or mkdocs.yml) change
     code_updated: dt.datetime | None  # newest commit beside the docs, outside the docs folder
-    dates_from: str | None  # "git" or "file" (file times when not in git)
+    dates_from: str | None  # "git", "shallow" (a shallow clone: too new) or "file" (no git)
     nav_missing: tuple[str, ...]  # pages listed in nav that do not exist
     folder_missing: bool  # the annotation is set but there is no docs folder
     problems: tuple[Problem, ...]

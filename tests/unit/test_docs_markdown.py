@@ -110,6 +110,13 @@ def test_mark_characters_never_reach_the_index() -> None:
     assert MARK_OPEN not in page.sections[0].text and MARK_CLOSE not in page.sections[0].text
 
 
+def test_a_heading_without_text_lists_its_subsections() -> None:
+    page = parse_page("# Runbook\n\n## Alerts\n\n### High errors\n\nx\n\n### Backlog\n\ny\n")
+    alerts = next(s for s in page.sections if s.anchor == "alerts")
+    assert alerts.text == "High errors · Backlog"
+    assert page.sections[0].text == "Alerts"
+
+
 def test_word_count_counts_words_of_headings_and_text() -> None:
     assert parse_page("# Two words\n\nthree more words\n").word_count == 5
 
@@ -177,7 +184,7 @@ extra:
 def test_docs_dir_may_not_be_absolute_or_climb_out(value: str) -> None:
     assert docs_dir_error(value) is not None
     config, problems = parse_mkdocs(f"site_name: x\ndocs_dir: '{value}'\n".encode(), "mkdocs.yml")
-    assert config is None
+    assert config is not None and config.docs_dir == ""  # refused: nothing of it is read
     assert problems and problems[0].level == "error" and "docs_dir" in problems[0].message
 
 
