@@ -63,6 +63,16 @@ class ConsolePoster:
         print(f"--- to {channel} ---\n{reply.to_text()}\n", file=self.out, flush=True)
 
 
+class ConsoleProgress:
+    """A long-running command's steps, one line each (a terminal has no message to edit)."""
+
+    def __init__(self, out: TextIO) -> None:
+        self.out = out
+
+    async def update(self, text: str) -> None:
+        print(f"... {text}", file=self.out, flush=True)
+
+
 Prompt = Callable[[str], Awaitable[str | None]]
 
 
@@ -91,7 +101,10 @@ async def run_dialog(app: App, dialog: Dialog, ask: Prompt, out: TextIO) -> Repl
                 answer = "true" if answer.lower() in ("y", "yes", "true", "1") else "false"
             values[field.name] = answer
         result = await app.dispatcher.submit(
-            DialogSubmission(dialog.id, dict(values), console_user(app), None, PLATFORM, dialog.state)
+            DialogSubmission(
+                dialog.id, dict(values), console_user(app), None, PLATFORM, dialog.state,
+                progress=ConsoleProgress(out),
+            )
         )
         if isinstance(result, DialogErrors):
             for name, message in result.errors.items():

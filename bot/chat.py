@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 # Matched words in reply text (docs search snippets) sit between these two characters, which
 # read fine as plain text; adapters may render them as bold with ``render_marks``.
@@ -31,6 +31,20 @@ class ChatUser:
     email: str | None = None
 
 
+class Progress(Protocol):
+    """One message showing how far a long-running command got, updated in place.
+
+    An adapter passes one in ``Request.progress`` or ``DialogSubmission.progress``; the
+    command calls ``update`` with a short status line at each step ("rendering the template…")
+    and returns its final ``Reply`` as usual, which the adapter shows in place of the progress
+    message where the platform allows (Slack: ``chat.update`` of the message the first update
+    posted, or ``response_url`` with ``replace_original``; Discord: edit the original
+    interaction response; the console: print each line). ``update`` must not raise.
+    """
+
+    async def update(self, text: str) -> None: ...
+
+
 @dataclass(frozen=True)
 class Request:
     """One thing a user asked, as text (``/whoowns payments-api`` or ``whoowns payments-api``)."""
@@ -41,6 +55,8 @@ class Request:
     platform: str = "console"
     mention: bool = False  # the bot was @-mentioned: try plain-language phrases first
     command: str | None = None  # set when the platform already split off the command name
+    # Where a long-running command shows how far it got (see ``Progress``); None: nowhere.
+    progress: Progress | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True)
@@ -119,6 +135,7 @@ class DialogSubmission:
     channel: str | None = None
     platform: str = "console"
     state: Mapping[str, str] = field(default_factory=dict)
+    progress: Progress | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,16 @@ from typing import TYPE_CHECKING, Any, Literal
 from rapidfuzz import fuzz, process
 
 from bot.catalog.model import Entity
-from bot.chat import Button, ChatUser, DialogErrors, DialogSubmission, Reply, Request, Section
+from bot.chat import (
+    Button,
+    ChatUser,
+    DialogErrors,
+    DialogSubmission,
+    Progress,
+    Reply,
+    Request,
+    Section,
+)
 from bot.errors import Ambiguous, BadArguments, NotFound, UserError
 
 if TYPE_CHECKING:
@@ -114,6 +123,11 @@ class Context:
     def user(self) -> ChatUser:
         return self.request.user
 
+    @property
+    def progress(self) -> Progress | None:
+        """Where a long-running handler reports its steps (the adapter's), if anywhere."""
+        return self.request.progress
+
 
 class Dispatcher:
     """Routes requests to commands and turns every outcome into a ``Reply``."""
@@ -181,6 +195,7 @@ class Dispatcher:
                     user=submission.user,
                     channel=submission.channel,
                     platform=submission.platform,
+                    progress=submission.progress,
                 )
                 try:
                     return await spec.on_dialog(self.context(request), submission)
