@@ -211,6 +211,7 @@ EXTENSION_SECTIONS: dict[str, str] = {
     "slack": "bot.platforms:parse_slack",
     "discord": "bot.platforms:parse_discord",
     "docs": "bot.docs.settings:parse_docs_settings",
+    "scaffold": "bot.scaffold.settings:parse_scaffold",
 }
 
 

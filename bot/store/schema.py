@@ -167,3 +167,32 @@ docs_sections = Table(
     Column("site", Text, nullable=False),  # entity name, title and site name: searchable too
     Column("body", Text, nullable=False),
 )
+
+# --- Audit log and scaffold claims (bot/scaffold, migration 0005).
+
+audit_log = Table(
+    "audit_log",
+    metadata,
+    # Who did what, when, with which values, and how it ended (scaffolds; admin actions too).
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("at", DateTime(timezone=True), nullable=False, index=True),
+    Column("finished_at", DateTime(timezone=True)),
+    Column("action", String(40), nullable=False, index=True),  # scaffold | ...
+    Column("platform", String(20), nullable=False),
+    Column("actor_id", String(200), nullable=False),  # the chat platform's user id
+    Column("actor_name", String(200)),
+    Column("actor_ref", REF),  # the catalog User, when known
+    Column("target", String(320), nullable=False),  # what was acted on (the new name)
+    Column("result", String(20), nullable=False),  # running|succeeded|failed|refused|invalid
+    Column("message", Text),
+    Column("details", Text, nullable=False),  # JSON: template, values, repository, steps
+)
+
+scaffold_claims = Table(
+    "scaffold_claims",
+    metadata,
+    # A name being scaffolded right now: the primary key lets one run (of any replica) hold it.
+    Column("name", String(255), primary_key=True),  # lower-cased component name
+    Column("audit_id", Integer, nullable=False),
+    Column("claimed_at", DateTime(timezone=True), nullable=False),
+)

@@ -1,0 +1,142 @@
+"""What scaffolding works with: templates, their variables, a requester, and the answers."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from bot.catalog.model import EntityRef
+from bot.errors import UserError
+
+VariableKind = Literal["text", "multiline", "choice", "boolean", "json", "number"]
+Role = Literal["name", "owner", "system", "repo"]
+Engine = Literal["cookiecutter", "backstage"]
+
+# Jinja's default delimiters; a template may change them through ``_jinja2_env_vars``.
+JINJA_MARKERS: tuple[str, ...] = ("{{", "}}", "{%", "%}", "{#", "#}")
+
+
+@dataclass(frozen=True)
+class Variable:
+    """One input of a template, read without rendering anything.
+
+    ``role`` marks the variables Callboard fills itself from the dialog's own ``name``,
+    ``owner`` and ``system`` fields (and, for Backstage templates, the repository picker).
+    """
+
+    name: str
+    kind: VariableKind
+    label: str
+    default: str | None = None  # what the dialog pre-fills ("true"/"false" for booleans)
+    derived: str | None = None  # the template's own Jinja default, used when left empty
+    choices: tuple[tuple[str, str], ...] = ()  # (value, label)
+    required: bool = True
+    hint: str | None = None
+    pattern: str | None = None
+    min_length: int | None = None
+    max_length: int | None = None
+    role: Role | None = None
+
+
+@dataclass(frozen=True)
+class BackstageRecipe:
+    """How a catalog Template runs ``fetch:cookiecutter``: its values and where its files are."""
+
+    ref: str  # template:default/docs-template-cookiecutter
+    values: Mapping[str, Any]  # the step's input.values, ``${{ parameters.x }}`` unevaluated
+    target_path: str  # the step's input.targetPath ("." by default)
+    copy_without_render: tuple[str, ...] = ()
+    extensions: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Template:
+    """A template Callboard can offer; ``problems`` say why one cannot be run."""
+
+    name: str
+    title: str
+    description: str | None
+    owner: str | None
+    origin: str  # where it was found, for people: "directory ...", "git ...", "catalog ..."
+    engine: Engine
+    root: Path  # the cookiecutter template folder; for a catalog Template, its skeleton
+    variables: tuple[Variable, ...]
+    trusted: bool
+    has_hooks: bool = False
+    has_catalog_info: bool = True  # ships a catalog-info.yaml (else Callboard writes one)
+    spec_type: str = "service"
+    digest: str = ""  # changes when the template's definition changes
+    problems: tuple[str, ...] = ()
+    markers: tuple[str, ...] = JINJA_MARKERS
+    extensions: tuple[str, ...] = ()
+    patterns: Mapping[str, str] = field(default_factory=dict)
+    backstage: BackstageRecipe | None = None
+
+    @property
+    def usable(self) -> bool:
+        return not self.problems
+
+    def variable(self, name: str) -> Variable | None:
+        for var in self.variables:
+            if var.name == name:
+                return var
+        return None
+
+    def role_variable(self, role: Role) -> Variable | None:
+        for var in self.variables:
+            if var.role == role:
+                return var
+        return None
+
+    @property
+    def asked(self) -> tuple[Variable, ...]:
+        """The template's own variables the dialog asks for (not the ones Callboard fills)."""
+        return tuple(v for v in self.variables if v.role is None)
+
+
+@dataclass(frozen=True)
+class Requester:
+    """Who asked to scaffold, as the chat platform and the catalog know them."""
+
+    platform: str
+    id: str
+    name: str | None = None
+    user_ref: EntityRef | None = None
+    groups: tuple[EntityRef, ...] = ()  # direct memberships (spec.memberOf and members)
+    unknown_reason: str | None = None  # why the user could not be found in the catalog
+
+    @property
+    def shown(self) -> str:
+        if self.user_ref is not None:
+            return str(self.user_ref)
+        return f"{self.platform} user {self.name or self.id}"
+
+
+@dataclass(frozen=True)
+class Answers:
+    """Validated dialog values: the new component and the template's context overrides."""
+
+    name: str
+    owner: EntityRef
+    system: EntityRef | None
+    context: Mapping[str, Any]  # cookiecutter extra_context (typed: bool, dict, str)
+    submitted: Mapping[str, str]  # what the user entered, for the audit log
+
+
+def as_mapping(value: Any) -> Mapping[str, Any]:
+    """``value`` when it is a mapping (raw JSON/YAML), else an empty one."""
+    return value if isinstance(value, Mapping) else {}
+
+
+def as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []
+
+
+class InvalidAnswers(UserError):
+    """Dialog values that fail validation: one message per field (shown inline)."""
+
+    def __init__(self, errors: Mapping[str, str]) -> None:
+        super().__init__("; ".join(f"{k}: {v}" for k, v in errors.items()))
+        self.errors = dict(errors)

@@ -1,0 +1,255 @@
+"""Rendering a template into a fresh temporary folder, in a child process without secrets.
+
+The child (``render_worker.py``) gets an environment holding only ``PATH``, a locale, and a
+``HOME``/``TMPDIR`` inside the job's folder: tokens in the bot's environment never reach a
+template (or a trusted template's hooks), cookiecutter's replay files and clones stay in the
+job's folder, and ``~/.cookiecutterrc`` is never read. Hooks run only for trusted templates.
+The output is checked before anything is published: no symbolic links, bounded in files and
+bytes, and a ``catalog-info.yaml`` that describes the new component (Callboard writes one when
+the template has none).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from bot.catalog.validation import validate_entity
+from bot.scaffold import backstage
+from bot.scaffold.model import Answers, Template
+
+CATALOG_FILE = "catalog-info.yaml"
+WRAPPER = "{{cookiecutter and 'contents'}}"  # Backstage's fetch:cookiecutter wrapper folder
+WORKER = Path(__file__).with_name("render_worker.py")
+
+
+class RenderError(Exception):
+    """Rendering failed; the message says why in words a chat user can act on."""
+
+
+@dataclass(frozen=True)
+class Rendered:
+    """A rendered project on disk, checked and ready to publish."""
+
+    project: Path
+    files: tuple[str, ...]  # relative POSIX paths, sorted
+    size: int  # bytes
+    catalog_written: bool  # Callboard wrote catalog-info.yaml (the template has none)
+
+
+def render(
+    template: Template,
+    answers: Answers,
+    work: Path,
+    *,
+    repo_value: str,
+    timeout: float,
+    max_files: int,
+    max_bytes: int,
+) -> Rendered:
+    """Render ``template`` with ``answers`` under ``work`` (a fresh folder the caller removes)."""
+    for sub in ("home", "tmp", "replay", "cookiecutters", "out"):
+        (work / sub).mkdir(parents=True, exist_ok=True)
+    if template.engine == "backstage":
+        source, context = _backstage_template(template, answers, work, repo_value)
+    else:
+        source, context = str(template.root), dict(answers.context)
+    accept_hooks = template.trusted and template.engine == "cookiecutter"
+    project = _run_worker(work, source, context, accept_hooks, timeout)
+    files, size = _inventory(project, max_files, max_bytes)
+    written = _catalog_info(project, template, answers)
+    if written:
+        files = tuple(sorted({*files, CATALOG_FILE}))
+    return Rendered(project, files, size, written)
+
+
+def _backstage_template(
+    template: Template, answers: Answers, work: Path, repo_value: str
+) -> tuple[str, dict[str, Any]]:
+    recipe = template.backstage
+    assert recipe is not None
+    parameters: dict[str, Any] = dict(answers.context)
+    for var in template.variables:
+        if var.role == "name":
+            parameters[var.name] = answers.name
+        elif var.role == "owner":
+            parameters[var.name] = str(answers.owner)
+        elif var.role == "system":
+            parameters[var.name] = str(answers.system) if answers.system else ""
+        elif var.role == "repo":
+            parameters[var.name] = repo_value
+    values = backstage.evaluate(recipe.values, parameters)
+    if not isinstance(values, dict):
+        raise RenderError("the template's input.values is not an object")
+    if recipe.copy_without_render:
+        values["_copy_without_render"] = list(recipe.copy_without_render)
+    if recipe.extensions:
+        values["_extensions"] = list(recipe.extensions)
+    wrapper = work / "template"
+    target = wrapper / WRAPPER
+    if recipe.target_path != ".":
+        target = target / recipe.target_path
+    shutil.copytree(template.root, target, symlinks=True)
+    (wrapper / "cookiecutter.json").write_text(json.dumps(values, indent=2), encoding="utf-8")
+    return str(wrapper), {}
+
+
+def _run_worker(
+    work: Path, source: str, context: Mapping[str, Any], accept_hooks: bool, timeout: float
+) -> Path:
+    result_path = work / "result.json"
+    request = {
+        "template": source,
+        "context": context,
+        "output": str(work / "out"),
+        "accept_hooks": accept_hooks,
+        "replay_dir": str(work / "replay"),
+        "cookiecutters_dir": str(work / "cookiecutters"),
+        "result": str(result_path),
+    }
+    env = {
+        "PATH": os.environ.get("PATH", os.defpath),
+        "HOME": str(work / "home"),
+        "TMPDIR": str(work / "tmp"),
+        "LANG": "C.UTF-8",
+        "LC_ALL": "C.UTF-8",
+        "PYTHONDONTWRITEBYTECODE": "1",
+    }
+    try:
+        done = subprocess.run(
+            [sys.executable, "-I", str(WORKER)],
+            input=json.dumps(request),
+            capture_output=True,
+            text=True,
+            env=env,
+            cwd=work / "tmp",
+            timeout=timeout,
+            check=False,
+        )
+    except subprocess.TimeoutExpired as exc:
+        raise RenderError(
+            f"the template took longer than {timeout:.0f} s to render and was stopped"
+        ) from exc
+    try:
+        result = json.loads(result_path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        tail = (done.stderr or done.stdout or "").strip().splitlines()[-3:]
+        raise RenderError(
+            f"the renderer stopped without a result (exit status {done.returncode})"
+            + (f": {' / '.join(tail)}" if tail else "")
+        ) from None
+    if not result.get("ok"):
+        message = str(result.get("message") or "unknown error")
+        kind = str(result.get("error") or "")
+        if kind == "FailedHookException":
+            tail = (done.stderr or "").strip().splitlines()[-3:]
+            detail = f" ({' / '.join(tail)})" if tail else ""
+            raise RenderError(f"a hook of the template failed: {message}{detail}")
+        if kind == "UndefinedVariableInTemplate":
+            raise RenderError(f"the template uses a variable it does not define: {message}")
+        if kind == "OutputDirExistsException":
+            raise RenderError(f"the output folder already exists: {message}")
+        raise RenderError(f"{kind}: {message}" if kind else message)
+    project = Path(str(result["project"])).resolve()
+    if not project.is_relative_to((work / "out").resolve()) or not project.is_dir():
+        raise RenderError(f"the template wrote its project outside the job folder ({project})")
+    return project
+
+
+def _inventory(project: Path, max_files: int, max_bytes: int) -> tuple[tuple[str, ...], int]:
+    files: list[str] = []
+    size = 0
+    for dirpath, dirnames, filenames in os.walk(project):
+        base = Path(dirpath)
+        for name in [*dirnames, *filenames]:
+            path = base / name
+            if name == ".git":
+                # A .git folder or file in the output would configure the git commands that
+                # publish it (hooks, fsmonitor): a template must never ship one.
+                rel = path.relative_to(project).as_posix()
+                raise RenderError(
+                    f"the template produced {rel}; refused (git metadata in a "
+                    "template would run as code when publishing)"
+                )
+            if path.is_symlink():
+                rel = path.relative_to(project).as_posix()
+                raise RenderError(f"the template produced a symbolic link ({rel}); refused")
+        for name in filenames:
+            path = base / name
+            files.append(path.relative_to(project).as_posix())
+            size += path.stat().st_size
+            if len(files) > max_files:
+                raise RenderError(
+                    f"the template produced more than {max_files} files; refused "
+                    "(scaffold.max_files)"
+                )
+            if size > max_bytes:
+                raise RenderError(
+                    f"the template produced more than {max_bytes // 2**20} MB; "
+                    "refused (scaffold.max_output_mb)"
+                )
+    if not files:
+        raise RenderError("the template produced no files")
+    return tuple(sorted(files)), size
+
+
+def _catalog_info(project: Path, template: Template, answers: Answers) -> bool:
+    """Check the project's catalog-info.yaml names the new component; write one if absent."""
+    path = project / CATALOG_FILE
+    if not path.exists():
+        path.write_text(_default_catalog_info(template, answers), encoding="utf-8")
+        return True
+    try:
+        docs = [d for d in yaml.safe_load_all(path.read_text(encoding="utf-8")) if d is not None]
+    except (yaml.YAMLError, UnicodeDecodeError) as exc:
+        raise RenderError(f"the rendered {CATALOG_FILE} is not valid YAML: {exc}") from None
+    names: list[str] = []
+    for index, doc in enumerate(docs):
+        if not isinstance(doc, dict):
+            raise RenderError(
+                f"document {index + 1} of the rendered {CATALOG_FILE} is not a mapping"
+            )
+        problems = validate_entity(doc)
+        if problems:
+            raise RenderError(f"the rendered {CATALOG_FILE} is not a valid entity: {problems[0]}")
+        meta = doc.get("metadata") or {}
+        names.append(f"{doc.get('kind')}:{meta.get('name')}")
+        if str(meta.get("name", "")).lower() == answers.name.lower():
+            return False
+    raise RenderError(
+        f"the rendered {CATALOG_FILE} describes {', '.join(names) or 'nothing'}, not the new "
+        f"component {answers.name}; nothing was published"
+    )
+
+
+def _default_catalog_info(template: Template, answers: Answers) -> str:
+    description = answers.context.get("description")
+    metadata: dict[str, Any] = {"name": answers.name}
+    if isinstance(description, str) and description:
+        metadata["description"] = description
+    spec: dict[str, Any] = {
+        "type": template.spec_type,
+        "lifecycle": "experimental",
+        "owner": str(answers.owner),
+    }
+    if answers.system:
+        spec["system"] = str(answers.system)
+    doc = {
+        "apiVersion": "backstage.io/v1alpha1",
+        "kind": "Component",
+        "metadata": metadata,
+        "spec": spec,
+    }
+    return (
+        f"# Written by Callboard: the template {template.name} has no {CATALOG_FILE}.\n"
+        + yaml.safe_dump(doc, sort_keys=False, allow_unicode=True)
+    )

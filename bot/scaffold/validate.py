@@ -1,0 +1,247 @@
+"""Checking dialog values before anything runs; every problem is reported on its field.
+
+Cookiecutter renders every value as unsandboxed Jinja, so a value holding ``{{``, ``{%`` or
+``{#`` (or the template's own delimiters) would run as code in the bot: such values are refused
+outright, as are unknown and private keys, values over the length limits and control
+characters. The component name follows Backstage's name rule and must not be taken.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import unicodedata
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from bot.catalog.model import EntityRef
+from bot.catalog.read import CatalogReader
+from bot.catalog.validation import is_valid_object_name
+from bot.errors import UserError
+from bot.scaffold.model import Answers, InvalidAnswers, Template, Variable
+
+RESERVED = ("name", "owner", "system")
+_TRUE = ("1", "true", "t", "yes", "y", "on")
+_FALSE = ("0", "false", "f", "no", "n", "off")
+NAME_RULE = (
+    "must be 1-63 characters: letters, digits and - _ . between them, starting and ending "
+    "with a letter or digit (Backstage's name rule)"
+)
+
+
+def validate(
+    template: Template,
+    values: Mapping[str, str],
+    catalog: CatalogReader,
+    *,
+    max_value_length: int,
+    max_text_length: int,
+    taken: Sequence[str] = (),
+) -> Answers:
+    """Typed, safe answers for ``template``, or ``InvalidAnswers`` with one message per field.
+
+    ``taken`` holds extra reasons the name is unavailable (an existing repository, a scaffold
+    already running), found by the caller.
+    """
+    errors: dict[str, str] = {}
+    known = {v.name for v in template.asked} | set(RESERVED)
+    for key in values:
+        if key.startswith("_"):
+            errors[key] = "is a private template variable; it cannot be set"
+        elif key not in known:
+            listed = ", ".join(sorted(known))
+            errors[key] = f"is not a field of {template.name} (its fields: {listed})"
+    clean: dict[str, str] = {}
+    for key, raw in values.items():
+        if key in errors:
+            continue
+        var = template.variable(key)
+        multiline = var is not None and var.kind in ("multiline", "json")
+        problem = _text_problem(
+            raw,
+            template,
+            var,
+            max_text_length if multiline else max_value_length,
+            multiline,
+        )
+        if problem:
+            errors[key] = problem
+        else:
+            clean[key] = raw.strip() if not multiline else raw
+
+    name = clean.get("name", "")
+    if "name" not in errors:
+        if not name:
+            errors["name"] = "is required: the new component's name"
+        elif not is_valid_object_name(name):
+            errors["name"] = f"“{name}” {NAME_RULE}"
+        else:
+            reason = _name_taken(name, catalog) or (taken[0] if taken else None)
+            if reason:
+                errors["name"] = reason
+
+    owner = None
+    if "owner" not in errors:
+        owner = _entity(
+            clean.get("owner", ""),
+            "group",
+            catalog,
+            errors,
+            "owner",
+            "is required: the owning team (a group)",
+        )
+    system = None
+    if "system" not in errors and clean.get("system"):
+        system = _entity(clean["system"], "system", catalog, errors, "system", "")
+
+    context: dict[str, Any] = {}
+    for var in template.asked:
+        if var.name in errors:
+            continue
+        given = clean.get(var.name, "")
+        try:
+            value = _typed(template, var, given)
+        except ValueError as exc:
+            errors[var.name] = str(exc)
+            continue
+        if value is not None:
+            context[var.name] = value
+
+    if errors:
+        raise InvalidAnswers(_ordered(errors, template))
+    assert owner is not None
+    for role, value in (
+        ("name", name),
+        ("owner", str(owner)),
+        ("system", str(system) if system else ""),
+    ):
+        var = template.role_variable(role)  # type: ignore[arg-type]
+        if var is not None:
+            context[var.name] = value
+    return Answers(name=name, owner=owner, system=system, context=context, submitted=dict(values))
+
+
+def _ordered(errors: Mapping[str, str], template: Template) -> dict[str, str]:
+    order = [*RESERVED, *(v.name for v in template.asked)]
+    return dict(
+        sorted(errors.items(), key=lambda kv: order.index(kv[0]) if kv[0] in order else len(order))
+    )
+
+
+def _text_problem(
+    raw: Any, template: Template, var: Variable | None, limit: int, multiline: bool
+) -> str | None:
+    if not isinstance(raw, str):
+        return "must be text"
+    if len(raw) > limit:
+        return f"is {len(raw)} characters long; the limit is {limit}"
+    # A choice option is the template's own text, not the user's: it may contain anything.
+    if var is not None and var.kind == "choice" and raw in {v for v, _ in var.choices}:
+        return None
+    for marker in template.markers:
+        if marker in raw:
+            return (
+                f"contains “{marker}”: template syntax is not allowed in values (the template "
+                "engine would run it as code). Nothing was rendered."
+            )
+    for ch in raw:
+        if ch in "\n\t" and multiline:
+            continue
+        if unicodedata.category(ch) in ("Cc", "Cf", "Zl", "Zp"):
+            what = "line breaks" if ch in "\n\r" else f"control characters (U+{ord(ch):04X})"
+            return f"must not contain {what}"
+    return None
+
+
+def _name_taken(name: str, catalog: CatalogReader) -> str | None:
+    hits = catalog.index().by_name.get(name.lower(), [])
+    if hits:
+        refs = ", ".join(h.ref for h in hits[:3])
+        return f"“{name}” is taken: {refs} is already in the catalog"
+    return None
+
+
+def _entity(
+    text: str,
+    kind: str,
+    catalog: CatalogReader,
+    errors: dict[str, str],
+    field: str,
+    missing: str,
+) -> EntityRef | None:
+    text = text.strip()
+    if not text:
+        if missing:
+            errors[field] = missing
+        return None
+    try:
+        found = catalog.resolve(text, (kind,))
+    except UserError as exc:
+        suggestions = getattr(exc, "suggestions", ()) or getattr(exc, "candidates", ())
+        more = f" Did you mean {', '.join(suggestions[:3])}?" if suggestions else ""
+        errors[field] = f"no {kind} “{text}” in the catalog.{more}"
+        return None
+    if found.how == "fuzzy":
+        errors[field] = f"no {kind} is named “{text}”. Did you mean {found.ref}?"
+        return None
+    return found.ref
+
+
+def _typed(template: Template, var: Variable, given: str) -> Any:
+    """The value cookiecutter should get for ``var`` (None: keep the template's default)."""
+    if not given:
+        if var.required and var.default is None and var.derived is None:
+            raise ValueError("is required")
+        return None
+    if var.kind == "boolean":
+        lowered = given.lower()
+        if lowered in _TRUE:
+            return True
+        if lowered in _FALSE:
+            return False
+        raise ValueError(f"must be yes or no, not “{given}”")
+    if var.kind == "choice":
+        options = [v for v, _ in var.choices]
+        if given not in options:
+            raise ValueError(f"must be one of {', '.join(options)}; “{given}” is not")
+        return given
+    if var.kind == "number":
+        try:
+            float(given)
+        except ValueError:
+            raise ValueError(f"must be a number, not “{given}”") from None
+        return given
+    if var.kind == "json":
+        try:
+            value = json.loads(given)
+        except ValueError as exc:
+            raise ValueError(f"is not valid JSON ({exc})") from None
+        if not isinstance(value, dict):
+            raise ValueError("must be a JSON object ({...})")
+        _check_leaves(value, template.markers)
+        return value
+    pattern = template.patterns.get(var.name) or var.pattern
+    if pattern and not re.fullmatch(pattern, given):
+        raise ValueError(f"“{given}” does not match the pattern {pattern}")
+    if var.min_length is not None and len(given) < var.min_length:
+        raise ValueError(f"must be at least {var.min_length} characters")
+    if var.max_length is not None and len(given) > var.max_length:
+        raise ValueError(f"must be at most {var.max_length} characters")
+    return given
+
+
+def _check_leaves(value: Any, markers: Sequence[str]) -> None:
+    if isinstance(value, str):
+        for marker in markers:
+            if marker in value:
+                raise ValueError(
+                    f"contains “{marker}”: template syntax is not allowed in values (the "
+                    "template engine would run it as code)"
+                )
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            _check_leaves(key, markers)
+            _check_leaves(item, markers)
+    elif isinstance(value, list):
+        for item in value:
+            _check_leaves(item, markers)
