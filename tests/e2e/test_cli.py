@@ -257,3 +257,31 @@ def test_check_refuses_a_directory_and_a_missing_file(tmp_path: Path) -> None:
         "dir: is a directory; name catalog files",
         "missing.yaml: file not found",
     ]
+
+
+def test_check_reports_hostile_files_without_crashing(tmp_path: Path) -> None:
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    (repo / "deep.yaml").write_text("spec: " + "[" * 100_000 + "]" * 100_000 + "\n")
+    lol = ['a0: &a0 "lol"'] + [
+        f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 10)}]" for i in range(1, 10)
+    ]
+    (repo / "bomb.yaml").write_text("\n".join(lol) + "\n")
+    (repo / "binary.yaml").write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00" + bytes(range(256)))
+    (repo / "all.yaml").write_text(
+        dump({"apiVersion": V1, "kind": "Location", "metadata": {"name": "all"},
+              "spec": {"targets": ["./deep.yaml", "./bomb.yaml", "./binary.yaml",
+                                   "../../etc/passwd"]}},
+             component("fine"))
+    )  # fmt: skip
+    result = run("check", "all.yaml", cwd=repo)
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    assert result.stdout.splitlines() == [
+        'all.yaml:1: target "../../etc/passwd" resolves outside the source root '
+        f"{repo.resolve()}; not read [location:default/all]",
+        "deep.yaml:1: nesting deeper than 200 levels; the rest of the file is not read",
+        "bomb.yaml:1: document expands to more than 200,000 nodes through aliases (an alias "
+        "bomb?); skipped",
+        "binary.yaml: binary data: not a YAML text file",
+    ]
