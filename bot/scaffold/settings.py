@@ -151,8 +151,11 @@ _TEMPLATE_NAME = re.compile(r"[a-z0-9][a-z0-9._-]{0,62}")
 
 
 def _default_templates(sec: Section) -> tuple[TemplateLocation, ...]:
-    if BUNDLED_TEMPLATES.is_dir():
-        return (TemplateLocation("directory", path=BUNDLED_TEMPLATES),)
+    """``templates/`` beside the config folder (the source tree and the Docker image both lay
+    it out so), else the one beside the source code."""
+    for folder in (sec.base.parent / "templates", BUNDLED_TEMPLATES):
+        if folder.is_dir() and any(folder.glob("*/cookiecutter.json")):
+            return (TemplateLocation("directory", path=folder.resolve()),)
     return ()
 
 
