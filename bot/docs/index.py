@@ -20,7 +20,7 @@ import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import BindParameter, Connection, bindparam, delete, func, insert, select, update
 
@@ -37,6 +37,7 @@ from bot.store.db import Database, utcnow
 from bot.store.schema import docs_pages, docs_sections, docs_sites, entities
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 INDEX_VERSION = "1"  # bump when parsing changes, so every page is split again
 MARKDOWN_SUFFIXES = (".md", ".markdown")
@@ -161,6 +162,8 @@ class DocsIndexer:
                     docs_pages.c.path,
                     docs_pages.c.sha256,
                     docs_pages.c.title,
+                    docs_pages.c.position,
+                    docs_pages.c.in_nav,
                     docs_pages.c.word_count,
                     docs_pages.c.last_updated,
                     docs_pages.c.updated_from,
@@ -460,22 +463,37 @@ class DocsIndexer:
         now: dt.datetime,
         report: DocsReport,
     ) -> None:
+        """Plan every site of a batch, then write the batch in a few bulk statements."""
+        writes = _Writes()
         with self.db.engine.begin() as conn:
+            counts = _section_counts(conn, [s.entity.ref for s in sites], stored)
             for site in sites:
                 ref = site.entity.ref
-                self._write_site(
-                    conn, site, stored.get(ref), pages.get(ref, {}), dates, force, now, report
+                self._plan_site(
+                    conn,
+                    site,
+                    stored.get(ref),
+                    pages.get(ref, {}),
+                    counts,
+                    dates,
+                    force,
+                    now,
+                    writes,
+                    report,
                 )
+            writes.flush(conn)
 
-    def _write_site(
+    def _plan_site(
         self,
         conn: Connection,
         site: _Site,
         old: Any,
         existing: dict[str, Any],
+        counts: dict[int, int],
         dates: dict[str, _SiteDates],
         force: bool,
         now: dt.datetime,
+        writes: _Writes,
         report: DocsReport,
     ) -> None:
         ref = site.entity.ref
@@ -494,12 +512,17 @@ class DocsIndexer:
                 or old.site_name != (config.site_name if config else None)
                 or _stored_site_text(conn, ref) not in (None, self._site_text(site))
             )
-            words, section_count = self._write_pages(
-                conn, site, existing, site_dates, rebuild, report
+            words, section_count = self._plan_pages(
+                site, existing, counts, site_dates, rebuild, writes, report
             )
             pages = len(site.files)
         else:
-            self._update_dates(conn, existing, site_dates)
+            for path, row in existing.items():
+                date, source = site_dates.pages.get(path, (None, None))
+                if date is not None and (
+                    _differs(row.last_updated, date) or row.updated_from != source
+                ):
+                    writes.light(row, row.position, bool(row.in_nav), date, source)
             words, section_count, pages = int(old.words), int(old.sections), int(old.pages)
             # Nothing was read again, so the problems found when it was are still the ones.
             site.problems = [Problem.from_dict(p) for p in json.loads(old.problems)]
@@ -526,27 +549,27 @@ class DocsIndexer:
             "problems": json.dumps([p.to_dict() for p in site.problems]),
         }
         if old is None:
-            conn.execute(insert(docs_sites).values(entity_ref=ref, indexed_at=now, **values))
+            writes.site_inserts.append({"entity_ref": ref, "indexed_at": now, **values})
         elif changed or any(_differs(getattr(old, k), v) for k, v in values.items()):
-            if changed:
-                values["indexed_at"] = now
-            conn.execute(update(docs_sites).where(docs_sites.c.entity_ref == ref).values(**values))
+            indexed_at = now if changed else old.indexed_at
+            writes.site_updates.append({"_ref": ref, "indexed_at": indexed_at, **values})
 
-    def _write_pages(
+    def _plan_pages(
         self,
-        conn: Connection,
         site: _Site,
         existing: dict[str, Any],
+        counts: dict[int, int],
         site_dates: _SiteDates,
         rebuild: bool,
+        writes: _Writes,
         report: DocsReport,
     ) -> tuple[int, int]:
-        """Write a changed site's pages; only pages whose bytes changed are split again."""
+        """Plan a changed site's pages; only pages whose bytes changed are split again."""
         ref = site.entity.ref
         site_text = self._site_text(site)
         nav_titles, order = _nav_order(site)
         keep = {f.path for f in site.files}
-        removed: list[int] = [int(r.id) for p, r in existing.items() if p not in keep]
+        removed = [int(r.id) for p, r in existing.items() if p not in keep]
         words = 0
         sections = 0
         for f in site.files:
@@ -555,18 +578,9 @@ class DocsIndexer:
             position, in_nav = order[f.path]
             if not rebuild and old is not None and old.sha256 == f.sha256:
                 # Same bytes, same nav and names: the sections stand; refresh order and date.
-                conn.execute(
-                    update(docs_pages)
-                    .where(docs_pages.c.id == old.id)
-                    .values(
-                        position=position,
-                        in_nav=int(in_nav),
-                        last_updated=page_date,
-                        updated_from=date_from,
-                    )
-                )
+                writes.light(old, position, in_nav, page_date, date_from)
                 words += int(old.word_count)
-                sections += _count_sections(conn, int(old.id))
+                sections += counts.get(int(old.id), 0)
                 continue
             parsed = self._parse(site, f)
             if parsed is None:
@@ -587,17 +601,8 @@ class DocsIndexer:
                 "last_updated": page_date,
                 "updated_from": date_from,
             }
-            if old is None:
-                key = conn.execute(insert(docs_pages).values(**values)).inserted_primary_key
-                assert key is not None
-                page_id = int(key[0])
-            else:
-                page_id = int(old.id)
-                conn.execute(delete(docs_sections).where(docs_sections.c.page_id == page_id))
-                conn.execute(update(docs_pages).where(docs_pages.c.id == page_id).values(**values))
             rows = [
                 {
-                    "page_id": page_id,
                     "entity_ref": ref,
                     "position": i,
                     "level": s.level,
@@ -609,17 +614,12 @@ class DocsIndexer:
                 }
                 for i, s in enumerate(parsed.sections)
             ]
-            if rows:
-                conn.execute(insert(docs_sections), rows)
+            writes.page(None if old is None else int(old.id), values, rows)
             words += parsed.word_count
             sections += len(rows)
         if removed:
             report.pages_removed += len(removed)
-            ids: BindParameter[Any] = bindparam("ids", expanding=True)
-            conn.execute(
-                delete(docs_sections).where(docs_sections.c.page_id.in_(ids)), {"ids": removed}
-            )
-            conn.execute(delete(docs_pages).where(docs_pages.c.id.in_(ids)), {"ids": removed})
+            writes.removed_pages.extend(removed)
         return words, sections
 
     def _parse(self, site: _Site, f: _PageFile) -> ParsedPage | None:
@@ -642,22 +642,6 @@ class DocsIndexer:
             return None
         return parse_page(source, title_from_path(f.path))
 
-    @staticmethod
-    def _update_dates(conn: Connection, existing: dict[str, Any], site_dates: _SiteDates) -> None:
-        for path, row in existing.items():
-            date, source = site_dates.pages.get(path, (None, None))
-            if date is None:
-                continue
-            stored = row.last_updated
-            if stored is not None and stored.tzinfo is None:
-                stored = stored.replace(tzinfo=dt.UTC)
-            if stored != date or row.updated_from != source:
-                conn.execute(
-                    update(docs_pages)
-                    .where(docs_pages.c.id == row.id)
-                    .values(last_updated=date, updated_from=source)
-                )
-
     def _remove_sites(self, conn: Connection, refs: Sequence[str]) -> None:
         ids: BindParameter[Any] = bindparam("refs", expanding=True)
         conn.execute(
@@ -665,6 +649,92 @@ class DocsIndexer:
         )
         conn.execute(delete(docs_pages).where(docs_pages.c.entity_ref.in_(ids)), {"refs": refs})
         conn.execute(delete(docs_sites).where(docs_sites.c.entity_ref.in_(ids)), {"refs": refs})
+
+
+@dataclass
+class _Writes:
+    """What one batch of sites writes, run as a few bulk statements (round trips cost most)."""
+
+    site_inserts: list[dict[str, Any]] = field(default_factory=list)
+    site_updates: list[dict[str, Any]] = field(default_factory=list)
+    light_updates: list[dict[str, Any]] = field(default_factory=list)  # order and dates
+    full_updates: list[dict[str, Any]] = field(default_factory=list)  # a page split again
+    new_pages: list[tuple[dict[str, Any], list[dict[str, Any]]]] = field(default_factory=list)
+    sections: list[dict[str, Any]] = field(default_factory=list)  # of pages split again
+    removed_pages: list[int] = field(default_factory=list)
+
+    def light(
+        self, row: Any, position: int, in_nav: bool, date: dt.datetime | None, source: str | None
+    ) -> None:
+        self.light_updates.append(
+            {
+                "_id": int(row.id),
+                "position": position,
+                "in_nav": int(in_nav),
+                "last_updated": date,
+                "updated_from": source,
+            }
+        )
+
+    def page(self, page_id: int | None, values: dict[str, Any], rows: list[dict[str, Any]]) -> None:
+        if page_id is None:
+            self.new_pages.append((values, rows))
+            return
+        self.full_updates.append({"_id": page_id, **values})
+        self.sections.extend({"page_id": page_id, **r} for r in rows)
+
+    def flush(self, conn: Connection) -> None:
+        ids: BindParameter[Any] = bindparam("ids", expanding=True)
+        stale = [u["_id"] for u in self.full_updates] + self.removed_pages
+        for chunk in _chunks(stale):
+            conn.execute(
+                delete(docs_sections).where(docs_sections.c.page_id.in_(ids)), {"ids": chunk}
+            )
+        for chunk in _chunks(self.removed_pages):
+            conn.execute(delete(docs_pages).where(docs_pages.c.id.in_(ids)), {"ids": chunk})
+        by_id = docs_pages.c.id == bindparam("_id")
+        for group in (self.light_updates, self.full_updates):
+            if group:
+                conn.execute(update(docs_pages).where(by_id), group)
+        if self.new_pages:
+            inserted = conn.execute(
+                insert(docs_pages).returning(docs_pages.c.id, sort_by_parameter_order=True),
+                [values for values, _rows in self.new_pages],
+            ).all()
+            for (page_id,), (_values, rows) in zip(inserted, self.new_pages, strict=True):
+                self.sections.extend({"page_id": int(page_id), **r} for r in rows)
+        if self.sections:
+            conn.execute(insert(docs_sections), self.sections)
+        if self.site_inserts:
+            conn.execute(insert(docs_sites), self.site_inserts)
+        if self.site_updates:
+            conn.execute(
+                update(docs_sites).where(docs_sites.c.entity_ref == bindparam("_ref")),
+                self.site_updates,
+            )
+
+
+def _chunks(items: Sequence[T], size: int = 500) -> Iterable[Sequence[T]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def _section_counts(
+    conn: Connection, refs: Sequence[str], stored: dict[str, Any]
+) -> dict[int, int]:
+    """Sections per stored page of the sites in ``refs`` (for pages kept as they are)."""
+    known = [r for r in refs if r in stored]
+    counts: dict[int, int] = {}
+    refs_param: BindParameter[Any] = bindparam("refs", expanding=True)
+    for chunk in _chunks(known):
+        for page_id, count in conn.execute(
+            select(docs_sections.c.page_id, func.count())
+            .where(docs_sections.c.entity_ref.in_(refs_param))
+            .group_by(docs_sections.c.page_id),
+            {"refs": list(chunk)},
+        ):
+            counts[int(page_id)] = int(count)
+    return counts
 
 
 @dataclass(frozen=True)
@@ -773,13 +843,3 @@ def _stored_site_text(conn: Connection, ref: str) -> str | None:
         select(docs_sections.c.site).where(docs_sections.c.entity_ref == ref).limit(1)
     ).first()
     return None if row is None else str(row.site)
-
-
-def _count_sections(conn: Connection, page_id: int) -> int:
-    return int(
-        conn.execute(
-            select(func.count())
-            .select_from(docs_sections)
-            .where(docs_sections.c.page_id == page_id)
-        ).scalar_one()
-    )

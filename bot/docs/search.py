@@ -136,7 +136,7 @@ class SqliteSearch:
     """SQLite FTS5 with bm25."""
 
     name = "sqlite-fts5"
-    WEIGHTS = "10.0, 5.0, 2.0, 1.0"  # title, page_title, site, body
+    RANK = "bm25(10.0, 5.0, 2.0, 1.0)"  # title, page_title, site, body
 
     @staticmethod
     def match(query: DocQuery) -> str:
@@ -149,21 +149,28 @@ class SqliteSearch:
     def ranked(
         self, conn: Connection, query: DocQuery, entity_ref: str | None, limit: int
     ) -> list[tuple[int, int, float]]:
-        score = f"bm25(docs_fts, {self.WEIGHTS})"
-        where = "docs_fts MATCH :q"
-        params: dict[str, Any] = {"q": self.match(query), "k": limit}
+        # ``ORDER BY rank`` lets FTS5 sort inside the virtual table, so only the top rows are
+        # read from docs_sections; the weights are set per query with ``rank MATCH``.
+        where = "docs_fts MATCH :q AND rank MATCH :rank"
+        params: dict[str, Any] = {"q": self.match(query), "k": limit, "rank": self.RANK}
         if entity_ref is not None:
-            where += " AND s.entity_ref = :e"
+            where += " AND rowid IN (SELECT id FROM docs_sections WHERE entity_ref = :e)"
             params["e"] = entity_ref
-        rows = conn.execute(
-            text(
-                f"SELECT s.id, s.page_id, {score} AS score FROM docs_fts "
-                f"JOIN docs_sections s ON s.id = docs_fts.rowid "
-                f"WHERE {where} ORDER BY score LIMIT :k"
-            ),
+        top = conn.execute(
+            text(f"SELECT rowid, rank FROM docs_fts WHERE {where} ORDER BY rank LIMIT :k"),
             params,
         ).all()
-        return [(int(r[0]), int(r[1]), -float(r[2])) for r in rows]
+        if not top:
+            return []
+        pages: dict[int, int] = dict(
+            conn.execute(
+                text("SELECT id, page_id FROM docs_sections WHERE id IN :ids").bindparams(
+                    bindparam("ids", expanding=True)
+                ),
+                {"ids": [int(r[0]) for r in top]},
+            ).all()
+        )
+        return [(int(r[0]), int(pages[r[0]]), -float(r[1])) for r in top if r[0] in pages]
 
     def snippets(self, conn: Connection, query: DocQuery, ids: Sequence[int]) -> dict[int, str]:
         if not ids:
