@@ -18,7 +18,7 @@ from bot.catalog.model import EntityRef
 from bot.catalog.read import CatalogReader
 from bot.catalog.validation import is_valid_object_name
 from bot.errors import UserError
-from bot.scaffold.model import Answers, InvalidAnswers, Template, Variable
+from bot.scaffold.model import Answers, InvalidAnswers, Role, Template, Variable
 
 RESERVED = ("name", "owner", "system")
 _TRUE = ("1", "true", "t", "yes", "y", "on")
@@ -110,12 +110,13 @@ def validate(
     if errors:
         raise InvalidAnswers(_ordered(errors, template))
     assert owner is not None
-    for role, value in (
+    filled: tuple[tuple[Role, str], ...] = (
         ("name", name),
         ("owner", str(owner)),
         ("system", str(system) if system else ""),
-    ):
-        var = template.role_variable(role)  # type: ignore[arg-type]
+    )
+    for role, value in filled:
+        var = template.role_variable(role)
         if var is not None:
             context[var.name] = value
     return Answers(name=name, owner=owner, system=system, context=context, submitted=dict(values))
