@@ -21,6 +21,7 @@ from bot.catalog.sync import build_candidates
 from bot.config import Settings, load_settings
 from bot.errors import BotError, ConfigError
 from commands import COMMANDS, INTERPRETERS
+from commands.admin import status_reply
 
 log = logging.getLogger("callboard")
 
@@ -156,6 +157,25 @@ def cmd_sync(ns: argparse.Namespace) -> int:
         app.close()
 
 
+def cmd_status(ns: argparse.Namespace) -> int:
+    """Each source's last sync (success, error, entities, duration, problems); 1 if one fails."""
+    app = _app(ns)
+    try:
+        names = app.sync.source_names()
+        if ns.source and ns.source not in names:
+            known = ", ".join(names) or "none"
+            print(f"callboard: no source named {ns.source} (sources: {known})", file=sys.stderr)
+            return 2
+        if ns.page < 1:
+            print("callboard: --page starts at 1", file=sys.stderr)
+            return 2
+        reply = status_reply(app.db, names, app.clock(), ns.source, ns.page)
+        print(render_reply(reply, ns.format))
+        return 1 if reply.error else 0
+    finally:
+        app.close()
+
+
 def cmd_check(ns: argparse.Namespace) -> int:
     """Validate catalog files exactly as sync does; ``file:line: message`` per problem."""
     cwd = Path.cwd().resolve()
@@ -252,6 +272,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--source", help="only this source")
     p.add_argument("--force", action="store_true", help="parse every file, even unchanged ones")
     p.set_defaults(func=cmd_sync)
+
+    p = sub.add_parser("status", help="each catalog source's last sync, errors and problems")
+    p.add_argument("source", nargs="?", help="one source, with all its problems")
+    p.add_argument("--page", type=int, default=1, help="page of that source's problems")
+    p.add_argument("--format", choices=("text", "json"), default="text")
+    p.set_defaults(func=cmd_status)
 
     p = sub.add_parser("check", help="validate catalog files as sync does (for CI)")
     p.add_argument("paths", nargs="+", metavar="PATH")

@@ -14,6 +14,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from bot.catalog import backstage_source, git_source
+from bot.catalog.locations import RUNTIME_SOURCE, has_locations, runtime_source
 from bot.catalog.read import CatalogReader
 from bot.catalog.sources import CatalogSource, FileSource
 from bot.catalog.sync import CatalogSync, SyncReport
@@ -46,7 +48,10 @@ class Poster(Protocol):
 
 
 SourceFactory = Callable[[SourceSettings, Settings, Database], CatalogSource]
-_SOURCE_FACTORIES: dict[str, SourceFactory] = {}
+_SOURCE_FACTORIES: dict[str, SourceFactory] = {
+    "git": git_source.from_settings,
+    "backstage": backstage_source.from_settings,
+}
 
 
 def register_source_factory(type_: str, factory: SourceFactory) -> None:
@@ -92,19 +97,22 @@ class App:
             return await asyncio.to_thread(self.sync_now, only, force)
 
     async def refresh_forever(self, tick_seconds: float = 30.0) -> None:
-        """Re-sync each source every ``refresh_minutes`` (its own, or the catalog's)."""
-        due: dict[str, float] = {}
-        intervals = {
-            s.name: 60.0 * (s.refresh_minutes or self.settings.catalog.refresh_minutes)
-            for s in self.settings.catalog.sources
-        }
-        now = time.monotonic()
-        for name, interval in intervals.items():
-            due[name] = now + interval
+        """Re-sync each source every ``refresh_minutes`` (its own, or the catalog's).
+
+        Sources added while running (registered locations) are picked up at the next tick.
+        """
+        configured = {s.name: s.refresh_minutes for s in self.settings.catalog.sources}
+
+        def interval(name: str) -> float:
+            return 60.0 * (configured.get(name) or self.settings.catalog.refresh_minutes)
+
+        start = time.monotonic()
+        due: dict[str, float] = {name: start + interval(name) for name in self.sync.source_names()}
         while True:
             await asyncio.sleep(tick_seconds)
             now = time.monotonic()
-            for name, at in list(due.items()):
+            for name in self.sync.source_names():
+                at = due.setdefault(name, now + interval(name))
                 if now < at:
                     continue
                 try:
@@ -112,7 +120,7 @@ class App:
                     log.info("refresh: %s", report.summary())
                 except Exception:
                     log.exception("refresh of %s failed", name)
-                due[name] = time.monotonic() + intervals[name]
+                due[name] = time.monotonic() + interval(name)
 
     def close(self) -> None:
         self.db.dispose()
@@ -131,6 +139,10 @@ def build_app(
     if migrate:
         db.migrate()
     sources = [build_source(s, settings, db) for s in settings.catalog.sources]
+    if RUNTIME_SOURCE in (s.name for s in sources):
+        raise ConfigError(f"catalog source name {RUNTIME_SOURCE} is reserved; rename that source")
+    if has_locations(db):  # registered at runtime (the scaffolder); synced after the rest
+        sources.append(runtime_source(settings, db))
     docs_settings = settings.optional_section("docs", DocsSettings) or DocsSettings()
     app = App(
         settings=settings,

@@ -210,6 +210,7 @@ class Settings:
 EXTENSION_SECTIONS: dict[str, str] = {
     "slack": "bot.platforms:parse_slack",
     "discord": "bot.platforms:parse_discord",
+    "git": "bot.catalog.git_source:parse_git_settings",
     "docs": "bot.docs.settings:parse_docs_settings",
     "scaffold": "bot.scaffold.settings:parse_scaffold",
 }
@@ -239,6 +240,23 @@ _SOURCE_TYPES: dict[str, SourceParser] = {}
 
 def register_source_type(name: str, parser: SourceParser) -> None:
     _SOURCE_TYPES[name] = parser
+
+
+def _lazy_source_parser(target: str) -> SourceParser:
+    """A parser named "module:function", imported on first use (those modules import this)."""
+
+    def parse(sec: Section, index: int, refresh: int) -> SourceSettings:
+        module_name, _, func_name = target.partition(":")
+        parser: SourceParser = getattr(importlib.import_module(module_name), func_name)
+        return parser(sec, index, refresh)
+
+    return parse
+
+
+register_source_type("git", _lazy_source_parser("bot.catalog.git_source:parse_git_source"))
+register_source_type(
+    "backstage", _lazy_source_parser("bot.catalog.backstage_source:parse_backstage_source")
+)
 
 
 def parse_settings(data: Any, file: str, base: Path, path: Path | None = None) -> Settings:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from bot.dispatch import CommandSpec
-from commands import deps, describe, docs, help, here, owns, phrases, search, whoowns
+from commands import admin, deps, describe, docs, help, here, owns, phrases, search, whoowns
 
 COMMANDS: tuple[CommandSpec, ...] = (
     whoowns.SPEC,
@@ -13,6 +13,7 @@ COMMANDS: tuple[CommandSpec, ...] = (
     search.SPEC,
     here.SPEC,
     docs.SPEC,
+    admin.SPEC,
     help.SPEC,
 )
 

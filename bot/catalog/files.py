@@ -24,6 +24,7 @@ import yaml
 from bot.catalog.problems import Problem
 from bot.catalog.validation import validate_entity
 from bot.catalog.yamlload import Document, parse_documents
+from bot.errors import CatalogError
 
 DEFAULT_MAX_FILE_BYTES = 10 * 1024 * 1024
 PLACEHOLDER_KEYS = ("$text", "$json", "$yaml")
@@ -92,6 +93,15 @@ class FileTree:
 
     def absolute(self, rel: str) -> Path:
         return self.root / rel
+
+    def follow(self, rel: str, kind: str, target: str) -> str | None:
+        """The root-relative path of a Location target that is not a plain file path (a URL).
+
+        ``None`` means this tree does not follow such targets (a file source follows none).
+        Trees that can (a git source's checkouts) override this and raise ``CatalogError``,
+        with the reason, for a target they cannot follow.
+        """
+        return None
 
     def read(self, rel: str) -> tuple[bytes | None, Problem | None]:
         path = self.absolute(rel)
@@ -185,16 +195,24 @@ def _location_targets(tree: FileTree, rel: str, doc: Document, problems: list[Pr
     targets = [t for t in [spec.get("target"), *(spec.get("targets") or [])] if t]
     base = tree.absolute(rel).parent
     for target in targets:
-        if kind != "file":
-            problems.append(
-                Problem(
-                    "warning",
-                    f'target "{target}" of type {kind} is not followed by a file source',
-                    rel,
-                    doc.line,
-                    who,
+        if kind != "file" or "://" in target:
+            try:
+                followed = tree.follow(rel, kind, target)
+            except CatalogError as exc:
+                problems.append(Problem("error", str(exc), rel, doc.line, who))
+                continue
+            if followed is None:
+                problems.append(
+                    Problem(
+                        "warning",
+                        f'target "{target}" of type {kind} is not followed by a file source',
+                        rel,
+                        doc.line,
+                        who,
+                    )
                 )
-            )
+            elif not optional or tree.absolute(followed).exists():
+                yield followed
             continue
         if target.endswith(("/", os.sep)):
             problems.append(

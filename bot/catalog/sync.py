@@ -24,7 +24,7 @@ from bot.catalog.model import Entity, EntityRef, Relation, derive_relations
 from bot.catalog.problems import Problem
 from bot.catalog.sources import CatalogSource
 from bot.catalog.validation import validate_entity
-from bot.errors import SourceError, StoreError
+from bot.errors import CatalogError, SourceError, StoreError
 from bot.store.db import Database, bulk_insert, bump_generation, utcnow
 from bot.store.schema import catalog_files, changes, entities, problems, relations, source_status
 
@@ -49,10 +49,13 @@ class SourceReport:
     owner_changed: list[tuple[str, str | None, str | None]] = field(default_factory=list)
     problems: list[Problem] = field(default_factory=list)
     duration_s: float = 0.0
+    relinked: list[str] = field(default_factory=list)  # only their source-computed relations
 
     @property
     def changed(self) -> bool:
-        return bool(self.added or self.removed or self.modified or self.owner_changed)
+        return bool(
+            self.added or self.removed or self.modified or self.owner_changed or self.relinked
+        )
 
 
 @dataclass
@@ -113,6 +116,21 @@ class SyncReport:
 
 
 @dataclass
+class PrebuiltRead(FileRead):
+    """Entities a source hands over already processed, relations included (a live Backstage).
+
+    ``documents`` hold the entity documents (without their ``relations``) and ``relations`` the
+    relations of each document, in the same order, as the source computed them. Sync stores
+    those instead of deriving its own, and reports validation findings as warnings: the source
+    has already accepted these entities. Everything else (hash skipping, removals, duplicates,
+    changes, keeping the last good entities) works as for files; ``path`` groups the entities
+    (for Backstage, the location that manages them).
+    """
+
+    relations: list[list[Relation]] = field(default_factory=list)
+
+
+@dataclass
 class _Candidate:
     entity: Entity
     data: str  # JSON
@@ -120,6 +138,7 @@ class _Candidate:
     owner: str | None
     relations: list[Relation]
     file: str
+    data_hash: str | None = None  # prebuilt only: content_hash starts with the document's hash
 
 
 def _owner_of(entity: Entity, rels: Iterable[Relation]) -> str | None:
@@ -136,6 +155,8 @@ def _chunks(items: Sequence[Any], size: int = _CHUNK) -> Iterable[Sequence[Any]]
 
 def build_candidates(read: FileRead, problems_out: list[Problem]) -> tuple[list[_Candidate], bool]:
     """Validated entities of one parsed file; the flag says whether every document was good."""
+    if isinstance(read, PrebuiltRead):
+        return _prebuilt_candidates(read, problems_out), read.complete
     out: list[_Candidate] = []
     all_good = read.complete
     for doc in read.documents or ():
@@ -166,6 +187,38 @@ def build_candidates(read: FileRead, problems_out: list[Problem]) -> tuple[list[
             )
         )
     return out, all_good
+
+
+def _prebuilt_candidates(read: PrebuiltRead, problems_out: list[Problem]) -> list[_Candidate]:
+    out: list[_Candidate] = []
+    for doc, rels in zip(read.documents or (), read.relations, strict=True):
+        ref_text = _ref_text(doc.data)
+        problems_out.extend(
+            Problem("warning", m, read.path, doc.line, ref_text) for m in validate_entity(doc.data)
+        )
+        try:
+            entity = Entity.from_document(doc.data, read.path, doc.line)
+        except (KeyError, TypeError, ValueError, CatalogError) as exc:
+            problems_out.append(
+                Problem("error", f"entity not usable: {exc!r}", read.path, doc.line, ref_text)
+            )
+            continue
+        data = json.dumps(doc.data, separators=(",", ":"), default=str)
+        data_hash = hashlib.sha256(data.encode()).hexdigest()[:32]
+        rel_text = "\n".join(sorted(f"{r.source} {r.type} {r.target}" for r in rels))
+        rels_hash = hashlib.sha256(rel_text.encode()).hexdigest()[:32]
+        out.append(
+            _Candidate(
+                entity,
+                data,
+                data_hash + rels_hash,
+                _owner_of(entity, rels),
+                list(rels),
+                read.path,
+                data_hash,
+            )
+        )
+    return out
 
 
 def _ref_text(doc: dict[str, Any]) -> str | None:
@@ -416,6 +469,8 @@ class CatalogSync:
                 change_rows.append(
                     self._change(now, source.name, ref, "owner_changed", row.owner_ref, cand.owner)
                 )
+            elif cand.data_hash and row.content_hash.startswith(cand.data_hash):
+                report.relinked.append(ref)  # relations toward it changed; the entity did not
             else:
                 report.modified.append(ref)
                 change_rows.append(
@@ -503,6 +558,13 @@ class CatalogSync:
     ) -> None:
         """Every file is as last time: record the success, rewrite nothing."""
         report.files_read = len(reads)
+        # Problems of no file describe the last run (a failure this run recovered from): replace.
+        conn.execute(
+            delete(problems).where(problems.c.source == source.name, problems.c.file.is_(None))
+        )
+        fresh = [p for read in reads for p in read.problems if p.file is None]
+        if fresh:
+            conn.execute(insert(problems), [self._problem_row(source.name, p, now) for p in fresh])
         report.problems = self._stored_problems(conn, source.name)
         report.entities = self._count(conn, source.name)
         self._upsert_status(

@@ -196,3 +196,19 @@ scaffold_claims = Table(
     Column("audit_id", Integer, nullable=False),
     Column("claimed_at", DateTime(timezone=True), nullable=False),
 )
+
+# --- Runtime locations (bot/catalog/locations.py, migration 0003).
+
+runtime_locations = Table(
+    "runtime_locations",
+    metadata,
+    # A repository registered while Callboard runs (a scaffolded project): synced with the rest
+    # by the "registered-locations" git source. ``ref`` "" means the remote's default branch.
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("url", String(1024), nullable=False),  # never with credentials
+    Column("ref", String(255), nullable=False),
+    Column("path", String(1024), nullable=False),  # the catalog file inside the repository
+    Column("added_at", DateTime(timezone=True), nullable=False),
+    Column("added_by", String(320)),
+    UniqueConstraint("url", "ref", "path", name="uq_runtime_locations_target"),
+)

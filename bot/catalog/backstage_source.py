@@ -1,0 +1,418 @@
+"""The ``backstage`` catalog source: every entity of a running Backstage, with its relations.
+
+Reads ``GET {url}/api/catalog/entities/by-query`` page by page, following
+``pageInfo.nextCursor`` and sending ``limit`` on every request (the documented default page
+size is 20, the server's 200: never rely on either). Relations are kept exactly as Backstage
+computed them; Callboard derives none for this source. Entities are grouped by the location
+that manages them (``backstage.io/managed-by-location``), so a group whose content did not
+change since the last sync is not written again, and problems name that location.
+
+A sync is all or nothing: a page that fails (an HTTP error, a timeout, a redirect loop, a
+refused token, an answer that is not the catalog's JSON) fails the source, and its last good
+entities stay. Requests use the standard library (``urllib``) from the sync's worker thread;
+the bearer token is never sent to another origin on a redirect and never shown.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import http.client
+import json
+import logging
+import socket
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlencode, urlsplit
+
+from bot.catalog.files import FileRead, KnownFile
+from bot.catalog.model import DEFAULT_NAMESPACE, EntityRef, Relation
+from bot.catalog.problems import Problem
+from bot.catalog.remote import TokenSpec, read_token, scrub, url_has_password
+from bot.catalog.sync import PrebuiltRead
+from bot.catalog.yamlload import Document
+from bot.config import Section, SourceSettings
+from bot.errors import CatalogError, SourceError
+
+if TYPE_CHECKING:
+    from bot.config import Settings
+    from bot.store.db import Database
+
+log = logging.getLogger(__name__)
+
+QUERY_PATH = "/api/catalog/entities/by-query"
+MANAGED_BY = "backstage.io/managed-by-location"
+NO_LOCATION = "(no managed-by-location)"
+MAX_REDIRECTS = 5
+MAX_PAGES = 100_000
+_MAX_GROUP_KEY = 1000  # catalog_files.path holds 1024 characters
+_MAX_RELATION_TYPE = 40  # relations.type holds 40 characters
+_USER_AGENT = "callboard-catalog-sync"
+
+
+@dataclass(frozen=True)
+class BackstageOptions:
+    """A configured ``type: backstage`` source."""
+
+    url: str  # the backend's base URL, without a trailing slash
+    token: TokenSpec
+    page_size: int = 500
+    timeout_seconds: int = 30
+    filters: tuple[str, ...] = ()  # Backstage filter sets, ORed (``kind=component``)
+    max_page_mb: int = 64
+
+
+def base_url_problem(url: str) -> str | None:
+    """Why ``url`` is not a Backstage backend base URL, or ``None``."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return f"must be an http(s) URL of the Backstage backend, found {scrub(url)!r}"
+    if url_has_password(url):
+        return (
+            f"contains credentials ({scrub(url)}); remove them and give the token through "
+            "`token: ${VARIABLE}` or `token_env: VARIABLE`"
+        )
+    if parts.query or parts.fragment:
+        return f"must be a base URL without ?query or #fragment, found {scrub(url)!r}"
+    return None
+
+
+def parse_backstage_source(sec: Section, index: int, refresh: int) -> SourceSettings:
+    """Read one ``type: backstage`` entry of ``catalog.sources``."""
+    url = str(sec.req_str("url")).strip().rstrip("/")
+    url = url.removesuffix(QUERY_PATH).removesuffix("/api/catalog")
+    problem = base_url_problem(url)
+    if problem:
+        raise sec.error("url", problem)
+    options = BackstageOptions(
+        url=url,
+        token=read_token(sec),
+        page_size=sec.int("page_size", 500, minimum=1),
+        timeout_seconds=sec.int("timeout_seconds", 30, minimum=1),
+        filters=sec.str_list("filter"),
+        max_page_mb=sec.int("max_page_mb", 64, minimum=1),
+    )
+    name = sec.str("name") or f"backstage:{urlsplit(url).netloc}"
+    sec.done()
+    return SourceSettings(
+        "backstage", name, refresh_minutes=refresh, options={"backstage": options}
+    )
+
+
+class _Redirects(urllib.request.HTTPRedirectHandler):
+    """Follow a few redirects; keep the token only on the same origin; no downgrade to http."""
+
+    max_redirections = MAX_REDIRECTS
+
+    def __init__(self, origin: tuple[str, str], bearer: str | None) -> None:
+        super().__init__()
+        self.origin = origin
+        self.bearer = bearer
+
+    def redirect_request(
+        self,
+        req: urllib.request.Request,
+        fp: Any,
+        code: int,
+        msg: str,
+        headers: Any,
+        newurl: str,
+    ) -> urllib.request.Request | None:
+        parts = urlsplit(newurl)
+        if parts.scheme not in ("http", "https"):
+            raise _PageError(f"redirected to a non-HTTP URL ({scrub(newurl)}); not followed")
+        if self.origin[0] == "https" and parts.scheme == "http":
+            raise _PageError(f"redirected from https to plain http ({scrub(newurl)}); not followed")
+        new = super().redirect_request(req, fp, code, msg, headers, newurl)
+        if new is not None and self.bearer and (parts.scheme, parts.netloc) == self.origin:
+            new.add_unredirected_header("Authorization", f"Bearer {self.bearer}")
+        return new
+
+
+class _PageError(Exception):
+    """One page could not be fetched; the message is scrubbed."""
+
+
+@dataclass
+class FetchResult:
+    """Every entity Backstage served, and how the paging went."""
+
+    items: list[dict[str, Any]]
+    pages: int
+
+
+class BackstageSource:
+    """Entities, with relations, from a running Backstage's catalog REST API."""
+
+    type = "backstage"
+
+    def __init__(self, name: str, options: BackstageOptions) -> None:
+        self.name = name
+        self.options = options
+
+    @property
+    def location(self) -> str:
+        return scrub(self.options.url)
+
+    # -- HTTP
+
+    def _opener(self, bearer: str | None) -> urllib.request.OpenerDirector:
+        parts = urlsplit(self.options.url)
+        return urllib.request.build_opener(_Redirects((parts.scheme, parts.netloc), bearer))
+
+    def _get(self, opener: urllib.request.OpenerDirector, url: str, bearer: str | None) -> Any:
+        request = urllib.request.Request(
+            url, headers={"Accept": "application/json", "User-Agent": _USER_AGENT}
+        )
+        if bearer:
+            # unredirected: urllib would otherwise copy it to wherever a redirect points
+            request.add_unredirected_header("Authorization", f"Bearer {bearer}")
+        timeout = self.options.timeout_seconds
+        limit = self.options.max_page_mb * 2**20
+        try:
+            with opener.open(request, timeout=timeout) as response:
+                content_type = response.headers.get("Content-Type", "")
+                deadline = time.monotonic() + timeout
+                chunks: list[bytes] = []
+                size = 0
+                while True:
+                    chunk = response.read(1 << 16)
+                    if not chunk:
+                        break
+                    size += len(chunk)
+                    if size > limit:
+                        raise _PageError(
+                            f"answered more than {self.options.max_page_mb} MB for one page; "
+                            "lower page_size"
+                        )
+                    if time.monotonic() > deadline:
+                        raise _PageError(f"took longer than {timeout}s to send one page")
+                    chunks.append(chunk)
+        except _PageError:
+            raise
+        except urllib.error.HTTPError as exc:
+            raise _PageError(self._http_error(exc)) from None
+        except urllib.error.URLError as exc:
+            reason = exc.reason
+            if isinstance(reason, TimeoutError | socket.timeout):
+                raise _PageError(f"did not answer within {timeout}s") from None
+            raise _PageError(f"cannot connect to {scrub(self.options.url)} ({reason})") from None
+        except TimeoutError:
+            raise _PageError(f"did not answer within {timeout}s") from None
+        except (http.client.HTTPException, ConnectionError, OSError) as exc:
+            raise _PageError(f"the connection broke ({type(exc).__name__}: {exc})") from None
+        body = b"".join(chunks)
+        try:
+            return json.loads(body)
+        except ValueError:
+            snippet = scrub(body[:80].decode("utf-8", "replace")).replace("\n", " ")
+            raise _PageError(
+                f"did not answer with JSON (Content-Type {content_type or 'none'}, starting "
+                f"{snippet!r}); is url the Backstage backend's base URL?"
+            ) from None
+
+    def _http_error(self, exc: urllib.error.HTTPError) -> str:
+        code = exc.code
+        if 300 <= code < 400:
+            return (
+                f"redirect loop: more than {MAX_REDIRECTS} redirects, or the same one repeated, "
+                f"starting at {scrub(self.options.url)}"
+            )
+        if code in (401, 403):
+            if self.options.token.configured:
+                return f"Backstage refused {self.options.token.describe()} (HTTP {code})"
+            return (
+                f"Backstage wants a token (HTTP {code}); set token_env to a variable holding "
+                "an external-access token"
+            )
+        if code == 404:
+            return (
+                f"HTTP 404 for {QUERY_PATH}: is {scrub(self.options.url)} the Backstage "
+                "backend's base URL (Backstage 1.12 or later)?"
+            )
+        return f"HTTP {code} {exc.reason}"
+
+    def fetch(self) -> FetchResult:
+        """Every entity, page by page; raises ``SourceError`` naming the page that failed."""
+        who = f"source {self.name}"
+        try:
+            bearer = self.options.token.resolve()
+        except SourceError as exc:
+            raise SourceError(f"{who}: {exc}") from None
+        opener = self._opener(bearer)
+        first = [("limit", str(self.options.page_size))]
+        first += [("filter", f) for f in self.options.filters]
+        endpoint = f"{self.options.url}{QUERY_PATH}"
+        items: list[dict[str, Any]] = []
+        cursor: str | None = None
+        seen: set[str] = set()
+        page = 0
+        while True:
+            page += 1
+            params = first if cursor is None else [("limit", first[0][1]), ("cursor", cursor)]
+            try:
+                data = self._get(opener, f"{endpoint}?{urlencode(params)}", bearer)
+            except _PageError as exc:
+                raise SourceError(
+                    f"{who}: page {page} of {scrub(endpoint)} failed: {scrub(str(exc))}"
+                ) from None
+            if not isinstance(data, dict) or not isinstance(data.get("items"), list):
+                raise SourceError(
+                    f"{who}: page {page} of {scrub(endpoint)} is not a catalog answer "
+                    "(no items list); is url the Backstage backend's base URL?"
+                )
+            items.extend(data["items"])
+            info = data.get("pageInfo")
+            cursor = info.get("nextCursor") if isinstance(info, dict) else None
+            if not cursor:
+                return FetchResult(items, page)
+            if not isinstance(cursor, str) or cursor in seen or page >= MAX_PAGES:
+                raise SourceError(
+                    f"{who}: paging of {scrub(endpoint)} does not advance (page {page} "
+                    "repeats a cursor)"
+                )
+            seen.add(cursor)
+
+    # -- entities
+
+    def read(self, known: Mapping[str, KnownFile], force: bool = False) -> list[FileRead]:
+        started = time.perf_counter()
+        fetched = self.fetch()
+        problems: list[Problem] = []
+        by_ref: dict[str, tuple[str, dict[str, Any], list[Relation]]] = {}
+        for position, item in enumerate(fetched.items):
+            entry = _normalise(item, position, problems)
+            if entry is not None:
+                ref, group, doc, rels = entry
+                by_ref[ref] = (group, doc, rels)  # paging during a change: the last one wins
+        groups: dict[str, list[tuple[str, dict[str, Any], list[Relation]]]] = {}
+        for ref in sorted(by_ref):
+            group, doc, rels = by_ref[ref]
+            groups.setdefault(group, []).append((ref, doc, rels))
+        reads: list[FileRead] = []
+        for group in sorted(groups):
+            members = groups[group]
+            digest = hashlib.sha256(
+                json.dumps(
+                    [
+                        [doc, [[str(r.type), str(r.target)] for r in rels]]
+                        for _, doc, rels in members
+                    ],
+                    sort_keys=True,
+                    separators=(",", ":"),
+                    default=str,
+                ).encode()
+            ).hexdigest()
+            previous = known.get(group)
+            if previous is not None and previous.sha256 == digest and not force:
+                reads.append(PrebuiltRead(group, sha256=digest))
+                continue
+            reads.append(
+                PrebuiltRead(
+                    group,
+                    sha256=digest,
+                    # no line number: these come from an API, not a file
+                    documents=[Document(doc, None) for _, doc, _ in members],  # type: ignore[arg-type]
+                    relations=[rels for _, _, rels in members],
+                )
+            )
+        if problems:
+            # Problems with single items are shown on the first group (they have no location).
+            if not reads:
+                reads.append(PrebuiltRead(NO_LOCATION, sha256="", documents=[]))
+            reads[0].problems.extend(problems)
+        log.info(
+            "source %s: %d entities in %d pages from %s in %.2fs",
+            self.name,
+            len(fetched.items),
+            fetched.pages,
+            self.location,
+            time.perf_counter() - started,
+        )
+        return reads
+
+
+def _normalise(
+    item: Any, position: int, problems: list[Problem]
+) -> tuple[str, str, dict[str, Any], list[Relation]] | None:
+    """(ref, group, document without relations/status/etag, relations) or ``None``."""
+    where = f"item {position + 1}"
+    if not isinstance(item, dict):
+        problems.append(Problem("error", f"{where} is not an entity object; skipped"))
+        return None
+    meta = item.get("metadata")
+    kind, api_version = item.get("kind"), item.get("apiVersion")
+    if (
+        not isinstance(meta, dict)
+        or not isinstance(kind, str)
+        or not isinstance(api_version, str)
+        or not isinstance(meta.get("name"), str)
+        or not isinstance(meta.get("namespace", DEFAULT_NAMESPACE), str)
+    ):
+        problems.append(
+            Problem("error", f"{where} lacks a string apiVersion, kind or metadata.name; skipped")
+        )
+        return None
+    if kind.lower() == "location":
+        return None  # Locations are how entities arrive, not catalog entries (as for files)
+    ref = EntityRef.make(kind, meta.get("namespace") or DEFAULT_NAMESPACE, meta["name"])
+    metadata = {k: v for k, v in meta.items() if k != "etag"}  # the etag changes on every stitch
+    doc: dict[str, Any] = {"apiVersion": api_version, "kind": kind, "metadata": metadata}
+    if "spec" in item:
+        doc["spec"] = item["spec"]
+    annotations = metadata.get("annotations")
+    managed = annotations.get(MANAGED_BY) if isinstance(annotations, dict) else None
+    group = scrub(managed) if isinstance(managed, str) and managed else NO_LOCATION
+    if len(group) > _MAX_GROUP_KEY:
+        digest = hashlib.sha1(group.encode(), usedforsecurity=False).hexdigest()[:12]
+        group = f"{group[: _MAX_GROUP_KEY - 14]}…~{digest}"
+    rels: list[Relation] = []
+    for raw in item.get("relations") or ():
+        relation = _relation(ref, raw)
+        if isinstance(relation, str):
+            problems.append(Problem("warning", relation, group, None, str(ref)))
+        else:
+            rels.append(relation)
+    return str(ref), group, doc, rels
+
+
+def _relation(source: EntityRef, raw: Any) -> Relation | str:
+    """A relation as Backstage serves it (``targetRef``, or the legacy ``target`` object)."""
+    if not isinstance(raw, dict) or not isinstance(raw.get("type"), str):
+        return f"a relation without a type was skipped: {str(raw)[:80]}"
+    rel_type = raw["type"]
+    if len(rel_type) > _MAX_RELATION_TYPE:
+        return f"relation type {rel_type[:60]!r} is longer than {_MAX_RELATION_TYPE}; skipped"
+    target_ref = raw.get("targetRef")
+    try:
+        if isinstance(target_ref, str):
+            target = EntityRef.parse(target_ref)
+        elif isinstance(raw.get("target"), dict):  # catalog-backend before 4.0
+            t = raw["target"]
+            target = EntityRef.make(
+                str(t["kind"]), str(t.get("namespace") or "default"), str(t["name"])
+            )
+        else:
+            return f"relation {rel_type} has no targetRef; skipped"
+    except (CatalogError, KeyError) as exc:
+        return f"relation {rel_type} has an unreadable target ({exc}); skipped"
+    return Relation(source, rel_type, target)
+
+
+def from_settings(cfg: SourceSettings, settings: Settings, db: Database) -> BackstageSource:
+    """Build a configured Backstage source (the ``backstage`` source factory of ``build_app``)."""
+    options = cfg.options["backstage"]
+    assert isinstance(options, BackstageOptions)
+    return BackstageSource(cfg.name, options)
+
+
+__all__: Sequence[str] = (
+    "BackstageOptions",
+    "BackstageSource",
+    "base_url_problem",
+    "from_settings",
+    "parse_backstage_source",
+)

@@ -1,0 +1,415 @@
+"""/callboard: the admin commands — sync the catalog now, and each source's status.
+
+``/callboard sync [source] [--force]`` syncs every source (or one) and replies with what
+changed; ``/callboard status [source] [--page N]`` shows each source's last success, last
+error, entity count, duration and problems, newest first; ``/callboard here`` is ``/here``.
+New subcommands are one entry in ``SUBCOMMANDS``.
+
+Who may: ``sync`` and ``status`` are for admins, the catalog Users and Groups listed under
+``admins:`` in the config (a member of a listed group or of any group below it counts). The
+console is run by whoever holds the config and the database, like the ``callboard`` command
+line, so it may. Each admin action is written to the audit log.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+
+from rapidfuzz import fuzz, process
+
+from bot.catalog.model import EntityRef
+from bot.catalog.status import SourceStatus, source_statuses
+from bot.catalog.sync import SourceReport, SyncReport
+from bot.chat import Button, Field, Reply, Section
+from bot.dispatch import Arg, Args, CommandSpec, Context, Option
+from bot.errors import BadArguments, CatalogError, PermissionDenied, UserError
+from bot.scaffold.audit import AuditLog
+from bot.scaffold.model import Requester
+from bot.scaffold.permissions import ancestors, requester_groups
+from bot.store.db import Database
+from commands.common import command_line, identify_user
+from commands.here import here_reply
+
+NAME = "callboard"
+CHANGES_SHOWN = 15
+PROBLEMS_SHOWN = 5  # per source in the overview
+PROBLEMS_PAGE = 25  # for one source
+
+
+@dataclass(frozen=True)
+class Subcommand:
+    """One ``/callboard <name>`` action."""
+
+    name: str
+    usage: str
+    summary: str
+    run: Callable[[Context, Args], Awaitable[Reply]]
+    admin: bool = True
+
+
+# ------------------------------------------------------------------ permission
+
+
+def _requester(ctx: Context) -> Requester:
+    user = ctx.request.user
+    try:
+        entity, _how = identify_user(ctx)
+    except UserError as exc:
+        return Requester(ctx.request.platform, user.id, user.name, None, (), str(exc))
+    groups = requester_groups(ctx.app.catalog, entity.ref)
+    return Requester(ctx.request.platform, user.id, user.name, entity.ref, groups)
+
+
+def _admin_refs(admins: Sequence[str]) -> set[str]:
+    refs = set()
+    for text in admins:
+        try:
+            refs.add(str(EntityRef.parse(text, "group")))
+        except CatalogError:
+            continue  # not a ref; it cannot match anyone
+    return refs
+
+
+def require_admin(ctx: Context, what: str) -> Requester:
+    """The requester, when they may run admin commands; else ``PermissionDenied`` saying why."""
+    requester = _requester(ctx)
+    if ctx.request.platform == "console":
+        return requester
+    admins = ctx.app.settings.admins
+    config = ctx.app.settings.path or "the config file"
+    if not admins:
+        refused = (
+            f"Only Callboard admins may run {what}, and none are configured: list catalog "
+            f"groups or users under `admins:` in {config}."
+        )
+    elif requester.user_ref is None:
+        refused = (
+            f"Only Callboard admins may run {what}, and I cannot tell who you are in the "
+            f"catalog: {requester.unknown_reason}"
+        )
+    else:
+        allowed = _admin_refs(admins)
+        memberships = {str(g) for g in ancestors(ctx.app.catalog, requester.groups)}
+        if str(requester.user_ref) in allowed or memberships & allowed:
+            return requester
+        refused = (
+            f"Only Callboard admins may run {what}: {', '.join(admins)} (config `admins:`, "
+            f"members of sub-groups included). You are {requester.user_ref}."
+        )
+    AuditLog(ctx.app.db).start(
+        ctx.now, what.lstrip("/"), requester, "catalog", {}, "refused", refused
+    )
+    raise PermissionDenied(refused)
+
+
+# ------------------------------------------------------------------ sync
+
+
+def _source_name(ctx: Context, text: str) -> str | None:
+    """The source named ``text`` (``None`` for all); ``BadArguments`` with suggestions."""
+    text = text.strip()
+    if not text:
+        return None
+    names = ctx.app.sync.source_names()
+    if text in names:
+        return text
+    close = [
+        m
+        for m, score, _ in process.extract(text, names, scorer=fuzz.WRatio, limit=3)
+        if score >= 60
+    ]
+    hint = f" Did you mean {', '.join(close)}?" if close else ""
+    known = ", ".join(names) or "none are configured"
+    raise BadArguments(f"There is no catalog source named {text} (sources: {known}).{hint}")
+
+
+async def sync_command(ctx: Context, args: Args) -> Reply:
+    """Sync every source, or one, now; reply with what changed."""
+    if args.options.get("page", 1) != 1:
+        raise BadArguments(f"--page is for /{NAME} status. Usage: /{NAME} sync [source] [--force]")
+    only = _source_name(ctx, args.text("rest"))
+    requester = require_admin(ctx, f"/{NAME} sync")
+    audit = AuditLog(ctx.app.db)
+    target = only or "all sources"
+    entry = audit.start(ctx.now, "sync", requester, target, {"force": bool(args.options["force"])})
+    try:
+        report = await ctx.app.sync_async(only=only, force=bool(args.options["force"]))
+    except Exception as exc:
+        audit.finish(entry, ctx.app.clock(), "failed", f"{type(exc).__name__}: {exc}")
+        raise
+    failed = [s.name for s in report.sources if not s.ok]
+    audit.finish(
+        entry,
+        ctx.app.clock(),
+        "failed" if failed else "succeeded",
+        f"failed: {', '.join(failed)}" if failed else None,
+        {
+            s.name: {"added": len(s.added), "removed": len(s.removed), "ok": s.ok}
+            for s in report.sources
+        },
+    )
+    return sync_reply(report)
+
+
+def _change_lines(source: SourceReport) -> list[str]:
+    lines = [f"+ {ref}" for ref in source.added]
+    lines += [f"− {ref}" for ref in source.removed]
+    lines += [
+        f"owner of {ref}: {old or 'none'} → {new or 'none'}"
+        for ref, old, new in source.owner_changed
+    ]
+    lines += [f"~ {ref}" for ref in source.modified]
+    return lines
+
+
+def sync_reply(report: SyncReport) -> Reply:
+    """What a sync did, per source: changes (added, removed, owner changed, modified) and
+    problems; a failed source says why and that its last good entities were kept."""
+    if not report.sources:
+        return Reply(title="Catalog sync", text="No catalog sources are configured.", error=True)
+    sections: list[Section] = []
+    failed = 0
+    for source in report.sources:
+        if not source.ok:
+            failed += 1
+            sections.append(
+                Section(
+                    title=f"{source.name}: FAILED",
+                    text=f"{source.error}\nIts last good entities are kept.",
+                    fields=(Field("Duration", f"{source.duration_s:.1f}s"),),
+                )
+            )
+            continue
+        changes = _change_lines(source)
+        summary = (
+            f"{len(source.added)} added, {len(source.removed)} removed, "
+            f"{len(source.owner_changed)} owner changes, {len(source.modified)} modified"
+        )
+        errors = sum(1 for p in source.problems if p.level == "error")
+        fields = [
+            Field("Entities", str(source.entities)),
+            Field("Changes", summary if changes else "none"),
+            Field("Files", f"{source.files_parsed} of {source.files_read} parsed"),
+            Field("Duration", f"{source.duration_s:.1f}s"),
+        ]
+        if source.problems:
+            fields.append(
+                Field(
+                    "Problems",
+                    f"{errors} errors, {len(source.problems) - errors} warnings "
+                    f"(/{NAME} status {source.name})",
+                    inline=False,
+                )
+            )
+        shown = changes[:CHANGES_SHOWN]
+        if len(changes) > CHANGES_SHOWN:
+            shown.append(f"… and {len(changes) - CHANGES_SHOWN} more (`callboard sync` lists all)")
+        sections.append(
+            Section(title=f"{source.name}: ok", fields=tuple(fields), items=tuple(shown))
+        )
+    ok = len(report.sources) - failed
+    text = f"{len(report.sources)} source{'s' if len(report.sources) != 1 else ''} synced: {ok} ok"
+    if failed:
+        text += f", {failed} failed"
+    return Reply(
+        title="Catalog sync",
+        text=text + ".",
+        sections=tuple(sections),
+        buttons=(Button("Status", command=f"/{NAME} status"),),
+        error=failed > 0,
+    )
+
+
+# ------------------------------------------------------------------ status
+
+
+def _when(value: dt.datetime | None, now: dt.datetime) -> str:
+    if value is None:
+        return "never"
+    seconds = max(0, int((now - value).total_seconds()))
+    if seconds < 90:
+        ago = f"{seconds}s ago"
+    elif seconds < 90 * 60:
+        ago = f"{seconds // 60} min ago"
+    elif seconds < 48 * 3600:
+        ago = f"{seconds // 3600} h ago"
+    else:
+        ago = f"{seconds // 86400} days ago"
+    return f"{value.astimezone(dt.UTC):%Y-%m-%d %H:%M} UTC ({ago})"
+
+
+def _status_fields(status: SourceStatus, now: dt.datetime) -> list[Field]:
+    fields = [
+        Field("State", status.state + ("" if status.configured else " (no longer configured)")),
+        Field("Type", status.type),
+        Field("Entities", str(status.entity_count)),
+        Field("Last success", _when(status.last_success, now)),
+    ]
+    if status.last_error:
+        fields.append(Field("Last attempt", _when(status.last_attempt, now)))
+        fields.append(Field("Last error", status.last_error, inline=False))
+    if status.duration_ms is not None:
+        fields.append(Field("Duration", f"{status.duration_ms / 1000:.1f}s"))
+    if status.location:
+        fields.append(Field("Location", status.location, inline=False))
+    fields.append(
+        Field(
+            "Problems",
+            f"{status.error_count} errors, {status.problem_count - status.error_count} warnings",
+        )
+    )
+    return fields
+
+
+async def status_command(ctx: Context, args: Args) -> Reply:
+    """Each source's last success, last error, entity count, duration and problems."""
+    if args.options.get("force"):
+        raise BadArguments(f"--force is for /{NAME} sync. Usage: /{NAME} status [source]")
+    only = _source_name(ctx, args.text("rest")) if args.text("rest").strip() else None
+    require_admin(ctx, f"/{NAME} status")
+    return status_reply(
+        ctx.app.db, ctx.app.sync.source_names(), ctx.now, only, int(args.options.get("page") or 1)
+    )
+
+
+def status_reply(
+    db: Database, order: Sequence[str], now: dt.datetime, only: str | None = None, page: int = 1
+) -> Reply:
+    """The status overview (every source, a few problems each) or one source's page."""
+    if only is None:
+        statuses = source_statuses(db, order, problem_limit=PROBLEMS_SHOWN)
+        if not statuses:
+            return Reply(title="Catalog sources", text="No catalog sources are configured.")
+        sections = []
+        for status in statuses:
+            items = [str(p) for p in status.problems]
+            if status.problem_count > len(items):
+                items.append(
+                    f"… {status.problem_count - len(items)} more: /{NAME} status {status.name}"
+                )
+            sections.append(
+                Section(
+                    title=status.name,
+                    fields=tuple(_status_fields(status, now)),
+                    items=tuple(items),
+                )
+            )
+        failing = [s.name for s in statuses if s.state == "failing"]
+        text = f"{len(statuses)} source{'s' if len(statuses) != 1 else ''}"
+        text += f"; failing: {', '.join(failing)}." if failing else ", all ok."
+        return Reply(
+            title="Catalog sources",
+            text=text,
+            sections=tuple(sections),
+            buttons=(Button("Sync now", command=f"/{NAME} sync", style="primary"),),
+            error=bool(failing),
+        )
+    offset = (page - 1) * PROBLEMS_PAGE
+    (status,) = source_statuses(
+        db, order, only=only, problem_limit=PROBLEMS_PAGE, problem_offset=offset
+    )
+    sections = [Section(fields=tuple(_status_fields(status, now)))]
+    if status.problems:
+        last = offset + len(status.problems)
+        sections.append(
+            Section(
+                title=f"Problems {offset + 1}–{last} of {status.problem_count}, newest first",
+                items=tuple(str(p) for p in status.problems),
+            )
+        )
+    elif page > 1:
+        sections.append(Section(text=f"No problems on page {page}."))
+    more = None
+    if offset + len(status.problems) < status.problem_count:
+        more = command_line(NAME, "status", only, page=page + 1)
+    return Reply(
+        title=f"Catalog source {status.name}",
+        text=f"{status.name} is {status.state}.",
+        sections=tuple(sections),
+        buttons=(Button("Sync now", command=f"/{NAME} sync {only}", style="primary"),),
+        more=more,
+        error=status.state == "failing",
+    )
+
+
+# ------------------------------------------------------------------ the umbrella
+
+
+async def here_command(ctx: Context, args: Args) -> Reply:
+    """This channel's group and your catalog User (the same as /here)."""
+    if args.text("rest").strip():
+        raise BadArguments(f"/{NAME} here takes no arguments.")
+    return here_reply(ctx)
+
+
+SUBCOMMANDS: dict[str, Subcommand] = {
+    s.name: s
+    for s in (
+        Subcommand(
+            "sync", "sync [source] [--force]", "sync now and show what changed", sync_command
+        ),
+        Subcommand(
+            "status",
+            "status [source] [--page N]",
+            "each source's last success, error, entities, duration, problems",
+            status_command,
+        ),
+        Subcommand(
+            "here",
+            "here",
+            "this channel's group and who you are in the catalog",
+            here_command,
+            admin=False,
+        ),
+    )
+}
+
+
+async def callboard(ctx: Context, args: Args) -> Reply:
+    """Run a /callboard subcommand (sync, status, here)."""
+    action = args.text("action").strip().lower()
+    if not action:
+        return Reply(
+            title=f"/{NAME}",
+            text="Admin commands for the catalog.",
+            sections=(
+                Section(
+                    items=tuple(f"/{NAME} {s.usage} — {s.summary}" for s in SUBCOMMANDS.values())
+                ),
+            ),
+            buttons=(Button("Status", command=f"/{NAME} status"),),
+        )
+    sub = SUBCOMMANDS.get(action)
+    if sub is None:
+        close = [
+            m
+            for m, score, _ in process.extract(
+                action, list(SUBCOMMANDS), scorer=fuzz.WRatio, limit=2
+            )
+            if score >= 60
+        ]
+        hint = f" Did you mean /{NAME} {close[0]}?" if close else ""
+        raise BadArguments(
+            f"/{NAME} has no subcommand {action}.{hint} Subcommands: {', '.join(SUBCOMMANDS)}."
+        )
+    return await sub.run(ctx, args)
+
+
+SPEC = CommandSpec(
+    name=NAME,
+    summary="Admin: sync the catalog now, each source's status.",
+    handler=callboard,
+    args=(
+        Arg("action", kind="text", required=False, help="sync, status or here"),
+        Arg("rest", kind="words", required=False, help="a source name"),
+    ),
+    options=(
+        Option("force", help="sync: parse every file, even unchanged ones"),
+        Option("page", kind="int", default=1, minimum=1, help="status: page of problems"),
+    ),
+    examples=(f"/{NAME} sync", f"/{NAME} sync demo", f"/{NAME} status", f"/{NAME} status demo"),
+    admin=True,
+    subcommands=tuple(f"{s.usage} — {s.summary}" for s in SUBCOMMANDS.values()),
+)
