@@ -84,7 +84,9 @@ class _Server:
             app.close()
 
 
-def _signed_whoowns(secret: str, name: str, user: str, response_url: str) -> tuple[bytes, dict]:
+def _signed_whoowns(
+    secret: str, name: str, user: str, response_url: str
+) -> tuple[bytes, dict[str, str]]:
     from slack_sdk.signature import SignatureVerifier
 
     body = urllib.parse.urlencode(
@@ -103,12 +105,12 @@ def _signed_whoowns(secret: str, name: str, user: str, response_url: str) -> tup
         }
     )
     timestamp = str(int(time.time()))
+    signature = SignatureVerifier(secret).generate_signature(timestamp=timestamp, body=body)
+    assert signature is not None
     headers = {
         "content-type": "application/x-www-form-urlencoded",
         "x-slack-request-timestamp": timestamp,
-        "x-slack-signature": SignatureVerifier(secret).generate_signature(
-            timestamp=timestamp, body=body
-        ),
+        "x-slack-signature": signature,
     }
     return body.encode(), headers
 

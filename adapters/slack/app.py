@@ -37,6 +37,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.webhook.async_client import AsyncWebhookClient
 
 from adapters.slack import render
+from adapters.slack.progress import SlackProgress, done_message
 from adapters.slack.render import Message, RenderError
 from adapters.slack.users import PLATFORM, SlackUsers
 from bot.app import App
@@ -46,6 +47,7 @@ from bot.chat import (
     Dialog,
     DialogErrors,
     DialogSubmission,
+    Progress,
     Reply,
     Request,
     Section,
@@ -207,11 +209,29 @@ class SlackAdapter:
         return await self.users.get(client, user_id, team_id, name)
 
     def to_request(
-        self, text: str, user: ChatUser, channel: str | None, *, slash: str | None = None
+        self,
+        text: str,
+        user: ChatUser,
+        channel: str | None,
+        *,
+        slash: str | None = None,
+        progress: Progress | None = None,
     ) -> Request:
         """A slash command (``slash`` is ``/whoowns``) or typed text (a mention, a DM)."""
+
+        def make(text: str, command: str | None = None, mention: bool = False) -> Request:
+            return Request(
+                text=text,
+                user=user,
+                channel=channel,
+                platform=PLATFORM,
+                mention=mention,
+                command=command,
+                progress=progress,
+            )
+
         if slash is None:
-            return Request(text=text, user=user, channel=channel, platform=PLATFORM, mention=True)
+            return make(text, mention=True)
         name = slash.lstrip("/").lower()
         if name == UMBRELLA:
             first, _, rest = text.partition(" ")
@@ -222,13 +242,9 @@ class SlackAdapter:
                 # No /callboard command is registered: "/callboard" alone is help, anything
                 # else goes to the dispatcher as typed (it suggests the closest command).
                 if not text:
-                    return Request(
-                        text="", user=user, channel=channel, platform=PLATFORM, command="help"
-                    )
-                return Request(
-                    text="/" + text.lstrip("/"), user=user, channel=channel, platform=PLATFORM
-                )
-        return Request(text=text, user=user, channel=channel, platform=PLATFORM, command=name)
+                    return make("", command="help")
+                return make("/" + text.lstrip("/"))
+        return make(text, command=name)
 
     @staticmethod
     def command_line(request: Request) -> str:
@@ -262,9 +278,13 @@ class SlackAdapter:
         response_url = body.get("response_url")
         trigger_id = body.get("trigger_id")
 
+        progress = SlackProgress(client, response_url=response_url)
+
         async def work() -> tuple[Request, Reply | Message]:
             user = await self.user(client, body)
-            request = self.to_request(text, user, channel, slash=str(body.get("command")))
+            request = self.to_request(
+                text, user, channel, slash=str(body.get("command")), progress=progress
+            )
             picker = self.picker(request)
             if picker is not None:
                 return request, picker
@@ -283,10 +303,11 @@ class SlackAdapter:
         if task not in done:
             await ack()
             self.spawn(
-                self._deliver_late(task, client, response_url, trigger_id, channel),
+                self._deliver_late(task, client, response_url, trigger_id, channel, progress),
                 "a slow command",
             )
             return
+        progress.close()
         request, result = task.result()
         if isinstance(result, dict):  # the picker
             await ack(response_type="ephemeral", text=result["text"], blocks=result["blocks"])
@@ -320,8 +341,11 @@ class SlackAdapter:
         response_url: str | None,
         trigger_id: str | None,
         channel: str | None,
+        progress: SlackProgress,
     ) -> None:
+        await progress.arm()  # the ack went out empty: show the command's steps from now
         request, result = await task
+        progress.close()
         if isinstance(result, dict):
             await self._respond_all(response_url, [result], "ephemeral")
             return
@@ -330,9 +354,19 @@ class SlackAdapter:
                 client, trigger_id, result.dialog, channel, response_url, self.command_line(request)
             )
             return
-        messages = render.render_reply(result, share_command=self.command_line(request))
+        messages = render.render_reply(
+            result,
+            share_command=self.command_line(request),
+            max_messages=render.MAX_MESSAGES - progress.posts,
+        )
+        # The answer takes the step message's place (an ephemeral one cannot turn public:
+        # a public answer deletes it instead).
         await self._respond_all(
-            response_url, messages, "ephemeral" if result.ephemeral else "in_channel"
+            response_url,
+            messages,
+            "ephemeral" if result.ephemeral else "in_channel",
+            replace_first=progress.shown and result.ephemeral,
+            delete_first=progress.shown and not result.ephemeral,
         )
 
     async def _respond_all(
@@ -406,6 +440,9 @@ class SlackAdapter:
         channel = meta.get("channel")
         raw_state = meta.get("state")
         state: dict[str, Any] = raw_state if isinstance(raw_state, dict) else {}
+        # Steps of a slow form go to the user's DM with the app (a message that can be edited).
+        user_id = str((body.get("user") or {}).get("id") or "")
+        progress = SlackProgress(client, channel=user_id or None)
 
         async def work() -> tuple[ChatUser, Reply | DialogErrors]:
             try:
@@ -420,6 +457,7 @@ class SlackAdapter:
                 channel,
                 PLATFORM,
                 {str(k): str(v) for k, v in state.items()},
+                progress=progress,
             )
             return user, await self.app.dispatcher.submit(submission)
 
@@ -427,8 +465,9 @@ class SlackAdapter:
         done, _ = await asyncio.wait({task}, timeout=self.deadline)
         if task not in done:
             await ack()  # closes the modal; the outcome is posted when ready
-            self.spawn(self._submitted_late(task, client, channel, names), "a slow form")
+            self.spawn(self._submitted_late(task, client, channel, progress), "a slow form")
             return
+        progress.close()
         user, result = task.result()
         if isinstance(result, DialogErrors):
             await ack(response_action="errors", errors=render.field_errors(names, result.errors))
@@ -457,9 +496,11 @@ class SlackAdapter:
         task: asyncio.Task[tuple[ChatUser, Reply | DialogErrors]],
         client: AsyncWebClient,
         channel: str | None,
-        names: list[str],
+        progress: SlackProgress,
     ) -> None:
+        await progress.arm()
         user, result = await task
+        progress.close()
         if isinstance(result, DialogErrors):
             lines = tuple(f"{name}: {message}" for name, message in result.errors.items())
             result = Reply(
@@ -467,13 +508,30 @@ class SlackAdapter:
             )
         elif result.dialog is not None:
             result = Reply(text=f"Open the form “{result.dialog.title}” to continue.", error=True)
-        await self._post_to_user(client, channel, user.id, result)
+        await self._post_to_user(client, channel, user.id, result, progress)
 
     async def _post_to_user(
-        self, client: AsyncWebClient, channel: str | None, user_id: str, reply: Reply
+        self,
+        client: AsyncWebClient,
+        channel: str | None,
+        user_id: str,
+        reply: Reply,
+        progress: SlackProgress | None = None,
     ) -> None:
-        """A form's outcome: ephemeral in the channel it came from (or a DM), else public."""
+        """A form's outcome: ephemeral in the channel it came from (or a DM), else public.
+
+        When the form showed its steps in a DM message, a private outcome takes that
+        message's place; a public one is posted as usual and the step message says "done".
+        """
         messages = render.render_reply(reply)
+        if progress is not None and progress.shown:
+            if reply.ephemeral:
+                first, *rest = messages
+                await progress.replace(first)
+                for message in rest:
+                    await client.chat_postMessage(channel=str(progress.channel), **message)
+                return
+            await progress.replace(done_message(reply))
         for message in messages:
             if channel and not reply.ephemeral:
                 await client.chat_postMessage(channel=channel, **message)
@@ -538,15 +596,20 @@ class SlackAdapter:
         user = await self.users.get(
             client, str(event.get("user") or ""), str(body.get("team_id") or "")
         )
-        request = self.to_request(text, user, channel)
+        thread_ts = (event.get("thread_ts") or event.get("ts")) if thread else None
+        progress = SlackProgress(client, channel=channel, thread_ts=thread_ts, armed=True)
+        request = self.to_request(text, user, channel, progress=progress)
         reply = await self.answer(request)
+        progress.close()
         if reply.dialog is not None:  # a mention has no trigger_id: a button gets one
             reply = Reply(
                 text=f"Open the form “{reply.dialog.title}” to continue.",
                 buttons=(Button("Open the form", command=text),),
             )
-        thread_ts = (event.get("thread_ts") or event.get("ts")) if thread else None
-        for message in render.render_reply(reply):
+        messages = render.render_reply(reply)
+        if progress.shown:  # the answer takes the step message's place
+            await progress.replace(messages.pop(0))
+        for message in messages:
             extra = {"thread_ts": thread_ts} if thread_ts else {}
             await client.chat_postMessage(
                 channel=channel, unfurl_links=False, unfurl_media=False, **message, **extra
@@ -571,14 +634,20 @@ class SlackAdapter:
     ) -> None:
         user = await self.user(client, body)
         channel = _channel_of(body)
+        # A click's replace_original would hit the clicked message: steps go to a DM message.
+        progress = SlackProgress(client, channel=user.id or None, armed=True)
         request = Request(
             text=command,
             user=user,
             channel=channel,
             platform=PLATFORM,
             mention=not command.startswith("/"),
+            progress=progress,
         )
         reply = await self.answer(request)
+        progress.close()
+        if progress.shown:
+            await progress.replace(done_message(reply))
         response_url = body.get("response_url")
         if reply.dialog is not None:
             await self._open_dialog(

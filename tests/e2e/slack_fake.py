@@ -57,7 +57,8 @@ class FakeSlack:
         self.socket_url: str | None = None
         self._failures: dict[str, list[_Failure]] = {}
         self._lock = threading.Condition()
-        self._ts = itertools.count(1)
+        self._ts = itertools.count(1)  # message timestamps, in posting order
+        self._views = itertools.count(1)
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
 
@@ -238,7 +239,7 @@ class FakeSlack:
             return 200, {"ok": True, "message_ts": f"1700000000.{next(self._ts):06d}"}, {}
         if method == "views.open":
             view = dict(args.get("view") or {})
-            return 200, {"ok": True, "view": {**view, "id": f"V{next(self._ts):08d}"}}, {}
+            return 200, {"ok": True, "view": {**view, "id": f"V{next(self._views):08d}"}}, {}
         return 200, {"ok": True}, {}
 
     @staticmethod

@@ -8,8 +8,8 @@ import asyncio
 import json
 import time
 import urllib.parse
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -21,12 +21,14 @@ from slack_sdk.models.views import View
 from slack_sdk.signature import SignatureVerifier
 
 from adapters.slack import render
+from adapters.slack.post import SlackPoster
 from adapters.slack.runtime import SlackRuntime, read_secrets
 from bot.app import App, build_app
 from bot.chat import Dialog, DialogErrors, DialogField, DialogSubmission, Reply, Section
 from bot.config import parse_settings
 from bot.dispatch import Arg, Args, CommandSpec, Context
 from bot.platforms import SlackSettings
+from bot.store.db import Database
 from commands import COMMANDS, INTERPRETERS
 from tests.conftest import DEMO
 from tests.e2e.slack_fake import (
@@ -96,22 +98,30 @@ def buttons(message: dict[str, Any]) -> list[dict[str, Any]]:
 class Slack:
     """A running adapter on a loopback port, and a way to talk to it as Slack does."""
 
-    runtime: SlackRuntime
     fake: FakeSlack
     port: int
     http: aiohttp.ClientSession
-    app: App
+    runtime: SlackRuntime | None = None  # None: a server this test did not start
+    app: App | None = None
     triggers: int = 0
     events: int = 0
-    sent: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}/slack/events"
 
+    def poster(self) -> SlackPoster:
+        assert self.runtime is not None
+        return self.runtime.poster()
+
+    @property
+    def db(self) -> Database:
+        assert self.app is not None
+        return self.app.db
+
     @property
     def adapter(self) -> Any:
-        assert self.runtime.adapter is not None
+        assert self.runtime is not None and self.runtime.adapter is not None
         return self.runtime.adapter
 
     async def send(
@@ -128,6 +138,7 @@ class Slack:
         sig = signature or SignatureVerifier(SIGNING_SECRET).generate_signature(
             timestamp=str(ts), body=body
         )
+        assert sig is not None
         all_headers = {
             "content-type": content_type,
             "x-slack-request-timestamp": str(ts),
@@ -264,10 +275,10 @@ Starter = Callable[..., Awaitable[Slack]]
 
 
 @pytest.fixture
-def fake() -> AsyncIterator[FakeSlack]:
+def fake() -> Iterator[FakeSlack]:
     server = FakeSlack().start()
     server.add_user(ANA, "ana.silva@acme-rides.example", "Ana Silva")
-    yield server  # type: ignore[misc]
+    yield server
     server.stop()
 
 
@@ -281,6 +292,7 @@ async def start_slack(tmp_path: Path, fake: FakeSlack) -> AsyncIterator[Starter]
         sources: Sequence[dict[str, Any]] | None = None,
         db_url: str | None = None,
         env: dict[str, str] | None = None,
+        exclude: Sequence[str] = (),
         **slack: Any,
     ) -> Slack:
         config: dict[str, Any] = {
@@ -296,7 +308,8 @@ async def start_slack(tmp_path: Path, fake: FakeSlack) -> AsyncIterator[Starter]
         path = tmp_path / "callboard.yaml"
         path.write_text(yaml.safe_dump(config))
         settings = parse_settings(config, str(path), tmp_path, path)
-        own = {c.name for c in commands}  # a test command replaces a registered namesake
+        # A test command replaces a registered namesake; ``exclude`` leaves commands out.
+        own = {c.name for c in commands} | set(exclude)
         app = build_app(
             settings,
             [*(c for c in COMMANDS if c.name not in own), *commands],
@@ -306,13 +319,14 @@ async def start_slack(tmp_path: Path, fake: FakeSlack) -> AsyncIterator[Starter]
         slack_settings = settings.section("slack", SlackSettings)
         runtime = SlackRuntime(app, slack_settings, read_secrets(slack_settings, env or ENV))
         port = await runtime.start_http(port=0)
-        harness = Slack(runtime, fake, port, aiohttp.ClientSession(), app)
+        harness = Slack(fake, port, aiohttp.ClientSession(), runtime, app)
         started.append((harness, app))
         return harness
 
     yield start
     for harness, app in started:
         await harness.http.close()
+        assert harness.runtime is not None
         await harness.runtime.close()
         app.close()
     assert_every_call_valid(fake)
@@ -461,10 +475,6 @@ async def test_umbrella_command_routes_to_the_named_command(start_slack: Starter
     assert "group:default/team-payments" in block_text(body)
     share = {b["text"]["text"]: b for b in buttons(body)}["Share in channel"]
     assert share["value"] == "/whoowns payments-api"
-    status, body = await slack.command("/callboard", "")
-    assert "/whoowns &lt;entity&gt;" in block_text(body)  # /help's list of commands
-    status, body = await slack.command("/callboard", "whoown payments-api")
-    assert "Did you mean /whoowns" in block_text(body)
 
 
 async def test_a_bare_entity_command_offers_a_picker_that_completes_it(
@@ -526,12 +536,13 @@ async def test_unverified_requests_get_401_and_run_nothing(
     start_slack: Starter, fake: FakeSlack, problem: str
 ) -> None:
     slack = await start_slack()
-    kwargs: dict[str, Any] = {
+    cases: dict[str, dict[str, Any]] = {
         "bad signature": {"signature": "v0=" + "0" * 64},
         "old timestamp": {"timestamp": int(time.time()) - 5 * 60 - 10},
         "no signature": {"omit": ["x-slack-signature"]},
         "no timestamp": {"omit": ["x-slack-request-timestamp"]},
-    }[problem]
+    }
+    kwargs = cases[problem]
     status, body = await slack.command("/whoowns", "payments-api", **kwargs)
     assert status == 401
     assert body == {"error": "invalid request"}
@@ -616,6 +627,18 @@ async def test_a_button_runs_its_command_as_the_clicking_user(start_slack: Start
     assert_valid_message(answer.args)
     assert "What Payments Team owns" in block_text(answer.args)
     assert "payments-api [production]" in block_text(answer.args)
+
+
+async def test_without_a_callboard_command_the_umbrella_alone_is_help(
+    start_slack: Starter,
+) -> None:
+    slack = await start_slack(exclude=("callboard",))
+    _, body = await slack.command("/callboard", "")
+    assert "/whoowns &lt;entity&gt;" in block_text(body)  # /help's list of commands
+    _, body = await slack.command("/callboard", "whoowns payments-api")
+    assert "group:default/team-payments" in block_text(body)
+    _, body = await slack.command("/callboard", "whoown payments-api")
+    assert "Did you mean /whoowns" in block_text(body)
 
 
 async def test_the_umbrella_hands_other_words_to_a_registered_callboard_command(
@@ -971,7 +994,7 @@ async def test_post_threads_a_long_digest_and_waits_out_a_429(
     start_slack: Starter, fake: FakeSlack
 ) -> None:
     slack = await start_slack()
-    poster = slack.runtime.poster()
+    poster = slack.poster()
     assert poster.platform == "slack"
     items = tuple(
         f"component:default/service-{i:03d} has no owner (owner team-{i} is gone)"
@@ -1008,7 +1031,7 @@ async def test_a_short_post_is_one_message_and_refusals_are_delivery_errors(
     from bot.errors import ChannelNotFound, DeliveryError, RateLimited
 
     slack = await start_slack(rate_limit_retries=1)
-    poster = slack.runtime.poster()
+    poster = slack.poster()
     await poster.post("C0FOGYR3XK", Reply(title="All good", text="No gaps this week."))
     [posted] = fake.calls_to("chat.postMessage")
     assert_valid_message(posted.args)
@@ -1209,13 +1232,7 @@ async def test_callboard_run_serves_slack_with_stdin_closed_until_stopped(
             assert line, f"callboard run stopped: {''.join(seen)}"
             seen.append(line)
         assert f"http://127.0.0.1:{port}/slack/events" in seen[-1]
-        harness = Slack(
-            runtime=None,
-            fake=fake,
-            port=port,  # type: ignore[arg-type]
-            http=aiohttp.ClientSession(),
-            app=None,
-        )  # type: ignore[arg-type]
+        harness = Slack(fake=fake, port=port, http=aiohttp.ClientSession())
         try:
             status, body = await harness.command("/whoowns", "payments-api")
         finally:
@@ -1437,7 +1454,7 @@ async def test_oauth_installs_a_workspace_into_our_database_and_serves_it(
     [exchange] = fake.calls_to("oauth.v2.access")
     assert exchange.args["code"] == "code-1"
     assert exchange.args["redirect_uri"] == "https://callboard.acme.example/slack/oauth_redirect"
-    with slack.app.db.engine.connect() as conn:
+    with slack.db.engine.connect() as conn:
         bots = conn.execute(sqlalchemy.text("SELECT team_id, bot_token FROM slack_bots")).all()
         states = conn.execute(sqlalchemy.text("SELECT count(*) FROM slack_oauth_states")).scalar()
     assert [(b.team_id, b.bot_token) for b in bots] == [("T0SECOND", second_token)]
@@ -1462,7 +1479,7 @@ async def test_oauth_installs_a_workspace_into_our_database_and_serves_it(
         "https://callboard.acme.example/slack/install"
     )
 
-    poster = slack.runtime.poster()
+    poster = slack.poster()
     await poster.post("T0SECOND/C0NEWS", Reply(text="Digest"))
     await poster.post("C0NEWS", Reply(text="Digest"))  # one workspace: no need to name it
     posts = fake.calls_to("chat.postMessage")
@@ -1505,3 +1522,101 @@ def test_migration_0004_matches_slack_sdks_tables(db_url: str) -> None:
             ] == [(c.name, c.type.compile(dialect=dialect), c.nullable) for c in table.columns]
     finally:
         db.dispose()
+
+
+# ----------------------------------------------------------------------------- tests: progress
+
+
+def stepping_commands(
+    steps: list[asyncio.Event], *, public: bool = False
+) -> tuple[CommandSpec, CommandSpec]:
+    """Test commands that report a step, then wait for the test, once per event: ``/steps``
+    does it directly, ``/stepform`` after its form is submitted."""
+
+    async def run(ctx: Context, args: Args) -> Reply:
+        assert ctx.progress is not None
+        for number, gate in enumerate(steps, 1):
+            await ctx.progress.update(f"step {number} of {len(steps)}")
+            await gate.wait()
+        return Reply(title="All steps done", text="The project exists now.", ephemeral=not public)
+
+    async def on_dialog(ctx: Context, sub: DialogSubmission) -> Reply | DialogErrors:
+        return await run(ctx, Args())
+
+    async def ask(ctx: Context, args: Args) -> Reply:
+        return Reply(dialog=Dialog("steps:1", "Steps", (DialogField("name", "Name"),)))
+
+    direct = CommandSpec("steps", "A test command with progress.", run)
+    form = CommandSpec(
+        "stepform", "The same, through a form.", ask, dialog_prefix="steps:", on_dialog=on_dialog
+    )
+    return direct, form
+
+
+async def test_a_slow_commands_steps_replace_each_other_then_the_answer_replaces_them(
+    start_slack: Starter, fake: FakeSlack
+) -> None:
+    gates = [asyncio.Event(), asyncio.Event()]
+    steps, _ = stepping_commands(gates)
+    slack = await start_slack(commands=[steps], ack_ms=200)
+    status, body = await slack.command("/steps", response="steps")
+    assert (status, body) == (200, "")
+    [first] = await asyncio.to_thread(fake.wait_for, "webhook", 1)
+    assert "⏳ step 1 of 2" in block_text(first.args)
+    assert first.args["replace_original"] is False
+    gates[0].set()
+    second = (await asyncio.to_thread(fake.wait_for, "webhook", 2))[1]
+    assert "⏳ step 2 of 2" in block_text(second.args)
+    assert second.args["replace_original"] is True
+    gates[1].set()
+    await slack.settle()
+    *_, answer = slack.webhooks("steps")
+    assert len(slack.webhooks("steps")) == 3
+    assert answer.args["replace_original"] is True
+    assert "The project exists now." in block_text(answer.args)
+
+
+async def test_steps_of_a_command_answered_in_time_are_never_shown(
+    start_slack: Starter, fake: FakeSlack
+) -> None:
+    gate = asyncio.Event()
+    gate.set()
+    steps, _ = stepping_commands([gate])
+    slack = await start_slack(commands=[steps])
+    _, body = await slack.command("/steps")
+    assert "The project exists now." in block_text(body)
+    await slack.settle()
+    assert slack.webhooks() == []
+
+
+@pytest.mark.parametrize("public", [False, True])
+async def test_a_slow_forms_steps_show_in_a_dm_message_edited_in_place(
+    start_slack: Starter, fake: FakeSlack, public: bool
+) -> None:
+    gate = asyncio.Event()
+    steps, form = stepping_commands([gate], public=public)
+    slack = await start_slack(commands=[steps, form], ack_ms=200)
+    await slack.command("/stepform")
+    await slack.settle()
+    [opened] = fake.calls_to("views.open")
+    status, body = await submit(
+        slack,
+        opened.args["view"],
+        {"field:name": {"value": {"type": "plain_text_input", "value": "x"}}},
+    )
+    assert (status, body) == (200, "")
+    [step] = await asyncio.to_thread(fake.wait_for, "chat.postMessage", 1)
+    assert step.args["channel"] == ANA  # the user's DM with the app
+    assert "⏳ step 1 of 1" in block_text(step.args)
+    gate.set()
+    await slack.settle()
+    [update] = fake.calls_to("chat.update")
+    assert (update.args["channel"], update.args["ts"]) == (ANA, "1700000000.000001")
+    if public:  # the answer goes to the channel; the step message says it is done
+        [_, announced] = fake.calls_to("chat.postMessage")
+        assert announced.args["channel"] == PAYMENTS_CHANNEL
+        assert "The project exists now." in block_text(announced.args)
+        assert "✅ All steps done" in block_text(update.args)
+    else:  # a private answer takes the step message's place
+        assert "The project exists now." in block_text(update.args)
+        assert len(fake.calls_to("chat.postMessage")) == 1
