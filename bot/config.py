@@ -7,6 +7,7 @@ relative to the config file. ``CALLBOARD_DATABASE_URL`` overrides ``database.url
 
 from __future__ import annotations
 
+import builtins
 import importlib
 import os
 import re
@@ -31,6 +32,12 @@ class Section:
         self.present = data is not None
         if data is None:
             data = {}
+        # A list is kept for a schema that reads it with ``entries()`` (``schedules:``); any
+        # other schema leaves it unread, and ``done()`` says the section must be a mapping.
+        self.list_data: list[Any] | None = None
+        self.list_read = False
+        if isinstance(data, list):
+            self.list_data, data = data, {}
         if not isinstance(data, Mapping):
             raise ConfigError(f"{file}: {where or 'the top level'} must be a mapping")
         self.data: Mapping[str, Any] = data
@@ -77,12 +84,12 @@ class Section:
             raise self.error(key, f"must be a string, found {type(value).__name__}")
         return str(value)
 
-    def req_str(self, key: str) -> str:
+    def req_str(self, key: builtins.str) -> builtins.str:
         value = self.str(key, required=True)
         assert value is not None
         return value
 
-    def int(self, key: str, default: int, *, minimum: int | None = None) -> int:
+    def int(self, key: builtins.str, default: int, *, minimum: int | None = None) -> int:
         value = self._get(key)
         if value is None:
             return default
@@ -94,7 +101,7 @@ class Section:
             raise self.error(key, f"must be at least {minimum}, found {value}")
         return value
 
-    def bool(self, key: str, default: bool) -> bool:
+    def bool(self, key: builtins.str, default: bool) -> bool:
         value = self._get(key)
         if value is None:
             return default
@@ -104,15 +111,15 @@ class Section:
             raise self.error(key, f"must be true or false, found {value!r}")
         return value
 
-    def path(self, key: str, default: str | None = None) -> Path | None:
+    def path(self, key: builtins.str, default: builtins.str | None = None) -> Path | None:
         value = self.str(key, default)
         return None if value is None else self.resolve(value)
 
-    def resolve(self, value: str) -> Path:
+    def resolve(self, value: builtins.str) -> Path:
         path = Path(value).expanduser()
         return path if path.is_absolute() else (self.base / path).resolve()
 
-    def str_list(self, key: str) -> tuple[str, ...]:
+    def str_list(self, key: builtins.str) -> tuple[builtins.str, ...]:
         value = self._get(key)
         if value is None:
             return ()
@@ -122,11 +129,11 @@ class Section:
             raise self.error(key, "must be a list of strings")
         return tuple(self._substitute(key, str(v)) for v in value)
 
-    def section(self, key: str) -> Section:
+    def section(self, key: builtins.str) -> Section:
         self.used.add(key)
         return Section(self.data.get(key), self._key(key), self.file, self.base)
 
-    def sections(self, key: str) -> list[Section]:
+    def sections(self, key: builtins.str) -> list[Section]:
         self.used.add(key)
         value = self.data.get(key)
         if value is None:
@@ -138,12 +145,26 @@ class Section:
             for i, item in enumerate(value)
         ]
 
-    def raw(self, key: str) -> Any:
+    def raw(self, key: builtins.str) -> Any:
         self.used.add(key)
         return self.data.get(key)
 
+    def entries(self) -> list[Section]:
+        """The items of a section written as a list (``schedules: [- id: ...]``), one each."""
+        self.list_read = True
+        if self.list_data is None:
+            if self.present:
+                raise ConfigError(f"{self.file}: {self.where} must be a list")
+            return []
+        return [
+            Section(item, f"{self.where}[{i}]", self.file, self.base)
+            for i, item in enumerate(self.list_data)
+        ]
+
     def done(self) -> None:
         """Raise for every key this section's schema did not read."""
+        if self.list_data is not None and not self.list_read:
+            raise ConfigError(f"{self.file}: {self.where or 'the top level'} must be a mapping")
         unknown = [k for k in self.data if k not in self.used]
         if unknown:
             names = ", ".join(self._key(str(k)) for k in unknown)
@@ -210,8 +231,10 @@ class Settings:
 EXTENSION_SECTIONS: dict[str, str] = {
     "slack": "bot.platforms:parse_slack",
     "discord": "bot.platforms:parse_discord",
-    "git": "bot.catalog.git_source:parse_git_settings",
     "docs": "bot.docs.settings:parse_docs_settings",
+    "reports": "bot.reports.settings:parse_reports",
+    "schedules": "bot.scheduler:parse_schedules",
+    "git": "bot.catalog.git_source:parse_git_settings",
     "scaffold": "bot.scaffold.settings:parse_scaffold",
 }
 

@@ -543,7 +543,10 @@ class ReportScheduler:
             else:
                 due = fire_times(trigger, last, now)
             for at in due:
-                outcomes.append(await self.run(schedule, at))
+                try:
+                    outcomes.append(await self.run(schedule, at))
+                except Exception:  # one schedule's trouble (the database) spares the others
+                    log.exception("schedule %s: catching up on %s failed", schedule.id, at)
         return outcomes
 
     # --- one run ---------------------------------------------------------------------------
@@ -554,9 +557,9 @@ class ReportScheduler:
         late = (now - at).total_seconds()
         if late > schedule.misfire_grace_s:
             reason = (
-                f"no bot was running at {at.astimezone(schedule.zone):%a %d %b %Y %H:%M %Z}; "
-                f"{late / 60:.0f} minutes late is past the grace time of "
-                f"{schedule.misfire_grace_s // 60} minutes"
+                f"the run of {at.astimezone(schedule.zone):%a %d %b %Y %H:%M %Z} was not "
+                f"started in time: {late / 60:.0f} minutes late is past the grace time of "
+                f"{schedule.misfire_grace_s // 60} minutes (no bot was running, or it was stalled)"
             )
             recorded = await asyncio.to_thread(
                 self.claims.record_missed, schedule, at, self.instance, now, reason
@@ -573,6 +576,11 @@ class ReportScheduler:
         try:
             notice = await self._execute(schedule, at, deliveries)
             status = _status(deliveries)
+            if not deliveries:
+                note = (
+                    "no channel to post to: to: teams needs a Slack or Discord poster and "
+                    "Groups with its channel annotation"
+                )
         except Exception as exc:  # recorded on the claim; the claim is never run again
             log.exception("schedule %s: run %s failed", schedule.id, run_key(at))
             status, note = FAILED, f"{type(exc).__name__}: {exc}"
@@ -580,7 +588,7 @@ class ReportScheduler:
         if notice is not None:
             detail["fault_notice"] = notice.to_dict()
         if note:
-            detail["error"] = note
+            detail["note"] = note
         posts = sum(1 for d in deliveries if d.status == POSTED_DELIVERY)
         await asyncio.to_thread(
             self.claims.finish,

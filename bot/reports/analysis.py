@@ -96,12 +96,19 @@ class Analysis:
                 docs[team].append(f)
         for team in set(gaps) | set(docs):
             self._by_team[team] = (gaps.get(team, []), docs.get(team, []))
-        by_owner: dict[str, list[ChangeRow]] = defaultdict(list)
+        # A team's changes are the whole history of every entity it had a hand in, so that
+        # an entity handed on twice shows first owner to last.
+        by_ref: dict[str, list[ChangeRow]] = defaultdict(list)
+        refs_of: dict[str, set[str]] = defaultdict(set)
         for row in self.change_rows:
-            for owner in {row.old_owner, row.new_owner}:
+            by_ref[row.ref].append(row)
+            for owner in (row.old_owner, row.new_owner):
                 if owner:
-                    by_owner[owner].append(row)
-        self._changes_by_owner = dict(by_owner)
+                    refs_of[owner].add(row.ref)
+        self._changes_by_owner = {
+            owner: sorted((r for ref in refs for r in by_ref[ref]), key=lambda r: r.id)
+            for owner, refs in refs_of.items()
+        }
 
     # --- slicing per scope ---------------------------------------------------------------
 

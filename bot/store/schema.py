@@ -169,33 +169,54 @@ docs_sections = Table(
     Column("body", Text, nullable=False),
 )
 
-# --- Audit log and scaffold claims (bot/scaffold, migration 0005).
+# --- Scheduled reports (bot/scheduler.py, bot/reports; migration 0006).
 
-audit_log = Table(
-    "audit_log",
+report_runs = Table(
+    "report_runs",
     metadata,
-    # Who did what, when, with which values, and how it ended (scaffolds; admin actions too).
-    Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("at", DateTime(timezone=True), nullable=False, index=True),
+    # The claim: one row per (schedule, scheduled time); only the replica whose INSERT made the
+    # row posts. The key is the scheduled instant in UTC, written "2026-11-02T08:00:00Z".
+    Column("schedule_id", String(100), primary_key=True),
+    Column("scheduled_for", String(32), primary_key=True),
+    Column("scheduled_at", DateTime(timezone=True), nullable=False),
+    Column("report", String(40), nullable=False),
+    # claimed | posted | partial | failed | nothing | missed
+    Column("status", String(20), nullable=False),
+    Column("claimed_by", String(200), nullable=False),
+    Column("claimed_at", DateTime(timezone=True), nullable=False),
     Column("finished_at", DateTime(timezone=True)),
-    Column("action", String(40), nullable=False, index=True),  # scaffold | ...
-    Column("platform", String(20), nullable=False),
-    Column("actor_id", String(200), nullable=False),  # the chat platform's user id
-    Column("actor_name", String(200)),
-    Column("actor_ref", REF),  # the catalog User, when known
-    Column("target", String(320), nullable=False),  # what was acted on (the new name)
-    Column("result", String(20), nullable=False),  # running|succeeded|failed|refused|invalid
-    Column("message", Text),
-    Column("details", Text, nullable=False),  # JSON: template, values, repository, steps
+    Column("posts", Integer, nullable=False),
+    Column("detail", Text, nullable=False),  # JSON: one entry per delivery, or why it was missed
 )
 
-scaffold_claims = Table(
-    "scaffold_claims",
+report_snapshots = Table(
+    "report_snapshots",
     metadata,
-    # A name being scaffolded right now: the primary key lets one run (of any replica) hold it.
-    Column("name", String(255), primary_key=True),  # lower-cased component name
-    Column("audit_id", Integer, nullable=False),
-    Column("claimed_at", DateTime(timezone=True), nullable=False),
+    # What a posted digest counted, per scope ("platform" or a group ref): the next digest's
+    # trend compares against it, and its changes start after ``last_change_id``.
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("scope", REF, nullable=False),
+    Column("schedule_id", String(100), nullable=False),
+    Column("scheduled_for", String(32), nullable=False),
+    Column("taken_at", DateTime(timezone=True), nullable=False),
+    Column("last_change_id", Integer, nullable=False),
+    Column("metrics", Text, nullable=False),  # JSON
+    UniqueConstraint("scope", "schedule_id", "scheduled_for", name="uq_report_snapshots_run"),
+    Index("ix_report_snapshots_scope", "scope", "id"),
+)
+
+channel_faults = Table(
+    "channel_faults",
+    metadata,
+    # A channel a post could not reach (unknown, archived, closed to the bot). Reported to the
+    # platform channel once: the replica whose UPDATE sets ``reported_at`` posts the notice.
+    Column("platform", String(40), primary_key=True),
+    Column("channel", String(200), primary_key=True),
+    Column("scope", REF),  # the team whose channel it is, when a team's
+    Column("error", Text, nullable=False),
+    Column("first_seen", DateTime(timezone=True), nullable=False),
+    Column("last_seen", DateTime(timezone=True), nullable=False),
+    Column("reported_at", DateTime(timezone=True)),
 )
 
 # --- Runtime locations (bot/catalog/locations.py, migration 0003).
@@ -277,4 +298,33 @@ slack_oauth_states = Table(
     Column("id", Integer, primary_key=True, autoincrement=True),
     Column("state", String(200), nullable=False),
     Column("expire_at", DateTime, nullable=False),
+)
+
+# --- Audit log and scaffold claims (bot/scaffold, migration 0005).
+
+audit_log = Table(
+    "audit_log",
+    metadata,
+    # Who did what, when, with which values, and how it ended (scaffolds; admin actions too).
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("at", DateTime(timezone=True), nullable=False, index=True),
+    Column("finished_at", DateTime(timezone=True)),
+    Column("action", String(40), nullable=False, index=True),  # scaffold | ...
+    Column("platform", String(20), nullable=False),
+    Column("actor_id", String(200), nullable=False),  # the chat platform's user id
+    Column("actor_name", String(200)),
+    Column("actor_ref", REF),  # the catalog User, when known
+    Column("target", String(320), nullable=False),  # what was acted on (the new name)
+    Column("result", String(20), nullable=False),  # running|succeeded|failed|refused|invalid
+    Column("message", Text),
+    Column("details", Text, nullable=False),  # JSON: template, values, repository, steps
+)
+
+scaffold_claims = Table(
+    "scaffold_claims",
+    metadata,
+    # A name being scaffolded right now: the primary key lets one run (of any replica) hold it.
+    Column("name", String(255), primary_key=True),  # lower-cased component name
+    Column("audit_id", Integer, nullable=False),
+    Column("claimed_at", DateTime(timezone=True), nullable=False),
 )

@@ -395,3 +395,37 @@ async def test_an_empty_digest_is_an_all_clear_or_nothing_per_config(
     skipped = [d for d in outcome.deliveries if d.status == "skipped"]
     assert [(d.channel, d.scope) for d in skipped] == [("C0CHILD", "group:default/team-child")]
     assert outcome.status == "posted"
+
+
+def test_changes_fold_to_one_net_change_per_entity() -> None:
+    import datetime as dt
+
+    from bot.reports.changes import ChangeRow, net_changes
+
+    at = dt.datetime(2026, 11, 2, tzinfo=dt.UTC)
+    rows = [
+        ChangeRow(1, at, "component:default/a", "added", None, "group:default/x"),
+        ChangeRow(2, at, "component:default/a", "removed", "group:default/x", None),
+        ChangeRow(
+            3, at, "component:default/b", "owner_changed", "group:default/x", "group:default/y"
+        ),
+        ChangeRow(4, at, "component:default/b", "modified", "group:default/y", "group:default/y"),
+        ChangeRow(
+            5, at, "component:default/b", "owner_changed", "group:default/y", "group:default/z"
+        ),
+        ChangeRow(6, at, "component:default/c", "removed", "group:default/x", None),
+        ChangeRow(7, at, "component:default/c", "added", None, "group:default/x"),
+        ChangeRow(
+            8, at, "component:default/d", "owner_changed", "group:default/x", "group:default/y"
+        ),
+        ChangeRow(
+            9, at, "component:default/d", "owner_changed", "group:default/y", "group:default/x"
+        ),
+        ChangeRow(10, at, "component:default/e", "modified", "group:default/x", "group:default/x"),
+    ]
+    net = net_changes(rows)
+    # a: added and removed again; c: removed and back with its owner; d: handed back; e: edited.
+    assert [(c.ref, c.change, c.old_owner, c.new_owner) for c in net] == [
+        ("component:default/b", "owner-changed", "group:default/x", "group:default/z"),
+    ]
+    assert net[0].line_text() == "b moved from x to z"

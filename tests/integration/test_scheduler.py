@@ -367,7 +367,13 @@ async def test_misfires_post_within_the_grace_time_and_are_recorded_after_it(
         (6, "posted"),
         (7, "missed"),
     ]
-    assert stored[1].detail["reason"].startswith("no bot was running at Tue 03 Nov 2026 09:00")
+    assert (
+        stored[1]
+        .detail["reason"]
+        .startswith(
+            "the run of Tue 03 Nov 2026 09:00 UTC was not started in time: 120 minutes late"
+        )
+    )
 
 
 async def test_a_new_install_posts_the_run_due_within_grace_or_records_it_missed(
@@ -639,6 +645,13 @@ async def test_targets_without_a_poster_are_recorded(make_app: AppFactory, plant
     [delivery] = outcome.deliveries
     assert delivery.status == "no-poster" and outcome.status == "failed"
     assert "no discord poster is running" in (delivery.error or "")
+    nowhere = await ReportScheduler(app, [], sleep=Sleeps()).run(
+        schedule(id="teams", targets=()), NOW
+    )
+    assert (nowhere.status, nowhere.deliveries) == ("nothing", ())
+    assert "no channel to post to" in (nowhere.note or "")
+    [record] = ClaimStore(app.db).runs("teams")
+    assert record.status == "nothing" and "no channel to post to" in record.detail["note"]
     # A schedule for one team's channel scopes the report to that team.
     slack = ChatPlatform("slack")
     app.posters["slack"] = slack
