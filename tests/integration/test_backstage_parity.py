@@ -63,7 +63,10 @@ def examples_app(make_app: Any, db_url: str) -> App:
 def stored(app: App) -> tuple[dict[str, str | None], dict[str, set[tuple[str, str]]], list[Any]]:
     """Owners per ref, relations per source ref, and every relation row with its emitter."""
     with app.db.engine.connect() as conn:
-        owners = dict(conn.execute(select(entities.c.ref, entities.c.owner_ref)).all())
+        owners: dict[str, str | None] = {
+            row.ref: row.owner_ref
+            for row in conn.execute(select(entities.c.ref, entities.c.owner_ref))
+        }
         rows = conn.execute(
             select(relations.c.source_ref, relations.c.type, relations.c.target_ref,
                    relations.c.emitter_ref)
@@ -71,7 +74,7 @@ def stored(app: App) -> tuple[dict[str, str | None], dict[str, set[tuple[str, st
     by_source: dict[str, set[tuple[str, str]]] = defaultdict(set)
     for row in rows:
         by_source[row.source_ref].add((row.type, row.target_ref))
-    return owners, by_source, rows
+    return owners, by_source, list(rows)
 
 
 def test_every_entity_backstage_served_has_the_same_owner_and_relations(

@@ -187,7 +187,7 @@ def test_every_change_bumps_the_generation_the_name_index_follows(
 ) -> None:
     root = tmp_path / "repo"
     root.mkdir()
-    doc = {
+    doc: dict[str, Any] = {
         "apiVersion": "backstage.io/v1alpha1",
         "kind": "Component",
         "metadata": {"name": "first"},

@@ -645,8 +645,8 @@ def test_an_entity_that_turns_invalid_keeps_its_last_good_version(catalog: Catal
     assert cat.spec("component:default/steady")["system"] == "old"
     assert cat.spec("component:default/sibling")["system"] == "updated"
     [problem] = cat.problems()
-    assert (problem.file, problem.line, problem.entity) == ("all.yaml", 1,
-                                                             "component:default/steady")  # fmt: skip
+    assert (problem.file, problem.line) == ("all.yaml", 1)
+    assert problem.entity == "component:default/steady"
     assert "lifecycle" in problem.message
 
 
@@ -687,8 +687,8 @@ def test_a_failed_write_leaves_the_previous_catalog_intact(
     assert owners(cat, "component:default/a") == ["group:default/team-a"]
     with cat.app.db.engine.begin() as conn:
         conn.execute(text("DROP TRIGGER refuse" + ("" if cat.app.db.is_sqlite else " ON changes")))
-    report = cat.sync().sources[0]
-    assert (sorted(report.added), report.removed, report.owner_changed) == (
+    recovered = cat.sync().sources[0]
+    assert (sorted(recovered.added), recovered.removed, recovered.owner_changed) == (
         ["component:default/c"],
         ["component:default/b"],
         [("component:default/a", "group:default/team-a", "group:default/team-b")],
@@ -775,12 +775,13 @@ def write_corpus(cat: Catalog, outside: Path) -> dict[str, str]:
         for _ in range(50 * 1024):
             f.write(line)
     cat.write("bad/deep.yaml", "spec: " + "[" * 100_000 + "]" * 100_000 + "\n")
-    wrong = [
+    wrong: list[dict[str, Any]] = [
         {"apiVersion": V1, "kind": "Component", "metadata": {"name": 2001},
          "spec": {"type": "service", "lifecycle": "production", "owner": "a"}},
         {"apiVersion": V1, "kind": "Component", "metadata": "not a mapping", "spec": {}},
         {"apiVersion": V1, "kind": 5, "metadata": {"name": "kind-number"}},
-        component("owner-list", owner=["a", "b"]),  # type: ignore[arg-type]
+        {**component("owner-list"), "spec": {"type": "service", "lifecycle": "production",
+                                             "owner": ["a", "b"]}},
         {**component("tags-text"), "metadata": {"name": "tags-text", "tags": "go"}},
         {**component("ann-number"), "metadata": {"name": "ann-number", "annotations": {"a": 1}}},
         {"apiVersion": V1, "kind": "Component", "metadata": {"name": "spec-list"}, "spec": [1]},
