@@ -251,12 +251,13 @@ class DiscordAdapter:
             entries = sorted(pool, key=_browse_order)[:25]
         return [app_commands.Choice(name=_choice_name(e), value=_choice_value(e)) for e in entries]
 
-    def word_choices(self, current: str, words: Sequence[str]) -> Choices:
+    def word_choices(self, current: str, words: Sequence[tuple[str, str]]) -> Choices:
+        """An umbrella command's subcommands (value: the word; name: its help line)."""
         typed = current.strip().lower()
-        matches = [w for w in words if w.lower().startswith(typed)] or list(words)
+        matches = [(w, line) for w, line in words if w.lower().startswith(typed)] or list(words)
         return [
-            app_commands.Choice(name=w[:CHOICE_TEXT_MAX], value=w[:CHOICE_TEXT_MAX])
-            for w in matches[:25]
+            app_commands.Choice(name=truncate(line, CHOICE_TEXT_MAX), value=w[:CHOICE_TEXT_MAX])
+            for w, line in matches[:25]
         ]
 
     # ------------------------------------------------------------ interactions

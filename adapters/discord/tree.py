@@ -150,7 +150,7 @@ class CompletionSource(Protocol):
 
     def entity_choices(self, current: str, kinds: Sequence[str]) -> Choices: ...
 
-    def word_choices(self, current: str, words: Sequence[str]) -> Choices: ...
+    def word_choices(self, current: str, words: Sequence[tuple[str, str]]) -> Choices: ...
 
 
 def build_command(
@@ -178,7 +178,9 @@ def build_command(
     renames = {p.python: p.name for p in slash.params}
     descriptions = {p.python: _description(p.source) for p in slash.params}
     completers: dict[str, Completer] = {}
-    subwords = tuple(s.split()[0] for s in slash.spec.subcommands if s.split())
+    subwords = tuple(
+        (line.split()[0].lstrip("/"), line) for line in slash.spec.subcommands if line.split()
+    )
     for param in slash.params:
         source = param.source
         if isinstance(source, Arg) and source.kind == "entity":
@@ -205,7 +207,7 @@ def _entity_completer(choices: CompletionSource, kinds: tuple[str, ...]) -> Comp
     return complete
 
 
-def _word_completer(choices: CompletionSource, words: tuple[str, ...]) -> Completer:
+def _word_completer(choices: CompletionSource, words: tuple[tuple[str, str], ...]) -> Completer:
     async def complete(interaction: discord.Interaction, current: str) -> Choices:
         return choices.word_choices(current, words)[:CHOICES_MAX]
 

@@ -139,7 +139,14 @@ EVERYTHING = CommandSpec(
     handler=_everything,
     args=(Arg("team", kinds=("group",)),),
 )
-EXTRA = (FORM, ANNOUNCE, WHOAMI, EVERYTHING)
+UMBRELLA = CommandSpec(
+    name="umbrella",
+    summary="Test only: a command with subcommands.",
+    handler=_whoami,
+    args=(Arg("action", kind="text", required=False), Arg("rest", kind="words", required=False)),
+    subcommands=("status [source] — each source's status", "sync [source] — sync now"),
+)
+EXTRA = (FORM, ANNOUNCE, WHOAMI, EVERYTHING, UMBRELLA)
 
 
 # ------------------------------------------------------------------------- helpers
@@ -247,10 +254,13 @@ def test_command_tree_follows_discord_rules_for_every_registry_command(
             assert NAME_RE.match(option["name"]) and option["name"] == option["name"].lower()
             assert 1 <= len(option["description"]) <= 100
         by_name = {o["name"]: o for o in options}
-        for arg in spec.args:
+        for position, arg in enumerate(spec.args):
             assert by_name[arg.name]["type"] == OPTION_TYPES["string"]
             assert by_name[arg.name]["required"] == arg.required
-            assert by_name[arg.name].get("autocomplete", False) == (arg.kind == "entity")
+            # Entity names complete from the catalog; an umbrella command's first argument
+            # completes from its subcommands.
+            completes = arg.kind == "entity" or (position == 0 and bool(spec.subcommands))
+            assert by_name[arg.name].get("autocomplete", False) == completes
         for opt in spec.options:
             kind = {"flag": "boolean", "int": "integer", "text": "string"}[opt.kind]
             assert by_name[opt.name]["type"] == OPTION_TYPES[kind]
@@ -412,6 +422,15 @@ async def test_autocomplete_offers_at_most_25_and_respects_the_argument_kinds(
         assert groups and all(c["value"].startswith("group:") for c in groups)
         assert groups[0]["value"] == "group:default/team-payments"
         assert await w.ana.autocomplete(w.channel, "whoowns", "entity", "zzzzqqqq") == []
+
+
+async def test_an_umbrella_command_completes_its_subcommands(make_app: AppFactory) -> None:
+    app = discord_app(make_app)
+    async with discord_world(app) as w:
+        choices = await w.ana.autocomplete(w.channel, "umbrella", "action", "st")
+        assert choices == [{"name": "status [source] — each source's status", "value": "status"}]
+        both = await w.ana.autocomplete(w.channel, "umbrella", "action", "")
+        assert [c["value"] for c in both] == ["status", "sync"]
 
 
 # ----------------------------------------------------------- defer, public, share
