@@ -133,9 +133,10 @@ async def sync_command(ctx: Context, args: Args) -> Reply:
     requester = require_admin(ctx, f"/{NAME} sync")
     audit = AuditLog(ctx.app.db)
     target = only or "all sources"
-    entry = audit.start(ctx.now, "sync", requester, target, {"force": bool(args.options["force"])})
+    force = bool(args.options["force"])
+    entry = audit.start(ctx.now, f"{NAME} sync", requester, target, {"force": force})
     try:
-        report = await ctx.app.sync_async(only=only, force=bool(args.options["force"]))
+        report = await ctx.app.sync_async(only=only, force=force)
     except Exception as exc:
         audit.finish(entry, ctx.app.clock(), "failed", f"{type(exc).__name__}: {exc}")
         raise
