@@ -13,6 +13,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from adapters import cli_scaffold
 from adapters.console import Console, ConsolePoster, render_reply, to_request
 from bot.app import App, build_app
 from bot.catalog.files import FileTree, walk
@@ -287,6 +288,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--kind")
     p.add_argument("--format", choices=("text", "json"), default="text")
     p.set_defaults(func=cmd_list)
+
+    cli_scaffold.add_cli(sub, _app)  # scaffold, audit
 
     for module in _adapter_modules():
         add_cli = getattr(module, "add_cli", None)

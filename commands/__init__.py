@@ -3,7 +3,19 @@
 from __future__ import annotations
 
 from bot.dispatch import CommandSpec
-from commands import admin, deps, describe, docs, help, here, owns, phrases, search, whoowns
+from commands import (
+    admin,
+    deps,
+    describe,
+    docs,
+    help,
+    here,
+    owns,
+    phrases,
+    scaffold,
+    search,
+    whoowns,
+)
 
 COMMANDS: tuple[CommandSpec, ...] = (
     whoowns.SPEC,
@@ -13,6 +25,7 @@ COMMANDS: tuple[CommandSpec, ...] = (
     search.SPEC,
     here.SPEC,
     docs.SPEC,
+    scaffold.SPEC,
     admin.SPEC,
     help.SPEC,
 )

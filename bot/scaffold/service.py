@@ -1,0 +1,610 @@
+"""The scaffolder: templates → dialog → validation → render → repository → push → registration.
+
+One ``Scaffolder`` per app (``scaffolder(app)``). A run is an asyncio task of its own, so a chat
+platform that stops waiting does not stop it half way; blocking work (cookiecutter, git, HTTP)
+runs in worker threads. Each step reports through the request's ``Progress`` and ends in one
+``Reply``: the repository, the files, and the new entity's card, or the step that failed and
+why. A failure after the repository was made never leaves a catalog entry behind: the location
+is registered only after the push, and unregistered again if the component does not appear.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import shutil
+import tempfile
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from bot.catalog.locations import RUNTIME_SOURCE, register_and_sync, unregister_location
+from bot.catalog.model import Entity, EntityRef
+from bot.catalog.validation import is_valid_object_name
+from bot.chat import (
+    Button,
+    Dialog,
+    DialogField,
+    Field,
+    FieldKind,
+    Link,
+    Progress,
+    Reply,
+    Section,
+)
+from bot.errors import CatalogError, NotFound, PermissionDenied, UserError
+from bot.scaffold import permissions
+from bot.scaffold.audit import AuditLog
+from bot.scaffold.backstage import repo_url_value
+from bot.scaffold.model import (
+    Answers,
+    InvalidAnswers,
+    Requester,
+    Template,
+    Variable,
+    VariableKind,
+)
+from bot.scaffold.publish import Publisher, PublishError, Repository
+from bot.scaffold.render import Rendered, RenderError, render
+from bot.scaffold.settings import ScaffoldSettings
+from bot.scaffold.templates import Listing, TemplateLibrary
+from bot.scaffold.validate import NAME_RULE, validate
+
+if TYPE_CHECKING:
+    from bot.app import App
+
+log = logging.getLogger(__name__)
+
+EXTENSION_KEY = "scaffold"
+DIALOG_PREFIX = "scaffold:"
+ACTION = "scaffold"
+FILES_SHOWN = 25
+STEPS = ("rendering", "repository", "push", "registration")
+FIELD_KINDS: Mapping[VariableKind, FieldKind] = {
+    "text": "text",
+    "number": "text",
+    "multiline": "multiline",
+    "json": "multiline",
+    "choice": "choice",
+    "boolean": "boolean",
+}
+
+
+def scaffolder(app: App) -> Scaffolder:
+    """The app's scaffolder (made on first use)."""
+    found = app.extensions.get(EXTENSION_KEY)
+    if not isinstance(found, Scaffolder):
+        found = Scaffolder(app)
+        app.extensions[EXTENSION_KEY] = found
+    return found
+
+
+class _Silent:
+    async def update(self, text: str) -> None:
+        log.info("scaffold: %s", text)
+
+
+@dataclass
+class _Run:
+    """One run's state, for the progress line, the reply and the audit log."""
+
+    template: Template
+    answers: Answers
+    requester: Requester
+    progress: Progress
+    audit_id: int
+    dry_run: bool
+    done: dict[str, str] = field(default_factory=dict)  # step → what it did
+    failed: tuple[str, str] | None = None  # (step, reason)
+    notes: list[str] = field(default_factory=list)
+    repository: Repository | None = None
+    commit: str | None = None
+    rendered: Rendered | None = None
+    entity: Entity | None = None
+
+    async def say(self, text: str) -> None:
+        try:
+            await self.progress.update(f"{self.answers.name} ({self.template.name}): {text}")
+        except Exception:  # a platform hiccup never stops the run
+            log.warning("progress update failed", exc_info=True)
+
+
+class Scaffolder:
+    """Lists templates, builds their dialogs, checks answers and runs scaffolds."""
+
+    def __init__(self, app: App) -> None:
+        self.app = app
+        self.cfg = app.settings.optional_section("scaffold", ScaffoldSettings) or (
+            ScaffoldSettings()
+        )
+        self.cache_dir = self.cfg.cache_dir or app.settings.data_dir / "scaffold"
+        self.library = TemplateLibrary(self.cfg, self.cache_dir, app.db, lambda: app.sync.sources)
+        self.publisher = Publisher(
+            self.cfg.publish, app.settings.data_dir, timeout=self.cfg.timeout_seconds
+        )
+        self.audit = AuditLog(app.db)
+        self._tasks: set[asyncio.Task[Reply]] = set()  # runs in flight (strong references)
+
+    # ------------------------------------------------------------------ templates
+
+    async def listing(self) -> Listing:
+        return await asyncio.to_thread(self.library.load)
+
+    async def template(self, name: str, listing: Listing | None = None) -> Template:
+        """The usable template called ``name``; ``NotFound`` or ``UserError`` saying why not."""
+        listing = listing or await self.listing()
+        found = listing.get(name)
+        if found is None:
+            names = tuple(t.name for t in listing.usable)
+            shown = ", ".join(names) if names else "none are configured"
+            raise NotFound(
+                f"There is no template named “{name[:80]}” (templates: {shown}).",
+                tuple(f"scaffold {n}" for n in names[:5]),
+            )
+        if not found.usable:
+            raise UserError(f"The template {found.name} cannot be used: {found.problems[0]}")
+        return found
+
+    # ------------------------------------------------------------------ people
+
+    def requester(
+        self,
+        platform: str,
+        user_id: str,
+        name: str | None,
+        user: Entity | None,
+        unknown_reason: str | None = None,
+    ) -> Requester:
+        groups = permissions.requester_groups(self.app.catalog, user.ref) if user else ()
+        return Requester(
+            platform, user_id, name, user.ref if user else None, groups, unknown_reason
+        )
+
+    def permit(self, template: Template, requester: Requester) -> str:
+        return permissions.check(
+            template.name,
+            requester,
+            self.cfg.permissions,
+            self.app.settings.admins,
+            self.app.catalog,
+        )
+
+    async def check_permission(self, template: Template, requester: Requester) -> str:
+        """``permit``, with a refusal written to the audit log before it is raised."""
+        try:
+            return self.permit(template, requester)
+        except PermissionDenied as exc:
+            details = {"template": template.name, "origin": template.origin, "values": {}}
+            await asyncio.to_thread(
+                self.audit.start,
+                self.app.clock(),
+                ACTION,
+                requester,
+                template.name,
+                details,
+                "refused",
+                str(exc),
+            )
+            raise
+
+    def default_owner(self, requester: Requester) -> EntityRef | None:
+        """The requester's team: a group of type team first, else their first group."""
+        if not requester.groups:
+            return None
+        found = self.app.catalog.get_many(requester.groups)
+        teams = [g for g in requester.groups if (e := found.get(str(g))) and e.spec_type == "team"]
+        return (teams or list(requester.groups))[0]
+
+    # ------------------------------------------------------------------ dialog
+
+    def dialog(self, template: Template, requester: Requester, dry_run: bool = False) -> Dialog:
+        """The dialog for ``template``: name, owner, (system), then the template's variables."""
+        owner = self.default_owner(requester)
+        fields = [
+            DialogField(
+                "name",
+                "Component name",
+                "text",
+                required=True,
+                max_length=63,
+                hint="The new component and its repository: " + NAME_RULE.replace("must be ", ""),
+            ),
+            DialogField(
+                "owner",
+                "Owner (a team)",
+                "group",
+                required=True,
+                default=str(owner) if owner else None,
+                entity_kinds=("group",),
+                hint="The group that owns the new component",
+            ),
+        ]
+        if template.role_variable("system") is not None or not template.has_catalog_info:
+            fields.append(
+                DialogField(
+                    "system",
+                    "System (optional)",
+                    "entity",
+                    required=False,
+                    entity_kinds=("system",),
+                    hint="The system the component belongs to",
+                )
+            )
+        fields.extend(self._field(v) for v in template.asked)
+        title = f"New {template.title}" if len(template.title) <= 20 else "Scaffold"
+        return Dialog(
+            id=f"{DIALOG_PREFIX}{template.name}",
+            title=title,
+            fields=tuple(fields),
+            submit_label="Dry run" if dry_run else "Create",
+            state={
+                "template": template.name,
+                "digest": template.digest,
+                "dry_run": "1" if dry_run else "",
+            },
+        )
+
+    def _field(self, var: Variable) -> DialogField:
+        kind = FIELD_KINDS[var.kind]
+        limit = (
+            self.cfg.max_text_length
+            if var.kind in ("multiline", "json")
+            else self.cfg.max_value_length
+        )
+        if var.max_length is not None:
+            limit = min(limit, var.max_length)
+        return DialogField(
+            name=var.name,
+            label=var.label,
+            kind=kind,
+            required=var.required and var.default is None and var.derived is None,
+            default=var.default,
+            choices=var.choices,
+            hint=var.hint,
+            max_length=limit,
+        )
+
+    # ------------------------------------------------------------------ submit
+
+    async def submit(
+        self,
+        name: str,
+        values: Mapping[str, str],
+        requester: Requester,
+        progress: Progress | None = None,
+        *,
+        dry_run: bool = False,
+        digest: str | None = None,
+    ) -> Reply:
+        """Check everything, then run (or dry-run) the scaffold; ``InvalidAnswers`` per field."""
+        template = await self.template(name)
+        if digest and digest != template.digest:
+            raise UserError(
+                f"The template {template.name} changed while the dialog was open; run "
+                f"/scaffold {template.name} again."
+            )
+        now = self.app.clock()
+        details: dict[str, Any] = {
+            "template": template.name,
+            "origin": template.origin,
+            "values": _audit_values(values, self.cfg.max_text_length),
+            "dry_run": dry_run,
+        }
+        target = str(values.get("name", ""))[:100]
+        try:
+            details["permission"] = self.permit(template, requester)
+        except PermissionDenied as exc:
+            await asyncio.to_thread(
+                self.audit.start,
+                now,
+                ACTION,
+                requester,
+                target or template.name,
+                details,
+                "refused",
+                str(exc),
+            )
+            raise
+        try:
+            answers = await asyncio.to_thread(self._validate, template, values, dry_run)
+        except InvalidAnswers as exc:
+            details["errors"] = exc.errors
+            await asyncio.to_thread(
+                self.audit.start,
+                now,
+                ACTION,
+                requester,
+                target or template.name,
+                details,
+                "invalid",
+                "; ".join(f"{k}: {v}" for k, v in exc.errors.items())[:2000],
+            )
+            raise
+        audit_id = await asyncio.to_thread(
+            self.audit.start, now, ACTION, requester, answers.name, details
+        )
+        if not dry_run:
+            holder = await asyncio.to_thread(self.audit.claim, answers.name, audit_id, now)
+            if holder is not None:
+                message = f"“{answers.name}” is being scaffolded right now (audit entry {holder})"
+                await asyncio.to_thread(
+                    self.audit.finish, audit_id, self.app.clock(), "invalid", message
+                )
+                raise InvalidAnswers({"name": message})
+        run = _Run(template, answers, requester, progress or _Silent(), audit_id, dry_run)
+        task = asyncio.get_running_loop().create_task(self._run(run))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return await asyncio.shield(task)
+
+    def _validate(self, template: Template, values: Mapping[str, str], dry_run: bool) -> Answers:
+        taken: list[str] = []
+        name = str(values.get("name", "")).strip()
+        # Only a valid name reaches the publisher (it becomes part of a path or a URL).
+        if is_valid_object_name(name) and not dry_run:
+            reason = self.publisher.preflight(name, _owner_name(str(values.get("owner", ""))))
+            if reason:
+                taken.append(reason)
+            holder = self.audit.holder(name, self.app.clock())
+            if holder is not None:
+                taken.append(f"“{name}” is being scaffolded right now by {holder.actor}")
+        return validate(
+            template,
+            values,
+            self.app.catalog,
+            max_value_length=self.cfg.max_value_length,
+            max_text_length=self.cfg.max_text_length,
+            taken=taken,
+        )
+
+    # ------------------------------------------------------------------ the run
+
+    async def _run(self, run: _Run) -> Reply:
+        work = Path(tempfile.mkdtemp(prefix="callboard-scaffold-"))
+        try:
+            reply = await self._steps(run, work)
+        except Exception:
+            error_id = uuid.uuid4().hex[:8]
+            log.exception(
+                "scaffold error %s (%s from %s)", error_id, run.answers.name, run.template.name
+            )
+            step = next((s for s in STEPS if s not in run.done), STEPS[-1])
+            run.failed = (step, f"an internal error (id {error_id}; details in the bot's log)")
+            await self._undo(run)
+            reply = self._failure(run)
+        finally:
+            await asyncio.to_thread(shutil.rmtree, work, True)
+            if not run.dry_run:
+                await asyncio.to_thread(self.audit.release, run.answers.name, run.audit_id)
+        result = "failed" if run.failed else "succeeded"
+        message = f"{run.failed[0]} failed: {run.failed[1]}" if run.failed else reply.text
+        await asyncio.to_thread(
+            self.audit.finish,
+            run.audit_id,
+            self.app.clock(),
+            result,
+            message,
+            {
+                "steps": run.done,
+                "repository": run.repository.url if run.repository else None,
+                "commit": run.commit,
+                "entity": str(run.entity.ref) if run.entity else None,
+                "files": len(run.rendered.files) if run.rendered else 0,
+                "notes": run.notes,
+            },
+        )
+        await run.say("failed." if run.failed else "done.")
+        return reply
+
+    async def _steps(self, run: _Run, work: Path) -> Reply:
+        answers = run.answers
+        owner_name = answers.owner.name
+        remote = self.publisher.remote_for(answers.name, owner_name)
+        await run.say("rendering the template…")
+        try:
+            run.rendered = await asyncio.to_thread(
+                render,
+                run.template,
+                answers,
+                work,
+                repo_value=repo_url_value(remote or "", answers.name),
+                timeout=self.cfg.timeout_seconds,
+                max_files=self.cfg.max_files,
+                max_bytes=self.cfg.max_output_mb * 2**20,
+            )
+        except RenderError as exc:
+            run.failed = ("rendering", str(exc))
+            return self._failure(run)
+        run.done["rendering"] = f"{len(run.rendered.files)} files"
+        if run.dry_run:
+            return self._dry_run(run)
+
+        await run.say(f"rendered {len(run.rendered.files)} files; creating the repository…")
+        description = str(
+            answers.context.get("description")
+            or f"{answers.name}, scaffolded from {run.template.name}"
+        )
+        try:
+            run.repository = await asyncio.to_thread(
+                self.publisher.create, answers.name, owner_name, description
+            )
+        except PublishError as exc:
+            run.failed = ("repository", str(exc))
+            return self._failure(run)
+        run.done["repository"] = (
+            f"created {run.repository.shown}"
+            if run.repository.created
+            else f"using {run.repository.shown}"
+        )
+
+        await run.say(f"pushing to {run.repository.url}…")
+        message = (
+            f"Scaffold {answers.name} from the {run.template.name} template\n\n"
+            f"Requested by {run.requester.shown} through Callboard."
+        )
+        try:
+            run.commit = await asyncio.to_thread(
+                self.publisher.push, run.rendered.project, run.repository, message
+            )
+        except PublishError as exc:
+            run.failed = ("push", str(exc))
+            await self._undo(run)
+            return self._failure(run)
+        run.done["push"] = f"{self.cfg.publish.branch} at {run.commit[:10]}"
+
+        await run.say("registering it in the catalog…")
+        problem = await self._register(run)
+        if problem:
+            run.failed = ("registration", problem)
+            return self._failure(run)
+        return self._success(run)
+
+    async def _register(self, run: _Run) -> str | None:
+        """Register the repository and sync it; on any failure, unregister (nothing is left)."""
+        assert run.repository is not None
+        try:
+            location, report = await register_and_sync(
+                self.app,
+                run.repository.url,
+                "catalog-info.yaml",
+                self.cfg.publish.branch,
+                added_by=str(run.requester.user_ref or run.requester.shown),
+            )
+        except UserError as exc:
+            run.notes.append(f"the repository stays at {run.repository.shown}")
+            return str(exc)
+        entity = self._new_entity(run.answers.name)
+        if entity is not None:
+            run.entity = entity
+            run.done["registration"] = f"{entity.ref} (location {location.id})"
+            return None
+        reasons = [report.error] if report.error else []
+        reasons += [p.message for p in report.problems if p.level == "error"][:3]
+        unregister_location(self.app, location.id)
+        await self.app.sync_async(only=RUNTIME_SOURCE)
+        run.notes.append(
+            f"the location was unregistered again; the repository stays at {run.repository.shown}"
+        )
+        why = "; ".join(r for r in reasons if r) or "the synced catalog file holds no such entity"
+        return f"{run.answers.name} did not appear in the catalog after syncing it: {why}"
+
+    def _new_entity(self, name: str) -> Entity | None:
+        hits = self.app.catalog.index().by_name.get(name.lower(), [])
+        if not hits:
+            return None
+        return self.app.catalog.get(hits[0].ref)
+
+    async def _undo(self, run: _Run) -> None:
+        if run.repository is not None and "push" not in run.done:
+            note = await asyncio.to_thread(self.publisher.discard, run.repository)
+            if note:
+                run.notes.append(note)
+
+    # ------------------------------------------------------------------ replies
+
+    def _steps_section(self, run: _Run) -> Section:
+        items = []
+        for step in STEPS if not run.dry_run else STEPS[:1]:
+            if step in run.done:
+                items.append(f"✓ {step}: {run.done[step]}")
+            elif run.failed and run.failed[0] == step:
+                items.append(f"✗ {step}: {run.failed[1]}")
+            else:
+                items.append(f"– {step}: not started")
+        return Section(title="Steps", items=tuple(items))
+
+    def _files_section(self, rendered: Rendered) -> Section:
+        files = rendered.files
+        items = files[:FILES_SHOWN]
+        if len(files) > FILES_SHOWN:
+            items = (*items, f"… and {len(files) - FILES_SHOWN} more")
+        note = " (catalog-info.yaml written by Callboard)" if rendered.catalog_written else ""
+        return Section(title=f"Files ({len(files)}){note}", items=tuple(items))
+
+    def _failure(self, run: _Run) -> Reply:
+        assert run.failed is not None
+        step, reason = run.failed
+        notes = list(run.notes)
+        if not run.dry_run and "registration" not in run.done:
+            notes.append("nothing was registered in the catalog")
+        return Reply(
+            title=f"Scaffolding {run.answers.name} failed",
+            text=f"The {step} step failed: {reason}",
+            sections=(self._steps_section(run),),
+            notes=tuple(notes),
+            error=True,
+        )
+
+    def _dry_run(self, run: _Run) -> Reply:
+        assert run.rendered is not None
+        return Reply(
+            title=f"Dry run: {run.answers.name} from {run.template.name}",
+            text=(
+                f"{run.template.title} would create {len(run.rendered.files)} files for "
+                f"{run.answers.name}, owned by {run.answers.owner}. Nothing was published."
+            ),
+            sections=(self._files_section(run.rendered),),
+        )
+
+    def _success(self, run: _Run) -> Reply:
+        assert run.rendered is not None and run.repository is not None
+        entity = run.entity
+        assert entity is not None
+        card: list[Field] = [Field("Entity", str(entity.ref))]
+        owners = self.app.catalog.related(entity.ref, "ownedBy")
+        if owners:
+            card.append(Field("Owner", str(owners[0])))
+        systems = [r for r in self.app.catalog.related(entity.ref, "partOf") if r.kind == "system"]
+        if systems:
+            card.append(Field("System", str(systems[0])))
+        kind = " / ".join(x for x in (entity.spec_type, entity.lifecycle) if x)
+        if kind:
+            card.append(Field("Type", kind))
+        if entity.description:
+            card.append(Field("About", entity.description, inline=False))
+        repo_fields = (
+            Field("Repository", run.repository.shown, inline=False),
+            Field("Branch", self.cfg.publish.branch),
+            Field("Commit", (run.commit or "")[:10]),
+        )
+        return Reply(
+            title=f"Created {entity.display_name}",
+            text=(
+                f"{run.answers.name} was scaffolded from {run.template.title}, pushed to "
+                f"{run.repository.shown} and registered: it is in the catalog now."
+            ),
+            sections=(
+                Section(title=entity.display_name, fields=tuple(card)),
+                Section(title="Repository", fields=repo_fields),
+                self._files_section(run.rendered),
+            ),
+            links=(Link("Repository", run.repository.shown),),
+            buttons=self._buttons(entity),
+            notes=tuple(run.notes),
+            ephemeral=False,
+        )
+
+    def _buttons(self, entity: Entity) -> tuple[Button, ...]:
+        buttons = [Button("Who owns it", command=f"/whoowns {entity.ref}")]
+        if self.app.dispatcher.command("describe") is not None:
+            buttons.append(Button("Details", command=f"/describe {entity.ref}"))
+        return tuple(buttons)
+
+
+def _owner_name(text: str) -> str:
+    """The group name in an owner ref as typed (for a remote's {owner}); "" when unreadable."""
+    try:
+        return EntityRef.parse(text.strip(), "group").name if text.strip() else ""
+    except CatalogError:
+        return ""
+
+
+def _audit_values(values: Mapping[str, Any], limit: int) -> dict[str, str]:
+    """The submitted values as the audit log keeps them: bounded, whatever was sent."""
+    out: dict[str, str] = {}
+    for key, value in list(values.items())[:100]:
+        text = value if isinstance(value, str) else repr(value)
+        out[str(key)[:100]] = text if len(text) <= limit else text[:limit] + "…"
+    return out
