@@ -1,0 +1,115 @@
+"""/scaffold through Slack: a signed slash command opens the modal, a signed view_submission
+runs it, and the project lands in a local bare repository and the catalog.
+
+Slack's Web API is the fake on loopback from ``slack_fake``; everything else is real.
+"""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+from typing import Any
+
+from slack_sdk.models.views import View
+
+from tests.e2e import test_slack as harness
+from tests.e2e.slack_fake import FakeSlack
+from tests.e2e.test_slack import PAYMENTS_CHANNEL, Slack, Starter, block_text, submit
+
+# The Slack adapter's harness: a fake Web API on loopback, and the adapter started on a port.
+fake = harness.fake
+start_slack = harness.start_slack
+
+
+def text_input(value: str | None) -> dict[str, Any]:
+    return {"value": {"type": "plain_text_input", "value": value}}
+
+
+def picked(block: dict[str, Any], value: str | None) -> dict[str, Any]:
+    element = block["element"]
+    option = {"text": {"type": "plain_text", "text": value}, "value": value} if value else None
+    return {element["action_id"]: {"type": element["type"], "selected_option": option}}
+
+
+async def open_modal(slack: Slack, fake: FakeSlack) -> dict[str, Any]:
+    status, body = await slack.command("/scaffold", "python-service")
+    assert (status, body) == (200, "")
+    await slack.settle()
+    [opened] = fake.calls_to("views.open")
+    view: dict[str, Any] = opened.args["view"]
+    assert View(**view).to_dict()
+    return view
+
+
+def answers(view: dict[str, Any], name: str, description: str) -> dict[str, Any]:
+    blocks = {b["block_id"]: b for b in view["blocks"]}
+    owner = blocks["field:owner"]["element"]["initial_option"]["value"]
+    return {
+        "field:name": text_input(name),
+        "field:owner": picked(blocks["field:owner"], owner),
+        "field:system": picked(blocks["field:system"], "system:default/checkout"),
+        "field:description": text_input(description),
+        "field:package": text_input(None),
+        "field:python_version": picked(blocks["field:python_version"], "3.12"),
+        "field:port": text_input("8080"),
+        "field:lifecycle": picked(blocks["field:lifecycle"], "experimental"),
+        "field:metrics": {"value": {"type": "checkboxes", "selected_options": []}},
+    }
+
+
+async def test_scaffold_through_a_slack_modal(
+    start_slack: Starter, fake: FakeSlack, tmp_path: Path
+) -> None:
+    slack = await start_slack()
+    view = await open_modal(slack, fake)
+    assert view["title"]["text"] == "New Python service"
+    assert view["submit"]["text"] == "Create"
+    blocks = {b["block_id"]: b for b in view["blocks"]}
+    assert list(blocks) == [
+        "field:name",
+        "field:owner",
+        "field:system",
+        "field:description",
+        "field:package",
+        "field:python_version",
+        "field:port",
+        "field:lifecycle",
+        "field:metrics",
+    ]
+    # The owner picker starts on the user's own team (Ana: found by her Slack email).
+    assert blocks["field:owner"]["element"]["initial_option"]["value"] == (
+        "group:default/team-payments"
+    )
+    assert blocks["field:python_version"]["element"]["type"] == "static_select"
+    assert blocks["field:metrics"]["element"]["type"] == "checkboxes"
+
+    # Template syntax comes back inline on its field; nothing is created.
+    values = answers(view, "ride-invoices", "{{ 7 * 7 }}")
+    status, body = await submit(slack, view, values)
+    assert status == 200
+    assert body["response_action"] == "errors"
+    assert list(body["errors"]) == ["field:description"]
+    assert "template syntax is not allowed" in body["errors"]["field:description"]
+    assert not (tmp_path / "var" / "git").exists()
+
+    values = answers(view, "ride-invoices", "Sends an invoice for every business ride.")
+    status, body = await submit(slack, view, values)
+    assert (status, body) == (200, "")  # the modal closes; the outcome is posted
+    await slack.settle()
+    [posted] = fake.calls_to("chat.postMessage")
+    assert posted.args["channel"] == PAYMENTS_CHANNEL
+    shown = block_text(posted.args)
+    assert "Created ride-invoices" in shown
+    assert "component:default/ride-invoices" in shown
+
+    bare = tmp_path / "var" / "git" / "ride-invoices.git"
+    files = subprocess.run(
+        ["git", f"--git-dir={bare}", "ls-tree", "-r", "--name-only", "main"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
+    assert "src/ride_invoices/app.py" in files and "catalog-info.yaml" in files
+    assert slack.app.catalog.get("component:default/ride-invoices") is not None
+    _, who = await slack.command("/whoowns", "ride-invoices")
+    assert "group:default/team-payments" in block_text(who)
