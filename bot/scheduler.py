@@ -64,6 +64,7 @@ from bot.reports.store import (
     clear_fault,
     insert_ignore,
     open_faults,
+    prune_snapshots,
     record_fault,
     release_fault_report,
     utc,
@@ -660,6 +661,7 @@ class ReportScheduler:
                         result.metrics.to_dict(),
                     ),
                 )
+            prune_snapshots(conn, now - SNAPSHOT_KEEP)
             for d in deliveries:
                 if d.status == NOT_FOUND:
                     record_fault(conn, d.platform, d.channel, d.scope, d.error or d.status, now)
@@ -704,6 +706,7 @@ class ReportScheduler:
 
 
 CATCH_UP_LOOKBACK = dt.timedelta(days=7)
+SNAPSHOT_KEEP = dt.timedelta(days=90)  # digest snapshots kept (each scope's newest always)
 
 
 def _status(deliveries: Sequence[Delivery]) -> str:

@@ -54,8 +54,8 @@ class Metrics:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Metrics:
-        names = cls.__dataclass_fields__
-        return cls(**{k: int(v) for k, v in data.items() if k in names and v is not None})
+        """Read a stored snapshot; a count it lacks (an older version's) reads as 0."""
+        return cls(**{name: int(data.get(name) or 0) for name in cls.__dataclass_fields__})
 
 
 @dataclass(frozen=True)

@@ -34,6 +34,8 @@ RATE_LIMITED = "rate-limited"
 FAILED = "failed"
 NO_POSTER = "no-poster"
 
+MAX_WAIT_S = 300.0  # a platform asking for a longer pause gets the run recorded as rate-limited
+
 
 @dataclass(frozen=True)
 class Delivery:
@@ -97,14 +99,14 @@ class Deliverer:
             try:
                 await poster.post(channel, reply)
             except RateLimited as exc:
-                if attempts > self.settings.retries:
+                wait = self.settings.backoff_ms / 1000 * 2 ** (attempts - 1)
+                if exc.retry_after is not None:
+                    wait = max(wait, exc.retry_after)
+                if attempts > self.settings.retries or wait > MAX_WAIT_S:
                     log.warning(
                         "giving up on %s:%s after %d tries: %s", platform, channel, attempts, exc
                     )
                     return Delivery(platform, channel, scope, RATE_LIMITED, str(exc), attempts)
-                wait = self.settings.backoff_ms / 1000 * 2 ** (attempts - 1)
-                if exc.retry_after is not None:
-                    wait = max(wait, exc.retry_after)
                 log.info("%s:%s rate-limited; retrying in %.1f s", platform, channel, wait)
                 await self.sleep(wait)
                 continue

@@ -104,6 +104,17 @@ def write_snapshot(conn: Connection, snapshot: Snapshot) -> bool:
     )
 
 
+def prune_snapshots(conn: Connection, before: dt.datetime) -> None:
+    """Forget snapshots older than ``before``, except each scope's newest (the trend's base)."""
+    newest = select(func.max(report_snapshots.c.id)).group_by(report_snapshots.c.scope)
+    conn.execute(
+        delete(report_snapshots).where(
+            report_snapshots.c.taken_at < before,
+            report_snapshots.c.id.not_in(newest.scalar_subquery()),
+        )
+    )
+
+
 @dataclass(frozen=True)
 class Fault:
     """A channel posts cannot reach."""

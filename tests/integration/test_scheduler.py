@@ -580,6 +580,37 @@ async def test_rate_limits_are_retried_with_backoff_and_post_once(
     with app.db.engine.connect() as conn:
         assert open_faults(conn) == []  # busy is not broken
 
+    # A platform asking for a pause longer than five minutes is not waited for.
+    slack.limits["C0TEAMA"], slack.retry_after = 1, 600.0
+    sleeps.waits.clear()
+    patient = await ReportScheduler(app, [], sleep=sleeps).run(
+        schedule(), NOW + dt.timedelta(days=2)
+    )
+    [team_a] = [d for d in patient.deliveries if d.channel == "C0TEAMA"]
+    assert (team_a.status, team_a.attempts, sleeps.waits) == ("rate-limited", 1, [])
+
+
+async def test_old_digest_snapshots_are_pruned_but_each_scopes_newest_is_kept(
+    make_app: AppFactory, planted: Path
+) -> None:
+    from sqlalchemy import select
+
+    from bot.store.schema import report_snapshots
+
+    clock = FixedClock(NOW)
+    app = make_app(sources=source(planted), clock=clock)
+    app.posters["slack"] = ChatPlatform("slack")
+    scheduler = ReportScheduler(app, [], sleep=Sleeps())
+    for days in (0, 50, 100):
+        clock.now = NOW + dt.timedelta(days=days)
+        await scheduler.run(schedule(teams=False), clock.now)
+    with app.db.engine.connect() as conn:
+        taken = conn.execute(select(report_snapshots.c.taken_at)).scalars().all()
+    assert sorted(t.replace(tzinfo=dt.UTC) for t in taken) == [
+        NOW + dt.timedelta(days=50),
+        NOW + dt.timedelta(days=100),
+    ]
+
 
 async def test_posts_are_paced_per_platform(make_app: AppFactory, planted: Path) -> None:
     app = make_app(sources=source(planted), clock=FixedClock(NOW), reports={"pace_ms": 250})
