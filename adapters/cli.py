@@ -20,7 +20,11 @@ from bot.catalog.files import FileTree, walk
 from bot.catalog.problems import Problem
 from bot.catalog.sync import build_candidates
 from bot.config import Settings, load_settings
-from bot.errors import BotError, ConfigError
+from bot.errors import BotError, ConfigError, NotFound
+from bot.reports.render import REPORTS
+from bot.reports.service import Reports
+from bot.reports.store import PLATFORM_SCOPE
+from bot.scheduler import ReportScheduler
 from commands import COMMANDS, INTERPRETERS
 from commands.admin import status_reply
 
@@ -89,13 +93,19 @@ def cmd_run(ns: argparse.Namespace) -> int:
 async def _serve(app: App, ns: argparse.Namespace) -> None:
     refresher = asyncio.create_task(app.refresh_forever())
     servers = [asyncio.create_task(s) for s in platform_servers(app)]
+    scheduler = ReportScheduler.for_app(app)  # the `schedules:` section; idle when empty
     try:
+        await scheduler.start()
         stdin_open = not sys.stdin.closed and _stdin_readable()
-        if stdin_open and (sys.stdin.isatty() or not servers):
+        interactive = stdin_open and sys.stdin.isatty()
+        if stdin_open and (interactive or not servers):
             await Console(app).loop()
         if servers:
             await asyncio.gather(*servers)
+        elif scheduler.active and not interactive:
+            await scheduler.wait()  # post scheduled reports until stopped
     finally:
+        scheduler.shutdown()
         refresher.cancel()
         for task in servers:
             task.cancel()
@@ -173,6 +183,30 @@ def cmd_status(ns: argparse.Namespace) -> int:
         reply = status_reply(app.db, names, app.clock(), ns.source, ns.page)
         print(render_reply(reply, ns.format))
         return 1 if reply.error else 0
+    finally:
+        app.close()
+
+
+def cmd_report(ns: argparse.Namespace) -> int:
+    """Build one report, as the scheduler would post it (text) or as data (JSON)."""
+    app = _app(ns)
+    try:
+        if not ns.no_sync:
+            app.sync_now()
+        scope = PLATFORM_SCOPE
+        if ns.team:
+            try:
+                scope = str(app.catalog.resolve(ns.team, ("group",)).ref)
+            except NotFound as exc:
+                close = f" Did you mean {', '.join(exc.suggestions)}?" if exc.suggestions else ""
+                print(f"callboard report: {exc}{close}", file=sys.stderr)
+                return 1
+        result = Reports.of(app).build(ns.report, scope, app.clock())
+        if ns.format == "json":
+            print(json.dumps(result.data, indent=2))
+        else:
+            print(result.reply.to_text())
+        return 0
     finally:
         app.close()
 
@@ -279,6 +313,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--page", type=int, default=1, help="page of that source's problems")
     p.add_argument("--format", choices=("text", "json"), default="text")
     p.set_defaults(func=cmd_status)
+
+    p = sub.add_parser("report", help="print a report: ownership gaps, stale docs, changes, "
+                       "a digest")
+    p.add_argument("report", choices=REPORTS)
+    p.add_argument("team", nargs="?", help="a team (Group) for its own report; all when left out")
+    p.add_argument("--format", choices=("text", "json"), default="text")
+    p.add_argument("--no-sync", action="store_true", help="report on the stored catalog as is")
+    p.set_defaults(func=cmd_report)
 
     p = sub.add_parser("check", help="validate catalog files as sync does (for CI)")
     p.add_argument("paths", nargs="+", metavar="PATH")

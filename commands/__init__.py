@@ -12,6 +12,7 @@ from commands import (
     here,
     owns,
     phrases,
+    report,
     scaffold,
     search,
     whoowns,
@@ -26,6 +27,7 @@ COMMANDS: tuple[CommandSpec, ...] = (
     here.SPEC,
     docs.SPEC,
     scaffold.SPEC,
+    report.SPEC,
     admin.SPEC,
     help.SPEC,
 )
