@@ -25,7 +25,7 @@ import re
 import socket
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -413,6 +413,15 @@ class RunOutcome:
         return sum(1 for d in self.deliveries if d.status == POSTED_DELIVERY)
 
 
+@dataclass
+class _Progress:
+    """How far a run got (read when it is stopped half way)."""
+
+    deliveries: list[Delivery] = field(default_factory=list)
+    planned: int | None = None
+    sent: bool = False
+
+
 def instance_id() -> str:
     """Who claims: host, process and a random part (two bots in one process differ too)."""
     return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
@@ -571,17 +580,27 @@ class ReportScheduler:
         claimed = await asyncio.to_thread(self.claims.claim, schedule, at, self.instance, now)
         if not claimed:
             return RunOutcome(schedule.id, at, TAKEN)
-        deliveries: list[Delivery] = []
+        progress = _Progress()
+        deliveries = progress.deliveries
         notice: Delivery | None = None
         note = None
+        stopped = False
         try:
-            notice = await self._execute(schedule, at, deliveries)
+            notice = await self._execute(schedule, at, progress)
             status = _status(deliveries)
             if not deliveries:
                 note = (
                     "no channel to post to: to: teams needs a Slack or Discord poster and "
                     "Groups with its channel annotation"
                 )
+        except asyncio.CancelledError:  # shutting down: record how far it got, then stop
+            stopped = True
+            posted = any(d.status == POSTED_DELIVERY for d in deliveries)
+            status = _status(deliveries) if progress.sent else PARTIAL if posted else FAILED
+            note = (
+                f"stopped when the bot shut down, after {len(deliveries)} of "
+                f"{progress.planned if progress.planned is not None else '?'} deliveries"
+            )
         except Exception as exc:  # recorded on the claim; the claim is never run again
             log.exception("schedule %s: run %s failed", schedule.id, run_key(at))
             status, note = FAILED, f"{type(exc).__name__}: {exc}"
@@ -591,7 +610,7 @@ class ReportScheduler:
         if note:
             detail["note"] = note
         posts = sum(1 for d in deliveries if d.status == POSTED_DELIVERY)
-        await asyncio.to_thread(
+        finish = asyncio.to_thread(
             self.claims.finish,
             schedule,
             at,
@@ -601,12 +620,16 @@ class ReportScheduler:
             posts,
             detail,
         )
+        await asyncio.shield(finish)  # the outcome is written even while shutting down
         log.info("schedule %s: run %s %s (%d posts)", schedule.id, run_key(at), status, posts)
+        if stopped:
+            raise asyncio.CancelledError
         return RunOutcome(schedule.id, at, status, tuple(deliveries), note)
 
     async def _execute(
-        self, schedule: Schedule, at: dt.datetime, deliveries: list[Delivery]
+        self, schedule: Schedule, at: dt.datetime, progress: _Progress
     ) -> Delivery | None:
+        deliveries = progress.deliveries
         settings = self.reports.settings
         analysis = await self.reports.analyse_async(self.app.clock())
         deliverer = Deliverer(self.app.posters, settings, self.sleep)
@@ -622,6 +645,7 @@ class ReportScheduler:
                 resolved = self.app.catalog.resolve(schedule.team, ("group",))
                 scope = str(resolved.ref)
             jobs.extend((scope, t.platform, t.channel) for t in schedule.targets)
+        progress.planned = len(jobs)
         built: dict[str, ReportResult] = {}
         for scope, platform, channel in jobs:
             result = built.get(scope)
@@ -632,6 +656,7 @@ class ReportScheduler:
                 deliveries.append(Delivery(platform, channel, scope, SKIPPED))
                 continue
             deliveries.append(await deliverer.post(platform, channel, scope, result.reply))
+        progress.sent = True
         await asyncio.to_thread(self._record, schedule, at, analysis, built, deliveries)
         return await self._report_faults(deliverer)
 

@@ -696,3 +696,88 @@ async def test_targets_without_a_poster_are_recorded(make_app: AppFactory, plant
     await ReportScheduler(app, [], sleep=Sleeps()).run(scoped, NOW)
     [post] = slack.posts
     assert post.reply.title == "Docs to fix: Team B (team-b)"
+
+
+async def test_callboard_run_starts_the_schedules_and_serves_them_until_stopped(
+    tmp_path: Path, planted: Path
+) -> None:
+    import argparse
+    import io
+
+    from adapters.cli import _app, _serve
+    from adapters.console import ConsolePoster
+
+    config = tmp_path / "run.yaml"
+    config.write_text(
+        yaml.safe_dump(
+            {
+                "data_dir": str(tmp_path / "var"),
+                "database": {"url": f"sqlite:///{tmp_path / 'run.db'}"},
+                "catalog": {"sources": source(planted)},
+                "schedules": [
+                    {
+                        "id": "gaps",
+                        "cron": "* * * * *",
+                        "report": "ownership-gaps",
+                        "to": "console:ops",
+                        "misfire_grace_minutes": 5,
+                    }
+                ],
+            }
+        )
+    )
+    ns = argparse.Namespace(config=str(config))
+    app = _app(ns)
+    out = io.StringIO()
+    app.posters["console"] = ConsolePoster(out)
+    try:
+        app.sync_now()
+        serving = asyncio.create_task(_serve(app, ns))
+        # Started with no chat platform and no terminal, it keeps running for the schedule,
+        # and catches up on this minute's run at once.
+        await wait_until(
+            lambda: [r.status for r in ClaimStore(app.db).runs("gaps")] == ["posted"],
+            "the first scheduled run",
+        )
+        assert "--- to ops ---" in out.getvalue()
+        assert "8 ownership gaps in 31 entities" in out.getvalue()
+        assert not serving.done()
+        serving.cancel()  # Ctrl-C / SIGTERM
+        with pytest.raises(asyncio.CancelledError):
+            await serving
+    finally:
+        app.close()
+
+
+async def test_a_run_stopped_by_shutdown_records_how_far_it_got(
+    make_app: AppFactory, planted: Path
+) -> None:
+    app = make_app(sources=source(planted), clock=FixedClock(NOW), reports={"pace_ms": 0})
+    slack = ChatPlatform("slack")
+    released = asyncio.Event()
+    blocked = asyncio.Event()
+
+    class Stuck:
+        """A platform that takes two posts and then hangs (a network stall at shutdown)."""
+
+        platform = "slack"
+
+        async def post(self, channel: str, reply: Any) -> None:
+            if len(slack.posts) == 2:
+                blocked.set()
+                await released.wait()
+            await slack.post(channel, reply)
+
+    app.posters["slack"] = Stuck()
+    scheduler = ReportScheduler(app, [schedule()], sleep=Sleeps())
+    running = asyncio.create_task(scheduler.run(schedule(), NOW))
+    await blocked.wait()
+    running.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await running
+    [run] = ClaimStore(app.db).runs("daily")
+    assert (run.status, run.posts) == ("partial", 2)
+    assert run.detail["note"] == "stopped when the bot shut down, after 2 of 6 deliveries"
+    # Restarted within the grace time, no replica posts this run again.
+    assert await ReportScheduler(app, [schedule()], sleep=Sleeps()).catch_up() == []
+    assert len(slack.posts) == 2
