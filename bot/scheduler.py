@@ -12,6 +12,15 @@ schedules:
     report: ownership-gaps
     to: slack:C0PLATFORM         # platform:channel (a list of targets works too)
 ```
+
+Every replica runs an ``AsyncIOScheduler`` with one ``CronTrigger`` per schedule, and every
+replica fires. Before posting, a run claims ``(schedule id, scheduled time)`` with one
+``INSERT ... ON CONFLICT DO NOTHING`` into ``report_runs``; only the replica whose row went in
+posts, and the row then records the outcome. A claimed run is never run again, whatever
+happens to the claimer, so a post never happens twice.
+
+At start, the newest run due while no bot was running is posted when it is within the
+schedule's misfire grace time, and recorded as missed (not posted) when it is later.
 """
 
 from __future__ import annotations
