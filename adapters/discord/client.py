@@ -27,11 +27,13 @@ from adapters.discord.components import (
 from adapters.discord.forms import DialogModal, FormStore, PendingForm, error_lines
 from adapters.discord.render import (
     CONTENT_MAX,
+    ERROR_COLOR,
     RenderedReply,
     plain_text,
     render_reply,
     truncate,
 )
+from adapters.discord.respond import NO_MENTIONS, InteractionResponder, MentionResponder
 from adapters.discord.tree import (
     Choices,
     SlashCommand,
@@ -45,6 +47,7 @@ from bot.chat import (
     DialogErrors,
     DialogField,
     DialogSubmission,
+    Progress,
     Reply,
     Request,
 )
@@ -56,7 +59,6 @@ log = logging.getLogger(__name__)
 
 PLATFORM = "discord"
 CHOICE_TEXT_MAX = 100
-NO_MENTIONS = discord.AllowedMentions.none()
 READY_TIMEOUT = 120.0
 
 
@@ -224,6 +226,7 @@ class DiscordAdapter:
         *,
         command: str | None = None,
         mention: bool = False,
+        progress: Progress | None = None,
     ) -> Request:
         return Request(
             text=text,
@@ -232,6 +235,7 @@ class DiscordAdapter:
             platform=PLATFORM,
             mention=mention,
             command=command,
+            progress=progress,
         )
 
     # ---------------------------------------------------------- autocomplete
@@ -265,14 +269,22 @@ class DiscordAdapter:
     async def run_slash(
         self, interaction: discord.Interaction, slash: SlashCommand, values: dict[str, Any]
     ) -> None:
+        responder = InteractionResponder(interaction)
         request = self.to_request(
-            interaction.user, interaction.channel_id, slash.text(values), command=slash.spec.name
+            interaction.user,
+            interaction.channel_id,
+            slash.text(values),
+            command=slash.spec.name,
+            progress=responder,
         )
-        await self._answer(interaction, self.app.dispatcher.dispatch(request))
+        await self._answer(responder, self.app.dispatcher.dispatch(request))
 
     async def run_button(self, interaction: discord.Interaction, command: str) -> None:
-        request = self.to_request(interaction.user, interaction.channel_id, command)
-        await self._answer(interaction, self.app.dispatcher.dispatch(request))
+        responder = InteractionResponder(interaction)
+        request = self.to_request(
+            interaction.user, interaction.channel_id, command, progress=responder
+        )
+        await self._answer(responder, self.app.dispatcher.dispatch(request))
 
     async def share_button(self, interaction: discord.Interaction) -> None:
         """Post the ephemeral answer for everyone; the private copy says it was shared."""
@@ -287,7 +299,9 @@ class DiscordAdapter:
             "content": f"Shared by {interaction.user.mention}",
             "embeds": source.embeds,
         }
-        await self._deliver(interaction, True, _with_view(shared, view_without_share(source)))
+        await InteractionResponder(interaction).send(
+            ephemeral=False, **_with_view(shared, view_without_share(source))
+        )
 
     async def open_form_button(
         self, interaction: discord.Interaction, token: str, page: int
@@ -322,6 +336,7 @@ class DiscordAdapter:
                 f"Step {page + 1} of {len(form.pages)} saved.", view=view, ephemeral=True
             )
             return
+        responder = InteractionResponder(interaction)
         submission = DialogSubmission(
             dialog_id=form.dialog.id,
             values=dict(form.values),
@@ -329,8 +344,9 @@ class DiscordAdapter:
             channel=form.channel,
             platform=PLATFORM,
             state=dict(form.dialog.state),
+            progress=responder,
         )
-        await self._answer(interaction, self.app.dispatcher.submit(submission), form=form)
+        await self._answer(responder, self.app.dispatcher.submit(submission), form=form)
 
     def _modal(self, form: PendingForm, page: int) -> DialogModal:
         return DialogModal(form, page, self.form_step, self.picker_options)
@@ -353,7 +369,7 @@ class DiscordAdapter:
 
     async def _answer(
         self,
-        interaction: discord.Interaction,
+        responder: InteractionResponder,
         work: Awaitable[Reply | DialogErrors],
         *,
         form: PendingForm | None = None,
@@ -362,116 +378,87 @@ class DiscordAdapter:
         task = asyncio.ensure_future(work)
         if self.settings.defer_ms > 0:
             await asyncio.wait({task}, timeout=self.settings.defer_ms / 1000)
-        deferred = False
         if not task.done():
-            await interaction.response.defer(ephemeral=True, thinking=True)
-            deferred = True
+            await responder.defer()
         result = await task
         if isinstance(result, DialogErrors):
-            await self._send_errors(interaction, result, form, deferred)
+            await self._send_errors(responder, result, form)
             return
         if form is not None:
             self.forms.close(form.token)
         if result.dialog is not None:
-            await self._open_dialog(interaction, result, deferred)
+            await self._open_dialog(responder, result)
             return
-        await self._send_reply(interaction, result, deferred)
+        await self._send_reply(responder, result)
 
-    async def _open_dialog(
-        self, interaction: discord.Interaction, reply: Reply, deferred: bool
-    ) -> None:
+    async def _open_dialog(self, responder: InteractionResponder, reply: Reply) -> None:
         assert reply.dialog is not None
+        interaction = responder.interaction
         form = self.forms.open(reply.dialog, interaction.user.id, _channel(interaction))
-        can_modal = not deferred and interaction.type in (
+        can_modal = not responder.responded and interaction.type in (
             discord.InteractionType.application_command,
             discord.InteractionType.component,
         )
         if can_modal:
-            await interaction.response.send_modal(self._modal(form, 0))
+            await responder.modal(self._modal(form, 0))
             return
         # A modal must be the first response; after a defer or a modal, offer a button.
         view = ui.View(timeout=None)
         view.add_item(OpenFormButton(form.token, 0, f"Open: {reply.dialog.title}"))
         text = reply.text or f"Fill in “{reply.dialog.title}”."
-        await self._send(interaction, deferred, content=truncate(text, CONTENT_MAX), view=view)
+        await responder.send(content=truncate(text, CONTENT_MAX), view=view)
 
     async def _send_errors(
-        self,
-        interaction: discord.Interaction,
-        errors: DialogErrors,
-        form: PendingForm | None,
-        deferred: bool,
+        self, responder: InteractionResponder, errors: DialogErrors, form: PendingForm | None
     ) -> None:
-        if form is None:  # cannot happen: only submissions return errors
-            await self._send(interaction, deferred, content="The form has errors.")
+        if form is None:  # only form submissions return errors
+            lines = [f"{name}: {message}" for name, message in errors.errors.items()]
+            await responder.send(content=truncate("\n".join(lines), CONTENT_MAX))
             return
         form.errors = dict(errors.errors)
         lines = error_lines(form, errors.errors)
         embed = discord.Embed(
             title=truncate(f"Please fix: {form.dialog.title}", 256),
             description=truncate("\n".join(f"• {line}" for line in lines), 4096),
-            colour=discord.Colour(0xED4245),
+            colour=ERROR_COLOR,
         )
         view = ui.View(timeout=None)
         view.add_item(OpenFormButton(form.token, form.first_error_page(), "Fix and resubmit"))
-        await self._send(interaction, deferred, embeds=[embed], view=view)
+        await responder.send(embeds=[embed], view=view)
 
-    async def _send_reply(
-        self, interaction: discord.Interaction, reply: Reply, deferred: bool
-    ) -> None:
+    async def _send_reply(self, responder: InteractionResponder, reply: Reply) -> None:
         share = reply.ephemeral and not reply.error
         rendered = render_reply(reply, reserve_buttons=1 if share else 0)
         view = build_view(rendered.actions, share=share)
-        if deferred and not reply.ephemeral:
-            # The deferred "thinking" message is ephemeral; the public answer follows it.
-            await interaction.followup.send("Posted in the channel.", ephemeral=True)
-            await self._send_rendered(
-                interaction, reply, rendered, view, ephemeral=False, followup=True
-            )
+        if responder.responded and not reply.ephemeral:
+            # The deferred (or progress) message is private and cannot turn public: complete
+            # it, post the answer for everyone, then remove the private one.
+            await responder.send(content="Posted in the channel.")
+            await self._send_rendered(responder, reply, rendered, view, ephemeral=False)
+            await responder.discard_original()
             return
-        await self._send_rendered(
-            interaction, reply, rendered, view, ephemeral=reply.ephemeral, followup=deferred
-        )
+        await self._send_rendered(responder, reply, rendered, view, ephemeral=reply.ephemeral)
 
     async def _send_rendered(
         self,
-        interaction: discord.Interaction,
+        responder: InteractionResponder,
         reply: Reply,
         rendered: RenderedReply,
         view: ui.View | None,
         *,
         ephemeral: bool,
-        followup: bool,
     ) -> None:
-        kwargs: dict[str, Any] = {"embeds": list(rendered.embeds), "ephemeral": ephemeral}
-        if view is not None:
-            kwargs["view"] = view
         try:
-            await self._deliver(interaction, followup, kwargs)
+            await responder.send(
+                ephemeral=ephemeral, **_with_view({"embeds": list(rendered.embeds)}, view)
+            )
         except discord.HTTPException as exc:
             if exc.status != 400:
                 raise
             # Our renderer stays within the documented limits; if Discord still refuses the
             # embeds, the user gets the text rather than nothing.
             log.error("Discord refused a rendered reply (%s); sending it as text", exc)
-            await self._deliver(
-                interaction,
-                followup or interaction.response.is_done(),
-                {"content": plain_text(reply), "ephemeral": ephemeral},
-            )
-
-    async def _send(self, interaction: discord.Interaction, deferred: bool, **kwargs: Any) -> None:
-        kwargs.setdefault("ephemeral", True)
-        await self._deliver(interaction, deferred, kwargs)
-
-    @staticmethod
-    async def _deliver(
-        interaction: discord.Interaction, followup: bool, kwargs: dict[str, Any]
-    ) -> None:
-        if followup:
-            await interaction.followup.send(allowed_mentions=NO_MENTIONS, **kwargs)
-        else:
-            await interaction.response.send_message(allowed_mentions=NO_MENTIONS, **kwargs)
+            await responder.send(ephemeral=ephemeral, content=plain_text(reply))
 
     async def _tree_error(
         self, interaction: discord.Interaction, error: app_commands.AppCommandError
@@ -513,22 +500,22 @@ class DiscordAdapter:
         text = self.mention_text(message)
         if text is None:
             return
-        request = self.to_request(message.author, message.channel.id, text, mention=True)
+        responder = MentionResponder(message)
+        request = self.to_request(
+            message.author, message.channel.id, text, mention=True, progress=responder
+        )
         reply = await self.app.dispatcher.dispatch(request)
         if reply.dialog is not None:
             form = self.forms.open(reply.dialog, message.author.id, str(message.channel.id))
             view = ui.View(timeout=None)
             view.add_item(OpenFormButton(form.token, 0, f"Open: {reply.dialog.title}"))
-            await message.reply(
-                truncate(reply.text or f"Fill in “{reply.dialog.title}”.", CONTENT_MAX),
-                view=view,
-                mention_author=False,
-                allowed_mentions=NO_MENTIONS,
-            )
+            text = reply.text or f"Fill in “{reply.dialog.title}”."
+            await responder.send(content=truncate(text, CONTENT_MAX), view=view)
             return
         rendered = render_reply(reply)
-        answer = _with_view({"embeds": list(rendered.embeds)}, build_view(rendered.actions))
-        await message.reply(mention_author=False, allowed_mentions=NO_MENTIONS, **answer)
+        await responder.send(
+            **_with_view({"embeds": list(rendered.embeds)}, build_view(rendered.actions))
+        )
 
     # ----------------------------------------------------------------- posting
 

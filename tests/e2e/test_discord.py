@@ -119,6 +119,14 @@ async def _everything(ctx: Context, args: Args) -> Reply:
     )
 
 
+async def _slowjob(ctx: Context, args: Args) -> Reply:
+    """A long-running command: reports two steps, then answers."""
+    assert ctx.progress is not None
+    await ctx.progress.update("step 1 of 2: rendering")
+    await ctx.progress.update("step 2 of 2: pushing")
+    return Reply(title="Job done", text="all steps ran", ephemeral=not args.options["public"])
+
+
 FORM = CommandSpec(
     name="newservice",
     summary="Test only: a seven-field form.",
@@ -146,7 +154,13 @@ UMBRELLA = CommandSpec(
     args=(Arg("action", kind="text", required=False), Arg("rest", kind="words", required=False)),
     subcommands=("status [source] — each source's status", "sync [source] — sync now"),
 )
-EXTRA = (FORM, ANNOUNCE, WHOAMI, EVERYTHING, UMBRELLA)
+SLOWJOB = CommandSpec(
+    name="slowjob",
+    summary="Test only: a command that reports progress.",
+    handler=_slowjob,
+    options=(Option("public", "flag"),),
+)
+EXTRA = (FORM, ANNOUNCE, WHOAMI, EVERYTHING, UMBRELLA, SLOWJOB)
 
 
 # ------------------------------------------------------------------------- helpers
@@ -452,11 +466,59 @@ async def test_a_public_answer_after_a_defer_is_posted_for_everyone(make_app: Ap
     app = discord_app(make_app, defer_ms=0)
     async with discord_world(app) as w:
         result = await w.ana.slash(w.channel, "announce", words="deploy freeze at 5pm")
-        assert result.response.content == "Posted in the channel."
+        assert result.response is None  # the private "thinking…" message is gone
         public = result.followups[-1]
         assert not public.ephemeral
         assert "Announcement: deploy freeze at 5pm" in embed_text(public.embeds)
         assert "Share" not in button_labels(public.components)
+
+
+def progress_edits(env: simcord.Env) -> list[str]:
+    """The texts the bot edited into a message, in order (progress steps)."""
+    return [
+        r.json["content"]
+        for r in env.http_requests
+        if r.method == "PATCH" and isinstance(r.json, dict) and r.json.get("content")
+    ]
+
+
+async def test_progress_steps_show_in_place_then_the_answer_replaces_them(
+    make_app: AppFactory,
+) -> None:
+    app = discord_app(make_app)
+    async with discord_world(app) as w:
+        result = await w.ana.slash(w.channel, "slowjob")
+        callbacks = [r for r in w.env.http_requests if r.path.endswith("/callback")]
+        assert callbacks[-1].json["type"] == 5  # the first step deferred the answer
+        assert progress_edits(w.env) == ["step 1 of 2: rendering", "step 2 of 2: pushing"]
+        answer = result.response  # the same private message, now the answer
+        assert answer.ephemeral and answer.content == ""
+        assert answer.embeds[0].title == "Job done"
+        assert "Share" in button_labels(answer.components)
+        assert result.followups == []
+
+
+async def test_progress_then_a_public_answer(make_app: AppFactory) -> None:
+    app = discord_app(make_app)
+    async with discord_world(app) as w:
+        result = await w.ana.slash(w.channel, "slowjob", public=True)
+        assert result.response is None  # the private progress message made way
+        public = w.channel.last_message
+        assert not public.flags.ephemeral and public.embeds[0].title == "Job done"
+
+
+async def test_progress_on_a_mention_edits_the_reply(make_app: AppFactory) -> None:
+    app = discord_app(make_app, message_content=True)
+    async with discord_world(app) as w:
+        me = w.adapter.client.user
+        assert me is not None
+        await w.ana.send(w.channel, f"{me.mention} slowjob")
+        reply = w.channel.last_message
+        assert reply.author.id == me.id
+        assert reply.content == "" and reply.embeds[0].title == "Job done"
+        assert progress_edits(w.env)[-1] == "step 2 of 2: pushing"
+        bot_messages = [m for m in w.channel.history() if m.author.id == me.id]
+        assert len(bot_messages) == 1  # one message, edited in place
 
 
 async def test_share_posts_the_private_answer_publicly(make_app: AppFactory) -> None:
