@@ -410,13 +410,23 @@ def _explain(repo: RepoSpec, stderr: str) -> str:
 
 
 def fetch_checkout(repo: RepoSpec, directory: Path, timeout: float) -> str:
-    """Bring ``directory`` to ``repo``'s ref with a shallow fetch; the commit id it is at."""
+    """Bring ``directory`` to ``repo``'s ref with a shallow fetch; the commit id it is at.
+
+    A fetch that brings what the last one brought costs one ``git fetch`` and nothing else:
+    the object fetched and the commit checked out are remembered next to the checkout.
+    """
     directory.mkdir(parents=True, exist_ok=True)
     env = _git_env()
-    if not (directory / ".git").is_dir():
+    fresh = not (directory / ".git").is_dir()
+    if fresh:
         _run_git(["init", "--quiet"], directory, env, timeout)
-    meta = {"url": repo.url, "ref": repo.ref, "via": repo.via, "named_as": repo.named_as}
-    (directory / ".git" / _META).write_text(json.dumps(meta), encoding="utf-8")
+    before = read_checkout_meta(directory) or {}
+    meta: dict[str, Any] = {
+        "url": repo.url,
+        "ref": repo.ref,
+        "via": repo.via,
+        "named_as": repo.named_as,
+    }
     args = ["fetch", "--quiet", "--no-tags", "--no-recurse-submodules"]
     if repo.depth:
         args += ["--depth", str(repo.depth)]
@@ -427,16 +437,31 @@ def fetch_checkout(repo: RepoSpec, directory: Path, timeout: float) -> str:
     try:
         _run_git(args, directory, auth, timeout)
     except GitFailure as exc:
+        _write_meta(directory, {**before, **meta})
         raise GitFailure(_explain(repo, str(exc))) from None
-    fetched = _run_git(["rev-parse", "FETCH_HEAD^{commit}"], directory, env, timeout)
-    try:
-        current = _run_git(["rev-parse", "-q", "--verify", "HEAD"], directory, env, timeout)
-    except GitFailure:
-        current = ""
-    if fetched != current:
-        _run_git(["checkout", "--quiet", "--force", "--detach", fetched], directory, env, timeout)
+    fetched = _fetch_head(directory)
+    same = before.get("url") == repo.url and before.get("ref") == repo.ref
+    if same and fetched and before.get("fetched") == fetched and before.get("commit"):
+        return str(before["commit"])  # nothing new: the checkout is as the last sync left it
+    _run_git(["checkout", "--quiet", "--force", "--detach", "FETCH_HEAD"], directory, env, timeout)
+    if not fresh:
         _run_git(["clean", "--quiet", "-ffdx"], directory, env, timeout)
-    return fetched
+    commit = _run_git(["rev-parse", "HEAD"], directory, env, timeout)
+    _write_meta(directory, {**meta, "fetched": fetched, "commit": commit})
+    return commit
+
+
+def _fetch_head(directory: Path) -> str | None:
+    """The object id the last fetch brought (``.git/FETCH_HEAD``'s first field)."""
+    try:
+        first = (directory / ".git" / "FETCH_HEAD").read_text(encoding="utf-8").split(None, 1)
+    except OSError:
+        return None
+    return first[0] if first else None
+
+
+def _write_meta(directory: Path, meta: Mapping[str, Any]) -> None:
+    (directory / ".git" / _META).write_text(json.dumps(dict(meta)), encoding="utf-8")
 
 
 def read_checkout_meta(directory: Path) -> dict[str, Any] | None:
