@@ -500,6 +500,7 @@ class GitTree(FileTree):
         self.pool = pool
         self.checkouts: dict[str, _Checkout] = {}
         self._lock = threading.Lock()
+        self._real_folders: dict[str, str] = {}  # a catalog of 20,000 files has few folders
 
     def checkout(self, repo: RepoSpec) -> _Checkout:
         """The checkout of ``repo``, fetched in the background the first time it is asked for."""
@@ -574,6 +575,15 @@ class GitTree(FileTree):
             checkout.wait()
         return super().absolute(rel)
 
+    def _real(self, path: Path) -> str:
+        """``path`` with every link resolved (folders cached)."""
+        folder, name = os.path.split(os.path.abspath(path))
+        real_folder = self._real_folders.get(folder)
+        if real_folder is None:
+            real_folder = self._real_folders[folder] = os.path.realpath(folder)
+        full = os.path.join(real_folder, name)
+        return os.path.realpath(full) if os.path.islink(full) else full
+
     def read(self, rel: str) -> tuple[bytes | None, Problem | None]:
         checkout, inner = self._owner(rel)
         if checkout is None:
@@ -590,9 +600,7 @@ class GitTree(FileTree):
             return None, Problem(
                 "error", f"cannot fetch {checkout.repo.shown}: {error} (entities kept)", rel
             )
-        real = os.path.realpath(self.root / rel)
-        inside = os.path.realpath(checkout.directory)
-        if not real.startswith(inside + os.sep):
+        if not self._real(self.root / rel).startswith(self._real(checkout.directory) + os.sep):
             return None, Problem(
                 "error", "is a link to outside its repository checkout; not read", rel
             )

@@ -351,6 +351,15 @@ def test_a_backstage_that_stops_answering_fails_the_sync_and_loses_nothing(
     (report,) = app.sync_now().sources
     assert report.ok
 
+    # Gone altogether: nothing listens on the port any more.
+    url = fake.url
+    fake.close()
+    (report,) = app.sync_now().sources
+    assert (report.error or "").startswith(
+        f"source backstage: page 1 of {url}{QUERY} failed: cannot connect to {url} ("
+    )
+    assert stored(app) == before
+
 
 def test_a_refused_token_is_a_clear_error_and_the_token_is_never_shown(
     make_app: AppFactory, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
