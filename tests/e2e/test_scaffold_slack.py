@@ -14,7 +14,7 @@ from slack_sdk.models.views import View
 
 from tests.e2e import test_slack as harness
 from tests.e2e.slack_fake import FakeSlack
-from tests.e2e.test_slack import PAYMENTS_CHANNEL, Slack, Starter, block_text, submit
+from tests.e2e.test_slack import ANA, PAYMENTS_CHANNEL, Slack, Starter, block_text, submit
 
 # The Slack adapter's harness: a fake Web API on loopback, and the adapter started on a port.
 fake = harness.fake
@@ -113,3 +113,24 @@ async def test_scaffold_through_a_slack_modal(
     assert slack.app.catalog.get("component:default/ride-invoices") is not None
     _, who = await slack.command("/whoowns", "ride-invoices")
     assert "group:default/team-payments" in block_text(who)
+
+
+async def test_a_slow_scaffold_shows_its_steps_in_one_message_updated_in_place(
+    start_slack: Starter, fake: FakeSlack, tmp_path: Path
+) -> None:
+    slack = await start_slack(ack_ms=50)  # the run outlasts the ack: steps are shown
+    view = await open_modal(slack, fake)
+    values = answers(view, "fare-splitter", "Splits a fare between riders.")
+    status, body = await submit(slack, view, values)
+    assert (status, body) == (200, "")
+    await slack.settle()
+
+    step_posts = [c for c in fake.calls_to("chat.postMessage") if c.args["channel"] == ANA]
+    assert len(step_posts) == 1  # one step message, in Ana's DM with the app...
+    edits = [block_text(c.args) for c in fake.calls_to("chat.update")]
+    # ...edited in place at each later step, then marked done.
+    assert any("registering it in the catalog" in e for e in edits), edits
+    assert "✅ Created fare-splitter" in edits[-1]
+    [answer] = [c for c in fake.calls_to("chat.postMessage") if c.args["channel"] != ANA]
+    assert answer.args["channel"] == PAYMENTS_CHANNEL
+    assert "component:default/fare-splitter" in block_text(answer.args)
