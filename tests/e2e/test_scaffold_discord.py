@@ -16,6 +16,7 @@ from tests.e2e.test_discord import (
     discord_world,
     embed_text,
     modal_inputs,
+    progress_edits,
 )
 
 
@@ -94,8 +95,19 @@ async def test_scaffold_through_discord_modals(make_app: AppFactory, tmp_path: P
             ids2["Lifecycle"]: ["production"],
             ids2["Serve Prometheus metrics on /metrics?"]: ["true"],
         }
-        done = await w.ana.submit_modal(step2, values)
-        answer = done.response or done.followups[-1]
+        await w.ana.submit_modal(step2, values)
+        # Each step edited the one private progress message in place...
+        steps = [e.split(": ", 1)[1] for e in progress_edits(w.env) if "(python-service)" in e]
+        assert steps == [
+            "rendering the template…",
+            "rendered 14 files; creating the repository…",
+            f"pushing to file://{tmp_path}/var/git/driver-payouts.git…",
+            "registering it in the catalog…",
+            "done.",
+        ]
+        # ...and the answer, public, went to the channel.
+        answer = w.channel.last_message
+        assert not answer.flags.ephemeral
         text = embed_text(answer.embeds)
         assert "Created driver-payouts" in text, text
         assert "component:default/driver-payouts" in text
