@@ -750,7 +750,8 @@ async def test_the_default_rule_needs_a_catalog_group(make_app: AppFactory, tmp_
     )
     stranger = ChatUser("console", "x", "x", "nobody@example.com")
     reply = await aask(app, "/scaffold python-service", stranger)
-    assert reply.error and "No User in the catalog has the email nobody@example.com" in reply.text
+    assert reply.error
+    assert "No User in the catalog has the email nobody@example.com" in reply.to_text()
 
 
 # ----------------------------------------------------------------------------- template sources
