@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from bot.chat import Button, DialogErrors, DialogSubmission, Field, Reply, Section
 from bot.dispatch import Arg, Args, CommandSpec, Context, Option
-from bot.errors import UserError
+from bot.errors import NotFound, UserError
 from bot.scaffold.model import InvalidAnswers, Requester, Template
 from bot.scaffold.service import DIALOG_PREFIX, Scaffolder, scaffolder
 from commands.common import identify_user
@@ -29,7 +29,18 @@ async def scaffold(ctx: Context, args: Args) -> Reply:
     name = args.text("template")
     if not name:
         return await _listing(service)
-    template = await service.template(name)
+    listing = await service.listing()
+    try:
+        template = await service.template(name, listing)
+    except NotFound as exc:  # offer the templates there are, as buttons
+        return Reply(
+            text=str(exc),
+            buttons=tuple(
+                Button(t.title, command=f"/scaffold {t.name}")
+                for t in listing.usable[:BUTTONS_SHOWN]
+            ),
+            error=True,
+        )
     requester = requester_for(ctx)
     await service.check_permission(template, requester)
     dry_run = bool(args.options.get("dry-run"))

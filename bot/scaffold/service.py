@@ -11,6 +11,7 @@ is registered only after the push, and unregistered again if the component does 
 from __future__ import annotations
 
 import asyncio
+import difflib
 import logging
 import shutil
 import tempfile
@@ -137,12 +138,11 @@ class Scaffolder:
         listing = listing or await self.listing()
         found = listing.get(name)
         if found is None:
-            names = tuple(t.name for t in listing.usable)
+            names = [t.name for t in listing.usable]
             shown = ", ".join(names) if names else "none are configured"
-            raise NotFound(
-                f"There is no template named “{name[:80]}” (templates: {shown}).",
-                tuple(f"scaffold {n}" for n in names[:5]),
-            )
+            close = difflib.get_close_matches(name.strip().lower(), names, n=3, cutoff=0.6)
+            hint = f" Did you mean {' or '.join(close)}?" if close else ""
+            raise NotFound(f"There is no template named “{name[:80]}” (templates: {shown}).{hint}")
         if not found.usable:
             raise UserError(f"The template {found.name} cannot be used: {found.problems[0]}")
         return found

@@ -506,6 +506,19 @@ async def test_an_existing_repository_is_reported_before_anything_runs(
     )
 
 
+async def test_a_misspelt_template_gets_the_closest_name_and_buttons(
+    make_app: AppFactory, tmp_path: Path
+) -> None:
+    app = scaffold_app(make_app, tmp_path)
+    reply = await aask(app, "/scaffold python-servise")
+    assert reply.error and reply.dialog is None
+    assert reply.text == (
+        "There is no template named “python-servise” (templates: python-service). "
+        "Did you mean python-service?"
+    )
+    assert [b.command for b in reply.buttons] == ["/scaffold python-service"]
+
+
 async def test_template_names_cannot_traverse_paths(make_app: AppFactory, tmp_path: Path) -> None:
     outside = tmp_path / "outside"
     (outside / "{{cookiecutter.name}}").mkdir(parents=True)
