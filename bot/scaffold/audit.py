@@ -117,12 +117,9 @@ class AuditLog:
         actor: str | None = None,
         target: str | None = None,
         since: dt.datetime | None = None,
-        entry_id: int | None = None,
     ) -> list[AuditEntry]:
         """Newest first."""
         stmt = select(audit_log).order_by(audit_log.c.id.desc()).limit(limit)
-        if entry_id is not None:
-            stmt = stmt.where(audit_log.c.id == entry_id)
         if action:
             stmt = stmt.where(audit_log.c.action == action)
         if actor:
@@ -185,23 +182,6 @@ class AuditLog:
                     scaffold_claims.c.name == name.lower(), scaffold_claims.c.audit_id == entry_id
                 )
             )
-
-    def holder(self, name: str, now: dt.datetime) -> AuditEntry | None:
-        """The run scaffolding ``name`` right now, if any."""
-        with self.db.engine.connect() as conn:
-            row = conn.execute(
-                select(scaffold_claims).where(
-                    scaffold_claims.c.name == name.lower(),
-                    scaffold_claims.c.claimed_at >= now - CLAIM_TTL,
-                )
-            ).first()
-        if row is None:
-            return None
-        return self.get(int(row.audit_id))
-
-    def get(self, entry_id: int) -> AuditEntry | None:
-        found = self.entries(limit=1, entry_id=entry_id)
-        return found[0] if found else None
 
 
 def _aware(value: dt.datetime) -> dt.datetime:

@@ -292,47 +292,45 @@ class Scaffolder:
             "values": _audit_values(values, self.cfg.max_text_length),
             "dry_run": dry_run,
         }
-        target = str(values.get("name", ""))[:100]
+        component = str(values.get("name", "")).strip()
+        target = component[:100] or template.name
         try:
             details["permission"] = self.permit(template, requester)
         except PermissionDenied as exc:
             await asyncio.to_thread(
-                self.audit.start,
-                now,
-                ACTION,
-                requester,
-                target or template.name,
-                details,
-                "refused",
-                str(exc),
-            )
-            raise
-        try:
-            answers = await asyncio.to_thread(self._validate, template, values, dry_run)
-        except InvalidAnswers as exc:
-            details["errors"] = exc.errors
-            await asyncio.to_thread(
-                self.audit.start,
-                now,
-                ACTION,
-                requester,
-                target or template.name,
-                details,
-                "invalid",
-                "; ".join(f"{k}: {v}" for k, v in exc.errors.items())[:2000],
+                self.audit.start, now, ACTION, requester, target, details, "refused", str(exc)
             )
             raise
         audit_id = await asyncio.to_thread(
-            self.audit.start, now, ACTION, requester, answers.name, details
+            self.audit.start, now, ACTION, requester, target, details
         )
-        if not dry_run:
-            holder = await asyncio.to_thread(self.audit.claim, answers.name, audit_id, now)
-            if holder is not None:
-                message = f"“{answers.name}” is being scaffolded right now (audit entry {holder})"
-                await asyncio.to_thread(
-                    self.audit.finish, audit_id, self.app.clock(), "invalid", message
-                )
-                raise InvalidAnswers({"name": message})
+        claimed = False
+        try:
+            # The name is claimed before it is checked, so that of two runs for one name the
+            # second always hears why: it is being made, or it exists by now.
+            if not dry_run and is_valid_object_name(component):
+                holder = await asyncio.to_thread(self.audit.claim, component, audit_id, now)
+                if holder is not None:
+                    raise InvalidAnswers(
+                        {
+                            "name": f"“{component}” is being scaffolded right now (audit entry "
+                            f"{holder})"
+                        }
+                    )
+                claimed = True
+            answers = await asyncio.to_thread(self._validate, template, values, dry_run)
+        except Exception as exc:
+            if claimed:
+                await asyncio.to_thread(self.audit.release, component, audit_id)
+            if isinstance(exc, InvalidAnswers):
+                message = "; ".join(f"{k}: {v}" for k, v in exc.errors.items())[:2000]
+                result, extra = "invalid", {"errors": exc.errors}
+            else:
+                message, result, extra = f"checking the values failed: {exc!r}"[:2000], "failed", {}
+            await asyncio.to_thread(
+                self.audit.finish, audit_id, self.app.clock(), result, message, extra
+            )
+            raise
         run = _Run(template, answers, requester, progress or _Silent(), audit_id, dry_run)
         task = asyncio.get_running_loop().create_task(self._run(run))
         self._tasks.add(task)
@@ -347,9 +345,6 @@ class Scaffolder:
             reason = self.publisher.preflight(name, _owner_name(str(values.get("owner", ""))))
             if reason:
                 taken.append(reason)
-            holder = self.audit.holder(name, self.app.clock())
-            if holder is not None:
-                taken.append(f"“{name}” is being scaffolded right now by {holder.actor}")
         return validate(
             template,
             values,
