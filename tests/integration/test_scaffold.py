@@ -29,6 +29,7 @@ import yaml
 
 from adapters.cli import main as cli_main
 from bot.app import App
+from bot.catalog.locations import list_locations
 from bot.chat import ChatUser, Dialog, DialogErrors, DialogSubmission, Reply
 from bot.config import parse_settings
 from bot.errors import ConfigError
@@ -902,6 +903,7 @@ class FakeGitHost(ThreadingHTTPServer):
         self.token = token
         self.root = root
         self.requests: list[tuple[str, str, dict[str, str]]] = []
+        self.private_reads = False  # True: fetching needs the token too
 
     @property
     def base(self) -> str:
@@ -987,7 +989,7 @@ class _HostHandler(BaseHTTPRequestHandler):
             login, _, password = base64.b64decode(auth[6:]).decode().partition(":")
             if password == host.token:
                 user = login
-        if pushing and user is None:
+        if (pushing or host.private_reads) and user is None:
             self.send_response(401)
             self.send_header("WWW-Authenticate", 'Basic realm="git"')
             self.send_header("Content-Length", "0")
@@ -1093,6 +1095,27 @@ async def test_a_git_host_creates_the_repository_and_takes_the_push(
 
     again = await submit(app, dialog, {"name": "hosted-api"})
     assert isinstance(again, DialogErrors)  # in the catalog now (and on the host)
+
+
+async def test_a_repository_the_catalog_cannot_read_is_not_left_registered(
+    make_app: AppFactory, tmp_path: Path, git_host: FakeGitHost, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Callboard may push (it has the token) but its catalog sync may not read: no git
+    # integration gives the sync a token for this host.
+    git_host.private_reads = True
+    monkeypatch.setenv("CB_TEST_HOST_TOKEN", git_host.token)
+    app = scaffold_app(make_app, tmp_path, publish=host_settings(git_host))
+    dialog = await open_dialog(app, "/scaffold python-service")
+    reply = await submit(app, dialog, {"name": "unreadable-api"})
+    assert isinstance(reply, Reply) and reply.error
+    text = reply.to_text()
+    assert "The registration step failed: unreadable-api did not appear in the catalog" in text
+    assert "✓ push: main at" in text
+    assert "the location was unregistered again; the repository stays at" in text
+    assert list_locations(app.db) == []
+    assert (await aask(app, "/whoowns unreadable-api")).error
+    [entry] = AuditLog(app.db).entries()
+    assert entry.result == "failed" and entry.details["entity"] is None
 
 
 async def test_a_refused_token_fails_the_repository_step(
