@@ -51,7 +51,7 @@ from bot.chat import (
     Reply,
     Request,
 )
-from bot.errors import BotError
+from bot.errors import BotError, ChannelNotFound, DeliveryError, RateLimited
 from bot.platforms import DiscordSettings
 from commands.common import DISCORD_USER_ID
 
@@ -521,7 +521,10 @@ class DiscordAdapter:
 
     async def post(self, channel: str, reply: Reply) -> None:
         """Post a reply (a scheduled report) into a channel, by its id."""
-        channel_id = channel_id_of(channel)
+        try:
+            channel_id = channel_id_of(channel)
+        except DiscordError as exc:
+            raise ChannelNotFound(str(exc), channel) from exc
         if not self.client.is_ready():
             try:
                 await asyncio.wait_for(self.client.wait_until_ready(), READY_TIMEOUT)
@@ -532,17 +535,33 @@ class DiscordAdapter:
         target = self.client.get_partial_messageable(channel_id)
         rendered = render_reply(reply)
         message = _with_view({"embeds": list(rendered.embeds)}, build_view(rendered.actions))
+        # The core's delivery errors let the scheduler tell faults apart: a missing or forbidden
+        # channel is reported once, a rate limit is retried, anything else is a failed post.
+        where = str(channel_id)
         try:
             await target.send(allowed_mentions=NO_MENTIONS, **message)
         except discord.Forbidden as exc:
-            raise DiscordError(
+            raise ChannelNotFound(
                 f"Discord refused a post to channel {channel_id}: the bot cannot see or write "
-                "there (invite it, or give it Send Messages and Embed Links)"
+                "there (invite it, or give it Send Messages and Embed Links)",
+                where,
             ) from exc
         except discord.NotFound as exc:
-            raise DiscordError(f"Discord channel {channel_id} does not exist") from exc
+            raise ChannelNotFound(f"Discord channel {channel_id} does not exist", where) from exc
+        except discord.RateLimited as exc:
+            raise RateLimited(
+                f"Discord rate-limited a post to channel {channel_id}",
+                where,
+                retry_after=exc.retry_after,
+            ) from exc
         except discord.HTTPException as exc:
-            raise DiscordError(f"posting to Discord channel {channel_id} failed: {exc}") from exc
+            if exc.status == 429:
+                raise RateLimited(
+                    f"Discord rate-limited a post to channel {channel_id}", where
+                ) from exc
+            raise DeliveryError(
+                f"posting to Discord channel {channel_id} failed: {exc}", where
+            ) from exc
 
 
 def channel_id_of(channel: str) -> int:

@@ -225,3 +225,43 @@ async def test_discord_digests_land_in_each_teams_channel(
             for e in summary.embeds
         )
         assert "orphan-api: its owner team-gone is not in the catalog" in everything
+
+
+async def test_a_discord_channel_that_does_not_exist_is_a_fault_reported_once(
+    make_app: AppFactory, tmp_path: Path
+) -> None:
+    location = tmp_path / "catalog" / "catalog.yaml"
+    app = make_app(
+        sources=[{"type": "file", "name": "teams", "target": str(location)}],
+        clock=FixedClock(NOW),
+        sync=False,
+        discord={},
+        reports={"pace_ms": 0},
+    )
+    adapter = adapter_for(app)
+    assert adapter is not None
+    async with simcord.run(adapter.client) as env:
+        guild = env.create_guild("Acme")
+        real = guild.create_text_channel("team-a")
+        platform = guild.create_text_channel("platform")
+        gone = 123456789012345678  # a channel id Discord does not know
+        discord_catalog(location.parent, {"team-a": real.id, "team-b": gone})
+        app.sync_now()
+        app.posters["discord"] = adapter
+        schedule = digests(Target("discord", str(platform.id)))
+        scheduler = ReportScheduler(app, [schedule], sleep=no_sleep)
+        outcome = await scheduler.on_fire("team-digests")
+        assert outcome is not None and outcome.status == "partial"
+        statuses = {d.channel: d.status for d in outcome.deliveries}
+        assert statuses[str(real.id)] == "posted"
+        assert statuses[str(gone)] == "channel-not-found"
+        with app.db.engine.connect() as conn:
+            [fault] = open_faults(conn)
+        assert fault.channel == str(gone)
+        # The next day's run meets the same gone channel: still one fault, not a second.
+        app.clock.advance(days=1)  # type: ignore[attr-defined]
+        again = await scheduler.on_fire("team-digests")
+        assert again is not None
+        assert {d.channel: d.status for d in again.deliveries}[str(gone)] == "channel-not-found"
+        with app.db.engine.connect() as conn:
+            assert [f.channel for f in open_faults(conn)] == [str(gone)]

@@ -20,7 +20,7 @@ import pytest
 import simcord
 import yaml
 
-from adapters.discord import DiscordAdapter, DiscordError, adapter_for, poster, serve
+from adapters.discord import DiscordAdapter, adapter_for, poster, serve
 from adapters.discord.render import (
     DESCRIPTION_MAX,
     EMBEDS_MAX,
@@ -42,7 +42,7 @@ from bot.chat import (
     Section,
 )
 from bot.dispatch import Arg, Args, CommandSpec, Context, Dispatcher, Option
-from bot.errors import ConfigError
+from bot.errors import ChannelNotFound, ConfigError
 from commands import COMMANDS
 from tests.conftest import DEMO
 
@@ -752,10 +752,13 @@ async def test_a_scheduled_post_lands_in_the_channel(make_app: AppFactory) -> No
 async def test_posting_to_a_bad_channel_is_a_clear_error(make_app: AppFactory) -> None:
     app = discord_app(make_app)
     async with discord_world(app) as w:
-        with pytest.raises(DiscordError, match="not a Discord channel id"):
+        # The core's delivery errors: the scheduler reports a bad channel once, never retries it.
+        with pytest.raises(ChannelNotFound, match="not a Discord channel id") as bad:
             await w.adapter.post("#team-payments", Reply(text="x"))
-        with pytest.raises(DiscordError, match="channel 123456789012345678"):
+        assert bad.value.channel == "#team-payments"
+        with pytest.raises(ChannelNotFound, match="channel 123456789012345678") as missing:
             await w.adapter.post("123456789012345678", Reply(text="x"))
+        assert missing.value.channel == "123456789012345678"
 
 
 # ----------------------------------------------------------------- users and limits
