@@ -20,7 +20,7 @@ from bot.catalog.read import KIND_PRIORITY, NameIndex
 from bot.chat import Button, Field, Link, Reply, Section
 from bot.dispatch import Arg, Args, CommandSpec, Context, Option
 from bot.docs.discover import TECHDOCS_ENTITY
-from bot.docs.search import SearchHit
+from bot.docs.search import MAX_RANKED, SearchHit
 from bot.docs.service import DocSite, DocsResults, DocsService
 from bot.errors import CatalogError
 
@@ -215,6 +215,11 @@ def _search(
         notes.append(f"common words left out: {', '.join(results.query.dropped)}")
     if results.by_prefix:
         notes.append(f"no whole-word matches for “{words}”; showing words that start with them")
+    if results.broad:
+        notes.append(
+            f"more than {MAX_RANKED:,} sections match; these are the best of the first "
+            f"{MAX_RANKED:,}: add words to narrow the search"
+        )
     if results.query.empty:
         return Reply(
             text=f"“{words}” has nothing to search for{where}: add a more specific word.",

@@ -123,12 +123,29 @@ class GitDates:
         self._repos: dict[Path, Repo | None] = {}
         self._tops: dict[Path, Path | None] = {}
 
+    def _top(self, folder: Path) -> Path | None:
+        """``worktree_top`` with every folder on the way remembered (siblings share parents)."""
+        chain: list[Path] = []
+        top: Path | None = None
+        current = folder
+        while True:
+            if current in self._tops:
+                top = self._tops[current]
+                break
+            chain.append(current)
+            if (current / ".git").exists():
+                top = current
+                break
+            if current.parent == current:
+                break
+            current = current.parent
+        for seen in chain:
+            self._tops[seen] = top
+        return top
+
     def repo_for(self, folder: Path) -> Repo | None:
-        """The repository holding ``folder``: git is asked once per repository per sync."""
-        folder = folder.resolve()
-        if folder not in self._tops:
-            self._tops[folder] = worktree_top(folder) if folder.is_dir() else None
-        top = self._tops[folder]
+        """The repository holding ``folder`` (resolved): git is asked once per repository."""
+        top = self._top(folder)
         if top is None:
             return None
         if top not in self._repos:

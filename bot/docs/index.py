@@ -27,7 +27,7 @@ from sqlalchemy import BindParameter, Connection, bindparam, delete, func, inser
 from bot.catalog.problems import Level, Problem
 from bot.catalog.sources import CatalogSource
 from bot.catalog.sync import StepReport, SyncReport
-from bot.docs.discover import TECHDOCS_REF, SiteLocation, Unlocated, locate
+from bot.docs.discover import TECHDOCS_REF, RealPaths, SiteLocation, Unlocated, inside, locate
 from bot.docs.gitdates import GitDates, GitFailed, Repo
 from bot.docs.markdown import ParsedPage, parse_page, title_from_path
 from bot.docs.mkdocs import MKDOCS_FILES, MkdocsConfig, NavEntry, parse_mkdocs
@@ -42,6 +42,7 @@ T = TypeVar("T")
 INDEX_VERSION = "1"  # bump when parsing changes, so every page is split again
 MARKDOWN_SUFFIXES = (".md", ".markdown")
 _BATCH_SECTIONS = 5000
+ANALYZE_AFTER_PAGES = 1000
 
 
 @dataclass
@@ -87,7 +88,7 @@ class _PageFile:
     abs: Path
     size: int
     mtime: float
-    data: bytes | None  # None when unreadable
+    data: bytes | None  # None until read (an unchanged page is read only to split it again)
     sha256: str
 
 
@@ -104,6 +105,12 @@ class _Site:
     folder_missing: bool = False
     input_hash: str | None = None
     display_root: str = ""  # source-root-relative site folder, for problem messages
+    mkdocs_sha: str | None = None
+    mkdocs_mtime: float | None = None
+
+    @property
+    def docs_rel(self) -> str:
+        return self.config.docs_dir if self.config else "docs"
 
     def where(self, rel: str | None = None) -> str:
         base = self.display_root
@@ -131,6 +138,12 @@ class DocsIndexer:
         self.settings = settings
         self.sources = list(sources)
         self.git = GitDates()
+        # (size, mtime_ns, cap) and hash of every page read, so an unchanged page is not read
+        # again by the next sync of this process; mkdocs.yml files parsed likewise.
+        self._seen: dict[Path, tuple[tuple[int, int, int], str]] = {}
+        self._seen_before: dict[Path, tuple[tuple[int, int, int], str]] = {}
+        self._real = RealPaths()
+        self._configs: dict[Path, tuple[tuple[int, int], str, Any]] = {}
 
     # The post-sync step protocol (``bot.catalog.sync.PostSyncStep``).
     def run(self, report: SyncReport, force: bool = False) -> StepReport:
@@ -151,6 +164,8 @@ class DocsIndexer:
             )
             return report
         self.git.forget_heads()
+        self._seen_before, self._seen = self._seen, {}  # forget pages that went away
+        self._real = RealPaths()  # links may change between syncs: resolve afresh
         wanted = self._entities()
         with self.db.engine.connect() as conn:
             stored = {r.entity_ref: r for r in conn.execute(select(docs_sites))}
@@ -196,6 +211,12 @@ class DocsIndexer:
             )
         for site in sites:
             report.problems.extend(site.problems)
+        if self.db.is_postgres and report.pages_indexed >= ANALYZE_AFTER_PAGES:
+            # Fresh statistics, so the planner uses the GIN indexes for rare words and not
+            # for common ones (autovacuum would get there, minutes later).
+            with self.db.engine.begin() as conn:
+                conn.exec_driver_sql("ANALYZE docs_sections")
+                conn.exec_driver_sql("ANALYZE docs_pages")
         report.duration_s = time.perf_counter() - started
         return report
 
@@ -226,7 +247,7 @@ class DocsIndexer:
 
     def _read_site(self, entity: _Entity, source: CatalogSource | None) -> _Site:
         try:
-            location = locate(entity.techdocs_ref, entity.file, source, self.sources)
+            location = locate(entity.techdocs_ref, entity.file, source, self.sources, self._real)
         except Unlocated as exc:
             site = _Site(entity, None, display_root=entity.file or "")
             site.problem(exc.level, str(exc), None)
@@ -234,7 +255,9 @@ class DocsIndexer:
             return site
         site = _Site(entity, location)
         try:
-            site.display_root = location.site_dir.relative_to(location.root).as_posix()
+            site.display_root = os.path.relpath(location.site_dir, location.root).replace(
+                os.sep, "/"
+            )
         except ValueError:
             site.display_root = str(location.site_dir)
         if site.display_root == ".":
@@ -262,11 +285,9 @@ class DocsIndexer:
         config: MkdocsConfig | None = None
         if mkdocs_file is not None:
             site.mkdocs_file = mkdocs_file
-            data, why = self._read_bytes(site, mkdocs_file, 1024 * 1024)
-            if data is None:
-                site.problem("error", why or "cannot read", mkdocs_file.name)
-            else:
-                config, found = parse_mkdocs(data, site.where(mkdocs_file.name))
+            parsed = self._mkdocs(site, mkdocs_file)
+            if parsed is not None:
+                config, found = parsed
                 site.problems.extend(
                     Problem(p.level, p.message, p.file, p.line, site.entity.ref) for p in found
                 )
@@ -275,8 +296,8 @@ class DocsIndexer:
         fallback = config is None
         config = config or MkdocsConfig()
         site.config = config
-        docs_root = (loc.site_dir / config.docs_dir).resolve()
-        if not docs_root.is_relative_to(loc.root) or not docs_root.is_relative_to(loc.site_dir):
+        docs_root = Path(self._real(os.path.join(loc.site_dir, config.docs_dir)))
+        if not inside(docs_root, loc.root) or not inside(docs_root, loc.site_dir):
             site.problem("error", f"docs_dir {config.docs_dir!r} leaves the site folder; not read")
             return
         if not docs_root.is_dir():
@@ -308,6 +329,29 @@ class DocsIndexer:
             )
         site.docs_root = docs_root
 
+    def _mkdocs(self, site: _Site, path: Path) -> tuple[MkdocsConfig | None, list[Problem]] | None:
+        """Parse ``mkdocs.yml`` (cached by size and time); ``None`` when it cannot be read."""
+        try:
+            info = path.stat()
+        except OSError as exc:
+            site.problem("error", f"cannot read: {exc.strerror or exc}", path.name)
+            return None
+        key = (info.st_size, info.st_mtime_ns)
+        site.mkdocs_mtime = info.st_mtime
+        cached = self._configs.get(path)
+        if cached is not None and cached[0] == key:
+            site.mkdocs_sha = cached[1]
+            result: tuple[MkdocsConfig | None, list[Problem]] = cached[2]
+            return result
+        data, why = self._read_bytes(site, path, 1024 * 1024)
+        if data is None:
+            site.problem("error", why or "cannot read", path.name)
+            return None
+        site.mkdocs_sha = hashlib.sha256(data).hexdigest()
+        result = parse_mkdocs(data, site.where(path.name))
+        self._configs[path] = (key, site.mkdocs_sha, result)
+        return result
+
     def _read_bytes(self, site: _Site, path: Path, cap: int) -> tuple[bytes | None, str | None]:
         try:
             with path.open("rb") as fh:
@@ -319,42 +363,46 @@ class DocsIndexer:
         loc, docs_root = site.location, site.docs_root
         assert loc is not None and docs_root is not None
         cap = self.settings.max_page_bytes
-        paths: list[str] = []
-        for folder, dirs, files in os.walk(docs_root, followlinks=False):
-            dirs[:] = sorted(d for d in dirs if not d.startswith("."))
-            rel_folder = Path(folder).relative_to(docs_root).as_posix()
-            for name in sorted(files):
-                if name.startswith(".") or not name.lower().endswith(MARKDOWN_SUFFIXES):
-                    continue
-                paths.append(name if rel_folder == "." else f"{rel_folder}/{name}")
-        if len(paths) > self.settings.max_pages:
+        found = _markdown_files(docs_root)
+        paths = [rel for rel, _entry in found]
+        if len(found) > self.settings.max_pages:
             site.problem(
                 "warning",
-                f"has {len(paths)} pages; only the first {self.settings.max_pages} are indexed "
+                f"has {len(found)} pages; only the first {self.settings.max_pages} are indexed "
                 "(docs.max_pages)",
                 site.config.docs_dir if site.config else None,
             )
-            paths = paths[: self.settings.max_pages]
+            found = found[: self.settings.max_pages]
         docs_rel = site.config.docs_dir if site.config else "docs"
-        for rel in paths:
+        for rel, entry in found:
             abs_path = docs_root / rel
             shown = posixpath.join(docs_rel, rel)
-            if not abs_path.resolve().is_relative_to(loc.root):
-                site.problem("error", "is a link to outside the source folder; not read", shown)
-                continue
             try:
-                info = abs_path.stat()
+                if entry.is_symlink() and not abs_path.resolve().is_relative_to(loc.root):
+                    site.problem("error", "is a link to outside the source folder; not read", shown)
+                    continue
+                info = entry.stat()
             except OSError as exc:
                 site.problem("error", f"cannot read: {exc.strerror or exc}", shown)
                 continue
-            data, why = self._read_bytes(site, abs_path, cap)
-            if data is None:
-                site.problem("error", why or "cannot read", shown)
-                continue
-            digest = hashlib.sha256(f"{INDEX_VERSION}\0".encode())
-            digest.update(data[:cap])
+            key = (info.st_size, info.st_mtime_ns, cap)
+            known = self._seen_before.get(abs_path)
+            data: bytes | None = None
+            if known is not None and known[0] == key:
+                digest_hex = known[1]  # same size and time as last sync: not read again
+                self._seen[abs_path] = known
+            else:
+                data, why = self._read_bytes(site, abs_path, cap)
+                if data is None:
+                    site.problem("error", why or "cannot read", shown)
+                    continue
+                digest = hashlib.sha256(f"{INDEX_VERSION}\0".encode())
+                digest.update(data[:cap])
+                if info.st_size > cap:
+                    digest.update(f"/{info.st_size}".encode())
+                digest_hex = digest.hexdigest()
+                self._seen[abs_path] = (key, digest_hex)
             if info.st_size > cap:
-                digest.update(f"/{info.st_size}".encode())
                 site.problem(
                     "warning",
                     f"page is {info.st_size / 1e6:.1f} MB; only the first "
@@ -362,19 +410,19 @@ class DocsIndexer:
                     shown,
                 )
             site.files.append(
-                _PageFile(rel, abs_path, info.st_size, info.st_mtime, data, digest.hexdigest())
+                _PageFile(rel, abs_path, info.st_size, info.st_mtime, data, digest_hex)
             )
         if not site.files and not paths:
             site.problem("warning", "docs folder has no Markdown pages", docs_rel)
         if site.config is not None and site.config.nav is not None:
             present = {f.path for f in site.files}
-            for entry in site.config.nav:
-                if entry.path not in present and entry.path not in site.nav_missing:
-                    site.nav_missing.append(entry.path)
-                    shown_title = f" “{entry.title}”" if entry.title else ""
+            for nav in site.config.nav:
+                if nav.path not in present and nav.path not in site.nav_missing:
+                    site.nav_missing.append(nav.path)
+                    shown_title = f" “{nav.title}”" if nav.title else ""
                     site.problem(
                         "warning",
-                        f"nav entry{shown_title} points to {entry.path}, which does not exist in "
+                        f"nav entry{shown_title} points to {nav.path}, which does not exist in "
                         f"{docs_rel}/",
                         site.mkdocs_file.name if site.mkdocs_file else None,
                     )
@@ -394,11 +442,7 @@ class DocsIndexer:
         )
         if site.location is not None:
             h.update(f"{site.location.site_dir}\0{site.entity.techdocs_ref}\0".encode())
-        if site.mkdocs_file is not None:
-            try:
-                h.update(hashlib.sha256(site.mkdocs_file.read_bytes()).digest())
-            except OSError:
-                h.update(b"unreadable")
+        h.update(f"{site.mkdocs_sha}\0".encode())
         for f in site.files:
             h.update(f"{f.path}\0{f.sha256}\0".encode())
         for p in site.problems:
@@ -443,12 +487,9 @@ class DocsIndexer:
             f.path: (dt.datetime.fromtimestamp(f.mtime, dt.UTC), "file") for f in site.files
         }
         newest = max((d for d, _ in pages.values() if d is not None), default=None)
-        if site.mkdocs_file is not None:
-            try:
-                m = dt.datetime.fromtimestamp(site.mkdocs_file.stat().st_mtime, dt.UTC)
-                newest = max(newest, m) if newest else m
-            except OSError:
-                pass
+        if site.mkdocs_mtime is not None:
+            m = dt.datetime.fromtimestamp(site.mkdocs_mtime, dt.UTC)
+            newest = max(newest, m) if newest else m
         return _SiteDates(pages, newest, None, "file", None)
 
     # --- writing ---------------------------------------------------------------------------
@@ -466,7 +507,14 @@ class DocsIndexer:
         """Plan every site of a batch, then write the batch in a few bulk statements."""
         writes = _Writes()
         with self.db.engine.begin() as conn:
-            counts = _section_counts(conn, [s.entity.ref for s in sites], stored)
+            changed = [
+                s.entity.ref
+                for s in sites
+                if force
+                or s.entity.ref not in stored
+                or stored[s.entity.ref].input_hash != s.input_hash
+            ]
+            counts = _section_counts(conn, changed, stored)
             for site in sites:
                 ref = site.entity.ref
                 self._plan_site(
@@ -550,7 +598,7 @@ class DocsIndexer:
         }
         if old is None:
             writes.site_inserts.append({"entity_ref": ref, "indexed_at": now, **values})
-        elif changed or any(_differs(getattr(old, k), v) for k, v in values.items()):
+        elif changed or any(_differs(getattr(old, k), values[k]) for k in _MAY_CHANGE):
             indexed_at = now if changed else old.indexed_at
             writes.site_updates.append({"_ref": ref, "indexed_at": indexed_at, **values})
 
@@ -623,7 +671,12 @@ class DocsIndexer:
         return words, sections
 
     def _parse(self, site: _Site, f: _PageFile) -> ParsedPage | None:
-        assert f.data is not None
+        if f.data is None:
+            data_read, why = self._read_bytes(site, f.abs, self.settings.max_page_bytes)
+            if data_read is None:
+                site.problem("error", why or "cannot read", posixpath.join(site.docs_rel, f.path))
+                return None
+            f.data = data_read
         cap = self.settings.max_page_bytes
         docs_rel = site.config.docs_dir if site.config else "docs"
         shown = posixpath.join(docs_rel, f.path)
@@ -794,6 +847,10 @@ def _git_dates(
     return out
 
 
+# What can change in a site whose inputs hash the same: dates, the commit, and its source.
+_MAY_CHANGE = ("git_head", "docs_updated", "code_updated", "dates_from", "source", "problems")
+
+
 def _differs(stored: Any, new: Any) -> bool:
     """Whether a stored column value differs from a new one (SQLite drops time zones)."""
     if isinstance(stored, dt.datetime) and isinstance(new, dt.datetime):
@@ -812,6 +869,30 @@ def _owning_dir(path: str, dirs: dict[str, Any]) -> str | None:
         if not parent:
             return None
         parent = posixpath.dirname(parent)
+
+
+def _markdown_files(root: Path) -> list[tuple[str, os.DirEntry[str]]]:
+    """Markdown files under ``root`` (sorted, dot-files and dot-folders skipped, links to
+    folders not followed), with their directory entries (their stat is cached)."""
+    out: list[tuple[str, os.DirEntry[str]]] = []
+    stack: list[tuple[Path, str]] = [(root, "")]
+    while stack:
+        folder, prefix = stack.pop()
+        try:
+            with os.scandir(folder) as it:
+                entries = sorted(it, key=lambda e: e.name)
+        except OSError:
+            continue
+        subfolders = []
+        for entry in entries:
+            if entry.name.startswith("."):
+                continue
+            if entry.is_dir(follow_symlinks=False):
+                subfolders.append((Path(entry.path), f"{prefix}{entry.name}/"))
+            elif entry.name.lower().endswith(MARKDOWN_SUFFIXES) and entry.is_file():
+                out.append((f"{prefix}{entry.name}", entry))
+        stack.extend(reversed(subfolders))
+    return out
 
 
 def _nav_json(nav: Iterable[NavEntry] | None) -> list[list[Any]]:

@@ -44,11 +44,11 @@ class MkdocsConfig:
     edit_uri: str | None = None
 
 
-class _Loader(yaml.SafeLoader):
+class _Loader(yaml.CSafeLoader):
     """A safe loader that reads unknown tags (``!!python/name:...``, ``!ENV``) as plain data."""
 
 
-def _any_tag(loader: yaml.SafeLoader, _suffix: str, node: yaml.Node) -> Any:
+def _any_tag(loader: yaml.CSafeLoader, _suffix: str, node: yaml.Node) -> Any:
     if isinstance(node, yaml.ScalarNode):
         return loader.construct_scalar(node)
     if isinstance(node, yaml.SequenceNode):

@@ -8,10 +8,12 @@ left out, the same list on both engines, so both answer alike.
 
 - SQLite: FTS5 ranked by ``bm25`` (section title 10, page title 5, entity names 2, body 1);
   snippets from ``snippet()``.
-- PostgreSQL: the ``tsvector`` column with a GIN index, ranked by ``ts_rank_cd`` (weights
-  A titles, B body, C entity names); snippets from ``ts_headline`` on the shown rows only.
+- PostgreSQL: the ``tsvector`` column with a GIN index, ranked by ``ts_rank`` (weights
+  A titles, B body, C entity names); a second, titles-only ``tsvector`` with its own GIN
+  index; snippets from ``ts_headline`` on the shown rows only.
 
-Results are de-duplicated per page: each page appears once, with its best section.
+Pages whose section or page titles hold every term come first, then the others, each group
+by rank. Results are de-duplicated per page: each page appears once, with its best section.
 Matched words in snippets sit between ``MARK_OPEN`` and ``MARK_CLOSE`` (see ``bot.chat``).
 """
 
@@ -41,6 +43,9 @@ STOP_WORDS = frozenset(_STOP_WORDS_TEXT.split())
 _TOKEN = re.compile(r"[^\W_]+")
 _PART = re.compile(r'"([^"]*)"(\*?)|(\S+)')
 SNIPPET_WORDS = 24
+# A search ranks at most this many matching sections (per pass: titles, then all text). A word
+# in more sections than this says little about any of them; the reply says to add words.
+MAX_RANKED = 2000
 
 
 @dataclass(frozen=True)
@@ -114,6 +119,7 @@ class SearchPage:
 
     hits: tuple[SearchHit, ...]
     more: bool
+    broad: bool = False  # more than MAX_RANKED sections matched: add words to narrow it
 
 
 class DocsSearch(Protocol):
@@ -122,9 +128,17 @@ class DocsSearch(Protocol):
     name: str
 
     def ranked(
-        self, conn: Connection, query: DocQuery, entity_ref: str | None, limit: int
-    ) -> list[tuple[int, int, float]]:
-        """Up to ``limit`` matching sections as (section id, page id, score), best first."""
+        self,
+        conn: Connection,
+        query: DocQuery,
+        entity_ref: str | None,
+        limit: int,
+        titles_only: bool = False,
+    ) -> tuple[list[tuple[int, int, float]], bool]:
+        """Up to ``limit`` matching sections as (section id, page id, score), best first;
+        with ``titles_only``, sections whose section or page title holds every term. The flag
+        says ``MAX_RANKED`` was reached: the best of the first ``MAX_RANKED`` matches (in
+        index order) were ranked, not of all."""
         ...
 
     def snippets(self, conn: Connection, query: DocQuery, ids: Sequence[int]) -> dict[int, str]:
@@ -147,21 +161,33 @@ class SqliteSearch:
         return " ".join(parts)
 
     def ranked(
-        self, conn: Connection, query: DocQuery, entity_ref: str | None, limit: int
-    ) -> list[tuple[int, int, float]]:
+        self,
+        conn: Connection,
+        query: DocQuery,
+        entity_ref: str | None,
+        limit: int,
+        titles_only: bool = False,
+    ) -> tuple[list[tuple[int, int, float]], bool]:
         # ``ORDER BY rank`` lets FTS5 sort inside the virtual table, so only the top rows are
         # read from docs_sections; the weights are set per query with ``rank MATCH``.
         where = "docs_fts MATCH :q AND rank MATCH :rank"
-        params: dict[str, Any] = {"q": self.match(query), "k": limit, "rank": self.RANK}
+        match = self.match(query)
+        if titles_only:
+            match = f"{{title page_title}}: ({match})"
+        params: dict[str, Any] = {"q": match, "k": limit, "rank": self.RANK, "cap": MAX_RANKED}
         if entity_ref is not None:
             where += " AND rowid IN (SELECT id FROM docs_sections WHERE entity_ref = :e)"
             params["e"] = entity_ref
         top = conn.execute(
-            text(f"SELECT rowid, rank FROM docs_fts WHERE {where} ORDER BY rank LIMIT :k"),
+            text(
+                "SELECT rowid, rank, count(*) OVER () FROM ("
+                f"SELECT rowid, rank FROM docs_fts WHERE {where} LIMIT :cap"
+                ") ORDER BY rank LIMIT :k"
+            ),
             params,
         ).all()
         if not top:
-            return []
+            return [], False
         pages: dict[int, int] = dict(
             conn.execute(
                 text("SELECT id, page_id FROM docs_sections WHERE id IN :ids").bindparams(
@@ -170,7 +196,8 @@ class SqliteSearch:
                 {"ids": [int(r[0]) for r in top]},
             ).all()
         )
-        return [(int(r[0]), int(pages[r[0]]), -float(r[1])) for r in top if r[0] in pages]
+        rows = [(int(r[0]), int(pages[r[0]]), -float(r[1])) for r in top if r[0] in pages]
+        return rows, int(top[0][2]) >= MAX_RANKED
 
     def snippets(self, conn: Connection, query: DocQuery, ids: Sequence[int]) -> dict[int, str]:
         if not ids:
@@ -192,7 +219,7 @@ class SqliteSearch:
 
 
 class PostgresSearch:
-    """PostgreSQL ``tsvector`` + GIN, ranked by ``ts_rank_cd``."""
+    """PostgreSQL ``tsvector`` + GIN, ranked by ``ts_rank`` (length-normalised)."""
 
     name = "postgresql-tsvector"
     CONFIG = "english"
@@ -208,22 +235,31 @@ class PostgresSearch:
         return " & ".join(parts)
 
     def ranked(
-        self, conn: Connection, query: DocQuery, entity_ref: str | None, limit: int
-    ) -> list[tuple[int, int, float]]:
-        where = "s.tsv @@ q.query"
-        params: dict[str, Any] = {"q": self.tsquery(query), "k": limit}
+        self,
+        conn: Connection,
+        query: DocQuery,
+        entity_ref: str | None,
+        limit: int,
+        titles_only: bool = False,
+    ) -> tuple[list[tuple[int, int, float]], bool]:
+        column = "title_tsv" if titles_only else "tsv"  # titles have their own GIN index
+        where = f"s.{column} @@ q.query"
+        params: dict[str, Any] = {"q": self.tsquery(query), "k": limit, "cap": MAX_RANKED}
         if entity_ref is not None:
             where += " AND s.entity_ref = :e"
             params["e"] = entity_ref
         rows = conn.execute(
             text(
-                f"SELECT s.id, s.page_id, ts_rank_cd(s.tsv, q.query, 1) AS score "
+                f"WITH c AS MATERIALIZED (SELECT s.id, s.page_id, s.{column} AS v, q.query "
                 f"FROM docs_sections s, to_tsquery('{self.CONFIG}', :q) AS q(query) "
-                f"WHERE {where} ORDER BY score DESC, s.id LIMIT :k"
+                f"WHERE {where} LIMIT :cap) "
+                "SELECT id, page_id, ts_rank(v, query, 1) AS score, count(*) OVER () "
+                "FROM c ORDER BY score DESC, id LIMIT :k"
             ),
             params,
         ).all()
-        return [(int(r[0]), int(r[1]), float(r[2])) for r in rows]
+        capped = bool(rows) and int(rows[0][3]) >= MAX_RANKED
+        return [(int(r[0]), int(r[1]), float(r[2])) for r in rows], capped
 
     def snippets(self, conn: Connection, query: DocQuery, ids: Sequence[int]) -> dict[int, str]:
         if not ids:
@@ -264,22 +300,19 @@ def search(
     if query.empty:
         return SearchPage((), False)
     wanted = offset + limit + 1  # one more page than shown tells whether more follow
-    fetch = max(wanted * 4, 20)
-    best: dict[int, tuple[int, float]] = {}
-    while True:
-        rows = engine.ranked(conn, query, entity_ref, fetch)
-        best = {}
-        for section_id, page_id, score in rows:
-            if page_id not in best:
-                best[page_id] = (section_id, score)
-        if len(best) >= wanted or len(rows) < fetch:
-            break
-        fetch *= 4
+    # Pages whose section or page titles hold the words come first (ranked among themselves),
+    # then the rest by rank: the order Backstage users ask for, and cheap, because a common
+    # word's title matches are few while its body matches can be thousands.
+    best, broad = _best_sections(conn, engine, query, entity_ref, wanted, titles_only=True)
+    if len(best) < wanted:
+        rest, broad = _best_sections(conn, engine, query, entity_ref, wanted + len(best))
+        for page_id, hit in rest.items():
+            best.setdefault(page_id, hit)
     ordered = list(best.items())[offset : offset + limit]
     more = len(best) > offset + limit
     ids = [section_id for _page, (section_id, _score) in ordered]
     if not ids:
-        return SearchPage((), more)
+        return SearchPage((), more, broad)
     details = {
         int(r.id): r
         for r in conn.execute(
@@ -311,7 +344,29 @@ def search(
                 score,
             )
         )
-    return SearchPage(tuple(hits), more)
+    return SearchPage(tuple(hits), more, broad)
+
+
+def _best_sections(
+    conn: Connection,
+    engine: DocsSearch,
+    query: DocQuery,
+    entity_ref: str | None,
+    wanted: int,
+    titles_only: bool = False,
+) -> tuple[dict[int, tuple[int, float]], bool]:
+    """Page id → (best section id, score) for at least ``wanted`` pages when there are, and
+    whether the ranking stopped at ``MAX_RANKED`` matches."""
+    fetch = max(wanted * 4, 20)
+    while True:
+        rows, capped = engine.ranked(conn, query, entity_ref, fetch, titles_only)
+        best: dict[int, tuple[int, float]] = {}
+        for section_id, page_id, score in rows:
+            if page_id not in best:
+                best[page_id] = (section_id, score)
+        if len(best) >= wanted or len(rows) < fetch:
+            return best, capped
+        fetch *= 4
 
 
 def _lead(body: str, words: int = SNIPPET_WORDS) -> str:

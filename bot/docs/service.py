@@ -101,6 +101,7 @@ class DocsResults:
     hits: tuple[SearchHit, ...]
     more: bool
     by_prefix: bool = False  # nothing matched whole words; these match word prefixes
+    broad: bool = False  # so many sections matched that only the first MAX_RANKED were ranked
 
 
 def _utc(value: Any) -> dt.datetime | None:
@@ -236,10 +237,12 @@ class DocsService:
         with self.db.engine.connect() as conn:
             found = search(conn, self.engine, query, ref, limit, offset)
             if found.hits or not query.has_exact or offset:
-                return DocsResults(query, found.hits, found.more)
+                return DocsResults(query, found.hits, found.more, broad=found.broad)
             prefixed = query.as_prefixes()
             retry = search(conn, self.engine, prefixed, ref, limit, offset)
-        return DocsResults(prefixed, retry.hits, retry.more, by_prefix=bool(retry.hits))
+        return DocsResults(
+            prefixed, retry.hits, retry.more, by_prefix=bool(retry.hits), broad=retry.broad
+        )
 
     def problems(self, ref: str | None = None) -> list[Problem]:
         """Docs problems of one entity, or of all."""
