@@ -6,6 +6,7 @@ Runs on the demo catalog's TechDocs (seven components with docs, two deliberate 
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 
 import pytest
 
@@ -154,6 +155,26 @@ def test_unhelpful_queries_get_clear_answers(docs_app: App) -> None:
     assert nothing.buttons[0].command == "/docs component:default/payments-api"
     beyond = say(docs_app, "/docs payments-api refund --page 9")
     assert "There is no page 9" in (beyond.text or "")
+
+
+def test_a_very_broad_search_says_to_add_words(make_app: AppFactory, tmp_path: Path) -> None:
+    from bot.docs.search import MAX_RANKED
+
+    folder = tmp_path / "big"
+    (folder / "docs").mkdir(parents=True)
+    (folder / "mkdocs.yml").write_text("site_name: big\n")
+    body = "".join(
+        f"## Item {i}\n\nEvery item mentions widgets.\n\n" for i in range(MAX_RANKED + 1)
+    )
+    (folder / "docs" / "index.md").write_text("# Big\n\n" + body)
+    (folder / "catalog-info.yaml").write_text(
+        "apiVersion: backstage.io/v1alpha1\nkind: Component\nmetadata:\n  name: big\n"
+        "  annotations:\n    backstage.io/techdocs-ref: dir:.\n"
+        "spec: {type: service, lifecycle: production, owner: team-a}\n"
+    )
+    app = make_app(sources=[{"type": "file", "target": str(folder / "catalog-info.yaml")}])
+    reply = say(app, "/docs widgets")
+    assert any("add words to narrow the search" in note for note in reply.notes)
 
 
 def test_the_console_prints_marks_readably(docs_app: App) -> None:

@@ -510,6 +510,24 @@ def test_paging_through_results(search_app: App) -> None:
     assert pages_of(first) + pages_of(second) == everything[:4]
 
 
+def test_a_very_common_word_ranks_a_bounded_sample_and_says_so(
+    make_app: AppFactory, db_url: str, tmp_path: Path
+) -> None:
+    from bot.docs.search import MAX_RANKED
+
+    target = catalog(tmp_path, {"big": component("big")})
+    body = "".join(
+        f"## Item {i}\n\nEvery item mentions widgets.\n\n" for i in range(MAX_RANKED + 50)
+    )
+    site(tmp_path, "big", {"index.md": "# Big\n\n" + body, "other.md": "# Widgets\n\nMore.\n"})
+    app = make_app(sources=file_source(target), db_url=db_url)
+    found = docs_of(app).search("widgets")
+    assert found.broad
+    # The page titled "Widgets" still comes first: titles are ranked before the sample.
+    assert [h.page_path for h in found.hits] == ["other.md", "index.md"]
+    assert not docs_of(app).search("more").broad
+
+
 # --- links ------------------------------------------------------------------------------------
 
 
