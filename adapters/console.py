@@ -129,7 +129,7 @@ class Console:
                 return await asyncio.to_thread(input, prompt)
             except EOFError:
                 return None
-        line = await asyncio.to_thread(self.inp.readline)
+        line: str = await asyncio.to_thread(self.inp.readline)
         if line == "":
             return None
         return line.rstrip("\n")

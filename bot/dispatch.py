@@ -220,13 +220,14 @@ class Dispatcher:
             word = words[i]
             if word.startswith("--") and len(word) > 2:
                 key, eq, value = word[2:].partition("=")
-                opt = options.get(key)
-                if opt is None:
+                found = options.get(key)
+                if found is None:
                     known = ", ".join(f"--{o}" for o in options) or "none"
                     raise BadArguments(
                         f"/{spec.name} has no option --{key} (options: {known}). "
                         f"Usage: {spec.usage}"
                     )
+                opt = found
                 if opt.kind == "flag":
                     if eq:
                         raise BadArguments(f"--{key} takes no value. Usage: {spec.usage}")
