@@ -109,7 +109,7 @@ def source_statuses(
             out.append(
                 SourceStatus(
                     name=name,
-                    type=row.type if row is not None else "?",
+                    type=row.type if row is not None else "—",
                     location=scrub(row.location) if row is not None and row.location else None,
                     last_attempt=_utc(row.last_attempt) if row is not None else None,
                     last_success=_utc(row.last_success) if row is not None else None,
@@ -121,7 +121,7 @@ def source_statuses(
                     problems=listed,
                     problem_count=total,
                     error_count=errors,
-                    configured=name in order or not order,
+                    configured=name in order,
                 )
             )
     return out
