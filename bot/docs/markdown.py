@@ -54,6 +54,9 @@ _ADMONITION = re.compile(r'^\s*(?:!!!|\?\?\?\+?)\s*[\w-]+(?:\s+"([^"]*)")?\s*$')
 _TABLE_RULE = re.compile(r"^\s*\|?\s*:?-{2,}:?\s*(?:\|\s*:?-{2,}:?\s*)*\|?\s*$")
 _HR = re.compile(r"^\s*(?:(?:-\s*){3,}|(?:\*\s*){3,}|(?:_\s*){3,})$")
 _SPACES = re.compile(r"[ \t\r\f\v]+")
+_ESCAPE = re.compile(r"\\([\\`*_{}\[\]()#+\-.!|~])")  # backslash escapes
+_STASHED = re.compile(r"\x00(\d+)\x00")
+_MARKUP_CHARS = frozenset("`*_[]<>&\\~=!")
 _WORD = re.compile(r"[^\W_]+")
 
 
@@ -94,25 +97,37 @@ def unique(anchor: str, used: set[str]) -> str:
 
 def inline_text(text: str) -> str:
     """Inline Markdown to plain text: keep what a reader reads, drop marks, URLs and tags."""
-    text = _COMMENT.sub(" ", text)
+    if not _MARKUP_CHARS.intersection(text):
+        return clean(text)  # most prose has no markup at all: skip the patterns
+    if "<!--" in text:
+        text = _COMMENT.sub(" ", text)
     codes: list[str] = []
 
-    def stash(m: re.Match[str]) -> str:
-        codes.append(m.group(2).strip())
+    def keep(literal: str) -> str:
+        codes.append(literal)
         return f"\x00{len(codes) - 1}\x00"
 
-    text = _CODE.sub(stash, text)  # code keeps its characters: no emphasis inside
-    text = _IMAGE.sub(lambda m: m.group(1) or m.group(2) or "", text)
-    text = _LINK.sub(lambda m: m.group(1) if m.group(1) is not None else m.group(2), text)
-    text = _AUTOLINK.sub(r"\1", text)
-    text = _TAG.sub("", text)
-    for pattern in (_STRONG, _STRIKE, _MARK):
-        text = pattern.sub(lambda m: m.group(m.lastindex or 1), text)
-    text = _EM_STAR.sub(r"\1", text)
-    text = _EM_UNDER.sub(r"\1", text)
-    text = re.sub(r"\\([\\`*_{}\[\]()#+\-.!|~])", r"\1", text)  # backslash escapes
-    text = re.sub(r"\x00(\d+)\x00", lambda m: codes[int(m.group(1))], text)
-    text = html.unescape(text)
+    if "`" in text:  # code keeps its characters: no emphasis inside
+        text = _CODE.sub(lambda m: keep(m.group(2).strip()), text)
+    if "\\" in text:  # an escaped character is itself, never markup
+        text = _ESCAPE.sub(lambda m: keep(m.group(1)), text)
+    if "[" in text:
+        text = _IMAGE.sub(lambda m: m.group(1) or m.group(2) or "", text)
+        text = _LINK.sub(lambda m: m.group(1) if m.group(1) is not None else m.group(2), text)
+    if "<" in text:
+        text = _AUTOLINK.sub(r"\1", text)
+        text = _TAG.sub("", text)
+    for mark, pattern in (("**", _STRONG), ("__", _STRONG), ("~~", _STRIKE), ("==", _MARK)):
+        if mark in text:
+            text = pattern.sub(lambda m: m.group(m.lastindex or 1), text)
+    if "*" in text:
+        text = _EM_STAR.sub(r"\1", text)
+    if "_" in text:
+        text = _EM_UNDER.sub(r"\1", text)
+    if codes:
+        text = _STASHED.sub(lambda m: codes[int(m.group(1))], text)
+    if "&" in text:
+        text = html.unescape(text)
     return clean(text)
 
 

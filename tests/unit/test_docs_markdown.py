@@ -8,7 +8,7 @@ import pytest
 
 from bot.chat import MARK_CLOSE, MARK_OPEN
 from bot.docs.links import docs_link, fill, github_anchor, page_url
-from bot.docs.markdown import parse_page, slugify, title_from_path, unique
+from bot.docs.markdown import inline_text, parse_page, slugify, title_from_path, unique
 from bot.docs.mkdocs import docs_dir_error, parse_mkdocs
 from bot.docs.search import Term, parse_query
 
@@ -96,6 +96,24 @@ def test_sections_keep_plain_text_without_markup() -> None:
     assert "# not a heading: a shell comment in a fence" in closing.text  # code is searchable
     assert "make deploy" in closing.text
     assert page.title == "Payments API"  # the first level-1 heading
+
+
+@pytest.mark.parametrize(
+    ("markdown_text", "plain"),
+    [
+        ("Plain words only.", "Plain words only."),
+        ("R&amp;D uses <b>bold</b> tags", "R&D uses bold tags"),
+        ("\\*not emphasis\\* and ~~gone~~ and ==marked==", "*not emphasis* and gone and marked"),
+        ("snake_case_name and __strong__", "snake_case_name and strong"),
+        (
+            "see <https://example.com/x> or ![diagram](d.png)",
+            "see https://example.com/x or diagram",
+        ),
+        ("`a*b*c` keeps its stars", "a*b*c keeps its stars"),
+    ],
+)
+def test_inline_markup_becomes_plain_text(markdown_text: str, plain: str) -> None:
+    assert inline_text(markdown_text) == plain
 
 
 def test_front_matter_title_wins_and_is_not_text() -> None:
