@@ -36,9 +36,16 @@ def remember_secret(value: str) -> None:
             _SECRETS.add(value)
 
 
+def _hide_userinfo(match: re.Match[str]) -> str:
+    scheme, userinfo = match.group("scheme"), match.group("userinfo")
+    if ":" not in userinfo and not scheme.lower().startswith("http"):
+        return match.group(0)  # ssh://git@host: a user name, not a secret
+    return f"{scheme}***@"
+
+
 def scrub(text: str) -> str:
     """``text`` with URL credentials and known secret values replaced by ``***``."""
-    text = _URL_USERINFO.sub(lambda m: f"{m.group('scheme')}***@", text)
+    text = _URL_USERINFO.sub(_hide_userinfo, text)
     with _SECRETS_LOCK:
         secrets = sorted(_SECRETS, key=len, reverse=True)
     for secret in secrets:

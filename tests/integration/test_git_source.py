@@ -692,3 +692,17 @@ def test_checkouts_nothing_reaches_any_more_are_removed(
     assert report.removed == ["component:default/search-api"]
     assert not search.exists()
     assert (source.root / HOST / "acme" / "payments@main" / "catalog-info.yaml").is_file()
+
+
+def test_scrub_hides_url_credentials_and_remembered_secrets_only() -> None:
+    from bot.catalog.remote import remember_secret, scrub
+
+    remember_secret("ghp_remembered-value-42")
+    text = (
+        "https://tok@github.com/a https://u:p@h/x ssh://u:pw@h/x ssh://git@github.com/a/b "
+        "git@github.com:a/b header ghp_remembered-value-42"
+    )
+    assert scrub(text) == (
+        "https://***@github.com/a https://***@h/x ssh://***@h/x ssh://git@github.com/a/b "
+        "git@github.com:a/b header ***"
+    )
