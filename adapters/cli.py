@@ -232,8 +232,13 @@ def cmd_check(ns: argparse.Namespace) -> int:
                 first = seen_refs.setdefault(ref, read.path)
                 if first != read.path:
                     found.append(
-                        Problem("error", f"duplicate entity {ref}, first in {first}", read.path,
-                                cand.entity.source_line, ref)
+                        Problem(
+                            "error",
+                            f"duplicate entity {ref}, first in {first}",
+                            read.path,
+                            cand.entity.source_line,
+                            ref,
+                        )
                     )
             for p in found:
                 shown = _display_path(root / p.file, cwd) if p.file else arg
@@ -271,10 +276,15 @@ def cmd_list(ns: argparse.Namespace) -> int:
         with app.db.engine.connect() as conn:
             rows = conn.execute(stmt).all()
         if ns.format == "json":
-            print(json.dumps([
-                {"ref": r.ref, "owner": r.owner_ref, "source": r.source, "file": r.file}
-                for r in rows
-            ], indent=2))
+            print(
+                json.dumps(
+                    [
+                        {"ref": r.ref, "owner": r.owner_ref, "source": r.source, "file": r.file}
+                        for r in rows
+                    ],
+                    indent=2,
+                )
+            )
         else:
             width = max((len(r.ref) for r in rows), default=10)
             for r in rows:
@@ -289,8 +299,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="callboard", description="Chat-ops for your Backstage-format service catalog."
     )
-    parser.add_argument("--config", help="config file (default: $CALLBOARD_CONFIG or "
-                        "config/callboard.yaml)")
+    parser.add_argument(
+        "--config", help="config file (default: $CALLBOARD_CONFIG or config/callboard.yaml)"
+    )
     parser.add_argument("-v", "--verbose", action="store_true", help="log more")
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -314,8 +325,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--format", choices=("text", "json"), default="text")
     p.set_defaults(func=cmd_status)
 
-    p = sub.add_parser("report", help="print a report: ownership gaps, stale docs, changes, "
-                       "a digest")
+    p = sub.add_parser(
+        "report", help="print a report: ownership gaps, stale docs, changes, a digest"
+    )
     p.add_argument("report", choices=REPORTS)
     p.add_argument("team", nargs="?", help="a team (Group) for its own report; all when left out")
     p.add_argument("--format", choices=("text", "json"), default="text")

@@ -102,7 +102,12 @@ async def run_dialog(app: App, dialog: Dialog, ask: Prompt, out: TextIO) -> Repl
             values[field.name] = answer
         result = await app.dispatcher.submit(
             DialogSubmission(
-                dialog.id, dict(values), console_user(app), None, PLATFORM, dialog.state,
+                dialog.id,
+                dict(values),
+                console_user(app),
+                None,
+                PLATFORM,
+                dialog.state,
                 progress=ConsoleProgress(out),
             )
         )

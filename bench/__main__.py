@@ -41,8 +41,9 @@ def _postgres_url() -> str | None:
 
     name = f"callboard_bench_{uuid.uuid4().hex[:8]}"
     try:
-        with psycopg.connect(host="127.0.0.1", user="postgres", dbname="postgres",
-                             autocommit=True) as conn:
+        with psycopg.connect(
+            host="127.0.0.1", user="postgres", dbname="postgres", autocommit=True
+        ) as conn:
             conn.execute(f'CREATE DATABASE "{name}"')
     except Exception:
         return None
@@ -53,8 +54,9 @@ def _drop_postgres(url: str) -> None:
     import psycopg
 
     name = url.rsplit("/", 1)[1]
-    with psycopg.connect(host="127.0.0.1", user="postgres", dbname="postgres",
-                         autocommit=True) as conn:
+    with psycopg.connect(
+        host="127.0.0.1", user="postgres", dbname="postgres", autocommit=True
+    ) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
@@ -96,9 +98,11 @@ def main(argv: list[str] | None = None) -> int:
                 _drop_postgres(pg_url)
         print()
         print_table(results)
-        print(f"\n{ns.repos:,} generated repositories; PostgreSQL: "
-              f"{'yes' if pg_url else 'not reachable, skipped'}; "
-              f"{time.perf_counter() - started:.0f} s in all")
+        print(
+            f"\n{ns.repos:,} generated repositories; PostgreSQL: "
+            f"{'yes' if pg_url else 'not reachable, skipped'}; "
+            f"{time.perf_counter() - started:.0f} s in all"
+        )
     return 0
 
 

@@ -67,19 +67,46 @@ def run(ctx: BenchContext) -> list[Result]:
     ratio = sync["cold"] / parse["seconds"]
     results = [
         Result("sync", "CSafeLoader parse only", parse["seconds"], "s", "", None, note),
-        Result("sync", "cold sync (SQLite)", sync["cold"], "s", "≤ 3× parse", ratio <= 3.0,
-               f"{ratio:.2f}× parse; {sync['entities']:,} entities stored"),
-        Result("sync", "no-change re-sync", sync["again"], "s", "< 1 s", sync["again"] < 1.0,
-               f"{sync['parsed_again']} files parsed again"),
-        Result("sync", "peak memory during sync", sync["rss_mb"], "MB", "< 1024 MB",
-               sync["rss_mb"] < 1024),
+        Result(
+            "sync",
+            "cold sync (SQLite)",
+            sync["cold"],
+            "s",
+            "≤ 3× parse",
+            ratio <= 3.0,
+            f"{ratio:.2f}× parse; {sync['entities']:,} entities stored",
+        ),
+        Result(
+            "sync",
+            "no-change re-sync",
+            sync["again"],
+            "s",
+            "< 1 s",
+            sync["again"] < 1.0,
+            f"{sync['parsed_again']} files parsed again",
+        ),
+        Result(
+            "sync",
+            "peak memory during sync",
+            sync["rss_mb"],
+            "MB",
+            "< 1024 MB",
+            sync["rss_mb"] < 1024,
+        ),
     ]
     if ctx.pg_url:
         pg_config = ctx.config("sync-pg", cat.location_file, db_url=ctx.pg_url)
         pg = run_python(SYNC, str(pg_config))
         results.append(
-            Result("sync", "cold sync (PostgreSQL)", pg["cold"], "s", "", None,
-                   f"{pg['cold'] / parse['seconds']:.2f}× parse")
+            Result(
+                "sync",
+                "cold sync (PostgreSQL)",
+                pg["cold"],
+                "s",
+                "",
+                None,
+                f"{pg['cold'] / parse['seconds']:.2f}× parse",
+            )
         )
         results.append(Result("sync", "no-change re-sync (PostgreSQL)", pg["again"], "s"))
 
@@ -97,6 +124,7 @@ def run(ctx: BenchContext) -> list[Result]:
         fuzzy = [_misspell(n, rng) for n in exact]
         loop = asyncio.new_event_loop()
         try:
+
             def ask(names: list[str]) -> object:
                 it = iter(names * 1000)
 

@@ -319,11 +319,15 @@ class Dispatcher:
         # The first word of a sentence said to the bot ("how are you", "I like") is rarely a
         # typo of a command: only a close spelling counts there, not a partial match.
         scorer, cutoff = (fuzz.ratio, 75) if request.mention else (fuzz.WRatio, 60)
-        close = [m for m, score, _ in process.extract(name, names, scorer=scorer, limit=3)
-                 if score >= cutoff]
+        close = [
+            m
+            for m, score, _ in process.extract(name, names, scorer=scorer, limit=3)
+            if score >= cutoff
+        ]
         if close:
+            options = ", ".join("/" + c for c in close)
             return Reply(
-                text=f"There is no /{name} command. Did you mean {', '.join('/' + c for c in close)}?",
+                text=f"There is no /{name} command. Did you mean {options}?",
                 buttons=tuple(Button(f"/{c}", command=f"/help {c}") for c in close),
                 error=True,
             )

@@ -142,7 +142,8 @@ def grouped_by_kind(entities: Iterable[Entity]) -> list[Section]:
     sections = []
     for kind in sorted(buckets, key=lambda k: (order.index(k) if k in order else 99, k)):
         items = tuple(
-            f"{e.name}" + (f" [{e.lifecycle}]" if e.lifecycle else "")
+            f"{e.name}"
+            + (f" [{e.lifecycle}]" if e.lifecycle else "")
             + (f" — {e.spec_type}" if e.spec_type else "")
             for e in sorted(buckets[kind], key=lambda x: x.name.lower())
         )

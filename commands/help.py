@@ -29,9 +29,7 @@ async def help_command(ctx: Context, args: Args) -> Reply:
         if spec.subcommands:
             sections.append(Section(title="Subcommands", items=spec.subcommands))
         return Reply(title=f"/{spec.name}", text=spec.summary, sections=tuple(sections))
-    items = tuple(
-        f"{c.usage} — {c.summary}" for c in dispatcher.commands if not c.admin
-    )
+    items = tuple(f"{c.usage} — {c.summary}" for c in dispatcher.commands if not c.admin)
     admin = tuple(f"{c.usage} — {c.summary}" for c in dispatcher.commands if c.admin)
     sections = [Section(title="Commands", items=items)]
     if admin:

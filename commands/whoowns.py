@@ -10,8 +10,8 @@ from commands.common import (
     entity_line,
     group_members,
     grouped_by_kind,
-    paged_sections,
     oncall_fields,
+    paged_sections,
     parent_chain,
     person_line,
     source_links,
@@ -50,7 +50,9 @@ async def whoowns(ctx: Context, args: Args) -> Reply:
             f"{owner_ref.kind} to the catalog."
         )
         sections.append(Section(fields=tuple(summary_fields + oncall)))
-        return Reply(title=title, text=text, sections=tuple(sections), links=tuple(source_links(entity)))
+        return Reply(
+            title=title, text=text, sections=tuple(sections), links=tuple(source_links(entity))
+        )
 
     text = f"{entity.display_name} is owned by {owner.display_name} ({owner.ref})."
     owner_fields = [Field("Owner", f"{owner.display_name} ({owner.ref})")]
@@ -69,7 +71,9 @@ async def whoowns(ctx: Context, args: Args) -> Reply:
         members = group_members(catalog, owner.ref)
         if members:
             sections.append(
-                Section(title=f"Members ({len(members)})", items=tuple(person_line(m) for m in members))
+                Section(
+                    title=f"Members ({len(members)})", items=tuple(person_line(m) for m in members)
+                )
             )
         else:
             sections.append(
@@ -78,9 +82,7 @@ async def whoowns(ctx: Context, args: Args) -> Reply:
     else:
         groups = catalog.related(owner.ref, "memberOf")
         if groups:
-            sections.append(
-                Section(title="Member of", items=tuple(str(g) for g in groups))
-            )
+            sections.append(Section(title="Member of", items=tuple(str(g) for g in groups)))
 
     if oncall:
         sections.append(Section(title="On call", fields=tuple(oncall)))
@@ -123,8 +125,9 @@ def _owned_by(ctx: Context, who: Entity, page: int) -> Reply:
     total = len(owned)
     shown, left = paged_sections(grouped_by_kind(owned.values()), page, MAX_OWNED_SHOWN)
     if not shown:
-        return Reply(text=f"There is no page {page}: {who.display_name} owns {total} entities.",
-                     error=True)
+        return Reply(
+            text=f"There is no page {page}: {who.display_name} owns {total} entities.", error=True
+        )
     return Reply(
         title=f"What {who.display_name} owns" + (f" (page {page})" if page > 1 else ""),
         text=f"{head}\nOwns {total} entities directly.",

@@ -181,7 +181,9 @@ def _read_one(tree: FileTree, rel: str, previous: KnownFile | None, force: bool)
     )
 
 
-def _location_targets(tree: FileTree, rel: str, doc: Document, problems: list[Problem]) -> Iterator[str]:
+def _location_targets(
+    tree: FileTree, rel: str, doc: Document, problems: list[Problem]
+) -> Iterator[str]:
     meta = doc.data.get("metadata")
     name = meta.get("name") if isinstance(meta, dict) else None
     who = f"location:default/{name}" if isinstance(name, str) else None
@@ -216,7 +218,9 @@ def _location_targets(tree: FileTree, rel: str, doc: Document, problems: list[Pr
             continue
         if target.endswith(("/", os.sep)):
             problems.append(
-                Problem("error", f'target "{target}" ends with a path separator', rel, doc.line, who)
+                Problem(
+                    "error", f'target "{target}" ends with a path separator', rel, doc.line, who
+                )
             )
             continue
         raw = Path(target)
@@ -227,7 +231,9 @@ def _location_targets(tree: FileTree, rel: str, doc: Document, problems: list[Pr
                 matched = [tree.relative(Path(m)) for m in matches if Path(m).is_file()]
                 if not matched and not optional:
                     problems.append(
-                        Problem("warning", f'target "{target}" matched no files', rel, doc.line, who)
+                        Problem(
+                            "warning", f'target "{target}" matched no files', rel, doc.line, who
+                        )
                     )
                 yield from matched
                 continue
@@ -282,7 +288,9 @@ def _placeholder(
 ) -> Any:
     def keep(reason: str) -> Any:
         problems.append(
-            Problem("warning", f"placeholder {key} {target!r} kept unresolved: {reason}", rel, doc.line)
+            Problem(
+                "warning", f"placeholder {key} {target!r} kept unresolved: {reason}", rel, doc.line
+            )
         )
         return original
 

@@ -38,4 +38,6 @@ class Problem:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Problem:
         level: Level = "warning" if data.get("level") == "warning" else "error"
-        return cls(level, str(data["message"]), data.get("file"), data.get("line"), data.get("entity"))
+        return cls(
+            level, str(data["message"]), data.get("file"), data.get("line"), data.get("entity")
+        )

@@ -88,7 +88,8 @@ class NameIndex:
         cached = self._kind_choices.get(kinds)
         if cached is None:
             pairs = [
-                (c, e) for c, e in zip(self.choices, self.choice_entries, strict=True)
+                (c, e)
+                for c, e in zip(self.choices, self.choice_entries, strict=True)
                 if e.kind in kinds
             ]
             cached = ([c for c, _ in pairs], [e for _, e in pairs])
@@ -100,7 +101,9 @@ class NameIndex:
         query = text.strip()
         wanted = tuple(k.lower() for k in kinds)
         if not query:
-            raise NotFound("Which entity? Give a name, a title or a ref like component:payments-api")
+            raise NotFound(
+                "Which entity? Give a name, a title or a ref like component:payments-api"
+            )
         # 1. a full or partial ref with an explicit kind: component:payments-api
         missing_ref: EntityRef | None = None
         if ":" in query and " " not in query:
@@ -112,14 +115,15 @@ class NameIndex:
             if ref is not None and str(ref) in self.by_ref:
                 if wanted and ref.kind not in wanted:
                     raise NotFound(
-                        f"{query} is a {ref.kind}, but this command takes "
-                        f"{' or '.join(wanted)}"
+                        f"{query} is a {ref.kind}, but this command takes {' or '.join(wanted)}"
                     )
                 return Resolution(ref, "ref", query)
         # namespace/name without kind
         if "/" in query and ":" not in query and " " not in query:
             ns, _, name = query.lower().partition("/")
-            hits = [e for e in self.by_name.get(name, []) if e.ref.split(":", 1)[1] == f"{ns}/{name}"]
+            hits = [
+                e for e in self.by_name.get(name, []) if e.ref.split(":", 1)[1] == f"{ns}/{name}"
+            ]
             picked = self._pick(hits, wanted, query)
             if picked is not None:
                 return Resolution(EntityRef.parse(picked.ref), "name", query)
@@ -166,13 +170,16 @@ class NameIndex:
             tuple(e.ref for e, _ in ranked[:MAX_SUGGESTIONS]),
         )
 
-    def _pick(self, hits: list[IndexEntry], wanted: tuple[str, ...], query: str) -> IndexEntry | None:
+    def _pick(
+        self, hits: list[IndexEntry], wanted: tuple[str, ...], query: str
+    ) -> IndexEntry | None:
         if wanted:
             hits = [h for h in hits if h.kind in wanted]
         if not hits:
             return None
         if len(hits) == 1:
             return hits[0]
+
         # Several kinds share the name: prefer by kind; same kind in several namespaces prefers
         # the default namespace; otherwise it is ambiguous.
         def rank(e: IndexEntry) -> tuple[int, int]:
@@ -238,6 +245,7 @@ class NameIndex:
                 break
         # Prefer names that start with the query when scores tie (autocomplete feel).
         lowered = text.lower()
+
         def order(pair: tuple[IndexEntry, float]) -> tuple[float, bool, int, int]:
             entry, score = pair
             kind_rank = KIND_PRIORITY.index(entry.kind) if entry.kind in KIND_PRIORITY else 99
@@ -263,9 +271,13 @@ class CatalogReader:
                 if self._index is None or generation != self._index_generation:
                     with self.db.engine.connect() as conn:
                         rows = conn.execute(
-                            select(entities.c.ref, entities.c.kind, entities.c.name, entities.c.title)
+                            select(
+                                entities.c.ref, entities.c.kind, entities.c.name, entities.c.title
+                            )
                         ).all()
-                    self._index = NameIndex(IndexEntry(r.ref, r.kind, r.name, r.title) for r in rows)
+                    self._index = NameIndex(
+                        IndexEntry(r.ref, r.kind, r.name, r.title) for r in rows
+                    )
                     self._index_generation = generation
         return self._index
 

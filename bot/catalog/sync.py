@@ -20,7 +20,7 @@ from sqlalchemy import Connection, bindparam, delete, func, insert, select, upda
 from sqlalchemy.exc import SQLAlchemyError
 
 from bot.catalog.files import FileRead, KnownFile
-from bot.catalog.model import Entity, EntityRef, Relation, derive_relations
+from bot.catalog.model import Entity, Relation, derive_relations
 from bot.catalog.problems import Problem
 from bot.catalog.sources import CatalogSource
 from bot.catalog.validation import validate_entity
@@ -568,7 +568,11 @@ class CatalogSync:
         report.problems = self._stored_problems(conn, source.name)
         report.entities = self._count(conn, source.name)
         self._upsert_status(
-            conn, source, last_attempt=now, last_success=now, last_error=None,
+            conn,
+            source,
+            last_attempt=now,
+            last_success=now,
+            last_error=None,
             entity_count=report.entities,
         )
 
