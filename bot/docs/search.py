@@ -12,8 +12,9 @@ left out, the same list on both engines, so both answer alike.
   A titles, B body, C entity names); a second, titles-only ``tsvector`` with its own GIN
   index; snippets from ``ts_headline`` on the shown rows only.
 
-Pages whose section or page titles hold every term come first, then the others, each group
-by rank. Results are de-duplicated per page: each page appears once, with its best section.
+Across all docs, pages whose section or page titles hold every term come first, then the
+others, each group by rank; within one entity's docs, by rank alone. Results are
+de-duplicated per page: each page appears once, with its best section.
 Matched words in snippets sit between ``MARK_OPEN`` and ``MARK_CLOSE`` (see ``bot.chat``).
 """
 
@@ -303,7 +304,11 @@ def search(
     # Pages whose section or page titles hold the words come first (ranked among themselves),
     # then the rest by rank: the order Backstage users ask for, and cheap, because a common
     # word's title matches are few while its body matches can be thousands.
-    best, broad = _best_sections(conn, engine, query, entity_ref, wanted, titles_only=True)
+    # Within one entity the sections are few and the weights order them well enough.
+    best: dict[int, tuple[int, float]] = {}
+    broad = False
+    if entity_ref is None:
+        best, broad = _best_sections(conn, engine, query, None, wanted, titles_only=True)
     if len(best) < wanted:
         rest, broad = _best_sections(conn, engine, query, entity_ref, wanted + len(best))
         for page_id, hit in rest.items():
