@@ -8,11 +8,12 @@ with a warning. Every change is recorded (added, removed, modified, owner change
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import json
 import logging
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -238,10 +239,12 @@ class CatalogSync:
         db: Database,
         sources: Sequence[CatalogSource],
         steps: Sequence[PostSyncStep] = (),
+        clock: Callable[[], dt.datetime] = utcnow,
     ) -> None:
         self.db = db
         self.sources = list(sources)
         self.steps = list(steps)  # run after the sources, in order, on every sync
+        self.clock = clock  # stamps changes and status (the app's clock, so tests control it)
 
     def source_names(self) -> list[str]:
         return [s.name for s in self.sources]
@@ -265,7 +268,7 @@ class CatalogSync:
 
     def _sync_source(self, index: int, source: CatalogSource, force: bool) -> SourceReport:
         started = time.perf_counter()
-        now = utcnow()
+        now = self.clock()
         report = SourceReport(source.name, ok=True)
         with self.db.engine.connect() as conn:
             known_rows = conn.execute(

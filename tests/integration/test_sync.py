@@ -573,16 +573,15 @@ def test_problems_are_recorded_per_file_and_entity_with_lines(catalog: CatalogFa
 def test_every_sync_records_its_changes_with_a_timestamp(catalog: CatalogFactory) -> None:
     cat = catalog()
     cat.write("all.yaml", dump(component("a"), component("b"), component("c")))
-    before_first = dt.datetime.now(dt.UTC)
     cat.sync()
+    first_sync = cat.clock.now
     cat.write(
         "all.yaml",
         dump(component("a", lifecycle="deprecated"), component("b", owner="team-b"),
              component("d")),
     )  # fmt: skip
-    between = dt.datetime.now(dt.UTC)
     cat.sync()
-    after_second = dt.datetime.now(dt.UTC)
+    second_sync = cat.clock.now
     cat.sync()  # nothing changed: nothing recorded
     recorded = cat.changes()
     assert [row[1:] for row in recorded] == [
@@ -594,11 +593,9 @@ def test_every_sync_records_its_changes_with_a_timestamp(catalog: CatalogFactory
         ("added", "component:default/d", None, "group:default/team-a"),
         ("removed", "component:default/c", "group:default/team-a", None),
     ]
-    # One timestamp per sync, taken during that sync.
-    first = {row[0] for row in recorded[:3]}
-    second = {row[0] for row in recorded[3:]}
-    assert len(first) == len(second) == 1
-    assert before_first <= first.pop() <= between <= second.pop() <= after_second
+    # One timestamp per sync, the app clock's time of that sync.
+    assert {row[0] for row in recorded[:3]} == {first_sync}
+    assert {row[0] for row in recorded[3:]} == {second_sync}
 
 
 def test_a_file_that_turns_into_invalid_yaml_keeps_its_entities(catalog: CatalogFactory) -> None:
@@ -860,3 +857,19 @@ def test_a_named_pipe_as_target_is_refused_instead_of_blocking(catalog: CatalogF
     cat.sync()
     assert cat.refs() == {"component:default/kept"}
     assert [str(p) for p in cat.problems()] == ["pipe.yaml: not a regular file; not read"]
+
+
+def test_changes_and_status_are_stamped_with_the_apps_clock(catalog: CatalogFactory) -> None:
+    """Digests read "since the last digest": the stamps must follow the app's clock."""
+    cat = catalog()
+    cat.write("all.yaml", component("payments-api"))
+    cat.sync()
+    first = cat.clock.now
+    cat.write("all.yaml", component("payments-api", owner="team-b"))
+    cat.sync()
+    second = cat.clock.now
+    assert [(at, change) for at, change, *_ in cat.changes()] == [
+        (first, "added"),
+        (second, "owner_changed"),
+    ]
+    assert _utc(cat.status().last_success) == second
