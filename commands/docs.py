@@ -3,6 +3,7 @@
     /docs <words>            the best section of each matching page, across all docs
     /docs <entity>           the entity's docs home, table of contents and freshness
     /docs <entity> <words>   search within one entity's docs
+    /docs --problems         every docs problem the index found, by entity
 
 Words all have to match (``refunds`` finds ``refund``); ``"quoted words"`` match as a phrase;
 ``word*`` matches by prefix. An entity is recognised only by an exact ref, name or title (the
@@ -22,18 +23,23 @@ from bot.dispatch import Arg, Args, CommandSpec, Context, Option
 from bot.docs.discover import TECHDOCS_ENTITY
 from bot.docs.search import MAX_RANKED, SearchHit
 from bot.docs.service import DocSite, DocsResults, DocsService
-from bot.errors import CatalogError
+from bot.errors import BadArguments, CatalogError
 
 RESULTS_PER_PAGE = 5
 MAX_TOC_PAGES = 40
-_PAGE_OPTION = re.compile(r"(?:^|\s)--page(?:=|\s+)\S+")
+_OPTIONS = re.compile(r"(?:^|\s)(?:--page(?:=|\s+)\S+|--problems)(?=\s|$)")
+PROBLEMS_PER_PAGE = 25
 
 
 async def docs(ctx: Context, args: Args) -> Reply:
     """Search docs, or show one entity's docs."""
     service = DocsService.of(ctx.app)
-    text = _PAGE_OPTION.sub(" ", args.raw).strip()
+    text = _OPTIONS.sub(" ", args.raw).strip()
     page = int(args.options["page"])
+    if args.options["problems"]:
+        if text:
+            raise BadArguments("/docs --problems takes no words. Usage: /docs --problems")
+        return _problems(service, page)
     if not text:
         return _overview(ctx, service)
     entity, words = _leading_entity(ctx, text)
@@ -126,8 +132,38 @@ def _overview(ctx: Context, service: DocsService) -> Reply:
         f"{len(sites)} entities have TechDocs. Try /docs <words> to search them all, "
         "/docs <entity> for one entity's docs."
     )
-    notes = (f"{problems} docs problems; see `callboard sync`",) if problems else ()
+    notes = (f"{problems} docs problems: /docs --problems",) if problems else ()
     return Reply(title="Docs", text=text, sections=(Section(items=tuple(items)),), notes=notes)
+
+
+def _problems(service: DocsService, page: int) -> Reply:
+    """Every docs problem, by entity: what the docs index found wrong, where."""
+    lines = [(p.entity or "", str(p)) for p in service.problems()]
+    if not lines:
+        return Reply(title="Docs problems", text="The docs index found no problems.")
+    start = (page - 1) * PROBLEMS_PER_PAGE
+    shown = lines[start : start + PROBLEMS_PER_PAGE]
+    if not shown:
+        return Reply(text=f"There is no page {page}: {len(lines)} docs problems.", error=True)
+    sections: list[Section] = []
+    for entity, line in shown:
+        if sections and sections[-1].title == entity:
+            sections[-1] = Section(title=entity, items=(*sections[-1].items, line))
+        else:
+            sections.append(Section(title=entity, items=(line,)))
+    more = start + PROBLEMS_PER_PAGE < len(lines)
+    errors = sum(1 for p in service.problems() if p.level == "error")
+    return Reply(
+        title="Docs problems" + (f" (page {page})" if page > 1 else ""),
+        text=f"{_count(errors, 'error')} and {_count(len(lines) - errors, 'warning')}, "
+        "found by the last docs index.",
+        sections=tuple(sections),
+        more=f"/docs --problems --page {page + 1}" if more else None,
+    )
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}{'' if n == 1 else 's'}"
 
 
 def _entity_docs(ctx: Context, service: DocsService, entity: Entity) -> Reply:
@@ -291,11 +327,15 @@ SPEC = CommandSpec(
             help='<words>, <entity>, or <entity> <words>; "quoted phrase", prefix*',
         ),
     ),
-    options=(Option("page", "int", "page of results", default=1, minimum=1),),
+    options=(
+        Option("page", "int", "page of results", default=1, minimum=1),
+        Option("problems", "flag", "every docs problem the index found, by entity"),
+    ),
     examples=(
         "/docs idempotency key",
         "/docs payments-api",
         "/docs payments-api refund",
         '/docs "roll back"',
+        "/docs --problems",
     ),
 )

@@ -134,7 +134,14 @@ def test_docs_overview_and_entities_without_docs(docs_app: App) -> None:
     lines = overview.sections[0].items
     assert len(lines) == 8
     assert "auth-service: no docs folder" in lines
-    assert overview.notes == ("2 docs problems; see `callboard sync`",)
+    assert overview.notes == ("2 docs problems: /docs --problems",)
+    problems = say(docs_app, "/docs --problems")
+    assert problems.text == "1 error and 1 warning, found by the last docs index."
+    assert [s.title for s in problems.sections] == [
+        "component:default/auth-service",
+        "component:default/dispatch-service",
+    ]
+    assert "capacity-planning.md" in problems.sections[1].items[0]
 
     worker = say(docs_app, "/docs payments-worker")
     assert "has no TechDocs" in (worker.text or "")
