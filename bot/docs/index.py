@@ -43,6 +43,7 @@ INDEX_VERSION = "1"  # bump when parsing changes, so every page is split again
 MARKDOWN_SUFFIXES = (".md", ".markdown")
 _BATCH_SECTIONS = 5000
 ANALYZE_AFTER_PAGES = 1000
+MAX_MKDOCS_BYTES = 1024 * 1024
 
 
 @dataclass
@@ -297,7 +298,7 @@ class DocsIndexer:
         config = config or MkdocsConfig()
         site.config = config
         docs_root = Path(self._real(os.path.join(loc.site_dir, config.docs_dir)))
-        if not inside(docs_root, loc.root) or not inside(docs_root, loc.site_dir):
+        if not inside(docs_root, loc.root):
             site.problem("error", f"docs_dir {config.docs_dir!r} leaves the site folder; not read")
             return
         if not docs_root.is_dir():
@@ -343,7 +344,15 @@ class DocsIndexer:
             site.mkdocs_sha = cached[1]
             result: tuple[MkdocsConfig | None, list[Problem]] = cached[2]
             return result
-        data, why = self._read_bytes(site, path, 1024 * 1024)
+        if info.st_size > MAX_MKDOCS_BYTES:
+            site.problem(
+                "error",
+                f"is {info.st_size / 1e6:.1f} MB, over the {MAX_MKDOCS_BYTES // 1024} KB an "
+                "mkdocs.yml may have; not read",
+                path.name,
+            )
+            return None
+        data, why = self._read_bytes(site, path, MAX_MKDOCS_BYTES)
         if data is None:
             site.problem("error", why or "cannot read", path.name)
             return None
@@ -377,6 +386,12 @@ class DocsIndexer:
         for rel, entry in found:
             abs_path = docs_root / rel
             shown = posixpath.join(docs_rel, rel)
+            try:
+                rel.encode("utf-8")
+            except UnicodeEncodeError:
+                printable = rel.encode("utf-8", "replace").decode("utf-8")
+                site.problem("error", "file name is not UTF-8; not read", f"{docs_rel}/{printable}")
+                continue
             try:
                 if entry.is_symlink() and not abs_path.resolve().is_relative_to(loc.root):
                     site.problem("error", "is a link to outside the source folder; not read", shown)

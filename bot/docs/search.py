@@ -47,6 +47,8 @@ SNIPPET_WORDS = 24
 # A search ranks at most this many matching sections (per pass: titles, then all text). A word
 # in more sections than this says little about any of them; the reply says to add words.
 MAX_RANKED = 2000
+MAX_TERMS = 16  # words and phrases a query keeps
+MAX_TOKEN = 64  # characters of one word
 
 
 @dataclass(frozen=True)
@@ -85,17 +87,17 @@ def parse_query(text_: str) -> DocQuery:
     for m in _PART.finditer(text_):
         if m.group(3) is not None:
             word = m.group(3)
-            tokens = tuple(t.lower() for t in _TOKEN.findall(word))
+            tokens = tuple(t.lower()[:MAX_TOKEN] for t in _TOKEN.findall(word))
             prefix = word.endswith("*")
             if len(tokens) == 1 and tokens[0] in STOP_WORDS and not prefix:
                 dropped.append(tokens[0])
                 continue
         else:
-            tokens = tuple(t.lower() for t in _TOKEN.findall(m.group(1)))
+            tokens = tuple(t.lower()[:MAX_TOKEN] for t in _TOKEN.findall(m.group(1)))
             prefix = bool(m.group(2))
         if tokens:
             terms.append(Term(tokens, prefix))
-    unique = tuple(dict.fromkeys(terms))
+    unique = tuple(dict.fromkeys(terms))[:MAX_TERMS]  # a pasted paragraph is not a query
     return DocQuery(text_, unique, tuple(dict.fromkeys(dropped)))
 
 

@@ -406,6 +406,42 @@ def test_callboard_sync_prints_docs_problems(tmp_path: Path) -> None:
     assert "escape-ref/catalog-info.yaml: backstage.io/techdocs-ref dir:../../../.. resolves" in out
 
 
+def test_hostile_files_are_reported_not_followed(make_app: AppFactory, tmp_path: Path) -> None:
+    root = tmp_path / "cat"
+    outside = write(tmp_path / "secret" / "passwords.md", "# Secret\n\nHunter2 lives here.\n")
+    names = ["links", "odd-names", "giant-config"]
+    target = catalog(root, {n: component(n) for n in names})
+    site(root, "links", {"index.md": "# Links\n\nLinkpage words.\n"})
+    (root / "links" / "docs" / "leak.md").symlink_to(outside)
+    (root / "links" / "docs" / "folder").symlink_to(outside.parent, target_is_directory=True)
+    site(root, "odd-names", {"index.md": "# Odd\n\nOddnames words.\n"})
+    (root / "odd-names" / "docs" / os.fsdecode(b"caf\xe9.md")).write_text("# Cafe\n")
+    site(root, "giant-config", {"index.md": "# G\n"}, mkdocs="site_name: g\n#" + "x" * 1_100_000)
+    app = make_app(sources=file_source(target), sync=False)
+    problems = {(p.entity, p.message) for p in app.sync_now().problems}
+    docs = docs_of(app)
+    assert (
+        "component:default/links",
+        "is a link to outside the source folder; not read",
+    ) in problems
+    assert not docs.search("hunter2").hits
+    assert [p.path for p in docs.pages("component:default/links")] == ["index.md"]
+    assert ("component:default/odd-names", "file name is not UTF-8; not read") in problems
+    assert docs.search("oddnames").hits
+    assert any(
+        e == "component:default/giant-config" and "over the 1024 KB an mkdocs.yml may have" in m
+        for e, m in problems
+    )
+
+
+def test_a_pasted_paragraph_is_cut_to_a_query(make_app: AppFactory, tmp_path: Path) -> None:
+    target = catalog(tmp_path, {"svc": component("svc")})
+    site(tmp_path, "svc", {"index.md": "# Svc\n\nAlpha.\n"})
+    app = make_app(sources=file_source(target))
+    found = docs_of(app).search(" ".join(f"word{i}" for i in range(500)) + " " + "x" * 5000)
+    assert len(found.query.terms) == 16 and found.hits == ()
+
+
 def test_docs_indexing_can_be_switched_off(make_app: AppFactory, tmp_path: Path) -> None:
     target = catalog(tmp_path, {"svc": component("svc")})
     site(tmp_path, "svc", {"index.md": "# Svc\n\nAlpha.\n"})
