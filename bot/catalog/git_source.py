@@ -481,14 +481,17 @@ class _Checkout:
     slug: str
     directory: Path
     future: Future[str]
+    _outcome: tuple[str | None] | None = None  # (error,) once the fetch has ended
 
     def wait(self) -> str | None:
         """The error that kept this checkout from being fetched, or ``None``."""
-        try:
-            self.future.result()
-        except GitFailure as exc:
-            return str(exc)
-        return None
+        if self._outcome is None:
+            try:
+                self.future.result()
+                self._outcome = (None,)
+            except GitFailure as exc:
+                self._outcome = (str(exc),)
+        return self._outcome[0]
 
 
 class GitTree(FileTree):
@@ -575,13 +578,24 @@ class GitTree(FileTree):
             checkout.wait()
         return super().absolute(rel)
 
-    def _real(self, path: Path) -> str:
-        """``path`` with every link resolved (folders cached)."""
-        folder, name = os.path.split(os.path.abspath(path))
-        real_folder = self._real_folders.get(folder)
-        if real_folder is None:
-            real_folder = self._real_folders[folder] = os.path.realpath(folder)
-        full = os.path.join(real_folder, name)
+    def _real_folder(self, folder: str) -> str:
+        """``folder`` with every link resolved: one ``lstat`` per folder, parents cached."""
+        found = self._real_folders.get(folder)
+        if found is None:
+            parent, name = os.path.split(folder)
+            if parent == folder:
+                found = folder
+            elif os.path.islink(folder):
+                found = os.path.realpath(folder)
+            else:
+                found = os.path.join(self._real_folder(parent), name)
+            self._real_folders[folder] = found
+        return found
+
+    def _real(self, path: str) -> str:
+        """``path`` (absolute) with every link resolved."""
+        folder, name = os.path.split(path)
+        full = os.path.join(self._real_folder(folder), name)
         return os.path.realpath(full) if os.path.islink(full) else full
 
     def read(self, rel: str) -> tuple[bytes | None, Problem | None]:
@@ -600,7 +614,8 @@ class GitTree(FileTree):
             return None, Problem(
                 "error", f"cannot fetch {checkout.repo.shown}: {error} (entities kept)", rel
             )
-        if not self._real(self.root / rel).startswith(self._real(checkout.directory) + os.sep):
+        inside = self._real(str(checkout.directory)) + os.sep
+        if not self._real(os.path.join(self._root_text, rel)).startswith(inside):
             return None, Problem(
                 "error", "is a link to outside its repository checkout; not read", rel
             )
