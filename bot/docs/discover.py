@@ -127,7 +127,7 @@ def locate(
                 "warning",
             )
         base_rel = posixpath.dirname(entity_file or "")
-        if Path(target).is_absolute() or target.startswith("\\"):
+        if os.path.isabs(target) or target.startswith("\\"):
             raise Unlocated(f"{TECHDOCS_REF} {value} is an absolute path; it must be relative")
         site = Path(real(os.path.join(root, base_rel, target)))
         if not inside(site, root):

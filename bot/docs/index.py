@@ -144,6 +144,7 @@ class DocsIndexer:
         self._seen: dict[Path, tuple[tuple[int, int, int], str]] = {}
         self._seen_before: dict[Path, tuple[tuple[int, int, int], str]] = {}
         self._real = RealPaths()
+        self._refs: dict[tuple[str, str], str | None] = {}  # (ref, content hash) → techdocs-ref
         self._configs: dict[Path, tuple[tuple[int, int], str, Any]] = {}
 
     # The post-sync step protocol (``bot.catalog.sync.PostSyncStep``).
@@ -224,7 +225,9 @@ class DocsIndexer:
     # --- discovery and reading -------------------------------------------------------------
 
     def _entities(self) -> list[_Entity]:
+        """Entities with a techdocs-ref; an entity's JSON is parsed again only when it changed."""
         found: list[_Entity] = []
+        cache: dict[tuple[str, str], str | None] = {}
         with self.db.engine.connect() as conn:
             rows = conn.execute(
                 select(
@@ -233,17 +236,29 @@ class DocsIndexer:
                     entities.c.file,
                     entities.c.name,
                     entities.c.title,
-                    entities.c.data,
+                    entities.c.content_hash,
                 )
                 .where(entities.c.data.contains(f'"{TECHDOCS_REF}"'))
                 .order_by(entities.c.ref)
             ).all()
+            unknown = [r.ref for r in rows if (r.ref, r.content_hash) not in self._refs]
+            for chunk in _chunks(unknown):
+                for ref, content_hash, data in conn.execute(
+                    select(entities.c.ref, entities.c.content_hash, entities.c.data).where(
+                        entities.c.ref.in_(chunk)
+                    )
+                ):
+                    meta = json.loads(data).get("metadata") or {}
+                    value = (meta.get("annotations") or {}).get(TECHDOCS_REF)
+                    ok = isinstance(value, str) and bool(value.strip())
+                    self._refs[(ref, content_hash)] = value if ok else None
         for row in rows:
-            data = json.loads(row.data)
-            annotations = (data.get("metadata") or {}).get("annotations") or {}
-            value = annotations.get(TECHDOCS_REF)
-            if isinstance(value, str) and value.strip():
+            key = (row.ref, row.content_hash)
+            value = self._refs.get(key)
+            cache[key] = value
+            if value is not None:
                 found.append(_Entity(row.ref, row.source, row.file, row.name, row.title, value))
+        self._refs = cache  # entities that left or changed are forgotten
         return found
 
     def _read_site(self, entity: _Entity, source: CatalogSource | None) -> _Site:
@@ -255,12 +270,11 @@ class DocsIndexer:
             site.folder_missing = exc.level == "error" and "outside" not in str(exc)
             return site
         site = _Site(entity, location)
-        try:
-            site.display_root = os.path.relpath(location.site_dir, location.root).replace(
-                os.sep, "/"
-            )
-        except ValueError:
-            site.display_root = str(location.site_dir)
+        site_dir, root = str(location.site_dir), str(location.root)
+        if inside(location.site_dir, location.root):
+            site.display_root = site_dir[len(root) :].strip(os.sep).replace(os.sep, "/")
+        else:  # a url: ref's checkout folder
+            site.display_root = site_dir
         if site.display_root == ".":
             site.display_root = ""
         self._read_config(site)
@@ -272,7 +286,9 @@ class DocsIndexer:
     def _read_config(self, site: _Site) -> None:
         loc = site.location
         assert loc is not None
-        if not loc.site_dir.is_dir():
+        try:
+            names = set(os.listdir(loc.site_dir))  # one call answers every "is it there?"
+        except OSError:
             site.folder_missing = True
             site.problem(
                 "error",
@@ -281,7 +297,12 @@ class DocsIndexer:
             )
             return
         mkdocs_file = next(
-            (loc.site_dir / n for n in MKDOCS_FILES if (loc.site_dir / n).is_file()), None
+            (
+                loc.site_dir / n
+                for n in MKDOCS_FILES
+                if n in names and os.path.isfile(os.path.join(loc.site_dir, n))
+            ),
+            None,
         )
         config: MkdocsConfig | None = None
         if mkdocs_file is not None:
@@ -297,6 +318,15 @@ class DocsIndexer:
         fallback = config is None
         config = config or MkdocsConfig()
         site.config = config
+        top = config.docs_dir.split("/", 1)[0]
+        if mkdocs_file is None and top not in names:
+            site.folder_missing = True
+            site.problem(
+                "error",
+                f"{TECHDOCS_REF} {site.entity.techdocs_ref} points to {site.where()}, which "
+                f"has no mkdocs.yml and no {config.docs_dir}/ folder",
+            )
+            return
         docs_root = Path(self._real(os.path.join(loc.site_dir, config.docs_dir)))
         if not inside(docs_root, loc.root):
             site.problem("error", f"docs_dir {config.docs_dir!r} leaves the site folder; not read")
@@ -590,6 +620,17 @@ class DocsIndexer:
             # Nothing was read again, so the problems found when it was are still the ones.
             site.problems = [Problem.from_dict(p) for p in json.loads(old.problems)]
         report.pages += pages
+        if old is not None and not changed:
+            # Inputs hash the same: only dates, the commit and the source can differ.
+            current = {
+                "git_head": site_dates.head,
+                "docs_updated": site_dates.docs_updated,
+                "code_updated": site_dates.code_updated,
+                "dates_from": site_dates.source,
+                "source": site.entity.source,
+            }
+            if not any(_differs(getattr(old, k), v) for k, v in current.items()):
+                return
         values = {
             "source": site.entity.source,
             "techdocs_ref": site.entity.techdocs_ref,
@@ -613,7 +654,7 @@ class DocsIndexer:
         }
         if old is None:
             writes.site_inserts.append({"entity_ref": ref, "indexed_at": now, **values})
-        elif changed or any(_differs(getattr(old, k), values[k]) for k in _MAY_CHANGE):
+        else:
             indexed_at = now if changed else old.indexed_at
             writes.site_updates.append({"_ref": ref, "indexed_at": indexed_at, **values})
 
@@ -860,10 +901,6 @@ def _git_dates(
                 pages[path] = (stamp, "shallow")
         out[ref] = _SiteDates(pages, docs_updated, code_max.get(ref), source, repo.head)
     return out
-
-
-# What can change in a site whose inputs hash the same: dates, the commit, and its source.
-_MAY_CHANGE = ("git_head", "docs_updated", "code_updated", "dates_from", "source", "problems")
 
 
 def _differs(stored: Any, new: Any) -> bool:
