@@ -267,7 +267,8 @@ class DocsIndexer:
         except Unlocated as exc:
             site = _Site(entity, None, display_root=entity.file or "")
             site.problem(exc.level, str(exc), None)
-            site.folder_missing = exc.level == "error" and "outside" not in str(exc)
+            # An error means no docs can be read for it (a warning: they may exist elsewhere).
+            site.folder_missing = exc.level == "error"
             return site
         site = _Site(entity, location)
         site_dir, root = str(location.site_dir), str(location.root)
