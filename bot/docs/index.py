@@ -153,7 +153,7 @@ class DocsIndexer:
         return StepReport(self.name, done.summary(), list(done.problems), ok=done.disabled is None)
 
     def index(self, force: bool = False) -> DocsReport:
-        """Index every entity's docs; unchanged sites cost a hash of their files."""
+        """Index every entity's docs; an unchanged site costs a stat of each of its files."""
         started = time.perf_counter()
         report = DocsReport()
         if not self.settings.enabled:
