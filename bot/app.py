@@ -148,9 +148,7 @@ def build_app(
         settings=settings,
         db=db,
         catalog=CatalogReader(db),
-        sync=CatalogSync(
-            db, sources, steps=[DocsIndexer(db, docs_settings, sources)], clock=clock
-        ),
+        sync=CatalogSync(db, sources, steps=[DocsIndexer(db, docs_settings, sources)], clock=clock),
         clock=clock,
     )
     app.extensions[DOCS_KEY] = DocsService(db, docs_settings, settings.backstage_url)

@@ -88,7 +88,7 @@ class Link:
 
 @dataclass(frozen=True)
 class Button:
-    """An action: ``command`` runs a Callboard command as the clicking user; ``url`` opens a page."""
+    """An action: ``command`` runs a command as the clicking user; ``url`` opens a page."""
 
     label: str
     command: str | None = None
