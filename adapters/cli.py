@@ -69,7 +69,8 @@ def _app(ns: argparse.Namespace) -> App:
     return app
 
 
-def _print_problems(problems: Sequence[Problem], out: Any = sys.stdout) -> None:
+def _print_problems(problems: Sequence[Problem], out: Any = None) -> None:
+    out = out or sys.stdout  # looked up per call, so redirections (and capsys) see it
     for p in problems:
         print(str(p), file=out)
 
