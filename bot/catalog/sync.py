@@ -538,16 +538,7 @@ class CatalogSync:
                 delete(problems).where(problems.c.source == source.name, problems.c.file.in_(chunk))
             )
         bulk_insert(conn, problems, [self._problem_row(source.name, p, now) for p in new_problems])
-        report.problems = self._stored_problems(conn, source.name)
-        report.entities = self._count(conn, source.name)
-        self._upsert_status(
-            conn,
-            source,
-            last_attempt=now,
-            last_success=now,
-            last_error=None,
-            entity_count=report.entities,
-        )
+        self._record_success(conn, source, report, now)
         if report.changed:
             bump_generation(conn)
 
@@ -568,6 +559,12 @@ class CatalogSync:
         fresh = [p for read in reads for p in read.problems if p.file is None]
         if fresh:
             conn.execute(insert(problems), [self._problem_row(source.name, p, now) for p in fresh])
+        self._record_success(conn, source, report, now)
+
+    def _record_success(
+        self, conn: Connection, source: CatalogSource, report: SourceReport, now: Any
+    ) -> None:
+        """The report's problems and count as stored, and a successful run in the status."""
         report.problems = self._stored_problems(conn, source.name)
         report.entities = self._count(conn, source.name)
         self._upsert_status(

@@ -187,9 +187,8 @@ def discord_catalog(root: Path, channels: dict[str, int]) -> Path:
     return path
 
 
-async def test_discord_digests_land_in_each_teams_channel(
-    make_app: AppFactory, tmp_path: Path
-) -> None:
+def discord_digest_app(make_app: AppFactory, tmp_path: Path) -> tuple[Path, Any, Any]:
+    """An app with a Discord adapter and an unsynced catalog file for ``discord_catalog``."""
     location = tmp_path / "catalog" / "catalog.yaml"
     app = make_app(
         sources=[{"type": "file", "name": "teams", "target": str(location)}],
@@ -200,6 +199,13 @@ async def test_discord_digests_land_in_each_teams_channel(
     )
     adapter = adapter_for(app)
     assert adapter is not None
+    return location, app, adapter
+
+
+async def test_discord_digests_land_in_each_teams_channel(
+    make_app: AppFactory, tmp_path: Path
+) -> None:
+    location, app, adapter = discord_digest_app(make_app, tmp_path)
     async with simcord.run(adapter.client) as env:
         guild = env.create_guild("Acme")
         teams = {name: guild.create_text_channel(name) for name in ("team-a", "team-b")}
@@ -230,16 +236,7 @@ async def test_discord_digests_land_in_each_teams_channel(
 async def test_a_discord_channel_that_does_not_exist_is_a_fault_reported_once(
     make_app: AppFactory, tmp_path: Path
 ) -> None:
-    location = tmp_path / "catalog" / "catalog.yaml"
-    app = make_app(
-        sources=[{"type": "file", "name": "teams", "target": str(location)}],
-        clock=FixedClock(NOW),
-        sync=False,
-        discord={},
-        reports={"pace_ms": 0},
-    )
-    adapter = adapter_for(app)
-    assert adapter is not None
+    location, app, adapter = discord_digest_app(make_app, tmp_path)
     async with simcord.run(adapter.client) as env:
         guild = env.create_guild("Acme")
         real = guild.create_text_channel("team-a")
