@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TextIO
 
 from bot.app import App
-from bot.chat import ChatUser, Dialog, DialogErrors, DialogSubmission, Reply, Request
+from bot.chat import ChatUser, Dialog, DialogErrors, DialogSubmission, Reply, Request, render_marks
 
 PLATFORM = "console"
 
@@ -45,10 +45,14 @@ def to_request(app: App, line: str) -> Request:
     )
 
 
-def render_reply(reply: Reply, fmt: str = "text") -> str:
+def render_reply(reply: Reply, fmt: str = "text", terminal: bool | None = None) -> str:
+    """Text (search matches in bold on a terminal, ``*word*`` elsewhere) or the Reply as JSON."""
     if fmt == "json":
         return json.dumps(reply.to_dict(), indent=2, default=str)
-    return reply.to_text()
+    if terminal is None:
+        terminal = sys.stdout.isatty()
+    open_, close = ("\033[1m", "\033[0m") if terminal else ("*", "*")
+    return render_marks(reply.to_text(), open_, close)
 
 
 class ConsolePoster:
