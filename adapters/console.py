@@ -147,7 +147,7 @@ class Console:
         reply = await self.app.dispatcher.dispatch(to_request(self.app, line))
         if reply.dialog is not None:
             reply = await run_dialog(self.app, reply.dialog, self._readline, self.out)
-        return render_reply(reply, fmt)
+        return render_reply(reply, fmt, terminal=self.out.isatty())
 
     async def loop(self) -> None:
         if self.interactive:
