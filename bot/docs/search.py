@@ -364,7 +364,10 @@ def _best_sections(
 ) -> tuple[dict[int, tuple[int, float]], bool]:
     """Page id → (best section id, score) for at least ``wanted`` pages when there are, and
     whether the ranking stopped at ``MAX_RANKED`` matches."""
-    fetch = max(wanted * 4, 20)
+    # Engines rank at most MAX_RANKED rows, so asking for one more than that ends the loop and
+    # keeps a far page (``/docs --page 10**20``) from overflowing the database's LIMIT.
+    most = MAX_RANKED + 1
+    fetch = min(max(wanted * 4, 20), most)
     while True:
         rows, capped = engine.ranked(conn, query, entity_ref, fetch, titles_only)
         best: dict[int, tuple[int, float]] = {}
@@ -373,7 +376,7 @@ def _best_sections(
                 best[page_id] = (section_id, score)
         if len(best) >= wanted or len(rows) < fetch:
             return best, capped
-        fetch *= 4
+        fetch = min(fetch * 4, most)
 
 
 def _lead(body: str, words: int = SNIPPET_WORDS) -> str:

@@ -163,6 +163,9 @@ def test_unhelpful_queries_get_clear_answers(docs_app: App) -> None:
     assert nothing.buttons[0].command == "/docs component:default/payments-api"
     beyond = say(docs_app, "/docs payments-api refund --page 9")
     assert "There is no page 9" in (beyond.text or "")
+    for query in ("refund", "payments-api refund"):  # both searches, past any database LIMIT
+        far = say(docs_app, f"/docs {query} --page 99999999999999999999")
+        assert "There is no page 99999999999999999999" in (far.text or "")
 
 
 def test_a_very_broad_search_says_to_add_words(make_app: AppFactory, tmp_path: Path) -> None:
