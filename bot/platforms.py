@@ -7,6 +7,7 @@ under the names below, and a config key that looks like a secret is an error say
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Literal
 
@@ -169,6 +170,7 @@ def _snowflake(sec: Section, key: str) -> int | None:
     if value is None or value == "":
         return None
     text = value.strip()
-    if not text.isdigit() or not 15 <= len(text) <= 21:
+    # ASCII digits only: str.isdigit() also takes "²", which int() then refuses.
+    if not re.fullmatch(r"[0-9]{15,21}", text):
         raise sec.error(key, f"must be a Discord id (a number of 15 to 21 digits), found {value!r}")
     return int(text)

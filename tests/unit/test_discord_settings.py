@@ -57,6 +57,7 @@ def test_a_full_section() -> None:
         ({"bot_token": "x"}, "discord.bot_token is a secret"),
         ({"guild_id": "acme"}, "discord.guild_id must be a Discord id"),
         ({"guild_id": 12}, "discord.guild_id must be a Discord id"),
+        ({"guild_id": "¹²³⁴⁵⁶⁷⁸⁹¹²³⁴⁵⁶⁷"}, "discord.guild_id must be a Discord id"),
         ({"shard_count": 2}, "discord.shard_count needs sharding: true"),
         ({"sharding": True, "shard_count": 0}, "discord.shard_count must be at least 1"),
         ({"defer_ms": 3000}, "discord.defer_ms must be at most 2900"),
