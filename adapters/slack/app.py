@@ -234,7 +234,8 @@ class SlackAdapter:
             return make(text, mention=True)
         name = slash.lstrip("/").lower()
         if name == UMBRELLA:
-            first, _, rest = text.partition(" ")
+            # Any whitespace ends the word: Slack keeps a shift-enter newline in the text.
+            first, rest = [*text.split(maxsplit=1), "", ""][:2]
             spec = self.app.dispatcher.command(first) if first else None
             if spec is not None and spec.name != UMBRELLA:
                 name, text = first.lower().lstrip("/"), rest.strip()

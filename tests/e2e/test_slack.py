@@ -475,6 +475,9 @@ async def test_umbrella_command_routes_to_the_named_command(start_slack: Starter
     assert "group:default/team-payments" in block_text(body)
     share = {b["text"]["text"]: b for b in buttons(body)}["Share in channel"]
     assert share["value"] == "/whoowns payments-api"
+    # Slack keeps a shift-enter newline in the text: any whitespace ends the command word.
+    _, body = await slack.command("/callboard", "whoowns\npayments-api")
+    assert "group:default/team-payments" in block_text(body)
 
 
 async def test_a_bare_entity_command_offers_a_picker_that_completes_it(
