@@ -175,7 +175,7 @@ def _parse_schedule(sec: Section) -> Schedule:
     if report not in REPORTS:
         raise sec.error("report", f"must be one of {', '.join(REPORTS)}, found {report!r}")
     raw_to = sec.raw("to")
-    if raw_to is None:
+    if raw_to is None or raw_to == []:  # an empty list would post nowhere, silently
         raise sec.error("to", "is required: teams, or platform:channel (e.g. slack:C0PLATFORM)")
     values = raw_to if isinstance(raw_to, list) else [raw_to]
     teams = False

@@ -146,6 +146,7 @@ def test_the_issues_schedules_parse(tmp_path: Path) -> None:
         ({"to": "teams:C0X"}, "schedules[0].to must be platform:channel"),
         ({"to": "discord:general"}, "names a Discord channel by its id"),
         ({"to": None}, "schedules[0].to is required"),
+        ({"to": []}, "schedules[0].to is required"),
         ({"id": "Team Digests"}, "schedules[0].id must be lower-case letters"),
         ({"crons": "x"}, "unknown key schedules[0].crons"),
         ({"team": "team-a"}, "schedules[0].team cannot go with to: teams"),
