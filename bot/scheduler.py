@@ -153,6 +153,9 @@ def cron_trigger(expr: str, zone: ZoneInfo) -> CronTrigger:
         raise CronError(f"is not a valid cron expression ({expr!r}): {exc}") from None
 
 
+MAX_GRACE_MINUTES = 31 * 24 * 60
+
+
 def _parse_schedule(sec: Section) -> Schedule:
     schedule_id = sec.req_str("id").strip()
     if not _ID.match(schedule_id):
@@ -194,6 +197,11 @@ def _parse_schedule(sec: Section) -> Schedule:
         parse_when_empty(sec, "when_empty", "all-clear") if "when_empty" in sec.data else None
     )
     grace_min = sec.int("misfire_grace_minutes", 60, minimum=1)
+    if grace_min > MAX_GRACE_MINUTES:  # a run due further back is stale; huge values overflow
+        raise sec.error(
+            "misfire_grace_minutes",
+            f"must be at most {MAX_GRACE_MINUTES} (31 days), found {grace_min}",
+        )
     enabled = sec.bool("enabled", True)
     sec.done()
     return Schedule(

@@ -147,6 +147,7 @@ def test_the_issues_schedules_parse(tmp_path: Path) -> None:
         ({"to": "discord:general"}, "names a Discord channel by its id"),
         ({"to": None}, "schedules[0].to is required"),
         ({"to": []}, "schedules[0].to is required"),
+        ({"misfire_grace_minutes": 10**17}, "schedules[0].misfire_grace_minutes must be at most"),
         ({"id": "Team Digests"}, "schedules[0].id must be lower-case letters"),
         ({"crons": "x"}, "unknown key schedules[0].crons"),
         ({"team": "team-a"}, "schedules[0].team cannot go with to: teams"),
