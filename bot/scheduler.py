@@ -171,9 +171,11 @@ def _parse_schedule(sec: Section) -> Schedule:
         ) from None
     cron = " ".join(sec.req_str("cron").split())
     try:
-        cron_trigger(cron, zone)
+        trigger = cron_trigger(cron, zone)
     except CronError as exc:
         raise sec.error("cron", str(exc)) from None
+    if trigger.get_next_fire_time(None, dt.datetime(2000, 1, 1, tzinfo=dt.UTC)) is None:
+        raise sec.error("cron", f"never fires ({cron!r}): check the day and month")
     report = sec.req_str("report").strip().lower()
     if report not in REPORTS:
         raise sec.error("report", f"must be one of {', '.join(REPORTS)}, found {report!r}")

@@ -140,6 +140,7 @@ def test_the_issues_schedules_parse(tmp_path: Path) -> None:
         ({"cron": "0 9 * *"}, "schedules[0].cron must have five fields"),
         ({"cron": "0 0 9 * * mon"}, "must have five fields (minute hour day month day-of-week)"),
         ({"cron": "61 9 * * mon"}, "schedules[0].cron is not a valid cron expression"),
+        ({"cron": "0 9 31 2 *"}, "schedules[0].cron never fires ('0 9 31 2 *')"),
         ({"timezone": "Europe/Rom"}, "schedules[0].timezone is 'Europe/Rom', which is not an IANA"),
         ({"report": "gaps"}, "schedules[0].report must be one of ownership-gaps, stale-docs"),
         ({"to": "slack"}, "schedules[0].to must be platform:channel"),
