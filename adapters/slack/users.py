@@ -55,7 +55,7 @@ class SlackUsers:
         future: asyncio.Future[ChatUser] = asyncio.get_running_loop().create_future()
         self._pending[key] = future
         try:
-            user = await self._lookup(client, user_id, name)
+            user, settled = await self._lookup(client, user_id, name)
             future.set_result(user)
         except asyncio.CancelledError:
             future.cancel()
@@ -66,14 +66,18 @@ class SlackUsers:
             raise
         finally:
             del self._pending[key]
-        if self.ttl > 0:
+        if self.ttl > 0 and settled:
             if len(self._cache) >= MAX_CACHED:
                 self._cache.clear()
             self._cache[key] = (self.monotonic() + self.ttl, user)
         return user
 
-    async def _lookup(self, client: AsyncWebClient, user_id: str, name: str | None) -> ChatUser:
+    async def _lookup(
+        self, client: AsyncWebClient, user_id: str, name: str | None
+    ) -> tuple[ChatUser, bool]:
+        """The user, and whether Slack's answer was final (a timeout or a 5xx/429 is not)."""
         email: str | None = None
+        settled = True
         try:
             response = await client.users_info(user=user_id)
             info = response.get("user") or {}
@@ -84,11 +88,13 @@ class SlackUsers:
             )
         except SlackApiError as exc:
             log.warning("users.info for %s failed: %s", user_id, exc.response.get("error"))
+            settled = exc.response.status_code < 500 and exc.response.status_code != 429
         except (TimeoutError, SlackClientError, OSError) as exc:
             log.warning("users.info for %s failed: %s", user_id, exc)
+            settled = False
         if not email:
             email = await asyncio.to_thread(self._email_from_catalog, user_id)
-        return ChatUser(PLATFORM, user_id, name, email)
+        return ChatUser(PLATFORM, user_id, name, email), settled
 
     def _email_from_catalog(self, user_id: str) -> str | None:
         for user in self.catalog.with_annotation("user", SLACK_USER_ID, user_id):

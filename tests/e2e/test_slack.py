@@ -975,6 +975,18 @@ async def test_the_slack_user_is_known_by_email_and_cached(
     assert len(fake.calls_to("users.info")) == 1
 
 
+async def test_a_failed_users_info_is_not_cached(start_slack: Starter, fake: FakeSlack) -> None:
+    release = asyncio.Event()
+    release.set()
+    slack = await start_slack(commands=[slow_command(release)], rate_limit_retries=0)
+    fake.fail_next("users.info", status=503, body={"ok": False, "error": "fatal_error"})
+    _, body = await slack.command("/slowpoke")
+    assert "Finished for None." in block_text(body)  # the command still ran
+    _, body = await slack.command("/slowpoke")  # Slack answers again: the email is back
+    assert "Finished for ana.silva@acme-rides.example." in block_text(body)
+    assert len(fake.calls_to("users.info")) == 2
+
+
 async def test_without_a_profile_email_the_catalog_annotation_names_the_user(
     start_slack: Starter, fake: FakeSlack
 ) -> None:
