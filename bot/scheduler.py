@@ -49,7 +49,7 @@ from bot.app import App
 from bot.chat import Reply
 from bot.chat import Section as ReplySection
 from bot.config import Section
-from bot.errors import ConfigError, StoreError
+from bot.errors import ConfigError, NotFound, StoreError
 from bot.reports.analysis import Analysis
 from bot.reports.delivery import (
     NO_POSTER,
@@ -662,6 +662,10 @@ class ReportScheduler:
             scope = PLATFORM_SCOPE
             if schedule.team:
                 resolved = self.app.catalog.resolve(schedule.team, ("group",))
+                if resolved.how == "fuzzy":  # never post a guessed team's report to a channel
+                    raise NotFound(
+                        f"team: {schedule.team} names no group (the closest is {resolved.ref})"
+                    )
                 scope = str(resolved.ref)
             jobs.extend((scope, t.platform, t.channel) for t in schedule.targets)
         progress.planned = len(jobs)

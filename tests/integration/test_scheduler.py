@@ -9,6 +9,7 @@ import asyncio
 import datetime as dt
 import multiprocessing
 from collections import Counter
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -699,6 +700,12 @@ async def test_targets_without_a_poster_are_recorded(make_app: AppFactory, plant
     await ReportScheduler(app, [], sleep=Sleeps()).run(scoped, NOW)
     [post] = slack.posts
     assert post.reply.title == "Docs to fix: Team B (team-b)"
+    # A misspelt team is a failed run, never a guessed team's report in that channel.
+    typo = await ReportScheduler(app, [], sleep=Sleeps()).run(
+        replace(scoped, id="team-typo", team="team-bb"), NOW
+    )
+    assert typo.status == "failed" and "team: team-bb names no group" in (typo.note or "")
+    assert len(slack.posts) == 1
 
 
 async def test_callboard_run_starts_the_schedules_and_serves_them_until_stopped(
