@@ -131,7 +131,10 @@ class Section:
 
     def section(self, key: builtins.str) -> Section:
         self.used.add(key)
-        return Section(self.data.get(key), self._key(key), self.file, self.base)
+        sec = Section(self.data.get(key), self._key(key), self.file, self.base)
+        # A key written with no value (``discord:`` alone) is present: all defaults, enabled.
+        sec.present = key in self.data
+        return sec
 
     def sections(self, key: builtins.str) -> list[Section]:
         self.used.add(key)

@@ -240,3 +240,15 @@ def test_callboard_config_picks_the_config_file(
     monkeypatch.setenv("CALLBOARD_CONFIG", str(config))
     assert default_config_path() == config
     assert load_settings().catalog.refresh_minutes == 7
+
+
+def test_a_section_written_with_no_value_is_present_with_defaults(tmp_path: Path) -> None:
+    """``discord:`` alone (YAML null) turns Discord on with every default."""
+    from bot.platforms import DiscordSettings
+
+    path = tmp_path / "callboard.yaml"
+    path.write_text("discord:\n")
+    assert load_settings(path).section("discord", DiscordSettings).enabled
+    absent = tmp_path / "absent.yaml"
+    absent.write_text("catalog: {}\n")
+    assert not load_settings(absent).section("discord", DiscordSettings).enabled
