@@ -560,6 +560,8 @@ class SlackAdapter:
         context: AsyncBoltContext,
     ) -> None:
         await ack()
+        if event.get("bot_id"):
+            return  # another bot mentioning us: answering could start a loop between bots
         self.spawn(
             self._converse(client, body, event, context.bot_user_id, thread=True), "a mention"
         )

@@ -690,6 +690,17 @@ async def test_a_mention_is_answered_in_its_thread(start_slack: Starter, fake: F
     assert "group:default/team-payments" in block_text(posted.args)
 
 
+async def test_a_mention_from_another_bot_is_not_answered(
+    start_slack: Starter, fake: FakeSlack
+) -> None:
+    slack = await start_slack()
+    event = mention(f"<@{BOT_USER_ID}> whoowns payments-api", bot_id="B0OTHERBOT")
+    status, _ = await slack.event(event)
+    assert status == 200
+    await slack.settle()
+    assert fake.calls_to("chat.postMessage") == []
+
+
 async def test_a_retried_event_delivery_runs_once(start_slack: Starter, fake: FakeSlack) -> None:
     slack = await start_slack()
     event = mention(f"<@{BOT_USER_ID}> whoowns payments-api")
