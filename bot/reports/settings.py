@@ -83,10 +83,18 @@ def parse_when_empty(sec: Section, key: str, default: WhenEmpty) -> WhenEmpty:
     raise sec.error(key, f"must be all-clear or skip, found {value!r}")
 
 
+MAX_CHANGES_DAYS = 3650
+
+
 def parse_reports(sec: Section) -> ReportsSettings:
     """Read ``reports:`` (defaults when absent)."""
     channel = sec.str("platform_channel")
     lifecycles = sec.str_list("docs_required") if "docs_required" in sec.data else None
+    changes_days = sec.int("changes_days", 7, minimum=1)
+    if changes_days > MAX_CHANGES_DAYS:  # further back than datetime can count crashed reports
+        raise sec.error(
+            "changes_days", f"must be at most {MAX_CHANGES_DAYS} (ten years), found {changes_days}"
+        )
     return ReportsSettings(
         when_empty=parse_when_empty(sec, "when_empty", "all-clear"),
         platform_channel=parse_target(sec, "platform_channel", channel) if channel else None,
@@ -95,7 +103,7 @@ def parse_reports(sec: Section) -> ReportsSettings:
         docs_required=tuple(x.lower() for x in lifecycles)
         if lifecycles is not None
         else ("production",),
-        changes_days=sec.int("changes_days", 7, minimum=1),
+        changes_days=changes_days,
         retries=sec.int("retries", 3, minimum=0),
         backoff_ms=sec.int("backoff_ms", 2000, minimum=0),
         pace_ms=sec.int("pace_ms", 200, minimum=0),

@@ -178,6 +178,8 @@ def test_section_shapes_and_duplicates_are_refused(tmp_path: Path) -> None:
         settings_of(tmp_path, reports={"when_empty": "never"})
     with pytest.raises(ConfigError, match=r"reports\.platform_channel must be platform:channel"):
         settings_of(tmp_path, reports={"platform_channel": "C0PLATFORM"})
+    with pytest.raises(ConfigError, match=r"reports\.changes_days must be at most 3650"):
+        settings_of(tmp_path, reports={"changes_days": 10**10})
 
 
 def test_mon_fri_at_nine_in_rome_across_the_clock_change() -> None:
