@@ -38,6 +38,20 @@ class _Loader(yaml.CSafeLoader):
     def flatten_mapping(self, node: yaml.MappingNode) -> None:
         return None
 
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        # Backstage's parser rejects a document that repeats a key ("Map keys must be unique");
+        # libyaml would silently keep the last value.
+        mapping: dict[Any, Any] = super().construct_mapping(node, deep=deep)
+        if len(mapping) < len(node.value):
+            seen: set[tuple[str, str]] = set()
+            for key_node, _ in node.value:
+                if isinstance(key_node, yaml.ScalarNode):
+                    key = (key_node.tag, key_node.value)
+                    if key in seen:
+                        raise _DuplicateKey(key_node.value, key_node.start_mark.line + 1)
+                    seen.add(key)
+        return mapping
+
 
 def _construct_merge_key(loader: _Loader, node: yaml.Node) -> str:
     return "<<"
@@ -117,6 +131,13 @@ class _TooDeep(Exception):
 
 class _Recursive(Exception):
     pass
+
+
+class _DuplicateKey(Exception):
+    def __init__(self, key: str, line: int) -> None:
+        super().__init__(key, line)
+        self.key = key
+        self.line = line
 
 
 def _nesting_bound(text: str) -> int:
@@ -240,6 +261,7 @@ def parse_documents(data: bytes, file: str, objects_only: bool = True) -> Parsed
     guarded = "&" in text or bound > MAX_DEPTH
     loader = _Loader(text)
     complete = False
+    clean = True  # False: a document was skipped for a repeated key
     try:
         for node, line in _compose_flat(loader) if bound > SAFE_COMPOSE_DEPTH else _compose(loader):
             if guarded:
@@ -267,7 +289,23 @@ def parse_documents(data: bytes, file: str, objects_only: bool = True) -> Parsed
                         )
                     )
                     continue
-            value = loader.construct_document(node)
+            try:
+                value = loader.construct_document(node)
+            except _DuplicateKey as exc:
+                problems.append(
+                    Problem(
+                        "error",
+                        f"duplicate key {exc.key!r} (map keys must be unique); document skipped",
+                        file,
+                        exc.line,
+                    )
+                )
+                # As after a bad entity: the file keeps what it held before.
+                clean = False
+                loader.state_generators = []
+                loader.constructed_objects = {}
+                loader.recursive_objects = {}
+                continue
             if value is None:
                 continue
             if objects_only and not isinstance(value, dict):
@@ -278,7 +316,7 @@ def parse_documents(data: bytes, file: str, objects_only: bool = True) -> Parsed
                 )
                 continue
             docs.append(Document(value, line))
-        complete = True
+        complete = clean
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         at = mark.line + 1 if mark is not None else None

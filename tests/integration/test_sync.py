@@ -647,6 +647,19 @@ def test_an_entity_that_turns_invalid_keeps_its_last_good_version(catalog: Catal
     assert "lifecycle" in problem.message
 
 
+def test_an_entity_with_a_repeated_key_keeps_its_last_good_version(catalog: CatalogFactory) -> None:
+    cat = catalog()
+    cat.write("all.yaml", dump(component("steady", system="old"), component("sibling")))
+    cat.sync()
+    text = dump(component("steady", system="new"), component("sibling", system="updated"))
+    cat.write("all.yaml", text.replace("  system: new\n", "  system: new\n  system: newer\n"))
+    cat.sync()
+    assert cat.spec("component:default/steady")["system"] == "old"
+    assert cat.spec("component:default/sibling")["system"] == "updated"
+    [problem] = cat.problems()
+    assert problem.file == "all.yaml" and "duplicate key 'system'" in problem.message
+
+
 def test_a_failed_write_leaves_the_previous_catalog_intact(
     catalog: CatalogFactory, db_url: str
 ) -> None:

@@ -99,6 +99,18 @@ def test_merge_keys_are_not_applied() -> None:
     assert doc.data["spec"] == {"<<": {"owner": "team-a"}, "type": "service"}
 
 
+def test_a_repeated_key_skips_its_document_like_backstage() -> None:
+    # Backstage's parser says "Map keys must be unique"; libyaml alone keeps the last value.
+    text = GOOD.format(name="twice") + "  owner: team-b\n---\n" + GOOD.format(name="after")
+    parsed = parse_documents(text.encode(), "dup.yaml")
+    assert names(parsed) == ["after"]
+    [problem] = parsed.problems
+    assert (problem.file, problem.line) == ("dup.yaml", 9)
+    assert "duplicate key 'owner'" in problem.message
+    assert not parsed.complete  # the file keeps what it held before
+    assert parse_documents(b"a: {x: 1}\nb: {x: 1}\n", "ok.yaml").problems == []
+
+
 def test_scalars_are_read_as_yaml_1_2_like_backstage() -> None:
     parsed = parse_documents(
         yaml_text(
