@@ -151,7 +151,7 @@ def _run_worker(
         message = str(result.get("message") or "unknown error")
         kind = str(result.get("error") or "")
         if kind == "FailedHookException":
-            tail = (done.stderr or "").strip().splitlines()[-3:]
+            tail = _hook_output(done.stderr or "")[-3:]
             detail = f" ({' / '.join(tail)})" if tail else ""
             raise RenderError(f"a hook of the template failed: {message}{detail}")
         if kind == "UndefinedVariableInTemplate":
@@ -163,6 +163,16 @@ def _run_worker(
     if not project.is_relative_to((work / "out").resolve()) or not project.is_dir():
         raise RenderError(f"the template wrote its project outside the job folder ({project})")
     return project
+
+
+def _hook_output(stderr: str) -> list[str]:
+    """What a failed hook wrote to stderr, without cookiecutter's traceback that follows it
+    (whose last lines would otherwise hide the hook's own reason)."""
+    lines = stderr.strip().splitlines()
+    for i, line in enumerate(lines):
+        if line.startswith(("Stopping generation because", "Traceback (most recent call last)")):
+            return lines[:i] or lines
+    return lines
 
 
 def _inventory(project: Path, max_files: int, max_bytes: int) -> tuple[tuple[str, ...], int]:

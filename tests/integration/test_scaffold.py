@@ -399,6 +399,18 @@ async def test_dry_run_lists_the_files_and_publishes_nothing(
     assert (await aask(app, "/whoowns dry-api")).error
 
 
+@pytest.mark.parametrize("name", ["9lives"])
+async def test_the_trusted_python_service_hook_refuses_a_package_python_cannot_import(
+    make_app: AppFactory, tmp_path: Path, name: str
+) -> None:
+    app = scaffold_app(make_app, tmp_path, trusted=["python-service"])
+    dialog = await open_dialog(app, "/scaffold python-service --dry-run")
+    reply = await submit(app, dialog, {"name": name})
+    assert isinstance(reply, Reply) and reply.error, reply
+    package = name.replace("-", "_")
+    assert f"{package!r} is not a valid Python package name" in reply.to_text()
+
+
 async def test_two_runs_for_one_name_make_one_component(
     make_app: AppFactory, tmp_path: Path
 ) -> None:
