@@ -399,7 +399,7 @@ async def test_dry_run_lists_the_files_and_publishes_nothing(
     assert (await aask(app, "/whoowns dry-api")).error
 
 
-@pytest.mark.parametrize("name", ["9lives"])
+@pytest.mark.parametrize("name", ["9lives", "class"])
 async def test_the_trusted_python_service_hook_refuses_a_package_python_cannot_import(
     make_app: AppFactory, tmp_path: Path, name: str
 ) -> None:
