@@ -180,7 +180,7 @@ class Dispatcher:
                 reply = reply.with_notes(*args.values["__notes__"])
             return reply
         except UserError as exc:
-            return self.user_error(exc, spec)
+            return self.user_error(exc, spec, rest)
         except Exception:
             return self.crash(f"/{name} {rest}")
 
@@ -289,17 +289,27 @@ class Dispatcher:
         if notes:
             args.values["__notes__"] = notes
 
-    def user_error(self, exc: UserError, spec: CommandSpec | None) -> Reply:
+    def user_error(self, exc: UserError, spec: CommandSpec | None, rest: str = "") -> Reply:
         if isinstance(exc, Ambiguous | NotFound):
             options = exc.candidates if isinstance(exc, Ambiguous) else exc.suggestions
             if options:
                 verb = spec.name if spec else "describe"
+
+                def retry(option: str) -> str:
+                    # The same command with the suggestion in place of the name that failed,
+                    # so the words around it (`/report digest <team>`, options) are kept.
+                    at = rest.rfind(exc.query) if exc.query else -1
+                    if at < 0:
+                        return f"/{verb} {option}"
+                    assert exc.query is not None
+                    return f"/{verb} {rest[:at]}{option}{rest[at + len(exc.query) :]}".rstrip()
+
                 title = "Did you mean" if isinstance(exc, NotFound) else "Which one?"
                 return Reply(
                     text=str(exc),
                     sections=(Section(title=title, items=tuple(_label(o) for o in options)),),
                     buttons=tuple(
-                        Button(_label(o, short=True), command=f"/{verb} {o}") for o in options[:5]
+                        Button(_label(o, short=True), command=retry(o)) for o in options[:5]
                     ),
                     error=True,
                 )

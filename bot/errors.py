@@ -35,6 +35,7 @@ class NotFound(UserError):
     def __init__(self, message: str, suggestions: tuple[str, ...] = ()) -> None:
         super().__init__(message)
         self.suggestions = suggestions
+        self.query: str | None = None  # the text that found nothing, set by the resolver
 
 
 class Ambiguous(UserError):
@@ -43,6 +44,7 @@ class Ambiguous(UserError):
     def __init__(self, message: str, candidates: tuple[str, ...]) -> None:
         super().__init__(message)
         self.candidates = candidates
+        self.query: str | None = None  # the text that matched several, set by the resolver
 
 
 class BadArguments(UserError):

@@ -97,7 +97,17 @@ class NameIndex:
         return cached
 
     def resolve(self, text: str, kinds: Sequence[str] = ()) -> Resolution:
-        """The one entity ``text`` names, or ``NotFound``/``Ambiguous`` with suggestions."""
+        """The one entity ``text`` names, or ``NotFound``/``Ambiguous`` with suggestions.
+
+        The error carries ``query``, so "did you mean" can put a suggestion in its place.
+        """
+        try:
+            return self._resolve(text, kinds)
+        except (NotFound, Ambiguous) as exc:
+            exc.query = text.strip()
+            raise
+
+    def _resolve(self, text: str, kinds: Sequence[str]) -> Resolution:
         query = text.strip()
         wanted = tuple(k.lower() for k in kinds)
         if not query:

@@ -272,3 +272,13 @@ def test_whoowns_without_a_name_shows_its_usage(demo_app: App) -> None:
     reply = ask(demo_app, "/whoowns")
     assert reply.error
     assert reply.text == "/whoowns needs <entity>. Usage: /whoowns <entity> [--page N]"
+
+
+def test_did_you_mean_buttons_keep_the_rest_of_the_command(demo_app: App) -> None:
+    """A suggestion replaces only the name that failed; options and other words stay."""
+    reply = ask(demo_app, "/deps paymnts --depth 2")
+    assert reply.error and reply.buttons
+    for button in reply.buttons:
+        assert button.command is not None
+        assert button.command.startswith("/deps ") and button.command.endswith(" --depth 2")
+    assert "/deps component:default/payments-api --depth 2" in [b.command for b in reply.buttons]
