@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import yaml
+from sqlalchemy.engine import make_url
 
 from bot.errors import ConfigError
 
@@ -295,6 +296,11 @@ def parse_settings(data: Any, file: str, base: Path, path: Path | None = None) -
     if env_url:
         url = env_url
     url = _resolve_sqlite(url, base)
+    try:
+        make_url(url)
+    except Exception as exc:  # SQLAlchemy raises ArgumentError, ValueError...
+        where = "CALLBOARD_DATABASE_URL" if env_url else f"{file}: database.url"
+        raise ConfigError(f"{where} is not a valid SQLAlchemy URL: {exc}") from exc
 
     cat = top.section("catalog")
     refresh = cat.int("refresh_minutes", 15, minimum=1)

@@ -105,6 +105,7 @@ def test_an_unknown_key_is_an_error_naming_key_and_file(
          "catalog.sources[0].type is 'ftp'; known source types: file"),
         ("database:\n  url: [a, b]\n", "database.url must be a string, found list"),
         ("database: sqlite://\n", "database must be a mapping"),
+        ("database:\n  url: not-a-url\n", "database.url is not a valid SQLAlchemy URL"),
         ("- just\n- a list\n", "the top level must be a mapping"),
         ("catalog:\n  sources:\n    - {target: a.yaml, name: x}\n    - {target: b.yaml, name: x}\n",
          "catalog.sources have duplicate names x; set `name:` on each"),
@@ -182,6 +183,8 @@ def test_callboard_database_url_overrides_the_file(
     config = write(tmp_path / "callboard.yaml", "database:\n  url: sqlite:///from-file.db\n")
     monkeypatch.setenv("CALLBOARD_DATABASE_URL", "postgresql://cb@db.example/cb")
     assert load_settings(config).database_url == "postgresql://cb@db.example/cb"
+    monkeypatch.setenv("CALLBOARD_DATABASE_URL", "not-a-url")
+    assert load_error(config).startswith("CALLBOARD_DATABASE_URL is not a valid SQLAlchemy URL")
 
 
 # --- Relative paths are relative to the config file ---------------------------------------
