@@ -27,6 +27,7 @@ AUTO_PICK_SCORE = 85.0  # a fuzzy match at least this good, and clearly ahead, i
 CLEAR_LEAD = 6.0
 SUGGEST_SCORE = 60.0
 SHORTLIST = 64
+MIN_GUESS_LENGTH = 3  # shorter text is never resolved by a fuzzy guess alone
 
 # When one exact name is shared by several kinds, the entity people usually mean comes first.
 KIND_PRIORITY = ("component", "api", "resource", "system", "domain", "group", "user", "template")
@@ -164,7 +165,9 @@ class NameIndex:
             raise NotFound(f"Nothing like “{query}” in the catalog.")
         best_score = ranked[0][1]
         second = ranked[1][1] if len(ranked) > 1 else 0.0
-        if best_score >= AUTO_PICK_SCORE and best_score - second >= CLEAR_LEAD:
+        # A guess from one or two characters is no guess a person would make: suggest instead.
+        confident = len(query) >= MIN_GUESS_LENGTH
+        if confident and best_score >= AUTO_PICK_SCORE and best_score - second >= CLEAR_LEAD:
             return Resolution(EntityRef.parse(ranked[0][0].ref), "fuzzy", query)
         close_entries = [e for e, score in ranked if score >= best_score - CLEAR_LEAD]
         close_entries.sort(

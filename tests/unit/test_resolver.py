@@ -282,3 +282,9 @@ def test_did_you_mean_buttons_keep_the_rest_of_the_command(demo_app: App) -> Non
         assert button.command is not None
         assert button.command.startswith("/deps ") and button.command.endswith(" --depth 2")
     assert "/deps component:default/payments-api --depth 2" in [b.command for b in reply.buttons]
+
+
+def test_one_or_two_characters_get_suggestions_not_a_guess(demo_app: App) -> None:
+    reply = ask(demo_app, "/whoowns a")
+    assert reply.error
+    assert not any("closest match" in note for note in reply.notes)
