@@ -259,6 +259,29 @@ def parse_documents(data: bytes, file: str, objects_only: bool = True) -> Parsed
     # that checks alias expansion and depth.
     bound = _nesting_bound(text)
     guarded = "&" in text or bound > MAX_DEPTH
+
+    def accept(value: Any, line: int) -> None:
+        if value is None:
+            return
+        if objects_only and not isinstance(value, dict):
+            problems.append(
+                Problem("error", f"Expected object at root, got {_type_name(value)}", file, line)
+            )
+            return
+        docs.append(Document(value, line))
+
+    if not guarded:
+        loader = _Loader(text)
+        try:
+            direct: list[tuple[Any, int]] | None = _construct_direct(loader)
+        except Exception:  # unusual, or broken: the full path below says exactly how
+            direct = None
+        finally:
+            loader.dispose()
+        if direct is not None:
+            for value, line in direct:
+                accept(value, line)
+            return Parsed(docs, problems, True)
     loader = _Loader(text)
     complete = False
     clean = True  # False: a document was skipped for a repeated key
@@ -306,16 +329,7 @@ def parse_documents(data: bytes, file: str, objects_only: bool = True) -> Parsed
                 loader.constructed_objects = {}
                 loader.recursive_objects = {}
                 continue
-            if value is None:
-                continue
-            if objects_only and not isinstance(value, dict):
-                problems.append(
-                    Problem(
-                        "error", f"Expected object at root, got {_type_name(value)}", file, line
-                    )
-                )
-                continue
-            docs.append(Document(value, line))
+            accept(value, line)
         complete = clean
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
@@ -338,6 +352,102 @@ def parse_documents(data: bytes, file: str, objects_only: bool = True) -> Parsed
     finally:
         loader.dispose()
     return Parsed(docs, problems, complete)
+
+
+class _Unusual(Exception):
+    """The file needs the full path (anchors, tags, odd keys, an error): parse it that way."""
+
+
+_STR = "tag:yaml.org,2002:str"
+_NULL = "tag:yaml.org,2002:null"
+_PLAIN_TAGS: dict[str, str] = {}  # plain scalar -> its resolved tag (a few thousand words)
+
+
+def _construct_direct(loader: _Loader) -> list[tuple[Any, int]]:
+    """``(value, line)`` per document, built straight from libyaml's events.
+
+    The common catalog file (no anchors, no tags, string keys) needs no node tree: this builds
+    the same values ``_compose`` + ``construct_document`` would, with the loader's own resolver
+    and constructors for every scalar that is not a plain string. Anything else raises
+    ``_Unusual`` and the caller parses the file the full way, so the result never differs.
+    Only for files whose nesting bound is within ``MAX_DEPTH``.
+    """
+    get = loader.get_event
+    resolve: Any = loader.resolve
+    constructors: Any = loader.yaml_constructors
+    scalar_event, mapping_start, sequence_start = (
+        yaml.ScalarEvent,
+        yaml.MappingStartEvent,
+        yaml.SequenceStartEvent,
+    )
+    collection_end = (yaml.MappingEndEvent, yaml.SequenceEndEvent)
+    no_key = _PLAIN_TAGS  # any unique object marks "no key waiting"
+    out: list[tuple[Any, int]] = []
+    get()  # StreamStartEvent
+    while not isinstance(get(), yaml.StreamEndEvent):  # DocumentStartEvent
+        stack: list[Any] = []  # open collections, innermost last
+        keys: list[Any] = []  # per open collection: the key waiting for its value
+        root: Any = None
+        line = 0
+        while True:
+            event: Any = get()
+            kind = type(event)
+            if kind is scalar_event:
+                if event.anchor is not None:
+                    raise _Unusual
+                text = event.value
+                tag = event.tag
+                if tag is None or tag == "!":
+                    if event.implicit[0]:
+                        tag = _PLAIN_TAGS.get(text)
+                        if tag is None:
+                            tag = resolve(yaml.ScalarNode, text, (True, False))
+                            if len(_PLAIN_TAGS) < 50_000:
+                                _PLAIN_TAGS[text] = tag
+                    else:
+                        tag = _STR
+                else:
+                    raise _Unusual
+                if tag == _STR:
+                    value: Any = text
+                elif tag == _NULL:
+                    value = None
+                else:
+                    construct = constructors.get(tag)
+                    if construct is None:
+                        raise _Unusual
+                    node = yaml.ScalarNode(tag, text, event.start_mark, event.end_mark)
+                    value = construct(loader, node)
+            elif kind is mapping_start or kind is sequence_start:
+                if event.anchor is not None or event.tag not in (None, "!"):
+                    raise _Unusual
+                value = {} if kind is mapping_start else []
+            elif kind in collection_end:
+                stack.pop()
+                keys.pop()
+                continue
+            elif kind is yaml.DocumentEndEvent:
+                break
+            else:  # an alias
+                raise _Unusual
+            if not stack:
+                root, line = value, event.start_mark.line + 1
+            else:
+                top = stack[-1]
+                if type(top) is list:
+                    top.append(value)
+                elif keys[-1] is no_key:
+                    if type(value) in (dict, list) or value in top:
+                        raise _Unusual  # a collection as key, or a repeated key
+                    keys[-1] = value
+                else:
+                    top[keys[-1]] = value
+                    keys[-1] = no_key
+            if type(value) in (dict, list):
+                stack.append(value)
+                keys.append(no_key)
+        out.append((root, line))
+    return out
 
 
 def _compose(loader: _Loader) -> Iterator[tuple[yaml.Node, int]]:

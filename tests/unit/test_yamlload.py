@@ -358,3 +358,113 @@ def test_the_flat_composer_reads_exactly_what_libyaml_reads(
     assert parse_documents(text, "flat.yaml") == expected
     assert len(expected.documents) == 2
     assert messages(expected) == ["flat.yaml:35: Expected object at root, got array"]
+
+
+# --- The direct path: values built from events, identical to the full path ---------------
+
+DIRECT_SAMPLES = [
+    "a: 1\nb: 0x1F\nc: 0o17\nd: 1_000\ne: 1:30\nf: -0\ng: +12\n",
+    "a: 1.5\nb: .inf\nc: -.Inf\nd: .nan\ne: 1e3\nf: 6.8523015e+5\n",
+    "a: true\nb: False\nc: yes\nd: on\ne: off\nf: NO\ng: TRUE\n",
+    "a: ~\nb: null\nc:\nd: Null\ne: ''\n",
+    "a: 2024-01-01\nb: 2001-12-14t21:59:43.10-05:00\n",
+    "a: '123'\nb: \"true\"\nc: 'null'\nd: \"\\u00e9t\\u00e9\"\n",
+    "text: |\n  line one\n  line two\nfolded: >\n  folded\n  text\n",
+    "flow: {a: [1, 2, {b: c}], d: []}\nempty: {}\n",
+    "<<: merged-key-kept\n1: int key\n2.5: float key\n~: null key\n",
+    "list:\n  - a: 1\n    b: [x, y]\n  - - nested\n    - deeper\n",
+    "---\nkind: A\n---\n---\nkind: B\n...\n",
+    "# only a comment\n",
+    "- a top-level list\n",
+    "plain scalar document\n",
+    "a: =\n",  # the YAML 1.1 value tag: no constructor, as libyaml's path says
+    "a: !!str 5\n",
+    "a: !custom x\n",
+    "? [complex, key]\n: value\n",
+    "a: 1\na: 2\n",
+    "1: one\ntrue: also one\n",
+    "a: [unclosed\n",
+    "a: b: c\n",
+    "k\u00e9y: v\u00e4lue \U0001f600\n",
+]
+
+
+def _full_path(text: str) -> list[tuple[object, int]] | str:
+    loader = yamlload._Loader(text)
+    try:
+        return [(loader.construct_document(n), line) for n, line in yamlload._compose(loader)]
+    except Exception as exc:
+        return type(exc).__name__
+    finally:
+        loader.dispose()
+
+
+def _same(a: object, b: object) -> bool:
+    """Equal, with equal types all the way down (1 == True == 1.0 would hide a difference)."""
+    if type(a) is not type(b):
+        return False
+    if isinstance(a, dict):
+        assert isinstance(b, dict)
+        return list(a) == list(b) and all(_same(a[k], b[k]) for k in a)
+    if isinstance(a, list):
+        assert isinstance(b, list)
+        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b, strict=True))
+    if isinstance(a, float) and a != a:
+        return b != b
+    return a == b
+
+
+@pytest.mark.parametrize("text", DIRECT_SAMPLES)
+def test_the_direct_path_builds_exactly_what_the_full_path_builds_or_steps_aside(
+    text: str,
+) -> None:
+    loader = yamlload._Loader(text)
+    try:
+        direct: list[tuple[object, int]] | None = yamlload._construct_direct(loader)
+    except Exception:
+        direct = None  # unusual or broken: parse_documents takes the full path
+    finally:
+        loader.dispose()
+    full = _full_path(text)
+    if direct is not None:
+        assert isinstance(full, list)
+        assert _same(direct, full), (direct, full)
+    # And parse_documents, whichever path it took, agrees with the full path.
+    parsed = parse_documents(text.encode(), "f.yaml")
+    if isinstance(full, list):
+        objects = [(v, line) for v, line in full if isinstance(v, dict)]
+        assert _same([(d.data, d.line) for d in parsed.documents], objects)
+
+
+def test_the_direct_path_steps_aside_for_everything_it_does_not_build() -> None:
+    for text in ("a: !!str 5\n", "a: !custom x\n", "? [k]\n: v\n", "a: 1\na: 2\n",
+                 "1: x\ntrue: y\n", "a: =\n"):  # fmt: skip
+        loader = yamlload._Loader(text)
+        with pytest.raises(yamlload._Unusual):
+            yamlload._construct_direct(loader)
+        loader.dispose()
+    assert parse_documents(b"a: 1\na: 2\n", "f.yaml").problems[0].message == (
+        "duplicate key 'a' (map keys must be unique); document skipped"
+    )
+
+
+def test_the_direct_path_agrees_with_the_full_path_on_real_catalogs() -> None:
+    from tests.conftest import REPO, SHARED
+
+    files = sorted((REPO / "config").rglob("*.yaml"))
+    files += sorted((SHARED / "data").rglob("*.yaml")) if SHARED.exists() else []
+    checked = 0
+    for path in files:
+        text = path.read_bytes().decode("utf-8-sig", errors="replace")
+        if "&" in text:
+            continue  # anchors always take the guarded full path
+        loader = yamlload._Loader(text)
+        try:
+            direct = yamlload._construct_direct(loader)
+        except Exception:
+            continue
+        finally:
+            loader.dispose()
+        assert _same(direct, _full_path(text)), path
+        checked += 1
+    assert checked >= 40
