@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import operator
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -113,17 +114,23 @@ def bulk_insert(conn: Connection, table: Table, rows: Sequence[Mapping[str, Any]
         if (proc := table.c[key].type._cached_bind_processor(conn.dialect)) is not None
     }
 
-    def value(row: Mapping[str, Any], key: str) -> Any:
-        raw = row[key]
-        proc = processors.get(key)
-        return proc(raw) if proc is not None and raw is not None else raw
+    def converted(row: Mapping[str, Any]) -> dict[str, Any]:
+        out = dict(row)
+        for key, proc in processors.items():
+            if out[key] is not None:
+                out[key] = proc(out[key])
+        return out
 
+    if processors:
+        rows = [converted(row) for row in rows]
+    params: Any
     if compiled.positional:
         order = [compiled.binds[name].key for name in (compiled.positiontup or [])]
-        params: Any = [tuple(value(row, key) for key in order) for row in rows]
+        pick = operator.itemgetter(*order)
+        params = [pick(row) for row in rows] if len(order) > 1 else [(pick(r),) for r in rows]
     else:
         names = {bind.key: name for name, bind in compiled.binds.items()}
-        params = [{names[key]: value(row, key) for key in keys} for row in rows]
+        params = [{names[key]: row[key] for key in keys} for row in rows]
     conn.exec_driver_sql(str(compiled), params)
 
 
