@@ -17,6 +17,7 @@ from adapters import cli_scaffold
 from adapters.console import Console, ConsolePoster, render_reply, to_request
 from bot.app import App, build_app
 from bot.catalog.files import FileTree, walk
+from bot.catalog.parsepool import default_workers
 from bot.catalog.problems import Problem
 from bot.catalog.sync import build_candidates
 from bot.config import Settings, load_settings
@@ -225,11 +226,11 @@ def cmd_check(ns: argparse.Namespace) -> int:
         root = cwd if path.is_relative_to(cwd) else path.parent
         tree = FileTree(root)
         entry = path.relative_to(root).as_posix()
-        for read in walk(tree, entry, {}):
+        for read in walk(tree, entry, {}, workers=default_workers(), prepare=True):
             found: list[Problem] = list(read.problems)
             candidates, _ = build_candidates(read, found)
             for cand in candidates:
-                ref = str(cand.entity.ref)
+                ref = cand.ref
                 first = seen_refs.setdefault(ref, read.path)
                 if first != read.path:
                     found.append(
@@ -237,7 +238,7 @@ def cmd_check(ns: argparse.Namespace) -> int:
                             "error",
                             f"duplicate entity {ref}, first in {first}",
                             read.path,
-                            cand.entity.source_line,
+                            cand.line,
                             ref,
                         )
                     )

@@ -63,7 +63,11 @@ def build_source(cfg: SourceSettings, settings: Settings, db: Database) -> Catal
     if cfg.type == "file":
         assert cfg.target is not None and cfg.root is not None
         return FileSource(
-            cfg.name, cfg.target, cfg.root, max_file_bytes=settings.catalog.max_file_mb * 2**20
+            cfg.name,
+            cfg.target,
+            cfg.root,
+            max_file_bytes=settings.catalog.max_file_mb * 2**20,
+            parse_workers=settings.catalog.workers,
         )
     factory = _SOURCE_FACTORIES.get(cfg.type)
     if factory is None:

@@ -192,6 +192,16 @@ class CatalogSettings:
     refresh_minutes: int = 15
     sources: tuple[SourceSettings, ...] = ()
     max_file_mb: int = 10
+    parse_workers: int | None = None  # processes parsing YAML in a large sync; None: one per CPU
+
+    @property
+    def workers(self) -> int:
+        """Parse worker processes for a large sync (0: parse in the sync's own process)."""
+        if self.parse_workers is not None:
+            return self.parse_workers
+        from bot.catalog.parsepool import default_workers
+
+        return default_workers()
 
 
 @dataclass(frozen=True)
@@ -305,6 +315,19 @@ def parse_settings(data: Any, file: str, base: Path, path: Path | None = None) -
     cat = top.section("catalog")
     refresh = cat.int("refresh_minutes", 15, minimum=1)
     max_mb = cat.int("max_file_mb", 10, minimum=1)
+    parse_workers: int | None = None  # auto
+    raw_workers = cat._get("parse_workers")
+    if raw_workers is not None and raw_workers != "auto":
+        if isinstance(raw_workers, str) and raw_workers.strip().isdigit():
+            parse_workers = int(raw_workers)
+        elif (
+            isinstance(raw_workers, int) and not isinstance(raw_workers, bool) and raw_workers >= 0
+        ):
+            parse_workers = raw_workers
+        else:
+            raise cat.error(
+                "parse_workers", f"must be a whole number or auto, found {raw_workers!r}"
+            )
     sources = tuple(_source(s, i, refresh) for i, s in enumerate(cat.sections("sources")))
     names = [s.name for s in sources]
     dupes = sorted({n for n in names if names.count(n) > 1})
@@ -337,7 +360,7 @@ def parse_settings(data: Any, file: str, base: Path, path: Path | None = None) -
         path=path,
         data_dir=data_dir,
         database_url=url,
-        catalog=CatalogSettings(refresh, sources, max_mb),
+        catalog=CatalogSettings(refresh, sources, max_mb, parse_workers),
         console=console,
         backstage_url=backstage_url.rstrip("/") if backstage_url else None,
         admins=admins,

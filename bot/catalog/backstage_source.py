@@ -278,7 +278,9 @@ class BackstageSource:
 
     # -- entities
 
-    def read(self, known: Mapping[str, KnownFile], force: bool = False) -> list[FileRead]:
+    def read(
+        self, known: Mapping[str, KnownFile], force: bool = False, prepare: bool = False
+    ) -> list[FileRead]:
         started = time.perf_counter()
         fetched = self.fetch()
         problems: list[Problem] = []

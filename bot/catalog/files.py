@@ -21,6 +21,8 @@ from typing import Any
 
 import yaml
 
+from bot.catalog.candidates import Prepared, is_location, prepare_documents
+from bot.catalog.parsepool import ParsePool
 from bot.catalog.problems import Problem
 from bot.catalog.validation import validate_entity
 from bot.catalog.yamlload import Document, parse_documents
@@ -41,6 +43,9 @@ class FileRead:
     children: tuple[str, ...] = ()  # Location targets, as root-relative paths
     problems: list[Problem] = field(default_factory=list)
     complete: bool = True  # False: the YAML broke part-way; keep what the file held before
+    # With ``walk(prepare=True)``: the entity documents' candidates. ``documents`` is then
+    # empty when a worker made them (the documents stayed there).
+    prepared: Prepared | None = None
 
     @property
     def parsed(self) -> bool:
@@ -72,24 +77,43 @@ class FileTree:
         self.max_file_bytes = max_file_bytes
         self._real_dirs: dict[str, str] = {}
 
-    def relative(self, path: Path) -> str:
+    def relative(self, path: str | Path) -> str:
         """The root-relative posix path of ``path``; raises if it lies outside the root.
 
         Symlinks are followed (a link inside the root pointing outside is outside). Directory
         real paths are cached: a catalog of 20,000 files lives in a few thousand folders.
         """
-        text = os.path.abspath(path)
-        folder, name = os.path.split(text)
-        real_dir = self._real_dirs.get(folder)
-        if real_dir is None:
-            real_dir = os.path.realpath(folder)
-            self._real_dirs[folder] = real_dir
-        full = os.path.join(real_dir, name)
+        folder, name = os.path.split(os.path.abspath(path))
+        full = os.path.join(self._real_dir(folder), name)
         if os.path.islink(full):
             full = os.path.realpath(full)
-        if full != self._root_text and not full.startswith(self._root_text + os.sep):
+        root = self._root_text
+        if full == root:
+            return "."
+        if not full.startswith(root + os.sep if root != os.sep else root):
             raise _Confinement(str(path))
-        return Path(os.path.relpath(full, self._root_text)).as_posix()
+        rel = full[len(root) :].lstrip(os.sep)
+        return rel if os.sep == "/" else rel.replace(os.sep, "/")
+
+    def _real_dir(self, folder: str) -> str:
+        """``os.path.realpath(folder)``, from its parent's (cached): one ``lstat`` per folder."""
+        cache = self._real_dirs
+        names: list[str] = []  # below the nearest folder already known, innermost first
+        top = folder
+        while top not in cache:
+            parent, name = os.path.split(top)
+            if not name:  # the filesystem root
+                cache[top] = os.path.realpath(top)
+                break
+            names.append(name)
+            top = parent
+        real = cache[top]
+        for name in reversed(names):
+            top = os.path.join(top, name)
+            joined = os.path.join(real, name)
+            real = os.path.realpath(joined) if os.path.islink(joined) else joined
+            cache[top] = real
+        return real
 
     def absolute(self, rel: str) -> Path:
         return self.root / rel
@@ -104,9 +128,9 @@ class FileTree:
         return None
 
     def read(self, rel: str) -> tuple[bytes | None, Problem | None]:
-        path = self.absolute(rel)
+        path = os.path.join(self._root_text, rel)  # strings: pathlib costs more than the I/O
         try:
-            info = path.stat()
+            info = os.stat(path)
         except FileNotFoundError:
             return None, Problem("error", "file not found", rel)
         except OSError as exc:
@@ -123,9 +147,15 @@ class FileTree:
                 rel,
             )
         try:
-            return path.read_bytes(), None
+            with open(path, "rb") as handle:
+                return handle.read(), None
         except OSError as exc:
             return None, Problem("error", f"cannot read: {exc.strerror}", rel)
+
+
+PARALLEL_MIN_BYTES = 1 << 20
+"""Files waiting to be parsed at once, in bytes, that make it worth starting parse workers
+(each costs some 80 ms to start; libyaml parses about 5 MB a second)."""
 
 
 def walk(
@@ -133,26 +163,58 @@ def walk(
     entry: str,
     known: Mapping[str, KnownFile],
     force: bool = False,
+    workers: int = 0,
+    parallel_min_bytes: int = PARALLEL_MIN_BYTES,
+    prepare: bool = False,
 ) -> list[FileRead]:
-    """Every file reachable from ``entry``, in first-reached order."""
+    """Every file reachable from ``entry``, in first-reached order.
+
+    With ``workers``, the targets of a Location are read ahead and, when enough of them need
+    parsing, parsed by that many worker processes while the walk goes on; the reads are the
+    same as without them, in the same order. With ``prepare``, each parsed file's entities
+    are also validated and their relations derived (``FileRead.prepared``), by the workers
+    when there are any.
+    """
     reads: list[FileRead] = []
     seen: set[str] = set()
-
-    # Depth-first in the order targets are written, without recursion: a long Location
-    # chain must not hit the interpreter's recursion limit.
-    stack: list[str] = [entry]
-    while stack:
-        rel = stack.pop()
-        if rel in seen:
-            continue
-        seen.add(rel)
-        read = _read_one(tree, rel, known.get(rel), force)
-        reads.append(read)
-        stack.extend(reversed([c for c in read.children if c not in seen]))
+    ahead: dict[str, FileRead | _Loaded] = {}
+    pool: ParsePool | None = None
+    try:
+        # Depth-first in the order targets are written, without recursion: a long Location
+        # chain must not hit the interpreter's recursion limit.
+        stack: list[str] = [entry]
+        while stack:
+            rel = stack.pop()
+            if rel in seen:
+                continue
+            seen.add(rel)
+            previous = known.get(rel)
+            loaded = ahead.pop(rel, None) or _load(tree, rel, previous, force)
+            read = _finish(tree, rel, loaded, previous, pool, prepare)
+            reads.append(read)
+            fresh = [c for c in read.children if c not in seen]
+            if workers > 0 and len(fresh) > 1:
+                pool = _read_ahead(
+                    tree, fresh, known, force, ahead, pool, workers, parallel_min_bytes, prepare
+                )
+            stack.extend(reversed(fresh))
+    finally:
+        if pool is not None:
+            pool.close()
     return reads
 
 
-def _read_one(tree: FileTree, rel: str, previous: KnownFile | None, force: bool) -> FileRead:
+@dataclass
+class _Loaded:
+    """A file read and found changed: to be parsed (here, or by the pool's ``job``)."""
+
+    data: bytes
+    digest: str
+    job: int | None = None
+
+
+def _load(tree: FileTree, rel: str, previous: KnownFile | None, force: bool) -> FileRead | _Loaded:
+    """Read one file: a final ``FileRead`` when it cannot be read or is unchanged."""
     data, problem = tree.read(rel)
     if data is None:
         assert problem is not None
@@ -161,7 +223,57 @@ def _read_one(tree: FileTree, rel: str, previous: KnownFile | None, force: bool)
     digest = hashlib.sha256(data).hexdigest()
     if previous is not None and previous.sha256 == digest and not force:
         return FileRead(rel, sha256=digest, children=previous.children)
-    parsed = parse_documents(data, rel)
+    return _Loaded(data, digest)
+
+
+def _read_ahead(
+    tree: FileTree,
+    children: list[str],
+    known: Mapping[str, KnownFile],
+    force: bool,
+    ahead: dict[str, FileRead | _Loaded],
+    pool: ParsePool | None,
+    workers: int,
+    min_bytes: int,
+    prepare: bool,
+) -> ParsePool | None:
+    """Read ``children`` now and hand the changed ones to the pool (started when worth it)."""
+    todo: list[tuple[str, _Loaded]] = []
+    for rel in children:
+        if rel in ahead:
+            continue
+        loaded = _load(tree, rel, known.get(rel), force)
+        ahead[rel] = loaded
+        if isinstance(loaded, _Loaded):
+            todo.append((rel, loaded))
+    if pool is None and sum(len(item.data) for _, item in todo) < min_bytes:
+        return None
+    if pool is None:
+        pool = ParsePool(workers)
+    for rel, item in todo:
+        # A file with placeholders is prepared here, once they are resolved.
+        ready = prepare and not _is_placeholder_candidate(item.data)
+        item.job = pool.submit(rel, item.data, ready)
+    return pool
+
+
+def _finish(
+    tree: FileTree,
+    rel: str,
+    loaded: FileRead | _Loaded,
+    previous: KnownFile | None,
+    pool: ParsePool | None,
+    prepare: bool = False,
+) -> FileRead:
+    """The file's documents, its Location targets and its placeholders resolved."""
+    if isinstance(loaded, FileRead):
+        return loaded
+    data = loaded.data
+    prepared: Prepared | None = None
+    if loaded.job is not None and pool is not None:
+        parsed, prepared = pool.result(loaded.job)
+    else:
+        parsed = parse_documents(data, rel)
     problems = parsed.problems
     entities: list[Document] = []
     children: list[str] = []
@@ -169,15 +281,23 @@ def _read_one(tree: FileTree, rel: str, previous: KnownFile | None, force: bool)
     for doc in parsed.documents:
         if placeholders:
             _resolve_placeholders(tree, rel, doc, problems)
-        if str(doc.data.get("kind", "")).lower() == "location":
+        if is_location(doc):
             children.extend(_location_targets(tree, rel, doc, problems))
         else:
             entities.append(doc)
     if not parsed.complete and previous is not None:
         # A broken file must not orphan what its Locations reached before.
         children.extend(previous.children)
+    if prepare and prepared is None:
+        prepared = prepare_documents(entities, rel, parsed.complete)
     return FileRead(
-        rel, digest, entities, tuple(dict.fromkeys(children)), problems, parsed.complete
+        rel,
+        loaded.digest,
+        entities,
+        tuple(dict.fromkeys(children)),
+        problems,
+        parsed.complete,
+        prepared,
     )
 
 
@@ -228,7 +348,7 @@ def _location_targets(
         try:
             if _GLOB_CHARS & set(target):
                 matches = sorted(glob.glob(str(candidate), recursive=True))
-                matched = [tree.relative(Path(m)) for m in matches if Path(m).is_file()]
+                matched = [tree.relative(m) for m in matches if os.path.isfile(m)]
                 if not matched and not optional:
                     problems.append(
                         Problem(

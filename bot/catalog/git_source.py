@@ -40,7 +40,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, unquote, urlsplit
 
-from bot.catalog.files import DEFAULT_MAX_FILE_BYTES, FileRead, FileTree, KnownFile, walk
+from bot.catalog.files import (
+    DEFAULT_MAX_FILE_BYTES,
+    FileRead,
+    FileTree,
+    KnownFile,
+    walk,
+)
 from bot.catalog.problems import Problem
 from bot.catalog.remote import TokenSpec, read_token, remember_secret, scrub, url_has_password
 from bot.config import Section, SourceSettings
@@ -503,7 +509,6 @@ class GitTree(FileTree):
         self.pool = pool
         self.checkouts: dict[str, _Checkout] = {}
         self._lock = threading.Lock()
-        self._real_folders: dict[str, str] = {}  # a catalog of 20,000 files has few folders
 
     def checkout(self, repo: RepoSpec) -> _Checkout:
         """The checkout of ``repo``, fetched in the background the first time it is asked for."""
@@ -578,24 +583,10 @@ class GitTree(FileTree):
             checkout.wait()
         return super().absolute(rel)
 
-    def _real_folder(self, folder: str) -> str:
-        """``folder`` with every link resolved: one ``lstat`` per folder, parents cached."""
-        found = self._real_folders.get(folder)
-        if found is None:
-            parent, name = os.path.split(folder)
-            if parent == folder:
-                found = folder
-            elif os.path.islink(folder):
-                found = os.path.realpath(folder)
-            else:
-                found = os.path.join(self._real_folder(parent), name)
-            self._real_folders[folder] = found
-        return found
-
     def _real(self, path: str) -> str:
         """``path`` (absolute) with every link resolved."""
         folder, name = os.path.split(path)
-        full = os.path.join(self._real_folder(folder), name)
+        full = os.path.join(self._real_dir(folder), name)
         return os.path.realpath(full) if os.path.islink(full) else full
 
     def read(self, rel: str) -> tuple[bytes | None, Problem | None]:
@@ -645,6 +636,7 @@ class GitSource:
         strict: bool = True,
         max_file_bytes: int = DEFAULT_MAX_FILE_BYTES,
         shown_location: str = "",
+        parse_workers: int = 0,
     ) -> None:
         self.name = name
         self.entries = entries
@@ -652,6 +644,7 @@ class GitSource:
         self.git = git
         self.strict = strict
         self.max_file_bytes = max_file_bytes
+        self.parse_workers = parse_workers
         self._shown = shown_location
         self._commit: str | None = None
         self._checkouts: dict[tuple[str, str | None], Path] = {}
@@ -711,7 +704,9 @@ class GitSource:
             finally:
                 fcntl.flock(handle, fcntl.LOCK_UN)
 
-    def read(self, known: Mapping[str, KnownFile], force: bool = False) -> list[FileRead]:
+    def read(
+        self, known: Mapping[str, KnownFile], force: bool = False, prepare: bool = False
+    ) -> list[FileRead]:
         with (
             self._exclusive(),
             ThreadPoolExecutor(
@@ -732,7 +727,7 @@ class GitSource:
             reads: list[FileRead] = []
             seen: set[str] = set()
             for start in starts:
-                for read in walk(tree, start, known, force):
+                for read in walk(tree, start, known, force, self.parse_workers, prepare=prepare):
                     if read.path not in seen:
                         seen.add(read.path)
                         reads.append(read)
@@ -815,5 +810,6 @@ def from_settings(cfg: SourceSettings, settings: Settings, db: Database) -> GitS
         cache_root(settings) / source_folder(cfg.name),
         git,
         max_file_bytes=settings.catalog.max_file_mb * 2**20,
+        parse_workers=settings.catalog.workers,
         shown_location=f"{scrub(options.url)} @ {options.ref or 'default branch'} : {options.path}",
     )

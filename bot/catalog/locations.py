@@ -213,6 +213,7 @@ def runtime_source(settings: Settings, db: Database) -> GitSource:
         git,
         strict=False,
         max_file_bytes=settings.catalog.max_file_mb * 2**20,
+        parse_workers=settings.catalog.workers,
         shown_location="repositories registered at runtime",
     )
 

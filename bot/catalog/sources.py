@@ -7,7 +7,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-from bot.catalog.files import DEFAULT_MAX_FILE_BYTES, FileRead, FileTree, KnownFile, walk
+from bot.catalog.files import (
+    DEFAULT_MAX_FILE_BYTES,
+    PARALLEL_MIN_BYTES,
+    FileRead,
+    FileTree,
+    KnownFile,
+    walk,
+)
 from bot.errors import SourceError
 
 
@@ -22,11 +29,15 @@ class CatalogSource(Protocol):
         """Where it reads from, for status and for finding docs next to entities."""
         ...
 
-    def read(self, known: Mapping[str, KnownFile], force: bool = False) -> list[FileRead]:
+    def read(
+        self, known: Mapping[str, KnownFile], force: bool = False, prepare: bool = False
+    ) -> list[FileRead]:
         """Every file reachable from the source's entry, first-reached first.
 
         Raises ``SourceError`` when the source cannot be read at all (its last good entities
         are then kept); problems with single files are reported on those files instead.
+        With ``prepare``, a source may validate each parsed file's entities as it reads it
+        (``FileRead.prepared``), in parse workers where it has them; sync uses what it finds.
         """
         ...
 
@@ -39,6 +50,8 @@ class FileSource:
     entry: Path  # the catalog or Location file
     root: Path  # directory every target must stay inside (default: the entry's directory)
     max_file_bytes: int = DEFAULT_MAX_FILE_BYTES
+    parse_workers: int = 0  # worker processes for a large parse (see ``walk``)
+    parallel_min_bytes: int = PARALLEL_MIN_BYTES
     type: str = "file"
 
     @property
@@ -48,7 +61,9 @@ class FileSource:
     def tree(self) -> FileTree:
         return FileTree(self.root, self.max_file_bytes)
 
-    def read(self, known: Mapping[str, KnownFile], force: bool = False) -> list[FileRead]:
+    def read(
+        self, known: Mapping[str, KnownFile], force: bool = False, prepare: bool = False
+    ) -> list[FileRead]:
         tree = self.tree()
         if not tree.root.is_dir():
             raise SourceError(f"source {self.name}: root directory {self.root} does not exist")
@@ -58,7 +73,9 @@ class FileSource:
             raise SourceError(
                 f"source {self.name}: {self.entry} is outside its root directory {self.root}"
             ) from None
-        reads = walk(tree, entry, known, force)
+        reads = walk(
+            tree, entry, known, force, self.parse_workers, self.parallel_min_bytes, prepare
+        )
         if not reads[0].readable:
             raise SourceError(f"source {self.name}: {reads[0].problems[0]}")
         return reads

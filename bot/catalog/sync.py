@@ -20,8 +20,9 @@ from typing import Any, Protocol
 from sqlalchemy import Connection, bindparam, delete, func, insert, select, update
 from sqlalchemy.exc import SQLAlchemyError
 
+from bot.catalog.candidates import Candidate, entity_candidates, make_candidate, ref_text_of
 from bot.catalog.files import FileRead, KnownFile
-from bot.catalog.model import Entity, Relation, derive_relations
+from bot.catalog.model import Entity, Relation
 from bot.catalog.problems import Problem
 from bot.catalog.sources import CatalogSource
 from bot.catalog.validation import validate_entity
@@ -131,69 +132,26 @@ class PrebuiltRead(FileRead):
     relations: list[list[Relation]] = field(default_factory=list)
 
 
-@dataclass
-class _Candidate:
-    entity: Entity
-    data: str  # JSON
-    content_hash: str
-    owner: str | None
-    relations: list[Relation]
-    file: str
-    data_hash: str | None = None  # prebuilt only: content_hash starts with the document's hash
-
-
-def _owner_of(entity: Entity, rels: Iterable[Relation]) -> str | None:
-    for rel in rels:
-        if rel.type == "ownedBy" and rel.source == entity.ref:
-            return str(rel.target)
-    return None
-
-
 def _chunks(items: Sequence[Any], size: int = _CHUNK) -> Iterable[Sequence[Any]]:
     for start in range(0, len(items), size):
         yield items[start : start + size]
 
 
-def build_candidates(read: FileRead, problems_out: list[Problem]) -> tuple[list[_Candidate], bool]:
+def build_candidates(read: FileRead, problems_out: list[Problem]) -> tuple[list[Candidate], bool]:
     """Validated entities of one parsed file; the flag says whether every document was good."""
+    if read.prepared is not None:  # done by the source as it read the file
+        candidates, clean, found = read.prepared
+        problems_out.extend(found)
+        return candidates, clean
     if isinstance(read, PrebuiltRead):
         return _prebuilt_candidates(read, problems_out), read.complete
-    out: list[_Candidate] = []
-    all_good = read.complete
-    for doc in read.documents or ():
-        errors = validate_entity(doc.data)
-        ref_text = _ref_text(doc.data)
-        if errors:
-            all_good = False
-            problems_out.extend(Problem("error", m, read.path, doc.line, ref_text) for m in errors)
-            continue
-        entity = Entity.from_document(doc.data, read.path, doc.line)
-        rels, ref_problems = derive_relations(entity)
-        if ref_problems:
-            all_good = False
-            problems_out.extend(
-                Problem("error", m, read.path, doc.line, str(entity.ref)) for m in ref_problems
-            )
-            continue
-        # Key order is the file's, so an unchanged document always gives the same text.
-        data = json.dumps(doc.data, separators=(",", ":"), default=str)
-        out.append(
-            _Candidate(
-                entity,
-                data,
-                hashlib.sha1(data.encode(), usedforsecurity=False).hexdigest(),
-                _owner_of(entity, rels),
-                rels,
-                read.path,
-            )
-        )
-    return out, all_good
+    return entity_candidates(read.documents or (), read.path, read.complete, problems_out)
 
 
-def _prebuilt_candidates(read: PrebuiltRead, problems_out: list[Problem]) -> list[_Candidate]:
-    out: list[_Candidate] = []
+def _prebuilt_candidates(read: PrebuiltRead, problems_out: list[Problem]) -> list[Candidate]:
+    out: list[Candidate] = []
     for doc, rels in zip(read.documents or (), read.relations, strict=True):
-        ref_text = _ref_text(doc.data)
+        ref_text = ref_text_of(doc.data)
         problems_out.extend(
             Problem("warning", m, read.path, doc.line, ref_text) for m in validate_entity(doc.data)
         )
@@ -208,27 +166,8 @@ def _prebuilt_candidates(read: PrebuiltRead, problems_out: list[Problem]) -> lis
         data_hash = hashlib.sha256(data.encode()).hexdigest()[:32]
         rel_text = "\n".join(sorted(f"{r.source} {r.type} {r.target}" for r in rels))
         rels_hash = hashlib.sha256(rel_text.encode()).hexdigest()[:32]
-        out.append(
-            _Candidate(
-                entity,
-                data,
-                data_hash + rels_hash,
-                _owner_of(entity, rels),
-                list(rels),
-                read.path,
-                data_hash,
-            )
-        )
+        out.append(make_candidate(entity, data, data_hash + rels_hash, rels, read.path, data_hash))
     return out
-
-
-def _ref_text(doc: dict[str, Any]) -> str | None:
-    meta = doc.get("metadata")
-    kind = doc.get("kind")
-    if isinstance(meta, dict) and isinstance(kind, str) and isinstance(meta.get("name"), str):
-        ns = meta.get("namespace") if isinstance(meta.get("namespace"), str) else "default"
-        return f"{kind.lower()}:{str(ns).lower()}/{meta['name'].lower()}"
-    return None
 
 
 class CatalogSync:
@@ -286,7 +225,7 @@ class CatalogSync:
         file_refs_before = {r.path: list(json.loads(r.entity_refs)) for r in known_rows}
         positions_before = {r.path: r.position for r in known_rows}
         try:
-            reads = source.read(known, force)
+            reads = source.read(known, force, prepare=True)
         except SourceError as exc:
             report.ok = False
             report.error = str(exc)
@@ -379,7 +318,7 @@ class CatalogSync:
         }
 
         new_problems: list[Problem] = []
-        winners: dict[str, _Candidate] = {}
+        winners: dict[str, Candidate] = {}
         refs_by_file: dict[str, list[str]] = {}
         dirty_files: set[str] = set()  # parse again next time (errors or lost duplicates)
         keep_old: set[str] = set()  # files whose old entities stay (the read was not clean)
@@ -404,7 +343,7 @@ class CatalogSync:
                 dirty_files.add(read.path)
             refs: list[str] = []
             for cand in candidates:
-                ref = str(cand.entity.ref)
+                ref = cand.ref
                 rival = winners.get(ref)
                 if rival is not None:
                     new_problems.append(self._conflict(ref, rival.file, read.path, cand))
@@ -497,14 +436,9 @@ class CatalogSync:
             conn.execute(update(entities).where(entities.c.ref == bindparam("_ref")), updates)
         bulk_insert(conn, entities, inserts)
         rel_rows = [
-            {
-                "source_ref": str(rel.source),
-                "type": rel.type,
-                "target_ref": str(rel.target),
-                "emitter_ref": ref,
-            }
+            {"source_ref": source_ref, "type": type_, "target_ref": target_ref, "emitter_ref": ref}
             for ref in changed_refs
-            for rel in winners[ref].relations
+            for source_ref, type_, target_ref in winners[ref].relations
         ]
         bulk_insert(conn, relations, rel_rows)
         bulk_insert(conn, changes, change_rows)
@@ -625,33 +559,32 @@ class CatalogSync:
         return other_pos is None or other_pos > positions[path]
 
     @staticmethod
-    def _conflict(ref: str, first: str | None, later: str, cand: _Candidate) -> Problem:
+    def _conflict(ref: str, first: str | None, later: str, cand: Candidate) -> Problem:
         return Problem(
             "warning",
             f"Detected conflicting entityRef {ref} already referenced by {first} and now also "
             f"{later}; the first one is kept",
             later,
-            cand.entity.source_line,
+            cand.line,
             ref,
         )
 
     @staticmethod
-    def _entity_row(cand: _Candidate, source_name: str, now: Any) -> dict[str, Any]:
-        e = cand.entity
+    def _entity_row(cand: Candidate, source_name: str, now: Any) -> dict[str, Any]:
         return {
-            "ref": str(e.ref),
-            "kind": e.ref.kind,
-            "namespace": e.ref.namespace,
-            "name": e.name,
-            "title": e.title,
-            "description": e.description,
+            "ref": cand.ref,
+            "kind": cand.kind,
+            "namespace": cand.namespace,
+            "name": cand.name,
+            "title": cand.title,
+            "description": cand.description,
             "owner_ref": cand.owner,
             # Free text in Backstage; the columns are for display and filters, the data keeps all.
-            "spec_type": e.spec_type[:255] if e.spec_type else e.spec_type,
-            "lifecycle": e.lifecycle[:255] if e.lifecycle else e.lifecycle,
+            "spec_type": cand.spec_type[:255] if cand.spec_type else cand.spec_type,
+            "lifecycle": cand.lifecycle[:255] if cand.lifecycle else cand.lifecycle,
             "source": source_name,
             "file": cand.file,
-            "line": e.source_line,
+            "line": cand.line,
             "data": cand.data,
             "content_hash": cand.content_hash,
             "created_at": now,

@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+import resource
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,7 +20,9 @@ import yaml
 from sqlalchemy import select, text
 
 from bot.app import App
+from bot.catalog.files import FileRead, FileTree, walk
 from bot.catalog.problems import Problem
+from bot.catalog.sources import FileSource
 from bot.catalog.sync import SyncReport
 from bot.store.schema import changes, entities, problems, source_status
 from tests.conftest import FixedClock
@@ -819,11 +822,15 @@ def write_corpus(cat: Catalog, outside: Path) -> dict[str, str]:
     }
 
 
+@pytest.mark.parametrize("workers", [0, 2], ids=["in-process", "parse-workers"])
 def test_the_bad_input_corpus_is_reported_and_every_good_entity_kept(
-    catalog: CatalogFactory, tmp_path: Path
+    catalog: CatalogFactory, tmp_path: Path, workers: int
 ) -> None:
     cat = catalog()
     expected = write_corpus(cat, tmp_path / "outside")
+    (source,) = cat.app.sync.sources
+    assert isinstance(source, FileSource)
+    source.parse_workers, source.parallel_min_bytes = workers, 0  # even for these few files
     report = cat.sync()
     assert report.ok
     assert cat.refs() == GOOD_REFS
@@ -886,3 +893,25 @@ def test_changes_and_status_are_stamped_with_the_apps_clock(catalog: CatalogFact
         (second, "owner_changed"),
     ]
     assert _utc(cat.status().last_success) == second
+
+
+def test_parse_workers_read_the_bad_input_corpus_exactly_as_the_sync_itself(
+    catalog: CatalogFactory, tmp_path: Path
+) -> None:
+    """A large sync parses in worker processes: what it reads must not differ in anything."""
+    cat = catalog()
+    write_corpus(cat, tmp_path / "outside")
+    tree = FileTree(cat.root)
+    here = walk(tree, "all.yaml", {}, prepare=True)
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    there = walk(tree, "all.yaml", {}, workers=2, parallel_min_bytes=0, prepare=True)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    assert after.ru_utime + after.ru_stime > before.ru_utime + before.ru_stime  # they ran
+
+    def seen(read: FileRead) -> tuple[Any, ...]:
+        assert read.prepared is not None or not read.parsed
+        return (read.path, read.sha256, read.children, read.problems, read.complete,
+                read.prepared)  # fmt: skip
+
+    assert [seen(r) for r in there] == [seen(r) for r in here]
+    assert sum(len(r.prepared[0]) for r in there if r.prepared) == len(GOOD_REFS)

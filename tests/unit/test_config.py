@@ -109,6 +109,14 @@ def test_an_unknown_key_is_an_error_naming_key_and_file(
         ("- just\n- a list\n", "the top level must be a mapping"),
         ("catalog:\n  sources:\n    - {target: a.yaml, name: x}\n    - {target: b.yaml, name: x}\n",
          "catalog.sources have duplicate names x; set `name:` on each"),
+        ("catalog:\n  parse_workers: many\n",
+         "catalog.parse_workers must be a whole number or auto, found 'many'"),
+        ("catalog:\n  parse_workers: -1\n",
+         "catalog.parse_workers must be a whole number or auto, found -1"),
+        ("catalog:\n  parse_workers: [2]\n",
+         "catalog.parse_workers must be a whole number or auto, found [2]"),
+        ("catalog:\n  parse_workers: true\n",
+         "catalog.parse_workers must be a whole number or auto, found True"),
     ],
 )  # fmt: skip
 def test_wrong_values_are_errors_naming_key_and_file(
@@ -255,3 +263,18 @@ def test_a_section_written_with_no_value_is_present_with_defaults(tmp_path: Path
     absent = tmp_path / "absent.yaml"
     absent.write_text("catalog: {}\n")
     assert not load_settings(absent).section("discord", DiscordSettings).enabled
+
+
+@pytest.mark.parametrize(
+    ("value", "workers"), [("auto", None), ("0", 0), ("3", 3), ("'2'", 2), (None, None)]
+)
+def test_parse_workers_is_auto_or_a_count(
+    tmp_path: Path, value: str | None, workers: int | None
+) -> None:
+    text = f"catalog:\n  parse_workers: {value}\n" if value else "catalog: {}\n"
+    settings = load_settings(write(tmp_path / "callboard.yaml", text))
+    assert settings.catalog.parse_workers == workers
+    if workers is None:  # one per CPU this process may use, at most four
+        assert 1 <= settings.catalog.workers <= 4
+    else:
+        assert settings.catalog.workers == workers
