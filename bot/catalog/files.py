@@ -14,6 +14,7 @@ import hashlib
 import json
 import os
 import stat
+import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -68,14 +69,86 @@ class _Confinement(Exception):
     pass
 
 
+class RealPaths:
+    """``os.path.realpath`` of folders, each worked out from its parent's (cached): a catalog
+    of 20,000 files in as many folders costs one ``lstat`` per folder, not one per part."""
+
+    def __init__(self) -> None:
+        self._known: dict[str, str] = {}
+
+    def folder(self, folder: str) -> str:
+        """The real path of ``folder`` (absolute and normalised)."""
+        cache = self._known
+        names: list[str] = []  # below the nearest folder already known, innermost first
+        top = folder
+        while top not in cache:
+            parent, name = os.path.split(top)
+            if not name:  # the filesystem root
+                cache[top] = os.path.realpath(top)
+                break
+            names.append(name)
+            top = parent
+        real = cache[top]
+        for name in reversed(names):
+            top = os.path.join(top, name)
+            joined = os.path.join(real, name)
+            real = os.path.realpath(joined) if os.path.islink(joined) else joined
+            cache[top] = real
+        return real
+
+
+StatKey = tuple[int, int, int, int, int]
+RACY_NS = 2_000_000_000  # a file changed this close to the walk is read again next time
+
+
+def _stat_key(info: os.stat_result) -> StatKey:
+    return (info.st_size, info.st_mtime_ns, info.st_ctime_ns, info.st_ino, info.st_dev)
+
+
 class FileTree:
     """A source root on disk and the rules for reading inside it."""
 
-    def __init__(self, root: Path, max_file_bytes: int = DEFAULT_MAX_FILE_BYTES) -> None:
+    def __init__(
+        self,
+        root: Path,
+        max_file_bytes: int = DEFAULT_MAX_FILE_BYTES,
+        memo: Mapping[str, tuple[StatKey, str]] | None = None,
+        racy_ns: int = RACY_NS,
+    ) -> None:
         self.root = root.resolve()
         self._root_text = str(self.root)
         self.max_file_bytes = max_file_bytes
-        self._real_dirs: dict[str, str] = {}
+        self._real_paths = RealPaths()
+        # What an earlier walk of this process read: a file whose stat is as it was then
+        # holds the same bytes (``unchanged``), so a re-sync need not read and hash it again.
+        self._memo = memo
+        self.memo_next: dict[str, tuple[StatKey, str]] = {}  # for the next walk
+        self._stats: dict[str, StatKey] = {}  # stat taken by ``read``, before reading
+        self._started_ns = time.time_ns()
+        self._racy_ns = racy_ns
+
+    def unchanged(self, rel: str, sha256: str) -> bool:
+        """True when ``rel`` was read by an earlier walk with this hash and its stat is the same."""
+        if self._memo is None:
+            return False
+        entry = self._memo.get(rel)
+        if entry is None or entry[1] != sha256:
+            return False
+        try:
+            info = os.stat(os.path.join(self._root_text, rel))
+        except OSError:
+            return False
+        if _stat_key(info) != entry[0]:
+            return False
+        self.memo_next[rel] = entry
+        return True
+
+    def remember(self, rel: str, sha256: str) -> None:
+        """Note the hash of what ``read`` returned, unless the file changed too recently to tell
+        a later change apart by its stat (the "racy clean" case git knows)."""
+        key = self._stats.pop(rel, None)
+        if key is not None and max(key[1], key[2]) < self._started_ns - self._racy_ns:
+            self.memo_next[rel] = (key, sha256)
 
     def relative(self, path: str | Path) -> str:
         """The root-relative posix path of ``path``; raises if it lies outside the root.
@@ -96,24 +169,7 @@ class FileTree:
         return rel if os.sep == "/" else rel.replace(os.sep, "/")
 
     def _real_dir(self, folder: str) -> str:
-        """``os.path.realpath(folder)``, from its parent's (cached): one ``lstat`` per folder."""
-        cache = self._real_dirs
-        names: list[str] = []  # below the nearest folder already known, innermost first
-        top = folder
-        while top not in cache:
-            parent, name = os.path.split(top)
-            if not name:  # the filesystem root
-                cache[top] = os.path.realpath(top)
-                break
-            names.append(name)
-            top = parent
-        real = cache[top]
-        for name in reversed(names):
-            top = os.path.join(top, name)
-            joined = os.path.join(real, name)
-            real = os.path.realpath(joined) if os.path.islink(joined) else joined
-            cache[top] = real
-        return real
+        return self._real_paths.folder(folder)
 
     def absolute(self, rel: str) -> Path:
         return self.root / rel
@@ -137,6 +193,7 @@ class FileTree:
             return None, Problem("error", f"cannot read: {exc.strerror}", rel)
         if stat.S_ISDIR(info.st_mode):
             return None, Problem("error", "target is a directory, not a catalog file", rel)
+        self._stats[rel] = _stat_key(info)
         if not stat.S_ISREG(info.st_mode):  # a named pipe or device would block or never end
             return None, Problem("error", "not a regular file; not read", rel)
         if info.st_size > self.max_file_bytes:
@@ -215,12 +272,15 @@ class _Loaded:
 
 def _load(tree: FileTree, rel: str, previous: KnownFile | None, force: bool) -> FileRead | _Loaded:
     """Read one file: a final ``FileRead`` when it cannot be read or is unchanged."""
+    if previous is not None and not force and tree.unchanged(rel, previous.sha256):
+        return FileRead(rel, sha256=previous.sha256, children=previous.children)
     data, problem = tree.read(rel)
     if data is None:
         assert problem is not None
         kept = previous.children if previous is not None else ()
         return FileRead(rel, children=kept, problems=[problem])
     digest = hashlib.sha256(data).hexdigest()
+    tree.remember(rel, digest)
     if previous is not None and previous.sha256 == digest and not force:
         return FileRead(rel, sha256=digest, children=previous.children)
     return _Loaded(data, digest)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
@@ -13,6 +13,7 @@ from bot.catalog.files import (
     FileRead,
     FileTree,
     KnownFile,
+    StatKey,
     walk,
 )
 from bot.errors import SourceError
@@ -53,6 +54,8 @@ class FileSource:
     parse_workers: int = 0  # worker processes for a large parse (see ``walk``)
     parallel_min_bytes: int = PARALLEL_MIN_BYTES
     type: str = "file"
+    # What the last walk of this process read (stat and hash per file), for the next one.
+    _memo: dict[str, tuple[StatKey, str]] = field(default_factory=dict, repr=False)
 
     @property
     def location(self) -> str:
@@ -64,7 +67,7 @@ class FileSource:
     def read(
         self, known: Mapping[str, KnownFile], force: bool = False, prepare: bool = False
     ) -> list[FileRead]:
-        tree = self.tree()
+        tree = FileTree(self.root, self.max_file_bytes, self._memo)
         if not tree.root.is_dir():
             raise SourceError(f"source {self.name}: root directory {self.root} does not exist")
         try:
@@ -78,4 +81,5 @@ class FileSource:
         )
         if not reads[0].readable:
             raise SourceError(f"source {self.name}: {reads[0].problems[0]}")
+        self._memo = tree.memo_next
         return reads

@@ -132,6 +132,10 @@ class PrebuiltRead(FileRead):
     relations: list[list[Relation]] = field(default_factory=list)
 
 
+def _json_tuple(text: str) -> tuple[str, ...]:
+    return () if text == "[]" else tuple(json.loads(text))  # most files have no children
+
+
 def _chunks(items: Sequence[Any], size: int = _CHUNK) -> Iterable[Sequence[Any]]:
     for start in range(0, len(items), size):
         yield items[start : start + size]
@@ -219,10 +223,7 @@ class CatalogSync:
                     catalog_files.c.position,
                 ).where(catalog_files.c.source == source.name)
             ).all()
-        known = {
-            r.path: KnownFile(r.sha256 or "", tuple(json.loads(r.children))) for r in known_rows
-        }
-        file_refs_before = {r.path: list(json.loads(r.entity_refs)) for r in known_rows}
+        known = {r.path: KnownFile(r.sha256 or "", _json_tuple(r.children)) for r in known_rows}
         positions_before = {r.path: r.position for r in known_rows}
         try:
             reads = source.read(known, force, prepare=True)
@@ -250,6 +251,7 @@ class CatalogSync:
                 if unchanged:
                     self._nothing_changed(conn, source, reads, report, now)
                 else:
+                    file_refs_before = {r.path: json.loads(r.entity_refs) for r in known_rows}
                     self._apply(conn, index, source, reads, file_refs_before, report, now)
         except SQLAlchemyError as exc:
             # Rolled back as a whole: the store still holds this source's last good catalog.

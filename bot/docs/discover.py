@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
+from bot.catalog.files import RealPaths as FolderRealPaths
 from bot.catalog.sources import CatalogSource
 
 TECHDOCS_REF = "backstage.io/techdocs-ref"
@@ -71,28 +72,16 @@ def split_ref(value: str) -> tuple[str, str]:
     return kind.strip().lower(), target.strip()
 
 
-class RealPaths:
+class RealPaths(FolderRealPaths):
     """``os.path.realpath`` remembered per folder: siblings share their parents' answers, so
     confining thousands of sites costs about one ``lstat`` each."""
 
     def __init__(self) -> None:
-        self._known: dict[str, str] = {}
+        super().__init__()
         self._roots: dict[int, Path | None] = {}
 
     def __call__(self, path: str) -> str:
-        path = os.path.normpath(path) if os.path.isabs(path) else os.path.abspath(path)
-        known = self._known.get(path)
-        if known is not None:
-            return known
-        parent, name = os.path.split(path)
-        if not name or parent == path:
-            real = os.path.realpath(path)
-        else:
-            real_parent = self(parent)
-            candidate = os.path.join(real_parent, name)
-            real = os.path.realpath(candidate) if os.path.islink(candidate) else candidate
-        self._known[path] = real
-        return real
+        return self.folder(os.path.normpath(path) if os.path.isabs(path) else os.path.abspath(path))
 
     def root_of(self, source: CatalogSource) -> Path | None:
         if id(source) not in self._roots:

@@ -1,0 +1,88 @@
+"""FileTree: confinement by real paths, and the stat memo that spares a re-sync its reads."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+
+import pytest
+
+from bot.catalog.files import FileTree, KnownFile, RealPaths, walk
+
+DOC = (
+    "apiVersion: backstage.io/v1alpha1\nkind: Group\nmetadata:\n  name: team-{}\n"
+    "spec:\n  type: team\n  children: []\n"
+)
+
+
+def sha(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_a_file_read_before_and_unchanged_since_is_known_without_reading(tmp_path: Path) -> None:
+    (tmp_path / "a.yaml").write_text(DOC.format("a"))
+    first = FileTree(tmp_path, racy_ns=0)  # no racy window: the file was written just now
+    data, _ = first.read("a.yaml")
+    assert data is not None
+    first.remember("a.yaml", hashlib.sha256(data).hexdigest())
+
+    again = FileTree(tmp_path, memo=first.memo_next, racy_ns=0)
+    assert again.unchanged("a.yaml", sha(tmp_path / "a.yaml"))
+    assert not again.unchanged("a.yaml", "0" * 64)  # the store knows another hash: read it
+    assert again.memo_next == first.memo_next  # carried to the walk after
+
+
+def test_a_rewrite_of_the_same_size_and_mtime_is_still_noticed(tmp_path: Path) -> None:
+    path = tmp_path / "a.yaml"
+    path.write_text(DOC.format("a"))
+    first = FileTree(tmp_path, racy_ns=0)
+    data, _ = first.read("a.yaml")
+    assert data is not None
+    first.remember("a.yaml", hashlib.sha256(data).hexdigest())
+    before = path.stat()
+    path.write_text(DOC.format("b"))  # same length
+    os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))  # and the old mtime
+    again = FileTree(tmp_path, memo=first.memo_next, racy_ns=0)
+    assert not again.unchanged("a.yaml", hashlib.sha256(data).hexdigest())  # ctime moved
+
+
+def test_a_file_changed_just_before_the_walk_is_not_remembered(tmp_path: Path) -> None:
+    # Within the same timestamp tick a later change could keep size and times: read it again.
+    (tmp_path / "a.yaml").write_text(DOC.format("a"))
+    first = FileTree(tmp_path)  # the default two-second window
+    data, _ = first.read("a.yaml")
+    assert data is not None
+    first.remember("a.yaml", hashlib.sha256(data).hexdigest())
+    assert first.memo_next == {}
+
+
+def test_walk_takes_unchanged_files_from_the_memo_and_reads_the_changed(tmp_path: Path) -> None:
+    (tmp_path / "all.yaml").write_text(
+        "apiVersion: backstage.io/v1alpha1\nkind: Location\nmetadata:\n  name: all\n"
+        "spec:\n  targets: [./a.yaml, ./b.yaml]\n"
+    )
+    (tmp_path / "a.yaml").write_text(DOC.format("a"))
+    (tmp_path / "b.yaml").write_text(DOC.format("b"))
+    tree = FileTree(tmp_path, racy_ns=0)
+    reads = walk(tree, "all.yaml", {})
+    known = {r.path: KnownFile(r.sha256 or "", r.children) for r in reads}
+    (tmp_path / "b.yaml").write_text(DOC.format("bb"))
+    os.unlink(tmp_path / "a.yaml")  # gone: the memo must not answer for it
+    again = walk(FileTree(tmp_path, memo=tree.memo_next, racy_ns=0), "all.yaml", known)
+    by_path = {r.path: r for r in again}
+    assert not by_path["all.yaml"].parsed and by_path["all.yaml"].children == ("a.yaml", "b.yaml")
+    assert by_path["a.yaml"].problems[0].message == "file not found"
+    assert by_path["b.yaml"].parsed
+
+
+@pytest.mark.skipif(not hasattr(os, "symlink"), reason="needs symbolic links")
+def test_real_paths_follow_links_in_any_folder_of_the_path(tmp_path: Path) -> None:
+    (tmp_path / "real" / "deep").mkdir(parents=True)
+    (tmp_path / "link").symlink_to(tmp_path / "real")
+    paths = RealPaths()
+    folder = str(tmp_path / "link" / "deep")
+    assert paths.folder(folder) == os.path.realpath(folder)
+    assert paths.folder(str(tmp_path / "real")) == os.path.realpath(tmp_path / "real")
+    tree = FileTree(tmp_path / "real")
+    assert tree.relative(tmp_path / "link" / "deep" / "x.yaml") == "deep/x.yaml"
