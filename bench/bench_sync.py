@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+from pathlib import Path
 
 from bench.common import BenchContext, Result, latency_results, run_python, time_calls
 
@@ -43,6 +44,8 @@ print(json.dumps({
     "again_sources": sum(s.duration_s for s in again.sources),
     "problems": len(src.problems), "parsed_again": again.sources[0].files_parsed,
     "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+    "worker_rss_mb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024,
+    "workers": app.settings.catalog.workers,
 }))
 """
 
@@ -57,6 +60,19 @@ def _misspell(name: str, rng: random.Random) -> str:
     return name[:i] + name[i + 1] + name[i] + name[i + 2 :]
 
 
+def _without_workers(config: Path) -> Path:
+    """The same config with ``catalog.parse_workers: 0`` and its own database."""
+    import yaml
+
+    data = yaml.safe_load(config.read_text())
+    data["catalog"]["parse_workers"] = 0
+    data["database"]["url"] = data["database"]["url"].replace("sync.db", "sync-single.db")
+    data["data_dir"] = data["data_dir"] + "-single"
+    single = config.with_name("sync-single.yaml")
+    single.write_text(yaml.safe_dump(data))
+    return single
+
+
 def run(ctx: BenchContext) -> list[Result]:
     cat = ctx.catalog()
     note = f"{cat.entities:,} entities, {cat.bytes / 1e6:.1f} MB, {cat.files:,} files"
@@ -67,6 +83,11 @@ def run(ctx: BenchContext) -> list[Result]:
         db.with_name(db.name + suffix).unlink(missing_ok=True)
     sync = run_python(SYNC, str(config))
     ratio = sync["cold"] / parse["seconds"]
+    single = _without_workers(config)
+    for suffix in ("", "-wal", "-shm"):
+        single_db = ctx.work / "sync-single.db"
+        single_db.with_name(single_db.name + suffix).unlink(missing_ok=True)
+    alone = run_python(SYNC, str(single))
     results = [
         Result("sync", "CSafeLoader parse only", parse["seconds"], "s", "", None, note),
         Result(
@@ -76,7 +97,8 @@ def run(ctx: BenchContext) -> list[Result]:
             "s",
             "≤ 3× parse",
             ratio <= 3.0,
-            f"{ratio:.2f}× parse; {sync['entities']:,} entities stored; docs step included",
+            f"{ratio:.2f}× parse; {sync['entities']:,} entities stored; docs step included; "
+            f"{sync['workers']} parse workers",
         ),
         Result(
             "sync",
@@ -86,6 +108,15 @@ def run(ctx: BenchContext) -> list[Result]:
             "",
             None,
             f"{sync['cold_sources'] / parse['seconds']:.2f}× parse; the rest is the docs step",
+        ),
+        Result(
+            "sync",
+            "cold sync, parse_workers: 0",
+            alone["cold"],
+            "s",
+            "",
+            None,
+            f"{alone['cold'] / parse['seconds']:.2f}× parse; all in the sync's own process",
         ),
         Result(
             "sync",
@@ -104,6 +135,8 @@ def run(ctx: BenchContext) -> list[Result]:
             "MB",
             "< 1024 MB",
             sync["rss_mb"] < 1024,
+            f"sync process; each parse worker peaked at {sync['worker_rss_mb']:.0f} MB; "
+            f"without workers {alone['rss_mb']:.0f} MB",
         ),
     ]
     if ctx.pg_url:
