@@ -98,6 +98,9 @@ def bump_generation(conn: Connection) -> int:
     return new
 
 
+_UNSEEN = object()
+
+
 def bulk_insert(conn: Connection, table: Table, rows: Sequence[Mapping[str, Any]]) -> None:
     """Insert many rows with one compiled statement and the driver's executemany.
 
@@ -114,11 +117,21 @@ def bulk_insert(conn: Connection, table: Table, rows: Sequence[Mapping[str, Any]
         if (proc := table.c[key].type._cached_bind_processor(conn.dialect)) is not None
     }
 
+    # A sync stamps thousands of rows with the very same time object: convert it once. By
+    # identity, not equality (equal datetimes in two time zones print differently); the
+    # rows keep every object alive, so no id is reused meanwhile.
+    done: dict[tuple[str, int], Any] = {}
+
     def converted(row: Mapping[str, Any]) -> dict[str, Any]:
         out = dict(row)
         for key, proc in processors.items():
-            if out[key] is not None:
-                out[key] = proc(out[key])
+            raw = out[key]
+            if raw is None:
+                continue
+            seen = done.get((key, id(raw)), _UNSEEN)
+            if seen is _UNSEEN:
+                seen = done[(key, id(raw))] = proc(raw)
+            out[key] = seen
         return out
 
     if processors:
