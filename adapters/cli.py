@@ -277,6 +277,16 @@ def cmd_list(ns: argparse.Namespace) -> int:
             stmt = stmt.where(entities.c.kind == ns.kind.lower())
         with app.db.engine.connect() as conn:
             rows = conn.execute(stmt).all()
+            kinds = (
+                sorted(conn.execute(select(entities.c.kind).distinct()).scalars())
+                if ns.kind and not rows
+                else []
+            )
+        if kinds:  # a kind the catalog does not have: most likely a typo
+            print(
+                f"no entities of kind {ns.kind!r}; the catalog has: {', '.join(kinds)}",
+                file=sys.stderr,
+            )
         if ns.format == "json":
             print(
                 json.dumps(

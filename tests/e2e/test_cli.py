@@ -200,6 +200,14 @@ def test_list_prints_stored_entities_as_json_by_kind(config: Path, tmp_path: Pat
     assert text.returncode == 0
     assert len(text.stdout.splitlines()) == 13
     assert text.stderr.strip() == "13 entities"
+    # A kind the catalog does not have is named, with the kinds it has.
+    typo = run("--config", str(config), "list", "--kind", "componnet", cwd=tmp_path)
+    assert typo.returncode == 0 and typo.stdout == ""
+    assert typo.stderr.splitlines() == [
+        "no entities of kind 'componnet'; the catalog has: api, component, domain, group, "
+        "resource, system, user",
+        "0 entities",
+    ]
 
 
 # --- callboard check ------------------------------------------------------------------------
