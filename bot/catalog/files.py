@@ -9,6 +9,7 @@ targets come from what the last sync recorded.
 
 from __future__ import annotations
 
+import dataclasses
 import glob
 import hashlib
 import json
@@ -26,7 +27,7 @@ from bot.catalog.candidates import Prepared, is_location, prepare_documents
 from bot.catalog.parsepool import ParsePool
 from bot.catalog.problems import Problem
 from bot.catalog.validation import validate_entity
-from bot.catalog.yamlload import Document, parse_documents
+from bot.catalog.yamlload import Document, parse_documents, type_name
 from bot.errors import CatalogError
 
 DEFAULT_MAX_FILE_BYTES = 10 * 1024 * 1024
@@ -236,6 +237,9 @@ def walk(
     seen: set[str] = set()
     ahead: dict[str, FileRead | _Loaded] = {}
     pool: ParsePool | None = None
+    # child -> the file whose Location named it first (no line: an unchanged file is not
+    # parsed again, and the message must read the same in every sync)
+    named_by: dict[str, str] = {}
     try:
         # Depth-first in the order targets are written, without recursion: a long Location
         # chain must not hit the interpreter's recursion limit.
@@ -248,7 +252,13 @@ def walk(
             previous = known.get(rel)
             loaded = ahead.pop(rel, None) or _load(tree, rel, previous, force)
             read = _finish(tree, rel, loaded, previous, pool, prepare)
+            if not read.readable and rel in named_by and read.problems:
+                first = read.problems[0]
+                where = f"{first.message} (a target of {named_by[rel]})"
+                read.problems[0] = dataclasses.replace(first, message=where)
             reads.append(read)
+            for child in read.children:
+                named_by.setdefault(child, read.path)
             fresh = [c for c in read.children if c not in seen]
             if workers > 0 and len(fresh) > 1:
                 pool = _read_ahead(
@@ -447,6 +457,17 @@ def _resolve_placeholders(tree: FileTree, rel: str, doc: Document, problems: lis
                 key = next(iter(value))
                 if key in PLACEHOLDER_KEYS and isinstance(value[key], str):
                     return _placeholder(tree, rel, doc, key, value[key], problems, value)
+                if key in PLACEHOLDER_KEYS:
+                    problems.append(
+                        Problem(
+                            "warning",
+                            f"placeholder {key} {value[key]!r} kept unresolved: its value must "
+                            f"be a file path or URL, a string, not {type_name(value[key])}",
+                            rel,
+                            doc.line,
+                        )
+                    )
+                    return value
             for k, v in value.items():
                 value[k] = resolve(v)
         elif isinstance(value, list):

@@ -265,7 +265,7 @@ def parse_documents(data: bytes, file: str, objects_only: bool = True) -> Parsed
             return
         if objects_only and not isinstance(value, dict):
             problems.append(
-                Problem("error", f"Expected object at root, got {_type_name(value)}", file, line)
+                Problem("error", f"Expected object at root, got {type_name(value)}", file, line)
             )
             return
         docs.append(Document(value, line))
@@ -458,7 +458,8 @@ def _compose(loader: _Loader) -> Iterator[tuple[yaml.Node, int]]:
             yield node, node.start_mark.line + 1
 
 
-def _type_name(value: Any) -> str:
+def type_name(value: Any) -> str:
+    """The JSON name of a parsed value's type, as Backstage's messages say it."""
     if isinstance(value, list):
         return "array"
     if isinstance(value, str):

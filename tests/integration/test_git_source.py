@@ -372,11 +372,12 @@ def test_paths_outside_the_checkout_are_refused(
                   f'{root}/{source_folder("central")}; not read'),
         (central, f'target "./linked.yaml" resolves outside the source root '
                   f'{root}/{source_folder("central")}; not read'),
-        (central.replace("all.yaml", ".git/config"), "is inside a .git folder; not read"),
+        (central.replace("all.yaml", ".git/config"),
+         f"is inside a .git folder; not read (a target of {central})"),
         (central, f'target "{blob("payments", "../../etc/passwd")}" points outside the '
                   "repository checkout: '../../etc/passwd'"),
         (f"{HOST}/acme/search@main/catalog-info.yaml",
-         "is a link to outside its repository checkout; not read"),
+         f"is a link to outside its repository checkout; not read (a target of {central})"),
     }  # fmt: skip
 
 

@@ -294,7 +294,7 @@ def test_presence_optional_makes_a_missing_target_fine(catalog: CatalogFactory) 
     )
     cat.sync()
     assert cat.refs() == {"component:default/kept"}
-    assert [str(p) for p in cat.problems()] == ["must.yaml: file not found"]
+    assert [str(p) for p in cat.problems()] == ["must.yaml: file not found (a target of all.yaml)"]
 
 
 def test_a_directory_named_as_a_target_is_an_error(catalog: CatalogFactory) -> None:
@@ -304,7 +304,7 @@ def test_a_directory_named_as_a_target_is_an_error(catalog: CatalogFactory) -> N
     cat.sync()
     assert cat.refs() == {"component:default/kept"}
     assert [str(p) for p in cat.problems()] == [
-        "services: target is a directory, not a catalog file"
+        "services: target is a directory, not a catalog file (a target of all.yaml)"
     ]
 
 
@@ -374,6 +374,7 @@ def test_an_unresolvable_placeholder_keeps_the_entity_with_a_warning(
             api("remote", {"$text": "https://raw.example/openapi.yaml"}),
             api("escaping", {"$text": "../../outside.yaml"}),
             api("bad-json", {"$text": "./ok.yaml"}, extra={"$json": "./broken.json"}),
+            api("number", {"$text": 5}),
         ),
     )
     cat.write("ok.yaml", OPENAPI)
@@ -385,6 +386,7 @@ def test_an_unresolvable_placeholder_keeps_the_entity_with_a_warning(
         "api:default/remote",
         "api:default/escaping",
         "api:default/bad-json",
+        "api:default/number",
     }
     assert cat.spec("api:default/missing")["definition"] == {"$text": "./nope.yaml"}
     assert cat.spec("api:default/bad-json")["definition"] == OPENAPI
@@ -402,7 +404,10 @@ def test_an_unresolvable_placeholder_keeps_the_entity_with_a_warning(
         ["placeholder $json './broken.json' kept unresolved",
          "cannot parse broken.json: Expecting property name enclosed in double quotes: "
          "line 1 column 2 (char 1)"],
+        ["placeholder $text 5 kept unresolved",
+         "its value must be a file path or URL, a string, not number"],
     ]  # fmt: skip
+    assert cat.spec("api:default/number")["definition"] == {"$text": 5}
 
 
 # --- Sync: incremental, duplicates, removals ----------------------------------------------
@@ -876,7 +881,9 @@ def test_a_named_pipe_as_target_is_refused_instead_of_blocking(catalog: CatalogF
     cat.write("all.yaml", dump(location("./pipe.yaml"), component("kept")))
     cat.sync()
     assert cat.refs() == {"component:default/kept"}
-    assert [str(p) for p in cat.problems()] == ["pipe.yaml: not a regular file; not read"]
+    assert [str(p) for p in cat.problems()] == [
+        "pipe.yaml: not a regular file; not read (a target of all.yaml)"
+    ]
 
 
 def test_changes_and_status_are_stamped_with_the_apps_clock(catalog: CatalogFactory) -> None:

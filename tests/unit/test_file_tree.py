@@ -72,7 +72,7 @@ def test_walk_takes_unchanged_files_from_the_memo_and_reads_the_changed(tmp_path
     again = walk(FileTree(tmp_path, memo=tree.memo_next, racy_ns=0), "all.yaml", known)
     by_path = {r.path: r for r in again}
     assert not by_path["all.yaml"].parsed and by_path["all.yaml"].children == ("a.yaml", "b.yaml")
-    assert by_path["a.yaml"].problems[0].message == "file not found"
+    assert by_path["a.yaml"].problems[0].message == "file not found (a target of all.yaml)"
     assert by_path["b.yaml"].parsed
 
 
