@@ -90,7 +90,14 @@ class Section:
         assert value is not None
         return value
 
-    def int(self, key: builtins.str, default: int, *, minimum: int | None = None) -> int:
+    def int(
+        self,
+        key: builtins.str,
+        default: int,
+        *,
+        minimum: int | None = None,
+        maximum: int | None = None,
+    ) -> int:
         value = self._get(key)
         if value is None:
             return default
@@ -100,6 +107,8 @@ class Section:
             raise self.error(key, f"must be a whole number, found {value!r}")
         if minimum is not None and value < minimum:
             raise self.error(key, f"must be at least {minimum}, found {value}")
+        if maximum is not None and value > maximum:
+            raise self.error(key, f"must be at most {maximum}, found {value}")
         return value
 
     def bool(self, key: builtins.str, default: bool) -> bool:

@@ -104,7 +104,8 @@ def parse_reports(sec: Section) -> ReportsSettings:
         if lifecycles is not None
         else ("production",),
         changes_days=changes_days,
-        retries=sec.int("retries", 3, minimum=0),
-        backoff_ms=sec.int("backoff_ms", 2000, minimum=0),
-        pace_ms=sec.int("pace_ms", 200, minimum=0),
+        # Bounded: a digest run waits through these, and must end.
+        retries=sec.int("retries", 3, minimum=0, maximum=20),
+        backoff_ms=sec.int("backoff_ms", 2000, minimum=0, maximum=300_000),
+        pace_ms=sec.int("pace_ms", 200, minimum=0, maximum=60_000),
     )

@@ -180,6 +180,10 @@ def test_section_shapes_and_duplicates_are_refused(tmp_path: Path) -> None:
         settings_of(tmp_path, reports={"platform_channel": "C0PLATFORM"})
     with pytest.raises(ConfigError, match=r"reports\.changes_days must be at most 3650"):
         settings_of(tmp_path, reports={"changes_days": 10**10})
+    # A digest run waits through these: each has a ceiling, so a run always ends.
+    for key, ceiling in (("pace_ms", 60_000), ("backoff_ms", 300_000), ("retries", 20)):
+        with pytest.raises(ConfigError, match=rf"reports\.{key} must be at most {ceiling}, found"):
+            settings_of(tmp_path, reports={key: 10**9})
 
 
 def test_mon_fri_at_nine_in_rome_across_the_clock_change() -> None:
