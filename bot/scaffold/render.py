@@ -64,7 +64,8 @@ def render(
     else:
         source, context = str(template.root), dict(answers.context)
     accept_hooks = template.trusted and template.engine == "cookiecutter"
-    project = _run_worker(work, source, context, accept_hooks, timeout)
+    patterns = dict(template.patterns) if template.engine == "cookiecutter" else {}
+    project = _run_worker(work, source, context, accept_hooks, timeout, patterns)
     files, size = _inventory(project, max_files, max_bytes)
     written = _catalog_info(project, template, answers)
     if written:
@@ -104,7 +105,12 @@ def _backstage_template(
 
 
 def _run_worker(
-    work: Path, source: str, context: Mapping[str, Any], accept_hooks: bool, timeout: float
+    work: Path,
+    source: str,
+    context: Mapping[str, Any],
+    accept_hooks: bool,
+    timeout: float,
+    patterns: Mapping[str, str] | None = None,
 ) -> Path:
     result_path = work / "result.json"
     request = {
@@ -115,6 +121,7 @@ def _run_worker(
         "replay_dir": str(work / "replay"),
         "cookiecutters_dir": str(work / "cookiecutters"),
         "result": str(result_path),
+        "patterns": dict(patterns or {}),
     }
     env = {
         "PATH": os.environ.get("PATH", os.defpath),
@@ -154,6 +161,8 @@ def _run_worker(
             tail = _hook_output(done.stderr or "")[-3:]
             detail = f" ({' / '.join(tail)})" if tail else ""
             raise RenderError(f"a hook of the template failed: {message}{detail}")
+        if kind == "DerivedValue":
+            raise RenderError(message)
         if kind == "UndefinedVariableInTemplate":
             raise RenderError(f"the template uses a variable it does not define: {message}")
         if kind == "OutputDirExistsException":

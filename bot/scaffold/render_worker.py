@@ -24,6 +24,10 @@ def main() -> int:
         _write(result_path, {"ok": False, "error": "ImportError", "message": str(exc)})
         return 1
     try:
+        derived = _derived_mismatch(request)
+        if derived is not None:
+            _write(result_path, {"ok": False, "error": "DerivedValue", "message": derived})
+            return 1
         project = cookiecutter(
             request["template"],
             no_input=True,
@@ -46,6 +50,39 @@ def main() -> int:
         return 1
     _write(result_path, {"ok": True, "project": project})
     return 0
+
+
+def _derived_mismatch(request: dict[str, Any]) -> str | None:
+    """A value the template works out itself (a default built from other answers) that breaks
+    the template's own pattern for it, said as the user should read it; else None.
+
+    The dialog checks what the user typed; a default such as ``{{ cookiecutter.name | ... }}``
+    is only known here, where cookiecutter computes it the way it will render it.
+    """
+    patterns: dict[str, str] = request.get("patterns") or {}
+    if not patterns:
+        return None
+    import os
+    import re
+
+    from cookiecutter.generate import generate_context
+    from cookiecutter.prompt import prompt_for_config
+
+    context = generate_context(
+        context_file=os.path.join(request["template"], "cookiecutter.json"),
+        extra_context=request["context"],
+    )
+    values = prompt_for_config(context, no_input=True)
+    for key, pattern in patterns.items():
+        value = values.get(key)
+        if key in request["context"] or not isinstance(value, str):
+            continue  # what the user typed was checked by the dialog
+        if re.fullmatch(pattern, value) is None:
+            return (
+                f"{key} would be “{value}” (worked out from your other answers), which does not "
+                f"match the pattern {pattern}; give {key} yourself"
+            )
+    return None
 
 
 def _write(path: str, data: dict[str, Any]) -> None:

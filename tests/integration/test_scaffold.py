@@ -399,16 +399,38 @@ async def test_dry_run_lists_the_files_and_publishes_nothing(
     assert (await aask(app, "/whoowns dry-api")).error
 
 
-@pytest.mark.parametrize("name", ["9lives", "class"])
-async def test_the_trusted_python_service_hook_refuses_a_package_python_cannot_import(
-    make_app: AppFactory, tmp_path: Path, name: str
+@pytest.mark.parametrize(
+    ("name", "reason"),
+    [
+        ("9lives", "package would be “9lives” (worked out from your other answers)"),  # pattern
+        ("class", "'class' is not a valid Python package name"),  # only the hook knows keywords
+    ],
+)
+async def test_the_trusted_python_service_refuses_a_package_python_cannot_import(
+    make_app: AppFactory, tmp_path: Path, name: str, reason: str
 ) -> None:
     app = scaffold_app(make_app, tmp_path, trusted=["python-service"])
     dialog = await open_dialog(app, "/scaffold python-service --dry-run")
     reply = await submit(app, dialog, {"name": name})
     assert isinstance(reply, Reply) and reply.error, reply
-    package = name.replace("-", "_")
-    assert f"{package!r} is not a valid Python package name" in reply.to_text()
+    assert reason in reply.to_text()
+
+
+async def test_an_untrusted_template_still_refuses_a_derived_value_its_pattern_forbids(
+    make_app: AppFactory, tmp_path: Path
+) -> None:
+    # Without hooks nothing else would check the package name worked out from "9lives".
+    app = scaffold_app(make_app, tmp_path)
+    dialog = await open_dialog(app, "/scaffold python-service --dry-run")
+    reply = await submit(app, dialog, {"name": "9lives"})
+    assert isinstance(reply, Reply) and reply.error, reply
+    assert (
+        "package would be “9lives” (worked out from your other answers), which does not match "
+        "the pattern [a-z_][a-z0-9_]{0,62}; give package yourself"
+    ) in reply.to_text()
+    # Given by the user, it is the user's answer that counts (and the dialog checked it).
+    fine = await submit(app, dialog, {"name": "9lives", "package": "nine_lives"})
+    assert isinstance(fine, Reply) and not fine.error, fine.to_text()
 
 
 async def test_two_runs_for_one_name_make_one_component(
