@@ -218,6 +218,9 @@ class Dispatcher:
         i = 0
         while i < len(words):
             word = words[i]
+            if word == "--":  # the usual end of options: what follows is taken as written
+                positional.extend(words[i + 1 :])
+                break
             if word.startswith("--") and len(word) > 2:
                 key, eq, value = word[2:].partition("=")
                 found = options.get(key)

@@ -586,6 +586,15 @@ def test_search_corrects_typos_and_leaves_common_words_out(demo: App) -> None:
     assert items(reply)[0].startswith("payments-ledger")
 
 
+def test_a_double_dash_ends_the_options(demo: App) -> None:
+    # "--depth" as a word to look for, not the option: after "--" words are taken as written.
+    option = say(demo, "/search --depth")
+    assert option.error and option.text and option.text.startswith("/search has no option")
+    words = say(demo, "/search -- --depth")
+    assert not words.error and words.text == "Nothing in the catalog matches “--depth”."
+    assert not say(demo, "/whoowns -- payments-api").error
+
+
 def test_search_unknown_filter_values_say_what_exists(demo: App) -> None:
     reply = say(demo, "/search kind:service")
     assert reply.error
