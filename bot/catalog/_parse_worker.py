@@ -1,12 +1,13 @@
 """A YAML parse worker: ``python -I _parse_worker.py PACKAGE_ROOT``, fed by ``ParsePool``.
 
-It reads batches from stdin and writes results to stdout, each framed as an 8-byte big-endian
-length and a pickle: a batch is ``[(job, file, data, prepare), ...]``, a result
-``[(job, Parsed, Prepared | None), ...]`` in the same order. With ``prepare``, the file's entity
-documents come back as candidates (validated, relations derived) and only its Location documents
-as documents. It runs exactly the code the sync runs in its own process (``parse_documents``,
-``prepare_documents``), so a file means the same whichever process reads it. It runs isolated
-(``-I``) with an environment holding no secrets, and exits at the end of its input.
+Once its imports work it writes ``READY``; then it reads batches from stdin and writes results
+to stdout, each framed as an 8-byte big-endian length and a pickle: a batch is
+``[(job, file, data, prepare), ...]``, a result ``[(job, Parsed, Prepared | None), ...]`` in
+the same order. With ``prepare``, the file's entity documents come back as candidates
+(validated, relations derived) and only its Location documents as documents. It runs exactly
+the code the sync runs in its own process (``parse_documents``, ``prepare_documents``), so a
+file means the same whichever process reads it. It runs isolated (``-I``) with an environment
+holding no secrets, and exits at the end of its input.
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ from __future__ import annotations
 import pickle
 import sys
 from typing import IO, Any
+
+READY = b"cbready\n"  # the first 8 bytes a worker writes, once it could import what it needs
 
 
 def _read_exact(stream: IO[bytes], size: int) -> bytes | None:
@@ -32,6 +35,8 @@ def serve(stdin: IO[bytes], stdout: IO[bytes]) -> None:
     from bot.catalog.problems import Problem
     from bot.catalog.yamlload import Parsed, parse_documents
 
+    stdout.write(READY)  # everything imported: the pool may count on this worker
+    stdout.flush()
     while True:
         header = _read_exact(stdin, 8)
         if header is None:

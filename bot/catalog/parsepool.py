@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
+from bot.catalog._parse_worker import READY
 from bot.catalog.candidates import Prepared
 from bot.catalog.problems import Problem
 from bot.catalog.yamlload import Parsed, parse_documents
@@ -46,6 +47,7 @@ PACKAGE_ROOT = Path(__file__).resolve().parents[2]  # the folder holding ``bot``
 BATCH_FILES = 256
 BATCH_BYTES = 1 << 20
 IN_FLIGHT = 2  # batches per worker: one being parsed, one waiting in its pipe
+MAX_FRAME = 1 << 34  # an answer larger than this is garbage, not a parse
 FILE_TIMEOUT_S = 120.0  # per batch
 
 
@@ -71,6 +73,7 @@ class _Job:
 class _Worker:
     proc: subprocess.Popen[bytes]
     in_flight: deque[list[_Job]] = field(default_factory=deque)
+    ready: bool = False  # it said so, once its imports worked
     dead: bool = False
     timed_out: bool = False
     started: float = field(default_factory=time.monotonic)
@@ -159,6 +162,9 @@ class ParsePool:
             self._queue.clear()
             self._cond.notify_all()
             workers = list(self._workers)
+            busy = [w for w in workers if w.in_flight and not w.dead]
+        for w in busy:  # its answer is not wanted, and a feed blocked writing to it must end
+            w.proc.kill()
         for w in workers:
             _close_quietly(w.proc.stdin)
         deadline = time.monotonic() + 5
@@ -252,13 +258,21 @@ class ParsePool:
     def _drain(self, worker: _Worker) -> None:
         stdout = worker.proc.stdout
         assert stdout is not None
+        if _read_exact(stdout, len(READY)) != READY:
+            self._lost(worker)  # it could not even start (imports failed, wrong program)
+            return
+        with self._cond:
+            worker.ready = True
         while True:
-            header = _read_exact(stdout, 8)
-            body = _read_exact(stdout, int.from_bytes(header, "big")) if header else None
-            if body is None:
-                self._lost(worker)
-                return
             try:
+                header = _read_exact(stdout, 8)
+                size = int.from_bytes(header, "big") if header else -1
+                if size > MAX_FRAME:
+                    raise ValueError(f"a {size}-byte answer")
+                body = _read_exact(stdout, size) if size >= 0 else None
+                if body is None:
+                    self._lost(worker)
+                    return
                 results: list[tuple[int, Parsed, Prepared | None]] = pickle.loads(body)
             except Exception:  # a garbled answer: treat the worker as lost
                 worker.proc.kill()
@@ -285,9 +299,22 @@ class ParsePool:
             self._cond.notify_all()
             if self._closing:
                 return
-            self.crashes += 1
             batches = list(worker.in_flight)
             worker.in_flight.clear()
+            if not worker.ready:
+                # Not a file's fault: the worker program cannot run here (a broken install,
+                # dependencies only on a PYTHONPATH that -I ignores). Its files go back to the
+                # queue; with no worker able to start, the caller parses them itself.
+                self._queue.extendleft(reversed([j for b in batches for j in b]))
+                if all(w.dead and not w.ready for w in self._workers):
+                    self._broken = True
+                    log.warning(
+                        "YAML parse workers cannot start (exit status %s); parsing in this process",
+                        code,
+                    )
+                self._cond.notify_all()
+                return
+            self.crashes += 1
             if batches:
                 culprit, rest = batches[0], [j for b in batches[1:] for j in b]
                 log.warning(

@@ -329,6 +329,22 @@ def parse_documents(data: bytes, file: str, objects_only: bool = True) -> Parsed
                 loader.constructed_objects = {}
                 loader.recursive_objects = {}
                 continue
+            except (ValueError, TypeError, OverflowError) as exc:
+                # A scalar the resolver took for a number PyYAML then cannot read (``0b_``):
+                # this document only, like a repeated key.
+                problems.append(
+                    Problem(
+                        "error",
+                        f"a value cannot be read ({exc}); document skipped",
+                        file,
+                        line,
+                    )
+                )
+                clean = False
+                loader.state_generators = []
+                loader.constructed_objects = {}
+                loader.recursive_objects = {}
+                continue
             accept(value, line)
         complete = clean
     except yaml.MarkedYAMLError as exc:
@@ -402,8 +418,8 @@ def _construct_direct(loader: _Loader) -> list[tuple[Any, int]]:
                         tag = _PLAIN_TAGS.get(text)
                         if tag is None:
                             tag = resolve(yaml.ScalarNode, text, (True, False))
-                            if len(_PLAIN_TAGS) < 50_000:
-                                _PLAIN_TAGS[text] = tag
+                            if len(text) <= 64 and len(_PLAIN_TAGS) < 50_000:
+                                _PLAIN_TAGS[text] = tag  # short words repeat; texts do not
                     else:
                         tag = _STR
                 else:

@@ -52,7 +52,8 @@ def test_a_worker_killed_mid_batch_costs_nothing_its_files_are_parsed_again() ->
         job = pool.submit("big.yaml", data)
         small = pool.submit("small.yaml", DOC % 1)
         deadline = time.monotonic() + 10
-        while not pool._workers[0].in_flight and time.monotonic() < deadline:
+        worker = pool._workers[0]
+        while not (worker.ready and worker.in_flight) and time.monotonic() < deadline:
             time.sleep(0.01)
         os.kill(pool._workers[0].proc.pid, signal.SIGKILL)
         parsed, _ = pool.result(job)
@@ -81,18 +82,46 @@ def test_workers_that_cannot_be_started_leave_the_parse_to_this_process(tmp_path
         assert parsed == parse_documents(DOC % 3, "a.yaml")
 
 
+def test_a_worker_program_that_cannot_start_leaves_the_parse_to_this_process() -> None:
+    # A broken installation: the program exits before it says it is ready (an import failed).
+    broken = [sys.executable, "-I", "-c", "import no_such_module_here"]
+    with ParsePool(2, worker_command=lambda: broken) as pool:
+        jobs = [pool.submit(f"f{i}.yaml", DOC % i) for i in range(5)]
+        for i, job in enumerate(jobs):
+            parsed, _ = pool.result(job)
+            assert parsed == parse_documents(DOC % i, f"f{i}.yaml")
+        assert pool.crashes == 0  # not counted as files crashing workers
+
+
+READY_THEN = "import sys; sys.stdout.buffer.write(b'cbready\\n'); sys.stdout.flush(); "
+
+
 def test_workers_that_keep_dying_are_not_replaced_forever_and_files_are_reported() -> None:
-    # A broken installation: the worker program exits at once, every time.
-    with ParsePool(2, worker_command=lambda: [sys.executable, "-c", "pass"]) as pool:
+    # Workers that start, then die on every batch: each file is tried alone, then reported.
+    dying = [sys.executable, "-c", READY_THEN + "sys.stdin.buffer.read(8); sys.exit(3)"]
+    with ParsePool(2, worker_command=lambda: dying) as pool:
         job = pool.submit("a.yaml", DOC % 3)
         parsed, _ = pool.result(job)
         (problem,) = parsed.problems
         assert problem.file == "a.yaml"
         assert problem.message.startswith(
             (
-                "the parse worker stopped while reading this file (exit status 0); not read",
+                "the parse worker stopped while reading this file (exit status 3); not read",
                 "not parsed: YAML parse workers stopped",  # once replacements ran out
             )
         )
         assert not parsed.complete  # the file keeps its last good entities
         assert pool.crashes <= 4 * 2 + 8 + 2
+
+
+def test_closing_the_pool_does_not_wait_for_a_worker_stuck_on_a_batch() -> None:
+    # The walk stops (an error, an interrupt) while a worker is busy: close() must not hang.
+    stuck = [sys.executable, "-c", READY_THEN + "import time; time.sleep(60)"]
+    pool = ParsePool(1, worker_command=lambda: stuck)
+    for i in range(4):
+        pool.submit(f"f{i}.yaml", b"#" * 900_000)  # more than a pipe holds: the feed blocks
+    time.sleep(0.5)
+    started = time.monotonic()
+    pool.close()
+    assert time.monotonic() - started < 5
+    assert all(w.proc.poll() is not None for w in pool._workers)

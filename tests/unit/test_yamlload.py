@@ -468,3 +468,19 @@ def test_the_direct_path_agrees_with_the_full_path_on_real_catalogs() -> None:
         assert _same(direct, _full_path(text)), path
         checked += 1
     assert checked >= 40
+
+
+def test_a_number_pyyaml_cannot_read_costs_its_document_not_the_file() -> None:
+    # YAML 1.1's int resolver takes `0b_` for a binary number, which int() then refuses.
+    text = (
+        "kind: Component\nmetadata:\n  name: a\n  annotations: {x: 0b_}\n"
+        "---\nkind: Component\nmetadata:\n  name: b\n"
+    )
+    parsed = parse_documents(text.encode(), "f.yaml")
+    assert [d.data["metadata"]["name"] for d in parsed.documents] == ["b"]
+    assert not parsed.complete  # the file keeps what it held before
+    (problem,) = parsed.problems
+    assert (problem.file, problem.line) == ("f.yaml", 1)
+    assert problem.message == (
+        "a value cannot be read (invalid literal for int() with base 2: ''); document skipped"
+    )
