@@ -16,7 +16,10 @@ import pickle
 import sys
 from typing import IO, Any
 
-READY = b"cbready\n"  # the first 8 bytes a worker writes, once it could import what it needs
+# The first 8 bytes a worker writes, once its imports work. The digit is the protocol's
+# version: a bot upgraded in place while running may start a newer worker program, which it
+# must not trust to speak the same frames (it parses in its own process instead).
+READY = b"cbready1"
 
 
 def _read_exact(stream: IO[bytes], size: int) -> bytes | None:

@@ -259,7 +259,9 @@ class ParsePool:
         stdout = worker.proc.stdout
         assert stdout is not None
         if _read_exact(stdout, len(READY)) != READY:
-            self._lost(worker)  # it could not even start (imports failed, wrong program)
+            # It could not start (imports failed), or it is another version of the program.
+            worker.proc.kill()
+            self._lost(worker)
             return
         with self._cond:
             worker.ready = True

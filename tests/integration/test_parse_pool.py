@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 from bench.generate import generate_catalog
+from bot.catalog._parse_worker import READY
 from bot.catalog.files import FileRead, FileTree, walk
 from bot.catalog.parsepool import ParsePool
 from bot.catalog.yamlload import parse_documents
@@ -93,7 +94,7 @@ def test_a_worker_program_that_cannot_start_leaves_the_parse_to_this_process() -
         assert pool.crashes == 0  # not counted as files crashing workers
 
 
-READY_THEN = "import sys; sys.stdout.buffer.write(b'cbready\\n'); sys.stdout.flush(); "
+READY_THEN = f"import sys; sys.stdout.buffer.write({READY!r}); sys.stdout.flush(); "
 
 
 def test_workers_that_keep_dying_are_not_replaced_forever_and_files_are_reported() -> None:
@@ -125,3 +126,12 @@ def test_closing_the_pool_does_not_wait_for_a_worker_stuck_on_a_batch() -> None:
     pool.close()
     assert time.monotonic() - started < 5
     assert all(w.proc.poll() is not None for w in pool._workers)
+
+
+def test_a_worker_of_another_protocol_version_is_not_trusted(tmp_path: Path) -> None:
+    # A bot upgraded in place while running starts the newer worker program from disk.
+    other = [sys.executable, "-c", "import sys, time; sys.stdout.buffer.write(b'cbready2'); "
+             "sys.stdout.flush(); time.sleep(30)"]  # fmt: skip
+    with ParsePool(1, worker_command=lambda: other) as pool:
+        job = pool.submit("a.yaml", DOC % 1)
+        assert pool.result(job)[0] == parse_documents(DOC % 1, "a.yaml")
