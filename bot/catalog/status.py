@@ -15,7 +15,7 @@ from sqlalchemy import func, select
 from bot.catalog.problems import Problem
 from bot.catalog.remote import scrub
 from bot.store.db import Database
-from bot.store.schema import problems, source_status
+from bot.store.schema import PROBLEM_COLUMNS, problems, source_status
 
 
 @dataclass(frozen=True)
@@ -82,13 +82,7 @@ def source_statuses(
         for name in names:
             row = rows.get(name)
             found = conn.execute(
-                select(
-                    problems.c.level,
-                    problems.c.message,
-                    problems.c.file,
-                    problems.c.line,
-                    problems.c.entity,
-                )
+                select(*PROBLEM_COLUMNS)
                 .where(problems.c.source == name)
                 .order_by(problems.c.created_at.desc(), problems.c.id)
                 .offset(problem_offset)

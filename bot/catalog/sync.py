@@ -28,7 +28,15 @@ from bot.catalog.sources import CatalogSource
 from bot.catalog.validation import validate_entity
 from bot.errors import CatalogError, SourceError, StoreError
 from bot.store.db import Database, bulk_insert, bump_generation, utcnow
-from bot.store.schema import catalog_files, changes, entities, problems, relations, source_status
+from bot.store.schema import (
+    PROBLEM_COLUMNS,
+    catalog_files,
+    changes,
+    entities,
+    problems,
+    relations,
+    source_status,
+)
 
 log = logging.getLogger(__name__)
 
@@ -517,13 +525,7 @@ class CatalogSync:
         return [
             Problem.from_dict(dict(r._mapping))
             for r in conn.execute(
-                select(
-                    problems.c.level,
-                    problems.c.message,
-                    problems.c.file,
-                    problems.c.line,
-                    problems.c.entity,
-                )
+                select(*PROBLEM_COLUMNS)
                 .where(problems.c.source == source_name)
                 .order_by(problems.c.id)
             )

@@ -76,6 +76,15 @@ problems = Table(
     Column("created_at", DateTime(timezone=True), nullable=False),
 )
 
+# What a ``Problem`` is made of (``Problem.from_dict`` reads a row of these).
+PROBLEM_COLUMNS = (
+    problems.c.level,
+    problems.c.message,
+    problems.c.file,
+    problems.c.line,
+    problems.c.entity,
+)
+
 changes = Table(
     "changes",
     metadata,
