@@ -140,6 +140,47 @@ class _DuplicateKey(Exception):
         self.line = line
 
 
+_TOO_DEEP = f"nesting deeper than {MAX_DEPTH} levels; the rest of the file is not read"
+
+_OPENS = (
+    yaml.FlowSequenceStartToken,
+    yaml.FlowMappingStartToken,
+    yaml.BlockSequenceStartToken,
+    yaml.BlockMappingStartToken,
+)
+_CLOSES = (yaml.FlowSequenceEndToken, yaml.FlowMappingEndToken, yaml.BlockEndToken)
+
+
+def _too_deep_line(text: str, until_line: int | None) -> int | None:
+    """The line where nesting first passes ``MAX_DEPTH``, up to ``until_line``, else None.
+
+    Asked only after libyaml gave up on a file that might nest that deep, to tell whether that
+    is why, whatever the libyaml build's own limit and wording. PyYAML's pure-Python scanner
+    counts the levels: it reads at most one line (or 1,024 characters) ahead of the token it
+    returns, and stops here as soon as the limit is passed, so the cost stays small.
+    """
+    scanner: Any = yaml.SafeLoader(text)
+    depth = 0
+    try:
+        while True:
+            token = scanner.get_token()
+            if token is None or isinstance(token, yaml.StreamEndToken):
+                return None
+            line: int = token.start_mark.line + 1
+            if until_line is not None and line > until_line:
+                return None
+            if isinstance(token, _OPENS):
+                depth += 1
+                if depth > MAX_DEPTH:
+                    return line
+            elif isinstance(token, _CLOSES):
+                depth -= 1
+    except yaml.YAMLError:  # another mistake comes first: libyaml's message says which
+        return None
+    finally:
+        scanner.dispose()
+
+
 def _nesting_bound(text: str) -> int:
     """An upper bound of the nesting depth of any document in ``text``, found without parsing.
 
@@ -350,19 +391,18 @@ def parse_documents(data: bytes, file: str, objects_only: bool = True) -> Parsed
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         at = mark.line + 1 if mark is not None else None
-        reason = " ".join(str(part) for part in (exc.context, exc.problem) if part)
-        problems.append(Problem("error", f"YAML error: {reason}", file, at))
+        deep = _too_deep_line(text, at) if bound > MAX_DEPTH else None
+        if deep is not None:
+            # Newer libyaml builds refuse deep nesting in their scanner, which reads ahead of
+            # the events that reach our own depth check: the same file, the same problem.
+            problems.append(Problem("error", _TOO_DEEP, file, deep))
+        else:
+            reason = " ".join(str(part) for part in (exc.context, exc.problem) if part)
+            problems.append(Problem("error", f"YAML error: {reason}", file, at))
     except yaml.YAMLError as exc:
         problems.append(Problem("error", f"YAML error: {exc}", file))
     except _TooDeep as exc:
-        problems.append(
-            Problem(
-                "error",
-                f"nesting deeper than {MAX_DEPTH} levels; the rest of the file is not read",
-                file,
-                exc.line,
-            )
-        )
+        problems.append(Problem("error", _TOO_DEEP, file, exc.line))
     except RecursionError:
         problems.append(Problem("error", f"nesting deeper than {MAX_DEPTH} levels", file))
     finally:

@@ -484,3 +484,19 @@ def test_a_number_pyyaml_cannot_read_costs_its_document_not_the_file() -> None:
     assert problem.message == (
         "a value cannot be read (invalid literal for int() with base 2: ''); document skipped"
     )
+
+
+def test_a_deep_document_is_reported_as_too_deep_whatever_libyaml_refuses_first() -> None:
+    # libyaml 0.2.5 builds stop at 1,000 flow levels in their scanner, with their own words,
+    # before the events reach our depth check; older builds do not. The depth is counted here
+    # from tokens, so the answer is Callboard's either way.
+    from bot.catalog.yamlload import _too_deep_line
+
+    deep = "name: x\nspec: " + "[" * 5_000 + "]" * 5_000 + "\n"
+    assert _too_deep_line(deep, None) == 2
+    assert _too_deep_line(deep, 1) is None  # the limit is passed after the line libyaml named
+    block = "".join(f"{' ' * i}k{i}:\n" for i in range(MAX_DEPTH + 5)) + " " * 300 + "v: 1\n"
+    assert _too_deep_line(block, None) == MAX_DEPTH + 1
+    assert _too_deep_line("a: [[[1]]]\nb: 'unterminated\n", None) is None  # another mistake
+    shallow = "a: [[[1]]]\n" * 400
+    assert _too_deep_line(shallow, None) is None
