@@ -9,6 +9,7 @@ are reported as problems on the file instead of exhausting memory or the stack.
 from __future__ import annotations
 
 import datetime as dt
+import math
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -34,6 +35,10 @@ without recursion, and parsing stops as soon as a document passes ``MAX_DEPTH``.
 
 class _Loader(yaml.CSafeLoader):
     """CSafeLoader without merge keys: ``<<`` stays an ordinary key, as in Backstage."""
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self.unknown_tags: list[tuple[str, int]] = []  # (tag, line), ignored with a warning
 
     def flatten_mapping(self, node: yaml.MappingNode) -> None:
         return None
@@ -75,6 +80,71 @@ _Loader.add_implicit_resolver(
     list("tTfF"),
 )
 _Loader.add_constructor("tag:yaml.org,2002:timestamp", _construct_timestamp_as_text)
+
+# YAML 1.2 core schema numbers, as Backstage's parser (the `yaml` package) reads them. YAML 1.1
+# also took `2:30` (sexagesimal), `1_000`, `0b101` and `012` (octal) for numbers: in 1.2 the
+# first three are strings and `012` is twelve; `0o17` and `1e3` are numbers only in 1.2.
+_INT_12 = re.compile(r"^(?:[-+]?[0-9]+|0o[0-7]+|0x[0-9a-fA-F]+)$")
+_FLOAT_12 = re.compile(
+    r"^(?:[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?"
+    r"|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$"
+)
+_Loader.yaml_implicit_resolvers = {
+    first: [
+        (tag, rx)
+        for tag, rx in resolvers
+        if tag not in ("tag:yaml.org,2002:int", "tag:yaml.org,2002:float")
+    ]
+    for first, resolvers in _Loader.yaml_implicit_resolvers.items()
+}
+# Order matters: a text both could take (`12`) is an int, as in the 1.2 core schema.
+_Loader.add_implicit_resolver("tag:yaml.org,2002:int", _INT_12, list("-+0123456789"))
+_Loader.add_implicit_resolver("tag:yaml.org,2002:float", _FLOAT_12, list("-+0123456789."))
+
+
+def _construct_int_12(loader: _Loader, node: yaml.Node) -> int:
+    text = str(loader.construct_scalar(node))  # type: ignore[arg-type]
+    if _INT_12.match(text) is None:  # an explicit !!int on other text: as the 1.2 schema would
+        raise ValueError(f"not an integer: {text!r}")  # costs its document, as elsewhere
+    if text.startswith("0o"):
+        return int(text[2:], 8)
+    if text.startswith("0x"):
+        return int(text[2:], 16)
+    return int(text, 10)
+
+
+def _construct_float_12(loader: _Loader, node: yaml.Node) -> float:
+    text = str(loader.construct_scalar(node))  # type: ignore[arg-type]
+    lower = text.lower()
+    if lower.endswith(".inf"):
+        return -math.inf if lower.startswith("-") else math.inf
+    if lower == ".nan":
+        return math.nan
+    if _FLOAT_12.match(text) is None and _INT_12.match(text) is None:
+        raise ValueError(f"not a number: {text!r}")
+    return float(_construct_int_12(loader, node)) if "0o" in text or "0x" in text else float(text)
+
+
+_Loader.add_constructor("tag:yaml.org,2002:int", _construct_int_12)
+_Loader.add_constructor("tag:yaml.org,2002:float", _construct_float_12)
+
+
+def _construct_unknown_tag(loader: _Loader, node: yaml.Node) -> Any:
+    """A tag no schema knows (`!Sub`, `!Ref`): a warning, and the value as if untagged.
+
+    Backstage's parser does the same (it warns of an unresolved tag and keeps the value).
+    """
+    loader.unknown_tags.append((str(node.tag), node.start_mark.line + 1))
+    if isinstance(node, yaml.ScalarNode):
+        return str(loader.construct_scalar(node))
+    if isinstance(node, yaml.SequenceNode):
+        return loader.construct_sequence(node, deep=True)
+    if isinstance(node, yaml.MappingNode):
+        return loader.construct_mapping(node, deep=True)
+    return None
+
+
+_Loader.add_constructor(None, _construct_unknown_tag)
 
 
 @dataclass(frozen=True)
@@ -407,6 +477,10 @@ def parse_documents(data: bytes, file: str, objects_only: bool = True) -> Parsed
         problems.append(Problem("error", f"nesting deeper than {MAX_DEPTH} levels", file))
     finally:
         loader.dispose()
+    problems.extend(
+        Problem("warning", f"unresolved tag {tag}: ignored, the value is kept untagged", file, at)
+        for tag, at in loader.unknown_tags
+    )
     return Parsed(docs, problems, complete)
 
 

@@ -156,7 +156,6 @@ def test_a_byte_order_mark_is_accepted() -> None:
         ("a: *nowhere\n", "found undefined alias"),
         ("a: &x 1\nb: &x 2\n", "found duplicate anchor"),
         ("? [a, b]\n: c\n", "found unhashable key"),
-        ("a: !python/object:os.system echo\n", "could not determine a constructor"),
     ],
 )
 def test_malformed_yaml_is_a_problem_not_an_exception(text: str, message: str) -> None:
@@ -467,13 +466,14 @@ def test_the_direct_path_agrees_with_the_full_path_on_real_catalogs() -> None:
             loader.dispose()
         assert _same(direct, _full_path(text)), path
         checked += 1
-    assert checked >= 40
+    # The demo's files alone, or with ../shared's upstream catalogs beside them.
+    assert checked >= (40 if SHARED.exists() else 20)
 
 
 def test_a_number_pyyaml_cannot_read_costs_its_document_not_the_file() -> None:
-    # YAML 1.1's int resolver takes `0b_` for a binary number, which int() then refuses.
+    # An explicit !!int on text that is no integer.
     text = (
-        "kind: Component\nmetadata:\n  name: a\n  annotations: {x: 0b_}\n"
+        "kind: Component\nmetadata:\n  name: a\n  annotations: {x: !!int 0b_}\n"
         "---\nkind: Component\nmetadata:\n  name: b\n"
     )
     parsed = parse_documents(text.encode(), "f.yaml")
@@ -481,9 +481,7 @@ def test_a_number_pyyaml_cannot_read_costs_its_document_not_the_file() -> None:
     assert not parsed.complete  # the file keeps what it held before
     (problem,) = parsed.problems
     assert (problem.file, problem.line) == ("f.yaml", 1)
-    assert problem.message == (
-        "a value cannot be read (invalid literal for int() with base 2: ''); document skipped"
-    )
+    assert problem.message == ("a value cannot be read (not an integer: '0b_'); document skipped")
 
 
 def test_a_deep_document_is_reported_as_too_deep_whatever_libyaml_refuses_first() -> None:
@@ -500,3 +498,71 @@ def test_a_deep_document_is_reported_as_too_deep_whatever_libyaml_refuses_first(
     assert _too_deep_line("a: [[[1]]]\nb: 'unterminated\n", None) is None  # another mistake
     shallow = "a: [[[1]]]\n" * 400
     assert _too_deep_line(shallow, None) is None
+
+
+# The YAML 1.2 core schema, as Backstage's parser (the `yaml` package, its default) reads plain
+# scalars: text -> the value. Where YAML 1.1 differs, the comment says what 1.1 made of it.
+YAML_12_CORE = {
+    "2:30": "2:30",  # 1.1: 150 (sexagesimal)
+    "1_000": "1_000",  # 1.1: 1000
+    "0b101": "0b101",  # 1.1: 5
+    "012": 12,  # 1.1: 10 (octal)
+    "0o17": 15,  # 1.1: a string
+    "0x1F": 31,
+    "1e3": 1000.0,  # 1.1: a string (its floats need a dot)
+    "-1.5E-2": -0.015,
+    ".5": 0.5,
+    "1.": 1.0,
+    "+12": 12,
+    "-0": 0,
+    ".inf": float("inf"),
+    "-.Inf": float("-inf"),
+    "yes": "yes",  # 1.1: True
+    "off": "off",  # 1.1: False
+    "True": True,
+    "FALSE": False,
+    "~": None,
+    "Null": None,
+    "2024-01-01": "2024-01-01",  # 1.1: a date
+    "0x": "0x",
+    "0o8": "0o8",
+    "1e": "1e",
+    "+0x1F": "+0x1F",
+    "1.2.3": "1.2.3",
+    "._5": "._5",
+}
+
+
+@pytest.mark.parametrize(("text", "expected"), list(YAML_12_CORE.items()))
+def test_plain_scalars_are_read_by_the_yaml_12_core_schema(text: str, expected: object) -> None:
+    doc = f"kind: Component\nmetadata:\n  name: a\n  annotations:\n    v: {text}\n"
+    for path in ("fast", "full"):
+        # The fast path builds values from events; an anchor sends a file down the full path.
+        body = doc if path == "fast" else doc + "  labels: &l {}\n"
+        parsed = parse_documents(body.encode(), "f.yaml")
+        assert parsed.problems == [], path
+        value = parsed.documents[0].data["metadata"]["annotations"]["v"]
+        assert value == expected and type(value) is type(expected), (path, value)
+
+
+def test_nan_is_a_float_by_the_yaml_12_core_schema() -> None:
+    parsed = parse_documents(b"a: .NaN\n", "f.yaml", objects_only=False)
+    value = parsed.documents[0].data["a"]
+    assert isinstance(value, float) and value != value
+
+
+def test_an_unknown_tag_is_a_warning_and_the_value_is_kept() -> None:
+    text = (
+        "kind: Component\nmetadata:\n  name: a\n  description: !Sub 'arn:${AWS::Region}'\n"
+        "  labels: !Labels {team: x}\n  tags: !Tags [a, b]\n"
+        "  annotations: {cmd: !python/object:os.system echo}\n"
+    )
+    parsed = parse_documents(text.encode(), "f.yaml")
+    [doc] = parsed.documents
+    assert parsed.complete
+    meta = doc.data["metadata"]
+    assert meta["description"] == "arn:${AWS::Region}"
+    assert meta["labels"] == {"team": "x"} and meta["tags"] == ["a", "b"]
+    assert meta["annotations"] == {"cmd": "echo"}  # never a Python object
+    assert [(p.level, p.line) for p in parsed.problems] == [("warning", n) for n in (4, 5, 6, 7)]
+    assert all("!" in p.message and p.file == "f.yaml" for p in parsed.problems)
