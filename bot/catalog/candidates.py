@@ -99,7 +99,16 @@ def entity_candidates(
         data = json.dumps(doc.data, separators=(",", ":"), default=str)
         digest = hashlib.sha1(data.encode(), usedforsecurity=False).hexdigest()
         out.append(make_candidate(entity, data, digest, rels, path))
-    return out, all_good
+    return last_of_each_ref(out), all_good
+
+
+def last_of_each_ref(candidates: list[Candidate]) -> list[Candidate]:
+    """One candidate per ref: the file's last document of it, as Backstage keeps (its later
+    document overwrites the earlier one of the same location, without a warning)."""
+    if len({c.ref for c in candidates}) == len(candidates):
+        return candidates
+    last = {c.ref: c for c in candidates}
+    return [c for c in candidates if last[c.ref] is c]
 
 
 def prepare_documents(documents: Iterable[Document], path: str, complete: bool) -> Prepared:

@@ -462,6 +462,31 @@ def test_a_duplicate_goes_to_the_first_location_with_a_warning(catalog: CatalogF
     assert cat.spec("component:default/shared")["owner"] == "team-first"
 
 
+def test_a_ref_repeated_in_one_file_is_the_files_last_document_as_in_backstage(
+    catalog: CatalogFactory,
+) -> None:
+    # Giant Swarm's catalogs/charts.yaml repeats cluster-autoscaler-app: Backstage shows the
+    # later document (same location key, it overwrites), with no warning.
+    cat = catalog()
+    cat.write("all.yaml", location("./charts.yaml", "./other.yaml"))
+    cat.write(
+        "charts.yaml",
+        dump(
+            component("autoscaler", owner="team-turtles"),
+            component("between"),
+            component("autoscaler", owner="team-tenet"),
+        ),
+    )
+    cat.write("other.yaml", component("autoscaler", owner="team-other"))
+    cat.sync()
+    assert cat.spec("component:default/autoscaler")["owner"] == "team-tenet"
+    assert "component:default/between" in cat.refs()
+    # Across files the first file still wins, with the conflict warning (on the other file).
+    [problem] = cat.problems()
+    assert (problem.file, problem.entity) == ("other.yaml", "component:default/autoscaler")
+    assert problem.message.startswith("Detected conflicting entityRef")
+
+
 def test_when_the_first_location_drops_a_duplicate_the_next_one_takes_over(
     catalog: CatalogFactory,
 ) -> None:
