@@ -8,6 +8,7 @@ are reported as problems on the file instead of exhausting memory or the stack.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import math
 import re
@@ -24,6 +25,9 @@ MAX_EXPANDED_NODES = 200_000
 aliases at 100; we cap what they expand to, which also allows ordinary anchor reuse)."""
 
 MAX_DEPTH = 200
+
+MAX_YAML_ERRORS = 20
+"""Syntax errors reported per file; past them the rest of the file is not read."""
 
 SAFE_COMPOSE_DEPTH = 1000
 """Deepest nesting a file may possibly reach and still go to libyaml's composer, which recurses
@@ -352,20 +356,77 @@ def parse_documents(data: bytes, file: str, objects_only: bool = True) -> Parsed
     With ``objects_only`` false (the file of a ``$yaml`` placeholder), a document may hold any
     value, not only a mapping.
 
-    A syntax error, or a document nested deeper than ``MAX_DEPTH``, stops the parse there: the
-    documents before it are returned and ``complete`` is false, so callers keep what the file
-    held before instead of dropping it.
+    A syntax error costs the document it is in: it is reported, and the parse goes on at the
+    next document (``---``), as Backstage's parser reads each document on its own, up to
+    ``MAX_YAML_ERRORS`` errors. A document nested deeper than ``MAX_DEPTH`` stops the parse
+    there. Either way ``complete`` is false, so callers keep what the file held before instead
+    of dropping it.
     """
-    docs: list[Document] = []
-    problems: list[Problem] = []
     if b"\x00" in data:
-        return Parsed(docs, [Problem("error", "binary data: not a YAML text file", file)], False)
+        return Parsed([], [Problem("error", "binary data: not a YAML text file", file)], False)
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         line = data[: exc.start].count(b"\n") + 1
         problem = Problem("error", f"not valid UTF-8 ({exc.reason})", file, line)
-        return Parsed(docs, [problem], False)
+        return Parsed([], [problem], False)
+    docs: list[Document] = []
+    problems: list[Problem] = []
+    complete = True
+    offset = 0  # lines of the file before the part parsed now
+    for errors in range(1, MAX_YAML_ERRORS + 2):
+        part, resume = _parse_text(text, file, objects_only)
+        docs += [Document(d.data, d.line + offset) for d in part.documents]
+        problems += [_shifted(p, offset) for p in part.problems]
+        complete = complete and part.complete
+        if resume is None:
+            break
+        # ``resume`` is the 1-based line of the next document's ``---`` in ``text``.
+        if errors == MAX_YAML_ERRORS:
+            problems.append(
+                Problem(
+                    "error",
+                    f"{MAX_YAML_ERRORS} YAML errors; the rest of the file is not read",
+                    file,
+                    offset + resume,
+                )
+            )
+            break
+        text = "\n".join(text.split("\n")[resume - 1 :])
+        offset += resume - 1
+    return Parsed(docs, problems, complete)
+
+
+def _shifted(problem: Problem, lines: int) -> Problem:
+    if not lines or problem.line is None:
+        return problem
+    return dataclasses.replace(problem, line=problem.line + lines)
+
+
+_DOCUMENT_START = re.compile(r"^---(?:[ \t]|$)", re.MULTILINE)
+
+
+def _next_document(text: str, error_line: int | None) -> int | None:
+    """The 1-based line of the first ``---`` at or after ``error_line``, past line 1."""
+    if error_line is None:
+        return None
+    pos = 0
+    for _ in range(max(error_line, 2) - 1):  # to the start of that line (linear, once)
+        pos = text.find("\n", pos) + 1
+        if pos == 0:
+            return None
+    match = _DOCUMENT_START.search(text, pos)
+    if match is None:
+        return None
+    return text.count("\n", 0, match.start()) + 1
+
+
+def _parse_text(text: str, file: str, objects_only: bool) -> tuple[Parsed, int | None]:
+    """The documents of ``text`` up to its first syntax error, and where the parse may resume
+    (the line of the next document after that error), or None."""
+    docs: list[Document] = []
+    problems: list[Problem] = []
+    resume: int | None = None
     # Only files that use anchors, or that could nest deeper than allowed, pay for the walk
     # that checks alias expansion and depth.
     bound = _nesting_bound(text)
@@ -392,7 +453,7 @@ def parse_documents(data: bytes, file: str, objects_only: bool = True) -> Parsed
         if direct is not None:
             for value, line in direct:
                 accept(value, line)
-            return Parsed(docs, problems, True)
+            return Parsed(docs, problems, True), None
     loader = _Loader(text)
     complete = False
     clean = True  # False: a document was skipped for a repeated key
@@ -469,6 +530,7 @@ def parse_documents(data: bytes, file: str, objects_only: bool = True) -> Parsed
         else:
             reason = " ".join(str(part) for part in (exc.context, exc.problem) if part)
             problems.append(Problem("error", f"YAML error: {reason}", file, at))
+            resume = _next_document(text, at)
     except yaml.YAMLError as exc:
         problems.append(Problem("error", f"YAML error: {exc}", file))
     except _TooDeep as exc:
@@ -481,7 +543,7 @@ def parse_documents(data: bytes, file: str, objects_only: bool = True) -> Parsed
         Problem("warning", f"unresolved tag {tag}: ignored, the value is kept untagged", file, at)
         for tag, at in loader.unknown_tags
     )
-    return Parsed(docs, problems, complete)
+    return Parsed(docs, problems, complete), resume
 
 
 class _Unusual(Exception):

@@ -70,12 +70,15 @@ def test_a_non_object_document_is_a_problem_at_its_line(document: str, type_name
     assert messages(parsed) == [f"mixed.yaml:10: Expected object at root, got {type_name}"]
 
 
-def test_a_syntax_error_keeps_the_documents_before_it_and_marks_the_parse_incomplete() -> None:
+def test_a_syntax_error_costs_its_document_and_marks_the_parse_incomplete() -> None:
+    # As Backstage's parser, which reads each document on its own: the documents before and
+    # after the broken one are kept.
     text = (
         GOOD.format(name="a") + "---\nmetadata: [unclosed\nspec: {}\n---\n" + GOOD.format(name="c")
     )
     parsed = parse_documents(text.encode(), "broken.yaml")
-    assert names(parsed) == ["a"]
+    assert names(parsed) == ["a", "c"]
+    assert [d.line for d in parsed.documents] == [1, text.split("\n").index("---", 10) + 2]
     assert not parsed.complete
     [problem] = parsed.problems
     assert (problem.file, problem.line, problem.level) == ("broken.yaml", 11, "error")
@@ -566,3 +569,27 @@ def test_an_unknown_tag_is_a_warning_and_the_value_is_kept() -> None:
     assert meta["annotations"] == {"cmd": "echo"}  # never a Python object
     assert [(p.level, p.line) for p in parsed.problems] == [("warning", n) for n in (4, 5, 6, 7)]
     assert all("!" in p.message and p.file == "f.yaml" for p in parsed.problems)
+
+
+def test_every_syntax_error_of_a_file_is_reported_with_its_line_up_to_a_cap() -> None:
+    broken = "metadata: [unclosed\nspec: {}\n"
+    text = "---\n".join([GOOD.format(name="a"), broken, GOOD.format(name="b"), "a: b: c\n", broken])
+    lines = text.split("\n")
+    parsed = parse_documents(text.encode(), "many.yaml")
+    assert names(parsed) == ["a", "b"]
+    assert not parsed.complete
+    assert [d.line for d in parsed.documents] == [1, lines.index("---", 10) + 2]
+    assert [p.level for p in parsed.problems] == ["error"] * 3
+    assert all(p.message.startswith("YAML error: ") for p in parsed.problems)
+    # Each error is on a line of its own document.
+    starts = [i + 1 for i, line in enumerate(lines) if line == "---"]
+    at = [p.line or 0 for p in parsed.problems]
+    assert at == sorted(at) and len({sum(s <= a for s in starts) for a in at}) == 3
+
+    many = "---\n".join([broken] * (yamlload.MAX_YAML_ERRORS + 5) + [GOOD.format(name="z")])
+    capped = parse_documents(many.encode(), "many.yaml")
+    assert names(capped) == []
+    assert len(capped.problems) == yamlload.MAX_YAML_ERRORS + 1
+    assert capped.problems[-1].message == (
+        f"{yamlload.MAX_YAML_ERRORS} YAML errors; the rest of the file is not read"
+    )
