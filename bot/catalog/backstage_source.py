@@ -367,7 +367,8 @@ def _normalise(
         doc["spec"] = item["spec"]
     annotations = metadata.get("annotations")
     managed = annotations.get(MANAGED_BY) if isinstance(annotations, dict) else None
-    group = scrub(managed) if isinstance(managed, str) and managed else NO_LOCATION
+    group = scrub(managed).replace("\0", "") if isinstance(managed, str) and managed else ""
+    group = group or NO_LOCATION
     if len(group) > _MAX_GROUP_KEY:
         digest = hashlib.sha1(group.encode(), usedforsecurity=False).hexdigest()[:12]
         group = f"{group[: _MAX_GROUP_KEY - 14]}…~{digest}"
