@@ -167,13 +167,12 @@ def fit_for_store(doc: Any) -> list[str]:
         if key not in meta:
             continue
         value = meta[key]
-        if isinstance(value, str):
-            if len(value) > cap:
-                meta[key] = value[: cap - 1] + "…"
-                out.append(
-                    f'"metadata.{key}" has {len(value):,} characters; cut to {cap:,} '
-                    "(the most Callboard keeps)"
-                )
+        if isinstance(value, str) and len(value) > cap:
+            meta[key] = value[: cap - 1] + "…"
+            out.append(
+                f'"metadata.{key}" has {len(value):,} characters; cut to {cap:,} '
+                "(the most Callboard keeps)"
+            )
     return out
 
 

@@ -26,7 +26,7 @@ import yaml
 
 from bot.catalog.candidates import Prepared, is_location, prepare_documents
 from bot.catalog.parsepool import ParsePool
-from bot.catalog.problems import Problem
+from bot.catalog.problems import Level, Problem
 from bot.catalog.validation import validate_entity
 from bot.catalog.yamlload import Document, parse_documents, type_name
 from bot.errors import CatalogError
@@ -621,7 +621,7 @@ def _placeholder(
     original: Any,
     budget: list[int],
 ) -> Any:
-    def keep(reason: str, level: str = "warning") -> Any:
+    def keep(reason: str, level: Level = "warning") -> Any:
         problems.append(
             Problem(level, f"placeholder {key} {target!r} kept unresolved: {reason}", rel, doc.line)
         )
