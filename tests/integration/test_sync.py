@@ -1112,3 +1112,27 @@ def test_bad_placeholder_budgets_are_config_errors(make_app: Any) -> None:
         ConfigError, match=r"catalog.placeholder_sync_mb \(5\) must be at least placeholder_file"
     ):
         make_app(catalog={"placeholder_file_mb": 10, "placeholder_sync_mb": 5})
+
+
+def test_check_reports_a_placeholder_budget_error_and_exits_1(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    (tmp_path / "big.txt").write_text("x" * (8 * 2**20))
+    (tmp_path / "all.yaml").write_text(
+        dump(*[api(f"a{i}", {"$text": "./big.txt"}) for i in range(3)])
+    )
+    callboard = Path(sys.executable).with_name("callboard")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CALLBOARD_")}
+    result = subprocess.run(
+        [str(callboard), "check", "all.yaml"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,  # a hang guard
+        check=False,
+    )
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "the placeholders of this file would pull in more than 20 MB" in result.stdout
+    assert result.stderr.strip() == "1 file(s) checked: 1 error(s), 0 warning(s)"
