@@ -250,8 +250,18 @@ class CatalogSync:
         for index, source in enumerate(self.sources):
             if only is not None and source.name != only:
                 continue
+            if self.db.read_only:
+                error = f"source {source.name}: not synced: the database is read-only"
+                reports.append(
+                    SourceReport(
+                        source.name, ok=False, error=error, problems=[Problem("error", error)]
+                    )
+                )
+                continue
             reports.append(self._sync_source(index, source, force))
         report = SyncReport(reports)
+        if self.db.read_only:
+            return report  # the steps write too
         for step in self.steps:
             try:
                 report.steps.append(step.run(report, force))

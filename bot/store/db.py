@@ -15,6 +15,7 @@ import hashlib
 import logging
 import operator
 import os
+import sqlite3
 import threading
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
@@ -22,6 +23,7 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config as AlembicConfig
+from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, Table, create_engine, event, insert, select, text
 from sqlalchemy.engine import URL, Connection, make_url
 from sqlalchemy.exc import SQLAlchemyError
@@ -64,6 +66,7 @@ class Database:
         self.url = normalise_url(url)
         self.is_sqlite = self.url.get_backend_name() == "sqlite"
         self.is_postgres = self.url.get_backend_name() == "postgresql"
+        self.read_only = False  # a SQLite file in a folder this process cannot write
         kwargs: dict[str, Any] = {}
         if self.is_sqlite:
             database = self.url.database
@@ -115,13 +118,50 @@ class Database:
                 cfg.attributes["connection"] = conn
                 command.upgrade(cfg, "heads")
         except SQLAlchemyError as exc:
-            raise StoreError(
-                f"cannot migrate database {self.safe_url}: {exc}{self._read_only_hint()}"
-            ) from exc
+            hint = self._read_only_hint()
+            if hint and self._open_read_only():
+                log.warning(
+                    "database %s is read-only%s; answering from it as it is, syncs are off",
+                    self.safe_url,
+                    hint,
+                )
+                return
+            raise StoreError(f"cannot migrate database {self.safe_url}: {exc}{hint}") from exc
         finally:
             self._migrating.active = False
         self._auto_migrate = True
         self._schema_suspect = False
+
+    def _open_read_only(self) -> bool:
+        """Use the SQLite file read-only, when it exists and is fully migrated already."""
+        path = Path(self.url.database or "")
+        if not path.is_file():
+            return False
+        uri = f"{path.resolve().as_uri().replace('file://', 'file:', 1)}?immutable=1"
+        engine = create_engine(
+            "sqlite://",
+            creator=lambda: sqlite3.connect(uri, uri=True, check_same_thread=False),
+        )
+        event.listen(engine, "connect", _sqlite_autocommit)
+        event.listen(engine, "begin", _sqlite_begin)
+        cfg = AlembicConfig()
+        cfg.set_main_option("script_location", str(MIGRATIONS))
+        heads = set(ScriptDirectory.from_config(cfg).get_heads())
+        try:
+            with engine.connect() as conn:
+                applied = set(
+                    conn.execute(text("SELECT version_num FROM alembic_version")).scalars()
+                )
+        except SQLAlchemyError:
+            engine.dispose()
+            return False
+        if applied != heads:
+            engine.dispose()
+            return False
+        self.engine.dispose()
+        self.engine = engine
+        self.read_only = True
+        return True
 
     @contextlib.contextmanager
     def write_transaction(self) -> Iterator[Connection]:
@@ -281,6 +321,10 @@ def _sqlite_begin(conn: Connection) -> None:
     # begin is the only one, so savepoints work and a writer can ask for BEGIN IMMEDIATE.
     mode = conn.get_execution_options().get("sqlite_begin", "")
     conn.exec_driver_sql(f"BEGIN {mode}".strip())
+
+
+def _sqlite_autocommit(dbapi_conn: Any, _record: Any) -> None:
+    dbapi_conn.isolation_level = None
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -433,3 +434,80 @@ def test_a_sync_that_read_before_a_newer_one_committed_does_not_regress_it(
     finally:
         for d in (db, db_stale, db_newer):
             d.dispose()
+
+
+def _read_only_runner(folder: Path) -> list[str]:
+    """A command prefix that runs a program seeing ``folder`` read-only, or skip."""
+    import shutil
+    import subprocess
+
+    if os.geteuid() != 0:
+        folder.chmod(0o555)
+        return []
+    unshare = shutil.which("unshare")
+    probe = ["unshare", "-m", "sh", "-c", f"mount --bind -o ro '{folder}' '{folder}'"]
+    if unshare is None or subprocess.run(probe, capture_output=True, check=False).returncode:
+        pytest.skip("root cannot be denied writes here (no unshare -m with a read-only bind)")
+    return [
+        "unshare",
+        "-m",
+        "sh",
+        "-c",
+        f'mount --bind -o ro "{folder}" "{folder}" && exec "$@"',
+        "-",
+    ]
+
+
+def test_a_read_only_data_directory_is_named_and_read_only_commands_still_work(
+    tmp_path: Path,
+) -> None:
+    import subprocess
+    import sys
+
+    data = tmp_path / "var"
+    config = tmp_path / "callboard.yaml"
+    config.write_text(
+        yaml.safe_dump(
+            {
+                "data_dir": str(data),
+                "catalog": {"sources": [{"type": "file", "name": "demo", "target": str(DEMO)}]},
+            }
+        )
+    )
+    callboard = str(Path(sys.executable).with_name("callboard"))
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CALLBOARD_")}
+
+    def run(*args: str, prefix: list[str] = []) -> subprocess.CompletedProcess[str]:  # noqa: B006
+        return subprocess.run(
+            [*prefix, callboard, "--config", str(config), *args],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=120,  # a hang guard
+            check=False,
+        )
+
+    assert run("sync").returncode == 0
+    prefix = _read_only_runner(data)
+    try:
+        listed = run("list", prefix=prefix)
+        assert listed.returncode == 0, listed.stderr
+        assert "component:default/payments-api" in listed.stdout
+        answered = run("ask", "--no-sync", "/whoowns payments-api", prefix=prefix)
+        assert answered.returncode == 0, answered.stderr
+        synced = run("sync", prefix=prefix)
+        assert synced.returncode == 1
+        assert "not synced: the database is read-only" in synced.stdout
+        assert "read-only" in synced.stderr  # the log says which folder, and what to do
+    finally:
+        data.chmod(0o755)
+    # A database that was never created there cannot be read at all: the message says why.
+    (tmp_path / "empty").mkdir()
+    config.write_text(yaml.safe_dump({"data_dir": str(tmp_path / "empty")}))
+    prefix = _read_only_runner(tmp_path / "empty")
+    try:
+        failed = run("list", prefix=prefix)
+        assert failed.returncode != 0
+        assert "is read-only for this user" in failed.stderr, failed.stderr
+    finally:
+        (tmp_path / "empty").chmod(0o755)
