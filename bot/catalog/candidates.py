@@ -112,6 +112,25 @@ def entity_candidates(
     return out, all_good
 
 
+def _has_nul(value: Any) -> bool:
+    """Whether any string in ``value`` (keys too) holds a NUL (the fast check: no paths)."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        kind = type(item)
+        if kind is str:
+            if "\0" in item:
+                return True
+        elif kind is dict:
+            for key, sub in item.items():
+                if type(key) is str and "\0" in key:
+                    return True
+                stack.append(sub)
+        elif kind is list:
+            stack.extend(item)
+    return False
+
+
 def _without_nul(value: Any, path: str, found: list[str]) -> Any:
     """``value`` with every NUL character removed from its strings (keys too); ``found`` gets
     the path of each string that held one. PostgreSQL text cannot hold NUL."""
@@ -129,8 +148,10 @@ def _without_nul(value: Any, path: str, found: list[str]) -> Any:
             return value
         rebuilt: dict[Any, Any] = {}
         for key, item in value.items():
-            where = f"{path}.{key}" if path else str(key)
-            new_key = _without_nul(key, where, found)
+            new_key = key.replace("\0", "") if isinstance(key, str) else key
+            where = f"{path}.{new_key}" if path else str(new_key)
+            if new_key != key:
+                found.append(where)
             rebuilt[new_key] = _without_nul(item, where, found)
         value.clear()  # in place: the document is the caller's
         value.update(rebuilt)
@@ -156,8 +177,10 @@ def fit_for_store(doc: Any) -> list[str]:
         return []
     out: list[str] = []
     nul: list[str] = []
-    _without_nul(doc, "", nul)
+    if _has_nul(doc):
+        _without_nul(doc, "", nul)
     if nul:
+        nul = list(dict.fromkeys(nul))
         shown = ", ".join(nul[:5]) + (f" and {len(nul) - 5} more" if len(nul) > 5 else "")
         out.append(f"NUL characters removed from {shown} (the store cannot hold them)")
     meta = doc.get("metadata")
