@@ -351,7 +351,12 @@ def parse_documents(data: bytes, file: str, objects_only: bool = True) -> Parsed
         mark = exc.problem_mark or exc.context_mark
         at = mark.line + 1 if mark is not None else None
         reason = " ".join(str(part) for part in (exc.context, exc.problem) if part)
-        problems.append(Problem("error", f"YAML error: {reason}", file, at))
+        if "exceeded maximum nesting depth" in reason:
+            # libyaml 0.2.5+ stops deep flow nesting itself, before MAX_DEPTH is reached here
+            message = f"nesting deeper than {MAX_DEPTH} levels; the rest of the file is not read"
+            problems.append(Problem("error", message, file, at))
+        else:
+            problems.append(Problem("error", f"YAML error: {reason}", file, at))
     except yaml.YAMLError as exc:
         problems.append(Problem("error", f"YAML error: {exc}", file))
     except _TooDeep as exc:
