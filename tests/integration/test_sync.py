@@ -1021,13 +1021,10 @@ def test_a_row_the_database_refuses_costs_that_entity_only(catalog: CatalogFacto
     assert refused.level == "error" and refused.file == "all.yaml"
     assert refused.message.startswith("the database refused this entity (")
     assert "refused (test)" in refused.message and refused.message.endswith("not stored")
-    assert [c[1:3] for c in cat.changes()][-2:] == [
+    assert sorted(c[1:3] for c in cat.changes()[1:]) == [
         ("added", "component:default/fresh"),
         ("owner_changed", "component:default/payments-api"),
-    ] or [c[1:3] for c in cat.changes()][-2:] == [
-        ("owner_changed", "component:default/payments-api"),
-        ("added", "component:default/fresh"),
-    ]
+    ]  # nothing recorded for the refused one
     # The file is read again next time: once the database takes it, the entity arrives.
     with cat.app.db.engine.begin() as conn:
         conn.execute(text("DROP TRIGGER refuse" + ("" if cat.app.db.is_sqlite else " ON entities")))
