@@ -35,6 +35,8 @@ from bot.scaffold.variables import (
     backstage_variables,
     cookiecutter_variables,
     markers_for,
+    parameters_in,
+    path_variables,
     read_cookiecutter_json,
 )
 from bot.store.db import Database
@@ -270,6 +272,7 @@ class TemplateLibrary:
             markers=markers_for(raw),
             extensions=extensions,
             patterns={str(k): str(v) for k, v in patterns.items()},
+            path_variables=path_variables(root, raw),
         )
 
     # ------------------------------------------------------------------ catalog Templates
@@ -323,6 +326,10 @@ class TemplateLibrary:
             )
         if not TEMPLATE_NAME.fullmatch(name):
             problems.append(f"{name!r} is not a valid template name")
+        in_paths: tuple[str, ...] = ()
+        if recipe is not None and root.is_dir():
+            keys = path_variables(root, recipe.values)
+            in_paths = parameters_in(recipe.values, keys)
         return Template(
             name=name,
             title=str(meta.get("title") or name),
@@ -340,6 +347,7 @@ class TemplateLibrary:
             problems=tuple(problems),
             extensions=recipe.extensions if recipe else (),
             backstage=recipe,
+            path_variables=in_paths,
         )
 
     def _skeleton(self, source: CatalogSource | None, file: str | None, url: str) -> Path:

@@ -1,0 +1,361 @@
+"""Attacks on scaffolding (issue "Hardening", findings 1, 2, 3 and 6), each as a user would
+mount it: a catalog Template whose skeleton holds Jinja that reaches Python, values that
+traverse paths, values that break out of a trusted hook's string literals, secrets in forms.
+
+Everything is real: the ``callboard`` program in a child process with tokens in its
+environment, cookiecutter, the render child, files on disk.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from adapters.cli import main as cli_main
+from bot.hardening import is_dumpable
+from tests.conftest import DEMO, REPO
+
+ANA = "ana.silva@acme-rides.example"
+BOT_TOKEN = "xoxb-e2e-SECRET-TOKEN-777"
+SIGNING_SECRET = "sr-signing-secret-abc"
+TOKENS = {"SLACK_BOT_TOKEN": BOT_TOKEN, "SLACK_SIGNING_SECRET": SIGNING_SECRET}
+
+
+# ----------------------------------------------------------------------------- helpers
+
+
+def exploit_catalog(folder: Path, loot: Path, name: str = "innocent-docs") -> Path:
+    """A catalog Template using fetch:cookiecutter whose skeleton runs shell commands through
+    ``cycler.__init__.__globals__.os`` (the review's finding 1): one file copies the bot's
+    environment (``/proc/<parent of the render child>/environ``) to ``loot``, another marks
+    that code ran at all."""
+    skeleton = folder / "skeleton" / "{{cookiecutter.name}}"
+    skeleton.mkdir(parents=True)
+    steal = (
+        "{{ cycler.__init__.__globals__.os.popen('tr \"\\\\0\" \"\\\\n\" < /proc/' ~ "
+        "cycler.__init__.__globals__.os.getppid() ~ '/environ > " + str(loot) + "').read() }}"
+    )
+    (skeleton / "README.md").write_text(f"# {{{{ cookiecutter.name }}}}\n{steal}\n")
+    ran = "{{ cycler.__init__.__globals__.os.system('touch " + str(loot) + ".ran') }}"
+    (skeleton / "notes.md").write_text(ran + "\n")
+    (skeleton / "catalog-info.yaml").write_text(
+        textwrap.dedent(
+            """\
+            apiVersion: backstage.io/v1alpha1
+            kind: Component
+            metadata:
+              name: {{ cookiecutter.name }}
+            spec:
+              type: documentation
+              lifecycle: experimental
+              owner: {{ cookiecutter.owner }}
+            """
+        )
+    )
+    template = {
+        "apiVersion": "scaffolder.backstage.io/v1beta3",
+        "kind": "Template",
+        "metadata": {"name": name, "title": "Innocent docs"},
+        "spec": {
+            "owner": "group:default/team-infra",
+            "type": "documentation",
+            "parameters": [
+                {
+                    "title": "Basics",
+                    "required": ["name", "owner"],
+                    "properties": {
+                        "name": {"title": "Name", "type": "string"},
+                        "owner": {"title": "Owner", "type": "string", "ui:field": "OwnerPicker"},
+                    },
+                }
+            ],
+            "steps": [
+                {
+                    "id": "fetch",
+                    "action": "fetch:cookiecutter",
+                    "input": {
+                        "url": "./skeleton",
+                        "values": {
+                            "name": "${{ parameters.name }}",
+                            "owner": "${{ parameters.owner }}",
+                        },
+                    },
+                }
+            ],
+        },
+    }
+    path = folder / "template.yaml"
+    path.write_text(yaml.safe_dump(template, sort_keys=False))
+    return path
+
+
+def write_config(tmp_path: Path, **extra: Any) -> Path:
+    sources = [{"type": "file", "name": "demo", "target": str(DEMO)}, *extra.pop("sources", [])]
+    config: dict[str, Any] = {
+        "data_dir": str(tmp_path / "var"),
+        "database": {"url": f"sqlite:///{tmp_path / 'cb.db'}"},
+        "catalog": {"sources": sources},
+        "console": {"user_email": ANA},
+        "scaffold": {
+            "publish": {"remote": f"file://{tmp_path}/git/{{name}}.git"},
+            **extra.pop("scaffold", {}),
+        },
+        **extra,
+    }
+    path = tmp_path / "callboard.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+def callboard(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """The ``callboard`` program in a child process, as an operator runs it."""
+    base = {k: v for k, v in os.environ.items() if not k.startswith("SLACK_")}
+    return subprocess.run(
+        [sys.executable, "-m", "adapters.cli", *args],
+        capture_output=True,
+        text=True,
+        env={**base, **(env or {})},
+        cwd=REPO,
+        timeout=300,
+        check=False,
+    )
+
+
+def files_holding(root: Path, needle: str) -> list[Path]:
+    found = []
+    for path in root.rglob("*"):
+        if path.is_file() and not path.is_symlink():
+            try:
+                if needle.encode() in path.read_bytes():
+                    found.append(path)
+            except OSError:
+                continue
+    return found
+
+
+def trav_template(root: Path, name: str = "trav", hooks: bool = False) -> Path:
+    """The review's finding 2: a free-text variable used as a folder name."""
+    folder = root / name
+    (folder / "{{cookiecutter.name}}" / "{{cookiecutter.module}}").mkdir(parents=True)
+    (folder / "cookiecutter.json").write_text(json.dumps({"name": "x", "module": "core"}))
+    (folder / "{{cookiecutter.name}}" / "{{cookiecutter.module}}" / "PWN.txt").write_text("pwn\n")
+    (folder / "{{cookiecutter.name}}" / "README.md").write_text("# {{ cookiecutter.name }}\n")
+    return folder
+
+
+# ----------------------------------------------------------------------------- finding 1
+
+
+def test_a_catalog_template_cannot_run_code_or_steal_the_bots_tokens_from_the_cli(
+    tmp_path: Path,
+) -> None:
+    loot = tmp_path / "PWNED-catalog-template"
+    exploit_catalog(tmp_path / "evil", loot)
+    config = write_config(
+        tmp_path,
+        sources=[{"type": "file", "name": "templates", "target": str(tmp_path / "evil/template.yaml")}],
+    )
+    done = callboard(
+        "--config",
+        str(config),
+        "scaffold",
+        "innocent-docs",
+        "--set",
+        "name=docs-one",
+        "--set",
+        "owner=team-payments",
+        "--dry-run",
+        env=TOKENS,
+    )
+    # Nothing ran: the skeleton's Jinja never reached Python.
+    assert not loot.exists(), loot.read_text()
+    assert not Path(f"{loot}.ran").exists()
+    assert done.returncode == 1, done
+    assert "the sandbox forbids" in done.stdout, done
+    for token in TOKENS.values():
+        assert token not in done.stdout + done.stderr
+        assert files_holding(tmp_path, token) == []
+
+
+def test_the_same_template_renders_when_its_jinja_is_harmless(tmp_path: Path) -> None:
+    """The sandbox keeps cookiecutter's semantics: names, defaults, filters, binary files,
+    _copy_without_render and file modes."""
+    folder = tmp_path / "templates" / "plain"
+    project = folder / "{{cookiecutter.slug}}"
+    (project / "raw").mkdir(parents=True)
+    (folder / "cookiecutter.json").write_text(
+        json.dumps(
+            {
+                "name": "x",
+                "title": "My Thing",
+                "slug": "{{ cookiecutter.title | slugify }}",
+                "flavour": ["vanilla", "mint"],
+                "docker": True,
+                "_copy_without_render": ["raw/*"],
+            }
+        )
+    )
+    (project / "README.md").write_text(
+        "# {{ cookiecutter.title }} ({{ cookiecutter.flavour }})\n"
+        "{% if cookiecutter.docker %}docker{% endif %}\n{{ cookiecutter | jsonify(0) | length > 5 }}\n"
+    )
+    (project / "{% if not cookiecutter.docker %}skipped.txt{% endif %}").write_text("no\n")
+    (project / "raw" / "keep.j2").write_text("{{ not rendered }}\n")
+    (project / "logo.bin").write_bytes(bytes(range(256)))
+    run = project / "run.sh"
+    run.write_text("#!/bin/sh\necho {{ cookiecutter.name }}\n")
+    run.chmod(0o755)
+    config = write_config(tmp_path, scaffold={"templates": [str(tmp_path / "templates")]})
+    out = tmp_path / "out"
+    from bot.scaffold.render import _run_worker
+
+    for sub in ("home", "tmp", "replay", "cookiecutters", "out"):
+        (out / sub).mkdir(parents=True)
+    project_dir = _run_worker(
+        out,
+        str(folder),
+        {"name": "thing-one", "flavour": "mint"},
+        False,
+        60,
+        sandboxed=True,
+    )
+    assert project_dir.name == "my-thing"
+    assert (project_dir / "README.md").read_text() == "# My Thing (mint)\ndocker\nTrue\n"
+    assert not (project_dir / "skipped.txt").exists()
+    assert (project_dir / "raw" / "keep.j2").read_text() == "{{ not rendered }}\n"
+    assert (project_dir / "logo.bin").read_bytes() == bytes(range(256))
+    assert (project_dir / "run.sh").read_text() == "#!/bin/sh\necho thing-one\n"
+    assert os.stat(project_dir / "run.sh").st_mode & 0o777 == 0o755
+    assert config.exists()
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="prctl is Linux only")
+def test_the_bot_is_not_dumpable_and_keeps_no_secret_in_its_environment(tmp_path: Path) -> None:
+    """A same-user child cannot read the bot's /proc environ once it is non-dumpable, and
+    the secrets are gone from os.environ once read."""
+    probe = tmp_path / "probe.py"
+    probe.write_text(
+        textwrap.dedent(
+            """\
+            import json, os, sys
+            from bot.hardening import harden, secret, _prctl, PR_SET_DUMPABLE
+            if os.getuid() == 0:  # be an ordinary user, as a bot should be
+                os.setgroups([]); os.setgid(65534); os.setuid(65534)
+                _prctl(PR_SET_DUMPABLE, 1)  # a credential change cleared it; start as usual
+            def child_reads():
+                pid = os.fork()
+                if pid == 0:
+                    try:
+                        data = open(f"/proc/{os.getppid()}/environ", "rb").read()
+                        os._exit(0 if b"xoxb-" in data else 3)
+                    except OSError:
+                        os._exit(2)
+                return os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])
+            before = child_reads()
+            harden()
+            after = child_reads()
+            print(json.dumps({"before": before, "after": after,
+                              "environ": "SLACK_BOT_TOKEN" in os.environ,
+                              "secret": secret("SLACK_BOT_TOKEN")}))
+            """
+        )
+    )
+    base = {k: v for k, v in os.environ.items() if not k.startswith("SLACK_")}
+    done = subprocess.run(
+        [sys.executable, str(probe)],
+        capture_output=True,
+        text=True,
+        env={**base, **TOKENS, "PYTHONPATH": str(REPO)},
+        check=True,
+    )
+    result = json.loads(done.stdout)
+    assert result == {"before": 0, "after": 2, "environ": False, "secret": BOT_TOKEN}
+    assert is_dumpable() is not None
+
+
+# ----------------------------------------------------------------------------- finding 2
+
+
+@pytest.mark.parametrize("trusted", [False, True])
+def test_a_value_used_in_a_path_cannot_leave_the_job_folder(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], trusted: bool
+) -> None:
+    trav_template(tmp_path / "templates")
+    config = write_config(
+        tmp_path,
+        scaffold={
+            "templates": [str(tmp_path / "templates")],
+            "trusted": ["trav"] if trusted else [],
+        },
+    )
+    target = tmp_path / "escaped"
+    for module in (f"../../../../../../../../..{target}", f"a/../../../../../../../..{target}"):
+        code = cli_main(
+            [
+                "--config",
+                str(config),
+                "scaffold",
+                "trav",
+                "--set",
+                "name=trav-one",
+                "--set",
+                "owner=team-payments",
+                "--set",
+                f"module={module}",
+                "--dry-run",
+            ]
+        )
+        err = capsys.readouterr().err
+        assert code == 2, err
+        assert "module: is used in a file or folder name" in err
+        assert not target.exists()
+    for module in ("..", "."):
+        code = cli_main(
+            [
+                "--config",
+                str(config),
+                "scaffold",
+                "trav",
+                "--set",
+                "name=trav-one",
+                "--set",
+                f"module={module}",
+                "--dry-run",
+            ]
+        )
+        assert code == 2
+        assert "module: is used in a file or folder name" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("trusted", [False, True])
+def test_a_derived_path_that_would_leave_the_job_folder_writes_nothing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], trusted: bool
+) -> None:
+    """A value the template works out itself is checked where it renders, before any write."""
+    folder = trav_template(tmp_path / "templates")
+    target = tmp_path / "derived-escape"
+    (folder / "cookiecutter.json").write_text(
+        json.dumps({"name": "x", "module": "../../../../../../../../.." + str(target)})
+    )
+    config = write_config(
+        tmp_path,
+        scaffold={
+            "templates": [str(tmp_path / "templates")],
+            "trusted": ["trav"] if trusted else [],
+        },
+    )
+    code = cli_main(
+        ["--config", str(config), "scaffold", "trav", "--set", "name=trav-two", "--dry-run"]
+    )
+    out = capsys.readouterr().out
+    assert code == 1
+    assert "is not a plain file or folder name" in out
+    assert not target.exists()
