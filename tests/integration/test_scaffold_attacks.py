@@ -359,3 +359,200 @@ def test_a_derived_path_that_would_leave_the_job_folder_writes_nothing(
     assert code == 1
     assert "is not a plain file or folder name" in out
     assert not target.exists()
+
+
+# ----------------------------------------------------------------------------- finding 3
+
+
+def django_like_template(root: Path, marker: Path) -> Path:
+    """cookiecutter-django's pattern: y/n flags as strings, tested in a hook's source."""
+    folder = root / "djangoish"
+    (folder / "hooks").mkdir(parents=True)
+    (folder / "{{cookiecutter.name}}").mkdir()
+    (folder / "cookiecutter.json").write_text(
+        json.dumps(
+            {
+                "name": "site",
+                "description": "A site.",
+                "use_whitenoise": "n",
+                "cloud_provider": ["AWS", "GCP", "None"],
+                "use_docker": True,
+            }
+        )
+    )
+    (folder / "{{cookiecutter.name}}" / "README.md").write_text("# {{ cookiecutter.name }}\n")
+    (folder / "hooks" / "post_gen_project.py").write_text(
+        "import pathlib\n"
+        'if "{{ cookiecutter.use_whitenoise }}".lower() == "y":\n'
+        "    pass\n"
+        'DESCRIPTION = "{{ cookiecutter.description }}"\n'
+        'CLOUD = "{{ cookiecutter.cloud_provider }}"\n'
+        f"pathlib.Path({str(marker)!r}).write_text(DESCRIPTION + ' ' + CLOUD)\n"
+    )
+    return folder
+
+
+def test_values_cannot_break_out_of_a_trusted_hooks_string_literals(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    pwned = tmp_path / "pwned"
+    marker = tmp_path / "hook-ran"
+    django_like_template(tmp_path / "templates", marker)
+    config = write_config(
+        tmp_path,
+        scaffold={"templates": [str(tmp_path / "templates")], "trusted": ["djangoish"]},
+    )
+    base = ["--config", str(config), "scaffold", "djangoish", "--set", "name=site-one"]
+    attacks = {
+        "use_whitenoise": f'n" and __import__("os").system("touch {pwned}") and "',
+        "cloud_provider": f'AWS" + __import__("os").system("touch {pwned}") + "',
+        "use_docker": "maybe",
+        "description": f'x"; __import__("os").system("touch {pwned}"); "',
+    }
+    for key, value in attacks.items():
+        code = cli_main([*base, "--set", f"{key}={value}", "--dry-run"])
+        err = capsys.readouterr().err
+        assert code == 2, (key, err)
+        assert f"{key}: " in err
+        assert not pwned.exists() and not marker.exists()
+    for text in ("it's mine", "back\\slash", "costs $5", "`id`"):
+        assert cli_main([*base, "--set", f"description={text}", "--dry-run"]) == 2
+        assert "hooks are code" in capsys.readouterr().err
+    assert "must be one of n, y" in _refusal(base, "use_whitenoise=yes", capsys)
+    assert "must be one of AWS, GCP, None" in _refusal(base, "cloud_provider=aws", capsys)
+
+    # Declared values and plain text work, and the hook runs with them.
+    code = cli_main(
+        [*base, "--set", "use_whitenoise=y", "--set", "cloud_provider=GCP", "--dry-run"]
+    )
+    assert code == 0, capsys.readouterr()
+    assert marker.read_text() == "A site. GCP"
+    assert not pwned.exists()
+
+
+def _refusal(base: list[str], setting: str, capsys: pytest.CaptureFixture[str]) -> str:
+    assert cli_main([*base, "--set", setting, "--dry-run"]) == 2
+    return capsys.readouterr().err
+
+
+async def test_a_y_or_n_variable_is_a_choice_in_the_dialog(tmp_path: Path) -> None:
+    from bot.scaffold.variables import cookiecutter_variables
+
+    variables = {
+        v.name: v for v in cookiecutter_variables({"use_whitenoise": "n", "use_celery": "Y"})
+    }
+    assert variables["use_whitenoise"].kind == "choice"
+    assert variables["use_whitenoise"].choices == (("n", "n"), ("y", "y"))
+    assert variables["use_celery"].default == "y"
+
+
+# ----------------------------------------------------------------------------- finding 6
+
+
+def secret_template(folder: Path) -> Path:
+    skeleton = folder / "skeleton"
+    skeleton.mkdir(parents=True)
+    (skeleton / "README.md").write_text("# {{ cookiecutter.name }}\n")
+    (skeleton / "settings.env").write_text("API_KEY={{ cookiecutter.api_key }}\n")
+    template = {
+        "apiVersion": "scaffolder.backstage.io/v1beta3",
+        "kind": "Template",
+        "metadata": {"name": "with-secrets", "title": "With secrets"},
+        "spec": {
+            "type": "service",
+            "parameters": [
+                {
+                    "required": ["name", "owner", "api_key"],
+                    "properties": {
+                        "name": {"type": "string"},
+                        "owner": {"type": "string", "ui:field": "OwnerPicker"},
+                        "api_key": {
+                            "type": "string",
+                            "ui:widget": "password",
+                            "pattern": "^[a-z0-9-]+$",
+                        },
+                        "deploy_token": {"type": "string", "ui:field": "Secret"},
+                    },
+                }
+            ],
+            "steps": [
+                {
+                    "action": "fetch:cookiecutter",
+                    "input": {
+                        "url": "./skeleton",
+                        "values": {
+                            "name": "${{ parameters.name }}",
+                            "owner": "${{ parameters.owner }}",
+                            "api_key": "${{ parameters.api_key }}",
+                            "deploy_token": "${{ secrets.deploy_token }}",
+                        },
+                    },
+                }
+            ],
+        },
+    }
+    path = folder / "template.yaml"
+    path.write_text(yaml.safe_dump(template, sort_keys=False))
+    return path
+
+
+def test_secret_fields_are_never_logged_echoed_or_audited(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture
+) -> None:
+    secret_template(tmp_path / "cat")
+    config = write_config(
+        tmp_path,
+        sources=[{"type": "file", "name": "templates", "target": str(tmp_path / "cat/template.yaml")}],
+    )
+    base = ["--config", str(config), "-v", "scaffold", "with-secrets", "--set", "name=sec-one"]
+    bad = "NOT VALID hunter2 PASSWORD"
+    assert cli_main([*base, "--set", f"api_key={bad}", "--set", "deploy_token=dt-123456"]) == 2
+    err = capsys.readouterr().err
+    assert "api_key: the value given does not match the pattern" in err
+    assert bad not in err
+
+    good = "s3cr3t-api-key-0001"
+    token = "dt-token-0002-xyz"
+    code = cli_main([*base, "--set", f"api_key={good}", "--set", f"deploy_token={token}"])
+    out = capsys.readouterr()
+    assert code == 0, out
+    assert "Created sec-one" in out.out
+    assert subprocess.run(
+        ["git", f"--git-dir={tmp_path}/git/sec-one.git", "show", "main:settings.env"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout == f"API_KEY={good}\n"
+
+    assert cli_main(["--config", str(config), "audit", "--format", "json"]) == 0
+    audit = capsys.readouterr().out
+    entries = json.loads(audit)
+    assert entries[0]["details"]["values"]["api_key"] == "(secret, not recorded)"
+    assert entries[0]["details"]["values"]["deploy_token"] == "(secret, not recorded)"
+    for secret_value in (bad, good, token):
+        assert secret_value not in audit
+        assert secret_value not in out.out + out.err
+        assert secret_value not in caplog.text
+        # Only the template's own output holds it (the repository and its checkout).
+        held = files_holding(tmp_path, secret_value)
+        assert all(p.name == "settings.env" or "/objects/" in str(p) for p in held), held
+        assert secret_value not in (tmp_path / "cb.db").read_bytes().decode("utf-8", "replace")
+
+
+async def test_a_secret_field_is_never_prefilled(make_app: Any, tmp_path: Path) -> None:
+    secret_template(tmp_path / "cat")
+    from tests.conftest import aask
+
+    app = make_app(
+        sources=[
+            {"type": "file", "name": "demo", "target": str(DEMO)},
+            {"type": "file", "name": "templates", "target": str(tmp_path / "cat/template.yaml")},
+        ],
+        console={"user_email": ANA},
+        scaffold={"publish": {"remote": f"file://{tmp_path}/git/{{name}}.git"}},
+    )
+    reply = await aask(app, "/scaffold with-secrets")
+    assert reply.dialog is not None
+    fields = {f.name: f for f in reply.dialog.fields}
+    assert fields["api_key"].secret and fields["deploy_token"].secret
+    assert fields["api_key"].default is None
