@@ -16,7 +16,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from bot.config import Section
 from bot.errors import ConfigError, SourceError
-from bot.hardening import secret
+from bot.hardening import secret as secret_env
 
 _URL_USERINFO = re.compile(r"(?P<scheme>\b[a-zA-Z][a-zA-Z0-9+.-]*://)(?P<userinfo>[^/@\s'\"]+)@")
 _ENV_REF = re.compile(r"^\$\{[A-Za-z_][A-Za-z0-9_]*\}$")
@@ -105,7 +105,7 @@ class TokenSpec:
             return self.value
         if self.env is None:
             return None
-        value = secret(self.env)  # moved out of os.environ: no child inherits it
+        value = secret_env(self.env)  # moved out of os.environ: no child inherits it
         if not value:
             raise SourceError(
                 f"the environment variable {self.env} (token_env) is not set or empty"

@@ -229,9 +229,7 @@ def plan(
     """
     from jinja2 import UndefinedError
 
-    patterns = [
-        str(p) for p in (variables["cookiecutter"].get("_copy_without_render") or ()) if p
-    ]
+    patterns = [str(p) for p in (variables["cookiecutter"].get("_copy_without_render") or ()) if p]
     root = os.path.join(template_dir, project)
 
     def part(name: str, source: str) -> str:
@@ -382,4 +380,3 @@ def _jinja_message(exc: Exception) -> str:
             "cannot reach Python internals"
         )
     return f"{type(exc).__name__}: {exc}"
-

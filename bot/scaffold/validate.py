@@ -145,11 +145,14 @@ def validate(
 
 def _check_reach(template: Template, var: Variable, value: Any) -> None:
     """Refuse what a value could do where it lands: a path, or a trusted hook's source."""
-    if var.name in template.path_variables and isinstance(value, str):
-        if "/" in value or "\\" in value or value.strip() in (".", ".."):
-            raise ValueError(
-                "is used in a file or folder name, so it cannot hold / or \\ or be . or .."
-            )
+    if (
+        var.name in template.path_variables
+        and isinstance(value, str)
+        and ("/" in value or "\\" in value or value.strip() in (".", ".."))
+    ):
+        raise ValueError(
+            "is used in a file or folder name, so it cannot hold / or \\ or be . or .."
+        )
     if template.runs_hooks and var.kind in ("text", "number", "multiline", "json"):
         for text in _strings(value):
             bad = sorted({ch for ch in text if ch in HOOK_UNSAFE})

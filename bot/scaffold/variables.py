@@ -171,10 +171,8 @@ def _variable(
         )
     if text.lower() in YES_NO and role is None:
         first = text.lower()
-        options = (first, "n" if first == "y" else "y")
-        return Variable(
-            key, "choice", label, default=first, choices=tuple((o, o) for o in options)
-        )
+        flags = (first, "n" if first == "y" else "y")
+        return Variable(key, "choice", label, default=first, choices=tuple((o, o) for o in flags))
     return Variable(key, "text", label, default=text, required=False, role=role)
 
 

@@ -40,7 +40,7 @@ def exploit_catalog(folder: Path, loot: Path, name: str = "innocent-docs") -> Pa
     skeleton = folder / "skeleton" / "{{cookiecutter.name}}"
     skeleton.mkdir(parents=True)
     steal = (
-        "{{ cycler.__init__.__globals__.os.popen('tr \"\\\\0\" \"\\\\n\" < /proc/' ~ "
+        '{{ cycler.__init__.__globals__.os.popen(\'tr "\\\\0" "\\\\n" < /proc/\' ~ '
         "cycler.__init__.__globals__.os.getppid() ~ '/environ > " + str(loot) + "').read() }}"
     )
     (skeleton / "README.md").write_text(f"# {{{{ cookiecutter.name }}}}\n{steal}\n")
@@ -161,7 +161,7 @@ def test_a_catalog_template_cannot_run_code_or_steal_the_bots_tokens_from_the_cl
     exploit_catalog(tmp_path / "evil", loot)
     config = write_config(
         tmp_path,
-        sources=[{"type": "file", "name": "templates", "target": str(tmp_path / "evil/template.yaml")}],
+        sources=[{"type": "file", "name": "t", "target": str(tmp_path / "evil/template.yaml")}],
     )
     done = callboard(
         "--config",
@@ -205,7 +205,8 @@ def test_the_same_template_renders_when_its_jinja_is_harmless(tmp_path: Path) ->
     )
     (project / "README.md").write_text(
         "# {{ cookiecutter.title }} ({{ cookiecutter.flavour }})\n"
-        "{% if cookiecutter.docker %}docker{% endif %}\n{{ cookiecutter | jsonify(0) | length > 5 }}\n"
+        "{% if cookiecutter.docker %}docker{% endif %}\n"
+        "{{ cookiecutter | jsonify(0) | length > 5 }}\n"
     )
     (project / "{% if not cookiecutter.docker %}skipped.txt{% endif %}").write_text("no\n")
     (project / "raw" / "keep.j2").write_text("{{ not rendered }}\n")
@@ -502,7 +503,7 @@ def test_secret_fields_are_never_logged_echoed_or_audited(
     secret_template(tmp_path / "cat")
     config = write_config(
         tmp_path,
-        sources=[{"type": "file", "name": "templates", "target": str(tmp_path / "cat/template.yaml")}],
+        sources=[{"type": "file", "name": "t", "target": str(tmp_path / "cat/template.yaml")}],
     )
     base = ["--config", str(config), "-v", "scaffold", "with-secrets", "--set", "name=sec-one"]
     bad = "NOT VALID hunter2 PASSWORD"
@@ -517,12 +518,15 @@ def test_secret_fields_are_never_logged_echoed_or_audited(
     out = capsys.readouterr()
     assert code == 0, out
     assert "Created sec-one" in out.out
-    assert subprocess.run(
-        ["git", f"--git-dir={tmp_path}/git/sec-one.git", "show", "main:settings.env"],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout == f"API_KEY={good}\n"
+    assert (
+        subprocess.run(
+            ["git", f"--git-dir={tmp_path}/git/sec-one.git", "show", "main:settings.env"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        == f"API_KEY={good}\n"
+    )
 
     assert cli_main(["--config", str(config), "audit", "--format", "json"]) == 0
     audit = capsys.readouterr().out
