@@ -233,6 +233,8 @@ def _run_worker(
             raise RenderError(f"a hook of the template failed: {message}{detail}")
         if kind in ("DerivedValue", "SandboxError"):
             raise RenderError(message)
+        if kind == "MemoryError":
+            raise RenderError("the template needs more memory than a render may use; stopped")
         if kind == "UndefinedVariableInTemplate":
             raise RenderError(f"the template uses a variable it does not define: {message}")
         if kind == "OutputDirExistsException":

@@ -47,6 +47,8 @@ def main() -> int:
             {"ok": False, "error": "PrivilegeDrop", "message": f"cannot drop privileges: {exc}"},
         )
         return 1
+    if request.get("sandbox"):
+        _limit_memory()
     template = request["template"]
     context = request["context"]
     output = request["output"]
@@ -133,6 +135,19 @@ def _preload() -> None:
         "{% now 'utc', '%Y' %}{{ 'a b' | slugify }}{{ {'a': 1} | jsonify }}{{ uuid4() }}"
         "{{ random_ascii_string(2) }}{{ '\\u00e9' }}{% do [1] %}"
     ).render()
+
+
+def _limit_memory(limit: int = 2 * 2**30) -> None:
+    """Bound what a sandboxed template can allocate (``{{ 'x' * 10**11 }}``): it fails with
+    a MemoryError instead of pressing the whole machine (the parent bounds its time)."""
+    try:
+        import resource
+
+        _soft, hard = resource.getrlimit(resource.RLIMIT_AS)
+        if hard == resource.RLIM_INFINITY or hard > limit:
+            resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+    except (ImportError, ValueError, OSError):
+        pass
 
 
 def _drop_privileges(run_as: Any) -> None:

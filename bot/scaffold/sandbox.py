@@ -44,7 +44,7 @@ DEFAULT_EXTENSIONS = (
     "cookiecutter.extensions.TimeExtension",
     "cookiecutter.extensions.UUIDExtension",
 )
-ALLOWED_EXTENSION_PREFIXES = ("cookiecutter.extensions.", "jinja2.ext.")
+ALLOWED_EXTENSION_PREFIXES = ("cookiecutter.extensions.", "jinja2.ext.", "jinja2_time.")
 # _jinja2_env_vars keys that change syntax only; anything else (finalize, undefined, loader,
 # extensions...) would hand the template a way to configure the engine itself.
 SYNTAX_OPTIONS = (

@@ -560,3 +560,36 @@ async def test_a_secret_field_is_never_prefilled(make_app: Any, tmp_path: Path) 
     fields = {f.name: f for f in reply.dialog.fields}
     assert fields["api_key"].secret and fields["deploy_token"].secret
     assert fields["api_key"].default is None
+
+
+# ----------------------------------------------------------------------------- re-reads
+
+
+def test_a_cookiecutter_json_is_read_again_only_when_it_changed(
+    make_app: Any, tmp_path: Path
+) -> None:
+    """A huge cookiecutter.json cost seconds on every /scaffold: it is kept while its size,
+    times and inode are unchanged."""
+    from bot.scaffold.service import scaffolder
+
+    folder = tmp_path / "templates" / "big"
+    (folder / "{{cookiecutter.name}}").mkdir(parents=True)
+    (folder / "{{cookiecutter.name}}" / "README.md").write_text("# {{ cookiecutter.name }}\n")
+    path = folder / "cookiecutter.json"
+    padding = {f"v{i:05d}": "x" for i in range(20000)}
+    path.write_text(json.dumps({"name": "x", "colour": "red", **padding}))
+    app = make_app(
+        sources=[{"type": "file", "name": "demo", "target": str(DEMO)}],
+        console={"user_email": ANA},
+        scaffold={"templates": [str(tmp_path / "templates")]},
+    )
+    library = scaffolder(app).library
+    first = library.load().get("big")
+    assert first is not None and first.variable("colour") is not None
+    kept = library._json[path.resolve()]
+    assert library.load().get("big") == first
+    assert library._json[path.resolve()] is kept  # not read again
+    path.write_text(json.dumps({"name": "x", "flavor": "red", **padding}))
+    changed = library.load().get("big")
+    assert changed is not None and changed.variable("flavor") is not None
+    assert changed.digest != first.digest
