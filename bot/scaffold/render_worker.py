@@ -179,8 +179,12 @@ def _check_trusted_paths(
 
     full = load(template, extra)
     original = {k: v for k, v in full["cookiecutter"].items() if not k.startswith("_")}
-    env = create_env_with_context(full)
-    values = prompt_for_config(json.loads(json.dumps(full)), no_input=True)
+    sys.path.append(template)  # local extensions, as cookiecutter's own import patch does
+    try:
+        env = create_env_with_context(full)
+        values = prompt_for_config(json.loads(json.dumps(full)), no_input=True)
+    finally:
+        sys.path.remove(template)
     variables = {"cookiecutter": dict(values), "_cookiecutter": original}
 
     def render(text: str, names: Any) -> str:

@@ -313,6 +313,9 @@ def generate(template_dir: str, extra_context: Mapping[str, Any], output_dir: st
     from binaryornot.check import is_binary
     from jinja2 import TemplateError, UndefinedError
 
+    # A link anywhere in the template (its ../templates for {% include %} too) could point at
+    # the bot's own files.
+    _check_tree(template_dir, refuse_links=True)
     context = load_context(template_dir, extra_context)
     if {"template", "templates"} & set(context["cookiecutter"]):
         raise SandboxError("nested templates are not supported")

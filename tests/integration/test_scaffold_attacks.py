@@ -593,3 +593,24 @@ def test_a_cookiecutter_json_is_read_again_only_when_it_changed(
     changed = library.load().get("big")
     assert changed is not None and changed.variable("flavor") is not None
     assert changed.digest != first.digest
+
+
+def test_an_untrusted_template_cannot_include_a_file_through_a_symbolic_link(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    private = tmp_path / "private.txt"
+    private.write_text("db-password=hunter2-private\n")
+    folder = tmp_path / "templates" / "linky"
+    (folder / "templates").mkdir(parents=True)
+    (folder / "{{cookiecutter.name}}").mkdir()
+    (folder / "cookiecutter.json").write_text(json.dumps({"name": "x"}))
+    (folder / "templates" / "leak.txt").symlink_to(private)
+    (folder / "{{cookiecutter.name}}" / "README.md").write_text('{% include "leak.txt" %}\n')
+    config = write_config(tmp_path, scaffold={"templates": [str(tmp_path / "templates")]})
+    code = cli_main(
+        ["--config", str(config), "scaffold", "linky", "--set", "name=linky-one", "--dry-run"]
+    )
+    out = capsys.readouterr().out
+    assert code == 1
+    assert "symbolic link (templates/leak.txt); refused" in out
+    assert "hunter2" not in out
