@@ -614,3 +614,42 @@ def test_an_untrusted_template_cannot_include_a_file_through_a_symbolic_link(
     assert code == 1
     assert "symbolic link (templates/leak.txt); refused" in out
     assert "hunter2" not in out
+
+
+def test_the_sandbox_renders_the_bundled_template_exactly_as_cookiecutter_does(
+    tmp_path: Path,
+) -> None:
+    """Parity: the same template and answers through cookiecutter (trusted, no hooks) and
+    through the sandbox give the same files, bytes and modes."""
+    from bot.scaffold.render import _run_worker
+
+    answers = {
+        "name": "parity-api",
+        "description": "Checks the renderers agree.",
+        "owner": "group:default/team-payments",
+        "python_version": "3.13",
+        "metrics": True,
+        "lifecycle": "production",
+    }
+    trees = []
+    for sandboxed in (False, True):
+        work = tmp_path / ("sandbox" if sandboxed else "cookiecutter")
+        for sub in ("home", "tmp", "replay", "cookiecutters", "out"):
+            (work / sub).mkdir(parents=True)
+        project = _run_worker(
+            work,
+            str(REPO / "templates" / "python-service"),
+            answers,
+            False,
+            120,
+            sandboxed=sandboxed,
+        )
+        trees.append(
+            {
+                p.relative_to(project).as_posix(): (p.read_bytes(), p.stat().st_mode & 0o777)
+                for p in sorted(project.rglob("*"))
+                if p.is_file()
+            }
+        )
+    assert len(trees[0]) >= 10
+    assert trees[0] == trees[1]
