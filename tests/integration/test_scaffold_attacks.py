@@ -653,3 +653,35 @@ def test_the_sandbox_renders_the_bundled_template_exactly_as_cookiecutter_does(
         )
     assert len(trees[0]) >= 10
     assert trees[0] == trees[1]
+
+
+@pytest.mark.parametrize(
+    ("readme", "env_vars", "refusal"),
+    [
+        ("{{ cookiecutter.update({'name': 'other'}) }}", None, "the sandbox forbids"),
+        ("{{ ''.__class__.__mro__ }}", None, "the sandbox forbids"),
+        ("{{ lipsum.__globals__.os.getcwd() }}", None, "the sandbox forbids"),
+        ("{{ cookiecutter.name }}", {"finalize": "os.system"}, "_jinja2_env_vars.finalize"),
+    ],
+)
+def test_what_an_untrusted_template_may_not_do_is_refused_with_the_reason(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    readme: str,
+    env_vars: dict[str, str] | None,
+    refusal: str,
+) -> None:
+    folder = tmp_path / "templates" / "tricky"
+    (folder / "{{cookiecutter.name}}").mkdir(parents=True)
+    raw: dict[str, Any] = {"name": "x"}
+    if env_vars:
+        raw["_jinja2_env_vars"] = env_vars
+    (folder / "cookiecutter.json").write_text(json.dumps(raw))
+    (folder / "{{cookiecutter.name}}" / "README.md").write_text(readme + "\n")
+    config = write_config(tmp_path, scaffold={"templates": [str(tmp_path / "templates")]})
+    code = cli_main(
+        ["--config", str(config), "scaffold", "tricky", "--set", "name=tricky-one", "--dry-run"]
+    )
+    out = capsys.readouterr().out
+    assert code == 1
+    assert refusal in out, out
