@@ -19,7 +19,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import pwd
 import shutil
 import stat
 import subprocess
@@ -40,7 +39,7 @@ from bot.scaffold.model import Answers, Template
 CATALOG_FILE = "catalog-info.yaml"
 WRAPPER = "{{cookiecutter and 'contents'}}"  # Backstage's fetch:cookiecutter wrapper folder
 WORKER = Path(__file__).with_name("render_worker.py")
-RENDER_USER = "nobody"  # a bot running as root renders as this user
+RENDER_USER = "nobody"  # a bot running as root renders as this user (scaffold.render_user)
 SHARED_TMP = ("/tmp", "/var/tmp", "/dev/shm")  # where RENDER_USER can reach a folder
 
 log = logging.getLogger(__name__)
@@ -69,16 +68,17 @@ def render(
     timeout: float,
     max_files: int,
     max_bytes: int,
+    render_user: str = RENDER_USER,
 ) -> Rendered:
     """Render ``template`` with ``answers`` under ``work`` (a fresh folder the caller removes)."""
-    run_as = _render_user(trusted=template.trusted)
+    run_as = _render_user(render_user, trusted=template.trusted)
     area = work
     if run_as is not None and not _traversable(work):
         # The unprivileged child could not reach ``work`` (a private TMPDIR): it renders in a
         # folder of its own under a shared temporary directory, copied back afterwards.
         shared = next((d for d in SHARED_TMP if os.path.isdir(d) and _traversable(Path(d))), None)
         if shared is None:
-            log.warning("no temporary folder reachable by %s; rendering as root", RENDER_USER)
+            log.warning("no temporary folder reachable by %s; rendering as root", render_user)
             run_as = None
         else:
             area = Path(tempfile.mkdtemp(prefix="callboard-render-", dir=shared))
@@ -246,7 +246,7 @@ def _run_worker(
     return project
 
 
-def _render_user(*, trusted: bool) -> tuple[int, int] | None:
+def _render_user(name: str, *, trusted: bool) -> tuple[int, int] | None:
     """The (uid, gid) the child drops to, when the bot runs as root; else None.
 
     An untrusted template is rendered in-process by the child after the drop, so it always
@@ -255,17 +255,25 @@ def _render_user(*, trusted: bool) -> tuple[int, int] | None:
     """
     if not hasattr(os, "getuid") or os.getuid() != 0:
         return None
+    import pwd
+
     try:
-        user = pwd.getpwnam(RENDER_USER)
+        user = pwd.getpwnam(name)
         ids = (user.pw_uid, user.pw_gid)
     except KeyError:
+        if name != RENDER_USER:
+            raise RenderError(
+                f"scaffold.render_user {name} is not a user on this machine"
+            ) from None
         ids = (65534, 65534)
+    if ids[0] == 0:
+        raise RenderError(f"scaffold.render_user {name} is root; refusing to render as root")
     if trusted and not _reachable_by_others(Path(sys.executable).resolve()):
         log.warning(
             "rendering a trusted template as root: %s is not readable by %s, so its hooks "
             "could not run as that user",
             sys.executable,
-            RENDER_USER,
+            name,
         )
         return None
     return ids

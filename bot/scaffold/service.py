@@ -409,6 +409,7 @@ class Scaffolder:
                 timeout=self.cfg.timeout_seconds,
                 max_files=self.cfg.max_files,
                 max_bytes=self.cfg.max_output_mb * 2**20,
+                render_user=self.cfg.render_user,
             )
         except RenderError as exc:
             run.failed = ("rendering", _redact(str(exc), answers.secrets))

@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 import textwrap
 from pathlib import Path
 from typing import Any
@@ -685,3 +687,59 @@ def test_what_an_untrusted_template_may_not_do_is_refused_with_the_reason(
     out = capsys.readouterr().out
     assert code == 1
     assert refusal in out, out
+
+
+@pytest.mark.skipif(os.getuid() != 0, reason="the render user matters only to a root bot")
+def test_a_root_bot_renders_untrusted_templates_as_the_render_user(tmp_path: Path) -> None:
+    """The render child of a root bot runs as ``nobody``: a file only root may read (the
+    bot's own, say) is out of its reach, while its job folder is its own."""
+    import pwd
+
+    from bot.scaffold.render import WORKER, _chown_tree, _render_user, _run_worker
+
+    run_as = _render_user("nobody", trusted=False)
+    nobody = pwd.getpwnam("nobody")
+    assert run_as == (nobody.pw_uid, nobody.pw_gid)
+    work = Path(tempfile.mkdtemp(prefix="callboard-test-", dir="/tmp"))
+    try:
+        for sub in ("home", "tmp", "replay", "cookiecutters", "out"):
+            (work / sub).mkdir()
+        folder = work / "template" / "t"
+        (folder / "{{cookiecutter.name}}").mkdir(parents=True)
+        (folder / "cookiecutter.json").write_text(json.dumps({"name": "x"}))
+        (folder / "{{cookiecutter.name}}" / "README.md").write_text("# {{ cookiecutter.name }}\n")
+        project = _run_worker(work, str(folder), {"name": "ok-one"}, False, 60, run_as=run_as)
+        assert (project / "README.md").read_text() == "# ok-one\n"
+        assert os.stat(project / "README.md").st_uid == 0  # taken back by the bot
+
+        # The same job, started as the bot starts it, with one file kept root's own (0600):
+        # the child, now nobody, cannot read it.
+        shutil.rmtree(work / "out")
+        (work / "out").mkdir()
+        (work / "result.json").unlink()
+        private = folder / "{{cookiecutter.name}}" / "private.txt"
+        private.write_text("root only\n")
+        _chown_tree(work, *run_as)
+        os.chown(private, 0, 0)
+        private.chmod(0o600)
+        request = {
+            "template": str(folder),
+            "context": {"name": "ok-two"},
+            "output": str(work / "out"),
+            "result": str(work / "result.json"),
+            "sandbox": True,
+            "run_as": list(run_as),
+        }
+        subprocess.run(
+            [sys.executable, "-I", str(WORKER)],
+            input=json.dumps(request),
+            text=True,
+            capture_output=True,
+            cwd=work / "tmp",
+            timeout=60,
+            check=False,
+        )
+        result = json.loads((work / "result.json").read_text())
+        assert result["ok"] is False and "Permission denied" in result["message"], result
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
