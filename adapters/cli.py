@@ -22,6 +22,7 @@ from bot.catalog.problems import Problem
 from bot.catalog.sync import build_candidates
 from bot.config import Settings, load_settings
 from bot.errors import BotError, ConfigError, NotFound
+from bot.hardening import harden
 from bot.reports.render import REPORTS
 from bot.reports.service import Reports
 from bot.reports.store import PLATFORM_SCOPE
@@ -367,6 +368,8 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     ns = parser.parse_args(argv)
+    # Non-dumpable, and the platforms' tokens out of os.environ before any child starts.
+    harden()
     logging.basicConfig(
         level=logging.INFO if ns.verbose else logging.WARNING,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
