@@ -24,7 +24,7 @@ from typing import Any
 
 import yaml
 
-from bot.catalog.candidates import Prepared, is_location, prepare_documents
+from bot.catalog.candidates import Prepared, is_location, prepare_documents, ref_text_of
 from bot.catalog.parsepool import ParsePool
 from bot.catalog.problems import Level, Problem
 from bot.catalog.validation import validate_entity
@@ -363,11 +363,11 @@ def _finish(
     problems = parsed.problems
     entities: list[Document] = []
     children: list[str] = []
-    placeholders = _is_placeholder_candidate(data)
+    placeholders = _PlaceholderLines(data) if _is_placeholder_candidate(data) else None
     budget = [0]  # bytes this file's placeholders pulled in
     for doc in parsed.documents:
-        if placeholders:
-            _resolve_placeholders(tree, rel, doc, problems, budget)
+        if placeholders is not None:
+            _resolve_placeholders(tree, rel, doc, problems, budget, placeholders)
         if is_location(doc):
             children.extend(_location_targets(tree, rel, doc, problems))
         else:
@@ -574,22 +574,52 @@ def _is_placeholder_candidate(data: bytes) -> bool:
     return b"$text" in data or b"$json" in data or b"$yaml" in data
 
 
+class _PlaceholderLines:
+    """Where a file's placeholders stand, for their problems: parsed values carry no lines.
+
+    Placeholders are resolved in the order they are written, so the search goes on from the
+    last one found (linear over the file); one not found there is looked for again from its
+    document's start, and failing that the problem names the document's line.
+    """
+
+    def __init__(self, data: bytes) -> None:
+        self.lines = data.decode("utf-8", "replace").split("\n")
+        self.next = 0  # index of the line after the last placeholder found
+
+    def line_of(self, key: str, target: str, doc_line: int) -> int:
+        for start in (max(self.next, doc_line - 1), doc_line - 1):
+            for i in range(max(start, 0), len(self.lines)):
+                text = self.lines[i]
+                if key in text and target in text:
+                    self.next = i + 1
+                    return i + 1
+        return doc_line
+
+
 def _resolve_placeholders(
-    tree: FileTree, rel: str, doc: Document, problems: list[Problem], budget: list[int]
+    tree: FileTree,
+    rel: str,
+    doc: Document,
+    problems: list[Problem],
+    budget: list[int],
+    lines: _PlaceholderLines,
 ) -> None:
     """Replace ``{$text: ./file}`` style objects in place; keep the ones that cannot resolve.
 
     ``budget`` holds the bytes the file's placeholders pulled in so far (shared by its
     documents); past the tree's per-file or per-walk limit, placeholders are kept unresolved
-    with an error.
+    with an error. Problems name the entity and the placeholder's own line.
     """
+    entity = ref_text_of(doc.data)
 
     def resolve(value: Any) -> Any:
         if isinstance(value, dict):
             if len(value) == 1:
                 key = next(iter(value))
                 if key in PLACEHOLDER_KEYS and isinstance(value[key], str):
-                    return _placeholder(tree, rel, doc, key, value[key], problems, value, budget)
+                    line = lines.line_of(key, value[key], doc.line)
+                    where = (rel, line, entity)
+                    return _placeholder(tree, where, key, value[key], problems, value, budget)
                 if key in PLACEHOLDER_KEYS:
                     problems.append(
                         Problem(
@@ -597,7 +627,8 @@ def _resolve_placeholders(
                             f"placeholder {key} {value[key]!r} kept unresolved: its value must "
                             f"be a file path or URL, a string, not {type_name(value[key])}",
                             rel,
-                            doc.line,
+                            lines.line_of(key, "", doc.line),
+                            entity,
                         )
                     )
                     return value
@@ -613,18 +644,19 @@ def _resolve_placeholders(
 
 def _placeholder(
     tree: FileTree,
-    rel: str,
-    doc: Document,
+    where: tuple[str, int, str | None],
     key: str,
     target: str,
     problems: list[Problem],
     original: Any,
     budget: list[int],
 ) -> Any:
+    """The value of one placeholder; ``where`` is its file, line and entity."""
+    rel, line, entity = where
+
     def keep(reason: str, level: Level = "warning") -> Any:
-        problems.append(
-            Problem(level, f"placeholder {key} {target!r} kept unresolved: {reason}", rel, doc.line)
-        )
+        message = f"placeholder {key} {target!r} kept unresolved: {reason}"
+        problems.append(Problem(level, message, rel, line, entity))
         return original
 
     def over_budget(size: int) -> str | None:

@@ -392,9 +392,20 @@ def test_an_unresolvable_placeholder_keeps_the_entity_with_a_warning(
     assert cat.spec("api:default/bad-json")["definition"] == OPENAPI
     assert cat.spec("api:default/bad-json")["extra"] == {"$json": "./broken.json"}
     warnings = cat.problems()
-    assert [(p.level, p.file, p.line) for p in warnings] == [
-        ("warning", "apis.yaml", line) for line in document_lines(cat.root / "apis.yaml")
+    # Each names its entity and the placeholder's own line, not its document's first line.
+    lines = (cat.root / "apis.yaml").read_text().split("\n")
+
+    def line_of(text: str, after: int = 0) -> int:
+        return next(i + 1 for i, line in enumerate(lines) if i >= after and text in line)
+
+    assert [(p.level, p.file, p.line, p.entity) for p in warnings] == [
+        ("warning", "apis.yaml", line_of("./nope.yaml"), "api:default/missing"),
+        ("warning", "apis.yaml", line_of("https://raw.example"), "api:default/remote"),
+        ("warning", "apis.yaml", line_of("../../outside.yaml"), "api:default/escaping"),
+        ("warning", "apis.yaml", line_of("./broken.json"), "api:default/bad-json"),
+        ("warning", "apis.yaml", line_of("$text", line_of("name: number")), "api:default/number"),
     ]
+    assert all(p.line not in document_lines(cat.root / "apis.yaml") for p in warnings)
     assert [p.message.split(": ", 1) for p in warnings] == [
         ["placeholder $text './nope.yaml' kept unresolved", "file not found"],
         ["placeholder $text 'https://raw.example/openapi.yaml' kept unresolved",
