@@ -370,6 +370,10 @@ def parse_documents(data: bytes, file: str, objects_only: bool = True) -> Parsed
         line = data[: exc.start].count(b"\n") + 1
         problem = Problem("error", f"not valid UTF-8 ({exc.reason})", file, line)
         return Parsed([], [problem], False)
+    if text and not text.endswith("\n"):
+        # A block scalar (`|`, `>`) ending the file keeps its line break, as Backstage's
+        # parser reads it; libyaml would drop it when the file has no final newline.
+        text += "\n"
     docs: list[Document] = []
     problems: list[Problem] = []
     complete = True

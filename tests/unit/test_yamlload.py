@@ -593,3 +593,15 @@ def test_every_syntax_error_of_a_file_is_reported_with_its_line_up_to_a_cap() ->
     assert capped.problems[-1].message == (
         f"{yamlload.MAX_YAML_ERRORS} YAML errors; the rest of the file is not read"
     )
+
+
+@pytest.mark.parametrize(
+    ("ending", "expected"),
+    [("|\n  hello", "hello\n"), (">\n  hello\n  there", "hello there\n"), ("|-\n  hi", "hi"),
+     ("plain", "plain"), ("'quoted'", "quoted"), ("|\n  hello\n", "hello\n")],
+)  # fmt: skip
+def test_a_block_scalar_ending_the_file_keeps_its_line_break(ending: str, expected: str) -> None:
+    # Backstage's parser gives `|` and `>` their final line break even when the file has no
+    # final newline; libyaml alone would not.
+    parsed = parse_documents(f"a: 1\nb: {ending}".encode(), "f.yaml")
+    assert parsed.documents[0].data["b"] == expected
