@@ -40,6 +40,7 @@ from tests.e2e.slack_fake import (
     Call,
     FakeSlack,
 )
+from tests.markup import HOSTILE_OK_URL, hostile_catalog, mrkdwn_objects, slack_problems
 
 ANA = "U0ANA"  # ana.silva@acme-rides.example in the demo catalog
 PAYMENTS_CHANNEL = "C0FOGYR3XK"
@@ -1646,3 +1647,69 @@ async def test_a_slow_forms_steps_show_in_a_dm_message_edited_in_place(
     else:  # a private answer takes the step message's place
         assert "The project exists now." in block_text(update.args)
         assert len(fake.calls_to("chat.postMessage")) == 1
+
+
+# ----------------------------------------------------------------------------- hostile text
+
+
+def sent_messages(fake: FakeSlack, acks: Sequence[Any]) -> list[dict[str, Any]]:
+    """Every message the adapter answered with: acks, response_url posts, chat.post*."""
+    out = [a for a in acks if isinstance(a, dict) and "blocks" in a]
+    for call in fake.calls:
+        if call.method in ("chat.postMessage", "chat.postEphemeral", "webhook"):
+            out.append(call.args)
+    return out
+
+
+def markup_problems(messages: Sequence[dict[str, Any]], allowed: set[str]) -> list[str]:
+    return [
+        problem
+        for message in messages
+        for obj in mrkdwn_objects(message.get("blocks") or [])
+        for problem in slack_problems(obj["text"], bool(obj.get("verbatim")), allowed, [ANA])
+    ]
+
+
+async def test_a_search_for_2500_ampersands_fits_slacks_limits(
+    start_slack: Starter, fake: FakeSlack
+) -> None:
+    slack = await start_slack()
+    acks = []
+    for query in ("&" * 2500, "<" * 2500, "a&b " * 700):
+        status, body = await slack.command("/search", query)
+        assert status == 200
+        acks.append(body)
+    await slack.settle()
+    messages = sent_messages(fake, acks)
+    assert messages
+    for message in messages:
+        assert_valid_message(message)  # every text object within its limit
+        for obj in mrkdwn_objects(message["blocks"]):
+            assert len(obj["text"]) <= render.SECTION_TEXT
+    assert markup_problems(messages, set()) == []  # no entity cut in half
+
+
+async def test_hostile_catalog_text_forms_no_links_or_mentions(
+    start_slack: Starter, fake: FakeSlack, tmp_path: Path
+) -> None:
+    catalog = tmp_path / "hostile.yaml"
+    catalog.write_text(hostile_catalog())
+    slack = await start_slack(sources=[{"type": "file", "name": "h", "target": str(catalog)}])
+    acks = []
+    for command, text in (
+        ("/describe", "evil-svc"),
+        ("/whoowns", "evil-svc"),
+        ("/search", "payments"),
+        ("/describe", "team-evil"),
+        ("/search", "<!here> @here <https://evil.example/|x> &amp;"),  # echoed back
+    ):
+        status, body = await slack.command(command, text)
+        assert status == 200
+        acks.append(body)
+    await slack.settle()
+    messages = sent_messages(fake, acks)
+    assert len(messages) >= 5
+    assert markup_problems(messages, {HOSTILE_OK_URL}) == []
+    shown = "\n".join(block_text(m) + m["text"] for m in messages)
+    assert "\x1b" not in shown and "\u202e" not in shown and "payments-api\u200b" not in shown
+    assert f"<{HOSTILE_OK_URL}|" in shown  # the one valid link is still a link
