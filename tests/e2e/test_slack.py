@@ -1713,3 +1713,112 @@ async def test_hostile_catalog_text_forms_no_links_or_mentions(
     shown = "\n".join(block_text(m) + m["text"] for m in messages)
     assert "\x1b" not in shown and "\u202e" not in shown and "payments-api\u200b" not in shown
     assert f"<{HOSTILE_OK_URL}|" in shown  # the one valid link is still a link
+
+
+# ----------------------------------------------------------------------------- hostile HTTP
+
+MALFORMED_BODIES: dict[str, tuple[bytes, str]] = {
+    "invalid JSON": (b'{"type": "event_callback", ', "application/json"),
+    "a JSON list": (b"[1, 2]", "application/json"),
+    "payload=not-json": (b"payload=not-json", "application/x-www-form-urlencoded"),
+    "payload=null": (b"payload=null", "application/x-www-form-urlencoded"),
+    "payload=[]": (b"payload=%5B%5D", "application/x-www-form-urlencoded"),
+    "invalid UTF-8": (b"command=%2Fwhoowns&text=\xff\xfe\xfd", "application/x-www-form-urlencoded"),
+    "invalid UTF-8 JSON": (b'{"a": "\xff"}', "application/json"),
+}
+
+
+async def post_raw(slack: Slack, body: bytes, headers: dict[str, str]) -> tuple[int, str]:
+    import io
+
+    async with slack.http.post(slack.url, data=io.BytesIO(body), headers=headers) as resp:
+        return resp.status, await resp.text()
+
+
+def signed_headers(body: bytes, content_type: str, timestamp: str | None = None) -> dict[str, str]:
+    import hashlib
+    import hmac
+
+    ts = timestamp or str(int(time.time()))
+    digest = hmac.new(SIGNING_SECRET.encode(), b"v0:" + ts.encode() + b":" + body, hashlib.sha256)
+    return {
+        "content-type": content_type,
+        "x-slack-request-timestamp": ts,
+        "x-slack-signature": "v0=" + digest.hexdigest(),
+    }
+
+
+def no_errors_logged(caplog: pytest.LogCaptureFixture) -> list[str]:
+    return [f"{r.name}: {r.getMessage()}" for r in caplog.records if r.levelno >= 40]
+
+
+@pytest.mark.parametrize("case", sorted(MALFORMED_BODIES))
+async def test_unsigned_malformed_bodies_get_401_without_an_error_in_the_log(
+    start_slack: Starter, fake: FakeSlack, caplog: pytest.LogCaptureFixture, case: str
+) -> None:
+    slack = await start_slack()
+    body, content_type = MALFORMED_BODIES[case]
+    headers = {
+        "content-type": content_type,
+        "x-slack-request-timestamp": str(int(time.time())),
+        "x-slack-signature": "v0=" + "0" * 64,
+    }
+    status, text = await post_raw(slack, body, headers)
+    assert (status, json.loads(text)) == (401, {"error": "invalid request"})
+    # Signed by someone holding the secret, the same bodies are refused as malformed: 400.
+    status, _ = await post_raw(slack, body, signed_headers(body, content_type))
+    assert status == 400
+    await slack.settle()
+    assert fake.calls == []
+    assert no_errors_logged(caplog) == []
+
+
+@pytest.mark.parametrize(
+    "timestamp",
+    ["abc", "1e9", "1.5", "9" * 5000, "-1", " 1", "１２３", "", "0", "stale", "future"],
+)
+async def test_bad_timestamps_get_401_without_an_error_in_the_log(
+    start_slack: Starter, fake: FakeSlack, caplog: pytest.LogCaptureFixture, timestamp: str
+) -> None:
+    slack = await start_slack()
+    now = int(time.time())
+    ts = {"stale": str(now - 301), "future": str(now + 301)}.get(timestamp, timestamp)
+    body = urllib.parse.urlencode({"command": "/whoowns", "text": "payments-api"}).encode()
+    # Correctly signed over that timestamp: only the timestamp is wrong.
+    headers = signed_headers(body, "application/x-www-form-urlencoded", ts)
+    headers["x-slack-request-timestamp"] = ts
+    status, text = await post_raw(slack, body, headers)
+    assert (status, json.loads(text)) == (401, {"error": "invalid request"})
+    await slack.settle()
+    assert fake.calls == []
+    assert no_errors_logged(caplog) == []
+
+
+async def test_the_signature_covers_the_raw_bytes(start_slack: Starter, fake: FakeSlack) -> None:
+    slack = await start_slack()
+    form = urllib.parse.urlencode(
+        {
+            "command": "/whoowns",
+            "text": "payments-api",
+            "user_id": ANA,
+            "team_id": TEAM_ID,
+            "channel_id": PAYMENTS_CHANNEL,
+            "response_url": fake.webhook_url("r"),
+            "trigger_id": slack.trigger(),
+            "api_app_id": APP_ID,
+        }
+    ).encode()
+    headers = signed_headers(form, "application/x-www-form-urlencoded")
+    status, _ = await post_raw(slack, form, headers)
+    assert status == 200
+    # The same form, re-encoded differently (same parsed fields), no longer matches.
+    status, _ = await post_raw(slack, form.replace(b"%2F", b"/"), headers)
+    assert status == 401
+
+
+async def test_a_body_over_a_mebibyte_gets_413(start_slack: Starter, fake: FakeSlack) -> None:
+    slack = await start_slack()
+    body = b"text=" + b"a" * (1024 * 1024 + 1)
+    status, _ = await post_raw(slack, body, signed_headers(body, "application/json"))
+    assert status == 413
+    assert fake.calls == []
