@@ -17,7 +17,7 @@ _DISCORD_ESCAPED = re.compile(r"\\([!-/:-@\[-`{-~])")
 _MASKED_LINK = re.compile(r"\[([^\[\]\n]*)\]\(([^()\s]*)\)")
 # Characters that are markup wherever they appear unescaped (outside our own links).
 _DISCORD_MARKUP = re.compile(r"[\[\]()<>|`]")
-_BROADCAST = re.compile(r"@(everyone|here)\b", re.IGNORECASE)
+_BROADCAST = re.compile(r"@(everyone|here)", re.IGNORECASE)
 
 
 def discord_live(text: str) -> str:
@@ -29,12 +29,12 @@ def discord_problems(text: str, allowed_urls: Iterable[str]) -> list[str]:
     """Live markup in one rendered Discord string that the renderer should not have let out."""
     allowed = set(allowed_urls)
     live = discord_live(text)
-    problems = [
-        f"masked link to {url!r}" for _, url in _MASKED_LINK.findall(live) if url not in allowed
-    ]
-    rest = _MASKED_LINK.sub("", live)
+    links = _MASKED_LINK.findall(live)
+    problems = [f"masked link to {url!r}" for _, url in links if url not in allowed]
+    # A checked URL may hold "@here" (github.com/@here): it is a link target, not a mention.
+    rest = _MASKED_LINK.sub(lambda m: m.group(1), live)
     problems += [f"unescaped {m.group()!r} in {text!r}" for m in _DISCORD_MARKUP.finditer(rest)]
-    problems += [f"broadcast {m.group()!r}" for m in _BROADCAST.finditer(live)]
+    problems += [f"broadcast {m.group()!r}" for m in _BROADCAST.finditer(rest)]
     return problems
 
 
@@ -53,7 +53,7 @@ def embed_strings(embed: Any) -> Iterator[tuple[str, bool]]:
 
 _SLACK_TOKEN = re.compile(r"<([^<>]*)>")
 _ENTITY = re.compile(r"&(?!(?:amp|lt|gt);)")
-_SLACK_BROADCAST = re.compile(r"@(here|channel|everyone)\b|<!", re.IGNORECASE)
+_SLACK_BROADCAST = re.compile(r"@(here|channel|everyone)|<!", re.IGNORECASE)
 
 
 def mrkdwn_objects(node: Any) -> Iterator[dict[str, Any]]:

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import discord
 
@@ -74,11 +74,28 @@ class RenderedReply:
         return sum(len(e) for e in self.embeds)
 
 
+# One of our masked links: an escaped title, then a URL that safe_url encoded.
+_OUR_LINK = re.compile(r"\[(?:\\.|[^\\\[\]\n])*\]\([^()\s]*\)")
+
+
 def truncate(text: str, limit: int) -> str:
-    """``text`` cut to ``limit`` characters, ending in an ellipsis when cut."""
+    """``text`` cut to ``limit`` characters, ending in an ellipsis when cut.
+
+    A cut never ends inside one of our ``[title](url)`` links: the link goes whole.
+    """
     if len(text) <= limit:
         return text
-    return text[: max(limit - 1, 0)] + ELLIPSIS if limit > 0 else ""
+    if limit <= 0:
+        return ""
+    cut = limit - 1
+    if "](" in text:
+        for match in _OUR_LINK.finditer(text):
+            if match.start() >= cut:
+                break
+            if cut < match.end():
+                cut = match.start()
+                break
+    return text[:cut] + ELLIPSIS
 
 
 LINK_URL_MAX = 512  # link buttons; the same cap keeps masked links short in fields
@@ -86,7 +103,7 @@ LINK_URL_MAX = 512  # link buttons; the same cap keeps masked links short in fie
 _BARE_URL = r"https?://[A-Za-z0-9\-._~:/?#!$&*+,;=%]+"
 _INLINE = re.compile(rf"(?P<url>{_BARE_URL})|(?P<char>[\\`*_~|<>\[\]()])")
 _LINE_START = re.compile(r"^([ \t]*)(?:([#+-])|(\d+)\.)", re.MULTILINE)
-_BROADCAST = re.compile(r"@(?=(?:everyone|here)\b)", re.IGNORECASE)
+_BROADCAST = re.compile(r"@(?=everyone|here)", re.IGNORECASE)
 
 
 def _escape_char(match: re.Match[str]) -> str:
@@ -113,9 +130,10 @@ def plain(text: str) -> str:
 def link(title: str, url: str | None) -> str:
     """``[title](url)`` for a checked URL, else the title and URL as escaped text."""
     safe = safe_url(url, LINK_URL_MAX)
+    title = " ".join(clean(title).split())  # a masked link's title is one line
     shown = escape(truncate(title or url or "", 200))
     if safe is None:
-        return f"{shown}: {escape(url)}" if url and url != title else shown
+        return f"{shown}: {escape(url)}" if url and title and url != title else shown
     return f"[{shown}]({safe})"
 
 
@@ -196,9 +214,10 @@ def _actions(reply: Reply, room: int) -> tuple[list[Button], list[Button]]:
             not button.command and _url_ok(button.url)
         )
         if usable and len(actions) < room:
-            if not button.command:  # a link button: the checked, encoded URL
-                button = Button(plain(button.label), url=safe_url(button.url, LINK_URL_MAX))
-            actions.append(button)
+            # Discord refuses an empty label; a label may be empty once cleaned.
+            label = plain(button.label).strip() or ("Run" if button.command else "Open")
+            url = None if button.command else safe_url(button.url, LINK_URL_MAX)
+            actions.append(replace(button, label=label, url=url))
         else:
             stray.append(button)
     return actions, stray
@@ -338,6 +357,12 @@ def _budget(plans: list[_Plan]) -> int:
             kept.append(f"{ELLIPSIS} and {dropped} more")
             omitted += dropped
         plan.items = kept
+        # With no room left for the items, their "… and N more" still needs some.
+        items = sum(len(i) for i in kept) + len(kept) - 1
+        lead = "\n".join(plan.lead)
+        if kept and lead and len(lead) + 1 + items > DESCRIPTION_MAX:
+            room = DESCRIPTION_MAX - items - 1
+            plan.lead = [truncate(lead, room)] if room > 1 else []
     return omitted
 
 

@@ -202,15 +202,17 @@ def _mrkdwn_sections(text: str, lines: int = 0, limit: int = SECTION_TEXT) -> li
 def _link(title: str, url: str) -> str:
     """``<url|title>`` for a checked URL, else the title and URL as escaped text."""
     safe = safe_url(url, LINK_URL)
-    shown = escape(truncate(plain(title or url), LINK_TITLE)).replace("|", "¦")
+    title = " ".join(plain(title).split())  # a link's title is one line
+    shown = escape(truncate(title or url, LINK_TITLE)).replace("|", "¦")
     if safe is None:
-        return f"{shown}: {escape(url)}" if url and url != title else shown
+        return f"{shown}: {escape(url)}" if url and title and url != title else shown
     return f"<{escape(safe)}|{shown}>"
 
 
 def _button(button: Button, index: int) -> ButtonElement | None:
     style = button.style if button.style in ("primary", "danger") else None
-    label = truncate(plain(button.label), BUTTON_TEXT)
+    # Slack refuses an empty button text; a label may be empty once cleaned.
+    label = truncate(plain(button.label).strip(), BUTTON_TEXT) or ("Open" if button.url else "Run")
     if button.command and len(button.command) <= BUTTON_VALUE:
         return ButtonElement(
             text=label, action_id=f"{ACTION_RUN}:{index}", value=button.command, style=style
@@ -365,7 +367,7 @@ def _pack(pieces: Sequence[_Piece], reserve_blocks: int = 0) -> list[list[_Piece
     return messages
 
 
-_BROADCAST = re.compile(r"@(?=(?:here|channel|everyone)\b)", re.IGNORECASE)
+_BROADCAST = re.compile(r"@(?=here|channel|everyone)", re.IGNORECASE)
 
 
 def _fallback(reply: Reply) -> str:
