@@ -591,7 +591,7 @@ def _browse_order(entry: IndexEntry) -> tuple[int, str]:
 
 
 def _choice_name(entry: IndexEntry) -> str:
-    shown = entry.title or entry.name
+    shown = plain(entry.title or entry.name)
     text = f"{shown} ({entry.ref})" if shown.lower() != entry.name.lower() else entry.ref
     return truncate(text, CHOICE_TEXT_MAX)
 

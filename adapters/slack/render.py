@@ -532,14 +532,16 @@ def _input(field_: DialogField) -> InputBlock:
     block_id = f"{FIELD_BLOCK}{field_.name}"
     if len(block_id) > ID_LENGTH:
         raise RenderError(f"dialog field name {field_.name[:40]}… is longer than Slack allows")
-    label = PlainTextObject(text=truncate(field_.label or field_.name, INPUT_LABEL))
-    hint = PlainTextObject(text=truncate(field_.hint, INPUT_LABEL)) if field_.hint else None
+    label = PlainTextObject(text=truncate(plain(field_.label) or field_.name, INPUT_LABEL))
+    hint_text = plain(field_.hint or "").strip()
+    hint = PlainTextObject(text=truncate(hint_text, INPUT_LABEL)) if hint_text else None
     optional = not field_.required
     element: Any
     kind = field_.kind
     if kind == "choice" and field_.choices and _static_ok(field_.choices):
         options = [
-            Option(text=truncate(lbl or v, OPTION_TEXT), value=v) for v, lbl in field_.choices
+            Option(text=truncate(plain(lbl or v) or v, OPTION_TEXT), value=v)
+            for v, lbl in field_.choices
         ]
         initial = next((o for o in options if o.value == field_.default), None)
         element = StaticSelectElement(action_id="value", options=options, initial_option=initial)
@@ -598,7 +600,7 @@ def render_modal(dialog: Dialog, metadata: str) -> dict[str, Any]:
     view = View(
         type="modal",
         callback_id=DIALOG_CALLBACK,
-        title=PlainTextObject(text=truncate(dialog.title or "Callboard", MODAL_TITLE)),
+        title=PlainTextObject(text=truncate(plain(dialog.title) or "Callboard", MODAL_TITLE)),
         submit=PlainTextObject(text=truncate(dialog.submit_label or "Submit", MODAL_TITLE)),
         close=PlainTextObject(text="Cancel"),
         private_metadata=metadata,

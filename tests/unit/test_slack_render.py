@@ -377,3 +377,24 @@ def test_annotation_urls_are_checked_before_they_become_links() -> None:
 
 def buttons_of(message: dict[str, Any]) -> list[dict[str, Any]]:
     return [e for b in message["blocks"] if b["type"] == "actions" for e in b["elements"]]
+
+
+def test_modal_texts_are_cleaned_and_never_empty() -> None:
+    dialog = Dialog(
+        id="d",
+        title="\u202eNew\x1b[2J service",
+        fields=(
+            DialogField("name", "\u200b", hint="\x07"),
+            DialogField(
+                "tier", "Tier \u202e1", kind="choice", choices=(("a", "\u200b"), ("b", "B"))
+            ),
+        ),
+    )
+    view = render.render_modal(dialog, "{}")
+    assert View(**view).to_dict() == view
+    shown = json.dumps(view, ensure_ascii=False)
+    assert not any(c in shown for c in "\u202e\u200b\x1b\x07")
+    labels = [b["label"]["text"] for b in view["blocks"]]
+    assert labels == ["name", "Tier 1"]  # an empty label falls back to the field name
+    assert "hint" not in view["blocks"][0]
+    assert [o["text"]["text"] for o in view["blocks"][1]["element"]["options"]] == ["a", "B"]
