@@ -1822,3 +1822,14 @@ async def test_a_body_over_a_mebibyte_gets_413(start_slack: Starter, fake: FakeS
     status, _ = await post_raw(slack, body, signed_headers(body, "application/json"))
     assert status == 413
     assert fake.calls == []
+
+
+async def test_slacks_unsigned_ssl_check_gets_an_empty_200(
+    start_slack: Starter, fake: FakeSlack
+) -> None:
+    slack = await start_slack()
+    body = b"ssl_check=1&token=deprecated-verification-token"
+    headers = {"content-type": "application/x-www-form-urlencoded"}
+    assert await post_raw(slack, body, headers) == (200, "")
+    assert await post_raw(slack, body, signed_headers(body, headers["content-type"])) == (200, "")
+    assert fake.calls == []
