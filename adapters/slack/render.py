@@ -378,7 +378,9 @@ def _fallback(reply: Reply) -> str:
     """
     parts = [p for p in (reply.title, reply.text) if p]
     text = "\n".join(parts) if parts else reply.to_text()
-    text = _BROADCAST.sub("@\u200b", escape(plain(text or "Callboard")))
+    text = _BROADCAST.sub("@\u200b", escape(plain(text or "")))
+    if not text.strip():  # nothing left once cleaned; Slack refuses an empty text
+        text = "Callboard"
     return truncate_mrkdwn(text, FALLBACK_TEXT)
 
 
