@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from adapters import cli_scaffold
-from adapters.console import Console, ConsolePoster, render_reply, to_request
+from adapters.console import Console, ConsolePoster, render_reply, terminal_text, to_request
 from bot.app import App, build_app
 from bot.catalog.files import FileTree, walk
 from bot.catalog.parsepool import default_workers
@@ -74,14 +74,14 @@ def _app(ns: argparse.Namespace) -> App:
 def _print_problems(problems: Sequence[Problem], out: Any = None) -> None:
     out = out or sys.stdout  # looked up per call, so redirections (and capsys) see it
     for p in problems:
-        print(str(p), file=out)
+        print(terminal_text(str(p)), file=out)
 
 
 def cmd_run(ns: argparse.Namespace) -> int:
     app = _app(ns)
     try:
         report = app.sync_now()
-        print(report.summary(), file=sys.stderr)
+        print(terminal_text(report.summary()), file=sys.stderr)
         errors = [p for p in report.problems if p.level == "error"]
         if errors:
             print(f"{len(errors)} catalog problems; see `callboard sync`.", file=sys.stderr)
@@ -155,7 +155,7 @@ def cmd_sync(ns: argparse.Namespace) -> int:
             print(f"callboard: no source named {ns.source} (sources: {known})", file=sys.stderr)
             return 2
         report = app.sync_now(only=ns.source, force=ns.force)
-        print(report.summary())
+        print(terminal_text(report.summary()))
         for source in report.sources:
             for ref in source.added:
                 print(f"  + {ref}")
@@ -208,7 +208,7 @@ def cmd_report(ns: argparse.Namespace) -> int:
         if ns.format == "json":
             print(json.dumps(result.data, indent=2))
         else:
-            print(result.reply.to_text())
+            print(terminal_text(result.reply.to_text()))
         return 0
     finally:
         app.close()
@@ -301,7 +301,8 @@ def cmd_list(ns: argparse.Namespace) -> int:
         else:
             width = max((len(r.ref) for r in rows), default=10)
             for r in rows:
-                print(f"{r.ref.ljust(width)}  {r.owner_ref or '-':<40}  {r.source}")
+                line = f"{r.ref.ljust(width)}  {r.owner_ref or '-':<40}  {r.source}"
+                print(terminal_text(line))
             print(f"{len(rows)} entities", file=sys.stderr)
         return 0
     finally:

@@ -14,7 +14,7 @@ import json
 import sys
 from collections.abc import Callable
 
-from adapters.console import PLATFORM, console_user
+from adapters.console import PLATFORM, console_user, terminal_text
 from bot.app import App
 from bot.chat import Request
 from bot.scaffold.audit import AuditEntry, AuditLog
@@ -29,7 +29,7 @@ class StderrProgress:
     """Each step on its own line on stderr (stdout carries the result)."""
 
     async def update(self, text: str) -> None:
-        print(f"... {text}", file=sys.stderr, flush=True)
+        print(f"... {terminal_text(text)}", file=sys.stderr, flush=True)
 
 
 def add_cli(sub: argparse._SubParsersAction[argparse.ArgumentParser], make_app: AppFactory) -> None:
@@ -85,7 +85,7 @@ def cmd_scaffold(ns: argparse.Namespace, make_app: AppFactory) -> int:
         if not ns.template:
             request = Request(text="/scaffold", user=console_user(app), platform=PLATFORM)
             reply = asyncio.run(app.dispatcher.dispatch(request))
-            print(reply.to_text())
+            print(terminal_text(reply.to_text()))
             return 1 if reply.error else 0
         return asyncio.run(_scaffold(app, ns.template, values, ns.dry_run))
     finally:
@@ -106,9 +106,9 @@ async def _scaffold(app: App, template: str, values: dict[str, str], dry_run: bo
         reply = await service.submit(template, values, requester, StderrProgress(), dry_run=dry_run)
     except InvalidAnswers as exc:
         for key, message in exc.errors.items():
-            print(f"callboard scaffold: {key}: {message}", file=sys.stderr)
+            print(terminal_text(f"callboard scaffold: {key}: {message}"), file=sys.stderr)
         return 2
-    print(reply.to_text())
+    print(terminal_text(reply.to_text()))
     return 1 if reply.error else 0
 
 
@@ -128,7 +128,7 @@ def cmd_audit(ns: argparse.Namespace, make_app: AppFactory) -> int:
         print(json.dumps([e.to_dict() for e in entries], indent=2))
         return 0
     for entry in entries:
-        print(audit_line(entry))
+        print(terminal_text(audit_line(entry)))
     print(f"{len(entries)} entries", file=sys.stderr)
     return 0
 

@@ -2,6 +2,10 @@
 
 Same shape as every adapter: ``to_request`` (a line of text → ``Request``), ``render_reply``
 (``Reply`` → text or JSON) and ``post`` (for scheduled reports: prints to the console).
+
+Catalog text reaches a terminal only through ``terminal_text`` (``render_reply`` uses it):
+control characters are stripped, so an ESC sequence in a description cannot spoof a
+hyperlink, clear the screen or rewrite what was printed (``adapters.safe_text.clean``).
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import TextIO
 
+from adapters.safe_text import clean
 from bot.app import App
 from bot.chat import ChatUser, Dialog, DialogErrors, DialogSubmission, Reply, Request, render_marks
 
@@ -45,14 +50,23 @@ def to_request(app: App, line: str) -> Request:
     )
 
 
+def terminal_text(text: str) -> str:
+    """Untrusted text as it may be printed: no control characters but newline and tab."""
+    return clean(text)
+
+
 def render_reply(reply: Reply, fmt: str = "text", terminal: bool | None = None) -> str:
-    """Text (search matches in bold on a terminal, ``*word*`` elsewhere) or the Reply as JSON."""
+    """Text (search matches in bold on a terminal, ``*word*`` elsewhere) or the Reply as JSON.
+
+    JSON escapes control characters itself; text has them stripped before our own bold
+    sequences are added.
+    """
     if fmt == "json":
         return json.dumps(reply.to_dict(), indent=2, default=str)
     if terminal is None:
         terminal = sys.stdout.isatty()
     open_, close = ("\033[1m", "\033[0m") if terminal else ("*", "*")
-    return render_marks(reply.to_text(), open_, close)
+    return render_marks(terminal_text(reply.to_text()), open_, close)
 
 
 class ConsolePoster:
@@ -64,7 +78,8 @@ class ConsolePoster:
         self.out = out or sys.stdout
 
     async def post(self, channel: str, reply: Reply) -> None:
-        print(f"--- to {channel} ---\n{reply.to_text()}\n", file=self.out, flush=True)
+        text = terminal_text(reply.to_text())
+        print(f"--- to {terminal_text(channel)} ---\n{text}\n", file=self.out, flush=True)
 
 
 class ConsoleProgress:
@@ -74,7 +89,7 @@ class ConsoleProgress:
         self.out = out
 
     async def update(self, text: str) -> None:
-        print(f"... {text}", file=self.out, flush=True)
+        print(f"... {terminal_text(text)}", file=self.out, flush=True)
 
 
 Prompt = Callable[[str], Awaitable[str | None]]
@@ -84,7 +99,7 @@ async def run_dialog(app: App, dialog: Dialog, ask: Prompt, out: TextIO) -> Repl
     """Fill a dialog at the prompt: one question per field, errors asked again."""
     values: dict[str, str] = {}
     fields = dialog.fields
-    print(f"{dialog.title}", file=out)
+    print(terminal_text(dialog.title), file=out)
     pending = list(fields)
     while True:
         for field in pending:
@@ -95,7 +110,7 @@ async def run_dialog(app: App, dialog: Dialog, ask: Prompt, out: TextIO) -> Repl
                 hint = " [y/n]"
             default = values.get(field.name, field.default)
             shown_default = f" ({'kept' if field.secret else default})" if default else ""
-            answer = await ask(f"{field.label}{hint}{shown_default}: ")
+            answer = await ask(terminal_text(f"{field.label}{hint}{shown_default}: "))
             if answer is None:
                 return Reply(text="Dialog cancelled.", error=True)
             answer = answer.strip()
@@ -117,7 +132,7 @@ async def run_dialog(app: App, dialog: Dialog, ask: Prompt, out: TextIO) -> Repl
         )
         if isinstance(result, DialogErrors):
             for name, message in result.errors.items():
-                print(f"  ! {name}: {message}", file=out)
+                print(terminal_text(f"  ! {name}: {message}"), file=out)
             pending = [f for f in fields if f.name in result.errors]
             continue
         return result

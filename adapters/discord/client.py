@@ -26,9 +26,11 @@ from adapters.discord.components import (
 )
 from adapters.discord.forms import DialogModal, FormStore, PendingForm, error_lines
 from adapters.discord.render import (
-    CONTENT_MAX,
     ERROR_COLOR,
     RenderedReply,
+    content,
+    escape,
+    plain,
     plain_text,
     render_reply,
     truncate,
@@ -406,20 +408,20 @@ class DiscordAdapter:
         view = ui.View(timeout=None)
         view.add_item(OpenFormButton(form.token, 0, f"Open: {reply.dialog.title}"))
         text = reply.text or f"Fill in “{reply.dialog.title}”."
-        await responder.send(content=truncate(text, CONTENT_MAX), view=view)
+        await responder.send(content=content(text), view=view)
 
     async def _send_errors(
         self, responder: InteractionResponder, errors: DialogErrors, form: PendingForm | None
     ) -> None:
         if form is None:  # only form submissions return errors
             lines = [f"{name}: {message}" for name, message in errors.errors.items()]
-            await responder.send(content=truncate("\n".join(lines), CONTENT_MAX))
+            await responder.send(content=content("\n".join(lines)))
             return
         form.errors = dict(errors.errors)
         lines = error_lines(form, errors.errors)
         embed = discord.Embed(
-            title=truncate(f"Please fix: {form.dialog.title}", 256),
-            description=truncate("\n".join(f"• {line}" for line in lines), 4096),
+            title=truncate(plain(f"Please fix: {form.dialog.title}"), 256),
+            description=truncate("\n".join(f"• {escape(line)}" for line in lines), 4096),
             colour=ERROR_COLOR,
         )
         view = ui.View(timeout=None)
@@ -510,7 +512,7 @@ class DiscordAdapter:
             view = ui.View(timeout=None)
             view.add_item(OpenFormButton(form.token, 0, f"Open: {reply.dialog.title}"))
             text = reply.text or f"Fill in “{reply.dialog.title}”."
-            await responder.send(content=truncate(text, CONTENT_MAX), view=view)
+            await responder.send(content=content(text), view=view)
             return
         rendered = render_reply(reply)
         await responder.send(
@@ -589,7 +591,7 @@ def _browse_order(entry: IndexEntry) -> tuple[int, str]:
 
 
 def _choice_name(entry: IndexEntry) -> str:
-    shown = entry.title or entry.name
+    shown = plain(entry.title or entry.name)
     text = f"{shown} ({entry.ref})" if shown.lower() != entry.name.lower() else entry.ref
     return truncate(text, CHOICE_TEXT_MAX)
 

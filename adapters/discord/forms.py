@@ -18,7 +18,7 @@ from typing import Any
 import discord
 from discord import ui
 
-from adapters.discord.render import truncate
+from adapters.discord.render import plain, truncate
 from bot.chat import Dialog, DialogField
 
 FIELDS_PER_MODAL = 5
@@ -58,7 +58,7 @@ class PendingForm:
     def title(self, page: int) -> str:
         count = len(self.pages)
         step = f" ({page + 1}/{count})" if count > 1 else ""
-        return truncate(self.dialog.title, MODAL_TITLE_MAX - len(step)) + step
+        return truncate(plain(self.dialog.title) or "Form", MODAL_TITLE_MAX - len(step)) + step
 
     def next_page(self, after: int) -> int | None:
         """The step to show after ``after``: an unseen one, or one with errors; else None."""
@@ -142,10 +142,10 @@ class DialogModal(ui.Modal):
             current = "" if dialog_field.secret else form.values.get(dialog_field.name, "")
             component = _component(dialog_field, current, f"f{index}", pickers(dialog_field))
             note = form.errors.get(dialog_field.name)
-            description = f"⚠ {note}" if note else dialog_field.hint
+            description = plain(f"⚠ {note}" if note else dialog_field.hint or "").strip()
             self.add_item(
                 ui.Label(
-                    text=truncate(dialog_field.label, LABEL_MAX),
+                    text=truncate(plain(dialog_field.label) or dialog_field.name, LABEL_MAX),
                     description=truncate(description, LABEL_DESCRIPTION_MAX)
                     if description
                     else None,
@@ -191,7 +191,7 @@ def _component(
             custom_id=custom_id,
             options=[
                 discord.SelectOption(
-                    label=truncate(label or value, OPTION_TEXT_MAX),
+                    label=truncate(plain(label or value) or value, OPTION_TEXT_MAX),
                     value=value,
                     default=value == current,
                 )

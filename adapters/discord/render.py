@@ -5,17 +5,28 @@ one embed per titled section. Fixed parts (titles, texts, fields) are capped per
 list items are the elastic part and share what is left of the 6000-character message budget
 fairly, so a section of 500 lines is summarised ("… and 460 more") instead of crowding out
 the sections after it. Nothing a command returns can make Discord reject the message.
+
+Every string from a command or the catalog goes through ``escape``: control and invisible
+characters are removed (``adapters.safe_text.clean``), then every character Discord markdown
+gives a meaning is backslash-escaped: ``\\ [ ] ( ) < > * _ ~ | ` `` everywhere, and ``#``,
+``-``, ``+`` and ``1.`` at the start of a line; ``@everyone`` and ``@here`` get a zero-width
+space after the ``@``. So catalog text cannot form masked links, mentions (``<@…>``), custom
+emoji, timestamps, headings or spoilers. Bare ``http(s)`` URLs made only of plain URL
+characters are left as they are (Discord links them, showing exactly where they go). The
+only masked links are the reply's links, with URLs checked and encoded by
+``adapters.safe_text.safe_url``; other URLs are shown as escaped text. Limits are applied to
+the escaped text.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
-from dataclasses import dataclass, field
-from urllib.parse import urlsplit
+from dataclasses import dataclass, field, replace
 
 import discord
-from discord.utils import escape_markdown
 
+from adapters.safe_text import clean, safe_url
 from bot.chat import Button, Reply, render_marks
 
 # Discord's limits (discord-api-docs, resources/message; resources/channel embed limits).
@@ -63,23 +74,76 @@ class RenderedReply:
         return sum(len(e) for e in self.embeds)
 
 
+# One of our masked links: an escaped title, then a URL that safe_url encoded.
+_OUR_LINK = re.compile(r"\[(?:\\.|[^\\\[\]\n])*\]\([^()\s]*\)")
+
+
 def truncate(text: str, limit: int) -> str:
-    """``text`` cut to ``limit`` characters, ending in an ellipsis when cut."""
+    """``text`` cut to ``limit`` characters, ending in an ellipsis when cut.
+
+    A cut never ends inside one of our ``[title](url)`` links: the link goes whole.
+    """
     if len(text) <= limit:
         return text
-    return text[: max(limit - 1, 0)] + ELLIPSIS if limit > 0 else ""
+    if limit <= 0:
+        return ""
+    cut = limit - 1
+    if "](" in text:
+        for match in _OUR_LINK.finditer(text):
+            if match.start() >= cut:
+                break
+            if cut < match.end():
+                cut = match.start()
+                break
+    return text[:cut] + ELLIPSIS
+
+
+LINK_URL_MAX = 512  # link buttons; the same cap keeps masked links short in fields
+# A bare URL of plain URL characters: kept as is (escaping would change where it goes).
+_BARE_URL = r"https?://[A-Za-z0-9\-._~:/?#!$&*+,;=%]+"
+_INLINE = re.compile(rf"(?P<url>{_BARE_URL})|(?P<char>[\\`*_~|<>\[\]()])")
+_LINE_START = re.compile(r"^([ \t]*)(?:([#+-])|(\d+)\.)", re.MULTILINE)
+_BROADCAST = re.compile(r"@(?=everyone|here)", re.IGNORECASE)
+
+
+def _escape_char(match: re.Match[str]) -> str:
+    return match["url"] or "\\" + match["char"]
+
+
+def _escape_line_start(match: re.Match[str]) -> str:
+    indent, mark, number = match.groups()
+    return f"{indent}\\{mark}" if mark else f"{indent}{number}\\."
 
 
 def escape(text: str) -> str:
-    """Catalog text shown literally (no accidental bold, headings or lists); matches in bold."""
-    return render_marks(escape_markdown(text), "**", "**")
+    """Untrusted text shown literally: no markup, links or mentions; search matches in bold."""
+    text = _BROADCAST.sub("@\u200b", clean(text))
+    text = _LINE_START.sub(_escape_line_start, _INLINE.sub(_escape_char, text))
+    return render_marks(text, "**", "**")
+
+
+def plain(text: str) -> str:
+    """Untrusted text where Discord shows no markdown (embed titles, footers, button labels)."""
+    return render_marks(clean(text), "", "")
+
+
+def link(title: str, url: str | None) -> str:
+    """``[title](url)`` for a checked URL, else the title and URL as escaped text."""
+    safe = safe_url(url, LINK_URL_MAX)
+    title = " ".join(clean(title).split())  # a masked link's title is one line
+    shown = escape(truncate(title or url or "", 200))
+    if safe is None:
+        return f"{shown}: {escape(url)}" if url and title and url != title else shown
+    return f"[{shown}]({safe})"
+
+
+def content(text: str) -> str:
+    """Untrusted text as message content: escaped, then cut to Discord's 2000 characters."""
+    return truncate(escape(text), CONTENT_MAX)
 
 
 def _url_ok(url: str | None) -> bool:
-    if not url:
-        return False
-    parts = urlsplit(url)
-    return parts.scheme in ("http", "https") and bool(parts.netloc) and len(url) <= 512
+    return safe_url(url, LINK_URL_MAX) is not None
 
 
 def run_custom_id(command: str) -> str | None:
@@ -90,7 +154,7 @@ def run_custom_id(command: str) -> str | None:
 
 def render_reply(reply: Reply, *, reserve_buttons: int = 0) -> RenderedReply:
     """Render one reply as one message; ``reserve_buttons`` keeps room for the adapter's own."""
-    plans = [_Plan(title=reply.title)]
+    plans = [_Plan(title=plain(reply.title) if reply.title else None)]
     head = plans[0]
     head.lead.extend(f"*{escape(note)}*" for note in reply.notes)
     if reply.text:
@@ -98,7 +162,7 @@ def render_reply(reply: Reply, *, reserve_buttons: int = 0) -> RenderedReply:
     for section in reply.sections:
         last = plans[-1]
         if section.title:
-            plan = _Plan(title=section.title)
+            plan = _Plan(title=plain(section.title))
             plans.append(plan)
         elif last.fields:
             plan = _Plan()
@@ -118,15 +182,15 @@ def render_reply(reply: Reply, *, reserve_buttons: int = 0) -> RenderedReply:
         )
 
     actions, stray = _actions(reply, COMPONENTS_MAX - reserve_buttons)
-    links = [f"[{escape(link.title).replace(']', '')}]({link.url})" for link in reply.links]
-    links.extend(f"[{escape(b.label).replace(']', '')}]({b.url})" for b in stray if b.url)
+    links = [link(item.title, item.url) for item in reply.links]
+    links.extend(link(b.label, b.url) for b in stray if b.url and not b.command)
     if links:
         head.fields.append(("Links", _joined(links, FIELD_VALUE_MAX), False))
     commands = [f"{b.label}: {b.command}" for b in stray if b.command]
     if commands:
         head.fields.append(("Try", _joined([escape(c) for c in commands], FIELD_VALUE_MAX), False))
     if reply.more and not any(b.command == reply.more for b in actions):
-        plans[-1].footer = f"More: {reply.more}"
+        plans[-1].footer = plain(f"More: {reply.more}")
 
     plans = _fit_counts(plans)
     omitted = _budget(plans)
@@ -150,7 +214,10 @@ def _actions(reply: Reply, room: int) -> tuple[list[Button], list[Button]]:
             not button.command and _url_ok(button.url)
         )
         if usable and len(actions) < room:
-            actions.append(button)
+            # Discord refuses an empty label; a label may be empty once cleaned.
+            label = plain(button.label).strip() or ("Run" if button.command else "Open")
+            url = None if button.command else safe_url(button.url, LINK_URL_MAX)
+            actions.append(replace(button, label=label, url=url))
         else:
             stray.append(button)
     return actions, stray
@@ -290,6 +357,12 @@ def _budget(plans: list[_Plan]) -> int:
             kept.append(f"{ELLIPSIS} and {dropped} more")
             omitted += dropped
         plan.items = kept
+        # With no room left for the items, their "… and N more" still needs some.
+        items = sum(len(i) for i in kept) + len(kept) - 1
+        lead = "\n".join(plan.lead)
+        if kept and lead and len(lead) + 1 + items > DESCRIPTION_MAX:
+            room = DESCRIPTION_MAX - items - 1
+            plan.lead = [truncate(lead, room)] if room > 1 else []
     return omitted
 
 
@@ -355,4 +428,4 @@ def _enforce_total(embeds: list[discord.Embed]) -> None:
 
 def plain_text(reply: Reply) -> str:
     """The reply as message content (≤ 2000): the fallback when embeds cannot be sent."""
-    return truncate(reply.to_text(), CONTENT_MAX)
+    return content(reply.to_text())

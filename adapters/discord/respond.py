@@ -15,7 +15,7 @@ from typing import Any
 import discord
 from discord import ui
 
-from adapters.discord.render import CONTENT_MAX, truncate
+from adapters.discord.render import content
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +46,7 @@ class InteractionResponder:
             await self.defer()
             async with self._lock:
                 await self.interaction.edit_original_response(
-                    content=truncate(text, CONTENT_MAX), embeds=[], view=None
+                    content=content(text), embeds=[], view=None
                 )
                 self._showing_progress = True
         except discord.HTTPException:
@@ -94,10 +94,10 @@ class MentionResponder:
         try:
             if self.sent is None:
                 self.sent = await self.message.reply(
-                    truncate(text, CONTENT_MAX), mention_author=False, allowed_mentions=NO_MENTIONS
+                    content(text), mention_author=False, allowed_mentions=NO_MENTIONS
                 )
             else:
-                await self.sent.edit(content=truncate(text, CONTENT_MAX))
+                await self.sent.edit(content=content(text))
         except discord.HTTPException:
             log.warning("could not show a progress step on Discord", exc_info=True)
 

@@ -6,13 +6,19 @@ Slack's per-element limits (section text 3000, 10 fields, header 150, 25 actions
 of those, a message holds at most 50 blocks; long replies are split across messages, and when
 even ``max_messages`` messages cannot hold them the rest is summarised as "and N more".
 
-Every string from a command or the catalog is plain text: ``&``, ``<`` and ``>`` are escaped,
-so catalog content cannot form links or mentions (``<!channel>``) in Slack.
+Every string from a command or the catalog is plain text: control and invisible characters
+are removed (``adapters.safe_text.clean``), ``&``, ``<`` and ``>`` are escaped, so catalog
+content cannot form links or mentions (``<!channel>``), and every mrkdwn object holding it is
+``verbatim: true``, so Slack does not parse ``@here``, channel names or bare URLs in it
+either. The only links are the reply's links and link buttons, with URLs checked and encoded
+by ``adapters.safe_text.safe_url``. Limits apply to escaped text: truncation and splitting
+never cut an ``&amp;`` entity or a ``<url|title>`` link in half.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -35,6 +41,7 @@ from slack_sdk.models.blocks import (
 )
 from slack_sdk.models.views import View
 
+from adapters.safe_text import clean, safe_url
 from bot.catalog.read import IndexEntry
 from bot.chat import Button, Dialog, DialogField, Reply, render_marks
 
@@ -64,6 +71,8 @@ FALLBACK_TEXT = 3000  # the notification text; chat.postMessage truncates far ab
 # Our own ceiling per message: 50 blocks of 3000 characters would be legal but unreadable,
 # and keeps every message far from Slack's message size limits.
 MESSAGE_CHARS = 12_000
+LINK_URL = 2000  # a link inside mrkdwn; with its title it stays far below a section's 3000
+LINK_TITLE = 200
 # A slash command's ack plus at most 4 response_url posts (Slack allows 5 in 30 minutes).
 MAX_MESSAGES = 5
 
@@ -84,8 +93,8 @@ class RenderError(Exception):
 
 
 def escape(text: str) -> str:
-    """Plain text for mrkdwn: only ``&``, ``<`` and ``>`` are control characters there."""
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    """Untrusted text for mrkdwn: cleaned; ``&``, ``<`` and ``>`` (its markup) escaped."""
+    return clean(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
 def mrkdwn(text: str) -> str:
@@ -94,8 +103,13 @@ def mrkdwn(text: str) -> str:
 
 
 def plain(text: str) -> str:
-    """Plain text for plain_text objects and notifications: match marks dropped."""
-    return render_marks(text, "", "")
+    """Plain text for plain_text objects and notifications: cleaned, match marks dropped."""
+    return render_marks(clean(text), "", "")
+
+
+def md(text: str) -> MarkdownTextObject:
+    """A mrkdwn object for text holding catalog or user text: Slack parses only our markup."""
+    return MarkdownTextObject(text=text, verbatim=True)
 
 
 def unescape(text: str) -> str:
@@ -104,11 +118,38 @@ def unescape(text: str) -> str:
 
 
 def truncate(text: str, limit: int) -> str:
+    """Plain text cut to ``limit`` characters, ending in an ellipsis when cut."""
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
+def safe_cut(text: str, at: int) -> int:
+    """The last position ≤ ``at`` that is not inside an entity (``&amp;``) or a ``<…>`` link.
+
+    Every ``&`` and ``<`` in escaped mrkdwn is ours (an entity, a link, a mention), so the
+    nearest one before ``at`` without its closing ``;`` or ``>`` marks an unfinished token.
+    """
+    at = min(at, len(text))
+    amp = text.rfind("&", max(at - 5, 0), at)  # the longest entity, &amp;, has 5 characters
+    if amp != -1 and text.find(";", amp, at) == -1:
+        at = amp
+    lt = text.rfind("<", 0, at)
+    if lt != -1 and text.find(">", lt, at) == -1:
+        at = lt
+    return at
+
+
+def truncate_mrkdwn(text: str, limit: int) -> str:
+    """Escaped mrkdwn cut to ``limit`` characters without breaking an entity or a link."""
+    if len(text) <= limit:
+        return text
+    return text[: safe_cut(text, limit - 1)] + "…"
+
+
 def chunks(text: str, limit: int) -> Iterator[str]:
-    """Split at line breaks into pieces of at most ``limit`` characters (long lines are cut)."""
+    """Split at line breaks into pieces of at most ``limit`` characters (long lines are cut).
+
+    A long line is cut at a space where there is one, never inside an entity or a link.
+    """
     current: list[str] = []
     size = 0
     for line in text.split("\n"):
@@ -117,7 +158,9 @@ def chunks(text: str, limit: int) -> Iterator[str]:
                 yield "\n".join(current)
                 current, size = [], 0
             cut = line.rfind(" ", 0, limit)
-            cut = cut if cut > limit // 2 else limit
+            cut = safe_cut(line, cut if cut > limit // 2 else limit)
+            if cut <= 0:  # one token longer than the limit: cut it rather than loop
+                cut = limit
             yield line[:cut]
             line = line[cut:].lstrip(" ")
         extra = len(line) + (1 if current else 0)
@@ -152,40 +195,31 @@ def _mrkdwn_sections(text: str, lines: int = 0, limit: int = SECTION_TEXT) -> li
     out = []
     for part in chunks(text, limit):
         count = part.count("\n") + 1 if lines else 0
-        out.append(_Piece(SectionBlock(text=MarkdownTextObject(text=part)), count, len(part)))
+        out.append(_Piece(SectionBlock(text=md(part)), count, len(part)))
     return out
 
 
 def _link(title: str, url: str) -> str:
-    safe = (
-        url.startswith(("https://", "http://", "mailto:"))
-        and len(url) <= BUTTON_URL
-        and not any(c in url for c in "|<> \n")
-    )
-    if not safe:
-        return f"{escape(title)}: {escape(url)}"
-    return f"<{url}|{escape(title).replace('|', '¦')}>"
-
-
-def _url_ok(url: str) -> bool:
-    return (
-        url.startswith(("https://", "http://"))
-        and len(url) <= BUTTON_URL
-        and not any(c in url for c in " \n")
-    )
+    """``<url|title>`` for a checked URL, else the title and URL as escaped text."""
+    safe = safe_url(url, LINK_URL)
+    title = " ".join(plain(title).split())  # a link's title is one line
+    shown = escape(truncate(title or url, LINK_TITLE)).replace("|", "¦")
+    if safe is None:
+        return f"{shown}: {escape(url)}" if url and title and url != title else shown
+    return f"<{escape(safe)}|{shown}>"
 
 
 def _button(button: Button, index: int) -> ButtonElement | None:
     style = button.style if button.style in ("primary", "danger") else None
-    label = truncate(button.label, BUTTON_TEXT)
+    # Slack refuses an empty button text; a label may be empty once cleaned.
+    label = truncate(plain(button.label).strip(), BUTTON_TEXT) or ("Open" if button.url else "Run")
     if button.command and len(button.command) <= BUTTON_VALUE:
         return ButtonElement(
             text=label, action_id=f"{ACTION_RUN}:{index}", value=button.command, style=style
         )
-    if button.url and _url_ok(button.url):
-        return ButtonElement(
-            text=label, action_id=f"{ACTION_URL}:{index}", url=button.url, style=style
-        )
+    url = safe_url(button.url, BUTTON_URL)
+    if url is not None:
+        return ButtonElement(text=label, action_id=f"{ACTION_URL}:{index}", url=url, style=style)
     return None
 
 
@@ -207,12 +241,12 @@ def _layout(reply: Reply, share_command: str | None, byline: str | None = None) 
     elif title:  # longer than a header holds: keep every word, in bold
         head.extend(_mrkdwn_sections(f"*{escape(plain(title))}*"))
     if reply.notes:
-        notes = [f"_{escape(truncate(plain(n), CONTEXT_TEXT - 2))}_" for n in reply.notes]
+        notes = [f"_{truncate_mrkdwn(escape(plain(n)), CONTEXT_TEXT - 2)}_" for n in reply.notes]
         for start in range(0, len(notes), CONTEXT_ELEMENTS):
             group = notes[start : start + CONTEXT_ELEMENTS]
             head.append(
                 _Piece(
-                    ContextBlock(elements=[MarkdownTextObject(text=n) for n in group]),
+                    ContextBlock(elements=[md(n) for n in group]),
                     chars=sum(map(len, group)),
                 )
             )
@@ -249,14 +283,12 @@ def _layout(reply: Reply, share_command: str | None, byline: str | None = None) 
                 first = pieces[0]
                 text = f"{title_text}\n{first.block.text.text}"  # type: ignore[attr-defined]
                 if len(text) <= SECTION_TEXT:
-                    pieces[0] = _Piece(
-                        SectionBlock(text=MarkdownTextObject(text=text)), first.lines, len(text)
-                    )
+                    pieces[0] = _Piece(SectionBlock(text=md(text)), first.lines, len(text))
                 else:
                     pieces.insert(
                         0,
                         _Piece(
-                            SectionBlock(text=MarkdownTextObject(text=title_text)),
+                            SectionBlock(text=md(title_text)),
                             chars=len(title_text),
                             keep_with_next=True,
                         ),
@@ -300,10 +332,10 @@ def _field_blocks(fields: Sequence[str], title_text: str) -> list[_Piece]:
     out = []
     for start in range(0, len(fields), FIELDS_PER_SECTION):
         group = fields[start : start + FIELDS_PER_SECTION]
-        text = MarkdownTextObject(text=title_text) if title_text and start == 0 else None
+        text = md(title_text) if title_text and start == 0 else None
         out.append(
             _Piece(
-                SectionBlock(text=text, fields=[MarkdownTextObject(text=f) for f in group]),
+                SectionBlock(text=text, fields=[md(f) for f in group]),
                 lines=len(group),
                 chars=sum(map(len, group)) + len(title_text),
             )
@@ -335,11 +367,21 @@ def _pack(pieces: Sequence[_Piece], reserve_blocks: int = 0) -> list[list[_Piece
     return messages
 
 
+_BROADCAST = re.compile(r"@(?=here|channel|everyone)", re.IGNORECASE)
+
+
 def _fallback(reply: Reply) -> str:
-    """The notification text (mrkdwn too, so escaped: no mentions from catalog content)."""
+    """The notification text (mrkdwn too, so escaped: no mentions from catalog content).
+
+    It has no ``verbatim`` switch, so ``@here``, ``@channel`` and ``@everyone`` get a
+    zero-width space after the ``@`` (``clean`` removed any that the text held).
+    """
     parts = [p for p in (reply.title, reply.text) if p]
     text = "\n".join(parts) if parts else reply.to_text()
-    return truncate(escape(plain(text or "Callboard")), FALLBACK_TEXT)
+    text = _BROADCAST.sub("@\u200b", escape(plain(text or "")))
+    if not text.strip():  # nothing left once cleaned; Slack refuses an empty text
+        text = "Callboard"
+    return truncate_mrkdwn(text, FALLBACK_TEXT)
 
 
 def _message(text: str, pieces: Iterable[_Piece]) -> Message:
@@ -369,16 +411,14 @@ def render_reply(
         hidden = sum(p.lines for p in dropped) or len(dropped)
         unit = "more lines" if any(p.lines for p in dropped) else "more blocks"
         hint = " (use Show more, or narrow the question)" if reply.more else ""
-        note = ContextBlock(
-            elements=[MarkdownTextObject(text=f"_…and {hidden} {unit} not shown here{hint}._")]
-        )
+        note = ContextBlock(elements=[md(f"_…and {hidden} {unit} not shown here{hint}._")])
         kept[-1].append(_Piece(note))
         messages = kept
     messages[-1].extend(layout.actions)
     base = _fallback(reply)
     out = []
     for index, group in enumerate(messages):
-        text = base if index == 0 else truncate(f"{base} (continued)", FALLBACK_TEXT)
+        text = base if index == 0 else truncate_mrkdwn(f"{base} (continued)", FALLBACK_TEXT)
         if group:
             out.append(_message(text, group))
     if not out:
@@ -399,7 +439,7 @@ def render_thread(reply: Reply) -> tuple[Message, list[Message]]:
         title=reply.title, text=reply.text, notes=reply.notes, error=reply.error, ephemeral=False
     )
     parent, *rest = render_reply(head, max_messages=1_000)
-    note = ContextBlock(elements=[MarkdownTextObject(text="_Details in the thread._")])
+    note = ContextBlock(elements=[md("_Details in the thread._")])
     if len(parent["blocks"]) < BLOCKS_PER_MESSAGE:
         parent = {**parent, "blocks": [*parent["blocks"], note.to_dict()]}
     details = Reply(
@@ -411,7 +451,8 @@ def render_thread(reply: Reply) -> tuple[Message, list[Message]]:
     )
     base = _fallback(reply)
     thread = [*rest, *render_reply(details, max_messages=1_000)]
-    return parent, [{**m, "text": truncate(f"{base} (details)", FALLBACK_TEXT)} for m in thread]
+    details_text = truncate_mrkdwn(f"{base} (details)", FALLBACK_TEXT)
+    return parent, [{**m, "text": details_text} for m in thread]
 
 
 def text_message(text: str, *, error: bool = False) -> Message:
@@ -432,7 +473,7 @@ def kinds_of_action(action_id: str) -> tuple[str, ...]:
 
 
 def entity_option(entry: IndexEntry) -> Option:
-    shown = entry.title or entry.name
+    shown = plain(entry.title or entry.name)
     return Option(
         text=truncate(f"{shown} ({entry.kind})", OPTION_TEXT),
         value=entry.ref[:OPTION_VALUE],
@@ -450,9 +491,7 @@ def picker_message(command: str, kinds: Sequence[str], usage: str) -> Message:
     what = " or ".join(kinds) if kinds else "entity"
     blocks = [
         SectionBlock(
-            text=MarkdownTextObject(
-                text=f"Which {escape(what)}? Start typing a name. (Usage: `{escape(usage)}`)"
-            )
+            text=md(f"Which {escape(what)}? Start typing a name. (Usage: `{escape(usage)}`)")
         ),
         ActionsBlock(
             block_id=f"{PICK_RUN_BLOCK}{command}"[:ID_LENGTH],
@@ -495,14 +534,16 @@ def _input(field_: DialogField) -> InputBlock:
     block_id = f"{FIELD_BLOCK}{field_.name}"
     if len(block_id) > ID_LENGTH:
         raise RenderError(f"dialog field name {field_.name[:40]}… is longer than Slack allows")
-    label = PlainTextObject(text=truncate(field_.label or field_.name, INPUT_LABEL))
-    hint = PlainTextObject(text=truncate(field_.hint, INPUT_LABEL)) if field_.hint else None
+    label = PlainTextObject(text=truncate(plain(field_.label) or field_.name, INPUT_LABEL))
+    hint_text = plain(field_.hint or "").strip()
+    hint = PlainTextObject(text=truncate(hint_text, INPUT_LABEL)) if hint_text else None
     optional = not field_.required
     element: Any
     kind = field_.kind
     if kind == "choice" and field_.choices and _static_ok(field_.choices):
         options = [
-            Option(text=truncate(lbl or v, OPTION_TEXT), value=v) for v, lbl in field_.choices
+            Option(text=truncate(plain(lbl or v) or v, OPTION_TEXT), value=v)
+            for v, lbl in field_.choices
         ]
         initial = next((o for o in options if o.value == field_.default), None)
         element = StaticSelectElement(action_id="value", options=options, initial_option=initial)
@@ -561,7 +602,7 @@ def render_modal(dialog: Dialog, metadata: str) -> dict[str, Any]:
     view = View(
         type="modal",
         callback_id=DIALOG_CALLBACK,
-        title=PlainTextObject(text=truncate(dialog.title or "Callboard", MODAL_TITLE)),
+        title=PlainTextObject(text=truncate(plain(dialog.title) or "Callboard", MODAL_TITLE)),
         submit=PlainTextObject(text=truncate(dialog.submit_label or "Submit", MODAL_TITLE)),
         close=PlainTextObject(text="Cancel"),
         private_metadata=metadata,

@@ -1,7 +1,11 @@
 """Serving Slack: secrets from the environment, the HTTP server or Socket Mode, the poster.
 
 HTTP mode is an aiohttp server on ``slack.host``/``slack.port``: ``POST /slack/events`` takes
-slash commands, events, interactivity and option loads (Bolt verifies every signature there),
+slash commands, events, interactivity and option loads. Its handler checks the signature over
+the raw body bytes before anything parses them (``verify_request``): an unsigned, badly signed
+or stale request, or one with a malformed timestamp, gets 401 and nothing else runs; a signed
+body that is not what Slack sends gets 400; bodies over 1 MiB get 413 (aiohttp). Bolt checks
+the signature again.
 ``GET /healthz`` answers load balancers, and with ``slack.oauth`` ``GET /slack/install`` and
 ``GET /slack/oauth_redirect`` run the OAuth install. Socket Mode needs no public URL: the app
 token (``SLACK_APP_TOKEN``, ``connections:write``) opens a WebSocket and the same listeners run.
@@ -10,15 +14,22 @@ token (``SLACK_APP_TOKEN``, ``connections:write``) opens a WebSocket and the sam
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import hmac
+import json
 import logging
+import re
 import sys
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import parse_qs
 
 import aiohttp
 from aiohttp import web
 from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
+from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_sdk.web.async_client import AsyncWebClient
 
 from adapters.slack.app import SlackAdapter
@@ -39,6 +50,70 @@ log = logging.getLogger(__name__)
 
 EVENTS_PATH = "/slack/events"
 HEALTH_PATH = "/healthz"
+REPLAY_WINDOW = 300  # seconds either side of now (Slack's documented five minutes)
+_TIMESTAMP = re.compile(r"[0-9]{1,12}")  # ASCII digits only: no sign, exponent or fraction
+_SIGNATURE = re.compile(r"v0=[0-9a-f]{64}")
+
+
+def verify_request(
+    secret: str, body: bytes, headers: Mapping[str, str], now: float | None = None
+) -> str | None:
+    """Why a request is not Slack's (for the debug log), or None when its signature holds.
+
+    HMAC-SHA256 of ``v0:<timestamp>:<raw body bytes>`` with the signing secret, compared in
+    constant time, and a timestamp within five minutes. Nothing is parsed before this.
+    """
+    timestamp = headers.get("X-Slack-Request-Timestamp") or ""
+    signature = headers.get("X-Slack-Signature") or ""
+    if not secret:
+        return "no signing secret"
+    if not _TIMESTAMP.fullmatch(timestamp):
+        return "malformed or missing timestamp"
+    if abs((time.time() if now is None else now) - int(timestamp)) > REPLAY_WINDOW:
+        return "stale timestamp"
+    if not _SIGNATURE.fullmatch(signature):
+        return "malformed or missing signature"
+    base = b"v0:" + timestamp.encode("ascii") + b":" + body
+    expected = "v0=" + hmac.new(secret.encode(), base, hashlib.sha256).hexdigest()
+    if not hmac.compare_digest(expected, signature):
+        return "signature mismatch"
+    return None
+
+
+def _is_ssl_check(body: bytes) -> bool:
+    try:
+        return parse_qs(body.decode("ascii")).get("ssl_check") == ["1"]
+    except (UnicodeDecodeError, ValueError):
+        return False
+
+
+async def checked_bolt_request(
+    request: web.Request, secret: str
+) -> AsyncBoltRequest | web.Response:
+    """A verified request for Bolt, or the answer (``HTTPUnauthorized``/``HTTPBadRequest``).
+
+    Slack's certificate check (``ssl_check=1``) may come unsigned: it gets an empty 200, as
+    Bolt answers it, and nothing runs.
+    """
+    body = await request.read()  # over client_max_size: 413 from aiohttp
+    problem = verify_request(secret, body, request.headers)
+    if problem is not None:
+        if _is_ssl_check(body):
+            return web.Response(status=200)
+        log.debug("Slack: refused a request to %s: %s", request.path, problem)
+        raise web.HTTPUnauthorized(
+            text=json.dumps({"error": "invalid request"}), content_type="application/json"
+        )
+    try:
+        bolt_request = await to_bolt_request(request)
+        if not isinstance(bolt_request.body, dict):
+            raise ValueError(f"a {type(bolt_request.body).__name__} payload")
+    except Exception as exc:  # Bolt parses in its constructor and fails in many ways
+        log.warning("Slack: a signed request that is not Slack's format: %s", exc)
+        raise web.HTTPBadRequest(
+            text=json.dumps({"error": "malformed request"}), content_type="application/json"
+        ) from exc
+    return bolt_request
 
 
 @dataclass(frozen=True)
@@ -137,9 +212,13 @@ class SlackRuntime:
     def web_app(self, adapter: SlackAdapter) -> web.Application:
         """The HTTP routes: events (all of Slack's requests), health, and the OAuth pages."""
 
+        secret = self.secrets.signing_secret or ""
+
         async def events(request: web.Request) -> web.Response:
-            bolt_response = await adapter.bolt.async_dispatch(await to_bolt_request(request))
-            return await to_aiohttp_response(bolt_response)
+            bolt_request = await checked_bolt_request(request, secret)
+            if isinstance(bolt_request, web.Response):
+                return bolt_request
+            return await to_aiohttp_response(await adapter.bolt.async_dispatch(bolt_request))
 
         async def health(_: web.Request) -> web.Response:
             entities = await asyncio.to_thread(self.app.catalog.count)

@@ -45,6 +45,13 @@ from bot.dispatch import Arg, Args, CommandSpec, Context, Dispatcher, Option
 from bot.errors import ChannelNotFound, ConfigError
 from commands import COMMANDS
 from tests.conftest import DEMO
+from tests.markup import (
+    HOSTILE_OK_URL,
+    discord_problems,
+    discord_visible,
+    embed_strings,
+    hostile_catalog,
+)
 
 DEMO_SOURCES = [{"type": "file", "name": "demo", "target": str(DEMO)}]
 GUILD_ID = 414243444546474849
@@ -207,12 +214,13 @@ async def discord_world(app: App, **options: Any) -> AsyncIterator[World]:
 
 
 def embed_text(embeds: list[discord.Embed]) -> str:
+    """What the embeds show (markdown escapes resolved)."""
     parts: list[str] = []
     for e in embeds:
         parts.extend([e.title or "", e.description or "", e.footer.text or ""])
         for f in e.fields:
             parts.extend([f.name or "", f.value or ""])
-    return "\n".join(parts)
+    return discord_visible("\n".join(parts))
 
 
 def button_labels(components: list[Any]) -> list[str]:
@@ -476,7 +484,7 @@ async def test_a_public_answer_after_a_defer_is_posted_for_everyone(make_app: Ap
 def progress_edits(env: simcord.Env) -> list[str]:
     """The texts the bot edited into a message, in order (progress steps)."""
     return [
-        r.json["content"]
+        discord_visible(r.json["content"])
         for r in env.http_requests
         if r.method == "PATCH" and isinstance(r.json, dict) and r.json.get("content")
     ]
@@ -949,3 +957,38 @@ def test_discord_sync_prints_the_tree_and_needs_a_token_to_push(
     monkeypatch.delenv("DISCORD_TOKEN", raising=False)
     assert main(["--config", str(config), "discord-sync"]) == 2
     assert "DISCORD_TOKEN environment variable is not set" in capsys.readouterr().err
+
+
+# ------------------------------------------------------------------------- hostile catalog
+
+
+async def test_hostile_catalog_text_forms_no_links_or_mentions(
+    make_app: AppFactory, tmp_path: Path
+) -> None:
+    catalog = tmp_path / "hostile.yaml"
+    catalog.write_text(hostile_catalog())
+    app = discord_app(make_app, sources=[{"type": "file", "name": "h", "target": str(catalog)}])
+    async with discord_world(app) as w:
+        for command, options in (
+            ("describe", {"entity": "evil-svc"}),
+            ("whoowns", {"entity": "evil-svc"}),
+            ("search", {"query": "payments"}),
+        ):
+            result = await w.ana.slash(w.channel, command, **options)
+            embeds = result.response.embeds
+            assert embeds, command
+            assert_within_limits(embeds)
+            problems = [
+                problem
+                for embed in embeds
+                for text, markdown in embed_strings(embed)
+                for problem in (discord_problems(text, {HOSTILE_OK_URL}) if markdown else [])
+            ]
+            assert problems == [], command
+            shown = embed_text(embeds)
+            assert "\x1b" not in shown and "\u202e" not in shown
+            assert "payments-api\u200b" not in shown  # the look-alike title is shown plain
+        described = embed_text(
+            (await w.ana.slash(w.channel, "describe", entity="evil-svc")).response.embeds
+        )
+        assert f"]({HOSTILE_OK_URL})" in described  # the one valid link is still a link

@@ -40,6 +40,7 @@ from tests.e2e.slack_fake import (
     Call,
     FakeSlack,
 )
+from tests.markup import HOSTILE_OK_URL, hostile_catalog, mrkdwn_objects, slack_problems
 
 ANA = "U0ANA"  # ana.silva@acme-rides.example in the demo catalog
 PAYMENTS_CHANNEL = "C0FOGYR3XK"
@@ -1646,3 +1647,189 @@ async def test_a_slow_forms_steps_show_in_a_dm_message_edited_in_place(
     else:  # a private answer takes the step message's place
         assert "The project exists now." in block_text(update.args)
         assert len(fake.calls_to("chat.postMessage")) == 1
+
+
+# ----------------------------------------------------------------------------- hostile text
+
+
+def sent_messages(fake: FakeSlack, acks: Sequence[Any]) -> list[dict[str, Any]]:
+    """Every message the adapter answered with: acks, response_url posts, chat.post*."""
+    out = [a for a in acks if isinstance(a, dict) and "blocks" in a]
+    for call in fake.calls:
+        if call.method in ("chat.postMessage", "chat.postEphemeral", "webhook"):
+            out.append(call.args)
+    return out
+
+
+def markup_problems(messages: Sequence[dict[str, Any]], allowed: set[str]) -> list[str]:
+    return [
+        problem
+        for message in messages
+        for obj in mrkdwn_objects(message.get("blocks") or [])
+        for problem in slack_problems(obj["text"], bool(obj.get("verbatim")), allowed, [ANA])
+    ]
+
+
+async def test_a_search_for_2500_ampersands_fits_slacks_limits(
+    start_slack: Starter, fake: FakeSlack
+) -> None:
+    slack = await start_slack()
+    acks = []
+    for query in ("&" * 2500, "<" * 2500, "a&b " * 700):
+        status, body = await slack.command("/search", query)
+        assert status == 200
+        acks.append(body)
+    await slack.settle()
+    messages = sent_messages(fake, acks)
+    assert messages
+    for message in messages:
+        assert_valid_message(message)  # every text object within its limit
+        for obj in mrkdwn_objects(message["blocks"]):
+            assert len(obj["text"]) <= render.SECTION_TEXT
+    assert markup_problems(messages, set()) == []  # no entity cut in half
+
+
+async def test_hostile_catalog_text_forms_no_links_or_mentions(
+    start_slack: Starter, fake: FakeSlack, tmp_path: Path
+) -> None:
+    catalog = tmp_path / "hostile.yaml"
+    catalog.write_text(hostile_catalog())
+    slack = await start_slack(sources=[{"type": "file", "name": "h", "target": str(catalog)}])
+    acks = []
+    for command, text in (
+        ("/describe", "evil-svc"),
+        ("/whoowns", "evil-svc"),
+        ("/search", "payments"),
+        ("/describe", "team-evil"),
+        ("/search", "<!here> @here <https://evil.example/|x> &amp;"),  # echoed back
+    ):
+        status, body = await slack.command(command, text)
+        assert status == 200
+        acks.append(body)
+    await slack.settle()
+    messages = sent_messages(fake, acks)
+    assert len(messages) >= 5
+    assert markup_problems(messages, {HOSTILE_OK_URL}) == []
+    shown = "\n".join(block_text(m) + m["text"] for m in messages)
+    assert "\x1b" not in shown and "\u202e" not in shown and "payments-api\u200b" not in shown
+    assert f"<{HOSTILE_OK_URL}|" in shown  # the one valid link is still a link
+
+
+# ----------------------------------------------------------------------------- hostile HTTP
+
+MALFORMED_BODIES: dict[str, tuple[bytes, str]] = {
+    "invalid JSON": (b'{"type": "event_callback", ', "application/json"),
+    "a JSON list": (b"[1, 2]", "application/json"),
+    "payload=not-json": (b"payload=not-json", "application/x-www-form-urlencoded"),
+    "payload=null": (b"payload=null", "application/x-www-form-urlencoded"),
+    "payload=[]": (b"payload=%5B%5D", "application/x-www-form-urlencoded"),
+    "invalid UTF-8": (b"command=%2Fwhoowns&text=\xff\xfe\xfd", "application/x-www-form-urlencoded"),
+    "invalid UTF-8 JSON": (b'{"a": "\xff"}', "application/json"),
+}
+
+
+async def post_raw(slack: Slack, body: bytes, headers: dict[str, str]) -> tuple[int, str]:
+    import io
+
+    async with slack.http.post(slack.url, data=io.BytesIO(body), headers=headers) as resp:
+        return resp.status, await resp.text()
+
+
+def signed_headers(body: bytes, content_type: str, timestamp: str | None = None) -> dict[str, str]:
+    import hashlib
+    import hmac
+
+    ts = timestamp or str(int(time.time()))
+    digest = hmac.new(SIGNING_SECRET.encode(), b"v0:" + ts.encode() + b":" + body, hashlib.sha256)
+    return {
+        "content-type": content_type,
+        "x-slack-request-timestamp": ts,
+        "x-slack-signature": "v0=" + digest.hexdigest(),
+    }
+
+
+def no_errors_logged(caplog: pytest.LogCaptureFixture) -> list[str]:
+    return [f"{r.name}: {r.getMessage()}" for r in caplog.records if r.levelno >= 40]
+
+
+@pytest.mark.parametrize("case", sorted(MALFORMED_BODIES))
+async def test_unsigned_malformed_bodies_get_401_without_an_error_in_the_log(
+    start_slack: Starter, fake: FakeSlack, caplog: pytest.LogCaptureFixture, case: str
+) -> None:
+    slack = await start_slack()
+    body, content_type = MALFORMED_BODIES[case]
+    headers = {
+        "content-type": content_type,
+        "x-slack-request-timestamp": str(int(time.time())),
+        "x-slack-signature": "v0=" + "0" * 64,
+    }
+    status, text = await post_raw(slack, body, headers)
+    assert (status, json.loads(text)) == (401, {"error": "invalid request"})
+    # Signed by someone holding the secret, the same bodies are refused as malformed: 400.
+    status, _ = await post_raw(slack, body, signed_headers(body, content_type))
+    assert status == 400
+    await slack.settle()
+    assert fake.calls == []
+    assert no_errors_logged(caplog) == []
+
+
+@pytest.mark.parametrize(
+    "timestamp",
+    ["abc", "1e9", "1.5", "9" * 5000, "-1", " 1", "１２３", "", "0", "stale", "future"],
+)
+async def test_bad_timestamps_get_401_without_an_error_in_the_log(
+    start_slack: Starter, fake: FakeSlack, caplog: pytest.LogCaptureFixture, timestamp: str
+) -> None:
+    slack = await start_slack()
+    now = int(time.time())
+    ts = {"stale": str(now - 301), "future": str(now + 301)}.get(timestamp, timestamp)
+    body = urllib.parse.urlencode({"command": "/whoowns", "text": "payments-api"}).encode()
+    # Correctly signed over that timestamp: only the timestamp is wrong.
+    headers = signed_headers(body, "application/x-www-form-urlencoded", ts)
+    headers["x-slack-request-timestamp"] = ts
+    status, text = await post_raw(slack, body, headers)
+    assert (status, json.loads(text)) == (401, {"error": "invalid request"})
+    await slack.settle()
+    assert fake.calls == []
+    assert no_errors_logged(caplog) == []
+
+
+async def test_the_signature_covers_the_raw_bytes(start_slack: Starter, fake: FakeSlack) -> None:
+    slack = await start_slack()
+    form = urllib.parse.urlencode(
+        {
+            "command": "/whoowns",
+            "text": "payments-api",
+            "user_id": ANA,
+            "team_id": TEAM_ID,
+            "channel_id": PAYMENTS_CHANNEL,
+            "response_url": fake.webhook_url("r"),
+            "trigger_id": slack.trigger(),
+            "api_app_id": APP_ID,
+        }
+    ).encode()
+    headers = signed_headers(form, "application/x-www-form-urlencoded")
+    status, _ = await post_raw(slack, form, headers)
+    assert status == 200
+    # The same form, re-encoded differently (same parsed fields), no longer matches.
+    status, _ = await post_raw(slack, form.replace(b"%2F", b"/"), headers)
+    assert status == 401
+
+
+async def test_a_body_over_a_mebibyte_gets_413(start_slack: Starter, fake: FakeSlack) -> None:
+    slack = await start_slack()
+    body = b"text=" + b"a" * (1024 * 1024 + 1)
+    status, _ = await post_raw(slack, body, signed_headers(body, "application/json"))
+    assert status == 413
+    assert fake.calls == []
+
+
+async def test_slacks_unsigned_ssl_check_gets_an_empty_200(
+    start_slack: Starter, fake: FakeSlack
+) -> None:
+    slack = await start_slack()
+    body = b"ssl_check=1&token=deprecated-verification-token"
+    headers = {"content-type": "application/x-www-form-urlencoded"}
+    assert await post_raw(slack, body, headers) == (200, "")
+    assert await post_raw(slack, body, signed_headers(body, headers["content-type"])) == (200, "")
+    assert fake.calls == []

@@ -134,7 +134,7 @@ def test_buttons_past_the_component_limit_and_long_commands_become_text() -> Non
     fields = {f.name: f.value for f in out.embeds[0].fields}
     assert "Long: " + long_command in fields["Try"]
     assert "More: /whoowns team --page 2" in fields["Try"]  # no room left for its button
-    assert "[Odd](ftp://files.example/x)" in fields["Links"]
+    assert "Odd: ftp://files.example/x" in fields["Links"]  # not a link: http(s) only
 
 
 def test_more_gets_a_button_when_there_is_room() -> None:
@@ -223,3 +223,83 @@ def test_option_values_become_the_line_the_dispatcher_parses() -> None:
     parsed = Dispatcher.parse(Dispatcher.__new__(Dispatcher), SPEC, line)
     assert parsed.values["entity"] == "Payments API"
     assert parsed.options == {"depth": 3, "reverse": True, "format": "it's"}
+
+
+# ----------------------------------------------------------------------------- hostile text
+
+
+def _problems(out: object, allowed: set[str]) -> list[str]:
+    from tests.markup import discord_problems, embed_strings
+
+    return [
+        problem
+        for embed in out.embeds  # type: ignore[attr-defined]
+        for text, markdown in embed_strings(embed)
+        if markdown
+        for problem in discord_problems(text, allowed)
+    ]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "[a] [payments-api](https://evil.example/two)",
+        "\\[x](https://evil.example/)",
+        "\\\\[x](https://evil.example/)",
+        "[x](<https://evil.example/>)",
+        "<@123456789012345678> <@&1> <#2> <t:1:R> </help:3> <:e:4> @everyone @here ||s|| `c`",
+    ],
+)
+def test_catalog_text_cannot_form_links_or_mentions(text: str) -> None:
+    reply = Reply(
+        title=text,
+        text=text,
+        notes=(text,),
+        sections=(Section(title=text, text=text, fields=(Field(text, text),), items=(text,)),),
+        buttons=(Button(text, command=f"/describe {text}" + "x" * 120),),
+    )
+    out = render_reply(reply)
+    assert _problems(out, set()) == []
+    from adapters.discord.render import content, plain_text
+    from tests.markup import discord_problems, discord_visible
+
+    assert discord_problems(content(text), set()) == []
+    assert discord_problems(plain_text(reply), set()) == []
+    assert discord_visible(out.embeds[0].description or "").endswith(text)  # shown as written
+
+
+def test_annotation_urls_are_checked_before_they_become_links() -> None:
+    reply = Reply(
+        text="t",
+        links=(
+            Link("Source", "https://ok.example/x) [Runbook](https://evil.example/"),
+            Link("Ok", "https://ok.example/a_(b)"),
+            Link("Script", "javascript:alert(1)"),
+            Link("Spoof", "https://payments.example@evil.example/"),
+            Link("Docs](https://evil.example/) [x", "https://ok.example/docs"),
+        ),
+        buttons=(Button("Bad button", url="javascript:alert(1)"),),
+    )
+    out = render_reply(reply)
+    links = {f.name: f.value for f in out.embeds[0].fields}["Links"]
+    allowed = {"https://ok.example/a_%28b%29", "https://ok.example/docs"}
+    assert _problems(out, allowed) == []
+    assert "[Ok](https://ok.example/a_%28b%29)" in links
+    assert "Source: https://ok.example/x\\) \\[Runbook\\]\\(https://evil.example/" in links
+    assert out.actions == ()  # a javascript: button is text, not a component
+
+
+def test_limits_hold_after_escaping() -> None:
+    wide = "[](){}<>\\*_~|`" * 1000
+    reply = Reply(
+        title=wide,
+        text=wide,
+        sections=(
+            Section(title=wide, fields=tuple(Field(wide, wide) for _ in range(30))),
+            Section(items=(wide,) * 40),
+        ),
+        links=tuple(Link(wide, "https://ok.example/" + "(" * 400) for _ in range(20)),
+    )
+    out = render_reply(reply)
+    within_limits(out.embeds)
+    assert _problems(out, {"https://ok.example/" + "%28" * 400}) == []

@@ -271,3 +271,130 @@ def test_suggestions_stay_within_option_limits() -> None:
     assert len(options) == 100
     for option in options:
         assert len(option["text"]["text"]) <= 75 and len(option["value"]) <= 150
+
+
+# ----------------------------------------------------------------------------- hostile text
+
+
+def _mrkdwn_problems(messages: list[dict[str, Any]], allowed: set[str]) -> list[str]:
+    from tests.markup import mrkdwn_objects, slack_problems
+
+    return [
+        problem
+        for message in messages
+        for obj in mrkdwn_objects(message["blocks"])
+        for problem in slack_problems(obj["text"], bool(obj.get("verbatim")), allowed)
+    ]
+
+
+def _longest_text(messages: list[dict[str, Any]]) -> int:
+    from tests.markup import mrkdwn_objects
+
+    return max(len(o["text"]) for m in messages for o in mrkdwn_objects(m["blocks"]))
+
+
+@pytest.mark.parametrize("char", ["&", "<", ">"])
+def test_notes_are_cut_after_escaping(char: str) -> None:
+    # /search followed by 2500 "&" once made a 9,856-character context element.
+    messages = valid(render.render_reply(Reply(notes=(f"no results for {char * 2500}",))))
+    assert _longest_text(messages) <= render.CONTEXT_TEXT
+    assert _mrkdwn_problems(messages, set()) == []
+
+
+@pytest.mark.parametrize("text", ["&" * 9000, "a &" * 3000, "<>" * 4000, "x" * 2998 + "&&&&"])
+def test_splitting_never_cuts_an_entity(text: str) -> None:
+    messages = valid(render.render_reply(Reply(text=text, sections=(Section(text=text),))))
+    assert _longest_text(messages) <= render.SECTION_TEXT
+    assert _mrkdwn_problems(messages, set()) == []  # no "&am" | "p;" pieces
+    for message in messages:
+        assert "&" not in message["text"].replace("&amp;", "").replace("&lt;", "").replace(
+            "&gt;", ""
+        )
+
+
+def test_long_link_lines_are_split_between_links() -> None:
+    links = tuple(
+        Link(f"Runbook {i} " + "word " * 30, f"https://ok.example/{i}") for i in range(80)
+    )
+    messages = valid(render.render_reply(Reply(links=links)))
+    allowed = {f"https://ok.example/{i}" for i in range(80)}
+    assert _mrkdwn_problems(messages, allowed) == []
+    assert texts(messages).count("<https://ok.example/") == 80
+
+
+def test_every_mrkdwn_object_with_catalog_text_is_verbatim() -> None:
+    from tests.markup import mrkdwn_objects
+
+    text = "@here @channel @everyone #general https://evil.example/x"
+    reply = Reply(
+        title=text * 5,
+        text=text,
+        notes=(text,) * 12,
+        sections=(
+            Section(title=text, text=text, fields=(Field(text, text), Field(text, text * 90))),
+            Section(title=text, items=(text,) * 3),
+        ),
+        links=(Link(text, "javascript:x"),),
+        buttons=(Button(text, command="/x " + "y" * 3000),),
+        more="/more " + "z" * 3000,
+    )
+    messages = valid(render.render_reply(reply, byline="Shared by <@U0ANA>"))
+    objects = [o for m in messages for o in mrkdwn_objects(m["blocks"])]
+    assert [o["text"] for o in objects if not o.get("verbatim")] == ["Shared by <@U0ANA>"]
+    for message in messages:  # the notification text has no verbatim switch
+        assert "@here" not in message["text"] and "@everyone" not in message["text"]
+
+
+def test_annotation_urls_are_checked_before_they_become_links() -> None:
+    reply = Reply(
+        links=(
+            Link("Source", "https://ok.example/x) [Runbook](https://evil.example/"),
+            Link("Pipe", "https://ok.example/a|<https://evil.example/|b>"),
+            Link("Ok", "https://ok.example/a?b=1&c=2"),
+            Link("Mail", "mailto:x@example.com"),
+            Link("Title |<!here>", "https://ok.example/t"),
+            Link("rtl \u202etxt.exe", "https://ok.example/\u202egnp.exe"),
+        ),
+        buttons=(
+            Button("Bad", url="javascript:alert(1)"),
+            Button("Good", url="https://ok.example/(b)"),
+        ),
+    )
+    messages = valid(render.render_reply(reply))
+    allowed = {
+        "https://ok.example/a?b=1&c=2",
+        "https://ok.example/t",
+        "https://ok.example/a%7C%3Chttps://evil.example/%7Cb%3E",  # one link, to ok.example
+    }
+    assert _mrkdwn_problems(messages, allowed) == []
+    shown = texts(messages)
+    assert "<https://ok.example/a?b=1&amp;c=2|Ok>" in shown
+    assert "<https://ok.example/t|Title ¦&lt;!here&gt;>" in shown
+    assert "\u202e" not in shown and "rtl txt.exe" in shown
+    urls = [e.get("url") for m in messages for e in buttons_of(m)]
+    assert urls == ["https://ok.example/%28b%29"]  # javascript: became text
+
+
+def buttons_of(message: dict[str, Any]) -> list[dict[str, Any]]:
+    return [e for b in message["blocks"] if b["type"] == "actions" for e in b["elements"]]
+
+
+def test_modal_texts_are_cleaned_and_never_empty() -> None:
+    dialog = Dialog(
+        id="d",
+        title="\u202eNew\x1b[2J service",
+        fields=(
+            DialogField("name", "\u200b", hint="\x07"),
+            DialogField(
+                "tier", "Tier \u202e1", kind="choice", choices=(("a", "\u200b"), ("b", "B"))
+            ),
+        ),
+    )
+    view = render.render_modal(dialog, "{}")
+    assert View(**view).to_dict() == view
+    shown = json.dumps(view, ensure_ascii=False)
+    assert not any(c in shown for c in "\u202e\u200b\x1b\x07")
+    labels = [b["label"]["text"] for b in view["blocks"]]
+    assert labels == ["name", "Tier 1"]  # an empty label falls back to the field name
+    assert "hint" not in view["blocks"][0]
+    assert [o["text"]["text"] for o in view["blocks"][1]["element"]["options"]] == ["a", "B"]
