@@ -308,12 +308,19 @@ class Dispatcher:
                     return f"/{verb} {rest[:at]}{option}{rest[at + len(exc.query) :]}".rstrip()
 
                 title = "Did you mean" if isinstance(exc, NotFound) else "Which one?"
+                items = [_label(o) for o in options]
+                hidden = exc.total - len(options) if isinstance(exc, Ambiguous) else 0
+                more = None
+                if hidden > 0 and exc.query:
+                    more = "/search " + shlex.join(exc.query.split())
+                    items.append(f"… and {hidden} more: {more}")
                 return Reply(
                     text=str(exc),
-                    sections=(Section(title=title, items=tuple(_label(o) for o in options)),),
+                    sections=(Section(title=title, items=tuple(items)),),
                     buttons=tuple(
                         Button(_label(o, short=True), command=retry(o)) for o in options[:5]
                     ),
+                    more=more,
                     error=True,
                 )
         return Reply(text=str(exc), error=True)
