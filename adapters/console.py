@@ -32,10 +32,10 @@ def to_request(app: App, line: str) -> Request:
         if lowered.startswith(prefix):
             text, mention = text[len(prefix) :].strip(" ,:"), True
             break
-    if not text.startswith("/") and not mention:
-        # A bare sentence in the console is treated like a mention ("who owns x?").
-        first = text.split(" ", 1)[0].lower()
-        mention = app.dispatcher.command(first) is None
+    if not text.startswith("/"):
+        # A bare line is treated like a mention: phrases first ("docs for x" is not the command
+        # /docs with the words "for x"), then a command typed without its slash.
+        mention = True
     return Request(
         text=text,
         user=console_user(app),

@@ -37,6 +37,9 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 ArgKind = Literal["entity", "text", "words"]
+
+# Longer than any command or question a person types (Slack allows 40,000 characters).
+MAX_REQUEST_CHARS = 2000
 OptionKind = Literal["flag", "int", "text"]
 
 
@@ -164,7 +167,17 @@ class Dispatcher:
         return name.lstrip("/").lower(), rest.strip()
 
     async def dispatch(self, request: Request) -> Reply:
-        """Answer one request. Never raises."""
+        """Answer one request. Never raises.
+
+        A request longer than ``MAX_REQUEST_CHARS`` is refused before anything reads it, so
+        the work a chat message can cause on the event loop is bounded.
+        """
+        if len(request.text) > MAX_REQUEST_CHARS:
+            return Reply(
+                text=f"That message is too long for me ({len(request.text):,} characters; "
+                f"at most {MAX_REQUEST_CHARS:,}). Ask with fewer words.",
+                error=True,
+            )
         name, rest = self.split(request)
         ctx = self.context(request)
         if not name:
