@@ -27,7 +27,7 @@ from bot.reports.service import Reports
 from bot.reports.store import PLATFORM_SCOPE
 from bot.scheduler import ReportScheduler
 from commands import COMMANDS, INTERPRETERS
-from commands.admin import status_reply
+from commands.admin import status_data, status_reply
 
 log = logging.getLogger("callboard")
 
@@ -182,6 +182,10 @@ def cmd_status(ns: argparse.Namespace) -> int:
         if ns.page < 1:
             print("callboard: --page starts at 1", file=sys.stderr)
             return 2
+        if ns.format == "json":
+            data = status_data(app.db, names, app.clock(), ns.source)
+            print(json.dumps(data, indent=2))
+            return 0 if data["ok"] else 1
         reply = status_reply(app.db, names, app.clock(), ns.source, ns.page)
         print(render_reply(reply, ns.format))
         return 1 if reply.error else 0

@@ -8,6 +8,7 @@ catalog ("did you mean" included), runs the handler, and turns every exception i
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import logging
 import shlex
@@ -30,6 +31,7 @@ from bot.chat import (
     Section,
 )
 from bot.errors import Ambiguous, BadArguments, NotFound, UserError
+from bot.trust import catalog_warnings
 
 if TYPE_CHECKING:
     from bot.app import App
@@ -131,6 +133,18 @@ class Context:
         """Where a long-running handler reports its steps (the adapter's), if anywhere."""
         return self.request.progress
 
+    def found_nothing(self, reply: Reply) -> Reply:
+        """``reply`` (an answer that found nothing) with a note per catalog source that never
+        synced or whose last sync failed: "nothing" may then be wrong."""
+        try:
+            warnings = catalog_warnings(self.app.db, self.app.sync.source_names(), self.now)
+        except Exception:  # a note must never cost the answer
+            log.exception("reading the catalog sources' status failed")
+            return reply
+        if not warnings:
+            return reply
+        return dataclasses.replace(reply, notes=(*warnings, *reply.notes))  # first: it matters most
+
 
 class Dispatcher:
     """Routes requests to commands and turns every outcome into a ``Reply``."""
@@ -193,7 +207,8 @@ class Dispatcher:
                 reply = reply.with_notes(*args.values["__notes__"])
             return reply
         except UserError as exc:
-            return self.user_error(exc, spec, rest)
+            reply = self.user_error(exc, spec, rest)
+            return ctx.found_nothing(reply) if isinstance(exc, NotFound) else reply
         except Exception:
             return self.crash(f"/{name} {rest}")
 

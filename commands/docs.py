@@ -276,7 +276,7 @@ def _search(
         text = f"Nothing{where} matches “{words}”."
         if page > 1:
             text = f"There is no page {page} of results for “{words}”{where}."
-        return Reply(text=text, buttons=buttons, notes=tuple(notes))
+        return ctx.found_nothing(Reply(text=text, buttons=buttons, notes=tuple(notes)))
     sections = []
     start = (page - 1) * RESULTS_PER_PAGE
     lines = _hit_lines(ctx, results, with_snippets=True)

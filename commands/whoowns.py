@@ -161,7 +161,9 @@ def _owned_by(ctx: Context, who: Entity, page: int) -> Reply:
         )
     if not owned:
         text = f"{head}\n{who.display_name} owns nothing in the catalog."
-        return Reply(title=f"What {who.display_name} owns", text=text, sections=tuple(lines))
+        return ctx.found_nothing(
+            Reply(title=f"What {who.display_name} owns", text=text, sections=tuple(lines))
+        )
     total = len(owned)
     shown, left = paged_sections(grouped_by_kind(owned.values()), page, MAX_OWNED_SHOWN)
     if not shown:
