@@ -8,24 +8,28 @@ import contextlib
 import json
 import logging
 import os
+import signal
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 from adapters import cli_scaffold
+from adapters.cli_sync import ProgressBar, report_data, summary_lines
 from adapters.console import Console, ConsolePoster, render_reply, to_request
 from bot.app import App, build_app
+from bot.catalog import progress
 from bot.catalog.files import FileTree, walk
 from bot.catalog.parsepool import default_workers
 from bot.catalog.problems import Problem
-from bot.catalog.sync import build_candidates
+from bot.catalog.sync import SyncReport, build_candidates
 from bot.config import Settings, load_settings
 from bot.errors import BotError, ConfigError, NotFound
 from bot.reports.render import REPORTS
 from bot.reports.service import Reports
 from bot.reports.store import PLATFORM_SCOPE
 from bot.scheduler import ReportScheduler
+from bot.trust import never_attempted
 from commands import COMMANDS, INTERPRETERS
 from commands.admin import status_data, status_reply
 
@@ -79,7 +83,7 @@ def _print_problems(problems: Sequence[Problem], out: Any = None) -> None:
 def cmd_run(ns: argparse.Namespace) -> int:
     app = _app(ns)
     try:
-        report = app.sync_now()
+        report = _synced(app)
         print(report.summary(), file=sys.stderr)
         errors = [p for p in report.problems if p.level == "error"]
         if errors:
@@ -134,11 +138,27 @@ def platform_servers(app: App) -> list[Any]:
     return servers
 
 
+def _synced(app: App, only: str | None = None, force: bool = False) -> SyncReport:
+    """Sync, with a progress bar on stderr when it is a terminal."""
+    if not sys.stderr.isatty():
+        return app.sync_now(only=only, force=force)
+    bar = ProgressBar(sys.stderr)
+    try:
+        with progress.reporting(bar):
+            return app.sync_now(only=only, force=force)
+    finally:
+        bar.close()
+
+
 def cmd_ask(ns: argparse.Namespace) -> int:
+    """Answer from the stored catalog; sync first only what never synced (or all: ``--sync``)."""
     app = _app(ns)
     try:
-        if not ns.no_sync:
-            app.sync_now()
+        if ns.sync:
+            _synced(app)
+        elif not ns.no_sync:
+            for name in never_attempted(app.db, app.sync.source_names()):
+                _synced(app, only=name)
         reply = asyncio.run(app.dispatcher.dispatch(to_request(app, " ".join(ns.text))))
         print(render_reply(reply, ns.format))
         return 1 if reply.error else 0
@@ -153,18 +173,12 @@ def cmd_sync(ns: argparse.Namespace) -> int:
             known = ", ".join(app.sync.source_names()) or "none"
             print(f"callboard: no source named {ns.source} (sources: {known})", file=sys.stderr)
             return 2
-        report = app.sync_now(only=ns.source, force=ns.force)
-        print(report.summary())
-        for source in report.sources:
-            for ref in source.added:
-                print(f"  + {ref}")
-            for ref in source.removed:
-                print(f"  - {ref}")
-            for ref in source.modified:
-                print(f"  ~ {ref}")
-            for ref, old, new in source.owner_changed:
-                print(f"  ~ {ref}: owner {old} -> {new}")
-        _print_problems(report.problems)
+        report = _synced(app, only=ns.source, force=ns.force)
+        if ns.format == "json":
+            print(json.dumps(report_data(report), indent=2))
+        else:
+            for line in summary_lines(report, all_problems=ns.problems, all_changes=ns.changes):
+                print(line)
         return 0 if report.ok else 1
     finally:
         app.close()
@@ -315,10 +329,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="callboard", description="Chat-ops for your Backstage-format service catalog."
     )
-    parser.add_argument(
-        "--config", help="config file (default: $CALLBOARD_CONFIG or config/callboard.yaml)"
-    )
-    parser.add_argument("-v", "--verbose", action="store_true", help="log more")
+    _global_options(parser, None)
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("run", help="sync, then serve the console (and configured chat platforms)")
@@ -327,12 +338,21 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("ask", help="answer one command and exit")
     p.add_argument("text", nargs="+", help='e.g. "/whoowns payments-api"')
     p.add_argument("--format", choices=("text", "json"), default="text")
-    p.add_argument("--no-sync", action="store_true", help="answer from the stored catalog as is")
+    when = p.add_mutually_exclusive_group()
+    when.add_argument("--sync", action="store_true", help="sync every source first")
+    when.add_argument(
+        "--no-sync", action="store_true", help="never sync, even a catalog never synced"
+    )
     p.set_defaults(func=cmd_ask)
 
-    p = sub.add_parser("sync", help="sync the catalog now and print what changed")
+    p = sub.add_parser(
+        "sync", help="sync the catalog now: a progress bar, then what changed and the problems"
+    )
     p.add_argument("--source", help="only this source")
     p.add_argument("--force", action="store_true", help="parse every file, even unchanged ones")
+    p.add_argument("--problems", action="store_true", help="list every problem, not the first 20")
+    p.add_argument("--changes", action="store_true", help="list every change, not the first 8")
+    p.add_argument("--format", choices=("text", "json"), default="text")
     p.set_defaults(func=cmd_sync)
 
     p = sub.add_parser("status", help="each catalog source's last sync, errors and problems")
@@ -365,7 +385,27 @@ def build_parser() -> argparse.ArgumentParser:
         add_cli = getattr(module, "add_cli", None)
         if add_cli:
             add_cli(sub)
+    seen: set[int] = set()
+    for subparser in sub.choices.values():  # aliases share one parser
+        if id(subparser) not in seen:
+            seen.add(id(subparser))
+            _global_options(subparser, argparse.SUPPRESS)
     return parser
+
+
+def _global_options(parser: argparse.ArgumentParser, default: Any) -> None:
+    """``--config`` and ``-v``: accepted before the subcommand and after it.
+
+    On a subcommand they default to SUPPRESS, so a value given before it is kept.
+    """
+    parser.add_argument(
+        "--config",
+        default=default,
+        help="config file (default: $CALLBOARD_CONFIG or config/callboard.yaml)",
+    )
+    parser.add_argument(
+        "-v", "--verbose", action="store_true", default=default or False, help="log more"
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -393,7 +433,21 @@ def entry() -> None:
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
         code = 0
+    except KeyboardInterrupt:  # Ctrl-C: one line, the shell's code for SIGINT, no traceback
+        _interrupted()
+        code = 130
     sys.exit(code)
+
+
+def _interrupted() -> None:
+    # A second Ctrl-C while saying so must not bring the traceback back.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    start = "\r\033[K" if sys.stderr.isatty() else ""  # over the ^C echo or a progress bar
+    try:
+        sys.stderr.write(f"{start}callboard: interrupted\n")
+        sys.stderr.flush()
+    except OSError:
+        pass
 
 
 if __name__ == "__main__":

@@ -81,3 +81,19 @@ def catalog_warnings(db: Database, sources: Sequence[str], now: dt.datetime) -> 
                 f"({ago(success, now)})"
             )
     return tuple(out)
+
+
+def never_attempted(db: Database, sources: Sequence[str]) -> list[str]:
+    """The sources (of ``sources``) no sync has ever tried, in order."""
+    if not sources:
+        return []
+    with db.engine.connect() as conn:
+        tried = set(
+            conn.execute(
+                select(source_status.c.name).where(
+                    source_status.c.name.in_(list(sources)),
+                    source_status.c.last_attempt.is_not(None),
+                )
+            ).scalars()
+        )
+    return [name for name in sources if name not in tried]
