@@ -10,13 +10,14 @@ import logging
 import os
 import signal
 import sys
+import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 from adapters import cli_scaffold
 from adapters.cli_sync import ProgressBar, report_data, summary_lines
-from adapters.console import Console, ConsolePoster, render_reply, to_request
+from adapters.console import Console, ConsolePoster, Terminal, render_reply, to_request
 from bot.app import App, build_app
 from bot.catalog import progress
 from bot.catalog.files import FileTree, walk
@@ -88,7 +89,10 @@ def cmd_run(ns: argparse.Namespace) -> int:
         errors = [p for p in report.problems if p.level == "error"]
         if errors:
             print(f"{len(errors)} catalog problems; see `callboard sync`.", file=sys.stderr)
-        asyncio.run(_serve(app, ns))
+        if _stdin_readable() and sys.stdin.isatty() and sys.stdout.isatty():
+            _serve_at_terminal(app, ns)
+        else:
+            asyncio.run(_serve(app, ns))
     except KeyboardInterrupt:
         pass
     finally:
@@ -96,15 +100,66 @@ def cmd_run(ns: argparse.Namespace) -> int:
     return 0
 
 
-async def _serve(app: App, ns: argparse.Namespace) -> None:
+def _serve_at_terminal(app: App, ns: argparse.Namespace) -> None:
+    """Serve with the prompt in this (the main) thread and the event loop in another.
+
+    Only the main thread receives Ctrl-C, and readline can drop a half-typed line only there.
+    Ctrl-C at the prompt clears the line; while a command runs, it cancels the command; once
+    the console has quit (chat platforms still serving), it stops Callboard.
+    """
+    terminal = Terminal(app)
+    console = Console(app, terminal=terminal)
+    loop = asyncio.new_event_loop()
+    main: asyncio.Task[None] | None = None
+    failure: list[BaseException] = []
+
+    def run_loop() -> None:
+        nonlocal main
+        asyncio.set_event_loop(loop)
+        try:
+            main = loop.create_task(_serve(app, ns, console))
+            loop.run_until_complete(main)
+        except asyncio.CancelledError:
+            pass
+        except BaseException as exc:  # shown by the main thread
+            failure.append(exc)
+        finally:
+            try:
+                loop.run_until_complete(loop.shutdown_asyncgens())
+                loop.run_until_complete(loop.shutdown_default_executor())
+            finally:
+                loop.close()
+
+    def interrupted() -> None:  # in the loop's thread
+        if not console.interrupt() and console.finished and main is not None:
+            main.cancel()
+
+    def on_interrupt() -> None:  # in the main thread
+        loop.call_soon_threadsafe(interrupted)
+
+    worker = threading.Thread(target=run_loop, name="callboard-loop")
+    worker.start()
+    try:
+        terminal.serve(worker, on_interrupt)
+    finally:
+        if worker.is_alive() and main is not None:
+            loop.call_soon_threadsafe(main.cancel)
+        worker.join()
+    if failure:
+        raise failure[0]
+
+
+async def _serve(app: App, ns: argparse.Namespace, console: Console | None = None) -> None:
     refresher = asyncio.create_task(app.refresh_forever())
     servers = [asyncio.create_task(s) for s in platform_servers(app)]
     scheduler = ReportScheduler.for_app(app)  # the `schedules:` section; idle when empty
     try:
         await scheduler.start()
         stdin_open = not sys.stdin.closed and _stdin_readable()
-        interactive = stdin_open and sys.stdin.isatty()
-        if stdin_open and (interactive or not servers):
+        interactive = console is not None
+        if console is not None:
+            await console.loop()
+        elif stdin_open and not servers:
             await Console(app).loop()
         if servers:
             await asyncio.gather(*servers)
