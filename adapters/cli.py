@@ -64,9 +64,13 @@ def _adapter_modules() -> list[Any]:
     return found
 
 
-def _app(ns: argparse.Namespace) -> App:
+def _app(ns: argparse.Namespace, posters: bool = True) -> App:
+    """The app; with ``posters``, each configured platform's poster for scheduled reports
+    (importing a platform's SDK costs a few hundred ms: ``ask`` does without)."""
     app = build_app(_settings(ns), COMMANDS, interpreters=INTERPRETERS)
     app.posters["console"] = ConsolePoster()
+    if not posters:
+        return app
     for module in _adapter_modules():
         make = getattr(module, "poster", None)
         poster = make(app) if make else None
@@ -207,7 +211,7 @@ def _synced(app: App, only: str | None = None, force: bool = False) -> SyncRepor
 
 def cmd_ask(ns: argparse.Namespace) -> int:
     """Answer from the stored catalog; sync first only what never synced (or all: ``--sync``)."""
-    app = _app(ns)
+    app = _app(ns, posters=False)
     try:
         if ns.sync:
             _synced(app)
@@ -380,7 +384,14 @@ def cmd_list(ns: argparse.Namespace) -> int:
         app.close()
 
 
-def build_parser() -> argparse.ArgumentParser:
+# Subcommands defined here: a command line naming one needs no platform adapter imported.
+CORE_SUBCOMMANDS = frozenset(
+    {"run", "ask", "sync", "status", "report", "check", "list", "scaffold", "audit"}
+)
+
+
+def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
+    """The parser; platform adapters add their subcommands unless ``argv`` names a core one."""
     parser = argparse.ArgumentParser(
         prog="callboard", description="Chat-ops for your Backstage-format service catalog."
     )
@@ -436,16 +447,28 @@ def build_parser() -> argparse.ArgumentParser:
 
     cli_scaffold.add_cli(sub, _app)  # scaffold, audit
 
-    for module in _adapter_modules():
-        add_cli = getattr(module, "add_cli", None)
-        if add_cli:
-            add_cli(sub)
+    if argv is None or _subcommand(argv) not in CORE_SUBCOMMANDS:
+        for module in _adapter_modules():
+            add_cli = getattr(module, "add_cli", None)
+            if add_cli:
+                add_cli(sub)
     seen: set[int] = set()
     for subparser in sub.choices.values():  # aliases share one parser
         if id(subparser) not in seen:
             seen.add(id(subparser))
             _global_options(subparser, argparse.SUPPRESS)
     return parser
+
+
+def _subcommand(argv: Sequence[str]) -> str | None:
+    """The subcommand ``argv`` names (the first word that is not an option or its value)."""
+    words = iter(argv)
+    for word in words:
+        if word == "--config":
+            next(words, None)
+        elif not word.startswith("-"):
+            return word
+    return None
 
 
 def _global_options(parser: argparse.ArgumentParser, default: Any) -> None:
@@ -464,8 +487,9 @@ def _global_options(parser: argparse.ArgumentParser, default: Any) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    ns = parser.parse_args(argv)
+    args = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser(args)
+    ns = parser.parse_args(args)
     logging.basicConfig(
         level=logging.INFO if ns.verbose else logging.WARNING,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
