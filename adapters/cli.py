@@ -97,9 +97,7 @@ def cmd_run(ns: argparse.Namespace) -> int:
             _serve_at_terminal(app, ns)
         else:
             asyncio.run(_serve(app, ns))
-    except KeyboardInterrupt:
-        pass
-    finally:
+    finally:  # Ctrl-C (during the first sync, or serving) goes on to entry(): exit 130
         app.close()
     return 0
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import bisect
 import concurrent.futures
+import contextlib
 import json
 import queue
 import sys
@@ -148,6 +149,34 @@ async def _fill_dialog(app: App, dialog: Dialog, ask: Prompt, out: TextIO) -> Re
         return result
 
 
+async def _read_line(inp: TextIO) -> str:
+    """One line of ``inp``, read in a daemon thread: a read still blocked when Callboard
+    stops (Ctrl-C, end of serving) must not keep the process waiting for input."""
+    loop = asyncio.get_running_loop()
+    future: asyncio.Future[str] = loop.create_future()
+
+    def deliver(line: str) -> None:
+        if not future.done():
+            future.set_result(line)
+
+    def fail(exc: BaseException) -> None:
+        if not future.done():
+            future.set_exception(exc)
+
+    def read() -> None:
+        try:
+            line = inp.readline()
+        except BaseException as exc:  # handed to the waiting coroutine
+            with contextlib.suppress(RuntimeError):  # the loop is closed: nobody waits
+                loop.call_soon_threadsafe(fail, exc)
+            return
+        with contextlib.suppress(RuntimeError):
+            loop.call_soon_threadsafe(deliver, line)
+
+    threading.Thread(target=read, name="console-read", daemon=True).start()
+    return await future
+
+
 class Console:
     """The interactive (or piped) console.
 
@@ -174,7 +203,7 @@ class Console:
     async def _readline(self, prompt: str) -> str | None:
         if self.terminal is not None:
             return await self.terminal.ask(prompt)
-        line: str = await asyncio.to_thread(self.inp.readline)
+        line = await _read_line(self.inp)
         if line == "":
             return None
         return line.rstrip("\n")

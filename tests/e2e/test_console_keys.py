@@ -8,6 +8,8 @@ Ctrl-C in a command-line command (`callboard sync`) exits 130 with one line, no 
 from __future__ import annotations
 
 import os
+import signal
+import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -149,3 +151,32 @@ def test_ctrl_c_during_sync_exits_130_with_one_line(tmp_path: Path) -> None:
         assert "Traceback" not in session.text and "KeyboardInterrupt" not in session.text
     finally:
         session.close()
+
+
+def test_ctrl_c_stops_a_piped_run_waiting_for_input(tmp_path: Path) -> None:
+    # `callboard run` reading a pipe that stays open (another program feeding it): Ctrl-C
+    # (SIGINT to its process) stops it at once, with one line and 130, not at the next input.
+    config = _config(tmp_path, f"sqlite:///{tmp_path / 'cb.db'}")
+    proc = subprocess.Popen(
+        [str(CALLBOARD), "--config", str(config), "run"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=_env(),
+        cwd=tmp_path,
+        text=True,
+    )
+    try:
+        assert proc.stdin is not None and proc.stdout is not None
+        proc.stdin.write("/whoowns payments-api\n")
+        proc.stdin.flush()
+        assert "Who owns Payments API" in proc.stdout.readline()
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=20)
+        assert proc.returncode == 130
+        assert err.strip().splitlines()[-1] == "callboard: interrupted"
+        assert "Traceback" not in err
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
