@@ -274,7 +274,7 @@ def test_an_unknown_command_gets_did_you_mean(demo_app: App) -> None:
 def test_whoowns_without_a_name_shows_its_usage(demo_app: App) -> None:
     reply = ask(demo_app, "/whoowns")
     assert reply.error
-    assert reply.text == "/whoowns needs <entity>. Usage: /whoowns <entity> [--page N]"
+    assert reply.text == ("/whoowns needs <entity>. Usage: /whoowns <entity> [--page N] [--oncall]")
 
 
 def test_did_you_mean_buttons_keep_the_rest_of_the_command(demo_app: App) -> None:
