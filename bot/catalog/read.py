@@ -33,6 +33,9 @@ SHORTLIST = 64
 MIN_GUESS_LENGTH = 3  # shorter text is never resolved by a fuzzy guess alone
 CLOSE_RATIO = 80.0  # a whole-string likeness this good is a typo, not another name
 CLOSE_LIMIT = 200  # fuzzy candidates looked at to count the close ones
+# Fuzzy matching looks at this much of what was typed: no name or title is longer that matters,
+# and a 40 KB message (a type-ahead box, a DM) must cost no more than a name.
+MAX_QUERY_CHARS = 256
 
 # When one exact name is shared by several kinds, the entity people usually mean comes first.
 KIND_PRIORITY = ("component", "api", "resource", "system", "domain", "group", "user", "template")
@@ -323,6 +326,7 @@ class NameIndex:
     ) -> list[tuple[IndexEntry, float]]:
         """The best fuzzy matches for ``text`` (each entity once), best first."""
         choices, entries = self._filtered(tuple(k.lower() for k in kinds))
+        text = text[:MAX_QUERY_CHARS]
         if not choices or not text.strip():
             return []
         query = utils.default_process(text)

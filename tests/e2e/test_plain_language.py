@@ -115,3 +115,16 @@ def test_a_leading_entity_scan_is_linear_in_the_words(demo: App) -> None:
 def test_a_docs_query_has_a_word_limit(demo: App) -> None:
     reply = ask(demo, "/docs " + "refund " * 40)
     assert reply.error and "at most 32 words" in (reply.text or "")
+
+
+def test_fuzzy_matching_of_a_huge_text_is_bounded() -> None:
+    # Type-ahead pickers (Slack options, Discord autocomplete) hand what was typed to suggest().
+    from bot.catalog.read import IndexEntry, NameIndex
+
+    index = NameIndex(
+        IndexEntry(f"component:default/svc-{i}", "component", f"svc-{i}", f"Service {i}")
+        for i in range(40_000)
+    )
+    started = time.perf_counter()
+    index.suggest("payments " * 5000, limit=25)
+    assert time.perf_counter() - started < 0.3  # uncapped: over a second
