@@ -180,3 +180,23 @@ def test_ctrl_c_stops_a_piped_run_waiting_for_input(tmp_path: Path) -> None:
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+def test_ctrl_c_cancels_a_running_command_and_keeps_the_console(tmp_path: Path) -> None:
+    config = _config(tmp_path, f"sqlite:///{tmp_path / 'cb.db'}", _big_catalog(tmp_path, 3000))
+    session = PtySession([str(CALLBOARD), "--config", str(config), "run"], _env(), tmp_path)
+    try:
+        session.expect(PROMPT, timeout=120)
+        session.send("/callboard sync --force\r")  # seconds of work in a worker thread
+        time.sleep(0.5)
+        session.send(CTRL_C)
+        session.expect(r"Cancelled \(Ctrl-C\)\.")
+        session.expect(PROMPT)
+        session.send("/whoowns svc-00042\r")
+        session.expect(r"svc-00042")
+        session.expect(PROMPT)
+        session.send(CTRL_D)
+        assert session.wait(timeout=120) == 0
+        assert "Traceback" not in session.text
+    finally:
+        session.close()
