@@ -416,6 +416,7 @@ class CatalogReader:
         self._index: NameIndex | None = None
         self._index_generation = -1
         self._lock = threading.Lock()
+        self._exact_tried = False
 
     def index(self) -> NameIndex:
         generation = self.db.generation()
@@ -441,7 +442,10 @@ class CatalogReader:
         return self._index
 
     def resolve(self, text: str, kinds: Sequence[str] = ()) -> Resolution:
-        if self._index is None:  # a one-shot process (`callboard ask`): no index built yet
+        if self._index is None and not self._exact_tried:
+            # The first name in a process (all that `callboard ask` resolves) needs no index
+            # when it is exact; later ones build it (a name scan per query would not scale).
+            self._exact_tried = True
             exact = self._exact(text, kinds)
             if exact is not None:
                 return exact
