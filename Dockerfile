@@ -4,13 +4,16 @@
 FROM python:3.11-slim AS build
 ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
 WORKDIR /src
+# Dependencies first, from the lock (exact versions, hashes checked): a layer that changes only
+# with requirements.txt. Then the project itself, with nothing more resolved.
+COPY requirements.txt ./
+RUN python -m venv /opt/callboard \
+ && /opt/callboard/bin/pip install --require-hashes -r requirements.txt
 COPY pyproject.toml README.md ./
 COPY bot ./bot
 COPY adapters ./adapters
 COPY commands ./commands
-RUN python -m venv /opt/callboard \
- && /opt/callboard/bin/pip install --upgrade pip \
- && /opt/callboard/bin/pip install '.[slack,discord]'
+RUN /opt/callboard/bin/pip install --no-deps --no-build-isolation .
 
 FROM python:3.11-slim AS runtime
 # git: the git catalog source and docs freshness dates read repositories.

@@ -1,21 +1,28 @@
 # Two commands for a fresh clone: `make run` and `make test`. Everything else builds on them.
+# Installs come from the lock files (exact versions with hashes): requirements.txt for running,
+# requirements-dev.txt for tests and checks. `make lock` regenerates both from pyproject.toml.
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV   := .venv
 BIN    := $(VENV)/bin
+PIP    := $(BIN)/python -m pip --disable-pip-version-check
+PIP_TOOLS := pip-tools==7.6.2
 
-.PHONY: run test check bench lint typecheck imports clean
+.PHONY: run test check bench lint typecheck imports lock clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
 
-# Stamp files re-install only when pyproject.toml changes.
-$(VENV)/.run-installed: pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e '.[slack,discord]'
+# Stamp files re-install only when the lock or pyproject.toml changes. The project itself is
+# installed without its dependencies and without build isolation: everything, setuptools
+# included, comes from the lock.
+$(VENV)/.run-installed: requirements.txt pyproject.toml | $(BIN)/python
+	$(PIP) install --quiet --require-hashes -r requirements.txt
+	$(PIP) install --quiet --no-deps --no-build-isolation -e .
 	touch $@
 
-$(VENV)/.dev-installed: pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+$(VENV)/.dev-installed: requirements-dev.txt pyproject.toml | $(BIN)/python
+	$(PIP) install --quiet --require-hashes -r requirements-dev.txt
+	$(PIP) install --quiet --no-deps --no-build-isolation -e .
 	touch $@ $(VENV)/.run-installed
 
 run: $(VENV)/.run-installed
@@ -39,5 +46,17 @@ check: lint typecheck imports test
 bench: $(VENV)/.dev-installed
 	$(BIN)/python -m bench
 
+# The newest versions pyproject.toml's ranges allow, pinned with hashes (pip-tools, in a venv
+# of its own). Commit both files; then `make test` installs exactly them.
+LOCK_FLAGS := --quiet --generate-hashes --allow-unsafe --strip-extras --all-build-deps \
+	--no-emit-index-url --no-emit-find-links --upgrade
+lock: | $(BIN)/python
+	test -x .venv-lock/bin/pip-compile || \
+	  ($(PYTHON) -m venv .venv-lock && .venv-lock/bin/pip install --quiet $(PIP_TOOLS))
+	.venv-lock/bin/pip-compile $(LOCK_FLAGS) --extra slack --extra discord \
+	  -o requirements.txt pyproject.toml
+	.venv-lock/bin/pip-compile $(LOCK_FLAGS) --extra slack --extra discord --extra dev \
+	  -c requirements.txt -o requirements-dev.txt pyproject.toml
+
 clean:
-	rm -rf $(VENV) var build *.egg-info
+	rm -rf $(VENV) .venv-lock var build *.egg-info

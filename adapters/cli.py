@@ -26,6 +26,7 @@ from bot.catalog.problems import Problem
 from bot.catalog.sync import SyncReport, build_candidates
 from bot.config import Settings, load_settings
 from bot.errors import BotError, ConfigError, NotFound
+from bot.hardening import harden
 from bot.reports.render import REPORTS
 from bot.reports.service import Reports
 from bot.reports.store import PLATFORM_SCOPE
@@ -488,6 +489,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser(args)
     ns = parser.parse_args(args)
+    # Non-dumpable, and the platforms' tokens out of os.environ before any child starts.
+    harden()
     logging.basicConfig(
         level=logging.INFO if ns.verbose else logging.WARNING,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",

@@ -120,7 +120,7 @@ async def _fill_dialog(app: App, dialog: Dialog, ask: Prompt, out: TextIO) -> Re
             elif field.kind == "boolean":
                 hint = " [y/n]"
             default = values.get(field.name, field.default)
-            shown_default = f" ({default})" if default else ""
+            shown_default = f" ({'kept' if field.secret else default})" if default else ""
             answer = await ask(f"{field.label}{hint}{shown_default}: ")
             if answer is None:
                 return Reply(text="Dialog cancelled.", error=True)

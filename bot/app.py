@@ -68,6 +68,8 @@ def build_source(cfg: SourceSettings, settings: Settings, db: Database) -> Catal
             cfg.root,
             max_file_bytes=settings.catalog.max_file_mb * 2**20,
             parse_workers=settings.catalog.workers,
+            placeholder_file_bytes=settings.catalog.placeholder_file_mb * 2**20,
+            placeholder_sync_bytes=settings.catalog.placeholder_sync_mb * 2**20,
         )
     factory = _SOURCE_FACTORIES.get(cfg.type)
     if factory is None:

@@ -112,6 +112,7 @@ class DialogField:
     hint: str | None = None
     max_length: int | None = None
     entity_kinds: tuple[str, ...] = ()  # for entity pickers: which kinds to offer
+    secret: bool = False  # a password: never shown back (no prefill, no echo)
 
 
 @dataclass(frozen=True)

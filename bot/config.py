@@ -202,6 +202,8 @@ class CatalogSettings:
     sources: tuple[SourceSettings, ...] = ()
     max_file_mb: int = 10
     parse_workers: int | None = None  # processes parsing YAML in a large sync; None: one per CPU
+    placeholder_file_mb: int = 20  # what $text/$json/$yaml of one catalog file may pull in
+    placeholder_sync_mb: int = 200  # ... and of one source in one sync
 
     @property
     def workers(self) -> int:
@@ -324,6 +326,13 @@ def parse_settings(data: Any, file: str, base: Path, path: Path | None = None) -
     cat = top.section("catalog")
     refresh = cat.int("refresh_minutes", 15, minimum=1)
     max_mb = cat.int("max_file_mb", 10, minimum=1)
+    placeholder_file_mb = cat.int("placeholder_file_mb", 20, minimum=1)
+    placeholder_sync_mb = cat.int("placeholder_sync_mb", 200, minimum=1)
+    if placeholder_sync_mb < placeholder_file_mb:
+        raise cat.error(
+            "placeholder_sync_mb",
+            f"({placeholder_sync_mb}) must be at least placeholder_file_mb ({placeholder_file_mb})",
+        )
     parse_workers: int | None = None  # auto
     raw_workers = cat._get("parse_workers")
     if raw_workers is not None and raw_workers != "auto":
@@ -369,7 +378,9 @@ def parse_settings(data: Any, file: str, base: Path, path: Path | None = None) -
         path=path,
         data_dir=data_dir,
         database_url=url,
-        catalog=CatalogSettings(refresh, sources, max_mb, parse_workers),
+        catalog=CatalogSettings(
+            refresh, sources, max_mb, parse_workers, placeholder_file_mb, placeholder_sync_mb
+        ),
         console=console,
         backstage_url=backstage_url.rstrip("/") if backstage_url else None,
         admins=admins,

@@ -167,3 +167,14 @@ async def aask(app: App, text: str, user: ChatUser | None = None, **request: Any
     return await app.dispatcher.dispatch(
         Request(text=text, user=who, platform=who.platform, **request)
     )
+
+
+@pytest.fixture(autouse=True)
+def _forget_secrets() -> Iterator[None]:
+    """Secrets read during a test leave os.environ for bot.hardening's store (monkeypatch
+    restores os.environ, not the store): start and end every test with none remembered."""
+    from bot.hardening import forget
+
+    forget()
+    yield
+    forget()

@@ -12,7 +12,6 @@ import argparse
 import asyncio
 import dataclasses
 import json
-import os
 import sys
 from collections.abc import Coroutine
 from pathlib import Path
@@ -24,6 +23,7 @@ from adapters.discord.client import DiscordAdapter, DiscordError, channel_id_of
 from adapters.discord.render import RenderedReply, render_reply
 from bot.app import App
 from bot.errors import ConfigError
+from bot.hardening import secret
 from bot.platforms import DISCORD_TOKEN, DiscordSettings
 
 __all__ = [
@@ -70,7 +70,7 @@ def serve(app: App) -> Coroutine[Any, Any, None] | None:
 
 
 def _token(app: App) -> str:
-    token = os.environ.get(DISCORD_TOKEN, "").strip()
+    token = (secret(DISCORD_TOKEN) or "").strip()  # out of os.environ once read
     if not token:
         where = app.settings.path or "the config"
         raise ConfigError(

@@ -138,7 +138,8 @@ class DialogModal(ui.Modal):
         self.on_step = on_step
         self.inputs: list[tuple[DialogField, ui.TextInput[Any] | ui.Select[Any]]] = []
         for index, dialog_field in enumerate(form.pages[page]):
-            current = form.values.get(dialog_field.name, "")
+            # A secret is never sent back to Discord, not even to reopen the form.
+            current = "" if dialog_field.secret else form.values.get(dialog_field.name, "")
             component = _component(dialog_field, current, f"f{index}", pickers(dialog_field))
             note = form.errors.get(dialog_field.name)
             description = f"⚠ {note}" if note else dialog_field.hint

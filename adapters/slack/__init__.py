@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 import sys
 from collections.abc import Coroutine
 from pathlib import Path
@@ -18,6 +17,7 @@ from typing import Any
 from bot.app import App, Poster
 from bot.config import load_settings
 from bot.errors import ConfigError
+from bot.hardening import secret_environ
 from bot.platforms import SlackSettings
 
 log = logging.getLogger(__name__)
@@ -64,7 +64,7 @@ def poster(app: App) -> Poster | None:
     from adapters.slack.runtime import runtime_for
 
     try:
-        runtime = runtime_for(app, os.environ)
+        runtime = runtime_for(app, secret_environ())
     except ConfigError as exc:
         # `callboard ask/sync/list` work without Slack's secrets; only serving needs them.
         log.warning("Slack posting is off: %s", exc)
@@ -79,5 +79,6 @@ def serve(app: App) -> Coroutine[Any, Any, None] | None:
         return None
     from adapters.slack.runtime import runtime_for
 
-    runtime = runtime_for(app, os.environ)  # a ConfigError names the missing variables
+    # A ConfigError names the missing variables; what is read leaves os.environ.
+    runtime = runtime_for(app, secret_environ())
     return runtime.serve() if runtime is not None else None

@@ -15,15 +15,17 @@ the bearer token is never sent to another origin on a redirect and never shown.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import http.client
 import json
 import logging
 import socket
+import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode, urlsplit
@@ -63,6 +65,8 @@ class BackstageOptions:
     timeout_seconds: int = 30
     filters: tuple[str, ...] = ()  # Backstage filter sets, ORed (``kind=component``)
     max_page_mb: int = 64
+    max_total_mb: int = 256  # everything one sync may hold (all pages' bodies together)
+    max_entities: int = 200_000
 
 
 def base_url_problem(url: str) -> str | None:
@@ -94,6 +98,8 @@ def parse_backstage_source(sec: Section, index: int, refresh: int) -> SourceSett
         timeout_seconds=sec.int("timeout_seconds", 30, minimum=1),
         filters=sec.str_list("filter"),
         max_page_mb=sec.int("max_page_mb", 64, minimum=1),
+        max_total_mb=sec.int("max_total_mb", 256, minimum=1),
+        max_entities=sec.int("max_entities", 200_000, minimum=1),
     )
     name = sec.str("name") or f"backstage:{urlsplit(url).netloc}"
     sec.done()
@@ -136,6 +142,93 @@ class _PageError(Exception):
     """One page could not be fetched; the message is scrubbed."""
 
 
+class _Deadline:
+    """A wall-clock limit on one request: when it passes, every socket the request opened is
+    shut down, which ends a read blocked on a server that trickles its answer (the socket
+    timeout only bounds each wait for the next byte)."""
+
+    def __init__(self, seconds: float) -> None:
+        self.fired = False
+        self._sockets: list[socket.socket] = []
+        self._lock = threading.Lock()
+        self._timer = threading.Timer(seconds, self._fire)
+        self._timer.daemon = True
+
+    def track(self, sock: socket.socket | None) -> None:
+        if sock is None:
+            return
+        with self._lock:
+            self._sockets.append(sock)
+            fired = self.fired
+        if fired:
+            _shutdown(sock)
+
+    def _fire(self) -> None:
+        with self._lock:
+            self.fired = True
+            sockets = list(self._sockets)
+        for sock in sockets:
+            _shutdown(sock)
+
+    def __enter__(self) -> _Deadline:
+        self._timer.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._timer.cancel()
+
+
+def _shutdown(sock: socket.socket) -> None:
+    with contextlib.suppress(OSError):
+        sock.shutdown(socket.SHUT_RDWR)
+
+
+class _Deadlines:
+    """Where the HTTP handlers find the current request's ``_Deadline``."""
+
+    current: _Deadline | None = None
+
+
+def _tracked(
+    cls: type[http.client.HTTPConnection], deadlines: _Deadlines
+) -> Callable[..., http.client.HTTPConnection]:
+    """A connection factory for ``do_open`` that hands each socket to the current deadline."""
+
+    def make(*args: Any, **kwargs: Any) -> http.client.HTTPConnection:
+        conn = cls(*args, **kwargs)
+        connect = conn.connect
+
+        def connect_tracked() -> None:
+            connect()
+            if deadlines.current is not None:
+                deadlines.current.track(conn.sock)
+
+        conn.connect = connect_tracked  # type: ignore[method-assign]
+        return conn
+
+    return make
+
+
+class _HTTPHandler(urllib.request.HTTPHandler):
+    def __init__(self, deadlines: _Deadlines) -> None:
+        super().__init__()
+        self.deadlines = deadlines
+
+    def http_open(self, req: urllib.request.Request) -> http.client.HTTPResponse:
+        factory = _tracked(http.client.HTTPConnection, self.deadlines)
+        return self.do_open(factory, req)
+
+
+class _HTTPSHandler(urllib.request.HTTPSHandler):
+    def __init__(self, deadlines: _Deadlines) -> None:
+        super().__init__()
+        self.deadlines = deadlines
+
+    def https_open(self, req: urllib.request.Request) -> http.client.HTTPResponse:
+        factory = _tracked(http.client.HTTPSConnection, self.deadlines)
+        return self.do_open(factory, req)
+
+
 @dataclass
 class FetchResult:
     """Every entity Backstage served, and how the paging went."""
@@ -152,6 +245,7 @@ class BackstageSource:
     def __init__(self, name: str, options: BackstageOptions) -> None:
         self.name = name
         self.options = options
+        self._deadlines = _Deadlines()
 
     @property
     def location(self) -> str:
@@ -161,9 +255,31 @@ class BackstageSource:
 
     def _opener(self, bearer: str | None) -> urllib.request.OpenerDirector:
         parts = urlsplit(self.options.url)
-        return urllib.request.build_opener(_Redirects((parts.scheme, parts.netloc), bearer))
+        return urllib.request.build_opener(
+            _Redirects((parts.scheme, parts.netloc), bearer),
+            _HTTPHandler(self._deadlines),
+            _HTTPSHandler(self._deadlines),
+        )
 
-    def _get(self, opener: urllib.request.OpenerDirector, url: str, bearer: str | None) -> Any:
+    def _get(
+        self, opener: urllib.request.OpenerDirector, url: str, bearer: str | None
+    ) -> tuple[Any, int]:
+        """One page's JSON and its size in bytes, within ``timeout_seconds`` of wall clock."""
+        deadline = _Deadline(self.options.timeout_seconds)
+        self._deadlines.current = deadline
+        try:
+            with deadline:
+                return self._get_within(opener, url, bearer, deadline)
+        finally:
+            self._deadlines.current = None
+
+    def _get_within(
+        self,
+        opener: urllib.request.OpenerDirector,
+        url: str,
+        bearer: str | None,
+        watchdog: _Deadline,
+    ) -> tuple[Any, int]:
         request = urllib.request.Request(
             url, headers={"Accept": "application/json", "User-Agent": _USER_AGENT}
         )
@@ -172,8 +288,10 @@ class BackstageSource:
             request.add_unredirected_header("Authorization", f"Bearer {bearer}")
         timeout = self.options.timeout_seconds
         limit = self.options.max_page_mb * 2**20
+        answered = False
         try:
             with opener.open(request, timeout=timeout) as response:
+                answered = True
                 content_type = response.headers.get("Content-Type", "")
                 deadline = time.monotonic() + timeout
                 chunks: list[bytes] = []
@@ -191,22 +309,19 @@ class BackstageSource:
                     if time.monotonic() > deadline:
                         raise _PageError(f"took longer than {timeout}s to send one page")
                     chunks.append(chunk)
+            if watchdog.fired:  # the answer ended because the deadline shut the socket
+                raise _PageError(f"took longer than {timeout}s to send one page")
         except _PageError:
             raise
-        except urllib.error.HTTPError as exc:
-            raise _PageError(self._http_error(exc)) from None
-        except urllib.error.URLError as exc:
-            reason = exc.reason
-            if isinstance(reason, TimeoutError | socket.timeout):
+        except (urllib.error.URLError, http.client.HTTPException, OSError) as exc:
+            if watchdog.fired and answered:
+                raise _PageError(f"took longer than {timeout}s to send one page") from None
+            if watchdog.fired:
                 raise _PageError(f"did not answer within {timeout}s") from None
-            raise _PageError(f"cannot connect to {scrub(self.options.url)} ({reason})") from None
-        except TimeoutError:
-            raise _PageError(f"did not answer within {timeout}s") from None
-        except (http.client.HTTPException, ConnectionError, OSError) as exc:
-            raise _PageError(f"the connection broke ({type(exc).__name__}: {exc})") from None
+            raise _PageError(self._translate(exc, timeout)) from None
         body = b"".join(chunks)
         try:
-            return json.loads(body)
+            return json.loads(body), size
         except ValueError:
             snippet = scrub(body[:80].decode("utf-8", "replace")).replace("\n", " ")
             raise _PageError(
@@ -214,8 +329,31 @@ class BackstageSource:
                 f"{snippet!r}); is url the Backstage backend's base URL?"
             ) from None
 
+    def _translate(
+        self, exc: urllib.error.URLError | http.client.HTTPException | OSError, timeout: int
+    ) -> str:
+        """What went wrong, for what urllib raised."""
+        if isinstance(exc, urllib.error.HTTPError):
+            return self._http_error(exc)
+        if isinstance(exc, urllib.error.URLError):
+            reason = exc.reason
+            if isinstance(reason, TimeoutError | socket.timeout):
+                return f"did not answer within {timeout}s"
+            return f"cannot connect to {scrub(self.options.url)} ({reason})"
+        if isinstance(exc, TimeoutError):
+            return f"did not answer within {timeout}s"
+        return f"the connection broke ({type(exc).__name__}: {exc})"
+
     def _http_error(self, exc: urllib.error.HTTPError) -> str:
         code = exc.code
+        location = exc.headers.get("Location") if exc.headers is not None else None
+        if (
+            300 <= code < 400
+            and location
+            and urlsplit(location).scheme not in ("http", "https", "")
+        ):
+            # urllib refuses it before our redirect handler sees it; say what it was
+            return f"redirected to a non-HTTP URL ({scrub(location)}); not followed"
         if 300 <= code < 400:
             return (
                 f"redirect loop: more than {MAX_REDIRECTS} redirects, or the same one repeated, "
@@ -250,11 +388,13 @@ class BackstageSource:
         cursor: str | None = None
         seen: set[str] = set()
         page = 0
+        total = 0
+        max_total = self.options.max_total_mb * 2**20
         while True:
             page += 1
             params = first if cursor is None else [("limit", first[0][1]), ("cursor", cursor)]
             try:
-                data = self._get(opener, f"{endpoint}?{urlencode(params)}", bearer)
+                data, size = self._get(opener, f"{endpoint}?{urlencode(params)}", bearer)
             except _PageError as exc:
                 raise SourceError(
                     f"{who}: page {page} of {scrub(endpoint)} failed: {scrub(str(exc))}"
@@ -264,7 +404,20 @@ class BackstageSource:
                     f"{who}: page {page} of {scrub(endpoint)} is not a catalog answer "
                     "(no items list); is url the Backstage backend's base URL?"
                 )
+            total += size
+            if total > max_total:
+                raise SourceError(
+                    f"{who}: {scrub(endpoint)} sent more than {self.options.max_total_mb} MB "
+                    f"in {page} pages (max_total_mb); nothing written, the last good entities "
+                    "are kept"
+                )
             items.extend(data["items"])
+            if len(items) > self.options.max_entities:
+                raise SourceError(
+                    f"{who}: {scrub(endpoint)} served more than {self.options.max_entities:,} "
+                    f"entities in {page} pages (max_entities); nothing written, the last good "
+                    "entities are kept"
+                )
             info = data.get("pageInfo")
             cursor = info.get("nextCursor") if isinstance(info, dict) else None
             if not cursor:
@@ -367,7 +520,8 @@ def _normalise(
         doc["spec"] = item["spec"]
     annotations = metadata.get("annotations")
     managed = annotations.get(MANAGED_BY) if isinstance(annotations, dict) else None
-    group = scrub(managed) if isinstance(managed, str) and managed else NO_LOCATION
+    group = scrub(managed).replace("\0", "") if isinstance(managed, str) and managed else ""
+    group = group or NO_LOCATION
     if len(group) > _MAX_GROUP_KEY:
         digest = hashlib.sha1(group.encode(), usedforsecurity=False).hexdigest()[:12]
         group = f"{group[: _MAX_GROUP_KEY - 14]}…~{digest}"

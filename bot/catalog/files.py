@@ -10,6 +10,7 @@ targets come from what the last sync recorded.
 from __future__ import annotations
 
 import dataclasses
+import fnmatch
 import glob
 import hashlib
 import json
@@ -24,16 +25,24 @@ from typing import Any
 import yaml
 
 from bot.catalog import progress
-from bot.catalog.candidates import Prepared, is_location, prepare_documents
+from bot.catalog.candidates import Prepared, is_location, prepare_documents, ref_text_of
 from bot.catalog.parsepool import ParsePool
-from bot.catalog.problems import Problem
+from bot.catalog.problems import Level, Problem
 from bot.catalog.validation import validate_entity
 from bot.catalog.yamlload import Document, parse_documents, type_name
 from bot.errors import CatalogError
 
 DEFAULT_MAX_FILE_BYTES = 10 * 1024 * 1024
+DEFAULT_PLACEHOLDER_FILE_BYTES = 20 * 1024 * 1024
+"""Most bytes the placeholders of one catalog file may pull in, all together."""
+DEFAULT_PLACEHOLDER_SYNC_BYTES = 200 * 1024 * 1024
+"""Most bytes the placeholders of one source may pull in during one sync."""
 PLACEHOLDER_KEYS = ("$text", "$json", "$yaml")
 _GLOB_CHARS = frozenset("*?[")
+MAX_GLOB_MATCHES = 10_000
+"""Most files one glob target may match; the rest are not read (and a problem says so)."""
+MAX_GLOB_SCANNED = 200_000
+"""Most directory entries one glob target may look at before it stops."""
 
 
 @dataclass
@@ -116,10 +125,17 @@ class FileTree:
         max_file_bytes: int = DEFAULT_MAX_FILE_BYTES,
         memo: Mapping[str, tuple[StatKey, str]] | None = None,
         racy_ns: int = RACY_NS,
+        placeholder_file_bytes: int = DEFAULT_PLACEHOLDER_FILE_BYTES,
+        placeholder_sync_bytes: int = DEFAULT_PLACEHOLDER_SYNC_BYTES,
     ) -> None:
         self.root = root.resolve()
         self._root_text = str(self.root)
         self.max_file_bytes = max_file_bytes
+        # What ``$text``/``$json``/``$yaml`` may pull in: per catalog file, and per walk (a
+        # tree is made for one sync). 30 references to one 10 MB file are 300 MB otherwise.
+        self.placeholder_file_bytes = placeholder_file_bytes
+        self.placeholder_sync_bytes = placeholder_sync_bytes
+        self.placeholder_bytes = 0  # pulled in by this walk so far
         self._real_paths = RealPaths()
         # What an earlier walk of this process read: a file whose stat is as it was then
         # holds the same bytes (``unchanged``), so a re-sync need not read and hash it again.
@@ -351,10 +367,11 @@ def _finish(
     problems = parsed.problems
     entities: list[Document] = []
     children: list[str] = []
-    placeholders = _is_placeholder_candidate(data)
+    placeholders = _PlaceholderLines(data) if _is_placeholder_candidate(data) else None
+    budget = [0]  # bytes this file's placeholders pulled in
     for doc in parsed.documents:
-        if placeholders:
-            _resolve_placeholders(tree, rel, doc, problems)
+        if placeholders is not None:
+            _resolve_placeholders(tree, rel, doc, problems, budget, placeholders)
         if is_location(doc):
             children.extend(_location_targets(tree, rel, doc, problems))
         else:
@@ -421,7 +438,18 @@ def _location_targets(
         candidate = raw if raw.is_absolute() else base / raw
         try:
             if _GLOB_CHARS & set(target):
-                matches = sorted(glob.glob(str(candidate), recursive=True))
+                matches, stopped = safe_glob(str(candidate))
+                if stopped:
+                    problems.append(
+                        Problem(
+                            "error",
+                            f'target "{target}" {stopped}; only the {len(matches):,} files '
+                            "found until then are read",
+                            rel,
+                            doc.line,
+                            who,
+                        )
+                    )
                 matched = [tree.relative(m) for m in matches if os.path.isfile(m)]
                 if not matched and not optional:
                     problems.append(
@@ -448,19 +476,154 @@ def _location_targets(
         yield child
 
 
+class _GlobStop(Exception):
+    pass
+
+
+def safe_glob(
+    pattern: str, max_matches: int = MAX_GLOB_MATCHES, max_scanned: int = MAX_GLOB_SCANNED
+) -> tuple[list[str], str | None]:
+    """``sorted(glob.glob(pattern, recursive=True))``, bounded, and never around a link loop.
+
+    ``**`` does not descend into symlinked directories (``os.walk``'s ``followlinks=False``;
+    ``glob`` follows them, so ``ln -s . loop/l1`` three times gives some 3**40 paths), hidden
+    names match only a pattern part starting with ``.`` (as ``glob``), and the walk stops after
+    ``max_matches`` paths or ``max_scanned`` directory entries: the second value then says why.
+    """
+    parts = pattern.split(os.sep)
+    fixed = 0
+    while fixed < len(parts) and not glob.has_magic(parts[fixed]):
+        fixed += 1
+    start = os.sep.join(parts[:fixed]) or (os.sep if pattern.startswith(os.sep) else os.curdir)
+    parts = parts[fixed:]
+    found: list[str] = []
+    scanned = 0
+
+    def listing(folder: str) -> list[os.DirEntry[str]]:
+        nonlocal scanned
+        try:
+            with os.scandir(folder) as entries:
+                names = list(entries)
+        except OSError:
+            return []
+        scanned += len(names)
+        if scanned > max_scanned:
+            raise _GlobStop(f"looks at more than {max_scanned:,} directory entries")
+        return names
+
+    def below(folder: str) -> Iterator[tuple[str, list[os.DirEntry[str]]]]:
+        """``folder`` and every non-hidden folder under it, links not followed."""
+        stack = [folder]
+        while stack:
+            current = stack.pop()
+            names = listing(current)
+            yield current, names
+            for entry in names:
+                try:
+                    is_dir = entry.is_dir(follow_symlinks=False)
+                except OSError:
+                    continue
+                if is_dir and not entry.name.startswith("."):
+                    stack.append(entry.path)
+
+    def add(path: str) -> None:
+        found.append(path)
+        if len(found) >= max_matches:
+            raise _GlobStop(f"matches more than {max_matches:,} paths")
+
+    def expand(folder: str, index: int) -> None:
+        if index == len(parts):
+            add(folder)
+            return
+        part = parts[index]
+        last = index + 1 == len(parts)
+        if part == "**":
+            for current, names in below(folder):
+                expand(current, index + 1)
+                if last:
+                    for entry in names:
+                        if not entry.name.startswith(".") and not entry.is_dir():
+                            add(entry.path)
+        elif glob.has_magic(part):
+            hidden_ok = part.startswith(".")
+            for entry in listing(folder):
+                if (hidden_ok or not entry.name.startswith(".")) and fnmatch.fnmatchcase(
+                    entry.name, part
+                ):
+                    expand(entry.path, index + 1)
+        else:
+            path = os.path.join(folder, part)
+            if not last:
+                expand(path, index + 1)
+            elif os.path.lexists(path):
+                add(path)
+
+    stopped: str | None = None
+    if not parts:
+        if os.path.lexists(start):
+            found.append(start)
+    else:
+        try:
+            expand(start, 0)
+        except _GlobStop as exc:
+            stopped = str(exc)
+    return sorted(dict.fromkeys(found)), stopped
+
+
+def _mb(size: int) -> str:
+    return f"{size / 2**20:g} MB"
+
+
 def _is_placeholder_candidate(data: bytes) -> bool:
     return b"$text" in data or b"$json" in data or b"$yaml" in data
 
 
-def _resolve_placeholders(tree: FileTree, rel: str, doc: Document, problems: list[Problem]) -> None:
-    """Replace ``{$text: ./file}`` style objects in place; keep the ones that cannot resolve."""
+class _PlaceholderLines:
+    """Where a file's placeholders stand, for their problems: parsed values carry no lines.
+
+    Placeholders are resolved in the order they are written, so the search goes on from the
+    last one found (linear over the file); one not found there is looked for again from its
+    document's start, and failing that the problem names the document's line.
+    """
+
+    def __init__(self, data: bytes) -> None:
+        self.lines = data.decode("utf-8", "replace").split("\n")
+        self.next = 0  # index of the line after the last placeholder found
+
+    def line_of(self, key: str, target: str, doc_line: int) -> int:
+        for start in (max(self.next, doc_line - 1), doc_line - 1):
+            for i in range(max(start, 0), len(self.lines)):
+                text = self.lines[i]
+                if key in text and target in text:
+                    self.next = i + 1
+                    return i + 1
+        return doc_line
+
+
+def _resolve_placeholders(
+    tree: FileTree,
+    rel: str,
+    doc: Document,
+    problems: list[Problem],
+    budget: list[int],
+    lines: _PlaceholderLines,
+) -> None:
+    """Replace ``{$text: ./file}`` style objects in place; keep the ones that cannot resolve.
+
+    ``budget`` holds the bytes the file's placeholders pulled in so far (shared by its
+    documents); past the tree's per-file or per-walk limit, placeholders are kept unresolved
+    with an error. Problems name the entity and the placeholder's own line.
+    """
+    entity = ref_text_of(doc.data)
 
     def resolve(value: Any) -> Any:
         if isinstance(value, dict):
             if len(value) == 1:
                 key = next(iter(value))
                 if key in PLACEHOLDER_KEYS and isinstance(value[key], str):
-                    return _placeholder(tree, rel, doc, key, value[key], problems, value)
+                    line = lines.line_of(key, value[key], doc.line)
+                    where = (rel, line, entity)
+                    return _placeholder(tree, where, key, value[key], problems, value, budget)
                 if key in PLACEHOLDER_KEYS:
                     problems.append(
                         Problem(
@@ -468,7 +631,8 @@ def _resolve_placeholders(tree: FileTree, rel: str, doc: Document, problems: lis
                             f"placeholder {key} {value[key]!r} kept unresolved: its value must "
                             f"be a file path or URL, a string, not {type_name(value[key])}",
                             rel,
-                            doc.line,
+                            lines.line_of(key, "", doc.line),
+                            entity,
                         )
                     )
                     return value
@@ -484,20 +648,33 @@ def _resolve_placeholders(tree: FileTree, rel: str, doc: Document, problems: lis
 
 def _placeholder(
     tree: FileTree,
-    rel: str,
-    doc: Document,
+    where: tuple[str, int, str | None],
     key: str,
     target: str,
     problems: list[Problem],
     original: Any,
+    budget: list[int],
 ) -> Any:
-    def keep(reason: str) -> Any:
-        problems.append(
-            Problem(
-                "warning", f"placeholder {key} {target!r} kept unresolved: {reason}", rel, doc.line
-            )
-        )
+    """The value of one placeholder; ``where`` is its file, line and entity."""
+    rel, line, entity = where
+
+    def keep(reason: str, level: Level = "warning") -> Any:
+        message = f"placeholder {key} {target!r} kept unresolved: {reason}"
+        problems.append(Problem(level, message, rel, line, entity))
         return original
+
+    def over_budget(size: int) -> str | None:
+        if budget[0] + size > tree.placeholder_file_bytes:
+            return (
+                f"the placeholders of this file would pull in more than "
+                f"{_mb(tree.placeholder_file_bytes)} (catalog.placeholder_file_mb)"
+            )
+        if tree.placeholder_bytes + size > tree.placeholder_sync_bytes:
+            return (
+                f"the placeholders of this source would pull in more than "
+                f"{_mb(tree.placeholder_sync_bytes)} in one sync (catalog.placeholder_sync_mb)"
+            )
+        return None
 
     if "://" in target:
         return keep("remote URLs are not fetched by a file source")
@@ -506,10 +683,21 @@ def _placeholder(
         child = tree.relative(candidate)
     except _Confinement:
         return keep("it points outside the source root")
+    try:  # refuse before reading, when the size is known
+        refused = over_budget(os.stat(tree.absolute(child)).st_size)
+    except OSError:
+        refused = None
+    if refused:
+        return keep(refused, "error")
     data, problem = tree.read(child)
     if data is None:
         assert problem is not None
         return keep(problem.message)
+    refused = over_budget(len(data))
+    if refused:
+        return keep(refused, "error")
+    budget[0] += len(data)
+    tree.placeholder_bytes += len(data)
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError:

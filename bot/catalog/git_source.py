@@ -42,6 +42,8 @@ from urllib.parse import quote, unquote, urlsplit
 
 from bot.catalog.files import (
     DEFAULT_MAX_FILE_BYTES,
+    DEFAULT_PLACEHOLDER_FILE_BYTES,
+    DEFAULT_PLACEHOLDER_SYNC_BYTES,
     FileRead,
     FileTree,
     KnownFile,
@@ -504,7 +506,12 @@ class GitTree(FileTree):
     """The checkouts of one git source, read like one folder, each fetched once per sync."""
 
     def __init__(self, source: GitSource, pool: ThreadPoolExecutor) -> None:
-        super().__init__(source.root, source.max_file_bytes)
+        super().__init__(
+            source.root,
+            source.max_file_bytes,
+            placeholder_file_bytes=source.placeholder_file_bytes,
+            placeholder_sync_bytes=source.placeholder_sync_bytes,
+        )
         self.source = source
         self.pool = pool
         self.checkouts: dict[str, _Checkout] = {}
@@ -637,6 +644,8 @@ class GitSource:
         max_file_bytes: int = DEFAULT_MAX_FILE_BYTES,
         shown_location: str = "",
         parse_workers: int = 0,
+        placeholder_file_bytes: int = DEFAULT_PLACEHOLDER_FILE_BYTES,
+        placeholder_sync_bytes: int = DEFAULT_PLACEHOLDER_SYNC_BYTES,
     ) -> None:
         self.name = name
         self.entries = entries
@@ -644,6 +653,8 @@ class GitSource:
         self.git = git
         self.strict = strict
         self.max_file_bytes = max_file_bytes
+        self.placeholder_file_bytes = placeholder_file_bytes
+        self.placeholder_sync_bytes = placeholder_sync_bytes
         self.parse_workers = parse_workers
         self._shown = shown_location
         self._commit: str | None = None
@@ -811,5 +822,7 @@ def from_settings(cfg: SourceSettings, settings: Settings, db: Database) -> GitS
         git,
         max_file_bytes=settings.catalog.max_file_mb * 2**20,
         parse_workers=settings.catalog.workers,
+        placeholder_file_bytes=settings.catalog.placeholder_file_mb * 2**20,
+        placeholder_sync_bytes=settings.catalog.placeholder_sync_mb * 2**20,
         shown_location=f"{scrub(options.url)} @ {options.ref or 'default branch'} : {options.path}",
     )

@@ -214,6 +214,8 @@ def runtime_source(settings: Settings, db: Database) -> GitSource:
         strict=False,
         max_file_bytes=settings.catalog.max_file_mb * 2**20,
         parse_workers=settings.catalog.workers,
+        placeholder_file_bytes=settings.catalog.placeholder_file_mb * 2**20,
+        placeholder_sync_bytes=settings.catalog.placeholder_sync_mb * 2**20,
         shown_location="repositories registered at runtime",
     )
 

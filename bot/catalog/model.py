@@ -169,8 +169,10 @@ class Entity:
             api_version=str(doc["apiVersion"]),
             name=str(meta["name"]),
             namespace=namespace,
-            title=meta.get("title"),
-            description=meta.get("description"),
+            # Text only: an unresolved placeholder (or a remote source's odd value) stays in
+            # ``raw`` but is never shown as a title.
+            title=_text_or_none(meta.get("title")),
+            description=_text_or_none(meta.get("description")),
             spec=doc.get("spec") or {},
             annotations=dict(meta.get("annotations") or {}),
             labels=dict(meta.get("labels") or {}),
@@ -180,6 +182,10 @@ class Entity:
             source_file=source_file,
             source_line=line,
         )
+
+
+def _text_or_none(value: Any) -> str | None:
+    return value if isinstance(value, str) else None
 
 
 # Relation type pairs: forward type -> reverse type.

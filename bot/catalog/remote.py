@@ -9,7 +9,6 @@ user-info part of any URL and every token value the process has handed out.
 
 from __future__ import annotations
 
-import os
 import re
 import threading
 from dataclasses import dataclass
@@ -17,6 +16,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from bot.config import Section
 from bot.errors import ConfigError, SourceError
+from bot.hardening import secret as secret_env
 
 _URL_USERINFO = re.compile(r"(?P<scheme>\b[a-zA-Z][a-zA-Z0-9+.-]*://)(?P<userinfo>[^/@\s'\"]+)@")
 _ENV_REF = re.compile(r"^\$\{[A-Za-z_][A-Za-z0-9_]*\}$")
@@ -105,7 +105,7 @@ class TokenSpec:
             return self.value
         if self.env is None:
             return None
-        value = os.environ.get(self.env)
+        value = secret_env(self.env)  # moved out of os.environ: no child inherits it
         if not value:
             raise SourceError(
                 f"the environment variable {self.env} (token_env) is not set or empty"

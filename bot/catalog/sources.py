@@ -9,6 +9,8 @@ from typing import Protocol
 
 from bot.catalog.files import (
     DEFAULT_MAX_FILE_BYTES,
+    DEFAULT_PLACEHOLDER_FILE_BYTES,
+    DEFAULT_PLACEHOLDER_SYNC_BYTES,
     PARALLEL_MIN_BYTES,
     FileRead,
     FileTree,
@@ -53,6 +55,8 @@ class FileSource:
     max_file_bytes: int = DEFAULT_MAX_FILE_BYTES
     parse_workers: int = 0  # worker processes for a large parse (see ``walk``)
     parallel_min_bytes: int = PARALLEL_MIN_BYTES
+    placeholder_file_bytes: int = DEFAULT_PLACEHOLDER_FILE_BYTES
+    placeholder_sync_bytes: int = DEFAULT_PLACEHOLDER_SYNC_BYTES
     type: str = "file"
     # What the last walk of this process read (stat and hash per file), for the next one.
     _memo: dict[str, tuple[StatKey, str]] = field(default_factory=dict, repr=False)
@@ -67,7 +71,13 @@ class FileSource:
     def read(
         self, known: Mapping[str, KnownFile], force: bool = False, prepare: bool = False
     ) -> list[FileRead]:
-        tree = FileTree(self.root, self.max_file_bytes, self._memo)
+        tree = FileTree(
+            self.root,
+            self.max_file_bytes,
+            self._memo,
+            placeholder_file_bytes=self.placeholder_file_bytes,
+            placeholder_sync_bytes=self.placeholder_sync_bytes,
+        )
         if not tree.root.is_dir():
             raise SourceError(f"source {self.name}: root directory {self.root} does not exist")
         try:

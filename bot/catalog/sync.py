@@ -21,7 +21,13 @@ from sqlalchemy import Connection, bindparam, delete, func, insert, select, upda
 from sqlalchemy.exc import SQLAlchemyError
 
 from bot.catalog import progress
-from bot.catalog.candidates import Candidate, entity_candidates, make_candidate, ref_text_of
+from bot.catalog.candidates import (
+    Candidate,
+    entity_candidates,
+    fit_for_store,
+    make_candidate,
+    ref_text_of,
+)
 from bot.catalog.files import FileRead, KnownFile
 from bot.catalog.model import Entity, Relation
 from bot.catalog.problems import Problem
@@ -34,6 +40,7 @@ from bot.store.schema import (
     catalog_files,
     changes,
     entities,
+    meta,
     problems,
     relations,
     source_status,
@@ -42,6 +49,42 @@ from bot.store.schema import (
 log = logging.getLogger(__name__)
 
 _CHUNK = 500
+MAX_ATTEMPTS = 3  # reads of a source that another process's sync overtook, before giving up
+
+
+class _SourceMoved(Exception):
+    """Another sync of the source committed after this one read its known files."""
+
+
+def _version_key(source_name: str) -> str:
+    return "source-version:" + hashlib.sha256(source_name.encode()).hexdigest()[:40]
+
+
+def source_version(conn: Connection, source_name: str) -> int:
+    """How many syncs have written this source (compared before and after reading it)."""
+    value = conn.execute(
+        select(meta.c.value).where(meta.c.key == _version_key(source_name))
+    ).scalar()
+    return int(value) if value else 0
+
+
+def _bump_source_version(conn: Connection, source_name: str) -> None:
+    key = _version_key(source_name)
+    current = conn.execute(select(meta.c.value).where(meta.c.key == key)).scalar()
+    if current is None:
+        conn.execute(insert(meta).values(key=key, value="1"))
+    else:
+        conn.execute(update(meta).where(meta.c.key == key).values(value=str(int(current) + 1)))
+
+
+def _clean(text: str | None) -> str | None:
+    """Text as the store can hold it (PostgreSQL refuses NUL characters)."""
+    return text.replace("\0", "") if text and "\0" in text else text
+
+
+def _reason(exc: Exception) -> str:
+    orig = getattr(exc, "orig", None)
+    return (str(orig or exc).strip().splitlines() or [type(exc).__name__])[0][:300]
 
 
 @dataclass
@@ -164,9 +207,11 @@ def build_candidates(read: FileRead, problems_out: list[Problem]) -> tuple[list[
 def _prebuilt_candidates(read: PrebuiltRead, problems_out: list[Problem]) -> list[Candidate]:
     out: list[Candidate] = []
     for doc, rels in zip(read.documents or (), read.relations, strict=True):
+        fixes = fit_for_store(doc.data)
         ref_text = ref_text_of(doc.data)
         problems_out.extend(
-            Problem("warning", m, read.path, doc.line, ref_text) for m in validate_entity(doc.data)
+            Problem("warning", m, read.path, doc.line, ref_text)
+            for m in fixes + validate_entity(doc.data)
         )
         try:
             entity = Entity.from_document(doc.data, read.path, doc.line)
@@ -206,8 +251,18 @@ class CatalogSync:
         for index, source in enumerate(self.sources):
             if only is not None and source.name != only:
                 continue
+            if self.db.read_only:
+                error = f"source {source.name}: not synced: the database is read-only"
+                reports.append(
+                    SourceReport(
+                        source.name, ok=False, error=error, problems=[Problem("error", error)]
+                    )
+                )
+                continue
             reports.append(self._sync_source(index, source, force))
         report = SyncReport(reports)
+        if self.db.read_only:
+            return report  # the steps write too
         for step in self.steps:
             try:
                 report.steps.append(step.run(report, force))
@@ -221,8 +276,28 @@ class CatalogSync:
     def _sync_source(self, index: int, source: CatalogSource, force: bool) -> SourceReport:
         started = time.perf_counter()
         now = self.clock()
+        for attempt in range(1, MAX_ATTEMPTS + 1):
+            try:
+                return self._attempt(index, source, force, started, now)
+            except _SourceMoved:
+                # Another process (a replica, a cron `callboard sync`) committed this source
+                # after this sync read it: what was read may be older. Read again.
+                log.info("source %s changed under this sync (attempt %d)", source.name, attempt)
+        report = SourceReport(source.name, ok=False)
+        report.error = (
+            f"source {source.name}: other syncs of this source committed while this one read, "
+            f"{MAX_ATTEMPTS} times; nothing written (their newer data is kept)"
+        )
+        report.problems.append(Problem("error", report.error))
+        report.duration_s = time.perf_counter() - started
+        return report
+
+    def _attempt(
+        self, index: int, source: CatalogSource, force: bool, started: float, now: Any
+    ) -> SourceReport:
         report = SourceReport(source.name, ok=True)
         with self.db.engine.connect() as conn:
+            version = source_version(conn, source.name)
             known_rows = conn.execute(
                 select(
                     catalog_files.c.path,
@@ -257,7 +332,11 @@ class CatalogSync:
             for pos, read in enumerate(reads)
         )
         try:
-            with self.db.engine.begin() as conn:
+            with self.db.write_transaction() as conn:
+                # One sync of a source at a time, across processes; and none on stale reads.
+                self.db.lock_source(conn, source.name)
+                if source_version(conn, source.name) != version:
+                    raise _SourceMoved
                 if unchanged:
                     self._nothing_changed(conn, source, reads, report, now)
                 else:
@@ -291,7 +370,7 @@ class CatalogSync:
                 conn,
                 source,
                 last_attempt=now,
-                last_error=report.error,
+                last_error=_clean(report.error),
                 duration_ms=int(report.duration_s * 1000),
             )
             conn.execute(
@@ -436,17 +515,39 @@ class CatalogSync:
                 self._change(now, source.name, ref, "removed", existing[ref].owner_ref, None)
             )
 
+        for u in updates:
+            u["_ref"] = u.pop("ref")
+            del u["created_at"]  # an entity keeps the time it first appeared
+        refused = self._write_entities(conn, inserts, updates)
+        if refused:
+            # What the database refused costs those entities only: each keeps its last good
+            # version (or stays out), its file is parsed again next time, and it is reported.
+            for ref, reason in refused.items():
+                cand = winners.pop(ref)
+                new_problems.append(
+                    Problem(
+                        "error",
+                        f"the database refused this entity ({reason}); "
+                        + ("its last good version is kept" if ref in existing else "not stored"),
+                        cand.file,
+                        cand.line,
+                        ref,
+                    )
+                )
+                dirty_files.add(cand.file)
+                if ref not in existing and ref in refs_by_file.get(cand.file, ()):
+                    refs_by_file[cand.file].remove(ref)
+            changed_refs = [r for r in changed_refs if r not in refused]
+            change_rows = [c for c in change_rows if c["ref"] not in refused]
+            report.added = [r for r in report.added if r not in refused]
+            report.modified = [r for r in report.modified if r not in refused]
+            report.relinked = [r for r in report.relinked if r not in refused]
+            report.owner_changed = [c for c in report.owner_changed if c[0] not in refused]
         gone = to_remove + [r for r in changed_refs if r in existing]
         for chunk in _chunks(gone):
             conn.execute(delete(relations).where(relations.c.emitter_ref.in_(chunk)))
         for chunk in _chunks(to_remove):
             conn.execute(delete(entities).where(entities.c.ref.in_(chunk)))
-        if updates:
-            for u in updates:
-                u["_ref"] = u.pop("ref")
-                del u["created_at"]  # an entity keeps the time it first appeared
-            conn.execute(update(entities).where(entities.c.ref == bindparam("_ref")), updates)
-        bulk_insert(conn, entities, inserts)
         rel_rows = [
             {"source_ref": source_ref, "type": type_, "target_ref": target_ref, "emitter_ref": ref}
             for ref in changed_refs
@@ -485,8 +586,42 @@ class CatalogSync:
             )
         bulk_insert(conn, problems, [self._problem_row(source.name, p, now) for p in new_problems])
         self._record_success(conn, source, report, now)
+        _bump_source_version(conn, source.name)
         if report.changed:
             bump_generation(conn)
+
+    @staticmethod
+    def _write_entities(
+        conn: Connection, inserts: list[dict[str, Any]], updates: list[dict[str, Any]]
+    ) -> dict[str, str]:
+        """Write the entity rows; the refs the database refused, with its reason.
+
+        All at once first (the fast path); when that fails, row by row, each in a savepoint,
+        so one row the database cannot hold never costs the rest of the source.
+        """
+        statement = update(entities).where(entities.c.ref == bindparam("_ref"))
+        try:
+            with conn.begin_nested():
+                if updates:
+                    conn.execute(statement, updates)
+                bulk_insert(conn, entities, inserts)
+            return {}
+        except (SQLAlchemyError, TypeError, ValueError) as exc:
+            log.warning("writing entities failed (%s); trying them one by one", _reason(exc))
+        refused: dict[str, str] = {}
+        for row in updates:
+            try:
+                with conn.begin_nested():
+                    conn.execute(statement, [row])
+            except (SQLAlchemyError, TypeError, ValueError) as exc:
+                refused[row["_ref"]] = _reason(exc)
+        for row in inserts:
+            try:
+                with conn.begin_nested():
+                    bulk_insert(conn, entities, [row])
+            except (SQLAlchemyError, TypeError, ValueError) as exc:
+                refused[row["ref"]] = _reason(exc)
+        return refused
 
     def _nothing_changed(
         self,
@@ -614,11 +749,11 @@ class CatalogSync:
     def _problem_row(source: str, p: Problem, now: Any) -> dict[str, Any]:
         return {
             "source": source,
-            "file": p.file[:1024] if p.file else p.file,
+            "file": _clean(p.file[:1024] if p.file else p.file),
             "line": p.line,
-            "entity": p.entity[:320] if p.entity else p.entity,  # an invalid entity's name
+            "entity": _clean(p.entity[:320] if p.entity else p.entity),  # an invalid one's name
             "level": p.level,
-            "message": p.message[:4000],
+            "message": _clean(p.message[:4000]),
             "created_at": now,
         }
 

@@ -8,7 +8,9 @@ are reported as problems on the file instead of exhausting memory or the stack.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
+import math
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -24,6 +26,9 @@ aliases at 100; we cap what they expand to, which also allows ordinary anchor re
 
 MAX_DEPTH = 200
 
+MAX_YAML_ERRORS = 20
+"""Syntax errors reported per file; past them the rest of the file is not read."""
+
 SAFE_COMPOSE_DEPTH = 1000
 """Deepest nesting a file may possibly reach and still go to libyaml's composer, which recurses
 on the C stack: a document nested some 40,000 levels deep (an 80 kB line of ``[``) kills the
@@ -34,6 +39,10 @@ without recursion, and parsing stops as soon as a document passes ``MAX_DEPTH``.
 
 class _Loader(yaml.CSafeLoader):
     """CSafeLoader without merge keys: ``<<`` stays an ordinary key, as in Backstage."""
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self.unknown_tags: list[tuple[str, int]] = []  # (tag, line), ignored with a warning
 
     def flatten_mapping(self, node: yaml.MappingNode) -> None:
         return None
@@ -75,6 +84,71 @@ _Loader.add_implicit_resolver(
     list("tTfF"),
 )
 _Loader.add_constructor("tag:yaml.org,2002:timestamp", _construct_timestamp_as_text)
+
+# YAML 1.2 core schema numbers, as Backstage's parser (the `yaml` package) reads them. YAML 1.1
+# also took `2:30` (sexagesimal), `1_000`, `0b101` and `012` (octal) for numbers: in 1.2 the
+# first three are strings and `012` is twelve; `0o17` and `1e3` are numbers only in 1.2.
+_INT_12 = re.compile(r"^(?:[-+]?[0-9]+|0o[0-7]+|0x[0-9a-fA-F]+)$")
+_FLOAT_12 = re.compile(
+    r"^(?:[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?"
+    r"|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$"
+)
+_Loader.yaml_implicit_resolvers = {
+    first: [
+        (tag, rx)
+        for tag, rx in resolvers
+        if tag not in ("tag:yaml.org,2002:int", "tag:yaml.org,2002:float")
+    ]
+    for first, resolvers in _Loader.yaml_implicit_resolvers.items()
+}
+# Order matters: a text both could take (`12`) is an int, as in the 1.2 core schema.
+_Loader.add_implicit_resolver("tag:yaml.org,2002:int", _INT_12, list("-+0123456789"))
+_Loader.add_implicit_resolver("tag:yaml.org,2002:float", _FLOAT_12, list("-+0123456789."))
+
+
+def _construct_int_12(loader: _Loader, node: yaml.Node) -> int:
+    text = str(loader.construct_scalar(node))  # type: ignore[arg-type]
+    if _INT_12.match(text) is None:  # an explicit !!int on other text: as the 1.2 schema would
+        raise ValueError(f"not an integer: {text!r}")  # costs its document, as elsewhere
+    if text.startswith("0o"):
+        return int(text[2:], 8)
+    if text.startswith("0x"):
+        return int(text[2:], 16)
+    return int(text, 10)
+
+
+def _construct_float_12(loader: _Loader, node: yaml.Node) -> float:
+    text = str(loader.construct_scalar(node))  # type: ignore[arg-type]
+    lower = text.lower()
+    if lower.endswith(".inf"):
+        return -math.inf if lower.startswith("-") else math.inf
+    if lower == ".nan":
+        return math.nan
+    if _FLOAT_12.match(text) is None and _INT_12.match(text) is None:
+        raise ValueError(f"not a number: {text!r}")
+    return float(_construct_int_12(loader, node)) if "0o" in text or "0x" in text else float(text)
+
+
+_Loader.add_constructor("tag:yaml.org,2002:int", _construct_int_12)
+_Loader.add_constructor("tag:yaml.org,2002:float", _construct_float_12)
+
+
+def _construct_unknown_tag(loader: _Loader, node: yaml.Node) -> Any:
+    """A tag no schema knows (`!Sub`, `!Ref`): a warning, and the value as if untagged.
+
+    Backstage's parser does the same (it warns of an unresolved tag and keeps the value).
+    """
+    loader.unknown_tags.append((str(node.tag), node.start_mark.line + 1))
+    if isinstance(node, yaml.ScalarNode):
+        return str(loader.construct_scalar(node))
+    if isinstance(node, yaml.SequenceNode):
+        return loader.construct_sequence(node, deep=True)
+    if isinstance(node, yaml.MappingNode):
+        return loader.construct_mapping(node, deep=True)
+    return None
+
+
+_Loader.add_constructor(None, _construct_unknown_tag)
 
 
 @dataclass(frozen=True)
@@ -138,6 +212,47 @@ class _DuplicateKey(Exception):
         super().__init__(key, line)
         self.key = key
         self.line = line
+
+
+_TOO_DEEP = f"nesting deeper than {MAX_DEPTH} levels; the rest of the file is not read"
+
+_OPENS = (
+    yaml.FlowSequenceStartToken,
+    yaml.FlowMappingStartToken,
+    yaml.BlockSequenceStartToken,
+    yaml.BlockMappingStartToken,
+)
+_CLOSES = (yaml.FlowSequenceEndToken, yaml.FlowMappingEndToken, yaml.BlockEndToken)
+
+
+def _too_deep_line(text: str, until_line: int | None) -> int | None:
+    """The line where nesting first passes ``MAX_DEPTH``, up to ``until_line``, else None.
+
+    Asked only after libyaml gave up on a file that might nest that deep, to tell whether that
+    is why, whatever the libyaml build's own limit and wording. PyYAML's pure-Python scanner
+    counts the levels: it reads at most one line (or 1,024 characters) ahead of the token it
+    returns, and stops here as soon as the limit is passed, so the cost stays small.
+    """
+    scanner: Any = yaml.SafeLoader(text)
+    depth = 0
+    try:
+        while True:
+            token = scanner.get_token()
+            if token is None or isinstance(token, yaml.StreamEndToken):
+                return None
+            line: int = token.start_mark.line + 1
+            if until_line is not None and line > until_line:
+                return None
+            if isinstance(token, _OPENS):
+                depth += 1
+                if depth > MAX_DEPTH:
+                    return line
+            elif isinstance(token, _CLOSES):
+                depth -= 1
+    except yaml.YAMLError:  # another mistake comes first: libyaml's message says which
+        return None
+    finally:
+        scanner.dispose()
 
 
 def _nesting_bound(text: str) -> int:
@@ -241,20 +356,81 @@ def parse_documents(data: bytes, file: str, objects_only: bool = True) -> Parsed
     With ``objects_only`` false (the file of a ``$yaml`` placeholder), a document may hold any
     value, not only a mapping.
 
-    A syntax error, or a document nested deeper than ``MAX_DEPTH``, stops the parse there: the
-    documents before it are returned and ``complete`` is false, so callers keep what the file
-    held before instead of dropping it.
+    A syntax error costs the document it is in: it is reported, and the parse goes on at the
+    next document (``---``), as Backstage's parser reads each document on its own, up to
+    ``MAX_YAML_ERRORS`` errors. A document nested deeper than ``MAX_DEPTH`` stops the parse
+    there. Either way ``complete`` is false, so callers keep what the file held before instead
+    of dropping it.
     """
-    docs: list[Document] = []
-    problems: list[Problem] = []
     if b"\x00" in data:
-        return Parsed(docs, [Problem("error", "binary data: not a YAML text file", file)], False)
+        return Parsed([], [Problem("error", "binary data: not a YAML text file", file)], False)
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         line = data[: exc.start].count(b"\n") + 1
         problem = Problem("error", f"not valid UTF-8 ({exc.reason})", file, line)
-        return Parsed(docs, [problem], False)
+        return Parsed([], [problem], False)
+    if text and not text.endswith("\n"):
+        # A block scalar (`|`, `>`) ending the file keeps its line break, as Backstage's
+        # parser reads it; libyaml would drop it when the file has no final newline.
+        text += "\n"
+    docs: list[Document] = []
+    problems: list[Problem] = []
+    complete = True
+    offset = 0  # lines of the file before the part parsed now
+    for errors in range(1, MAX_YAML_ERRORS + 2):
+        part, resume = _parse_text(text, file, objects_only)
+        docs += [Document(d.data, d.line + offset) for d in part.documents]
+        problems += [_shifted(p, offset) for p in part.problems]
+        complete = complete and part.complete
+        if resume is None:
+            break
+        # ``resume`` is the 1-based line of the next document's ``---`` in ``text``.
+        if errors == MAX_YAML_ERRORS:
+            problems.append(
+                Problem(
+                    "error",
+                    f"{MAX_YAML_ERRORS} YAML errors; the rest of the file is not read",
+                    file,
+                    offset + resume,
+                )
+            )
+            break
+        text = "\n".join(text.split("\n")[resume - 1 :])
+        offset += resume - 1
+    return Parsed(docs, problems, complete)
+
+
+def _shifted(problem: Problem, lines: int) -> Problem:
+    if not lines or problem.line is None:
+        return problem
+    return dataclasses.replace(problem, line=problem.line + lines)
+
+
+_DOCUMENT_START = re.compile(r"^---(?:[ \t]|$)", re.MULTILINE)
+
+
+def _next_document(text: str, error_line: int | None) -> int | None:
+    """The 1-based line of the first ``---`` at or after ``error_line``, past line 1."""
+    if error_line is None:
+        return None
+    pos = 0
+    for _ in range(max(error_line, 2) - 1):  # to the start of that line (linear, once)
+        pos = text.find("\n", pos) + 1
+        if pos == 0:
+            return None
+    match = _DOCUMENT_START.search(text, pos)
+    if match is None:
+        return None
+    return text.count("\n", 0, match.start()) + 1
+
+
+def _parse_text(text: str, file: str, objects_only: bool) -> tuple[Parsed, int | None]:
+    """The documents of ``text`` up to its first syntax error, and where the parse may resume
+    (the line of the next document after that error), or None."""
+    docs: list[Document] = []
+    problems: list[Problem] = []
+    resume: int | None = None
     # Only files that use anchors, or that could nest deeper than allowed, pay for the walk
     # that checks alias expansion and depth.
     bound = _nesting_bound(text)
@@ -281,7 +457,7 @@ def parse_documents(data: bytes, file: str, objects_only: bool = True) -> Parsed
         if direct is not None:
             for value, line in direct:
                 accept(value, line)
-            return Parsed(docs, problems, True)
+            return Parsed(docs, problems, True), None
     loader = _Loader(text)
     complete = False
     clean = True  # False: a document was skipped for a repeated key
@@ -350,24 +526,28 @@ def parse_documents(data: bytes, file: str, objects_only: bool = True) -> Parsed
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         at = mark.line + 1 if mark is not None else None
-        reason = " ".join(str(part) for part in (exc.context, exc.problem) if part)
-        problems.append(Problem("error", f"YAML error: {reason}", file, at))
+        deep = _too_deep_line(text, at) if bound > MAX_DEPTH else None
+        if deep is not None:
+            # Newer libyaml builds refuse deep nesting in their scanner, which reads ahead of
+            # the events that reach our own depth check: the same file, the same problem.
+            problems.append(Problem("error", _TOO_DEEP, file, deep))
+        else:
+            reason = " ".join(str(part) for part in (exc.context, exc.problem) if part)
+            problems.append(Problem("error", f"YAML error: {reason}", file, at))
+            resume = _next_document(text, at)
     except yaml.YAMLError as exc:
         problems.append(Problem("error", f"YAML error: {exc}", file))
     except _TooDeep as exc:
-        problems.append(
-            Problem(
-                "error",
-                f"nesting deeper than {MAX_DEPTH} levels; the rest of the file is not read",
-                file,
-                exc.line,
-            )
-        )
+        problems.append(Problem("error", _TOO_DEEP, file, exc.line))
     except RecursionError:
         problems.append(Problem("error", f"nesting deeper than {MAX_DEPTH} levels", file))
     finally:
         loader.dispose()
-    return Parsed(docs, problems, complete)
+    problems.extend(
+        Problem("warning", f"unresolved tag {tag}: ignored, the value is kept untagged", file, at)
+        for tag, at in loader.unknown_tags
+    )
+    return Parsed(docs, problems, complete), resume
 
 
 class _Unusual(Exception):

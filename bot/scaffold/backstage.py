@@ -8,7 +8,8 @@ place of ``publish:*`` and ``catalog:register``.
 
 Only the expressions such values use in practice are evaluated, and nothing else:
 ``${{ parameters.x }}``, ``${{ parameters.x | parseRepoUrl }}``, ``${{ parameters.x |
-parseEntityRef }}``, and ``${{ parameters.x }}`` inside a longer string. Any other expression
+parseEntityRef }}``, and ``${{ parameters.x }}`` inside a longer string (``secrets.x`` alike:
+a ``ui:field: Secret`` field's value). Any other expression
 makes the template unusable, with the reason listed.
 """
 
@@ -29,9 +30,10 @@ FETCH_ACTION = "fetch:cookiecutter"
 REPLACED_ACTIONS = ("publish:", "catalog:register", "catalog:write", "debug:")
 
 _WHOLE = re.compile(
-    r"\s*\$\{\{\s*parameters\.([A-Za-z_][A-Za-z0-9_]*)\s*(?:\|\s*(parseRepoUrl|parseEntityRef)\s*)?\}\}\s*"
+    r"\s*\$\{\{\s*(?:parameters|secrets)\.([A-Za-z_][A-Za-z0-9_]*)\s*"
+    r"(?:\|\s*(parseRepoUrl|parseEntityRef)\s*)?\}\}\s*"
 )
-_INLINE = re.compile(r"\$\{\{\s*parameters\.([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
+_INLINE = re.compile(r"\$\{\{\s*(?:parameters|secrets)\.([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
 _ANY_EXPR = re.compile(r"\$\{\{.*?\}\}", re.S)
 
 

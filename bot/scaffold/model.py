@@ -38,6 +38,7 @@ class Variable:
     min_length: int | None = None
     max_length: int | None = None
     role: Role | None = None
+    secret: bool = False  # ui:widget password / ui:field Secret: never logged, echoed, audited
 
 
 @dataclass(frozen=True)
@@ -73,6 +74,17 @@ class Template:
     extensions: tuple[str, ...] = ()
     patterns: Mapping[str, str] = field(default_factory=dict)
     backstage: BackstageRecipe | None = None
+    # Variables whose values reach a file or folder name (directly or through a default).
+    path_variables: tuple[str, ...] = ()
+
+    @property
+    def runs_hooks(self) -> bool:
+        """Its hooks run, so every value is spliced into Python source code."""
+        return self.trusted and self.has_hooks and self.engine == "cookiecutter"
+
+    @property
+    def secrets(self) -> tuple[str, ...]:
+        return tuple(v.name for v in self.variables if v.secret)
 
     @property
     def usable(self) -> bool:
@@ -122,7 +134,8 @@ class Answers:
     owner: EntityRef
     system: EntityRef | None
     context: Mapping[str, Any]  # cookiecutter extra_context (typed: bool, dict, str)
-    submitted: Mapping[str, str]  # what the user entered, for the audit log
+    submitted: Mapping[str, str]  # what the user entered, for the audit log (secrets hidden)
+    secrets: tuple[str, ...] = ()  # secret values, to be kept out of every message
 
 
 def as_mapping(value: Any) -> Mapping[str, Any]:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import base64
 import json
-import os
 import shutil
 import urllib.error
 import urllib.request
@@ -21,6 +20,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote, unquote, urlsplit
 
+from bot.hardening import secret_environ
 from bot.scaffold.gitcmd import GitError, git_env, run_git, scrub
 from bot.scaffold.settings import HostSettings, PublishSettings
 
@@ -56,7 +56,8 @@ class Publisher:
     ) -> None:
         self.cfg = cfg
         self.timeout = timeout
-        self.environ = environ if environ is not None else os.environ
+        # Tokens read through secret_environ leave os.environ (bot.hardening).
+        self.environ = environ if environ is not None else secret_environ()
         self.pattern = cfg.remote
         if self.pattern is None and cfg.host is None:
             self.pattern = f"file://{data_dir / 'git'}/{{name}}.git"

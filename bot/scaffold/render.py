@@ -3,19 +3,27 @@
 The child (``render_worker.py``) gets an environment holding only ``PATH``, a locale, and a
 ``HOME``/``TMPDIR`` inside the job's folder: tokens in the bot's environment never reach a
 template (or a trusted template's hooks), cookiecutter's replay files and clones stay in the
-job's folder, and ``~/.cookiecutterrc`` is never read. Hooks run only for trusted templates.
-The output is checked before anything is published: no symbolic links, bounded in files and
-bytes, and a ``catalog-info.yaml`` that describes the new component (Callboard writes one when
-the template has none).
+job's folder, and ``~/.cookiecutterrc`` is never read. An untrusted template (not listed in
+``scaffold.trusted``: every catalog Template by default) is rendered in a Jinja sandbox
+(``bot.scaffold.sandbox``), never by cookiecutter's unsandboxed engine; hooks run only for
+trusted templates. Every output path is checked before anything is written. The bot is made
+non-dumpable before the child starts (a same-user child cannot read ``/proc/<bot>/environ``),
+and a bot running as root has the child drop to an unprivileged user (``RENDER_USER``) on a
+copy of the template it owns. The output is checked before anything is published: no symbolic
+links, bounded in files and bytes, and a ``catalog-info.yaml`` that describes the new
+component (Callboard writes one when the template has none).
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import os
 import shutil
+import stat
 import subprocess
 import sys
+import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,12 +32,17 @@ from typing import Any
 import yaml
 
 from bot.catalog.validation import validate_entity
+from bot.hardening import make_non_dumpable
 from bot.scaffold import backstage
 from bot.scaffold.model import Answers, Template
 
 CATALOG_FILE = "catalog-info.yaml"
 WRAPPER = "{{cookiecutter and 'contents'}}"  # Backstage's fetch:cookiecutter wrapper folder
 WORKER = Path(__file__).with_name("render_worker.py")
+RENDER_USER = "nobody"  # a bot running as root renders as this user (scaffold.render_user)
+SHARED_TMP = ("/tmp", "/var/tmp", "/dev/shm")  # where RENDER_USER can reach a folder
+
+log = logging.getLogger(__name__)
 
 
 class RenderError(Exception):
@@ -55,22 +68,65 @@ def render(
     timeout: float,
     max_files: int,
     max_bytes: int,
+    render_user: str = RENDER_USER,
 ) -> Rendered:
     """Render ``template`` with ``answers`` under ``work`` (a fresh folder the caller removes)."""
-    for sub in ("home", "tmp", "replay", "cookiecutters", "out"):
-        (work / sub).mkdir(parents=True, exist_ok=True)
-    if template.engine == "backstage":
-        source, context = _backstage_template(template, answers, work, repo_value)
-    else:
-        source, context = str(template.root), dict(answers.context)
-    accept_hooks = template.trusted and template.engine == "cookiecutter"
-    patterns = dict(template.patterns) if template.engine == "cookiecutter" else {}
-    project = _run_worker(work, source, context, accept_hooks, timeout, patterns)
+    run_as = _render_user(render_user, trusted=template.trusted)
+    area = work
+    if run_as is not None and not _traversable(work):
+        # The unprivileged child could not reach ``work`` (a private TMPDIR): it renders in a
+        # folder of its own under a shared temporary directory, copied back afterwards.
+        shared = next((d for d in SHARED_TMP if os.path.isdir(d) and _traversable(Path(d))), None)
+        if shared is None:
+            log.warning("no temporary folder reachable by %s; rendering as root", render_user)
+            run_as = None
+        else:
+            area = Path(tempfile.mkdtemp(prefix="callboard-render-", dir=shared))
+    try:
+        project = _prepare_and_run(template, answers, area, repo_value, timeout, run_as)
+        if area != work:
+            (work / "out").mkdir(parents=True, exist_ok=True)
+            shutil.copytree(area / "out", work / "out", symlinks=True, dirs_exist_ok=True)
+            project = work / "out" / project.relative_to((area / "out").resolve())
+    finally:
+        if area != work:
+            shutil.rmtree(area, ignore_errors=True)
     files, size = _inventory(project, max_files, max_bytes)
     written = _catalog_info(project, template, answers)
     if written:
         files = tuple(sorted({*files, CATALOG_FILE}))
     return Rendered(project, files, size, written)
+
+
+def _prepare_and_run(
+    template: Template,
+    answers: Answers,
+    work: Path,
+    repo_value: str,
+    timeout: float,
+    run_as: tuple[int, int] | None,
+) -> Path:
+    for sub in ("home", "tmp", "replay", "cookiecutters", "out"):
+        (work / sub).mkdir(parents=True, exist_ok=True)
+    if template.engine == "backstage":
+        source, context = _backstage_template(template, answers, work, repo_value)
+    else:
+        # The child reads its own copy: one it may read once it runs as RENDER_USER.
+        copy = work / "template" / template.root.name
+        shutil.copytree(template.root, copy, symlinks=True)
+        source, context = str(copy), dict(answers.context)
+    accept_hooks = template.trusted and template.engine == "cookiecutter"
+    patterns = dict(template.patterns) if template.engine == "cookiecutter" else {}
+    return _run_worker(
+        work,
+        source,
+        context,
+        accept_hooks,
+        timeout,
+        patterns,
+        sandboxed=not template.trusted,
+        run_as=run_as,
+    )
 
 
 def _backstage_template(
@@ -111,6 +167,9 @@ def _run_worker(
     accept_hooks: bool,
     timeout: float,
     patterns: Mapping[str, str] | None = None,
+    *,
+    sandboxed: bool = True,
+    run_as: tuple[int, int] | None = None,
 ) -> Path:
     result_path = work / "result.json"
     request = {
@@ -122,7 +181,14 @@ def _run_worker(
         "cookiecutters_dir": str(work / "cookiecutters"),
         "result": str(result_path),
         "patterns": dict(patterns or {}),
+        "sandbox": sandboxed,
+        "run_as": list(run_as) if run_as else None,
     }
+    # A same-user child must not read /proc/<this pid>/environ or /mem (idempotent; the CLI
+    # does it at start too).
+    make_non_dumpable()
+    if run_as is not None:
+        _chown_tree(work, *run_as)
     env = {
         "PATH": os.environ.get("PATH", os.defpath),
         "HOME": str(work / "home"),
@@ -146,6 +212,10 @@ def _run_worker(
         raise RenderError(
             f"the template took longer than {timeout:.0f} s to render and was stopped"
         ) from exc
+    finally:
+        if run_as is not None:
+            # Back to the bot's own user: git refuses to publish a folder someone else owns.
+            _chown_tree(work, os.getuid(), os.getgid())
     try:
         result = json.loads(result_path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
@@ -161,8 +231,10 @@ def _run_worker(
             tail = _hook_output(done.stderr or "")[-3:]
             detail = f" ({' / '.join(tail)})" if tail else ""
             raise RenderError(f"a hook of the template failed: {message}{detail}")
-        if kind == "DerivedValue":
+        if kind in ("DerivedValue", "SandboxError"):
             raise RenderError(message)
+        if kind == "MemoryError":
+            raise RenderError("the template needs more memory than a render may use; stopped")
         if kind == "UndefinedVariableInTemplate":
             raise RenderError(f"the template uses a variable it does not define: {message}")
         if kind == "OutputDirExistsException":
@@ -172,6 +244,59 @@ def _run_worker(
     if not project.is_relative_to((work / "out").resolve()) or not project.is_dir():
         raise RenderError(f"the template wrote its project outside the job folder ({project})")
     return project
+
+
+def _render_user(name: str, *, trusted: bool) -> tuple[int, int] | None:
+    """The (uid, gid) the child drops to, when the bot runs as root; else None.
+
+    An untrusted template is rendered in-process by the child after the drop, so it always
+    works. A trusted template's hooks start the interpreter again, which must be reachable by
+    that user; when it is not (a Python under /root), the render stays root, with a warning.
+    """
+    if not hasattr(os, "getuid") or os.getuid() != 0:
+        return None
+    import pwd
+
+    try:
+        user = pwd.getpwnam(name)
+        ids = (user.pw_uid, user.pw_gid)
+    except KeyError:
+        if name != RENDER_USER:
+            raise RenderError(
+                f"scaffold.render_user {name} is not a user on this machine"
+            ) from None
+        ids = (65534, 65534)
+    if ids[0] == 0:
+        raise RenderError(f"scaffold.render_user {name} is root; refusing to render as root")
+    if trusted and not _reachable_by_others(Path(sys.executable).resolve()):
+        log.warning(
+            "rendering a trusted template as root: %s is not readable by %s, so its hooks "
+            "could not run as that user",
+            sys.executable,
+            name,
+        )
+        return None
+    return ids
+
+
+def _traversable(folder: Path) -> bool:
+    """Every folder above ``folder`` lets other users through."""
+    return all(os.stat(p).st_mode & stat.S_IXOTH for p in folder.resolve().parents)
+
+
+def _reachable_by_others(path: Path) -> bool:
+    for folder in path.parents:
+        if not os.stat(folder).st_mode & stat.S_IXOTH:
+            return False
+    mode = os.stat(path).st_mode
+    return bool(mode & stat.S_IXOTH and mode & stat.S_IROTH)
+
+
+def _chown_tree(root: Path, uid: int, gid: int) -> None:
+    os.chown(root, uid, gid, follow_symlinks=False)
+    for dirpath, dirnames, filenames in os.walk(root):
+        for name in [*dirnames, *filenames]:
+            os.chown(os.path.join(dirpath, name), uid, gid, follow_symlinks=False)
 
 
 def _hook_output(stderr: str) -> list[str]:

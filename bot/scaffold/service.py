@@ -51,7 +51,7 @@ from bot.scaffold.publish import Publisher, PublishError, Repository
 from bot.scaffold.render import Rendered, RenderError, render
 from bot.scaffold.settings import ScaffoldSettings
 from bot.scaffold.templates import Listing, TemplateLibrary
-from bot.scaffold.validate import NAME_RULE, validate
+from bot.scaffold.validate import NAME_RULE, SECRET_SHOWN, validate
 
 if TYPE_CHECKING:
     from bot.app import App
@@ -260,10 +260,11 @@ class Scaffolder:
             label=var.label,
             kind=kind,
             required=var.required and var.default is None and var.derived is None,
-            default=var.default,
+            default=None if var.secret else var.default,
             choices=var.choices,
             hint=var.hint,
             max_length=limit,
+            secret=var.secret,
         )
 
     # ------------------------------------------------------------------ submit
@@ -289,7 +290,7 @@ class Scaffolder:
         details: dict[str, Any] = {
             "template": template.name,
             "origin": template.origin,
-            "values": _audit_values(values, self.cfg.max_text_length),
+            "values": _audit_values(values, self.cfg.max_text_length, template.secrets),
             "dry_run": dry_run,
         }
         component = str(values.get("name", "")).strip()
@@ -408,9 +409,10 @@ class Scaffolder:
                 timeout=self.cfg.timeout_seconds,
                 max_files=self.cfg.max_files,
                 max_bytes=self.cfg.max_output_mb * 2**20,
+                render_user=self.cfg.render_user,
             )
         except RenderError as exc:
-            run.failed = ("rendering", str(exc))
+            run.failed = ("rendering", _redact(str(exc), answers.secrets))
             return self._failure(run)
         run.done["rendering"] = f"{len(run.rendered.files)} files"
         if run.dry_run:
@@ -596,10 +598,24 @@ def _owner_name(text: str) -> str:
         return ""
 
 
-def _audit_values(values: Mapping[str, Any], limit: int) -> dict[str, str]:
-    """The submitted values as the audit log keeps them: bounded, whatever was sent."""
+def _audit_values(
+    values: Mapping[str, Any], limit: int, secrets: tuple[str, ...] = ()
+) -> dict[str, str]:
+    """The submitted values as the audit log keeps them: bounded, whatever was sent, and
+    secret fields replaced by a note."""
     out: dict[str, str] = {}
     for key, value in list(values.items())[:100]:
+        if key in secrets:
+            out[str(key)[:100]] = SECRET_SHOWN
+            continue
         text = value if isinstance(value, str) else repr(value)
         out[str(key)[:100]] = text if len(text) <= limit else text[:limit] + "…"
     return out
+
+
+def _redact(text: str, secrets: tuple[str, ...]) -> str:
+    """``text`` with every secret value replaced (a hook or a template may print one)."""
+    for value in sorted(secrets, key=len, reverse=True):
+        if len(value) >= 4:  # a shorter one would blank out ordinary words
+            text = text.replace(value, "•••")
+    return text

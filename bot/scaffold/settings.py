@@ -7,6 +7,7 @@ scaffold:
     - {url: https://git.example.com/platform/templates.git, ref: 3f2a9c1, directory: cookiecutters}
   trusted: [python-service]           # templates whose cookiecutter hooks and extensions may run
   catalog: true                       # also offer catalog Templates that use fetch:cookiecutter
+  render_user: nobody                 # a bot started as root renders templates as this user
   publish:
     remote: file:///srv/git/{name}.git   # or git@host:org/{name}.git, https://host/org/{name}.git
     branch: main
@@ -112,6 +113,7 @@ class ScaffoldSettings:
     max_files: int = 5000
     max_output_mb: int = 50
     timeout_seconds: int = 300
+    render_user: str = "nobody"  # a bot started as root renders templates as this user
 
     def is_trusted(self, template: str) -> bool:
         return template in self.trusted
@@ -143,11 +145,20 @@ def parse_scaffold(sec: Section) -> ScaffoldSettings:
         variables=variables,
         cache_dir=sec.path("cache_dir"),
         refresh_minutes=sec.int("refresh_minutes", 60, minimum=1),
+        render_user=_render_user(sec),
         **limits,
     )
 
 
 _TEMPLATE_NAME = re.compile(r"[a-z0-9][a-z0-9._-]{0,62}")
+_USER_NAME = re.compile(r"[a-z_][a-z0-9_-]{0,31}\$?")
+
+
+def _render_user(sec: Section) -> str:
+    user = sec.str("render_user", "nobody") or "nobody"
+    if not _USER_NAME.fullmatch(user) or user == "root":
+        raise sec.error("render_user", f"must be an unprivileged user's name, found {user!r}")
+    return user
 
 
 def _default_templates(sec: Section) -> tuple[TemplateLocation, ...]:

@@ -35,6 +35,8 @@ from bot.scaffold.variables import (
     backstage_variables,
     cookiecutter_variables,
     markers_for,
+    parameters_in,
+    path_variables,
     read_cookiecutter_json,
 )
 from bot.store.db import Database
@@ -83,6 +85,9 @@ class TemplateLibrary:
         self.cache_dir = cache_dir
         self.db = db
         self.sources = sources
+        # cookiecutter.json by path → (size, times, inode), its raw context, its digest: a
+        # large one is read again only when it changed, not on every /scaffold.
+        self._json: dict[Path, tuple[tuple[int, ...], dict[str, Any], str]] = {}
 
     def load(self) -> Listing:
         found: list[Template] = []
@@ -202,7 +207,7 @@ class TemplateLibrary:
     def _cookiecutter(self, name: str, root: Path, origin: str) -> Template:
         trusted = self.cfg.is_trusted(name)
         try:
-            raw = read_cookiecutter_json(root / "cookiecutter.json")
+            raw, digest = self._read_json(root / "cookiecutter.json")
         except TemplateDefinitionError as exc:
             return Template(
                 name,
@@ -265,12 +270,30 @@ class TemplateLibrary:
                 (p / CATALOG_FILE).is_file() for p in root.iterdir() if _is_project_dir(p)
             ),
             spec_type=str(meta.get("type") or "service"),
-            digest=_digest((root / "cookiecutter.json").read_bytes()),
+            digest=digest,
             problems=tuple(problems),
             markers=markers_for(raw),
             extensions=extensions,
             patterns={str(k): str(v) for k, v in patterns.items()},
+            path_variables=path_variables(root, raw),
         )
+
+    def _read_json(self, path: Path) -> tuple[dict[str, Any], str]:
+        try:
+            st = path.stat()
+        except OSError as exc:
+            raise TemplateDefinitionError(f"{path}: cannot read: {exc}") from exc
+        key = (st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino)
+        cached = self._json.get(path)
+        if cached is not None and cached[0] == key:
+            return dict(cached[1]), cached[2]
+        raw = read_cookiecutter_json(path)
+        try:
+            digest = _digest(path.read_bytes())
+        except OSError as exc:
+            raise TemplateDefinitionError(f"{path}: cannot read: {exc}") from exc
+        self._json[path] = (key, raw, digest)
+        return dict(raw), digest
 
     # ------------------------------------------------------------------ catalog Templates
 
@@ -323,6 +346,10 @@ class TemplateLibrary:
             )
         if not TEMPLATE_NAME.fullmatch(name):
             problems.append(f"{name!r} is not a valid template name")
+        in_paths: tuple[str, ...] = ()
+        if recipe is not None and root.is_dir():
+            keys = path_variables(root, recipe.values)
+            in_paths = parameters_in(recipe.values, keys)
         return Template(
             name=name,
             title=str(meta.get("title") or name),
@@ -340,6 +367,7 @@ class TemplateLibrary:
             problems=tuple(problems),
             extensions=recipe.extensions if recipe else (),
             backstage=recipe,
+            path_variables=in_paths,
         )
 
     def _skeleton(self, source: CatalogSource | None, file: str | None, url: str) -> Path:

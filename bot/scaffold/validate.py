@@ -4,6 +4,12 @@ Cookiecutter renders every value as unsandboxed Jinja, so a value holding ``{{``
 ``{#`` (or the template's own delimiters) would run as code in the bot: such values are refused
 outright, as are unknown and private keys, values over the length limits and control
 characters. The component name follows Backstage's name rule and must not be taken.
+
+A value that reaches a file or folder name may not hold ``/`` or ``\\`` nor be ``.`` or ``..``
+(every template). A template whose hooks run (trusted) splices values into Python source, as
+``"{{ cookiecutter.x }}"``: its choices and booleans take only their declared values, and free
+text may not hold quotes, backslashes, ``$``, backticks or line breaks. A secret field's value
+never appears in a message or in what is kept for the audit log.
 """
 
 from __future__ import annotations
@@ -23,6 +29,8 @@ from bot.scaffold.model import Answers, InvalidAnswers, Role, Template, Variable
 RESERVED = ("name", "owner", "system")
 _TRUE = ("1", "true", "t", "yes", "y", "on")
 _FALSE = ("0", "false", "f", "no", "n", "off")
+HOOK_UNSAFE = "'\"\\$`\n\r"
+SECRET_SHOWN = "(secret, not recorded)"
 NAME_RULE = (
     "must be 1-63 characters: letters, digits and - _ . between them, starting and ending "
     "with a letter or digit (Backstage's name rule)"
@@ -101,6 +109,8 @@ def validate(
         given = clean.get(var.name, "")
         try:
             value = _typed(template, var, given)
+            if value is not None:
+                _check_reach(template, var, value)
         except ValueError as exc:
             errors[var.name] = str(exc)
             continue
@@ -119,7 +129,49 @@ def validate(
         var = template.role_variable(role)
         if var is not None:
             context[var.name] = value
-    return Answers(name=name, owner=owner, system=system, context=context, submitted=dict(values))
+    secrets = tuple(
+        str(values[v]) for v in template.secrets if isinstance(values.get(v), str) and values[v]
+    )
+    submitted = {k: (SECRET_SHOWN if k in template.secrets else v) for k, v in values.items()}
+    return Answers(
+        name=name,
+        owner=owner,
+        system=system,
+        context=context,
+        submitted=submitted,
+        secrets=secrets,
+    )
+
+
+def _check_reach(template: Template, var: Variable, value: Any) -> None:
+    """Refuse what a value could do where it lands: a path, or a trusted hook's source."""
+    if (
+        var.name in template.path_variables
+        and isinstance(value, str)
+        and ("/" in value or "\\" in value or value.strip() in (".", ".."))
+    ):
+        raise ValueError(
+            "is used in a file or folder name, so it cannot hold / or \\ or be . or .."
+        )
+    if template.runs_hooks and var.kind in ("text", "number", "multiline", "json"):
+        for text in _strings(value):
+            bad = sorted({ch for ch in text if ch in HOOK_UNSAFE})
+            if bad:
+                shown = " ".join("line breaks" if ch in "\r\n" else ch for ch in bad)
+                raise ValueError(
+                    f"cannot contain {shown}: this template's hooks are code, and quotes, "
+                    "backslashes, $, backticks and line breaks would change it"
+                )
+
+
+def _strings(value: Any) -> list[str]:
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, dict):
+        return [s for k, v in value.items() for s in (*_strings(k), *_strings(v))]
+    if isinstance(value, list):
+        return [s for item in value for s in _strings(item)]
+    return []
 
 
 def _ordered(errors: Mapping[str, str], template: Template) -> dict[str, str]:
@@ -194,23 +246,24 @@ def _typed(template: Template, var: Variable, given: str) -> Any:
         if var.required and var.default is None and var.derived is None:
             raise ValueError("is required")
         return None
+    shown = "the value given" if var.secret else f"“{given}”"
     if var.kind == "boolean":
         lowered = given.lower()
         if lowered in _TRUE:
             return True
         if lowered in _FALSE:
             return False
-        raise ValueError(f"must be yes or no, not “{given}”")
+        raise ValueError(f"must be yes or no, not {shown}")
     if var.kind == "choice":
         options = [v for v, _ in var.choices]
         if given not in options:
-            raise ValueError(f"must be one of {', '.join(options)}; “{given}” is not")
+            raise ValueError(f"must be one of {', '.join(options)}; {shown} is not")
         return given
     if var.kind == "number":
         try:
             float(given)
         except ValueError:
-            raise ValueError(f"must be a number, not “{given}”") from None
+            raise ValueError(f"must be a number, not {shown}") from None
         return given
     if var.kind == "json":
         try:
@@ -223,7 +276,7 @@ def _typed(template: Template, var: Variable, given: str) -> Any:
         return value
     pattern = template.patterns.get(var.name) or var.pattern
     if pattern and not re.fullmatch(pattern, given):
-        raise ValueError(f"“{given}” does not match the pattern {pattern}")
+        raise ValueError(f"{shown} does not match the pattern {pattern}")
     if var.min_length is not None and len(given) < var.min_length:
         raise ValueError(f"must be at least {var.min_length} characters")
     if var.max_length is not None and len(given) > var.max_length:

@@ -8,6 +8,8 @@ computes it when the user does not fill it in. Type → field, as cookiecutter p
     list        choice (first item is the default; labels from ``__prompts__``)
     bool        boolean
     dict        JSON (multiline)
+    "y" / "n"   choice of y and n (cookiecutter-django's flags: hooks test them as strings,
+                so any other value would be spliced into their code)
     other       text (numbers become strings, as cookiecutter does)
     _x, __x     not asked (private)
 """
@@ -15,6 +17,7 @@ computes it when the user does not fill it in. Type → field, as cookiecutter p
 from __future__ import annotations
 
 import json
+import os
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
@@ -33,6 +36,11 @@ NAME_CANDIDATES = (
     "repo_name",
 )
 CALLBOARD_KEY = "_callboard"  # optional template metadata: title, description, owner, type
+YES_NO = ("y", "n")
+_COOKIECUTTER_REF = re.compile(
+    r"cookiecutter\s*(?:\.\s*([A-Za-z_][A-Za-z0-9_]*)|\[\s*['\"]([^'\"]+)['\"]\s*\])"
+)
+_PARAMETER_REF = re.compile(r"\b(?:parameters|secrets)\.([A-Za-z_][A-Za-z0-9_]*)")
 
 
 class TemplateDefinitionError(Exception):
@@ -161,7 +169,43 @@ def _variable(
         return Variable(
             key, "text", label, derived=text, required=False, role=role, hint=_derived_hint(text)
         )
+    if text.lower() in YES_NO and role is None:
+        first = text.lower()
+        flags = (first, "n" if first == "y" else "y")
+        return Variable(key, "choice", label, default=first, choices=tuple((o, o) for o in flags))
     return Variable(key, "text", label, default=text, required=False, role=role)
+
+
+def referenced(text: str) -> set[str]:
+    """The ``cookiecutter.x`` (or ``cookiecutter['x']``) variables a piece of Jinja uses."""
+    return {a or b for a, b in _COOKIECUTTER_REF.findall(text)}
+
+
+def path_variables(root: Path, raw: Mapping[str, Any]) -> tuple[str, ...]:
+    """The variables whose values reach a file or folder name under ``root``: named in a
+    path, or used by the default of one that is (``raw``: the template's cookiecutter.json)."""
+    found: set[str] = set()
+    for _dirpath, dirnames, filenames in os.walk(root):
+        for name in [*dirnames, *filenames]:
+            found |= referenced(name)
+    todo = list(found)
+    while todo:
+        value = raw.get(todo.pop())
+        text = value if isinstance(value, str) else json.dumps(value, default=str)
+        for name in referenced(text) - found:
+            found.add(name)
+            todo.append(name)
+    return tuple(sorted(found))
+
+
+def parameters_in(values: Mapping[str, Any], keys: Iterable[str]) -> tuple[str, ...]:
+    """The Backstage parameters the step's ``values`` feed into ``keys``."""
+    found: set[str] = set()
+    for key in keys:
+        value = values.get(key)
+        text = value if isinstance(value, str) else json.dumps(value, default=str)
+        found |= set(_PARAMETER_REF.findall(text))
+    return tuple(sorted(found))
 
 
 def _derived_hint(raw: str) -> str:
@@ -246,8 +290,20 @@ def _schema_variable(
     ui_options = as_mapping(schema.get("ui:options"))
     label = str(schema.get("title") or _label(key, None))
     hint = str(schema["description"]) if isinstance(schema.get("description"), str) else None
-    if ui_field == "Secret":
-        return None, "a secret; Callboard does not take secrets in chat"
+    if ui_field == "Secret" or schema.get("ui:widget") == "password":
+        # Backstage keeps a Secret field out of the parameters (``${{ secrets.x }}``) and
+        # masks it; here neither kind is ever logged, echoed, audited or shown back.
+        return Variable(
+            key,
+            "text",
+            label,
+            required=required,
+            hint=hint,
+            secret=True,
+            pattern=_pattern(schema),
+            min_length=_int(schema.get("minLength")),
+            max_length=_int(schema.get("maxLength")),
+        ), None
     role: Role | None = None
     if ui_field in _NAME_FIELDS or (key in NAME_CANDIDATES[:2] and "name" not in seen_roles):
         role = "name"
@@ -291,7 +347,6 @@ def _schema_variable(
         ), None
     if type_ in ("string", None) and not ui_field:
         kind: VariableKind = "multiline" if schema.get("ui:widget") == "textarea" else "text"
-        pattern = schema.get("pattern")
         return Variable(
             key,
             kind,
@@ -299,7 +354,7 @@ def _schema_variable(
             default=_text(default) if default is not None else None,
             required=required,
             hint=hint,
-            pattern=str(pattern) if isinstance(pattern, str) and _compiles(pattern) else None,
+            pattern=_pattern(schema),
             min_length=_int(schema.get("minLength")),
             max_length=_int(schema.get("maxLength")),
         ), None
@@ -321,6 +376,11 @@ def _picks_systems(ui_field: str, options: Mapping[str, Any]) -> bool:
             kind = item.get("kind")
             kinds += [str(k) for k in kind] if isinstance(kind, list) else [str(kind)]
     return bool(kinds) and all(k.lower() == "system" for k in kinds)
+
+
+def _pattern(schema: Mapping[str, Any]) -> str | None:
+    pattern = schema.get("pattern")
+    return str(pattern) if isinstance(pattern, str) and _compiles(pattern) else None
 
 
 def _compiles(pattern: str) -> bool:

@@ -1,16 +1,30 @@
-"""The database: an engine for any SQLAlchemy URL, SQLite tuned for a bot, migrations at start."""
+"""The database: an engine for any SQLAlchemy URL, SQLite tuned for a bot, migrations at start.
+
+Several processes may share one database (replicas, a cron ``callboard sync`` beside the bot):
+migrations run under a lock (a PostgreSQL advisory lock; on SQLite an immediate transaction),
+so a second starter waits and then finds nothing to do; writers of one catalog source take
+``lock_source``. A database found empty while running (restored, recreated) is migrated again
+the next time a connection is taken from the pool.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import hashlib
+import logging
 import operator
-from collections.abc import Mapping, Sequence
+import os
+import sqlite3
+import threading
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from alembic import command
 from alembic.config import Config as AlembicConfig
-from sqlalchemy import Engine, Table, create_engine, event, insert, select
+from alembic.script import ScriptDirectory
+from sqlalchemy import Engine, Table, create_engine, event, insert, select, text
 from sqlalchemy.engine import URL, Connection, make_url
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -18,6 +32,16 @@ from bot.errors import ConfigError, StoreError
 from bot.store.schema import meta
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+
+log = logging.getLogger(__name__)
+
+
+def lock_key(name: str) -> int:
+    """A PostgreSQL advisory lock key (a signed 64-bit number) for ``name``."""
+    return int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "big", signed=True)
+
+
+MIGRATION_LOCK = lock_key("callboard:migrate")
 
 
 def utcnow() -> dt.datetime:
@@ -42,11 +66,18 @@ class Database:
         self.url = normalise_url(url)
         self.is_sqlite = self.url.get_backend_name() == "sqlite"
         self.is_postgres = self.url.get_backend_name() == "postgresql"
+        self.read_only = False  # a SQLite file in a folder this process cannot write
         kwargs: dict[str, Any] = {}
         if self.is_sqlite:
             database = self.url.database
             if database and database != ":memory:":
-                Path(database).parent.mkdir(parents=True, exist_ok=True)
+                try:
+                    Path(database).parent.mkdir(parents=True, exist_ok=True)
+                except OSError as exc:
+                    raise StoreError(
+                        f"cannot create the folder of database {self.safe_url}: {exc.strerror}"
+                        f"{self._read_only_hint()}"
+                    ) from exc
             kwargs["connect_args"] = {"timeout": 30, "check_same_thread": False}
         else:
             kwargs["pool_pre_ping"] = True
@@ -56,6 +87,14 @@ class Database:
             raise ConfigError(f"cannot use database {self.safe_url}: {exc}") from exc
         if self.is_sqlite:
             event.listen(self.engine, "connect", _sqlite_pragmas)
+            event.listen(self.engine, "begin", _sqlite_begin)
+        # Found empty while running: migrated again (only once ``migrate`` has run here).
+        self._auto_migrate = False
+        self._schema_suspect = False  # a statement found a table missing: check again
+        self._migrating = threading.local()
+        event.listen(self.engine, "connect", self._on_connect)
+        event.listen(self.engine, "checkout", self._on_checkout)
+        event.listen(self.engine, "handle_error", self._on_error)
 
     @property
     def safe_url(self) -> str:
@@ -66,15 +105,119 @@ class Database:
         """Bring the schema to the newest revisions (idempotent; safe on every start).
 
         Every capability's migration branches from 0001, so they apply in any order ("heads").
+        Under a lock: replicas starting together on a fresh database migrate one after the
+        other, and the later ones find nothing left to do.
         """
         cfg = AlembicConfig()
         cfg.set_main_option("script_location", str(MIGRATIONS))
+        self._migrating.active = True
         try:
-            with self.engine.begin() as conn:
+            with self.write_transaction() as conn:
+                if self.is_postgres:
+                    conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": MIGRATION_LOCK})
                 cfg.attributes["connection"] = conn
                 command.upgrade(cfg, "heads")
         except SQLAlchemyError as exc:
-            raise StoreError(f"cannot migrate database {self.safe_url}: {exc}") from exc
+            hint = self._read_only_hint()
+            if hint and self._open_read_only():
+                log.warning(
+                    "database %s is read-only%s; answering from it as it is, syncs are off",
+                    self.safe_url,
+                    hint,
+                )
+                return
+            raise StoreError(f"cannot migrate database {self.safe_url}: {exc}{hint}") from exc
+        finally:
+            self._migrating.active = False
+        self._auto_migrate = True
+        self._schema_suspect = False
+
+    def _open_read_only(self) -> bool:
+        """Use the SQLite file read-only, when it exists and is fully migrated already."""
+        path = Path(self.url.database or "")
+        if not path.is_file():
+            return False
+        uri = f"{path.resolve().as_uri().replace('file://', 'file:', 1)}?immutable=1"
+        engine = create_engine(
+            "sqlite://",
+            creator=lambda: sqlite3.connect(uri, uri=True, check_same_thread=False),
+        )
+        event.listen(engine, "connect", _sqlite_autocommit)
+        event.listen(engine, "begin", _sqlite_begin)
+        cfg = AlembicConfig()
+        cfg.set_main_option("script_location", str(MIGRATIONS))
+        heads = set(ScriptDirectory.from_config(cfg).get_heads())
+        try:
+            with engine.connect() as conn:
+                applied = set(
+                    conn.execute(text("SELECT version_num FROM alembic_version")).scalars()
+                )
+        except SQLAlchemyError:
+            engine.dispose()
+            return False
+        if applied != heads:
+            engine.dispose()
+            return False
+        self.engine.dispose()
+        self.engine = engine
+        self.read_only = True
+        return True
+
+    @contextlib.contextmanager
+    def write_transaction(self) -> Iterator[Connection]:
+        """A transaction that will write: on SQLite it takes the write lock at once
+        (``BEGIN IMMEDIATE``), so what it reads first cannot change before it writes."""
+        with self.engine.connect() as conn:
+            if self.is_sqlite:
+                conn.execution_options(sqlite_begin="IMMEDIATE")
+            with conn.begin():
+                yield conn
+
+    def lock_source(self, conn: Connection, name: str) -> None:
+        """Hold the sync lock of catalog source ``name`` until ``conn``'s transaction ends.
+
+        PostgreSQL: an advisory lock keyed by the name. SQLite: ``write_transaction`` already
+        holds the database's only write lock.
+        """
+        if self.is_postgres:
+            key = lock_key(f"callboard:sync:{name}")
+            conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": key})
+
+    def _read_only_hint(self) -> str:
+        """Why a SQLite database cannot be written, when its folder is read-only."""
+        if not self.is_sqlite or not self.url.database or self.url.database == ":memory:":
+            return ""
+        folder = Path(self.url.database).parent
+        while not folder.exists() and folder != folder.parent:
+            folder = folder.parent
+        if os.access(folder, os.W_OK):
+            return ""
+        return (
+            f" (the folder {folder} is read-only for this user: SQLite needs to write the "
+            "database and its journal there; make it writable, or set database.url or "
+            "data_dir to a writable place)"
+        )
+
+    # -- found empty while running
+
+    def _on_connect(self, dbapi_conn: Any, record: Any) -> None:
+        record.info["callboard_fresh"] = True  # a new connection: maybe a new database
+
+    def _on_error(self, context: Any) -> None:
+        if _missing_table(context.original_exception):
+            self._schema_suspect = True
+
+    def _on_checkout(self, dbapi_conn: Any, record: Any, proxy: Any) -> None:
+        fresh = record.info.pop("callboard_fresh", False)
+        if not self._auto_migrate or getattr(self._migrating, "active", False):
+            return
+        if not (self.is_sqlite or fresh or self._schema_suspect):
+            return
+        if _has_schema(dbapi_conn, self.is_sqlite):
+            self._schema_suspect = False
+            return
+        log.warning("database %s has no tables (recreated?); migrating it again", self.safe_url)
+        self.migrate()
 
     def dispose(self) -> None:
         self.engine.dispose()
@@ -147,7 +290,45 @@ def bulk_insert(conn: Connection, table: Table, rows: Sequence[Mapping[str, Any]
     conn.exec_driver_sql(str(compiled), params)
 
 
+def _has_schema(dbapi_conn: Any, is_sqlite: bool) -> bool:
+    """True when the database behind this DBAPI connection holds Callboard's migrations."""
+    cursor = dbapi_conn.cursor()
+    try:
+        if is_sqlite:
+            cursor.execute(
+                "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'alembic_version'"
+            )
+            return cursor.fetchone() is not None
+        cursor.execute("SELECT to_regclass('alembic_version') IS NOT NULL")
+        row = cursor.fetchone()
+        return bool(row and row[0])
+    finally:
+        cursor.close()
+        if not is_sqlite:
+            dbapi_conn.rollback()  # end the transaction the query opened
+
+
+def _missing_table(exc: BaseException | None) -> bool:
+    if exc is None:
+        return False
+    if getattr(exc, "sqlstate", None) == "42P01":  # psycopg: undefined_table
+        return True
+    return "no such table" in str(exc)
+
+
+def _sqlite_begin(conn: Connection) -> None:
+    # pysqlite's own transaction handling is off (``isolation_level = None``): SQLAlchemy's
+    # begin is the only one, so savepoints work and a writer can ask for BEGIN IMMEDIATE.
+    mode = conn.get_execution_options().get("sqlite_begin", "")
+    conn.exec_driver_sql(f"BEGIN {mode}".strip())
+
+
+def _sqlite_autocommit(dbapi_conn: Any, _record: Any) -> None:
+    dbapi_conn.isolation_level = None
+
+
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+    dbapi_conn.isolation_level = None
     cursor = dbapi_conn.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")

@@ -140,7 +140,7 @@ def _big_catalog(tmp_path: Path, files: int) -> Path:
 
 
 def test_ctrl_c_during_sync_exits_130_with_one_line(tmp_path: Path) -> None:
-    config = _config(tmp_path, f"sqlite:///{tmp_path / 'cb.db'}", _big_catalog(tmp_path, 3000))
+    config = _config(tmp_path, f"sqlite:///{tmp_path / 'cb.db'}", _big_catalog(tmp_path, 12000))
     session = PtySession([str(CALLBOARD), "--config", str(config), "sync"], _env(), tmp_path)
     try:
         session.expect(r"files read")  # the progress bar: stderr is a terminal
@@ -183,12 +183,12 @@ def test_ctrl_c_stops_a_piped_run_waiting_for_input(tmp_path: Path) -> None:
 
 
 def test_ctrl_c_cancels_a_running_command_and_keeps_the_console(tmp_path: Path) -> None:
-    config = _config(tmp_path, f"sqlite:///{tmp_path / 'cb.db'}", _big_catalog(tmp_path, 3000))
+    config = _config(tmp_path, f"sqlite:///{tmp_path / 'cb.db'}", _big_catalog(tmp_path, 12000))
     session = PtySession([str(CALLBOARD), "--config", str(config), "run"], _env(), tmp_path)
     try:
         session.expect(PROMPT, timeout=120)
-        session.send("/callboard sync --force\r")  # seconds of work in a worker thread
-        time.sleep(0.5)
+        session.send("/callboard sync --force\r")  # a second or more, in a worker thread
+        time.sleep(0.3)
         session.send(CTRL_C)
         session.expect(r"Cancelled \(Ctrl-C\)\.")
         session.expect(PROMPT)

@@ -135,3 +135,111 @@ async def test_a_slow_scaffold_shows_its_steps_in_one_message_updated_in_place(
     [answer] = [c for c in fake.calls_to("chat.postMessage") if c.args["channel"] != ANA]
     assert answer.args["channel"] == PAYMENTS_CHANNEL
     assert "component:default/fare-splitter" in block_text(answer.args)
+
+
+async def test_a_catalog_template_exploit_through_a_slack_modal_runs_nothing_and_leaks_nothing(
+    tmp_path: Path, fake: FakeSlack
+) -> None:
+    """The review's finding 1 end to end: ``callboard run`` serving Slack with its tokens in
+    its environment, a catalog Template whose skeleton reaches ``os`` through Jinja, and a
+    user submitting its modal as a dry run."""
+    import asyncio
+    import os
+    import signal
+    import sys
+
+    import aiohttp
+    import yaml
+
+    from tests.conftest import DEMO
+    from tests.e2e.slack_fake import BOT_TOKEN, SIGNING_SECRET
+    from tests.e2e.test_slack import free_port
+    from tests.integration.test_scaffold_attacks import exploit_catalog, files_holding
+
+    loot = tmp_path / "PWNED-catalog-template"
+    exploit_catalog(tmp_path / "evil", loot)
+    port = free_port()
+    config = tmp_path / "callboard.yaml"
+    config.write_text(
+        yaml.safe_dump(
+            {
+                "data_dir": str(tmp_path / "var"),
+                "database": {"url": f"sqlite:///{tmp_path / 'cb.db'}"},
+                "catalog": {
+                    "sources": [
+                        {"type": "file", "name": "demo", "target": str(DEMO)},
+                        {
+                            "type": "file",
+                            "name": "templates",
+                            "target": str(tmp_path / "evil" / "template.yaml"),
+                        },
+                    ]
+                },
+                "slack": {"api_url": fake.base_url, "host": "127.0.0.1", "port": port},
+                "scaffold": {"publish": {"remote": f"file://{tmp_path}/git/{{name}}.git"}},
+            }
+        )
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SLACK_")}
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "adapters.cli",
+        "--config",
+        str(config),
+        "run",
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        env={**env, "SLACK_BOT_TOKEN": BOT_TOKEN, "SLACK_SIGNING_SECRET": SIGNING_SECRET},
+    )
+    assert proc.stderr is not None
+    try:
+        seen: list[str] = []
+        while not any("Slack: listening on" in line for line in seen):
+            line = (await asyncio.wait_for(proc.stderr.readline(), 60)).decode()
+            assert line, f"callboard run stopped: {''.join(seen)}"
+            seen.append(line)
+        slack = Slack(fake=fake, port=port, http=aiohttp.ClientSession())
+        try:
+            status, body = await slack.command("/scaffold", "innocent-docs --dry-run")
+            assert (status, body) == (200, "")
+            [opened] = await asyncio.to_thread(fake.wait_for, "views.open", 1, 30)
+            view = opened.args["view"]
+            blocks = {b["block_id"]: b for b in view["blocks"]}
+            owner = blocks["field:owner"]["element"]["initial_option"]["value"]
+            values = {
+                "field:name": text_input("docs-one"),
+                "field:owner": picked(blocks["field:owner"], owner),
+            }
+            status, body = await submit(slack, view, values)
+            assert (status, body) == (200, "")
+            posted = await _outcome(fake, "docs-one")
+        finally:
+            await slack.http.close()
+    finally:
+        proc.send_signal(signal.SIGINT)
+        await asyncio.wait_for(proc.wait(), 30)
+    shown = block_text(posted.args)
+    assert "the sandbox forbids" in shown, shown
+    assert not loot.exists(), loot.read_text()
+    assert not Path(f"{loot}.ran").exists()
+    for token in (BOT_TOKEN, SIGNING_SECRET):
+        assert files_holding(tmp_path, token) == []
+        assert all(token not in str(call.args) for call in fake.calls)
+
+
+async def _outcome(fake: FakeSlack, name: str, timeout: float = 60) -> Any:
+    """The message that carries the scaffold's answer, once the bot has sent it."""
+    import asyncio
+    import time
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for call in fake.calls:
+            if call.method in ("chat.postMessage", "chat.postEphemeral", "chat.update"):
+                text = block_text(call.args)
+                if name in text and ("failed" in text or "Dry run" in text):
+                    return call
+        await asyncio.sleep(0.2)
+    raise AssertionError(f"no answer for {name}: {[c.method for c in fake.calls]}")

@@ -155,6 +155,26 @@ class FakeBackstage:
         parts = urlsplit(h.path)
         query = parse_qs(parts.query)
         self.requests.append((parts.path, query, h.headers.get("Authorization")))
+        if parts.path.startswith("/trickle"):  # headers, then one byte at a time, slowly
+            h.send_response(200)
+            h.send_header("Content-Type", "application/json")
+            h.send_header("Content-Length", "100000")
+            h.end_headers()
+            for _ in range(600):
+                try:
+                    h.wfile.write(b" ")
+                    h.wfile.flush()
+                except OSError:
+                    return
+                if self.release.wait(0.5):
+                    return
+            return
+        if parts.path.startswith("/redirfile"):
+            h.send_response(302)
+            h.send_header("Location", "file:///etc/passwd")
+            h.send_header("Content-Length", "0")
+            h.end_headers()
+            return
         if parts.path.startswith("/loop"):
             nxt = "/loop-b" if parts.path.startswith("/loop-a") else "/loop-a"
             h.send_response(302)
@@ -599,3 +619,105 @@ def test_the_real_backstage_gives_the_same_refs_owners_and_relations(
     assert owners["component:ops/deployer"] == "group:default/team-b"
     assert ("group:default/team-a", "hasMember", "user:default/bo") in stored_relations(app)
     assert "checkout-web is owned by team-b" in ask(app, "/whoowns checkout-web").to_text()
+
+
+# --------------------------------------------------------------------------- hardening
+
+
+def _in_thread(work: Any, limit: float = 60.0) -> Any:
+    """Run ``work`` in a thread; fail (instead of hanging the suite) if it has not ended."""
+    result: list[Any] = []
+    thread = threading.Thread(target=lambda: result.append(work()), daemon=True)
+    thread.start()
+    thread.join(limit)
+    assert not thread.is_alive(), f"still running after {limit}s"
+    return result[0]
+
+
+def test_a_server_trickling_its_answer_hits_the_timeout(
+    make_app: AppFactory, fake: FakeBackstage
+) -> None:
+    app = make_app(sources=[source(f"{fake.url}/trickle", timeout_seconds=2)], sync=False)
+    report = _in_thread(app.sync_now)
+    [failed] = report.sources
+    assert not failed.ok
+    assert failed.error == (
+        f"source backstage: page 1 of {fake.url}/trickle{QUERY} failed: "
+        "took longer than 2s to send one page"
+    )
+
+
+def test_a_redirect_to_a_file_url_is_named_not_called_a_loop(
+    make_app: AppFactory, fake: FakeBackstage
+) -> None:
+    app = make_app(sources=[source(f"{fake.url}/redirfile")])
+    error = status_error(app) or ""
+    assert "redirect loop" not in error
+    assert error.endswith("redirected to a non-HTTP URL (file:///etc/passwd); not followed")
+
+
+def test_one_sync_holds_at_most_max_total_mb_and_max_entities(make_app: AppFactory) -> None:
+    items = company()
+    for item in items:
+        item["metadata"]["description"] = "d" * 100_000
+    server = FakeBackstage(items)
+    try:
+        app = make_app(sources=[source(server.url, max_total_mb=1)])
+        assert stored(app) == {}
+        assert re.search(
+            r"sent more than 1 MB in \d pages \(max_total_mb\); nothing written, the last good "
+            r"entities are kept$",
+            status_error(app) or "",
+        )
+        app = make_app(sources=[source(server.url, max_entities=7)])
+        assert (status_error(app) or "").endswith(
+            "served more than 7 entities in 2 pages (max_entities); nothing written, the "
+            "last good entities are kept"
+        )
+    finally:
+        server.close()
+    with pytest.raises(ConfigError, match=r"max_total_mb must be a whole number"):
+        make_app(sources=[source("https://backstage.acme.test", max_total_mb="lots")])
+    with pytest.raises(ConfigError, match=r"max_entities must be at least 1"):
+        make_app(sources=[source("https://backstage.acme.test", max_entities=0)])
+
+
+def test_odd_titles_and_nul_characters_from_backstage_spare_the_rest(
+    make_app: AppFactory, db_url: str
+) -> None:
+    items = company()
+    server = FakeBackstage(items)
+    try:
+        app = make_app(sources=[source(server.url)], db_url=db_url)
+        before = stored(app)
+        payments = next(i for i in items if i["metadata"]["name"] == "payments")
+        old_owner = before["component:default/payments"]
+        payments["spec"]["owner"] = "team-search"
+        payments["relations"] = [{"type": "ownedBy", "targetRef": "group:default/team-search"}]
+        odd = [i for i in items if i["kind"] == "Component" and i is not payments][:3]
+        odd[0]["metadata"]["title"] = {"$text": "https://raw.example/title.txt"}
+        odd[1]["metadata"]["description"] = ["not", "text"]
+        odd[2]["metadata"]["description"] = "nul\0inside"
+        odd[2]["metadata"]["title"] = "Title\0"
+        report = app.sync_now()
+        [synced] = report.sources
+        assert synced.ok, synced.error
+        assert ("component:default/payments", old_owner, "group:default/team-search") in (
+            synced.owner_changed
+        )
+        with app.db.engine.connect() as conn:
+            rows = {
+                r.ref: (r.title, r.description)
+                for r in conn.execute(
+                    select(entities.c.ref, entities.c.title, entities.c.description)
+                )
+            }
+        refs = [f"component:{i['metadata']['namespace']}/{i['metadata']['name']}" for i in odd]
+        assert rows[refs[0]][0] is None
+        assert rows[refs[1]][1] is None
+        assert rows[refs[2]] == ("Title", "nulinside")
+        messages = {(p.entity, p.message) for p in synced.problems}
+        assert (refs[1], '"metadata.description" must be a string, found list') in messages
+        assert any(e == refs[2] and m.startswith("NUL characters removed") for e, m in messages)
+    finally:
+        server.close()

@@ -707,3 +707,23 @@ def test_scrub_hides_url_credentials_and_remembered_secrets_only() -> None:
         "https://***@github.com/a https://***@h/x ssh://***@h/x ssh://git@github.com/a/b "
         "git@github.com:a/b header ***"
     )
+
+
+def test_a_symlink_loop_in_a_repository_does_not_hang_the_sync(
+    make_app: AppFactory, company: Company
+) -> None:
+    import threading
+
+    company.catalog.write("all.yaml", location("./org.yaml", "./loop/**/*.yaml"))
+    company.catalog.write("loop/x.yaml", component("looped", "team-payments"))
+    for link in ("l1", "l2", "l3"):
+        os.symlink(".", company.catalog.path / "loop" / link)
+    company.catalog.commit("a loop")
+    app = make_app(sources=[company.source()], git=company.git_section(), sync=False)
+    result: list[Any] = []
+    thread = threading.Thread(target=lambda: result.append(app.sync_now()), daemon=True)
+    thread.start()
+    thread.join(60)  # a hang guard
+    assert not thread.is_alive(), "the sync did not end"
+    assert result[0].sources[0].ok
+    assert "component:default/looped" in stored(app)

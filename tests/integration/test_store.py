@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -205,3 +206,308 @@ def test_every_change_bumps_the_generation_the_name_index_follows(
     assert app.catalog.resolve("second").ref.name == "second"
     with pytest.raises(Exception, match="Nothing"):
         app.catalog.resolve("first")
+
+
+# --- Several processes on one database ---------------------------------------------------------
+
+
+def test_replicas_migrating_a_fresh_database_at_once_all_succeed(db_url: str) -> None:
+    import subprocess
+    import sys
+    import time
+
+    # Processes, not threads: Alembic's context is process-global. They start at one instant.
+    start_at = time.time() + 3
+    script = (
+        "import sys, time\n"
+        "from bot.store.db import Database\n"
+        "time.sleep(max(0, float(sys.argv[2]) - time.time()))\n"
+        "Database(sys.argv[1]).migrate()\n"
+    )
+    repo = Path(__file__).resolve().parents[2]
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", script, db_url, str(start_at)],
+            cwd=repo,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(3)
+    ]
+    results = [(p.wait(timeout=120), p.stderr.read() if p.stderr else "") for p in procs]
+    for proc in procs:
+        for stream in (proc.stdout, proc.stderr):
+            if stream:
+                stream.close()
+    assert [code for code, _ in results] == [0, 0, 0], [err[-600:] for _, err in results]
+    db = Database(db_url)
+    try:
+        with db.engine.connect() as conn:
+            applied = set(conn.execute(text("SELECT version_num FROM alembic_version")).scalars())
+        assert applied == script_heads()
+    finally:
+        db.dispose()
+
+
+def _empty_the_database(db: Database, db_url: str) -> None:
+    """What a restore from an empty backup, or a recreated database, looks like to the bot."""
+    if db.is_sqlite:
+        with db.engine.begin() as conn:
+            rows = conn.execute(
+                text(
+                    "SELECT name, sql FROM sqlite_master WHERE type = 'table' "
+                    "AND name NOT LIKE 'sqlite_%'"
+                )
+            ).all()
+            virtual = [r.name for r in rows if (r.sql or "").upper().startswith("CREATE VIRTUAL")]
+            for name in virtual:
+                conn.exec_driver_sql(f'DROP TABLE IF EXISTS "{name}"')
+            names = conn.execute(
+                text(
+                    "SELECT name FROM sqlite_master WHERE type = 'table' "
+                    "AND name NOT LIKE 'sqlite_%'"
+                )
+            ).scalars()
+            for name in list(names):
+                conn.exec_driver_sql(f'DROP TABLE IF EXISTS "{name}"')
+        return
+    import psycopg
+
+    name = db.url.database
+    with psycopg.connect(
+        host="127.0.0.1", port=5432, user="postgres", dbname="postgres", autocommit=True
+    ) as admin:
+        admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+        admin.execute(f'CREATE DATABASE "{name}"')
+
+
+def test_a_database_found_empty_while_running_is_migrated_again(make_app: Any, db_url: str) -> None:
+    from tests.conftest import ask
+
+    app = make_app(sources=[{"type": "file", "name": "demo", "target": str(DEMO)}], db_url=db_url)
+    assert "team" in ask(app, "/whoowns payments-api").to_text().lower()
+    _empty_the_database(app.db, db_url)
+    reply = ask(app, "/whoowns payments-api")
+    assert "went wrong" not in reply.to_text()  # no table: migrated again, not a crash
+    report = app.sync_now()
+    assert report.ok and report.sources[0].entities > 0, report.summary()
+    assert "team" in ask(app, "/whoowns payments-api").to_text().lower()
+
+
+class Gated:
+    """A file source that, once it has read its files, waits at a gate before handing them
+    over: a slow disk, a paused process (``kill -STOP``), a replica that read a moment ago."""
+
+    def __init__(self, inner: Any, gate: Any) -> None:
+        self.inner = inner
+        self.name = inner.name
+        self.type = inner.type
+        self.gate = gate  # called after the first read only (a retry reads straight through)
+        self.reads = 0
+
+    @property
+    def location(self) -> str:
+        return str(self.inner.location)
+
+    def read(self, known: Any, force: bool = False, prepare: bool = False) -> Any:
+        reads = self.inner.read(known, force, prepare)
+        self.reads += 1
+        if self.reads == 1:
+            self.gate()
+        return reads
+
+
+def _owned_catalog(root: Path, owner: str, count: int = 150) -> None:
+    docs = [
+        {
+            "apiVersion": "backstage.io/v1alpha1",
+            "kind": "Component",
+            "metadata": {"name": f"svc-{i}"},
+            "spec": {"type": "service", "lifecycle": "production", "owner": owner},
+        }
+        for i in range(count)
+    ]
+    (root / "all.yaml").write_text("---\n".join(yaml.safe_dump(d) for d in docs))
+
+
+def _replica(db_url: str, root: Path, gate: Any = None) -> tuple[Any, Database]:
+    """One process's sync of source "main" (its own engine, as another replica has)."""
+    from bot.catalog.sources import FileSource
+    from bot.catalog.sync import CatalogSync
+
+    db = Database(db_url)
+    db.migrate()
+    source: Any = FileSource("main", root / "all.yaml", root)
+    if gate is not None:
+        source = Gated(source, gate)
+    return CatalogSync(db, [source]), db
+
+
+def _owner_changes(db: Database) -> list[tuple[str, str]]:
+    from bot.store.schema import changes
+
+    with db.engine.connect() as conn:
+        rows = conn.execute(
+            select(changes.c.ref, changes.c.new_owner).where(changes.c.change == "owner_changed")
+        ).all()
+    return [(r.ref, r.new_owner) for r in rows]
+
+
+def _run_threads(*work: Any) -> list[Any]:
+    import threading
+
+    results: list[Any] = [None] * len(work)
+
+    def run(i: int) -> None:
+        results[i] = work[i]()
+
+    threads = [threading.Thread(target=run, args=(i,), daemon=True) for i in range(len(work))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+        assert not t.is_alive(), "a sync did not end"
+    return results
+
+
+def test_two_syncs_of_one_source_at_once_record_each_change_once(
+    db_url: str, tmp_path: Path
+) -> None:
+    import threading
+
+    root = tmp_path / "repo"
+    root.mkdir()
+    _owned_catalog(root, "team-v1")
+    first, db = _replica(db_url, root)
+    first.run()
+    _owned_catalog(root, "team-v2")
+    both_read = threading.Barrier(2, timeout=60)  # neither writes before both have read
+    a, db_a = _replica(db_url, root, both_read.wait)
+    b, db_b = _replica(db_url, root, both_read.wait)
+    try:
+        reports = _run_threads(a.run, b.run)
+        assert all(r.ok for r in reports), [r.summary() for r in reports]
+        changed = _owner_changes(db)
+        assert len(changed) == 150  # not 300
+        assert sorted(len(r.sources[0].owner_changed) for r in reports) == [0, 150]
+    finally:
+        for d in (db, db_a, db_b):
+            d.dispose()
+
+
+def test_a_sync_that_read_before_a_newer_one_committed_does_not_regress_it(
+    db_url: str, tmp_path: Path
+) -> None:
+    import threading
+
+    root = tmp_path / "repo"
+    root.mkdir()
+    _owned_catalog(root, "team-v2")
+    base, db = _replica(db_url, root)
+    base.run()
+    _owned_catalog(root, "team-v3")
+    read_v3, newer_done = threading.Event(), threading.Event()
+
+    def pause() -> None:
+        read_v3.set()
+        assert newer_done.wait(60)
+
+    stale, db_stale = _replica(db_url, root, pause)
+    newer, db_newer = _replica(db_url, root)
+    try:
+
+        def newer_sync() -> Any:
+            assert read_v3.wait(60)
+            _owned_catalog(root, "team-v4")
+            report = newer.run()
+            newer_done.set()
+            return report
+
+        stale_report, newer_report = _run_threads(stale.run, newer_sync)
+        assert newer_report.ok and stale_report.ok, stale_report.summary()
+        with db.engine.connect() as conn:
+            owners = set(conn.execute(select(entities.c.owner_ref)).scalars())
+        assert owners == {"group:default/team-v4"}
+        assert {owner for _, owner in _owner_changes(db)} == {"group:default/team-v4"}
+        assert stale.sources[0].reads == 2  # it noticed, and read again
+    finally:
+        for d in (db, db_stale, db_newer):
+            d.dispose()
+
+
+def _read_only_runner(folder: Path) -> list[str]:
+    """A command prefix that runs a program seeing ``folder`` read-only, or skip."""
+    import shutil
+    import subprocess
+
+    if os.geteuid() != 0:
+        folder.chmod(0o555)
+        return []
+    unshare = shutil.which("unshare")
+    probe = ["unshare", "-m", "sh", "-c", f"mount --bind -o ro '{folder}' '{folder}'"]
+    if unshare is None or subprocess.run(probe, capture_output=True, check=False).returncode:
+        pytest.skip("root cannot be denied writes here (no unshare -m with a read-only bind)")
+    return [
+        "unshare",
+        "-m",
+        "sh",
+        "-c",
+        f'mount --bind -o ro "{folder}" "{folder}" && exec "$@"',
+        "-",
+    ]
+
+
+def test_a_read_only_data_directory_is_named_and_read_only_commands_still_work(
+    tmp_path: Path,
+) -> None:
+    import subprocess
+    import sys
+
+    data = tmp_path / "var"
+    config = tmp_path / "callboard.yaml"
+    config.write_text(
+        yaml.safe_dump(
+            {
+                "data_dir": str(data),
+                "catalog": {"sources": [{"type": "file", "name": "demo", "target": str(DEMO)}]},
+            }
+        )
+    )
+    callboard = str(Path(sys.executable).with_name("callboard"))
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CALLBOARD_")}
+
+    def run(*args: str, prefix: list[str] = []) -> subprocess.CompletedProcess[str]:  # noqa: B006
+        return subprocess.run(
+            [*prefix, callboard, "--config", str(config), *args],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=120,  # a hang guard
+            check=False,
+        )
+
+    assert run("sync").returncode == 0
+    prefix = _read_only_runner(data)
+    try:
+        listed = run("list", prefix=prefix)
+        assert listed.returncode == 0, listed.stderr
+        assert "component:default/payments-api" in listed.stdout
+        answered = run("ask", "--no-sync", "/whoowns payments-api", prefix=prefix)
+        assert answered.returncode == 0, answered.stderr
+        synced = run("sync", prefix=prefix)
+        assert synced.returncode == 1
+        assert "not synced: the database is read-only" in synced.stdout
+        assert "read-only" in synced.stderr  # the log says which folder, and what to do
+    finally:
+        data.chmod(0o755)
+    # A database that was never created there cannot be read at all: the message says why.
+    (tmp_path / "empty").mkdir()
+    config.write_text(yaml.safe_dump({"data_dir": str(tmp_path / "empty")}))
+    prefix = _read_only_runner(tmp_path / "empty")
+    try:
+        failed = run("list", prefix=prefix)
+        assert failed.returncode != 0
+        assert "is read-only for this user" in failed.stderr, failed.stderr
+    finally:
+        (tmp_path / "empty").chmod(0o755)

@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 import yaml
-from sqlalchemy import select, text
+from sqlalchemy import func, select, text
 
 from bot.app import App
 from bot.catalog.files import FileRead, FileTree, walk
@@ -392,9 +392,20 @@ def test_an_unresolvable_placeholder_keeps_the_entity_with_a_warning(
     assert cat.spec("api:default/bad-json")["definition"] == OPENAPI
     assert cat.spec("api:default/bad-json")["extra"] == {"$json": "./broken.json"}
     warnings = cat.problems()
-    assert [(p.level, p.file, p.line) for p in warnings] == [
-        ("warning", "apis.yaml", line) for line in document_lines(cat.root / "apis.yaml")
+    # Each names its entity and the placeholder's own line, not its document's first line.
+    lines = (cat.root / "apis.yaml").read_text().split("\n")
+
+    def line_of(text: str, after: int = 0) -> int:
+        return next(i + 1 for i, line in enumerate(lines) if i >= after and text in line)
+
+    assert [(p.level, p.file, p.line, p.entity) for p in warnings] == [
+        ("warning", "apis.yaml", line_of("./nope.yaml"), "api:default/missing"),
+        ("warning", "apis.yaml", line_of("https://raw.example"), "api:default/remote"),
+        ("warning", "apis.yaml", line_of("../../outside.yaml"), "api:default/escaping"),
+        ("warning", "apis.yaml", line_of("./broken.json"), "api:default/bad-json"),
+        ("warning", "apis.yaml", line_of("$text", line_of("name: number")), "api:default/number"),
     ]
+    assert all(p.line not in document_lines(cat.root / "apis.yaml") for p in warnings)
     assert [p.message.split(": ", 1) for p in warnings] == [
         ["placeholder $text './nope.yaml' kept unresolved", "file not found"],
         ["placeholder $text 'https://raw.example/openapi.yaml' kept unresolved",
@@ -460,6 +471,31 @@ def test_a_duplicate_goes_to_the_first_location_with_a_warning(catalog: CatalogF
                                   component("shared", owner="team-second")))  # fmt: skip
     cat.sync()
     assert cat.spec("component:default/shared")["owner"] == "team-first"
+
+
+def test_a_ref_repeated_in_one_file_is_the_files_last_document_as_in_backstage(
+    catalog: CatalogFactory,
+) -> None:
+    # Giant Swarm's catalogs/charts.yaml repeats cluster-autoscaler-app: Backstage shows the
+    # later document (same location key, it overwrites), with no warning.
+    cat = catalog()
+    cat.write("all.yaml", location("./charts.yaml", "./other.yaml"))
+    cat.write(
+        "charts.yaml",
+        dump(
+            component("autoscaler", owner="team-turtles"),
+            component("between"),
+            component("autoscaler", owner="team-tenet"),
+        ),
+    )
+    cat.write("other.yaml", component("autoscaler", owner="team-other"))
+    cat.sync()
+    assert cat.spec("component:default/autoscaler")["owner"] == "team-tenet"
+    assert "component:default/between" in cat.refs()
+    # Across files the first file still wins, with the conflict warning (on the other file).
+    [problem] = cat.problems()
+    assert (problem.file, problem.entity) == ("other.yaml", "component:default/autoscaler")
+    assert problem.message.startswith("Detected conflicting entityRef")
 
 
 def test_when_the_first_location_drops_a_duplicate_the_next_one_takes_over(
@@ -922,3 +958,214 @@ def test_parse_workers_read_the_bad_input_corpus_exactly_as_the_sync_itself(
 
     assert [seen(r) for r in there] == [seen(r) for r in here]
     assert sum(len(r.prepared[0]) for r in there if r.prepared) == len(GOOD_REFS)
+
+
+# --- Hardening: one entry cannot stall a source; walks and placeholders are bounded ----------
+
+
+def test_one_entity_the_store_cannot_hold_does_not_stall_the_source(
+    catalog: CatalogFactory,
+) -> None:
+    cat = catalog()
+    cat.write("all.yaml", dump(component("payments-api", owner="team-old")))
+    cat.sync()
+    cat.write(
+        "all.yaml",
+        dump(
+            component("payments-api", owner="team-new"),
+            {**component("placeholder"), "metadata": {"name": "placeholder",
+             "title": {"$text": "./TITLE.txt"}, "description": {"$text": "./README.md"}}},
+            {**component("nul"), "metadata": {"name": "nul", "title": "Null\0 title",
+             "description": "a\0b", "annotations": {"x\0y": "z\0"}}},
+            {**component("long"), "metadata": {"name": "long", "title": "T" * 5000,
+             "description": "D" * 50_000}},
+        ),
+    )  # fmt: skip
+    report = cat.sync()
+    assert report.ok, report.summary()
+    source = report.sources[0]
+    assert source.owner_changed == [
+        ("component:default/payments-api", "group:default/team-old", "group:default/team-new")
+    ]
+    assert cat.refs() == {
+        "component:default/payments-api",
+        "component:default/placeholder",
+        "component:default/nul",
+        "component:default/long",
+    }
+    with cat.app.db.engine.connect() as conn:
+        rows = {
+            r.ref: r
+            for r in conn.execute(select(entities.c.ref, entities.c.title, entities.c.description))
+        }
+    assert rows["component:default/placeholder"].title is None
+    assert rows["component:default/placeholder"].description is None
+    assert rows["component:default/nul"].title == "Null title"
+    assert rows["component:default/nul"].description == "ab"
+    assert len(rows["component:default/long"].title) == 500
+    assert len(rows["component:default/long"].description) == 20_000
+    placeholder = cat.app.catalog.get("component:default/placeholder")
+    assert placeholder is not None and placeholder.title is None
+    assert placeholder.raw["metadata"]["title"] == {"$text": "./TITLE.txt"}  # kept, as promised
+    by_entity = {(p.entity, p.file): p.message for p in cat.problems() if p.entity}
+    assert by_entity[("component:default/nul", "all.yaml")].startswith(
+        "NUL characters removed from metadata.title, metadata.description, metadata.annotations.x"
+    )
+    messages = [p.message for p in cat.problems() if p.entity == "component:default/long"]
+    assert messages == [
+        '"metadata.title" has 5,000 characters; cut to 500 (the most Callboard keeps)',
+        '"metadata.description" has 50,000 characters; cut to 20,000 (the most Callboard keeps)',
+    ]
+
+
+def _refuse_entity_named(cat: Catalog, name: str) -> None:
+    with cat.app.db.engine.begin() as conn:
+        if cat.app.db.is_sqlite:
+            conn.execute(text(
+                f"CREATE TRIGGER refuse BEFORE INSERT ON entities WHEN NEW.name = '{name}' "
+                "BEGIN SELECT RAISE(ABORT, 'refused (test)'); END"
+            ))  # fmt: skip
+        else:
+            conn.execute(text(
+                "CREATE FUNCTION refuse() RETURNS trigger AS $$ BEGIN "
+                f"IF NEW.name = '{name}' THEN RAISE EXCEPTION 'refused (test)'; END IF; "
+                "RETURN NEW; END $$ LANGUAGE plpgsql"
+            ))  # fmt: skip
+            conn.execute(text(
+                "CREATE TRIGGER refuse BEFORE INSERT ON entities "
+                "FOR EACH ROW EXECUTE FUNCTION refuse()"
+            ))  # fmt: skip
+
+
+def test_a_row_the_database_refuses_costs_that_entity_only(catalog: CatalogFactory) -> None:
+    cat = catalog()
+    cat.write("all.yaml", dump(component("payments-api", owner="team-old")))
+    cat.sync()
+    _refuse_entity_named(cat, "poison")
+    cat.write(
+        "all.yaml",
+        dump(component("payments-api", owner="team-new"), component("poison"),
+             component("fresh")),
+    )  # fmt: skip
+    source = cat.sync().sources[0]
+    assert source.ok, source.error
+    assert sorted(source.added) == ["component:default/fresh"]
+    assert len(source.owner_changed) == 1
+    assert cat.refs() == {"component:default/payments-api", "component:default/fresh"}
+    assert owners(cat, "component:default/payments-api") == ["group:default/team-new"]
+    [refused] = [p for p in cat.problems() if p.entity == "component:default/poison"]
+    assert refused.level == "error" and refused.file == "all.yaml"
+    assert refused.message.startswith("the database refused this entity (")
+    assert "refused (test)" in refused.message and refused.message.endswith("not stored")
+    assert sorted(c[1:3] for c in cat.changes()[1:]) == [
+        ("added", "component:default/fresh"),
+        ("owner_changed", "component:default/payments-api"),
+    ]  # nothing recorded for the refused one
+    # The file is read again next time: once the database takes it, the entity arrives.
+    with cat.app.db.engine.begin() as conn:
+        conn.execute(text("DROP TRIGGER refuse" + ("" if cat.app.db.is_sqlite else " ON entities")))
+    again = cat.sync().sources[0]
+    assert again.added == ["component:default/poison"]
+    assert not [p for p in cat.problems() if p.entity == "component:default/poison"]
+
+
+def _in_thread(work: Callable[[], Any], limit: float = 30.0) -> Any:
+    """Run ``work`` in a thread; fail (instead of hanging the suite) if it has not ended."""
+    import threading
+
+    result: list[Any] = []
+    thread = threading.Thread(target=lambda: result.append(work()), daemon=True)
+    thread.start()
+    thread.join(limit)
+    assert not thread.is_alive(), f"still running after {limit}s"
+    return result[0]
+
+
+def test_a_symlink_loop_under_a_recursive_glob_ends(catalog: CatalogFactory) -> None:
+    cat = catalog()
+    cat.write("all.yaml", location("./loop/**/*.yaml"))
+    cat.write("loop/x.yaml", component("looped"))
+    cat.write("loop/deeper/y.yaml", component("deeper"))
+    for link in ("l1", "l2", "l3"):
+        os.symlink(".", cat.root / "loop" / link)
+    report = _in_thread(cat.sync)
+    assert report.ok
+    assert cat.refs() == {"component:default/looped", "component:default/deeper"}
+    assert cat.problems() == []
+
+
+def test_a_glob_with_too_many_matches_stops_and_says_so(catalog: CatalogFactory) -> None:
+    cat = catalog()
+    cat.write("all.yaml", location("./loop/*/*/*/*/*/*/*/*/*/*/*.yaml"))
+    cat.write("loop/x.yaml", component("looped"))
+    for link in ("l1", "l2", "l3"):
+        os.symlink(".", cat.root / "loop" / link)
+    report = _in_thread(cat.sync)
+    assert report.ok
+    assert cat.refs() == {"component:default/looped"}
+    [problem] = cat.problems()
+    assert problem.level == "error" and problem.file == "all.yaml"
+    assert problem.message.startswith(
+        'target "./loop/*/*/*/*/*/*/*/*/*/*/*.yaml" matches more than 10,000 paths; only the '
+    )
+
+
+def test_placeholder_bytes_are_budgeted_per_file(
+    tmp_path: Path, make_app: Any, db_url: str
+) -> None:
+    root = tmp_path / "repo"
+    root.mkdir()
+    (root / "big.txt").write_text("x" * 700_000)
+    docs = [api(f"a{i}", {"$text": "./big.txt"}) for i in range(30)]
+    (root / "all.yaml").write_text(dump(*docs))
+    source = {"type": "file", "name": "main", "target": str(root / "all.yaml")}
+    app = make_app(
+        db_url=db_url,
+        catalog={"sources": [source], "placeholder_file_mb": 1, "placeholder_sync_mb": 1},
+    )
+    with app.db.engine.connect() as conn:
+        stored = conn.execute(select(func.sum(func.length(entities.c.data)))).scalar_one()
+        found = conn.execute(select(problems.c.level, problems.c.message)).all()
+    assert 700_000 < stored < 1_000_000  # one resolved copy, not thirty
+    assert len(found) == 29
+    assert {level for level, _ in found} == {"error"}
+    assert found[0].message == (
+        "placeholder $text './big.txt' kept unresolved: the placeholders of this file would "
+        "pull in more than 1 MB (catalog.placeholder_file_mb)"
+    )
+    assert len(app.catalog.index()) == 30  # every entity is kept
+
+
+def test_bad_placeholder_budgets_are_config_errors(make_app: Any) -> None:
+    from bot.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=r"catalog.placeholder_file_mb must be at least 1"):
+        make_app(catalog={"placeholder_file_mb": 0})
+    with pytest.raises(
+        ConfigError, match=r"catalog.placeholder_sync_mb \(5\) must be at least placeholder_file"
+    ):
+        make_app(catalog={"placeholder_file_mb": 10, "placeholder_sync_mb": 5})
+
+
+def test_check_reports_a_placeholder_budget_error_and_exits_1(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    (tmp_path / "big.txt").write_text("x" * (8 * 2**20))
+    (tmp_path / "all.yaml").write_text(
+        dump(*[api(f"a{i}", {"$text": "./big.txt"}) for i in range(3)])
+    )
+    callboard = Path(sys.executable).with_name("callboard")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CALLBOARD_")}
+    result = subprocess.run(
+        [str(callboard), "check", "all.yaml"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,  # a hang guard
+        check=False,
+    )
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "the placeholders of this file would pull in more than 20 MB" in result.stdout
+    assert result.stderr.strip() == "1 file(s) checked: 1 error(s), 0 warning(s)"

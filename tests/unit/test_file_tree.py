@@ -86,3 +86,36 @@ def test_real_paths_follow_links_in_any_folder_of_the_path(tmp_path: Path) -> No
     assert paths.folder(str(tmp_path / "real")) == os.path.realpath(tmp_path / "real")
     tree = FileTree(tmp_path / "real")
     assert tree.relative(tmp_path / "link" / "deep" / "x.yaml") == "deep/x.yaml"
+
+
+@pytest.mark.parametrize(
+    "pattern",
+    ["**/*.yaml", "*/*.yaml", "a/**", "**", "a/b/*.y*ml", "*.yaml", ".h/*.yaml", "a/.*",
+     "a/**/c/*.yml", "nope/*.yaml", "a/../d/*.yaml", "[ad]/*.yaml", "a/?.yaml"],
+)  # fmt: skip
+def test_safe_glob_matches_what_glob_matches_without_links(tmp_path: Path, pattern: str) -> None:
+    import glob
+
+    from bot.catalog.files import safe_glob
+
+    for rel in ("x.yaml", "a/y.yaml", "a/b/z.yaml", "a/b/c/w.yml", ".h/q.yaml", "a/.p.yaml",
+                "d/e.yaml"):  # fmt: skip
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / rel).write_text("")
+    full = f"{tmp_path}/{pattern}"
+    expected = sorted(p.rstrip("/") for p in glob.glob(full, recursive=True))
+    assert safe_glob(full) == (expected, None)
+
+
+def test_safe_glob_does_not_follow_directory_links_and_stops_at_its_caps(tmp_path: Path) -> None:
+    from bot.catalog.files import safe_glob
+
+    (tmp_path / "loop").mkdir()
+    (tmp_path / "loop" / "x.yaml").write_text("")
+    for link in ("l1", "l2", "l3"):
+        (tmp_path / "loop" / link).symlink_to(".")
+    assert safe_glob(f"{tmp_path}/loop/**/*.yaml") == ([f"{tmp_path}/loop/x.yaml"], None)
+    found, stopped = safe_glob(f"{tmp_path}/loop/*/*/*/*.yaml", max_matches=10)
+    assert (len(found), stopped) == (10, "matches more than 10 paths")
+    found, stopped = safe_glob(f"{tmp_path}/loop/*/*/*/*.yaml", max_scanned=20)
+    assert stopped == "looks at more than 20 directory entries"

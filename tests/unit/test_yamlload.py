@@ -70,12 +70,15 @@ def test_a_non_object_document_is_a_problem_at_its_line(document: str, type_name
     assert messages(parsed) == [f"mixed.yaml:10: Expected object at root, got {type_name}"]
 
 
-def test_a_syntax_error_keeps_the_documents_before_it_and_marks_the_parse_incomplete() -> None:
+def test_a_syntax_error_costs_its_document_and_marks_the_parse_incomplete() -> None:
+    # As Backstage's parser, which reads each document on its own: the documents before and
+    # after the broken one are kept.
     text = (
         GOOD.format(name="a") + "---\nmetadata: [unclosed\nspec: {}\n---\n" + GOOD.format(name="c")
     )
     parsed = parse_documents(text.encode(), "broken.yaml")
-    assert names(parsed) == ["a"]
+    assert names(parsed) == ["a", "c"]
+    assert [d.line for d in parsed.documents] == [1, text.split("\n").index("---", 10) + 2]
     assert not parsed.complete
     [problem] = parsed.problems
     assert (problem.file, problem.line, problem.level) == ("broken.yaml", 11, "error")
@@ -156,7 +159,6 @@ def test_a_byte_order_mark_is_accepted() -> None:
         ("a: *nowhere\n", "found undefined alias"),
         ("a: &x 1\nb: &x 2\n", "found duplicate anchor"),
         ("? [a, b]\n: c\n", "found unhashable key"),
-        ("a: !python/object:os.system echo\n", "could not determine a constructor"),
     ],
 )
 def test_malformed_yaml_is_a_problem_not_an_exception(text: str, message: str) -> None:
@@ -467,13 +469,14 @@ def test_the_direct_path_agrees_with_the_full_path_on_real_catalogs() -> None:
             loader.dispose()
         assert _same(direct, _full_path(text)), path
         checked += 1
-    assert checked >= 40
+    # The demo's files alone, or with ../shared's upstream catalogs beside them.
+    assert checked >= (40 if SHARED.exists() else 20)
 
 
 def test_a_number_pyyaml_cannot_read_costs_its_document_not_the_file() -> None:
-    # YAML 1.1's int resolver takes `0b_` for a binary number, which int() then refuses.
+    # An explicit !!int on text that is no integer.
     text = (
-        "kind: Component\nmetadata:\n  name: a\n  annotations: {x: 0b_}\n"
+        "kind: Component\nmetadata:\n  name: a\n  annotations: {x: !!int 0b_}\n"
         "---\nkind: Component\nmetadata:\n  name: b\n"
     )
     parsed = parse_documents(text.encode(), "f.yaml")
@@ -481,6 +484,124 @@ def test_a_number_pyyaml_cannot_read_costs_its_document_not_the_file() -> None:
     assert not parsed.complete  # the file keeps what it held before
     (problem,) = parsed.problems
     assert (problem.file, problem.line) == ("f.yaml", 1)
-    assert problem.message == (
-        "a value cannot be read (invalid literal for int() with base 2: ''); document skipped"
+    assert problem.message == ("a value cannot be read (not an integer: '0b_'); document skipped")
+
+
+def test_a_deep_document_is_reported_as_too_deep_whatever_libyaml_refuses_first() -> None:
+    # libyaml 0.2.5 builds stop at 1,000 flow levels in their scanner, with their own words,
+    # before the events reach our depth check; older builds do not. The depth is counted here
+    # from tokens, so the answer is Callboard's either way.
+    from bot.catalog.yamlload import _too_deep_line
+
+    deep = "name: x\nspec: " + "[" * 5_000 + "]" * 5_000 + "\n"
+    assert _too_deep_line(deep, None) == 2
+    assert _too_deep_line(deep, 1) is None  # the limit is passed after the line libyaml named
+    block = "".join(f"{' ' * i}k{i}:\n" for i in range(MAX_DEPTH + 5)) + " " * 300 + "v: 1\n"
+    assert _too_deep_line(block, None) == MAX_DEPTH + 1
+    assert _too_deep_line("a: [[[1]]]\nb: 'unterminated\n", None) is None  # another mistake
+    shallow = "a: [[[1]]]\n" * 400
+    assert _too_deep_line(shallow, None) is None
+
+
+# The YAML 1.2 core schema, as Backstage's parser (the `yaml` package, its default) reads plain
+# scalars: text -> the value. Where YAML 1.1 differs, the comment says what 1.1 made of it.
+YAML_12_CORE = {
+    "2:30": "2:30",  # 1.1: 150 (sexagesimal)
+    "1_000": "1_000",  # 1.1: 1000
+    "0b101": "0b101",  # 1.1: 5
+    "012": 12,  # 1.1: 10 (octal)
+    "0o17": 15,  # 1.1: a string
+    "0x1F": 31,
+    "1e3": 1000.0,  # 1.1: a string (its floats need a dot)
+    "-1.5E-2": -0.015,
+    ".5": 0.5,
+    "1.": 1.0,
+    "+12": 12,
+    "-0": 0,
+    ".inf": float("inf"),
+    "-.Inf": float("-inf"),
+    "yes": "yes",  # 1.1: True
+    "off": "off",  # 1.1: False
+    "True": True,
+    "FALSE": False,
+    "~": None,
+    "Null": None,
+    "2024-01-01": "2024-01-01",  # 1.1: a date
+    "0x": "0x",
+    "0o8": "0o8",
+    "1e": "1e",
+    "+0x1F": "+0x1F",
+    "1.2.3": "1.2.3",
+    "._5": "._5",
+}
+
+
+@pytest.mark.parametrize(("text", "expected"), list(YAML_12_CORE.items()))
+def test_plain_scalars_are_read_by_the_yaml_12_core_schema(text: str, expected: object) -> None:
+    doc = f"kind: Component\nmetadata:\n  name: a\n  annotations:\n    v: {text}\n"
+    for path in ("fast", "full"):
+        # The fast path builds values from events; an anchor sends a file down the full path.
+        body = doc if path == "fast" else doc + "  labels: &l {}\n"
+        parsed = parse_documents(body.encode(), "f.yaml")
+        assert parsed.problems == [], path
+        value = parsed.documents[0].data["metadata"]["annotations"]["v"]
+        assert value == expected and type(value) is type(expected), (path, value)
+
+
+def test_nan_is_a_float_by_the_yaml_12_core_schema() -> None:
+    parsed = parse_documents(b"a: .NaN\n", "f.yaml", objects_only=False)
+    value = parsed.documents[0].data["a"]
+    assert isinstance(value, float) and value != value
+
+
+def test_an_unknown_tag_is_a_warning_and_the_value_is_kept() -> None:
+    text = (
+        "kind: Component\nmetadata:\n  name: a\n  description: !Sub 'arn:${AWS::Region}'\n"
+        "  labels: !Labels {team: x}\n  tags: !Tags [a, b]\n"
+        "  annotations: {cmd: !python/object:os.system echo}\n"
     )
+    parsed = parse_documents(text.encode(), "f.yaml")
+    [doc] = parsed.documents
+    assert parsed.complete
+    meta = doc.data["metadata"]
+    assert meta["description"] == "arn:${AWS::Region}"
+    assert meta["labels"] == {"team": "x"} and meta["tags"] == ["a", "b"]
+    assert meta["annotations"] == {"cmd": "echo"}  # never a Python object
+    assert [(p.level, p.line) for p in parsed.problems] == [("warning", n) for n in (4, 5, 6, 7)]
+    assert all("!" in p.message and p.file == "f.yaml" for p in parsed.problems)
+
+
+def test_every_syntax_error_of_a_file_is_reported_with_its_line_up_to_a_cap() -> None:
+    broken = "metadata: [unclosed\nspec: {}\n"
+    text = "---\n".join([GOOD.format(name="a"), broken, GOOD.format(name="b"), "a: b: c\n", broken])
+    lines = text.split("\n")
+    parsed = parse_documents(text.encode(), "many.yaml")
+    assert names(parsed) == ["a", "b"]
+    assert not parsed.complete
+    assert [d.line for d in parsed.documents] == [1, lines.index("---", 10) + 2]
+    assert [p.level for p in parsed.problems] == ["error"] * 3
+    assert all(p.message.startswith("YAML error: ") for p in parsed.problems)
+    # Each error is on a line of its own document.
+    starts = [i + 1 for i, line in enumerate(lines) if line == "---"]
+    at = [p.line or 0 for p in parsed.problems]
+    assert at == sorted(at) and len({sum(s <= a for s in starts) for a in at}) == 3
+
+    many = "---\n".join([broken] * (yamlload.MAX_YAML_ERRORS + 5) + [GOOD.format(name="z")])
+    capped = parse_documents(many.encode(), "many.yaml")
+    assert names(capped) == []
+    assert len(capped.problems) == yamlload.MAX_YAML_ERRORS + 1
+    assert capped.problems[-1].message == (
+        f"{yamlload.MAX_YAML_ERRORS} YAML errors; the rest of the file is not read"
+    )
+
+
+@pytest.mark.parametrize(
+    ("ending", "expected"),
+    [("|\n  hello", "hello\n"), (">\n  hello\n  there", "hello there\n"), ("|-\n  hi", "hi"),
+     ("plain", "plain"), ("'quoted'", "quoted"), ("|\n  hello\n", "hello\n")],
+)  # fmt: skip
+def test_a_block_scalar_ending_the_file_keeps_its_line_break(ending: str, expected: str) -> None:
+    # Backstage's parser gives `|` and `>` their final line break even when the file has no
+    # final newline; libyaml alone would not.
+    parsed = parse_documents(f"a: 1\nb: {ending}".encode(), "f.yaml")
+    assert parsed.documents[0].data["b"] == expected
