@@ -174,6 +174,7 @@ class NameIndex:
         person = self._person(query, wanted)
         if person is not None:
             return person
+        query = query.lstrip("@").strip() or query
         # 1. a full or partial ref with an explicit kind: component:payments-api
         missing_ref: EntityRef | None = None
         if ":" in query and " " not in query:
@@ -271,6 +272,20 @@ class NameIndex:
             raise NotFound(
                 f"No User in the catalog has the chat id {mentioned} ({keys} annotation)."
             )
+        if query.startswith("@") and len(query) > 1 and (not wanted or "user" in wanted):
+            # A mention as typed where the platform does not escape it (`@ana.silva`, `@Ana
+            # Silva`): the User by name or display name; anything else resolves without the @.
+            handle = query[1:].strip()
+            users = [
+                e
+                for e in (
+                    *self.by_name.get(handle.lower(), []),
+                    *self.by_title.get(_norm(handle), []),
+                )
+                if e.kind == "user"
+            ]
+            if users:
+                return self._one(list(dict.fromkeys(users)), query, "mention")
         return None
 
     def _one(self, hits: list[IndexEntry], query: str, how: str) -> Resolution:

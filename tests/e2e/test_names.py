@@ -79,6 +79,14 @@ def test_a_chat_mention_or_user_id_finds_its_user(demo: App, text: str) -> None:
     assert reply.notes == ()
 
 
+@pytest.mark.parametrize("text", ["@ana.silva", "@Ana Silva", "@ANA.SILVA"])
+def test_a_mention_as_typed_finds_the_user(demo: App, text: str) -> None:
+    # Slack sends a slash command's text unescaped: "@ana.silva", as the person typed it.
+    reply = ask(demo, f"/whoowns {text}")
+    assert not reply.error, reply.to_text()
+    assert reply.title == "What Ana Silva owns" and reply.notes == ()
+
+
 def test_a_mention_of_nobody_in_the_catalog_says_which_annotation(demo: App) -> None:
     reply = ask(demo, "/whoowns <@U0NOBODY>")
     assert reply.error
