@@ -133,8 +133,11 @@ def _serve_at_terminal(app: App, ns: argparse.Namespace) -> None:
             finally:
                 loop.close()
 
+    stopped: list[bool] = []
+
     def interrupted() -> None:  # in the loop's thread
         if not console.interrupt() and console.finished and main is not None:
+            stopped.append(True)  # the console has quit; Ctrl-C stops the platforms too
             main.cancel()
 
     def on_interrupt() -> None:  # in the main thread
@@ -150,6 +153,8 @@ def _serve_at_terminal(app: App, ns: argparse.Namespace) -> None:
         worker.join()
     if failure:
         raise failure[0]
+    if stopped:
+        raise KeyboardInterrupt  # exit 130, as for Ctrl-C anywhere else
 
 
 async def _serve(app: App, ns: argparse.Namespace, console: Console | None = None) -> None:
