@@ -361,6 +361,9 @@ class Terminal:
         if text.startswith("--") and spec is not None:
             return [f"--{o.name}" for o in spec.options if f"--{o.name}".startswith(text)]
         if spec is not None and spec.args and spec.args[0].kind not in ("entity", "words"):
+            if len(words) == 1 and spec.subcommands:  # /callboard st -> status
+                subs = [usage.split()[0] for usage in spec.subcommands]
+                return [f"{s} " for s in subs if s.startswith(text.lower())]
             return []
         return self._entity_names(text, limit)
 

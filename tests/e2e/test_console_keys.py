@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.conftest import DEMO
+from tests.conftest import DEMO, AppFactory
 from tests.e2e.pty_session import CTRL_C, CTRL_D, TAB, PtySession
 from tests.e2e.test_cli import CALLBOARD, component, dump
 
@@ -200,3 +200,19 @@ def test_ctrl_c_cancels_a_running_command_and_keeps_the_console(tmp_path: Path) 
         assert "Traceback" not in session.text
     finally:
         session.close()
+
+
+def test_completions_cover_commands_subcommands_options_names_and_refs(
+    make_app: AppFactory, db_url: str
+) -> None:
+    from adapters.console import Terminal
+
+    app = make_app(sources=[{"type": "file", "name": "demo", "target": str(DEMO)}], db_url=db_url)
+    terminal = Terminal(app)
+    assert terminal.completions("", "/whoo") == ["/whoowns "]
+    assert terminal.completions("", "whoo") == ["whoowns "]
+    assert terminal.completions("/callboard ", "st") == ["status "]
+    assert terminal.completions("/docs ", "--p") == ["--page", "--problems"]
+    assert "payments-api" in terminal.completions("/whoowns ", "payments-")
+    assert terminal.completions("who owns ", "team-p") == ["team-payments", "team-pricing"]
+    assert terminal.completions("/whoowns ", "group:default/team-ri") == ["group:default/team-risk"]
