@@ -215,4 +215,6 @@ def test_completions_cover_commands_subcommands_options_names_and_refs(
     assert terminal.completions("/docs ", "--p") == ["--page", "--problems"]
     assert "payments-api" in terminal.completions("/whoowns ", "payments-")
     assert terminal.completions("who owns ", "team-p") == ["team-payments", "team-pricing"]
-    assert terminal.completions("/whoowns ", "group:default/team-ri") == ["group:default/team-risk"]
+    assert terminal.completions("/whoowns ", "group:default/team-ris") == [
+        "group:default/team-risk"
+    ]
