@@ -8,18 +8,29 @@ import contextlib
 import json
 import logging
 import os
+import signal
 import sys
+import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 from adapters import cli_scaffold
-from adapters.console import Console, ConsolePoster, render_reply, terminal_text, to_request
+from adapters.cli_sync import ProgressBar, report_data, summary_lines
+from adapters.console import (
+    Console,
+    ConsolePoster,
+    Terminal,
+    render_reply,
+    terminal_text,
+    to_request,
+)
 from bot.app import App, build_app
+from bot.catalog import progress
 from bot.catalog.files import FileTree, walk
 from bot.catalog.parsepool import default_workers
 from bot.catalog.problems import Problem
-from bot.catalog.sync import build_candidates
+from bot.catalog.sync import SyncReport, build_candidates
 from bot.config import Settings, load_settings
 from bot.errors import BotError, ConfigError, NotFound
 from bot.hardening import harden
@@ -27,8 +38,9 @@ from bot.reports.render import REPORTS
 from bot.reports.service import Reports
 from bot.reports.store import PLATFORM_SCOPE
 from bot.scheduler import ReportScheduler
+from bot.trust import never_attempted
 from commands import COMMANDS, INTERPRETERS
-from commands.admin import status_reply
+from commands.admin import status_data, status_reply
 
 log = logging.getLogger("callboard")
 
@@ -60,9 +72,13 @@ def _adapter_modules() -> list[Any]:
     return found
 
 
-def _app(ns: argparse.Namespace) -> App:
+def _app(ns: argparse.Namespace, posters: bool = True) -> App:
+    """The app; with ``posters``, each configured platform's poster for scheduled reports
+    (importing a platform's SDK costs a few hundred ms: ``ask`` does without)."""
     app = build_app(_settings(ns), COMMANDS, interpreters=INTERPRETERS)
     app.posters["console"] = ConsolePoster()
+    if not posters:
+        return app
     for module in _adapter_modules():
         make = getattr(module, "poster", None)
         poster = make(app) if make else None
@@ -80,28 +96,85 @@ def _print_problems(problems: Sequence[Problem], out: Any = None) -> None:
 def cmd_run(ns: argparse.Namespace) -> int:
     app = _app(ns)
     try:
-        report = app.sync_now()
+        report = _synced(app)
         print(terminal_text(report.summary()), file=sys.stderr)
         errors = [p for p in report.problems if p.level == "error"]
         if errors:
             print(f"{len(errors)} catalog problems; see `callboard sync`.", file=sys.stderr)
-        asyncio.run(_serve(app, ns))
-    except KeyboardInterrupt:
-        pass
-    finally:
+        if _stdin_readable() and sys.stdin.isatty() and sys.stdout.isatty():
+            _serve_at_terminal(app, ns)
+        else:
+            asyncio.run(_serve(app, ns))
+    finally:  # Ctrl-C (during the first sync, or serving) goes on to entry(): exit 130
         app.close()
     return 0
 
 
-async def _serve(app: App, ns: argparse.Namespace) -> None:
+def _serve_at_terminal(app: App, ns: argparse.Namespace) -> None:
+    """Serve with the prompt in this (the main) thread and the event loop in another.
+
+    Only the main thread receives Ctrl-C, and readline can drop a half-typed line only there.
+    Ctrl-C at the prompt clears the line; while a command runs, it cancels the command; once
+    the console has quit (chat platforms still serving), it stops Callboard.
+    """
+    terminal = Terminal(app)
+    console = Console(app, terminal=terminal)
+    loop = asyncio.new_event_loop()
+    main: asyncio.Task[None] | None = None
+    failure: list[BaseException] = []
+
+    def run_loop() -> None:
+        nonlocal main
+        asyncio.set_event_loop(loop)
+        try:
+            main = loop.create_task(_serve(app, ns, console))
+            loop.run_until_complete(main)
+        except asyncio.CancelledError:
+            pass
+        except BaseException as exc:  # shown by the main thread
+            failure.append(exc)
+        finally:
+            try:
+                loop.run_until_complete(loop.shutdown_asyncgens())
+                loop.run_until_complete(loop.shutdown_default_executor())
+            finally:
+                loop.close()
+
+    stopped: list[bool] = []
+
+    def interrupted() -> None:  # in the loop's thread
+        if not console.interrupt() and console.finished and main is not None:
+            stopped.append(True)  # the console has quit; Ctrl-C stops the platforms too
+            main.cancel()
+
+    def on_interrupt() -> None:  # in the main thread
+        loop.call_soon_threadsafe(interrupted)
+
+    worker = threading.Thread(target=run_loop, name="callboard-loop")
+    worker.start()
+    try:
+        terminal.serve(worker, on_interrupt)
+    finally:
+        if worker.is_alive() and main is not None:
+            loop.call_soon_threadsafe(main.cancel)
+        worker.join()
+    if failure:
+        raise failure[0]
+    if stopped:
+        raise KeyboardInterrupt  # exit 130, as for Ctrl-C anywhere else
+
+
+async def _serve(app: App, ns: argparse.Namespace, console: Console | None = None) -> None:
     refresher = asyncio.create_task(app.refresh_forever())
     servers = [asyncio.create_task(s) for s in platform_servers(app)]
     scheduler = ReportScheduler.for_app(app)  # the `schedules:` section; idle when empty
     try:
         await scheduler.start()
         stdin_open = not sys.stdin.closed and _stdin_readable()
-        interactive = stdin_open and sys.stdin.isatty()
-        if stdin_open and (interactive or not servers):
+        interactive = console is not None
+        if console is not None:
+            await console.loop()
+        elif stdin_open and not servers:
             await Console(app).loop()
         if servers:
             await asyncio.gather(*servers)
@@ -135,11 +208,27 @@ def platform_servers(app: App) -> list[Any]:
     return servers
 
 
-def cmd_ask(ns: argparse.Namespace) -> int:
-    app = _app(ns)
+def _synced(app: App, only: str | None = None, force: bool = False) -> SyncReport:
+    """Sync, with a progress bar on stderr when it is a terminal."""
+    if not sys.stderr.isatty():
+        return app.sync_now(only=only, force=force)
+    bar = ProgressBar(sys.stderr)
     try:
-        if not ns.no_sync:
-            app.sync_now()
+        with progress.reporting(bar):
+            return app.sync_now(only=only, force=force)
+    finally:
+        bar.close()
+
+
+def cmd_ask(ns: argparse.Namespace) -> int:
+    """Answer from the stored catalog; sync first only what never synced (or all: ``--sync``)."""
+    app = _app(ns, posters=False)
+    try:
+        if ns.sync:
+            _synced(app)
+        elif not ns.no_sync:
+            for name in never_attempted(app.db, app.sync.source_names()):
+                _synced(app, only=name)
         reply = asyncio.run(app.dispatcher.dispatch(to_request(app, " ".join(ns.text))))
         print(render_reply(reply, ns.format))
         return 1 if reply.error else 0
@@ -154,18 +243,12 @@ def cmd_sync(ns: argparse.Namespace) -> int:
             known = ", ".join(app.sync.source_names()) or "none"
             print(f"callboard: no source named {ns.source} (sources: {known})", file=sys.stderr)
             return 2
-        report = app.sync_now(only=ns.source, force=ns.force)
-        print(terminal_text(report.summary()))
-        for source in report.sources:
-            for ref in source.added:
-                print(f"  + {ref}")
-            for ref in source.removed:
-                print(f"  - {ref}")
-            for ref in source.modified:
-                print(f"  ~ {ref}")
-            for ref, old, new in source.owner_changed:
-                print(f"  ~ {ref}: owner {old} -> {new}")
-        _print_problems(report.problems)
+        report = _synced(app, only=ns.source, force=ns.force)
+        if ns.format == "json":
+            print(json.dumps(report_data(report), indent=2))
+        else:
+            for line in summary_lines(report, all_problems=ns.problems, all_changes=ns.changes):
+                print(terminal_text(line))
         return 0 if report.ok else 1
     finally:
         app.close()
@@ -183,6 +266,10 @@ def cmd_status(ns: argparse.Namespace) -> int:
         if ns.page < 1:
             print("callboard: --page starts at 1", file=sys.stderr)
             return 2
+        if ns.format == "json":
+            data = status_data(app.db, names, app.clock(), ns.source)
+            print(json.dumps(data, indent=2))
+            return 0 if data["ok"] else 1
         reply = status_reply(app.db, names, app.clock(), ns.source, ns.page)
         print(render_reply(reply, ns.format))
         return 1 if reply.error else 0
@@ -309,14 +396,18 @@ def cmd_list(ns: argparse.Namespace) -> int:
         app.close()
 
 
-def build_parser() -> argparse.ArgumentParser:
+# Subcommands defined here: a command line naming one needs no platform adapter imported.
+CORE_SUBCOMMANDS = frozenset(
+    {"run", "ask", "sync", "status", "report", "check", "list", "scaffold", "audit"}
+)
+
+
+def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
+    """The parser; platform adapters add their subcommands unless ``argv`` names a core one."""
     parser = argparse.ArgumentParser(
         prog="callboard", description="Chat-ops for your Backstage-format service catalog."
     )
-    parser.add_argument(
-        "--config", help="config file (default: $CALLBOARD_CONFIG or config/callboard.yaml)"
-    )
-    parser.add_argument("-v", "--verbose", action="store_true", help="log more")
+    _global_options(parser, None)
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("run", help="sync, then serve the console (and configured chat platforms)")
@@ -325,12 +416,21 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("ask", help="answer one command and exit")
     p.add_argument("text", nargs="+", help='e.g. "/whoowns payments-api"')
     p.add_argument("--format", choices=("text", "json"), default="text")
-    p.add_argument("--no-sync", action="store_true", help="answer from the stored catalog as is")
+    when = p.add_mutually_exclusive_group()
+    when.add_argument("--sync", action="store_true", help="sync every source first")
+    when.add_argument(
+        "--no-sync", action="store_true", help="never sync, even a catalog never synced"
+    )
     p.set_defaults(func=cmd_ask)
 
-    p = sub.add_parser("sync", help="sync the catalog now and print what changed")
+    p = sub.add_parser(
+        "sync", help="sync the catalog now: a progress bar, then what changed and the problems"
+    )
     p.add_argument("--source", help="only this source")
     p.add_argument("--force", action="store_true", help="parse every file, even unchanged ones")
+    p.add_argument("--problems", action="store_true", help="list every problem, not the first 20")
+    p.add_argument("--changes", action="store_true", help="list every change, not the first 8")
+    p.add_argument("--format", choices=("text", "json"), default="text")
     p.set_defaults(func=cmd_sync)
 
     p = sub.add_parser("status", help="each catalog source's last sync, errors and problems")
@@ -359,16 +459,49 @@ def build_parser() -> argparse.ArgumentParser:
 
     cli_scaffold.add_cli(sub, _app)  # scaffold, audit
 
-    for module in _adapter_modules():
-        add_cli = getattr(module, "add_cli", None)
-        if add_cli:
-            add_cli(sub)
+    if argv is None or _subcommand(argv) not in CORE_SUBCOMMANDS:
+        for module in _adapter_modules():
+            add_cli = getattr(module, "add_cli", None)
+            if add_cli:
+                add_cli(sub)
+    seen: set[int] = set()
+    for subparser in sub.choices.values():  # aliases share one parser
+        if id(subparser) not in seen:
+            seen.add(id(subparser))
+            _global_options(subparser, argparse.SUPPRESS)
     return parser
 
 
+def _subcommand(argv: Sequence[str]) -> str | None:
+    """The subcommand ``argv`` names (the first word that is not an option or its value)."""
+    words = iter(argv)
+    for word in words:
+        if word == "--config":
+            next(words, None)
+        elif not word.startswith("-"):
+            return word
+    return None
+
+
+def _global_options(parser: argparse.ArgumentParser, default: Any) -> None:
+    """``--config`` and ``-v``: accepted before the subcommand and after it.
+
+    On a subcommand they default to SUPPRESS, so a value given before it is kept.
+    """
+    parser.add_argument(
+        "--config",
+        default=default,
+        help="config file (default: $CALLBOARD_CONFIG or config/callboard.yaml)",
+    )
+    parser.add_argument(
+        "-v", "--verbose", action="store_true", default=default or False, help="log more"
+    )
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    ns = parser.parse_args(argv)
+    args = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser(args)
+    ns = parser.parse_args(args)
     # Non-dumpable, and the platforms' tokens out of os.environ before any child starts.
     harden()
     logging.basicConfig(
@@ -393,7 +526,21 @@ def entry() -> None:
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
         code = 0
+    except KeyboardInterrupt:  # Ctrl-C: one line, the shell's code for SIGINT, no traceback
+        _interrupted()
+        code = 130
     sys.exit(code)
+
+
+def _interrupted() -> None:
+    # A second Ctrl-C while saying so must not bring the traceback back.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    start = "\r\033[K" if sys.stderr.isatty() else ""  # over the ^C echo or a progress bar
+    try:
+        sys.stderr.write(f"{start}callboard: interrupted\n")
+        sys.stderr.flush()
+    except OSError:
+        pass
 
 
 if __name__ == "__main__":

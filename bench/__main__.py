@@ -26,6 +26,7 @@ BENCHMARKS = (
     "bench.bench_docs",
     "bench.bench_slack",
     "bench.bench_reports",
+    "bench.bench_cli",
 )
 
 

@@ -8,6 +8,7 @@ catalog ("did you mean" included), runs the handler, and turns every exception i
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import logging
 import shlex
@@ -30,6 +31,7 @@ from bot.chat import (
     Section,
 )
 from bot.errors import Ambiguous, BadArguments, NotFound, UserError
+from bot.trust import catalog_warnings
 
 if TYPE_CHECKING:
     from bot.app import App
@@ -37,6 +39,9 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 ArgKind = Literal["entity", "text", "words"]
+
+# Longer than any command or question a person types (Slack allows 40,000 characters).
+MAX_REQUEST_CHARS = 2000
 OptionKind = Literal["flag", "int", "text"]
 
 
@@ -128,6 +133,18 @@ class Context:
         """Where a long-running handler reports its steps (the adapter's), if anywhere."""
         return self.request.progress
 
+    def found_nothing(self, reply: Reply) -> Reply:
+        """``reply`` (an answer that found nothing) with a note per catalog source that never
+        synced or whose last sync failed: "nothing" may then be wrong."""
+        try:
+            warnings = catalog_warnings(self.app.db, self.app.sync.source_names(), self.now)
+        except Exception:  # a note must never cost the answer
+            log.exception("reading the catalog sources' status failed")
+            return reply
+        if not warnings:
+            return reply
+        return dataclasses.replace(reply, notes=(*warnings, *reply.notes))  # first: it matters most
+
 
 class Dispatcher:
     """Routes requests to commands and turns every outcome into a ``Reply``."""
@@ -164,7 +181,17 @@ class Dispatcher:
         return name.lstrip("/").lower(), rest.strip()
 
     async def dispatch(self, request: Request) -> Reply:
-        """Answer one request. Never raises."""
+        """Answer one request. Never raises.
+
+        A request longer than ``MAX_REQUEST_CHARS`` is refused before anything reads it, so
+        the work a chat message can cause on the event loop is bounded.
+        """
+        if len(request.text) > MAX_REQUEST_CHARS:
+            return Reply(
+                text=f"That message is too long for me ({len(request.text):,} characters; "
+                f"at most {MAX_REQUEST_CHARS:,}). Ask with fewer words.",
+                error=True,
+            )
         name, rest = self.split(request)
         ctx = self.context(request)
         if not name:
@@ -180,7 +207,8 @@ class Dispatcher:
                 reply = reply.with_notes(*args.values["__notes__"])
             return reply
         except UserError as exc:
-            return self.user_error(exc, spec, rest)
+            reply = self.user_error(exc, spec, rest)
+            return ctx.found_nothing(reply) if isinstance(exc, NotFound) else reply
         except Exception:
             return self.crash(f"/{name} {rest}")
 
@@ -308,12 +336,19 @@ class Dispatcher:
                     return f"/{verb} {rest[:at]}{option}{rest[at + len(exc.query) :]}".rstrip()
 
                 title = "Did you mean" if isinstance(exc, NotFound) else "Which one?"
+                items = [_label(o) for o in options]
+                hidden = exc.total - len(options) if isinstance(exc, Ambiguous) else 0
+                more = None
+                if hidden > 0 and exc.query:
+                    more = "/search " + shlex.join(exc.query.split())
+                    items.append(f"… and {hidden} more: {more}")
                 return Reply(
                     text=str(exc),
-                    sections=(Section(title=title, items=tuple(_label(o) for o in options)),),
+                    sections=(Section(title=title, items=tuple(items)),),
                     buttons=tuple(
                         Button(_label(o, short=True), command=retry(o)) for o in options[:5]
                     ),
+                    more=more,
                     error=True,
                 )
         return Reply(text=str(exc), error=True)

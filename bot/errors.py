@@ -41,9 +41,10 @@ class NotFound(UserError):
 class Ambiguous(UserError):
     """Several things matched the name equally well."""
 
-    def __init__(self, message: str, candidates: tuple[str, ...]) -> None:
+    def __init__(self, message: str, candidates: tuple[str, ...], total: int = 0) -> None:
         super().__init__(message)
         self.candidates = candidates
+        self.total = max(total, len(candidates))  # how many matched, shown or not
         self.query: str | None = None  # the text that matched several, set by the resolver
 
 

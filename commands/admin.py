@@ -16,6 +16,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from rapidfuzz import fuzz, process
 
@@ -298,14 +299,23 @@ def status_reply(
                 )
             )
         failing = [s.name for s in statuses if s.state == "failing"]
+        never = [s.name for s in statuses if s.state == "never synced" and s.configured]
         text = f"{len(statuses)} source{'s' if len(statuses) != 1 else ''}"
-        text += f"; failing: {', '.join(failing)}." if failing else ", all ok."
+        if failing or never:
+            text += "".join(
+                f"; {label}: {', '.join(names)}"
+                for label, names in (("failing", failing), ("never synced", never))
+                if names
+            )
+            text += "."
+        else:
+            text += ", all ok."
         return Reply(
             title="Catalog sources",
             text=text,
             sections=tuple(sections),
             buttons=(Button("Sync now", command=f"/{NAME} sync", style="primary"),),
-            error=bool(failing),
+            error=bool(failing or never),
         )
     offset = (page - 1) * PROBLEMS_PAGE
     (status,) = source_statuses(
@@ -331,8 +341,44 @@ def status_reply(
         sections=tuple(sections),
         buttons=(Button("Sync now", command=f"/{NAME} sync {only}", style="primary"),),
         more=more,
-        error=status.state == "failing",
+        error=status.state != "ok",
     )
+
+
+def status_data(
+    db: Database, order: Sequence[str], now: dt.datetime, only: str | None = None
+) -> dict[str, Any]:
+    """Each source's status as data, for monitoring (``callboard status --format json``).
+
+    ``ok`` is false when any source is failing or (configured and) never synced.
+    """
+    statuses = source_statuses(db, order, only=only, problem_limit=0)
+
+    def when(value: dt.datetime | None) -> str | None:
+        return value.astimezone(dt.UTC).isoformat() if value is not None else None
+
+    sources = [
+        {
+            "name": s.name,
+            "type": s.type,
+            "location": s.location,
+            "configured": s.configured,
+            "state": s.state,
+            "last_attempt": when(s.last_attempt),
+            "last_success": when(s.last_success),
+            "last_error": s.last_error,
+            "entity_count": s.entity_count,
+            "duration_ms": s.duration_ms,
+            "problems": {
+                "error": s.error_count,
+                "warning": s.problem_count - s.error_count,
+                "total": s.problem_count,
+            },
+        }
+        for s in statuses
+    ]
+    healthy = all(s.state == "ok" for s in statuses if s.configured or s.state == "failing")
+    return {"ok": healthy, "checked_at": now.astimezone(dt.UTC).isoformat(), "sources": sources}
 
 
 # ------------------------------------------------------------------ the umbrella

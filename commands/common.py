@@ -14,14 +14,15 @@ from bot.chat import Field, Link, Section
 from bot.config import Settings
 from bot.dispatch import Context
 from bot.errors import Ambiguous, CatalogError, NotFound, UserError
+from bot.identity import DISCORD_USER_ID as DISCORD_USER_ID  # re-exported for adapters
+from bot.identity import SLACK_USER_ID as SLACK_USER_ID
+from bot.identity import USER_ID_ANNOTATIONS
 
 # Callboard's own annotation keys (Backstage has no core chat annotation).
 SLACK_CHANNEL_ID = "slack.com/channel-id"
 SLACK_CHANNEL_NAME = "slack.com/channel-name"
 SLACK_BOT_NOTIFY = "slack.com/bot-notify"  # read by Backstage's Slack notifications module
 DISCORD_CHANNEL_ID = "discord.com/channel-id"
-SLACK_USER_ID = "slack.com/user-id"
-DISCORD_USER_ID = "discord.com/user-id"
 TECHDOCS_REF = "backstage.io/techdocs-ref"
 TECHDOCS_ENTITY = "backstage.io/techdocs-entity"
 
@@ -156,7 +157,6 @@ def grouped_by_kind(entities: Iterable[Entity]) -> list[Section]:
 
 SEARCH_EXTENSION = "catalog.search"
 
-USER_ID_ANNOTATIONS = {"slack": SLACK_USER_ID, "discord": DISCORD_USER_ID}
 ME_WORDS = ("me", "myself", "mine", "i")
 
 

@@ -29,6 +29,7 @@ RESULTS_PER_PAGE = 5
 MAX_TOC_PAGES = 40
 _OPTIONS = re.compile(r"(?:^|\s)(?:--page(?:=|\s+)\S+|--problems)(?=\s|$)")
 PROBLEMS_PER_PAGE = 25
+MAX_WORDS = 32  # words in one docs query: bounded work per request
 
 
 async def docs(ctx: Context, args: Args) -> Reply:
@@ -42,6 +43,11 @@ async def docs(ctx: Context, args: Args) -> Reply:
         return _problems(service, page)
     if not text:
         return _overview(ctx, service)
+    if len(text.split()) > MAX_WORDS:
+        raise BadArguments(
+            f"/docs takes at most {MAX_WORDS} words ({len(text.split())} given): "
+            "a few distinctive words find more."
+        )
     entity, words = _leading_entity(ctx, text)
     if entity is None:
         return _search(ctx, service, text, None, page)
@@ -51,11 +57,15 @@ async def docs(ctx: Context, args: Args) -> Reply:
 
 
 def _leading_entity(ctx: Context, text: str) -> tuple[Entity | None, str]:
-    """The entity named exactly by the leading words, and the words after it."""
+    """The entity named exactly by the leading words, and the words after it.
+
+    No name or title in the catalog has more than ``index.max_words`` words, so only that many
+    leading runs are tried: the work grows with the text, never with its square.
+    """
     words = text.split()
     service = DocsService.of(ctx.app)
     index = ctx.app.catalog.index()
-    for count in range(len(words), 0, -1):
+    for count in range(min(len(words), index.max_words), 0, -1):
         refs = _exact_refs(index, " ".join(words[:count]).strip('"'))
         if not refs:
             continue
@@ -266,7 +276,7 @@ def _search(
         text = f"Nothing{where} matches “{words}”."
         if page > 1:
             text = f"There is no page {page} of results for “{words}”{where}."
-        return Reply(text=text, buttons=buttons, notes=tuple(notes))
+        return ctx.found_nothing(Reply(text=text, buttons=buttons, notes=tuple(notes)))
     sections = []
     start = (page - 1) * RESULTS_PER_PAGE
     lines = _hit_lines(ctx, results, with_snippets=True)

@@ -78,11 +78,13 @@ async def owns(ctx: Context, args: Args) -> Reply:
         hint = ""
         if could_include:
             hint = f" Its child groups may: {command_line('owns', str(who.ref), all=True)}"
-        return Reply(
-            title=title,
-            text=f"{summary}{hint}",
-            sections=tuple(header),
-            notes=tuple(notes),
+        return ctx.found_nothing(
+            Reply(
+                title=title,
+                text=f"{summary}{hint}",
+                sections=tuple(header),
+                notes=tuple(notes),
+            )
         )
     sections = _grouped(docs, str(who.ref))
     shown, left = paged_sections(sections, page, PAGE_SIZE)

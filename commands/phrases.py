@@ -16,7 +16,9 @@ what does X own · what is owned by X · what X owns     /owns X
 what depends on X · what uses X · who uses X           /deps X
 what breaks if X goes down · what does X depend on
 dependencies of X · deps of X
+who is on call for X · on-call for X                   /whoowns X --oncall
 docs for X · documentation for X · runbook for X       /docs X (/describe X without /docs)
+X docs · X documentation · X runbook
 what is X · what's X · tell me about X · describe X    /describe X
 info on X · details of X
 search X · search for X · find X · look for X          /search X
@@ -44,14 +46,15 @@ class Phrase:
     pattern: re.Pattern[str]
     command: str  # "whoowns": the subject follows; "owns me": fixed words
     example: str
+    options: str = ""  # appended after the subject ("--oncall")
 
 
-def _p(regex: str, command: str, example: str) -> Phrase:
+def _p(regex: str, command: str, example: str, options: str = "") -> Phrase:
     parts = regex.split(_X)
     numbered = parts[0] + "".join(
         f"(?P<x{i}>.+){part}" for i, part in enumerate(parts[1:], start=1)
     )
-    return Phrase(re.compile(rf"^(?:{numbered})$", re.IGNORECASE), command, example)
+    return Phrase(re.compile(rf"^(?:{numbered})$", re.IGNORECASE), command, example, options)
 
 
 # Order matters: "what is owned by X" before "what is X", "what does X own" before the rest.
@@ -89,6 +92,13 @@ PHRASES: tuple[Phrase, ...] = (
         "what depends on payments-api",
     ),
     _p(
+        rf"who(?: is|'s| are)? (?:the )?on[- ]?call (?:for|on|of) {_X}"
+        rf"|(?:the )?on[- ]?call (?:for|on|of) {_X}|who do i page (?:for|about) {_X}",
+        "whoowns",
+        "who is on call for payments-api",
+        options="--oncall",
+    ),
+    _p(
         rf"(?:where are )?(?:the )?(?:docs|documentation|runbooks?|tech ?docs) (?:for|of|on) {_X}",
         "docs",
         "docs for checkout",
@@ -100,6 +110,7 @@ PHRASES: tuple[Phrase, ...] = (
         "what is payments-api",
     ),
     _p(rf"(?:search|find|look) (?:for )?{_X}|where(?: is|'s) {_X}", "search", "search ledger"),
+    _p(rf"{_X}(?:'s)? (?:docs|documentation|runbooks?|tech ?docs)", "docs", "payments-api docs"),
 )
 
 _LEAD = re.compile(
@@ -136,7 +147,7 @@ class PhraseInterpreter:
             if phrase.pattern.groupindex and not subject:
                 continue
             words = fixed.split() if fixed else [shlex.quote(w) for w in subject.split()]
-            return " ".join([f"/{available}", *words])
+            return " ".join([f"/{available}", *words, *phrase.options.split()])
         return None  # a command typed without "/", or nothing we know: the dispatcher decides
 
     def _available(self, command: str) -> str | None:

@@ -57,11 +57,13 @@ async def search(ctx: Context, args: Args) -> Reply:
 
     if result.total == 0:
         lines = problems or [f"Nothing in the catalog matches “{text}”."]
-        return Reply(
-            title=f"Search: {text}",
-            text="\n".join(lines),
-            notes=tuple(notes),
-            error=bool(problems),
+        return ctx.found_nothing(
+            Reply(
+                title=f"Search: {text}",
+                text="\n".join(lines),
+                notes=tuple(notes),
+                error=bool(problems),
+            )
         )
     if not result.hits:
         raise BadArguments(

@@ -6,6 +6,7 @@ from bot.catalog.model import Entity
 from bot.chat import Button, Field, Reply, Section
 from bot.dispatch import Arg, Args, CommandSpec, Context, Option
 from commands.common import (
+    ONCALL_ANNOTATIONS,
     channel_fields,
     entity_line,
     group_members,
@@ -23,6 +24,8 @@ MAX_OWNED_SHOWN = 40
 async def whoowns(ctx: Context, args: Args) -> Reply:
     """The owning team (or person), its members, channel, parents, on-call and source."""
     entity = args.entity("entity")
+    if args.options["oncall"]:
+        return _oncall(ctx, entity)
     if entity.ref.kind in ("group", "user"):
         return _owned_by(ctx, entity, args.options["page"])
     catalog = ctx.app.catalog
@@ -97,6 +100,43 @@ async def whoowns(ctx: Context, args: Args) -> Reply:
     )
 
 
+def _oncall(ctx: Context, entity: Entity) -> Reply:
+    """Only the on-call part: the entity's on-call annotations, else its owner's, and the
+    owner's channel to ask in."""
+    catalog = ctx.app.catalog
+    owner: Entity | None = None
+    if entity.ref.kind not in ("group", "user"):
+        owners = catalog.related(entity.ref, "ownedBy")
+        owner = catalog.get(owners[0]) if owners else None
+    fields = oncall_fields(entity)
+    whose = entity
+    if not fields and owner is not None:
+        fields, whose = oncall_fields(owner), owner
+    title = f"On call for {entity.display_name}"
+    reach: list[Field] = []
+    if owner is not None:
+        reach.append(Field("Owner", f"{owner.display_name} ({owner.ref})"))
+        reach.extend(channel_fields(owner))
+        if owner.email:
+            reach.append(Field("Email", owner.email))
+    elif entity.ref.kind == "group":
+        reach.extend(channel_fields(entity))
+    buttons = (Button("Who owns it", command=f"/whoowns {entity.ref}"),)
+    if not fields:
+        keys = ", ".join(key for key, _ in ONCALL_ANNOTATIONS)
+        text = f"No on-call is recorded for {entity.ref} or its owner (annotations: {keys})."
+        if reach:
+            text += " Ask the owner:"
+        sections = (Section(fields=tuple(reach)),) if reach else ()
+        return Reply(title=title, text=text, sections=sections, buttons=buttons)
+    via = "" if whose is entity else f", from its owner {whose.ref}"
+    text = f"On call for {entity.ref}{via}: " + "; ".join(f"{f.label} {f.value}" for f in fields)
+    found = [Section(title="On call", fields=tuple(fields))]
+    if reach:
+        found.append(Section(title="Owner", fields=tuple(reach)))
+    return Reply(title=title, text=text + ".", sections=tuple(found), buttons=buttons)
+
+
 def _owned_by(ctx: Context, who: Entity, page: int) -> Reply:
     """Asked about a Group or User: what it owns (directly), and for a group, its people."""
     catalog = ctx.app.catalog
@@ -121,7 +161,9 @@ def _owned_by(ctx: Context, who: Entity, page: int) -> Reply:
         )
     if not owned:
         text = f"{head}\n{who.display_name} owns nothing in the catalog."
-        return Reply(title=f"What {who.display_name} owns", text=text, sections=tuple(lines))
+        return ctx.found_nothing(
+            Reply(title=f"What {who.display_name} owns", text=text, sections=tuple(lines))
+        )
     total = len(owned)
     shown, left = paged_sections(grouped_by_kind(owned.values()), page, MAX_OWNED_SHOWN)
     if not shown:
@@ -142,6 +184,14 @@ SPEC = CommandSpec(
     summary="Who owns an entity: the team, its people, its channel and on-call.",
     handler=whoowns,
     args=(Arg("entity", help="a name, title or ref (component:payments-api)"),),
-    options=(Option("page", "int", "page of a long list", default=1, minimum=1),),
-    examples=("/whoowns payments-api", "/whoowns Payments API", "/whoowns group:team-payments"),
+    options=(
+        Option("page", "int", "page of a long list", default=1, minimum=1),
+        Option("oncall", "flag", "only who is on call (and the owner's channel)"),
+    ),
+    examples=(
+        "/whoowns payments-api",
+        "/whoowns Payments API",
+        "/whoowns group:team-payments",
+        "/whoowns payments-api --oncall",
+    ),
 )

@@ -24,6 +24,7 @@ from typing import Any
 
 import yaml
 
+from bot.catalog import progress
 from bot.catalog.candidates import Prepared, is_location, prepare_documents, ref_text_of
 from bot.catalog.parsepool import ParsePool
 from bot.catalog.problems import Level, Problem
@@ -273,6 +274,9 @@ def walk(
                 where = f"{first.message} (a target of {named_by[rel]})"
                 read.problems[0] = dataclasses.replace(first, message=where)
             reads.append(read)
+            progress.file_read(
+                len(read.prepared[0]) if read.prepared is not None else len(read.documents or ())
+            )
             for child in read.children:
                 named_by.setdefault(child, read.path)
             fresh = [c for c in read.children if c not in seen]

@@ -7,18 +7,21 @@ the catalog generation changes: full ref, exact name (case-insensitive), title, 
 from __future__ import annotations
 
 import bisect
+import contextlib
 import json
 import re
 import threading
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from rapidfuzz import fuzz, process, utils
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, func, or_, select
 
 from bot.catalog.model import Entity, EntityRef, Relation
 from bot.errors import Ambiguous, CatalogError, NotFound
+from bot.identity import USER_ID_ANNOTATIONS, as_email, mentioned_id
 from bot.store.db import Database
 from bot.store.schema import entities, relations
 
@@ -28,6 +31,11 @@ CLEAR_LEAD = 6.0
 SUGGEST_SCORE = 60.0
 SHORTLIST = 64
 MIN_GUESS_LENGTH = 3  # shorter text is never resolved by a fuzzy guess alone
+CLOSE_RATIO = 80.0  # a whole-string likeness this good is a typo, not another name
+CLOSE_LIMIT = 200  # fuzzy candidates looked at to count the close ones
+# Fuzzy matching looks at this much of what was typed: no name or title is longer that matters,
+# and a 40 KB message (a type-ahead box, a DM) must cost no more than a name.
+MAX_QUERY_CHARS = 256
 
 # When one exact name is shared by several kinds, the entity people usually mean comes first.
 KIND_PRIORITY = ("component", "api", "resource", "system", "domain", "group", "user", "template")
@@ -38,7 +46,10 @@ class IndexEntry:
     ref: str
     kind: str
     name: str
-    title: str | None
+    title: str | None  # metadata.title
+    email: str | None = None  # spec.profile.email, lower-cased (Users and Groups)
+    display: str | None = None  # spec.profile.displayName, when there is no title
+    chat_ids: tuple[str, ...] = ()  # a User's chat user ids (slack.com/user-id...)
 
 
 @dataclass(frozen=True)
@@ -54,6 +65,36 @@ def _norm(text: str) -> str:
     return re.sub(r"[\s_]+", "-", text.strip().lower())
 
 
+_TOKEN = re.compile(r"[a-z0-9]+")
+
+
+def _likeness(query: str, entry: IndexEntry) -> float:
+    """How alike ``query`` and the entry's name or title are as whole strings (0-100)."""
+    q = utils.default_process(query)
+    return max(
+        fuzz.ratio(q, utils.default_process(text))
+        for text in (entry.name, entry.title, entry.display)
+        if text
+    )
+
+
+def _close(query: str, entry: IndexEntry) -> bool:
+    """Is ``entry`` a name the user may have meant: a near spelling of it (a typo), or every
+    word typed starts a word of its name or title (``payments`` → ``payments-api``)?"""
+    words = _TOKEN.findall(query.lower())
+    for text in (entry.name, entry.title, entry.display):
+        if not text or not words:
+            continue
+        tokens = _TOKEN.findall(text.lower())
+        if all(any(t.startswith(w) for t in tokens) for w in words):
+            return True
+    return _likeness(query, entry) >= CLOSE_RATIO
+
+
+def _kind_then_name(e: IndexEntry) -> tuple[int, str]:
+    return (KIND_PRIORITY.index(e.kind) if e.kind in KIND_PRIORITY else 99, e.name)
+
+
 class NameIndex:
     """Every entity's ref, name and title, for resolution and suggestions."""
 
@@ -65,16 +106,31 @@ class NameIndex:
         # is usually the name in other clothes ("Payments API" ~ "payments-api").
         self.choices: list[str] = []
         self.choice_entries: list[IndexEntry] = []
+        self.by_email: dict[str, list[IndexEntry]] = defaultdict(list)
+        self.by_chat_id: dict[str, list[IndexEntry]] = defaultdict(list)
+        self.max_words = 1  # the most words in one name or title (bounds a leading-name scan)
         for row in rows:
             self.by_ref[row.ref] = row
             self.by_name[row.name.lower()].append(row)
+            if row.email:
+                self.by_email[row.email.lower()].append(row)
+            for chat_id in row.chat_ids:
+                self.by_chat_id[chat_id].append(row)
+            self.max_words = max(
+                self.max_words,
+                len(row.name.split()),
+                len((row.title or "").split()),
+                len((row.display or "").split()),
+            )
             name_key = utils.default_process(row.name)
             self.choices.append(name_key)
             self.choice_entries.append(row)
-            if row.title:
-                self.by_title[_norm(row.title)].append(row)
-                title_key = utils.default_process(row.title)
-                if title_key != name_key:
+            keys = {name_key}
+            for title in dict.fromkeys(t for t in (row.title, row.display) if t):
+                self.by_title[_norm(title)].append(row)
+                title_key = utils.default_process(title)
+                if title_key not in keys:
+                    keys.add(title_key)
                     self.choices.append(title_key)
                     self.choice_entries.append(row)
         self._kind_choices: dict[tuple[str, ...], tuple[list[str], list[IndexEntry]]] = {}
@@ -115,6 +171,10 @@ class NameIndex:
             raise NotFound(
                 "Which entity? Give a name, a title or a ref like component:payments-api"
             )
+        person = self._person(query, wanted)
+        if person is not None:
+            return person
+        query = query.lstrip("@").strip() or query
         # 1. a full or partial ref with an explicit kind: component:payments-api
         missing_ref: EntityRef | None = None
         if ":" in query and " " not in query:
@@ -159,29 +219,84 @@ class NameIndex:
                 f"There is no {missing_ref} in the catalog.",
                 tuple(dict.fromkeys(same + near))[:MAX_SUGGESTIONS],
             )
-        # 4. fuzzy
-        ranked = self.suggest(query, wanted, limit=MAX_SUGGESTIONS * 2)
+        # 4. fuzzy: a typo of one name is taken (with a note); several close names are
+        # ambiguous; names only loosely alike are "not found", with the nearest as suggestions.
+        ranked = self.suggest(query, wanted, limit=CLOSE_LIMIT)
         if not ranked:
             raise NotFound(f"Nothing like “{query}” in the catalog.")
+        close = [e for e, _ in ranked if _close(query, e)]
         best_score = ranked[0][1]
         second = ranked[1][1] if len(ranked) > 1 else 0.0
         # A guess from one or two characters is no guess a person would make: suggest instead.
         confident = len(query) >= MIN_GUESS_LENGTH
-        if confident and best_score >= AUTO_PICK_SCORE and best_score - second >= CLEAR_LEAD:
-            return Resolution(EntityRef.parse(ranked[0][0].ref), "fuzzy", query)
-        close_entries = [e for e, score in ranked if score >= best_score - CLEAR_LEAD]
-        close_entries.sort(
-            key=lambda e: (KIND_PRIORITY.index(e.kind) if e.kind in KIND_PRIORITY else 99, e.name)
+        best = ranked[0][0]
+        clear_typo = (
+            best_score >= AUTO_PICK_SCORE
+            and best_score - second >= CLEAR_LEAD
+            and _likeness(query, best) >= CLOSE_RATIO
         )
-        close = [e.ref for e in close_entries]
-        if best_score >= AUTO_PICK_SCORE and len(close) > 1:
+        if confident and best in close and (len(close) == 1 or clear_typo):
+            return Resolution(EntityRef.parse(best.ref), "fuzzy", query)
+        if len(close) > 1:
+            close.sort(key=_kind_then_name)
             raise Ambiguous(
-                f"“{query}” could mean several entities:", tuple(close[:MAX_SUGGESTIONS])
+                f"“{query}” could mean several entities:",
+                tuple(e.ref for e in close[:MAX_SUGGESTIONS]),
+                total=len(close),
             )
         raise NotFound(
             f"Nothing named “{query}”.",
             tuple(e.ref for e, _ in ranked[:MAX_SUGGESTIONS]),
         )
+
+    def _person(self, query: str, wanted: tuple[str, ...]) -> Resolution | None:
+        """An email (a User's or Group's ``spec.profile.email``, exactly), a chat mention or
+        a User's chat user id; None when ``query`` is none of them."""
+        email = as_email(query)
+        if email is not None:
+            hits = [e for e in self.by_email.get(email, []) if not wanted or e.kind in wanted]
+            if not hits:
+                who = " or ".join(k for k in ("user", "group") if not wanted or k in wanted)
+                raise NotFound(
+                    f"No {who or 'entity'} in the catalog has the email {email} "
+                    "(spec.profile.email)."
+                )
+            return self._one(hits, query, "email")
+        mentioned = mentioned_id(query)
+        chat_id = mentioned or query
+        hits = [e for e in self.by_chat_id.get(chat_id, []) if not wanted or e.kind in wanted]
+        if hits:
+            return self._one(hits, query, "chat id")
+        if mentioned is not None:
+            keys = " or ".join(USER_ID_ANNOTATIONS.values())
+            raise NotFound(
+                f"No User in the catalog has the chat id {mentioned} ({keys} annotation)."
+            )
+        if query.startswith("@") and len(query) > 1 and (not wanted or "user" in wanted):
+            # A mention as typed where the platform does not escape it (`@ana.silva`, `@Ana
+            # Silva`): the User by name or display name; anything else resolves without the @.
+            handle = query[1:].strip()
+            users = [
+                e
+                for e in (
+                    *self.by_name.get(handle.lower(), []),
+                    *self.by_title.get(_norm(handle), []),
+                )
+                if e.kind == "user"
+            ]
+            if users:
+                return self._one(list(dict.fromkeys(users)), query, "mention")
+        return None
+
+    def _one(self, hits: list[IndexEntry], query: str, how: str) -> Resolution:
+        if len(hits) > 1:
+            hits = sorted(hits, key=_kind_then_name)
+            raise Ambiguous(
+                f"Several entities have {query}; it should name one:",
+                tuple(h.ref for h in hits[:MAX_SUGGESTIONS]),
+                total=len(hits),
+            )
+        return Resolution(EntityRef.parse(hits[0].ref), how, query)
 
     def _pick(
         self, hits: list[IndexEntry], wanted: tuple[str, ...], query: str
@@ -226,6 +341,7 @@ class NameIndex:
     ) -> list[tuple[IndexEntry, float]]:
         """The best fuzzy matches for ``text`` (each entity once), best first."""
         choices, entries = self._filtered(tuple(k.lower() for k in kinds))
+        text = text[:MAX_QUERY_CHARS]
         if not choices or not text.strip():
             return []
         query = utils.default_process(text)
@@ -268,6 +384,45 @@ class NameIndex:
         return out
 
 
+PersonFacts = tuple[str | None, str | None, tuple[str, ...]]  # display name, email, chat ids
+
+
+def _person_facts(data: str) -> PersonFacts:
+    """A User's or Group's display name, email and chat user ids, from its stored document."""
+    try:
+        doc = json.loads(data)
+    except ValueError:
+        return None, None, ()
+    spec = doc.get("spec") if isinstance(doc, dict) else None
+    profile = spec.get("profile") if isinstance(spec, dict) else None
+    shown = email = None
+    if isinstance(profile, dict):
+        value = profile.get("displayName")
+        shown = value.strip() if isinstance(value, str) and value.strip() else None
+        value = profile.get("email")
+        email = value.strip().lower() if isinstance(value, str) and value.strip() else None
+    meta = doc.get("metadata") if isinstance(doc, dict) else None
+    annotations = meta.get("annotations") if isinstance(meta, dict) else None
+    ids: tuple[str, ...] = ()
+    if isinstance(annotations, dict) and doc.get("kind", "").lower() == "user":
+        ids = tuple(
+            str(annotations[key]).strip()
+            for key in USER_ID_ANNOTATIONS.values()
+            if isinstance(annotations.get(key), str | int) and str(annotations[key]).strip()
+        )
+    return shown, email, ids
+
+
+def _entry(row: Any, facts: PersonFacts | None) -> IndexEntry:
+    if facts is None:
+        return IndexEntry(row.ref, row.kind, row.name, row.title)
+    shown, email, ids = facts
+    # The profile's display name is the name shown when there is no title: typed exactly, it
+    # names the entity; behind a title ("Payments" for "Payments Team") it is not a name.
+    display = None if row.title else shown
+    return IndexEntry(row.ref, row.kind, row.name, row.title, email, display, ids)
+
+
 class CatalogReader:
     """Read access to the synced catalog; cheap to call from every command."""
 
@@ -276,6 +431,7 @@ class CatalogReader:
         self._index: NameIndex | None = None
         self._index_generation = -1
         self._lock = threading.Lock()
+        self._exact_tried = False
 
     def index(self) -> NameIndex:
         generation = self.db.generation()
@@ -288,14 +444,54 @@ class CatalogReader:
                                 entities.c.ref, entities.c.kind, entities.c.name, entities.c.title
                             )
                         ).all()
-                    self._index = NameIndex(
-                        IndexEntry(r.ref, r.kind, r.name, r.title) for r in rows
-                    )
+                        people = {
+                            r.ref: _person_facts(r.data)
+                            for r in conn.execute(
+                                select(entities.c.ref, entities.c.data).where(
+                                    entities.c.kind.in_(("user", "group"))
+                                )
+                            )
+                        }
+                    self._index = NameIndex(_entry(r, people.get(r.ref)) for r in rows)
                     self._index_generation = generation
         return self._index
 
     def resolve(self, text: str, kinds: Sequence[str] = ()) -> Resolution:
+        if self._index is None and not self._exact_tried:
+            # The first name in a process (all that `callboard ask` resolves) needs no index
+            # when it is exact; later ones build it (a name scan per query would not scale).
+            self._exact_tried = True
+            exact = self._exact(text, kinds)
+            if exact is not None:
+                return exact
         return self.index().resolve(text, kinds)
+
+    def _exact(self, text: str, kinds: Sequence[str]) -> Resolution | None:
+        """An exact ref or name, from the database without building the name index (about a
+        second for 43,000 entities); None when only the index can tell."""
+        query = text.strip()
+        if not query or as_email(query) is not None or mentioned_id(query) is not None:
+            return None
+        names = {query.lower(), _norm(query), query.lower().rpartition("/")[2]}
+        wanted: list[ColumnElement[bool]] = [func.lower(entities.c.name).in_(sorted(names))]
+        if ":" in query and " " not in query:
+            with contextlib.suppress(CatalogError):
+                wanted.append(entities.c.ref == str(EntityRef.parse(query)))
+        with self.db.engine.connect() as conn:
+            rows = conn.execute(
+                select(entities.c.ref, entities.c.kind, entities.c.name, entities.c.title).where(
+                    or_(*wanted)
+                )
+            ).all()
+        if not rows:
+            return None
+        try:
+            found = NameIndex(IndexEntry(r.ref, r.kind, r.name, r.title) for r in rows).resolve(
+                query, kinds
+            )
+        except (NotFound, Ambiguous):
+            return None
+        return found if found.how in ("ref", "name") else None
 
     def get(self, ref: EntityRef | str) -> Entity | None:
         with self.db.engine.connect() as conn:

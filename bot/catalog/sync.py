@@ -20,6 +20,7 @@ from typing import Any, Protocol
 from sqlalchemy import Connection, bindparam, delete, func, insert, select, update
 from sqlalchemy.exc import SQLAlchemyError
 
+from bot.catalog import progress
 from bot.catalog.candidates import (
     Candidate,
     entity_candidates,
@@ -308,6 +309,7 @@ class CatalogSync:
             ).all()
         known = {r.path: KnownFile(r.sha256 or "", _json_tuple(r.children)) for r in known_rows}
         positions_before = {r.path: r.position for r in known_rows}
+        progress.source_started(source.name, len(known_rows) or None)
         try:
             reads = source.read(known, force, prepare=True)
         except SourceError as exc:

@@ -204,8 +204,8 @@ def test_callboard_status_on_the_command_line(tmp_path: Path) -> None:
             check=False,
         )
 
-    never = run("status")
-    assert never.returncode == 0 and "State         never synced" in never.stdout
+    never = run("status")  # a never-synced source fails monitoring, like a failing one
+    assert never.returncode == 1 and "State         never synced" in never.stdout
     assert run("sync").returncode == 0
     ok = run("status", "one")
     assert ok.returncode == 0 and "one is ok." in ok.stdout and "Entities      1" in ok.stdout

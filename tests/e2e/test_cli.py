@@ -123,7 +123,7 @@ def test_ask_answers_in_text_and_fails_on_an_error_reply(config: Path, tmp_path:
 
 
 def test_sync_prints_counts_changes_and_every_problem(config: Path, tmp_path: Path) -> None:
-    first = run("--config", str(config), "sync", cwd=tmp_path)
+    first = run("--config", str(config), "sync", "--changes", cwd=tmp_path)
     assert first.returncode == 0, first.stderr
     assert re.search(
         r"^demo: 105 entities, 105 added, 0 removed, 0 modified, 0 owner changes; "
@@ -131,7 +131,7 @@ def test_sync_prints_counts_changes_and_every_problem(config: Path, tmp_path: Pa
         first.stdout,
         re.M,
     )
-    assert "  + component:default/payments-api" in first.stdout.splitlines()
+    assert "  + component:default/payments-api" in first.stdout.splitlines()  # --changes: all
     again = run("--config", str(config), "sync", cwd=tmp_path)
     assert again.returncode == 0
     assert "demo: 105 entities, 0 added, 0 removed, 0 modified, 0 owner changes; 0 of 26 files" in (

@@ -152,8 +152,11 @@ def test_an_ambiguous_name_offers_the_candidates_as_buttons(demo_app: App) -> No
     reply = ask(demo_app, "/whoowns payments")
     assert reply.error
     assert reply.text == "“payments” could mean several entities:"
-    candidates = section_items(reply, "Which one?")
-    assert 2 <= len(candidates) <= 5
+    *candidates, hidden = section_items(reply, "Which one?")
+    assert len(candidates) == 5
+    # Nine names start with "payments": the four not shown are counted, with where to see them.
+    assert hidden == "… and 4 more: /search payments"
+    assert reply.more == "/search payments"
     assert candidates[0].startswith("payments-api")  # components first, then by name
     assert len(reply.buttons) == len(candidates)
     commands = [button.command for button in reply.buttons]
@@ -271,7 +274,7 @@ def test_an_unknown_command_gets_did_you_mean(demo_app: App) -> None:
 def test_whoowns_without_a_name_shows_its_usage(demo_app: App) -> None:
     reply = ask(demo_app, "/whoowns")
     assert reply.error
-    assert reply.text == "/whoowns needs <entity>. Usage: /whoowns <entity> [--page N]"
+    assert reply.text == ("/whoowns needs <entity>. Usage: /whoowns <entity> [--page N] [--oncall]")
 
 
 def test_did_you_mean_buttons_keep_the_rest_of_the_command(demo_app: App) -> None:

@@ -1,0 +1,107 @@
+"""What a default Backstage would not show of a file source, and why.
+
+Backstage processes a Location entity as one step: it reads every target and emits what they
+hold. Any error in that step (a target that cannot be read, a YAML error, a document that is no
+object, an envelope it cannot read) fails the step, and *none* of the entities the step emitted
+are stored: on a fresh catalog they never appear, and a nested Location among them is never
+processed, so its own targets never appear either (``../shared/reference/backstage-catalog.md``
+§6.3). Callboard keeps the good siblings instead, which is more useful, but a team checking a
+repository with Callboard must be told what its Backstage will not show.
+
+This module is the rule alone, on plain facts about files, so that sync and ``callboard check``
+share it and it is tested without a database. One simplification: the Location documents of
+one file count as one step (files nearly always hold one Location).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+MAX_NAMED = 5
+"""Entities named in a drop's message; the rest are counted."""
+
+
+@dataclass(frozen=True)
+class FileFacts:
+    """One file of a source as the rule needs it."""
+
+    children: Sequence[str]  # its Location targets (root-relative paths)
+    entities: Sequence[str]  # refs of the entities it holds
+    blocking: str | None  # why Backstage's step that reads this file fails, or None
+
+
+@dataclass(frozen=True)
+class Drop:
+    """Entities Backstage would not show, the Location step that loses them, and why."""
+
+    location_file: str | None  # the file of the Location(s); None: the source's own entry
+    cause_file: str
+    cause: str
+    also_failing: int  # other targets of the same step that fail too
+    entities: tuple[str, ...]
+
+    def message(self) -> str:
+        shown = ", ".join(self.entities[:MAX_NAMED])
+        more = len(self.entities) - MAX_NAMED
+        if more > 0:
+            shown += f" and {more} more"
+        what = f"{len(self.entities)} entit{'y' if len(self.entities) == 1 else 'ies'}"
+        others = f" (and {self.also_failing} more of its targets)" if self.also_failing else ""
+        step = "this Location" if self.location_file else "this source's entry"
+        return (
+            f"Backstage would not show the {what} under {step} ({shown}): its target "
+            f"{self.cause_file} fails{others}: {self.cause}"
+        )
+
+
+def backstage_drops(entry: str, files: Mapping[str, FileFacts]) -> list[Drop]:
+    """Every Location step of the tree from ``entry`` that Backstage would fail, in walk order.
+
+    A file missing from ``files`` was never read (a target not found): it blocks its step. An
+    entity that a step which succeeds stores too (its file is reached twice) is not lost.
+    """
+    failed: list[tuple[str | None, Sequence[str], list[tuple[str, str]]]] = []
+    stored: set[str] = set()  # entities some successful step stores
+    processed: set[str] = set()  # files whose own Location step was looked at
+    # Depth-first, in the order targets are written, without recursion.
+    stack: list[tuple[str | None, Sequence[str]]] = [(None, [entry])]
+    while stack:
+        location_file, targets = stack.pop()
+        unique = list(dict.fromkeys(targets))
+        failing = [
+            (t, (files[t].blocking or "") if t in files else "not found")
+            for t in unique
+            if t not in files or files[t].blocking
+        ]
+        if failing:
+            failed.append((location_file, unique, failing))
+            continue
+        for t in unique:
+            stored.update(files[t].entities)
+        nested = [t for t in unique if files[t].children and t not in processed]
+        processed.update(nested)
+        stack.extend((t, files[t].children) for t in reversed(nested))
+    drops = []
+    for location_file, targets, failing in failed:
+        lost = tuple(e for e in _subtree_entities(targets, files) if e not in stored)
+        if lost:
+            cause_file, cause = failing[0]
+            drops.append(Drop(location_file, cause_file, cause, len(failing) - 1, lost))
+    return drops
+
+
+def _subtree_entities(targets: Sequence[str], files: Mapping[str, FileFacts]) -> tuple[str, ...]:
+    """Entities of ``targets`` and of every file their Locations reach (never stored)."""
+    seen: set[str] = set()
+    out: dict[str, None] = {}
+    stack = list(reversed(targets))
+    while stack:
+        path = stack.pop()
+        if path in seen or path not in files:
+            continue
+        seen.add(path)
+        facts = files[path]
+        out.update(dict.fromkeys(facts.entities))
+        stack.extend(reversed(facts.children))
+    return tuple(out)
