@@ -7,7 +7,6 @@
 from __future__ import annotations
 
 import asyncio
-import time
 
 import pytest
 
@@ -95,21 +94,25 @@ def test_on_call_falls_back_to_the_owner_and_says_when_there_is_none(demo: App) 
 
 def test_a_huge_message_is_refused_at_once(demo: App) -> None:
     # Issue 14, finding 4: "docs for " + 8,000 x "a OR " (40 KB) took 15-18 s on the loop.
+    # Refused before anything parses it (no timing here: the refusal is the behaviour).
     line = "docs for " + "a OR " * 8000
-    started = time.perf_counter()
     reply = asyncio.run(demo.dispatcher.dispatch(to_request(demo, line)))
-    assert time.perf_counter() - started < 1.0
     assert reply.error and "too long" in (reply.text or "")
 
 
 def test_a_leading_entity_scan_is_linear_in_the_words(demo: App) -> None:
     # The scan itself, below every cap: 8,000 words used to cost a quadratic number of joins.
     ctx = demo.dispatcher.context(to_request(demo, "/docs x"))
+    index = ctx.app.catalog.index()
     text = "a OR " * 8000
-    started = time.perf_counter()
     entity, words = _leading_entity(ctx, text)
-    assert time.perf_counter() - started < 1.0
     assert entity is None and words == text
+    # Only as many leading words as the longest name has can name an entity: the words past
+    # them are never looked at, so an entity named first is found whatever follows it.
+    tail = " zz" * 8000
+    found, rest = _leading_entity(ctx, "payments-api" + tail)
+    assert found is not None and found.name == "payments-api" and rest == tail.strip()
+    assert 1 <= index.max_words <= 16
 
 
 def test_a_docs_query_has_a_word_limit(demo: App) -> None:
@@ -125,6 +128,8 @@ def test_fuzzy_matching_of_a_huge_text_is_bounded() -> None:
         IndexEntry(f"component:default/svc-{i}", "component", f"svc-{i}", f"Service {i}")
         for i in range(40_000)
     )
-    started = time.perf_counter()
-    index.suggest("payments " * 5000, limit=25)
-    assert time.perf_counter() - started < 0.3  # uncapped: over a second
+    # Only the first MAX_QUERY_CHARS characters are matched: what follows changes nothing.
+    from bot.catalog.read import MAX_QUERY_CHARS
+
+    head = "q" * MAX_QUERY_CHARS
+    assert index.suggest(head + " svc-12" * 5000, limit=25) == index.suggest(head, limit=25)

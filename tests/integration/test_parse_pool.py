@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import signal
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -122,9 +123,10 @@ def test_closing_the_pool_does_not_wait_for_a_worker_stuck_on_a_batch() -> None:
     for i in range(4):
         pool.submit(f"f{i}.yaml", b"#" * 900_000)  # more than a pipe holds: the feed blocks
     time.sleep(0.5)
-    started = time.monotonic()
-    pool.close()
-    assert time.monotonic() - started < 5
+    closing = threading.Thread(target=pool.close, daemon=True)
+    closing.start()
+    closing.join(30)  # a hang guard, not a timing: close() must return at all
+    assert not closing.is_alive()
     assert all(w.proc.poll() is not None for w in pool._workers)
 
 
