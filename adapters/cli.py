@@ -26,10 +26,10 @@ from adapters.console import (
     to_request,
 )
 from bot.app import App, build_app
-from bot.catalog import progress
+from bot.catalog import fidelity, progress
 from bot.catalog.files import FileTree, walk
 from bot.catalog.parsepool import default_workers
-from bot.catalog.problems import Problem
+from bot.catalog.problems import Level, Problem
 from bot.catalog.sync import SyncReport, build_candidates
 from bot.config import Settings, load_settings
 from bot.errors import BotError, ConfigError, NotFound
@@ -306,6 +306,7 @@ def cmd_check(ns: argparse.Namespace) -> int:
     cwd = Path.cwd().resolve()
     problems: list[Problem] = []
     seen_refs: dict[str, str] = {}
+    dropped = 0  # Location steps Backstage would fail
     for arg in ns.paths:
         path = Path(arg).resolve()
         if path.is_dir():
@@ -314,9 +315,13 @@ def cmd_check(ns: argparse.Namespace) -> int:
         root = cwd if path.is_relative_to(cwd) else path.parent
         tree = FileTree(root)
         entry = path.relative_to(root).as_posix()
+        files: list[tuple[str, tuple[str, ...], list[str]]] = []
+        raw: list[Problem] = []  # as found, with root-relative files (for the fidelity rule)
         for read in walk(tree, entry, {}, workers=default_workers(), prepare=True):
             found: list[Problem] = list(read.problems)
             candidates, _ = build_candidates(read, found)
+            files.append((read.path, read.children, [c.ref for c in candidates]))
+            raw.extend(found)
             for cand in candidates:
                 ref = cand.ref
                 first = seen_refs.setdefault(ref, read.path)
@@ -333,6 +338,13 @@ def cmd_check(ns: argparse.Namespace) -> int:
             for p in found:
                 shown = _display_path(root / p.file, cwd) if p.file else arg
                 problems.append(Problem(p.level, p.message, shown, p.line, p.entity))
+        # What a default Backstage would drop of this tree (its Location steps that fail).
+        facts = fidelity.file_facts(files, raw)
+        for p in fidelity.drop_problems(facts, [f[0] for f in files]):
+            level: Level = "error" if ns.strict else "warning"
+            shown = _display_path(root / p.file, cwd) if p.file else arg
+            problems.append(Problem(level, p.message, shown, p.line, p.entity))
+            dropped += 1
     _print_problems(problems)
     errors = sum(1 for p in problems if p.level == "error")
     if ns.paths:
@@ -341,6 +353,12 @@ def cmd_check(ns: argparse.Namespace) -> int:
             f"{len(problems) - errors} warning(s)",
             file=sys.stderr,
         )
+        if dropped and not ns.strict:
+            print(
+                "Backstage would drop entities that Callboard keeps (see above); "
+                "--strict makes that an error",
+                file=sys.stderr,
+            )
     return 1 if errors else 0
 
 
@@ -450,6 +468,11 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
 
     p = sub.add_parser("check", help="validate catalog files as sync does (for CI)")
     p.add_argument("paths", nargs="+", metavar="PATH")
+    p.add_argument(
+        "--strict",
+        action="store_true",
+        help="fail on entities a default Backstage would drop (a broken sibling target)",
+    )
     p.set_defaults(func=cmd_check)
 
     p = sub.add_parser("list", help="list stored entities")

@@ -15,8 +15,10 @@ one file count as one step (files nearly always hold one Location).
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+
+from bot.catalog.problems import Problem
 
 MAX_NAMED = 5
 """Entities named in a drop's message; the rest are counted."""
@@ -105,3 +107,48 @@ def _subtree_entities(targets: Sequence[str], files: Mapping[str, FileFacts]) ->
         out.update(dict.fromkeys(facts.entities))
         stack.extend(reversed(facts.children))
     return tuple(out)
+
+
+DROP_PREFIX = "Backstage would not show "
+"""How a drop's problem starts: sync replaces these on every apply (they depend on the tree)."""
+
+
+def file_facts(
+    files: Iterable[tuple[str, Sequence[str], Sequence[str]]], problems: Iterable[Problem]
+) -> dict[str, FileFacts]:
+    """Facts from ``(path, children, entity refs)`` per file and the problems found.
+
+    A file blocks the step that reads it when it has an error that names no entity: a YAML
+    error, a document that is no object, an envelope without a usable kind and name, a target
+    that cannot be read. An error of one entity (a bad name) is that entity's own, as in
+    Backstage, and a warning never blocks.
+    """
+    blocking: dict[str, str] = {}
+    for problem in problems:
+        if (
+            problem.level == "error"
+            and problem.entity is None
+            and problem.file is not None
+            and not problem.message.startswith(DROP_PREFIX)
+        ):
+            blocking.setdefault(problem.file, problem.message)
+    return {
+        path: FileFacts(tuple(children), tuple(refs), blocking.get(path))
+        for path, children, refs in files
+    }
+
+
+def tree_roots(facts: Mapping[str, FileFacts], order: Sequence[str]) -> list[str]:
+    """The entry (first in walk order) and any file no other file names: each is a location
+    the source itself registers."""
+    named = {child for f in facts.values() for child in f.children}
+    return [path for i, path in enumerate(order) if i == 0 or path not in named]
+
+
+def drop_problems(facts: Mapping[str, FileFacts], order: Sequence[str]) -> list[Problem]:
+    """A warning per Location step Backstage would fail, on the Location's file (or the root)."""
+    out = []
+    for root in tree_roots(facts, order):
+        for drop in backstage_drops(root, facts):
+            out.append(Problem("warning", drop.message(), drop.location_file or root))
+    return out

@@ -20,7 +20,7 @@ from typing import Any, Protocol
 from sqlalchemy import Connection, bindparam, delete, func, insert, select, update
 from sqlalchemy.exc import SQLAlchemyError
 
-from bot.catalog import progress
+from bot.catalog import fidelity, progress
 from bot.catalog.candidates import (
     Candidate,
     entity_candidates,
@@ -585,10 +585,37 @@ class CatalogSync:
                 delete(problems).where(problems.c.source == source.name, problems.c.file.in_(chunk))
             )
         bulk_insert(conn, problems, [self._problem_row(source.name, p, now) for p in new_problems])
+        if source.type != "backstage":  # a live Backstage already dropped what it drops
+            self._note_backstage_drops(conn, source.name, now)
         self._record_success(conn, source, report, now)
         _bump_source_version(conn, source.name)
         if report.changed:
             bump_generation(conn)
+
+    def _note_backstage_drops(self, conn: Connection, source_name: str, now: Any) -> None:
+        """Replace the source's warnings of what a default Backstage would not show.
+
+        Callboard keeps the good siblings of a broken target; Backstage drops every entity its
+        Location step emitted (``bot.catalog.fidelity``). Derived from the whole tree as
+        stored, so they are replaced on every sync that writes.
+        """
+        conn.execute(
+            delete(problems).where(
+                problems.c.source == source_name,
+                problems.c.message.like(f"{fidelity.DROP_PREFIX}%"),
+            )
+        )
+        rows = conn.execute(
+            select(catalog_files.c.path, catalog_files.c.children, catalog_files.c.entity_refs)
+            .where(catalog_files.c.source == source_name)
+            .order_by(catalog_files.c.position)
+        ).all()
+        facts = fidelity.file_facts(
+            ((r.path, _json_tuple(r.children), json.loads(r.entity_refs)) for r in rows),
+            self._stored_problems(conn, source_name),
+        )
+        drops = fidelity.drop_problems(facts, [r.path for r in rows])
+        bulk_insert(conn, problems, [self._problem_row(source_name, p, now) for p in drops])
 
     @staticmethod
     def _write_entities(

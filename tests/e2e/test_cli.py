@@ -233,8 +233,8 @@ def test_check_prints_file_line_message_and_exits_1(tmp_path: Path) -> None:
     result = run("check", "all.yaml", cwd=tmp_path)
     assert result.returncode == 1
     lines = result.stdout.splitlines()
-    parsed = [PROBLEM_LINE.match(line) for line in lines]
-    assert all(parsed), lines
+    parsed = [PROBLEM_LINE.match(line) for line in lines[:3]]
+    assert all(parsed) and len(lines) == 4, lines
     assert [(m["file"], m["line"]) for m in parsed if m] == [
         ("catalog-info.yaml", "10"),
         ("catalog-info.yaml", "10"),
@@ -243,7 +243,49 @@ def test_check_prints_file_line_message_and_exits_1(tmp_path: Path) -> None:
     assert lines[0].startswith('catalog-info.yaml:10: "metadata.name" is not valid')
     assert lines[1].startswith('catalog-info.yaml:10: "metadata.tags[0]" is not valid')
     assert "YAML error" in lines[2]
-    assert result.stderr.strip() == "1 file(s) checked: 3 error(s), 0 warning(s)"
+    # A default Backstage would show nothing under all.yaml: teams/broken.yaml fails its step.
+    assert lines[3].startswith(
+        "all.yaml: warning: Backstage would not show the 1 entity under this Location "
+        "(component:default/fine): its target teams/broken.yaml fails: YAML error"
+    )
+    assert result.stderr.splitlines() == [
+        "1 file(s) checked: 3 error(s), 1 warning(s)",
+        "Backstage would drop entities that Callboard keeps (see above); --strict makes that an "
+        "error",
+    ]
+
+
+def test_check_strict_names_the_skeletons_that_make_backstage_drop_a_location(
+    tmp_path: Path,
+) -> None:
+    # backstage/software-templates' layout, read through one Location that globs every
+    # catalog-info.yaml and template.yaml: a cookiecutter skeleton's catalog-info.yaml is not
+    # an entity Backstage can read ({{ cookiecutter.name }} is a YAML mapping), so Backstage
+    # drops every template under that Location. Callboard keeps them; --strict fails.
+    from tests.conftest import shared_or_skip
+
+    examples = shared_or_skip(
+        "data", "scaffolder-examples", "backstage-software-templates@bbb5f376"
+    )
+    repo = tmp_path / "software-templates"
+    import shutil
+
+    shutil.copytree(examples, repo / "scaffolder-templates")
+    (repo / "catalog-info.yaml").write_text(
+        dump({"apiVersion": V1, "kind": "Location", "metadata": {"name": "templates"},
+              "spec": {"targets": ["./scaffolder-templates/*/template.yaml",
+                                   "./scaffolder-templates/*/skeleton/catalog-info.yaml"]}})
+    )  # fmt: skip
+    lenient = run("check", "catalog-info.yaml", cwd=repo)
+    strict = run("check", "--strict", "catalog-info.yaml", cwd=repo)
+    skeleton = "scaffolder-templates/docs-template-cookiecutter/skeleton/catalog-info.yaml"
+    [drop] = [line for line in strict.stdout.splitlines() if "Backstage would not show" in line]
+    assert drop.startswith("catalog-info.yaml: Backstage would not show the ")
+    assert f"its target {skeleton} fails" in drop
+    assert "template:default/docs-template" in drop
+    assert strict.returncode == 1
+    assert "warning: Backstage would not show" in lenient.stdout
+    assert lenient.stdout.replace("warning: Backstage", "Backstage") == strict.stdout
 
 
 def test_check_finds_duplicates_across_the_files_it_is_given(tmp_path: Path) -> None:

@@ -655,12 +655,27 @@ def test_a_file_that_turns_into_invalid_yaml_keeps_its_entities(catalog: Catalog
     assert cat.refs() == {"component:default/kept-1", "component:default/kept-2",
                           "component:default/other"}  # fmt: skip
     assert cat.spec("component:default/other")["owner"] == "team-b"
-    [problem] = cat.problems()
+    problem, dropped = cat.problems()
     assert (problem.file, problem.line) == ("team.yaml", 4)
-    # Still broken on the next sync: still kept, and the problem is still reported once.
+    # Backstage would fail all.yaml's Location step and show none of its targets' entities:
+    # Callboard keeps them and says so, once, on the Location's file.
+    assert (dropped.level, dropped.file, dropped.entity) == ("warning", "all.yaml", None)
+    assert dropped.message == (
+        "Backstage would not show the 3 entities under this Location (component:default/kept-1, "
+        "component:default/kept-2, component:default/other): its target team.yaml fails: "
+        + problem.message
+    )
+    # Still broken on the next sync: still kept, and each problem is still reported once.
     cat.sync()
     assert "component:default/kept-1" in cat.refs()
-    assert len(cat.problems()) == 1
+    assert cat.problems() == [problem, dropped]
+    cat.write("other.yaml", component("other", owner="team-c"))  # a sync that writes
+    cat.sync()
+    assert cat.problems() == [problem, dropped]
+    # Fixed: both go.
+    cat.write("team.yaml", dump(component("kept-1"), component("kept-2")))
+    cat.sync()
+    assert cat.problems() == []
 
 
 def test_a_location_that_turns_invalid_keeps_what_it_reached(catalog: CatalogFactory) -> None:
@@ -700,8 +715,11 @@ def test_an_entity_with_a_repeated_key_keeps_its_last_good_version(catalog: Cata
     cat.sync()
     assert cat.spec("component:default/steady")["system"] == "old"
     assert cat.spec("component:default/sibling")["system"] == "updated"
-    [problem] = cat.problems()
+    problem, dropped = cat.problems()
     assert problem.file == "all.yaml" and "duplicate key 'system'" in problem.message
+    # Backstage's parser refuses the file's document, so its config location shows nothing.
+    assert dropped.file == "all.yaml"
+    assert dropped.message.startswith("Backstage would not show the 2 entities under this source's")
 
 
 def test_a_failed_write_leaves_the_previous_catalog_intact(
