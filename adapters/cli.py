@@ -30,6 +30,7 @@ from bot.catalog import fidelity, progress
 from bot.catalog.files import FileTree, walk
 from bot.catalog.parsepool import default_workers
 from bot.catalog.problems import Level, Problem
+from bot.catalog.rules import MODEL_LAYERS, CatalogRules
 from bot.catalog.sync import SyncReport, build_candidates
 from bot.config import Settings, load_settings
 from bot.errors import BotError, ConfigError, NotFound
@@ -307,6 +308,8 @@ def cmd_check(ns: argparse.Namespace) -> int:
     problems: list[Problem] = []
     seen_refs: dict[str, str] = {}
     dropped = 0  # Location steps Backstage would fail
+    allow = frozenset(k.lower() for k in ns.allow) if ns.allow else None
+    rules = CatalogRules(allow, model_layers=frozenset(ns.model_layer or ()))
     for arg in ns.paths:
         path = Path(arg).resolve()
         if path.is_dir():
@@ -320,6 +323,8 @@ def cmd_check(ns: argparse.Namespace) -> int:
         for read in walk(tree, entry, {}, workers=default_workers(), prepare=True):
             found: list[Problem] = list(read.problems)
             candidates, _ = build_candidates(read, found)
+            candidates, not_allowed = rules.apply("", candidates)
+            found += [Problem("error", why, read.path, c.line, c.ref) for c, why in not_allowed]
             files.append((read.path, read.children, [c.ref for c in candidates]))
             raw.extend(found)
             for cand in candidates:
@@ -472,6 +477,18 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
         "--strict",
         action="store_true",
         help="fail on entities a default Backstage would drop (a broken sibling target)",
+    )
+    p.add_argument(
+        "--allow",
+        action="append",
+        metavar="KIND",
+        help="as catalog.rules: only these kinds (repeat the option; default: every kind)",
+    )
+    p.add_argument(
+        "--model-layer",
+        action="append",
+        choices=sorted(MODEL_LAYERS),
+        help="as catalog.model_layers: accept an opt-in kind or schema (repeat the option)",
     )
     p.set_defaults(func=cmd_check)
 

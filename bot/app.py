@@ -17,6 +17,7 @@ from typing import Any, Protocol
 from bot.catalog import backstage_source, git_source
 from bot.catalog.locations import RUNTIME_SOURCE, has_locations, runtime_source
 from bot.catalog.read import CatalogReader
+from bot.catalog.rules import catalog_rules
 from bot.catalog.sources import CatalogSource, FileSource
 from bot.catalog.sync import CatalogSync, SyncReport
 from bot.chat import Reply
@@ -154,7 +155,17 @@ def build_app(
         settings=settings,
         db=db,
         catalog=CatalogReader(db),
-        sync=CatalogSync(db, sources, steps=[DocsIndexer(db, docs_settings, sources)], clock=clock),
+        sync=CatalogSync(
+            db,
+            sources,
+            steps=[DocsIndexer(db, docs_settings, sources)],
+            clock=clock,
+            rules=catalog_rules(
+                settings.catalog.rules,
+                {s.name: s.rules for s in settings.catalog.sources},
+                settings.catalog.model_layers,
+            ),
+        ),
         clock=clock,
     )
     app.extensions[DOCS_KEY] = DocsService(db, docs_settings, settings.backstage_url)

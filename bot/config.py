@@ -194,6 +194,7 @@ class SourceSettings:
     root: Path | None = None
     refresh_minutes: int | None = None
     options: Mapping[str, Any] = field(default_factory=dict)  # type-specific settings
+    rules: frozenset[str] | None = None  # kinds this source may add to catalog.rules
 
 
 @dataclass(frozen=True)
@@ -204,6 +205,8 @@ class CatalogSettings:
     parse_workers: int | None = None  # processes parsing YAML in a large sync; None: one per CPU
     placeholder_file_mb: int = 20  # what $text/$json/$yaml of one catalog file may pull in
     placeholder_sync_mb: int = 200  # ... and of one source in one sync
+    rules: frozenset[str] | None = None  # kinds allowed (lower-cased); None: every kind
+    model_layers: frozenset[str] = frozenset()  # opt-in kinds and schemas (bot.catalog.rules)
 
     @property
     def workers(self) -> int:
@@ -264,6 +267,29 @@ EXTENSION_SECTIONS: dict[str, str] = {
 }
 
 
+_KIND = re.compile(r"[a-zA-Z][a-z0-9A-Z]*")
+
+
+def parse_rules(sec: Section, key: str = "rules") -> frozenset[str] | None:
+    """Backstage's ``rules: [{allow: [Component, API]}, ...]``: the kinds allowed, lower-cased.
+
+    None when the key is absent (no restriction of its own).
+    """
+    if sec.raw(key) is None:
+        return None
+    kinds: set[str] = set()
+    for i, rule in enumerate(sec.sections(key)):
+        allow = rule.str_list("allow")
+        if not allow:
+            raise sec.error(f"{key}[{i}]", "must have `allow:` with a list of kinds")
+        for kind in allow:
+            if not _KIND.fullmatch(kind):
+                raise sec.error(f"{key}[{i}].allow", f"has {kind!r}, which is not a kind name")
+            kinds.add(kind.lower())
+        rule.done()
+    return frozenset(kinds)
+
+
 def _source(sec: Section, index: int, default_refresh: int) -> SourceSettings:
     type_ = sec.str("type", "file") or "file"
     refresh = sec.int("refresh_minutes", default_refresh, minimum=1)
@@ -273,8 +299,9 @@ def _source(sec: Section, index: int, default_refresh: int) -> SourceSettings:
             raise sec.error("target", "is required for a file source")
         root = sec.path("root") or target.parent
         name = sec.str("name") or f"file:{target}"
+        rules = parse_rules(sec)
         sec.done()
-        return SourceSettings("file", name, target, root, refresh)
+        return SourceSettings("file", name, target, root, refresh, rules=rules)
     parser = _SOURCE_TYPES.get(type_)
     if parser is None:
         known = ", ".join(["file", *_SOURCE_TYPES])
@@ -346,6 +373,15 @@ def parse_settings(data: Any, file: str, base: Path, path: Path | None = None) -
             raise cat.error(
                 "parse_workers", f"must be a whole number or auto, found {raw_workers!r}"
             )
+    rules = parse_rules(cat)
+    from bot.catalog.rules import MODEL_LAYERS
+
+    model_layers = cat.str_list("model_layers")
+    for layer in model_layers:
+        if layer not in MODEL_LAYERS:
+            raise cat.error(
+                "model_layers", f"has {layer!r}; known layers: {', '.join(MODEL_LAYERS)}"
+            )
     sources = tuple(_source(s, i, refresh) for i, s in enumerate(cat.sections("sources")))
     names = [s.name for s in sources]
     dupes = sorted({n for n in names if names.count(n) > 1})
@@ -379,7 +415,14 @@ def parse_settings(data: Any, file: str, base: Path, path: Path | None = None) -
         data_dir=data_dir,
         database_url=url,
         catalog=CatalogSettings(
-            refresh, sources, max_mb, parse_workers, placeholder_file_mb, placeholder_sync_mb
+            refresh,
+            sources,
+            max_mb,
+            parse_workers,
+            placeholder_file_mb,
+            placeholder_sync_mb,
+            rules,
+            frozenset(model_layers),
         ),
         console=console,
         backstage_url=backstage_url.rstrip("/") if backstage_url else None,

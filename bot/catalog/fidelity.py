@@ -19,6 +19,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from bot.catalog.problems import Problem
+from bot.catalog.rules import NOT_ALLOWED
 
 MAX_NAMED = 5
 """Entities named in a drop's message; the rest are counted."""
@@ -118,17 +119,17 @@ def file_facts(
 ) -> dict[str, FileFacts]:
     """Facts from ``(path, children, entity refs)`` per file and the problems found.
 
-    A file blocks the step that reads it when it has an error that names no entity: a YAML
+    A file blocks the step that reads it when it has an error that names no entity (a YAML
     error, a document that is no object, an envelope without a usable kind and name, a target
-    that cannot be read. An error of one entity (a bad name) is that entity's own, as in
-    Backstage, and a warning never blocks.
+    that cannot be read) or an entity of a kind the rules do not allow there. Any other error of
+    one entity (a bad name) is that entity's own, as in Backstage, and a warning never blocks.
     """
     blocking: dict[str, str] = {}
     for problem in problems:
         if (
             problem.level == "error"
-            and problem.entity is None
             and problem.file is not None
+            and (problem.entity is None or problem.message.startswith(NOT_ALLOWED))
             and not problem.message.startswith(DROP_PREFIX)
         ):
             blocking.setdefault(problem.file, problem.message)

@@ -51,7 +51,7 @@ from bot.catalog.files import (
 )
 from bot.catalog.problems import Problem
 from bot.catalog.remote import TokenSpec, read_token, remember_secret, scrub, url_has_password
-from bot.config import Section, SourceSettings
+from bot.config import Section, SourceSettings, parse_rules
 from bot.errors import CatalogError, SourceError
 
 if TYPE_CHECKING:
@@ -175,9 +175,12 @@ def parse_git_source(sec: Section, index: int, refresh: int) -> SourceSettings:
     username = sec.str("username", DEFAULT_USERNAME) or DEFAULT_USERNAME
     depth = sec.int("depth", 1, minimum=0)
     name = sec.str("name") or f"git:{display_url(url)}"
+    rules = parse_rules(sec)
     sec.done()
     options = GitSourceOptions(url, ref, posixpath.normpath(path), token, username, depth)
-    return SourceSettings("git", name, refresh_minutes=refresh, options={"git": options})
+    return SourceSettings(
+        "git", name, refresh_minutes=refresh, options={"git": options}, rules=rules
+    )
 
 
 # --------------------------------------------------------------------------- input checks

@@ -31,6 +31,7 @@ from bot.catalog.candidates import (
 from bot.catalog.files import FileRead, KnownFile
 from bot.catalog.model import Entity, Relation
 from bot.catalog.problems import Problem
+from bot.catalog.rules import CatalogRules
 from bot.catalog.sources import CatalogSource
 from bot.catalog.validation import validate_entity
 from bot.errors import CatalogError, SourceError, StoreError
@@ -237,9 +238,11 @@ class CatalogSync:
         sources: Sequence[CatalogSource],
         steps: Sequence[PostSyncStep] = (),
         clock: Callable[[], dt.datetime] = utcnow,
+        rules: CatalogRules | None = None,
     ) -> None:
         self.db = db
         self.sources = list(sources)
+        self.rules = rules or CatalogRules()  # the kinds each source may hold
         self.steps = list(steps)  # run after the sources, in order, on every sync
         self.clock = clock  # stamps changes and status (the app's clock, so tests control it)
 
@@ -429,6 +432,10 @@ class CatalogSync:
             reread.add(read.path)
             report.files_parsed += 1
             candidates, clean = build_candidates(read, new_problems)
+            candidates, not_allowed = self.rules.apply(source.name, candidates)
+            for cand, reason in not_allowed:
+                new_problems.append(Problem("error", reason, read.path, cand.line, cand.ref))
+                clean = False
             if not clean:
                 keep_old.add(read.path)
                 dirty_files.add(read.path)

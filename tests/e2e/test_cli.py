@@ -335,3 +335,22 @@ def test_check_reports_hostile_files_without_crashing(tmp_path: Path) -> None:
         "bomb?); skipped",
         "binary.yaml: binary data: not a YAML text file",
     ]
+
+
+def test_check_applies_rules_and_model_layers_given_as_options(tmp_path: Path) -> None:
+    ai = {"apiVersion": V1, "kind": "AiResource", "metadata": {"name": "rule"},
+          "spec": {"type": "rule", "lifecycle": "production", "owner": "a", "category": "c",
+                   "rationale": "r"}}  # fmt: skip
+    (tmp_path / "all.yaml").write_text(dump(component("svc"), ai))
+    plain = run("check", "all.yaml", cwd=tmp_path)
+    assert plain.returncode == 1
+    assert "No processor recognized the entity airesource:default/rule" in plain.stdout
+    layered = run("check", "--model-layer", "ai-resource", "all.yaml", cwd=tmp_path)
+    assert layered.returncode == 0, layered.stdout
+    ruled = run("check", "--allow", "AiResource", "--model-layer", "ai-resource", "all.yaml",
+                cwd=tmp_path)  # fmt: skip
+    assert ruled.returncode == 1
+    assert ruled.stdout.startswith(
+        "all.yaml:1: NotAllowedError: Entity component:default/svc at all.yaml is not of an "
+        "allowed kind for that location (catalog.rules allow airesource)"
+    )

@@ -5,13 +5,14 @@ tests/fixtures/backstage_examples_expected.json was recorded from the real catal
 files. Every entity it served must come out of our sync with the same owner and the same
 relations. Where we keep more, the reason is known and asserted here:
 
-- AiResource (3 entities): the recorded Backstage did not allow the kind (an opt-in module).
-- api:default/backstage-mcp-server: catalog-model 1.10.1 has the mcp-server API schema (no
-  ``definition``); the recorded backend still validated it with the classic one.
 - api:default/petstore-webhook: a relative ``$text`` that Backstage cannot resolve from a file
   location; we read the file next to it.
 - api:default/spotify, wayback-archive, wayback-search: their ``$text`` URLs could not be
   fetched offline; we keep the entities, with a warning, rather than drop them.
+
+As in the recorded Backstage, the AiResource kind (3 entities) and the mcp-server API schema
+(api:default/backstage-mcp-server, no ``definition``) are refused: both need model-layer
+modules a default Backstage lacks (``catalog.model_layers`` turns them on).
 """
 
 from __future__ import annotations
@@ -29,11 +30,13 @@ from tests.conftest import REPO, shared_or_skip
 
 FIXTURE = REPO / "tests" / "fixtures" / "backstage_examples_expected.json"
 
+MODEL_LAYER_FILES = {
+    "ai-resources/code-review-plugin.yaml": "airesource:default/code-review-plugin",
+    "ai-resources/frontend-design-skill.yaml": "airesource:default/frontend-design",
+    "ai-resources/use-internal-apis-rule.yaml": "airesource:default/use-internal-apis",
+    "apis/backstage-mcp-server-api.yaml": "api:default/backstage-mcp-server",
+}
 KEPT_BEYOND_BACKSTAGE = {
-    "airesource:default/code-review-plugin",
-    "airesource:default/frontend-design",
-    "airesource:default/use-internal-apis",
-    "api:default/backstage-mcp-server",
     "api:default/petstore-webhook",
     "api:default/spotify",
     "api:default/wayback-archive",
@@ -82,7 +85,14 @@ def test_every_entity_backstage_served_has_the_same_owner_and_relations(
 ) -> None:
     report = examples_app.sync_now(force=True)
     assert report.ok
-    assert [p for p in report.problems if p.level == "error"] == []
+    errors = [p for p in report.problems if p.level == "error"]
+    assert {(p.file, p.entity) for p in errors} == set(MODEL_LAYER_FILES.items())
+    assert all(
+        p.message.startswith("No processor recognized the entity")
+        if p.entity and p.entity.startswith("airesource:")
+        else p.message.startswith('"spec.definition" is required for kind API')
+        for p in errors
+    )
     owners, by_source, rows = stored(examples_app)
     served: dict[str, Any] = expected["entities"]
     assert len(served) == 50
@@ -110,8 +120,7 @@ def test_owners_after_resolution_and_the_edge_cases(examples_app: App) -> None:
         owned_by[owner].add(ref.split("/")[1])
     assert owned_by["group:default/team-a"] == {
         "artist-lookup", "www-artist", "wayback-archive", "wayback-archive-storage",
-        "wayback-search", "spotify", "backstage-mcp-server", "artist-engagement-portal",
-        "artists", "artists-db", "code-review-plugin", "frontend-design", "use-internal-apis",
+        "wayback-search", "spotify", "artist-engagement-portal", "artists", "artists-db",
     }  # fmt: skip
     assert owned_by["group:default/team-b"] == {"podcast-api", "queue-proxy", "starwars-graphql",
                                                 "podcast"}  # fmt: skip
@@ -195,6 +204,21 @@ def test_the_invalid_component_is_rejected_naming_its_fields(
 
 
 def test_the_examples_resync_without_parsing_anything(examples_app: App) -> None:
+    # But the files whose entities were refused: a file with errors is read again each time.
     report = examples_app.sync_now()
-    assert [s.files_parsed for s in report.sources] == [0, 0]
+    assert [s.files_parsed for s in report.sources] == [len(MODEL_LAYER_FILES), 0]
     assert all(s.files_read > 0 and not s.changed for s in report.sources)
+
+
+def test_the_model_layers_accept_what_they_add(make_app: Any, db_url: str) -> None:
+    examples = shared_or_skip("data", "backstage-examples")
+    source = {"type": "file", "name": "all", "target": str(examples / "all.yaml"),
+              "root": str(examples)}  # fmt: skip
+    app = make_app(
+        db_url=db_url,
+        catalog={"sources": [source], "model_layers": ["ai-resource", "mcp-server"]},
+    )
+    [report] = app.sync_now(force=True).sources
+    assert [p for p in report.problems if p.level == "error"] == []
+    owners, _, _ = stored(app)
+    assert set(MODEL_LAYER_FILES.values()) <= set(owners)

@@ -136,12 +136,19 @@ CatalogFactory = Callable[..., Catalog]
 def catalog(tmp_path: Path, make_app: Any, db_url: str) -> CatalogFactory:
     """A catalog rooted at tmp_path/repo with entry ``all.yaml``, synced into ``db_url``."""
 
-    def factory(entry: str = "all.yaml", root: str = "repo") -> Catalog:
+    def factory(
+        entry: str = "all.yaml",
+        root: str = "repo",
+        source_options: dict[str, Any] | None = None,
+        **catalog_options: Any,
+    ) -> Catalog:
         path = tmp_path / root
         path.mkdir(parents=True, exist_ok=True)
         clock = FixedClock()
         source = {"type": "file", "name": "main", "target": str(path / entry), "root": str(path)}
-        app = make_app(sources=[source], db_url=db_url, clock=clock, sync=False)
+        source.update(source_options or {})
+        catalog = {"sources": [source], **catalog_options}
+        app = make_app(db_url=db_url, clock=clock, sync=False, catalog=catalog)
         return Catalog(path, app, clock)
 
     return factory
@@ -1187,3 +1194,99 @@ def test_check_reports_a_placeholder_budget_error_and_exits_1(tmp_path: Path) ->
     assert result.returncode == 1, result.stdout + result.stderr
     assert "the placeholders of this file would pull in more than 20 MB" in result.stdout
     assert result.stderr.strip() == "1 file(s) checked: 1 error(s), 0 warning(s)"
+
+
+# --- Kinds: catalog.rules and model layers -------------------------------------------------
+
+
+def ai_resource(name: str) -> dict[str, Any]:
+    return {"apiVersion": V1, "kind": "AiResource", "metadata": {"name": name},
+            "spec": {"type": "rule", "lifecycle": "production", "owner": "team-a",
+                     "category": "style", "rationale": "consistency"}}  # fmt: skip
+
+
+def mcp_api(name: str) -> dict[str, Any]:
+    return {"apiVersion": V1, "kind": "API", "metadata": {"name": name},
+            "spec": {"type": "mcp-server", "lifecycle": "production", "owner": "team-a",
+                     "remotes": [{"type": "sse", "url": "https://mcp.example/sse"}]}}  # fmt: skip
+
+
+def test_model_layer_kinds_are_refused_as_a_default_backstage_refuses_them(
+    catalog: CatalogFactory,
+) -> None:
+    cat = catalog()
+    cat.write("all.yaml", dump(component("svc"), ai_resource("style-rule"), mcp_api("tools")))
+    cat.sync()
+    assert cat.refs() == {"component:default/svc"}
+    ai, mcp = (p for p in cat.problems() if p.level == "error")
+    assert ai.entity == "airesource:default/style-rule"
+    assert ai.message.startswith(
+        "No processor recognized the entity airesource:default/style-rule as valid, possibly "
+        "caused by a foreign kind or apiVersion"
+    )
+    assert "catalog.model_layers: [ai-resource]" in ai.message
+    assert mcp.entity == "api:default/tools"
+    assert mcp.message.startswith('"spec.definition" is required for kind API')
+
+    with_layers = catalog(root="layers", model_layers=["ai-resource", "mcp-server"])
+    with_layers.write("all.yaml", dump(ai_resource("style-rule"), mcp_api("tools")))
+    with_layers.sync()
+    assert with_layers.refs() >= {"airesource:default/style-rule", "api:default/tools"}
+    assert [p for p in with_layers.problems() if p.level == "error"] == []
+
+
+def test_catalog_rules_refuse_a_kind_and_fail_its_location_step_as_in_backstage(
+    catalog: CatalogFactory,
+) -> None:
+    cat = catalog(rules=[{"allow": ["Component", "Location"]}])
+    cat.write("all.yaml", location("./services.yaml", "./teams.yaml"))
+    cat.write("services.yaml", component("svc"))
+    cat.write("teams.yaml", group("team-a"))
+    cat.sync()
+    assert "group:default/team-a" not in cat.refs()
+    assert "component:default/svc" in cat.refs()  # Callboard keeps it, and says so below
+    refused = [p for p in cat.problems() if p.level == "error"]
+    assert [(p.file, p.entity) for p in refused] == [("teams.yaml", "group:default/team-a")]
+    assert refused[0].message == (
+        "NotAllowedError: Entity group:default/team-a at teams.yaml is not of an allowed kind "
+        "for that location (catalog.rules allow component, location)"
+    )
+    # Backstage's Location step that read teams.yaml fails: svc would not be shown either.
+    [dropped] = [p for p in cat.problems() if p.message.startswith("Backstage would not show")]
+    assert "(component:default/svc)" in dropped.message and dropped.file == "all.yaml"
+
+
+def test_a_sources_rules_add_to_the_global_ones_or_to_backstages_default(
+    catalog: CatalogFactory,
+) -> None:
+    # With no catalog.rules, a source's rules add to Backstage's default (Component, API,
+    # Location), as a location's own rules do there.
+    cat = catalog(source_options={"rules": [{"allow": ["Group"]}]})
+    cat.write("all.yaml", dump(component("svc"), group("team-a"), {
+        "apiVersion": V1, "kind": "System", "metadata": {"name": "sys"},
+        "spec": {"owner": "team-a"}}))  # fmt: skip
+    cat.sync()
+    assert {"component:default/svc", "group:default/team-a"} <= cat.refs()
+    assert "system:default/sys" not in cat.refs()
+    [refused] = [p for p in cat.problems() if p.level == "error"]
+    assert refused.message.endswith("(catalog.rules allow api, component, group, location)")
+
+
+@pytest.mark.parametrize(
+    ("catalog_section", "message"),
+    [
+        ({"rules": [{"allow": {"Component": 1}}]}, "catalog.rules[0].allow must be a list"),
+        ({"rules": [{"deny": ["User"]}]}, "catalog.rules[0]"),
+        ({"rules": [{"allow": ["Comp onent"]}]}, "not a kind name"),
+        ({"model_layers": ["ai"]}, "known layers: ai-resource, mcp-server"),
+    ],
+)
+def test_bad_rules_are_config_errors_naming_the_key(
+    tmp_path: Path, catalog_section: dict[str, Any], message: str
+) -> None:
+    from bot.config import parse_settings
+    from bot.errors import ConfigError
+
+    with pytest.raises(ConfigError) as caught:
+        parse_settings({"catalog": catalog_section}, "cfg.yaml", tmp_path)
+    assert "cfg.yaml" in str(caught.value) and message in str(caught.value)
