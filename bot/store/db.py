@@ -88,6 +88,9 @@ class Database:
         if self.is_sqlite:
             event.listen(self.engine, "connect", _sqlite_pragmas)
             event.listen(self.engine, "begin", _sqlite_begin)
+            event.listen(self.engine, "before_cursor_execute", _sqlite_begin_before_write)
+            event.listen(self.engine, "commit", _sqlite_end)
+            event.listen(self.engine, "rollback", _sqlite_end)
         # Found empty while running: migrated again (only once ``migrate`` has run here).
         self._auto_migrate = False
         self._schema_suspect = False  # a statement found a table missing: check again
@@ -144,6 +147,9 @@ class Database:
         )
         event.listen(engine, "connect", _sqlite_autocommit)
         event.listen(engine, "begin", _sqlite_begin)
+        event.listen(engine, "before_cursor_execute", _sqlite_begin_before_write)
+        event.listen(engine, "commit", _sqlite_end)
+        event.listen(engine, "rollback", _sqlite_end)
         cfg = AlembicConfig()
         cfg.set_main_option("script_location", str(MIGRATIONS))
         heads = set(ScriptDirectory.from_config(cfg).get_heads())
@@ -316,11 +322,39 @@ def _missing_table(exc: BaseException | None) -> bool:
     return "no such table" in str(exc)
 
 
+_SQLITE_WRITES = ("INSERT", "UPDATE", "DELETE", "REPLACE", "SAVEPOINT", "CREATE", "DROP", "ALTER")
+
+
 def _sqlite_begin(conn: Connection) -> None:
-    # pysqlite's own transaction handling is off (``isolation_level = None``): SQLAlchemy's
-    # begin is the only one, so savepoints work and a writer can ask for BEGIN IMMEDIATE.
+    """SQLAlchemy's begin, on SQLite (pysqlite's own transaction handling is off,
+    ``isolation_level = None``, so savepoints work and a writer can ask for BEGIN IMMEDIATE).
+
+    A ``write_transaction`` takes the write lock at once. Any other transaction begins in
+    SQLite just before its first write, as pysqlite itself used to: reads before it run on
+    their own. Beginning earlier would hold a read lock that two writers then both try to
+    upgrade, and SQLite refuses one of them at once ("database is locked"), whatever the
+    busy timeout.
+    """
     mode = conn.get_execution_options().get("sqlite_begin", "")
-    conn.exec_driver_sql(f"BEGIN {mode}".strip())
+    if mode:
+        conn.exec_driver_sql(f"BEGIN {mode}")
+        conn.info["sqlite_begun"] = True
+    else:
+        conn.info["sqlite_begun"] = False
+
+
+def _sqlite_begin_before_write(conn: Connection, cursor: Any, statement: str, *_args: Any) -> None:
+    if (
+        conn.info.get("sqlite_begun") is False
+        and conn.in_transaction()
+        and statement.lstrip()[:9].upper().startswith(_SQLITE_WRITES)
+    ):
+        cursor.execute("BEGIN")
+        conn.info["sqlite_begun"] = True
+
+
+def _sqlite_end(conn: Connection) -> None:
+    conn.info.pop("sqlite_begun", None)
 
 
 def _sqlite_autocommit(dbapi_conn: Any, _record: Any) -> None:

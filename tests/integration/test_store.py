@@ -511,3 +511,44 @@ def test_a_read_only_data_directory_is_named_and_read_only_commands_still_work(
         assert "is read-only for this user" in failed.stderr, failed.stderr
     finally:
         (tmp_path / "empty").chmod(0o755)
+
+
+def test_two_sqlite_transactions_that_read_then_write_both_commit(db_url: str) -> None:
+    # Two replicas (or two threads of one bot) each read, then write, in one transaction. Had
+    # SQLite's transaction begun at the read, both would hold a read lock and try to upgrade
+    # it, and SQLite refuses one at once ("database is locked"): the scheduler's fault claim
+    # failed this way. A plain transaction begins in SQLite at its first write instead.
+    import threading
+
+    from bot.store.schema import meta
+
+    db = Database(db_url)
+    db.migrate()
+    with db.engine.begin() as conn:
+        conn.execute(meta.insert().values(key="counter", value="0"))
+    both_read = threading.Barrier(2, timeout=30)
+    errors: list[BaseException] = []
+
+    def bump() -> None:
+        try:
+            with db.engine.begin() as conn:
+                conn.execute(select(meta.c.value).where(meta.c.key == "counter")).scalar_one()
+                both_read.wait()
+                conn.execute(
+                    meta.update()
+                    .where(meta.c.key == "counter")
+                    .values(value=text("CAST(CAST(value AS INTEGER) + 1 AS TEXT)"))
+                )
+        except BaseException as exc:  # reported below, with the thread's own error
+            errors.append(exc)
+
+    threads = [threading.Thread(target=bump) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)  # a hang guard
+    assert errors == []
+    with db.engine.connect() as conn:
+        value = conn.execute(select(meta.c.value).where(meta.c.key == "counter")).scalar_one()
+    assert value == "2"
+    db.engine.dispose()
