@@ -71,6 +71,7 @@ def build_source(cfg: SourceSettings, settings: Settings, db: Database) -> Catal
             parse_workers=settings.catalog.workers,
             placeholder_file_bytes=settings.catalog.placeholder_file_mb * 2**20,
             placeholder_sync_bytes=settings.catalog.placeholder_sync_mb * 2**20,
+            relative_placeholders=settings.catalog.relative_placeholders,
         )
     factory = _SOURCE_FACTORIES.get(cfg.type)
     if factory is None:

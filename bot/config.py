@@ -207,6 +207,7 @@ class CatalogSettings:
     placeholder_sync_mb: int = 200  # ... and of one source in one sync
     rules: frozenset[str] | None = None  # kinds allowed (lower-cased); None: every kind
     model_layers: frozenset[str] = frozenset()  # opt-in kinds and schemas (bot.catalog.rules)
+    relative_placeholders: str = "resolve"  # file sources: "resolve" or "drop" (Backstage's)
 
     @property
     def workers(self) -> int:
@@ -382,6 +383,11 @@ def parse_settings(data: Any, file: str, base: Path, path: Path | None = None) -
             raise cat.error(
                 "model_layers", f"has {layer!r}; known layers: {', '.join(MODEL_LAYERS)}"
             )
+    relative_placeholders = cat.str("relative_placeholders", "resolve") or "resolve"
+    if relative_placeholders not in ("resolve", "drop"):
+        raise cat.error(
+            "relative_placeholders", f"must be resolve or drop, found {relative_placeholders!r}"
+        )
     sources = tuple(_source(s, i, refresh) for i, s in enumerate(cat.sections("sources")))
     names = [s.name for s in sources]
     dupes = sorted({n for n in names if names.count(n) > 1})
@@ -423,6 +429,7 @@ def parse_settings(data: Any, file: str, base: Path, path: Path | None = None) -
             placeholder_sync_mb,
             rules,
             frozenset(model_layers),
+            relative_placeholders,
         ),
         console=console,
         backstage_url=backstage_url.rstrip("/") if backstage_url else None,

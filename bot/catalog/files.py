@@ -127,8 +127,13 @@ class FileTree:
         racy_ns: int = RACY_NS,
         placeholder_file_bytes: int = DEFAULT_PLACEHOLDER_FILE_BYTES,
         placeholder_sync_bytes: int = DEFAULT_PLACEHOLDER_SYNC_BYTES,
+        relative_placeholders: str = "resolve",
     ) -> None:
         self.root = root.resolve()
+        # "resolve": a relative placeholder is read next to its file, as Backstage does for a
+        # URL location (a repository); "drop": it fails its entity, as in a Backstage `file`
+        # location, which cannot form a URL from it.
+        self.relative_placeholders = relative_placeholders
         self._root_text = str(self.root)
         self.max_file_bytes = max_file_bytes
         # What ``$text``/``$json``/``$yaml`` may pull in: per catalog file, and per walk (a
@@ -369,25 +374,29 @@ def _finish(
     children: list[str] = []
     placeholders = _PlaceholderLines(data) if _is_placeholder_candidate(data) else None
     budget = [0]  # bytes this file's placeholders pulled in
+    complete = parsed.complete
     for doc in parsed.documents:
-        if placeholders is not None:
-            _resolve_placeholders(tree, rel, doc, problems, budget, placeholders)
+        if placeholders is not None and not _resolve_placeholders(
+            tree, rel, doc, problems, budget, placeholders
+        ):
+            complete = False  # the entity is refused: it keeps its last good version
+            continue
         if is_location(doc):
             children.extend(_location_targets(tree, rel, doc, problems))
         else:
             entities.append(doc)
-    if not parsed.complete and previous is not None:
+    if not complete and previous is not None:
         # A broken file must not orphan what its Locations reached before.
         children.extend(previous.children)
     if prepare and prepared is None:
-        prepared = prepare_documents(entities, rel, parsed.complete)
+        prepared = prepare_documents(entities, rel, complete)
     return FileRead(
         rel,
         loaded.digest,
         entities,
         tuple(dict.fromkeys(children)),
         problems,
-        parsed.complete,
+        complete,
         prepared,
     )
 
@@ -607,14 +616,16 @@ def _resolve_placeholders(
     problems: list[Problem],
     budget: list[int],
     lines: _PlaceholderLines,
-) -> None:
+) -> bool:
     """Replace ``{$text: ./file}`` style objects in place; keep the ones that cannot resolve.
 
     ``budget`` holds the bytes the file's placeholders pulled in so far (shared by its
     documents); past the tree's per-file or per-walk limit, placeholders are kept unresolved
-    with an error. Problems name the entity and the placeholder's own line.
+    with an error. Problems name the entity and the placeholder's own line. False when the
+    entity is refused (a relative placeholder under ``relative_placeholders: drop``).
     """
     entity = ref_text_of(doc.data)
+    refused: list[str] = []
 
     def resolve(value: Any) -> Any:
         if isinstance(value, dict):
@@ -622,6 +633,20 @@ def _resolve_placeholders(
                 key = next(iter(value))
                 if key in PLACEHOLDER_KEYS and isinstance(value[key], str):
                     line = lines.line_of(key, value[key], doc.line)
+                    if tree.relative_placeholders == "drop" and "://" not in value[key]:
+                        refused.append(value[key])
+                        problems.append(
+                            Problem(
+                                "error",
+                                f"Placeholder {key} could not form a URL out of {rel} and "
+                                f"{value[key]}: a file location cannot resolve a relative "
+                                "placeholder (catalog.relative_placeholders: drop)",
+                                rel,
+                                line,
+                                entity,
+                            )
+                        )
+                        return value
                     where = (rel, line, entity)
                     return _placeholder(tree, where, key, value[key], problems, value, budget)
                 if key in PLACEHOLDER_KEYS:
@@ -644,6 +669,7 @@ def _resolve_placeholders(
         return value
 
     resolve(doc.data)
+    return not refused
 
 
 def _placeholder(

@@ -57,6 +57,7 @@ class FileSource:
     parallel_min_bytes: int = PARALLEL_MIN_BYTES
     placeholder_file_bytes: int = DEFAULT_PLACEHOLDER_FILE_BYTES
     placeholder_sync_bytes: int = DEFAULT_PLACEHOLDER_SYNC_BYTES
+    relative_placeholders: str = "resolve"  # or "drop", as a Backstage file location
     type: str = "file"
     # What the last walk of this process read (stat and hash per file), for the next one.
     _memo: dict[str, tuple[StatKey, str]] = field(default_factory=dict, repr=False)
@@ -77,6 +78,7 @@ class FileSource:
             self._memo,
             placeholder_file_bytes=self.placeholder_file_bytes,
             placeholder_sync_bytes=self.placeholder_sync_bytes,
+            relative_placeholders=self.relative_placeholders,
         )
         if not tree.root.is_dir():
             raise SourceError(f"source {self.name}: root directory {self.root} does not exist")

@@ -222,3 +222,19 @@ def test_the_model_layers_accept_what_they_add(make_app: Any, db_url: str) -> No
     assert [p for p in report.problems if p.level == "error"] == []
     owners, _, _ = stored(app)
     assert set(MODEL_LAYER_FILES.values()) <= set(owners)
+
+
+def test_with_file_location_placeholders_only_the_unfetchable_urls_differ(
+    make_app: Any, db_url: str, expected: dict[str, Any]
+) -> None:
+    # relative_placeholders: drop is what Backstage does for `file` locations, as the recorded
+    # backend read these: petstore-webhook's relative $text then fails it there and here.
+    examples = shared_or_skip("data", "backstage-examples")
+    sources = [
+        {"type": "file", "name": name, "target": str(examples / entry), "root": str(examples)}
+        for name, entry in (("all", "all.yaml"), ("acme", "acme-corp.yaml"))
+    ]
+    app = make_app(db_url=db_url, catalog={"sources": sources, "relative_placeholders": "drop"})
+    owners, _, _ = stored(app)
+    assert set(owners) - set(expected["entities"]) == REMOTE_PLACEHOLDERS
+    assert set(expected["entities"]) - set(owners) == set()

@@ -1290,3 +1290,31 @@ def test_bad_rules_are_config_errors_naming_the_key(
     with pytest.raises(ConfigError) as caught:
         parse_settings({"catalog": catalog_section}, "cfg.yaml", tmp_path)
     assert "cfg.yaml" in str(caught.value) and message in str(caught.value)
+
+
+@pytest.mark.parametrize("mode", ["resolve", "drop"])
+def test_relative_placeholders_resolve_by_default_or_fail_their_entity_as_in_a_file_location(
+    catalog: CatalogFactory, mode: str
+) -> None:
+    # A file source usually reads a checkout of what Backstage reads through URL locations,
+    # where relative placeholders resolve: that is the default. `drop` mirrors a Backstage
+    # `file` location, which cannot form a URL from them.
+    cat = catalog(relative_placeholders=mode) if mode == "drop" else catalog()
+    cat.write("all.yaml", dump(api("local", {"$text": "./spec.yaml"}),
+                               api("remote", {"$text": "https://x.example/s.yaml"}),
+                               component("plain")))  # fmt: skip
+    cat.write("spec.yaml", OPENAPI)
+    cat.sync()
+    assert {"api:default/remote", "component:default/plain"} <= cat.refs()
+    if mode == "resolve":
+        assert cat.spec("api:default/local")["definition"] == OPENAPI
+        assert [p.level for p in cat.problems()] == ["warning"]  # the remote one
+        return
+    assert "api:default/local" not in cat.refs()
+    [refused] = [p for p in cat.problems() if p.level == "error"]
+    assert refused.entity == "api:default/local"
+    assert refused.message.startswith(
+        "Placeholder $text could not form a URL out of all.yaml and ./spec.yaml"
+    )
+    lines = (cat.root / "all.yaml").read_text().split("\n")
+    assert refused.line == next(i + 1 for i, line in enumerate(lines) if "./spec.yaml" in line)
