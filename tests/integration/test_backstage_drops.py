@@ -64,6 +64,29 @@ def _tree(root: Path) -> None:
         "clean.yaml": dump(location("clean", "./clean-1.yaml", "./gone.yaml")),
         "clean-1.yaml": dump(component("clean-1")),
     }  # fmt: skip
+    # YAML 1.2 probes (issue: Backstage reads YAML by the 1.2 core schema), each in a file of
+    # its own behind a Location of its own, so a refused one costs nothing else.
+    probes = {
+        "sexagesimal": "2:30", "underscored": "1_000", "binary": "0b101", "octal": "0o17",
+        "exponent": "1e3", "yes-word": "yes", "leading-zero": "012",
+    }  # fmt: skip
+    targets = []
+    for name, value in probes.items():
+        entity = dump(component(f"probe-{name}")).replace(
+            "spec:", f"  annotations:\n    probe/value: {value}\nspec:", 1
+        )
+        files[f"probe-{name}.yaml"] = entity
+        files[f"loc-{name}.yaml"] = dump(location(f"loc-{name}", f"./probe-{name}.yaml"))
+        targets.append(f"./loc-{name}.yaml")
+    files["probe-tag.yaml"] = dump(component("probe-tag")).replace(
+        "spec:", "  description: !Sub 'arn:${AWS::Region}'\nspec:", 1
+    )
+    files["loc-tag.yaml"] = dump(location("loc-tag", "./probe-tag.yaml"))
+    targets.append("./loc-tag.yaml")
+    files["probes.yaml"] = dump(location("probes", *targets))
+    files["all.yaml"] = dump(
+        location("all", "./teams.yaml", "./services.yaml", "./clean.yaml", "./probes.yaml")
+    )
     for name, text in files.items():
         (root / name).write_text(text)
 
@@ -79,15 +102,24 @@ def _free_port() -> int:
     pytest.skip("no free port in 7101-7179 for the Backstage peer")
 
 
-def _served(url: str) -> set[str]:
+def _served_owners(url: str) -> dict[str, str | None]:
+    """Every entity the peer serves (Locations aside) and the owner Backstage worked out."""
     query = f"{url}/api/catalog/entities/by-query?limit=1000"
     with urllib.request.urlopen(query, timeout=30) as response:
         items = json.load(response)["items"]
-    return {
-        f"{e['kind']}:{e['metadata'].get('namespace', 'default')}/{e['metadata']['name']}".lower()
-        for e in items
-        if e["kind"] != "Location"
-    }
+    out: dict[str, str | None] = {}
+    for e in items:
+        if e["kind"] == "Location":
+            continue
+        meta = e["metadata"]
+        ref = f"{e['kind']}:{meta.get('namespace', 'default')}/{meta['name']}".lower()
+        owned = [r["targetRef"] for r in e.get("relations", []) if r["type"] == "ownedBy"]
+        out[ref] = owned[0] if owned else None
+    return out
+
+
+def _served(url: str) -> set[str]:
+    return set(_served_owners(url))
 
 
 @pytest.fixture(scope="module")
@@ -145,6 +177,10 @@ def test_backstage_shows_what_callboard_keeps_minus_what_it_warns_of(
     dropped = {ref for m in warned for ref in re.findall(r"[a-z]+:default/[a-z0-9-]+", m)}
     served = _served(url)
     assert served == {r for r in kept if not r.startswith("location:")} - dropped
+    with app.db.engine.connect() as conn:
+        rows = conn.execute(select(entities.c.ref, entities.c.owner_ref)).all()
+    owners = {row.ref: row.owner_ref for row in rows}
+    assert {ref: owners[ref] for ref in served} == _served_owners(url)
     # The cases the tree was written for, as the real backend decided them: services.yaml's
     # step fails on svc-2.yaml (nested.yaml's deep.yaml goes with it), clean.yaml's on the
     # missing gone.yaml; the teams' branch is whole.
@@ -152,3 +188,10 @@ def test_backstage_shows_what_callboard_keeps_minus_what_it_warns_of(
     assert not {"component:default/svc-1", "component:default/deep"} & served
     assert "component:default/clean-1" not in served
     assert len(warned) == 2
+    # YAML 1.2: strings where 1.1 saw numbers are fine there and here; 0o17, 1e3 and 012 are
+    # numbers, which an annotation may not be; an unknown tag is ignored, its value kept.
+    probes = {r for r in kept if r.startswith("component:default/probe-")}
+    assert probes & served == {
+        f"component:default/probe-{n}"
+        for n in ("sexagesimal", "underscored", "binary", "yes-word", "tag")
+    }
