@@ -9,10 +9,7 @@ node, npm or PostgreSQL.
 from __future__ import annotations
 
 import json
-import os
 import re
-import socket
-import subprocess
 import threading
 import urllib.request
 from collections.abc import Iterator
@@ -25,9 +22,9 @@ from sqlalchemy import select
 
 from bot.catalog.fidelity import DROP_PREFIX
 from bot.store.schema import entities, problems
-from tests.conftest import SHARED, AppFactory
+from tests.backstage_peer import backstage_peer
+from tests.conftest import AppFactory
 
-PEER_SCRIPT = SHARED / "peers" / "backstage" / "run-catalog.sh"
 V1 = "backstage.io/v1alpha1"
 
 
@@ -91,17 +88,6 @@ def _tree(root: Path) -> None:
         (root / name).write_text(text)
 
 
-def _free_port() -> int:
-    for port in range(7101, 7180):  # apart from the other peer tests' ports
-        with socket.socket() as s:
-            try:
-                s.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-            return port
-    pytest.skip("no free port in 7101-7179 for the Backstage peer")
-
-
 def _served_owners(url: str) -> dict[str, str | None]:
     """Every entity the peer serves (Locations aside) and the owner Backstage worked out."""
     query = f"{url}/api/catalog/entities/by-query?limit=1000"
@@ -124,27 +110,10 @@ def _served(url: str) -> set[str]:
 
 @pytest.fixture(scope="module")
 def peer_and_tree(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
-    if not PEER_SCRIPT.exists():
-        pytest.skip(f"../shared is not present ({PEER_SCRIPT} missing): Backstage peer skipped")
     root = tmp_path_factory.mktemp("drops")
     _tree(root)
-    port = _free_port()
-    # What the peer serves at least (Groups a and b, their Locations...); then it settles.
-    env = {**os.environ, "WAIT_FOR": "4", "WAIT_S": "600"}
-    done = subprocess.run(
-        ["bash", str(PEER_SCRIPT), str(root / "all.yaml"), str(port)],
-        env=env, capture_output=True, text=True, check=False,
-    )  # fmt: skip
-    found = re.search(r"pid=(\d+)", done.stdout + done.stderr)
-    pid = int(found.group(1)) if found else None
-    try:
-        if done.returncode == 2:
-            reason = done.stderr.strip() or "run-catalog.sh exited 2"
-            print(f"\nSKIP Backstage peer: {reason}")
-            pytest.skip(f"Backstage peer unavailable: {reason}")
-        if done.returncode != 0:
-            pytest.fail(f"Backstage peer did not serve the tree: {done.stderr.strip()}")
-        url = f"http://127.0.0.1:{port}"
+    # At least the Groups a and b and their Locations; then wait for it to settle.
+    with backstage_peer(root / "all.yaml", 4, (7101, 7179)) as url:
         # Every Location is processed within seconds of being stored: wait until what is
         # served has not changed for a while (a bounded wait, not a timing).
         previous: set[str] | None = None
@@ -157,9 +126,6 @@ def peer_and_tree(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[st
             previous = current
             threading.Event().wait(2)
         yield url, root
-    finally:
-        if pid is not None:
-            subprocess.run(["kill", str(pid)], check=False)
 
 
 def test_backstage_shows_what_callboard_keeps_minus_what_it_warns_of(

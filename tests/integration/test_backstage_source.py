@@ -15,10 +15,7 @@ from __future__ import annotations
 import base64
 import json
 import logging
-import os
 import re
-import socket
-import subprocess
 import threading
 import urllib.request
 from collections.abc import Iterator
@@ -35,7 +32,8 @@ from bot.app import App
 from bot.catalog.backstage_source import BackstageSource
 from bot.errors import ConfigError
 from bot.store.schema import changes, entities, relations, source_status
-from tests.conftest import SHARED, AppFactory, ask
+from tests.backstage_peer import backstage_peer as peer
+from tests.conftest import AppFactory, ask
 
 V1 = "backstage.io/v1alpha1"
 QUERY = "/api/catalog/entities/by-query"
@@ -475,8 +473,6 @@ def test_bad_backstage_settings_are_config_errors(make_app: AppFactory) -> None:
 
 # --------------------------------------------------------------------------- the real peer
 
-PEER_SCRIPT = SHARED / "peers" / "backstage" / "run-catalog.sh"
-
 
 def _catalog(root: Path) -> int:
     """Write the fixture catalog; the number of entities Backstage will serve (Locations too)."""
@@ -536,17 +532,6 @@ def _catalog(root: Path) -> int:
     return sum(len(d) for d in files.values()) + 1  # + the Location Backstage generates
 
 
-def _free_port() -> int:
-    for port in range(7021, 7100):  # 7011/7012 may be taken by another peer
-        with socket.socket() as s:
-            try:
-                s.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-            return port
-    pytest.skip("no free port in 7021-7099 for the Backstage peer")
-
-
 def _everything(url: str) -> list[dict[str, Any]]:
     with urllib.request.urlopen(f"{url}{QUERY}?limit=1000", timeout=30) as response:
         data: dict[str, Any] = json.load(response)
@@ -556,26 +541,9 @@ def _everything(url: str) -> list[dict[str, Any]]:
 @pytest.fixture(scope="module")
 def backstage_peer(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """The URL of a real Backstage catalog backend serving the fixture catalog."""
-    if not PEER_SCRIPT.exists():
-        pytest.skip(f"../shared is not present ({PEER_SCRIPT} missing): Backstage peer skipped")
     root = tmp_path_factory.mktemp("backstage-fixture")
     expected = _catalog(root)
-    port = _free_port()
-    env = {**os.environ, "WAIT_FOR": str(expected), "WAIT_S": "600"}
-    done = subprocess.run(
-        ["bash", str(PEER_SCRIPT), str(root / "all.yaml"), str(port)],
-        env=env, capture_output=True, text=True, check=False,
-    )  # fmt: skip
-    found = re.search(r"pid=(\d+)", done.stdout + done.stderr)
-    pid = int(found.group(1)) if found else None
-    try:
-        if done.returncode == 2:
-            reason = done.stderr.strip() or "run-catalog.sh exited 2"
-            print(f"\nSKIP Backstage peer: {reason}")
-            pytest.skip(f"Backstage peer unavailable: {reason}")
-        if done.returncode != 0:
-            pytest.fail(f"Backstage peer did not serve the fixture catalog: {done.stderr.strip()}")
-        url = f"http://127.0.0.1:{port}"
+    with peer(root / "all.yaml", expected, (7021, 7099)) as url:
         # Serving every entity is not the end of stitching: wait until relations settle.
         previous: list[dict[str, Any]] | None = None
         for _ in range(60):
@@ -585,9 +553,6 @@ def backstage_peer(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
             previous = current
             threading.Event().wait(3)
         yield url
-    finally:
-        if pid is not None:
-            subprocess.run(["kill", str(pid)], check=False)
 
 
 def test_the_real_backstage_gives_the_same_refs_owners_and_relations(

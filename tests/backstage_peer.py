@@ -1,0 +1,58 @@
+"""Start the real Backstage catalog backend of ../shared/peers for a test, and stop it.
+
+Skips, with the reason printed, where ../shared, node, npm or PostgreSQL are missing.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import socket
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import SHARED
+
+PEER_SCRIPT = SHARED / "peers" / "backstage" / "run-catalog.sh"
+
+
+def free_port(first: int, last: int) -> int:
+    """A free loopback port in ``first..last`` (each test module keeps to its own range)."""
+    for port in range(first, last + 1):
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    pytest.skip(f"no free port in {first}-{last} for the Backstage peer")
+
+
+@contextlib.contextmanager
+def backstage_peer(location: Path, wait_for: int, ports: tuple[int, int]) -> Iterator[str]:
+    """The URL of a catalog backend serving ``location`` once it holds ``wait_for`` entities."""
+    if not PEER_SCRIPT.exists():
+        pytest.skip(f"../shared is not present ({PEER_SCRIPT} missing): Backstage peer skipped")
+    port = free_port(*ports)
+    env = {**os.environ, "WAIT_FOR": str(wait_for), "WAIT_S": "600"}
+    done = subprocess.run(
+        ["bash", str(PEER_SCRIPT), str(location), str(port)],
+        env=env, capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    found = re.search(r"pid=(\d+)", done.stdout + done.stderr)
+    pid = int(found.group(1)) if found else None
+    try:
+        if done.returncode == 2:
+            reason = done.stderr.strip() or "run-catalog.sh exited 2"
+            print(f"\nSKIP Backstage peer: {reason}")
+            pytest.skip(f"Backstage peer unavailable: {reason}")
+        if done.returncode != 0:
+            pytest.fail(f"Backstage peer did not serve {location}: {done.stderr.strip()}")
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        if pid is not None:
+            subprocess.run(["kill", str(pid)], check=False)
