@@ -166,6 +166,7 @@ def build_app(
                 {s.name: s.rules for s in settings.catalog.sources},
                 settings.catalog.model_layers,
             ),
+            fidelity=settings.catalog.fidelity,
         ),
         clock=clock,
     )

@@ -208,6 +208,7 @@ class CatalogSettings:
     rules: frozenset[str] | None = None  # kinds allowed (lower-cased); None: every kind
     model_layers: frozenset[str] = frozenset()  # opt-in kinds and schemas (bot.catalog.rules)
     relative_placeholders: str = "resolve"  # file sources: "resolve" or "drop" (Backstage's)
+    fidelity: str = "lenient"  # "backstage": drop what Backstage drops (bot.catalog.fidelity)
 
     @property
     def workers(self) -> int:
@@ -388,6 +389,9 @@ def parse_settings(data: Any, file: str, base: Path, path: Path | None = None) -
         raise cat.error(
             "relative_placeholders", f"must be resolve or drop, found {relative_placeholders!r}"
         )
+    fidelity = cat.str("fidelity", "lenient") or "lenient"
+    if fidelity not in ("lenient", "backstage"):
+        raise cat.error("fidelity", f"must be lenient or backstage, found {fidelity!r}")
     sources = tuple(_source(s, i, refresh) for i, s in enumerate(cat.sections("sources")))
     names = [s.name for s in sources]
     dupes = sorted({n for n in names if names.count(n) > 1})
@@ -430,6 +434,7 @@ def parse_settings(data: Any, file: str, base: Path, path: Path | None = None) -
             rules,
             frozenset(model_layers),
             relative_placeholders,
+            fidelity,
         ),
         console=console,
         backstage_url=backstage_url.rstrip("/") if backstage_url else None,

@@ -43,6 +43,7 @@ class Drop:
     cause: str
     also_failing: int  # other targets of the same step that fail too
     entities: tuple[str, ...]
+    files: tuple[str, ...] = ()  # the files whose entities Backstage would not store now
 
     def message(self) -> str:
         shown = ", ".join(self.entities[:MAX_NAMED])
@@ -66,6 +67,7 @@ def backstage_drops(entry: str, files: Mapping[str, FileFacts]) -> list[Drop]:
     """
     failed: list[tuple[str | None, Sequence[str], list[tuple[str, str]]]] = []
     stored: set[str] = set()  # entities some successful step stores
+    stored_files: set[str] = set()  # the files those steps read
     processed: set[str] = set()  # files whose own Location step was looked at
     # Depth-first, in the order targets are written, without recursion.
     stack: list[tuple[str | None, Sequence[str]]] = [(None, [entry])]
@@ -82,32 +84,37 @@ def backstage_drops(entry: str, files: Mapping[str, FileFacts]) -> list[Drop]:
             continue
         for t in unique:
             stored.update(files[t].entities)
+        stored_files.update(unique)
         nested = [t for t in unique if files[t].children and t not in processed]
         processed.update(nested)
         stack.extend((t, files[t].children) for t in reversed(nested))
     drops = []
     for location_file, targets, failing in failed:
-        lost = tuple(e for e in _subtree_entities(targets, files) if e not in stored)
+        paths, entities = _subtree(targets, files)
+        lost = tuple(e for e in entities if e not in stored)
         if lost:
             cause_file, cause = failing[0]
-            drops.append(Drop(location_file, cause_file, cause, len(failing) - 1, lost))
+            kept_out = tuple(p for p in paths if p not in stored_files)
+            drops.append(Drop(location_file, cause_file, cause, len(failing) - 1, lost, kept_out))
     return drops
 
 
-def _subtree_entities(targets: Sequence[str], files: Mapping[str, FileFacts]) -> tuple[str, ...]:
-    """Entities of ``targets`` and of every file their Locations reach (never stored)."""
-    seen: set[str] = set()
+def _subtree(
+    targets: Sequence[str], files: Mapping[str, FileFacts]
+) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """The files ``targets`` and their Locations reach, and the entities they hold."""
+    seen: dict[str, None] = {}
     out: dict[str, None] = {}
     stack = list(reversed(targets))
     while stack:
         path = stack.pop()
         if path in seen or path not in files:
             continue
-        seen.add(path)
+        seen[path] = None
         facts = files[path]
         out.update(dict.fromkeys(facts.entities))
         stack.extend(reversed(facts.children))
-    return tuple(out)
+    return tuple(seen), tuple(out)
 
 
 DROP_PREFIX = "Backstage would not show "
@@ -146,10 +153,16 @@ def tree_roots(facts: Mapping[str, FileFacts], order: Sequence[str]) -> list[str
     return [path for i, path in enumerate(order) if i == 0 or path not in named]
 
 
+def all_drops(facts: Mapping[str, FileFacts], order: Sequence[str]) -> list[tuple[str, Drop]]:
+    """Every drop of the tree, from each of its roots, with that root."""
+    return [
+        (root, drop) for root in tree_roots(facts, order) for drop in backstage_drops(root, facts)
+    ]
+
+
 def drop_problems(facts: Mapping[str, FileFacts], order: Sequence[str]) -> list[Problem]:
     """A warning per Location step Backstage would fail, on the Location's file (or the root)."""
-    out = []
-    for root in tree_roots(facts, order):
-        for drop in backstage_drops(root, facts):
-            out.append(Problem("warning", drop.message(), drop.location_file or root))
-    return out
+    return [
+        Problem("warning", drop.message(), drop.location_file or root)
+        for root, drop in all_drops(facts, order)
+    ]

@@ -239,10 +239,13 @@ class CatalogSync:
         steps: Sequence[PostSyncStep] = (),
         clock: Callable[[], dt.datetime] = utcnow,
         rules: CatalogRules | None = None,
+        fidelity: str = "lenient",
     ) -> None:
         self.db = db
         self.sources = list(sources)
         self.rules = rules or CatalogRules()  # the kinds each source may hold
+        # "lenient": keep what Backstage would drop, with a warning; "backstage": drop it too
+        self.fidelity = fidelity
         self.steps = list(steps)  # run after the sources, in order, on every sync
         self.clock = clock  # stamps changes and status (the app's clock, so tests control it)
 
@@ -460,6 +463,22 @@ class CatalogSync:
             if read.path not in keep_old:
                 released.add(read.path)
 
+        drop_notes: list[Problem] | None = None  # worked out below in backstage fidelity
+        if self.fidelity == "backstage" and source.type != "backstage":
+            # As Backstage: a Location step that fails stores none of what it emits now, and
+            # what it stored before stays as it was. Its files are read again next time.
+            frozen, drop_notes = self._backstage_frozen(
+                conn, source.name, reads, refs_by_file, file_refs_before, new_problems, reread
+            )
+            for path in frozen:
+                for ref in refs_by_file.get(path, []):
+                    if ref in winners and winners[ref].file == path:
+                        del winners[ref]
+                refs_by_file[path] = []
+                keep_old.add(path)
+                dirty_files.add(path)
+                released.discard(path)
+
         # Which stored refs of this source go away.
         reached = set(positions)
         to_remove: list[str] = []
@@ -593,13 +612,44 @@ class CatalogSync:
             )
         bulk_insert(conn, problems, [self._problem_row(source.name, p, now) for p in new_problems])
         if source.type != "backstage":  # a live Backstage already dropped what it drops
-            self._note_backstage_drops(conn, source.name, now)
+            self._note_backstage_drops(conn, source.name, now, drop_notes)
         self._record_success(conn, source, report, now)
         _bump_source_version(conn, source.name)
         if report.changed:
             bump_generation(conn)
 
-    def _note_backstage_drops(self, conn: Connection, source_name: str, now: Any) -> None:
+    def _backstage_frozen(
+        self,
+        conn: Connection,
+        source_name: str,
+        reads: list[FileRead],
+        refs_by_file: dict[str, list[str]],
+        file_refs_before: dict[str, list[str]],
+        new_problems: list[Problem],
+        reread: set[str],
+    ) -> tuple[set[str], list[Problem]]:
+        """The files under Location steps Backstage would fail, as this sync leaves the tree
+        (what was read now, and for files not read again, what is stored), and the warnings
+        that say so (worked out here: once dropped, the entities are not stored to tell)."""
+        files = [
+            (
+                read.path,
+                read.children,
+                refs_by_file[read.path]
+                if read.path in refs_by_file
+                else file_refs_before.get(read.path, []),
+            )
+            for read in reads
+        ]
+        stored = [p for p in self._stored_problems(conn, source_name) if p.file not in reread]
+        facts = fidelity.file_facts(files, [*new_problems, *stored])
+        drops = fidelity.all_drops(facts, [read.path for read in reads])
+        notes = [Problem("warning", d.message(), d.location_file or root) for root, d in drops]
+        return {path for _root, drop in drops for path in drop.files}, notes
+
+    def _note_backstage_drops(
+        self, conn: Connection, source_name: str, now: Any, notes: list[Problem] | None = None
+    ) -> None:
         """Replace the source's warnings of what a default Backstage would not show.
 
         Callboard keeps the good siblings of a broken target; Backstage drops every entity its
@@ -612,17 +662,18 @@ class CatalogSync:
                 problems.c.message.like(f"{fidelity.DROP_PREFIX}%"),
             )
         )
-        rows = conn.execute(
-            select(catalog_files.c.path, catalog_files.c.children, catalog_files.c.entity_refs)
-            .where(catalog_files.c.source == source_name)
-            .order_by(catalog_files.c.position)
-        ).all()
-        facts = fidelity.file_facts(
-            ((r.path, _json_tuple(r.children), json.loads(r.entity_refs)) for r in rows),
-            self._stored_problems(conn, source_name),
-        )
-        drops = fidelity.drop_problems(facts, [r.path for r in rows])
-        bulk_insert(conn, problems, [self._problem_row(source_name, p, now) for p in drops])
+        if notes is None:
+            rows = conn.execute(
+                select(catalog_files.c.path, catalog_files.c.children, catalog_files.c.entity_refs)
+                .where(catalog_files.c.source == source_name)
+                .order_by(catalog_files.c.position)
+            ).all()
+            facts = fidelity.file_facts(
+                ((r.path, _json_tuple(r.children), json.loads(r.entity_refs)) for r in rows),
+                self._stored_problems(conn, source_name),
+            )
+            notes = fidelity.drop_problems(facts, [r.path for r in rows])
+        bulk_insert(conn, problems, [self._problem_row(source_name, p, now) for p in notes])
 
     @staticmethod
     def _write_entities(

@@ -161,3 +161,15 @@ def test_backstage_shows_what_callboard_keeps_minus_what_it_warns_of(
         f"component:default/probe-{n}"
         for n in ("sexagesimal", "underscored", "binary", "yes-word", "tag")
     }
+
+
+def test_in_backstage_fidelity_callboard_stores_what_backstage_shows(
+    make_app: AppFactory, peer_and_tree: tuple[str, Path]
+) -> None:
+    url, root = peer_and_tree
+    source = {"type": "file", "name": "tree", "target": str(root / "all.yaml")}
+    app = make_app(catalog={"sources": [source], "fidelity": "backstage"})
+    with app.db.engine.connect() as conn:
+        rows = conn.execute(select(entities.c.ref, entities.c.owner_ref)).all()
+    owners = {row.ref: row.owner_ref for row in rows if not row.ref.startswith("location:")}
+    assert owners == _served_owners(url)

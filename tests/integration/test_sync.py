@@ -1318,3 +1318,45 @@ def test_relative_placeholders_resolve_by_default_or_fail_their_entity_as_in_a_f
     )
     lines = (cat.root / "all.yaml").read_text().split("\n")
     assert refused.line == next(i + 1 for i, line in enumerate(lines) if "./spec.yaml" in line)
+
+
+def test_backstage_fidelity_drops_what_a_failed_location_step_emits_and_freezes_what_it_stored(
+    catalog: CatalogFactory,
+) -> None:
+    cat = catalog(fidelity="backstage")
+    cat.write("all.yaml", location("./teams.yaml", "./services.yaml"))
+    cat.write("teams.yaml", group("team-a"))
+    cat.write("services.yaml", location("./svc.yaml", "./broken.yaml", name="services"))
+    cat.write("svc.yaml", component("svc", owner="team-a"))
+    cat.write("broken.yaml", "kind: [Component\n")
+    cat.sync()
+    # A fresh Backstage never shows svc: services.yaml's Location step fails on broken.yaml.
+    assert "component:default/svc" not in cat.refs()
+    assert "group:default/team-a" in cat.refs()
+    assert any(p.message.startswith("Backstage would not show") for p in cat.problems())
+
+    cat.write("broken.yaml", component("fixed"))
+    report = cat.sync().sources[0]
+    assert {"component:default/svc", "component:default/fixed"} <= set(report.added)
+
+    # Broken again, with svc changed meanwhile: Backstage keeps what it stored, unchanged.
+    cat.write("broken.yaml", "kind: [Component\n")
+    cat.write("svc.yaml", component("svc", owner="team-b"))
+    report = cat.sync().sources[0]
+    assert owners(cat, "component:default/svc") == ["group:default/team-a"]
+    assert report.removed == [] and report.owner_changed == []
+    # Fixed again: everything applies.
+    cat.write("broken.yaml", component("fixed"))
+    report = cat.sync().sources[0]
+    assert owners(cat, "component:default/svc") == ["group:default/team-b"]
+    assert not any(p.message.startswith("Backstage would not show") for p in cat.problems())
+
+
+def test_lenient_fidelity_keeps_what_backstage_drops(catalog: CatalogFactory) -> None:
+    cat = catalog()
+    cat.write("all.yaml", location("./services.yaml"))
+    cat.write("services.yaml", location("./svc.yaml", "./broken.yaml", name="services"))
+    cat.write("svc.yaml", component("svc"))
+    cat.write("broken.yaml", "kind: [Component\n")
+    cat.sync()
+    assert "component:default/svc" in cat.refs()

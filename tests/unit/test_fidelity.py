@@ -34,6 +34,7 @@ def test_one_broken_target_drops_its_siblings_and_everything_below_them() -> Non
         "YAML error: x",
         0,
         ("component:default/good", "component:default/before-the-error", "api:default/deep"),
+        ("good.yaml", "broken.yaml", "nested.yaml", "deep.yaml"),
     )
     assert drop.message() == (
         "Backstage would not show the 3 entities under this Location (component:default/good, "
@@ -91,3 +92,16 @@ def test_a_location_cycle_ends() -> None:
     [drop] = backstage_drops("a.yaml", files)
     assert drop.location_file == "b.yaml"
     assert drop.entities == ("component:default/x",)  # a.yaml's own step stored its entity
+
+
+def test_a_file_another_step_reads_is_not_among_the_dropped_files() -> None:
+    files = {
+        "all.yaml": facts(children=("teams.yaml", "services.yaml")),
+        "teams.yaml": facts(children=("shared.yaml",)),
+        "shared.yaml": facts("system:default/shared"),
+        "services.yaml": facts(children=("svc.yaml", "shared.yaml", "broken.yaml")),
+        "svc.yaml": facts("component:default/svc"),
+        "broken.yaml": facts(blocking="YAML error"),
+    }
+    [drop] = backstage_drops("all.yaml", files)
+    assert drop.files == ("svc.yaml", "broken.yaml")
