@@ -119,3 +119,49 @@ def test_the_examples_one_location_per_file_match_the_real_backstage(
     }
     theirs = {(_ref(e), r["type"], r["targetRef"]) for e in served for r in e["relations"]}
     assert ours == theirs
+
+
+@pytest.fixture(scope="module")
+def real_layout(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
+    """The examples as they are laid out: all.yaml and acme-corp.yaml, with their Locations."""
+    examples = shared_or_skip("data", "backstage-examples")
+    root = tmp_path_factory.mktemp("layout") / "examples"
+    shutil.copytree(examples, root)
+    (root / "both.yaml").write_text(
+        yaml.safe_dump(
+            {"apiVersion": "backstage.io/v1alpha1", "kind": "Location",
+             "metadata": {"name": "both"},
+             "spec": {"targets": ["./all.yaml", "./acme-corp.yaml"]}}
+        )
+    )  # fmt: skip
+    with backstage_peer(root / "both.yaml", 20, (7181, 7259)) as url:
+        previous: list[str] | None = None
+        stable = 0
+        for _ in range(120):
+            current = sorted(json.dumps(e, sort_keys=True) for e in _served(url))
+            stable = stable + 1 if current == previous else 0
+            if stable >= 5:
+                break
+            previous = current
+            threading.Event().wait(2)
+        yield url, root
+
+
+def test_the_real_layout_in_backstage_fidelity_matches_the_real_backstage(
+    make_app: AppFactory, real_layout: tuple[str, Path]
+) -> None:
+    url, root = real_layout
+    source = {"type": "file", "name": "layout", "target": str(root / "both.yaml")}
+    app = make_app(
+        catalog={"sources": [source], "fidelity": "backstage", "relative_placeholders": "drop"}
+    )
+    with app.db.engine.connect() as conn:
+        rows = conn.execute(select(entities.c.ref, entities.c.owner_ref)).all()
+    owners = {r.ref: r.owner_ref for r in rows if not r.ref.startswith("location:")}
+    truth = {
+        _ref(e): next((r["targetRef"] for r in e["relations"] if r["type"] == "ownedBy"), None)
+        for e in _served(url)
+    }
+    assert len(truth) >= 40
+    assert set(owners) - set(truth) == REMOTE_PLACEHOLDERS
+    assert {ref: owners[ref] for ref in truth} == truth
