@@ -72,6 +72,7 @@ def build_source(cfg: SourceSettings, settings: Settings, db: Database) -> Catal
             placeholder_file_bytes=settings.catalog.placeholder_file_mb * 2**20,
             placeholder_sync_bytes=settings.catalog.placeholder_sync_mb * 2**20,
             relative_placeholders=settings.catalog.relative_placeholders,
+            max_glob_matches=settings.catalog.max_glob_matches,
         )
     factory = _SOURCE_FACTORIES.get(cfg.type)
     if factory is None:

@@ -209,6 +209,7 @@ class CatalogSettings:
     model_layers: frozenset[str] = frozenset()  # opt-in kinds and schemas (bot.catalog.rules)
     relative_placeholders: str = "resolve"  # file sources: "resolve" or "drop" (Backstage's)
     fidelity: str = "lenient"  # "backstage": drop what Backstage drops (bot.catalog.fidelity)
+    max_glob_matches: int = 1_000_000  # files one glob target of a file source may match
 
     @property
     def workers(self) -> int:
@@ -389,6 +390,7 @@ def parse_settings(data: Any, file: str, base: Path, path: Path | None = None) -
         raise cat.error(
             "relative_placeholders", f"must be resolve or drop, found {relative_placeholders!r}"
         )
+    max_glob_matches = cat.int("max_glob_matches", 1_000_000, minimum=1)
     fidelity = cat.str("fidelity", "lenient") or "lenient"
     if fidelity not in ("lenient", "backstage"):
         raise cat.error("fidelity", f"must be lenient or backstage, found {fidelity!r}")
@@ -435,6 +437,7 @@ def parse_settings(data: Any, file: str, base: Path, path: Path | None = None) -
             frozenset(model_layers),
             relative_placeholders,
             fidelity,
+            max_glob_matches,
         ),
         console=console,
         backstage_url=backstage_url.rstrip("/") if backstage_url else None,

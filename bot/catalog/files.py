@@ -39,10 +39,12 @@ DEFAULT_PLACEHOLDER_SYNC_BYTES = 200 * 1024 * 1024
 """Most bytes the placeholders of one source may pull in during one sync."""
 PLACEHOLDER_KEYS = ("$text", "$json", "$yaml")
 _GLOB_CHARS = frozenset("*?[")
-MAX_GLOB_MATCHES = 10_000
-"""Most files one glob target may match; the rest are not read (and a problem says so)."""
-MAX_GLOB_SCANNED = 200_000
-"""Most directory entries one glob target may look at before it stops."""
+MAX_GLOB_MATCHES = 1_000_000
+"""Most files one glob target may match (``catalog.max_glob_matches``); the rest are not read,
+and a problem says so. A monorepo's ``./services/*/catalog-info.yaml`` may well match hundreds
+of thousands: the cap is for runaway patterns, not for large catalogs."""
+GLOB_SCAN_FACTOR = 10
+"""Directory entries one glob target may look at, per match it may find, before it stops."""
 
 
 @dataclass
@@ -128,8 +130,10 @@ class FileTree:
         placeholder_file_bytes: int = DEFAULT_PLACEHOLDER_FILE_BYTES,
         placeholder_sync_bytes: int = DEFAULT_PLACEHOLDER_SYNC_BYTES,
         relative_placeholders: str = "resolve",
+        max_glob_matches: int = MAX_GLOB_MATCHES,
     ) -> None:
         self.root = root.resolve()
+        self.max_glob_matches = max_glob_matches
         # "resolve": a relative placeholder is read next to its file, as Backstage does for a
         # URL location (a repository); "drop": it fails its entity, as in a Backstage `file`
         # location, which cannot form a URL from it.
@@ -447,7 +451,7 @@ def _location_targets(
         candidate = raw if raw.is_absolute() else base / raw
         try:
             if _GLOB_CHARS & set(target):
-                matches, stopped = safe_glob(str(candidate))
+                matches, stopped = safe_glob(str(candidate), tree.max_glob_matches)
                 if stopped:
                     problems.append(
                         Problem(
@@ -490,7 +494,7 @@ class _GlobStop(Exception):
 
 
 def safe_glob(
-    pattern: str, max_matches: int = MAX_GLOB_MATCHES, max_scanned: int = MAX_GLOB_SCANNED
+    pattern: str, max_matches: int = MAX_GLOB_MATCHES, max_scanned: int | None = None
 ) -> tuple[list[str], str | None]:
     """``sorted(glob.glob(pattern, recursive=True))``, bounded, and never around a link loop.
 
@@ -499,6 +503,8 @@ def safe_glob(
     names match only a pattern part starting with ``.`` (as ``glob``), and the walk stops after
     ``max_matches`` paths or ``max_scanned`` directory entries: the second value then says why.
     """
+    if max_scanned is None:
+        max_scanned = max_matches * GLOB_SCAN_FACTOR
     parts = pattern.split(os.sep)
     fixed = 0
     while fixed < len(parts) and not glob.has_magic(parts[fixed]):

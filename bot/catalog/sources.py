@@ -11,6 +11,7 @@ from bot.catalog.files import (
     DEFAULT_MAX_FILE_BYTES,
     DEFAULT_PLACEHOLDER_FILE_BYTES,
     DEFAULT_PLACEHOLDER_SYNC_BYTES,
+    MAX_GLOB_MATCHES,
     PARALLEL_MIN_BYTES,
     FileRead,
     FileTree,
@@ -58,6 +59,7 @@ class FileSource:
     placeholder_file_bytes: int = DEFAULT_PLACEHOLDER_FILE_BYTES
     placeholder_sync_bytes: int = DEFAULT_PLACEHOLDER_SYNC_BYTES
     relative_placeholders: str = "resolve"  # or "drop", as a Backstage file location
+    max_glob_matches: int = MAX_GLOB_MATCHES
     type: str = "file"
     # What the last walk of this process read (stat and hash per file), for the next one.
     _memo: dict[str, tuple[StatKey, str]] = field(default_factory=dict, repr=False)
@@ -79,6 +81,7 @@ class FileSource:
             placeholder_file_bytes=self.placeholder_file_bytes,
             placeholder_sync_bytes=self.placeholder_sync_bytes,
             relative_placeholders=self.relative_placeholders,
+            max_glob_matches=self.max_glob_matches,
         )
         if not tree.root.is_dir():
             raise SourceError(f"source {self.name}: root directory {self.root} does not exist")
