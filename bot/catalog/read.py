@@ -423,38 +423,68 @@ def _entry(row: Any, facts: PersonFacts | None) -> IndexEntry:
     return IndexEntry(row.ref, row.kind, row.name, row.title, email, display, ids)
 
 
+@dataclass(frozen=True)
+class _Built:
+    """A name index and the catalog generation it was built from (swapped as one)."""
+
+    generation: int
+    index: NameIndex
+
+
 class CatalogReader:
-    """Read access to the synced catalog; cheap to call from every command."""
+    """Read access to the synced catalog. Blocking: the event loop reaches it through
+    ``CatalogQueries`` (``bot.catalog.queries``), which runs it in worker threads."""
 
     def __init__(self, db: Database) -> None:
         self.db = db
-        self._index: NameIndex | None = None
-        self._index_generation = -1
-        self._lock = threading.Lock()
+        self._built: _Built | None = None
+        self._lock = threading.Lock()  # one build at a time
         self._exact_tried = False
 
+    @property
+    def _index(self) -> NameIndex | None:
+        built = self._built
+        return built.index if built is not None else None
+
     def index(self) -> NameIndex:
+        """The name index. After a catalog change, while another thread rebuilds it, the
+        previous index answers; a caller that finds it stale with no rebuild under way builds
+        it (blocking: about a second for 43,000 entities), as does the first one of all."""
         generation = self.db.generation()
-        if self._index is None or generation != self._index_generation:
-            with self._lock:
-                if self._index is None or generation != self._index_generation:
-                    with self.db.engine.connect() as conn:
-                        rows = conn.execute(
-                            select(
-                                entities.c.ref, entities.c.kind, entities.c.name, entities.c.title
-                            )
-                        ).all()
-                        people = {
-                            r.ref: _person_facts(r.data)
-                            for r in conn.execute(
-                                select(entities.c.ref, entities.c.data).where(
-                                    entities.c.kind.in_(("user", "group"))
-                                )
-                            )
-                        }
-                    self._index = NameIndex(_entry(r, people.get(r.ref)) for r in rows)
-                    self._index_generation = generation
-        return self._index
+        built = self._built
+        if built is not None and (built.generation == generation or self._lock.locked()):
+            return built.index
+        return self._rebuild(generation).index
+
+    def refresh(self) -> None:
+        """Rebuild the index if one was built and the catalog changed since (after a sync)."""
+        built = self._built
+        if built is not None:
+            generation = self.db.generation()
+            if built.generation != generation:
+                self._rebuild(generation)
+
+    def _rebuild(self, generation: int) -> _Built:
+        with self._lock:
+            built = self._built
+            if built is not None and built.generation >= generation:
+                return built  # built by another thread while this one waited
+            with self.db.engine.connect() as conn:
+                generation = self.db.generation(conn)
+                rows = conn.execute(
+                    select(entities.c.ref, entities.c.kind, entities.c.name, entities.c.title)
+                ).all()
+                people = {
+                    r.ref: _person_facts(r.data)
+                    for r in conn.execute(
+                        select(entities.c.ref, entities.c.data).where(
+                            entities.c.kind.in_(("user", "group"))
+                        )
+                    )
+                }
+            built = _Built(generation, NameIndex(_entry(r, people.get(r.ref)) for r in rows))
+            self._built = built  # one assignment: readers see the old index or the new one
+            return built
 
     def resolve(self, text: str, kinds: Sequence[str] = ()) -> Resolution:
         if self._index is None and not self._exact_tried:
