@@ -44,7 +44,7 @@ async def scaffold(ctx: Context, args: Args) -> Reply:
     requester = await requester_for(ctx)
     await service.check_permission(template, requester)
     dry_run = bool(args.options.get("dry-run"))
-    dialog = service.dialog(template, requester, dry_run=dry_run)
+    dialog = await ctx.offload(service.dialog, template, requester, dry_run=dry_run)
     what = "a dry run of " if dry_run else ""
     return Reply(
         text=f"{template.title}: fill in the dialog to start {what}a new project.",
