@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import bisect
 import contextlib
+import gc
 import json
 import re
 import threading
@@ -423,6 +424,25 @@ def _entry(row: Any, facts: PersonFacts | None) -> IndexEntry:
     return IndexEntry(row.ref, row.kind, row.name, row.title, email, display, ids)
 
 
+# A catalog this large makes an index worth taking out of the cyclic collector's sight.
+FREEZE_MIN_ENTITIES = 1000
+
+
+def settle_heap(entities: int) -> None:
+    """After building an index of ``entities``, take what is alive out of the cyclic
+    collector's sight (``gc.freeze``) when the index is large.
+
+    An index of a 43,000-entity catalog is over a million small objects. Left in the
+    collector's oldest generation, every full collection walks all of them, 60-300 ms with
+    the GIL held, in whichever thread allocates: the event loop stalls (measured: 84 ms on
+    10,800 entities, 14 ms frozen). Index objects hold no reference cycles, so reference
+    counting still frees a replaced index; what the freeze costs is that cyclic garbage not
+    yet collected at that moment is never collected, once per catalog change.
+    """
+    if entities >= FREEZE_MIN_ENTITIES:
+        gc.freeze()
+
+
 @dataclass(frozen=True)
 class _Built:
     """A name index and the catalog generation it was built from (swapped as one)."""
@@ -484,6 +504,7 @@ class CatalogReader:
                 }
             built = _Built(generation, NameIndex(_entry(r, people.get(r.ref)) for r in rows))
             self._built = built  # one assignment: readers see the old index or the new one
+            settle_heap(len(built.index))
             return built
 
     def resolve(self, text: str, kinds: Sequence[str] = ()) -> Resolution:

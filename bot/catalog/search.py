@@ -43,6 +43,7 @@ from rapidfuzz import fuzz, process
 from sqlalchemy import select
 
 from bot.catalog.model import EntityRef
+from bot.catalog.read import settle_heap
 from bot.errors import CatalogError
 from bot.store.db import Database
 from bot.store.schema import entities
@@ -613,6 +614,7 @@ class SearchCache:
             generation = self.db.generation()
             built = _Built(generation, build_index(self.db))
             self._built = built
+            settle_heap(len(built.index))
             self.last_build_seconds = time.perf_counter() - started
             return built
 
