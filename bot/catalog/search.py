@@ -26,7 +26,6 @@ loading their documents.
 from __future__ import annotations
 
 import bisect
-import gc
 import heapq
 import json
 import math
@@ -43,7 +42,7 @@ from rapidfuzz import fuzz, process
 from sqlalchemy import select
 
 from bot.catalog.model import EntityRef
-from bot.catalog.read import settle_heap
+from bot.catalog.read import building_index, settle_heap
 from bot.errors import CatalogError
 from bot.store.db import Database
 from bot.store.schema import entities
@@ -612,9 +611,10 @@ class SearchCache:
                 return built  # built by another thread while this one waited
             started = time.perf_counter()
             generation = self.db.generation()
-            built = _Built(generation, build_index(self.db))
+            with building_index():  # frozen before the collector runs again
+                built = _Built(generation, build_index(self.db))
+                settle_heap(len(built.index))
             self._built = built
-            settle_heap(len(built.index))
             self.last_build_seconds = time.perf_counter() - started
             return built
 
@@ -625,13 +625,7 @@ def build_index(db: Database) -> SearchIndex:
     pairs: list[tuple[SearchDoc, Mapping[int, Sequence[str]]]] = []
     # Hundreds of thousands of small containers: the cyclic collector would rescan them all
     # many times over while they are built, and none of them can form a cycle.
-    collecting = gc.isenabled()
-    gc.disable()
-    try:
-        with db.engine.connect() as conn:
-            for row in conn.execute(stmt):
-                pairs.append(document_texts(json.loads(row.data), row.ref, row.owner_ref))
+    with building_index(), db.engine.connect() as conn:
+        for row in conn.execute(stmt):
+            pairs.append(document_texts(json.loads(row.data), row.ref, row.owner_ref))
         return SearchIndex(pairs)
-    finally:
-        if collecting:
-            gc.enable()

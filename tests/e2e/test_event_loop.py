@@ -44,7 +44,12 @@ NEW_SERVICE = "loop-new-service"
 
 
 class SlowCallbacks(logging.Handler):
-    """Collects asyncio's "Executing <callback> took N seconds" warnings."""
+    """Collects asyncio's "Executing <callback> took N seconds" warnings.
+
+    The steps of the test's own coroutine are left out: it plays Slack or the Discord user
+    on the same loop (signing requests, validating every ack's Block Kit), which is not the
+    bot's work; every callback of the bot, Bolt, aiohttp, discord.py and simcord counts.
+    """
 
     def __init__(self) -> None:
         super().__init__(logging.WARNING)
@@ -52,7 +57,7 @@ class SlowCallbacks(logging.Handler):
 
     def emit(self, record: logging.LogRecord) -> None:
         message = record.getMessage()
-        if message.startswith("Executing "):
+        if message.startswith("Executing ") and "coro=<test_" not in message:
             self.seen.append(message)
 
 
@@ -144,15 +149,16 @@ async def while_syncing(app: App, ask: Callable[[int], Any]) -> int:
 def test_the_watch_catches_a_blocking_callback() -> None:
     """The detector works: a callback that blocks the loop for 100 ms is reported."""
 
-    async def main() -> list[str]:
-        async with watched_loop() as slow:
-            await asyncio.sleep(0)
-            time.sleep(0.1)  # blocking on purpose
-            await asyncio.sleep(0)
-        return slow.seen
-
-    seen = asyncio.run(main())
+    seen = asyncio.run(_block_the_loop())
     assert seen and "took" in seen[0]
+
+
+async def _block_the_loop() -> list[str]:
+    async with watched_loop() as slow:
+        await asyncio.sleep(0)
+        time.sleep(0.1)  # blocking on purpose
+        await asyncio.sleep(0)
+    return slow.seen
 
 
 async def test_slack_never_holds_the_loop_even_during_a_changing_sync(
