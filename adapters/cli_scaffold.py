@@ -97,7 +97,7 @@ async def _scaffold(app: App, template: str, values: dict[str, str], dry_run: bo
     ctx = app.dispatcher.context(
         Request(text=f"/scaffold {template}", user=console_user(app), platform=PLATFORM)
     )
-    requester = requester_for(ctx)
+    requester = await requester_for(ctx)
     if "owner" not in values:
         owner = service.default_owner(requester)
         if owner is not None:

@@ -245,8 +245,9 @@ class Console:
 
     async def _loop(self) -> None:
         if self.interactive:
+            count = await self.app.offload(self.app.catalog.count)  # may build the name index
             print(
-                f"Callboard: {self.app.catalog.count()} entities. Type /help, or ask "
+                f"Callboard: {count} entities. Type /help, or ask "
                 "“who owns payments-api?”. Tab completes, Ctrl-C clears the line, Ctrl-D quits.",
                 file=self.out,
             )

@@ -27,6 +27,7 @@ BENCHMARKS = (
     "bench.bench_slack",
     "bench.bench_reports",
     "bench.bench_cli",
+    "bench.bench_loop",
 )
 
 

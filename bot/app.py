@@ -11,13 +11,16 @@ import datetime as dt
 import logging
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, ParamSpec, Protocol, TypeVar
 
 from bot.catalog import backstage_source, git_source
 from bot.catalog.locations import RUNTIME_SOURCE, has_locations, runtime_source
+from bot.catalog.queries import OffloadedCatalog, run_blocking
 from bot.catalog.read import CatalogReader
 from bot.catalog.rules import catalog_rules
+from bot.catalog.search import SearchCache
 from bot.catalog.sources import CatalogSource, FileSource
 from bot.catalog.sync import CatalogSync, SyncReport
 from bot.chat import Reply
@@ -28,9 +31,17 @@ from bot.docs.service import EXTENSION_KEY as DOCS_KEY
 from bot.docs.service import DocsService
 from bot.docs.settings import DocsSettings
 from bot.errors import ConfigError
+from bot.ports import CatalogQueries
 from bot.store.db import Database
 
 log = logging.getLogger(__name__)
+
+P = ParamSpec("P")
+T = TypeVar("T")
+
+# Threads for the blocking work chat requests cause (database reads, index builds): enough
+# for a few requests at once; more would only queue on the database and the GIL.
+IO_WORKERS = 4
 
 Clock = Callable[[], dt.datetime]
 Interpreter = Callable[[str], str | None]  # plain language → a command line, or None
@@ -92,11 +103,45 @@ class App:
     posters: dict[str, Poster] = field(default_factory=dict)
     extensions: dict[str, Any] = field(default_factory=dict)
     dispatcher: Dispatcher = field(init=False)
+    # The app's own bounded pool for blocking work that requests cause, so it never runs on
+    # the event loop (see ``offload``); made on first use, shut down by ``close``.
+    _pool: ThreadPoolExecutor | None = field(default=None, init=False)
+    queries: CatalogQueries = field(init=False)
+    search: SearchCache = field(init=False)  # /search, /owns and /deps answer from it
     _sync_lock: asyncio.Lock | None = field(default=None, init=False)
 
+    def __post_init__(self) -> None:
+        self.queries = OffloadedCatalog(self.catalog, self.pool)
+        self.search = SearchCache(self.db)
+
+    @property
+    def pool(self) -> ThreadPoolExecutor:
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(IO_WORKERS, thread_name_prefix="callboard-io")
+        return self._pool
+
+    async def offload(self, fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> T:
+        """Run blocking ``fn`` (database reads, an index build, git) in the app's pool."""
+        return await run_blocking(self.pool, fn, *args, **kwargs)
+
     def sync_now(self, only: str | None = None, force: bool = False) -> SyncReport:
-        """Sync every source (or one) now; blocking."""
-        return self.sync.run(only=only, force=force)
+        """Sync every source (or one) now; blocking.
+
+        When the sync changed the catalog, the indexes answers are built from (names, search)
+        are rebuilt here too, in the sync's thread, and swapped in when ready; until then the
+        previous ones answer. An index nothing has asked for yet is not built.
+        """
+        report = self.sync.run(only=only, force=force)
+        self.refresh_indexes()
+        return report
+
+    def refresh_indexes(self) -> None:
+        """Rebuild the built indexes that no longer match the stored catalog; blocking."""
+        for refresh in (self.catalog.refresh, self.search.refresh):
+            try:
+                refresh()
+            except Exception:  # the sync is done; a failed rebuild leaves the old index
+                log.exception("rebuilding an index after a sync failed")
 
     async def sync_async(self, only: str | None = None, force: bool = False) -> SyncReport:
         """Sync in a worker thread, one sync at a time per process."""
@@ -132,6 +177,8 @@ class App:
                 due[name] = time.monotonic() + interval(name)
 
     def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=False, cancel_futures=True)
         self.db.dispose()
 
 

@@ -15,7 +15,7 @@ import shlex
 import uuid
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, ParamSpec, TypeVar
 
 from rapidfuzz import fuzz, process
 
@@ -35,8 +35,12 @@ from bot.trust import catalog_warnings
 
 if TYPE_CHECKING:
     from bot.app import App
+    from bot.ports import CatalogQueries
 
 log = logging.getLogger(__name__)
+
+P = ParamSpec("P")
+T = TypeVar("T")
 
 ArgKind = Literal["entity", "text", "words"]
 
@@ -133,9 +137,20 @@ class Context:
         """Where a long-running handler reports its steps (the adapter's), if anywhere."""
         return self.request.progress
 
+    @property
+    def catalog(self) -> CatalogQueries:
+        """The catalog, to be awaited: its reads run off the event loop."""
+        return self.app.queries
+
+    async def offload(self, fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> T:
+        """Run a handler's blocking part (database reads, index builds) in the app's worker
+        threads, so the event loop (and every other chat request on it) never waits for it."""
+        return await self.app.offload(fn, *args, **kwargs)
+
     def found_nothing(self, reply: Reply) -> Reply:
         """``reply`` (an answer that found nothing) with a note per catalog source that never
-        synced or whose last sync failed: "nothing" may then be wrong."""
+        synced or whose last sync failed: "nothing" may then be wrong. Blocking: reads the
+        sources' status (``found_nothing_async`` from the event loop)."""
         try:
             warnings = catalog_warnings(self.app.db, self.app.sync.source_names(), self.now)
         except Exception:  # a note must never cost the answer
@@ -144,6 +159,10 @@ class Context:
         if not warnings:
             return reply
         return dataclasses.replace(reply, notes=(*warnings, *reply.notes))  # first: it matters most
+
+    async def found_nothing_async(self, reply: Reply) -> Reply:
+        """``found_nothing`` from the event loop: the status read runs in a worker thread."""
+        return await self.offload(self.found_nothing, reply)
 
 
 class Dispatcher:
@@ -201,14 +220,14 @@ class Dispatcher:
             return self._unknown_command(name, request)
         try:
             args = self.parse(spec, rest)
-            self.resolve_entities(spec, args)
+            await self.resolve_entities(spec, args)
             reply = await spec.handler(ctx, args)
             if args.values.get("__notes__"):
                 reply = reply.with_notes(*args.values["__notes__"])
             return reply
         except UserError as exc:
             reply = self.user_error(exc, spec, rest)
-            return ctx.found_nothing(reply) if isinstance(exc, NotFound) else reply
+            return await ctx.found_nothing_async(reply) if isinstance(exc, NotFound) else reply
         except Exception:
             return self.crash(f"/{name} {rest}")
 
@@ -302,16 +321,17 @@ class Dispatcher:
             raise BadArguments(f"--{opt.name} must be at most {opt.maximum}")
         return number
 
-    def resolve_entities(self, spec: CommandSpec, args: Args) -> None:
+    async def resolve_entities(self, spec: CommandSpec, args: Args) -> None:
         notes: list[str] = []
+        catalog = self.app.queries
         for arg in spec.args:
             if arg.kind != "entity":
                 continue
             text = args.values.get(arg.name) or ""
             if not text:
                 continue
-            found = self.app.catalog.resolve(text, arg.kinds)
-            entity = self.app.catalog.get(found.ref)
+            found = await catalog.resolve(text, arg.kinds)
+            entity = await catalog.get(found.ref)
             if entity is None:  # removed by a sync between index and read
                 raise NotFound(f"{found.ref} is no longer in the catalog.")
             args.entities[arg.name] = entity

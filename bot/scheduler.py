@@ -661,7 +661,9 @@ class ReportScheduler:
         if schedule.targets:
             scope = PLATFORM_SCOPE
             if schedule.team:
-                resolved = self.app.catalog.resolve(schedule.team, ("group",))
+                resolved = await self.app.offload(
+                    self.app.catalog.resolve, schedule.team, ("group",)
+                )
                 if resolved.how == "fuzzy":  # never post a guessed team's report to a channel
                     raise NotFound(
                         f"team: {schedule.team} names no group (the closest is {resolved.ref})"

@@ -53,13 +53,13 @@ class Subcommand:
 # ------------------------------------------------------------------ permission
 
 
-def _requester(ctx: Context) -> Requester:
+async def _requester(ctx: Context) -> Requester:
     user = ctx.request.user
     try:
-        entity, _how = identify_user(ctx)
+        entity, _how = await identify_user(ctx)
     except UserError as exc:
         return Requester(ctx.request.platform, user.id, user.name, None, (), str(exc))
-    groups = requester_groups(ctx.app.catalog, entity.ref)
+    groups = await ctx.offload(requester_groups, ctx.app.catalog, entity.ref)
     return Requester(ctx.request.platform, user.id, user.name, entity.ref, groups)
 
 
@@ -73,9 +73,9 @@ def _admin_refs(admins: Sequence[str]) -> set[str]:
     return refs
 
 
-def require_admin(ctx: Context, what: str) -> Requester:
+async def require_admin(ctx: Context, what: str) -> Requester:
     """The requester, when they may run admin commands; else ``PermissionDenied`` saying why."""
-    requester = _requester(ctx)
+    requester = await _requester(ctx)
     if ctx.request.platform == "console":
         return requester
     admins = ctx.app.settings.admins
@@ -92,15 +92,23 @@ def require_admin(ctx: Context, what: str) -> Requester:
         )
     else:
         allowed = _admin_refs(admins)
-        memberships = {str(g) for g in ancestors(ctx.app.catalog, requester.groups)}
+        groups = await ctx.offload(ancestors, ctx.app.catalog, requester.groups)
+        memberships = {str(g) for g in groups}
         if str(requester.user_ref) in allowed or memberships & allowed:
             return requester
         refused = (
             f"Only Callboard admins may run {what}: {', '.join(admins)} (config `admins:`, "
             f"members of sub-groups included). You are {requester.user_ref}."
         )
-    AuditLog(ctx.app.db).start(
-        ctx.now, what.lstrip("/"), requester, "catalog", {}, "refused", refused
+    await ctx.offload(
+        AuditLog(ctx.app.db).start,
+        ctx.now,
+        what.lstrip("/"),
+        requester,
+        "catalog",
+        {},
+        "refused",
+        refused,
     )
     raise PermissionDenied(refused)
 
@@ -131,18 +139,23 @@ async def sync_command(ctx: Context, args: Args) -> Reply:
     if args.options.get("page", 1) != 1:
         raise BadArguments(f"--page is for /{NAME} status. Usage: /{NAME} sync [source] [--force]")
     only = _source_name(ctx, args.text("rest"))
-    requester = require_admin(ctx, f"/{NAME} sync")
+    requester = await require_admin(ctx, f"/{NAME} sync")
     audit = AuditLog(ctx.app.db)
     target = only or "all sources"
     force = bool(args.options["force"])
-    entry = audit.start(ctx.now, f"{NAME} sync", requester, target, {"force": force})
+    entry = await ctx.offload(
+        audit.start, ctx.now, f"{NAME} sync", requester, target, {"force": force}
+    )
     try:
         report = await ctx.app.sync_async(only=only, force=force)
     except Exception as exc:
-        audit.finish(entry, ctx.app.clock(), "failed", f"{type(exc).__name__}: {exc}")
+        await ctx.offload(
+            audit.finish, entry, ctx.app.clock(), "failed", f"{type(exc).__name__}: {exc}"
+        )
         raise
     failed = [s.name for s in report.sources if not s.ok]
-    audit.finish(
+    await ctx.offload(
+        audit.finish,
         entry,
         ctx.app.clock(),
         "failed" if failed else "succeeded",
@@ -270,9 +283,14 @@ async def status_command(ctx: Context, args: Args) -> Reply:
     if args.options.get("force"):
         raise BadArguments(f"--force is for /{NAME} sync. Usage: /{NAME} status [source]")
     only = _source_name(ctx, args.text("rest")) if args.text("rest").strip() else None
-    require_admin(ctx, f"/{NAME} status")
-    return status_reply(
-        ctx.app.db, ctx.app.sync.source_names(), ctx.now, only, int(args.options.get("page") or 1)
+    await require_admin(ctx, f"/{NAME} status")
+    return await ctx.offload(
+        status_reply,
+        ctx.app.db,
+        ctx.app.sync.source_names(),
+        ctx.now,
+        only,
+        int(args.options.get("page") or 1),
     )
 
 
@@ -388,7 +406,7 @@ async def here_command(ctx: Context, args: Args) -> Reply:
     """This channel's group and your catalog User (the same as /here)."""
     if args.text("rest").strip():
         raise BadArguments(f"/{NAME} here takes no arguments.")
-    return here_reply(ctx)
+    return await here_reply(ctx)
 
 
 SUBCOMMANDS: dict[str, Subcommand] = {

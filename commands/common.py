@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
 import shlex
 from collections.abc import Iterable, Sequence
 
 from bot.app import App
 from bot.catalog.model import DEFAULT_NAMESPACE, Entity, EntityRef
-from bot.catalog.read import CatalogReader
 from bot.catalog.search import SearchCache, SearchDoc, SearchIndex
 from bot.chat import Field, Link, Section
 from bot.config import Settings
@@ -17,6 +15,7 @@ from bot.errors import Ambiguous, CatalogError, NotFound, UserError
 from bot.identity import DISCORD_USER_ID as DISCORD_USER_ID  # re-exported for adapters
 from bot.identity import SLACK_USER_ID as SLACK_USER_ID
 from bot.identity import USER_ID_ANNOTATIONS
+from bot.ports import CatalogQueries
 
 # Callboard's own annotation keys (Backstage has no core chat annotation).
 SLACK_CHANNEL_ID = "slack.com/channel-id"
@@ -94,19 +93,19 @@ def person_line(user: Entity) -> str:
     return f"{name} <{user.email}>" if user.email else name
 
 
-def group_members(catalog: CatalogReader, group: EntityRef | str) -> list[Entity]:
-    refs = catalog.related(group, "hasMember")
-    found = catalog.get_many(refs)
+async def group_members(catalog: CatalogQueries, group: EntityRef | str) -> list[Entity]:
+    refs = await catalog.related(group, "hasMember")
+    found = await catalog.get_many(refs)
     return sorted(found.values(), key=lambda u: u.display_name.lower())
 
 
-def parent_chain(catalog: CatalogReader, group: EntityRef) -> list[EntityRef]:
+async def parent_chain(catalog: CatalogQueries, group: EntityRef) -> list[EntityRef]:
     """The group's parents, nearest first; stops at a cycle."""
     chain: list[EntityRef] = []
     seen = {group}
     current = group
     while True:
-        parents = catalog.related(current, "childOf")
+        parents = await catalog.related(current, "childOf")
         if not parents or parents[0] in seen:
             return chain
         current = parents[0]
@@ -155,27 +154,18 @@ def grouped_by_kind(entities: Iterable[Entity]) -> list[Section]:
 
 # ----------------------------------------------------------------- search index, identity, channel
 
-SEARCH_EXTENSION = "catalog.search"
-
 ME_WORDS = ("me", "myself", "mine", "i")
 
 
 def search_cache(app: App) -> SearchCache:
-    """The app's search index cache (one per app, made on first use)."""
-    cache = app.extensions.get(SEARCH_EXTENSION)
-    if not isinstance(cache, SearchCache):
-        cache = SearchCache(app.db)
-        app.extensions[SEARCH_EXTENSION] = cache
-    return cache
+    """The app's search index cache."""
+    return app.search
 
 
 async def search_index(app: App) -> SearchIndex:
-    """The current search index; a rebuild after a sync runs in a worker thread."""
-    cache = search_cache(app)
-    index = cache.fresh()
-    if index is not None:
-        return index
-    return await asyncio.to_thread(cache.current)
+    """The current search index, from the app's worker threads: checking that it is current
+    reads the database, and a first build takes about a second on 43,000 entities."""
+    return await app.offload(app.search.current)
 
 
 def ref_label(ref: str) -> str:
@@ -242,7 +232,7 @@ def has_docs(entity: Entity) -> bool:
     return bool(entity.annotations.get(TECHDOCS_REF) or entity.annotations.get(TECHDOCS_ENTITY))
 
 
-def identify_user(ctx: Context) -> tuple[Entity, str]:
+async def identify_user(ctx: Context) -> tuple[Entity, str]:
     """The catalog User behind the chat user, and how they were matched.
 
     By email first (the chat profile's, or the console's ``console.user_email``), then by the
@@ -252,9 +242,9 @@ def identify_user(ctx: Context) -> tuple[Entity, str]:
     """
     request = ctx.request
     user = request.user
-    catalog = ctx.app.catalog
+    catalog = ctx.catalog
     if user.email:
-        found = catalog.users_by_email(user.email)
+        found = await catalog.users_by_email(user.email)
         if len(found) == 1:
             return found[0], f"email {user.email}"
         if len(found) > 1:
@@ -264,7 +254,7 @@ def identify_user(ctx: Context) -> tuple[Entity, str]:
             )
     key = USER_ID_ANNOTATIONS.get(request.platform)
     if key and user.id:
-        found = catalog.with_annotation("user", key, user.id)
+        found = await catalog.with_annotation("user", key, user.id)
         if len(found) == 1:
             return found[0], f"{key} {user.id}"
         if len(found) > 1:
@@ -300,7 +290,7 @@ def _unknown_user_message(ctx: Context, key: str | None) -> str:
     return f"I can't find you in the catalog: no User has {tried}{email}. {fix}."
 
 
-def channel_groups(ctx: Context) -> tuple[list[Entity], str | None]:
+async def channel_groups(ctx: Context) -> tuple[list[Entity], str | None]:
     """The Groups the request's channel belongs to, and the annotation that matched.
 
     Slack channels match ``slack.com/channel-id`` (or ``slack.com/bot-notify``), Discord
@@ -310,7 +300,7 @@ def channel_groups(ctx: Context) -> tuple[list[Entity], str | None]:
     channel = (ctx.request.channel or "").strip()
     if not channel:
         return [], None
-    catalog = ctx.app.catalog
+    catalog = ctx.catalog
     keys = {
         "slack": (SLACK_CHANNEL_ID, SLACK_BOT_NOTIFY),
         "discord": (DISCORD_CHANNEL_ID,),
@@ -318,16 +308,16 @@ def channel_groups(ctx: Context) -> tuple[list[Entity], str | None]:
     }.get(ctx.request.platform, ())
     for key in keys:
         value = channel.lstrip("#") if key == SLACK_CHANNEL_NAME else channel
-        found = catalog.with_annotation("group", key, value)
+        found = await catalog.with_annotation("group", key, value)
         if found:
             return sorted(found, key=lambda g: str(g.ref)), key
     if ctx.request.platform == "console":
         try:
-            resolved = catalog.resolve(channel, ("group",))
+            resolved = await catalog.resolve(channel, ("group",))
         except UserError:
             return [], None
         if resolved.how != "fuzzy":
-            group = catalog.get(resolved.ref)
+            group = await catalog.get(resolved.ref)
             if group is not None:
                 return [group], "group name"
     return [], None

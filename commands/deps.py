@@ -31,8 +31,8 @@ async def deps(ctx: Context, args: Args) -> Reply:
     index = await search_index(ctx.app)
     ref = str(entity.ref)
     is_api = entity.ref.kind == "api"
-    down = dependency_tree(db, ref, "down", depth)
-    up = dependency_tree(db, ref, "up", depth)
+    down = await ctx.offload(dependency_tree, db, ref, "down", depth)
+    up = await ctx.offload(dependency_tree, db, ref, "up", depth)
 
     name = ref_label(ref)
     lead: list[str] = []
@@ -47,7 +47,7 @@ async def deps(ctx: Context, args: Args) -> Reply:
         else:
             lead.append(f"{title}: nothing in the catalog.")
     if not is_api:
-        for section in _api_sections(ctx, entity, index):
+        for section in await _api_sections(ctx, entity, index):
             rows.extend((section.title or "", item) for item in section.items)
 
     cycles = _cycles(lines["down"], lines["up"])
@@ -170,14 +170,16 @@ def _cycles(down: list[Line], up: list[Line]) -> list[tuple[str, ...]]:
     return list(found.values())
 
 
-def _api_sections(ctx: Context, entity: Entity, index: SearchIndex) -> tuple[Section, Section]:
+async def _api_sections(
+    ctx: Context, entity: Entity, index: SearchIndex
+) -> tuple[Section, Section]:
     """APIs the entity provides (and who consumes them), and those it consumes (and who
     provides them)."""
-    catalog = ctx.app.catalog
-    provided = [str(r) for r in catalog.related(entity.ref, "providesApi")]
-    consumed = [str(r) for r in catalog.related(entity.ref, "consumesApi")]
-    consumers = relations_many(ctx.app.db, provided, ("apiConsumedBy",))
-    providers = relations_many(ctx.app.db, consumed, ("apiProvidedBy",))
+    catalog = ctx.catalog
+    provided = [str(r) for r in await catalog.related(entity.ref, "providesApi")]
+    consumed = [str(r) for r in await catalog.related(entity.ref, "consumesApi")]
+    consumers = await ctx.offload(relations_many, ctx.app.db, provided, ("apiConsumedBy",))
+    providers = await ctx.offload(relations_many, ctx.app.db, consumed, ("apiProvidedBy",))
     provided_items = []
     for api in provided:
         users = [t for _, t in consumers.get(api, ())]

@@ -37,18 +37,18 @@ DEPENDENCY_KINDS = ("component", "api", "resource")
 async def describe(ctx: Context, args: Args) -> Reply:
     """The entity's card: kind, type, lifecycle, owner, system, domain, docs and relations."""
     entity = args.entity("entity")
-    catalog = ctx.app.catalog
+    catalog = ctx.catalog
     settings = ctx.app.settings
     related: dict[str, list[EntityRef]] = defaultdict(list)
-    for rel in catalog.relations(entity.ref):
+    for rel in await catalog.relations(entity.ref):
         related[rel.type].append(rel.target)
     system = next((r for r in related["partOf"] if r.kind == "system"), None)
     parent = next((r for r in related["partOf"] if r.kind == entity.ref.kind), None)
     domain = next((r for r in related["partOf"] if r.kind == "domain"), None)
     if domain is None and system is not None:
-        domain = next(iter(catalog.related(system, "partOf")), None)
+        domain = next(iter(await catalog.related(system, "partOf")), None)
     owner_ref = related["ownedBy"][0] if related["ownedBy"] else None
-    known = catalog.get_many(r for r in (owner_ref, system, domain, parent) if r is not None)
+    known = await catalog.get_many(r for r in (owner_ref, system, domain, parent) if r is not None)
 
     def shown(ref: EntityRef) -> str:
         # The field says the kind (System, Domain), so only an owner keeps a "user:" prefix.

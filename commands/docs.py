@@ -34,6 +34,12 @@ MAX_WORDS = 32  # words in one docs query: bounded work per request
 
 async def docs(ctx: Context, args: Args) -> Reply:
     """Search docs, or show one entity's docs."""
+    # All of it reads the docs index and the catalog (full-text search, one site per hit):
+    # it runs in the app's worker threads as one piece.
+    return await ctx.offload(_docs, ctx, args)
+
+
+def _docs(ctx: Context, args: Args) -> Reply:
     service = DocsService.of(ctx.app)
     text = _OPTIONS.sub(" ", args.raw).strip()
     page = int(args.options["page"])

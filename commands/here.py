@@ -23,10 +23,10 @@ MAPPING_KEYS = {"slack": SLACK_CHANNEL_ID, "discord": DISCORD_CHANNEL_ID}
 
 async def here(ctx: Context, args: Args) -> Reply:
     """This channel's group (the default for /owns) and your catalog User."""
-    return here_reply(ctx)
+    return await here_reply(ctx)
 
 
-def here_reply(ctx: Context) -> Reply:
+async def here_reply(ctx: Context) -> Reply:
     """The channel → group mapping and the chat user → User mapping, with how to fix either."""
     request = ctx.request
     channel = request.channel
@@ -43,7 +43,7 @@ def here_reply(ctx: Context) -> Reply:
         text = "No channel here, so /owns needs a team or person."
     else:
         fields.append(Field("Channel", channel))
-        groups, key = channel_groups(ctx)
+        groups, key = await channel_groups(ctx)
         if len(groups) == 1:
             group = groups[0]
             fields.append(Field("Group", f"{group.display_name} ({group.ref})"))
@@ -69,7 +69,7 @@ def here_reply(ctx: Context) -> Reply:
                 )
             )
     try:
-        user, how = identify_user(ctx)
+        user, how = await identify_user(ctx)
         fields.append(Field("You", f"{user.display_name} ({user.ref}), matched by {how}"))
     except UserError as exc:
         fields.append(Field("You", f"not found: {exc}", inline=False))

@@ -35,10 +35,10 @@ LIFECYCLE_ORDER = ("production", "experimental", "deprecated")
 
 async def owns(ctx: Context, args: Args) -> Reply:
     """What a group or user owns; ``--all`` includes child groups."""
-    who, notes = _who(ctx, args.text("who"))
+    who, notes = await _who(ctx, args.text("who"))
     include_children: bool = args.options["all"]
     page: int = args.options["page"]
-    catalog = ctx.app.catalog
+    catalog = ctx.catalog
     db = ctx.app.db
     index = await search_index(ctx.app)
 
@@ -46,16 +46,16 @@ async def owns(ctx: Context, args: Args) -> Reply:
     owners: list[str] = [str(who.ref)]
     groups: list[str] = []
     if who.ref.kind == "user":
-        groups = [str(g) for g in catalog.related(who.ref, "memberOf")]
+        groups = [str(g) for g in await catalog.related(who.ref, "memberOf")]
         owners.extend(groups)
     children: list[tuple[str, str]] = []
     if include_children:
         for top in [str(who.ref)] if who.ref.kind == "group" else groups:
-            for child, parent in descendants(db, top):
+            for child, parent in await ctx.offload(descendants, db, top):
                 if child not in owners:
                     owners.append(child)
                     children.append((child, parent))
-    owned = relations_many(db, owners, ("ownerOf",))
+    owned = await ctx.offload(relations_many, db, owners, ("ownerOf",))
     docs: list[SearchDoc] = []
     per_owner: dict[str, int] = defaultdict(int)
     for owner in owners:
@@ -65,20 +65,20 @@ async def owns(ctx: Context, args: Args) -> Reply:
                 docs.append(doc)
                 per_owner[owner] += 1
 
-    header = _header(ctx, who, groups, children, per_owner)
+    header = await _header(ctx, who, groups, children, per_owner)
     summary = _summary(who, groups, children, per_owner, include_children)
     title = f"What {who.display_name} owns" + (" (with child groups)" if include_children else "")
     more_words = {"all": include_children}
     could_include = (
         not include_children
         and who.ref.kind == "group"
-        and bool(catalog.related(who.ref, "parentOf"))
+        and bool(await catalog.related(who.ref, "parentOf"))
     )
     if not docs:
         hint = ""
         if could_include:
             hint = f" Its child groups may: {command_line('owns', str(who.ref), all=True)}"
-        return ctx.found_nothing(
+        return await ctx.found_nothing_async(
             Reply(
                 title=title,
                 text=f"{summary}{hint}",
@@ -111,12 +111,12 @@ async def owns(ctx: Context, args: Args) -> Reply:
     )
 
 
-def _who(ctx: Context, text: str) -> tuple[Entity, list[str]]:
+async def _who(ctx: Context, text: str) -> tuple[Entity, list[str]]:
     """The group or user asked about, and notes on how it was found."""
     text = text.strip()
-    catalog = ctx.app.catalog
+    catalog = ctx.catalog
     if not text:
-        groups, _key = channel_groups(ctx)
+        groups, _key = await channel_groups(ctx)
         if len(groups) == 1:
             return groups[0], [f"this channel belongs to {groups[0].ref}"]
         if len(groups) > 1:
@@ -135,10 +135,10 @@ def _who(ctx: Context, text: str) -> tuple[Entity, list[str]]:
             "channel; /here shows the mapping)."
         )
     if text.lower() in ME_WORDS:
-        user, how = identify_user(ctx)
+        user, how = await identify_user(ctx)
         return user, [f"you are {user.ref} (matched by {how})"]
-    found = catalog.resolve(text, ("group", "user"))
-    entity = catalog.get(found.ref)
+    found = await catalog.resolve(text, ("group", "user"))
+    entity = await catalog.get(found.ref)
     if entity is None:
         raise NotFound(f"{found.ref} is no longer in the catalog.")
     notes = []
@@ -147,27 +147,27 @@ def _who(ctx: Context, text: str) -> tuple[Entity, list[str]]:
     return entity, notes
 
 
-def _header(
+async def _header(
     ctx: Context,
     who: Entity,
     groups: list[str],
     children: list[tuple[str, str]],
     per_owner: dict[str, int],
 ) -> list[Section]:
-    catalog = ctx.app.catalog
+    catalog = ctx.catalog
     fields: list[Field] = []
     sections: list[Section] = []
     if who.ref.kind == "group":
         if who.spec_type:
             fields.append(Field("Type", who.spec_type))
-        members = catalog.related(who.ref, "hasMember")
+        members = await catalog.related(who.ref, "hasMember")
         fields.append(Field("Members", str(len(members)) if members else "none"))
-        parents = catalog.related(who.ref, "childOf")
+        parents = await catalog.related(who.ref, "childOf")
         if parents:
             fields.append(Field("Part of", ", ".join(ref_label(str(p)) for p in parents)))
         fields.extend(channel_fields(who))
         sections.append(Section(fields=tuple(fields)))
-        if not members and not catalog.related(who.ref, "parentOf"):
+        if not members and not await catalog.related(who.ref, "parentOf"):
             sections.append(
                 Section(
                     text=(

@@ -12,15 +12,15 @@ from commands.common import identify_user
 BUTTONS_SHOWN = 5
 
 
-def requester_for(ctx: Context) -> Requester:
+async def requester_for(ctx: Context) -> Requester:
     """The chat user as the scaffolder sees them: their catalog User and groups, if found."""
     user = ctx.request.user
     service = scaffolder(ctx.app)
     try:
-        entity, _how = identify_user(ctx)
+        entity, _how = await identify_user(ctx)
     except UserError as exc:
         return service.requester(ctx.request.platform, user.id, user.name, None, str(exc))
-    return service.requester(ctx.request.platform, user.id, user.name, entity)
+    return await ctx.offload(service.requester, ctx.request.platform, user.id, user.name, entity)
 
 
 async def scaffold(ctx: Context, args: Args) -> Reply:
@@ -41,10 +41,10 @@ async def scaffold(ctx: Context, args: Args) -> Reply:
             ),
             error=True,
         )
-    requester = requester_for(ctx)
+    requester = await requester_for(ctx)
     await service.check_permission(template, requester)
     dry_run = bool(args.options.get("dry-run"))
-    dialog = service.dialog(template, requester, dry_run=dry_run)
+    dialog = await ctx.offload(service.dialog, template, requester, dry_run=dry_run)
     what = "a dry run of " if dry_run else ""
     return Reply(
         text=f"{template.title}: fill in the dialog to start {what}a new project.",
@@ -61,7 +61,7 @@ async def on_dialog(ctx: Context, submission: DialogSubmission) -> Reply | Dialo
         return await service.submit(
             name,
             submission.values,
-            requester_for(ctx),
+            await requester_for(ctx),
             ctx.progress,
             dry_run=state.get("dry_run") == "1",
             digest=state.get("digest") or None,

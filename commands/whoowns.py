@@ -25,11 +25,11 @@ async def whoowns(ctx: Context, args: Args) -> Reply:
     """The owning team (or person), its members, channel, parents, on-call and source."""
     entity = args.entity("entity")
     if args.options["oncall"]:
-        return _oncall(ctx, entity)
+        return await _oncall(ctx, entity)
     if entity.ref.kind in ("group", "user"):
-        return _owned_by(ctx, entity, args.options["page"])
-    catalog = ctx.app.catalog
-    owners = catalog.related(entity.ref, "ownedBy")
+        return await _owned_by(ctx, entity, args.options["page"])
+    catalog = ctx.catalog
+    owners = await catalog.related(entity.ref, "ownedBy")
     sections: list[Section] = []
     buttons: list[Button] = []
     title = f"Who owns {entity.display_name}"
@@ -45,7 +45,7 @@ async def whoowns(ctx: Context, args: Args) -> Reply:
         )
         return Reply(title=title, text=text, sections=(Section(fields=tuple(summary_fields)),))
     owner_ref = owners[0]
-    owner = catalog.get(owner_ref)
+    owner = await catalog.get(owner_ref)
     if owner is None:
         text = (
             f"{entity.ref} is owned by {owner_ref}, which is not in the catalog: an ownership gap. "
@@ -65,13 +65,13 @@ async def whoowns(ctx: Context, args: Args) -> Reply:
         owner_fields.append(Field("Email", owner.email))
     if owner.ref.kind == "group":
         owner_fields.extend(channel_fields(owner))
-        chain = parent_chain(catalog, owner.ref)
+        chain = await parent_chain(catalog, owner.ref)
         if chain:
             owner_fields.append(Field("Part of", " › ".join(r.name for r in chain)))
     sections.append(Section(title="Owner", fields=tuple(owner_fields)))
 
     if owner.ref.kind == "group":
-        members = group_members(catalog, owner.ref)
+        members = await group_members(catalog, owner.ref)
         if members:
             sections.append(
                 Section(
@@ -83,7 +83,7 @@ async def whoowns(ctx: Context, args: Args) -> Reply:
                 Section(title="Members", text=f"{owner.ref} has no members in the catalog.")
             )
     else:
-        groups = catalog.related(owner.ref, "memberOf")
+        groups = await catalog.related(owner.ref, "memberOf")
         if groups:
             sections.append(Section(title="Member of", items=tuple(str(g) for g in groups)))
 
@@ -100,14 +100,14 @@ async def whoowns(ctx: Context, args: Args) -> Reply:
     )
 
 
-def _oncall(ctx: Context, entity: Entity) -> Reply:
+async def _oncall(ctx: Context, entity: Entity) -> Reply:
     """Only the on-call part: the entity's on-call annotations, else its owner's, and the
     owner's channel to ask in."""
-    catalog = ctx.app.catalog
+    catalog = ctx.catalog
     owner: Entity | None = None
     if entity.ref.kind not in ("group", "user"):
-        owners = catalog.related(entity.ref, "ownedBy")
-        owner = catalog.get(owners[0]) if owners else None
+        owners = await catalog.related(entity.ref, "ownedBy")
+        owner = await catalog.get(owners[0]) if owners else None
     fields = oncall_fields(entity)
     whose = entity
     if not fields and owner is not None:
@@ -137,20 +137,20 @@ def _oncall(ctx: Context, entity: Entity) -> Reply:
     return Reply(title=title, text=text + ".", sections=tuple(found), buttons=buttons)
 
 
-def _owned_by(ctx: Context, who: Entity, page: int) -> Reply:
+async def _owned_by(ctx: Context, who: Entity, page: int) -> Reply:
     """Asked about a Group or User: what it owns (directly), and for a group, its people."""
-    catalog = ctx.app.catalog
-    owned_refs = catalog.related(who.ref, "ownerOf")
-    owned = catalog.get_many(owned_refs)
+    catalog = ctx.catalog
+    owned_refs = await catalog.related(who.ref, "ownerOf")
+    owned = await catalog.get_many(owned_refs)
     lines: list[Section] = []
     head = entity_line(who)
     if who.ref.kind == "group":
-        members = group_members(catalog, who.ref)
+        members = await group_members(catalog, who.ref)
         fields = [Field("Members", str(len(members)))]
         fields.extend(channel_fields(who))
         lines.append(Section(fields=tuple(fields)))
     else:
-        groups = catalog.related(who.ref, "memberOf")
+        groups = await catalog.related(who.ref, "memberOf")
         lines.append(
             Section(
                 fields=(
@@ -161,7 +161,7 @@ def _owned_by(ctx: Context, who: Entity, page: int) -> Reply:
         )
     if not owned:
         text = f"{head}\n{who.display_name} owns nothing in the catalog."
-        return ctx.found_nothing(
+        return await ctx.found_nothing_async(
             Reply(title=f"What {who.display_name} owns", text=text, sections=tuple(lines))
         )
     total = len(owned)

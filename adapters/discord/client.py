@@ -202,11 +202,11 @@ class DiscordAdapter:
 
     # ------------------------------------------------------------- translation
 
-    def chat_user(self, user: discord.abc.User) -> ChatUser:
+    async def chat_user(self, user: discord.abc.User) -> ChatUser:
         """The Discord user; its catalog User (``discord.com/user-id``) lends the email."""
         email = None
         try:
-            found = self.app.catalog.with_annotation("user", DISCORD_USER_ID, str(user.id))
+            found = await self.app.queries.with_annotation("user", DISCORD_USER_ID, str(user.id))
         except Exception:
             log.exception("looking up the catalog user for Discord user %s failed", user.id)
             found = []
@@ -220,7 +220,7 @@ class DiscordAdapter:
             )
         return ChatUser(PLATFORM, str(user.id), user.display_name, email)
 
-    def to_request(
+    async def to_request(
         self,
         who: discord.abc.User,
         channel_id: int | None,
@@ -232,7 +232,7 @@ class DiscordAdapter:
     ) -> Request:
         return Request(
             text=text,
-            user=self.chat_user(who),
+            user=await self.chat_user(who),
             channel=str(channel_id) if channel_id else None,
             platform=PLATFORM,
             mention=mention,
@@ -242,13 +242,18 @@ class DiscordAdapter:
 
     # ---------------------------------------------------------- autocomplete
 
-    def entity_choices(self, current: str, kinds: Sequence[str]) -> Choices:
+    async def entity_choices(self, current: str, kinds: Sequence[str]) -> Choices:
         """Up to 25 catalog entities for what was typed so far (misspellings welcome)."""
         try:
-            index = self.app.catalog.index()
+            # Off the event loop: autocomplete asks on every keystroke, and the first ask
+            # after a catalog change may find the name index being rebuilt.
+            return await self.app.offload(self._entity_choices, current, kinds)
         except Exception:
             log.exception("autocomplete: reading the catalog index failed")
             return []
+
+    def _entity_choices(self, current: str, kinds: Sequence[str]) -> Choices:
+        index = self.app.catalog.index()
         wanted = tuple(k.lower() for k in kinds)
         if current.strip():
             entries = [e for e, _ in index.suggest(current, wanted, limit=25)]
@@ -272,7 +277,7 @@ class DiscordAdapter:
         self, interaction: discord.Interaction, slash: SlashCommand, values: dict[str, Any]
     ) -> None:
         responder = InteractionResponder(interaction)
-        request = self.to_request(
+        request = await self.to_request(
             interaction.user,
             interaction.channel_id,
             slash.text(values),
@@ -283,7 +288,7 @@ class DiscordAdapter:
 
     async def run_button(self, interaction: discord.Interaction, command: str) -> None:
         responder = InteractionResponder(interaction)
-        request = self.to_request(
+        request = await self.to_request(
             interaction.user, interaction.channel_id, command, progress=responder
         )
         await self._answer(responder, self.app.dispatcher.dispatch(request))
@@ -320,7 +325,7 @@ class DiscordAdapter:
                 ephemeral=True,
             )
             return
-        await interaction.response.send_modal(self._modal(form, page))
+        await interaction.response.send_modal(await self._modal(form, page))
 
     async def form_step(
         self, interaction: discord.Interaction, form: PendingForm, page: int
@@ -342,7 +347,7 @@ class DiscordAdapter:
         submission = DialogSubmission(
             dialog_id=form.dialog.id,
             values=dict(form.values),
-            user=self.chat_user(interaction.user),
+            user=await self.chat_user(interaction.user),
             channel=form.channel,
             platform=PLATFORM,
             state=dict(form.dialog.state),
@@ -350,8 +355,12 @@ class DiscordAdapter:
         )
         await self._answer(responder, self.app.dispatcher.submit(submission), form=form)
 
-    def _modal(self, form: PendingForm, page: int) -> DialogModal:
-        return DialogModal(form, page, self.form_step, self.picker_options)
+    async def _modal(self, form: PendingForm, page: int) -> DialogModal:
+        # The pickers' choices come from the name index: read it in a worker thread first.
+        pickers = await self.app.offload(
+            lambda: {f.name: self.picker_options(f) for f in form.dialog.fields}
+        )
+        return DialogModal(form, page, self.form_step, lambda field: pickers.get(field.name))
 
     def picker_options(self, dialog_field: DialogField) -> list[tuple[str, str]] | None:
         """Entities an entity/group field can offer as a select (None: too many, type it)."""
@@ -402,7 +411,7 @@ class DiscordAdapter:
             discord.InteractionType.component,
         )
         if can_modal:
-            await responder.modal(self._modal(form, 0))
+            await responder.modal(await self._modal(form, 0))
             return
         # A modal must be the first response; after a defer or a modal, offer a button.
         view = ui.View(timeout=None)
@@ -503,7 +512,7 @@ class DiscordAdapter:
         if text is None:
             return
         responder = MentionResponder(message)
-        request = self.to_request(
+        request = await self.to_request(
             message.author, message.channel.id, text, mention=True, progress=responder
         )
         reply = await self.app.dispatcher.dispatch(request)

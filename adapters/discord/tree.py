@@ -148,7 +148,7 @@ Runner = Callable[[discord.Interaction, SlashCommand, dict[str, Any]], Awaitable
 class CompletionSource(Protocol):
     """Where autocomplete choices come from (the adapter)."""
 
-    def entity_choices(self, current: str, kinds: Sequence[str]) -> Choices: ...
+    async def entity_choices(self, current: str, kinds: Sequence[str]) -> Choices: ...
 
     def word_choices(self, current: str, words: Sequence[tuple[str, str]]) -> Choices: ...
 
@@ -202,7 +202,7 @@ def build_command(
 
 def _entity_completer(choices: CompletionSource, kinds: tuple[str, ...]) -> Completer:
     async def complete(interaction: discord.Interaction, current: str) -> Choices:
-        return choices.entity_choices(current, kinds)[:CHOICES_MAX]
+        return (await choices.entity_choices(current, kinds))[:CHOICES_MAX]
 
     return complete
 

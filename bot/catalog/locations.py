@@ -179,7 +179,7 @@ async def register_and_sync(
     added_by: str | None = None,
 ) -> tuple[RuntimeLocation, SourceReport]:
     """Register a location and sync the registered locations now (in a worker thread)."""
-    location = register_location(app, url, path, ref, added_by=added_by)
+    location = await app.offload(register_location, app, url, path, ref, added_by=added_by)
     report = await app.sync_async(only=RUNTIME_SOURCE)
     return location, report.sources[0]
 

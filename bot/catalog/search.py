@@ -26,7 +26,6 @@ loading their documents.
 from __future__ import annotations
 
 import bisect
-import gc
 import heapq
 import json
 import math
@@ -43,6 +42,7 @@ from rapidfuzz import fuzz, process
 from sqlalchemy import select
 
 from bot.catalog.model import EntityRef
+from bot.catalog.read import building_index, settle_heap
 from bot.errors import CatalogError
 from bot.store.db import Database
 from bot.store.schema import entities
@@ -562,36 +562,61 @@ def document_texts(
     return summary, texts
 
 
+@dataclass(frozen=True)
+class _Built:
+    generation: int
+    index: SearchIndex
+
+
 class SearchCache:
-    """The current ``SearchIndex``, rebuilt when the catalog generation changes."""
+    """The current ``SearchIndex``, rebuilt when the catalog generation changes.
+
+    Blocking (call it from a worker thread). A rebuild is swapped in whole when it is ready;
+    while one is under way, the previous index answers.
+    """
 
     def __init__(self, db: Database) -> None:
         self.db = db
-        self._index: SearchIndex | None = None
-        self._generation = -1
-        self._lock = threading.Lock()
+        self._built: _Built | None = None
+        self._lock = threading.Lock()  # one build at a time
         self.last_build_seconds = 0.0
 
     def current(self) -> SearchIndex:
         """The index for the stored catalog (built on first use and after each change)."""
         generation = self.db.generation()
-        index = self._index
-        if index is not None and generation == self._generation:
-            return index
-        with self._lock:
-            if self._index is None or generation != self._generation:
-                started = time.perf_counter()
-                self._index = build_index(self.db)
-                self._generation = generation
-                self.last_build_seconds = time.perf_counter() - started
-            return self._index
+        built = self._built
+        if built is not None and (built.generation == generation or self._lock.locked()):
+            return built.index
+        return self._rebuild(generation).index
+
+    def refresh(self) -> None:
+        """Rebuild the index if one was built and the catalog changed since (after a sync)."""
+        built = self._built
+        if built is not None:
+            generation = self.db.generation()
+            if built.generation != generation:
+                self._rebuild(generation)
 
     def fresh(self) -> SearchIndex | None:
         """The index if it matches the stored catalog, else None (``current()`` rebuilds)."""
-        index = self._index
-        if index is not None and self.db.generation() == self._generation:
-            return index
+        built = self._built
+        if built is not None and self.db.generation() == built.generation:
+            return built.index
         return None
+
+    def _rebuild(self, generation: int) -> _Built:
+        with self._lock:
+            built = self._built
+            if built is not None and built.generation >= generation:
+                return built  # built by another thread while this one waited
+            started = time.perf_counter()
+            generation = self.db.generation()
+            with building_index():  # frozen before the collector runs again
+                built = _Built(generation, build_index(self.db))
+                settle_heap(len(built.index))
+            self._built = built
+            self.last_build_seconds = time.perf_counter() - started
+            return built
 
 
 def build_index(db: Database) -> SearchIndex:
@@ -600,13 +625,7 @@ def build_index(db: Database) -> SearchIndex:
     pairs: list[tuple[SearchDoc, Mapping[int, Sequence[str]]]] = []
     # Hundreds of thousands of small containers: the cyclic collector would rescan them all
     # many times over while they are built, and none of them can form a cycle.
-    collecting = gc.isenabled()
-    gc.disable()
-    try:
-        with db.engine.connect() as conn:
-            for row in conn.execute(stmt):
-                pairs.append(document_texts(json.loads(row.data), row.ref, row.owner_ref))
+    with building_index(), db.engine.connect() as conn:
+        for row in conn.execute(stmt):
+            pairs.append(document_texts(json.loads(row.data), row.ref, row.owner_ref))
         return SearchIndex(pairs)
-    finally:
-        if collecting:
-            gc.enable()

@@ -456,7 +456,7 @@ class Scaffolder:
         if problem:
             run.failed = ("registration", problem)
             return self._failure(run)
-        return self._success(run)
+        return await self.app.offload(self._success, run)  # reads the catalog
 
     async def _register(self, run: _Run) -> str | None:
         """Register the repository and sync it; on any failure, unregister (nothing is left)."""
@@ -472,14 +472,14 @@ class Scaffolder:
         except UserError as exc:
             run.notes.append(f"the repository stays at {run.repository.shown}")
             return str(exc)
-        entity = self._new_entity(run.answers.name)
+        entity = await self.app.offload(self._new_entity, run.answers.name)
         if entity is not None:
             run.entity = entity
             run.done["registration"] = f"{entity.ref} (location {location.id})"
             return None
         reasons = [report.error] if report.error else []
         reasons += [p.message for p in report.problems if p.level == "error"][:3]
-        unregister_location(self.app, location.id)
+        await self.app.offload(unregister_location, self.app, location.id)
         await self.app.sync_async(only=RUNTIME_SOURCE)
         run.notes.append(
             f"the location was unregistered again; the repository stays at {run.repository.shown}"

@@ -1,0 +1,245 @@
+"""The event loop never waits: Slack and Discord answer with asyncio's slow-callback detector on.
+
+Each test runs a real front door (the Bolt app on loopback, discord.py against simcord) on a
+generated catalog of about 4,300 entities, turns on asyncio's debug mode with
+``slow_callback_duration = 0.05`` and fails on any "Executing ... took" warning the ``asyncio``
+logger emits: no callback (a request being parsed, a handler step, a Discord heartbeat) may
+hold the loop for 50 ms. That covers a sync of a changed catalog running while requests are
+answered, and the first answers after it, when the name and search indexes are rebuilt.
+
+The catalog is small enough for a loaded 2-core machine and large enough for the work to be
+real: building its name index takes tens of milliseconds and its search index about 200, so
+either one built on the loop, or one request's database reads done there under a concurrent
+sync, is caught. No assertion here times anything itself; asyncio does.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import gc
+import logging
+import time
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from adapters.slack import render
+from bench.generate import GeneratedCatalog, generate_catalog
+from bot.app import App
+from tests.e2e.test_discord import discord_app, discord_world, embed_text
+from tests.e2e.test_slack import (  # noqa: F401 (fixtures)
+    PAYMENTS_CHANNEL,
+    Starter,
+    block_text,
+    fake,
+    start_slack,
+)
+
+SLOW_CALLBACK = 0.05  # seconds: what asyncio reports as a slow callback
+REPOS = 2000  # about 4,300 entities
+NEW_SERVICE = "loop-new-service"
+
+
+class SlowCallbacks(logging.Handler):
+    """Collects asyncio's "Executing <callback> took N seconds" warnings.
+
+    The steps of the test's own coroutine are left out: it plays Slack or the Discord user
+    on the same loop (signing requests, validating every ack's Block Kit), which is not the
+    bot's work; every callback of the bot, Bolt, aiohttp, discord.py and simcord counts.
+    """
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.seen: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        message = record.getMessage()
+        if message.startswith("Executing ") and "coro=<test_" not in message:
+            self.seen.append(message)
+
+
+@contextlib.asynccontextmanager
+async def watched_loop() -> AsyncIterator[SlowCallbacks]:
+    """asyncio debug mode with a 50 ms slow-callback threshold, on the running loop."""
+    loop = asyncio.get_running_loop()
+    # The test process's own heap (every test before this one) is collected and frozen first,
+    # so a full collection of pytest's garbage is not charged to the code under test. The
+    # bot does the same for its large indexes (``bot.catalog.read.settle_heap``).
+    gc.collect()
+    gc.freeze()
+    slow = SlowCallbacks()
+    logger = logging.getLogger("asyncio")
+    logger.addHandler(slow)
+    debug, threshold = loop.get_debug(), loop.slow_callback_duration
+    loop.set_debug(True)
+    loop.slow_callback_duration = SLOW_CALLBACK
+    try:
+        yield slow
+    finally:
+        loop.set_debug(debug)
+        loop.slow_callback_duration = threshold
+        logger.removeHandler(slow)
+        gc.unfreeze()
+
+
+@pytest.fixture(scope="module")
+def catalog(tmp_path_factory: pytest.TempPathFactory) -> GeneratedCatalog:
+    return generate_catalog(tmp_path_factory.mktemp("catalog") / "generated", REPOS)
+
+
+@pytest.fixture
+def changing(catalog: GeneratedCatalog, tmp_path: Path) -> GeneratedCatalog:
+    """A copy of the generated catalog this test may change."""
+    import shutil
+
+    root = tmp_path / "catalog"
+    shutil.copytree(catalog.root, root)
+    location = root / catalog.location_file.relative_to(catalog.root)
+    return GeneratedCatalog(
+        root=root,
+        location_file=location,
+        files=catalog.files,
+        entities=catalog.entities,
+        bytes=catalog.bytes,
+        sample_names=catalog.sample_names,
+        sample_groups=catalog.sample_groups,
+    )
+
+
+def sources(catalog: GeneratedCatalog) -> list[dict[str, Any]]:
+    return [{"type": "file", "name": "generated", "target": str(catalog.location_file)}]
+
+
+def change(catalog: GeneratedCatalog) -> tuple[str, str]:
+    """Move one component to another team and add a new component to its file (a new file
+    would not do: an unchanged Location's glob is not expanded again); (moved, new owner)."""
+    moved = catalog.sample_names[0]
+    path = catalog.root / "repos" / moved / "catalog-info.yaml"
+    first, sep, rest = path.read_text().partition("\n---\n")
+    owner = next(line for line in first.splitlines() if line.startswith("  owner: "))
+    new_owner = next(g for g in catalog.sample_groups if f"owner: {g}" != owner.strip())
+    first = first.replace(owner, f"  owner: {new_owner}")
+    added = (
+        "apiVersion: backstage.io/v1alpha1\n"
+        "kind: Component\n"
+        f"metadata:\n  name: {NEW_SERVICE}\n  description: Added while the bot was serving.\n"
+        f"spec:\n  type: service\n  lifecycle: production\n"
+        f"  owner: {catalog.sample_groups[0]}\n"
+    )
+    path.write_text(first + sep + rest.rstrip("\n") + "\n---\n" + added)
+    return moved, new_owner
+
+
+async def while_syncing(app: App, ask: Callable[[int], Any]) -> int:
+    """Sync the changed catalog in the background (as the refresh tick does) and ask
+    questions until it is done; the number asked."""
+    sync = asyncio.create_task(app.sync_async())
+    asked = 0
+    while not sync.done():
+        await ask(asked)
+        asked += 1
+    report = await sync
+    assert any(s.changed for s in report.sources), report.summary()
+    return asked
+
+
+def test_the_watch_catches_a_blocking_callback() -> None:
+    """The detector works: a callback that blocks the loop for 100 ms is reported."""
+
+    seen = asyncio.run(_block_the_loop())
+    assert seen and "took" in seen[0]
+
+
+async def _block_the_loop() -> list[str]:
+    async with watched_loop() as slow:
+        await asyncio.sleep(0)
+        time.sleep(0.1)  # blocking on purpose
+        await asyncio.sleep(0)
+    return slow.seen
+
+
+async def test_slack_never_holds_the_loop_even_during_a_changing_sync(
+    start_slack: Starter,  # noqa: F811 (the fixture imported above)
+    changing: GeneratedCatalog,
+) -> None:
+    slack = await start_slack(sources=sources(changing))
+    assert slack.app is not None
+    name, team = changing.sample_names[1], changing.sample_groups[0]
+    async with watched_loop() as slow:
+        # First answers: the name and search indexes are built, in worker threads.
+        status, body = await slack.command("/whoowns", name)
+        assert status == 200 and f"component:default/{name}" in block_text(body)
+        for command, text in (
+            ("/describe", name),
+            ("/search", name.split("-")[0]),
+            ("/owns", team),
+            ("/deps", name),
+            ("/whoowns", name[:-1]),  # a typo: fuzzy resolution
+        ):
+            status, body = await slack.command(command, text)
+            assert status == 200 and "error id" not in block_text(body), command
+        moved, new_owner = await asyncio.to_thread(change, changing)
+
+        async def ask(i: int) -> None:
+            if i % 2:
+                status, options = await slack.interaction(
+                    {
+                        "type": "block_suggestion",
+                        "action_id": f"{render.ACTION_PICK}:component",
+                        "block_id": f"{render.PICK_RUN_BLOCK}whoowns",
+                        "value": name[:5],
+                        "container": {"type": "message", "channel_id": PAYMENTS_CHANNEL},
+                    }
+                )
+                assert status == 200 and options["options"]
+                return
+            status, body = await slack.command("/whoowns", name)
+            assert status == 200 and f"component:default/{name}" in block_text(body)
+
+        await while_syncing(slack.app, ask)
+        # After the sync, answers come from the rebuilt indexes.
+        status, body = await slack.command("/whoowns", NEW_SERVICE)
+        assert f"group:default/{team}" in block_text(body)
+        status, body = await slack.command("/whoowns", moved)
+        assert f"group:default/{new_owner}" in block_text(body)
+        status, body = await slack.command("/search", NEW_SERVICE)
+        assert NEW_SERVICE in block_text(body)
+        await slack.settle()
+    assert slow.seen == []
+
+
+async def test_discord_never_holds_the_loop_even_during_a_changing_sync(
+    make_app: Callable[..., App], changing: GeneratedCatalog
+) -> None:
+    app = discord_app(make_app, sources=sources(changing), message_content=True)
+    name, team = changing.sample_names[1], changing.sample_groups[0]
+    async with discord_world(app) as w, watched_loop() as slow:
+        result = await w.ana.slash(w.channel, "whoowns", entity=name)
+        assert f"component:default/{name}" in embed_text(result.response.embeds)
+        choices = await w.ana.autocomplete(w.channel, "whoowns", "entity", name[:-1])
+        assert choices and choices[0]["value"]
+        me = w.adapter.client.user
+        assert me is not None
+        await w.ana.send(w.channel, f"{me.mention} who owns {name}")
+        assert name in embed_text(w.channel.last_message.embeds)
+        result = await w.ana.slash(w.channel, "search", query=name.split("-")[0])
+        assert result.acknowledged
+        moved, new_owner = await asyncio.to_thread(change, changing)
+
+        async def ask(i: int) -> None:
+            if i % 2:
+                assert await w.ana.autocomplete(w.channel, "whoowns", "entity", name[:5])
+                return
+            result = await w.ana.slash(w.channel, "whoowns", entity=name)
+            answer = result.response or result.followups[-1]
+            assert f"component:default/{name}" in embed_text(answer.embeds)
+
+        await while_syncing(app, ask)
+        result = await w.ana.slash(w.channel, "whoowns", entity=NEW_SERVICE)
+        assert f"group:default/{team}" in embed_text(result.response.embeds)
+        result = await w.ana.slash(w.channel, "whoowns", entity=moved)
+        assert f"group:default/{new_owner}" in embed_text(result.response.embeds)
+    assert slow.seen == []

@@ -1,0 +1,110 @@
+"""The name and search indexes after a catalog change: rebuilt by the sync, swapped whole.
+
+A running bot's sync rebuilds the indexes it has built, in the sync's thread, so the first
+answer after a change neither waits for a build nor sees the old catalog; while a rebuild is
+under way, the previous index answers; an index nothing asked for is not built by a sync
+(``callboard sync`` stays as fast as it was).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from pathlib import Path
+
+from bot.app import App
+from bot.catalog.search import parse_query
+from tests.conftest import ask
+
+AppFactory = Callable[..., App]
+
+COMPONENT = """\
+apiVersion: backstage.io/v1alpha1
+kind: Component
+metadata:
+  name: {name}
+spec:
+  type: service
+  lifecycle: production
+  owner: {owner}
+"""
+GROUPS = """\
+apiVersion: backstage.io/v1alpha1
+kind: Group
+metadata:
+  name: team-a
+spec:
+  type: team
+  children: []
+---
+apiVersion: backstage.io/v1alpha1
+kind: Group
+metadata:
+  name: team-b
+spec:
+  type: team
+  children: []
+"""
+
+
+def catalog(root: Path, *components: tuple[str, str]) -> Path:
+    root.mkdir(exist_ok=True)
+    docs = [GROUPS, *(COMPONENT.format(name=n, owner=o) for n, o in components)]
+    path = root / "catalog.yaml"
+    path.write_text("---\n".join(docs))
+    return path
+
+
+def make(make_app: AppFactory, db_url: str, root: Path) -> App:
+    target = catalog(root, ("ledger", "team-a"))
+    return make_app(sources=[{"type": "file", "name": "t", "target": str(target)}], db_url=db_url)
+
+
+def test_a_sync_that_changes_the_catalog_swaps_in_rebuilt_indexes(
+    make_app: AppFactory, db_url: str, tmp_path: Path
+) -> None:
+    app = make(make_app, db_url, tmp_path / "catalog")
+    names, search = app.catalog.index(), app.search.current()
+    catalog(tmp_path / "catalog", ("ledger", "team-b"), ("billing", "team-a"))
+    app.sync_now()
+    # Rebuilt by the sync itself: current for the stored catalog without another build.
+    assert app.search.fresh() is not None and app.search.fresh() is not search
+    rebuilt = app.catalog.index()
+    assert rebuilt is not names and "component:default/billing" in rebuilt.by_ref
+    assert "group:default/team-b" in ask(app, "/whoowns ledger").to_text()
+    assert app.search.current().search(parse_query("billing")).total == 1
+
+
+def test_a_sync_does_not_build_an_index_nothing_asked_for(
+    make_app: AppFactory, db_url: str, tmp_path: Path
+) -> None:
+    app = make(make_app, db_url, tmp_path / "catalog")
+    catalog(tmp_path / "catalog", ("ledger", "team-b"))
+    app.sync_now()
+    assert app.search.fresh() is None  # still never built
+
+
+def test_while_a_rebuild_is_under_way_the_previous_index_answers(
+    make_app: AppFactory, db_url: str, tmp_path: Path
+) -> None:
+    app = make(make_app, db_url, tmp_path / "catalog")
+    before = app.catalog.index()
+    catalog(tmp_path / "catalog", ("ledger", "team-a"), ("billing", "team-a"))
+    app.sync.run()  # stored, but no index rebuilt yet (as another process's sync)
+    building, release = threading.Event(), threading.Event()
+
+    def rebuild_under_way() -> None:  # another thread holds the build lock until released
+        with app.catalog._lock:
+            building.set()
+            release.wait()
+
+    holder = threading.Thread(target=rebuild_under_way)
+    holder.start()
+    building.wait()
+    try:
+        assert app.catalog.index() is before  # no waiting: the previous one answers
+    finally:
+        release.set()
+        holder.join()
+    # No rebuild under way any more: the next reader builds the current index.
+    assert "component:default/billing" in app.catalog.index().by_ref
