@@ -312,7 +312,7 @@ class _Loaded:
 def _load(tree: FileTree, rel: str, previous: KnownFile | None, force: bool) -> FileRead | _Loaded:
     """Read one file: a final ``FileRead`` when it cannot be read or is unchanged."""
     if previous is not None and not force and tree.unchanged(rel, previous.sha256):
-        return FileRead(rel, sha256=previous.sha256, children=previous.children)
+        return _unchanged(tree, rel, previous, None)
     data, problem = tree.read(rel)
     if data is None:
         assert problem is not None
@@ -321,8 +321,29 @@ def _load(tree: FileTree, rel: str, previous: KnownFile | None, force: bool) -> 
     digest = hashlib.sha256(data).hexdigest()
     tree.remember(rel, digest)
     if previous is not None and previous.sha256 == digest and not force:
-        return FileRead(rel, sha256=digest, children=previous.children)
+        return _unchanged(tree, rel, previous, data)
     return _Loaded(data, digest)
+
+
+def _unchanged(tree: FileTree, rel: str, previous: KnownFile, data: bytes | None) -> FileRead:
+    """An unchanged file: its entities are as stored, and so are its Location targets, unless
+    a target is a glob: the files a glob matches change without the Location file changing
+    (a new service's catalog-info.yaml), so those are matched again."""
+    unchanged = FileRead(rel, sha256=previous.sha256, children=previous.children)
+    if not previous.children:
+        return unchanged  # no Location in it (the common case): nothing to match again
+    if data is None:
+        data, _problem = tree.read(rel)
+        if data is None:
+            return unchanged
+    if not _GLOB_CHARS & set(data.decode("utf-8", "replace")):
+        return unchanged
+    scratch: list[Problem] = []  # reported when the file was parsed; still stored
+    children: list[str] = []
+    for doc in parse_documents(data, rel).documents:
+        if is_location(doc):
+            children.extend(_location_targets(tree, rel, doc, scratch))
+    return FileRead(rel, sha256=previous.sha256, children=tuple(dict.fromkeys(children)))
 
 
 def _read_ahead(

@@ -1371,3 +1371,24 @@ def test_lenient_fidelity_keeps_what_backstage_drops(catalog: CatalogFactory) ->
     cat.write("broken.yaml", "kind: [Component\n")
     cat.sync()
     assert "component:default/svc" in cat.refs()
+
+
+def test_a_file_a_glob_newly_matches_is_read_though_the_location_did_not_change(
+    catalog: CatalogFactory,
+) -> None:
+    # A new service's catalog-info.yaml: the Location file is the same, what it matches is not.
+    cat = catalog()
+    cat.write("all.yaml", location("./services/*/catalog-info.yaml", "./teams.yaml"))
+    cat.write("teams.yaml", group("team-a"))
+    cat.write("services/one/catalog-info.yaml", component("one"))
+    cat.sync()
+    cat.write("services/two/catalog-info.yaml", component("two"))
+    report = cat.sync().sources[0]
+    assert report.added == ["component:default/two"]
+    (cat.root / "services" / "one" / "catalog-info.yaml").unlink()
+    report = cat.sync().sources[0]
+    assert report.removed == ["component:default/one"]
+    assert cat.refs() >= {"component:default/two", "group:default/team-a"}
+    # Nothing new: nothing parsed, nothing changed.
+    report = cat.sync().sources[0]
+    assert (report.files_parsed, report.changed) == (0, False)
