@@ -15,6 +15,7 @@ import glob
 import hashlib
 import json
 import os
+import posixpath
 import stat
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -338,12 +339,43 @@ def _unchanged(tree: FileTree, rel: str, previous: KnownFile, data: bytes | None
             return unchanged
     if not _GLOB_CHARS & set(data.decode("utf-8", "replace")):
         return unchanged
+    locations = [doc for doc in parse_documents(data, rel).documents if is_location(doc)]
+    if _plain_matches(tree, rel, locations) == set(previous.children):
+        return unchanged  # the usual re-sync: nothing new matched, nothing gone
     scratch: list[Problem] = []  # reported when the file was parsed; still stored
     children: list[str] = []
-    for doc in parse_documents(data, rel).documents:
-        if is_location(doc):
-            children.extend(_location_targets(tree, rel, doc, scratch))
+    for doc in locations:
+        children.extend(_location_targets(tree, rel, doc, scratch))
     return FileRead(rel, sha256=previous.sha256, children=tuple(dict.fromkeys(children)))
+
+
+def _plain_matches(tree: FileTree, rel: str, locations: list[Document]) -> set[str] | None:
+    """The root-relative paths the file targets of ``locations`` name or match, taken as
+    written (no links resolved, nothing checked): equal to the stored targets when nothing
+    changed and no link is involved; anything else is worked out the full way. None when a
+    target is not a plain file path."""
+    folder = posixpath.dirname(rel)
+    root = tree._root_text + os.sep
+    out: set[str] = set()
+    for doc in locations:
+        spec = doc.data.get("spec")
+        if not isinstance(spec, dict) or (spec.get("type") or "file") != "file":
+            return None
+        targets = [spec.get("target"), *(spec.get("targets") or [])]
+        for target in targets:
+            if not target:
+                continue
+            if not isinstance(target, str) or "://" in target or os.path.isabs(target):
+                return None
+            joined = posixpath.normpath(posixpath.join(folder, target))
+            if not _GLOB_CHARS & set(target):
+                out.add(joined)
+                continue
+            matches, stopped = safe_glob(os.path.join(root, joined), tree.max_glob_matches)
+            if stopped:
+                return None
+            out.update(m[len(root) :].replace(os.sep, "/") for m in matches if m.startswith(root))
+    return out
 
 
 def _read_ahead(

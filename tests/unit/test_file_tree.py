@@ -119,3 +119,28 @@ def test_safe_glob_does_not_follow_directory_links_and_stops_at_its_caps(tmp_pat
     assert (len(found), stopped) == (10, "matches more than 10 paths")
     found, stopped = safe_glob(f"{tmp_path}/loop/*/*/*/*.yaml", max_scanned=20)
     assert stopped == "looks at more than 20 directory entries"
+
+
+def test_an_unchanged_location_whose_glob_matches_the_same_files_keeps_its_targets(
+    tmp_path: Path,
+) -> None:
+    # The re-sync fast path: the glob is matched again but nothing is resolved or re-read.
+    from bot.catalog.files import FileTree, KnownFile, _unchanged
+
+    (tmp_path / "all.yaml").write_text(
+        "apiVersion: backstage.io/v1alpha1\nkind: Location\nmetadata: {name: all}\n"
+        "spec: {targets: ['./svc/*/catalog-info.yaml', ./teams.yaml]}\n"
+    )
+    for name in ("a", "b"):
+        (tmp_path / "svc" / name).mkdir(parents=True)
+        (tmp_path / "svc" / name / "catalog-info.yaml").write_text("kind: Component\n")
+    known = KnownFile("sha", ("svc/a/catalog-info.yaml", "svc/b/catalog-info.yaml", "teams.yaml"))
+    same = _unchanged(FileTree(tmp_path), "all.yaml", known, None)
+    assert same.children is known.children
+    (tmp_path / "svc" / "c").mkdir()
+    (tmp_path / "svc" / "c" / "catalog-info.yaml").write_text("kind: Component\n")
+    grown = _unchanged(FileTree(tmp_path), "all.yaml", known, None)
+    assert grown.children == (
+        "svc/a/catalog-info.yaml", "svc/b/catalog-info.yaml", "svc/c/catalog-info.yaml",
+        "teams.yaml",
+    )  # fmt: skip
