@@ -12,10 +12,11 @@ import gc
 import json
 import re
 import threading
+import time
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from rapidfuzz import fuzz, process, utils
 from sqlalchemy import ColumnElement, func, or_, select
@@ -428,6 +429,9 @@ def _entry(row: Any, facts: PersonFacts | None) -> IndexEntry:
 FREEZE_MIN_ENTITIES = 1000
 
 
+T = TypeVar("T")
+
+
 def settle_heap(entities: int) -> None:
     """After building an index of ``entities``, take what is alive out of the cyclic
     collector's sight (``gc.freeze``) when the index is large.
@@ -480,11 +484,77 @@ def building_index() -> _CollectorPause:
 
 
 @dataclass(frozen=True)
-class _Built:
-    """A name index and the catalog generation it was built from (swapped as one)."""
+class _Built(Generic[T]):
+    """A value and the catalog generation it was built from (swapped as one)."""
 
     generation: int
-    index: NameIndex
+    value: T
+
+
+class Swapped(Generic[T]):
+    """A value built from the whole stored catalog (an index), kept for one catalog
+    generation and swapped whole when rebuilt: readers see the old value or the new one.
+
+    While a rebuild is under way the previous value answers; a caller that finds it stale with
+    no rebuild under way builds it (blocking: call from a worker thread), as does the first.
+    ``build`` returns the generation it read and the value; ``size`` says how many entities it
+    holds, so that a large one is kept out of the cyclic collector's scans (``settle_heap``).
+    """
+
+    def __init__(
+        self,
+        generation: Callable[[], int],
+        build: Callable[[], tuple[int, T]],
+        size: Callable[[T], int],
+    ) -> None:
+        self._generation = generation
+        self._build = build
+        self._size = size
+        self._built: _Built[T] | None = None
+        self._lock = threading.Lock()  # one build at a time
+        self.last_build_seconds = 0.0
+
+    def peek(self) -> T | None:
+        """The value as built last, stale or not; None before the first build."""
+        built = self._built
+        return built.value if built is not None else None
+
+    def current(self) -> T:
+        generation = self._generation()
+        built = self._built
+        if built is not None and (built.generation == generation or self._lock.locked()):
+            return built.value
+        return self._rebuild(generation).value
+
+    def fresh(self) -> T | None:
+        """The value if it matches the stored catalog, else None (``current()`` rebuilds)."""
+        built = self._built
+        if built is not None and self._generation() == built.generation:
+            return built.value
+        return None
+
+    def refresh(self) -> None:
+        """Rebuild if a value was built and the catalog changed since (after a sync)."""
+        built = self._built
+        if built is not None:
+            generation = self._generation()
+            if built.generation != generation:
+                self._rebuild(generation)
+
+    def _rebuild(self, generation: int) -> _Built[T]:
+        with self._lock:
+            built = self._built
+            if built is not None and built.generation >= generation:
+                return built  # built by another thread while this one waited
+            started = time.perf_counter()
+            with building_index():
+                read_at, value = self._build()
+                # Frozen before the collector runs again: its first pass would scan it all.
+                settle_heap(self._size(value))
+            built = _Built(read_at, value)
+            self._built = built  # one assignment: readers see the old value or the new one
+            self.last_build_seconds = time.perf_counter() - started
+            return built
 
 
 class CatalogReader:
@@ -493,57 +563,38 @@ class CatalogReader:
 
     def __init__(self, db: Database) -> None:
         self.db = db
-        self._built: _Built | None = None
-        self._lock = threading.Lock()  # one build at a time
+        self._names: Swapped[NameIndex] = Swapped(db.generation, self._build, len)
         self._exact_tried = False
 
     @property
     def _index(self) -> NameIndex | None:
-        built = self._built
-        return built.index if built is not None else None
+        return self._names.peek()
 
     def index(self) -> NameIndex:
         """The name index. After a catalog change, while another thread rebuilds it, the
         previous index answers; a caller that finds it stale with no rebuild under way builds
         it (blocking: about a second for 43,000 entities), as does the first one of all."""
-        generation = self.db.generation()
-        built = self._built
-        if built is not None and (built.generation == generation or self._lock.locked()):
-            return built.index
-        return self._rebuild(generation).index
+        return self._names.current()
 
     def refresh(self) -> None:
         """Rebuild the index if one was built and the catalog changed since (after a sync)."""
-        built = self._built
-        if built is not None:
-            generation = self.db.generation()
-            if built.generation != generation:
-                self._rebuild(generation)
+        self._names.refresh()
 
-    def _rebuild(self, generation: int) -> _Built:
-        with self._lock:
-            built = self._built
-            if built is not None and built.generation >= generation:
-                return built  # built by another thread while this one waited
-            with building_index(), self.db.engine.connect() as conn:
-                generation = self.db.generation(conn)
-                rows = conn.execute(
-                    select(entities.c.ref, entities.c.kind, entities.c.name, entities.c.title)
-                ).all()
-                people = {
-                    r.ref: _person_facts(r.data)
-                    for r in conn.execute(
-                        select(entities.c.ref, entities.c.data).where(
-                            entities.c.kind.in_(("user", "group"))
-                        )
+    def _build(self) -> tuple[int, NameIndex]:
+        with self.db.engine.connect() as conn:
+            generation = self.db.generation(conn)
+            rows = conn.execute(
+                select(entities.c.ref, entities.c.kind, entities.c.name, entities.c.title)
+            ).all()
+            people = {
+                r.ref: _person_facts(r.data)
+                for r in conn.execute(
+                    select(entities.c.ref, entities.c.data).where(
+                        entities.c.kind.in_(("user", "group"))
                     )
-                }
-                index = NameIndex(_entry(r, people.get(r.ref)) for r in rows)
-                # Frozen before the collector runs again: its first pass would scan it all.
-                settle_heap(len(index))
-            built = _Built(generation, index)
-            self._built = built  # one assignment: readers see the old index or the new one
-            return built
+                )
+            }
+        return generation, NameIndex(_entry(r, people.get(r.ref)) for r in rows)
 
     def resolve(self, text: str, kinds: Sequence[str] = ()) -> Resolution:
         if self._index is None and not self._exact_tried:

@@ -30,8 +30,6 @@ import heapq
 import json
 import math
 import re
-import threading
-import time
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -42,7 +40,7 @@ from rapidfuzz import fuzz, process
 from sqlalchemy import select
 
 from bot.catalog.model import EntityRef
-from bot.catalog.read import building_index, settle_heap
+from bot.catalog.read import Swapped, building_index
 from bot.errors import CatalogError
 from bot.store.db import Database
 from bot.store.schema import entities
@@ -562,12 +560,6 @@ def document_texts(
     return summary, texts
 
 
-@dataclass(frozen=True)
-class _Built:
-    generation: int
-    index: SearchIndex
-
-
 class SearchCache:
     """The current ``SearchIndex``, rebuilt when the catalog generation changes.
 
@@ -577,46 +569,27 @@ class SearchCache:
 
     def __init__(self, db: Database) -> None:
         self.db = db
-        self._built: _Built | None = None
-        self._lock = threading.Lock()  # one build at a time
-        self.last_build_seconds = 0.0
+        self._index: Swapped[SearchIndex] = Swapped(db.generation, self._build, len)
+
+    @property
+    def last_build_seconds(self) -> float:
+        return self._index.last_build_seconds
 
     def current(self) -> SearchIndex:
         """The index for the stored catalog (built on first use and after each change)."""
-        generation = self.db.generation()
-        built = self._built
-        if built is not None and (built.generation == generation or self._lock.locked()):
-            return built.index
-        return self._rebuild(generation).index
+        return self._index.current()
 
     def refresh(self) -> None:
         """Rebuild the index if one was built and the catalog changed since (after a sync)."""
-        built = self._built
-        if built is not None:
-            generation = self.db.generation()
-            if built.generation != generation:
-                self._rebuild(generation)
+        self._index.refresh()
 
     def fresh(self) -> SearchIndex | None:
         """The index if it matches the stored catalog, else None (``current()`` rebuilds)."""
-        built = self._built
-        if built is not None and self.db.generation() == built.generation:
-            return built.index
-        return None
+        return self._index.fresh()
 
-    def _rebuild(self, generation: int) -> _Built:
-        with self._lock:
-            built = self._built
-            if built is not None and built.generation >= generation:
-                return built  # built by another thread while this one waited
-            started = time.perf_counter()
-            generation = self.db.generation()
-            with building_index():  # frozen before the collector runs again
-                built = _Built(generation, build_index(self.db))
-                settle_heap(len(built.index))
-            self._built = built
-            self.last_build_seconds = time.perf_counter() - started
-            return built
+    def _build(self) -> tuple[int, SearchIndex]:
+        generation = self.db.generation()
+        return generation, build_index(self.db)
 
 
 def build_index(db: Database) -> SearchIndex:

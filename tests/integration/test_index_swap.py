@@ -94,13 +94,13 @@ def test_while_a_rebuild_is_under_way_the_previous_index_answers(
     building, release = threading.Event(), threading.Event()
 
     def rebuild_under_way() -> None:  # another thread holds the build lock until released
-        with app.catalog._lock:
+        with app.catalog._names._lock:
             building.set()
             release.wait()
 
     holder = threading.Thread(target=rebuild_under_way)
     holder.start()
-    building.wait()
+    assert building.wait(60)  # a hang guard
     try:
         assert app.catalog.index() is before  # no waiting: the previous one answers
     finally:
