@@ -10,7 +10,8 @@ import os
 import re
 import socket
 import subprocess
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -56,3 +57,19 @@ def backstage_peer(location: Path, wait_for: int, ports: tuple[int, int]) -> Ite
     finally:
         if pid is not None:
             subprocess.run(["kill", str(pid)], check=False)
+
+
+def wait_until_settled(snapshot: Callable[[], object], rounds: int = 5, pause: float = 2) -> None:
+    """Wait until ``snapshot()`` (what the peer serves) has not changed for ``rounds`` looks.
+
+    Every Location is processed within seconds of being stored; a bounded wait, not a timing.
+    """
+    previous: object = None
+    stable = 0
+    for _ in range(120):
+        current = snapshot()
+        stable = stable + 1 if current == previous else 0
+        if stable >= rounds:
+            return
+        previous = current
+        threading.Event().wait(pause)

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import threading
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,7 +21,7 @@ import yaml
 from sqlalchemy import select
 
 from bot.store.schema import entities, relations
-from tests.backstage_peer import backstage_peer
+from tests.backstage_peer import backstage_peer, wait_until_settled
 from tests.conftest import AppFactory, shared_or_skip
 
 REMOTE_PLACEHOLDERS = {
@@ -70,15 +69,7 @@ def corpus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path
         )
     )  # fmt: skip
     with backstage_peer(root / "corpus.yaml", 20, (7181, 7259)) as url:
-        previous: list[str] | None = None
-        stable = 0
-        for _ in range(120):  # settled: nothing served changed for a while (a bounded wait)
-            current = sorted(json.dumps(e, sort_keys=True) for e in _served(url))
-            stable = stable + 1 if current == previous else 0
-            if stable >= 5:
-                break
-            previous = current
-            threading.Event().wait(2)
+        wait_until_settled(lambda: sorted(json.dumps(e, sort_keys=True) for e in _served(url)))
         yield url, root
 
 
@@ -135,15 +126,7 @@ def real_layout(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str,
         )
     )  # fmt: skip
     with backstage_peer(root / "both.yaml", 20, (7181, 7259)) as url:
-        previous: list[str] | None = None
-        stable = 0
-        for _ in range(120):
-            current = sorted(json.dumps(e, sort_keys=True) for e in _served(url))
-            stable = stable + 1 if current == previous else 0
-            if stable >= 5:
-                break
-            previous = current
-            threading.Event().wait(2)
+        wait_until_settled(lambda: sorted(json.dumps(e, sort_keys=True) for e in _served(url)))
         yield url, root
 
 

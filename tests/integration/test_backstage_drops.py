@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import re
-import threading
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,7 +21,7 @@ from sqlalchemy import select
 
 from bot.catalog.fidelity import DROP_PREFIX
 from bot.store.schema import entities, problems
-from tests.backstage_peer import backstage_peer
+from tests.backstage_peer import backstage_peer, wait_until_settled
 from tests.conftest import AppFactory
 
 V1 = "backstage.io/v1alpha1"
@@ -114,17 +113,7 @@ def peer_and_tree(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[st
     _tree(root)
     # At least the Groups a and b and their Locations; then wait for it to settle.
     with backstage_peer(root / "all.yaml", 4, (7101, 7179)) as url:
-        # Every Location is processed within seconds of being stored: wait until what is
-        # served has not changed for a while (a bounded wait, not a timing).
-        previous: set[str] | None = None
-        stable = 0
-        for _ in range(120):
-            current = _served(url)
-            stable = stable + 1 if current == previous else 0
-            if stable >= 5:
-                break
-            previous = current
-            threading.Event().wait(2)
+        wait_until_settled(lambda: _served(url))
         yield url, root
 
 
