@@ -24,7 +24,8 @@ from pathlib import Path
 
 from bench.common import BenchContext, Result, percentiles
 from bench.generate import GeneratedCatalog
-from bot.app import App, build_app
+from bot.app import App
+from bot.bootstrap import build_app
 from bot.chat import ChatUser, Request
 from bot.config import load_settings
 from commands import COMMANDS, INTERPRETERS
@@ -109,7 +110,7 @@ async def _measure(app: App, cat: GeneratedCatalog, root: Path) -> dict[str, obj
     window = _Window()
     changed = await asyncio.to_thread(_change, root, names, groups)
     started = time.perf_counter()
-    report = await app.sync_async()
+    report = await app.services.sync.run_async()
     sync_s = time.perf_counter() - started
     await asyncio.sleep(AFTER_S)
     stop.set()
@@ -132,9 +133,9 @@ def run(ctx: BenchContext) -> list[Result]:
     config = ctx.config("loop", location)
     app = build_app(load_settings(config), COMMANDS, interpreters=INTERPRETERS)
     try:
-        app.sync_now()
-        app.catalog.index()  # as in a running bot that has answered
-        app.search.current()
+        app.services.sync.run()
+        app.services.reader.index()  # as in a running bot that has answered
+        app.services.search.current()
         measured = asyncio.run(_measure(app, cat, root))
     finally:
         app.close()
