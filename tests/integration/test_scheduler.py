@@ -261,7 +261,7 @@ async def test_three_replicas_on_one_postgres_post_every_run_exactly_once(
             for p in (*slack.posts[before[0] :], *discord.posts[before[1] :])
         ]
         assert Counter(new) == expected, f"run {run_key(at)}"
-    stored = ClaimStore(replicas[0][1].app.services.db).runs("team-digests")
+    stored = ClaimStore(replicas[0][1].services.db).runs("team-digests")
     assert [r.scheduled_at for r in stored] == runs
     assert {r.status for r in stored} == {"posted"}
     assert all(r.posts == 11 and r.claimed_by.startswith("replica-") for r in stored)
