@@ -27,15 +27,16 @@ from adapters.console import (
     to_request,
 )
 from bot.app import App
-from bot.bootstrap import build_app
+from bot.bootstrap import build_app, load_settings
 from bot.catalog import fidelity, progress
+from bot.catalog.duplicates import first_reached
 from bot.catalog.files import FileTree, walk
 from bot.catalog.parsepool import default_workers
 from bot.catalog.problems import Level, Problem
 from bot.catalog.rules import MODEL_LAYERS, CatalogRules
 from bot.catalog.status import status_data
 from bot.catalog.sync import SyncReport, build_candidates
-from bot.config import Settings, load_settings
+from bot.config import Settings
 from bot.errors import BotError, ConfigError, NotFound
 from bot.hardening import harden
 from bot.reports.render import REPORTS
@@ -274,7 +275,7 @@ def cmd_check(ns: argparse.Namespace) -> int:
     """Validate catalog files exactly as sync does; ``file:line: message`` per problem."""
     cwd = Path.cwd().resolve()
     problems: list[Problem] = []
-    seen_refs: dict[str, str] = {}
+    kept: dict[str, str] = {}  # ref → the file that holds it (as sync keeps it)
     dropped = 0  # Location steps Backstage would fail
     allow = frozenset(k.lower() for k in ns.allow) if ns.allow else None
     rules = CatalogRules(allow, model_layers=frozenset(ns.model_layer or ()))
@@ -297,8 +298,10 @@ def cmd_check(ns: argparse.Namespace) -> int:
             raw.extend(found)
             for cand in candidates:
                 ref = cand.ref
-                first = seen_refs.setdefault(ref, read.path)
-                if first != read.path:
+                first = first_reached(kept, ref)
+                if first is None:
+                    kept[ref] = read.path
+                else:
                     found.append(
                         Problem(
                             "error",

@@ -21,10 +21,9 @@ from sqlalchemy import func, select
 
 from bench.common import BenchContext, Result, latency_results, time_calls
 from bot.app import App
-from bot.bootstrap import build_app
+from bot.bootstrap import build_app, load_settings
 from bot.catalog.search import build_index
 from bot.chat import ChatUser, Request
-from bot.config import load_settings
 from bot.store.schema import relations
 from commands import COMMANDS, INTERPRETERS
 

@@ -56,8 +56,7 @@ def _queries(cat: GeneratedCatalog, rng: random.Random) -> dict[str, list[str]]:
 def _engine_results(
     label: str, cat: GeneratedCatalog, config: Path, sections_note: str
 ) -> list[Result]:
-    from bot.bootstrap import build_app
-    from bot.config import load_settings
+    from bot.bootstrap import build_app, load_settings
     from bot.docs.index import DocsIndexer
     from bot.docs.service import DocsService
     from bot.docs.settings import DocsSettings

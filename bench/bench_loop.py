@@ -25,9 +25,8 @@ from pathlib import Path
 from bench.common import BenchContext, Result, percentiles
 from bench.generate import GeneratedCatalog
 from bot.app import App
-from bot.bootstrap import build_app
+from bot.bootstrap import build_app, load_settings
 from bot.chat import ChatUser, Request
-from bot.config import load_settings
 from commands import COMMANDS, INTERPRETERS
 
 RATE_PER_S = 20

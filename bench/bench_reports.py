@@ -18,8 +18,7 @@ TARGET_S = 10.0
 def _measure(config_path: object, label: str) -> list[Result]:
     from pathlib import Path
 
-    from bot.bootstrap import build_app
-    from bot.config import load_settings
+    from bot.bootstrap import build_app, load_settings
     from bot.reports.render import build_report
     from bot.reports.store import PLATFORM_SCOPE
     from commands import COMMANDS

@@ -57,8 +57,7 @@ class _Server:
 
     async def _serve(self) -> None:
         from adapters.slack.runtime import SlackRuntime, read_secrets
-        from bot.bootstrap import build_app
-        from bot.config import load_settings
+        from bot.bootstrap import build_app, load_settings
         from bot.platforms import SlackSettings
         from commands import COMMANDS
 

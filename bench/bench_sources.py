@@ -45,7 +45,7 @@ SYNC = r"""
 import json, subprocess, sys, time
 from pathlib import Path
 from bot.bootstrap import build_app
-from bot.config import load_settings
+from bot.bootstrap import load_settings
 from commands import COMMANDS
 config, change = sys.argv[1], sys.argv[2] if len(sys.argv) > 2 else ""
 app = build_app(load_settings(Path(config)), COMMANDS)

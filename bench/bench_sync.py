@@ -28,7 +28,7 @@ SYNC = r"""
 import json, resource, sys, time
 from pathlib import Path
 from bot.bootstrap import build_app
-from bot.config import load_settings
+from bot.bootstrap import load_settings
 from commands import COMMANDS
 app = build_app(load_settings(Path(sys.argv[1])), COMMANDS)
 started = time.perf_counter()
@@ -156,9 +156,8 @@ def run(ctx: BenchContext) -> list[Result]:
         results.append(Result("sync", "no-change re-sync (PostgreSQL)", pg["again"], "s"))
 
     # /whoowns through the dispatcher, on the synced SQLite database.
-    from bot.bootstrap import build_app
+    from bot.bootstrap import build_app, load_settings
     from bot.chat import ChatUser, Request
-    from bot.config import load_settings
     from commands import COMMANDS
 
     app = build_app(load_settings(config), COMMANDS)

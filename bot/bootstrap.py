@@ -9,7 +9,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
 
+from bot import config
 from bot.app import App, Platform
 from bot.catalog import backstage_source, git_source
 from bot.catalog.locations import RUNTIME_SOURCE, has_locations, runtime_source
@@ -20,17 +23,26 @@ from bot.catalog.search import SearchCache
 from bot.catalog.sources import CatalogSource, FileSource
 from bot.catalog.sync import CatalogSync
 from bot.catalog.updates import CatalogUpdates
-from bot.config import Settings, SourceSettings
+from bot.config import (
+    ConfigSchema,
+    ConfigSection,
+    Settings,
+    SourceSettings,
+    SourceType,
+    parse_file_source,
+)
 from bot.dispatch import CommandSpec, Dispatcher
 from bot.docs.index import DocsIndexer
 from bot.docs.service import DocsService
-from bot.docs.settings import DocsSettings
+from bot.docs.settings import DocsSettings, parse_docs_settings
 from bot.errors import ConfigError
+from bot.platforms import parse_discord, parse_slack
 from bot.reports.service import Reports
-from bot.reports.settings import ReportsSettings
+from bot.reports.settings import ReportsSettings, parse_reports
 from bot.scaffold.audit import AuditLog
 from bot.scaffold.service import Scaffolder
-from bot.scheduler import ReportScheduler, SchedulesSettings
+from bot.scaffold.settings import parse_scaffold
+from bot.scheduler import ReportScheduler, SchedulesSettings, parse_schedules
 from bot.services import Clock, Interpreter, Poster, Services, system_clock
 from bot.store.db import Database
 
@@ -55,19 +67,44 @@ def file_source(cfg: SourceSettings, settings: Settings, db: Database) -> Catalo
     )
 
 
-# Source type → how its ``CatalogSource`` is built from settings (one entry per type).
-SOURCE_FACTORIES = {
-    "file": file_source,
-    "git": git_source.from_settings,
-    "backstage": backstage_source.from_settings,
-}
+# Every config section and catalog source type Callboard knows: typed objects, so mypy and
+# import-linter see the wiring (``bot.config`` reads a file against this).
+CONFIG = ConfigSchema(
+    sections=(
+        ConfigSection("slack", parse_slack),
+        ConfigSection("discord", parse_discord),
+        ConfigSection("docs", parse_docs_settings),
+        ConfigSection("reports", parse_reports),
+        ConfigSection("schedules", parse_schedules),
+        ConfigSection("git", git_source.parse_git_settings),
+        ConfigSection("scaffold", parse_scaffold),
+    ),
+    source_types=(
+        SourceType("file", parse_file_source, file_source),
+        SourceType("git", git_source.parse_git_source, git_source.from_settings),
+        SourceType(
+            "backstage", backstage_source.parse_backstage_source, backstage_source.from_settings
+        ),
+    ),
+)
+
+
+def load_settings(path: Path | None = None) -> Settings:
+    """Read and validate a config file (``CALLBOARD_CONFIG`` or the default when ``path`` is
+    None) against ``CONFIG``; every problem is a ``ConfigError`` naming the file."""
+    return config.load_settings(path, schema=CONFIG)
+
+
+def parse_settings(data: Any, file: str, base: Path, path: Path | None = None) -> Settings:
+    """Validate an already parsed config (a dict) against ``CONFIG``."""
+    return config.parse_settings(data, file, base, path, schema=CONFIG)
 
 
 def build_source(cfg: SourceSettings, settings: Settings, db: Database) -> CatalogSource:
-    factory = SOURCE_FACTORIES.get(cfg.type)
-    if factory is None:
+    found = CONFIG.source_type(cfg.type)
+    if found is None:
         raise ConfigError(f"catalog source {cfg.name}: unknown type {cfg.type}")
-    return factory(cfg, settings, db)
+    return found.build(cfg, settings, db)
 
 
 def build_app(

@@ -27,7 +27,7 @@ from bot.dispatch import Arg, Args, CommandSpec, Context, Option
 from bot.errors import BadArguments, CatalogError, PermissionDenied, UserError
 from bot.scaffold.model import Requester
 from bot.scaffold.permissions import ancestors, requester_groups
-from bot.store.db import Database
+from bot.services import Services
 from commands.common import command_line, identify_user
 from commands.here import here_reply
 
@@ -284,7 +284,7 @@ async def status_command(ctx: Context, args: Args) -> Reply:
     await require_admin(ctx, f"/{NAME} status")
     return await ctx.offload(
         status_reply,
-        ctx.services.db,
+        ctx.services,
         ctx.services.sync.source_names(),
         ctx.now,
         only,
@@ -293,9 +293,15 @@ async def status_command(ctx: Context, args: Args) -> Reply:
 
 
 def status_reply(
-    db: Database, order: Sequence[str], now: dt.datetime, only: str | None = None, page: int = 1
+    services: Services,
+    order: Sequence[str],
+    now: dt.datetime,
+    only: str | None = None,
+    page: int = 1,
 ) -> Reply:
-    """The status overview (every source, a few problems each) or one source's page."""
+    """The status overview (every source, a few problems each) or one source's page; blocking
+    (it reads the sources' status)."""
+    db = services.db
     if only is None:
         statuses = source_statuses(db, order, problem_limit=PROBLEMS_SHOWN)
         if not statuses:

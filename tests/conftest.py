@@ -13,9 +13,8 @@ import pytest
 import yaml
 
 from bot.app import App, Platform
-from bot.bootstrap import build_app
+from bot.bootstrap import build_app, parse_settings
 from bot.chat import ChatUser, Reply, Request
-from bot.config import parse_settings
 from bot.dispatch import CommandSpec
 from commands import COMMANDS, INTERPRETERS
 

@@ -85,8 +85,7 @@ def add_cli(subparsers: Any) -> None:
 
 def cmd_discord_sync(ns: argparse.Namespace) -> int:
     """``callboard discord-sync``: push the generated command tree (or print it)."""
-    from bot.bootstrap import build_app
-    from bot.config import load_settings
+    from bot.bootstrap import build_app, load_settings
     from commands import COMMANDS
 
     settings = load_settings(Path(ns.config) if ns.config else None)

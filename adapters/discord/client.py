@@ -54,8 +54,8 @@ from bot.chat import (
     Request,
 )
 from bot.errors import BotError, ChannelNotFound, DeliveryError, RateLimited
+from bot.identity import DISCORD_USER_ID
 from bot.platforms import DiscordSettings
-from commands.common import DISCORD_USER_ID
 
 log = logging.getLogger(__name__)
 

@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Any
 
 from bot.app import App, Platform, PlatformParts
-from bot.config import load_settings
 from bot.errors import ConfigError
 from bot.hardening import secret_environ
 from bot.platforms import SlackSettings
@@ -42,6 +41,7 @@ def add_cli(subparsers: Any) -> None:
 
 def cmd_manifest(ns: argparse.Namespace) -> int:
     from adapters.slack.manifest import build_manifest, manifest_yaml
+    from bot.bootstrap import load_settings
     from commands import COMMANDS
 
     settings = load_settings(Path(ns.config) if ns.config else None)

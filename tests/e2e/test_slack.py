@@ -24,9 +24,8 @@ from adapters.slack import render
 from adapters.slack.post import SlackPoster
 from adapters.slack.runtime import SlackRuntime, read_secrets
 from bot.app import App
-from bot.bootstrap import build_app
+from bot.bootstrap import build_app, parse_settings
 from bot.chat import Dialog, DialogErrors, DialogField, DialogSubmission, Reply, Section
-from bot.config import parse_settings
 from bot.dispatch import Arg, Args, CommandSpec, Context
 from bot.platforms import SlackSettings
 from bot.store.db import Database

@@ -307,8 +307,7 @@ def simulate_replica(
     other process through ``barrier``; every post is a line in ``out``."""
     import asyncio
 
-    from bot.bootstrap import build_app
-    from bot.config import load_settings
+    from bot.bootstrap import build_app, load_settings
     from bot.scheduler import ReportScheduler, SchedulesSettings
     from commands import COMMANDS
     from tests.conftest import FixedClock

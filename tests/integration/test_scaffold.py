@@ -29,9 +29,9 @@ import yaml
 
 from adapters.cli import main as cli_main
 from bot.app import App
+from bot.bootstrap import parse_settings
 from bot.catalog.locations import list_locations
 from bot.chat import ChatUser, Dialog, DialogErrors, DialogSubmission, Reply
-from bot.config import parse_settings
 from bot.errors import ConfigError
 from bot.scaffold.audit import AuditLog
 from bot.scaffold.publish import Publisher, PublishError

@@ -18,7 +18,7 @@ import pytest
 import yaml
 from apscheduler.triggers.cron import CronTrigger
 
-from bot.config import parse_settings
+from bot.bootstrap import parse_settings
 from bot.errors import ConfigError
 from bot.reports.settings import ReportsSettings, Target
 from bot.reports.store import open_faults

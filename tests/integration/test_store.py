@@ -14,8 +14,7 @@ from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import inspect, select, text
 
-from bot.bootstrap import build_app
-from bot.config import load_settings
+from bot.bootstrap import build_app, load_settings
 from bot.errors import StoreError
 from bot.store.db import MIGRATIONS, Database, normalise_url
 from bot.store.schema import entities, metadata, relations

@@ -1299,7 +1299,7 @@ def test_a_sources_rules_add_to_the_global_ones_or_to_backstages_default(
 def test_bad_rules_are_config_errors_naming_the_key(
     tmp_path: Path, catalog_section: dict[str, Any], message: str
 ) -> None:
-    from bot.config import parse_settings
+    from bot.bootstrap import parse_settings
     from bot.errors import ConfigError
 
     with pytest.raises(ConfigError) as caught:
