@@ -7,7 +7,7 @@ the name and search indexes are built, as in a running bot. Then, on one event l
   task, as chat requests arrive (round robin over the sample names);
 * a heartbeat task sleeps 2 ms at a time and records how late it wakes: the loop's stalls;
 * a catalog change (``CHANGED_FILES`` repositories move to another team, each gains a new
-  Component) is synced with ``App.sync_async``, as the refresh tick and ``/callboard sync``
+  Component) is synced with ``services.sync.run_async``, as the refresh tick and ``/callboard sync``
   do; asking goes on for ``AFTER_S`` seconds after it, when the first answers come from the
   rebuilt indexes.
 

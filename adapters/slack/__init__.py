@@ -66,11 +66,11 @@ def start(app: App) -> PlatformParts | None:
     settings = app.services.settings.optional_section("slack", SlackSettings)
     if settings is None or not settings.enabled:
         return None
-    from adapters.slack.runtime import runtime_for
+    from adapters.slack.runtime import new_runtime
 
     try:
         # A ConfigError names the missing variables; what is read leaves os.environ.
-        runtime = runtime_for(app, secret_environ())
+        runtime = new_runtime(app, secret_environ())
     except ConfigError as exc:
         log.warning("Slack posting is off: %s", exc)
         return PlatformParts("slack", None, error=exc)

@@ -324,7 +324,7 @@ class SlackRuntime:
         return resolve
 
 
-def runtime_for(app: App, env: Mapping[str, str]) -> SlackRuntime | None:
+def new_runtime(app: App, env: Mapping[str, str]) -> SlackRuntime | None:
     """A Slack runtime for ``app``, or None when there is no ``slack`` section (one per app:
     ``bot.bootstrap.build_app`` makes it through ``adapters.slack.PLATFORM``)."""
     settings = app.services.settings.optional_section("slack", SlackSettings)

@@ -589,7 +589,7 @@ def test_links_follow_the_configured_shape(make_app: AppFactory, tmp_path: Path)
         assert entity is not None and svc_site is not None
         assert docs.link(entity, svc_site, hit.page_path, hit.anchor, hit.section_title) == url
     b = docs_of(backstage)
-    entity = backstage.catalog.get("component:default/svc")
+    entity = backstage.services.reader.get("component:default/svc")
     svc_site = b.site("component:default/svc")
     assert entity is not None and svc_site is not None
     assert b.link(entity, svc_site, "ops.md") == (
