@@ -8,6 +8,7 @@ import contextlib
 import json
 import logging
 import os
+import shlex
 import signal
 import sys
 import threading
@@ -15,7 +16,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from adapters import cli_scaffold
+from adapters import cli_scaffold, platforms
 from adapters.cli_sync import ProgressBar, report_data, summary_lines
 from adapters.console import (
     Console,
@@ -25,23 +26,23 @@ from adapters.console import (
     terminal_text,
     to_request,
 )
-from bot.app import App, build_app
+from bot.app import App
+from bot.bootstrap import build_app, load_settings
 from bot.catalog import fidelity, progress
+from bot.catalog.duplicates import first_reached
 from bot.catalog.files import FileTree, walk
 from bot.catalog.parsepool import default_workers
 from bot.catalog.problems import Level, Problem
 from bot.catalog.rules import MODEL_LAYERS, CatalogRules
+from bot.catalog.status import status_data
 from bot.catalog.sync import SyncReport, build_candidates
-from bot.config import Settings, load_settings
+from bot.config import Settings
 from bot.errors import BotError, ConfigError, NotFound
 from bot.hardening import harden
 from bot.reports.render import REPORTS
-from bot.reports.service import Reports
 from bot.reports.store import PLATFORM_SCOPE
-from bot.scheduler import ReportScheduler
 from bot.trust import never_attempted
 from commands import COMMANDS, INTERPRETERS
-from commands.admin import status_data, status_reply
 
 log = logging.getLogger("callboard")
 
@@ -52,40 +53,16 @@ def _settings(ns: argparse.Namespace) -> Settings:
     return load_settings(Path(ns.config) if ns.config else None)
 
 
-# Chat-platform adapters installed as extras. Each module may define:
-#   add_cli(subparsers) -> None          extra `callboard` subcommands
-#   poster(app) -> Poster | None         a poster for scheduled reports, when configured
-#   serve(app) -> Awaitable | None       a coroutine serving the platform, when configured
-OPTIONAL_ADAPTERS = ("adapters.slack", "adapters.discord")
-
-
-def _adapter_modules() -> list[Any]:
-    import importlib
-
-    found = []
-    for name in OPTIONAL_ADAPTERS:
-        try:
-            found.append(importlib.import_module(name))
-        except ImportError as exc:
-            if exc.name and exc.name.startswith("adapters"):
-                continue  # not written yet / not shipped
-            log.debug("adapter %s unavailable: %s", name, exc)
-    return found
-
-
 def _app(ns: argparse.Namespace, posters: bool = True) -> App:
     """The app; with ``posters``, each configured platform's poster for scheduled reports
     (importing a platform's SDK costs a few hundred ms: ``ask`` does without)."""
-    app = build_app(_settings(ns), COMMANDS, interpreters=INTERPRETERS)
-    app.posters["console"] = ConsolePoster()
-    if not posters:
-        return app
-    for module in _adapter_modules():
-        make = getattr(module, "poster", None)
-        poster = make(app) if make else None
-        if poster is not None:
-            app.posters[poster.platform] = poster
-    return app
+    return build_app(
+        _settings(ns),
+        COMMANDS,
+        interpreters=INTERPRETERS,
+        posters=(ConsolePoster(),),
+        platforms=platforms.installed() if posters else (),
+    )
 
 
 def _print_problems(problems: Sequence[Problem], out: Any = None) -> None:
@@ -166,9 +143,9 @@ def _serve_at_terminal(app: App, ns: argparse.Namespace) -> None:
 
 
 async def _serve(app: App, ns: argparse.Namespace, console: Console | None = None) -> None:
-    refresher = asyncio.create_task(app.refresh_forever())
-    servers = [asyncio.create_task(s) for s in platform_servers(app)]
-    scheduler = ReportScheduler.for_app(app)  # the `schedules:` section; idle when empty
+    servers = [asyncio.create_task(s) for s in app.servers()]
+    refresher = asyncio.create_task(app.services.sync.refresh_forever())
+    scheduler = app.scheduler  # the `schedules:` section; idle when empty
     try:
         await scheduler.start()
         stdin_open = not sys.stdin.closed and _stdin_readable()
@@ -198,25 +175,14 @@ def _stdin_readable() -> bool:
     return True
 
 
-def platform_servers(app: App) -> list[Any]:
-    """Coroutines serving each configured chat platform (Slack, Discord) until cancelled."""
-    servers = []
-    for module in _adapter_modules():
-        serve = getattr(module, "serve", None)
-        coro = serve(app) if serve else None
-        if coro is not None:
-            servers.append(coro)
-    return servers
-
-
 def _synced(app: App, only: str | None = None, force: bool = False) -> SyncReport:
     """Sync, with a progress bar on stderr when it is a terminal."""
     if not sys.stderr.isatty():
-        return app.sync_now(only=only, force=force)
+        return app.services.sync.run(only=only, force=force)
     bar = ProgressBar(sys.stderr)
     try:
         with progress.reporting(bar):
-            return app.sync_now(only=only, force=force)
+            return app.services.sync.run(only=only, force=force)
     finally:
         bar.close()
 
@@ -228,7 +194,7 @@ def cmd_ask(ns: argparse.Namespace) -> int:
         if ns.sync:
             _synced(app)
         elif not ns.no_sync:
-            for name in never_attempted(app.db, app.sync.source_names()):
+            for name in never_attempted(app.services.db, app.services.sync.source_names()):
                 _synced(app, only=name)
         reply = asyncio.run(app.dispatcher.dispatch(to_request(app, " ".join(ns.text))))
         print(render_reply(reply, ns.format))
@@ -240,8 +206,8 @@ def cmd_ask(ns: argparse.Namespace) -> int:
 def cmd_sync(ns: argparse.Namespace) -> int:
     app = _app(ns)
     try:
-        if ns.source and ns.source not in app.sync.source_names():
-            known = ", ".join(app.sync.source_names()) or "none"
+        if ns.source and ns.source not in app.services.sync.source_names():
+            known = ", ".join(app.services.sync.source_names()) or "none"
             print(f"callboard: no source named {ns.source} (sources: {known})", file=sys.stderr)
             return 2
         report = _synced(app, only=ns.source, force=ns.force)
@@ -259,7 +225,7 @@ def cmd_status(ns: argparse.Namespace) -> int:
     """Each source's last sync (success, error, entities, duration, problems); 1 if one fails."""
     app = _app(ns)
     try:
-        names = app.sync.source_names()
+        names = app.services.sync.source_names()
         if ns.source and ns.source not in names:
             known = ", ".join(names) or "none"
             print(f"callboard: no source named {ns.source} (sources: {known})", file=sys.stderr)
@@ -268,10 +234,13 @@ def cmd_status(ns: argparse.Namespace) -> int:
             print("callboard: --page starts at 1", file=sys.stderr)
             return 2
         if ns.format == "json":
-            data = status_data(app.db, names, app.clock(), ns.source)
+            data = status_data(app.services.db, names, app.services.clock(), ns.source)
             print(json.dumps(data, indent=2))
             return 0 if data["ok"] else 1
-        reply = status_reply(app.db, names, app.clock(), ns.source, ns.page)
+        # The same command as in chat: `/callboard status [source] [--page N]`.
+        words = ["/callboard", "status", *([ns.source] if ns.source else []), "--page"]
+        line = shlex.join([*words, str(ns.page)])
+        reply = asyncio.run(app.dispatcher.dispatch(to_request(app, line)))
         print(render_reply(reply, ns.format))
         return 1 if reply.error else 0
     finally:
@@ -283,16 +252,16 @@ def cmd_report(ns: argparse.Namespace) -> int:
     app = _app(ns)
     try:
         if not ns.no_sync:
-            app.sync_now()
+            app.services.sync.run()
         scope = PLATFORM_SCOPE
         if ns.team:
             try:
-                scope = str(app.catalog.resolve(ns.team, ("group",)).ref)
+                scope = str(app.services.reader.resolve(ns.team, ("group",)).ref)
             except NotFound as exc:
                 close = f" Did you mean {', '.join(exc.suggestions)}?" if exc.suggestions else ""
                 print(f"callboard report: {exc}{close}", file=sys.stderr)
                 return 1
-        result = Reports.of(app).build(ns.report, scope, app.clock())
+        result = app.services.reports.build(ns.report, scope, app.services.clock())
         if ns.format == "json":
             print(json.dumps(result.data, indent=2))
         else:
@@ -306,7 +275,7 @@ def cmd_check(ns: argparse.Namespace) -> int:
     """Validate catalog files exactly as sync does; ``file:line: message`` per problem."""
     cwd = Path.cwd().resolve()
     problems: list[Problem] = []
-    seen_refs: dict[str, str] = {}
+    kept: dict[str, str] = {}  # ref → the file that holds it (as sync keeps it)
     dropped = 0  # Location steps Backstage would fail
     allow = frozenset(k.lower() for k in ns.allow) if ns.allow else None
     rules = CatalogRules(allow, model_layers=frozenset(ns.model_layer or ()))
@@ -329,8 +298,10 @@ def cmd_check(ns: argparse.Namespace) -> int:
             raw.extend(found)
             for cand in candidates:
                 ref = cand.ref
-                first = seen_refs.setdefault(ref, read.path)
-                if first != read.path:
+                first = first_reached(kept, ref)
+                if first is None:
+                    kept[ref] = read.path
+                else:
                     found.append(
                         Problem(
                             "error",
@@ -375,24 +346,9 @@ def _display_path(path: Path, cwd: Path) -> str:
 
 
 def cmd_list(ns: argparse.Namespace) -> int:
-    from sqlalchemy import select
-
-    from bot.store.schema import entities
-
     app = _app(ns)
     try:
-        stmt = select(
-            entities.c.ref, entities.c.owner_ref, entities.c.source, entities.c.file
-        ).order_by(entities.c.ref)
-        if ns.kind:
-            stmt = stmt.where(entities.c.kind == ns.kind.lower())
-        with app.db.engine.connect() as conn:
-            rows = conn.execute(stmt).all()
-            kinds = (
-                sorted(conn.execute(select(entities.c.kind).distinct()).scalars())
-                if ns.kind and not rows
-                else []
-            )
+        rows, kinds = app.services.reader.listing(ns.kind)
         if kinds:  # a kind the catalog does not have: most likely a typo
             print(
                 f"no entities of kind {ns.kind!r}; the catalog has: {', '.join(kinds)}",
@@ -402,7 +358,7 @@ def cmd_list(ns: argparse.Namespace) -> int:
             print(
                 json.dumps(
                     [
-                        {"ref": r.ref, "owner": r.owner_ref, "source": r.source, "file": r.file}
+                        {"ref": r.ref, "owner": r.owner, "source": r.source, "file": r.file}
                         for r in rows
                     ],
                     indent=2,
@@ -411,7 +367,7 @@ def cmd_list(ns: argparse.Namespace) -> int:
         else:
             width = max((len(r.ref) for r in rows), default=10)
             for r in rows:
-                line = f"{r.ref.ljust(width)}  {r.owner_ref or '-':<40}  {r.source}"
+                line = f"{r.ref.ljust(width)}  {r.owner or '-':<40}  {r.source}"
                 print(terminal_text(line))
             print(f"{len(rows)} entities", file=sys.stderr)
         return 0
@@ -500,10 +456,9 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
     cli_scaffold.add_cli(sub, _app)  # scaffold, audit
 
     if argv is None or _subcommand(argv) not in CORE_SUBCOMMANDS:
-        for module in _adapter_modules():
-            add_cli = getattr(module, "add_cli", None)
-            if add_cli:
-                add_cli(sub)
+        for platform in platforms.installed():
+            if platform.add_cli is not None:
+                platform.add_cli(sub)
     seen: set[int] = set()
     for subparser in sub.choices.values():  # aliases share one parser
         if id(subparser) not in seen:

@@ -17,9 +17,8 @@ from collections.abc import Callable
 from adapters.console import PLATFORM, console_user, terminal_text
 from bot.app import App
 from bot.chat import Request
-from bot.scaffold.audit import AuditEntry, AuditLog
+from bot.scaffold.audit import AuditEntry
 from bot.scaffold.model import InvalidAnswers
-from bot.scaffold.service import scaffolder
 from commands.scaffold import requester_for
 
 AppFactory = Callable[[argparse.Namespace], App]
@@ -81,7 +80,7 @@ def cmd_scaffold(ns: argparse.Namespace, make_app: AppFactory) -> int:
     app = make_app(ns)
     try:
         if not ns.no_sync:
-            app.sync_now()
+            app.services.sync.run()
         if not ns.template:
             request = Request(text="/scaffold", user=console_user(app), platform=PLATFORM)
             reply = asyncio.run(app.dispatcher.dispatch(request))
@@ -93,7 +92,7 @@ def cmd_scaffold(ns: argparse.Namespace, make_app: AppFactory) -> int:
 
 
 async def _scaffold(app: App, template: str, values: dict[str, str], dry_run: bool) -> int:
-    service = scaffolder(app)
+    service = app.services.scaffolder
     ctx = app.dispatcher.context(
         Request(text=f"/scaffold {template}", user=console_user(app), platform=PLATFORM)
     )
@@ -115,7 +114,7 @@ async def _scaffold(app: App, template: str, values: dict[str, str], dry_run: bo
 def cmd_audit(ns: argparse.Namespace, make_app: AppFactory) -> int:
     app = make_app(ns)
     try:
-        entries = AuditLog(app.db).entries(
+        entries = app.services.audit.entries(
             limit=max(1, ns.limit),
             action=ns.action,
             actor=ns.user,

@@ -36,7 +36,7 @@ PLATFORM = "console"
 
 
 def console_user(app: App) -> ChatUser:
-    cfg = app.settings.console
+    cfg = app.services.settings.console
     return ChatUser(PLATFORM, cfg.user_name, cfg.user_name, cfg.user_email)
 
 
@@ -55,7 +55,7 @@ def to_request(app: App, line: str) -> Request:
     return Request(
         text=text,
         user=console_user(app),
-        channel=app.settings.console.channel,
+        channel=app.services.settings.console.channel,
         platform=PLATFORM,
         mention=mention,
     )
@@ -245,7 +245,9 @@ class Console:
 
     async def _loop(self) -> None:
         if self.interactive:
-            count = await self.app.offload(self.app.catalog.count)  # may build the name index
+            count = await self.app.services.offload(
+                self.app.services.reader.count
+            )  # may build the name index
             print(
                 f"Callboard: {count} entities. Type /help, or ask "
                 "“who owns payments-api?”. Tab completes, Ctrl-C clears the line, Ctrl-D quits.",
@@ -335,7 +337,7 @@ class Terminal:
             readline.parse_and_bind("bind ^I rl_complete")
         else:
             readline.parse_and_bind("tab: complete")
-        history = Path(self.app.settings.data_dir) / "console_history"
+        history = Path(self.app.services.settings.data_dir) / "console_history"
         try:
             history.parent.mkdir(parents=True, exist_ok=True)
             if history.exists():
@@ -384,7 +386,7 @@ class Terminal:
         return self._entity_names(text, limit)
 
     def _entity_names(self, text: str, limit: int) -> list[str]:
-        index = self.app.catalog.index()
+        index = self.app.services.reader.index()
         if self._names is None or self._names[0] != id(index):
             shown: dict[str, str] = {}
             for entry in index.by_ref.values():

@@ -20,13 +20,12 @@ from pathlib import Path
 from sqlalchemy import func, select
 
 from bench.common import BenchContext, Result, latency_results, time_calls
-from bot.app import App, build_app
+from bot.app import App
+from bot.bootstrap import build_app, load_settings
 from bot.catalog.search import build_index
 from bot.chat import ChatUser, Request
-from bot.config import load_settings
 from bot.store.schema import relations
 from commands import COMMANDS, INTERPRETERS
-from commands.common import search_cache
 
 SAMPLES = 300
 TARGET_MS = 50.0  # p99 for /deps --depth 2 and /search
@@ -61,7 +60,7 @@ def _users(app: App, groups: Sequence[str]) -> list[str]:
     """A member of each sample team (for /owns <user>)."""
     found = []
     for group in groups:
-        members = app.catalog.related(f"group:default/{group}", "hasMember")
+        members = app.services.reader.related(f"group:default/{group}", "hasMember")
         if members:
             found.append(str(members[0]))
     return found
@@ -77,14 +76,14 @@ def _hubs(app: App, limit: int = 10) -> list[str]:
         .order_by(count.desc(), relations.c.source_ref)
         .limit(limit)
     )
-    with app.db.engine.connect() as conn:
+    with app.services.db.engine.connect() as conn:
         return [row.source_ref for row in conn.execute(stmt)]
 
 
 def _departments(app: App, groups: Sequence[str]) -> list[str]:
     found = []
     for group in groups:
-        parents = app.catalog.related(f"group:default/{group}", "childOf")
+        parents = app.services.reader.related(f"group:default/{group}", "childOf")
         if parents and str(parents[0]) not in found:
             found.append(str(parents[0]))
     return found
@@ -130,12 +129,12 @@ def _measure(
 def _index_rows(app: App) -> list[Result]:
     """Search index build time (as after a sync) and its size in memory."""
     started = time.perf_counter()
-    build_index(app.db)
+    build_index(app.services.db)
     seconds = time.perf_counter() - started
     gc.collect()
     tracemalloc.start()
     try:
-        index = build_index(app.db)
+        index = build_index(app.services.db)
         gc.collect()
         size_mb = tracemalloc.get_traced_memory()[0] / 1e6
     finally:
@@ -185,10 +184,10 @@ def _run_on(
 ) -> list[Result]:
     app = _app(config)
     try:
-        if app.catalog.count() == 0:
-            app.sync_now()
-        search_cache(app).current()  # built once per generation, as in a running bot
-        app.catalog.index()
+        if app.services.reader.count() == 0:
+            app.services.sync.run()
+        app.services.search.current()  # built once per generation, as in a running bot
+        app.services.reader.index()
         results = extra(app) if extra else []
         return results + _command_rows(app, names, groups, db)
     finally:

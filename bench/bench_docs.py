@@ -56,8 +56,7 @@ def _queries(cat: GeneratedCatalog, rng: random.Random) -> dict[str, list[str]]:
 def _engine_results(
     label: str, cat: GeneratedCatalog, config: Path, sections_note: str
 ) -> list[Result]:
-    from bot.app import build_app
-    from bot.config import load_settings
+    from bot.bootstrap import build_app, load_settings
     from bot.docs.index import DocsIndexer
     from bot.docs.service import DocsService
     from bot.docs.settings import DocsSettings
@@ -66,8 +65,8 @@ def _engine_results(
     app = build_app(settings, [])
     results: list[Result] = []
     try:
-        app.sync_now()  # entities only: docs are off in this config
-        indexer = DocsIndexer(app.db, DocsSettings(), app.sync.sources)
+        app.services.sync.run()  # entities only: docs are off in this config
+        indexer = DocsIndexer(app.services.db, DocsSettings(), app.services.sync.sources)
         started = time.perf_counter()
         cold = indexer.index()
         cold_s = time.perf_counter() - started
@@ -112,7 +111,7 @@ def _engine_results(
                 f"{edited.pages_indexed} page split again",
             ),
         ]
-        service = DocsService(app.db, DocsSettings(), None)
+        service = DocsService(app.services.db, DocsSettings(), None)
         rng = random.Random(11)
         all_samples: list[float] = []
         for kind, queries in _queries(cat, rng).items():

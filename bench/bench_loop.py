@@ -7,7 +7,7 @@ the name and search indexes are built, as in a running bot. Then, on one event l
   task, as chat requests arrive (round robin over the sample names);
 * a heartbeat task sleeps 2 ms at a time and records how late it wakes: the loop's stalls;
 * a catalog change (``CHANGED_FILES`` repositories move to another team, each gains a new
-  Component) is synced with ``App.sync_async``, as the refresh tick and ``/callboard sync``
+  Component) is synced with ``services.sync.run_async``, as the refresh tick and ``/callboard sync``
   do; asking goes on for ``AFTER_S`` seconds after it, when the first answers come from the
   rebuilt indexes.
 
@@ -24,9 +24,9 @@ from pathlib import Path
 
 from bench.common import BenchContext, Result, percentiles
 from bench.generate import GeneratedCatalog
-from bot.app import App, build_app
+from bot.app import App
+from bot.bootstrap import build_app, load_settings
 from bot.chat import ChatUser, Request
-from bot.config import load_settings
 from commands import COMMANDS, INTERPRETERS
 
 RATE_PER_S = 20
@@ -109,7 +109,7 @@ async def _measure(app: App, cat: GeneratedCatalog, root: Path) -> dict[str, obj
     window = _Window()
     changed = await asyncio.to_thread(_change, root, names, groups)
     started = time.perf_counter()
-    report = await app.sync_async()
+    report = await app.services.sync.run_async()
     sync_s = time.perf_counter() - started
     await asyncio.sleep(AFTER_S)
     stop.set()
@@ -132,9 +132,9 @@ def run(ctx: BenchContext) -> list[Result]:
     config = ctx.config("loop", location)
     app = build_app(load_settings(config), COMMANDS, interpreters=INTERPRETERS)
     try:
-        app.sync_now()
-        app.catalog.index()  # as in a running bot that has answered
-        app.search.current()
+        app.services.sync.run()
+        app.services.reader.index()  # as in a running bot that has answered
+        app.services.search.current()
         measured = asyncio.run(_measure(app, cat, root))
     finally:
         app.close()

@@ -18,17 +18,15 @@ TARGET_S = 10.0
 def _measure(config_path: object, label: str) -> list[Result]:
     from pathlib import Path
 
-    from bot.app import build_app
-    from bot.config import load_settings
+    from bot.bootstrap import build_app, load_settings
     from bot.reports.render import build_report
-    from bot.reports.service import Reports
     from bot.reports.store import PLATFORM_SCOPE
     from commands import COMMANDS
 
     app = build_app(load_settings(Path(str(config_path))), COMMANDS)
     try:
-        app.sync_now()
-        reports = Reports.of(app)
+        app.services.sync.run()
+        reports = app.services.reports
         now = dt.datetime.now(dt.UTC)
         started = time.perf_counter()
         analysis = reports.analyse(now)

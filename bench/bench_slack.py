@@ -57,16 +57,15 @@ class _Server:
 
     async def _serve(self) -> None:
         from adapters.slack.runtime import SlackRuntime, read_secrets
-        from bot.app import build_app
-        from bot.config import load_settings
+        from bot.bootstrap import build_app, load_settings
         from bot.platforms import SlackSettings
         from commands import COMMANDS
 
         try:
             settings = load_settings(self.config)
             app = build_app(settings, COMMANDS)
-            await asyncio.to_thread(app.sync_now)
-            self.entities = await asyncio.to_thread(app.catalog.count)
+            await asyncio.to_thread(app.services.sync.run)
+            self.entities = await asyncio.to_thread(app.services.reader.count)
             slack = settings.section("slack", SlackSettings)
             runtime = SlackRuntime(app, slack, read_secrets(slack, self.env))
             self.port = await runtime.start_http(port=0)

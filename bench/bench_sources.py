@@ -44,15 +44,15 @@ GIT_ENV = {
 SYNC = r"""
 import json, subprocess, sys, time
 from pathlib import Path
-from bot.app import build_app
-from bot.config import load_settings
+from bot.bootstrap import build_app
+from bot.bootstrap import load_settings
 from commands import COMMANDS
 config, change = sys.argv[1], sys.argv[2] if len(sys.argv) > 2 else ""
 app = build_app(load_settings(Path(config)), COMMANDS)
 out = {}
 def timed(name):
     started = time.perf_counter()
-    report = app.sync_now()
+    report = app.services.sync.run()
     out[name] = time.perf_counter() - started
     src = report.sources[0]
     if not src.ok:

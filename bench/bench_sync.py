@@ -27,15 +27,15 @@ print(json.dumps({"seconds": time.perf_counter() - started, "docs": docs, "files
 SYNC = r"""
 import json, resource, sys, time
 from pathlib import Path
-from bot.app import build_app
-from bot.config import load_settings
+from bot.bootstrap import build_app
+from bot.bootstrap import load_settings
 from commands import COMMANDS
 app = build_app(load_settings(Path(sys.argv[1])), COMMANDS)
 started = time.perf_counter()
-cold = app.sync_now()
+cold = app.services.sync.run()
 cold_s = time.perf_counter() - started
 started = time.perf_counter()
-again = app.sync_now()
+again = app.services.sync.run()
 again_s = time.perf_counter() - started
 src = cold.sources[0]
 print(json.dumps({
@@ -45,7 +45,7 @@ print(json.dumps({
     "problems": len(src.problems), "parsed_again": again.sources[0].files_parsed,
     "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
     "worker_rss_mb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024,
-    "workers": app.settings.catalog.workers,
+    "workers": app.services.settings.catalog.workers,
 }))
 """
 
@@ -156,9 +156,8 @@ def run(ctx: BenchContext) -> list[Result]:
         results.append(Result("sync", "no-change re-sync (PostgreSQL)", pg["again"], "s"))
 
     # /whoowns through the dispatcher, on the synced SQLite database.
-    from bot.app import build_app
+    from bot.bootstrap import build_app, load_settings
     from bot.chat import ChatUser, Request
-    from bot.config import load_settings
     from commands import COMMANDS
 
     app = build_app(load_settings(config), COMMANDS)
@@ -180,7 +179,7 @@ def run(ctx: BenchContext) -> list[Result]:
 
                 return call
 
-            app.catalog.index()  # built once per catalog generation, like a running bot
+            app.services.reader.index()  # built once per catalog generation, like a running bot
             results += latency_results("whoowns", "exact name", time_calls(ask(exact), 300), 10)
             results += latency_results("whoowns", "misspelt name", time_calls(ask(fuzzy), 300), 30)
         finally:

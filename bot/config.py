@@ -8,18 +8,21 @@ relative to the config file. ``CALLBOARD_DATABASE_URL`` overrides ``database.url
 from __future__ import annotations
 
 import builtins
-import importlib
 import os
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import yaml
 from sqlalchemy.engine import make_url
 
 from bot.errors import ConfigError
+
+if TYPE_CHECKING:
+    from bot.catalog.sources import CatalogSource
+    from bot.store.db import Database
 
 T = TypeVar("T")
 
@@ -244,7 +247,7 @@ class Settings:
     sections: Mapping[str, Any] = field(default_factory=dict)  # parsed extension sections
 
     def section(self, name: str, kind: type[T]) -> T:
-        """An extension section's settings, typed (see ``EXTENSION_SECTIONS``)."""
+        """A section's settings, typed (see ``ConfigSection`` and ``bot.bootstrap.CONFIG``)."""
         value = self.sections.get(name)
         if not isinstance(value, kind):
             raise ConfigError(f"settings section {name} is not loaded")
@@ -255,19 +258,41 @@ class Settings:
         return value if isinstance(value, kind) else None
 
 
-# Extension sections: each capability owns its schema in its own module, named here lazily as
-# "module:function" (a parser taking a ``Section`` and returning frozen settings). The parser
-# is called even when the section is absent (``sec.present`` is False) so it can give defaults.
-# Add one line per section; ``Settings.section(name)`` returns what the parser returned.
-EXTENSION_SECTIONS: dict[str, str] = {
-    "slack": "bot.platforms:parse_slack",
-    "discord": "bot.platforms:parse_discord",
-    "docs": "bot.docs.settings:parse_docs_settings",
-    "reports": "bot.reports.settings:parse_reports",
-    "schedules": "bot.scheduler:parse_schedules",
-    "git": "bot.catalog.git_source:parse_git_settings",
-    "scaffold": "bot.scaffold.settings:parse_scaffold",
-}
+@dataclass(frozen=True)
+class ConfigSection:
+    """A top-level section a capability owns: its name and the parser of its schema.
+
+    The parser is called even when the section is absent (``sec.present`` is False) so it can
+    give defaults; ``Settings.section(name)`` returns what it returned.
+    """
+
+    name: str
+    parse: Callable[[Section], object]
+
+
+SourceParser = Callable[["Section", int, int], SourceSettings]  # (section, index, refresh)
+SourceFactory = Callable[[SourceSettings, "Settings", "Database"], "CatalogSource"]
+
+
+@dataclass(frozen=True)
+class SourceType:
+    """A catalog source type (``file``, ``git``, ``backstage``): how its settings are read and
+    how its ``CatalogSource`` is built from them. One object per type, named once."""
+
+    name: str
+    parse: SourceParser
+    build: SourceFactory
+
+
+@dataclass(frozen=True)
+class ConfigSchema:
+    """The sections and source types a config file may use (``bot.bootstrap.CONFIG``)."""
+
+    sections: tuple[ConfigSection, ...] = ()
+    source_types: tuple[SourceType, ...] = ()
+
+    def source_type(self, name: str) -> SourceType | None:
+        return next((t for t in self.source_types if t.name == name), None)
 
 
 _KIND = re.compile(r"[a-zA-Z][a-z0-9A-Z]*")
@@ -293,51 +318,32 @@ def parse_rules(sec: Section, key: str = "rules") -> frozenset[str] | None:
     return frozenset(kinds)
 
 
-def _source(sec: Section, index: int, default_refresh: int) -> SourceSettings:
+def parse_file_source(sec: Section, index: int, refresh: int) -> SourceSettings:
+    """A ``type: file`` source: a catalog file on this machine and what it references."""
+    target = sec.path("target")
+    if target is None:
+        raise sec.error("target", "is required for a file source")
+    root = sec.path("root") or target.parent
+    name = sec.str("name") or f"file:{target}"
+    rules = parse_rules(sec)
+    sec.done()
+    return SourceSettings("file", name, target, root, refresh, rules=rules)
+
+
+def _source(sec: Section, index: int, default_refresh: int, schema: ConfigSchema) -> SourceSettings:
     type_ = sec.str("type", "file") or "file"
     refresh = sec.int("refresh_minutes", default_refresh, minimum=1)
-    if type_ == "file":
-        target = sec.path("target")
-        if target is None:
-            raise sec.error("target", "is required for a file source")
-        root = sec.path("root") or target.parent
-        name = sec.str("name") or f"file:{target}"
-        rules = parse_rules(sec)
-        sec.done()
-        return SourceSettings("file", name, target, root, refresh, rules=rules)
-    parser = _SOURCE_TYPES.get(type_)
-    if parser is None:
-        known = ", ".join(["file", *_SOURCE_TYPES])
+    found = schema.source_type(type_)
+    if found is None:
+        known = ", ".join(t.name for t in schema.source_types)
         raise sec.error("type", f"is {type_!r}; known source types: {known}")
-    return parser(sec, index, refresh)
+    return found.parse(sec, index, refresh)
 
 
-SourceParser = Callable[[Section, int, int], SourceSettings]
-_SOURCE_TYPES: dict[str, SourceParser] = {}
-
-
-def register_source_type(name: str, parser: SourceParser) -> None:
-    _SOURCE_TYPES[name] = parser
-
-
-def _lazy_source_parser(target: str) -> SourceParser:
-    """A parser named "module:function", imported on first use (those modules import this)."""
-
-    def parse(sec: Section, index: int, refresh: int) -> SourceSettings:
-        module_name, _, func_name = target.partition(":")
-        parser: SourceParser = getattr(importlib.import_module(module_name), func_name)
-        return parser(sec, index, refresh)
-
-    return parse
-
-
-register_source_type("git", _lazy_source_parser("bot.catalog.git_source:parse_git_source"))
-register_source_type(
-    "backstage", _lazy_source_parser("bot.catalog.backstage_source:parse_backstage_source")
-)
-
-
-def parse_settings(data: Any, file: str, base: Path, path: Path | None = None) -> Settings:
+def parse_settings(
+    data: Any, file: str, base: Path, path: Path | None = None, *, schema: ConfigSchema
+) -> Settings:
+    """Validate a parsed config file against ``schema`` (its sections and source types)."""
     top = Section(data, "", file, base)
     data_dir = top.path("data_dir", "./var") or base / "var"
     db = top.section("database")
@@ -394,7 +400,7 @@ def parse_settings(data: Any, file: str, base: Path, path: Path | None = None) -
     fidelity = cat.str("fidelity", "lenient") or "lenient"
     if fidelity not in ("lenient", "backstage"):
         raise cat.error("fidelity", f"must be lenient or backstage, found {fidelity!r}")
-    sources = tuple(_source(s, i, refresh) for i, s in enumerate(cat.sections("sources")))
+    sources = tuple(_source(s, i, refresh, schema) for i, s in enumerate(cat.sections("sources")))
     names = [s.name for s in sources]
     dupes = sorted({n for n in names if names.count(n) > 1})
     if dupes:
@@ -415,9 +421,9 @@ def parse_settings(data: Any, file: str, base: Path, path: Path | None = None) -
     admins = top.str_list("admins")
 
     extra: dict[str, Any] = {}
-    for name, target in EXTENSION_SECTIONS.items():
-        module_name, _, func_name = target.partition(":")
-        parser = getattr(importlib.import_module(module_name), func_name)
+    for section in schema.sections:
+        name = section.name
+        parser = section.parse
         sec = top.section(name)
         extra[name] = parser(sec)
         sec.done()
@@ -467,7 +473,7 @@ def default_config_path() -> Path:
     return Path(__file__).resolve().parent.parent / "config" / "callboard.yaml"
 
 
-def load_settings(path: Path | None = None) -> Settings:
+def load_settings(path: Path | None, *, schema: ConfigSchema) -> Settings:
     """Read and validate a config file; every problem is a ``ConfigError`` naming the file."""
     path = path or default_config_path()
     try:
@@ -483,4 +489,4 @@ def load_settings(path: Path | None = None) -> Settings:
         raise ConfigError(f"{path}:{line}: invalid YAML: {exc.problem}") from exc
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path}: invalid YAML: {exc}") from exc
-    return parse_settings(data, str(path), path.resolve().parent, path)
+    return parse_settings(data, str(path), path.resolve().parent, path, schema=schema)

@@ -34,8 +34,8 @@ from bot.errors import Ambiguous, BadArguments, NotFound, UserError
 from bot.trust import catalog_warnings
 
 if TYPE_CHECKING:
-    from bot.app import App
     from bot.ports import CatalogQueries
+    from bot.services import Services
 
 log = logging.getLogger(__name__)
 
@@ -121,10 +121,10 @@ class CommandSpec:
 
 @dataclass
 class Context:
-    """What a handler may use: the request, the app's services, and the command registry."""
+    """What a handler may use: the request, the services, and the command registry."""
 
     request: Request
-    app: App
+    services: Services
     dispatcher: Dispatcher
     now: dt.datetime
 
@@ -140,19 +140,21 @@ class Context:
     @property
     def catalog(self) -> CatalogQueries:
         """The catalog, to be awaited: its reads run off the event loop."""
-        return self.app.queries
+        return self.services.catalog
 
     async def offload(self, fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> T:
         """Run a handler's blocking part (database reads, index builds) in the app's worker
         threads, so the event loop (and every other chat request on it) never waits for it."""
-        return await self.app.offload(fn, *args, **kwargs)
+        return await self.services.offload(fn, *args, **kwargs)
 
     def found_nothing(self, reply: Reply) -> Reply:
         """``reply`` (an answer that found nothing) with a note per catalog source that never
         synced or whose last sync failed: "nothing" may then be wrong. Blocking: reads the
         sources' status (``found_nothing_async`` from the event loop)."""
         try:
-            warnings = catalog_warnings(self.app.db, self.app.sync.source_names(), self.now)
+            warnings = catalog_warnings(
+                self.services.db, self.services.sync.source_names(), self.now
+            )
         except Exception:  # a note must never cost the answer
             log.exception("reading the catalog sources' status failed")
             return reply
@@ -168,8 +170,8 @@ class Context:
 class Dispatcher:
     """Routes requests to commands and turns every outcome into a ``Reply``."""
 
-    def __init__(self, app: App, commands: Sequence[CommandSpec]) -> None:
-        self.app = app
+    def __init__(self, services: Services, commands: Sequence[CommandSpec]) -> None:
+        self.services = services
         self.commands = tuple(commands)
         self._by_name: dict[str, CommandSpec] = {}
         for spec in self.commands:
@@ -183,7 +185,7 @@ class Dispatcher:
         return self._by_name.get(name.lower().lstrip("/"))
 
     def context(self, request: Request) -> Context:
-        return Context(request, self.app, self, self.app.clock())
+        return Context(request, self.services, self, self.services.clock())
 
     def split(self, request: Request) -> tuple[str, str]:
         """The command name and the rest of the text."""
@@ -323,7 +325,7 @@ class Dispatcher:
 
     async def resolve_entities(self, spec: CommandSpec, args: Args) -> None:
         notes: list[str] = []
-        catalog = self.app.queries
+        catalog = self.services.catalog
         for arg in spec.args:
             if arg.kind != "entity":
                 continue

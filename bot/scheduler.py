@@ -45,7 +45,6 @@ from apscheduler.triggers.cron import CronTrigger
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import SQLAlchemyError
 
-from bot.app import App
 from bot.chat import Reply
 from bot.chat import Section as ReplySection
 from bot.config import Section
@@ -63,7 +62,6 @@ from bot.reports.delivery import (
 from bot.reports.delivery import POSTED as POSTED_DELIVERY
 from bot.reports.facts import CHANNEL_ANNOTATIONS
 from bot.reports.render import ReportResult, build_report
-from bot.reports.service import Reports
 from bot.reports.settings import Target, WhenEmpty, parse_target, parse_when_empty
 from bot.reports.store import (
     PLATFORM_SCOPE,
@@ -79,6 +77,7 @@ from bot.reports.store import (
     utc,
     write_snapshot,
 )
+from bot.services import Services
 from bot.store.db import Database
 from bot.store.schema import report_runs
 
@@ -457,27 +456,22 @@ class ReportScheduler:
 
     def __init__(
         self,
-        app: App,
+        services: Services,
         schedules: Sequence[Schedule],
         *,
         instance: str | None = None,
         sleep: Sleep = asyncio.sleep,
     ) -> None:
-        self.app = app
+        self.services = services
         self.schedules = {s.id: s for s in schedules if s.enabled}
         self.instance = instance or instance_id()
         self.sleep = sleep
-        self.reports = Reports.of(app)
-        self.claims = ClaimStore(app.db)
+        self.reports = services.reports
+        self.claims = ClaimStore(services.db)
         self._aps: AsyncIOScheduler | None = None
         self._stopped = asyncio.Event()
         self._tasks: set[asyncio.Task[Any]] = set()
         self.catching_up: asyncio.Task[list[RunOutcome]] | None = None
-
-    @classmethod
-    def for_app(cls, app: App, **kwargs: Any) -> ReportScheduler:
-        settings = app.settings.optional_section("schedules", SchedulesSettings)
-        return cls(app, settings.schedules if settings else (), **kwargs)
 
     @property
     def active(self) -> bool:
@@ -551,7 +545,7 @@ class ReportScheduler:
     async def on_fire(self, schedule_id: str) -> RunOutcome | None:
         """The job APScheduler runs: the run due now (the newest fire time before now)."""
         schedule = self.schedules[schedule_id]
-        now = self.app.clock()
+        now = self.services.clock()
         lookback = dt.timedelta(seconds=schedule.misfire_grace_s) + dt.timedelta(days=1)
         at = last_fire_time(schedule.trigger(), now, lookback)
         if at is None:
@@ -561,7 +555,7 @@ class ReportScheduler:
 
     async def catch_up(self) -> list[RunOutcome]:
         """Runs due while no bot ran: post those within the grace time, record the rest."""
-        now = self.app.clock()
+        now = self.services.clock()
         outcomes = []
         for schedule in self.schedules.values():
             trigger = schedule.trigger()
@@ -582,7 +576,7 @@ class ReportScheduler:
 
     async def run(self, schedule: Schedule, at: dt.datetime) -> RunOutcome:
         """Claim, build, post and record one run of ``schedule`` scheduled for ``at``."""
-        now = self.app.clock()
+        now = self.services.clock()
         late = (now - at).total_seconds()
         if late > schedule.misfire_grace_s:
             reason = (
@@ -634,7 +628,7 @@ class ReportScheduler:
             schedule,
             at,
             self.instance,
-            self.app.clock(),
+            self.services.clock(),
             status,
             posts,
             detail,
@@ -650,19 +644,19 @@ class ReportScheduler:
     ) -> Delivery | None:
         deliveries = progress.deliveries
         settings = self.reports.settings
-        analysis = await self.reports.analyse_async(self.app.clock())
-        deliverer = Deliverer(self.app.posters, settings, self.sleep)
+        analysis = await self.reports.analyse_async(self.services.clock())
+        deliverer = Deliverer(self.services.posters, settings, self.sleep)
         when_empty = schedule.when_empty or settings.when_empty
         jobs: list[tuple[str, str, str]] = []  # (scope, platform, channel)
         if schedule.teams:
-            platforms = [p for p in self.app.posters if p in CHANNEL_ANNOTATIONS]
+            platforms = [p for p in self.services.posters if p in CHANNEL_ANNOTATIONS]
             for group, channels in analysis.team_scopes(platforms):
                 jobs.extend((group.ref, p, c) for p, c in sorted(channels.items()))
         if schedule.targets:
             scope = PLATFORM_SCOPE
             if schedule.team:
-                resolved = await self.app.offload(
-                    self.app.catalog.resolve, schedule.team, ("group",)
+                resolved = await self.services.offload(
+                    self.services.reader.resolve, schedule.team, ("group",)
                 )
                 if resolved.how == "fuzzy":  # never post a guessed team's report to a channel
                     raise NotFound(
@@ -694,9 +688,9 @@ class ReportScheduler:
         deliveries: list[Delivery],
     ) -> None:
         """Digest snapshots for the scopes that got their digest; channel faults."""
-        now = self.app.clock()
+        now = self.services.clock()
         reached = {d.scope for d in deliveries if d.ok}
-        with self.app.db.engine.begin() as conn:
+        with self.services.db.engine.begin() as conn:
             for scope, result in built.items():
                 if result.metrics is None or scope not in reached:
                     continue
@@ -723,10 +717,10 @@ class ReportScheduler:
         target = self.reports.settings.platform_channel
         if target is None:
             return None
-        now = self.app.clock()
+        now = self.services.clock()
 
         def claim() -> list[Fault]:
-            with self.app.db.engine.begin() as conn:
+            with self.services.db.engine.begin() as conn:
                 return [
                     f
                     for f in open_faults(conn, unreported_only=True)
@@ -747,7 +741,7 @@ class ReportScheduler:
         if delivery.status in (NOT_FOUND, RATE_LIMITED, NO_POSTER):  # nothing went out
 
             def release() -> None:
-                with self.app.db.engine.begin() as conn:
+                with self.services.db.engine.begin() as conn:
                     for f in faults:
                         release_fault_report(conn, f)
 

@@ -16,7 +16,6 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
 
 from rapidfuzz import fuzz, process
 
@@ -26,10 +25,9 @@ from bot.catalog.sync import SourceReport, SyncReport
 from bot.chat import Button, Field, Reply, Section
 from bot.dispatch import Arg, Args, CommandSpec, Context, Option
 from bot.errors import BadArguments, CatalogError, PermissionDenied, UserError
-from bot.scaffold.audit import AuditLog
 from bot.scaffold.model import Requester
 from bot.scaffold.permissions import ancestors, requester_groups
-from bot.store.db import Database
+from bot.services import Services
 from commands.common import command_line, identify_user
 from commands.here import here_reply
 
@@ -59,7 +57,7 @@ async def _requester(ctx: Context) -> Requester:
         entity, _how = await identify_user(ctx)
     except UserError as exc:
         return Requester(ctx.request.platform, user.id, user.name, None, (), str(exc))
-    groups = await ctx.offload(requester_groups, ctx.app.catalog, entity.ref)
+    groups = await ctx.offload(requester_groups, ctx.services.reader, entity.ref)
     return Requester(ctx.request.platform, user.id, user.name, entity.ref, groups)
 
 
@@ -78,8 +76,8 @@ async def require_admin(ctx: Context, what: str) -> Requester:
     requester = await _requester(ctx)
     if ctx.request.platform == "console":
         return requester
-    admins = ctx.app.settings.admins
-    config = ctx.app.settings.path or "the config file"
+    admins = ctx.services.settings.admins
+    config = ctx.services.settings.path or "the config file"
     if not admins:
         refused = (
             f"Only Callboard admins may run {what}, and none are configured: list catalog "
@@ -92,7 +90,7 @@ async def require_admin(ctx: Context, what: str) -> Requester:
         )
     else:
         allowed = _admin_refs(admins)
-        groups = await ctx.offload(ancestors, ctx.app.catalog, requester.groups)
+        groups = await ctx.offload(ancestors, ctx.services.reader, requester.groups)
         memberships = {str(g) for g in groups}
         if str(requester.user_ref) in allowed or memberships & allowed:
             return requester
@@ -101,7 +99,7 @@ async def require_admin(ctx: Context, what: str) -> Requester:
             f"members of sub-groups included). You are {requester.user_ref}."
         )
     await ctx.offload(
-        AuditLog(ctx.app.db).start,
+        ctx.services.audit.start,
         ctx.now,
         what.lstrip("/"),
         requester,
@@ -121,7 +119,7 @@ def _source_name(ctx: Context, text: str) -> str | None:
     text = text.strip()
     if not text:
         return None
-    names = ctx.app.sync.source_names()
+    names = ctx.services.sync.source_names()
     if text in names:
         return text
     close = [
@@ -140,24 +138,24 @@ async def sync_command(ctx: Context, args: Args) -> Reply:
         raise BadArguments(f"--page is for /{NAME} status. Usage: /{NAME} sync [source] [--force]")
     only = _source_name(ctx, args.text("rest"))
     requester = await require_admin(ctx, f"/{NAME} sync")
-    audit = AuditLog(ctx.app.db)
+    audit = ctx.services.audit
     target = only or "all sources"
     force = bool(args.options["force"])
     entry = await ctx.offload(
         audit.start, ctx.now, f"{NAME} sync", requester, target, {"force": force}
     )
     try:
-        report = await ctx.app.sync_async(only=only, force=force)
+        report = await ctx.services.sync.run_async(only=only, force=force)
     except Exception as exc:
         await ctx.offload(
-            audit.finish, entry, ctx.app.clock(), "failed", f"{type(exc).__name__}: {exc}"
+            audit.finish, entry, ctx.services.clock(), "failed", f"{type(exc).__name__}: {exc}"
         )
         raise
     failed = [s.name for s in report.sources if not s.ok]
     await ctx.offload(
         audit.finish,
         entry,
-        ctx.app.clock(),
+        ctx.services.clock(),
         "failed" if failed else "succeeded",
         f"failed: {', '.join(failed)}" if failed else None,
         {
@@ -286,8 +284,8 @@ async def status_command(ctx: Context, args: Args) -> Reply:
     await require_admin(ctx, f"/{NAME} status")
     return await ctx.offload(
         status_reply,
-        ctx.app.db,
-        ctx.app.sync.source_names(),
+        ctx.services,
+        ctx.services.sync.source_names(),
         ctx.now,
         only,
         int(args.options.get("page") or 1),
@@ -295,9 +293,15 @@ async def status_command(ctx: Context, args: Args) -> Reply:
 
 
 def status_reply(
-    db: Database, order: Sequence[str], now: dt.datetime, only: str | None = None, page: int = 1
+    services: Services,
+    order: Sequence[str],
+    now: dt.datetime,
+    only: str | None = None,
+    page: int = 1,
 ) -> Reply:
-    """The status overview (every source, a few problems each) or one source's page."""
+    """The status overview (every source, a few problems each) or one source's page; blocking
+    (it reads the sources' status)."""
+    db = services.db
     if only is None:
         statuses = source_statuses(db, order, problem_limit=PROBLEMS_SHOWN)
         if not statuses:
@@ -361,42 +365,6 @@ def status_reply(
         more=more,
         error=status.state != "ok",
     )
-
-
-def status_data(
-    db: Database, order: Sequence[str], now: dt.datetime, only: str | None = None
-) -> dict[str, Any]:
-    """Each source's status as data, for monitoring (``callboard status --format json``).
-
-    ``ok`` is false when any source is failing or (configured and) never synced.
-    """
-    statuses = source_statuses(db, order, only=only, problem_limit=0)
-
-    def when(value: dt.datetime | None) -> str | None:
-        return value.astimezone(dt.UTC).isoformat() if value is not None else None
-
-    sources = [
-        {
-            "name": s.name,
-            "type": s.type,
-            "location": s.location,
-            "configured": s.configured,
-            "state": s.state,
-            "last_attempt": when(s.last_attempt),
-            "last_success": when(s.last_success),
-            "last_error": s.last_error,
-            "entity_count": s.entity_count,
-            "duration_ms": s.duration_ms,
-            "problems": {
-                "error": s.error_count,
-                "warning": s.problem_count - s.error_count,
-                "total": s.problem_count,
-            },
-        }
-        for s in statuses
-    ]
-    healthy = all(s.state == "ok" for s in statuses if s.configured or s.state == "failing")
-    return {"ok": healthy, "checked_at": now.astimezone(dt.UTC).isoformat(), "sources": sources}
 
 
 # ------------------------------------------------------------------ the umbrella

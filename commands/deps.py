@@ -27,8 +27,8 @@ async def deps(ctx: Context, args: Args) -> Reply:
     entity = args.entity("entity")
     depth: int = args.options["depth"]
     page: int = args.options["page"]
-    db = ctx.app.db
-    index = await search_index(ctx.app)
+    db = ctx.services.db
+    index = await search_index(ctx)
     ref = str(entity.ref)
     is_api = entity.ref.kind == "api"
     down = await ctx.offload(dependency_tree, db, ref, "down", depth)
@@ -178,8 +178,8 @@ async def _api_sections(
     catalog = ctx.catalog
     provided = [str(r) for r in await catalog.related(entity.ref, "providesApi")]
     consumed = [str(r) for r in await catalog.related(entity.ref, "consumesApi")]
-    consumers = await ctx.offload(relations_many, ctx.app.db, provided, ("apiConsumedBy",))
-    providers = await ctx.offload(relations_many, ctx.app.db, consumed, ("apiProvidedBy",))
+    consumers = await ctx.offload(relations_many, ctx.services.db, provided, ("apiConsumedBy",))
+    providers = await ctx.offload(relations_many, ctx.services.db, consumed, ("apiProvidedBy",))
     provided_items = []
     for api in provided:
         users = [t for _, t in consumers.get(api, ())]

@@ -38,7 +38,7 @@ async def describe(ctx: Context, args: Args) -> Reply:
     """The entity's card: kind, type, lifecycle, owner, system, domain, docs and relations."""
     entity = args.entity("entity")
     catalog = ctx.catalog
-    settings = ctx.app.settings
+    settings = ctx.services.settings
     related: dict[str, list[EntityRef]] = defaultdict(list)
     for rel in await catalog.relations(entity.ref):
         related[rel.type].append(rel.target)

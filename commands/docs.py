@@ -40,7 +40,7 @@ async def docs(ctx: Context, args: Args) -> Reply:
 
 
 def _docs(ctx: Context, args: Args) -> Reply:
-    service = DocsService.of(ctx.app)
+    service = ctx.services.docs
     text = _OPTIONS.sub(" ", args.raw).strip()
     page = int(args.options["page"])
     if args.options["problems"]:
@@ -69,8 +69,8 @@ def _leading_entity(ctx: Context, text: str) -> tuple[Entity | None, str]:
     leading runs are tried: the work grows with the text, never with its square.
     """
     words = text.split()
-    service = DocsService.of(ctx.app)
-    index = ctx.app.catalog.index()
+    service = ctx.services.docs
+    index = ctx.services.reader.index()
     for count in range(min(len(words), index.max_words), 0, -1):
         refs = _exact_refs(index, " ".join(words[:count]).strip('"'))
         if not refs:
@@ -79,7 +79,7 @@ def _leading_entity(ctx: Context, text: str) -> tuple[Entity | None, str]:
         rest = " ".join(words[count:])
         if rest and not with_docs:
             return None, text  # "kafka retention": kafka has no docs, so search the words
-        entity = ctx.app.catalog.get((with_docs or refs)[0])
+        entity = ctx.services.reader.get((with_docs or refs)[0])
         if entity is not None:
             return entity, rest
     return None, text
@@ -108,7 +108,7 @@ def _exact_refs(index: NameIndex, text: str) -> list[str]:
 
 
 def _has_docs(ctx: Context, entity: Entity) -> bool:
-    return DocsService.of(ctx.app).site(str(entity.ref)) is not None
+    return ctx.services.docs.site(str(entity.ref)) is not None
 
 
 def _when(value: dt.datetime | None, now: dt.datetime, source: str | None = None) -> str:
@@ -130,7 +130,7 @@ def _overview(ctx: Context, service: DocsService) -> Reply:
             title="Docs",
             text="No entity has TechDocs (a backstage.io/techdocs-ref annotation) yet.",
         )
-    found = ctx.app.catalog.get_many(s.entity_ref for s in sites)
+    found = ctx.services.reader.get_many(s.entity_ref for s in sites)
     items = []
     problems = 0
     for site in sites:
@@ -188,7 +188,7 @@ def _entity_docs(ctx: Context, service: DocsService, entity: Entity) -> Reply:
     if site is None:
         other = entity.annotations.get(TECHDOCS_ENTITY)
         if other:
-            target = ctx.app.catalog.get(other) if ":" in other else None
+            target = ctx.services.reader.get(other) if ":" in other else None
             if target is not None and service.site(str(target.ref)) is not None:
                 return _entity_docs(ctx, service, target).with_notes(
                     f"{entity.name} shows the docs of {target.ref} ({TECHDOCS_ENTITY})"
@@ -300,9 +300,9 @@ def _search(
 
 def _hit_lines(ctx: Context, results: DocsResults, with_snippets: bool = False) -> tuple[str, ...]:
     """One entry per hit: ``entity › page › section`` (+ snippet and link on later lines)."""
-    service = DocsService.of(ctx.app)
+    service = ctx.services.docs
     refs = {h.entity_ref for h in results.hits}
-    entities = ctx.app.catalog.get_many(refs)
+    entities = ctx.services.reader.get_many(refs)
     sites: dict[str, DocSite | None] = {r: service.site(r) for r in refs}
     out = []
     for hit in results.hits:

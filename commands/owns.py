@@ -39,8 +39,8 @@ async def owns(ctx: Context, args: Args) -> Reply:
     include_children: bool = args.options["all"]
     page: int = args.options["page"]
     catalog = ctx.catalog
-    db = ctx.app.db
-    index = await search_index(ctx.app)
+    db = ctx.services.db
+    index = await search_index(ctx)
 
     # Owners in display order: the group (or user and their groups), then descendants.
     owners: list[str] = [str(who.ref)]

@@ -12,7 +12,6 @@ from bot.chat import Button, Reply, Section
 from bot.dispatch import Arg, Args, CommandSpec, Context, Option
 from bot.errors import BadArguments
 from bot.reports.render import REPORTS, SUMMARIES, page_reply
-from bot.reports.service import Reports
 from bot.reports.store import PLATFORM_SCOPE
 
 PAGE_SIZE = 25
@@ -65,7 +64,7 @@ async def report(ctx: Context, args: Args) -> Reply:
     name = report_name(name_text)
     team = args.entities.get("team")
     scope = str(team.ref) if team is not None else PLATFORM_SCOPE
-    result = await Reports.of(ctx.app).build_async(name, scope, ctx.now)
+    result = await ctx.services.reports.build_async(name, scope, ctx.now)
     page = int(args.options["page"])
     more = f"/report {name}" + (f" {team.ref}" if team is not None else "")
     reply = page_reply(result.reply, page, PAGE_SIZE, more)

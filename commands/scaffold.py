@@ -6,7 +6,7 @@ from bot.chat import Button, DialogErrors, DialogSubmission, Field, Reply, Secti
 from bot.dispatch import Arg, Args, CommandSpec, Context, Option
 from bot.errors import NotFound, UserError
 from bot.scaffold.model import InvalidAnswers, Requester, Template
-from bot.scaffold.service import DIALOG_PREFIX, Scaffolder, scaffolder
+from bot.scaffold.service import DIALOG_PREFIX, Scaffolder
 from commands.common import identify_user
 
 BUTTONS_SHOWN = 5
@@ -15,7 +15,7 @@ BUTTONS_SHOWN = 5
 async def requester_for(ctx: Context) -> Requester:
     """The chat user as the scaffolder sees them: their catalog User and groups, if found."""
     user = ctx.request.user
-    service = scaffolder(ctx.app)
+    service = ctx.services.scaffolder
     try:
         entity, _how = await identify_user(ctx)
     except UserError as exc:
@@ -25,7 +25,7 @@ async def requester_for(ctx: Context) -> Requester:
 
 async def scaffold(ctx: Context, args: Args) -> Reply:
     """Without a template, list them; with one, open its dialog (after the permission check)."""
-    service = scaffolder(ctx.app)
+    service = ctx.services.scaffolder
     name = args.text("template")
     if not name:
         return await _listing(service)
@@ -54,7 +54,7 @@ async def scaffold(ctx: Context, args: Args) -> Reply:
 
 async def on_dialog(ctx: Context, submission: DialogSubmission) -> Reply | DialogErrors:
     """Check the values (errors go back to their fields), then run the scaffold."""
-    service = scaffolder(ctx.app)
+    service = ctx.services.scaffolder
     state = submission.state
     name = state.get("template") or submission.dialog_id[len(DIALOG_PREFIX) :]
     try:

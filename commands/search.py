@@ -36,7 +36,7 @@ async def search(ctx: Context, args: Args) -> Reply:
         raise BadArguments(f"Cannot search: {exc}. Usage: {SPEC.usage}") from None
     notes: list[str] = []
     query, mine = await _owner_me(ctx, query, notes)
-    index = await search_index(ctx.app)
+    index = await search_index(ctx)
     offset = (page - 1) * PAGE_SIZE
     # Ranking on a 43,000-entity index takes up to tens of milliseconds: not on the loop.
     result = await ctx.offload(index.search, query, limit=PAGE_SIZE, offset=offset)

@@ -5,16 +5,17 @@ from __future__ import annotations
 import datetime as dt
 import socket
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
-from bot.app import App, build_app
+from bot.app import App, Platform
+from bot.bootstrap import build_app, parse_settings
 from bot.chat import ChatUser, Reply, Request
-from bot.config import parse_settings
+from bot.dispatch import CommandSpec
 from commands import COMMANDS, INTERPRETERS
 
 REPO = Path(__file__).resolve().parents[1]
@@ -108,7 +109,8 @@ AppFactory = Callable[..., App]
 def make_app(tmp_path: Path) -> Iterator[AppFactory]:
     """Build an app from a config dict (written to tmp_path/callboard.yaml); closed afterwards.
 
-    ``make_app(sources=[{"type": "file", "target": "/abs/all.yaml"}], db_url=..., **sections)``
+    ``make_app(sources=[{"type": "file", "target": "/abs/all.yaml"}], db_url=..., **sections)``;
+    ``commands`` (the registry by default) and ``platforms`` (none by default) go to ``build_app``.
     """
     apps: list[App] = []
 
@@ -117,6 +119,8 @@ def make_app(tmp_path: Path) -> Iterator[AppFactory]:
         db_url: str | None = None,
         clock: Callable[[], dt.datetime] | None = None,
         sync: bool = True,
+        commands: Sequence[CommandSpec] = COMMANDS,
+        platforms: Sequence[Platform] = (),
         **sections: Any,
     ) -> App:
         config: dict[str, Any] = {
@@ -131,10 +135,12 @@ def make_app(tmp_path: Path) -> Iterator[AppFactory]:
         kwargs: dict[str, Any] = {}
         if clock is not None:
             kwargs["clock"] = clock
-        app = build_app(settings, COMMANDS, interpreters=INTERPRETERS, **kwargs)
+        app = build_app(
+            settings, commands, interpreters=INTERPRETERS, platforms=platforms, **kwargs
+        )
         apps.append(app)
         if sync:
-            app.sync_now()
+            app.services.sync.run()
         return app
 
     yield factory
@@ -155,7 +161,7 @@ def ask(app: App, text: str, user: ChatUser | None = None, **request: Any) -> Re
     """Dispatch one line as the console user and return the reply (tests are async-free)."""
     import asyncio
 
-    who = user or ChatUser("console", "tester", "tester", app.settings.console.user_email)
+    who = user or ChatUser("console", "tester", "tester", app.services.settings.console.user_email)
     return asyncio.run(
         app.dispatcher.dispatch(Request(text=text, user=who, platform=who.platform, **request))
     )
@@ -163,7 +169,7 @@ def ask(app: App, text: str, user: ChatUser | None = None, **request: Any) -> Re
 
 async def aask(app: App, text: str, user: ChatUser | None = None, **request: Any) -> Reply:
     """``ask`` for async tests."""
-    who = user or ChatUser("console", "tester", "tester", app.settings.console.user_email)
+    who = user or ChatUser("console", "tester", "tester", app.services.settings.console.user_email)
     return await app.dispatcher.dispatch(
         Request(text=text, user=who, platform=who.platform, **request)
     )

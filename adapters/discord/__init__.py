@@ -1,9 +1,9 @@
 """Callboard on Discord (discord.py 2.7): slash commands, autocomplete, embeds, modals, posts.
 
-The hooks ``adapters.cli`` looks for: ``add_cli`` (``callboard discord-sync``), ``poster``
-(scheduled reports into Discord channels) and ``serve`` (the gateway connection), all active
-only when the config has a ``discord:`` section. The bot token is read from the
-``DISCORD_TOKEN`` environment variable, never from the config file.
+``PLATFORM`` is what ``bot.bootstrap.build_app`` wires: ``start`` (the adapter, which posts
+scheduled reports into Discord channels, and the gateway connection) and ``add_cli``
+(``callboard discord-sync``), active only when the config has a ``discord:`` section. The bot
+token is read from the ``DISCORD_TOKEN`` environment variable, never from the config file.
 """
 
 from __future__ import annotations
@@ -13,7 +13,6 @@ import asyncio
 import dataclasses
 import json
 import sys
-from collections.abc import Coroutine
 from pathlib import Path
 from typing import Any
 
@@ -21,58 +20,42 @@ import discord
 
 from adapters.discord.client import DiscordAdapter, DiscordError, channel_id_of
 from adapters.discord.render import RenderedReply, render_reply
-from bot.app import App
+from bot.app import App, Platform, PlatformParts
 from bot.errors import ConfigError
 from bot.hardening import secret
 from bot.platforms import DISCORD_TOKEN, DiscordSettings
 
 __all__ = [
+    "PLATFORM",
     "DiscordAdapter",
     "DiscordError",
     "RenderedReply",
-    "adapter_for",
     "add_cli",
     "channel_id_of",
-    "poster",
     "render_reply",
-    "serve",
+    "start",
 ]
 
 
 def discord_settings(app: App) -> DiscordSettings:
-    return app.settings.optional_section("discord", DiscordSettings) or DiscordSettings()
+    return app.services.settings.optional_section("discord", DiscordSettings) or DiscordSettings()
 
 
-def adapter_for(app: App) -> DiscordAdapter | None:
-    """The app's Discord adapter (one per app), or None when Discord is not configured."""
+def start(app: App) -> PlatformParts | None:
+    """Discord's parts for ``app`` when a ``discord`` section is configured: the adapter (one
+    per app), which posts scheduled reports, and the gateway connection, served until
+    cancelled."""
     settings = discord_settings(app)
     if not settings.enabled:
         return None
-    existing = app.extensions.get("discord")
-    if isinstance(existing, DiscordAdapter):
-        return existing
     adapter = DiscordAdapter(app, settings)
-    app.extensions["discord"] = adapter
-    return adapter
-
-
-def poster(app: App) -> DiscordAdapter | None:
-    """Posts scheduled reports into Discord channels (when Discord is configured)."""
-    return adapter_for(app)
-
-
-def serve(app: App) -> Coroutine[Any, Any, None] | None:
-    """The gateway connection, served until cancelled (when Discord is configured)."""
-    adapter = adapter_for(app)
-    if adapter is None:
-        return None
-    return adapter.run(_token(app))
+    return PlatformParts("discord", adapter, poster=adapter, serve=lambda: adapter.run(_token(app)))
 
 
 def _token(app: App) -> str:
     token = (secret(DISCORD_TOKEN) or "").strip()  # out of os.environ once read
     if not token:
-        where = app.settings.path or "the config"
+        where = app.services.settings.path or "the config"
         raise ConfigError(
             f"{where}: discord is configured, but the {DISCORD_TOKEN} environment variable "
             "is not set (the bot token lives only in the environment)"
@@ -102,8 +85,7 @@ def add_cli(subparsers: Any) -> None:
 
 def cmd_discord_sync(ns: argparse.Namespace) -> int:
     """``callboard discord-sync``: push the generated command tree (or print it)."""
-    from bot.app import build_app
-    from bot.config import load_settings
+    from bot.bootstrap import build_app, load_settings
     from commands import COMMANDS
 
     settings = load_settings(Path(ns.config) if ns.config else None)
@@ -144,3 +126,6 @@ async def _sync(adapter: DiscordAdapter, token: str) -> list[discord.app_command
         except discord.HTTPException as exc:
             raise DiscordError(f"could not log in to Discord: {exc}") from exc
         return await adapter.sync_commands()
+
+
+PLATFORM = Platform("discord", start=start, add_cli=add_cli)

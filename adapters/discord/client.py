@@ -54,8 +54,8 @@ from bot.chat import (
     Request,
 )
 from bot.errors import BotError, ChannelNotFound, DeliveryError, RateLimited
+from bot.identity import DISCORD_USER_ID
 from bot.platforms import DiscordSettings
-from commands.common import DISCORD_USER_ID
 
 log = logging.getLogger(__name__)
 
@@ -206,7 +206,9 @@ class DiscordAdapter:
         """The Discord user; its catalog User (``discord.com/user-id``) lends the email."""
         email = None
         try:
-            found = await self.app.queries.with_annotation("user", DISCORD_USER_ID, str(user.id))
+            found = await self.app.services.catalog.with_annotation(
+                "user", DISCORD_USER_ID, str(user.id)
+            )
         except Exception:
             log.exception("looking up the catalog user for Discord user %s failed", user.id)
             found = []
@@ -247,13 +249,13 @@ class DiscordAdapter:
         try:
             # Off the event loop: autocomplete asks on every keystroke, and the first ask
             # after a catalog change may find the name index being rebuilt.
-            return await self.app.offload(self._entity_choices, current, kinds)
+            return await self.app.services.offload(self._entity_choices, current, kinds)
         except Exception:
             log.exception("autocomplete: reading the catalog index failed")
             return []
 
     def _entity_choices(self, current: str, kinds: Sequence[str]) -> Choices:
-        index = self.app.catalog.index()
+        index = self.app.services.reader.index()
         wanted = tuple(k.lower() for k in kinds)
         if current.strip():
             entries = [e for e, _ in index.suggest(current, wanted, limit=25)]
@@ -357,7 +359,7 @@ class DiscordAdapter:
 
     async def _modal(self, form: PendingForm, page: int) -> DialogModal:
         # The pickers' choices come from the name index: read it in a worker thread first.
-        pickers = await self.app.offload(
+        pickers = await self.app.services.offload(
             lambda: {f.name: self.picker_options(f) for f in form.dialog.fields}
         )
         return DialogModal(form, page, self.form_step, lambda field: pickers.get(field.name))
@@ -369,7 +371,9 @@ class DiscordAdapter:
         kinds = dialog_field.entity_kinds or (("group",) if dialog_field.kind == "group" else ())
         try:
             pool = [
-                e for e in self.app.catalog.index().by_ref.values() if not kinds or e.kind in kinds
+                e
+                for e in self.app.services.reader.index().by_ref.values()
+                if not kinds or e.kind in kinds
             ]
         except Exception:
             log.exception("form: reading the catalog index failed")

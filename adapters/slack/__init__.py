@@ -1,8 +1,9 @@
 """The Slack adapter: slash commands, mentions, Block Kit, modals, posting, the app manifest.
 
-The hooks ``adapters/cli.py`` looks for: ``add_cli`` (``callboard slack-manifest``), ``poster``
-and ``serve``. Importing this package needs no Slack SDK: the manifest is plain data, and
-slack-bolt, slack_sdk and aiohttp are imported only when a ``slack`` section is configured.
+``PLATFORM`` is what ``bot.bootstrap.build_app`` wires: ``start`` (the runtime, its poster
+and server) and ``add_cli`` (``callboard slack-manifest``). Importing this package needs no
+Slack SDK: the manifest is plain data, and slack-bolt, slack_sdk and aiohttp are imported only
+when a ``slack`` section is configured.
 """
 
 from __future__ import annotations
@@ -10,12 +11,10 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
-from collections.abc import Coroutine
 from pathlib import Path
 from typing import Any
 
-from bot.app import App, Poster
-from bot.config import load_settings
+from bot.app import App, Platform, PlatformParts
 from bot.errors import ConfigError
 from bot.hardening import secret_environ
 from bot.platforms import SlackSettings
@@ -42,6 +41,7 @@ def add_cli(subparsers: Any) -> None:
 
 def cmd_manifest(ns: argparse.Namespace) -> int:
     from adapters.slack.manifest import build_manifest, manifest_yaml
+    from bot.bootstrap import load_settings
     from commands import COMMANDS
 
     settings = load_settings(Path(ns.config) if ns.config else None)
@@ -56,29 +56,27 @@ def cmd_manifest(ns: argparse.Namespace) -> int:
     return 0
 
 
-def poster(app: App) -> Poster | None:
-    """A poster for scheduled reports, when a ``slack`` section and its token are there."""
-    settings = app.settings.optional_section("slack", SlackSettings)
+def start(app: App) -> PlatformParts | None:
+    """Slack's parts for ``app`` when a ``slack`` section is configured: its runtime, a poster
+    for scheduled reports and its server.
+
+    Without Slack's secrets, ``callboard ask/sync/list`` still work (posting is off, with a
+    warning); only serving needs them, and then it fails naming the missing variables.
+    """
+    settings = app.services.settings.optional_section("slack", SlackSettings)
     if settings is None or not settings.enabled:
         return None
-    from adapters.slack.runtime import runtime_for
+    from adapters.slack.runtime import new_runtime
 
     try:
-        runtime = runtime_for(app, secret_environ())
+        # A ConfigError names the missing variables; what is read leaves os.environ.
+        runtime = new_runtime(app, secret_environ())
     except ConfigError as exc:
-        # `callboard ask/sync/list` work without Slack's secrets; only serving needs them.
         log.warning("Slack posting is off: %s", exc)
+        return PlatformParts("slack", None, error=exc)
+    if runtime is None:
         return None
-    return runtime.poster() if runtime is not None else None
+    return PlatformParts("slack", runtime, poster=runtime.poster(), serve=runtime.serve)
 
 
-def serve(app: App) -> Coroutine[Any, Any, None] | None:
-    """Serve Slack until cancelled, when a ``slack`` section is configured (else None)."""
-    settings = app.settings.optional_section("slack", SlackSettings)
-    if settings is None or not settings.enabled:
-        return None
-    from adapters.slack.runtime import runtime_for
-
-    # A ConfigError names the missing variables; what is read leaves os.environ.
-    runtime = runtime_for(app, secret_environ())
-    return runtime.serve() if runtime is not None else None
+PLATFORM = Platform("slack", start=start, add_cli=add_cli)

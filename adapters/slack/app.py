@@ -118,7 +118,7 @@ class SlackAdapter:
         self.app = app
         self.settings = settings
         self.client = client
-        self.users = SlackUsers(app.catalog, settings.user_cache_minutes * 60.0)
+        self.users = SlackUsers(app.services.reader, settings.user_cache_minutes * 60.0)
         self.deliveries = SeenDeliveries()
         self.deadline = settings.ack_ms / 1000.0
         self._tasks: set[asyncio.Task[None]] = set()
@@ -714,7 +714,7 @@ class SlackAdapter:
         await ack(options=render.suggestion_options(entries))
 
     def _suggest(self, query: str, kinds: tuple[str, ...]) -> list[Any]:
-        index = self.app.catalog.index()
+        index = self.app.services.reader.index()
         found = [entry for entry, _ in index.suggest(query, kinds, limit=render.SUGGESTIONS)]
         exact = index.by_ref.get(query.strip().lower())
         if exact is not None and (not kinds or exact.kind in kinds) and exact not in found:

@@ -221,7 +221,7 @@ class SlackRuntime:
             return await to_aiohttp_response(await adapter.bolt.async_dispatch(bolt_request))
 
         async def health(_: web.Request) -> web.Response:
-            entities = await asyncio.to_thread(self.app.catalog.count)
+            entities = await asyncio.to_thread(self.app.services.reader.count)
             return web.json_response({"ok": True, "entities": entities})
 
         web_app = web.Application()
@@ -324,14 +324,10 @@ class SlackRuntime:
         return resolve
 
 
-def runtime_for(app: App, env: Mapping[str, str]) -> SlackRuntime | None:
-    """The app's Slack runtime (created once), or None when there is no ``slack`` section."""
-    settings = app.settings.optional_section("slack", SlackSettings)
+def new_runtime(app: App, env: Mapping[str, str]) -> SlackRuntime | None:
+    """A Slack runtime for ``app``, or None when there is no ``slack`` section (one per app:
+    ``bot.bootstrap.build_app`` makes it through ``adapters.slack.PLATFORM``)."""
+    settings = app.services.settings.optional_section("slack", SlackSettings)
     if settings is None or not settings.enabled:
         return None
-    existing = app.extensions.get("slack")
-    if isinstance(existing, SlackRuntime):
-        return existing
-    runtime = SlackRuntime(app, settings, read_secrets(settings, env))
-    app.extensions["slack"] = runtime
-    return runtime
+    return SlackRuntime(app, settings, read_secrets(settings, env))

@@ -2,10 +2,10 @@
 
 The scaffolder registers each repository it creates::
 
-    location = register_location(app, "https://github.com/acme/new-service", "catalog-info.yaml")
-    report = await app.sync_async(only=RUNTIME_SOURCE)   # /whoowns new-service answers now
+    location = register_location(services, "https://github.com/acme/new-api", "catalog-info.yaml")
+    report = await services.sync.run_async(only=RUNTIME_SOURCE)   # /whoowns new-service answers
 
-or both at once with ``await register_and_sync(app, ...)``. A location is a git repository URL
+or both at once with ``await register_and_sync(services, ...)``. A location is a git repository URL
 (or a Backstage-style file URL, ``https://host/org/repo/blob/<ref>/<path>``), the path of its
 catalog file and an optional ref; it is stored in the database, so every replica and every
 restart syncs it. All registered locations form one git source, ``registered-locations``, synced
@@ -17,8 +17,9 @@ registered repository that cannot be fetched keeps its entities and shows why in
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ParamSpec, Protocol, TypeVar
 from urllib.parse import unquote, urlsplit
 
 from sqlalchemy import Row, delete, insert, select
@@ -44,8 +45,30 @@ from bot.store.db import Database
 from bot.store.schema import runtime_locations
 
 if TYPE_CHECKING:
-    from bot.app import App
+    from bot.catalog.updates import CatalogUpdates
     from bot.config import Settings
+
+P = ParamSpec("P")
+T = TypeVar("T")
+
+
+class LocationsHost(Protocol):
+    """What registering a location needs (``bot.services.Services`` has it, so does the
+    scaffolder)."""
+
+    @property
+    def settings(self) -> Settings: ...
+
+    @property
+    def db(self) -> Database: ...
+
+    @property
+    def sync(self) -> CatalogUpdates: ...
+
+    def clock(self) -> dt.datetime: ...
+
+    async def offload(self, fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> T: ...
+
 
 RUNTIME_SOURCE = "registered-locations"
 _BLOB_MARKERS = ("/-/blob/", "/blob/")
@@ -123,7 +146,7 @@ def _find(db: Database, url: str, ref: str | None, path: str) -> RuntimeLocation
 
 
 def register_location(
-    app: App,
+    app: LocationsHost,
     url: str,
     path: str | None = None,
     ref: str | None = None,
@@ -158,7 +181,7 @@ def register_location(
     return found
 
 
-def unregister_location(app: App, location_id: int) -> RuntimeLocation | None:
+def unregister_location(app: LocationsHost, location_id: int) -> RuntimeLocation | None:
     """Forget a location; the next sync of ``RUNTIME_SOURCE`` removes its entities."""
     with app.db.engine.begin() as conn:
         row = conn.execute(
@@ -171,7 +194,7 @@ def unregister_location(app: App, location_id: int) -> RuntimeLocation | None:
 
 
 async def register_and_sync(
-    app: App,
+    app: LocationsHost,
     url: str,
     path: str | None = None,
     ref: str | None = None,
@@ -180,7 +203,7 @@ async def register_and_sync(
 ) -> tuple[RuntimeLocation, SourceReport]:
     """Register a location and sync the registered locations now (in a worker thread)."""
     location = await app.offload(register_location, app, url, path, ref, added_by=added_by)
-    report = await app.sync_async(only=RUNTIME_SOURCE)
+    report = await app.sync.run_async(only=RUNTIME_SOURCE)
     return location, report.sources[0]
 
 
@@ -229,7 +252,7 @@ def has_locations(db: Database) -> bool:
         return False
 
 
-def ensure_runtime_source(app: App) -> GitSource:
+def ensure_runtime_source(app: LocationsHost) -> GitSource:
     """The app's registered-locations source, added to its sync when missing."""
     for source in app.sync.sources:
         if source.name == RUNTIME_SOURCE and isinstance(source, GitSource):

@@ -557,6 +557,16 @@ class Swapped(Generic[T]):
             return built
 
 
+@dataclass(frozen=True)
+class Listed:
+    """One stored entity as ``callboard list`` shows it."""
+
+    ref: str
+    owner: str | None
+    source: str
+    file: str | None
+
+
 class CatalogReader:
     """Read access to the synced catalog. Blocking: the event loop reaches it through
     ``CatalogQueries`` (``bot.catalog.queries``), which runs it in worker threads."""
@@ -708,3 +718,18 @@ class CatalogReader:
 
     def count(self) -> int:
         return len(self.index())
+
+    def listing(self, kind: str | None = None) -> tuple[list[Listed], list[str]]:
+        """Every stored entity (of ``kind``, when given), by ref; and, when ``kind`` matches
+        none, the kinds the catalog has (the name given was most likely a typo)."""
+        stmt = select(entities.c.ref, entities.c.owner_ref, entities.c.source, entities.c.file)
+        if kind:
+            stmt = stmt.where(entities.c.kind == kind.lower())
+        with self.db.engine.connect() as conn:
+            rows = conn.execute(stmt.order_by(entities.c.ref)).all()
+            kinds = (
+                sorted(conn.execute(select(entities.c.kind).distinct()).scalars())
+                if kind and not rows
+                else []
+            )
+        return [Listed(r.ref, r.owner_ref, r.source, r.file) for r in rows], kinds

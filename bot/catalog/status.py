@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import func, select
 
@@ -119,3 +120,39 @@ def source_statuses(
                 )
             )
     return out
+
+
+def status_data(
+    db: Database, order: Sequence[str], now: dt.datetime, only: str | None = None
+) -> dict[str, Any]:
+    """Each source's status as data, for monitoring (``callboard status --format json``).
+
+    ``ok`` is false when any source is failing or (configured and) never synced.
+    """
+    statuses = source_statuses(db, order, only=only, problem_limit=0)
+
+    def when(value: dt.datetime | None) -> str | None:
+        return value.astimezone(dt.UTC).isoformat() if value is not None else None
+
+    sources = [
+        {
+            "name": s.name,
+            "type": s.type,
+            "location": s.location,
+            "configured": s.configured,
+            "state": s.state,
+            "last_attempt": when(s.last_attempt),
+            "last_success": when(s.last_success),
+            "last_error": s.last_error,
+            "entity_count": s.entity_count,
+            "duration_ms": s.duration_ms,
+            "problems": {
+                "error": s.error_count,
+                "warning": s.problem_count - s.error_count,
+                "total": s.problem_count,
+            },
+        }
+        for s in statuses
+    ]
+    healthy = all(s.state == "ok" for s in statuses if s.configured or s.state == "failing")
+    return {"ok": healthy, "checked_at": now.astimezone(dt.UTC).isoformat(), "sources": sources}

@@ -28,6 +28,7 @@ from bot.catalog.candidates import (
     make_candidate,
     ref_text_of,
 )
+from bot.catalog.duplicates import first_reached
 from bot.catalog.files import FileRead, KnownFile
 from bot.catalog.model import Entity, Relation
 from bot.catalog.problems import Problem
@@ -445,7 +446,7 @@ class CatalogSync:
             refs: list[str] = []
             for cand in candidates:
                 ref = cand.ref
-                rival = winners.get(ref)
+                rival = first_reached(winners, ref)
                 if rival is not None:
                     new_problems.append(self._conflict(ref, rival.file, read.path, cand))
                     dirty_files.add(read.path)

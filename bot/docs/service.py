@@ -1,6 +1,6 @@
 """Reading the docs index: sites, tables of contents, search, freshness facts and problems.
 
-``DocsService`` is what commands use (``DocsService.of(app)``); ``read_freshness`` is the
+``DocsService`` is what commands use (``ctx.services.docs``); ``read_freshness`` is the
 plain function reports use for the freshness facts of many entities at once.
 """
 
@@ -19,11 +19,8 @@ from bot.catalog.problems import Problem
 from bot.docs.links import docs_link
 from bot.docs.search import DocQuery, DocsSearch, SearchHit, parse_query, search, search_engine
 from bot.docs.settings import DocsSettings
-from bot.errors import StoreError
 from bot.store.db import Database
 from bot.store.schema import docs_pages, docs_sections, docs_sites
-
-EXTENSION_KEY = "docs"
 
 
 @dataclass(frozen=True)
@@ -155,14 +152,6 @@ class DocsService:
         self.settings = settings
         self.backstage_url = backstage_url
         self.engine: DocsSearch | None = search_engine(db)
-
-    @classmethod
-    def of(cls, app: Any) -> DocsService:
-        """The service ``build_app`` registered in ``app.extensions``."""
-        service = app.extensions.get(EXTENSION_KEY)
-        if not isinstance(service, DocsService):
-            raise StoreError("the docs index is not set up in this app")
-        return service
 
     def site(self, ref: str) -> DocSite | None:
         with self.db.engine.connect() as conn:

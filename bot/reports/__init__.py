@@ -8,7 +8,7 @@
     render.py     reports as core ``Reply`` objects and as plain data (``--format json``)
     store.py      digest snapshots and channel faults; the insert-or-nothing claim helper
     delivery.py   posting through ``App.posters``: pacing, rate-limit retries, faults
-    service.py    ``Reports.of(app)``: what ``/report`` and ``callboard report`` call
+    service.py    ``Reports``: what ``/report`` and ``callboard report`` call
 
 ``bot/scheduler.py`` runs them on cron schedules, exactly once across replicas.
 """

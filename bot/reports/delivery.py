@@ -18,10 +18,10 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from bot.app import Poster
 from bot.chat import Reply
 from bot.errors import BotError, ChannelNotFound, DeliveryError, RateLimited
 from bot.reports.settings import ReportsSettings
+from bot.services import Poster
 
 log = logging.getLogger(__name__)
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-from typing import Any
 
 from bot.docs.settings import DocsSettings
 from bot.reports.analysis import Analysis, analyse
@@ -12,8 +11,6 @@ from bot.reports.render import REPORTS, ReportResult, build_report
 from bot.reports.settings import ReportsSettings
 from bot.reports.store import PLATFORM_SCOPE
 from bot.store.db import Database
-
-EXTENSION_KEY = "reports"
 
 
 class Reports:
@@ -23,20 +20,6 @@ class Reports:
         self.db = db
         self.settings = settings
         self.thresholds = thresholds
-
-    @classmethod
-    def of(cls, app: Any) -> Reports:
-        """The app's reports (made on first use, kept in ``app.extensions``)."""
-        found = app.extensions.get(EXTENSION_KEY)
-        if isinstance(found, Reports):
-            return found
-        made = cls(
-            app.db,
-            app.settings.optional_section("reports", ReportsSettings) or ReportsSettings(),
-            app.settings.optional_section("docs", DocsSettings) or DocsSettings(),
-        )
-        app.extensions[EXTENSION_KEY] = made
-        return made
 
     def analyse(self, now: dt.datetime) -> Analysis:
         """Read everything reports need (blocking)."""

@@ -1,8 +1,8 @@
 """The scaffolder: templates → dialog → validation → render → repository → push → registration.
 
-One ``Scaffolder`` per app (``scaffolder(app)``). A run is an asyncio task of its own, so a chat
-platform that stops waiting does not stop it half way; blocking work (cookiecutter, git, HTTP)
-runs in worker threads. Each step reports through the request's ``Progress`` and ends in one
+One ``Scaffolder`` per app (built by ``bot.bootstrap``). A run is an asyncio task of its own, so
+a chat platform that stops waiting does not stop it half way; blocking work (cookiecutter, git,
+HTTP) runs in worker threads. Each step reports through the request's ``Progress`` and ends in one
 ``Reply``: the repository, the files, and the new entity's card, or the step that failed and
 why. A failure after the repository was made never leaves a catalog entry behind: the location
 is registered only after the push, and unregistered again if the component does not appear.
@@ -16,13 +16,15 @@ import logging
 import shutil
 import tempfile
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
 from bot.catalog.locations import RUNTIME_SOURCE, register_and_sync, unregister_location
 from bot.catalog.model import Entity, EntityRef
+from bot.catalog.queries import run_blocking
 from bot.catalog.validation import is_valid_object_name
 from bot.chat import (
     Button,
@@ -54,11 +56,17 @@ from bot.scaffold.templates import Listing, TemplateLibrary
 from bot.scaffold.validate import NAME_RULE, SECRET_SHOWN, validate
 
 if TYPE_CHECKING:
-    from bot.app import App
+    from bot.catalog.read import CatalogReader
+    from bot.catalog.updates import CatalogUpdates
+    from bot.config import Settings
+    from bot.services import Clock
+    from bot.store.db import Database
+
+P = ParamSpec("P")
+T = TypeVar("T")
 
 log = logging.getLogger(__name__)
 
-EXTENSION_KEY = "scaffold"
 DIALOG_PREFIX = "scaffold:"
 ACTION = "scaffold"
 FILES_SHOWN = 25
@@ -71,15 +79,6 @@ FIELD_KINDS: Mapping[VariableKind, FieldKind] = {
     "choice": "choice",
     "boolean": "boolean",
 }
-
-
-def scaffolder(app: App) -> Scaffolder:
-    """The app's scaffolder (made on first use)."""
-    found = app.extensions.get(EXTENSION_KEY)
-    if not isinstance(found, Scaffolder):
-        found = Scaffolder(app)
-        app.extensions[EXTENSION_KEY] = found
-    return found
 
 
 class _Silent:
@@ -115,18 +114,39 @@ class _Run:
 class Scaffolder:
     """Lists templates, builds their dialogs, checks answers and runs scaffolds."""
 
-    def __init__(self, app: App) -> None:
-        self.app = app
-        self.cfg = app.settings.optional_section("scaffold", ScaffoldSettings) or (
-            ScaffoldSettings()
-        )
-        self.cache_dir = self.cfg.cache_dir or app.settings.data_dir / "scaffold"
-        self.library = TemplateLibrary(self.cfg, self.cache_dir, app.db, lambda: app.sync.sources)
+    def __init__(
+        self,
+        settings: Settings,
+        db: Database,
+        catalog: CatalogReader,
+        sync: CatalogUpdates,
+        audit: AuditLog,
+        pool: Executor,
+        *,
+        clock: Clock,
+        commands: frozenset[str] = frozenset(),
+    ) -> None:
+        # ``settings``, ``db``, ``clock``, ``sync`` and ``offload``: what registering a
+        # location needs (``bot.catalog.locations.LocationsHost``).
+        self.settings = settings
+        self.db = db
+        self.catalog = catalog  # blocking reads: called in worker threads
+        self.sync = sync
+        self.clock = clock
+        self.pool = pool
+        self.commands = commands  # the registry's names (a button only for a known command)
+        self.cfg = settings.optional_section("scaffold", ScaffoldSettings) or ScaffoldSettings()
+        self.cache_dir = self.cfg.cache_dir or settings.data_dir / "scaffold"
+        self.library = TemplateLibrary(self.cfg, self.cache_dir, db, lambda: sync.sources)
         self.publisher = Publisher(
-            self.cfg.publish, app.settings.data_dir, timeout=self.cfg.timeout_seconds
+            self.cfg.publish, settings.data_dir, timeout=self.cfg.timeout_seconds
         )
-        self.audit = AuditLog(app.db)
+        self.audit = audit
         self._tasks: set[asyncio.Task[Reply]] = set()  # runs in flight (strong references)
+
+    async def offload(self, fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> T:
+        """Run blocking ``fn`` (a catalog read) in the app's worker threads."""
+        return await run_blocking(self.pool, fn, *args, **kwargs)
 
     # ------------------------------------------------------------------ templates
 
@@ -157,7 +177,7 @@ class Scaffolder:
         user: Entity | None,
         unknown_reason: str | None = None,
     ) -> Requester:
-        groups = permissions.requester_groups(self.app.catalog, user.ref) if user else ()
+        groups = permissions.requester_groups(self.catalog, user.ref) if user else ()
         return Requester(
             platform, user_id, name, user.ref if user else None, groups, unknown_reason
         )
@@ -167,8 +187,8 @@ class Scaffolder:
             template.name,
             requester,
             self.cfg.permissions,
-            self.app.settings.admins,
-            self.app.catalog,
+            self.settings.admins,
+            self.catalog,
         )
 
     async def check_permission(self, template: Template, requester: Requester) -> str:
@@ -179,7 +199,7 @@ class Scaffolder:
             details = {"template": template.name, "origin": template.origin, "values": {}}
             await asyncio.to_thread(
                 self.audit.start,
-                self.app.clock(),
+                self.clock(),
                 ACTION,
                 requester,
                 template.name,
@@ -193,7 +213,7 @@ class Scaffolder:
         """The requester's team: a group of type team first, else their first group."""
         if not requester.groups:
             return None
-        found = self.app.catalog.get_many(requester.groups)
+        found = self.catalog.get_many(requester.groups)
         teams = [g for g in requester.groups if (e := found.get(str(g))) and e.spec_type == "team"]
         return (teams or list(requester.groups))[0]
 
@@ -286,7 +306,7 @@ class Scaffolder:
                 f"The template {template.name} changed while the dialog was open; run "
                 f"/scaffold {template.name} again."
             )
-        now = self.app.clock()
+        now = self.clock()
         details: dict[str, Any] = {
             "template": template.name,
             "origin": template.origin,
@@ -329,7 +349,7 @@ class Scaffolder:
             else:
                 message, result, extra = f"checking the values failed: {exc!r}"[:2000], "failed", {}
             await asyncio.to_thread(
-                self.audit.finish, audit_id, self.app.clock(), result, message, extra
+                self.audit.finish, audit_id, self.clock(), result, message, extra
             )
             raise
         run = _Run(template, answers, requester, progress or _Silent(), audit_id, dry_run)
@@ -349,7 +369,7 @@ class Scaffolder:
         return validate(
             template,
             values,
-            self.app.catalog,
+            self.catalog,
             max_value_length=self.cfg.max_value_length,
             max_text_length=self.cfg.max_text_length,
             taken=taken,
@@ -379,7 +399,7 @@ class Scaffolder:
         await asyncio.to_thread(
             self.audit.finish,
             run.audit_id,
-            self.app.clock(),
+            self.clock(),
             result,
             message,
             {
@@ -456,14 +476,14 @@ class Scaffolder:
         if problem:
             run.failed = ("registration", problem)
             return self._failure(run)
-        return await self.app.offload(self._success, run)  # reads the catalog
+        return await self.offload(self._success, run)  # reads the catalog
 
     async def _register(self, run: _Run) -> str | None:
         """Register the repository and sync it; on any failure, unregister (nothing is left)."""
         assert run.repository is not None
         try:
             location, report = await register_and_sync(
-                self.app,
+                self,
                 run.repository.url,
                 "catalog-info.yaml",
                 self.cfg.publish.branch,
@@ -472,15 +492,15 @@ class Scaffolder:
         except UserError as exc:
             run.notes.append(f"the repository stays at {run.repository.shown}")
             return str(exc)
-        entity = await self.app.offload(self._new_entity, run.answers.name)
+        entity = await self.offload(self._new_entity, run.answers.name)
         if entity is not None:
             run.entity = entity
             run.done["registration"] = f"{entity.ref} (location {location.id})"
             return None
         reasons = [report.error] if report.error else []
         reasons += [p.message for p in report.problems if p.level == "error"][:3]
-        await self.app.offload(unregister_location, self.app, location.id)
-        await self.app.sync_async(only=RUNTIME_SOURCE)
+        await self.offload(unregister_location, self, location.id)
+        await self.sync.run_async(only=RUNTIME_SOURCE)
         run.notes.append(
             f"the location was unregistered again; the repository stays at {run.repository.shown}"
         )
@@ -488,10 +508,10 @@ class Scaffolder:
         return f"{run.answers.name} did not appear in the catalog after syncing it: {why}"
 
     def _new_entity(self, name: str) -> Entity | None:
-        hits = self.app.catalog.index().by_name.get(name.lower(), [])
+        hits = self.catalog.index().by_name.get(name.lower(), [])
         if not hits:
             return None
-        return self.app.catalog.get(hits[0].ref)
+        return self.catalog.get(hits[0].ref)
 
     async def _undo(self, run: _Run) -> None:
         if run.repository is not None and "push" not in run.done:
@@ -550,10 +570,10 @@ class Scaffolder:
         entity = run.entity
         assert entity is not None
         card: list[Field] = [Field("Entity", str(entity.ref))]
-        owners = self.app.catalog.related(entity.ref, "ownedBy")
+        owners = self.catalog.related(entity.ref, "ownedBy")
         if owners:
             card.append(Field("Owner", str(owners[0])))
-        systems = [r for r in self.app.catalog.related(entity.ref, "partOf") if r.kind == "system"]
+        systems = [r for r in self.catalog.related(entity.ref, "partOf") if r.kind == "system"]
         if systems:
             card.append(Field("System", str(systems[0])))
         kind = " / ".join(x for x in (entity.spec_type, entity.lifecycle) if x)
@@ -585,7 +605,7 @@ class Scaffolder:
 
     def _buttons(self, entity: Entity) -> tuple[Button, ...]:
         buttons = [Button("Who owns it", command=f"/whoowns {entity.ref}")]
-        if self.app.dispatcher.command("describe") is not None:
+        if "describe" in self.commands:
             buttons.append(Button("Details", command=f"/describe {entity.ref}"))
         return tuple(buttons)
 

@@ -347,7 +347,7 @@ def test_owns_me_fails_clearly_for_an_unknown_console_user(make_app: AppFactory)
     assert reply.error
     assert reply.text == (
         "No User in the catalog has the email nobody@acme-rides.example (spec.profile.email). "
-        f"Set console.user_email in {app.settings.path} to your User's email, or add "
+        f"Set console.user_email in {app.services.settings.path} to your User's email, or add "
         "spec.profile.email: nobody@acme-rides.example to your User entity."
     )
 
@@ -357,7 +357,7 @@ def test_owns_me_without_a_console_email_says_what_to_set(make_app: AppFactory) 
     reply = say(app, "what do I own?")
     assert reply.error
     assert "the console has no user email" in (reply.text or "")
-    assert f"Set console.user_email in {app.settings.path}" in (reply.text or "")
+    assert f"Set console.user_email in {app.services.settings.path}" in (reply.text or "")
 
 
 def test_owns_me_by_platform_user_id(demo: App) -> None:
@@ -628,7 +628,7 @@ def test_search_index_follows_the_catalog(make_app: AppFactory, tmp_path: Path) 
     app = make_app(sources=[{"type": "file", "name": "one", "target": str(path)}])
     assert items(say(app, "/search widget"))[0].startswith("alpha")
     write_catalog(tmp_path, "one.yaml", body.format(name="beta", text="Beta gadget"))
-    app.sync_now()
+    app.services.sync.run()
     assert say(app, "/search widget").text == "Nothing in the catalog matches “widget”."
     assert items(say(app, "/search gadget"))[0].startswith("beta")
 

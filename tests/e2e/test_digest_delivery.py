@@ -14,8 +14,8 @@ import pytest
 import simcord
 import yaml
 
-from adapters.discord import adapter_for
-from adapters.slack import poster as slack_poster
+from adapters.discord import PLATFORM as DISCORD
+from adapters.slack import PLATFORM as SLACK
 from adapters.slack.runtime import SlackRuntime
 from bot.reports.settings import Target
 from bot.reports.store import open_faults
@@ -81,14 +81,15 @@ async def test_slack_digests_reach_each_teams_channel_once_past_a_429_and_a_gone
         clock=clock,
         slack={"api_url": fake.base_url},
         reports={"platform_channel": "slack:C0PLATFORM", "pace_ms": 0},
+        platforms=[SLACK],
     )
-    poster = slack_poster(app)  # what `callboard run` registers
+    poster = app.platforms["slack"].poster  # what `callboard run` registers
     assert poster is not None and poster.platform == "slack"
-    app.posters["slack"] = poster
-    runtime = app.extensions["slack"]
+    app.services.posters["slack"] = poster
+    runtime = app.platforms["slack"].runtime
     assert isinstance(runtime, SlackRuntime)
     schedule = digests(Target("slack", "C0PLATFORM"))
-    scheduler = ReportScheduler(app, [schedule], sleep=no_sleep)
+    scheduler = ReportScheduler(app.services, [schedule], sleep=no_sleep)
     try:
         fake.fail_next("chat.postMessage", 429, {"Retry-After": "0"})
         first = await scheduler.on_fire("team-digests")
@@ -124,18 +125,18 @@ async def test_slack_digests_reach_each_teams_channel_once_past_a_429_and_a_gone
         third = await scheduler.on_fire("team-digests")
         assert third is not None and third.status == "partial"
         assert [c for c in parents(fake) if "cannot reach" in c.args["text"]] == []
-        with app.db.engine.connect() as conn:
+        with app.services.db.engine.connect() as conn:
             [fault] = open_faults(conn)
         assert (fault.channel, fault.error) == (
             DEMO_SLACK["team-data"],
             f"Slack refused the post to {DEMO_SLACK['team-data']}: is_archived",
         )
         # A second replica firing the same runs posts nothing.
-        again = ReportScheduler(app, [schedule], instance="replica-2", sleep=no_sleep)
+        again = ReportScheduler(app.services, [schedule], instance="replica-2", sleep=no_sleep)
         fake.clear()
         assert (await again.on_fire("team-digests")).status == "taken"  # type: ignore[union-attr]
         assert fake.calls_to("chat.postMessage") == []
-        runs = ClaimStore(app.db).runs("team-digests")
+        runs = ClaimStore(app.services.db).runs("team-digests")
         assert [r.status for r in runs] == ["posted", "partial", "partial"]
         assert [r.posts for r in runs] == [11, 10, 10]
     finally:
@@ -196,8 +197,9 @@ def discord_digest_app(make_app: AppFactory, tmp_path: Path) -> tuple[Path, Any,
         sync=False,
         discord={},
         reports={"pace_ms": 0},
+        platforms=[DISCORD],
     )
-    adapter = adapter_for(app)
+    adapter = app.platforms["discord"].runtime
     assert adapter is not None
     return location, app, adapter
 
@@ -211,10 +213,12 @@ async def test_discord_digests_land_in_each_teams_channel(
         teams = {name: guild.create_text_channel(name) for name in ("team-a", "team-b")}
         platform = guild.create_text_channel("platform")
         discord_catalog(location.parent, {name: ch.id for name, ch in teams.items()})
-        app.sync_now()
-        app.posters["discord"] = adapter
+        app.services.sync.run()
+        app.services.posters["discord"] = adapter
         schedule = digests(Target("discord", str(platform.id)))
-        outcome = await ReportScheduler(app, [schedule], sleep=no_sleep).on_fire("team-digests")
+        outcome = await ReportScheduler(app.services, [schedule], sleep=no_sleep).on_fire(
+            "team-digests"
+        )
         assert outcome is not None and outcome.status == "posted"
         assert sorted((d.channel, d.status) for d in outcome.deliveries) == sorted(
             [(str(ch.id), "posted") for ch in (*teams.values(), platform)]
@@ -243,22 +247,22 @@ async def test_a_discord_channel_that_does_not_exist_is_a_fault_reported_once(
         platform = guild.create_text_channel("platform")
         gone = 123456789012345678  # a channel id Discord does not know
         discord_catalog(location.parent, {"team-a": real.id, "team-b": gone})
-        app.sync_now()
-        app.posters["discord"] = adapter
+        app.services.sync.run()
+        app.services.posters["discord"] = adapter
         schedule = digests(Target("discord", str(platform.id)))
-        scheduler = ReportScheduler(app, [schedule], sleep=no_sleep)
+        scheduler = ReportScheduler(app.services, [schedule], sleep=no_sleep)
         outcome = await scheduler.on_fire("team-digests")
         assert outcome is not None and outcome.status == "partial"
         statuses = {d.channel: d.status for d in outcome.deliveries}
         assert statuses[str(real.id)] == "posted"
         assert statuses[str(gone)] == "channel-not-found"
-        with app.db.engine.connect() as conn:
+        with app.services.db.engine.connect() as conn:
             [fault] = open_faults(conn)
         assert fault.channel == str(gone)
         # The next day's run meets the same gone channel: still one fault, not a second.
-        app.clock.advance(days=1)  # type: ignore[attr-defined]
+        app.services.clock.advance(days=1)  # type: ignore[attr-defined]
         again = await scheduler.on_fire("team-digests")
         assert again is not None
         assert {d.channel: d.status for d in again.deliveries}[str(gone)] == "channel-not-found"
-        with app.db.engine.connect() as conn:
+        with app.services.db.engine.connect() as conn:
             assert [f.channel for f in open_faults(conn)] == [str(gone)]

@@ -20,7 +20,7 @@ import pytest
 import simcord
 import yaml
 
-from adapters.discord import DiscordAdapter, adapter_for, poster, serve
+from adapters.discord import PLATFORM, DiscordAdapter
 from adapters.discord.render import (
     DESCRIPTION_MAX,
     EMBEDS_MAX,
@@ -41,7 +41,7 @@ from bot.chat import (
     Reply,
     Section,
 )
-from bot.dispatch import Arg, Args, CommandSpec, Context, Dispatcher, Option
+from bot.dispatch import Arg, Args, CommandSpec, Context, Option
 from bot.errors import ChannelNotFound, ConfigError
 from commands import COMMANDS
 from tests.conftest import DEMO
@@ -111,7 +111,7 @@ async def _whoami(ctx: Context, args: Args) -> Reply:
 async def _everything(ctx: Context, args: Args) -> Reply:
     """Every entity a team owns, in one reply with no paging: far over Discord's limits."""
     team = args.entity("team")
-    owned = ctx.app.catalog.get_many(ctx.app.catalog.related(team.ref, "ownerOf"))
+    owned = ctx.services.reader.get_many(ctx.services.reader.related(team.ref, "ownerOf"))
     items = tuple(f"{e.ref} — {e.description}" for e in sorted(owned.values(), key=str))
     facts = tuple(Field(f"Fact {i}", "x" * 1500) for i in range(40))
     return Reply(
@@ -183,11 +183,30 @@ def discord_app(
     db_url: str | None = None,
     **cfg: Any,
 ) -> App:
-    app = make_app(sources=DEMO_SOURCES if sources is None else sources, db_url=db_url, discord=cfg)
-    interpreters = app.dispatcher.interpreters  # plain-language phrases, as build_app wired
-    app.dispatcher = Dispatcher(app, [*COMMANDS, *EXTRA])
-    app.dispatcher.interpreters.extend(interpreters)
-    return app
+    return make_app(
+        sources=DEMO_SOURCES if sources is None else sources,
+        db_url=db_url,
+        commands=[*COMMANDS, *EXTRA],
+        platforms=[PLATFORM],
+        discord=cfg,
+    )
+
+
+def adapter_for(app: App) -> DiscordAdapter | None:
+    """The app's Discord adapter, as ``build_app`` made it (None when not configured)."""
+    parts = app.platforms.get("discord")
+    return parts.runtime if parts is not None else None
+
+
+def poster(app: App) -> Any:
+    """The poster ``build_app`` registered for Discord, if any."""
+    return app.services.posters.get("discord")
+
+
+def serve(app: App) -> Any:
+    """Discord's server for ``App.servers`` (None when not configured)."""
+    parts = app.platforms.get("discord")
+    return parts.serve() if parts is not None and parts.serve is not None else None
 
 
 @dataclasses.dataclass
@@ -306,8 +325,7 @@ def test_command_tree_normalises_names_and_descriptions_it_cannot_use_as_is(
             Option("Target Entity"),
         ),
     )
-    app = make_app(sources=DEMO_SOURCES, discord={})
-    app.dispatcher = Dispatcher(app, [awkward])
+    app = make_app(sources=DEMO_SOURCES, commands=[awkward], platforms=[PLATFORM], discord={})
     adapter = adapter_for(app)
     assert adapter is not None
     (payload,) = adapter.command_payloads()
@@ -327,7 +345,7 @@ async def test_every_registry_command_answers_through_its_slash_command(
 ) -> None:
     app = discord_app(make_app)
     async with discord_world(app) as w:
-        index = app.catalog.index()
+        index = app.services.reader.index()
         for slash in w.adapter.commands:
             if slash.spec in EXTRA:
                 continue
@@ -794,7 +812,7 @@ async def test_a_discord_user_maps_to_the_catalog_user_with_their_id(
                 }
             )
         )
-        app.sync_now()
+        app.services.sync.run()
         mine = await w.ana.slash(w.channel, "whoami")
         assert (
             f"email=ana@example.com channel={w.channel.id}" in mine.response.embeds[0].description
@@ -915,7 +933,7 @@ async def test_sharding_runs_an_auto_sharded_client(make_app: AppFactory) -> Non
 
 
 def test_hooks_are_inactive_without_a_discord_section(make_app: AppFactory) -> None:
-    app = make_app(sources=DEMO_SOURCES)
+    app = make_app(sources=DEMO_SOURCES, platforms=[PLATFORM])
     assert poster(app) is None
     assert serve(app) is None
 

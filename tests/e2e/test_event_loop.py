@@ -152,7 +152,7 @@ def change(catalog: GeneratedCatalog) -> tuple[str, str]:
 async def while_syncing(app: App, ask: Callable[[int], Any]) -> int:
     """Sync the changed catalog in the background (as the refresh tick does) and ask
     questions until it is done; the number asked."""
-    sync = asyncio.create_task(app.sync_async())
+    sync = asyncio.create_task(app.services.sync.run_async())
     asked = 0
     while not sync.done():
         await ask(asked)

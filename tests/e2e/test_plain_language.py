@@ -103,7 +103,7 @@ def test_a_huge_message_is_refused_at_once(demo: App) -> None:
 def test_a_leading_entity_scan_is_linear_in_the_words(demo: App) -> None:
     # The scan itself, below every cap: 8,000 words used to cost a quadratic number of joins.
     ctx = demo.dispatcher.context(to_request(demo, "/docs x"))
-    index = ctx.app.catalog.index()
+    index = ctx.services.reader.index()
     text = "a OR " * 8000
     entity, words = _leading_entity(ctx, text)
     assert entity is None and words == text

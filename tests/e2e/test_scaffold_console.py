@@ -96,5 +96,5 @@ async def test_console_asks_again_for_a_value_with_template_syntax(
         "engine would run it as code). Nothing was rendered."
     ) in out
     assert "Created fare-estimator" in out
-    results = [e.result for e in AuditLog(console.app.db).entries()]
+    results = [e.result for e in AuditLog(console.app.services.db).entries()]
     assert results == ["succeeded", "invalid"]

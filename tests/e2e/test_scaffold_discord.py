@@ -48,7 +48,7 @@ async def test_scaffold_through_discord_modals(make_app: AppFactory, tmp_path: P
     )
     async with discord_world(app) as w:
         discord_user(people, w.ana.id)
-        app.sync_now()
+        app.services.sync.run()
 
         step1 = await w.ana.slash(w.channel, "scaffold", template="python-service")
         assert step1.modal is not None, step1.response and embed_text(step1.response.embeds)
@@ -120,4 +120,4 @@ async def test_scaffold_through_discord_modals(make_app: AppFactory, tmp_path: P
         check=True,
     ).stdout
     assert "owner: group:default/team-payments" in show and "lifecycle: production" in show
-    assert app.catalog.get("component:default/driver-payouts") is not None
+    assert app.services.reader.get("component:default/driver-payouts") is not None

@@ -111,7 +111,7 @@ async def test_scaffold_through_a_slack_modal(
     ).stdout.split()
     assert "src/ride_invoices/app.py" in files and "catalog-info.yaml" in files
     assert slack.app is not None
-    assert slack.app.catalog.get("component:default/ride-invoices") is not None
+    assert slack.app.services.reader.get("component:default/ride-invoices") is not None
     _, who = await slack.command("/whoowns", "ride-invoices")
     assert "group:default/team-payments" in block_text(who)
 

@@ -23,9 +23,9 @@ from slack_sdk.signature import SignatureVerifier
 from adapters.slack import render
 from adapters.slack.post import SlackPoster
 from adapters.slack.runtime import SlackRuntime, read_secrets
-from bot.app import App, build_app
+from bot.app import App
+from bot.bootstrap import build_app, parse_settings
 from bot.chat import Dialog, DialogErrors, DialogField, DialogSubmission, Reply, Section
-from bot.config import parse_settings
 from bot.dispatch import Arg, Args, CommandSpec, Context
 from bot.platforms import SlackSettings
 from bot.store.db import Database
@@ -118,7 +118,7 @@ class Slack:
     @property
     def db(self) -> Database:
         assert self.app is not None
-        return self.app.db
+        return self.app.services.db
 
     @property
     def adapter(self) -> Any:
@@ -316,7 +316,7 @@ async def start_slack(tmp_path: Path, fake: FakeSlack) -> AsyncIterator[Starter]
             [*(c for c in COMMANDS if c.name not in own), *commands],
             interpreters=INTERPRETERS,
         )
-        await asyncio.to_thread(app.sync_now)
+        await asyncio.to_thread(app.services.sync.run)
         slack_settings = settings.section("slack", SlackSettings)
         runtime = SlackRuntime(app, slack_settings, read_secrets(slack_settings, env or ENV))
         port = await runtime.start_http(port=0)
@@ -403,7 +403,7 @@ FEEDBACK = CommandSpec(
 
 async def _inventory(ctx: Context, args: Args) -> Reply:
     group = args.entity("group")
-    owned = ctx.app.catalog.get_many(ctx.app.catalog.related(group.ref, "ownerOf"))
+    owned = ctx.services.reader.get_many(ctx.services.reader.related(group.ref, "ownerOf"))
     items = tuple(sorted(f"{e.name} — {e.description}" for e in owned.values()))
     return Reply(
         title=f"Everything {group.name} owns",
@@ -1317,7 +1317,7 @@ async def test_socket_mode_answers_commands_and_mentions_over_the_websocket(
     }
     settings = parse_settings(config, "socket.yaml", tmp_path)
     app = build_app(settings, COMMANDS)
-    await asyncio.to_thread(app.sync_now)
+    await asyncio.to_thread(app.services.sync.run)
     slack_settings = settings.section("slack", SlackSettings)
     runtime = SlackRuntime(
         app,

@@ -40,7 +40,7 @@ def test_answers_that_find_nothing_say_a_source_failed(
     assert ask(app, "/whoowns zzzqqqxx").notes == ()
     clock.advance(hours=1)
     shutil.rmtree(root)
-    assert not app.sync_now().sources[0].ok
+    assert not app.services.sync.run().sources[0].ok
     clock.advance(hours=3)
 
     note = (

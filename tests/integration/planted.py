@@ -307,17 +307,18 @@ def simulate_replica(
     other process through ``barrier``; every post is a line in ``out``."""
     import asyncio
 
-    from bot.app import build_app
-    from bot.config import load_settings
-    from bot.scheduler import ReportScheduler
+    from bot.bootstrap import build_app, load_settings
+    from bot.scheduler import ReportScheduler, SchedulesSettings
     from commands import COMMANDS
     from tests.conftest import FixedClock
 
     clock = FixedClock(NOW)
     app = build_app(load_settings(Path(config)), COMMANDS, clock=clock)
-    app.posters["slack"] = FilePlatform("slack", Path(out))
-    app.posters["discord"] = FilePlatform("discord", Path(out))
-    scheduler = ReportScheduler.for_app(app, sleep=_no_sleep)
+    app.services.posters["slack"] = FilePlatform("slack", Path(out))
+    app.services.posters["discord"] = FilePlatform("discord", Path(out))
+    found = app.services.settings.optional_section("schedules", SchedulesSettings)
+    schedules = found.schedules if found else ()
+    scheduler = ReportScheduler(app.services, schedules, sleep=_no_sleep)
 
     async def days() -> None:
         for stamp in fire_times:

@@ -65,7 +65,7 @@ def examples_app(make_app: Any, db_url: str) -> App:
 
 def stored(app: App) -> tuple[dict[str, str | None], dict[str, set[tuple[str, str]]], list[Any]]:
     """Owners per ref, relations per source ref, and every relation row with its emitter."""
-    with app.db.engine.connect() as conn:
+    with app.services.db.engine.connect() as conn:
         owners: dict[str, str | None] = {
             row.ref: row.owner_ref
             for row in conn.execute(select(entities.c.ref, entities.c.owner_ref))
@@ -83,7 +83,7 @@ def stored(app: App) -> tuple[dict[str, str | None], dict[str, set[tuple[str, st
 def test_every_entity_backstage_served_has_the_same_owner_and_relations(
     examples_app: App, expected: dict[str, Any]
 ) -> None:
-    report = examples_app.sync_now(force=True)
+    report = examples_app.services.sync.run(force=True)
     assert report.ok
     errors = [p for p in report.problems if p.level == "error"]
     assert {(p.file, p.entity) for p in errors} == set(MODEL_LAYER_FILES.items())
@@ -150,8 +150,8 @@ def test_placeholders_resolve_locally_and_remote_ones_are_kept_with_a_warning(
     examples_app: App,
 ) -> None:
     examples = shared_or_skip("data", "backstage-examples")
-    report = examples_app.sync_now(force=True)
-    webhook = examples_app.catalog.get("api:default/petstore-webhook")
+    report = examples_app.services.sync.run(force=True)
+    webhook = examples_app.services.reader.get("api:default/petstore-webhook")
     assert webhook is not None
     assert (
         webhook.spec["definition"] == (examples / "apis" / "petstore-webhook.oas.yaml").read_text()
@@ -166,7 +166,7 @@ def test_placeholders_resolve_locally_and_remote_ones_are_kept_with_a_warning(
         for m in placeholder_warnings.values()
     )
     for ref in REMOTE_PLACEHOLDERS:
-        entity = examples_app.catalog.get(ref)
+        entity = examples_app.services.reader.get(ref)
         assert entity is not None
         assert set(entity.spec["definition"]) == {"$text"}
 
@@ -180,8 +180,8 @@ def test_the_invalid_component_is_rejected_naming_its_fields(
         sources=[{"type": "file", "name": "invalid", "target": str(path), "root": str(examples)}],
         db_url=db_url,
     )
-    assert app.catalog.count() == 0
-    [report] = app.sync_now(force=True).sources
+    assert app.services.reader.count() == 0
+    [report] = app.services.sync.run(force=True).sources
     assert report.ok  # the file was read; its one entity was rejected
     problems = report.problems
     assert [(p.file, p.line, p.entity) for p in problems] == [
@@ -205,7 +205,7 @@ def test_the_invalid_component_is_rejected_naming_its_fields(
 
 def test_the_examples_resync_without_parsing_anything(examples_app: App) -> None:
     # But the files whose entities were refused: a file with errors is read again each time.
-    report = examples_app.sync_now()
+    report = examples_app.services.sync.run()
     assert [s.files_parsed for s in report.sources] == [len(MODEL_LAYER_FILES), 0]
     assert all(s.files_read > 0 and not s.changed for s in report.sources)
 
@@ -218,7 +218,7 @@ def test_the_model_layers_accept_what_they_add(make_app: Any, db_url: str) -> No
         db_url=db_url,
         catalog={"sources": [source], "model_layers": ["ai-resource", "mcp-server"]},
     )
-    [report] = app.sync_now(force=True).sources
+    [report] = app.services.sync.run(force=True).sources
     assert [p for p in report.problems if p.level == "error"] == []
     owners, _, _ = stored(app)
     assert set(MODEL_LAYER_FILES.values()) <= set(owners)

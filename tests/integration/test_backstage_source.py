@@ -231,13 +231,13 @@ def source(url: str, **over: Any) -> dict[str, Any]:
 
 
 def stored(app: App) -> dict[str, str | None]:
-    with app.db.engine.connect() as conn:
+    with app.services.db.engine.connect() as conn:
         rows = conn.execute(select(entities.c.ref, entities.c.owner_ref))
         return {r.ref: r.owner_ref for r in rows}
 
 
 def stored_relations(app: App) -> set[tuple[str, str, str]]:
-    with app.db.engine.connect() as conn:
+    with app.services.db.engine.connect() as conn:
         rows = conn.execute(
             select(relations.c.source_ref, relations.c.type, relations.c.target_ref)
         )
@@ -256,7 +256,7 @@ def served_relations(items: list[dict[str, Any]]) -> set[tuple[str, str, str]]:
 
 
 def status_error(app: App) -> str | None:
-    with app.db.engine.connect() as conn:
+    with app.services.db.engine.connect() as conn:
         return conn.execute(
             select(source_status.c.last_error).where(source_status.c.name == "backstage")
         ).scalar_one()
@@ -287,7 +287,7 @@ def test_every_page_is_read_with_an_explicit_limit_and_relations_are_kept_as_ser
         "system:default/checkout": "group:default/team-a",
     }  # Locations are how entities arrive, not entities to ask about
     assert stored_relations(app) == served_relations(fake.items)
-    payments = app.catalog.get("component:default/payments")
+    payments = app.services.reader.get("component:default/payments")
     assert payments is not None and payments.source_file == "file:/srv/catalog/services.yaml"
     assert "etag" not in payments.raw["metadata"]
     text = ask(app, "/whoowns payments").to_text()
@@ -298,7 +298,7 @@ def test_an_unchanged_backstage_writes_nothing_and_relation_changes_are_not_enti
     make_app: AppFactory, fake: FakeBackstage
 ) -> None:
     app = make_app(sources=[source(fake.url)])
-    (again,) = app.sync_now().sources
+    (again,) = app.services.sync.run().sources
     assert again.ok and again.files_parsed == 0 and not again.changed
 
     # A new component owned by team-b: Backstage re-stitches team-b (a new ownerOf) too.
@@ -310,18 +310,18 @@ def test_an_unchanged_backstage_writes_nothing_and_relation_changes_are_not_enti
     team_b = fake.items[1]
     team_b["relations"].append({"type": "ownerOf", "targetRef": "component:default/checkout-api"})
     team_b["metadata"]["etag"] = "etag-team-b-2"
-    with app.db.engine.connect() as conn:
+    with app.services.db.engine.connect() as conn:
         last = conn.execute(select(func.max(changes.c.id))).scalar_one()
-    (report,) = app.sync_now().sources
+    (report,) = app.services.sync.run().sources
     assert report.added == ["component:default/checkout-api"]
     assert report.modified == [] and report.owner_changed == []
     assert report.relinked == ["group:default/team-b"]
-    with app.db.engine.connect() as conn:
+    with app.services.db.engine.connect() as conn:
         recorded = conn.execute(
             select(changes.c.ref, changes.c.change).where(changes.c.id > last)
         ).all()
     assert [tuple(r) for r in recorded] == [("component:default/checkout-api", "added")]
-    owned = {str(r) for r in app.catalog.related("group:default/team-b", "ownerOf")}
+    owned = {str(r) for r in app.services.reader.related("group:default/team-b", "ownerOf")}
     assert owned == {"component:default/web", "component:default/checkout-api"}
 
 
@@ -337,7 +337,7 @@ def test_a_500_on_the_third_page_keeps_the_last_good_entities_until_the_next_goo
     )  # fmt: skip
     del fake.items[0]  # team-a leaves: a partial read must not remove it
     fake.fail_page = 3
-    (report,) = app.sync_now().sources
+    (report,) = app.services.sync.run().sources
     assert not report.ok
     assert report.error == (
         f"source backstage: page 3 of {fake.url}{QUERY} failed: HTTP 500 Internal Server Error"
@@ -347,7 +347,7 @@ def test_a_500_on_the_third_page_keeps_the_last_good_entities_until_the_next_goo
     assert "page 3" in ask(app, "/callboard status").to_text()
 
     fake.fail_page = None
-    (report,) = app.sync_now().sources
+    (report,) = app.services.sync.run().sources
     assert report.ok and status_error(app) is None
     assert report.added == ["component:default/new-one"]
     assert report.removed == ["group:default/team-a"]
@@ -359,20 +359,20 @@ def test_a_backstage_that_stops_answering_fails_the_sync_and_loses_nothing(
     app = make_app(sources=[source(fake.url, timeout_seconds=1)])
     before = stored(app)
     fake.hang_page = 2
-    (report,) = app.sync_now().sources
+    (report,) = app.services.sync.run().sources
     assert report.error == (
         f"source backstage: page 2 of {fake.url}{QUERY} failed: did not answer within 1s"
     )
     assert stored(app) == before
     fake.hang_page = None
     fake.release.set()
-    (report,) = app.sync_now().sources
+    (report,) = app.services.sync.run().sources
     assert report.ok
 
     # Gone altogether: nothing listens on the port any more.
     url = fake.url
     fake.close()
-    (report,) = app.sync_now().sources
+    (report,) = app.services.sync.run().sources
     assert (report.error or "").startswith(
         f"source backstage: page 1 of {url}{QUERY} failed: cannot connect to {url} ("
     )
@@ -393,14 +393,14 @@ def test_a_refused_token_is_a_clear_error_and_the_token_is_never_shown(
         before = stored(app)
 
         monkeypatch.setenv("BACKSTAGE_TOKEN", wrong)
-        (report,) = app.sync_now().sources
+        (report,) = app.services.sync.run().sources
         assert report.error == (
             f"source backstage: page 1 of {server.url}{QUERY} failed: Backstage refused the "
             "token from $BACKSTAGE_TOKEN (HTTP 401)"
         )
         assert stored(app) == before
         monkeypatch.setenv("BACKSTAGE_TOKEN", right)
-        (report,) = app.sync_now().sources
+        (report,) = app.services.sync.run().sources
         assert report.ok
 
         shown = " ".join(
@@ -560,11 +560,11 @@ def test_the_real_backstage_gives_the_same_refs_owners_and_relations(
 ) -> None:
     truth = _everything(backstage_peer)
     app = make_app(sources=[source(backstage_peer, page_size=7)], db_url=db_url)
-    (report,) = app.sync_now().sources
+    (report,) = app.services.sync.run().sources
     assert report.ok, report.error
     assert [p for p in report.problems if p.level == "error"] == []
 
-    (peer,) = app.sync.sources
+    (peer,) = app.services.sync.sources
     assert isinstance(peer, BackstageSource)
     assert peer.fetch().pages >= 3  # 21 entities at 7 a page
 
@@ -603,7 +603,7 @@ def test_a_server_trickling_its_answer_hits_the_timeout(
     make_app: AppFactory, fake: FakeBackstage
 ) -> None:
     app = make_app(sources=[source(f"{fake.url}/trickle", timeout_seconds=2)], sync=False)
-    report = _in_thread(app.sync_now)
+    report = _in_thread(app.services.sync.run)
     [failed] = report.sources
     assert not failed.ok
     assert failed.error == (
@@ -664,13 +664,13 @@ def test_odd_titles_and_nul_characters_from_backstage_spare_the_rest(
         odd[1]["metadata"]["description"] = ["not", "text"]
         odd[2]["metadata"]["description"] = "nul\0inside"
         odd[2]["metadata"]["title"] = "Title\0"
-        report = app.sync_now()
+        report = app.services.sync.run()
         [synced] = report.sources
         assert synced.ok, synced.error
         assert ("component:default/payments", old_owner, "group:default/team-search") in (
             synced.owner_changed
         )
-        with app.db.engine.connect() as conn:
+        with app.services.db.engine.connect() as conn:
             rows = {
                 r.ref: (r.title, r.description)
                 for r in conn.execute(

@@ -93,7 +93,7 @@ def site(root: Path, folder: str, pages: dict[str, str | bytes], mkdocs: str | N
 
 
 def docs_of(app: App) -> DocsService:
-    return DocsService.of(app)
+    return app.services.docs
 
 
 def file_source(target: Path, name: str = "test") -> list[dict[str, Any]]:
@@ -117,7 +117,7 @@ def test_the_demo_catalogs_docs_are_indexed_with_its_two_gaps(
     make_app: AppFactory, db_url: str
 ) -> None:
     app = make_app(sources=file_source(DEMO, "demo"), db_url=db_url, sync=False)
-    report = app.sync_now()
+    report = app.services.sync.run()
     docs = docs_of(app)
     sites = {s.entity_ref.split("/")[1]: s for s in docs.sites()}
     assert set(sites) == {*DEMO_PAGES, "auth-service"}
@@ -207,7 +207,7 @@ def test_last_updated_dates_come_from_git_commits(
     # A page not yet committed takes its file time.
     write(tmp_path / "repo" / "svc" / "docs" / "draft.md", "# Draft\n\nNot committed yet.\n")
     os.utime(tmp_path / "repo" / "svc" / "docs" / "draft.md", (1_700_000_000, 1_700_000_000))
-    step = app.sync_now().steps[0]
+    step = app.services.sync.run().steps[0]
     assert "1 pages re-indexed" in step.summary
     facts = docs.site("component:default/svc").freshness  # type: ignore[union-attr]
     assert facts.code_updated == when("2025-03-01T12:00:00")
@@ -238,26 +238,26 @@ def test_only_changed_pages_are_indexed_again(make_app: AppFactory, tmp_path: Pa
     site(tmp_path, "other", {"index.md": "# Other\n\nDelta.\n"})
     app = make_app(sources=file_source(target), sync=False)
     docs = docs_of(app)
-    first = app.sync_now().steps[0].summary
+    first = app.services.sync.run().steps[0].summary
     assert "2 sites and 3 pages re-indexed" in first
 
-    again = app.sync_now().steps[0].summary
+    again = app.services.sync.run().steps[0].summary
     assert "0 sites and 0 pages re-indexed" in again
 
     write(tmp_path / "svc" / "docs" / "ops.md", "# Ops\n\nEcho foxtrot.\n")
-    changed = app.sync_now().steps[0].summary
+    changed = app.services.sync.run().steps[0].summary
     assert "1 sites and 1 pages re-indexed" in changed
     assert docs.search("echo").hits and not docs.search("charlie").hits
     assert docs.search("alpha").hits  # the untouched page is still there
 
     (tmp_path / "svc" / "docs" / "ops.md").unlink()
-    removed = app.sync_now().steps[0].summary
+    removed = app.services.sync.run().steps[0].summary
     assert "1 pages and 0 sites removed" in removed
     assert not docs.search("echo").hits
 
     # The annotation goes: the whole site leaves the index.
     write(tmp_path / "other" / "catalog-info.yaml", yaml.safe_dump(component("other", None)))
-    app.sync_now()
+    app.services.sync.run()
     assert docs.site("component:default/other") is None
     assert not docs.search("delta").hits
 
@@ -265,7 +265,7 @@ def test_only_changed_pages_are_indexed_again(make_app: AppFactory, tmp_path: Pa
     renamed = component("svc")
     renamed["metadata"]["title"] = "Zulu Service"
     write(tmp_path / "svc" / "catalog-info.yaml", yaml.safe_dump(renamed))
-    app.sync_now()
+    app.services.sync.run()
     assert docs.search("zulu").hits
 
 
@@ -273,7 +273,7 @@ def test_force_reindexes_everything(make_app: AppFactory, tmp_path: Path) -> Non
     target = catalog(tmp_path, {"svc": component("svc")})
     site(tmp_path, "svc", {"index.md": "# Svc\n\nAlpha.\n"})
     app = make_app(sources=file_source(target))
-    assert "1 pages re-indexed" in app.sync_now(force=True).steps[0].summary
+    assert "1 pages re-indexed" in app.services.sync.run(force=True).steps[0].summary
 
 
 # --- bad input ----------------------------------------------------------------------------------
@@ -328,7 +328,7 @@ def test_bad_docs_are_reported_per_entity_and_the_rest_is_indexed(
 ) -> None:
     target = bad_catalog(tmp_path / "cat")
     app = make_app(sources=file_source(target), db_url=db_url, sync=False)
-    report = app.sync_now()
+    report = app.services.sync.run()
     docs = docs_of(app)
     by_entity: dict[str, list[tuple[str, str, str | None]]] = {}
     for p in report.problems:
@@ -374,7 +374,7 @@ def test_bad_docs_are_reported_per_entity_and_the_rest_is_indexed(
         "gone.md",
     )
     # Reported again on the next sync (kept with the site), not lost when nothing changed.
-    again = app.sync_now()
+    again = app.services.sync.run()
     assert sorted(map(str, again.steps[0].problems)) == sorted(map(str, report.steps[0].problems))
 
 
@@ -418,7 +418,7 @@ def test_hostile_files_are_reported_not_followed(make_app: AppFactory, tmp_path:
     (root / "odd-names" / "docs" / os.fsdecode(b"caf\xe9.md")).write_text("# Cafe\n")
     site(root, "giant-config", {"index.md": "# G\n"}, mkdocs="site_name: g\n#" + "x" * 1_100_000)
     app = make_app(sources=file_source(target), sync=False)
-    problems = {(p.entity, p.message) for p in app.sync_now().problems}
+    problems = {(p.entity, p.message) for p in app.services.sync.run().problems}
     docs = docs_of(app)
     assert (
         "component:default/links",
@@ -446,7 +446,7 @@ def test_docs_indexing_can_be_switched_off(make_app: AppFactory, tmp_path: Path)
     target = catalog(tmp_path, {"svc": component("svc")})
     site(tmp_path, "svc", {"index.md": "# Svc\n\nAlpha.\n"})
     app = make_app(sources=file_source(target), docs={"enabled": False})
-    assert app.sync_now().steps[0].summary == "disabled (docs.enabled: false)"
+    assert app.services.sync.run().steps[0].summary == "disabled (docs.enabled: false)"
     assert docs_of(app).sites() == []
 
 
@@ -584,12 +584,12 @@ def test_links_follow_the_configured_shape(make_app: AppFactory, tmp_path: Path)
     for app, url in expected:
         docs = docs_of(app)
         hit = docs.search("alpha").hits[0]
-        entity = app.catalog.get(hit.entity_ref)
+        entity = app.services.reader.get(hit.entity_ref)
         svc_site = docs.site(hit.entity_ref)
         assert entity is not None and svc_site is not None
         assert docs.link(entity, svc_site, hit.page_path, hit.anchor, hit.section_title) == url
     b = docs_of(backstage)
-    entity = backstage.catalog.get("component:default/svc")
+    entity = backstage.services.reader.get("component:default/svc")
     svc_site = b.site("component:default/svc")
     assert entity is not None and svc_site is not None
     assert b.link(entity, svc_site, "ops.md") == (
@@ -629,6 +629,6 @@ def test_the_indexer_runs_alone_too(make_app: AppFactory, tmp_path: Path) -> Non
     target = catalog(tmp_path, {"svc": component("svc")})
     site(tmp_path, "svc", {"index.md": "# Svc\n\nAlpha.\n"})
     app = make_app(sources=file_source(target))
-    indexer = next(s for s in app.sync.steps if isinstance(s, DocsIndexer))
+    indexer = next(s for s in app.services.sync.sync.steps if isinstance(s, DocsIndexer))
     report = indexer.index(force=True)
     assert (report.sites, report.pages, report.pages_indexed) == (1, 1, 1)

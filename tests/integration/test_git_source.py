@@ -163,14 +163,14 @@ def company(tmp_path: Path) -> Company:
 
 
 def stored(app: App) -> dict[str, str | None]:
-    with app.db.engine.connect() as conn:
+    with app.services.db.engine.connect() as conn:
         return {
             r.ref: r.owner_ref for r in conn.execute(select(entities.c.ref, entities.c.owner_ref))
         }
 
 
 def status_row(app: App, name: str = "central") -> Any:
-    with app.db.engine.connect() as conn:
+    with app.services.db.engine.connect() as conn:
         return conn.execute(select(source_status).where(source_status.c.name == name)).one()
 
 
@@ -178,7 +178,7 @@ def test_central_repository_follows_service_repositories_and_records_exactly_wha
     make_app: AppFactory, company: Company, db_url: str
 ) -> None:
     app = make_app(sources=[company.source()], db_url=db_url, git=company.git_section(), sync=False)
-    first = app.sync_now()
+    first = app.services.sync.run()
     assert first.problems == []
     assert stored(app) == {
         "group:default/team-payments": None,
@@ -206,10 +206,10 @@ def test_central_repository_follows_service_repositories_and_records_exactly_wha
         component("payments-ledger", "team-search"),
     )
     company.payments.commit("ledger moves to search; legacy is gone")
-    with app.db.engine.connect() as conn:
+    with app.services.db.engine.connect() as conn:
         last_change = conn.execute(select(func.max(changes.c.id))).scalar_one()
 
-    second = app.sync_now()
+    second = app.services.sync.run()
     (source,) = second.sources
     assert source.ok, source.error
     assert source.added == ["component:default/search-indexer"]
@@ -222,7 +222,7 @@ def test_central_repository_follows_service_repositories_and_records_exactly_wha
     ]
     assert source.removed == ["component:default/payments-legacy"]
     assert source.modified == []
-    with app.db.engine.connect() as conn:
+    with app.services.db.engine.connect() as conn:
         recorded = conn.execute(
             select(changes.c.ref, changes.c.change, changes.c.old_owner, changes.c.new_owner)
             .where(changes.c.id > last_change)
@@ -234,7 +234,7 @@ def test_central_repository_follows_service_repositories_and_records_exactly_wha
         ("component:default/payments-legacy", "removed", "group:default/team-payments", None),
         ("component:default/search-indexer", "added", None, "group:default/team-search"),
     ]  # fmt: skip
-    assert app.catalog.get("component:default/payments-legacy") is None
+    assert app.services.reader.get("component:default/payments-legacy") is None
     assert "payments-legacy" not in ask(app, "/whoowns team-payments").to_text()
     assert "owned by team-search" in ask(app, "/whoowns payments-ledger").to_text()
 
@@ -243,7 +243,7 @@ def test_an_unchanged_catalog_is_fetched_but_not_parsed_again(
     make_app: AppFactory, company: Company
 ) -> None:
     app = make_app(sources=[company.source()], git=company.git_section())
-    again = app.sync_now()
+    again = app.services.sync.run()
     (source,) = again.sources
     assert source.ok and source.files_read == 4 and source.files_parsed == 0
     assert not source.changed
@@ -277,7 +277,7 @@ def test_a_ref_that_does_not_exist_is_a_clear_error_and_nothing_is_lost(
     good = make_app(sources=[company.source()], git=company.git_section(), db_url=db)
     before = stored(good)
     bad = make_app(sources=[company.source(ref="release-9")], git=company.git_section(), db_url=db)
-    (source,) = bad.sync_now().sources
+    (source,) = bad.services.sync.run().sources
     assert not source.ok
     assert source.error == (
         f"source central: ref 'release-9' does not exist in {company.catalog.url}"
@@ -300,7 +300,7 @@ def test_a_remote_that_disappears_keeps_its_entities_until_it_is_back(
     company.search.path.rename(moved)
     company.payments.write("catalog-info.yaml", component("payments-api", "team-payments"))
     company.payments.commit("only the api")
-    (source,) = app.sync_now().sources
+    (source,) = app.services.sync.run().sources
     assert source.ok
     assert sorted(source.removed) == [
         "component:default/payments-ledger",
@@ -315,7 +315,7 @@ def test_a_remote_that_disappears_keeps_its_entities_until_it_is_back(
     central_moved = company.catalog.path.with_name("catalog-moved")
     company.catalog.path.rename(central_moved)
     kept = stored(app)
-    (source,) = app.sync_now().sources
+    (source,) = app.services.sync.run().sources
     assert not source.ok and "cannot reach the repository" in (source.error or "")
     assert stored(app) == kept
     status_text = ask(app, "/callboard status central").to_text()
@@ -324,7 +324,7 @@ def test_a_remote_that_disappears_keeps_its_entities_until_it_is_back(
     # Both come back: the next sync recovers and the errors are gone.
     central_moved.rename(company.catalog.path)
     moved.rename(company.search.path)
-    (source,) = app.sync_now().sources
+    (source,) = app.services.sync.run().sources
     assert source.ok and source.problems == []
     assert status_row(app).last_error is None
     assert "component:default/search-api" in stored(app)
@@ -360,7 +360,7 @@ def test_paths_outside_the_checkout_are_refused(
     os.symlink(secret, company.search.path / "catalog-info.yaml")
     company.search.commit("a link")
     app = make_app(sources=[company.source()], git=company.git_section())
-    (source,) = app.sync_now(force=True).sources
+    (source,) = app.services.sync.run(force=True).sources
     assert source.ok
     assert "component:default/stolen" not in stored(app)
     assert "group:default/team-payments" in stored(app)  # the good file is read
@@ -399,7 +399,7 @@ def test_credentials_in_urls_are_refused_and_never_shown(
     )
     company.catalog.commit("a token pasted into a target")
     app = make_app(sources=[company.source()], git=company.git_section())
-    (source,) = app.sync_now().sources
+    (source,) = app.services.sync.run().sources
     assert source.ok
     (problem,) = [p for p in source.problems if p.level == "error"]
     assert "carries credentials" in problem.message and "***@" in problem.message
@@ -417,7 +417,7 @@ def test_a_host_that_is_not_a_git_integration_is_not_followed(
     make_app: AppFactory, company: Company
 ) -> None:
     app = make_app(sources=[company.source()])  # no git.integrations
-    (source,) = app.sync_now().sources
+    (source,) = app.services.sync.run().sources
     assert source.ok
     assert "component:default/payments-api" not in stored(app)
     errors = [p.message for p in source.problems if p.level == "error"]
@@ -530,7 +530,7 @@ def test_a_token_from_the_environment_reaches_git_and_is_never_shown(
 
     monkeypatch.setenv("ACME_GIT_TOKEN", wrong)  # rotated badly
     before = stored(app)
-    (report,) = app.sync_now().sources
+    (report,) = app.services.sync.run().sources
     assert not report.ok
     assert report.error == (
         f"source central: {git_http.base}/acme/catalog refused the token from $ACME_GIT_TOKEN "
@@ -539,7 +539,7 @@ def test_a_token_from_the_environment_reaches_git_and_is_never_shown(
     assert stored(app) == before
 
     monkeypatch.setenv("ACME_GIT_TOKEN", right)
-    (report,) = app.sync_now().sources
+    (report,) = app.services.sync.run().sources
     assert report.ok and status_row(app).last_error is None
 
     encoded = [base64.b64encode(f"x-access-token:{t}".encode()).decode() for t in (right, wrong)]
@@ -564,7 +564,7 @@ def test_a_token_is_not_sent_over_plain_http_to_another_host(
     monkeypatch.setenv("ACME_GIT_TOKEN", "ghp_some-token-value")
     source = company.source(url="http://git.example.com/acme/catalog", token_env="ACME_GIT_TOKEN")
     app = make_app(sources=[source])
-    (report,) = app.sync_now().sources
+    (report,) = app.services.sync.run().sources
     assert not report.ok
     assert "refusing to send the token from $ACME_GIT_TOKEN" in (report.error or "")
     assert "over plain http" in (report.error or "")
@@ -575,7 +575,7 @@ def test_an_unset_token_variable_is_named(
 ) -> None:
     monkeypatch.delenv("ACME_MISSING_TOKEN", raising=False)
     app = make_app(sources=[company.source(token_env="ACME_MISSING_TOKEN")])
-    (report,) = app.sync_now().sources
+    (report,) = app.services.sync.run().sources
     assert report.error == (
         "source central: the environment variable ACME_MISSING_TOKEN (token_env) is not set or "
         "empty"
@@ -595,30 +595,30 @@ async def test_a_registered_location_answers_whoowns_right_after_its_sync(
     make_app: AppFactory, company: Company, tmp_path: Path
 ) -> None:
     app = make_app(sources=[company.source()], git=company.git_section())
-    assert RUNTIME_SOURCE not in app.sync.source_names()
+    assert RUNTIME_SOURCE not in app.services.sync.source_names()
     fresh = Remote(tmp_path / "remotes" / "acme" / "fare-estimator")
     fresh.write("catalog-info.yaml", component("fare-estimator", "team-payments"))
     fresh.commit("scaffolded")
 
-    location, report = await register_and_sync(app, fresh.url, added_by="user:default/ana")
+    location, report = await register_and_sync(app.services, fresh.url, added_by="user:default/ana")
     assert report.ok and report.added == ["component:default/fare-estimator"]
     assert location.path == "catalog-info.yaml" and location.ref is None
     reply = await aask(app, "/whoowns fare-estimator")
     assert "fare-estimator is owned by team-payments" in reply.to_text()
 
     # Registering again is a no-op; a Backstage-style file URL names the same location.
-    assert register_location(app, fresh.url).id == location.id
-    assert [loc.id for loc in list_locations(app.db)] == [location.id]
+    assert register_location(app.services, fresh.url).id == location.id
+    assert [loc.id for loc in list_locations(app.services.db)] == [location.id]
 
     # A restart syncs it with the rest; the configured source is synced first.
     restarted = make_app(sources=[company.source()], git=company.git_section())
-    assert restarted.sync.source_names() == ["central", RUNTIME_SOURCE]
+    assert restarted.services.sync.source_names() == ["central", RUNTIME_SOURCE]
     assert "component:default/fare-estimator" in stored(restarted)
 
-    assert unregister_location(restarted, location.id) == location
-    (gone,) = restarted.sync_now(only=RUNTIME_SOURCE).sources
+    assert unregister_location(restarted.services, location.id) == location
+    (gone,) = restarted.services.sync.run(only=RUNTIME_SOURCE).sources
     assert gone.removed == ["component:default/fare-estimator"]
-    assert restarted.catalog.get("component:default/fare-estimator") is None
+    assert restarted.services.reader.get("component:default/fare-estimator") is None
 
 
 async def test_a_registered_repository_that_fails_keeps_its_entities_and_spares_the_rest(
@@ -631,16 +631,16 @@ async def test_a_registered_repository_that_fails_keeps_its_entities_and_spares_
     two = Remote(tmp_path / "remotes" / "acme" / "two")
     two.write("service/catalog.yaml", component("two", "team-payments"))
     two.commit()
-    await register_and_sync(app, one.url)
+    await register_and_sync(app.services, one.url)
     # A file URL in Backstage's form works as well: repository, ref and path in one.
-    loc, report = await register_and_sync(app, f"{two.url}/blob/main/service/catalog.yaml")
+    loc, report = await register_and_sync(app.services, f"{two.url}/blob/main/service/catalog.yaml")
     assert (loc.ref, loc.path) == ("main", "service/catalog.yaml")
     assert "component:default/two" in stored(app)
 
     one.path.rename(one.path.with_name("one-gone"))
     two.write("service/catalog.yaml", component("two", "team-search"))
     two.commit("new owner")
-    (report,) = (await app.sync_async(only=RUNTIME_SOURCE)).sources
+    (report,) = (await app.services.sync.run_async(only=RUNTIME_SOURCE)).sources
     assert report.ok
     assert report.owner_changed == [
         ("component:default/two", "group:default/team-payments", "group:default/team-search")
@@ -663,13 +663,13 @@ def test_registering_a_bad_location_says_what_is_wrong(
     }
     for url, reason in cases.items():
         with pytest.raises(BadArguments, match=reason) as refused:
-            register_location(app, url)
+            register_location(app.services, url)
         assert "s3cr3t-value" not in str(refused.value)
     with pytest.raises(BadArguments, match="points outside the repository checkout"):
-        register_location(app, company.payments.url, "../../etc/passwd")
+        register_location(app.services, company.payments.url, "../../etc/passwd")
     with pytest.raises(BadArguments, match="is not a branch, tag or commit name"):
-        register_location(app, company.payments.url, ref="--orphan")
-    assert list_locations(app.db) == []
+        register_location(app.services, company.payments.url, ref="--orphan")
+    assert list_locations(app.services.db) == []
 
 
 def test_a_configured_source_may_not_take_the_reserved_name(
@@ -683,13 +683,13 @@ def test_checkouts_nothing_reaches_any_more_are_removed(
     make_app: AppFactory, company: Company
 ) -> None:
     app = make_app(sources=[company.source()], git=company.git_section())
-    (source,) = [s for s in app.sync.sources if isinstance(s, GitSource)]
+    (source,) = [s for s in app.services.sync.sources if isinstance(s, GitSource)]
     search = source.root / HOST / "acme" / "search@main"
     assert (search / "catalog-info.yaml").is_file()
     assert source.local_path_for(f"https://{HOST}/acme/search/tree/main") == search
     company.catalog.write("all.yaml", location("./org.yaml", blob("payments")))
     company.catalog.commit("search leaves the catalog")
-    (report,) = app.sync_now().sources
+    (report,) = app.services.sync.run().sources
     assert report.removed == ["component:default/search-api"]
     assert not search.exists()
     assert (source.root / HOST / "acme" / "payments@main" / "catalog-info.yaml").is_file()
@@ -721,7 +721,7 @@ def test_a_symlink_loop_in_a_repository_does_not_hang_the_sync(
     company.catalog.commit("a loop")
     app = make_app(sources=[company.source()], git=company.git_section(), sync=False)
     result: list[Any] = []
-    thread = threading.Thread(target=lambda: result.append(app.sync_now()), daemon=True)
+    thread = threading.Thread(target=lambda: result.append(app.services.sync.run()), daemon=True)
     thread.start()
     thread.join(60)  # a hang guard
     assert not thread.is_alive(), "the sync did not end"

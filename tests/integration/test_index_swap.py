@@ -64,15 +64,15 @@ def test_a_sync_that_changes_the_catalog_swaps_in_rebuilt_indexes(
     make_app: AppFactory, db_url: str, tmp_path: Path
 ) -> None:
     app = make(make_app, db_url, tmp_path / "catalog")
-    names, search = app.catalog.index(), app.search.current()
+    names, search = app.services.reader.index(), app.services.search.current()
     catalog(tmp_path / "catalog", ("ledger", "team-b"), ("billing", "team-a"))
-    app.sync_now()
+    app.services.sync.run()
     # Rebuilt by the sync itself: current for the stored catalog without another build.
-    assert app.search.fresh() is not None and app.search.fresh() is not search
-    rebuilt = app.catalog.index()
+    assert app.services.search.fresh() is not None and app.services.search.fresh() is not search
+    rebuilt = app.services.reader.index()
     assert rebuilt is not names and "component:default/billing" in rebuilt.by_ref
     assert "group:default/team-b" in ask(app, "/whoowns ledger").to_text()
-    assert app.search.current().search(parse_query("billing")).total == 1
+    assert app.services.search.current().search(parse_query("billing")).total == 1
 
 
 def test_a_sync_does_not_build_an_index_nothing_asked_for(
@@ -80,21 +80,21 @@ def test_a_sync_does_not_build_an_index_nothing_asked_for(
 ) -> None:
     app = make(make_app, db_url, tmp_path / "catalog")
     catalog(tmp_path / "catalog", ("ledger", "team-b"))
-    app.sync_now()
-    assert app.search.fresh() is None  # still never built
+    app.services.sync.run()
+    assert app.services.search.fresh() is None  # still never built
 
 
 def test_while_a_rebuild_is_under_way_the_previous_index_answers(
     make_app: AppFactory, db_url: str, tmp_path: Path
 ) -> None:
     app = make(make_app, db_url, tmp_path / "catalog")
-    before = app.catalog.index()
+    before = app.services.reader.index()
     catalog(tmp_path / "catalog", ("ledger", "team-a"), ("billing", "team-a"))
-    app.sync.run()  # stored, but no index rebuilt yet (as another process's sync)
+    app.services.sync.sync.run()  # stored, but no index rebuilt yet (as another process's sync)
     building, release = threading.Event(), threading.Event()
 
     def rebuild_under_way() -> None:  # another thread holds the build lock until released
-        with app.catalog._names._lock:
+        with app.services.reader._names._lock:
             building.set()
             release.wait()
 
@@ -102,9 +102,9 @@ def test_while_a_rebuild_is_under_way_the_previous_index_answers(
     holder.start()
     assert building.wait(60)  # a hang guard
     try:
-        assert app.catalog.index() is before  # no waiting: the previous one answers
+        assert app.services.reader.index() is before  # no waiting: the previous one answers
     finally:
         release.set()
         holder.join()
     # No rebuild under way any more: the next reader builds the current index.
-    assert "component:default/billing" in app.catalog.index().by_ref
+    assert "component:default/billing" in app.services.reader.index().by_ref

@@ -18,7 +18,6 @@ from adapters.cli import main
 from bot.app import App
 from bot.reports.analysis import Metrics
 from bot.reports.render import REPORTS, page_reply
-from bot.reports.service import Reports
 from bot.reports.store import PLATFORM_SCOPE
 from bot.scheduler import ReportScheduler, Schedule
 from tests.conftest import DEMO, AppFactory, FixedClock, aask
@@ -64,7 +63,7 @@ def test_each_report_finds_exactly_the_planted_problems(
     make_app: AppFactory, planted: Path, db_url: str
 ) -> None:
     app = planted_app(make_app, planted, db_url)
-    reports = Reports.of(app)
+    reports = app.services.reports
     gaps = reports.build("ownership-gaps", now=NOW)
     assert found(gaps.data, "gaps") == PLANTED_GAPS
     docs = reports.build("stale-docs", now=NOW)
@@ -104,7 +103,7 @@ def test_each_report_finds_exactly_the_planted_problems(
 
 def test_team_reports_show_only_the_teams_own_problems(make_app: AppFactory, planted: Path) -> None:
     app = planted_app(make_app, planted)
-    reports = Reports.of(app)
+    reports = app.services.reports
 
     def codes(report: str, team: str) -> set[tuple[str, str]]:
         data = reports.build(report, f"group:default/{team}", NOW).data
@@ -141,7 +140,7 @@ def test_thresholds_come_from_the_docs_section_and_required_lifecycles_from_repo
         docs={"stale_days": 500, "behind_code_days": 200},
         reports={"docs_required": ["production", "experimental"]},
     )
-    data = Reports.of(app).build("stale-docs", now=NOW).data
+    data = app.services.reports.build("stale-docs", now=NOW).data
     codes = found(data, "findings")
     assert ("not-updated", "component:default/svc-stale") not in codes
     assert ("behind-code", "component:default/svc-behind") not in codes
@@ -303,8 +302,8 @@ async def test_changes_since_the_last_digest_and_the_trend(
     clock = FixedClock(NOW)
     app = make_app(sources=source(planted), db_url=db_url, clock=clock)
     slack = ChatPlatform("slack")
-    app.posters["slack"] = slack
-    scheduler = ReportScheduler(app, [digest_schedule()], sleep=no_sleep)
+    app.services.posters["slack"] = slack
+    scheduler = ReportScheduler(app.services, [digest_schedule()], sleep=no_sleep)
     first = await scheduler.run(digest_schedule(), NOW)
     assert first.status == "posted"
     # Five teams have a Slack channel, and the platform digest goes to C0PLATFORM.
@@ -325,10 +324,10 @@ async def test_changes_since_the_last_digest_and_the_trend(
             doc["metadata"]["description"] = "edited, owner unchanged: not a reported change"
     misc.append(component("svc-new", "team-a"))
     commit(repo, {"misc.yaml": yaml.safe_dump_all(misc, sort_keys=False)}, NOW, "moves")
-    app.sync_now()
+    app.services.sync.run()
     clock.advance(days=1)
 
-    reports = Reports.of(app)
+    reports = app.services.reports
     changes = reports.build("changes", now=clock.now).data
     assert {(c["change"], c["ref"]) for c in changes["changes"]} == {
         ("added", "component:default/svc-new"),
@@ -375,8 +374,8 @@ async def test_an_empty_digest_is_an_all_clear_or_nothing_per_config(
     clock = FixedClock(NOW)
     app = make_app(sources=source(planted), clock=clock)
     slack = ChatPlatform("slack")
-    app.posters["slack"] = slack
-    scheduler = ReportScheduler(app, [], sleep=no_sleep)
+    app.services.posters["slack"] = slack
+    scheduler = ReportScheduler(app.services, [], sleep=no_sleep)
     await scheduler.run(digest_schedule(), NOW)  # the first digest lists the initial import
 
     clock.advance(days=1)

@@ -572,7 +572,6 @@ def test_a_cookiecutter_json_is_read_again_only_when_it_changed(
 ) -> None:
     """A huge cookiecutter.json cost seconds on every /scaffold: it is kept while its size,
     times and inode are unchanged."""
-    from bot.scaffold.service import scaffolder
 
     folder = tmp_path / "templates" / "big"
     (folder / "{{cookiecutter.name}}").mkdir(parents=True)
@@ -585,7 +584,7 @@ def test_a_cookiecutter_json_is_read_again_only_when_it_changed(
         console={"user_email": ANA},
         scaffold={"templates": [str(tmp_path / "templates")]},
     )
-    library = scaffolder(app).library
+    library = app.services.scaffolder.library
     first = library.load().get("big")
     assert first is not None and first.variable("colour") is not None
     kept = library._json[path.resolve()]

@@ -18,7 +18,7 @@ import pytest
 import yaml
 from apscheduler.triggers.cron import CronTrigger
 
-from bot.config import parse_settings
+from bot.bootstrap import parse_settings
 from bot.errors import ConfigError
 from bot.reports.settings import ReportsSettings, Target
 from bot.reports.store import open_faults
@@ -232,9 +232,12 @@ async def test_three_replicas_on_one_postgres_post_every_run_exactly_once(
     for i in range(3):
         clock = FixedClock(NOW)
         app = make_app(sources=source(planted), db_url=pg_url, clock=clock)
-        app.posters.update(slack=slack, discord=discord)
+        app.services.posters.update(slack=slack, discord=discord)
         replicas.append(
-            (clock, ReportScheduler(app, [weekdays], instance=f"replica-{i}", sleep=Sleeps()))
+            (
+                clock,
+                ReportScheduler(app.services, [weekdays], instance=f"replica-{i}", sleep=Sleeps()),
+            )
         )
     runs = sim_days(weekdays.trigger())
     assert len(runs) == 36  # 50 days from Thursday 1 October: 36 weekdays, no weekends
@@ -258,7 +261,7 @@ async def test_three_replicas_on_one_postgres_post_every_run_exactly_once(
             for p in (*slack.posts[before[0] :], *discord.posts[before[1] :])
         ]
         assert Counter(new) == expected, f"run {run_key(at)}"
-    stored = ClaimStore(replicas[0][1].app.db).runs("team-digests")
+    stored = ClaimStore(replicas[0][1].services.db).runs("team-digests")
     assert [r.scheduled_at for r in stored] == runs
     assert {r.status for r in stored} == {"posted"}
     assert all(r.posts == 11 and r.claimed_by.startswith("replica-") for r in stored)
@@ -318,7 +321,7 @@ def test_two_processes_on_one_sqlite_file_post_every_run_exactly_once(
         | {("discord", c): len(runs) for c in TEAM_DISCORD}
     )
     with_claims = make_app(sources=source(planted), db_url=f"sqlite:///{db}", sync=False)
-    stored = ClaimStore(with_claims.db).runs("team-digests")
+    stored = ClaimStore(with_claims.services.db).runs("team-digests")
     assert [r.scheduled_at for r in stored] == runs
     assert {r.status for r in stored} == {"posted"}
     assert {r.posts for r in stored} == {per_run}
@@ -333,11 +336,11 @@ async def test_misfires_post_within_the_grace_time_and_are_recorded_after_it(
     clock = FixedClock(NOW.replace(hour=9, minute=20))  # the bot starts 20 minutes late
     app = make_app(sources=source(planted), clock=clock)
     slack = ChatPlatform("slack")
-    app.posters["slack"] = slack
+    app.services.posters["slack"] = slack
     daily = schedule(teams=False)  # the platform digest only: one post per run
 
     def bot() -> ReportScheduler:  # a fresh process: nothing in memory, only the database
-        return ReportScheduler(app, [daily], sleep=Sleeps())
+        return ReportScheduler(app.services, [daily], sleep=Sleeps())
 
     [caught] = await bot().catch_up()
     assert (caught.status, caught.scheduled_at, caught.posts) == ("posted", NOW, 1)
@@ -368,7 +371,7 @@ async def test_misfires_post_within_the_grace_time_and_are_recorded_after_it(
     clock.now = NOW + dt.timedelta(days=5, minutes=90)
     late = await bot().on_fire("daily")
     assert late is not None and late.status == "missed"
-    stored = ClaimStore(app.db).runs("daily")
+    stored = ClaimStore(app.services.db).runs("daily")
     assert [(r.scheduled_at.day, r.status) for r in stored] == [
         (2, "posted"),
         (3, "missed"),
@@ -392,16 +395,16 @@ async def test_a_new_install_posts_the_run_due_within_grace_or_records_it_missed
     slack = ChatPlatform("slack")
     daily = schedule(teams=False)
     early = make_app(sources=source(planted), clock=FixedClock(NOW + dt.timedelta(minutes=59)))
-    early.posters["slack"] = slack
-    [posted] = await ReportScheduler(early, [daily], sleep=Sleeps()).catch_up()
+    early.services.posters["slack"] = slack
+    [posted] = await ReportScheduler(early.services, [daily], sleep=Sleeps()).catch_up()
     assert posted.status == "posted"
     late = make_app(
         sources=source(planted),
         clock=FixedClock(NOW + dt.timedelta(hours=3)),
         db_url=f"sqlite:///{tmp_path / 'other.db'}",
     )
-    late.posters["slack"] = slack
-    [missed] = await ReportScheduler(late, [daily], sleep=Sleeps()).catch_up()
+    late.services.posters["slack"] = slack
+    [missed] = await ReportScheduler(late.services, [daily], sleep=Sleeps()).catch_up()
     assert missed.status == "missed" and len(slack.posts) == 1
 
 
@@ -423,9 +426,9 @@ async def test_apscheduler_runs_the_cron_job_in_its_timezone(
     clock = FixedClock(dt.datetime(2026, 11, 2, 8, 0, 3, tzinfo=dt.UTC))  # 09:00:03 in Rome
     app = make_app(sources=source(planted), clock=clock)
     slack = ChatPlatform("slack")
-    app.posters["slack"] = slack
+    app.services.posters["slack"] = slack
     rome = schedule(id="rome", cron="0 9 * * mon-fri", timezone="Europe/Rome", teams=False)
-    scheduler = ReportScheduler(app, [rome], sleep=Sleeps())
+    scheduler = ReportScheduler(app.services, [rome], sleep=Sleeps())
     real_now = dt.datetime.now(dt.UTC)
     await scheduler.start()
     try:
@@ -448,7 +451,9 @@ async def test_apscheduler_runs_the_cron_job_in_its_timezone(
         job.modify(next_run_time=dt.datetime.now(dt.UTC))
         await wait_until(lambda: len(slack.posts) == 2, "APScheduler to run the job")
         await wait_until(
-            lambda: [r.status for r in ClaimStore(app.db).runs("rome")] == ["posted", "posted"],
+            lambda: (
+                [r.status for r in ClaimStore(app.services.db).runs("rome")] == ["posted", "posted"]
+            ),
             "the run to be recorded",
         )
     finally:
@@ -463,24 +468,26 @@ async def test_a_run_apscheduler_skips_as_missed_is_recorded(
     clock = FixedClock(real_now)  # APScheduler judges misfires by the real clock
     app = make_app(sources=source(planted), clock=clock)
     slack = ChatPlatform("slack")
-    app.posters["slack"] = slack
+    app.services.posters["slack"] = slack
     hour = (real_now + dt.timedelta(hours=6)).hour  # no run due in the last 18 hours
     daily = schedule(cron=f"0 {hour} * * *", teams=False)
-    scheduler = ReportScheduler(app, [daily], sleep=Sleeps())
+    scheduler = ReportScheduler(app.services, [daily], sleep=Sleeps())
     await scheduler.start()
     try:
         assert scheduler.catching_up is not None
         await scheduler.catching_up
-        start = len(ClaimStore(app.db).runs("daily"))
+        start = len(ClaimStore(app.services.db).runs("daily"))
         job = scheduler.job("daily")
         assert job is not None
         two_hours_ago = real_now - dt.timedelta(hours=2)
         job.modify(next_run_time=two_hours_ago)  # as if the loop had been stuck for two hours
         await wait_until(
-            lambda: len(ClaimStore(app.db).runs("daily")) == start + 1,
+            lambda: len(ClaimStore(app.services.db).runs("daily")) == start + 1,
             "the missed run to be recorded",
         )
-        [record] = [r for r in ClaimStore(app.db).runs("daily") if r.scheduled_at == two_hours_ago]
+        [record] = [
+            r for r in ClaimStore(app.services.db).runs("daily") if r.scheduled_at == two_hours_ago
+        ]
         assert record.status == "missed" and record.posts == 0
     finally:
         scheduler.shutdown()
@@ -500,8 +507,8 @@ async def test_an_unknown_channel_is_recorded_and_reported_once(
         reports={"platform_channel": "slack:C0PLATFORM", "pace_ms": 0},
     )
     slack = ChatPlatform("slack", gone={"C0GHOST"})
-    app.posters["slack"] = slack
-    scheduler = ReportScheduler(app, [], sleep=Sleeps())
+    app.services.posters["slack"] = slack
+    scheduler = ReportScheduler(app.services, [], sleep=Sleeps())
 
     def notices() -> list[str]:
         return [
@@ -516,14 +523,14 @@ async def test_an_unknown_channel_is_recorded_and_reported_once(
     assert (gone.channel, gone.scope) == ("C0GHOST", "group:default/team-ghost")
     [notice] = notices()
     assert "slack channel C0GHOST (team-ghost): slack channel C0GHOST: channel_not_found" in notice
-    with app.db.engine.connect() as conn:
+    with app.services.db.engine.connect() as conn:
         [fault] = open_faults(conn)
     assert fault.reported_at is not None
 
     clock.advance(days=1)
     again = await scheduler.run(schedule(), clock.now)
     assert again.status == "partial" and len(notices()) == 1  # reported once, tried every day
-    with app.db.engine.connect() as conn:
+    with app.services.db.engine.connect() as conn:
         [fault] = open_faults(conn)
     assert (fault.first_seen, fault.last_seen) == (NOW, clock.now)
     digest = [p for p in slack.posts if p.channel == "C0PLATFORM"][-1]
@@ -533,7 +540,7 @@ async def test_an_unknown_channel_is_recorded_and_reported_once(
     clock.advance(days=1)
     fixed = await scheduler.run(schedule(), clock.now)
     assert fixed.status == "posted" and "C0GHOST" in slack.channels()
-    with app.db.engine.connect() as conn:
+    with app.services.db.engine.connect() as conn:
         assert open_faults(conn) == []
     slack.gone.add("C0GHOST")  # broken again: a new fault, reported again
     clock.advance(days=1)
@@ -554,8 +561,10 @@ async def test_two_replicas_report_a_fault_once(
             clock=FixedClock(NOW),
             reports={"platform_channel": "slack:C0PLATFORM", "pace_ms": 0},
         )
-        app.posters["slack"] = slack
-        schedulers.append((sid, ReportScheduler(app, [], instance=f"r{i}", sleep=Sleeps())))
+        app.services.posters["slack"] = slack
+        schedulers.append(
+            (sid, ReportScheduler(app.services, [], instance=f"r{i}", sleep=Sleeps()))
+        )
     await asyncio.gather(*(s.run(schedule(id=sid), NOW) for sid, s in schedulers))
     titles = [p.reply.title for p in slack.posts]
     assert titles.count("Scheduled reports cannot reach these channels") == 1
@@ -570,9 +579,9 @@ async def test_rate_limits_are_retried_with_backoff_and_post_once(
         reports={"backoff_ms": 1000, "retries": 3, "pace_ms": 0},
     )
     slack = ChatPlatform("slack", limits={"C0TEAMA": 2}, retry_after=1.5)
-    app.posters["slack"] = slack
+    app.services.posters["slack"] = slack
     sleeps = Sleeps()
-    outcome = await ReportScheduler(app, [], sleep=sleeps).run(schedule(), NOW)
+    outcome = await ReportScheduler(app.services, [], sleep=sleeps).run(schedule(), NOW)
     assert outcome.status == "posted"
     assert slack.channels().count("C0TEAMA") == 1 and slack.attempts.count("C0TEAMA") == 3
     assert sleeps.waits == [1.5, 2.0]  # Retry-After, then the doubled backoff when longer
@@ -581,19 +590,21 @@ async def test_rate_limits_are_retried_with_backoff_and_post_once(
 
     slack.limits["C0TEAMA"] = 10  # the platform keeps refusing: give up after 3 retries
     sleeps.waits.clear()
-    worse = await ReportScheduler(app, [], sleep=sleeps).run(schedule(), NOW + dt.timedelta(days=1))
+    worse = await ReportScheduler(app.services, [], sleep=sleeps).run(
+        schedule(), NOW + dt.timedelta(days=1)
+    )
     assert worse.status == "partial"
     [team_a] = [d for d in worse.deliveries if d.channel == "C0TEAMA"]
     assert (team_a.status, team_a.attempts) == ("rate-limited", 4)
     assert sleeps.waits == [1.5, 2.0, 4.0]
     assert slack.channels().count("C0TEAMA") == 1
-    with app.db.engine.connect() as conn:
+    with app.services.db.engine.connect() as conn:
         assert open_faults(conn) == []  # busy is not broken
 
     # A platform asking for a pause longer than five minutes is not waited for.
     slack.limits["C0TEAMA"], slack.retry_after = 1, 600.0
     sleeps.waits.clear()
-    patient = await ReportScheduler(app, [], sleep=sleeps).run(
+    patient = await ReportScheduler(app.services, [], sleep=sleeps).run(
         schedule(), NOW + dt.timedelta(days=2)
     )
     [team_a] = [d for d in patient.deliveries if d.channel == "C0TEAMA"]
@@ -609,12 +620,12 @@ async def test_old_digest_snapshots_are_pruned_but_each_scopes_newest_is_kept(
 
     clock = FixedClock(NOW)
     app = make_app(sources=source(planted), clock=clock)
-    app.posters["slack"] = ChatPlatform("slack")
-    scheduler = ReportScheduler(app, [], sleep=Sleeps())
+    app.services.posters["slack"] = ChatPlatform("slack")
+    scheduler = ReportScheduler(app.services, [], sleep=Sleeps())
     for days in (0, 50, 100):
         clock.now = NOW + dt.timedelta(days=days)
         await scheduler.run(schedule(teams=False), clock.now)
-    with app.db.engine.connect() as conn:
+    with app.services.db.engine.connect() as conn:
         taken = conn.execute(select(report_snapshots.c.taken_at)).scalars().all()
     assert sorted(t.replace(tzinfo=dt.UTC) for t in taken) == [
         NOW + dt.timedelta(days=50),
@@ -625,9 +636,9 @@ async def test_old_digest_snapshots_are_pruned_but_each_scopes_newest_is_kept(
 async def test_posts_are_paced_per_platform(make_app: AppFactory, planted: Path) -> None:
     app = make_app(sources=source(planted), clock=FixedClock(NOW), reports={"pace_ms": 250})
     slack, discord = ChatPlatform("slack"), ChatPlatform("discord")
-    app.posters.update(slack=slack, discord=discord)
+    app.services.posters.update(slack=slack, discord=discord)
     sleeps = Sleeps()
-    await ReportScheduler(app, [], sleep=sleeps).run(schedule(), NOW)
+    await ReportScheduler(app.services, [], sleep=sleeps).run(schedule(), NOW)
     posts = len(slack.posts) + len(discord.posts)
     assert posts == 11
     assert sleeps.waits == [0.25] * (posts - 2)  # none before each platform's first post
@@ -641,8 +652,8 @@ async def test_a_failed_post_is_never_retried_nor_posted_by_another_replica(
     first = make_app(
         sources=source(planted), db_url=url, clock=FixedClock(NOW), reports={"pace_ms": 0}
     )
-    first.posters["slack"] = slack
-    outcome = await ReportScheduler(first, [], sleep=Sleeps()).run(schedule(), NOW)
+    first.services.posters["slack"] = slack
+    outcome = await ReportScheduler(first.services, [], sleep=Sleeps()).run(schedule(), NOW)
     assert outcome.status == "partial"
     [broken] = [d for d in outcome.deliveries if d.channel == "C0TEAMB"]
     assert (broken.status, broken.attempts) == ("failed", 1)
@@ -654,8 +665,10 @@ async def test_a_failed_post_is_never_retried_nor_posted_by_another_replica(
         async def post(self, channel: str, reply: Any) -> None:
             raise RuntimeError("socket closed mid-post")
 
-    first.posters["discord"] = Exploding()
-    crashed = await ReportScheduler(first, [], sleep=Sleeps()).run(schedule(id="other"), NOW)
+    first.services.posters["discord"] = Exploding()
+    crashed = await ReportScheduler(first.services, [], sleep=Sleeps()).run(
+        schedule(id="other"), NOW
+    )
     discord_results = {d.status for d in crashed.deliveries if d.platform == "discord"}
     assert discord_results == {"failed"}
     assert all(
@@ -668,34 +681,34 @@ async def test_a_failed_post_is_never_retried_nor_posted_by_another_replica(
     second = make_app(
         sources=source(planted), db_url=url, clock=FixedClock(NOW + dt.timedelta(minutes=5))
     )
-    second.posters["slack"] = slack
+    second.services.posters["slack"] = slack
     before = len(slack.posts)
-    again = ReportScheduler(second, [schedule(), schedule(id="other")], sleep=Sleeps())
+    again = ReportScheduler(second.services, [schedule(), schedule(id="other")], sleep=Sleeps())
     assert await again.catch_up() == []
     assert len(slack.posts) == before
-    stored = {r.schedule_id: r for r in ClaimStore(second.db).runs()}
+    stored = {r.schedule_id: r for r in ClaimStore(second.services.db).runs()}
     assert stored["daily"].status == "partial"
     assert {d["status"] for d in stored["daily"].detail["deliveries"]} == {"posted", "failed"}
 
 
 async def test_targets_without_a_poster_are_recorded(make_app: AppFactory, planted: Path) -> None:
     app = make_app(sources=source(planted), clock=FixedClock(NOW))
-    outcome = await ReportScheduler(app, [], sleep=Sleeps()).run(
+    outcome = await ReportScheduler(app.services, [], sleep=Sleeps()).run(
         schedule(teams=False, targets=(Target("discord", "100000000000000009"),)), NOW
     )
     [delivery] = outcome.deliveries
     assert delivery.status == "no-poster" and outcome.status == "failed"
     assert "no discord poster is running" in (delivery.error or "")
-    nowhere = await ReportScheduler(app, [], sleep=Sleeps()).run(
+    nowhere = await ReportScheduler(app.services, [], sleep=Sleeps()).run(
         schedule(id="teams", targets=()), NOW
     )
     assert (nowhere.status, nowhere.deliveries) == ("nothing", ())
     assert "no channel to post to" in (nowhere.note or "")
-    [record] = ClaimStore(app.db).runs("teams")
+    [record] = ClaimStore(app.services.db).runs("teams")
     assert record.status == "nothing" and "no channel to post to" in record.detail["note"]
     # A schedule for one team's channel scopes the report to that team.
     slack = ChatPlatform("slack")
-    app.posters["slack"] = slack
+    app.services.posters["slack"] = slack
     scoped = schedule(
         id="team-b",
         teams=False,
@@ -703,11 +716,11 @@ async def test_targets_without_a_poster_are_recorded(make_app: AppFactory, plant
         report="stale-docs",
         targets=(Target("slack", "C0TEAMB"),),
     )
-    await ReportScheduler(app, [], sleep=Sleeps()).run(scoped, NOW)
+    await ReportScheduler(app.services, [], sleep=Sleeps()).run(scoped, NOW)
     [post] = slack.posts
     assert post.reply.title == "Docs to fix: Team B (team-b)"
     # A misspelt team is a failed run, never a guessed team's report in that channel.
-    typo = await ReportScheduler(app, [], sleep=Sleeps()).run(
+    typo = await ReportScheduler(app.services, [], sleep=Sleeps()).run(
         replace(scoped, id="team-typo", team="team-bb"), NOW
     )
     assert typo.status == "failed" and "team: team-bb names no group" in (typo.note or "")
@@ -745,16 +758,16 @@ async def test_callboard_run_starts_the_schedules_and_serves_them_until_stopped(
     ns = argparse.Namespace(config=str(config))
     app = _app(ns)
     out = io.StringIO()
-    app.posters["console"] = ConsolePoster(out)
+    app.services.posters["console"] = ConsolePoster(out)
     try:
-        app.sync_now()
+        app.services.sync.run()
         serving = asyncio.create_task(_serve(app, ns))
         # Started with no chat platform and no terminal, it keeps running for the schedule,
         # and catches up on this minute's run at once.
         # (A run of the next minute may follow when the minute turns meanwhile: a slow machine.)
         await wait_until(
             lambda: (
-                (runs := [r.status for r in ClaimStore(app.db).runs("gaps")])
+                (runs := [r.status for r in ClaimStore(app.services.db).runs("gaps")])
                 and set(runs) == {"posted"}
             ),
             "the first scheduled run",
@@ -788,16 +801,16 @@ async def test_a_run_stopped_by_shutdown_records_how_far_it_got(
                 await released.wait()
             await slack.post(channel, reply)
 
-    app.posters["slack"] = Stuck()
-    scheduler = ReportScheduler(app, [schedule()], sleep=Sleeps())
+    app.services.posters["slack"] = Stuck()
+    scheduler = ReportScheduler(app.services, [schedule()], sleep=Sleeps())
     running = asyncio.create_task(scheduler.run(schedule(), NOW))
     await blocked.wait()
     running.cancel()
     with pytest.raises(asyncio.CancelledError):
         await running
-    [run] = ClaimStore(app.db).runs("daily")
+    [run] = ClaimStore(app.services.db).runs("daily")
     assert (run.status, run.posts) == ("partial", 2)
     assert run.detail["note"] == "stopped when the bot shut down, after 2 of 6 deliveries"
     # Restarted within the grace time, no replica posts this run again.
-    assert await ReportScheduler(app, [schedule()], sleep=Sleeps()).catch_up() == []
+    assert await ReportScheduler(app.services, [schedule()], sleep=Sleeps()).catch_up() == []
     assert len(slack.posts) == 2

@@ -14,8 +14,7 @@ from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import inspect, select, text
 
-from bot.app import build_app
-from bot.config import load_settings
+from bot.bootstrap import build_app, load_settings
 from bot.errors import StoreError
 from bot.store.db import MIGRATIONS, Database, normalise_url
 from bot.store.schema import entities, metadata, relations
@@ -65,8 +64,8 @@ def _catalog_only(obj: Any, name: str | None, type_: str, reflected: bool, other
 
 def test_the_demo_catalog_syncs_and_reads_back(make_app: Any, db_url: str) -> None:
     app = make_app(sources=[{"type": "file", "name": "demo", "target": str(DEMO)}], db_url=db_url)
-    catalog = app.catalog
-    with app.db.engine.connect() as conn:
+    catalog = app.services.reader
+    with app.services.db.engine.connect() as conn:
         kinds = dict(
             conn.execute(select(entities.c.kind, text("count(*)")).group_by(entities.c.kind)).all()
         )
@@ -145,9 +144,9 @@ def test_callboard_database_url_overrides_the_config(
     assert settings.database_url == db_url
     app = build_app(settings, COMMANDS)
     try:
-        assert app.db.url == normalise_url(db_url)
-        app.sync_now()
-        assert app.catalog.resolve("payments-api").how == "name"
+        assert app.services.db.url == normalise_url(db_url)
+        app.services.sync.run()
+        assert app.services.reader.resolve("payments-api").how == "name"
     finally:
         app.close()
     assert not (tmp_path / "from-config.db").exists()
@@ -197,15 +196,17 @@ def test_every_change_bumps_the_generation_the_name_index_follows(
     (root / "all.yaml").write_text(yaml.safe_dump(doc))
     app = make_app(sources=[{"type": "file", "name": "r", "target": str(root / "all.yaml")}],
                    db_url=db_url)  # fmt: skip
-    before = app.db.generation()
-    assert before >= 1 and [e.name for e in app.catalog.index().by_ref.values()] == ["first"]
+    before = app.services.db.generation()
+    assert before >= 1 and [e.name for e in app.services.reader.index().by_ref.values()] == [
+        "first"
+    ]
     doc["metadata"]["name"] = "second"
     (root / "all.yaml").write_text(yaml.safe_dump(doc))
-    app.sync_now()
-    assert app.db.generation() == before + 1
-    assert app.catalog.resolve("second").ref.name == "second"
+    app.services.sync.run()
+    assert app.services.db.generation() == before + 1
+    assert app.services.reader.resolve("second").ref.name == "second"
     with pytest.raises(Exception, match="Nothing"):
-        app.catalog.resolve("first")
+        app.services.reader.resolve("first")
 
 
 # --- Several processes on one database ---------------------------------------------------------
@@ -287,10 +288,10 @@ def test_a_database_found_empty_while_running_is_migrated_again(make_app: Any, d
 
     app = make_app(sources=[{"type": "file", "name": "demo", "target": str(DEMO)}], db_url=db_url)
     assert "team" in ask(app, "/whoowns payments-api").to_text().lower()
-    _empty_the_database(app.db, db_url)
+    _empty_the_database(app.services.db, db_url)
     reply = ask(app, "/whoowns payments-api")
     assert "went wrong" not in reply.to_text()  # no table: migrated again, not a crash
-    report = app.sync_now()
+    report = app.services.sync.run()
     assert report.ok and report.sources[0].entities > 0, report.summary()
     assert "team" in ask(app, "/whoowns payments-api").to_text().lower()
 

@@ -75,16 +75,16 @@ class Catalog:
 
     def sync(self) -> SyncReport:
         self.clock.advance(minutes=15)
-        report = self.app.sync_now()
+        report = self.app.services.sync.run()
         assert [s.name for s in report.sources] == [self.name]
         return report
 
     def refs(self) -> set[str]:
-        with self.app.db.engine.connect() as conn:
+        with self.app.services.db.engine.connect() as conn:
             return set(conn.execute(select(entities.c.ref)).scalars())
 
     def problems(self) -> list[Problem]:
-        with self.app.db.engine.connect() as conn:
+        with self.app.services.db.engine.connect() as conn:
             rows = conn.execute(
                 select(problems.c.level, problems.c.message, problems.c.file, problems.c.line,
                        problems.c.entity).order_by(problems.c.id)
@@ -95,7 +95,7 @@ class Catalog:
         return [p for p in self.problems() if p.file == file]
 
     def changes(self) -> list[tuple[dt.datetime, str, str, str | None, str | None]]:
-        with self.app.db.engine.connect() as conn:
+        with self.app.services.db.engine.connect() as conn:
             rows = conn.execute(
                 select(changes.c.at, changes.c.change, changes.c.ref, changes.c.old_owner,
                        changes.c.new_owner).order_by(changes.c.id)
@@ -103,19 +103,19 @@ class Catalog:
         return [(_utc(r.at), r.change, r.ref, r.old_owner, r.new_owner) for r in rows]
 
     def status(self) -> Any:
-        with self.app.db.engine.connect() as conn:
+        with self.app.services.db.engine.connect() as conn:
             return conn.execute(
                 select(source_status).where(source_status.c.name == self.name)
             ).one()
 
     def spec(self, ref: str) -> Any:
-        entity = self.app.catalog.get(ref)
+        entity = self.app.services.reader.get(ref)
         assert entity is not None, f"{ref} is not in the catalog"
         return entity.spec
 
 
 def owners(cat: Catalog, ref: str) -> list[str]:
-    return [str(r) for r in cat.app.catalog.related(ref, "ownedBy")]
+    return [str(r) for r in cat.app.services.reader.related(ref, "ownedBy")]
 
 
 def document_lines(path: Path) -> list[int]:
@@ -177,7 +177,7 @@ def test_targets_are_followed_relative_to_each_location_file(catalog: CatalogFac
         "component:default/payments-api",
         "component:default/top-level",
     }
-    pay = cat.app.catalog.get("component:default/payments-api")
+    pay = cat.app.services.reader.get("component:default/payments-api")
     assert pay is not None and (pay.source_file, pay.source_line) == (
         "services/pay/catalog-info.yaml",
         1,
@@ -269,12 +269,12 @@ def test_an_entry_file_outside_its_root_fails_the_source(
     source = {"type": "file", "name": "main", "target": str(tmp_path / "all.yaml"),
               "root": str(tmp_path / "repo")}  # fmt: skip
     app = make_app(sources=[source], db_url=db_url)
-    report = app.sync_now()
+    report = app.services.sync.run()
     assert not report.ok
     assert report.sources[0].error == (
         f"source main: {tmp_path / 'all.yaml'} is outside its root directory {tmp_path / 'repo'}"
     )
-    assert app.catalog.count() == 0
+    assert app.services.reader.count() == 0
 
 
 def test_multi_document_files_give_every_entity_with_its_line(catalog: CatalogFactory) -> None:
@@ -282,7 +282,7 @@ def test_multi_document_files_give_every_entity_with_its_line(catalog: CatalogFa
     cat.write("all.yaml", dump(component("one"), group("team-a"), component("two")))
     cat.sync()
     lines = {
-        ref: cat.app.catalog.get(ref).source_line  # type: ignore[union-attr]
+        ref: cat.app.services.reader.get(ref).source_line  # type: ignore[union-attr]
         for ref in cat.refs()
     }
     assert lines == {"component:default/one": 1, "group:default/team-a": 10,
@@ -438,12 +438,12 @@ def test_a_resync_with_no_change_parses_no_file(catalog: CatalogFactory) -> None
     cat.write("b.yaml", component("b1"))
     first = cat.sync().sources[0]
     assert (first.files_read, first.files_parsed, len(first.added)) == (3, 3, 3)
-    generation = cat.app.db.generation()
+    generation = cat.app.services.db.generation()
 
     second = cat.sync().sources[0]
     assert (second.files_read, second.files_parsed) == (3, 0)
     assert not second.changed
-    assert cat.app.db.generation() == generation
+    assert cat.app.services.db.generation() == generation
     assert cat.refs() == {"component:default/a1", "component:default/a2", "component:default/b1"}
 
     cat.write("b.yaml", component("b1", owner="team-b"))
@@ -452,7 +452,7 @@ def test_a_resync_with_no_change_parses_no_file(catalog: CatalogFactory) -> None
     assert third.owner_changed == [
         ("component:default/b1", "group:default/team-a", "group:default/team-b")
     ]
-    assert cat.app.db.generation() > generation
+    assert cat.app.services.db.generation() > generation
 
 
 def test_a_duplicate_goes_to_the_first_location_with_a_warning(catalog: CatalogFactory) -> None:
@@ -532,9 +532,9 @@ def test_a_duplicate_across_sources_goes_to_the_first_source(
     sources = [{"type": "file", "name": name, "target": str(tmp_path / name / "all.yaml")}
                for name in ("one", "two")]  # fmt: skip
     app = make_app(sources=sources, db_url=db_url)
-    entity = app.catalog.get("component:default/shared")
+    entity = app.services.reader.get("component:default/shared")
     assert entity is not None and entity.spec["owner"] == "team-1"
-    report = app.sync_now(force=True)
+    report = app.services.sync.run(force=True)
     [conflict] = report.sources[1].problems
     assert conflict.level == "warning"
     assert conflict.message.startswith("Detected conflicting entityRef component:default/shared")
@@ -552,7 +552,7 @@ def test_entities_no_longer_emitted_are_removed(catalog: CatalogFactory) -> None
     assert sorted(report.removed) == ["component:default/goes", "component:default/with-its-file"]
     assert cat.refs() == {"component:default/stays"}
     # Relations emitted by removed entities go with them.
-    assert [str(r) for r in cat.app.catalog.related("group:default/team-a", "ownerOf")] == [
+    assert [str(r) for r in cat.app.services.reader.related("group:default/team-a", "ownerOf")] == [
         "component:default/stays"
     ]
 
@@ -573,7 +573,7 @@ def test_a_source_that_fails_keeps_its_last_good_entities(catalog: CatalogFactor
     assert _utc(status.last_attempt) > first_success
     assert status.entity_count == 2
     # The bot keeps answering from the last good catalog.
-    assert cat.app.catalog.resolve("survivor").how == "name"
+    assert cat.app.services.reader.resolve("survivor").how == "name"
 
     cat.write("all.yaml", component("survivor"))
     assert cat.sync().ok
@@ -736,8 +736,8 @@ def test_a_failed_write_leaves_the_previous_catalog_intact(
     cat.write("all.yaml", dump(component("a"), component("b")))
     cat.sync()
     # The database itself refuses the write half-way (after entities, at the change log).
-    with cat.app.db.engine.begin() as conn:
-        if cat.app.db.is_sqlite:
+    with cat.app.services.db.engine.begin() as conn:
+        if cat.app.services.db.is_sqlite:
             conn.execute(text(
                 "CREATE TRIGGER refuse BEFORE INSERT ON changes "
                 "BEGIN SELECT RAISE(ABORT, 'disk full (test)'); END"
@@ -764,8 +764,10 @@ def test_a_failed_write_leaves_the_previous_catalog_intact(
     assert cat.refs() == {"component:default/a", "component:default/b"}
     assert cat.spec("component:default/a")["owner"] == "team-a"
     assert owners(cat, "component:default/a") == ["group:default/team-a"]
-    with cat.app.db.engine.begin() as conn:
-        conn.execute(text("DROP TRIGGER refuse" + ("" if cat.app.db.is_sqlite else " ON changes")))
+    with cat.app.services.db.engine.begin() as conn:
+        conn.execute(
+            text("DROP TRIGGER refuse" + ("" if cat.app.services.db.is_sqlite else " ON changes"))
+        )
     recovered = cat.sync().sources[0]
     assert (sorted(recovered.added), recovered.removed, recovered.owner_changed) == (
         ["component:default/c"],
@@ -894,7 +896,7 @@ def test_the_bad_input_corpus_is_reported_and_every_good_entity_kept(
 ) -> None:
     cat = catalog()
     expected = write_corpus(cat, tmp_path / "outside")
-    (source,) = cat.app.sync.sources
+    (source,) = cat.app.services.sync.sources
     assert isinstance(source, FileSource)
     source.parse_workers, source.parallel_min_bytes = workers, 0  # even for these few files
     report = cat.sync()
@@ -930,7 +932,7 @@ def test_the_bad_input_corpus_also_syncs_from_a_worker_thread(
 
     cat = catalog()
     write_corpus(cat, tmp_path / "outside")
-    report = asyncio.run(cat.app.sync_async())
+    report = asyncio.run(cat.app.services.sync.run_async())
     assert report.ok
     assert cat.refs() == GOOD_REFS
 
@@ -1018,7 +1020,7 @@ def test_one_entity_the_store_cannot_hold_does_not_stall_the_source(
         "component:default/nul",
         "component:default/long",
     }
-    with cat.app.db.engine.connect() as conn:
+    with cat.app.services.db.engine.connect() as conn:
         rows = {
             r.ref: r
             for r in conn.execute(select(entities.c.ref, entities.c.title, entities.c.description))
@@ -1029,7 +1031,7 @@ def test_one_entity_the_store_cannot_hold_does_not_stall_the_source(
     assert rows["component:default/nul"].description == "ab"
     assert len(rows["component:default/long"].title) == 500
     assert len(rows["component:default/long"].description) == 20_000
-    placeholder = cat.app.catalog.get("component:default/placeholder")
+    placeholder = cat.app.services.reader.get("component:default/placeholder")
     assert placeholder is not None and placeholder.title is None
     assert placeholder.raw["metadata"]["title"] == {"$text": "./TITLE.txt"}  # kept, as promised
     by_entity = {(p.entity, p.file): p.message for p in cat.problems() if p.entity}
@@ -1044,8 +1046,8 @@ def test_one_entity_the_store_cannot_hold_does_not_stall_the_source(
 
 
 def _refuse_entity_named(cat: Catalog, name: str) -> None:
-    with cat.app.db.engine.begin() as conn:
-        if cat.app.db.is_sqlite:
+    with cat.app.services.db.engine.begin() as conn:
+        if cat.app.services.db.is_sqlite:
             conn.execute(text(
                 f"CREATE TRIGGER refuse BEFORE INSERT ON entities WHEN NEW.name = '{name}' "
                 "BEGIN SELECT RAISE(ABORT, 'refused (test)'); END"
@@ -1087,8 +1089,10 @@ def test_a_row_the_database_refuses_costs_that_entity_only(catalog: CatalogFacto
         ("owner_changed", "component:default/payments-api"),
     ]  # nothing recorded for the refused one
     # The file is read again next time: once the database takes it, the entity arrives.
-    with cat.app.db.engine.begin() as conn:
-        conn.execute(text("DROP TRIGGER refuse" + ("" if cat.app.db.is_sqlite else " ON entities")))
+    with cat.app.services.db.engine.begin() as conn:
+        conn.execute(
+            text("DROP TRIGGER refuse" + ("" if cat.app.services.db.is_sqlite else " ON entities"))
+        )
     again = cat.sync().sources[0]
     assert again.added == ["component:default/poison"]
     assert not [p for p in cat.problems() if p.entity == "component:default/poison"]
@@ -1159,7 +1163,7 @@ def test_placeholder_bytes_are_budgeted_per_file(
         db_url=db_url,
         catalog={"sources": [source], "placeholder_file_mb": 1, "placeholder_sync_mb": 1},
     )
-    with app.db.engine.connect() as conn:
+    with app.services.db.engine.connect() as conn:
         stored = conn.execute(select(func.sum(func.length(entities.c.data)))).scalar_one()
         found = conn.execute(select(problems.c.level, problems.c.message)).all()
     assert 700_000 < stored < 1_000_000  # one resolved copy, not thirty
@@ -1169,7 +1173,7 @@ def test_placeholder_bytes_are_budgeted_per_file(
         "placeholder $text './big.txt' kept unresolved: the placeholders of this file would "
         "pull in more than 1 MB (catalog.placeholder_file_mb)"
     )
-    assert len(app.catalog.index()) == 30  # every entity is kept
+    assert len(app.services.reader.index()) == 30  # every entity is kept
 
 
 def test_bad_placeholder_budgets_are_config_errors(make_app: Any) -> None:
@@ -1295,7 +1299,7 @@ def test_a_sources_rules_add_to_the_global_ones_or_to_backstages_default(
 def test_bad_rules_are_config_errors_naming_the_key(
     tmp_path: Path, catalog_section: dict[str, Any], message: str
 ) -> None:
-    from bot.config import parse_settings
+    from bot.bootstrap import parse_settings
     from bot.errors import ConfigError
 
     with pytest.raises(ConfigError) as caught:

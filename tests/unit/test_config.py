@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from bot.config import Settings, default_config_path, load_settings
+from bot.bootstrap import load_settings
+from bot.config import Settings, default_config_path
 from bot.errors import ConfigError
 from tests.conftest import REPO
 

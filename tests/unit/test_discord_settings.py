@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from bot.config import parse_settings
+from bot.bootstrap import parse_settings
 from bot.errors import ConfigError
 from bot.platforms import DiscordSettings
 

@@ -1,0 +1,194 @@
+"""The one composition root: ``build_app`` constructs every service, the dispatcher, the
+platforms' parts and the scheduler, from settings.
+
+Only entry points (``adapters/cli.py``, an adapter's own CLI) and tests import this module.
+Nothing here does I/O at import time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+from bot import config
+from bot.app import App, Platform
+from bot.catalog import backstage_source, git_source
+from bot.catalog.locations import RUNTIME_SOURCE, has_locations, runtime_source
+from bot.catalog.queries import OffloadedCatalog
+from bot.catalog.read import CatalogReader
+from bot.catalog.rules import catalog_rules
+from bot.catalog.search import SearchCache
+from bot.catalog.sources import CatalogSource, FileSource
+from bot.catalog.sync import CatalogSync
+from bot.catalog.updates import CatalogUpdates
+from bot.config import (
+    ConfigSchema,
+    ConfigSection,
+    Settings,
+    SourceSettings,
+    SourceType,
+    parse_file_source,
+)
+from bot.dispatch import CommandSpec, Dispatcher
+from bot.docs.index import DocsIndexer
+from bot.docs.service import DocsService
+from bot.docs.settings import DocsSettings, parse_docs_settings
+from bot.errors import ConfigError
+from bot.platforms import parse_discord, parse_slack
+from bot.reports.service import Reports
+from bot.reports.settings import ReportsSettings, parse_reports
+from bot.scaffold.audit import AuditLog
+from bot.scaffold.service import Scaffolder
+from bot.scaffold.settings import parse_scaffold
+from bot.scheduler import ReportScheduler, SchedulesSettings, parse_schedules
+from bot.services import Clock, Interpreter, Poster, Services, system_clock
+from bot.store.db import Database
+
+# Threads for the blocking work chat requests cause (database reads, index builds): enough
+# for a few requests at once; more would only queue on the database and the GIL.
+IO_WORKERS = 4
+
+
+def file_source(cfg: SourceSettings, settings: Settings, db: Database) -> CatalogSource:
+    """A ``type: file`` source: a catalog file and what it references, on this machine."""
+    assert cfg.target is not None and cfg.root is not None
+    return FileSource(
+        cfg.name,
+        cfg.target,
+        cfg.root,
+        max_file_bytes=settings.catalog.max_file_mb * 2**20,
+        parse_workers=settings.catalog.workers,
+        placeholder_file_bytes=settings.catalog.placeholder_file_mb * 2**20,
+        placeholder_sync_bytes=settings.catalog.placeholder_sync_mb * 2**20,
+        relative_placeholders=settings.catalog.relative_placeholders,
+        max_glob_matches=settings.catalog.max_glob_matches,
+    )
+
+
+# Every config section and catalog source type Callboard knows: typed objects, so mypy and
+# import-linter see the wiring (``bot.config`` reads a file against this).
+CONFIG = ConfigSchema(
+    sections=(
+        ConfigSection("slack", parse_slack),
+        ConfigSection("discord", parse_discord),
+        ConfigSection("docs", parse_docs_settings),
+        ConfigSection("reports", parse_reports),
+        ConfigSection("schedules", parse_schedules),
+        ConfigSection("git", git_source.parse_git_settings),
+        ConfigSection("scaffold", parse_scaffold),
+    ),
+    source_types=(
+        SourceType("file", parse_file_source, file_source),
+        SourceType("git", git_source.parse_git_source, git_source.from_settings),
+        SourceType(
+            "backstage", backstage_source.parse_backstage_source, backstage_source.from_settings
+        ),
+    ),
+)
+
+
+def load_settings(path: Path | None = None) -> Settings:
+    """Read and validate a config file (``CALLBOARD_CONFIG`` or the default when ``path`` is
+    None) against ``CONFIG``; every problem is a ``ConfigError`` naming the file."""
+    return config.load_settings(path, schema=CONFIG)
+
+
+def parse_settings(data: Any, file: str, base: Path, path: Path | None = None) -> Settings:
+    """Validate an already parsed config (a dict) against ``CONFIG``."""
+    return config.parse_settings(data, file, base, path, schema=CONFIG)
+
+
+def build_source(cfg: SourceSettings, settings: Settings, db: Database) -> CatalogSource:
+    found = CONFIG.source_type(cfg.type)
+    if found is None:
+        raise ConfigError(f"catalog source {cfg.name}: unknown type {cfg.type}")
+    return found.build(cfg, settings, db)
+
+
+def build_app(
+    settings: Settings,
+    commands: Sequence[CommandSpec],
+    *,
+    clock: Clock = system_clock,
+    migrate: bool = True,
+    interpreters: Sequence[Interpreter] = (),
+    posters: Sequence[Poster] = (),
+    platforms: Sequence[Platform] = (),
+) -> App:
+    """Wire Callboard from settings: every service, the dispatcher, platforms and scheduler.
+
+    ``posters`` are registered as given (the console's); each of ``platforms`` that is
+    configured adds its poster and its server.
+    """
+    db = Database(settings.database_url)
+    if migrate:
+        db.migrate()
+    sources = [build_source(s, settings, db) for s in settings.catalog.sources]
+    if RUNTIME_SOURCE in (s.name for s in sources):
+        raise ConfigError(f"catalog source name {RUNTIME_SOURCE} is reserved; rename that source")
+    if has_locations(db):  # registered at runtime (the scaffolder); synced after the rest
+        sources.append(runtime_source(settings, db))
+    docs_settings = settings.optional_section("docs", DocsSettings) or DocsSettings()
+    reader = CatalogReader(db)
+    search = SearchCache(db)
+    sync = CatalogSync(
+        db,
+        sources,
+        steps=[DocsIndexer(db, docs_settings, sources)],
+        clock=clock,
+        rules=catalog_rules(
+            settings.catalog.rules,
+            {s.name: s.rules for s in settings.catalog.sources},
+            settings.catalog.model_layers,
+        ),
+        fidelity=settings.catalog.fidelity,
+    )
+    updates = CatalogUpdates(
+        sync,
+        (reader.refresh, search.refresh),
+        refresh_minutes=settings.catalog.refresh_minutes,
+        source_minutes={s.name: s.refresh_minutes for s in settings.catalog.sources},
+    )
+    pool = ThreadPoolExecutor(IO_WORKERS, thread_name_prefix="callboard-io")
+    reports = Reports(
+        db,
+        settings.optional_section("reports", ReportsSettings) or ReportsSettings(),
+        docs_settings,
+    )
+    audit = AuditLog(db)
+    names = frozenset(n for spec in commands for n in (spec.name, *spec.aliases))
+    services = Services(
+        settings=settings,
+        clock=clock,
+        db=db,
+        catalog=OffloadedCatalog(reader, pool),
+        reader=reader,
+        search=search,
+        sync=updates,
+        docs=DocsService(db, docs_settings, settings.backstage_url),
+        reports=reports,
+        audit=audit,
+        scaffolder=Scaffolder(
+            settings, db, reader, updates, audit, pool, clock=clock, commands=names
+        ),
+        posters={p.platform: p for p in posters},
+        pool=pool,
+    )
+    dispatcher = Dispatcher(services, commands)
+    dispatcher.interpreters.extend(interpreters)
+    schedules = settings.optional_section("schedules", SchedulesSettings)
+    app = App(
+        services=services,
+        dispatcher=dispatcher,
+        scheduler=ReportScheduler(services, schedules.schedules if schedules else ()),
+    )
+    for platform in platforms:
+        parts = platform.start(app)
+        if parts is None:
+            continue
+        app.platforms[platform.name] = parts
+        if parts.poster is not None:
+            services.posters[parts.poster.platform] = parts.poster
+    return app

@@ -1,0 +1,81 @@
+"""What a handler may use: the typed record of Callboard's services, built by ``bot.bootstrap``.
+
+``Services`` names every dependency a command, the scheduler or an adapter has, so the type
+checker (and a reader) can see them. It lives here, not in ``bot.app``, so that commands and
+the core can import it without importing the composition root that builds it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, ParamSpec, Protocol, TypeVar
+
+from bot.catalog.queries import run_blocking
+from bot.chat import Reply
+
+if TYPE_CHECKING:
+    from bot.catalog.read import CatalogReader
+    from bot.catalog.search import SearchCache
+    from bot.catalog.updates import CatalogUpdates
+    from bot.config import Settings
+    from bot.docs.service import DocsService
+    from bot.ports import CatalogQueries
+    from bot.reports.service import Reports
+    from bot.scaffold.audit import AuditLog
+    from bot.scaffold.service import Scaffolder
+    from bot.store.db import Database
+
+P = ParamSpec("P")
+T = TypeVar("T")
+
+Clock = Callable[[], dt.datetime]
+Interpreter = Callable[[str], str | None]  # plain language → a command line, or None
+
+
+def system_clock() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+class Poster(Protocol):
+    """Something that can post a reply into a channel of its platform (for scheduled reports)."""
+
+    platform: str
+
+    async def post(self, channel: str, reply: Reply) -> None: ...
+
+
+# Platform name → its poster. Filled by ``bot.bootstrap.build_app`` (the console's, and each
+# configured platform's); the scheduler posts through it.
+Posters = dict[str, Poster]
+
+
+@dataclass(frozen=True)
+class Services:
+    """Callboard's services, wired once by ``bot.bootstrap.build_app``.
+
+    ``db`` and ``reader`` are the blocking store and catalog reader, for code that already
+    runs in a worker thread (``offload``); everything else reaches the catalog through the
+    awaitable ``catalog``.
+    """
+
+    settings: Settings
+    clock: Clock
+    db: Database
+    catalog: CatalogQueries  # awaitable reads; they run in ``pool``
+    reader: CatalogReader  # the same reads, blocking (inside ``offload``)
+    search: SearchCache  # /search, /owns and /deps answer from it
+    sync: CatalogUpdates  # sync now (blocking or awaited), refresh the indexes
+    docs: DocsService
+    reports: Reports
+    audit: AuditLog
+    scaffolder: Scaffolder
+    posters: Posters
+    # Bounded pool for the blocking work requests cause (see ``offload``).
+    pool: ThreadPoolExecutor
+
+    async def offload(self, fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> T:
+        """Run blocking ``fn`` (database reads, an index build, git) in the services' pool."""
+        return await run_blocking(self.pool, fn, *args, **kwargs)
