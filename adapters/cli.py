@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import json
 import logging
 import os
@@ -38,7 +37,7 @@ from bot.hardening import harden
 from bot.reports.render import REPORTS
 from bot.reports.service import Reports
 from bot.reports.store import PLATFORM_SCOPE
-from bot.scheduler import ReportScheduler
+from bot.scheduler import ReportScheduler, new_scheduler, schedule_refresh
 from bot.trust import never_attempted
 from commands import COMMANDS, INTERPRETERS
 from commands.admin import status_data, status_reply
@@ -166,10 +165,12 @@ def _serve_at_terminal(app: App, ns: argparse.Namespace) -> None:
 
 
 async def _serve(app: App, ns: argparse.Namespace, console: Console | None = None) -> None:
-    refresher = asyncio.create_task(app.refresh_forever())
+    aps = new_scheduler()  # one APScheduler: catalog refreshes and scheduled reports
+    schedule_refresh(aps, app.sync_async, app.sync.source_names, app.settings.catalog)
     servers = [asyncio.create_task(s) for s in platform_servers(app)]
-    scheduler = ReportScheduler.for_app(app)  # the `schedules:` section; idle when empty
+    scheduler = ReportScheduler.for_app(app, aps=aps)  # `schedules:`; idle when empty
     try:
+        aps.start()
         await scheduler.start()
         stdin_open = not sys.stdin.closed and _stdin_readable()
         interactive = console is not None
@@ -183,11 +184,10 @@ async def _serve(app: App, ns: argparse.Namespace, console: Console | None = Non
             await scheduler.wait()  # post scheduled reports until stopped
     finally:
         scheduler.shutdown()
-        refresher.cancel()
+        if aps.running:
+            aps.shutdown(wait=False)
         for task in servers:
             task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await refresher
 
 
 def _stdin_readable() -> bool:
@@ -292,7 +292,7 @@ def cmd_report(ns: argparse.Namespace) -> int:
                 close = f" Did you mean {', '.join(exc.suggestions)}?" if exc.suggestions else ""
                 print(f"callboard report: {exc}{close}", file=sys.stderr)
                 return 1
-        result = Reports.of(app).build(ns.report, scope, app.clock())
+        result = asyncio.run(Reports.of(app).build(ns.report, scope, app.clock()))
         if ns.format == "json":
             print(json.dumps(result.data, indent=2))
         else:

@@ -9,11 +9,10 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
-import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any, ParamSpec, Protocol, TypeVar
+from typing import Any, ParamSpec, TypeVar
 
 from bot.catalog import backstage_source, git_source
 from bot.catalog.locations import RUNTIME_SOURCE, has_locations, runtime_source
@@ -23,7 +22,6 @@ from bot.catalog.rules import catalog_rules
 from bot.catalog.search import SearchCache
 from bot.catalog.sources import CatalogSource, FileSource
 from bot.catalog.sync import CatalogSync, SyncReport
-from bot.chat import Reply
 from bot.config import Settings, SourceSettings
 from bot.dispatch import CommandSpec, Dispatcher
 from bot.docs.index import DocsIndexer
@@ -31,7 +29,7 @@ from bot.docs.service import EXTENSION_KEY as DOCS_KEY
 from bot.docs.service import DocsService
 from bot.docs.settings import DocsSettings
 from bot.errors import ConfigError
-from bot.ports import CatalogQueries
+from bot.ports import CatalogQueries, Poster
 from bot.store.db import Database
 
 log = logging.getLogger(__name__)
@@ -49,14 +47,6 @@ Interpreter = Callable[[str], str | None]  # plain language → a command line, 
 
 def system_clock() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
-
-
-class Poster(Protocol):
-    """Something that can post a reply into a channel of its platform (for scheduled reports)."""
-
-    platform: str
-
-    async def post(self, channel: str, reply: Reply) -> None: ...
 
 
 SourceFactory = Callable[[SourceSettings, Settings, Database], CatalogSource]
@@ -149,32 +139,6 @@ class App:
             self._sync_lock = asyncio.Lock()
         async with self._sync_lock:
             return await asyncio.to_thread(self.sync_now, only, force)
-
-    async def refresh_forever(self, tick_seconds: float = 30.0) -> None:
-        """Re-sync each source every ``refresh_minutes`` (its own, or the catalog's).
-
-        Sources added while running (registered locations) are picked up at the next tick.
-        """
-        configured = {s.name: s.refresh_minutes for s in self.settings.catalog.sources}
-
-        def interval(name: str) -> float:
-            return 60.0 * (configured.get(name) or self.settings.catalog.refresh_minutes)
-
-        start = time.monotonic()
-        due: dict[str, float] = {name: start + interval(name) for name in self.sync.source_names()}
-        while True:
-            await asyncio.sleep(tick_seconds)
-            now = time.monotonic()
-            for name in self.sync.source_names():
-                at = due.setdefault(name, now + interval(name))
-                if now < at:
-                    continue
-                try:
-                    report = await self.sync_async(only=name)
-                    log.info("refresh: %s", report.summary())
-                except Exception:
-                    log.exception("refresh of %s failed", name)
-                due[name] = time.monotonic() + interval(name)
 
     def close(self) -> None:
         if self._pool is not None:

@@ -14,11 +14,12 @@ from collections.abc import Coroutine
 from pathlib import Path
 from typing import Any
 
-from bot.app import App, Poster
+from bot.app import App
 from bot.config import load_settings
 from bot.errors import ConfigError
 from bot.hardening import secret_environ
 from bot.platforms import SlackSettings
+from bot.ports import Poster
 
 log = logging.getLogger(__name__)
 

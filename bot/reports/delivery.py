@@ -16,12 +16,14 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from bot.app import Poster
 from bot.chat import Reply
 from bot.errors import BotError, ChannelNotFound, DeliveryError, RateLimited
 from bot.reports.settings import ReportsSettings
+
+if TYPE_CHECKING:
+    from bot.ports import Poster
 
 log = logging.getLogger(__name__)
 
