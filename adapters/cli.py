@@ -7,6 +7,7 @@ import asyncio
 import json
 import logging
 import os
+import shlex
 import signal
 import sys
 import threading
@@ -32,11 +33,10 @@ from bot.catalog.problems import Level, Problem
 from bot.catalog.rules import MODEL_LAYERS, CatalogRules
 from bot.catalog.sync import SyncReport, build_candidates
 from bot.config import Settings, load_settings
-from bot.errors import BotError, ConfigError, NotFound
+from bot.errors import BotError, ConfigError
 from bot.hardening import harden
 from bot.reports.render import REPORTS
 from bot.reports.service import Reports
-from bot.reports.store import PLATFORM_SCOPE
 from bot.scheduler import ReportScheduler, new_scheduler, schedule_refresh
 from bot.trust import never_attempted
 from commands import COMMANDS, INTERPRETERS
@@ -279,27 +279,33 @@ def cmd_status(ns: argparse.Namespace) -> int:
 
 
 def cmd_report(ns: argparse.Namespace) -> int:
-    """Build one report, as the scheduler would post it (text) or as data (JSON)."""
+    """Build one report, in full: ``/report`` through the dispatcher, as text or its data."""
     app = _app(ns)
     try:
         if not ns.no_sync:
             app.sync_now()
-        scope = PLATFORM_SCOPE
-        if ns.team:
-            try:
-                scope = str(app.catalog.resolve(ns.team, ("group",)).ref)
-            except NotFound as exc:
-                close = f" Did you mean {', '.join(exc.suggestions)}?" if exc.suggestions else ""
-                print(f"callboard report: {exc}{close}", file=sys.stderr)
-                return 1
-        result = asyncio.run(Reports.of(app).build(ns.report, scope, app.clock()))
-        if ns.format == "json":
-            print(json.dumps(result.data, indent=2))
-        else:
-            print(terminal_text(result.reply.to_text()))
-        return 0
+        return asyncio.run(_report(app, ns))
     finally:
         app.close()
+
+
+async def _report(app: App, ns: argparse.Namespace) -> int:
+    # The run keeps the report the request built, so its data can be printed (--format json)
+    # and its text in full rather than paged; the team is resolved as in chat.
+    run = await Reports.of(app).run(app.clock(), posted=False)
+    line = f"/report {ns.report}" + (f" {shlex.quote(ns.team)}" if ns.team else "")
+    with run.active():
+        reply = await app.dispatcher.dispatch(to_request(app, line))
+    if reply.error or run.last is None:
+        print(f"callboard report: {terminal_text(reply.to_text())}", file=sys.stderr)
+        return 1
+    if ns.format == "json":
+        print(json.dumps(run.last.data, indent=2))
+    else:
+        full = run.last.reply
+        notes = tuple(n for n in reply.notes if n not in full.notes)
+        print(terminal_text(full.with_notes(*notes).to_text() if notes else full.to_text()))
+    return 0
 
 
 def cmd_check(ns: argparse.Namespace) -> int:

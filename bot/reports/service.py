@@ -31,9 +31,11 @@ EXTENSION_KEY = "reports"
 
 @dataclass
 class ReportRun:
-    """One scheduled run's analysis, and the reports built from it (by report and scope)."""
+    """One analysis and the reports built from it (by report and scope): a scheduled run's
+    (``posted``: capped lists, posted whole), or a caller's that wants a report's data too."""
 
     analysis: Analysis
+    posted: bool = True
     results: dict[tuple[str, str], ReportResult] = field(default_factory=dict)
     last: ReportResult | None = None  # the report the latest request built
 
@@ -82,15 +84,16 @@ class Reports:
         inputs = await self.store.read(now - dt.timedelta(days=self.settings.changes_days))
         return await asyncio.to_thread(analyse, inputs, now, self.settings, self.thresholds)
 
-    async def run(self, now: dt.datetime) -> ReportRun:
-        """A scheduled run's analysis; activate it (``with run.active():``) around the
+    async def run(self, now: dt.datetime, posted: bool = True) -> ReportRun:
+        """A run's analysis; activate it (``with run.active():``) around the ``/report``
         requests it dispatches."""
-        return ReportRun(await self.analyse(now))
+        return ReportRun(await self.analyse(now), posted)
 
     async def build(
         self, report: str, scope: str = PLATFORM_SCOPE, now: dt.datetime | None = None
     ) -> ReportResult:
-        """One report: in full (on demand), or for posting when a ``ReportRun`` is active."""
+        """One report: in full (on demand), or from the active ``ReportRun`` (for posting when
+        the run is a scheduled one)."""
         if report not in REPORTS:
             raise ValueError(f"unknown report {report!r}")
         run = _RUN.get()
@@ -98,7 +101,7 @@ class Reports:
             result = run.results.get((report, scope))
             if result is None:
                 result = await asyncio.to_thread(
-                    build_report, run.analysis, report, scope, posted=True
+                    build_report, run.analysis, report, scope, run.posted
                 )
                 run.results[(report, scope)] = result
             run.last = result
