@@ -21,6 +21,7 @@ from bot.chat import ChatUser, Reply, Request
 from bot.chat import Section as ReplySection
 from bot.errors import NotFound
 from bot.reports.delivery import (
+    FAILED,
     NO_POSTER,
     NOT_FOUND,
     POSTED,
@@ -203,11 +204,21 @@ class ReportRuns:
         jobs = self._jobs(schedule, run)
         progress.planned = len(jobs)
         built: dict[str, tuple[ReportResult, Reply]] = {}
+        refused: dict[str, str] = {}  # a team gone since the analysis: its posts fail alone
         with run.active():
             for scope, _, _ in jobs:
-                if scope not in built:
+                if scope in built or scope in refused:
+                    continue
+                try:
                     built[scope] = await self._report(schedule, run, scope)
+                except ScheduleFailed as exc:
+                    if not schedule.teams or scope == PLATFORM_SCOPE:
+                        raise  # the schedule's own scope: the whole run fails
+                    refused[scope] = str(exc)
         for scope, platform, channel in jobs:
+            if scope in refused:
+                deliveries.append(Delivery(platform, channel, scope, FAILED, refused[scope]))
+                continue
             result, reply = built[scope]
             if result.empty and when_empty == "skip":
                 deliveries.append(Delivery(platform, channel, result.scope, SKIPPED))
