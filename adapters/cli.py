@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import datetime as dt
 import json
 import logging
 import os
@@ -31,6 +32,7 @@ from bot.catalog.files import FileTree, walk
 from bot.catalog.parsepool import default_workers
 from bot.catalog.problems import Level, Problem
 from bot.catalog.rules import MODEL_LAYERS, CatalogRules
+from bot.catalog.status import source_statuses
 from bot.catalog.sync import SyncReport, build_candidates
 from bot.config import Settings, load_settings
 from bot.errors import BotError, ConfigError
@@ -166,7 +168,14 @@ def _serve_at_terminal(app: App, ns: argparse.Namespace) -> None:
 
 async def _serve(app: App, ns: argparse.Namespace, console: Console | None = None) -> None:
     aps = new_scheduler()  # one APScheduler: catalog refreshes and scheduled reports
-    schedule_refresh(aps, app.sync_async, app.sync.source_names, app.settings.catalog)
+    schedule_refresh(
+        aps,
+        app.sync_async,
+        app.sync.source_names,
+        app.settings.catalog,
+        last_attempt=lambda name: app.offload(_last_attempt, app, name),
+        clock=app.clock,
+    )
     servers = [asyncio.create_task(s) for s in platform_servers(app)]
     scheduler = ReportScheduler.for_app(app, aps=aps)  # `schedules:`; idle when empty
     try:
@@ -188,6 +197,12 @@ async def _serve(app: App, ns: argparse.Namespace, console: Console | None = Non
             aps.shutdown(wait=False)
         for task in servers:
             task.cancel()
+
+
+def _last_attempt(app: App, source: str) -> dt.datetime | None:
+    """When any replica last tried to sync ``source`` (its stored status)."""
+    found = source_statuses(app.db, only=source, problem_limit=0)
+    return found[0].last_attempt if found else None
 
 
 def _stdin_readable() -> bool:

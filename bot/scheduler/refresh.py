@@ -6,7 +6,8 @@ started twice, and refreshes missed meanwhile collapse into one. A watcher job a
 sources registered while running (the scaffolder's locations) and drops those gone. Each
 refresh goes through the app's sync, which runs one sync at a time per process and, in the
 store, holds the source's cross-process sync lock (a PostgreSQL advisory lock; SQLite's one
-write lock), so replicas on one database never sync a source at the same time.
+write lock), so replicas on one database never sync a source at the same time; and a source
+another replica has just refreshed (its last attempt is within half an interval) is skipped.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ class Summarised(Protocol):
 
 
 SyncOne = Callable[..., Awaitable[Summarised]]  # ``sync_async(only=name)``
+LastAttempt = Callable[[str], Awaitable[dt.datetime | None]]  # any replica's, from the store
 
 
 class CatalogRefresh(Protocol):
@@ -52,10 +54,14 @@ class RefreshJobs:
         sync_async: SyncOne,
         sources: Callable[[], Sequence[str]],
         catalog: CatalogRefresh,
+        last_attempt: LastAttempt | None = None,
+        clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
     ) -> None:
         self.scheduler = scheduler
         self.sync_async = sync_async
         self.sources = sources
+        self.last_attempt = last_attempt
+        self.clock = clock
         self.configured = {s.name: s.refresh_minutes for s in catalog.sources}
         self.default_minutes = catalog.refresh_minutes
 
@@ -87,13 +93,23 @@ class RefreshJobs:
                 replace_existing=True,
             )
 
-    async def refresh(self, name: str) -> None:
-        """Re-sync one source; a failure is logged, and the next interval tries again."""
+    async def refresh(self, name: str) -> bool:
+        """Re-sync one source unless another replica just did; False when skipped.
+
+        A failure is logged, and the next interval tries again.
+        """
         try:
+            if self.last_attempt is not None:
+                last = await self.last_attempt(name)
+                half = dt.timedelta(minutes=self.minutes(name) / 2)
+                if last is not None and self.clock() - last < half:
+                    log.debug("refresh of %s skipped: synced at %s", name, last)
+                    return False
             report = await self.sync_async(only=name)
             log.info("refresh: %s", report.summary())
         except Exception:
             log.exception("refresh of %s failed", name)
+        return True
 
     async def _watch(self) -> None:
         self.sync()
@@ -105,14 +121,17 @@ def schedule_refresh(
     sources: Callable[[], Sequence[str]],
     catalog: CatalogRefresh,
     *,
+    last_attempt: LastAttempt | None = None,
+    clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
     watch_seconds: float = WATCH_SECONDS,
 ) -> RefreshJobs:
     """Add the catalog's refresh jobs to ``scheduler`` (started or not) and return them.
 
     ``sync_async(only=name)`` syncs one source (``App.sync_async``); ``sources()`` names the
-    current sources (``CatalogSync.source_names``), asked again every ``watch_seconds``.
+    current sources (``CatalogSync.source_names``), asked again every ``watch_seconds``;
+    ``last_attempt(name)``, when given, is when any replica last synced that source.
     """
-    jobs = RefreshJobs(scheduler, sync_async, sources, catalog)
+    jobs = RefreshJobs(scheduler, sync_async, sources, catalog, last_attempt, clock)
     jobs.sync()
     scheduler.add_job(
         jobs._watch,

@@ -125,3 +125,26 @@ async def test_a_failed_refresh_is_logged_and_the_job_stays() -> None:
     jobs = schedule_refresh(aps, broken, lambda: ["main"], Catalog(), watch_seconds=3600)
     await jobs.refresh("main")  # logged, not raised
     assert jobs.job_ids() == [f"{JOB_PREFIX}main"]
+
+
+async def test_a_source_another_replica_just_refreshed_is_skipped() -> None:
+    now = dt.datetime(2026, 11, 2, 8, 0, tzinfo=dt.UTC)
+    attempts: dict[str, dt.datetime] = {"main": now - dt.timedelta(minutes=3)}
+
+    async def last_attempt(name: str) -> dt.datetime | None:
+        return attempts.get(name)
+
+    syncs = Syncs()
+    jobs = schedule_refresh(
+        new_scheduler(),
+        syncs,
+        lambda: ["main", "new"],
+        Catalog(10, [Src("main"), Src("new")]),
+        last_attempt=last_attempt,
+        clock=lambda: now,
+    )
+    assert await jobs.refresh("main") is False  # 3 of 10 minutes ago: another replica's
+    assert await jobs.refresh("new") is True  # never synced
+    attempts["main"] = now - dt.timedelta(minutes=6)
+    assert await jobs.refresh("main") is True
+    assert syncs.calls == ["new", "main"]
