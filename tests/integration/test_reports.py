@@ -221,6 +221,19 @@ def test_cli_stale_docs_on_the_demo_and_a_teams_digest_as_text(
     assert "invalid choice: 'gaps'" in capsys.readouterr().err
 
 
+def test_cli_report_resolves_the_team_as_chat_does(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``callboard report`` is ``/report`` through the dispatcher: a close spelling is the
+    closest team, with the same note as in chat, and the whole report is printed."""
+    config = demo_config(tmp_path)
+    argv = ["--config", str(config), "report", "ownership-gaps", "team-mappin"]
+    assert main(argv) == 0
+    text = capsys.readouterr().out
+    assert "showing the closest match, group:default/team-mapping" in text
+    assert "Ownership gaps: Mapping Team (team-mapping)" in text
+
+
 # ----------------------------------------------------------------------------- in chat
 
 
