@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
+import shlex
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -177,7 +178,8 @@ class ReportRuns:
         self, schedule: Schedule, run: ReportRun, scope: str
     ) -> tuple[ReportResult, Reply]:
         """``/report <name> [scope]`` through the dispatcher, as any command is asked."""
-        line = f"/report {schedule.report}" + ("" if scope == PLATFORM_SCOPE else f" {scope}")
+        words = ["/report", schedule.report] + ([] if scope == PLATFORM_SCOPE else [scope])
+        line = shlex.join(words)  # a team as written may have spaces ("Team B")
         request = Request(
             text=line,
             user=ChatUser("scheduler", schedule.id, name=f"schedule {schedule.id}"),
