@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import json
 import logging
 import os
@@ -37,10 +36,10 @@ from bot.catalog.rules import MODEL_LAYERS, CatalogRules
 from bot.catalog.status import status_data
 from bot.catalog.sync import SyncReport, build_candidates
 from bot.config import Settings
-from bot.errors import BotError, ConfigError, NotFound
+from bot.errors import BotError, ConfigError
 from bot.hardening import harden
 from bot.reports.render import REPORTS
-from bot.reports.store import PLATFORM_SCOPE
+from bot.scheduler import schedule_refresh
 from bot.trust import never_attempted
 from commands import COMMANDS, INTERPRETERS
 
@@ -143,10 +142,20 @@ def _serve_at_terminal(app: App, ns: argparse.Namespace) -> None:
 
 
 async def _serve(app: App, ns: argparse.Namespace, console: Console | None = None) -> None:
-    servers = [asyncio.create_task(s) for s in app.servers()]
-    refresher = asyncio.create_task(app.services.sync.refresh_forever())
     scheduler = app.scheduler  # the `schedules:` section; idle when empty
+    aps = scheduler.aps  # one APScheduler: catalog refreshes and scheduled reports
+    services = app.services
+    schedule_refresh(
+        aps,
+        services.sync.run_async,
+        services.sync.source_names,
+        services.settings.catalog,
+        last_attempt=lambda name: services.offload(services.sync.last_attempt, name),
+        clock=services.clock,
+    )
+    servers = [asyncio.create_task(s) for s in app.servers()]
     try:
+        aps.start()
         await scheduler.start()
         stdin_open = not sys.stdin.closed and _stdin_readable()
         interactive = console is not None
@@ -160,11 +169,10 @@ async def _serve(app: App, ns: argparse.Namespace, console: Console | None = Non
             await scheduler.wait()  # post scheduled reports until stopped
     finally:
         scheduler.shutdown()
-        refresher.cancel()
+        if aps.running:
+            aps.shutdown(wait=False)
         for task in servers:
             task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await refresher
 
 
 def _stdin_readable() -> bool:
@@ -248,27 +256,33 @@ def cmd_status(ns: argparse.Namespace) -> int:
 
 
 def cmd_report(ns: argparse.Namespace) -> int:
-    """Build one report, as the scheduler would post it (text) or as data (JSON)."""
+    """Build one report, in full: ``/report`` through the dispatcher, as text or its data."""
     app = _app(ns)
     try:
         if not ns.no_sync:
             app.services.sync.run()
-        scope = PLATFORM_SCOPE
-        if ns.team:
-            try:
-                scope = str(app.services.reader.resolve(ns.team, ("group",)).ref)
-            except NotFound as exc:
-                close = f" Did you mean {', '.join(exc.suggestions)}?" if exc.suggestions else ""
-                print(f"callboard report: {exc}{close}", file=sys.stderr)
-                return 1
-        result = app.services.reports.build(ns.report, scope, app.services.clock())
-        if ns.format == "json":
-            print(json.dumps(result.data, indent=2))
-        else:
-            print(terminal_text(result.reply.to_text()))
-        return 0
+        return asyncio.run(_report(app, ns))
     finally:
         app.close()
+
+
+async def _report(app: App, ns: argparse.Namespace) -> int:
+    # The run keeps the report the request built, so its data can be printed (--format json)
+    # and its text in full rather than paged; the team is resolved as in chat.
+    run = await app.services.reports.run(app.services.clock(), posted=False)
+    line = f"/report {ns.report}" + (f" {shlex.quote(ns.team)}" if ns.team else "")
+    with run.active():
+        reply = await app.dispatcher.dispatch(to_request(app, line))
+    if reply.error or run.last is None:
+        print(f"callboard report: {terminal_text(reply.to_text())}", file=sys.stderr)
+        return 1
+    if ns.format == "json":
+        print(json.dumps(run.last.data, indent=2))
+    else:
+        full = run.last.reply
+        notes = tuple(n for n in reply.notes if n not in full.notes)
+        print(terminal_text(full.with_notes(*notes).to_text() if notes else full.to_text()))
+    return 0
 
 
 def cmd_check(ns: argparse.Namespace) -> int:

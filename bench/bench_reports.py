@@ -7,6 +7,7 @@ this measures exactly that, after a cold sync, on SQLite (and PostgreSQL when re
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import time
 
@@ -29,7 +30,7 @@ def _measure(config_path: object, label: str) -> list[Result]:
         reports = app.services.reports
         now = dt.datetime.now(dt.UTC)
         started = time.perf_counter()
-        analysis = reports.analyse(now)
+        analysis = asyncio.run(reports.analyse(now))
         analysed = time.perf_counter() - started
         teams = [g.ref for g in analysis.facts.groups() if not analysis.facts.children.get(g.ref)]
         per_team: list[float] = []

@@ -7,10 +7,13 @@ Nothing here does I/O at import time.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
+
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from bot import config
 from bot.app import App, Platform
@@ -37,14 +40,24 @@ from bot.docs.service import DocsService
 from bot.docs.settings import DocsSettings, parse_docs_settings
 from bot.errors import ConfigError
 from bot.platforms import parse_discord, parse_slack
+from bot.reports.delivery import Sleep
 from bot.reports.service import Reports
 from bot.reports.settings import ReportsSettings, parse_reports
 from bot.scaffold.audit import AuditLog
 from bot.scaffold.service import Scaffolder
 from bot.scaffold.settings import parse_scaffold
-from bot.scheduler import ReportScheduler, SchedulesSettings, parse_schedules
+from bot.scheduler import (
+    ReportRuns,
+    ReportScheduler,
+    Schedule,
+    SchedulesSettings,
+    instance_id,
+    parse_schedules,
+)
 from bot.services import Clock, Interpreter, Poster, Services, system_clock
 from bot.store.db import Database
+from bot.store.sql.claims import SqlClaimStore
+from bot.store.sql.reports import SqlReportsStore
 
 # Threads for the blocking work chat requests cause (database reads, index builds): enough
 # for a few requests at once; more would only queue on the database and the GIL.
@@ -148,12 +161,10 @@ def build_app(
     updates = CatalogUpdates(
         sync,
         (reader.refresh, search.refresh),
-        refresh_minutes=settings.catalog.refresh_minutes,
-        source_minutes={s.name: s.refresh_minutes for s in settings.catalog.sources},
     )
     pool = ThreadPoolExecutor(IO_WORKERS, thread_name_prefix="callboard-io")
     reports = Reports(
-        db,
+        SqlReportsStore(db, pool),
         settings.optional_section("reports", ReportsSettings) or ReportsSettings(),
         docs_settings,
     )
@@ -178,11 +189,10 @@ def build_app(
     )
     dispatcher = Dispatcher(services, commands)
     dispatcher.interpreters.extend(interpreters)
-    schedules = settings.optional_section("schedules", SchedulesSettings)
     app = App(
         services=services,
         dispatcher=dispatcher,
-        scheduler=ReportScheduler(services, schedules.schedules if schedules else ()),
+        scheduler=build_scheduler(services, dispatcher),
     )
     for platform in platforms:
         parts = platform.start(app)
@@ -192,3 +202,29 @@ def build_app(
         if parts.poster is not None:
             services.posters[parts.poster.platform] = parts.poster
     return app
+
+
+def build_scheduler(
+    services: Services,
+    dispatcher: Dispatcher,
+    schedules: Sequence[Schedule] | None = None,
+    *,
+    instance: str | None = None,
+    sleep: Sleep = asyncio.sleep,
+    aps: AsyncIOScheduler | None = None,
+) -> ReportScheduler:
+    """The report scheduler over ``services`` (the ``schedules:`` section unless ``schedules``
+    are given); runs dispatch ``/report`` through ``dispatcher`` and claim in the SQL store."""
+    if schedules is None:
+        found = services.settings.optional_section("schedules", SchedulesSettings)
+        schedules = found.schedules if found else ()
+    runs = ReportRuns(
+        dispatcher=dispatcher,
+        reports=services.reports,
+        claims=SqlClaimStore(services.db, services.pool),
+        posters=services.posters,
+        clock=services.clock,
+        instance=instance or instance_id(),
+        sleep=sleep,
+    )
+    return ReportScheduler(schedules, runs, aps=aps)

@@ -55,6 +55,9 @@ class Request:
     platform: str = "console"
     mention: bool = False  # the bot was @-mentioned: try plain-language phrases first
     command: str | None = None  # set when the platform already split off the command name
+    # Nobody reads the reply before it is posted (a scheduled report): a name that matches
+    # nothing exactly is refused, never guessed.
+    unattended: bool = False
     # Where a long-running command shows how far it got (see ``Progress``); None: nowhere.
     progress: Progress | None = field(default=None, compare=False, repr=False)
 

@@ -222,7 +222,7 @@ class Dispatcher:
             return self._unknown_command(name, request)
         try:
             args = self.parse(spec, rest)
-            await self.resolve_entities(spec, args)
+            await self.resolve_entities(spec, args, guess=not request.unattended)
             reply = await spec.handler(ctx, args)
             if args.values.get("__notes__"):
                 reply = reply.with_notes(*args.values["__notes__"])
@@ -323,7 +323,9 @@ class Dispatcher:
             raise BadArguments(f"--{opt.name} must be at most {opt.maximum}")
         return number
 
-    async def resolve_entities(self, spec: CommandSpec, args: Args) -> None:
+    async def resolve_entities(self, spec: CommandSpec, args: Args, guess: bool = True) -> None:
+        """Resolve entity arguments; a fuzzy match is used with a note, or (``guess=False``)
+        refused naming the closest."""
         notes: list[str] = []
         catalog = self.services.catalog
         for arg in spec.args:
@@ -333,6 +335,14 @@ class Dispatcher:
             if not text:
                 continue
             found = await catalog.resolve(text, arg.kinds)
+            if found.how == "fuzzy" and not guess:
+                kinds = " or ".join(arg.kinds) or "entity"
+                refused = NotFound(
+                    f"{arg.name}: {text} names no {kinds} (the closest is {found.ref})",
+                    (str(found.ref),),
+                )
+                refused.query = text
+                raise refused
             entity = await catalog.get(found.ref)
             if entity is None:  # removed by a sync between index and read
                 raise NotFound(f"{found.ref} is no longer in the catalog.")

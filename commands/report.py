@@ -64,7 +64,9 @@ async def report(ctx: Context, args: Args) -> Reply:
     name = report_name(name_text)
     team = args.entities.get("team")
     scope = str(team.ref) if team is not None else PLATFORM_SCOPE
-    result = await ctx.services.reports.build_async(name, scope, ctx.now)
+    result = await ctx.services.reports.build(name, scope, ctx.now)
+    if result.posted:  # a scheduled run's: its lists are capped already, and posted whole
+        return result.reply
     page = int(args.options["page"])
     more = f"/report {name}" + (f" {team.ref}" if team is not None else "")
     reply = page_reply(result.reply, page, PAGE_SIZE, more)

@@ -8,11 +8,12 @@ call; it owns the one-sync-at-a-time lock and rebuilds the indexes answers are b
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import logging
-import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 
 from bot.catalog.sources import CatalogSource
+from bot.catalog.status import source_statuses
 from bot.catalog.sync import CatalogSync, SyncReport
 
 log = logging.getLogger(__name__)
@@ -25,14 +26,9 @@ class CatalogUpdates:
         self,
         sync: CatalogSync,
         indexes: Sequence[Callable[[], None]],
-        *,
-        refresh_minutes: float,
-        source_minutes: Mapping[str, float | None] | None = None,
     ) -> None:
         self.sync = sync
         self.indexes = tuple(indexes)  # each rebuilds one index when the catalog changed
-        self.refresh_minutes = refresh_minutes
-        self.source_minutes = dict(source_minutes or {})
         self._lock: asyncio.Lock | None = None
 
     @property
@@ -68,27 +64,7 @@ class CatalogUpdates:
         async with self._lock:
             return await asyncio.to_thread(self.run, only, force)
 
-    async def refresh_forever(self, tick_seconds: float = 30.0) -> None:
-        """Re-sync each source every ``refresh_minutes`` (its own, or the catalog's).
-
-        Sources added while running (registered locations) are picked up at the next tick.
-        """
-
-        def interval(name: str) -> float:
-            return 60.0 * (self.source_minutes.get(name) or self.refresh_minutes)
-
-        start = time.monotonic()
-        due: dict[str, float] = {name: start + interval(name) for name in self.source_names()}
-        while True:
-            await asyncio.sleep(tick_seconds)
-            now = time.monotonic()
-            for name in self.source_names():
-                at = due.setdefault(name, now + interval(name))
-                if now < at:
-                    continue
-                try:
-                    report = await self.run_async(only=name)
-                    log.info("refresh: %s", report.summary())
-                except Exception:
-                    log.exception("refresh of %s failed", name)
-                due[name] = time.monotonic() + interval(name)
+    def last_attempt(self, source: str) -> dt.datetime | None:
+        """When any replica last tried to sync ``source`` (its stored status); blocking."""
+        found = source_statuses(self.sync.db, only=source, problem_limit=0)
+        return found[0].last_attempt if found else None

@@ -6,9 +6,11 @@
     changes.py    net changes (added, removed, owner changed) since the last digest
     analysis.py   one pass for a whole run, sliced per scope; digest metrics and trends
     render.py     reports as core ``Reply`` objects and as plain data (``--format json``)
-    store.py      digest snapshots and channel faults; the insert-or-nothing claim helper
-    delivery.py   posting through ``App.posters``: pacing, rate-limit retries, faults
-    service.py    ``Reports``: what ``/report`` and ``callboard report`` call
+    store.py      digest snapshots, channel faults, what a run reads and leaves behind
+                  (the SQL behind ``bot.ports.ReportsStore`` is ``bot.store.sql.reports``)
+    delivery.py   posting through the platforms' posters: pacing, rate-limit retries, faults
+    service.py    ``Reports``: what ``/report`` calls; a ``ReportRun`` for scheduled runs
 
-``bot/scheduler.py`` runs them on cron schedules, exactly once across replicas.
+``bot.scheduler`` runs them on cron schedules (``/report`` through the dispatcher), exactly
+once across replicas.
 """

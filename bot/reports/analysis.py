@@ -1,7 +1,7 @@
 """One pass over the catalog for every report of a run: findings, changes, metrics per scope.
 
 A scope is ``"platform"`` (the whole catalog) or a Group ref (that team's own entities). An
-``Analysis`` is built once (blocking: run it in a thread) and then sliced per scope, so a run
+``Analysis`` is built once (CPU-bound: run it in a thread) and then sliced per scope, so a run
 that posts a thousand team digests reads the database once.
 """
 
@@ -14,12 +14,11 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from bot.docs.settings import DocsSettings
-from bot.reports.changes import ChangeRow, NetChange, net_changes, read_changes, window
-from bot.reports.facts import OWNED_KINDS, CatalogFacts, Item, load_facts, short_ref
+from bot.reports.changes import ChangeRow, NetChange, net_changes, window
+from bot.reports.facts import OWNED_KINDS, CatalogFacts, Item, short_ref
 from bot.reports.findings import Finding, docs_findings, ownership_gaps
 from bot.reports.settings import ReportsSettings
-from bot.reports.store import PLATFORM_SCOPE, Fault, Snapshot, latest_snapshots, open_faults
-from bot.store.db import Database
+from bot.reports.store import PLATFORM_SCOPE, Fault, ReportInputs, Snapshot
 
 
 @dataclass(frozen=True)
@@ -204,21 +203,13 @@ class Analysis:
 
 
 def analyse(
-    db: Database,
+    inputs: ReportInputs,
     now: dt.datetime,
     settings: ReportsSettings,
     thresholds: DocsSettings,
 ) -> Analysis:
-    """Read the catalog once and find every problem (blocking)."""
-    facts = load_facts(db)
-    with db.engine.connect() as conn:
-        snapshots = latest_snapshots(conn)
-        after_ids = [s.last_change_id for s in snapshots.values()]
-        # Rows every scope's window may need: after the oldest snapshot, and the recent days
-        # for scopes that have none yet.
-        since = now - dt.timedelta(days=settings.changes_days)
-        rows = read_changes(conn, min(after_ids) if after_ids else None, since)
-        faults = open_faults(conn)
+    """Find every problem in what the reports store read (CPU-bound: run it in a thread)."""
+    facts = inputs.facts
     return Analysis(
         now=now,
         facts=facts,
@@ -227,7 +218,7 @@ def analyse(
         docs_indexed=thresholds.enabled,
         thresholds=thresholds,
         settings=settings,
-        change_rows=rows,
-        snapshots=snapshots,
-        faults=faults,
+        change_rows=inputs.change_rows,
+        snapshots=inputs.snapshots,
+        faults=inputs.faults,
     )

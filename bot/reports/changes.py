@@ -12,10 +12,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, or_, select
-
 from bot.reports.facts import short_ref
-from bot.store.schema import changes
 
 CHANGE_KINDS = ("added", "removed", "owner-changed")
 
@@ -66,35 +63,6 @@ class NetChange:
             "new_owner": self.new_owner,
             "at": self.at.isoformat(),
         }
-
-
-def _utc(value: dt.datetime) -> dt.datetime:
-    return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
-
-
-def read_changes(
-    conn: Connection, after_id: int | None, since: dt.datetime | None
-) -> list[ChangeRow]:
-    """Rows with an id above ``after_id``, or (also) at or after ``since``; oldest first."""
-    conditions = []
-    if after_id is not None:
-        conditions.append(changes.c.id > after_id)
-    if since is not None:
-        conditions.append(changes.c.at >= since)
-    stmt = select(
-        changes.c.id,
-        changes.c.at,
-        changes.c.ref,
-        changes.c.change,
-        changes.c.old_owner,
-        changes.c.new_owner,
-    ).order_by(changes.c.id)
-    if conditions:
-        stmt = stmt.where(or_(*conditions))
-    return [
-        ChangeRow(r.id, _utc(r.at), r.ref, r.change, r.old_owner, r.new_owner)
-        for r in conn.execute(stmt)
-    ]
 
 
 def net_changes(rows: Iterable[ChangeRow]) -> list[NetChange]:

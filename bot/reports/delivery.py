@@ -16,12 +16,15 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bot.chat import Reply
 from bot.errors import BotError, ChannelNotFound, DeliveryError, RateLimited
 from bot.reports.settings import ReportsSettings
 from bot.services import Poster
+
+if TYPE_CHECKING:
+    from bot.ports import Poster
 
 log = logging.getLogger(__name__)
 

@@ -1,22 +1,17 @@
 """What reports know about the catalog, read once: entities, owners, teams, members, docs.
 
-One ``load_facts`` reads every entity's columns, the membership and parent relations, and the
-docs index's freshness facts, so that a thousand team digests are slices of one read.
+The reports store (``bot.ports.ReportsStore``) reads every entity's columns, the membership and
+parent relations, and the docs index's freshness facts at once, so that a thousand team digests
+are slices of one read.
 """
 
 from __future__ import annotations
 
-import json
-from collections import defaultdict
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from sqlalchemy import Connection, func, select
-
 from bot.catalog.model import DEFAULT_NAMESPACE, REF_FIELDS
-from bot.docs.service import DocsFreshness, read_freshness
-from bot.store.db import Database
-from bot.store.schema import changes, entities, relations
+from bot.docs.service import DocsFreshness
 
 # Kinds whose entities have a ``spec.owner`` (Backstage requires it on all of them).
 OWNED_KINDS = frozenset(
@@ -102,90 +97,3 @@ class CatalogFacts:
 
     def owned_by(self, owner: str) -> list[Item]:
         return [self.items[r] for r in self.owned.get(owner, ())]
-
-
-def load_facts(db: Database) -> CatalogFacts:
-    """Read the catalog for reports (blocking; run it in a worker thread from async code)."""
-    with db.engine.connect() as conn:
-        return _load(conn, db.generation(conn))
-
-
-def _load(conn: Connection, generation: int) -> CatalogFacts:
-    items: dict[str, Item] = {}
-    annotated: dict[str, Mapping[str, str]] = {}
-    # Annotations are only needed for Groups (channels) and for entities with docs, so only
-    # their JSON documents are read and parsed.
-    for doc in conn.execute(
-        select(entities.c.ref, entities.c.data).where(
-            (entities.c.kind == "group") | entities.c.data.contains("backstage.io/techdocs")
-        )
-    ):
-        meta = json.loads(doc.data).get("metadata") or {}
-        ann = meta.get("annotations") or {}
-        annotated[doc.ref] = {str(k): str(v) for k, v in ann.items() if isinstance(v, str)}
-    for row in conn.execute(
-        select(
-            entities.c.ref,
-            entities.c.kind,
-            entities.c.name,
-            entities.c.title,
-            entities.c.owner_ref,
-            entities.c.lifecycle,
-            entities.c.spec_type,
-            entities.c.file,
-            entities.c.line,
-        )
-    ):
-        ann = annotated.get(row.ref, {})
-        channels: dict[str, str] = {}
-        if row.kind == "group":
-            for platform, keys in CHANNEL_ANNOTATIONS.items():
-                value = next((ann[k].strip() for k in keys if ann.get(k, "").strip()), None)
-                if value:
-                    channels[platform] = value
-        items[row.ref] = Item(
-            ref=row.ref,
-            kind=row.kind,
-            name=row.name,
-            title=row.title,
-            owner=row.owner_ref,
-            lifecycle=row.lifecycle.lower() if row.lifecycle else None,
-            spec_type=row.spec_type,
-            file=row.file,
-            line=row.line,
-            documented=bool(
-                ann.get(TECHDOCS_REF, "").strip() or ann.get(TECHDOCS_ENTITY, "").strip()
-            ),
-            channels=channels,
-        )
-    members: dict[str, set[str]] = defaultdict(set)
-    groups_of: dict[str, set[str]] = defaultdict(set)
-    children: dict[str, set[str]] = defaultdict(set)
-    for rel in conn.execute(
-        select(relations.c.source_ref, relations.c.type, relations.c.target_ref).where(
-            relations.c.type.in_(("memberOf", "childOf"))
-        )
-    ):
-        source, target = rel.source_ref, rel.target_ref
-        if source not in items or target not in items:
-            continue  # a dangling ref: the user (or group) is not in the catalog
-        if rel.type == "memberOf" and items[source].kind == "user":
-            members[target].add(source)
-            groups_of[source].add(target)
-        elif rel.type == "childOf" and items[target].kind == "group":
-            children[target].add(source)
-    owned: dict[str, list[str]] = defaultdict(list)
-    for item in sorted(items.values(), key=lambda i: i.ref):
-        if item.owner:
-            owned[item.owner].append(item.ref)
-    last_change = conn.execute(select(func.max(changes.c.id))).scalar()
-    return CatalogFacts(
-        items=items,
-        members=dict(members),
-        groups_of=dict(groups_of),
-        children=dict(children),
-        owned=dict(owned),
-        freshness=read_freshness(conn),
-        last_change_id=int(last_change or 0),
-        generation=generation,
-    )

@@ -41,6 +41,7 @@ class ReportResult:
     data: dict[str, Any]
     empty: bool
     metrics: Metrics | None = None  # digests: what the next digest's trend compares with
+    posted: bool = False  # built for posting to a channel: capped lists, not paged
 
 
 def scope_name(analysis: Analysis, scope: str) -> str:
@@ -133,7 +134,7 @@ def ownership_report(analysis: Analysis, scope: str, posted: bool = False) -> Re
         "metrics": metrics.to_dict(),
         "gaps": [f.to_dict() for f in found],
     }
-    return ReportResult("ownership-gaps", scope, reply, data, not found)
+    return ReportResult("ownership-gaps", scope, reply, data, not found, posted=posted)
 
 
 # --------------------------------------------------------------------------- stale docs
@@ -189,7 +190,7 @@ def docs_report(analysis: Analysis, scope: str, posted: bool = False) -> ReportR
         "count": len(found),
         "findings": [f.to_dict() for f in found],
     }
-    return ReportResult("stale-docs", scope, reply, data, not found)
+    return ReportResult("stale-docs", scope, reply, data, not found, posted=posted)
 
 
 # --------------------------------------------------------------------------- changes
@@ -254,7 +255,7 @@ def changes_report(analysis: Analysis, scope: str, posted: bool = False) -> Repo
         "count": len(w.changes),
         "changes": [c.to_dict() for c in w.changes],
     }
-    return ReportResult("changes", scope, reply, data, not w.changes)
+    return ReportResult("changes", scope, reply, data, not w.changes, posted=posted)
 
 
 # --------------------------------------------------------------------------- digests
@@ -407,7 +408,7 @@ def digest_report(analysis: Analysis, scope: str, posted: bool = False) -> Repor
             for ref, g, d in analysis.offenders(analysis.settings.worst_offenders)
         ]
         data["faults"] = [f.to_dict() for f in faults]
-    return ReportResult("digest", scope, reply, data, empty, metrics)
+    return ReportResult("digest", scope, reply, data, empty, metrics, posted)
 
 
 BUILDERS = {

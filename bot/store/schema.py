@@ -178,7 +178,7 @@ docs_sections = Table(
     Column("body", Text, nullable=False),
 )
 
-# --- Scheduled reports (bot/scheduler.py, bot/reports; migration 0006).
+# --- Scheduled reports (bot/scheduler/, bot/reports; SQL in bot/store/sql/; migration 0006).
 
 report_runs = Table(
     "report_runs",

@@ -307,8 +307,8 @@ def simulate_replica(
     other process through ``barrier``; every post is a line in ``out``."""
     import asyncio
 
-    from bot.bootstrap import build_app, load_settings
-    from bot.scheduler import ReportScheduler, SchedulesSettings
+    from bot.bootstrap import build_app, build_scheduler, load_settings
+    from bot.scheduler import SchedulesSettings
     from commands import COMMANDS
     from tests.conftest import FixedClock
 
@@ -318,7 +318,7 @@ def simulate_replica(
     app.services.posters["discord"] = FilePlatform("discord", Path(out))
     found = app.services.settings.optional_section("schedules", SchedulesSettings)
     schedules = found.schedules if found else ()
-    scheduler = ReportScheduler(app.services, schedules, sleep=_no_sleep)
+    scheduler = build_scheduler(app.services, app.dispatcher, schedules, sleep=_no_sleep)
 
     async def days() -> None:
         for stamp in fire_times:

@@ -16,10 +16,11 @@ import yaml
 
 from adapters.cli import main
 from bot.app import App
+from bot.bootstrap import build_scheduler
 from bot.reports.analysis import Metrics
 from bot.reports.render import REPORTS, page_reply
 from bot.reports.store import PLATFORM_SCOPE
-from bot.scheduler import ReportScheduler, Schedule
+from bot.scheduler import Schedule
 from tests.conftest import DEMO, AppFactory, FixedClock, aask
 from tests.integration.planted import (
     NOW,
@@ -59,14 +60,14 @@ def planted_app(
 # ----------------------------------------------------------------------------- planted problems
 
 
-def test_each_report_finds_exactly_the_planted_problems(
+async def test_each_report_finds_exactly_the_planted_problems(
     make_app: AppFactory, planted: Path, db_url: str
 ) -> None:
     app = planted_app(make_app, planted, db_url)
     reports = app.services.reports
-    gaps = reports.build("ownership-gaps", now=NOW)
+    gaps = await reports.build("ownership-gaps", now=NOW)
     assert found(gaps.data, "gaps") == PLANTED_GAPS
-    docs = reports.build("stale-docs", now=NOW)
+    docs = await reports.build("stale-docs", now=NOW)
     assert found(docs.data, "findings") == PLANTED_DOCS
 
     # Each names the entity, the problem and what to do, with the file and line to fix.
@@ -101,37 +102,39 @@ def test_each_report_finds_exactly_the_planted_problems(
     }
 
 
-def test_team_reports_show_only_the_teams_own_problems(make_app: AppFactory, planted: Path) -> None:
+async def test_team_reports_show_only_the_teams_own_problems(
+    make_app: AppFactory, planted: Path
+) -> None:
     app = planted_app(make_app, planted)
     reports = app.services.reports
 
-    def codes(report: str, team: str) -> set[tuple[str, str]]:
-        data = reports.build(report, f"group:default/{team}", NOW).data
+    async def codes(report: str, team: str) -> set[tuple[str, str]]:
+        data = (await reports.build(report, f"group:default/{team}", NOW)).data
         return found(data, "gaps" if report == "ownership-gaps" else "findings")
 
-    assert codes("stale-docs", "team-a") == {
+    assert await codes("stale-docs", "team-a") == {
         ("not-updated", "component:default/svc-stale"),
         ("nav-missing", "component:default/svc-nav"),
     }
-    assert codes("stale-docs", "team-b") == {
+    assert await codes("stale-docs", "team-b") == {
         ("behind-code", "component:default/svc-behind"),
         ("docs-missing", "component:default/svc-nodocs"),
         ("undocumented", "component:default/svc-undoc"),
     }
-    assert codes("ownership-gaps", "team-ghost") == {
+    assert await codes("ownership-gaps", "team-ghost") == {
         ("owner-group-empty", "group:default/team-ghost")
     }
-    assert codes("ownership-gaps", "team-idle") == {
+    assert await codes("ownership-gaps", "team-idle") == {
         ("group-owns-nothing", "group:default/team-idle")
     }
-    assert codes("ownership-gaps", "team-a") == set()
-    digest = reports.build("digest", "group:default/team-b", NOW)
+    assert await codes("ownership-gaps", "team-a") == set()
+    digest = await reports.build("digest", "group:default/team-b", NOW)
     assert digest.data["metrics"]["entities"] == 3
     assert digest.reply.title == "Digest: Team B (team-b)"
     assert "3 docs problems" in (digest.reply.text or "")
 
 
-def test_thresholds_come_from_the_docs_section_and_required_lifecycles_from_reports(
+async def test_thresholds_come_from_the_docs_section_and_required_lifecycles_from_reports(
     make_app: AppFactory, planted: Path
 ) -> None:
     app = planted_app(
@@ -140,7 +143,7 @@ def test_thresholds_come_from_the_docs_section_and_required_lifecycles_from_repo
         docs={"stale_days": 500, "behind_code_days": 200},
         reports={"docs_required": ["production", "experimental"]},
     )
-    data = app.services.reports.build("stale-docs", now=NOW).data
+    data = (await app.services.reports.build("stale-docs", now=NOW)).data
     codes = found(data, "findings")
     assert ("not-updated", "component:default/svc-stale") not in codes
     assert ("behind-code", "component:default/svc-behind") not in codes
@@ -216,6 +219,19 @@ def test_cli_stale_docs_on_the_demo_and_a_teams_digest_as_text(
     with pytest.raises(SystemExit):
         main(["--config", str(config), "report", "gaps"])  # argparse names the choices
     assert "invalid choice: 'gaps'" in capsys.readouterr().err
+
+
+def test_cli_report_resolves_the_team_as_chat_does(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``callboard report`` is ``/report`` through the dispatcher: a close spelling is the
+    closest team, with the same note as in chat, and the whole report is printed."""
+    config = demo_config(tmp_path)
+    argv = ["--config", str(config), "report", "ownership-gaps", "team-mappin"]
+    assert main(argv) == 0
+    text = capsys.readouterr().out
+    assert "showing the closest match, group:default/team-mapping" in text
+    assert "Ownership gaps: Mapping Team (team-mapping)" in text
 
 
 # ----------------------------------------------------------------------------- in chat
@@ -303,7 +319,7 @@ async def test_changes_since_the_last_digest_and_the_trend(
     app = make_app(sources=source(planted), db_url=db_url, clock=clock)
     slack = ChatPlatform("slack")
     app.services.posters["slack"] = slack
-    scheduler = ReportScheduler(app.services, [digest_schedule()], sleep=no_sleep)
+    scheduler = build_scheduler(app.services, app.dispatcher, [digest_schedule()], sleep=no_sleep)
     first = await scheduler.run(digest_schedule(), NOW)
     assert first.status == "posted"
     # Five teams have a Slack channel, and the platform digest goes to C0PLATFORM.
@@ -328,7 +344,7 @@ async def test_changes_since_the_last_digest_and_the_trend(
     clock.advance(days=1)
 
     reports = app.services.reports
-    changes = reports.build("changes", now=clock.now).data
+    changes = (await reports.build("changes", now=clock.now)).data
     assert {(c["change"], c["ref"]) for c in changes["changes"]} == {
         ("added", "component:default/svc-new"),
         ("removed", "component:default/svc-exp"),
@@ -336,20 +352,20 @@ async def test_changes_since_the_last_digest_and_the_trend(
         ("owner-changed", "component:default/svc-legacy"),
     }
     assert changes["window"]["previous_digest"] == NOW.isoformat()
-    team_a = reports.build("changes", "group:default/team-a", clock.now).data
+    team_a = (await reports.build("changes", "group:default/team-a", clock.now)).data
     assert {(c["change"], c["ref"]) for c in team_a["changes"]} == {
         ("added", "component:default/svc-new"),
         ("removed", "component:default/svc-exp"),
         ("owner-changed", "component:default/svc-legacy"),
     }
-    team_b = reports.build("changes", "group:default/team-b", clock.now).data
+    team_b = (await reports.build("changes", "group:default/team-b", clock.now)).data
     [moved] = team_b["changes"]
     assert (moved["old_owner"], moved["new_owner"]) == (
         "group:default/team-parent",
         "group:default/team-b",
     )
 
-    digest = reports.build("digest", now=clock.now)
+    digest = await reports.build("digest", now=clock.now)
     before, after = Metrics.from_dict(digest.data["previous"]), digest.metrics
     assert after is not None and before.gaps == 8 and after.gaps == 7
     assert digest.data["trend"]["gaps"] == -1
@@ -362,8 +378,8 @@ async def test_changes_since_the_last_digest_and_the_trend(
     second = await scheduler.run(digest_schedule(), clock.now.replace(hour=9, minute=0))
     assert second.status == "posted"
     clock.advance(days=1)
-    assert reports.build("changes", now=clock.now).data["changes"] == []
-    nothing = reports.build("digest", "group:default/team-child", clock.now)
+    assert (await reports.build("changes", now=clock.now)).data["changes"] == []
+    nothing = await reports.build("digest", "group:default/team-child", clock.now)
     assert nothing.empty
     assert (nothing.reply.text or "").startswith("All clear for Team Child (team-child): 1 entity")
 
@@ -375,7 +391,7 @@ async def test_an_empty_digest_is_an_all_clear_or_nothing_per_config(
     app = make_app(sources=source(planted), clock=clock)
     slack = ChatPlatform("slack")
     app.services.posters["slack"] = slack
-    scheduler = ReportScheduler(app.services, [], sleep=no_sleep)
+    scheduler = build_scheduler(app.services, app.dispatcher, [], sleep=no_sleep)
     await scheduler.run(digest_schedule(), NOW)  # the first digest lists the initial import
 
     clock.advance(days=1)
