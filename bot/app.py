@@ -31,8 +31,11 @@ from bot.docs.service import EXTENSION_KEY as DOCS_KEY
 from bot.docs.service import DocsService
 from bot.docs.settings import DocsSettings
 from bot.errors import ConfigError
-from bot.ports import CatalogQueries
+from bot.ports import AuditLog, CatalogQueries, CatalogTemplates, NameClaims
 from bot.store.db import Database
+from bot.store.sql.audit import SqlAuditLog, SqlNameClaims
+from bot.store.sql.docs import SqlDocs, SqlDocsIndex
+from bot.store.sql.templates import SqlCatalogTemplates
 
 log = logging.getLogger(__name__)
 
@@ -107,11 +110,17 @@ class App:
     # the event loop (see ``offload``); made on first use, shut down by ``close``.
     _pool: ThreadPoolExecutor | None = field(default=None, init=False)
     queries: CatalogQueries = field(init=False)
+    audit: AuditLog = field(init=False)  # scaffolds and admin actions
+    claims: NameClaims = field(init=False)  # names being scaffolded
+    templates: CatalogTemplates = field(init=False)  # the catalog's Template entities
     search: SearchCache = field(init=False)  # /search, /owns and /deps answer from it
     _sync_lock: asyncio.Lock | None = field(default=None, init=False)
 
     def __post_init__(self) -> None:
         self.queries = OffloadedCatalog(self.catalog, self.pool)
+        self.audit = SqlAuditLog(self.db, self.pool)
+        self.claims = SqlNameClaims(self.db, self.pool)
+        self.templates = SqlCatalogTemplates(self.db)
         self.search = SearchCache(self.db)
 
     @property
@@ -207,7 +216,7 @@ def build_app(
         sync=CatalogSync(
             db,
             sources,
-            steps=[DocsIndexer(db, docs_settings, sources)],
+            steps=[DocsIndexer(SqlDocsIndex(db), docs_settings, sources)],
             clock=clock,
             rules=catalog_rules(
                 settings.catalog.rules,
@@ -218,7 +227,9 @@ def build_app(
         ),
         clock=clock,
     )
-    app.extensions[DOCS_KEY] = DocsService(db, docs_settings, settings.backstage_url)
+    app.extensions[DOCS_KEY] = DocsService(
+        SqlDocs(db, app.pool), docs_settings, settings.backstage_url
+    )
     app.dispatcher = Dispatcher(app, commands)
     app.dispatcher.interpreters.extend(interpreters)
     return app

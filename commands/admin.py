@@ -20,14 +20,13 @@ from typing import Any
 
 from rapidfuzz import fuzz, process
 
+from bot.audit import Requester
 from bot.catalog.model import EntityRef
 from bot.catalog.status import SourceStatus, source_statuses
 from bot.catalog.sync import SourceReport, SyncReport
 from bot.chat import Button, Field, Reply, Section
 from bot.dispatch import Arg, Args, CommandSpec, Context, Option
 from bot.errors import BadArguments, CatalogError, PermissionDenied, UserError
-from bot.scaffold.audit import AuditLog
-from bot.scaffold.model import Requester
 from bot.scaffold.permissions import ancestors, requester_groups
 from bot.store.db import Database
 from commands.common import command_line, identify_user
@@ -100,15 +99,8 @@ async def require_admin(ctx: Context, what: str) -> Requester:
             f"Only Callboard admins may run {what}: {', '.join(admins)} (config `admins:`, "
             f"members of sub-groups included). You are {requester.user_ref}."
         )
-    await ctx.offload(
-        AuditLog(ctx.app.db).start,
-        ctx.now,
-        what.lstrip("/"),
-        requester,
-        "catalog",
-        {},
-        "refused",
-        refused,
+    await ctx.app.audit.start(
+        ctx.now, what.lstrip("/"), requester, "catalog", {}, "refused", refused
     )
     raise PermissionDenied(refused)
 
@@ -140,22 +132,17 @@ async def sync_command(ctx: Context, args: Args) -> Reply:
         raise BadArguments(f"--page is for /{NAME} status. Usage: /{NAME} sync [source] [--force]")
     only = _source_name(ctx, args.text("rest"))
     requester = await require_admin(ctx, f"/{NAME} sync")
-    audit = AuditLog(ctx.app.db)
+    audit = ctx.app.audit
     target = only or "all sources"
     force = bool(args.options["force"])
-    entry = await ctx.offload(
-        audit.start, ctx.now, f"{NAME} sync", requester, target, {"force": force}
-    )
+    entry = await audit.start(ctx.now, f"{NAME} sync", requester, target, {"force": force})
     try:
         report = await ctx.app.sync_async(only=only, force=force)
     except Exception as exc:
-        await ctx.offload(
-            audit.finish, entry, ctx.app.clock(), "failed", f"{type(exc).__name__}: {exc}"
-        )
+        await audit.finish(entry, ctx.app.clock(), "failed", f"{type(exc).__name__}: {exc}")
         raise
     failed = [s.name for s in report.sources if not s.ok]
-    await ctx.offload(
-        audit.finish,
+    await audit.finish(
         entry,
         ctx.app.clock(),
         "failed" if failed else "succeeded",

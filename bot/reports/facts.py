@@ -14,9 +14,10 @@ from dataclasses import dataclass, field
 from sqlalchemy import Connection, func, select
 
 from bot.catalog.model import DEFAULT_NAMESPACE, REF_FIELDS
-from bot.docs.service import DocsFreshness, read_freshness
+from bot.docs.model import DocsFreshness
 from bot.store.db import Database
 from bot.store.schema import changes, entities, relations
+from bot.store.sql.docs import read_freshness
 
 # Kinds whose entities have a ``spec.owner`` (Backstage requires it on all of them).
 OWNED_KINDS = frozenset(

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from bot.audit import Requester
 from bot.catalog.locations import RUNTIME_SOURCE, register_and_sync, unregister_location
 from bot.catalog.model import Entity, EntityRef
 from bot.catalog.validation import is_valid_object_name
@@ -37,12 +38,10 @@ from bot.chat import (
 )
 from bot.errors import CatalogError, NotFound, PermissionDenied, UserError
 from bot.scaffold import permissions
-from bot.scaffold.audit import AuditLog
 from bot.scaffold.backstage import repo_url_value
 from bot.scaffold.model import (
     Answers,
     InvalidAnswers,
-    Requester,
     Template,
     Variable,
     VariableKind,
@@ -121,11 +120,14 @@ class Scaffolder:
             ScaffoldSettings()
         )
         self.cache_dir = self.cfg.cache_dir or app.settings.data_dir / "scaffold"
-        self.library = TemplateLibrary(self.cfg, self.cache_dir, app.db, lambda: app.sync.sources)
+        self.library = TemplateLibrary(
+            self.cfg, self.cache_dir, app.templates, lambda: app.sync.sources
+        )
         self.publisher = Publisher(
             self.cfg.publish, app.settings.data_dir, timeout=self.cfg.timeout_seconds
         )
-        self.audit = AuditLog(app.db)
+        self.audit = app.audit
+        self.claims = app.claims
         self._tasks: set[asyncio.Task[Reply]] = set()  # runs in flight (strong references)
 
     # ------------------------------------------------------------------ templates
@@ -177,31 +179,26 @@ class Scaffolder:
             return self.permit(template, requester)
         except PermissionDenied as exc:
             details = {"template": template.name, "origin": template.origin, "values": {}}
-            await asyncio.to_thread(
-                self.audit.start,
-                self.app.clock(),
-                ACTION,
-                requester,
-                template.name,
-                details,
-                "refused",
-                str(exc),
+            await self.audit.start(
+                self.app.clock(), ACTION, requester, template.name, details, "refused", str(exc)
             )
             raise
 
-    def default_owner(self, requester: Requester) -> EntityRef | None:
+    async def default_owner(self, requester: Requester) -> EntityRef | None:
         """The requester's team: a group of type team first, else their first group."""
         if not requester.groups:
             return None
-        found = self.app.catalog.get_many(requester.groups)
+        found = await self.app.queries.get_many(requester.groups)
         teams = [g for g in requester.groups if (e := found.get(str(g))) and e.spec_type == "team"]
         return (teams or list(requester.groups))[0]
 
     # ------------------------------------------------------------------ dialog
 
-    def dialog(self, template: Template, requester: Requester, dry_run: bool = False) -> Dialog:
+    async def dialog(
+        self, template: Template, requester: Requester, dry_run: bool = False
+    ) -> Dialog:
         """The dialog for ``template``: name, owner, (system), then the template's variables."""
-        owner = self.default_owner(requester)
+        owner = await self.default_owner(requester)
         fields = [
             DialogField(
                 "name",
@@ -298,19 +295,15 @@ class Scaffolder:
         try:
             details["permission"] = self.permit(template, requester)
         except PermissionDenied as exc:
-            await asyncio.to_thread(
-                self.audit.start, now, ACTION, requester, target, details, "refused", str(exc)
-            )
+            await self.audit.start(now, ACTION, requester, target, details, "refused", str(exc))
             raise
-        audit_id = await asyncio.to_thread(
-            self.audit.start, now, ACTION, requester, target, details
-        )
+        audit_id = await self.audit.start(now, ACTION, requester, target, details)
         claimed = False
         try:
             # The name is claimed before it is checked, so that of two runs for one name the
             # second always hears why: it is being made, or it exists by now.
             if not dry_run and is_valid_object_name(component):
-                holder = await asyncio.to_thread(self.audit.claim, component, audit_id, now)
+                holder = await self.claims.claim(component, audit_id, now)
                 if holder is not None:
                     raise InvalidAnswers(
                         {
@@ -322,15 +315,13 @@ class Scaffolder:
             answers = await asyncio.to_thread(self._validate, template, values, dry_run)
         except Exception as exc:
             if claimed:
-                await asyncio.to_thread(self.audit.release, component, audit_id)
+                await self.claims.release(component, audit_id)
             if isinstance(exc, InvalidAnswers):
                 message = "; ".join(f"{k}: {v}" for k, v in exc.errors.items())[:2000]
                 result, extra = "invalid", {"errors": exc.errors}
             else:
                 message, result, extra = f"checking the values failed: {exc!r}"[:2000], "failed", {}
-            await asyncio.to_thread(
-                self.audit.finish, audit_id, self.app.clock(), result, message, extra
-            )
+            await self.audit.finish(audit_id, self.app.clock(), result, message, extra)
             raise
         run = _Run(template, answers, requester, progress or _Silent(), audit_id, dry_run)
         task = asyncio.get_running_loop().create_task(self._run(run))
@@ -373,11 +364,10 @@ class Scaffolder:
         finally:
             await asyncio.to_thread(shutil.rmtree, work, True)
             if not run.dry_run:
-                await asyncio.to_thread(self.audit.release, run.answers.name, run.audit_id)
+                await self.claims.release(run.answers.name, run.audit_id)
         result = "failed" if run.failed else "succeeded"
         message = f"{run.failed[0]} failed: {run.failed[1]}" if run.failed else reply.text
-        await asyncio.to_thread(
-            self.audit.finish,
+        await self.audit.finish(
             run.audit_id,
             self.app.clock(),
             result,
@@ -456,7 +446,7 @@ class Scaffolder:
         if problem:
             run.failed = ("registration", problem)
             return self._failure(run)
-        return await self.app.offload(self._success, run)  # reads the catalog
+        return await self._success(run)
 
     async def _register(self, run: _Run) -> str | None:
         """Register the repository and sync it; on any failure, unregister (nothing is left)."""
@@ -545,15 +535,16 @@ class Scaffolder:
             sections=(self._files_section(run.rendered),),
         )
 
-    def _success(self, run: _Run) -> Reply:
+    async def _success(self, run: _Run) -> Reply:
         assert run.rendered is not None and run.repository is not None
         entity = run.entity
         assert entity is not None
         card: list[Field] = [Field("Entity", str(entity.ref))]
-        owners = self.app.catalog.related(entity.ref, "ownedBy")
+        owners = await self.app.queries.related(entity.ref, "ownedBy")
         if owners:
             card.append(Field("Owner", str(owners[0])))
-        systems = [r for r in self.app.catalog.related(entity.ref, "partOf") if r.kind == "system"]
+        part_of = await self.app.queries.related(entity.ref, "partOf")
+        systems = [r for r in part_of if r.kind == "system"]
         if systems:
             card.append(Field("System", str(systems[0])))
         kind = " / ".join(x for x in (entity.spec_type, entity.lifecycle) if x)

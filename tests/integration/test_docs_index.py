@@ -6,7 +6,9 @@ Catalogs are written to temp folders; git repositories get commits dated in the 
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
+import inspect
 import os
 import subprocess
 import sys
@@ -92,8 +94,22 @@ def site(root: Path, folder: str, pages: dict[str, str | bytes], mkdocs: str | N
         write(root / folder / "docs" / name, text)
 
 
-def docs_of(app: App) -> DocsService:
-    return DocsService.of(app)
+class BlockingDocs:
+    """The app's ``DocsService`` with each coroutine run to its end: these tests are plain
+    functions, and ask the real service (and its SQL store) one question at a time."""
+
+    def __init__(self, service: DocsService) -> None:
+        self.service = service
+
+    def __getattr__(self, name: str) -> Any:
+        attr = getattr(self.service, name)
+        if inspect.iscoroutinefunction(attr):
+            return lambda *args, **kwargs: asyncio.run(attr(*args, **kwargs))
+        return attr
+
+
+def docs_of(app: App) -> Any:
+    return BlockingDocs(DocsService.of(app))
 
 
 def file_source(target: Path, name: str = "test") -> list[dict[str, Any]]:
