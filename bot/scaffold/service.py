@@ -176,7 +176,7 @@ class Scaffolder:
     async def check_permission(self, template: Template, requester: Requester) -> str:
         """``permit``, with a refusal written to the audit log before it is raised."""
         try:
-            return self.permit(template, requester)
+            return await self.app.offload(self.permit, template, requester)  # reads groups
         except PermissionDenied as exc:
             details = {"template": template.name, "origin": template.origin, "values": {}}
             await self.audit.start(
@@ -293,7 +293,7 @@ class Scaffolder:
         component = str(values.get("name", "")).strip()
         target = component[:100] or template.name
         try:
-            details["permission"] = self.permit(template, requester)
+            details["permission"] = await self.app.offload(self.permit, template, requester)
         except PermissionDenied as exc:
             await self.audit.start(now, ACTION, requester, target, details, "refused", str(exc))
             raise
