@@ -16,8 +16,8 @@ from collections.abc import Callable
 
 from adapters.console import PLATFORM, console_user, terminal_text
 from bot.app import App
+from bot.audit import AuditEntry
 from bot.chat import Request
-from bot.scaffold.audit import AuditEntry
 from bot.scaffold.model import InvalidAnswers
 from commands.scaffold import requester_for
 
@@ -98,7 +98,7 @@ async def _scaffold(app: App, template: str, values: dict[str, str], dry_run: bo
     )
     requester = await requester_for(ctx)
     if "owner" not in values:
-        owner = service.default_owner(requester)
+        owner = await service.default_owner(requester)
         if owner is not None:
             values["owner"] = str(owner)
     try:
@@ -114,12 +114,14 @@ async def _scaffold(app: App, template: str, values: dict[str, str], dry_run: bo
 def cmd_audit(ns: argparse.Namespace, make_app: AppFactory) -> int:
     app = make_app(ns)
     try:
-        entries = app.services.audit.entries(
-            limit=max(1, ns.limit),
-            action=ns.action,
-            actor=ns.user,
-            target=ns.target,
-            since=ns.since,
+        entries = asyncio.run(
+            app.services.audit.entries(
+                limit=max(1, ns.limit),
+                action=ns.action,
+                actor=ns.user,
+                target=ns.target,
+                since=ns.since,
+            )
         )
     finally:
         app.close()

@@ -10,6 +10,7 @@ on PostgreSQL when reachable. Targets: indexing ≤ 60 s, query p99 ≤ 50 ms.
 
 from __future__ import annotations
 
+import asyncio
 import random
 import time
 from pathlib import Path
@@ -60,13 +61,18 @@ def _engine_results(
     from bot.docs.index import DocsIndexer
     from bot.docs.service import DocsService
     from bot.docs.settings import DocsSettings
+    from bot.store.sql.docs import SqlDocs, SqlDocsIndex
 
     settings = load_settings(config)
     app = build_app(settings, [])
     results: list[Result] = []
+    # One loop for every query: each search is the real hop to the store's threads.
+    loop = asyncio.new_event_loop()
     try:
         app.services.sync.run()  # entities only: docs are off in this config
-        indexer = DocsIndexer(app.services.db, DocsSettings(), app.services.sync.sources)
+        indexer = DocsIndexer(
+            SqlDocsIndex(app.services.db), DocsSettings(), app.services.sync.sources
+        )
         started = time.perf_counter()
         cold = indexer.index()
         cold_s = time.perf_counter() - started
@@ -111,14 +117,14 @@ def _engine_results(
                 f"{edited.pages_indexed} page split again",
             ),
         ]
-        service = DocsService(app.services.db, DocsSettings(), None)
+        service = DocsService(SqlDocs(app.services.db, app.services.pool), DocsSettings(), None)
         rng = random.Random(11)
         all_samples: list[float] = []
         for kind, queries in _queries(cat, rng).items():
             cycle = iter(queries * 1000)
 
             def call(it: Any = cycle) -> None:
-                service.search(next(it), limit=5)
+                loop.run_until_complete(service.search(next(it), limit=5))
 
             samples = time_calls(call, 200)
             all_samples += samples
@@ -126,7 +132,7 @@ def _engine_results(
         scoped = iter([f"component:default/{n}" for n in cat.sample_names] * 1000)
 
         def within() -> None:
-            service.search(rng.choice(WORDS), next(scoped), limit=5)
+            loop.run_until_complete(service.search(rng.choice(WORDS), next(scoped), limit=5))
 
         samples = time_calls(within, 200)
         all_samples += samples
@@ -135,6 +141,7 @@ def _engine_results(
             "docs", f"search, all queries ({label})", all_samples, QUERY_TARGET_MS
         )
     finally:
+        loop.close()
         app.close()
     return results
 

@@ -43,7 +43,6 @@ from bot.platforms import parse_discord, parse_slack
 from bot.reports.delivery import Sleep
 from bot.reports.service import Reports
 from bot.reports.settings import ReportsSettings, parse_reports
-from bot.scaffold.audit import AuditLog
 from bot.scaffold.service import Scaffolder
 from bot.scaffold.settings import parse_scaffold
 from bot.scheduler import (
@@ -56,8 +55,11 @@ from bot.scheduler import (
 )
 from bot.services import Clock, Interpreter, Poster, Services, system_clock
 from bot.store.db import Database
+from bot.store.sql.audit import SqlAuditLog, SqlNameClaims
 from bot.store.sql.claims import SqlClaimStore
+from bot.store.sql.docs import SqlDocs, SqlDocsIndex
 from bot.store.sql.reports import SqlReportsStore
+from bot.store.sql.templates import SqlCatalogTemplates
 
 # Threads for the blocking work chat requests cause (database reads, index builds): enough
 # for a few requests at once; more would only queue on the database and the GIL.
@@ -149,7 +151,7 @@ def build_app(
     sync = CatalogSync(
         db,
         sources,
-        steps=[DocsIndexer(db, docs_settings, sources)],
+        steps=[DocsIndexer(SqlDocsIndex(db), docs_settings, sources)],
         clock=clock,
         rules=catalog_rules(
             settings.catalog.rules,
@@ -168,21 +170,32 @@ def build_app(
         settings.optional_section("reports", ReportsSettings) or ReportsSettings(),
         docs_settings,
     )
-    audit = AuditLog(db)
+    audit = SqlAuditLog(db, pool)
+    catalog = OffloadedCatalog(reader, pool)
     names = frozenset(n for spec in commands for n in (spec.name, *spec.aliases))
     services = Services(
         settings=settings,
         clock=clock,
         db=db,
-        catalog=OffloadedCatalog(reader, pool),
+        catalog=catalog,
         reader=reader,
         search=search,
         sync=updates,
-        docs=DocsService(db, docs_settings, settings.backstage_url),
+        docs=DocsService(SqlDocs(db, pool), docs_settings, settings.backstage_url),
         reports=reports,
         audit=audit,
         scaffolder=Scaffolder(
-            settings, db, reader, updates, audit, pool, clock=clock, commands=names
+            settings,
+            db,
+            reader,
+            catalog,
+            updates,
+            audit,
+            SqlNameClaims(db, pool),
+            SqlCatalogTemplates(db),
+            pool,
+            clock=clock,
+            commands=names,
         ),
         posters={p.platform: p for p in posters},
         pool=pool,

@@ -12,8 +12,20 @@ import datetime as dt
 from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
+from bot.audit import AuditEntry, Requester
 from bot.catalog.model import Entity, EntityRef, Relation
 from bot.catalog.read import Resolution
+from bot.docs.model import (
+    DocPage,
+    DocsFreshness,
+    DocSite,
+    DocsWrites,
+    IndexedEntity,
+    StoredPage,
+    StoredSite,
+)
+from bot.docs.search import DocQuery, SearchPage
+from bot.scaffold.model import TemplateEntity
 
 if TYPE_CHECKING:  # data types only: the scheduler package imports no port at run time
     from bot.chat import Reply, Request
@@ -127,3 +139,135 @@ class ReportsStore(Protocol):
         ...
 
     async def faults(self, unreported_only: bool = False) -> list[Fault]: ...
+
+
+# --- docs and scaffold ---
+
+
+class AuditLog(Protocol):
+    """Who did what, when, with which values, and how it ended (``bot.audit``)."""
+
+    async def start(
+        self,
+        at: dt.datetime,
+        action: str,
+        requester: Requester,
+        target: str,
+        details: Mapping[str, Any],
+        result: str = "running",
+        message: str | None = None,
+    ) -> int:
+        """Write an entry (``running``, or already ended: ``refused``/``invalid``); its id."""
+        ...
+
+    async def finish(
+        self,
+        entry_id: int,
+        at: dt.datetime,
+        result: str,
+        message: str | None,
+        details: Mapping[str, Any] | None = None,
+    ) -> None:
+        """End an entry; ``details`` are merged into the ones it was started with."""
+        ...
+
+    async def entries(
+        self,
+        *,
+        limit: int = 50,
+        action: str | None = None,
+        actor: str | None = None,
+        target: str | None = None,
+        since: dt.datetime | None = None,
+    ) -> list[AuditEntry]:
+        """Newest first; ``actor`` and ``target`` match case-insensitive substrings."""
+        ...
+
+
+class NameClaims(Protocol):
+    """Names being scaffolded right now, so two runs (or replicas) never make one name twice."""
+
+    async def claim(self, name: str, entry_id: int, at: dt.datetime) -> int | None:
+        """Claim ``name`` for the run of audit entry ``entry_id``; ``None`` when it is now
+        held, else the audit id of the run holding it (a claim older than ``CLAIM_TTL`` is
+        taken over)."""
+        ...
+
+    async def release(self, name: str, entry_id: int) -> None: ...
+
+
+class DocsQueries(Protocol):
+    """The docs index, read side: sites, their pages and headings, freshness, search."""
+
+    @property
+    def searchable(self) -> bool:
+        """Whether this store has full-text search (SQLite, PostgreSQL, memory)."""
+        ...
+
+    async def site(self, ref: str) -> DocSite | None: ...
+
+    async def sites(self, refs: Iterable[str] | None = None) -> dict[str, DocSite]:
+        """Every entity's docs site by ref (ordered by ref), or just those of ``refs``."""
+        ...
+
+    async def pages(self, ref: str, max_level: int = 2) -> list[DocPage]:
+        """The entity's pages in nav order, each with its headings up to ``max_level``."""
+        ...
+
+    async def freshness(self, refs: Iterable[str] | None = None) -> dict[str, DocsFreshness]:
+        """Freshness facts per entity ref (every entity with a techdocs-ref, or ``refs``)."""
+        ...
+
+    async def search(
+        self, query: DocQuery, entity_ref: str | None = None, limit: int = 5, offset: int = 0
+    ) -> SearchPage:
+        """Pages matching ``query`` (each once, with its best section), best first."""
+        ...
+
+
+class DocsIndexStore(Protocol):
+    """What the docs indexer (a blocking post-sync step, run off the loop) reads and writes."""
+
+    def unsupported(self) -> str | None:
+        """Why docs cannot be indexed in this store (no full-text search), or ``None``."""
+        ...
+
+    def annotated_entities(self, annotation: str) -> list[IndexedEntity]:
+        """Entities whose stored JSON mentions ``annotation``, by ref."""
+        ...
+
+    def entity_documents(self, refs: Sequence[str]) -> list[tuple[str, str, str]]:
+        """(ref, content hash, entity JSON) of ``refs``."""
+        ...
+
+    def stored(self) -> tuple[dict[str, StoredSite], dict[str, dict[str, StoredPage]]]:
+        """Every stored site by ref, and every stored page by ref and path."""
+        ...
+
+    def remove_sites(self, refs: Sequence[str]) -> None: ...
+
+    def section_counts(self, refs: Sequence[str]) -> dict[int, int]:
+        """Sections per stored page id of the sites in ``refs``."""
+        ...
+
+    def site_text(self, ref: str) -> str | None:
+        """The entity names stored with the site's sections (``None``: no sections)."""
+        ...
+
+    def write(self, writes: DocsWrites) -> None:
+        """One batch of sites, pages and sections, in one transaction."""
+        ...
+
+    def section_total(self) -> int: ...
+
+    def after_index(self, pages_indexed: int) -> None:
+        """After a pass that split ``pages_indexed`` pages (PostgreSQL refreshes statistics)."""
+        ...
+
+
+class CatalogTemplates(Protocol):
+    """Backstage ``Template`` entities of the synced catalog (blocking: read in a worker)."""
+
+    def template_entities(self) -> list[TemplateEntity]:
+        """Every entity of kind ``template``, by ref."""
+        ...

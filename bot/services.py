@@ -22,9 +22,8 @@ if TYPE_CHECKING:
     from bot.catalog.updates import CatalogUpdates
     from bot.config import Settings
     from bot.docs.service import DocsService
-    from bot.ports import CatalogQueries
+    from bot.ports import AuditLog, CatalogQueries
     from bot.reports.service import Reports
-    from bot.scaffold.audit import AuditLog
     from bot.scaffold.service import Scaffolder
     from bot.store.db import Database
 

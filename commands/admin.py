@@ -19,13 +19,13 @@ from dataclasses import dataclass
 
 from rapidfuzz import fuzz, process
 
+from bot.audit import Requester
 from bot.catalog.model import EntityRef
 from bot.catalog.status import SourceStatus, source_statuses
 from bot.catalog.sync import SourceReport, SyncReport
 from bot.chat import Button, Field, Reply, Section
 from bot.dispatch import Arg, Args, CommandSpec, Context, Option
 from bot.errors import BadArguments, CatalogError, PermissionDenied, UserError
-from bot.scaffold.model import Requester
 from bot.scaffold.permissions import ancestors, requester_groups
 from bot.services import Services
 from commands.common import command_line, identify_user
@@ -98,15 +98,8 @@ async def require_admin(ctx: Context, what: str) -> Requester:
             f"Only Callboard admins may run {what}: {', '.join(admins)} (config `admins:`, "
             f"members of sub-groups included). You are {requester.user_ref}."
         )
-    await ctx.offload(
-        ctx.services.audit.start,
-        ctx.now,
-        what.lstrip("/"),
-        requester,
-        "catalog",
-        {},
-        "refused",
-        refused,
+    await ctx.services.audit.start(
+        ctx.now, what.lstrip("/"), requester, "catalog", {}, "refused", refused
     )
     raise PermissionDenied(refused)
 
@@ -141,19 +134,14 @@ async def sync_command(ctx: Context, args: Args) -> Reply:
     audit = ctx.services.audit
     target = only or "all sources"
     force = bool(args.options["force"])
-    entry = await ctx.offload(
-        audit.start, ctx.now, f"{NAME} sync", requester, target, {"force": force}
-    )
+    entry = await audit.start(ctx.now, f"{NAME} sync", requester, target, {"force": force})
     try:
         report = await ctx.services.sync.run_async(only=only, force=force)
     except Exception as exc:
-        await ctx.offload(
-            audit.finish, entry, ctx.services.clock(), "failed", f"{type(exc).__name__}: {exc}"
-        )
+        await audit.finish(entry, ctx.services.clock(), "failed", f"{type(exc).__name__}: {exc}")
         raise
     failed = [s.name for s in report.sources if not s.ok]
-    await ctx.offload(
-        audit.finish,
+    await audit.finish(
         entry,
         ctx.services.clock(),
         "failed" if failed else "succeeded",

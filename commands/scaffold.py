@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from bot.audit import Requester
 from bot.chat import Button, DialogErrors, DialogSubmission, Field, Reply, Section
 from bot.dispatch import Arg, Args, CommandSpec, Context, Option
 from bot.errors import NotFound, UserError
-from bot.scaffold.model import InvalidAnswers, Requester, Template
+from bot.scaffold.model import InvalidAnswers, Template
 from bot.scaffold.service import DIALOG_PREFIX, Scaffolder
 from commands.common import identify_user
 
@@ -44,7 +45,7 @@ async def scaffold(ctx: Context, args: Args) -> Reply:
     requester = await requester_for(ctx)
     await service.check_permission(template, requester)
     dry_run = bool(args.options.get("dry-run"))
-    dialog = await ctx.offload(service.dialog, template, requester, dry_run=dry_run)
+    dialog = await service.dialog(template, requester, dry_run=dry_run)
     what = "a dry run of " if dry_run else ""
     return Reply(
         text=f"{template.title}: fill in the dialog to start {what}a new project.",

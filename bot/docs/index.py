@@ -20,9 +20,7 @@ import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
-
-from sqlalchemy import BindParameter, Connection, bindparam, delete, func, insert, select, update
+from typing import Any
 
 from bot.catalog.problems import Level, Problem
 from bot.catalog.sources import CatalogSource
@@ -31,18 +29,15 @@ from bot.docs.discover import TECHDOCS_REF, RealPaths, SiteLocation, Unlocated, 
 from bot.docs.gitdates import GitDates, GitFailed, Repo
 from bot.docs.markdown import ParsedPage, parse_page, title_from_path
 from bot.docs.mkdocs import MKDOCS_FILES, MkdocsConfig, NavEntry, parse_mkdocs
-from bot.docs.search import search_engine
+from bot.docs.model import DocsWrites, StoredPage, StoredSite
 from bot.docs.settings import DocsSettings
-from bot.store.db import Database, utcnow
-from bot.store.schema import docs_pages, docs_sections, docs_sites, entities
+from bot.ports import DocsIndexStore
 
 log = logging.getLogger(__name__)
-T = TypeVar("T")
 
 INDEX_VERSION = "1"  # bump when parsing changes, so every page is split again
 MARKDOWN_SUFFIXES = (".md", ".markdown")
 _BATCH_SECTIONS = 5000
-ANALYZE_AFTER_PAGES = 1000
 MAX_MKDOCS_BYTES = 1024 * 1024
 
 
@@ -131,11 +126,11 @@ class DocsIndexer:
 
     def __init__(
         self,
-        db: Database,
+        store: DocsIndexStore,
         settings: DocsSettings,
         sources: Sequence[CatalogSource],
     ) -> None:
-        self.db = db
+        self.store = store
         self.settings = settings
         self.sources = list(sources)
         self.git = GitDates()
@@ -159,43 +154,23 @@ class DocsIndexer:
         if not self.settings.enabled:
             report.disabled = "disabled (docs.enabled: false)"
             return report
-        if search_engine(self.db) is None:
-            report.disabled = (
-                f"not indexed: docs search needs SQLite or PostgreSQL, not "
-                f"{self.db.url.get_backend_name()}"
-            )
+        unsupported = self.store.unsupported()
+        if unsupported is not None:
+            report.disabled = unsupported
             return report
         self.git.forget_heads()
         self._seen_before, self._seen = self._seen, {}  # forget pages that went away
         self._real = RealPaths()  # links may change between syncs: resolve afresh
         wanted = self._entities()
-        with self.db.engine.connect() as conn:
-            stored = {r.entity_ref: r for r in conn.execute(select(docs_sites))}
-            pages: dict[str, dict[str, Any]] = {}
-            for r in conn.execute(
-                select(
-                    docs_pages.c.id,
-                    docs_pages.c.entity_ref,
-                    docs_pages.c.path,
-                    docs_pages.c.sha256,
-                    docs_pages.c.title,
-                    docs_pages.c.position,
-                    docs_pages.c.in_nav,
-                    docs_pages.c.word_count,
-                    docs_pages.c.last_updated,
-                    docs_pages.c.updated_from,
-                )
-            ):
-                pages.setdefault(r.entity_ref, {})[r.path] = r
+        stored, pages = self.store.stored()
         gone = sorted(set(stored) - {e.ref for e in wanted})
         if gone:
-            with self.db.engine.begin() as conn:
-                self._remove_sites(conn, gone)
+            self.store.remove_sites(gone)
             report.removed_sites = gone
         by_name = {s.name: s for s in self.sources}
         sites = [self._read_site(e, by_name.get(e.source)) for e in wanted]
         dates = self._dates(sites)
-        now = utcnow()
+        now = dt.datetime.now(dt.UTC)
         batch: list[_Site] = []
         pending = 0
         for site in sites:
@@ -207,18 +182,10 @@ class DocsIndexer:
         if batch:
             self._write(batch, stored, pages, dates, force, now, report)
         report.sites = len(sites)
-        with self.db.engine.connect() as conn:
-            report.sections = int(
-                conn.execute(select(func.count()).select_from(docs_sections)).scalar_one()
-            )
+        report.sections = self.store.section_total()
         for site in sites:
             report.problems.extend(site.problems)
-        if self.db.is_postgres and report.pages_indexed >= ANALYZE_AFTER_PAGES:
-            # Fresh statistics, so the planner uses the GIN indexes for rare words and not
-            # for common ones (autovacuum would get there, minutes later).
-            with self.db.engine.begin() as conn:
-                conn.exec_driver_sql("ANALYZE docs_sections")
-                conn.exec_driver_sql("ANALYZE docs_pages")
+        self.store.after_index(report.pages_indexed)
         report.duration_s = time.perf_counter() - started
         return report
 
@@ -228,30 +195,13 @@ class DocsIndexer:
         """Entities with a techdocs-ref; an entity's JSON is parsed again only when it changed."""
         found: list[_Entity] = []
         cache: dict[tuple[str, str], str | None] = {}
-        with self.db.engine.connect() as conn:
-            rows = conn.execute(
-                select(
-                    entities.c.ref,
-                    entities.c.source,
-                    entities.c.file,
-                    entities.c.name,
-                    entities.c.title,
-                    entities.c.content_hash,
-                )
-                .where(entities.c.data.contains(f'"{TECHDOCS_REF}"'))
-                .order_by(entities.c.ref)
-            ).all()
-            unknown = [r.ref for r in rows if (r.ref, r.content_hash) not in self._refs]
-            for chunk in _chunks(unknown):
-                for ref, content_hash, data in conn.execute(
-                    select(entities.c.ref, entities.c.content_hash, entities.c.data).where(
-                        entities.c.ref.in_(chunk)
-                    )
-                ):
-                    meta = json.loads(data).get("metadata") or {}
-                    value = (meta.get("annotations") or {}).get(TECHDOCS_REF)
-                    ok = isinstance(value, str) and bool(value.strip())
-                    self._refs[(ref, content_hash)] = value if ok else None
+        rows = self.store.annotated_entities(TECHDOCS_REF)
+        unknown = [r.ref for r in rows if (r.ref, r.content_hash) not in self._refs]
+        for ref, content_hash, data in self.store.entity_documents(unknown):
+            meta = json.loads(data).get("metadata") or {}
+            value = (meta.get("annotations") or {}).get(TECHDOCS_REF)
+            ok = isinstance(value, str) and bool(value.strip())
+            self._refs[(ref, content_hash)] = value if ok else None
         for row in rows:
             key = (row.ref, row.content_hash)
             value = self._refs.get(key)
@@ -543,51 +493,40 @@ class DocsIndexer:
     def _write(
         self,
         sites: Sequence[_Site],
-        stored: dict[str, Any],
-        pages: dict[str, dict[str, Any]],
+        stored: dict[str, StoredSite],
+        pages: dict[str, dict[str, StoredPage]],
         dates: dict[str, _SiteDates],
         force: bool,
         now: dt.datetime,
         report: DocsReport,
     ) -> None:
         """Plan every site of a batch, then write the batch in a few bulk statements."""
-        writes = _Writes()
-        with self.db.engine.begin() as conn:
-            changed = [
-                s.entity.ref
-                for s in sites
-                if force
-                or s.entity.ref not in stored
-                or stored[s.entity.ref].input_hash != s.input_hash
-            ]
-            counts = _section_counts(conn, changed, stored)
-            for site in sites:
-                ref = site.entity.ref
-                self._plan_site(
-                    conn,
-                    site,
-                    stored.get(ref),
-                    pages.get(ref, {}),
-                    counts,
-                    dates,
-                    force,
-                    now,
-                    writes,
-                    report,
-                )
-            writes.flush(conn)
+        writes = DocsWrites()
+        changed = [
+            s.entity.ref
+            for s in sites
+            if force
+            or s.entity.ref not in stored
+            or stored[s.entity.ref].input_hash != s.input_hash
+        ]
+        counts = self.store.section_counts([r for r in changed if r in stored])
+        for site in sites:
+            ref = site.entity.ref
+            self._plan_site(
+                site, stored.get(ref), pages.get(ref, {}), counts, dates, force, now, writes, report
+            )
+        self.store.write(writes)
 
     def _plan_site(
         self,
-        conn: Connection,
         site: _Site,
-        old: Any,
-        existing: dict[str, Any],
+        old: StoredSite | None,
+        existing: dict[str, StoredPage],
         counts: dict[int, int],
         dates: dict[str, _SiteDates],
         force: bool,
         now: dt.datetime,
-        writes: _Writes,
+        writes: DocsWrites,
         report: DocsReport,
     ) -> None:
         ref = site.entity.ref
@@ -604,7 +543,7 @@ class DocsIndexer:
                 or old is None
                 or old.nav != nav
                 or old.site_name != (config.site_name if config else None)
-                or _stored_site_text(conn, ref) not in (None, self._site_text(site))
+                or self.store.site_text(ref) not in (None, self._site_text(site))
             )
             words, section_count = self._plan_pages(
                 site, existing, counts, site_dates, rebuild, writes, report
@@ -616,8 +555,9 @@ class DocsIndexer:
                 if date is not None and (
                     _differs(row.last_updated, date) or row.updated_from != source
                 ):
-                    writes.light(row, row.position, bool(row.in_nav), date, source)
-            words, section_count, pages = int(old.words), int(old.sections), int(old.pages)
+                    writes.light(row, row.position, row.in_nav, date, source)
+            assert old is not None
+            words, section_count, pages = old.words, old.sections, old.pages
             # Nothing was read again, so the problems found when it was are still the ones.
             site.problems = [Problem.from_dict(p) for p in json.loads(old.problems)]
         report.pages += pages
@@ -662,11 +602,11 @@ class DocsIndexer:
     def _plan_pages(
         self,
         site: _Site,
-        existing: dict[str, Any],
+        existing: dict[str, StoredPage],
         counts: dict[int, int],
         site_dates: _SiteDates,
         rebuild: bool,
-        writes: _Writes,
+        writes: DocsWrites,
         report: DocsReport,
     ) -> tuple[int, int]:
         """Plan a changed site's pages; only pages whose bytes changed are split again."""
@@ -674,7 +614,7 @@ class DocsIndexer:
         site_text = self._site_text(site)
         nav_titles, order = _nav_order(site)
         keep = {f.path for f in site.files}
-        removed = [int(r.id) for p, r in existing.items() if p not in keep]
+        removed = [r.id for p, r in existing.items() if p not in keep]
         words = 0
         sections = 0
         for f in site.files:
@@ -684,13 +624,13 @@ class DocsIndexer:
             if not rebuild and old is not None and old.sha256 == f.sha256:
                 # Same bytes, same nav and names: the sections stand; refresh order and date.
                 writes.light(old, position, in_nav, page_date, date_from)
-                words += int(old.word_count)
-                sections += counts.get(int(old.id), 0)
+                words += old.word_count
+                sections += counts.get(old.id, 0)
                 continue
             parsed = self._parse(site, f)
             if parsed is None:
                 if old is not None:
-                    removed.append(int(old.id))
+                    removed.append(old.id)
                 continue
             title = nav_titles.get(f.path) or parsed.title or title_from_path(f.path)
             report.pages_indexed += 1
@@ -719,7 +659,7 @@ class DocsIndexer:
                 }
                 for i, s in enumerate(parsed.sections)
             ]
-            writes.page(None if old is None else int(old.id), values, rows)
+            writes.page(None if old is None else old.id, values, rows)
             words += parsed.word_count
             sections += len(rows)
         if removed:
@@ -751,100 +691,6 @@ class DocsIndexer:
             )
             return None
         return parse_page(source, title_from_path(f.path))
-
-    def _remove_sites(self, conn: Connection, refs: Sequence[str]) -> None:
-        ids: BindParameter[Any] = bindparam("refs", expanding=True)
-        conn.execute(
-            delete(docs_sections).where(docs_sections.c.entity_ref.in_(ids)), {"refs": refs}
-        )
-        conn.execute(delete(docs_pages).where(docs_pages.c.entity_ref.in_(ids)), {"refs": refs})
-        conn.execute(delete(docs_sites).where(docs_sites.c.entity_ref.in_(ids)), {"refs": refs})
-
-
-@dataclass
-class _Writes:
-    """What one batch of sites writes, run as a few bulk statements (round trips cost most)."""
-
-    site_inserts: list[dict[str, Any]] = field(default_factory=list)
-    site_updates: list[dict[str, Any]] = field(default_factory=list)
-    light_updates: list[dict[str, Any]] = field(default_factory=list)  # order and dates
-    full_updates: list[dict[str, Any]] = field(default_factory=list)  # a page split again
-    new_pages: list[tuple[dict[str, Any], list[dict[str, Any]]]] = field(default_factory=list)
-    sections: list[dict[str, Any]] = field(default_factory=list)  # of pages split again
-    removed_pages: list[int] = field(default_factory=list)
-
-    def light(
-        self, row: Any, position: int, in_nav: bool, date: dt.datetime | None, source: str | None
-    ) -> None:
-        self.light_updates.append(
-            {
-                "_id": int(row.id),
-                "position": position,
-                "in_nav": int(in_nav),
-                "last_updated": date,
-                "updated_from": source,
-            }
-        )
-
-    def page(self, page_id: int | None, values: dict[str, Any], rows: list[dict[str, Any]]) -> None:
-        if page_id is None:
-            self.new_pages.append((values, rows))
-            return
-        self.full_updates.append({"_id": page_id, **values})
-        self.sections.extend({"page_id": page_id, **r} for r in rows)
-
-    def flush(self, conn: Connection) -> None:
-        ids: BindParameter[Any] = bindparam("ids", expanding=True)
-        stale = [u["_id"] for u in self.full_updates] + self.removed_pages
-        for chunk in _chunks(stale):
-            conn.execute(
-                delete(docs_sections).where(docs_sections.c.page_id.in_(ids)), {"ids": chunk}
-            )
-        for chunk in _chunks(self.removed_pages):
-            conn.execute(delete(docs_pages).where(docs_pages.c.id.in_(ids)), {"ids": chunk})
-        by_id = docs_pages.c.id == bindparam("_id")
-        for group in (self.light_updates, self.full_updates):
-            if group:
-                conn.execute(update(docs_pages).where(by_id), group)
-        if self.new_pages:
-            inserted = conn.execute(
-                insert(docs_pages).returning(docs_pages.c.id, sort_by_parameter_order=True),
-                [values for values, _rows in self.new_pages],
-            ).all()
-            for (page_id,), (_values, rows) in zip(inserted, self.new_pages, strict=True):
-                self.sections.extend({"page_id": int(page_id), **r} for r in rows)
-        if self.sections:
-            conn.execute(insert(docs_sections), self.sections)
-        if self.site_inserts:
-            conn.execute(insert(docs_sites), self.site_inserts)
-        if self.site_updates:
-            conn.execute(
-                update(docs_sites).where(docs_sites.c.entity_ref == bindparam("_ref")),
-                self.site_updates,
-            )
-
-
-def _chunks(items: Sequence[T], size: int = 500) -> Iterable[Sequence[T]]:
-    for start in range(0, len(items), size):
-        yield items[start : start + size]
-
-
-def _section_counts(
-    conn: Connection, refs: Sequence[str], stored: dict[str, Any]
-) -> dict[int, int]:
-    """Sections per stored page of the sites in ``refs`` (for pages kept as they are)."""
-    known = [r for r in refs if r in stored]
-    counts: dict[int, int] = {}
-    refs_param: BindParameter[Any] = bindparam("refs", expanding=True)
-    for chunk in _chunks(known):
-        for page_id, count in conn.execute(
-            select(docs_sections.c.page_id, func.count())
-            .where(docs_sections.c.entity_ref.in_(refs_param))
-            .group_by(docs_sections.c.page_id),
-            {"refs": list(chunk)},
-        ):
-            counts[int(page_id)] = int(count)
-    return counts
 
 
 @dataclass(frozen=True)
@@ -970,10 +816,3 @@ def _nav_order(site: _Site) -> tuple[dict[str, str], dict[str, tuple[int, bool]]
     for path in rest:
         order[path] = (len(order), nav is None)
     return titles, order
-
-
-def _stored_site_text(conn: Connection, ref: str) -> str | None:
-    row = conn.execute(
-        select(docs_sections.c.site).where(docs_sections.c.entity_ref == ref).limit(1)
-    ).first()
-    return None if row is None else str(row.site)

@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from bot.catalog.model import DEFAULT_NAMESPACE, REF_FIELDS
-from bot.docs.service import DocsFreshness
+from bot.docs.model import DocsFreshness
 
 # Kinds whose entities have a ``spec.owner`` (Backstage requires it on all of them).
 OWNED_KINDS = frozenset(

@@ -109,24 +109,6 @@ class Template:
 
 
 @dataclass(frozen=True)
-class Requester:
-    """Who asked to scaffold, as the chat platform and the catalog know them."""
-
-    platform: str
-    id: str
-    name: str | None = None
-    user_ref: EntityRef | None = None
-    groups: tuple[EntityRef, ...] = ()  # direct memberships (spec.memberOf and members)
-    unknown_reason: str | None = None  # why the user could not be found in the catalog
-
-    @property
-    def shown(self) -> str:
-        if self.user_ref is not None:
-            return str(self.user_ref)
-        return f"{self.platform} user {self.name or self.id}"
-
-
-@dataclass(frozen=True)
 class Answers:
     """Validated dialog values: the new component and the template's context overrides."""
 
@@ -153,3 +135,13 @@ class InvalidAnswers(UserError):
     def __init__(self, errors: Mapping[str, str]) -> None:
         super().__init__("; ".join(f"{k}: {v}" for k, v in errors.items()))
         self.errors = dict(errors)
+
+
+@dataclass(frozen=True)
+class TemplateEntity:
+    """A catalog entity of kind ``template``, as stored: where it came from and its JSON."""
+
+    ref: str
+    source: str
+    file: str | None
+    data: str  # the entity's JSON

@@ -13,10 +13,10 @@ from __future__ import annotations
 import fnmatch
 from collections.abc import Iterable, Sequence
 
+from bot.audit import Requester
 from bot.catalog.model import EntityRef
 from bot.catalog.read import CatalogReader
 from bot.errors import CatalogError, PermissionDenied
-from bot.scaffold.model import Requester
 from bot.scaffold.settings import PermissionRule
 
 MAX_DEPTH = 20

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
+from bot.audit import Requester
 from bot.catalog.locations import RUNTIME_SOURCE, register_and_sync, unregister_location
 from bot.catalog.model import Entity, EntityRef
 from bot.catalog.queries import run_blocking
@@ -39,12 +40,10 @@ from bot.chat import (
 )
 from bot.errors import CatalogError, NotFound, PermissionDenied, UserError
 from bot.scaffold import permissions
-from bot.scaffold.audit import AuditLog
 from bot.scaffold.backstage import repo_url_value
 from bot.scaffold.model import (
     Answers,
     InvalidAnswers,
-    Requester,
     Template,
     Variable,
     VariableKind,
@@ -59,6 +58,7 @@ if TYPE_CHECKING:
     from bot.catalog.read import CatalogReader
     from bot.catalog.updates import CatalogUpdates
     from bot.config import Settings
+    from bot.ports import AuditLog, CatalogQueries, CatalogTemplates, NameClaims
     from bot.services import Clock
     from bot.store.db import Database
 
@@ -119,8 +119,11 @@ class Scaffolder:
         settings: Settings,
         db: Database,
         catalog: CatalogReader,
+        queries: CatalogQueries,
         sync: CatalogUpdates,
         audit: AuditLog,
+        claims: NameClaims,
+        templates: CatalogTemplates,
         pool: Executor,
         *,
         clock: Clock,
@@ -131,17 +134,19 @@ class Scaffolder:
         self.settings = settings
         self.db = db
         self.catalog = catalog  # blocking reads: called in worker threads
+        self.queries = queries  # the same reads, awaited
         self.sync = sync
         self.clock = clock
         self.pool = pool
         self.commands = commands  # the registry's names (a button only for a known command)
         self.cfg = settings.optional_section("scaffold", ScaffoldSettings) or ScaffoldSettings()
         self.cache_dir = self.cfg.cache_dir or settings.data_dir / "scaffold"
-        self.library = TemplateLibrary(self.cfg, self.cache_dir, db, lambda: sync.sources)
+        self.library = TemplateLibrary(self.cfg, self.cache_dir, templates, lambda: sync.sources)
         self.publisher = Publisher(
             self.cfg.publish, settings.data_dir, timeout=self.cfg.timeout_seconds
         )
         self.audit = audit
+        self.claims = claims
         self._tasks: set[asyncio.Task[Reply]] = set()  # runs in flight (strong references)
 
     async def offload(self, fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> T:
@@ -194,34 +199,29 @@ class Scaffolder:
     async def check_permission(self, template: Template, requester: Requester) -> str:
         """``permit``, with a refusal written to the audit log before it is raised."""
         try:
-            return self.permit(template, requester)
+            return await self.offload(self.permit, template, requester)  # reads groups
         except PermissionDenied as exc:
             details = {"template": template.name, "origin": template.origin, "values": {}}
-            await asyncio.to_thread(
-                self.audit.start,
-                self.clock(),
-                ACTION,
-                requester,
-                template.name,
-                details,
-                "refused",
-                str(exc),
+            await self.audit.start(
+                self.clock(), ACTION, requester, template.name, details, "refused", str(exc)
             )
             raise
 
-    def default_owner(self, requester: Requester) -> EntityRef | None:
+    async def default_owner(self, requester: Requester) -> EntityRef | None:
         """The requester's team: a group of type team first, else their first group."""
         if not requester.groups:
             return None
-        found = self.catalog.get_many(requester.groups)
+        found = await self.queries.get_many(requester.groups)
         teams = [g for g in requester.groups if (e := found.get(str(g))) and e.spec_type == "team"]
         return (teams or list(requester.groups))[0]
 
     # ------------------------------------------------------------------ dialog
 
-    def dialog(self, template: Template, requester: Requester, dry_run: bool = False) -> Dialog:
+    async def dialog(
+        self, template: Template, requester: Requester, dry_run: bool = False
+    ) -> Dialog:
         """The dialog for ``template``: name, owner, (system), then the template's variables."""
-        owner = self.default_owner(requester)
+        owner = await self.default_owner(requester)
         fields = [
             DialogField(
                 "name",
@@ -316,21 +316,17 @@ class Scaffolder:
         component = str(values.get("name", "")).strip()
         target = component[:100] or template.name
         try:
-            details["permission"] = self.permit(template, requester)
+            details["permission"] = await self.offload(self.permit, template, requester)
         except PermissionDenied as exc:
-            await asyncio.to_thread(
-                self.audit.start, now, ACTION, requester, target, details, "refused", str(exc)
-            )
+            await self.audit.start(now, ACTION, requester, target, details, "refused", str(exc))
             raise
-        audit_id = await asyncio.to_thread(
-            self.audit.start, now, ACTION, requester, target, details
-        )
+        audit_id = await self.audit.start(now, ACTION, requester, target, details)
         claimed = False
         try:
             # The name is claimed before it is checked, so that of two runs for one name the
             # second always hears why: it is being made, or it exists by now.
             if not dry_run and is_valid_object_name(component):
-                holder = await asyncio.to_thread(self.audit.claim, component, audit_id, now)
+                holder = await self.claims.claim(component, audit_id, now)
                 if holder is not None:
                     raise InvalidAnswers(
                         {
@@ -342,15 +338,13 @@ class Scaffolder:
             answers = await asyncio.to_thread(self._validate, template, values, dry_run)
         except Exception as exc:
             if claimed:
-                await asyncio.to_thread(self.audit.release, component, audit_id)
+                await self.claims.release(component, audit_id)
             if isinstance(exc, InvalidAnswers):
                 message = "; ".join(f"{k}: {v}" for k, v in exc.errors.items())[:2000]
                 result, extra = "invalid", {"errors": exc.errors}
             else:
                 message, result, extra = f"checking the values failed: {exc!r}"[:2000], "failed", {}
-            await asyncio.to_thread(
-                self.audit.finish, audit_id, self.clock(), result, message, extra
-            )
+            await self.audit.finish(audit_id, self.clock(), result, message, extra)
             raise
         run = _Run(template, answers, requester, progress or _Silent(), audit_id, dry_run)
         task = asyncio.get_running_loop().create_task(self._run(run))
@@ -393,11 +387,10 @@ class Scaffolder:
         finally:
             await asyncio.to_thread(shutil.rmtree, work, True)
             if not run.dry_run:
-                await asyncio.to_thread(self.audit.release, run.answers.name, run.audit_id)
+                await self.claims.release(run.answers.name, run.audit_id)
         result = "failed" if run.failed else "succeeded"
         message = f"{run.failed[0]} failed: {run.failed[1]}" if run.failed else reply.text
-        await asyncio.to_thread(
-            self.audit.finish,
+        await self.audit.finish(
             run.audit_id,
             self.clock(),
             result,
@@ -476,7 +469,7 @@ class Scaffolder:
         if problem:
             run.failed = ("registration", problem)
             return self._failure(run)
-        return await self.offload(self._success, run)  # reads the catalog
+        return await self._success(run)
 
     async def _register(self, run: _Run) -> str | None:
         """Register the repository and sync it; on any failure, unregister (nothing is left)."""
@@ -565,15 +558,16 @@ class Scaffolder:
             sections=(self._files_section(run.rendered),),
         )
 
-    def _success(self, run: _Run) -> Reply:
+    async def _success(self, run: _Run) -> Reply:
         assert run.rendered is not None and run.repository is not None
         entity = run.entity
         assert entity is not None
         card: list[Field] = [Field("Entity", str(entity.ref))]
-        owners = self.catalog.related(entity.ref, "ownedBy")
+        owners = await self.queries.related(entity.ref, "ownedBy")
         if owners:
             card.append(Field("Owner", str(owners[0])))
-        systems = [r for r in self.catalog.related(entity.ref, "partOf") if r.kind == "system"]
+        part_of = await self.queries.related(entity.ref, "partOf")
+        systems = [r for r in part_of if r.kind == "system"]
         if systems:
             card.append(Field("System", str(systems[0])))
         kind = " / ".join(x for x in (entity.spec_type, entity.lifecycle) if x)

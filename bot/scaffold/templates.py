@@ -21,9 +21,8 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select
-
 from bot.catalog.sources import CatalogSource
+from bot.ports import CatalogTemplates
 from bot.scaffold import backstage
 from bot.scaffold.gitcmd import GitError, run_git
 from bot.scaffold.model import Template, as_list, as_mapping
@@ -39,8 +38,6 @@ from bot.scaffold.variables import (
     path_variables,
     read_cookiecutter_json,
 )
-from bot.store.db import Database
-from bot.store.schema import entities
 
 log = logging.getLogger(__name__)
 
@@ -78,12 +75,12 @@ class TemplateLibrary:
         self,
         cfg: ScaffoldSettings,
         cache_dir: Path,
-        db: Database,
+        catalog: CatalogTemplates,
         sources: Callable[[], Sequence[CatalogSource]],
     ) -> None:
         self.cfg = cfg
         self.cache_dir = cache_dir
-        self.db = db
+        self.catalog = catalog
         self.sources = sources
         # cookiecutter.json by path → (size, times, inode), its raw context, its digest: a
         # large one is read again only when it changed, not on every /scaffold.
@@ -298,12 +295,7 @@ class TemplateLibrary:
     # ------------------------------------------------------------------ catalog Templates
 
     def _catalog(self, problems: list[str]) -> list[Template]:
-        with self.db.engine.connect() as conn:
-            rows = conn.execute(
-                select(entities.c.ref, entities.c.source, entities.c.file, entities.c.data)
-                .where(entities.c.kind == "template")
-                .order_by(entities.c.ref)
-            ).all()
+        rows = self.catalog.template_entities()
         sources = {s.name: s for s in self.sources()}
         out: list[Template] = []
         for row in rows:

@@ -7,7 +7,6 @@ import subprocess
 from pathlib import Path
 
 from adapters.console import Console
-from bot.scaffold.audit import AuditLog
 from tests.conftest import DEMO, AppFactory
 
 ANA = "ana.silva@acme-rides.example"
@@ -96,5 +95,5 @@ async def test_console_asks_again_for_a_value_with_template_syntax(
         "engine would run it as code). Nothing was rendered."
     ) in out
     assert "Created fare-estimator" in out
-    results = [e.result for e in AuditLog(console.app.services.db).entries()]
+    results = [e.result for e in await console.app.services.audit.entries()]
     assert results == ["succeeded", "invalid"]

@@ -6,7 +6,9 @@ Catalogs are written to temp folders; git repositories get commits dated in the 
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
+import inspect
 import os
 import subprocess
 import sys
@@ -17,9 +19,13 @@ import pytest
 import yaml
 
 from bot.app import App
+from bot.docs.discover import TECHDOCS_REF
 from bot.docs.index import DocsIndexer
 from bot.docs.service import DocsService
+from bot.docs.settings import DocsSettings
 from bot.errors import ConfigError
+from bot.store.memory.docs import MemoryDocs
+from bot.store.sql.docs import SqlDocsIndex
 from tests.conftest import DEMO, REPO, AppFactory, FixedClock
 
 UTC = dt.UTC
@@ -92,8 +98,22 @@ def site(root: Path, folder: str, pages: dict[str, str | bytes], mkdocs: str | N
         write(root / folder / "docs" / name, text)
 
 
-def docs_of(app: App) -> DocsService:
-    return app.services.docs
+class BlockingDocs:
+    """The app's ``DocsService`` with each coroutine run to its end: these tests are plain
+    functions, and ask the real service (and its SQL store) one question at a time."""
+
+    def __init__(self, service: DocsService) -> None:
+        self.service = service
+
+    def __getattr__(self, name: str) -> Any:
+        attr = getattr(self.service, name)
+        if inspect.iscoroutinefunction(attr):
+            return lambda *args, **kwargs: asyncio.run(attr(*args, **kwargs))
+        return attr
+
+
+def docs_of(app: App) -> Any:
+    return BlockingDocs(app.services.docs)
 
 
 def file_source(target: Path, name: str = "test") -> list[dict[str, Any]]:
@@ -632,3 +652,26 @@ def test_the_indexer_runs_alone_too(make_app: AppFactory, tmp_path: Path) -> Non
     indexer = next(s for s in app.services.sync.sync.steps if isinstance(s, DocsIndexer))
     report = indexer.index(force=True)
     assert (report.sites, report.pages, report.pages_indexed) == (1, 1, 1)
+
+
+async def test_the_indexer_writes_the_same_index_into_memory(make_app: AppFactory) -> None:
+    """The in-memory store (the fast tier's) holds what the indexer writes into SQL: the same
+    sites, freshness, tables of contents and search hits, from the same files."""
+    app = make_app(sources=file_source(DEMO, "demo"))
+    stored = SqlDocsIndex(app.services.db)
+    tagged = stored.annotated_entities(TECHDOCS_REF)
+    data = {ref: doc for ref, _hash, doc in stored.entity_documents([e.ref for e in tagged])}
+    memory = MemoryDocs([(e, data[e.ref]) for e in tagged])
+    report = DocsIndexer(memory, DocsSettings(), app.services.sync.sources).index()
+    sql_docs = app.services.docs
+    mem_docs = DocsService(memory, DocsSettings())
+    assert report.disabled is None and report.sites == len(await sql_docs.sites())
+    assert await mem_docs.sites() == await sql_docs.sites()
+    for name in DEMO_PAGES:
+        ref = f"component:default/{name}"
+        assert await mem_docs.pages(ref, max_level=3) == await sql_docs.pages(ref, max_level=3)
+    # Words whose forms do not differ (memory does not stem; SQLite and PostgreSQL do).
+    for words in ("runbook", '"team-rider-app"', "ledger", "gateway*"):
+        mem = {(h.entity_ref, h.page_path) for h in (await mem_docs.search(words, limit=50)).hits}
+        sql = {(h.entity_ref, h.page_path) for h in (await sql_docs.search(words, limit=50)).hits}
+        assert mem == sql and mem, words

@@ -33,7 +33,6 @@ from bot.bootstrap import parse_settings
 from bot.catalog.locations import list_locations
 from bot.chat import ChatUser, Dialog, DialogErrors, DialogSubmission, Reply
 from bot.errors import ConfigError
-from bot.scaffold.audit import AuditLog
 from bot.scaffold.publish import Publisher, PublishError
 from bot.scaffold.settings import PublishSettings, ScaffoldSettings
 from tests.conftest import DEMO, REPO, AppFactory, aask, shared_or_skip
@@ -352,7 +351,7 @@ async def test_scaffold_pushes_the_project_and_registers_the_component(
         "done.",
     ]
     assert list(private_tmp.iterdir()) == []  # the render folder is gone
-    [entry] = AuditLog(app.services.db).entries()
+    [entry] = await app.services.audit.entries()
     assert (entry.result, entry.target, entry.actor) == (
         "succeeded",
         "checkout-api",
@@ -472,7 +471,7 @@ async def test_template_syntax_in_a_value_is_refused_and_nothing_renders(
     assert not marker.exists()  # the trusted hook never ran: nothing was rendered
     assert list(private_tmp.iterdir()) == []
     assert not (tmp_path / "git").exists()
-    [entry] = AuditLog(app.services.db).entries()
+    [entry] = await app.services.audit.entries()
     assert entry.result == "invalid" and entry.details["values"]["description"] == payload
 
 
@@ -672,7 +671,7 @@ async def test_a_push_failure_leaves_no_catalog_entry(
     assert "(nothing was registered in the catalog)" in text
     assert (await aask(app, "/whoowns doomed-api")).error
     assert app.services.reader.index().by_name.get("doomed-api") is None
-    [entry] = AuditLog(app.services.db).entries()
+    [entry] = await app.services.audit.entries()
     assert entry.result == "failed" and entry.message and entry.message.startswith("push failed")
     assert list(private_tmp.iterdir()) == []
     # The name is free again for the next attempt.
@@ -769,7 +768,7 @@ async def test_permissions_refuse_with_the_reason(make_app: AppFactory, tmp_path
         "(members of those groups or their sub-groups). You are user:default/ana.silva, in "
         "team-payments, team-risk."
     )
-    [entry] = AuditLog(app.services.db).entries()
+    [entry] = await app.services.audit.entries()
     assert entry.result == "refused"
 
 
@@ -1123,7 +1122,7 @@ async def test_a_git_host_creates_the_repository_and_takes_the_push(
     assert not (await aask(app, "/whoowns hosted-api")).error
     # The token went only into headers: never in a URL, a reply or the audit log.
     assert all(git_host.token not in path for _, path, _ in git_host.requests)
-    [entry] = AuditLog(app.services.db).entries()
+    [entry] = await app.services.audit.entries()
     assert git_host.token not in json.dumps(entry.to_dict())
     assert git_host.token not in reply.to_text()
 
@@ -1148,7 +1147,7 @@ async def test_a_repository_the_catalog_cannot_read_is_not_left_registered(
     assert "the location was unregistered again; the repository stays at" in text
     assert list_locations(app.services.db) == []
     assert (await aask(app, "/whoowns unreadable-api")).error
-    [entry] = AuditLog(app.services.db).entries()
+    [entry] = await app.services.audit.entries()
     assert entry.result == "failed" and entry.details["entity"] is None
 
 

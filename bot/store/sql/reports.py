@@ -17,12 +17,12 @@ from concurrent.futures import Executor
 
 from sqlalchemy import Connection, delete, func, or_, select, update
 
-from bot.docs.service import read_freshness
 from bot.reports.changes import ChangeRow
 from bot.reports.facts import CHANNEL_ANNOTATIONS, TECHDOCS_ENTITY, TECHDOCS_REF, CatalogFacts, Item
 from bot.reports.store import Fault, ReportInputs, RunResults, Snapshot
 from bot.store.db import Database
 from bot.store.schema import changes, channel_faults, entities, relations, report_snapshots
+from bot.store.sql.docs import read_freshness
 from bot.store.sql.rows import Offloaded, insert_ignore, utc
 
 

@@ -1,11 +1,8 @@
-"""The audit log: who did what, when, with which values, and how it ended.
+"""The audit log and the scaffold name claims in SQL (``audit_log``, ``scaffold_claims``).
 
-One row per action (``scaffold`` here; admin actions may use the same table): written when the
-action starts (``running``) and completed when it ends (``succeeded``, ``failed``), or written
-once for a refusal (``refused``) or rejected values (``invalid``). ``callboard audit`` reads it.
-
-``scaffold_claims`` holds the names being scaffolded right now, so two people (or two
-replicas) cannot make the same component at once; a claim older than an hour is stale.
+``SqlAuditLog`` implements ``bot.ports.AuditLog`` and ``SqlNameClaims`` ``bot.ports.NameClaims``;
+their statements are short, and each runs in the store's worker threads, never on the loop.
+``SqlAuditReader`` is the blocking read, for the CLI.
 """
 
 from __future__ import annotations
@@ -13,49 +10,24 @@ from __future__ import annotations
 import datetime as dt
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass
+from concurrent.futures import Executor
 from typing import Any
 
 from sqlalchemy import delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
-from bot.scaffold.model import Requester
+from bot.audit import CLAIM_TTL, AuditEntry, Requester, actor_shown
+from bot.catalog.queries import run_blocking
 from bot.store.db import Database
 from bot.store.schema import audit_log, scaffold_claims
 
-CLAIM_TTL = dt.timedelta(hours=1)
+
+def _aware(value: dt.datetime) -> dt.datetime:
+    return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
 
 
-@dataclass(frozen=True)
-class AuditEntry:
-    id: int
-    at: dt.datetime
-    finished_at: dt.datetime | None
-    action: str
-    actor: str  # user ref, or "<platform> user <name>"
-    platform: str
-    target: str
-    result: str
-    message: str | None
-    details: Mapping[str, Any]
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "at": self.at.isoformat(),
-            "finished_at": self.finished_at.isoformat() if self.finished_at else None,
-            "action": self.action,
-            "actor": self.actor,
-            "platform": self.platform,
-            "target": self.target,
-            "result": self.result,
-            "message": self.message,
-            "details": dict(self.details),
-        }
-
-
-class AuditLog:
-    """Writes and reads the audit log; blocking (short statements)."""
+class SqlAuditReader:
+    """The audit log's blocking statements."""
 
     def __init__(self, db: Database) -> None:
         self.db = db
@@ -141,7 +113,7 @@ class AuditLog:
                 at=_aware(r.at),
                 finished_at=_aware(r.finished_at) if r.finished_at else None,
                 action=r.action,
-                actor=r.actor_ref or f"{r.platform} user {r.actor_name or r.actor_id}",
+                actor=actor_shown(r.platform, r.actor_id, r.actor_name, r.actor_ref),
                 platform=r.platform,
                 target=r.target,
                 result=r.result,
@@ -151,10 +123,7 @@ class AuditLog:
             for r in rows
         ]
 
-    # ------------------------------------------------------------------ claims
-
     def claim(self, name: str, entry_id: int, at: dt.datetime) -> int | None:
-        """Claim ``name`` for this run; the audit id of the run holding it when it is taken."""
         key = name.lower()
         with self.db.engine.begin() as conn:
             conn.execute(
@@ -184,5 +153,66 @@ class AuditLog:
             )
 
 
-def _aware(value: dt.datetime) -> dt.datetime:
-    return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
+class SqlAuditLog:
+    """``bot.ports.AuditLog`` over the database; the statements run in ``pool``."""
+
+    def __init__(self, db: Database, pool: Executor) -> None:
+        self.store = SqlAuditReader(db)
+        self.pool = pool
+
+    async def start(
+        self,
+        at: dt.datetime,
+        action: str,
+        requester: Requester,
+        target: str,
+        details: Mapping[str, Any],
+        result: str = "running",
+        message: str | None = None,
+    ) -> int:
+        return await run_blocking(
+            self.pool, self.store.start, at, action, requester, target, details, result, message
+        )
+
+    async def finish(
+        self,
+        entry_id: int,
+        at: dt.datetime,
+        result: str,
+        message: str | None,
+        details: Mapping[str, Any] | None = None,
+    ) -> None:
+        await run_blocking(self.pool, self.store.finish, entry_id, at, result, message, details)
+
+    async def entries(
+        self,
+        *,
+        limit: int = 50,
+        action: str | None = None,
+        actor: str | None = None,
+        target: str | None = None,
+        since: dt.datetime | None = None,
+    ) -> list[AuditEntry]:
+        return await run_blocking(
+            self.pool,
+            self.store.entries,
+            limit=limit,
+            action=action,
+            actor=actor,
+            target=target,
+            since=since,
+        )
+
+
+class SqlNameClaims:
+    """``bot.ports.NameClaims`` over ``scaffold_claims``; the statements run in ``pool``."""
+
+    def __init__(self, db: Database, pool: Executor) -> None:
+        self.store = SqlAuditReader(db)
+        self.pool = pool
+
+    async def claim(self, name: str, entry_id: int, at: dt.datetime) -> int | None:
+        return await run_blocking(self.pool, self.store.claim, name, entry_id, at)
+
+    async def release(self, name: str, entry_id: int) -> None:
+        await run_blocking(self.pool, self.store.release, name, entry_id)
