@@ -26,7 +26,6 @@ from bot.chat import ChatUser, Request
 from bot.config import load_settings
 from bot.store.schema import relations
 from commands import COMMANDS, INTERPRETERS
-from commands.common import search_cache
 
 SAMPLES = 300
 TARGET_MS = 50.0  # p99 for /deps --depth 2 and /search
@@ -130,12 +129,12 @@ def _measure(
 def _index_rows(app: App) -> list[Result]:
     """Search index build time (as after a sync) and its size in memory."""
     started = time.perf_counter()
-    build_index(app.db)
+    build_index(app.catalog.rows)
     seconds = time.perf_counter() - started
     gc.collect()
     tracemalloc.start()
     try:
-        index = build_index(app.db)
+        index = build_index(app.catalog.rows)
         gc.collect()
         size_mb = tracemalloc.get_traced_memory()[0] / 1e6
     finally:
@@ -187,7 +186,7 @@ def _run_on(
     try:
         if app.catalog.count() == 0:
             app.sync_now()
-        search_cache(app).current()  # built once per generation, as in a running bot
+        app.search.current()  # built once per generation, as in a running bot
         app.catalog.index()
         results = extra(app) if extra else []
         return results + _command_rows(app, names, groups, db)

@@ -31,8 +31,8 @@ from bot.docs.service import EXTENSION_KEY as DOCS_KEY
 from bot.docs.service import DocsService
 from bot.docs.settings import DocsSettings
 from bot.errors import ConfigError
-from bot.ports import CatalogQueries
 from bot.store.db import Database
+from bot.store.sql.catalog import SqlCatalogRows
 
 log = logging.getLogger(__name__)
 
@@ -106,13 +106,14 @@ class App:
     # The app's own bounded pool for blocking work that requests cause, so it never runs on
     # the event loop (see ``offload``); made on first use, shut down by ``close``.
     _pool: ThreadPoolExecutor | None = field(default=None, init=False)
-    queries: CatalogQueries = field(init=False)
+    # The catalog read ports (CatalogQueries, CatalogGraph, SearchQueries), off the loop.
+    queries: OffloadedCatalog = field(init=False)
     search: SearchCache = field(init=False)  # /search, /owns and /deps answer from it
     _sync_lock: asyncio.Lock | None = field(default=None, init=False)
 
     def __post_init__(self) -> None:
-        self.queries = OffloadedCatalog(self.catalog, self.pool)
-        self.search = SearchCache(self.db)
+        self.search = SearchCache(self.catalog.rows)
+        self.queries = OffloadedCatalog(self.catalog, self.pool, self.search)
 
     @property
     def pool(self) -> ThreadPoolExecutor:
@@ -203,7 +204,7 @@ def build_app(
     app = App(
         settings=settings,
         db=db,
-        catalog=CatalogReader(db),
+        catalog=CatalogReader(SqlCatalogRows(db)),
         sync=CatalogSync(
             db,
             sources,

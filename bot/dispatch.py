@@ -35,7 +35,7 @@ from bot.trust import catalog_warnings
 
 if TYPE_CHECKING:
     from bot.app import App
-    from bot.ports import CatalogQueries
+    from bot.ports import CatalogGraph, CatalogQueries, SearchQueries
 
 log = logging.getLogger(__name__)
 
@@ -140,6 +140,16 @@ class Context:
     @property
     def catalog(self) -> CatalogQueries:
         """The catalog, to be awaited: its reads run off the event loop."""
+        return self.app.queries
+
+    @property
+    def graph(self) -> CatalogGraph:
+        """Relation walks (ownership, dependency and group trees), to be awaited."""
+        return self.app.queries
+
+    @property
+    def search(self) -> SearchQueries:
+        """The entity search index, to be awaited: built and ranked off the event loop."""
         return self.app.queries
 
     async def offload(self, fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> T:

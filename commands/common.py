@@ -5,9 +5,8 @@ from __future__ import annotations
 import shlex
 from collections.abc import Iterable, Sequence
 
-from bot.app import App
 from bot.catalog.model import DEFAULT_NAMESPACE, Entity, EntityRef
-from bot.catalog.search import SearchCache, SearchDoc, SearchIndex
+from bot.catalog.search import SearchDoc
 from bot.chat import Field, Link, Section
 from bot.config import Settings
 from bot.dispatch import Context
@@ -155,17 +154,6 @@ def grouped_by_kind(entities: Iterable[Entity]) -> list[Section]:
 # ----------------------------------------------------------------- search index, identity, channel
 
 ME_WORDS = ("me", "myself", "mine", "i")
-
-
-def search_cache(app: App) -> SearchCache:
-    """The app's search index cache."""
-    return app.search
-
-
-async def search_index(app: App) -> SearchIndex:
-    """The current search index, from the app's worker threads: checking that it is current
-    reads the database, and a first build takes about a second on 43,000 entities."""
-    return await app.offload(app.search.current)
 
 
 def ref_label(ref: str) -> str:
