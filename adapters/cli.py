@@ -375,24 +375,10 @@ def _display_path(path: Path, cwd: Path) -> str:
 
 
 def cmd_list(ns: argparse.Namespace) -> int:
-    from sqlalchemy import select
-
-    from bot.store.schema import entities
-
     app = _app(ns)
     try:
-        stmt = select(
-            entities.c.ref, entities.c.owner_ref, entities.c.source, entities.c.file
-        ).order_by(entities.c.ref)
-        if ns.kind:
-            stmt = stmt.where(entities.c.kind == ns.kind.lower())
-        with app.db.engine.connect() as conn:
-            rows = conn.execute(stmt).all()
-            kinds = (
-                sorted(conn.execute(select(entities.c.kind).distinct()).scalars())
-                if ns.kind and not rows
-                else []
-            )
+        rows = app.catalog.listing(ns.kind)
+        kinds = app.catalog.kinds() if ns.kind and not rows else []
         if kinds:  # a kind the catalog does not have: most likely a typo
             print(
                 f"no entities of kind {ns.kind!r}; the catalog has: {', '.join(kinds)}",
