@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from collections.abc import Mapping
 
 from bot.catalog.model import Entity, EntityRef
 from bot.catalog.read import KIND_PRIORITY, NameIndex
@@ -34,35 +35,31 @@ MAX_WORDS = 32  # words in one docs query: bounded work per request
 
 async def docs(ctx: Context, args: Args) -> Reply:
     """Search docs, or show one entity's docs."""
-    # All of it reads the docs index and the catalog (full-text search, one site per hit):
-    # it runs in the app's worker threads as one piece.
-    return await ctx.offload(_docs, ctx, args)
-
-
-def _docs(ctx: Context, args: Args) -> Reply:
+    # It reads the docs index (full-text search, one site per hit) and the catalog: the docs
+    # reads run in the app's worker threads, the catalog's through its port; never on the loop.
     service = DocsService.of(ctx.app)
     text = _OPTIONS.sub(" ", args.raw).strip()
     page = int(args.options["page"])
     if args.options["problems"]:
         if text:
             raise BadArguments("/docs --problems takes no words. Usage: /docs --problems")
-        return _problems(service, page)
+        return await ctx.offload(_problems, service, page)
     if not text:
-        return _overview(ctx, service)
+        return await _overview(ctx, service)
     if len(text.split()) > MAX_WORDS:
         raise BadArguments(
             f"/docs takes at most {MAX_WORDS} words ({len(text.split())} given): "
             "a few distinctive words find more."
         )
-    entity, words = _leading_entity(ctx, text)
+    entity, words = await _leading_entity(ctx, text)
     if entity is None:
-        return _search(ctx, service, text, None, page)
+        return await _search(ctx, service, text, None, page)
     if not words:
-        return _entity_docs(ctx, service, entity)
-    return _search(ctx, service, words, entity, page)
+        return await _entity_docs(ctx, service, entity)
+    return await _search(ctx, service, words, entity, page)
 
 
-def _leading_entity(ctx: Context, text: str) -> tuple[Entity | None, str]:
+async def _leading_entity(ctx: Context, text: str) -> tuple[Entity | None, str]:
     """The entity named exactly by the leading words, and the words after it.
 
     No name or title in the catalog has more than ``index.max_words`` words, so only that many
@@ -70,16 +67,17 @@ def _leading_entity(ctx: Context, text: str) -> tuple[Entity | None, str]:
     """
     words = text.split()
     service = DocsService.of(ctx.app)
-    index = ctx.app.catalog.index()
+    index = await ctx.catalog.names()
     for count in range(min(len(words), index.max_words), 0, -1):
         refs = _exact_refs(index, " ".join(words[:count]).strip('"'))
         if not refs:
             continue
-        with_docs = [r for r in refs if service.site(r) is not None]
+        sites = await ctx.offload(service.sites_by_ref, refs)
+        with_docs = [r for r in refs if r in sites]
         rest = " ".join(words[count:])
         if rest and not with_docs:
             return None, text  # "kafka retention": kafka has no docs, so search the words
-        entity = ctx.app.catalog.get((with_docs or refs)[0])
+        entity = await ctx.catalog.get((with_docs or refs)[0])
         if entity is not None:
             return entity, rest
     return None, text
@@ -123,14 +121,14 @@ def _when(value: dt.datetime | None, now: dt.datetime, source: str | None = None
     return f"{value.date().isoformat()}, {ago}{how}"
 
 
-def _overview(ctx: Context, service: DocsService) -> Reply:
-    sites = service.sites()
+async def _overview(ctx: Context, service: DocsService) -> Reply:
+    sites = await ctx.offload(service.sites)
     if not sites:
         return Reply(
             title="Docs",
             text="No entity has TechDocs (a backstage.io/techdocs-ref annotation) yet.",
         )
-    found = ctx.app.catalog.get_many(s.entity_ref for s in sites)
+    found = await ctx.catalog.get_many(s.entity_ref for s in sites)
     items = []
     problems = 0
     for site in sites:
@@ -182,21 +180,26 @@ def _count(n: int, noun: str) -> str:
     return f"{n} {noun}{'' if n == 1 else 's'}"
 
 
-def _entity_docs(ctx: Context, service: DocsService, entity: Entity) -> Reply:
+async def _entity_docs(ctx: Context, service: DocsService, entity: Entity) -> Reply:
     ref = str(entity.ref)
-    site = service.site(ref)
+    site = await ctx.offload(service.site, ref)
     if site is None:
         other = entity.annotations.get(TECHDOCS_ENTITY)
         if other:
-            target = ctx.app.catalog.get(other) if ":" in other else None
-            if target is not None and service.site(str(target.ref)) is not None:
-                return _entity_docs(ctx, service, target).with_notes(
+            target = await ctx.catalog.get(other) if ":" in other else None
+            target_site = (
+                await ctx.offload(service.site, str(target.ref)) if target is not None else None
+            )
+            if target is not None and target_site is not None:
+                reply = await _entity_docs(ctx, service, target)
+                return reply.with_notes(
                     f"{entity.name} shows the docs of {target.ref} ({TECHDOCS_ENTITY})"
                 )
-        mentions = service.search(f'"{entity.name}"', limit=3)
+        mentions = await ctx.offload(service.search, f'"{entity.name}"', limit=3)
         sections = []
         if mentions.hits:
-            sections.append(Section(title="Mentioned in", items=_hit_lines(ctx, mentions)))
+            mentioned = await _hit_lines(ctx, mentions)
+            sections.append(Section(title="Mentioned in", items=mentioned))
         return Reply(
             title=f"{entity.display_name}: no docs",
             text=f"{entity.ref} has no TechDocs: it has no backstage.io/techdocs-ref annotation.",
@@ -224,7 +227,7 @@ def _entity_docs(ctx: Context, service: DocsService, entity: Entity) -> Reply:
         )
     else:
         text = site.site_description or entity.description or ""
-        pages = service.pages(ref)
+        pages = await ctx.offload(service.pages, ref)
         home = service.link(entity, site, pages[0].path) if pages else None
         if home:
             links.append(Link("Docs home", home))
@@ -254,12 +257,12 @@ def _entity_docs(ctx: Context, service: DocsService, entity: Entity) -> Reply:
     )
 
 
-def _search(
+async def _search(
     ctx: Context, service: DocsService, words: str, entity: Entity | None, page: int
 ) -> Reply:
     ref = str(entity.ref) if entity else None
-    results = service.search(
-        words, ref, limit=RESULTS_PER_PAGE, offset=(page - 1) * RESULTS_PER_PAGE
+    results = await ctx.offload(
+        service.search, words, ref, limit=RESULTS_PER_PAGE, offset=(page - 1) * RESULTS_PER_PAGE
     )
     where = f" in {entity.name} docs" if entity else " in the docs"
     notes: list[str] = []
@@ -282,10 +285,10 @@ def _search(
         text = f"Nothing{where} matches “{words}”."
         if page > 1:
             text = f"There is no page {page} of results for “{words}”{where}."
-        return ctx.found_nothing(Reply(text=text, buttons=buttons, notes=tuple(notes)))
+        return await ctx.found_nothing_async(Reply(text=text, buttons=buttons, notes=tuple(notes)))
     sections = []
     start = (page - 1) * RESULTS_PER_PAGE
-    lines = _hit_lines(ctx, results, with_snippets=True)
+    lines = await _hit_lines(ctx, results, with_snippets=True)
     for i, line in enumerate(lines, start=start + 1):
         head, _, rest = line.partition("\n")
         sections.append(Section(title=f"{i}. {head}", text=rest or None))
@@ -298,12 +301,14 @@ def _search(
     )
 
 
-def _hit_lines(ctx: Context, results: DocsResults, with_snippets: bool = False) -> tuple[str, ...]:
+async def _hit_lines(
+    ctx: Context, results: DocsResults, with_snippets: bool = False
+) -> tuple[str, ...]:
     """One entry per hit: ``entity › page › section`` (+ snippet and link on later lines)."""
     service = DocsService.of(ctx.app)
     refs = {h.entity_ref for h in results.hits}
-    entities = ctx.app.catalog.get_many(refs)
-    sites: dict[str, DocSite | None] = {r: service.site(r) for r in refs}
+    entities = await ctx.catalog.get_many(refs)
+    sites: Mapping[str, DocSite] = await ctx.offload(service.sites_by_ref, refs)
     out = []
     for hit in results.hits:
         entity = entities.get(hit.entity_ref)
