@@ -18,6 +18,7 @@ from bot.catalog.search import parse_query
 from bot.errors import Ambiguous, NotFound
 from bot.ports import CatalogGraph, CatalogQueries, SearchQueries
 from bot.store.memory.catalog import MemoryCatalog
+from tests.conftest import ask
 
 AppFactory = Callable[..., App]
 
@@ -380,3 +381,16 @@ async def test_a_change_is_seen_by_every_read_and_index(store: Store) -> None:
     assert await catalog.get("component:default/billing") is None
     assert await catalog.count() == 13
     assert await catalog.relations_many(["component:default/billing"], ("dependsOn",)) == {}
+
+
+def test_the_catalog_commands_read_only_through_the_ports(make_app: AppFactory) -> None:
+    # An app whose database holds no entity, with the memory store behind the ports: every
+    # answer below can only have come through them.
+    app = make_app(sources=[])
+    app.queries = MemoryCatalog(_entities(CATALOG))
+    deps = ask(app, "/deps ledger").to_text()
+    assert "payments-api" in deps and "Dependency cycle" in deps
+    owns = ask(app, "/owns team-a --all").to_text()
+    assert "payments-api" in owns and "checkout-web" in owns
+    assert "payments-api" in ask(app, "/search refund").to_text()
+    assert "team-b" in ask(app, "/whoowns ledger").to_text()
