@@ -362,7 +362,8 @@ def _display_path(path: Path, cwd: Path) -> str:
 def cmd_list(ns: argparse.Namespace) -> int:
     app = _app(ns)
     try:
-        rows, kinds = app.services.reader.listing(ns.kind)
+        rows = app.services.reader.listing(ns.kind)
+        kinds = app.services.reader.kinds() if ns.kind and not rows else []
         if kinds:  # a kind the catalog does not have: most likely a typo
             print(
                 f"no entities of kind {ns.kind!r}; the catalog has: {', '.join(kinds)}",
@@ -372,7 +373,7 @@ def cmd_list(ns: argparse.Namespace) -> int:
             print(
                 json.dumps(
                     [
-                        {"ref": r.ref, "owner": r.owner, "source": r.source, "file": r.file}
+                        {"ref": r.ref, "owner": r.owner_ref, "source": r.source, "file": r.file}
                         for r in rows
                     ],
                     indent=2,
@@ -381,7 +382,7 @@ def cmd_list(ns: argparse.Namespace) -> int:
         else:
             width = max((len(r.ref) for r in rows), default=10)
             for r in rows:
-                line = f"{r.ref.ljust(width)}  {r.owner or '-':<40}  {r.source}"
+                line = f"{r.ref.ljust(width)}  {r.owner_ref or '-':<40}  {r.source}"
                 print(terminal_text(line))
             print(f"{len(rows)} entities", file=sys.stderr)
         return 0

@@ -129,12 +129,12 @@ def _measure(
 def _index_rows(app: App) -> list[Result]:
     """Search index build time (as after a sync) and its size in memory."""
     started = time.perf_counter()
-    build_index(app.services.db)
+    build_index(app.services.reader.rows)
     seconds = time.perf_counter() - started
     gc.collect()
     tracemalloc.start()
     try:
-        index = build_index(app.services.db)
+        index = build_index(app.services.reader.rows)
         gc.collect()
         size_mb = tracemalloc.get_traced_memory()[0] / 1e6
     finally:
@@ -186,7 +186,7 @@ def _run_on(
     try:
         if app.services.reader.count() == 0:
             app.services.sync.run()
-        app.services.search.current()  # built once per generation, as in a running bot
+        app.services.catalog.search_cache.current()  # once per generation, as in the bot
         app.services.reader.index()
         results = extra(app) if extra else []
         return results + _command_rows(app, names, groups, db)

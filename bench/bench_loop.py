@@ -134,7 +134,7 @@ def run(ctx: BenchContext) -> list[Result]:
     try:
         app.services.sync.run()
         app.services.reader.index()  # as in a running bot that has answered
-        app.services.search.current()
+        app.services.catalog.search_cache.current()
         measured = asyncio.run(_measure(app, cat, root))
     finally:
         app.close()

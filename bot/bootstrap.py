@@ -56,6 +56,7 @@ from bot.scheduler import (
 from bot.services import Clock, Interpreter, Poster, Services, system_clock
 from bot.store.db import Database
 from bot.store.sql.audit import SqlAuditLog, SqlNameClaims
+from bot.store.sql.catalog import SqlCatalogRows
 from bot.store.sql.claims import SqlClaimStore
 from bot.store.sql.docs import SqlDocs, SqlDocsIndex
 from bot.store.sql.reports import SqlReportsStore
@@ -146,8 +147,8 @@ def build_app(
     if has_locations(db):  # registered at runtime (the scaffolder); synced after the rest
         sources.append(runtime_source(settings, db))
     docs_settings = settings.optional_section("docs", DocsSettings) or DocsSettings()
-    reader = CatalogReader(db)
-    search = SearchCache(db)
+    reader = CatalogReader(SqlCatalogRows(db))
+    search = SearchCache(reader.rows)
     sync = CatalogSync(
         db,
         sources,
@@ -171,7 +172,7 @@ def build_app(
         docs_settings,
     )
     audit = SqlAuditLog(db, pool)
-    catalog = OffloadedCatalog(reader, pool)
+    catalog = OffloadedCatalog(reader, pool, search)
     names = frozenset(n for spec in commands for n in (spec.name, *spec.aliases))
     services = Services(
         settings=settings,
@@ -179,7 +180,8 @@ def build_app(
         db=db,
         catalog=catalog,
         reader=reader,
-        search=search,
+        graph=catalog,
+        search=catalog,
         sync=updates,
         docs=DocsService(SqlDocs(db, pool), docs_settings, settings.backstage_url),
         reports=reports,

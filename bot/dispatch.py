@@ -34,7 +34,7 @@ from bot.errors import Ambiguous, BadArguments, NotFound, UserError
 from bot.trust import catalog_warnings
 
 if TYPE_CHECKING:
-    from bot.ports import CatalogQueries
+    from bot.ports import CatalogGraph, CatalogQueries, SearchQueries
     from bot.services import Services
 
 log = logging.getLogger(__name__)
@@ -141,6 +141,16 @@ class Context:
     def catalog(self) -> CatalogQueries:
         """The catalog, to be awaited: its reads run off the event loop."""
         return self.services.catalog
+
+    @property
+    def graph(self) -> CatalogGraph:
+        """Relation walks (ownership, dependency and group trees), to be awaited."""
+        return self.services.graph
+
+    @property
+    def search(self) -> SearchQueries:
+        """The entity search index, to be awaited: built and ranked off the event loop."""
+        return self.services.search
 
     async def offload(self, fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> T:
         """Run a handler's blocking part (database reads, index builds) in the app's worker

@@ -13,8 +13,11 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
 from bot.audit import AuditEntry, Requester
+from bot.catalog.graph import DependencyTree, Direction
 from bot.catalog.model import Entity, EntityRef, Relation
-from bot.catalog.read import Resolution
+from bot.catalog.read import NameIndex, Resolution
+from bot.catalog.rows import ListedEntity
+from bot.catalog.search import Query, SearchIndex, SearchResult
 from bot.docs.model import (
     DocPage,
     DocsFreshness,
@@ -53,6 +56,56 @@ class CatalogQueries(Protocol):
     async def users_by_email(self, email: str) -> list[Entity]: ...
 
     async def with_annotation(self, kind: str, key: str, value: str) -> list[Entity]: ...
+
+    async def names(self) -> NameIndex:
+        """The current name index (refs, names, titles), built off the loop when stale."""
+        ...
+
+    async def count(self) -> int:
+        """How many entities the catalog holds."""
+        ...
+
+    async def kinds(self) -> list[str]:
+        """The kinds the catalog holds, sorted."""
+        ...
+
+    async def listing(self, kind: str | None = None) -> list[ListedEntity]:
+        """Every entity (of ``kind`` when given) with its owner, source and file, by ref."""
+        ...
+
+
+# --- catalog read ---
+
+
+class CatalogGraph(Protocol):
+    """Walks over the relation graph in bulk: ownership, dependency and group trees."""
+
+    async def relations_many(
+        self, refs: Iterable[str], types: Sequence[str]
+    ) -> dict[str, list[tuple[str, str]]]:
+        """``(type, target)`` pairs on each of ``refs`` (lower-cased), sorted, deduplicated;
+        a ref with none is left out."""
+        ...
+
+    async def dependency_tree(self, root: str, direction: Direction, depth: int) -> DependencyTree:
+        """What ``root`` depends on (``down``) or what depends on it (``up``), APIs folded
+        into the services behind them."""
+        ...
+
+    async def descendants(self, group: str, limit_depth: int = 50) -> list[tuple[str, str]]:
+        """Every group below ``group`` as ``(group, parent)`` pairs, nearest first."""
+        ...
+
+
+class SearchQueries(Protocol):
+    """Ranked entity search over an index rebuilt off the loop per catalog generation."""
+
+    async def search_index(self) -> SearchIndex:
+        """The current search index (also a cheap summary of every entity: ``doc(ref)``)."""
+        ...
+
+    async def search(self, query: Query, limit: int = 10, offset: int = 0) -> SearchResult:
+        """One page of ranked hits for ``query``."""
 
 
 # --- scheduler ---

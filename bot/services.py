@@ -18,11 +18,10 @@ from bot.chat import Reply
 
 if TYPE_CHECKING:
     from bot.catalog.read import CatalogReader
-    from bot.catalog.search import SearchCache
     from bot.catalog.updates import CatalogUpdates
     from bot.config import Settings
     from bot.docs.service import DocsService
-    from bot.ports import AuditLog, CatalogQueries
+    from bot.ports import AuditLog, CatalogGraph, CatalogQueries, SearchQueries
     from bot.reports.service import Reports
     from bot.scaffold.service import Scaffolder
     from bot.store.db import Database
@@ -65,7 +64,8 @@ class Services:
     db: Database
     catalog: CatalogQueries  # awaitable reads; they run in ``pool``
     reader: CatalogReader  # the same reads, blocking (inside ``offload``)
-    search: SearchCache  # /search, /owns and /deps answer from it
+    graph: CatalogGraph  # relation walks (/owns, /deps), awaited
+    search: SearchQueries  # the entity search index (/search, /owns, /deps), awaited
     sync: CatalogUpdates  # sync now (blocking or awaited), refresh the indexes
     docs: DocsService
     reports: Reports

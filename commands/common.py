@@ -6,7 +6,7 @@ import shlex
 from collections.abc import Iterable, Sequence
 
 from bot.catalog.model import DEFAULT_NAMESPACE, Entity, EntityRef
-from bot.catalog.search import SearchDoc, SearchIndex
+from bot.catalog.search import SearchDoc
 from bot.chat import Field, Link, Section
 from bot.config import Settings
 from bot.dispatch import Context
@@ -154,12 +154,6 @@ def grouped_by_kind(entities: Iterable[Entity]) -> list[Section]:
 # ----------------------------------------------------------------- search index, identity, channel
 
 ME_WORDS = ("me", "myself", "mine", "i")
-
-
-async def search_index(ctx: Context) -> SearchIndex:
-    """The current search index, from the worker threads: checking that it is current reads
-    the database, and a first build takes about a second on 43,000 entities."""
-    return await ctx.offload(ctx.services.search.current)
 
 
 def ref_label(ref: str) -> str:

@@ -8,13 +8,13 @@ once and not followed (``fraud-scorer → risk-rules-engine → fraud-scorer``).
 
 from __future__ import annotations
 
-from bot.catalog.graph import DependencyTree, Line, dependency_tree, relations_many
+from bot.catalog.graph import DependencyTree, Line
 from bot.catalog.model import Entity
 from bot.catalog.search import SearchIndex
 from bot.chat import Button, Reply, Section
 from bot.dispatch import Arg, Args, CommandSpec, Context, Option
 from bot.errors import BadArguments
-from commands.common import command_line, ref_label, search_index, summary_line
+from commands.common import command_line, ref_label, summary_line
 
 MAX_DEPTH = 5
 PAGE_SIZE = 40
@@ -27,12 +27,11 @@ async def deps(ctx: Context, args: Args) -> Reply:
     entity = args.entity("entity")
     depth: int = args.options["depth"]
     page: int = args.options["page"]
-    db = ctx.services.db
-    index = await search_index(ctx)
+    index = await ctx.search.search_index()
     ref = str(entity.ref)
     is_api = entity.ref.kind == "api"
-    down = await ctx.offload(dependency_tree, db, ref, "down", depth)
-    up = await ctx.offload(dependency_tree, db, ref, "up", depth)
+    down = await ctx.graph.dependency_tree(ref, "down", depth)
+    up = await ctx.graph.dependency_tree(ref, "up", depth)
 
     name = ref_label(ref)
     lead: list[str] = []
@@ -178,8 +177,8 @@ async def _api_sections(
     catalog = ctx.catalog
     provided = [str(r) for r in await catalog.related(entity.ref, "providesApi")]
     consumed = [str(r) for r in await catalog.related(entity.ref, "consumesApi")]
-    consumers = await ctx.offload(relations_many, ctx.services.db, provided, ("apiConsumedBy",))
-    providers = await ctx.offload(relations_many, ctx.services.db, consumed, ("apiProvidedBy",))
+    consumers = await ctx.graph.relations_many(provided, ("apiConsumedBy",))
+    providers = await ctx.graph.relations_many(consumed, ("apiProvidedBy",))
     provided_items = []
     for api in provided:
         users = [t for _, t in consumers.get(api, ())]

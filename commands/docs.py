@@ -66,7 +66,7 @@ async def _leading_entity(ctx: Context, text: str) -> tuple[Entity | None, str]:
     """
     words = text.split()
     service = ctx.services.docs
-    index = await ctx.offload(ctx.services.reader.index)
+    index = await ctx.catalog.names()
     for count in range(min(len(words), index.max_words), 0, -1):
         refs = _exact_refs(index, " ".join(words[:count]).strip('"'))
         if not refs:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from collections import defaultdict
 
-from bot.catalog.graph import descendants, relations_many
 from bot.catalog.model import Entity
 from bot.catalog.search import KIND_ORDER, SearchDoc
 from bot.chat import Button, Field, Reply, Section
@@ -26,7 +25,6 @@ from commands.common import (
     identify_user,
     paged_sections,
     ref_label,
-    search_index,
 )
 
 PAGE_SIZE = 40
@@ -39,8 +37,7 @@ async def owns(ctx: Context, args: Args) -> Reply:
     include_children: bool = args.options["all"]
     page: int = args.options["page"]
     catalog = ctx.catalog
-    db = ctx.services.db
-    index = await search_index(ctx)
+    index = await ctx.search.search_index()
 
     # Owners in display order: the group (or user and their groups), then descendants.
     owners: list[str] = [str(who.ref)]
@@ -51,11 +48,11 @@ async def owns(ctx: Context, args: Args) -> Reply:
     children: list[tuple[str, str]] = []
     if include_children:
         for top in [str(who.ref)] if who.ref.kind == "group" else groups:
-            for child, parent in await ctx.offload(descendants, db, top):
+            for child, parent in await ctx.graph.descendants(top):
                 if child not in owners:
                     owners.append(child)
                     children.append((child, parent))
-    owned = await ctx.offload(relations_many, db, owners, ("ownerOf",))
+    owned = await ctx.graph.relations_many(owners, ("ownerOf",))
     docs: list[SearchDoc] = []
     per_owner: dict[str, int] = defaultdict(int)
     for owner in owners:

@@ -1,10 +1,10 @@
 """Walks over the relation graph in bulk: dependency trees in both directions, and group trees.
 
-A walk reads one level at a time with one query per 500 refs (two per level for dependency
-trees: the entities' own relations, then the APIs they reach), so its cost depends on the
-depth, not on the fan-out. Cycles are normal in real catalogs (``a`` depends on ``b`` depends
-on ``a``): every walk keeps the set of refs it has seen, and ``DependencyTree.lines`` marks a
-ref that closes a cycle instead of following it.
+A walk reads one level at a time (two reads per level for dependency trees: the entities' own
+relations, then the APIs they reach; one query per 500 refs in the SQL store), so its cost
+depends on the depth, not on the fan-out. Cycles are normal in real catalogs (``a`` depends
+on ``b`` depends on ``a``): every walk keeps the set of refs it has seen, and
+``DependencyTree.lines`` marks a ref that closes a cycle instead of following it.
 
 APIs are collapsed into the services behind them: when ``a`` consumes API ``x`` provided by
 ``b``, ``a`` depends on ``b`` *via* ``x``, and ``b`` is depended on by ``a`` via ``x``. That is
@@ -18,34 +18,21 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
-from sqlalchemy import bindparam, select
-
-from bot.store.db import Database
-from bot.store.schema import relations
-
-CHUNK = 500  # refs per IN (...) list: far below every database's parameter limit
+from bot.catalog.rows import CatalogRows
 
 Direction = Literal["down", "up"]
 
 
-# One statement, compiled once: expanding parameters take each chunk's refs.
-_RELATIONS_OF = select(relations.c.source_ref, relations.c.type, relations.c.target_ref).where(
-    relations.c.source_ref.in_(bindparam("refs", expanding=True)),
-    relations.c.type.in_(bindparam("types", expanding=True)),
-)
-
-
 def relations_many(
-    db: Database, refs: Iterable[str], types: Sequence[str]
+    rows: CatalogRows, refs: Iterable[str], types: Sequence[str]
 ) -> dict[str, list[tuple[str, str]]]:
     """``(type, target)`` pairs on each of ``refs`` (lower-cased), sorted and deduplicated."""
     wanted = sorted({r.lower() for r in refs})
+    if not wanted or not types:
+        return {}
     found: dict[str, set[tuple[str, str]]] = defaultdict(set)
-    with db.engine.connect() as conn:
-        for start in range(0, len(wanted), CHUNK):
-            params = {"refs": wanted[start : start + CHUNK], "types": list(types)}
-            for row in conn.execute(_RELATIONS_OF, params):
-                found[row.source_ref].add((row.type, row.target_ref))
+    for source, rel_type, target in rows.relation_pairs(wanted, tuple(types)):
+        found[source].add((rel_type, target))
     return {ref: sorted(pairs) for ref, pairs in found.items()}
 
 
@@ -135,7 +122,9 @@ class DependencyTree:
         return list(found.values())
 
 
-def dependency_tree(db: Database, root: str, direction: Direction, depth: int) -> DependencyTree:
+def dependency_tree(
+    rows: CatalogRows, root: str, direction: Direction, depth: int
+) -> DependencyTree:
     """Walk ``depth`` levels from ``root`` (an entity ref) in ``direction``."""
     direct, to_api, from_api = _STEPS[direction]
     root = root.lower()
@@ -144,9 +133,9 @@ def dependency_tree(db: Database, root: str, direction: Direction, depth: int) -
     for level in range(1, depth + 2):  # one level more, to see cycles closing at the edge
         if not frontier:
             break
-        own = relations_many(db, frontier, (direct, to_api, from_api))
+        own = relations_many(rows, frontier, (direct, to_api, from_api))
         apis = {t for pairs in own.values() for ty, t in pairs if ty == to_api}
-        behind = relations_many(db, apis, (from_api,)) if apis else {}
+        behind = relations_many(rows, apis, (from_api,)) if apis else {}
         next_frontier: list[str] = []
         for ref in frontier:
             vias: dict[str, set[str]] = defaultdict(set)  # target → APIs ("" for direct)
@@ -169,7 +158,7 @@ def dependency_tree(db: Database, root: str, direction: Direction, depth: int) -
     return tree
 
 
-def descendants(db: Database, group: str, limit_depth: int = 50) -> list[tuple[str, str]]:
+def descendants(rows: CatalogRows, group: str, limit_depth: int = 50) -> list[tuple[str, str]]:
     """Every group below ``group`` (children, their children...) as ``(group, parent)`` pairs,
     nearest first; a group that is its own ancestor is visited once."""
     seen = {group.lower()}
@@ -178,7 +167,7 @@ def descendants(db: Database, group: str, limit_depth: int = 50) -> list[tuple[s
     for _ in range(limit_depth):
         if not frontier:
             break
-        found = relations_many(db, frontier, ("parentOf",))
+        found = relations_many(rows, frontier, ("parentOf",))
         next_frontier = []
         for parent in frontier:
             for _type, child in found.get(parent, ()):

@@ -1,8 +1,11 @@
-"""``CatalogQueries`` over the synced store: ``CatalogReader`` run in the app's worker threads.
+"""The catalog read ports (``CatalogQueries``, ``CatalogGraph``, ``SearchQueries``) over a
+store's ``CatalogRows``: ``CatalogReader``, the graph walks and ``SearchCache`` run in the
+app's worker threads.
 
-Every call is one hop to a worker thread of the app's bounded pool and back; the database
-read, and a name-index rebuild after a catalog change, happen there and never on the event
-loop.
+Every call is one hop to a worker thread of the pool and back; the store read, and a name or
+search index rebuild after a catalog change, happen there and never on the event loop. The
+SQL store (``bot.store.sql.catalog``) and the memory one (``bot.store.memory.catalog``) differ
+only in the rows they hand over.
 """
 
 from __future__ import annotations
@@ -14,8 +17,12 @@ from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Executor
 from typing import ParamSpec, TypeVar
 
+from bot.catalog import graph
+from bot.catalog.graph import DependencyTree, Direction
 from bot.catalog.model import Entity, EntityRef, Relation
-from bot.catalog.read import CatalogReader, Resolution
+from bot.catalog.read import CatalogReader, NameIndex, Resolution
+from bot.catalog.rows import ListedEntity
+from bot.catalog.search import Query, SearchCache, SearchIndex, SearchResult
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -33,11 +40,18 @@ async def run_blocking(
 
 
 class OffloadedCatalog:
-    """The catalog's read API as coroutines; the blocking reads run in ``pool``."""
+    """The catalog's read API as coroutines; the blocking reads run in ``pool``.
 
-    def __init__(self, reader: CatalogReader, pool: Executor) -> None:
+    Implements ``CatalogQueries``, ``CatalogGraph`` and ``SearchQueries`` (``bot.ports``).
+    ``search`` is the search index cache (one per store, made here when not given).
+    """
+
+    def __init__(
+        self, reader: CatalogReader, pool: Executor, search: SearchCache | None = None
+    ) -> None:
         self.reader = reader
         self.pool = pool
+        self.search_cache = search if search is not None else SearchCache(reader.rows)
 
     async def resolve(self, text: str, kinds: Sequence[str] = ()) -> Resolution:
         return await run_blocking(self.pool, self.reader.resolve, text, tuple(kinds))
@@ -59,3 +73,44 @@ class OffloadedCatalog:
 
     async def with_annotation(self, kind: str, key: str, value: str) -> list[Entity]:
         return await run_blocking(self.pool, self.reader.with_annotation, kind, key, value)
+
+    async def names(self) -> NameIndex:
+        return await run_blocking(self.pool, self.reader.index)
+
+    async def count(self) -> int:
+        return await run_blocking(self.pool, self.reader.rows.count)
+
+    async def kinds(self) -> list[str]:
+        return await run_blocking(self.pool, self.reader.kinds)
+
+    async def listing(self, kind: str | None = None) -> list[ListedEntity]:
+        return await run_blocking(self.pool, self.reader.listing, kind)
+
+    # ---------------------------------------------------------------- CatalogGraph
+
+    async def relations_many(
+        self, refs: Iterable[str], types: Sequence[str]
+    ) -> dict[str, list[tuple[str, str]]]:
+        return await run_blocking(
+            self.pool, graph.relations_many, self.reader.rows, list(refs), tuple(types)
+        )
+
+    async def dependency_tree(self, root: str, direction: Direction, depth: int) -> DependencyTree:
+        return await run_blocking(
+            self.pool, graph.dependency_tree, self.reader.rows, root, direction, depth
+        )
+
+    async def descendants(self, group: str, limit_depth: int = 50) -> list[tuple[str, str]]:
+        return await run_blocking(
+            self.pool, graph.descendants, self.reader.rows, group, limit_depth
+        )
+
+    # ---------------------------------------------------------------- SearchQueries
+
+    async def search_index(self) -> SearchIndex:
+        return await run_blocking(self.pool, self.search_cache.current)
+
+    async def search(self, query: Query, limit: int = 10, offset: int = 0) -> SearchResult:
+        index = await self.search_index()
+        # Ranking on a 43,000-entity index takes up to tens of milliseconds: not on the loop.
+        return await run_blocking(self.pool, index.search, query, limit, offset)

@@ -16,16 +16,14 @@ import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any, Generic, TypeVar
+from typing import Generic, TypeVar
 
 from rapidfuzz import fuzz, process, utils
-from sqlalchemy import ColumnElement, func, or_, select
 
 from bot.catalog.model import Entity, EntityRef, Relation
+from bot.catalog.rows import CatalogRows, DocumentRow, ListedEntity, NameRow
 from bot.errors import Ambiguous, CatalogError, NotFound
 from bot.identity import USER_ID_ANNOTATIONS, as_email, mentioned_id
-from bot.store.db import Database
-from bot.store.schema import entities, relations
 
 MAX_SUGGESTIONS = 5
 AUTO_PICK_SCORE = 85.0  # a fuzzy match at least this good, and clearly ahead, is taken
@@ -415,7 +413,7 @@ def _person_facts(data: str) -> PersonFacts:
     return shown, email, ids
 
 
-def _entry(row: Any, facts: PersonFacts | None) -> IndexEntry:
+def _entry(row: NameRow, facts: PersonFacts | None) -> IndexEntry:
     if facts is None:
         return IndexEntry(row.ref, row.kind, row.name, row.title)
     shown, email, ids = facts
@@ -557,23 +555,14 @@ class Swapped(Generic[T]):
             return built
 
 
-@dataclass(frozen=True)
-class Listed:
-    """One stored entity as ``callboard list`` shows it."""
-
-    ref: str
-    owner: str | None
-    source: str
-    file: str | None
-
-
 class CatalogReader:
-    """Read access to the synced catalog. Blocking: the event loop reaches it through
-    ``CatalogQueries`` (``bot.catalog.queries``), which runs it in worker threads."""
+    """Read access to the synced catalog, from a store's ``CatalogRows``. Blocking: the event
+    loop reaches it through ``CatalogQueries`` (``bot.catalog.queries``), which runs it in
+    worker threads."""
 
-    def __init__(self, db: Database) -> None:
-        self.db = db
-        self._names: Swapped[NameIndex] = Swapped(db.generation, self._build, len)
+    def __init__(self, rows: CatalogRows) -> None:
+        self.rows = rows
+        self._names: Swapped[NameIndex] = Swapped(rows.generation, self._build, len)
         self._exact_tried = False
 
     @property
@@ -591,20 +580,9 @@ class CatalogReader:
         self._names.refresh()
 
     def _build(self) -> tuple[int, NameIndex]:
-        with self.db.engine.connect() as conn:
-            generation = self.db.generation(conn)
-            rows = conn.execute(
-                select(entities.c.ref, entities.c.kind, entities.c.name, entities.c.title)
-            ).all()
-            people = {
-                r.ref: _person_facts(r.data)
-                for r in conn.execute(
-                    select(entities.c.ref, entities.c.data).where(
-                        entities.c.kind.in_(("user", "group"))
-                    )
-                )
-            }
-        return generation, NameIndex(_entry(r, people.get(r.ref)) for r in rows)
+        snapshot = self.rows.names()
+        people = {r.ref: _person_facts(r.data) for r in snapshot.people}
+        return snapshot.generation, NameIndex(_entry(r, people.get(r.ref)) for r in snapshot.names)
 
     def resolve(self, text: str, kinds: Sequence[str] = ()) -> Resolution:
         if self._index is None and not self._exact_tried:
@@ -617,22 +595,17 @@ class CatalogReader:
         return self.index().resolve(text, kinds)
 
     def _exact(self, text: str, kinds: Sequence[str]) -> Resolution | None:
-        """An exact ref or name, from the database without building the name index (about a
+        """An exact ref or name, from the store without building the name index (about a
         second for 43,000 entities); None when only the index can tell."""
         query = text.strip()
         if not query or as_email(query) is not None or mentioned_id(query) is not None:
             return None
         names = {query.lower(), _norm(query), query.lower().rpartition("/")[2]}
-        wanted: list[ColumnElement[bool]] = [func.lower(entities.c.name).in_(sorted(names))]
+        ref = None
         if ":" in query and " " not in query:
             with contextlib.suppress(CatalogError):
-                wanted.append(entities.c.ref == str(EntityRef.parse(query)))
-        with self.db.engine.connect() as conn:
-            rows = conn.execute(
-                select(entities.c.ref, entities.c.kind, entities.c.name, entities.c.title).where(
-                    or_(*wanted)
-                )
-            ).all()
+                ref = str(EntityRef.parse(query))
+        rows = self.rows.exact_names(sorted(names), ref)
         if not rows:
             return None
         try:
@@ -644,41 +617,18 @@ class CatalogReader:
         return found if found.how in ("ref", "name") else None
 
     def get(self, ref: EntityRef | str) -> Entity | None:
-        with self.db.engine.connect() as conn:
-            row = conn.execute(
-                select(entities.c.data, entities.c.file, entities.c.line).where(
-                    entities.c.ref == str(ref).lower()
-                )
-            ).first()
-        if row is None:
-            return None
-        return Entity.from_document(json.loads(row.data), row.file, row.line)
+        rows = self.rows.documents([str(ref).lower()])
+        return _entity(rows[0]) if rows else None
 
     def get_many(self, refs: Iterable[EntityRef | str]) -> dict[str, Entity]:
         wanted = sorted({str(r).lower() for r in refs})
-        out: dict[str, Entity] = {}
-        with self.db.engine.connect() as conn:
-            for start in range(0, len(wanted), 500):
-                chunk = wanted[start : start + 500]
-                for row in conn.execute(
-                    select(entities.c.ref, entities.c.data, entities.c.file, entities.c.line).where(
-                        entities.c.ref.in_(chunk)
-                    )
-                ):
-                    out[row.ref] = Entity.from_document(json.loads(row.data), row.file, row.line)
-        return out
+        return {row.ref: _entity(row) for row in self.rows.documents(wanted)}
 
     def relations(self, ref: EntityRef | str, types: Sequence[str] = ()) -> list[Relation]:
         """Relations on ``ref`` (its own and those others emitted toward it), deduplicated."""
-        stmt = select(relations.c.type, relations.c.target_ref).where(
-            relations.c.source_ref == str(ref).lower()
-        )
-        if types:
-            stmt = stmt.where(relations.c.type.in_(list(types)))
-        with self.db.engine.connect() as conn:
-            rows = conn.execute(stmt).all()
+        rows = self.rows.relation_pairs([str(ref).lower()], tuple(types))
         source = EntityRef.parse(str(ref))
-        seen = {(r.type, r.target_ref) for r in rows}
+        seen = {(t, target) for _, t, target in rows}
         return [Relation(source, t, EntityRef.parse(target)) for t, target in sorted(seen)]
 
     def related(self, ref: EntityRef | str, rel_type: str) -> list[EntityRef]:
@@ -687,49 +637,33 @@ class CatalogReader:
     def users_by_email(self, email: str) -> list[Entity]:
         """Users whose ``spec.profile.email`` is ``email`` (case-insensitive)."""
         needle = email.strip().lower()
-        with self.db.engine.connect() as conn:
-            rows = conn.execute(
-                select(entities.c.data, entities.c.file, entities.c.line).where(
-                    entities.c.kind == "user",
-                    entities.c.data.contains(needle.split("@")[0]),
-                )
-            ).all()
         found = []
-        for row in rows:
-            entity = Entity.from_document(json.loads(row.data), row.file, row.line)
+        for row in self.rows.documents_of_kind("user", needle.split("@")[0]):
+            entity = _entity(row)
             if entity.email and entity.email.lower() == needle:
                 found.append(entity)
         return found
 
     def with_annotation(self, kind: str, key: str, value: str) -> list[Entity]:
         """Entities of ``kind`` whose annotation ``key`` equals ``value``."""
-        with self.db.engine.connect() as conn:
-            rows = conn.execute(
-                select(entities.c.data, entities.c.file, entities.c.line).where(
-                    entities.c.kind == kind.lower(), entities.c.data.contains(value)
-                )
-            ).all()
         found = []
-        for row in rows:
-            entity = Entity.from_document(json.loads(row.data), row.file, row.line)
+        for row in self.rows.documents_of_kind(kind.lower(), value):
+            entity = _entity(row)
             if entity.annotations.get(key) == value:
                 found.append(entity)
         return found
 
+    def listing(self, kind: str | None = None) -> list[ListedEntity]:
+        """Every stored entity (of ``kind`` when given), ordered by ref."""
+        return self.rows.listing(kind.lower() if kind else None)
+
+    def kinds(self) -> list[str]:
+        """The kinds the catalog holds, sorted."""
+        return self.rows.kinds()
+
     def count(self) -> int:
         return len(self.index())
 
-    def listing(self, kind: str | None = None) -> tuple[list[Listed], list[str]]:
-        """Every stored entity (of ``kind``, when given), by ref; and, when ``kind`` matches
-        none, the kinds the catalog has (the name given was most likely a typo)."""
-        stmt = select(entities.c.ref, entities.c.owner_ref, entities.c.source, entities.c.file)
-        if kind:
-            stmt = stmt.where(entities.c.kind == kind.lower())
-        with self.db.engine.connect() as conn:
-            rows = conn.execute(stmt.order_by(entities.c.ref)).all()
-            kinds = (
-                sorted(conn.execute(select(entities.c.kind).distinct()).scalars())
-                if kind and not rows
-                else []
-            )
-        return [Listed(r.ref, r.owner_ref, r.source, r.file) for r in rows], kinds
+
+def _entity(row: DocumentRow) -> Entity:
+    return Entity.from_document(json.loads(row.data), row.file, row.line)

@@ -105,12 +105,12 @@ def test_a_leading_entity_scan_is_linear_in_the_words(demo: App) -> None:
     ctx = demo.dispatcher.context(to_request(demo, "/docs x"))
     index = ctx.services.reader.index()
     text = "a OR " * 8000
-    entity, words = _leading_entity(ctx, text)
+    entity, words = asyncio.run(_leading_entity(ctx, text))
     assert entity is None and words == text
     # Only as many leading words as the longest name has can name an entity: the words past
     # them are never looked at, so an entity named first is found whatever follows it.
     tail = " zz" * 8000
-    found, rest = _leading_entity(ctx, "payments-api" + tail)
+    found, rest = asyncio.run(_leading_entity(ctx, "payments-api" + tail))
     assert found is not None and found.name == "payments-api" and rest == tail.strip()
     assert 1 <= index.max_words <= 16
 

@@ -64,15 +64,15 @@ def test_a_sync_that_changes_the_catalog_swaps_in_rebuilt_indexes(
     make_app: AppFactory, db_url: str, tmp_path: Path
 ) -> None:
     app = make(make_app, db_url, tmp_path / "catalog")
-    names, search = app.services.reader.index(), app.services.search.current()
+    names, search = app.services.reader.index(), app.services.catalog.search_cache.current()
     catalog(tmp_path / "catalog", ("ledger", "team-b"), ("billing", "team-a"))
     app.services.sync.run()
     # Rebuilt by the sync itself: current for the stored catalog without another build.
-    assert app.services.search.fresh() is not None and app.services.search.fresh() is not search
+    assert app.services.catalog.search_cache.fresh() is not None and app.services.catalog.search_cache.fresh() is not search
     rebuilt = app.services.reader.index()
     assert rebuilt is not names and "component:default/billing" in rebuilt.by_ref
     assert "group:default/team-b" in ask(app, "/whoowns ledger").to_text()
-    assert app.services.search.current().search(parse_query("billing")).total == 1
+    assert app.services.catalog.search_cache.current().search(parse_query("billing")).total == 1
 
 
 def test_a_sync_does_not_build_an_index_nothing_asked_for(
@@ -81,7 +81,7 @@ def test_a_sync_does_not_build_an_index_nothing_asked_for(
     app = make(make_app, db_url, tmp_path / "catalog")
     catalog(tmp_path / "catalog", ("ledger", "team-b"))
     app.services.sync.run()
-    assert app.services.search.fresh() is None  # still never built
+    assert app.services.catalog.search_cache.fresh() is None  # still never built
 
 
 def test_while_a_rebuild_is_under_way_the_previous_index_answers(

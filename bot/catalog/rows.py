@@ -1,0 +1,113 @@
+"""What the catalog's read side needs from a store: stored rows, read blocking.
+
+``CatalogReader``, ``SearchCache`` and the graph walks (``bot.catalog.graph``) build their
+answers and indexes from these rows; how the rows are stored is the store's business
+(``bot.store.sql.catalog`` over the database tables, ``bot.store.memory.catalog`` in dicts).
+Every method blocks: the event loop reaches them through the async ports in ``bot.ports``
+(``bot.catalog.queries.OffloadedCatalog`` runs them in worker threads).
+
+An entity's ``data`` is its document as JSON text, exactly as the sync stores it: parsing it is
+the reader's work, so that every store hands over the same thing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import NamedTuple, Protocol
+
+
+class NameRow(NamedTuple):
+    """What the name index holds of an entity."""
+
+    ref: str  # lower-cased kind:namespace/name
+    kind: str  # lower-cased
+    name: str  # as written
+    title: str | None
+
+
+class DocumentRow(NamedTuple):
+    """An entity's stored document (JSON text) and where it was read from."""
+
+    ref: str
+    data: str
+    file: str | None
+    line: int | None
+
+
+class SearchRow(NamedTuple):
+    """What the search index is built from: the document and its owner (lower-cased ref)."""
+
+    ref: str
+    owner_ref: str | None
+    data: str
+
+
+@dataclass(frozen=True)
+class NamesSnapshot:
+    """Every entity's names, and the documents of Users and Groups (profiles, chat ids), read
+    at catalog ``generation``."""
+
+    generation: int
+    names: list[NameRow]
+    people: list[DocumentRow]
+
+
+@dataclass(frozen=True)
+class ListedEntity:
+    """One stored entity as ``callboard list`` shows it."""
+
+    ref: str
+    kind: str
+    owner_ref: str | None
+    source: str
+    file: str | None
+
+
+class CatalogRows(Protocol):
+    """Blocking reads of the stored catalog (call from a worker thread)."""
+
+    def generation(self) -> int:
+        """The catalog generation: changes whenever a sync changed what is stored."""
+        ...
+
+    def names(self) -> NamesSnapshot:
+        """Every entity's names (and the Users' and Groups' documents), at one generation."""
+        ...
+
+    def exact_names(self, names: Sequence[str], ref: str | None) -> list[NameRow]:
+        """Entities whose lower-cased name is one of ``names`` (lower-cased), or whose ref is
+        ``ref``."""
+        ...
+
+    def documents(self, refs: Sequence[str]) -> list[DocumentRow]:
+        """The stored documents of ``refs`` (lower-cased); refs not stored are left out."""
+        ...
+
+    def documents_of_kind(self, kind: str, containing: str) -> list[DocumentRow]:
+        """Documents of ``kind`` (lower-cased) whose JSON text may contain ``containing``: a
+        pre-filter that may return more (the caller checks the parsed document), never less."""
+        ...
+
+    def relation_pairs(
+        self, refs: Sequence[str], types: Sequence[str] = ()
+    ) -> list[tuple[str, str, str]]:
+        """``(source, type, target)`` of the relations on ``refs`` (lower-cased), of ``types``
+        (every type when empty); duplicates may repeat."""
+        ...
+
+    def search_rows(self) -> Iterator[SearchRow]:
+        """Every stored entity, for the search index."""
+        ...
+
+    def listing(self, kind: str | None = None) -> list[ListedEntity]:
+        """Every stored entity (of ``kind``, lower-cased, when given), ordered by ref."""
+        ...
+
+    def kinds(self) -> list[str]:
+        """The kinds the catalog holds, sorted."""
+        ...
+
+    def count(self) -> int:
+        """How many entities are stored."""
+        ...

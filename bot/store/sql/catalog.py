@@ -1,0 +1,112 @@
+"""The catalog's read SQL: the one place the ``entities`` and ``relations`` tables are read for
+answers (``CatalogRows`` over a ``Database``).
+
+Blocking, like every SQLAlchemy call: the readers built on it (``CatalogReader``,
+``SearchCache``, the graph walks) run in worker threads, reached through the async ports.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+
+from sqlalchemy import ColumnElement, bindparam, func, or_, select
+
+from bot.catalog.rows import DocumentRow, ListedEntity, NameRow, NamesSnapshot, SearchRow
+from bot.store.db import Database
+from bot.store.schema import entities, relations
+
+CHUNK = 500  # refs per IN (...) list: far below every database's parameter limit
+
+# One statement, compiled once: expanding parameters take each chunk's refs.
+_RELATIONS_OF = select(relations.c.source_ref, relations.c.type, relations.c.target_ref).where(
+    relations.c.source_ref.in_(bindparam("refs", expanding=True)),
+    relations.c.type.in_(bindparam("types", expanding=True)),
+)
+_ALL_RELATIONS_OF = select(relations.c.source_ref, relations.c.type, relations.c.target_ref).where(
+    relations.c.source_ref.in_(bindparam("refs", expanding=True))
+)
+_NAMES = select(entities.c.ref, entities.c.kind, entities.c.name, entities.c.title)
+_DOCUMENTS = select(entities.c.ref, entities.c.data, entities.c.file, entities.c.line)
+
+
+class SqlCatalogRows:
+    """``CatalogRows`` over the database's ``entities`` and ``relations`` tables."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    def generation(self) -> int:
+        return self.db.generation()
+
+    def names(self) -> NamesSnapshot:
+        with self.db.engine.connect() as conn:
+            generation = self.db.generation(conn)
+            names = [NameRow(*r) for r in conn.execute(_NAMES)]
+            people = [
+                DocumentRow(*r)
+                for r in conn.execute(_DOCUMENTS.where(entities.c.kind.in_(("user", "group"))))
+            ]
+        return NamesSnapshot(generation, names, people)
+
+    def exact_names(self, names: Sequence[str], ref: str | None) -> list[NameRow]:
+        wanted: list[ColumnElement[bool]] = [func.lower(entities.c.name).in_(sorted(names))]
+        if ref is not None:
+            wanted.append(entities.c.ref == ref)
+        with self.db.engine.connect() as conn:
+            return [NameRow(*r) for r in conn.execute(_NAMES.where(or_(*wanted)))]
+
+    def documents(self, refs: Sequence[str]) -> list[DocumentRow]:
+        wanted = sorted(set(refs))
+        out: list[DocumentRow] = []
+        with self.db.engine.connect() as conn:
+            for start in range(0, len(wanted), CHUNK):
+                chunk = wanted[start : start + CHUNK]
+                stmt = _DOCUMENTS.where(entities.c.ref.in_(chunk))
+                out.extend(DocumentRow(*r) for r in conn.execute(stmt))
+        return out
+
+    def documents_of_kind(self, kind: str, containing: str) -> list[DocumentRow]:
+        # Case-insensitive on every database (PostgreSQL's LIKE is not): a pre-filter only.
+        text = func.lower(entities.c.data)
+        stmt = _DOCUMENTS.where(
+            entities.c.kind == kind, text.contains(containing.lower(), autoescape=True)
+        )
+        with self.db.engine.connect() as conn:
+            return [DocumentRow(*r) for r in conn.execute(stmt)]
+
+    def relation_pairs(
+        self, refs: Sequence[str], types: Sequence[str] = ()
+    ) -> list[tuple[str, str, str]]:
+        wanted = sorted(set(refs))
+        out: list[tuple[str, str, str]] = []
+        with self.db.engine.connect() as conn:
+            for start in range(0, len(wanted), CHUNK):
+                chunk = wanted[start : start + CHUNK]
+                if types:
+                    rows = conn.execute(_RELATIONS_OF, {"refs": chunk, "types": list(types)})
+                else:
+                    rows = conn.execute(_ALL_RELATIONS_OF, {"refs": chunk})
+                out.extend((r.source_ref, r.type, r.target_ref) for r in rows)
+        return out
+
+    def search_rows(self) -> Iterator[SearchRow]:
+        stmt = select(entities.c.ref, entities.c.owner_ref, entities.c.data)
+        with self.db.engine.connect() as conn:
+            for row in conn.execute(stmt):
+                yield SearchRow(*row)
+
+    def listing(self, kind: str | None = None) -> list[ListedEntity]:
+        columns = (entities.c.ref, entities.c.kind, entities.c.owner_ref, entities.c.source)
+        stmt = select(*columns, entities.c.file).order_by(entities.c.ref)
+        if kind:
+            stmt = stmt.where(entities.c.kind == kind)
+        with self.db.engine.connect() as conn:
+            return [ListedEntity(*r) for r in conn.execute(stmt)]
+
+    def kinds(self) -> list[str]:
+        with self.db.engine.connect() as conn:
+            return sorted(conn.execute(select(entities.c.kind).distinct()).scalars())
+
+    def count(self) -> int:
+        with self.db.engine.connect() as conn:
+            return int(conn.execute(select(func.count()).select_from(entities)).scalar() or 0)
