@@ -11,9 +11,7 @@ from __future__ import annotations
 
 import re
 
-SLACK_USER_ID = "slack.com/user-id"
-DISCORD_USER_ID = "discord.com/user-id"
-USER_ID_ANNOTATIONS = {"slack": SLACK_USER_ID, "discord": DISCORD_USER_ID}
+from bot.annotations import USER_ID_ANNOTATIONS as USER_ID_ANNOTATIONS
 
 _EMAIL = re.compile(r"[^@\s<>]+@[^@\s<>]+\.[^@\s<>]+")
 # Slack: <@U0123ABCD> or <@U0123ABCD|ana>; Discord: <@123456789012345678> or <@!1234…>.

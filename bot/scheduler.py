@@ -45,6 +45,7 @@ from apscheduler.triggers.cron import CronTrigger
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import SQLAlchemyError
 
+from bot.annotations import CHANNEL_ANNOTATIONS
 from bot.app import App
 from bot.chat import Reply
 from bot.chat import Section as ReplySection
@@ -61,7 +62,6 @@ from bot.reports.delivery import (
     Sleep,
 )
 from bot.reports.delivery import POSTED as POSTED_DELIVERY
-from bot.reports.facts import CHANNEL_ANNOTATIONS
 from bot.reports.render import ReportResult, build_report
 from bot.reports.service import Reports
 from bot.reports.settings import Target, WhenEmpty, parse_target, parse_when_empty

@@ -5,6 +5,21 @@ from __future__ import annotations
 import shlex
 from collections.abc import Iterable, Sequence
 
+from bot.annotations import (
+    CHANNEL_ANNOTATIONS,
+    CONSOLE_CHANNEL_ANNOTATIONS,
+    DISCORD_CHANNEL_ID,
+    GITHUB_PROJECT_SLUG,
+    ONCALL_ANNOTATIONS,
+    SLACK_BOT_NOTIFY,
+    SLACK_CHANNEL_ID,
+    SLACK_CHANNEL_NAME,
+    SOURCE_LOCATION,
+    TECHDOCS_ENTITY,
+    TECHDOCS_REF,
+    USER_ID_ANNOTATIONS,
+    VIEW_URL,
+)
 from bot.app import App
 from bot.catalog.model import DEFAULT_NAMESPACE, Entity, EntityRef
 from bot.catalog.search import SearchCache, SearchDoc, SearchIndex
@@ -12,25 +27,7 @@ from bot.chat import Field, Link, Section
 from bot.config import Settings
 from bot.dispatch import Context
 from bot.errors import Ambiguous, CatalogError, NotFound, UserError
-from bot.identity import DISCORD_USER_ID as DISCORD_USER_ID  # re-exported for adapters
-from bot.identity import SLACK_USER_ID as SLACK_USER_ID
-from bot.identity import USER_ID_ANNOTATIONS
 from bot.ports import CatalogQueries
-
-# Callboard's own annotation keys (Backstage has no core chat annotation).
-SLACK_CHANNEL_ID = "slack.com/channel-id"
-SLACK_CHANNEL_NAME = "slack.com/channel-name"
-SLACK_BOT_NOTIFY = "slack.com/bot-notify"  # read by Backstage's Slack notifications module
-DISCORD_CHANNEL_ID = "discord.com/channel-id"
-TECHDOCS_REF = "backstage.io/techdocs-ref"
-TECHDOCS_ENTITY = "backstage.io/techdocs-entity"
-
-ONCALL_ANNOTATIONS = (
-    ("pagerduty.com/service-id", "PagerDuty service"),
-    ("pagerduty.com/integration-key", "PagerDuty integration"),
-    ("opsgenie.com/team", "Opsgenie team"),
-    ("opsgenie.com/component-selector", "Opsgenie selector"),
-)
 
 PAGE_SIZE = 25
 
@@ -63,16 +60,16 @@ def source_links(entity: Entity) -> list[Link]:
     """Where the entity's code lives: source-location, GitHub slug, view URL, metadata links."""
     links: list[Link] = []
     ann = entity.annotations
-    source = ann.get("backstage.io/source-location")
+    source = ann.get(SOURCE_LOCATION)
     if source:
         kind, _, target = source.partition(":")
         if kind in ("url", "file") and target:
             links.append(Link("Source", target))
-    slug = ann.get("github.com/project-slug")
+    slug = ann.get(GITHUB_PROJECT_SLUG)
     if slug and not any("github.com" in link.url for link in links):
         links.append(Link("GitHub", f"https://github.com/{slug}"))
-    if ann.get("backstage.io/view-url"):
-        links.append(Link("View", ann["backstage.io/view-url"]))
+    if ann.get(VIEW_URL):
+        links.append(Link("View", ann[VIEW_URL]))
     for link in entity.links:
         links.append(Link(link.title or link.url, link.url))
     return links
@@ -301,11 +298,12 @@ async def channel_groups(ctx: Context) -> tuple[list[Entity], str | None]:
     if not channel:
         return [], None
     catalog = ctx.catalog
-    keys = {
-        "slack": (SLACK_CHANNEL_ID, SLACK_BOT_NOTIFY),
-        "discord": (DISCORD_CHANNEL_ID,),
-        "console": (SLACK_CHANNEL_ID, SLACK_CHANNEL_NAME, DISCORD_CHANNEL_ID),
-    }.get(ctx.request.platform, ())
+    platform = ctx.request.platform
+    keys = (
+        CONSOLE_CHANNEL_ANNOTATIONS
+        if platform == "console"
+        else CHANNEL_ANNOTATIONS.get(platform, ())
+    )
     for key in keys:
         value = channel.lstrip("#") if key == SLACK_CHANNEL_NAME else channel
         found = await catalog.with_annotation("group", key, value)

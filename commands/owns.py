@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 
+from bot.annotations import DISCORD_CHANNEL_ID, SLACK_CHANNEL_ID
 from bot.catalog.graph import descendants, relations_many
 from bot.catalog.model import Entity
 from bot.catalog.search import KIND_ORDER, SearchDoc
@@ -17,9 +18,7 @@ from bot.chat import Button, Field, Reply, Section
 from bot.dispatch import Arg, Args, CommandSpec, Context, Option
 from bot.errors import Ambiguous, BadArguments, NotFound
 from commands.common import (
-    DISCORD_CHANNEL_ID,
     ME_WORDS,
-    SLACK_CHANNEL_ID,
     channel_fields,
     channel_groups,
     command_line,

@@ -42,6 +42,7 @@ from adapters.discord.tree import (
     build_command,
     slash_commands,
 )
+from bot.annotations import DISCORD_USER_ID
 from bot.app import App
 from bot.catalog.read import KIND_PRIORITY, IndexEntry
 from bot.chat import (
@@ -55,7 +56,6 @@ from bot.chat import (
 )
 from bot.errors import BotError, ChannelNotFound, DeliveryError, RateLimited
 from bot.platforms import DiscordSettings
-from commands.common import DISCORD_USER_ID
 
 log = logging.getLogger(__name__)
 

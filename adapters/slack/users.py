@@ -16,13 +16,13 @@ from collections.abc import Callable
 from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot.annotations import SLACK_USER_ID
 from bot.catalog.read import CatalogReader
 from bot.chat import ChatUser
 
 log = logging.getLogger(__name__)
 
 PLATFORM = "slack"
-SLACK_USER_ID = "slack.com/user-id"  # the same key commands.common names
 MAX_CACHED = 10_000
 
 

@@ -21,9 +21,10 @@ from typing import Any, Generic, TypeVar
 from rapidfuzz import fuzz, process, utils
 from sqlalchemy import ColumnElement, func, or_, select
 
+from bot.annotations import USER_ID_ANNOTATIONS
 from bot.catalog.model import Entity, EntityRef, Relation
 from bot.errors import Ambiguous, CatalogError, NotFound
-from bot.identity import USER_ID_ANNOTATIONS, as_email, mentioned_id
+from bot.identity import as_email, mentioned_id
 from bot.store.db import Database
 from bot.store.schema import entities, relations
 

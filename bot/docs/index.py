@@ -24,10 +24,11 @@ from typing import Any, TypeVar
 
 from sqlalchemy import BindParameter, Connection, bindparam, delete, func, insert, select, update
 
+from bot.annotations import TECHDOCS_REF
 from bot.catalog.problems import Level, Problem
 from bot.catalog.sources import CatalogSource
 from bot.catalog.sync import StepReport, SyncReport
-from bot.docs.discover import TECHDOCS_REF, RealPaths, SiteLocation, Unlocated, inside, locate
+from bot.docs.discover import RealPaths, SiteLocation, Unlocated, inside, locate
 from bot.docs.gitdates import GitDates, GitFailed, Repo
 from bot.docs.markdown import ParsedPage, parse_page, title_from_path
 from bot.docs.mkdocs import MKDOCS_FILES, MkdocsConfig, NavEntry, parse_mkdocs

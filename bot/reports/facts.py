@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 from sqlalchemy import Connection, func, select
 
+from bot.annotations import CHANNEL_ANNOTATIONS, TECHDOCS_ENTITY, TECHDOCS_PREFIX, TECHDOCS_REF
 from bot.catalog.model import DEFAULT_NAMESPACE, REF_FIELDS
 from bot.docs.service import DocsFreshness, read_freshness
 from bot.store.db import Database
@@ -22,16 +23,6 @@ from bot.store.schema import changes, entities, relations
 OWNED_KINDS = frozenset(
     kind for kind, fields in REF_FIELDS.items() if any(f[0] == "owner" for f in fields)
 )
-
-TECHDOCS_REF = "backstage.io/techdocs-ref"
-TECHDOCS_ENTITY = "backstage.io/techdocs-entity"
-
-# The chat channel of a Group, per platform (Callboard's own annotation keys; Backstage's
-# Slack module reads ``slack.com/bot-notify``, accepted as the Slack fallback).
-CHANNEL_ANNOTATIONS: Mapping[str, tuple[str, ...]] = {
-    "slack": ("slack.com/channel-id", "slack.com/bot-notify"),
-    "discord": ("discord.com/channel-id",),
-}
 
 
 def short_ref(ref: str) -> str:
@@ -117,7 +108,7 @@ def _load(conn: Connection, generation: int) -> CatalogFacts:
     # their JSON documents are read and parsed.
     for doc in conn.execute(
         select(entities.c.ref, entities.c.data).where(
-            (entities.c.kind == "group") | entities.c.data.contains("backstage.io/techdocs")
+            (entities.c.kind == "group") | entities.c.data.contains(TECHDOCS_PREFIX)
         )
     ):
         meta = json.loads(doc.data).get("metadata") or {}
