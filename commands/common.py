@@ -17,7 +17,6 @@ from bot.annotations import (
     SOURCE_LOCATION,
     TECHDOCS_ENTITY,
     TECHDOCS_REF,
-    USER_ID_ANNOTATIONS,
     VIEW_URL,
 )
 from bot.app import App
@@ -26,7 +25,8 @@ from bot.catalog.search import SearchCache, SearchDoc, SearchIndex
 from bot.chat import Field, Link, Section
 from bot.config import Settings
 from bot.dispatch import Context
-from bot.errors import Ambiguous, CatalogError, NotFound, UserError
+from bot.errors import CatalogError, UserError
+from bot.identity import Identity
 from bot.ports import CatalogQueries
 
 PAGE_SIZE = 25
@@ -230,61 +230,9 @@ def has_docs(entity: Entity) -> bool:
 
 
 async def identify_user(ctx: Context) -> tuple[Entity, str]:
-    """The catalog User behind the chat user, and how they were matched.
-
-    By email first (the chat profile's, or the console's ``console.user_email``), then by the
-    platform's user-id annotation on the User entity (``slack.com/user-id``,
-    ``discord.com/user-id``; Discord shares no email). Raises ``NotFound`` saying how to fix
-    the mapping, ``Ambiguous`` when two Users claim the same email or id.
-    """
-    request = ctx.request
-    user = request.user
-    catalog = ctx.catalog
-    if user.email:
-        found = await catalog.users_by_email(user.email)
-        if len(found) == 1:
-            return found[0], f"email {user.email}"
-        if len(found) > 1:
-            raise Ambiguous(
-                f"Several catalog Users have the email {user.email}; it must be unique:",
-                tuple(str(u.ref) for u in found),
-            )
-    key = USER_ID_ANNOTATIONS.get(request.platform)
-    if key and user.id:
-        found = await catalog.with_annotation("user", key, user.id)
-        if len(found) == 1:
-            return found[0], f"{key} {user.id}"
-        if len(found) > 1:
-            raise Ambiguous(
-                f"Several catalog Users have {key}: {user.id}; the annotation must be unique:",
-                tuple(str(u.ref) for u in found),
-            )
-    raise NotFound(_unknown_user_message(ctx, key))
-
-
-def _unknown_user_message(ctx: Context, key: str | None) -> str:
-    user = ctx.request.user
-    config = ctx.app.settings.path or "the config file"
-    if ctx.request.platform == "console":
-        if not user.email:
-            return (
-                "I don't know who you are in the catalog: the console has no user email. "
-                f"Set console.user_email in {config} (CALLBOARD_USER_EMAIL for the default "
-                "config) to the spec.profile.email of your User entity."
-            )
-        return (
-            f"No User in the catalog has the email {user.email} (spec.profile.email). "
-            f"Set console.user_email in {config} to your User's email, or add "
-            f"spec.profile.email: {user.email} to your User entity."
-        )
-    tried = f"{key}: {user.id}" if key else "a chat user id"
-    email = f" or the email {user.email}" if user.email else ""
-    fix = (
-        f'Add the annotation {key}: "{user.id}" to your User entity (metadata.annotations)'
-        if key
-        else "Add spec.profile.email to your User entity"
-    )
-    return f"I can't find you in the catalog: no User has {tried}{email}. {fix}."
+    """The catalog User behind the chat user, and how they were matched (``bot.identity``)."""
+    match = await Identity(ctx.catalog).catalog_user(ctx.request.user, ctx.app.settings.path)
+    return match.user, match.shown_how
 
 
 async def channel_groups(ctx: Context) -> tuple[list[Entity], str | None]:

@@ -42,7 +42,6 @@ from adapters.discord.tree import (
     build_command,
     slash_commands,
 )
-from bot.annotations import DISCORD_USER_ID
 from bot.app import App
 from bot.catalog.read import KIND_PRIORITY, IndexEntry
 from bot.chat import (
@@ -55,6 +54,7 @@ from bot.chat import (
     Request,
 )
 from bot.errors import BotError, ChannelNotFound, DeliveryError, RateLimited
+from bot.identity import Identity
 from bot.platforms import DiscordSettings
 
 log = logging.getLogger(__name__)
@@ -204,20 +204,7 @@ class DiscordAdapter:
 
     async def chat_user(self, user: discord.abc.User) -> ChatUser:
         """The Discord user; its catalog User (``discord.com/user-id``) lends the email."""
-        email = None
-        try:
-            found = await self.app.queries.with_annotation("user", DISCORD_USER_ID, str(user.id))
-        except Exception:
-            log.exception("looking up the catalog user for Discord user %s failed", user.id)
-            found = []
-        if len(found) == 1:
-            email = found[0].email
-        elif len(found) > 1:
-            log.warning(
-                "Discord user %s is claimed by several catalog users (%s); not mapped",
-                user.id,
-                ", ".join(str(e.ref) for e in found),
-            )
+        email = await Identity(self.app.queries).email_for(PLATFORM, str(user.id))
         return ChatUser(PLATFORM, str(user.id), user.display_name, email)
 
     async def to_request(

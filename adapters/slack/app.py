@@ -52,6 +52,7 @@ from bot.chat import (
     Request,
     Section,
 )
+from bot.identity import Identity
 from bot.platforms import SlackSettings
 
 log = logging.getLogger(__name__)
@@ -118,7 +119,7 @@ class SlackAdapter:
         self.app = app
         self.settings = settings
         self.client = client
-        self.users = SlackUsers(app.catalog, settings.user_cache_minutes * 60.0)
+        self.users = SlackUsers(Identity(app.queries), settings.user_cache_minutes * 60.0)
         self.deliveries = SeenDeliveries()
         self.deadline = settings.ack_ms / 1000.0
         self._tasks: set[asyncio.Task[None]] = set()
