@@ -39,6 +39,7 @@ from bot.reports.render import REPORTS
 from bot.reports.service import Reports
 from bot.reports.store import PLATFORM_SCOPE
 from bot.scheduler import ReportScheduler
+from bot.suggest import did_you_mean, hint
 from bot.trust import never_attempted
 from commands import COMMANDS, INTERPRETERS
 from commands.admin import status_data, status_reply
@@ -237,12 +238,17 @@ def cmd_ask(ns: argparse.Namespace) -> int:
         app.close()
 
 
+def _no_source(name: str, names: list[str]) -> str:
+    known = ", ".join(names) or "none"
+    return f"callboard: no source named {name} (sources: {known}).{hint(name, names)}"
+
+
 def cmd_sync(ns: argparse.Namespace) -> int:
     app = _app(ns)
     try:
-        if ns.source and ns.source not in app.sync.source_names():
-            known = ", ".join(app.sync.source_names()) or "none"
-            print(f"callboard: no source named {ns.source} (sources: {known})", file=sys.stderr)
+        names = app.sync.source_names()
+        if ns.source and ns.source not in names:
+            print(_no_source(ns.source, names), file=sys.stderr)
             return 2
         report = _synced(app, only=ns.source, force=ns.force)
         if ns.format == "json":
@@ -261,8 +267,7 @@ def cmd_status(ns: argparse.Namespace) -> int:
     try:
         names = app.sync.source_names()
         if ns.source and ns.source not in names:
-            known = ", ".join(names) or "none"
-            print(f"callboard: no source named {ns.source} (sources: {known})", file=sys.stderr)
+            print(_no_source(ns.source, names), file=sys.stderr)
             return 2
         if ns.page < 1:
             print("callboard: --page starts at 1", file=sys.stderr)
@@ -289,7 +294,7 @@ def cmd_report(ns: argparse.Namespace) -> int:
             try:
                 scope = str(app.catalog.resolve(ns.team, ("group",)).ref)
             except NotFound as exc:
-                close = f" Did you mean {', '.join(exc.suggestions)}?" if exc.suggestions else ""
+                close = did_you_mean(exc.suggestions)
                 print(f"callboard report: {exc}{close}", file=sys.stderr)
                 return 1
         result = Reports.of(app).build(ns.report, scope, app.clock())

@@ -17,8 +17,6 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, ParamSpec, TypeVar
 
-from rapidfuzz import fuzz, process
-
 from bot.catalog.model import Entity
 from bot.chat import (
     Button,
@@ -31,6 +29,7 @@ from bot.chat import (
     Section,
 )
 from bot.errors import Ambiguous, BadArguments, NotFound, UserError
+from bot.suggest import close_matches, did_you_mean
 from bot.trust import catalog_warnings
 
 if TYPE_CHECKING:
@@ -383,19 +382,12 @@ class Dispatcher:
         )
 
     def _unknown_command(self, name: str, request: Request) -> Reply:
-        names = list(self._by_name)
         # The first word of a sentence said to the bot ("how are you", "I like") is rarely a
         # typo of a command: only a close spelling counts there, not a partial match.
-        scorer, cutoff = (fuzz.ratio, 75) if request.mention else (fuzz.WRatio, 60)
-        close = [
-            m
-            for m, score, _ in process.extract(name, names, scorer=scorer, limit=3)
-            if score >= cutoff
-        ]
+        close = close_matches(name, self._by_name, sentence=request.mention)
         if close:
-            options = ", ".join("/" + c for c in close)
             return Reply(
-                text=f"There is no /{name} command. Did you mean {options}?",
+                text=f"There is no /{name} command.{did_you_mean(close, '/')}",
                 buttons=tuple(Button(f"/{c}", command=f"/help {c}") for c in close),
                 error=True,
             )

@@ -18,8 +18,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from rapidfuzz import fuzz, process
-
+from bot import suggest
 from bot.catalog.model import EntityRef
 from bot.catalog.status import SourceStatus, source_statuses
 from bot.catalog.sync import SourceReport, SyncReport
@@ -124,12 +123,7 @@ def _source_name(ctx: Context, text: str) -> str | None:
     names = ctx.app.sync.source_names()
     if text in names:
         return text
-    close = [
-        m
-        for m, score, _ in process.extract(text, names, scorer=fuzz.WRatio, limit=3)
-        if score >= 60
-    ]
-    hint = f" Did you mean {', '.join(close)}?" if close else ""
+    hint = suggest.hint(text, names)
     known = ", ".join(names) or "none are configured"
     raise BadArguments(f"There is no catalog source named {text} (sources: {known}).{hint}")
 
@@ -448,14 +442,7 @@ async def callboard(ctx: Context, args: Args) -> Reply:
         )
     sub = SUBCOMMANDS.get(action)
     if sub is None:
-        close = [
-            m
-            for m, score, _ in process.extract(
-                action, list(SUBCOMMANDS), scorer=fuzz.WRatio, limit=2
-            )
-            if score >= 60
-        ]
-        hint = f" Did you mean /{NAME} {close[0]}?" if close else ""
+        hint = suggest.hint(action, SUBCOMMANDS, f"/{NAME} ")
         raise BadArguments(
             f"/{NAME} has no subcommand {action}.{hint} Subcommands: {', '.join(SUBCOMMANDS)}."
         )

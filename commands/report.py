@@ -6,8 +6,7 @@ team-payments`` shows what the team's channel gets each morning.
 
 from __future__ import annotations
 
-from rapidfuzz import fuzz, process
-
+from bot import suggest
 from bot.chat import Button, Reply, Section
 from bot.dispatch import Arg, Args, CommandSpec, Context, Option
 from bot.errors import BadArguments
@@ -36,12 +35,7 @@ def report_name(text: str) -> str:
         return word
     if word in ALIASES:
         return ALIASES[word]
-    close = [
-        m
-        for m, score, _ in process.extract(word, REPORTS, scorer=fuzz.WRatio, limit=2)
-        if score >= 60
-    ]
-    hint = f" Did you mean {' or '.join(close)}?" if close else ""
+    hint = suggest.hint(word, REPORTS)
     raise BadArguments(
         f"There is no “{text}” report.{hint} Reports: {', '.join(REPORTS)}. "
         "Usage: /report <report> [team]"

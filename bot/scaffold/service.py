@@ -11,7 +11,6 @@ is registered only after the push, and unregistered again if the component does 
 from __future__ import annotations
 
 import asyncio
-import difflib
 import logging
 import shutil
 import tempfile
@@ -21,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from bot import suggest
 from bot.catalog.locations import RUNTIME_SOURCE, register_and_sync, unregister_location
 from bot.catalog.model import Entity, EntityRef
 from bot.catalog.validation import is_valid_object_name
@@ -140,8 +140,7 @@ class Scaffolder:
         if found is None:
             names = [t.name for t in listing.usable]
             shown = ", ".join(names) if names else "none are configured"
-            close = difflib.get_close_matches(name.strip().lower(), names, n=3, cutoff=0.6)
-            hint = f" Did you mean {' or '.join(close)}?" if close else ""
+            hint = suggest.hint(name, names)
             raise NotFound(f"There is no template named “{name[:80]}” (templates: {shown}).{hint}")
         if not found.usable:
             raise UserError(f"The template {found.name} cannot be used: {found.problems[0]}")

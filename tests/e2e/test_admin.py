@@ -217,3 +217,5 @@ def test_callboard_status_on_the_command_line(tmp_path: Path) -> None:
     assert "source one: catalog-info.yaml: file not found" in failing.stdout
     unknown = run("status", "two")
     assert unknown.returncode == 2 and "no source named two (sources: one)" in unknown.stderr
+    typo = run("sync", "--source", "onr")  # the CLI suggests like the chat command does
+    assert typo.returncode == 2 and "(sources: one). Did you mean one?" in typo.stderr
