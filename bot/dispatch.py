@@ -164,6 +164,33 @@ class Context:
         return await self.offload(self.found_nothing, reply)
 
 
+def log_error(what: str, exc: BaseException | None = None) -> str:
+    """Log the exception being handled (or ``exc``) with a fresh error id, and return the id.
+
+    The id is what the user is told, so the log line can be found from their report.
+    """
+    error_id = uuid.uuid4().hex[:8]
+    log.error("error %s while running %s", error_id, what, exc_info=exc or True)
+    return error_id
+
+
+def apology(error_id: str) -> str:
+    """What the user hears when something failed on the bot's side."""
+    return (
+        f"Sorry, something went wrong on my side (error id {error_id}). "
+        "The details are in the bot's log."
+    )
+
+
+def crash(what: str, exc: BaseException | None = None) -> Reply:
+    """The one reply to an unexpected failure: logged with an id, an apology naming it.
+
+    Every part that turns an unexpected exception into something the user sees (the
+    dispatcher, an adapter's background delivery, the scaffolder's undo) comes here.
+    """
+    return Reply(text=apology(log_error(what, exc)), error=True)
+
+
 class Dispatcher:
     """Routes requests to commands and turns every outcome into a ``Reply``."""
 
@@ -373,13 +400,7 @@ class Dispatcher:
         return Reply(text=str(exc), error=True)
 
     def crash(self, what: str) -> Reply:
-        error_id = uuid.uuid4().hex[:8]
-        log.exception("error %s while running %s", error_id, what)
-        return Reply(
-            text=f"Sorry, something went wrong on my side (error id {error_id}). "
-            "The details are in the bot's log.",
-            error=True,
-        )
+        return crash(what)
 
     def _unknown_command(self, name: str, request: Request) -> Reply:
         # The first word of a sentence said to the bot ("how are you", "I like") is rarely a

@@ -53,6 +53,7 @@ from bot.chat import (
     Reply,
     Request,
 )
+from bot.dispatch import crash
 from bot.errors import BotError, ChannelNotFound, DeliveryError, RateLimited
 from bot.identity import Identity
 from bot.platforms import DiscordSettings
@@ -461,8 +462,7 @@ class DiscordAdapter:
     async def _tree_error(
         self, interaction: discord.Interaction, error: app_commands.AppCommandError
     ) -> None:
-        log.error("Discord command failed: %s", error, exc_info=error)
-        message = "Sorry, something went wrong on my side. The details are in the bot's log."
+        message = crash(f"discord command {interaction.command}", error).text or ""
         if interaction.is_expired() or interaction.type is discord.InteractionType.autocomplete:
             return
         try:

@@ -24,7 +24,6 @@ import asyncio
 import logging
 import re
 import time
-import uuid
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from typing import Any
@@ -52,6 +51,7 @@ from bot.chat import (
     Request,
     Section,
 )
+from bot.dispatch import crash
 from bot.identity import Identity
 from bot.platforms import SlackSettings
 
@@ -59,6 +59,7 @@ log = logging.getLogger(__name__)
 
 UMBRELLA = "callboard"
 Ack = Callable[..., Awaitable[Any]]
+Tell = Callable[[Reply], Awaitable[None]]  # gives the user a reply after the ack
 _MENTION = re.compile(r"<@([UW][A-Z0-9]+)(?:\|[^>]*)?>")
 _CHANNEL = re.compile(r"<#([CG][A-Z0-9]+)(?:\|([^>]*))?>")
 _LINK = re.compile(r"<((?:https?|mailto):[^|>]+)(?:\|([^>]*))?>")
@@ -162,8 +163,11 @@ class SlackAdapter:
 
     # ------------------------------------------------------------------ background tasks
 
-    def spawn(self, coro: Coroutine[Any, Any, None], what: str) -> asyncio.Task[None]:
-        """Run ``coro`` after the ack; failures are logged with an id, never lost silently."""
+    def spawn(
+        self, coro: Coroutine[Any, Any, None], what: str, tell: Tell | None = None
+    ) -> asyncio.Task[None]:
+        """Run ``coro`` after the ack; a failure is logged with an id and ``tell`` gives the
+        user the apology naming it (the ack has gone: nothing else would reach them)."""
 
         async def guarded() -> None:
             try:
@@ -171,13 +175,34 @@ class SlackAdapter:
             except asyncio.CancelledError:
                 raise
             except Exception:
-                log.exception("slack: %s failed (error id %s)", what, uuid.uuid4().hex[:8])
+                apology = crash(f"slack: {what}")
+                if tell is not None:
+                    try:
+                        await tell(apology)
+                    except Exception:
+                        log.exception("slack: could not tell the user that %s failed", what)
 
         task = asyncio.get_running_loop().create_task(guarded())
         self._tasks.add(task)
         self._idle.clear()
         task.add_done_callback(self._done)
         return task
+
+    def tell_url(self, response_url: str | None) -> Tell:
+        """Tell the user through an interaction's ``response_url`` (ephemeral)."""
+
+        async def tell(reply: Reply) -> None:
+            await self._respond_all(response_url, render.render_reply(reply), "ephemeral")
+
+        return tell
+
+    def tell_user(self, client: AsyncWebClient, channel: str | None, user_id: str) -> Tell:
+        """Tell the user in the channel they are in (ephemeral), else in a DM."""
+
+        async def tell(reply: Reply) -> None:
+            await self._post_to_user(client, channel, user_id, reply)
+
+        return tell
 
     def _done(self, task: asyncio.Task[None]) -> None:
         self._tasks.discard(task)
@@ -307,6 +332,7 @@ class SlackAdapter:
             self.spawn(
                 self._deliver_late(task, client, response_url, trigger_id, channel, progress),
                 "a slow command",
+                self.tell_url(response_url),
             )
             return
         progress.close()
@@ -327,6 +353,7 @@ class SlackAdapter:
                     self.command_line(request),
                 ),
                 "opening a modal",
+                self.tell_url(response_url),
             )
             return
         messages = render.render_reply(reply, share_command=self.command_line(request))
@@ -334,7 +361,11 @@ class SlackAdapter:
         first, rest = messages[0], messages[1:]
         await ack(response_type=response_type, text=first["text"], blocks=first["blocks"])
         if rest:
-            self.spawn(self._respond_all(response_url, rest, response_type), "a long reply")
+            self.spawn(
+                self._respond_all(response_url, rest, response_type),
+                "a long reply",
+                self.tell_url(response_url),
+            )
 
     async def _deliver_late(
         self,
@@ -467,7 +498,11 @@ class SlackAdapter:
         done, _ = await asyncio.wait({task}, timeout=self.deadline)
         if task not in done:
             await ack()  # closes the modal; the outcome is posted when ready
-            self.spawn(self._submitted_late(task, client, channel, progress), "a slow form")
+            self.spawn(
+                self._submitted_late(task, client, channel, progress),
+                "a slow form",
+                self.tell_user(client, channel, user_id),
+            )
             return
         progress.close()
         user, result = task.result()
@@ -491,7 +526,11 @@ class SlackAdapter:
             await ack(response_action="update", view=next_view)
             return
         await ack()
-        self.spawn(self._post_to_user(client, channel, user.id, result), "a form's answer")
+        self.spawn(
+            self._post_to_user(client, channel, user.id, result),
+            "a form's answer",
+            self.tell_user(client, channel, user.id),
+        )
 
     async def _submitted_late(
         self,
@@ -564,7 +603,9 @@ class SlackAdapter:
         if event.get("bot_id"):
             return  # another bot mentioning us: answering could start a loop between bots
         self.spawn(
-            self._converse(client, body, event, context.bot_user_id, thread=True), "a mention"
+            self._converse(client, body, event, context.bot_user_id, thread=True),
+            "a mention",
+            self.tell_user(client, event.get("channel"), str(event.get("user") or "")),
         )
 
     async def on_message(
@@ -584,6 +625,7 @@ class SlackAdapter:
                     client, body, event, context.bot_user_id, thread="thread_ts" in event
                 ),
                 "a direct message",
+                self.tell_user(client, event.get("channel"), str(event.get("user") or "")),
             )
 
     async def _converse(
@@ -626,7 +668,11 @@ class SlackAdapter:
     ) -> None:
         """A button with a command: run it as the user who clicked."""
         await ack()
-        self.spawn(self._run_clicked(client, body, str(action.get("value") or "")), "a button")
+        self.spawn(
+            self._run_clicked(client, body, str(action.get("value") or "")),
+            "a button",
+            self.tell_url(body.get("response_url")),
+        )
 
     async def _run_clicked(
         self,
@@ -671,7 +717,11 @@ class SlackAdapter:
     ) -> None:
         """ "Share in channel": the same question, answered for everyone to see."""
         await ack()
-        self.spawn(self._share(client, body, str(action.get("value") or "")), "sharing")
+        self.spawn(
+            self._share(client, body, str(action.get("value") or "")),
+            "sharing",
+            self.tell_url(body.get("response_url")),
+        )
 
     async def _share(self, client: AsyncWebClient, body: dict[str, Any], command: str) -> None:
         user = await self.user(client, body)
@@ -705,6 +755,7 @@ class SlackAdapter:
         self.spawn(
             self._run_clicked(client, body, f"/{command} {selected}", replace=True),
             "a picked entity",
+            self.tell_url(body.get("response_url")),
         )
 
     async def on_suggest(self, ack: Ack, body: dict[str, Any]) -> None:

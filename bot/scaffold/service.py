@@ -14,7 +14,6 @@ import asyncio
 import logging
 import shutil
 import tempfile
-import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,6 +34,7 @@ from bot.chat import (
     Reply,
     Section,
 )
+from bot.dispatch import log_error
 from bot.errors import CatalogError, NotFound, PermissionDenied, UserError
 from bot.scaffold import permissions
 from bot.scaffold.audit import AuditLog
@@ -361,10 +361,7 @@ class Scaffolder:
         try:
             reply = await self._steps(run, work)
         except Exception:
-            error_id = uuid.uuid4().hex[:8]
-            log.exception(
-                "scaffold error %s (%s from %s)", error_id, run.answers.name, run.template.name
-            )
+            error_id = log_error(f"scaffold {run.answers.name} from {run.template.name}")
             step = next((s for s in STEPS if s not in run.done), STEPS[-1])
             run.failed = (step, f"an internal error (id {error_id}; details in the bot's log)")
             await self._undo(run)
