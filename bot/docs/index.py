@@ -29,11 +29,12 @@ from bot.catalog.problems import Level, Problem
 from bot.catalog.sources import CatalogSource
 from bot.catalog.sync import StepReport, SyncReport
 from bot.docs.discover import RealPaths, SiteLocation, Unlocated, inside, locate
-from bot.docs.gitdates import GitDates, GitFailed, Repo
+from bot.docs.gitdates import GitDates, Repo
 from bot.docs.markdown import ParsedPage, parse_page, title_from_path
 from bot.docs.mkdocs import MKDOCS_FILES, MkdocsConfig, NavEntry, parse_mkdocs
 from bot.docs.search import search_engine
 from bot.docs.settings import DocsSettings
+from bot.errors import GitError
 from bot.store.db import Database, utcnow
 from bot.store.schema import docs_pages, docs_sections, docs_sites, entities
 
@@ -520,7 +521,7 @@ class DocsIndexer:
             ]
             try:
                 changes = self.git.changes(repo, dirs)
-            except GitFailed as exc:
+            except GitError as exc:
                 for site in group:
                     site.problem("warning", f"git log failed ({exc}); file times used instead")
                     out[site.entity.ref] = self._file_dates(site)
