@@ -18,6 +18,7 @@ from typing import Any
 import discord
 from discord import app_commands, ui
 
+from adapters.delivery import form_prompt, start_within
 from adapters.discord.components import (
     DYNAMIC_ITEMS,
     OpenFormButton,
@@ -374,9 +375,7 @@ class DiscordAdapter:
         form: PendingForm | None = None,
     ) -> None:
         """Answer within Discord's 3 seconds: directly when ready in time, else defer first."""
-        task = asyncio.ensure_future(work)
-        if self.settings.defer_ms > 0:
-            await asyncio.wait({task}, timeout=self.settings.defer_ms / 1000)
+        task = await start_within(work, self.settings.defer_ms / 1000)
         if not task.done():
             await responder.defer()
         result = await task
@@ -404,8 +403,7 @@ class DiscordAdapter:
         # A modal must be the first response; after a defer or a modal, offer a button.
         view = ui.View(timeout=None)
         view.add_item(OpenFormButton(form.token, 0, f"Open: {reply.dialog.title}"))
-        text = reply.text or f"Fill in “{reply.dialog.title}”."
-        await responder.send(content=content(text), view=view)
+        await responder.send(content=content(form_prompt(reply.dialog, reply.text)), view=view)
 
     async def _send_errors(
         self, responder: InteractionResponder, errors: DialogErrors, form: PendingForm | None
@@ -507,8 +505,7 @@ class DiscordAdapter:
             form = self.forms.open(reply.dialog, message.author.id, str(message.channel.id))
             view = ui.View(timeout=None)
             view.add_item(OpenFormButton(form.token, 0, f"Open: {reply.dialog.title}"))
-            text = reply.text or f"Fill in “{reply.dialog.title}”."
-            await responder.send(content=content(text), view=view)
+            await responder.send(content=content(form_prompt(reply.dialog, reply.text)), view=view)
             return
         rendered = render_reply(reply)
         await responder.send(

@@ -35,13 +35,13 @@ from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.webhook.async_client import AsyncWebhookClient
 
+from adapters.delivery import form_fallback, start_within
 from adapters.slack import render
 from adapters.slack.progress import SlackProgress, done_message
 from adapters.slack.render import Message, RenderError
 from adapters.slack.users import PLATFORM, SlackUsers
 from bot.app import App
 from bot.chat import (
-    Button,
     ChatUser,
     Dialog,
     DialogErrors,
@@ -325,9 +325,8 @@ class SlackAdapter:
                 request = Request(text=text, user=anonymous, platform=PLATFORM)
                 return request, self.app.dispatcher.crash(f"slack {body.get('command')}")
 
-        task = asyncio.get_running_loop().create_task(guarded())
-        done, _ = await asyncio.wait({task}, timeout=self.deadline)
-        if task not in done:
+        task = await start_within(guarded(), self.deadline)
+        if not task.done():
             await ack()
             self.spawn(
                 self._deliver_late(task, client, response_url, trigger_id, channel, progress),
@@ -458,10 +457,7 @@ class SlackAdapter:
         except (SlackApiError, SlackClientError) as exc:
             # The trigger is valid for 3 s and single-use; a button gives a fresh one.
             log.info("slack: views.open failed (%s); offering a button instead", _api_error(exc))
-            reply = Reply(
-                text=f"Open the form “{dialog.title}” to continue.",
-                buttons=(Button("Open the form", command=command_line),),
-            )
+            reply = form_fallback(dialog, command_line)
             await self._respond_all(response_url, render.render_reply(reply), "ephemeral")
 
     async def on_submit(
@@ -494,9 +490,8 @@ class SlackAdapter:
             )
             return user, await self.app.dispatcher.submit(submission)
 
-        task = asyncio.get_running_loop().create_task(work())
-        done, _ = await asyncio.wait({task}, timeout=self.deadline)
-        if task not in done:
+        task = await start_within(work(), self.deadline)
+        if not task.done():
             await ack()  # closes the modal; the outcome is posted when ready
             self.spawn(
                 self._submitted_late(task, client, channel, progress),
@@ -548,7 +543,7 @@ class SlackAdapter:
                 text="The form was not accepted:", error=True, sections=(Section(items=lines),)
             )
         elif result.dialog is not None:
-            result = Reply(text=f"Open the form “{result.dialog.title}” to continue.", error=True)
+            result = form_fallback(result.dialog, None)
         await self._post_to_user(client, channel, user.id, result, progress)
 
     async def _post_to_user(
@@ -648,10 +643,7 @@ class SlackAdapter:
         reply = await self.answer(request)
         progress.close()
         if reply.dialog is not None:  # a mention has no trigger_id: a button gets one
-            reply = Reply(
-                text=f"Open the form “{reply.dialog.title}” to continue.",
-                buttons=(Button("Open the form", command=text),),
-            )
+            reply = form_fallback(reply.dialog, text)
         messages = render.render_reply(reply)
         if progress.shown:  # the answer takes the step message's place
             await progress.replace(messages.pop(0))
