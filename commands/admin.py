@@ -24,10 +24,10 @@ from bot.catalog.status import SourceStatus, source_statuses
 from bot.catalog.sync import SourceReport, SyncReport
 from bot.chat import Button, Field, Reply, Section
 from bot.dispatch import Arg, Args, CommandSpec, Context, Option
-from bot.errors import BadArguments, CatalogError, PermissionDenied, UserError
+from bot.errors import BadArguments, PermissionDenied, UserError
+from bot.permissions import admin_refusal, ancestors, requester_groups
 from bot.scaffold.audit import AuditLog
 from bot.scaffold.model import Requester
-from bot.scaffold.permissions import ancestors, requester_groups
 from bot.store.db import Database
 from commands.common import command_line, identify_user
 from commands.here import here_reply
@@ -62,43 +62,16 @@ async def _requester(ctx: Context) -> Requester:
     return Requester(ctx.request.platform, user.id, user.name, entity.ref, groups)
 
 
-def _admin_refs(admins: Sequence[str]) -> set[str]:
-    refs = set()
-    for text in admins:
-        try:
-            refs.add(str(EntityRef.parse(text, "group")))
-        except CatalogError:
-            continue  # not a ref; it cannot match anyone
-    return refs
-
-
 async def require_admin(ctx: Context, what: str) -> Requester:
     """The requester, when they may run admin commands; else ``PermissionDenied`` saying why."""
     requester = await _requester(ctx)
-    if ctx.request.platform == "console":
-        return requester
     admins = ctx.app.settings.admins
-    config = ctx.app.settings.path or "the config file"
-    if not admins:
-        refused = (
-            f"Only Callboard admins may run {what}, and none are configured: list catalog "
-            f"groups or users under `admins:` in {config}."
-        )
-    elif requester.user_ref is None:
-        refused = (
-            f"Only Callboard admins may run {what}, and I cannot tell who you are in the "
-            f"catalog: {requester.unknown_reason}"
-        )
-    else:
-        allowed = _admin_refs(admins)
-        groups = await ctx.offload(ancestors, ctx.app.catalog, requester.groups)
-        memberships = {str(g) for g in groups}
-        if str(requester.user_ref) in allowed or memberships & allowed:
-            return requester
-        refused = (
-            f"Only Callboard admins may run {what}: {', '.join(admins)} (config `admins:`, "
-            f"members of sub-groups included). You are {requester.user_ref}."
-        )
+    memberships: set[EntityRef] = set()
+    if admins and requester.user_ref is not None and requester.groups:
+        memberships = await ctx.offload(ancestors, ctx.app.catalog, requester.groups)
+    refused = admin_refusal(what, requester, memberships, admins, ctx.app.settings.path)
+    if refused is None:
+        return requester
     await ctx.offload(
         AuditLog(ctx.app.db).start,
         ctx.now,

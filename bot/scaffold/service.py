@@ -36,6 +36,7 @@ from bot.chat import (
 )
 from bot.dispatch import log_error
 from bot.errors import CatalogError, NotFound, PermissionDenied, UserError
+from bot.permissions import requester_groups
 from bot.scaffold import permissions
 from bot.scaffold.audit import AuditLog
 from bot.scaffold.backstage import repo_url_value
@@ -156,7 +157,7 @@ class Scaffolder:
         user: Entity | None,
         unknown_reason: str | None = None,
     ) -> Requester:
-        groups = permissions.requester_groups(self.app.catalog, user.ref) if user else ()
+        groups = requester_groups(self.app.catalog, user.ref) if user else ()
         return Requester(
             platform, user_id, name, user.ref if user else None, groups, unknown_reason
         )
