@@ -27,6 +27,7 @@ from bot.config import Settings
 from bot.dispatch import Context
 from bot.errors import CatalogError, UserError
 from bot.identity import Identity
+from bot.paging import page_sections
 from bot.ports import CatalogQueries
 
 PAGE_SIZE = 25
@@ -117,17 +118,8 @@ def missing_refs(refs: Iterable[EntityRef], found: dict[str, Entity]) -> list[En
 def paged_sections(
     sections: Sequence[Section], page: int, size: int = PAGE_SIZE
 ) -> tuple[list[Section], int]:
-    """Page ``size`` list items across sections (headers repeat); the count left after it."""
-    flat = [(s.title, item) for s in sections for item in s.items]
-    start = (page - 1) * size
-    chunk = flat[start : start + size]
-    out: list[Section] = []
-    for title, item in chunk:
-        if out and out[-1].title == title:
-            out[-1] = Section(title=title, items=(*out[-1].items, item))
-        else:
-            out.append(Section(title=title, items=(item,)))
-    return out, max(0, len(flat) - start - size)
+    """Page ``size`` list items across sections (``bot.paging``); the count left after it."""
+    return page_sections(sections, page, size)
 
 
 def grouped_by_kind(entities: Iterable[Entity]) -> list[Section]:

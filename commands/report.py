@@ -10,7 +10,8 @@ from bot import suggest
 from bot.chat import Button, Reply, Section
 from bot.dispatch import Arg, Args, CommandSpec, Context, Option
 from bot.errors import BadArguments
-from bot.reports.render import REPORTS, SUMMARIES, page_reply
+from bot.paging import page_reply
+from bot.reports.render import REPORTS, SUMMARIES
 from bot.reports.service import Reports
 from bot.reports.store import PLATFORM_SCOPE
 

@@ -16,8 +16,9 @@ import yaml
 
 from adapters.cli import main
 from bot.app import App
+from bot.paging import page_reply
 from bot.reports.analysis import Metrics
-from bot.reports.render import REPORTS, page_reply
+from bot.reports.render import REPORTS
 from bot.reports.service import Reports
 from bot.reports.store import PLATFORM_SCOPE
 from bot.scheduler import ReportScheduler, Schedule
