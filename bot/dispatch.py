@@ -107,6 +107,14 @@ class CommandSpec:
     dialog_prefix: str | None = None  # dialogs whose id starts with this come back here
     on_dialog: DialogHandler | None = None
     subcommands: tuple[str, ...] = ()  # for umbrella commands, shown in help
+    # An umbrella's subcommands as commands of their own ("callboard sync"): the dispatcher
+    # routes "/callboard sync …" to one, which parses its own arguments and options.
+    children: tuple[CommandSpec, ...] = ()
+
+    @property
+    def word(self) -> str:
+        """The word that names this command (a subcommand's last word)."""
+        return self.name.rsplit(" ", 1)[-1]
 
     @property
     def usage(self) -> str:
@@ -191,18 +199,31 @@ def crash(what: str, exc: BaseException | None = None) -> Reply:
     return Reply(text=apology(log_error(what, exc)), error=True)
 
 
+UMBRELLA = "callboard"
+
+
 class Dispatcher:
-    """Routes requests to commands and turns every outcome into a ``Reply``."""
+    """Routes requests to commands and turns every outcome into a ``Reply``.
+
+    ``/callboard <word> …`` (the umbrella: Slack apps often register only that one slash
+    command) goes to the umbrella's subcommand named ``<word>``, else to the command named
+    ``<word>``, else to the umbrella command itself; with no umbrella command registered,
+    ``/callboard`` alone is ``/help``. ``route`` is that rule, for every platform.
+    """
 
     def __init__(self, app: App, commands: Sequence[CommandSpec]) -> None:
         self.app = app
         self.commands = tuple(commands)
         self._by_name: dict[str, CommandSpec] = {}
+        self._parent: dict[str, CommandSpec] = {}
         for spec in self.commands:
             for name in (spec.name, *spec.aliases):
                 if name in self._by_name:
                     raise ValueError(f"command name {name} registered twice")
                 self._by_name[name] = spec
+            for child in spec.children:
+                self._by_name[child.name] = child
+                self._parent[child.name] = spec
         self.interpreters: list[Callable[[str], str | None]] = []  # plain-language phrases
 
     def command(self, name: str) -> CommandSpec | None:
@@ -225,6 +246,26 @@ class Dispatcher:
         name, _, rest = text.partition(" ")
         return name.lstrip("/").lower(), rest.strip()
 
+    def route(self, request: Request) -> Request:
+        """``request`` with the umbrella resolved: ``/callboard sync demo`` becomes the
+        ``callboard sync`` command with ``demo``; ``/callboard whoowns x`` the ``whoowns``
+        command with ``x``. Any other request is returned as it is."""
+        name, rest = self.split(request)
+        if name != UMBRELLA:
+            return request
+        first, tail = [*rest.split(maxsplit=1), "", ""][:2]  # any whitespace ends the word
+        word = first.lower().lstrip("/")
+        umbrella = self.command(UMBRELLA)
+        child = next((c for c in umbrella.children if c.word == word), None) if umbrella else None
+        other = self.command(word) if word else None
+        if child is not None:
+            name, rest = child.name, tail
+        elif other is not None and other is not umbrella and other.name not in self._parent:
+            name, rest = word, tail
+        elif umbrella is None:
+            name, rest = (word, tail) if word else ("help", "")
+        return dataclasses.replace(request, command=name, text=rest.strip())
+
     async def dispatch(self, request: Request) -> Reply:
         """Answer one request. Never raises.
 
@@ -237,6 +278,7 @@ class Dispatcher:
                 f"at most {MAX_REQUEST_CHARS:,}). Ask with fewer words.",
                 error=True,
             )
+        request = self.route(request)
         name, rest = self.split(request)
         ctx = self.context(request)
         if not name:
@@ -298,6 +340,7 @@ class Dispatcher:
                 key, eq, value = word[2:].partition("=")
                 found = options.get(key)
                 if found is None:
+                    self._sibling_option(spec, key)
                     known = ", ".join(f"--{o}" for o in options) or "none"
                     raise BadArguments(
                         f"/{spec.name} has no option --{key} (options: {known}). "
@@ -332,6 +375,14 @@ class Dispatcher:
         if positional and not spec.args:
             raise BadArguments(f"/{spec.name} takes no arguments. Usage: {spec.usage}")
         return args
+
+    def _sibling_option(self, spec: CommandSpec, key: str) -> None:
+        """A subcommand given another subcommand's option: say whose it is."""
+        parent = self._parent.get(spec.name)
+        for sibling in parent.children if parent else ():
+            if sibling is not spec and any(o.name == key for o in sibling.options):
+                args = "".join(f" <{a.name}>" if a.required else f" [{a.name}]" for a in spec.args)
+                raise BadArguments(f"--{key} is for /{sibling.name}. Usage: /{spec.name}{args}")
 
     @staticmethod
     def _option_value(spec: CommandSpec, opt: Option, value: str) -> Any:

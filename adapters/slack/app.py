@@ -57,7 +57,6 @@ from bot.platforms import SlackSettings
 
 log = logging.getLogger(__name__)
 
-UMBRELLA = "callboard"
 Ack = Callable[..., Awaitable[Any]]
 Tell = Callable[[Reply], Awaitable[None]]  # gives the user a reply after the ack
 _MENTION = re.compile(r"<@([UW][A-Z0-9]+)(?:\|[^>]*)?>")
@@ -258,20 +257,9 @@ class SlackAdapter:
 
         if slash is None:
             return make(text, mention=True)
-        name = slash.lstrip("/").lower()
-        if name == UMBRELLA:
-            # Any whitespace ends the word: Slack keeps a shift-enter newline in the text.
-            first, rest = [*text.split(maxsplit=1), "", ""][:2]
-            spec = self.app.dispatcher.command(first) if first else None
-            if spec is not None and spec.name != UMBRELLA:
-                name, text = first.lower().lstrip("/"), rest.strip()
-            elif self.app.dispatcher.command(UMBRELLA) is None:
-                # No /callboard command is registered: "/callboard" alone is help, anything
-                # else goes to the dispatcher as typed (it suggests the closest command).
-                if not text:
-                    return make("", command="help")
-                return make("/" + text.lstrip("/"))
-        return make(text, command=name)
+        # The dispatcher resolves the /callboard umbrella (its subcommands, other commands'
+        # names); resolved here already, so the picker and "Share" see the real command.
+        return self.app.dispatcher.route(make(text, command=slash.lstrip("/").lower()))
 
     @staticmethod
     def command_line(request: Request) -> str:
