@@ -1,6 +1,6 @@
 """Who a person is: chat user ↔ catalog User, and what names a person in text.
 
-Callboard maps a chat user to a catalog User by ``spec.profile.email`` first, then by the
+``Identity`` maps a chat user to a catalog User by ``spec.profile.email`` first, then by the
 User's platform annotation holding the chat user id (``slack.com/user-id``,
 ``discord.com/user-id``). The same keys let a name typed in chat find the person it names:
 ``ana.silva@acme-rides.example``, ``<@U0ANASILVA>`` (Slack), ``<@!123…>`` (Discord) or the
@@ -14,7 +14,7 @@ import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from bot.annotations import USER_ID_ANNOTATIONS as USER_ID_ANNOTATIONS
+from bot.annotations import USER_ID_ANNOTATIONS
 from bot.chat import ChatUser
 from bot.errors import Ambiguous, NotFound
 
