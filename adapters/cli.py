@@ -40,6 +40,7 @@ from bot.errors import BotError, ConfigError
 from bot.hardening import harden
 from bot.reports.render import REPORTS
 from bot.scheduler import schedule_refresh
+from bot.suggest import hint
 from bot.trust import never_attempted
 from commands import COMMANDS, INTERPRETERS
 
@@ -168,9 +169,7 @@ async def _serve(app: App, ns: argparse.Namespace, console: Console | None = Non
         elif scheduler.active and not interactive:
             await scheduler.wait()  # post scheduled reports until stopped
     finally:
-        scheduler.shutdown()
-        if aps.running:
-            aps.shutdown(wait=False)
+        scheduler.shutdown()  # and its APScheduler, where the refresh jobs run too
         for task in servers:
             task.cancel()
 
@@ -211,12 +210,17 @@ def cmd_ask(ns: argparse.Namespace) -> int:
         app.close()
 
 
+def _no_source(name: str, names: list[str]) -> str:
+    known = ", ".join(names) or "none"
+    return f"callboard: no source named {name} (sources: {known}).{hint(name, names)}"
+
+
 def cmd_sync(ns: argparse.Namespace) -> int:
     app = _app(ns)
     try:
-        if ns.source and ns.source not in app.services.sync.source_names():
-            known = ", ".join(app.services.sync.source_names()) or "none"
-            print(f"callboard: no source named {ns.source} (sources: {known})", file=sys.stderr)
+        names = app.services.sync.source_names()
+        if ns.source and ns.source not in names:
+            print(_no_source(ns.source, names), file=sys.stderr)
             return 2
         report = _synced(app, only=ns.source, force=ns.force)
         if ns.format == "json":
@@ -235,8 +239,7 @@ def cmd_status(ns: argparse.Namespace) -> int:
     try:
         names = app.services.sync.source_names()
         if ns.source and ns.source not in names:
-            known = ", ".join(names) or "none"
-            print(f"callboard: no source named {ns.source} (sources: {known})", file=sys.stderr)
+            print(_no_source(ns.source, names), file=sys.stderr)
             return 2
         if ns.page < 1:
             print("callboard: --page starts at 1", file=sys.stderr)

@@ -17,8 +17,6 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, ParamSpec, TypeVar
 
-from rapidfuzz import fuzz, process
-
 from bot.catalog.model import Entity
 from bot.chat import (
     Button,
@@ -31,6 +29,7 @@ from bot.chat import (
     Section,
 )
 from bot.errors import Ambiguous, BadArguments, NotFound, UserError
+from bot.suggest import close_matches, did_you_mean
 from bot.trust import catalog_warnings
 
 if TYPE_CHECKING:
@@ -108,6 +107,14 @@ class CommandSpec:
     dialog_prefix: str | None = None  # dialogs whose id starts with this come back here
     on_dialog: DialogHandler | None = None
     subcommands: tuple[str, ...] = ()  # for umbrella commands, shown in help
+    # An umbrella's subcommands as commands of their own ("callboard sync"): the dispatcher
+    # routes "/callboard sync …" to one, which parses its own arguments and options.
+    children: tuple[CommandSpec, ...] = ()
+
+    @property
+    def word(self) -> str:
+        """The word that names this command (a subcommand's last word)."""
+        return self.name.rsplit(" ", 1)[-1]
 
     @property
     def usage(self) -> str:
@@ -177,18 +184,58 @@ class Context:
         return await self.offload(self.found_nothing, reply)
 
 
+def log_error(what: str, exc: BaseException | None = None) -> str:
+    """Log the exception being handled (or ``exc``) with a fresh error id, and return the id.
+
+    The id is what the user is told, so the log line can be found from their report.
+    """
+    error_id = uuid.uuid4().hex[:8]
+    log.error("error %s while running %s", error_id, what, exc_info=exc or True)
+    return error_id
+
+
+def apology(error_id: str) -> str:
+    """What the user hears when something failed on the bot's side."""
+    return (
+        f"Sorry, something went wrong on my side (error id {error_id}). "
+        "The details are in the bot's log."
+    )
+
+
+def crash(what: str, exc: BaseException | None = None) -> Reply:
+    """The one reply to an unexpected failure: logged with an id, an apology naming it.
+
+    Every part that turns an unexpected exception into something the user sees (the
+    dispatcher, an adapter's background delivery, the scaffolder's undo) comes here.
+    """
+    return Reply(text=apology(log_error(what, exc)), error=True)
+
+
+UMBRELLA = "callboard"
+
+
 class Dispatcher:
-    """Routes requests to commands and turns every outcome into a ``Reply``."""
+    """Routes requests to commands and turns every outcome into a ``Reply``.
+
+    ``/callboard <word> …`` (the umbrella: Slack apps often register only that one slash
+    command) goes to the umbrella's subcommand named ``<word>``, else to the command named
+    ``<word>``, else to the umbrella command itself; with no umbrella command registered,
+    ``/callboard`` alone is ``/help``. ``route`` is that rule, for every platform.
+    """
 
     def __init__(self, services: Services, commands: Sequence[CommandSpec]) -> None:
         self.services = services
         self.commands = tuple(commands)
         self._by_name: dict[str, CommandSpec] = {}
+        self._parent: dict[str, CommandSpec] = {}
         for spec in self.commands:
             for name in (spec.name, *spec.aliases):
                 if name in self._by_name:
                     raise ValueError(f"command name {name} registered twice")
                 self._by_name[name] = spec
+            for child in spec.children:
+                self._by_name[child.name] = child
+                self._parent[child.name] = spec
         self.interpreters: list[Callable[[str], str | None]] = []  # plain-language phrases
 
     def command(self, name: str) -> CommandSpec | None:
@@ -211,6 +258,26 @@ class Dispatcher:
         name, _, rest = text.partition(" ")
         return name.lstrip("/").lower(), rest.strip()
 
+    def route(self, request: Request) -> Request:
+        """``request`` with the umbrella resolved: ``/callboard sync demo`` becomes the
+        ``callboard sync`` command with ``demo``; ``/callboard whoowns x`` the ``whoowns``
+        command with ``x``. Any other request is returned as it is."""
+        name, rest = self.split(request)
+        if name != UMBRELLA:
+            return request
+        first, tail = [*rest.split(maxsplit=1), "", ""][:2]  # any whitespace ends the word
+        word = first.lower().lstrip("/")
+        umbrella = self.command(UMBRELLA)
+        child = next((c for c in umbrella.children if c.word == word), None) if umbrella else None
+        other = self.command(word) if word else None
+        if child is not None:
+            name, rest = child.name, tail
+        elif other is not None and other is not umbrella and other.name not in self._parent:
+            name, rest = word, tail
+        elif umbrella is None:
+            name, rest = (word, tail) if word else ("help", "")
+        return dataclasses.replace(request, command=name, text=rest.strip())
+
     async def dispatch(self, request: Request) -> Reply:
         """Answer one request. Never raises.
 
@@ -223,6 +290,7 @@ class Dispatcher:
                 f"at most {MAX_REQUEST_CHARS:,}). Ask with fewer words.",
                 error=True,
             )
+        request = self.route(request)
         name, rest = self.split(request)
         ctx = self.context(request)
         if not name:
@@ -284,6 +352,7 @@ class Dispatcher:
                 key, eq, value = word[2:].partition("=")
                 found = options.get(key)
                 if found is None:
+                    self._sibling_option(spec, key)
                     known = ", ".join(f"--{o}" for o in options) or "none"
                     raise BadArguments(
                         f"/{spec.name} has no option --{key} (options: {known}). "
@@ -318,6 +387,14 @@ class Dispatcher:
         if positional and not spec.args:
             raise BadArguments(f"/{spec.name} takes no arguments. Usage: {spec.usage}")
         return args
+
+    def _sibling_option(self, spec: CommandSpec, key: str) -> None:
+        """A subcommand given another subcommand's option: say whose it is."""
+        parent = self._parent.get(spec.name)
+        for sibling in parent.children if parent else ():
+            if sibling is not spec and any(o.name == key for o in sibling.options):
+                args = "".join(f" <{a.name}>" if a.required else f" [{a.name}]" for a in spec.args)
+                raise BadArguments(f"--{key} is for /{sibling.name}. Usage: /{spec.name}{args}")
 
     @staticmethod
     def _option_value(spec: CommandSpec, opt: Option, value: str) -> Any:
@@ -396,28 +473,15 @@ class Dispatcher:
         return Reply(text=str(exc), error=True)
 
     def crash(self, what: str) -> Reply:
-        error_id = uuid.uuid4().hex[:8]
-        log.exception("error %s while running %s", error_id, what)
-        return Reply(
-            text=f"Sorry, something went wrong on my side (error id {error_id}). "
-            "The details are in the bot's log.",
-            error=True,
-        )
+        return crash(what)
 
     def _unknown_command(self, name: str, request: Request) -> Reply:
-        names = list(self._by_name)
         # The first word of a sentence said to the bot ("how are you", "I like") is rarely a
         # typo of a command: only a close spelling counts there, not a partial match.
-        scorer, cutoff = (fuzz.ratio, 75) if request.mention else (fuzz.WRatio, 60)
-        close = [
-            m
-            for m, score, _ in process.extract(name, names, scorer=scorer, limit=3)
-            if score >= cutoff
-        ]
+        close = close_matches(name, self._by_name, sentence=request.mention)
         if close:
-            options = ", ".join("/" + c for c in close)
             return Reply(
-                text=f"There is no /{name} command. Did you mean {options}?",
+                text=f"There is no /{name} command.{did_you_mean(close, '/')}",
                 buttons=tuple(Button(f"/{c}", command=f"/help {c}") for c in close),
                 error=True,
             )

@@ -10,6 +10,7 @@
     ├── CatalogError              a catalog file or entity is unusable (names file and line)
     ├── SourceError               a catalog source could not be read as a whole
     ├── StoreError                the database refused or failed
+    ├── GitError                  a git command failed (its text scrubbed of secrets)
     └── DeliveryError             a poster could not post a scheduled report into a channel
         ├── ChannelNotFound       unknown, archived or closed to the bot: retrying cannot help
         └── RateLimited           the platform still says "slow down"; nothing was posted
@@ -54,6 +55,18 @@ class BadArguments(UserError):
 
 class PermissionDenied(UserError):
     """The user may not do this; the message says why."""
+
+
+class GitError(BotError):
+    """A git command failed, is missing, or ran out of time; the text is scrubbed of secrets.
+
+    ``stderr`` is all of git's error output (scrubbed too), for callers that explain it.
+    """
+
+    def __init__(self, message: str, stderr: str = "", returncode: int | None = None) -> None:
+        super().__init__(message)
+        self.stderr = stderr
+        self.returncode = returncode
 
 
 class ConfigError(BotError):

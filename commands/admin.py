@@ -3,7 +3,8 @@
 ``/callboard sync [source] [--force]`` syncs every source (or one) and replies with what
 changed; ``/callboard status [source] [--page N]`` shows each source's last success, last
 error, entity count, duration and problems, newest first; ``/callboard here`` is ``/here``.
-New subcommands are one entry in ``SUBCOMMANDS``.
+Each subcommand is a command of its own (``SYNC``, ``STATUS``, ``HERE``) with its own
+arguments and options; the dispatcher routes ``/callboard <word>`` to it.
 
 Who may: ``sync`` and ``status`` are for admins, the catalog Users and Groups listed under
 ``admins:`` in the config (a member of a listed group or of any group below it counts). The
@@ -14,19 +15,17 @@ line, so it may. Each admin action is written to the audit log.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
 
-from rapidfuzz import fuzz, process
-
+from bot import suggest
 from bot.audit import Requester
 from bot.catalog.model import EntityRef
 from bot.catalog.status import SourceStatus, source_statuses
 from bot.catalog.sync import SourceReport, SyncReport
 from bot.chat import Button, Field, Reply, Section
 from bot.dispatch import Arg, Args, CommandSpec, Context, Option
-from bot.errors import BadArguments, CatalogError, PermissionDenied, UserError
-from bot.scaffold.permissions import ancestors, requester_groups
+from bot.errors import BadArguments, PermissionDenied, UserError
+from bot.permissions import admin_refusal, ancestors, requester_groups
 from bot.services import Services
 from commands.common import command_line, identify_user
 from commands.here import here_reply
@@ -35,17 +34,6 @@ NAME = "callboard"
 CHANGES_SHOWN = 15
 PROBLEMS_SHOWN = 5  # per source in the overview
 PROBLEMS_PAGE = 25  # for one source
-
-
-@dataclass(frozen=True)
-class Subcommand:
-    """One ``/callboard <name>`` action."""
-
-    name: str
-    usage: str
-    summary: str
-    run: Callable[[Context, Args], Awaitable[Reply]]
-    admin: bool = True
 
 
 # ------------------------------------------------------------------ permission
@@ -61,43 +49,16 @@ async def _requester(ctx: Context) -> Requester:
     return Requester(ctx.request.platform, user.id, user.name, entity.ref, groups)
 
 
-def _admin_refs(admins: Sequence[str]) -> set[str]:
-    refs = set()
-    for text in admins:
-        try:
-            refs.add(str(EntityRef.parse(text, "group")))
-        except CatalogError:
-            continue  # not a ref; it cannot match anyone
-    return refs
-
-
 async def require_admin(ctx: Context, what: str) -> Requester:
     """The requester, when they may run admin commands; else ``PermissionDenied`` saying why."""
     requester = await _requester(ctx)
-    if ctx.request.platform == "console":
-        return requester
     admins = ctx.services.settings.admins
-    config = ctx.services.settings.path or "the config file"
-    if not admins:
-        refused = (
-            f"Only Callboard admins may run {what}, and none are configured: list catalog "
-            f"groups or users under `admins:` in {config}."
-        )
-    elif requester.user_ref is None:
-        refused = (
-            f"Only Callboard admins may run {what}, and I cannot tell who you are in the "
-            f"catalog: {requester.unknown_reason}"
-        )
-    else:
-        allowed = _admin_refs(admins)
-        groups = await ctx.offload(ancestors, ctx.services.reader, requester.groups)
-        memberships = {str(g) for g in groups}
-        if str(requester.user_ref) in allowed or memberships & allowed:
-            return requester
-        refused = (
-            f"Only Callboard admins may run {what}: {', '.join(admins)} (config `admins:`, "
-            f"members of sub-groups included). You are {requester.user_ref}."
-        )
+    memberships: set[EntityRef] = set()
+    if admins and requester.user_ref is not None and requester.groups:
+        memberships = await ctx.offload(ancestors, ctx.services.reader, requester.groups)
+    refused = admin_refusal(what, requester, memberships, admins, ctx.services.settings.path)
+    if refused is None:
+        return requester
     await ctx.services.audit.start(
         ctx.now, what.lstrip("/"), requester, "catalog", {}, "refused", refused
     )
@@ -115,21 +76,14 @@ def _source_name(ctx: Context, text: str) -> str | None:
     names = ctx.services.sync.source_names()
     if text in names:
         return text
-    close = [
-        m
-        for m, score, _ in process.extract(text, names, scorer=fuzz.WRatio, limit=3)
-        if score >= 60
-    ]
-    hint = f" Did you mean {', '.join(close)}?" if close else ""
+    hint = suggest.hint(text, names)
     known = ", ".join(names) or "none are configured"
     raise BadArguments(f"There is no catalog source named {text} (sources: {known}).{hint}")
 
 
 async def sync_command(ctx: Context, args: Args) -> Reply:
     """Sync every source, or one, now; reply with what changed."""
-    if args.options.get("page", 1) != 1:
-        raise BadArguments(f"--page is for /{NAME} status. Usage: /{NAME} sync [source] [--force]")
-    only = _source_name(ctx, args.text("rest"))
+    only = _source_name(ctx, args.text("source"))
     requester = await require_admin(ctx, f"/{NAME} sync")
     audit = ctx.services.audit
     target = only or "all sources"
@@ -266,9 +220,7 @@ def _status_fields(status: SourceStatus, now: dt.datetime) -> list[Field]:
 
 async def status_command(ctx: Context, args: Args) -> Reply:
     """Each source's last success, last error, entity count, duration and problems."""
-    if args.options.get("force"):
-        raise BadArguments(f"--force is for /{NAME} sync. Usage: /{NAME} status [source]")
-    only = _source_name(ctx, args.text("rest")) if args.text("rest").strip() else None
+    only = _source_name(ctx, args.text("source")) if args.text("source").strip() else None
     await require_admin(ctx, f"/{NAME} status")
     return await ctx.offload(
         status_reply,
@@ -360,32 +312,40 @@ def status_reply(
 
 async def here_command(ctx: Context, args: Args) -> Reply:
     """This channel's group and your catalog User (the same as /here)."""
-    if args.text("rest").strip():
-        raise BadArguments(f"/{NAME} here takes no arguments.")
     return await here_reply(ctx)
 
 
-SUBCOMMANDS: dict[str, Subcommand] = {
-    s.name: s
-    for s in (
-        Subcommand(
-            "sync", "sync [source] [--force]", "sync now and show what changed", sync_command
-        ),
-        Subcommand(
-            "status",
-            "status [source] [--page N]",
-            "each source's last success, error, entities, duration, problems",
-            status_command,
-        ),
-        Subcommand(
-            "here",
-            "here",
-            "this channel's group and who you are in the catalog",
-            here_command,
-            admin=False,
-        ),
-    )
-}
+SOURCE = Arg("source", kind="text", required=False, help="a catalog source's name")
+
+SYNC = CommandSpec(
+    name=f"{NAME} sync",
+    summary="sync now and show what changed",
+    handler=sync_command,
+    args=(SOURCE,),
+    options=(Option("force", help="parse every file, even unchanged ones"),),
+    examples=(f"/{NAME} sync", f"/{NAME} sync demo --force"),
+    admin=True,
+)
+STATUS = CommandSpec(
+    name=f"{NAME} status",
+    summary="each source's last success, error, entities, duration, problems",
+    handler=status_command,
+    args=(SOURCE,),
+    options=(Option("page", kind="int", default=1, minimum=1, help="page of problems"),),
+    examples=(f"/{NAME} status", f"/{NAME} status demo --page 2"),
+    admin=True,
+)
+HERE = CommandSpec(
+    name=f"{NAME} here",
+    summary="this channel's group and who you are in the catalog",
+    handler=here_command,
+)
+# The subcommands, each a command the dispatcher routes /callboard <word> to.
+SUBCOMMANDS: dict[str, CommandSpec] = {s.word: s for s in (SYNC, STATUS, HERE)}
+
+
+def _line(sub: CommandSpec) -> str:
+    return f"{sub.usage.removeprefix(f'/{NAME} ')} — {sub.summary}"
 
 
 async def callboard(ctx: Context, args: Args) -> Reply:
@@ -395,27 +355,14 @@ async def callboard(ctx: Context, args: Args) -> Reply:
         return Reply(
             title=f"/{NAME}",
             text="Admin commands for the catalog.",
-            sections=(
-                Section(
-                    items=tuple(f"/{NAME} {s.usage} — {s.summary}" for s in SUBCOMMANDS.values())
-                ),
-            ),
+            sections=(Section(items=tuple(f"/{NAME} {_line(s)}" for s in SUBCOMMANDS.values())),),
             buttons=(Button("Status", command=f"/{NAME} status"),),
         )
-    sub = SUBCOMMANDS.get(action)
-    if sub is None:
-        close = [
-            m
-            for m, score, _ in process.extract(
-                action, list(SUBCOMMANDS), scorer=fuzz.WRatio, limit=2
-            )
-            if score >= 60
-        ]
-        hint = f" Did you mean /{NAME} {close[0]}?" if close else ""
-        raise BadArguments(
-            f"/{NAME} has no subcommand {action}.{hint} Subcommands: {', '.join(SUBCOMMANDS)}."
-        )
-    return await sub.run(ctx, args)
+    # The dispatcher routes a subcommand's word to it: any other word is none of them.
+    hint = suggest.hint(action, SUBCOMMANDS, f"/{NAME} ")
+    raise BadArguments(
+        f"/{NAME} has no subcommand {action}.{hint} Subcommands: {', '.join(SUBCOMMANDS)}."
+    )
 
 
 SPEC = CommandSpec(
@@ -432,5 +379,6 @@ SPEC = CommandSpec(
     ),
     examples=(f"/{NAME} sync", f"/{NAME} sync demo", f"/{NAME} status", f"/{NAME} status demo"),
     admin=True,
-    subcommands=tuple(f"{s.usage} — {s.summary}" for s in SUBCOMMANDS.values()),
+    subcommands=tuple(_line(s) for s in SUBCOMMANDS.values()),
+    children=tuple(SUBCOMMANDS.values()),
 )

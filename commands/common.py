@@ -5,31 +5,29 @@ from __future__ import annotations
 import shlex
 from collections.abc import Iterable, Sequence
 
+from bot.annotations import (
+    CHANNEL_ANNOTATIONS,
+    CONSOLE_CHANNEL_ANNOTATIONS,
+    DISCORD_CHANNEL_ID,
+    GITHUB_PROJECT_SLUG,
+    ONCALL_ANNOTATIONS,
+    SLACK_BOT_NOTIFY,
+    SLACK_CHANNEL_ID,
+    SLACK_CHANNEL_NAME,
+    SOURCE_LOCATION,
+    TECHDOCS_ENTITY,
+    TECHDOCS_REF,
+    VIEW_URL,
+)
 from bot.catalog.model import DEFAULT_NAMESPACE, Entity, EntityRef
 from bot.catalog.search import SearchDoc
 from bot.chat import Field, Link, Section
 from bot.config import Settings
 from bot.dispatch import Context
-from bot.errors import Ambiguous, CatalogError, NotFound, UserError
-from bot.identity import DISCORD_USER_ID as DISCORD_USER_ID  # re-exported for adapters
-from bot.identity import SLACK_USER_ID as SLACK_USER_ID
-from bot.identity import USER_ID_ANNOTATIONS
+from bot.errors import CatalogError, UserError
+from bot.identity import Identity
+from bot.paging import page_sections
 from bot.ports import CatalogQueries
-
-# Callboard's own annotation keys (Backstage has no core chat annotation).
-SLACK_CHANNEL_ID = "slack.com/channel-id"
-SLACK_CHANNEL_NAME = "slack.com/channel-name"
-SLACK_BOT_NOTIFY = "slack.com/bot-notify"  # read by Backstage's Slack notifications module
-DISCORD_CHANNEL_ID = "discord.com/channel-id"
-TECHDOCS_REF = "backstage.io/techdocs-ref"
-TECHDOCS_ENTITY = "backstage.io/techdocs-entity"
-
-ONCALL_ANNOTATIONS = (
-    ("pagerduty.com/service-id", "PagerDuty service"),
-    ("pagerduty.com/integration-key", "PagerDuty integration"),
-    ("opsgenie.com/team", "Opsgenie team"),
-    ("opsgenie.com/component-selector", "Opsgenie selector"),
-)
 
 PAGE_SIZE = 25
 
@@ -62,16 +60,16 @@ def source_links(entity: Entity) -> list[Link]:
     """Where the entity's code lives: source-location, GitHub slug, view URL, metadata links."""
     links: list[Link] = []
     ann = entity.annotations
-    source = ann.get("backstage.io/source-location")
+    source = ann.get(SOURCE_LOCATION)
     if source:
         kind, _, target = source.partition(":")
         if kind in ("url", "file") and target:
             links.append(Link("Source", target))
-    slug = ann.get("github.com/project-slug")
+    slug = ann.get(GITHUB_PROJECT_SLUG)
     if slug and not any("github.com" in link.url for link in links):
         links.append(Link("GitHub", f"https://github.com/{slug}"))
-    if ann.get("backstage.io/view-url"):
-        links.append(Link("View", ann["backstage.io/view-url"]))
+    if ann.get(VIEW_URL):
+        links.append(Link("View", ann[VIEW_URL]))
     for link in entity.links:
         links.append(Link(link.title or link.url, link.url))
     return links
@@ -119,17 +117,8 @@ def missing_refs(refs: Iterable[EntityRef], found: dict[str, Entity]) -> list[En
 def paged_sections(
     sections: Sequence[Section], page: int, size: int = PAGE_SIZE
 ) -> tuple[list[Section], int]:
-    """Page ``size`` list items across sections (headers repeat); the count left after it."""
-    flat = [(s.title, item) for s in sections for item in s.items]
-    start = (page - 1) * size
-    chunk = flat[start : start + size]
-    out: list[Section] = []
-    for title, item in chunk:
-        if out and out[-1].title == title:
-            out[-1] = Section(title=title, items=(*out[-1].items, item))
-        else:
-            out.append(Section(title=title, items=(item,)))
-    return out, max(0, len(flat) - start - size)
+    """Page ``size`` list items across sections (``bot.paging``); the count left after it."""
+    return page_sections(sections, page, size)
 
 
 def grouped_by_kind(entities: Iterable[Entity]) -> list[Section]:
@@ -221,61 +210,9 @@ def has_docs(entity: Entity) -> bool:
 
 
 async def identify_user(ctx: Context) -> tuple[Entity, str]:
-    """The catalog User behind the chat user, and how they were matched.
-
-    By email first (the chat profile's, or the console's ``console.user_email``), then by the
-    platform's user-id annotation on the User entity (``slack.com/user-id``,
-    ``discord.com/user-id``; Discord shares no email). Raises ``NotFound`` saying how to fix
-    the mapping, ``Ambiguous`` when two Users claim the same email or id.
-    """
-    request = ctx.request
-    user = request.user
-    catalog = ctx.catalog
-    if user.email:
-        found = await catalog.users_by_email(user.email)
-        if len(found) == 1:
-            return found[0], f"email {user.email}"
-        if len(found) > 1:
-            raise Ambiguous(
-                f"Several catalog Users have the email {user.email}; it must be unique:",
-                tuple(str(u.ref) for u in found),
-            )
-    key = USER_ID_ANNOTATIONS.get(request.platform)
-    if key and user.id:
-        found = await catalog.with_annotation("user", key, user.id)
-        if len(found) == 1:
-            return found[0], f"{key} {user.id}"
-        if len(found) > 1:
-            raise Ambiguous(
-                f"Several catalog Users have {key}: {user.id}; the annotation must be unique:",
-                tuple(str(u.ref) for u in found),
-            )
-    raise NotFound(_unknown_user_message(ctx, key))
-
-
-def _unknown_user_message(ctx: Context, key: str | None) -> str:
-    user = ctx.request.user
-    config = ctx.services.settings.path or "the config file"
-    if ctx.request.platform == "console":
-        if not user.email:
-            return (
-                "I don't know who you are in the catalog: the console has no user email. "
-                f"Set console.user_email in {config} (CALLBOARD_USER_EMAIL for the default "
-                "config) to the spec.profile.email of your User entity."
-            )
-        return (
-            f"No User in the catalog has the email {user.email} (spec.profile.email). "
-            f"Set console.user_email in {config} to your User's email, or add "
-            f"spec.profile.email: {user.email} to your User entity."
-        )
-    tried = f"{key}: {user.id}" if key else "a chat user id"
-    email = f" or the email {user.email}" if user.email else ""
-    fix = (
-        f'Add the annotation {key}: "{user.id}" to your User entity (metadata.annotations)'
-        if key
-        else "Add spec.profile.email to your User entity"
-    )
-    return f"I can't find you in the catalog: no User has {tried}{email}. {fix}."
+    """The catalog User behind the chat user, and how they were matched (``bot.identity``)."""
+    match = await Identity(ctx.catalog).catalog_user(ctx.request.user, ctx.services.settings.path)
+    return match.user, match.shown_how
 
 
 async def channel_groups(ctx: Context) -> tuple[list[Entity], str | None]:
@@ -289,11 +226,12 @@ async def channel_groups(ctx: Context) -> tuple[list[Entity], str | None]:
     if not channel:
         return [], None
     catalog = ctx.catalog
-    keys = {
-        "slack": (SLACK_CHANNEL_ID, SLACK_BOT_NOTIFY),
-        "discord": (DISCORD_CHANNEL_ID,),
-        "console": (SLACK_CHANNEL_ID, SLACK_CHANNEL_NAME, DISCORD_CHANNEL_ID),
-    }.get(ctx.request.platform, ())
+    platform = ctx.request.platform
+    keys = (
+        CONSOLE_CHANNEL_ANNOTATIONS
+        if platform == "console"
+        else CHANNEL_ANNOTATIONS.get(platform, ())
+    )
     for key in keys:
         value = channel.lstrip("#") if key == SLACK_CHANNEL_NAME else channel
         found = await catalog.with_annotation("group", key, value)

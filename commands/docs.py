@@ -16,11 +16,11 @@ from __future__ import annotations
 import datetime as dt
 import re
 
+from bot.annotations import TECHDOCS_ENTITY
 from bot.catalog.model import Entity, EntityRef
 from bot.catalog.read import KIND_PRIORITY, NameIndex
 from bot.chat import Button, Field, Link, Reply, Section
 from bot.dispatch import Arg, Args, CommandSpec, Context, Option
-from bot.docs.discover import TECHDOCS_ENTITY
 from bot.docs.search import MAX_RANKED, SearchHit
 from bot.docs.service import DocsResults, DocsService
 from bot.errors import BadArguments, CatalogError

@@ -7,18 +7,17 @@ whose ``slack.com/channel-id`` / ``discord.com/channel-id`` annotation is this c
 
 from __future__ import annotations
 
+from bot.annotations import CHANNEL_ID_ANNOTATIONS, SLACK_CHANNEL_ID
 from bot.chat import Button, Field, Reply, Section
 from bot.dispatch import Args, CommandSpec, Context
 from bot.errors import UserError
 from commands.common import (
-    DISCORD_CHANNEL_ID,
-    SLACK_CHANNEL_ID,
     channel_groups,
     command_line,
     identify_user,
 )
 
-MAPPING_KEYS = {"slack": SLACK_CHANNEL_ID, "discord": DISCORD_CHANNEL_ID}
+MAPPING_KEYS = CHANNEL_ID_ANNOTATIONS
 
 
 async def here(ctx: Context, args: Args) -> Reply:

@@ -10,15 +10,14 @@ from __future__ import annotations
 
 from collections import defaultdict
 
+from bot.annotations import DISCORD_CHANNEL_ID, SLACK_CHANNEL_ID
 from bot.catalog.model import Entity
 from bot.catalog.search import KIND_ORDER, SearchDoc
 from bot.chat import Button, Field, Reply, Section
 from bot.dispatch import Arg, Args, CommandSpec, Context, Option
 from bot.errors import Ambiguous, BadArguments, NotFound
 from commands.common import (
-    DISCORD_CHANNEL_ID,
     ME_WORDS,
-    SLACK_CHANNEL_ID,
     channel_fields,
     channel_groups,
     command_line,

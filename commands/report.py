@@ -6,12 +6,12 @@ team-payments`` shows what the team's channel gets each morning.
 
 from __future__ import annotations
 
-from rapidfuzz import fuzz, process
-
+from bot import suggest
 from bot.chat import Button, Reply, Section
 from bot.dispatch import Arg, Args, CommandSpec, Context, Option
 from bot.errors import BadArguments
-from bot.reports.render import REPORTS, SUMMARIES, page_reply
+from bot.paging import page_reply
+from bot.reports.render import REPORTS, SUMMARIES
 from bot.reports.store import PLATFORM_SCOPE
 
 PAGE_SIZE = 25
@@ -35,12 +35,7 @@ def report_name(text: str) -> str:
         return word
     if word in ALIASES:
         return ALIASES[word]
-    close = [
-        m
-        for m, score, _ in process.extract(word, REPORTS, scorer=fuzz.WRatio, limit=2)
-        if score >= 60
-    ]
-    hint = f" Did you mean {' or '.join(close)}?" if close else ""
+    hint = suggest.hint(word, REPORTS)
     raise BadArguments(
         f"There is no “{text}” report.{hint} Reports: {', '.join(REPORTS)}. "
         "Usage: /report <report> [team]"

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
+from bot.annotations import ONCALL_ANNOTATIONS
 from bot.catalog.model import Entity
 from bot.chat import Button, Field, Reply, Section
 from bot.dispatch import Arg, Args, CommandSpec, Context, Option
 from commands.common import (
-    ONCALL_ANNOTATIONS,
     channel_fields,
     entity_line,
     group_members,

@@ -18,6 +18,7 @@ from typing import Any
 import discord
 from discord import app_commands, ui
 
+from adapters.delivery import form_prompt, start_within
 from adapters.discord.components import (
     DYNAMIC_ITEMS,
     OpenFormButton,
@@ -53,8 +54,9 @@ from bot.chat import (
     Reply,
     Request,
 )
+from bot.dispatch import crash
 from bot.errors import BotError, ChannelNotFound, DeliveryError, RateLimited
-from bot.identity import DISCORD_USER_ID
+from bot.identity import Identity
 from bot.platforms import DiscordSettings
 
 log = logging.getLogger(__name__)
@@ -204,22 +206,7 @@ class DiscordAdapter:
 
     async def chat_user(self, user: discord.abc.User) -> ChatUser:
         """The Discord user; its catalog User (``discord.com/user-id``) lends the email."""
-        email = None
-        try:
-            found = await self.app.services.catalog.with_annotation(
-                "user", DISCORD_USER_ID, str(user.id)
-            )
-        except Exception:
-            log.exception("looking up the catalog user for Discord user %s failed", user.id)
-            found = []
-        if len(found) == 1:
-            email = found[0].email
-        elif len(found) > 1:
-            log.warning(
-                "Discord user %s is claimed by several catalog users (%s); not mapped",
-                user.id,
-                ", ".join(str(e.ref) for e in found),
-            )
+        email = await Identity(self.app.services.catalog).email_for(PLATFORM, str(user.id))
         return ChatUser(PLATFORM, str(user.id), user.display_name, email)
 
     async def to_request(
@@ -390,9 +377,7 @@ class DiscordAdapter:
         form: PendingForm | None = None,
     ) -> None:
         """Answer within Discord's 3 seconds: directly when ready in time, else defer first."""
-        task = asyncio.ensure_future(work)
-        if self.settings.defer_ms > 0:
-            await asyncio.wait({task}, timeout=self.settings.defer_ms / 1000)
+        task = await start_within(work, self.settings.defer_ms / 1000)
         if not task.done():
             await responder.defer()
         result = await task
@@ -420,8 +405,7 @@ class DiscordAdapter:
         # A modal must be the first response; after a defer or a modal, offer a button.
         view = ui.View(timeout=None)
         view.add_item(OpenFormButton(form.token, 0, f"Open: {reply.dialog.title}"))
-        text = reply.text or f"Fill in “{reply.dialog.title}”."
-        await responder.send(content=content(text), view=view)
+        await responder.send(content=content(form_prompt(reply.dialog, reply.text)), view=view)
 
     async def _send_errors(
         self, responder: InteractionResponder, errors: DialogErrors, form: PendingForm | None
@@ -478,8 +462,7 @@ class DiscordAdapter:
     async def _tree_error(
         self, interaction: discord.Interaction, error: app_commands.AppCommandError
     ) -> None:
-        log.error("Discord command failed: %s", error, exc_info=error)
-        message = "Sorry, something went wrong on my side. The details are in the bot's log."
+        message = crash(f"discord command {interaction.command}", error).text or ""
         if interaction.is_expired() or interaction.type is discord.InteractionType.autocomplete:
             return
         try:
@@ -524,8 +507,7 @@ class DiscordAdapter:
             form = self.forms.open(reply.dialog, message.author.id, str(message.channel.id))
             view = ui.View(timeout=None)
             view.add_item(OpenFormButton(form.token, 0, f"Open: {reply.dialog.title}"))
-            text = reply.text or f"Fill in “{reply.dialog.title}”."
-            await responder.send(content=content(text), view=view)
+            await responder.send(content=content(form_prompt(reply.dialog, reply.text)), view=view)
             return
         rendered = render_reply(reply)
         await responder.send(

@@ -24,7 +24,6 @@ import asyncio
 import logging
 import re
 import time
-import uuid
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from typing import Any
@@ -36,13 +35,13 @@ from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.webhook.async_client import AsyncWebhookClient
 
+from adapters.delivery import form_fallback, start_within
 from adapters.slack import render
 from adapters.slack.progress import SlackProgress, done_message
 from adapters.slack.render import Message, RenderError
 from adapters.slack.users import PLATFORM, SlackUsers
 from bot.app import App
 from bot.chat import (
-    Button,
     ChatUser,
     Dialog,
     DialogErrors,
@@ -52,12 +51,14 @@ from bot.chat import (
     Request,
     Section,
 )
+from bot.dispatch import crash
+from bot.identity import Identity
 from bot.platforms import SlackSettings
 
 log = logging.getLogger(__name__)
 
-UMBRELLA = "callboard"
 Ack = Callable[..., Awaitable[Any]]
+Tell = Callable[[Reply], Awaitable[None]]  # gives the user a reply after the ack
 _MENTION = re.compile(r"<@([UW][A-Z0-9]+)(?:\|[^>]*)?>")
 _CHANNEL = re.compile(r"<#([CG][A-Z0-9]+)(?:\|([^>]*))?>")
 _LINK = re.compile(r"<((?:https?|mailto):[^|>]+)(?:\|([^>]*))?>")
@@ -118,7 +119,7 @@ class SlackAdapter:
         self.app = app
         self.settings = settings
         self.client = client
-        self.users = SlackUsers(app.services.reader, settings.user_cache_minutes * 60.0)
+        self.users = SlackUsers(Identity(app.services.catalog), settings.user_cache_minutes * 60.0)
         self.deliveries = SeenDeliveries()
         self.deadline = settings.ack_ms / 1000.0
         self._tasks: set[asyncio.Task[None]] = set()
@@ -161,8 +162,11 @@ class SlackAdapter:
 
     # ------------------------------------------------------------------ background tasks
 
-    def spawn(self, coro: Coroutine[Any, Any, None], what: str) -> asyncio.Task[None]:
-        """Run ``coro`` after the ack; failures are logged with an id, never lost silently."""
+    def spawn(
+        self, coro: Coroutine[Any, Any, None], what: str, tell: Tell | None = None
+    ) -> asyncio.Task[None]:
+        """Run ``coro`` after the ack; a failure is logged with an id and ``tell`` gives the
+        user the apology naming it (the ack has gone: nothing else would reach them)."""
 
         async def guarded() -> None:
             try:
@@ -170,13 +174,34 @@ class SlackAdapter:
             except asyncio.CancelledError:
                 raise
             except Exception:
-                log.exception("slack: %s failed (error id %s)", what, uuid.uuid4().hex[:8])
+                apology = crash(f"slack: {what}")
+                if tell is not None:
+                    try:
+                        await tell(apology)
+                    except Exception:
+                        log.exception("slack: could not tell the user that %s failed", what)
 
         task = asyncio.get_running_loop().create_task(guarded())
         self._tasks.add(task)
         self._idle.clear()
         task.add_done_callback(self._done)
         return task
+
+    def tell_url(self, response_url: str | None) -> Tell:
+        """Tell the user through an interaction's ``response_url`` (ephemeral)."""
+
+        async def tell(reply: Reply) -> None:
+            await self._respond_all(response_url, render.render_reply(reply), "ephemeral")
+
+        return tell
+
+    def tell_user(self, client: AsyncWebClient, channel: str | None, user_id: str) -> Tell:
+        """Tell the user in the channel they are in (ephemeral), else in a DM."""
+
+        async def tell(reply: Reply) -> None:
+            await self._post_to_user(client, channel, user_id, reply)
+
+        return tell
 
     def _done(self, task: asyncio.Task[None]) -> None:
         self._tasks.discard(task)
@@ -232,20 +257,9 @@ class SlackAdapter:
 
         if slash is None:
             return make(text, mention=True)
-        name = slash.lstrip("/").lower()
-        if name == UMBRELLA:
-            # Any whitespace ends the word: Slack keeps a shift-enter newline in the text.
-            first, rest = [*text.split(maxsplit=1), "", ""][:2]
-            spec = self.app.dispatcher.command(first) if first else None
-            if spec is not None and spec.name != UMBRELLA:
-                name, text = first.lower().lstrip("/"), rest.strip()
-            elif self.app.dispatcher.command(UMBRELLA) is None:
-                # No /callboard command is registered: "/callboard" alone is help, anything
-                # else goes to the dispatcher as typed (it suggests the closest command).
-                if not text:
-                    return make("", command="help")
-                return make("/" + text.lstrip("/"))
-        return make(text, command=name)
+        # The dispatcher resolves the /callboard umbrella (its subcommands, other commands'
+        # names); resolved here already, so the picker and "Share" see the real command.
+        return self.app.dispatcher.route(make(text, command=slash.lstrip("/").lower()))
 
     @staticmethod
     def command_line(request: Request) -> str:
@@ -299,13 +313,13 @@ class SlackAdapter:
                 request = Request(text=text, user=anonymous, platform=PLATFORM)
                 return request, self.app.dispatcher.crash(f"slack {body.get('command')}")
 
-        task = asyncio.get_running_loop().create_task(guarded())
-        done, _ = await asyncio.wait({task}, timeout=self.deadline)
-        if task not in done:
+        task = await start_within(guarded(), self.deadline)
+        if not task.done():
             await ack()
             self.spawn(
                 self._deliver_late(task, client, response_url, trigger_id, channel, progress),
                 "a slow command",
+                self.tell_url(response_url),
             )
             return
         progress.close()
@@ -326,6 +340,7 @@ class SlackAdapter:
                     self.command_line(request),
                 ),
                 "opening a modal",
+                self.tell_url(response_url),
             )
             return
         messages = render.render_reply(reply, share_command=self.command_line(request))
@@ -333,7 +348,11 @@ class SlackAdapter:
         first, rest = messages[0], messages[1:]
         await ack(response_type=response_type, text=first["text"], blocks=first["blocks"])
         if rest:
-            self.spawn(self._respond_all(response_url, rest, response_type), "a long reply")
+            self.spawn(
+                self._respond_all(response_url, rest, response_type),
+                "a long reply",
+                self.tell_url(response_url),
+            )
 
     async def _deliver_late(
         self,
@@ -426,10 +445,7 @@ class SlackAdapter:
         except (SlackApiError, SlackClientError) as exc:
             # The trigger is valid for 3 s and single-use; a button gives a fresh one.
             log.info("slack: views.open failed (%s); offering a button instead", _api_error(exc))
-            reply = Reply(
-                text=f"Open the form “{dialog.title}” to continue.",
-                buttons=(Button("Open the form", command=command_line),),
-            )
+            reply = form_fallback(dialog, command_line)
             await self._respond_all(response_url, render.render_reply(reply), "ephemeral")
 
     async def on_submit(
@@ -462,11 +478,14 @@ class SlackAdapter:
             )
             return user, await self.app.dispatcher.submit(submission)
 
-        task = asyncio.get_running_loop().create_task(work())
-        done, _ = await asyncio.wait({task}, timeout=self.deadline)
-        if task not in done:
+        task = await start_within(work(), self.deadline)
+        if not task.done():
             await ack()  # closes the modal; the outcome is posted when ready
-            self.spawn(self._submitted_late(task, client, channel, progress), "a slow form")
+            self.spawn(
+                self._submitted_late(task, client, channel, progress),
+                "a slow form",
+                self.tell_user(client, channel, user_id),
+            )
             return
         progress.close()
         user, result = task.result()
@@ -490,7 +509,11 @@ class SlackAdapter:
             await ack(response_action="update", view=next_view)
             return
         await ack()
-        self.spawn(self._post_to_user(client, channel, user.id, result), "a form's answer")
+        self.spawn(
+            self._post_to_user(client, channel, user.id, result),
+            "a form's answer",
+            self.tell_user(client, channel, user.id),
+        )
 
     async def _submitted_late(
         self,
@@ -508,7 +531,7 @@ class SlackAdapter:
                 text="The form was not accepted:", error=True, sections=(Section(items=lines),)
             )
         elif result.dialog is not None:
-            result = Reply(text=f"Open the form “{result.dialog.title}” to continue.", error=True)
+            result = form_fallback(result.dialog, None)
         await self._post_to_user(client, channel, user.id, result, progress)
 
     async def _post_to_user(
@@ -563,7 +586,9 @@ class SlackAdapter:
         if event.get("bot_id"):
             return  # another bot mentioning us: answering could start a loop between bots
         self.spawn(
-            self._converse(client, body, event, context.bot_user_id, thread=True), "a mention"
+            self._converse(client, body, event, context.bot_user_id, thread=True),
+            "a mention",
+            self.tell_user(client, event.get("channel"), str(event.get("user") or "")),
         )
 
     async def on_message(
@@ -583,6 +608,7 @@ class SlackAdapter:
                     client, body, event, context.bot_user_id, thread="thread_ts" in event
                 ),
                 "a direct message",
+                self.tell_user(client, event.get("channel"), str(event.get("user") or "")),
             )
 
     async def _converse(
@@ -605,10 +631,7 @@ class SlackAdapter:
         reply = await self.answer(request)
         progress.close()
         if reply.dialog is not None:  # a mention has no trigger_id: a button gets one
-            reply = Reply(
-                text=f"Open the form “{reply.dialog.title}” to continue.",
-                buttons=(Button("Open the form", command=text),),
-            )
+            reply = form_fallback(reply.dialog, text)
         messages = render.render_reply(reply)
         if progress.shown:  # the answer takes the step message's place
             await progress.replace(messages.pop(0))
@@ -625,7 +648,11 @@ class SlackAdapter:
     ) -> None:
         """A button with a command: run it as the user who clicked."""
         await ack()
-        self.spawn(self._run_clicked(client, body, str(action.get("value") or "")), "a button")
+        self.spawn(
+            self._run_clicked(client, body, str(action.get("value") or "")),
+            "a button",
+            self.tell_url(body.get("response_url")),
+        )
 
     async def _run_clicked(
         self,
@@ -670,7 +697,11 @@ class SlackAdapter:
     ) -> None:
         """ "Share in channel": the same question, answered for everyone to see."""
         await ack()
-        self.spawn(self._share(client, body, str(action.get("value") or "")), "sharing")
+        self.spawn(
+            self._share(client, body, str(action.get("value") or "")),
+            "sharing",
+            self.tell_url(body.get("response_url")),
+        )
 
     async def _share(self, client: AsyncWebClient, body: dict[str, Any], command: str) -> None:
         user = await self.user(client, body)
@@ -704,6 +735,7 @@ class SlackAdapter:
         self.spawn(
             self._run_clicked(client, body, f"/{command} {selected}", replace=True),
             "a picked entity",
+            self.tell_url(body.get("response_url")),
         )
 
     async def on_suggest(self, ack: Ack, body: dict[str, Any]) -> None:

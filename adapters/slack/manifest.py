@@ -14,11 +14,9 @@ from typing import Any
 
 import yaml
 
-from bot.dispatch import CommandSpec
+from bot.dispatch import UMBRELLA, CommandSpec
 from bot.errors import ConfigError
 from bot.platforms import SlackSettings
-
-UMBRELLA = "callboard"
 
 # What the adapter calls or receives, and why (README "Slack" lists the same).
 BOT_SCOPES = (

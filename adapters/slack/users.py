@@ -16,13 +16,12 @@ from collections.abc import Callable
 from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.catalog.read import CatalogReader
 from bot.chat import ChatUser
+from bot.identity import Identity
 
 log = logging.getLogger(__name__)
 
 PLATFORM = "slack"
-SLACK_USER_ID = "slack.com/user-id"  # the same key commands.common names
 MAX_CACHED = 10_000
 
 
@@ -31,11 +30,11 @@ class SlackUsers:
 
     def __init__(
         self,
-        catalog: CatalogReader,
+        identity: Identity,
         ttl_seconds: float,
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
-        self.catalog = catalog
+        self.identity = identity
         self.ttl = ttl_seconds
         self.monotonic = monotonic
         self._cache: dict[tuple[str, str], tuple[float, ChatUser]] = {}
@@ -93,14 +92,8 @@ class SlackUsers:
             log.warning("users.info for %s failed: %s", user_id, exc)
             settled = False
         if not email:
-            email = await asyncio.to_thread(self._email_from_catalog, user_id)
+            email = await self.identity.email_for(PLATFORM, user_id)
         return ChatUser(PLATFORM, user_id, name, email), settled
-
-    def _email_from_catalog(self, user_id: str) -> str | None:
-        for user in self.catalog.with_annotation("user", SLACK_USER_ID, user_id):
-            if user.email:
-                return user.email
-        return None
 
     def forget(self, user_id: str, team_id: str = "") -> None:
         """Drop one user (a ``user_change`` event, or a test)."""

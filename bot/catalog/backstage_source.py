@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode, urlsplit
 
+from bot.annotations import MANAGED_BY_LOCATION
 from bot.catalog.files import FileRead, KnownFile
 from bot.catalog.model import DEFAULT_NAMESPACE, EntityRef, Relation
 from bot.catalog.problems import Problem
@@ -46,7 +47,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 QUERY_PATH = "/api/catalog/entities/by-query"
-MANAGED_BY = "backstage.io/managed-by-location"
 NO_LOCATION = "(no managed-by-location)"
 MAX_REDIRECTS = 5
 MAX_PAGES = 100_000
@@ -519,7 +519,7 @@ def _normalise(
     if "spec" in item:
         doc["spec"] = item["spec"]
     annotations = metadata.get("annotations")
-    managed = annotations.get(MANAGED_BY) if isinstance(annotations, dict) else None
+    managed = annotations.get(MANAGED_BY_LOCATION) if isinstance(annotations, dict) else None
     group = scrub(managed).replace("\0", "") if isinstance(managed, str) and managed else ""
     group = group or NO_LOCATION
     if len(group) > _MAX_GROUP_KEY:

@@ -31,7 +31,6 @@ import os
 import posixpath
 import re
 import shutil
-import subprocess
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -52,7 +51,8 @@ from bot.catalog.files import (
 from bot.catalog.problems import Problem
 from bot.catalog.remote import TokenSpec, read_token, remember_secret, scrub, url_has_password
 from bot.config import Section, SourceSettings, parse_rules
-from bot.errors import CatalogError, SourceError
+from bot.errors import CatalogError, GitError, SourceError
+from bot.git import run_git
 
 if TYPE_CHECKING:
     from bot.config import Settings
@@ -69,7 +69,6 @@ SECTION = "git"
 DEFAULT_PATH = "catalog-info.yaml"
 DEFAULT_USERNAME = "x-access-token"  # GitHub's user name for token auth; GitLab takes any
 _META = "callboard.json"  # in each checkout's .git folder: what it is a checkout of
-_ALLOWED_PROTOCOLS = "file:git:ssh:http:https"
 _SCHEMES = ("https", "http", "ssh", "git", "file")
 _SCP_LIKE = re.compile(r"^(?:[A-Za-z0-9._-]+@)?[A-Za-z0-9.-]+:(?!//)[^\s]+$")
 _HOST = re.compile(r"^[a-z0-9]([a-z0-9.-]*[a-z0-9])?(:[0-9]{1,5})?$")
@@ -315,72 +314,34 @@ class GitEntry:
     label: str = ""  # for messages: "registered location 3"
 
 
-class GitFailure(Exception):
-    """A git command failed; the message is scrubbed and says what to do."""
-
-
-def _git_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
-    keep = ("GIT_SSH_COMMAND", "GIT_SSH", "GIT_SSL_CAINFO", "GIT_SSL_CAPATH", "GIT_PROXY_COMMAND")
-    env = {k: v for k, v in os.environ.items() if not k.startswith("GIT_") or k in keep}
-    for name in ("SSH_ASKPASS", "GIT_ASKPASS"):
-        env.pop(name, None)
-    env.update(
-        GIT_TERMINAL_PROMPT="0",
-        GCM_INTERACTIVE="never",
-        GIT_ALLOW_PROTOCOL=_ALLOWED_PROTOCOLS,
-        LC_ALL="C",
-        LANGUAGE="C",
-    )
-    if "GIT_SSH_COMMAND" not in env and "GIT_SSH" not in env:
-        env["GIT_SSH_COMMAND"] = "ssh -o BatchMode=yes"
-    if extra:
-        env.update(extra)
-    return env
-
-
-def _auth_env(repo: RepoSpec) -> dict[str, str]:
-    """The token as an HTTP header for this repository's host only, through the environment."""
+def _auth_config(repo: RepoSpec) -> tuple[dict[str, str], tuple[str, ...]]:
+    """The token as an HTTP header for this repository's host only (git config through the
+    environment), and the secrets to keep out of messages."""
     try:
         token = repo.token.resolve()
     except SourceError as exc:
-        raise GitFailure(str(exc)) from None
+        raise GitError(str(exc)) from None
     if token is None or "://" not in repo.url:
-        return {}
+        return {}, ()
     parts = urlsplit(repo.url)
     if parts.scheme not in ("http", "https"):
-        return {}  # ssh and file remotes authenticate otherwise
+        return {}, (token,)  # ssh and file remotes authenticate otherwise
     if parts.scheme == "http" and (parts.hostname or "") not in _LOOPBACK:
-        raise GitFailure(
+        raise GitError(
             f"refusing to send {repo.token.describe()} to {scrub(repo.url)} over plain http; "
             "use https"
         )
     basic = base64.b64encode(f"{repo.username}:{token}".encode()).decode()
     remember_secret(basic)
-    return {
-        "GIT_CONFIG_COUNT": "1",
-        "GIT_CONFIG_KEY_0": f"http.{parts.scheme}://{parts.netloc}/.extraHeader",
-        "GIT_CONFIG_VALUE_0": f"Authorization: Basic {basic}",
-    }
+    header = {f"http.{parts.scheme}://{parts.netloc}/.extraHeader": f"Authorization: Basic {basic}"}
+    return header, (token, basic)
 
 
-def _run_git(args: Sequence[str], cwd: Path, env: Mapping[str, str], timeout: float) -> str:
+def _git(args: Sequence[str], cwd: Path, timeout: float) -> str:
     try:
-        proc = subprocess.run(
-            ["git", *args],
-            cwd=cwd,
-            env=dict(env),
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            check=False,
-        )
-    except FileNotFoundError:
-        raise GitFailure("git is not installed (no `git` on PATH)") from None
-    except subprocess.TimeoutExpired:
-        raise GitFailure(f"git {args[0]} took longer than {timeout:.0f}s; gave up") from None
-    if proc.returncode != 0:
-        raise GitFailure(scrub(proc.stderr.strip() or f"git {args[0]} exited {proc.returncode}"))
-    return proc.stdout.strip()
+        return run_git(args, cwd=cwd, timeout=timeout).strip()
+    except GitError as exc:
+        raise GitError(scrub(exc.stderr or str(exc)), exc.stderr, exc.returncode) from None
 
 
 def _explain(repo: RepoSpec, stderr: str) -> str:
@@ -427,10 +388,9 @@ def fetch_checkout(repo: RepoSpec, directory: Path, timeout: float) -> str:
     the object fetched and the commit checked out are remembered next to the checkout.
     """
     directory.mkdir(parents=True, exist_ok=True)
-    env = _git_env()
     fresh = not (directory / ".git").is_dir()
     if fresh:
-        _run_git(["init", "--quiet"], directory, env, timeout)
+        _git(["init", "--quiet"], directory, timeout)
     before = read_checkout_meta(directory) or {}
     meta: dict[str, Any] = {
         "url": repo.url,
@@ -444,20 +404,20 @@ def fetch_checkout(repo: RepoSpec, directory: Path, timeout: float) -> str:
     elif (directory / ".git" / "shallow").exists():
         args.append("--unshallow")
     args += ["--", repo.url, repo.ref or "HEAD"]
-    auth = _git_env(_auth_env(repo))
+    config, secrets = _auth_config(repo)
     try:
-        _run_git(args, directory, auth, timeout)
-    except GitFailure as exc:
+        run_git(args, cwd=directory, timeout=timeout, config=config, secrets=secrets)
+    except GitError as exc:
         _write_meta(directory, {**before, **meta})
-        raise GitFailure(_explain(repo, str(exc))) from None
+        raise GitError(_explain(repo, scrub(exc.stderr or str(exc)))) from None
     fetched = _fetch_head(directory)
     same = before.get("url") == repo.url and before.get("ref") == repo.ref
     if same and fetched and before.get("fetched") == fetched and before.get("commit"):
         return str(before["commit"])  # nothing new: the checkout is as the last sync left it
-    _run_git(["checkout", "--quiet", "--force", "--detach", "FETCH_HEAD"], directory, env, timeout)
+    _git(["checkout", "--quiet", "--force", "--detach", "FETCH_HEAD"], directory, timeout)
     if not fresh:
-        _run_git(["clean", "--quiet", "-ffdx"], directory, env, timeout)
-    commit = _run_git(["rev-parse", "HEAD"], directory, env, timeout)
+        _git(["clean", "--quiet", "-ffdx"], directory, timeout)
+    commit = _git(["rev-parse", "HEAD"], directory, timeout)
     _write_meta(directory, {**meta, "fetched": fetched, "commit": commit})
     return commit
 
@@ -500,7 +460,7 @@ class _Checkout:
             try:
                 self.future.result()
                 self._outcome = (None,)
-            except GitFailure as exc:
+            except GitError as exc:
                 self._outcome = (str(exc),)
         return self._outcome[0]
 

@@ -20,10 +20,11 @@ from typing import Generic, TypeVar
 
 from rapidfuzz import fuzz, process, utils
 
+from bot.annotations import USER_ID_ANNOTATIONS
 from bot.catalog.model import Entity, EntityRef, Relation
 from bot.catalog.rows import CatalogRows, DocumentRow, ListedEntity, NameRow
 from bot.errors import Ambiguous, CatalogError, NotFound
-from bot.identity import USER_ID_ANNOTATIONS, as_email, mentioned_id
+from bot.identity import as_email, mentioned_id
 
 MAX_SUGGESTIONS = 5
 AUTO_PICK_SCORE = 85.0  # a fuzzy match at least this good, and clearly ahead, is taken

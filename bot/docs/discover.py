@@ -16,11 +16,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
+from bot.annotations import TECHDOCS_REF
 from bot.catalog.files import RealPaths as FolderRealPaths
 from bot.catalog.sources import CatalogSource
-
-TECHDOCS_REF = "backstage.io/techdocs-ref"
-TECHDOCS_ENTITY = "backstage.io/techdocs-entity"
 
 
 @runtime_checkable

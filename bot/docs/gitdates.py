@@ -11,41 +11,20 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import os
-import subprocess
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+
+from bot.errors import GitError
+from bot.git import run_git
 
 log = logging.getLogger(__name__)
 
 GIT_TIMEOUT_S = 300
 
 
-class GitFailed(Exception):
-    """git could not answer (not installed, refused the repository, timed out)."""
-
-
 def _git(cwd: Path, *args: str, timeout: float = 30.0) -> str:
-    env = {**os.environ, "GIT_TERMINAL_PROMPT": "0", "LC_ALL": "C"}
-    for var in ("GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE"):
-        env.pop(var, None)  # a git hook's environment must not redirect us
-    try:
-        done = subprocess.run(
-            ["git", "-c", "core.quotepath=off", *args],
-            cwd=cwd,
-            env=env,
-            capture_output=True,
-            timeout=timeout,
-            check=False,
-        )
-    except FileNotFoundError as exc:
-        raise GitFailed("git is not installed") from exc
-    except subprocess.TimeoutExpired as exc:
-        raise GitFailed(f"git {args[0]} took more than {timeout:.0f}s") from exc
-    if done.returncode != 0:
-        message = done.stderr.decode("utf-8", "replace").strip().splitlines()
-        raise GitFailed(message[-1] if message else f"git {args[0]} failed")
-    return done.stdout.decode("utf-8", "surrogateescape")
+    return run_git(args, cwd=cwd, timeout=timeout)
 
 
 @dataclass(frozen=True)
@@ -61,16 +40,16 @@ def find_repo(path: Path) -> Repo | None:
     """The repository ``path`` lies in, or ``None`` (not in git, or git refuses it)."""
     try:
         top = _git(path, "rev-parse", "--show-toplevel").strip()
-    except GitFailed as exc:
+    except GitError as exc:
         log.debug("no git repository at %s: %s", path, exc)
         return None
     try:
         head: str | None = _git(path, "rev-parse", "--verify", "-q", "HEAD").strip() or None
-    except GitFailed:
+    except GitError:
         head = None
     try:
         shallow = _git(path, "rev-parse", "--is-shallow-repository").strip() == "true"
-    except GitFailed:
+    except GitError:
         shallow = False
     return Repo(Path(top).resolve(), head, shallow)
 

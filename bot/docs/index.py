@@ -22,15 +22,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from bot.annotations import TECHDOCS_REF
 from bot.catalog.problems import Level, Problem
 from bot.catalog.sources import CatalogSource
 from bot.catalog.sync import StepReport, SyncReport
-from bot.docs.discover import TECHDOCS_REF, RealPaths, SiteLocation, Unlocated, inside, locate
-from bot.docs.gitdates import GitDates, GitFailed, Repo
+from bot.docs.discover import RealPaths, SiteLocation, Unlocated, inside, locate
+from bot.docs.gitdates import GitDates, Repo
 from bot.docs.markdown import ParsedPage, parse_page, title_from_path
 from bot.docs.mkdocs import MKDOCS_FILES, MkdocsConfig, NavEntry, parse_mkdocs
 from bot.docs.model import DocsWrites, StoredPage, StoredSite
 from bot.docs.settings import DocsSettings
+from bot.errors import GitError
 from bot.ports import DocsIndexStore
 
 log = logging.getLogger(__name__)
@@ -469,7 +471,7 @@ class DocsIndexer:
             ]
             try:
                 changes = self.git.changes(repo, dirs)
-            except GitFailed as exc:
+            except GitError as exc:
                 for site in group:
                     site.problem("warning", f"git log failed ({exc}); file times used instead")
                     out[site.entity.ref] = self._file_dates(site)

@@ -13,6 +13,7 @@ import re
 import unicodedata
 from collections.abc import Mapping
 
+from bot.annotations import GITHUB_PROJECT_SLUG, SOURCE_LOCATION
 from bot.catalog.model import Entity
 from bot.docs.settings import BACKSTAGE_PATTERN
 
@@ -51,11 +52,11 @@ def repo_base(entity: Entity, techdocs_ref: str) -> str | None:
     kind, _, target = techdocs_ref.partition(":")
     if kind.strip() == "url" and "://" in target:
         return target.strip().rstrip("/")
-    source = entity.annotations.get("backstage.io/source-location", "")
+    source = entity.annotations.get(SOURCE_LOCATION, "")
     kind, _, target = source.partition(":")
     if kind == "url" and target.startswith(("https://", "http://")):
         return target.rstrip("/")
-    slug = entity.annotations.get("github.com/project-slug")
+    slug = entity.annotations.get(GITHUB_PROJECT_SLUG)
     if slug and re.fullmatch(r"[\w.-]+/[\w.-]+", slug):
         return f"https://github.com/{slug}"
     return None

@@ -18,16 +18,6 @@ OWNED_KINDS = frozenset(
     kind for kind, fields in REF_FIELDS.items() if any(f[0] == "owner" for f in fields)
 )
 
-TECHDOCS_REF = "backstage.io/techdocs-ref"
-TECHDOCS_ENTITY = "backstage.io/techdocs-entity"
-
-# The chat channel of a Group, per platform (Callboard's own annotation keys; Backstage's
-# Slack module reads ``slack.com/bot-notify``, accepted as the Slack fallback).
-CHANNEL_ANNOTATIONS: Mapping[str, tuple[str, ...]] = {
-    "slack": ("slack.com/channel-id", "slack.com/bot-notify"),
-    "discord": ("discord.com/channel-id",),
-}
-
 
 def short_ref(ref: str) -> str:
     """The shortest readable form: ``payments-api``, ``team-payments``, ``user:devon.price``."""

@@ -1,6 +1,6 @@
 """Who may scaffold which template: rules in config over catalog groups, and the requester.
 
-- ``admins`` (the top-level config key) may scaffold every template.
+- ``admins`` (the top-level config key) may scaffold every template (``bot.permissions``).
 - The rules whose ``templates`` match a template decide for it: a member of one of a rule's
   ``groups`` (directly or through a sub-group) or one of its ``users`` may scaffold it.
 - A template no rule names falls back to the default: any member of a catalog group.
@@ -11,37 +11,16 @@ Every refusal says which rule applied and what the catalog knows about the reque
 from __future__ import annotations
 
 import fnmatch
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 
 from bot.audit import Requester
 from bot.catalog.model import EntityRef
 from bot.catalog.read import CatalogReader
 from bot.errors import CatalogError, PermissionDenied
+from bot.permissions import ancestors, is_admin
 from bot.scaffold.settings import PermissionRule
 
 MAX_DEPTH = 20
-
-
-def requester_groups(catalog: CatalogReader, user: EntityRef) -> tuple[EntityRef, ...]:
-    """The groups a catalog User is a direct member of."""
-    return tuple(sorted(set(catalog.related(user, "memberOf"))))
-
-
-def ancestors(catalog: CatalogReader, groups: Iterable[EntityRef]) -> set[EntityRef]:
-    """The groups and every parent above them (cycles stop the walk)."""
-    seen: set[EntityRef] = set()
-    todo = list(groups)
-    depth = 0
-    while todo and depth < MAX_DEPTH:
-        next_round: list[EntityRef] = []
-        for group in todo:
-            if group in seen:
-                continue
-            seen.add(group)
-            next_round.extend(catalog.related(group, "childOf"))
-        todo = next_round
-        depth += 1
-    return seen
 
 
 def check(
@@ -54,10 +33,7 @@ def check(
     """Why the requester may scaffold ``template`` (for the audit log); else PermissionDenied."""
     memberships = ancestors(catalog, requester.groups)
     member_refs = {str(g) for g in memberships}
-    admin_refs = {_normalise(a) for a in admins}
-    if requester.user_ref is not None and (
-        str(requester.user_ref) in admin_refs or member_refs & admin_refs
-    ):
+    if is_admin(requester, memberships, admins):
         return "an admin (config: admins)"
     applying = [r for r in rules if any(fnmatch.fnmatchcase(template, p) for p in r.templates)]
     if not applying:
@@ -101,10 +77,3 @@ def _short(ref: str) -> str:
     except CatalogError:
         return ref
     return parsed.short("group")
-
-
-def _normalise(text: str) -> str:
-    try:
-        return str(EntityRef.parse(text, "group"))
-    except CatalogError:
-        return text

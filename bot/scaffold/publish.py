@@ -20,8 +20,9 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote, unquote, urlsplit
 
+from bot.errors import GitError
+from bot.git import run_git, scrub
 from bot.hardening import secret_environ
-from bot.scaffold.gitcmd import GitError, git_env, run_git, scrub
 from bot.scaffold.settings import HostSettings, PublishSettings
 
 
@@ -291,29 +292,23 @@ class Publisher:
             "GIT_COMMITTER_NAME": self.cfg.author_name,
             "GIT_COMMITTER_EMAIL": self.cfg.author_email,
         }
-        env = git_env(config, identity)
-        try:
-            run_git(
-                ["init", "--quiet", f"--initial-branch={self.cfg.branch}"],
+
+        def git(*args: str) -> str:
+            return run_git(
+                args,
                 cwd=project,
-                env=env,
                 timeout=self.timeout,
-            )
-            run_git(["add", "--all", "--", "."], cwd=project, env=env, timeout=self.timeout)
-            run_git(
-                ["commit", "--quiet", "--no-verify", "-m", message],
-                cwd=project,
-                env=env,
-                timeout=self.timeout,
-            )
-            run_git(
-                ["push", "--quiet", "--", repo.url, f"HEAD:refs/heads/{self.cfg.branch}"],
-                cwd=project,
-                env=env,
-                timeout=self.timeout,
+                config=config,
+                extra_env=identity,
                 secrets=secrets,
             )
-            return run_git(["rev-parse", "HEAD"], cwd=project, env=env).strip()
+
+        try:
+            git("init", "--quiet", f"--initial-branch={self.cfg.branch}")
+            git("add", "--all", "--", ".")
+            git("commit", "--quiet", "--no-verify", "-m", message)
+            git("push", "--quiet", "--", repo.url, f"HEAD:refs/heads/{self.cfg.branch}")
+            return git("rev-parse", "HEAD").strip()
         except GitError as exc:
             raise PublishError(scrub(str(exc), secrets)) from None
 

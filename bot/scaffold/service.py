@@ -11,17 +11,16 @@ is registered only after the push, and unregistered again if the component does 
 from __future__ import annotations
 
 import asyncio
-import difflib
 import logging
 import shutil
 import tempfile
-import uuid
 from collections.abc import Callable, Mapping
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
+from bot import suggest
 from bot.audit import Requester
 from bot.catalog.locations import RUNTIME_SOURCE, register_and_sync, unregister_location
 from bot.catalog.model import Entity, EntityRef
@@ -38,7 +37,9 @@ from bot.chat import (
     Reply,
     Section,
 )
+from bot.dispatch import log_error
 from bot.errors import CatalogError, NotFound, PermissionDenied, UserError
+from bot.permissions import requester_groups
 from bot.scaffold import permissions
 from bot.scaffold.backstage import repo_url_value
 from bot.scaffold.model import (
@@ -165,8 +166,7 @@ class Scaffolder:
         if found is None:
             names = [t.name for t in listing.usable]
             shown = ", ".join(names) if names else "none are configured"
-            close = difflib.get_close_matches(name.strip().lower(), names, n=3, cutoff=0.6)
-            hint = f" Did you mean {' or '.join(close)}?" if close else ""
+            hint = suggest.hint(name, names)
             raise NotFound(f"There is no template named “{name[:80]}” (templates: {shown}).{hint}")
         if not found.usable:
             raise UserError(f"The template {found.name} cannot be used: {found.problems[0]}")
@@ -182,7 +182,7 @@ class Scaffolder:
         user: Entity | None,
         unknown_reason: str | None = None,
     ) -> Requester:
-        groups = permissions.requester_groups(self.catalog, user.ref) if user else ()
+        groups = requester_groups(self.catalog, user.ref) if user else ()
         return Requester(
             platform, user_id, name, user.ref if user else None, groups, unknown_reason
         )
@@ -376,10 +376,7 @@ class Scaffolder:
         try:
             reply = await self._steps(run, work)
         except Exception:
-            error_id = uuid.uuid4().hex[:8]
-            log.exception(
-                "scaffold error %s (%s from %s)", error_id, run.answers.name, run.template.name
-            )
+            error_id = log_error(f"scaffold {run.answers.name} from {run.template.name}")
             step = next((s for s in STEPS if s not in run.done), STEPS[-1])
             run.failed = (step, f"an internal error (id {error_id}; details in the bot's log)")
             await self._undo(run)

@@ -22,9 +22,10 @@ from pathlib import Path
 from typing import Any
 
 from bot.catalog.sources import CatalogSource
+from bot.errors import GitError
+from bot.git import run_git
 from bot.ports import CatalogTemplates
 from bot.scaffold import backstage
-from bot.scaffold.gitcmd import GitError, run_git
 from bot.scaffold.model import Template, as_list, as_mapping
 from bot.scaffold.render import CATALOG_FILE
 from bot.scaffold.settings import ScaffoldSettings, TemplateLocation

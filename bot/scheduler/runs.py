@@ -18,6 +18,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from bot.annotations import CHANNEL_ANNOTATIONS
 from bot.chat import ChatUser, Reply, Request
 from bot.chat import Section as ReplySection
 from bot.errors import NotFound
@@ -32,7 +33,6 @@ from bot.reports.delivery import (
     Delivery,
     Sleep,
 )
-from bot.reports.facts import CHANNEL_ANNOTATIONS
 from bot.reports.render import ReportResult
 from bot.reports.service import ReportRun, Reports
 from bot.reports.store import PLATFORM_SCOPE, BrokenChannel, RunResults, Snapshot

@@ -6,6 +6,7 @@ send exactly that, as a console user (the operator) and as Slack users (admin or
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import subprocess
 import sys
@@ -17,7 +18,7 @@ import yaml
 from sqlalchemy import select
 
 from bot.app import App
-from bot.chat import ChatUser
+from bot.chat import ChatUser, Request
 from bot.store.schema import audit_log
 from tests.conftest import DEMO, AppFactory, ask
 
@@ -217,3 +218,30 @@ def test_callboard_status_on_the_command_line(tmp_path: Path) -> None:
     assert "source one: catalog-info.yaml: file not found" in failing.stdout
     unknown = run("status", "two")
     assert unknown.returncode == 2 and "no source named two (sources: one)" in unknown.stderr
+    typo = run("sync", "--source", "onr")  # the CLI suggests like the chat command does
+    assert typo.returncode == 2 and "(sources: one). Did you mean one?" in typo.stderr
+
+
+def test_a_subcommand_is_a_command_with_its_own_options(demo_app: App) -> None:
+    sync = ask(demo_app, "/callboard sync --page 2")
+    assert (
+        sync.error
+        and sync.text == "--page is for /callboard status. Usage: /callboard sync [source]"
+    )
+    assert demo_app.dispatcher.command("callboard sync") is not None
+    help_text = ask(demo_app, "/help callboard").to_text()
+    assert "sync [source] [--force] — sync now and show what changed" in help_text
+
+
+@pytest.mark.parametrize("platform", ["console", "slack", "discord"])
+def test_the_umbrella_routes_alike_on_every_platform(demo_app: App, platform: str) -> None:
+    who = ChatUser(platform, "U0ANA", "ana", "ana.silva@acme-rides.example")
+    request = Request(text="status demo", user=who, platform=platform, command="callboard")
+    routed = demo_app.dispatcher.route(request)
+    assert (routed.command, routed.text) == ("callboard status", "demo")
+    other = demo_app.dispatcher.route(dataclasses.replace(request, text="whoowns payments-api"))
+    assert (other.command, other.text) == ("whoowns", "payments-api")
+    typed = demo_app.dispatcher.route(Request(text="/callboard here", user=who, platform=platform))
+    assert (typed.command, typed.text) == ("callboard here", "")
+    reply = ask(demo_app, "/callboard whoowns payments-api", user=who)
+    assert "group:default/team-payments" in reply.to_text()

@@ -1010,3 +1010,26 @@ async def test_hostile_catalog_text_forms_no_links_or_mentions(
             (await w.ana.slash(w.channel, "describe", entity="evil-svc")).response.embeds
         )
         assert f"]({HOSTILE_OK_URL})" in described  # the one valid link is still a link
+
+
+async def test_an_adapter_failure_is_apologised_for_with_the_error_id(
+    make_app: AppFactory, caplog: pytest.LogCaptureFixture
+) -> None:
+    async def not_a_reply(ctx: Context, args: Args) -> Any:
+        return None  # a handler breaking its contract: the adapter fails on it
+
+    broken = CommandSpec(name="broken", summary="Test only: returns no reply.", handler=not_a_reply)
+    app = make_app(
+        sources=DEMO_SOURCES,
+        commands=[*COMMANDS, *EXTRA, broken],
+        platforms=[PLATFORM],
+        discord={},
+    )
+    async with discord_world(app) as w:
+        result = await w.ana.slash(w.channel, "broken")
+        text = result.response.content
+        found = re.search(r"error id ([0-9a-f]{8})", text)
+        assert found and "Sorry, something went wrong on my side" in text
+        assert any(found.group(1) in r.getMessage() and r.exc_info for r in caplog.records)
+        [error] = w.env.errors  # seen, and acknowledged: simcord re-raises the unseen ones
+        assert "no attribute 'dialog'" in str(error)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import time
 import urllib.parse
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
@@ -1833,3 +1834,23 @@ async def test_slacks_unsigned_ssl_check_gets_an_empty_200(
     assert await post_raw(slack, body, headers) == (200, "")
     assert await post_raw(slack, body, signed_headers(body, headers["content-type"])) == (200, "")
     assert fake.calls == []
+
+
+async def test_a_failure_after_the_ack_tells_the_user_the_error_id(
+    start_slack: Starter, caplog: pytest.LogCaptureFixture
+) -> None:
+    slack = await start_slack()
+
+    async def broken_delivery() -> None:
+        raise RuntimeError("the adapter failed after the ack")
+
+    adapter = slack.adapter
+    tell = adapter.tell_url(slack.fake.webhook_url("boom"))
+    adapter.spawn(broken_delivery(), "a test delivery", tell)
+    await slack.settle()
+    [told] = slack.webhooks("boom")
+    assert told.args["response_type"] == "ephemeral"
+    text = block_text(told.args)
+    found = re.search(r"error id ([0-9a-f]{8})", text)
+    assert found and "Sorry, something went wrong on my side" in text
+    assert any(found.group(1) in r.getMessage() and r.exc_info for r in caplog.records)

@@ -68,7 +68,10 @@ def test_a_sync_that_changes_the_catalog_swaps_in_rebuilt_indexes(
     catalog(tmp_path / "catalog", ("ledger", "team-b"), ("billing", "team-a"))
     app.services.sync.run()
     # Rebuilt by the sync itself: current for the stored catalog without another build.
-    assert app.services.catalog.search_cache.fresh() is not None and app.services.catalog.search_cache.fresh() is not search
+    assert (
+        app.services.catalog.search_cache.fresh() is not None
+        and app.services.catalog.search_cache.fresh() is not search
+    )
     rebuilt = app.services.reader.index()
     assert rebuilt is not names and "component:default/billing" in rebuilt.by_ref
     assert "group:default/team-b" in ask(app, "/whoowns ledger").to_text()

@@ -17,8 +17,9 @@ import yaml
 from adapters.cli import main
 from bot.app import App
 from bot.bootstrap import build_scheduler
+from bot.paging import page_reply
 from bot.reports.analysis import Metrics
-from bot.reports.render import REPORTS, page_reply
+from bot.reports.render import REPORTS
 from bot.reports.store import PLATFORM_SCOPE
 from bot.scheduler import Schedule
 from tests.conftest import DEMO, AppFactory, FixedClock, aask

@@ -6,7 +6,6 @@ against both, so the memory store that handler tests use cannot drift from the r
 from __future__ import annotations
 
 import dataclasses
-
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path

@@ -17,8 +17,9 @@ from concurrent.futures import Executor
 
 from sqlalchemy import Connection, delete, func, or_, select, update
 
+from bot.annotations import CHANNEL_ANNOTATIONS, TECHDOCS_ENTITY, TECHDOCS_PREFIX, TECHDOCS_REF
 from bot.reports.changes import ChangeRow
-from bot.reports.facts import CHANNEL_ANNOTATIONS, TECHDOCS_ENTITY, TECHDOCS_REF, CatalogFacts, Item
+from bot.reports.facts import CatalogFacts, Item
 from bot.reports.store import Fault, ReportInputs, RunResults, Snapshot
 from bot.store.db import Database
 from bot.store.schema import changes, channel_faults, entities, relations, report_snapshots
@@ -99,7 +100,7 @@ def load_facts(conn: Connection, generation: int) -> CatalogFacts:
     # their JSON documents are read and parsed.
     for doc in conn.execute(
         select(entities.c.ref, entities.c.data).where(
-            (entities.c.kind == "group") | entities.c.data.contains("backstage.io/techdocs")
+            (entities.c.kind == "group") | entities.c.data.contains(TECHDOCS_PREFIX)
         )
     ):
         meta = json.loads(doc.data).get("metadata") or {}
