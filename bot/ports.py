@@ -8,11 +8,16 @@ index build. Discord's heartbeat, Slack's 3-second ack and the scheduler share t
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterable, Sequence
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
 from typing import Protocol
 
 from bot.catalog.model import Entity, EntityRef, Relation
+from bot.catalog.problems import Problem
 from bot.catalog.read import Resolution
+from bot.catalog.reconcile import Plan, StoredEntity
 
 
 class CatalogQueries(Protocol):
@@ -35,3 +40,100 @@ class CatalogQueries(Protocol):
     async def users_by_email(self, email: str) -> list[Entity]: ...
 
     async def with_annotation(self, kind: str, key: str, value: str) -> list[Entity]: ...
+
+
+# --- sync ---
+# The sync runs in a worker thread (``CatalogSync.run`` is blocking by design), so its store
+# ports are plain methods; ``SourceStatusReads`` is async, for the commands on the loop.
+
+
+@dataclass(frozen=True)
+class KnownFileRow:
+    """A file of a source as the last sync stored it."""
+
+    path: str
+    sha256: str
+    children: tuple[str, ...]
+    refs: tuple[str, ...]
+    position: int
+
+
+@dataclass(frozen=True)
+class SourceLastRun:
+    """A source's status row: when it was last tried, last succeeded, and why it failed."""
+
+    name: str
+    last_attempt: dt.datetime | None
+    last_success: dt.datetime | None
+    last_error: str | None
+
+
+class SourceMoved(Exception):
+    """Another sync of the source committed after this one read its known files."""
+
+
+class SourceWriter(Protocol):
+    """One source's write transaction, under its sync lock (``SyncStore.writing``)."""
+
+    def stored_entities(self) -> dict[str, StoredEntity]: ...
+
+    def stored_problems(self) -> list[Problem]: ...
+
+    def execute(self, plan: Plan, now: dt.datetime) -> Plan:
+        """Write ``plan``; the plan as written (without the entities the database refused)."""
+        ...
+
+    def replace_drop_notes(self, notes: Sequence[Problem] | None, now: dt.datetime) -> None:
+        """Replace the source's Backstage drop warnings (None: work them out from the store)."""
+        ...
+
+    def nothing_changed(self, fresh: Sequence[Problem], now: dt.datetime) -> None: ...
+
+    def succeeded(
+        self, source_type: str, location: str | None, now: dt.datetime
+    ) -> tuple[list[Problem], int]:
+        """Record a successful run; the source's stored problems and entity count."""
+        ...
+
+    def finish(self, changed: bool) -> None:
+        """Count this sync of the source, and a new catalog generation when it changed."""
+        ...
+
+
+class SyncStore(Protocol):
+    """Where the sync reads what is stored and writes what it decided."""
+
+    @property
+    def read_only(self) -> bool: ...
+
+    def known_files(self, source: str) -> tuple[int, list[KnownFileRow]]:
+        """The source's version (syncs that wrote it) and its files as stored."""
+        ...
+
+    def writing(self, source: str, version: int) -> AbstractContextManager[SourceWriter]:
+        """The source's write transaction; ``SourceMoved`` if another sync wrote it since
+        ``version``; ``StoreError`` (rolled back) if the database refused."""
+        ...
+
+    def failed(
+        self,
+        source: str,
+        source_type: str,
+        location: str | None,
+        error: str | None,
+        found: Sequence[Problem],
+        duration_ms: int,
+        now: dt.datetime,
+    ) -> None:
+        """Record a failed run: its error, and the problems of no file replaced by ``found``."""
+        ...
+
+    def took(self, source: str, duration_ms: int) -> None: ...
+
+
+class SourceStatusReads(Protocol):
+    """The last run of each source, for the notes on answers that found nothing."""
+
+    async def last_runs(self, names: Sequence[str]) -> dict[str, SourceLastRun]: ...
+
+    async def never_attempted(self, names: Sequence[str]) -> list[str]: ...
