@@ -12,12 +12,15 @@ import datetime as dt
 from collections.abc import Iterable, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from bot.catalog.model import Entity, EntityRef, Relation
 from bot.catalog.problems import Problem
 from bot.catalog.read import Resolution
 from bot.catalog.reconcile import Plan, StoredEntity
+
+if TYPE_CHECKING:
+    from bot.catalog.locations import RuntimeLocation
 
 
 class CatalogQueries(Protocol):
@@ -59,13 +62,17 @@ class KnownFileRow:
 
 
 @dataclass(frozen=True)
-class SourceLastRun:
-    """A source's status row: when it was last tried, last succeeded, and why it failed."""
+class SourceStatusRow:
+    """A source's status as stored: its last attempt, last success, error, count, duration."""
 
     name: str
-    last_attempt: dt.datetime | None
-    last_success: dt.datetime | None
-    last_error: str | None
+    type: str
+    location: str | None
+    last_attempt: dt.datetime | None  # aware (UTC)
+    last_success: dt.datetime | None  # aware (UTC)
+    last_error: str | None  # as written: scrub before showing
+    entity_count: int
+    duration_ms: int | None
 
 
 class SourceMoved(Exception):
@@ -132,8 +139,27 @@ class SyncStore(Protocol):
 
 
 class SourceStatusReads(Protocol):
-    """The last run of each source, for the notes on answers that found nothing."""
+    """Each source's status row, for the notes on answers that found nothing (``bot.trust``)."""
 
-    async def last_runs(self, names: Sequence[str]) -> dict[str, SourceLastRun]: ...
+    async def status_rows(self, names: Sequence[str]) -> dict[str, SourceStatusRow]:
+        """The rows of those of ``names`` that have one."""
+        ...
 
-    async def never_attempted(self, names: Sequence[str]) -> list[str]: ...
+
+class RuntimeLocationStore(Protocol):
+    """The repositories registered at runtime (``bot.catalog.locations``), called from worker
+    threads: the scaffolder offloads registering, the sync's source lists them."""
+
+    def all(self) -> list[RuntimeLocation]: ...
+
+    def find(self, url: str, ref: str | None, path: str) -> RuntimeLocation | None: ...
+
+    def add(
+        self, url: str, ref: str | None, path: str, added_at: dt.datetime, added_by: str | None
+    ) -> None:
+        """Store a location; one registered at the same moment elsewhere is kept, no error."""
+        ...
+
+    def remove(self, location_id: int) -> RuntimeLocation | None: ...
+
+    def any(self) -> bool: ...

@@ -18,11 +18,8 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 from urllib.parse import unquote, urlsplit
-
-from sqlalchemy import Row, delete, insert, select
-from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from bot.catalog.git_source import (
     DEFAULT_PATH,
@@ -41,11 +38,11 @@ from bot.catalog.remote import scrub
 from bot.catalog.sync import SourceReport
 from bot.errors import BadArguments
 from bot.store.db import Database
-from bot.store.schema import runtime_locations
 
 if TYPE_CHECKING:
     from bot.app import App
     from bot.config import Settings
+    from bot.ports import RuntimeLocationStore
 
 RUNTIME_SOURCE = "registered-locations"
 _BLOB_MARKERS = ("/-/blob/", "/blob/")
@@ -94,32 +91,15 @@ def parse_location(
     return url, ref, path
 
 
-def _row(row: Row[Any]) -> RuntimeLocation:
-    added_at: dt.datetime = row.added_at
-    if added_at.tzinfo is None:  # SQLite keeps no zone; Callboard writes UTC
-        added_at = added_at.replace(tzinfo=dt.UTC)
-    return RuntimeLocation(
-        int(row.id), str(row.url), row.ref or None, str(row.path), added_at, row.added_by
-    )
+def _store(db: Database) -> RuntimeLocationStore:
+    from bot.store.sql.locations import SqlLocations  # it builds ``RuntimeLocation``s
+
+    return SqlLocations(db)
 
 
 def list_locations(db: Database) -> list[RuntimeLocation]:
     """Every registered location, oldest first."""
-    with db.engine.connect() as conn:
-        rows = conn.execute(select(runtime_locations).order_by(runtime_locations.c.id)).all()
-    return [_row(r) for r in rows]
-
-
-def _find(db: Database, url: str, ref: str | None, path: str) -> RuntimeLocation | None:
-    with db.engine.connect() as conn:
-        row = conn.execute(
-            select(runtime_locations).where(
-                runtime_locations.c.url == url,
-                runtime_locations.c.ref == (ref or ""),
-                runtime_locations.c.path == path,
-            )
-        ).first()
-    return _row(row) if row is not None else None
+    return _store(db).all()
 
 
 def register_location(
@@ -137,22 +117,11 @@ def register_location(
     next sync of ``RUNTIME_SOURCE`` reads it (see ``register_and_sync``).
     """
     url, ref, path = parse_location(url, path, ref)
-    found = _find(app.db, url, ref, path)
+    store = _store(app.db)
+    found = store.find(url, ref, path)
     if found is None:
-        try:
-            with app.db.engine.begin() as conn:
-                conn.execute(
-                    insert(runtime_locations).values(
-                        url=url,
-                        ref=ref or "",
-                        path=path,
-                        added_at=app.clock(),
-                        added_by=added_by,
-                    )
-                )
-        except IntegrityError:
-            pass  # registered by another replica at the same moment
-        found = _find(app.db, url, ref, path)
+        store.add(url, ref, path, app.clock(), added_by)
+        found = store.find(url, ref, path)
         assert found is not None
     ensure_runtime_source(app)
     return found
@@ -160,14 +129,7 @@ def register_location(
 
 def unregister_location(app: App, location_id: int) -> RuntimeLocation | None:
     """Forget a location; the next sync of ``RUNTIME_SOURCE`` removes its entities."""
-    with app.db.engine.begin() as conn:
-        row = conn.execute(
-            select(runtime_locations).where(runtime_locations.c.id == location_id)
-        ).first()
-        if row is None:
-            return None
-        conn.execute(delete(runtime_locations).where(runtime_locations.c.id == location_id))
-    return _row(row)
+    return _store(app.db).remove(location_id)
 
 
 async def register_and_sync(
@@ -222,11 +184,7 @@ def runtime_source(settings: Settings, db: Database) -> GitSource:
 
 def has_locations(db: Database) -> bool:
     """True when any location is registered (False when the table is not there yet)."""
-    try:
-        with db.engine.connect() as conn:
-            return conn.execute(select(runtime_locations.c.id).limit(1)).first() is not None
-    except SQLAlchemyError:
-        return False
+    return _store(db).any()
 
 
 def ensure_runtime_source(app: App) -> GitSource:
