@@ -30,6 +30,7 @@ from bot.catalog import fidelity, progress
 from bot.catalog.files import FileTree, walk
 from bot.catalog.parsepool import default_workers
 from bot.catalog.problems import Level, Problem
+from bot.catalog.reconcile import FirstReached
 from bot.catalog.rules import MODEL_LAYERS, CatalogRules
 from bot.catalog.sync import SyncReport, build_candidates
 from bot.config import Settings, load_settings
@@ -306,7 +307,7 @@ def cmd_check(ns: argparse.Namespace) -> int:
     """Validate catalog files exactly as sync does; ``file:line: message`` per problem."""
     cwd = Path.cwd().resolve()
     problems: list[Problem] = []
-    seen_refs: dict[str, str] = {}
+    first_reached = FirstReached()
     dropped = 0  # Location steps Backstage would fail
     allow = frozenset(k.lower() for k in ns.allow) if ns.allow else None
     rules = CatalogRules(allow, model_layers=frozenset(ns.model_layer or ()))
@@ -327,17 +328,16 @@ def cmd_check(ns: argparse.Namespace) -> int:
             found += [Problem("error", why, read.path, c.line, c.ref) for c, why in not_allowed]
             files.append((read.path, read.children, [c.ref for c in candidates]))
             raw.extend(found)
-            for cand in candidates:
-                ref = cand.ref
-                first = seen_refs.setdefault(ref, read.path)
-                if first != read.path:
+            for cand in candidates:  # sync's rule: the first file reached keeps a ref
+                rival = first_reached.claim(cand)
+                if rival is not None and rival.file != read.path:  # not the same file again
                     found.append(
                         Problem(
                             "error",
-                            f"duplicate entity {ref}, first in {first}",
+                            f"duplicate entity {cand.ref}, first in {rival.file}",
                             read.path,
                             cand.line,
-                            ref,
+                            cand.ref,
                         )
                     )
             for p in found:

@@ -22,7 +22,7 @@ No I/O here, so the rules are tested without a database (``tests/unit/test_recon
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Literal
 
@@ -446,15 +446,3 @@ def after(stored: Stored, plan: Plan) -> Stored:
         entities[c.ref] = StoredEntity(plan.source, c.file, c.owner, c.content_hash)
     files = {row.path: row.refs for row in plan.files}
     return Stored(entities, files, stored.problems)
-
-
-def duplicates(files: Iterable[tuple[str, Sequence[Candidate]]]) -> list[tuple[Candidate, str]]:
-    """Each candidate that loses its ref to an earlier file, with that file (``check``'s use)."""
-    first = FirstReached()
-    out: list[tuple[Candidate, str]] = []
-    for _path, candidates in files:
-        for cand in candidates:
-            rival = first.claim(cand)
-            if rival is not None:
-                out.append((cand, rival.file))
-    return out

@@ -22,7 +22,6 @@ from bot.catalog.reconcile import (
     Stored,
     StoredEntity,
     after,
-    duplicates,
     reconcile,
     unchanged,
 )
@@ -164,7 +163,10 @@ def test_a_stored_entity_of_an_earlier_file_keeps_its_ref() -> None:
     stored = stored_of(cand("component:x", "a.yaml"))
     plan = reconcile(
         stored,
-        run(FileOutcome("a.yaml", "sha-a.yaml"), parsed("b.yaml", cand("component:x", "b.yaml", version=2))),
+        run(
+            FileOutcome("a.yaml", "sha-a.yaml"),
+            parsed("b.yaml", cand("component:x", "b.yaml", version=2)),
+        ),
     )
     assert plan.upserts == ()
     assert "already referenced by a.yaml" in plan.problems[0].message
@@ -185,7 +187,10 @@ def test_a_later_file_does_not_take_a_ref_from_a_failing_earlier_one() -> None:
     stored = stored_of(cand("component:x", "a.yaml"))
     plan = reconcile(
         stored,
-        run(parsed("a.yaml", clean=False), parsed("b.yaml", cand("component:x", "b.yaml", version=2))),
+        run(
+            parsed("a.yaml", clean=False),
+            parsed("b.yaml", cand("component:x", "b.yaml", version=2)),
+        ),
     )
     assert plan.upserts == () and plan.removals == ()
     assert plan.files[0].refs == ("component:x",)
@@ -317,17 +322,10 @@ def test_check_uses_the_same_duplicate_rule() -> None:
     assert first.claim(cand("component:x", "a.yaml")) is None
     rival = first.claim(cand("component:x", "b.yaml"))
     assert rival is not None and rival.file == "a.yaml"
-    found = duplicates(
-        [
-            ("a.yaml", [cand("component:x", "a.yaml")]),
-            ("b.yaml", [cand("component:x", "b.yaml"), cand("component:y", "b.yaml")]),
-            ("c.yaml", [cand("component:y", "c.yaml")]),
-        ]
-    )
-    assert [(c.ref, c.file, first_file) for c, first_file in found] == [
-        ("component:x", "b.yaml", "a.yaml"),
-        ("component:y", "c.yaml", "b.yaml"),
-    ]
+    assert first.claim(cand("component:y", "b.yaml")) is None
+    later = first.claim(cand("component:y", "c.yaml"))
+    assert later is not None and later.file == "b.yaml"
+    assert first.winners["component:x"].file == "a.yaml"
 
 
 # --- properties ------------------------------------------------------------------------------
