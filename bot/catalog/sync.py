@@ -4,6 +4,10 @@ Per source, files whose hash is unchanged are skipped; entities no longer emitte
 a file that fails to read or parse keeps the entities it held; an entity that fails validation
 keeps its last good version; duplicates go to the first reached (first source, then first file),
 with a warning. Every change is recorded (added, removed, modified, owner changed).
+
+Those rules are ``bot.catalog.reconcile``'s, a pure plan tested without a database; this module
+reads each source, turns its files into validated candidates, and per source runs: load what is
+stored, reconcile, execute the plan, all through a ``SyncStore`` (``bot.store.sql.sync``).
 """
 
 from __future__ import annotations
