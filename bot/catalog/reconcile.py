@@ -148,7 +148,8 @@ class Plan:
         """
         if not reasons:
             return self
-        refused = [u for u in self.upserts if u.candidate.ref in reasons]
+        by_ref = {u.candidate.ref: u for u in self.upserts}
+        refused = [by_ref[ref] for ref in reasons if ref in by_ref]  # in the database's order
         dirty = {u.candidate.file for u in refused}
         new_refs = {u.candidate.ref for u in refused if u.before is None}
         problems = [
