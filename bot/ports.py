@@ -9,6 +9,7 @@ index build. Discord's heartbeat, Slack's 3-second ack and the scheduler share t
 from __future__ import annotations
 
 import datetime as dt
+import json
 from collections.abc import Iterable, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
@@ -57,8 +58,13 @@ class KnownFileRow:
     path: str
     sha256: str
     children: tuple[str, ...]
-    refs: tuple[str, ...]
+    refs_json: str  # JSON list: parsed only when a sync writes (``refs``), not on a no-change run
     position: int
+
+    @property
+    def refs(self) -> tuple[str, ...]:
+        """The refs the file holds."""
+        return tuple(json.loads(self.refs_json))
 
 
 @dataclass(frozen=True)

@@ -346,7 +346,7 @@ class SqlSyncStore:
                 r.path,
                 r.sha256 or "",
                 _json_tuple(r.children),
-                tuple(json.loads(r.entity_refs)),
+                r.entity_refs,
                 r.position,
             )
             for r in rows
