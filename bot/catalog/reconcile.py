@@ -24,7 +24,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Literal
+from typing import Literal, NamedTuple
 
 from bot.catalog import fidelity
 from bot.catalog.candidates import Candidate
@@ -34,9 +34,12 @@ from bot.catalog.rules import CatalogRules
 ChangeKind = Literal["added", "removed", "modified", "owner_changed", "relinked"]
 
 
-@dataclass(frozen=True)
-class StoredEntity:
-    """What the store holds of one entity, as far as reconciling needs it."""
+class StoredEntity(NamedTuple):
+    """What the store holds of one entity, as far as reconciling needs it.
+
+    A named tuple, not a frozen dataclass: a sync loads one per stored entity (a million on a
+    large catalog), and a tuple is built several times faster.
+    """
 
     source: str
     file: str | None

@@ -176,8 +176,8 @@ class SqlSourceWriter:
 
     def stored_entities(self) -> dict[str, StoredEntity]:
         return {
-            row.ref: StoredEntity(row.source, row.file, row.owner_ref, row.content_hash)
-            for row in self.conn.execute(
+            ref: StoredEntity(source, file, owner, content_hash)
+            for ref, source, file, owner, content_hash in self.conn.execute(
                 select(
                     entities.c.ref,
                     entities.c.source,
