@@ -280,6 +280,9 @@ def reconcile(stored: Stored, run: Run) -> Plan:
     positions = {f.path: pos for pos, f in enumerate(run.files)}
     work = _Working(rank={name: i for i, name in enumerate(run.source_order)})
     for outcome in run.files:
+        if outcome.candidates is None and outcome.sha256 is not None:
+            work.problems.extend(outcome.problems)  # unchanged: it keeps what it holds
+            continue
         _settle_file(stored, run, outcome, positions, work)
     drop_notes: tuple[Problem, ...] | None = None
     if run.backstage_fidelity and run.source_type != "backstage":
@@ -291,16 +294,17 @@ def reconcile(stored: Stored, run: Run) -> Plan:
         for ref in removals
     ]
     removed = set(removals)
+
+    def held(path: str) -> tuple[str, ...]:
+        if path in work.refs_by_file:
+            return tuple(work.refs_by_file[path])
+        refs = tuple(stored.files.get(path, ()))
+        if removed and not removed.isdisjoint(refs):
+            return tuple(r for r in refs if r not in removed)
+        return refs  # the common case on a re-sync: an unchanged file, nothing of it removed
+
     files = tuple(
-        FileRow(
-            f.path,
-            None if f.path in work.dirty else f.sha256,
-            pos,
-            f.children,
-            tuple(work.refs_by_file[f.path])
-            if f.path in work.refs_by_file
-            else tuple(r for r in stored.files.get(f.path, ()) if r not in removed),
-        )
+        FileRow(f.path, None if f.path in work.dirty else f.sha256, pos, f.children, held(f.path))
         for pos, f in enumerate(run.files)
     )
     left = set(stored.files) - set(positions)

@@ -179,9 +179,9 @@ def _prebuilt_candidates(read: PrebuiltRead, problems_out: list[Problem]) -> lis
 
 def file_outcome(read: FileRead) -> FileOutcome:
     """What reconciling needs of one file read: its problems and validated candidates."""
-    found = list(read.problems)
     if not read.readable or not read.parsed:
-        return FileOutcome(read.path, read.sha256, read.children, tuple(found))
+        return FileOutcome(read.path, read.sha256, read.children, tuple(read.problems))
+    found = list(read.problems)
     candidates, clean = build_candidates(read, found)
     return FileOutcome(read.path, read.sha256, read.children, tuple(found), candidates, clean)
 
