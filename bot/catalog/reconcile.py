@@ -88,17 +88,18 @@ class Run:
     backstage_fidelity: bool = False  # catalog.fidelity: backstage
 
 
-@dataclass(frozen=True)
-class Upsert:
-    """An entity to write: new (``before`` is None), changed, or moved to another file."""
+class Upsert(NamedTuple):
+    """An entity to write: new (``before`` is None), changed, or moved to another file.
+
+    Named tuples, like ``Change``: a cold sync makes one of each per entity.
+    """
 
     candidate: Candidate
     before: StoredEntity | None
     relink: bool  # its relations are rewritten (False: the same content moved file)
 
 
-@dataclass(frozen=True)
-class Change:
+class Change(NamedTuple):
     """One difference the sync reports; all but ``relinked`` go to the change log."""
 
     ref: str
