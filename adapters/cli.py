@@ -28,10 +28,10 @@ from adapters.console import (
 from bot.app import App
 from bot.bootstrap import build_app, load_settings
 from bot.catalog import fidelity, progress
-from bot.catalog.duplicates import first_reached
 from bot.catalog.files import FileTree, walk
 from bot.catalog.parsepool import default_workers
 from bot.catalog.problems import Level, Problem
+from bot.catalog.reconcile import FirstReached
 from bot.catalog.rules import MODEL_LAYERS, CatalogRules
 from bot.catalog.status import status_data
 from bot.catalog.sync import SyncReport, build_candidates
@@ -292,7 +292,7 @@ def cmd_check(ns: argparse.Namespace) -> int:
     """Validate catalog files exactly as sync does; ``file:line: message`` per problem."""
     cwd = Path.cwd().resolve()
     problems: list[Problem] = []
-    kept: dict[str, str] = {}  # ref → the file that holds it (as sync keeps it)
+    first_reached = FirstReached()
     dropped = 0  # Location steps Backstage would fail
     allow = frozenset(k.lower() for k in ns.allow) if ns.allow else None
     rules = CatalogRules(allow, model_layers=frozenset(ns.model_layer or ()))
@@ -313,19 +313,16 @@ def cmd_check(ns: argparse.Namespace) -> int:
             found += [Problem("error", why, read.path, c.line, c.ref) for c, why in not_allowed]
             files.append((read.path, read.children, [c.ref for c in candidates]))
             raw.extend(found)
-            for cand in candidates:
-                ref = cand.ref
-                first = first_reached(kept, ref)
-                if first is None:
-                    kept[ref] = read.path
-                else:
+            for cand in candidates:  # sync's rule: the first file reached keeps a ref
+                rival = first_reached.claim(cand)
+                if rival is not None and rival.file != read.path:  # not the same file again
                     found.append(
                         Problem(
                             "error",
-                            f"duplicate entity {ref}, first in {first}",
+                            f"duplicate entity {cand.ref}, first in {rival.file}",
                             read.path,
                             cand.line,
-                            ref,
+                            cand.ref,
                         )
                     )
             for p in found:

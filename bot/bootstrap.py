@@ -59,6 +59,7 @@ from bot.store.sql.audit import SqlAuditLog, SqlNameClaims
 from bot.store.sql.catalog import SqlCatalogRows
 from bot.store.sql.claims import SqlClaimStore
 from bot.store.sql.docs import SqlDocs, SqlDocsIndex
+from bot.store.sql.locations import SqlLocations
 from bot.store.sql.reports import SqlReportsStore
 from bot.store.sql.templates import SqlCatalogTemplates
 
@@ -144,8 +145,9 @@ def build_app(
     sources = [build_source(s, settings, db) for s in settings.catalog.sources]
     if RUNTIME_SOURCE in (s.name for s in sources):
         raise ConfigError(f"catalog source name {RUNTIME_SOURCE} is reserved; rename that source")
-    if has_locations(db):  # registered at runtime (the scaffolder); synced after the rest
-        sources.append(runtime_source(settings, db))
+    locations = SqlLocations(db)
+    if has_locations(locations):  # registered at runtime (the scaffolder); synced after the rest
+        sources.append(runtime_source(settings, locations))
     docs_settings = settings.optional_section("docs", DocsSettings) or DocsSettings()
     reader = CatalogReader(SqlCatalogRows(db))
     search = SearchCache(reader.rows)
@@ -188,7 +190,7 @@ def build_app(
         audit=audit,
         scaffolder=Scaffolder(
             settings,
-            db,
+            locations,
             reader,
             catalog,
             updates,
@@ -199,6 +201,7 @@ def build_app(
             clock=clock,
             commands=names,
         ),
+        locations=locations,
         posters={p.platform: p for p in posters},
         pool=pool,
     )

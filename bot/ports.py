@@ -9,13 +9,18 @@ index build. Discord's heartbeat, Slack's 3-second ack and the scheduler share t
 from __future__ import annotations
 
 import datetime as dt
+import json
 from collections.abc import Iterable, Mapping, Sequence
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
 from bot.audit import AuditEntry, Requester
 from bot.catalog.graph import DependencyTree, Direction
 from bot.catalog.model import Entity, EntityRef, Relation
+from bot.catalog.problems import Problem
 from bot.catalog.read import NameIndex, Resolution
+from bot.catalog.reconcile import Plan, StoredEntity
 from bot.catalog.rows import ListedEntity
 from bot.catalog.search import Query, SearchIndex, SearchResult
 from bot.docs.model import (
@@ -31,6 +36,7 @@ from bot.docs.search import DocQuery, SearchPage
 from bot.scaffold.model import TemplateEntity
 
 if TYPE_CHECKING:  # data types only: the scheduler package imports no port at run time
+    from bot.catalog.locations import RuntimeLocation
     from bot.chat import Reply, Request
     from bot.reports.store import Fault, ReportInputs, RunResults
     from bot.scheduler.claims import RunRecord
@@ -324,3 +330,128 @@ class CatalogTemplates(Protocol):
     def template_entities(self) -> list[TemplateEntity]:
         """Every entity of kind ``template``, by ref."""
         ...
+
+
+# --- sync ---
+# The sync runs in a worker thread (``CatalogSync.run`` is blocking by design), so its store
+# ports are plain methods; ``SourceStatusReads`` is async, for the commands on the loop.
+
+
+@dataclass(frozen=True)
+class KnownFileRow:
+    """A file of a source as the last sync stored it."""
+
+    path: str
+    sha256: str
+    children: tuple[str, ...]
+    refs_json: str  # JSON list: parsed only when a sync writes (``refs``), not on a no-change run
+    position: int
+
+    @property
+    def refs(self) -> tuple[str, ...]:
+        """The refs the file holds."""
+        return tuple(json.loads(self.refs_json))
+
+
+@dataclass(frozen=True)
+class SourceStatusRow:
+    """A source's status as stored: its last attempt, last success, error, count, duration."""
+
+    name: str
+    type: str
+    location: str | None
+    last_attempt: dt.datetime | None  # aware (UTC)
+    last_success: dt.datetime | None  # aware (UTC)
+    last_error: str | None  # as written: scrub before showing
+    entity_count: int
+    duration_ms: int | None
+
+
+class SourceMoved(Exception):
+    """Another sync of the source committed after this one read its known files."""
+
+
+class SourceWriter(Protocol):
+    """One source's write transaction, under its sync lock (``SyncStore.writing``)."""
+
+    def stored_entities(self) -> dict[str, StoredEntity]: ...
+
+    def stored_problems(self) -> list[Problem]: ...
+
+    def execute(self, plan: Plan, now: dt.datetime) -> Plan:
+        """Write ``plan``; the plan as written (without the entities the database refused)."""
+        ...
+
+    def replace_drop_notes(self, notes: Sequence[Problem] | None, now: dt.datetime) -> None:
+        """Replace the source's Backstage drop warnings (None: work them out from the store)."""
+        ...
+
+    def nothing_changed(self, fresh: Sequence[Problem], now: dt.datetime) -> None: ...
+
+    def succeeded(
+        self, source_type: str, location: str | None, now: dt.datetime
+    ) -> tuple[list[Problem], int]:
+        """Record a successful run; the source's stored problems and entity count."""
+        ...
+
+    def finish(self, changed: bool) -> None:
+        """Count this sync of the source, and a new catalog generation when it changed."""
+        ...
+
+
+class SyncStore(Protocol):
+    """Where the sync reads what is stored and writes what it decided."""
+
+    @property
+    def read_only(self) -> bool: ...
+
+    def known_files(self, source: str) -> tuple[int, list[KnownFileRow]]:
+        """The source's version (syncs that wrote it) and its files as stored."""
+        ...
+
+    def writing(self, source: str, version: int) -> AbstractContextManager[SourceWriter]:
+        """The source's write transaction; ``SourceMoved`` if another sync wrote it since
+        ``version``; ``StoreError`` (rolled back) if the database refused."""
+        ...
+
+    def failed(
+        self,
+        source: str,
+        source_type: str,
+        location: str | None,
+        error: str | None,
+        found: Sequence[Problem],
+        duration_ms: int,
+        now: dt.datetime,
+    ) -> None:
+        """Record a failed run: its error, and the problems of no file replaced by ``found``."""
+        ...
+
+    def took(self, source: str, duration_ms: int) -> None: ...
+
+
+class SourceStatusReads(Protocol):
+    """Each source's status row, for the notes on answers that found nothing (``bot.trust``)."""
+
+    async def status_rows(self, names: Sequence[str]) -> dict[str, SourceStatusRow]:
+        """The rows of those of ``names`` that have one."""
+        ...
+
+
+class RuntimeLocationStore(Protocol):
+    """The repositories registered at runtime (``bot.catalog.locations``), called from worker
+    threads: the scaffolder offloads registering, the sync's source lists them."""
+
+    def all(self) -> list[RuntimeLocation]: ...
+
+    def find(self, url: str, ref: str | None, path: str) -> RuntimeLocation | None: ...
+
+    def add(
+        self, url: str, ref: str | None, path: str, added_at: dt.datetime, added_by: str | None
+    ) -> None:
+        """Store a location; one registered at the same moment elsewhere is kept, no error."""
+        ...
+
+    def remove(self, location_id: int) -> RuntimeLocation | None: ...
+
+    def any(self) -> bool: ...

@@ -21,7 +21,13 @@ if TYPE_CHECKING:
     from bot.catalog.updates import CatalogUpdates
     from bot.config import Settings
     from bot.docs.service import DocsService
-    from bot.ports import AuditLog, CatalogGraph, CatalogQueries, SearchQueries
+    from bot.ports import (
+        AuditLog,
+        CatalogGraph,
+        CatalogQueries,
+        RuntimeLocationStore,
+        SearchQueries,
+    )
     from bot.reports.service import Reports
     from bot.scaffold.service import Scaffolder
     from bot.store.db import Database
@@ -71,6 +77,7 @@ class Services:
     reports: Reports
     audit: AuditLog
     scaffolder: Scaffolder
+    locations: RuntimeLocationStore  # repositories registered at run time (the scaffolder)
     posters: Posters
     # Bounded pool for the blocking work requests cause (see ``offload``).
     pool: ThreadPoolExecutor

@@ -8,13 +8,15 @@ such source, for answers that found nothing to carry as notes.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
-
-from sqlalchemy import select
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING
 
 from bot.catalog.remote import scrub
+from bot.ports import SourceStatusReads, SourceStatusRow
 from bot.store.db import Database
-from bot.store.schema import source_status
+
+if TYPE_CHECKING:
+    from bot.store.sql.status import SqlSourceStatus
 
 MAX_ERROR_CHARS = 200
 
@@ -31,28 +33,10 @@ def ago(value: dt.datetime, now: dt.datetime) -> str:
     return f"{seconds // 86400} days ago"
 
 
-def _utc(value: dt.datetime | None) -> dt.datetime | None:
-    if value is not None and value.tzinfo is None:  # SQLite keeps no zone; Callboard writes UTC
-        return value.replace(tzinfo=dt.UTC)
-    return value
-
-
-def catalog_warnings(db: Database, sources: Sequence[str], now: dt.datetime) -> tuple[str, ...]:
-    """One line per configured source that never synced or whose last sync failed."""
-    if not sources:
-        return ()
-    with db.engine.connect() as conn:
-        rows = {
-            r.name: r
-            for r in conn.execute(
-                select(
-                    source_status.c.name,
-                    source_status.c.last_attempt,
-                    source_status.c.last_success,
-                    source_status.c.last_error,
-                ).where(source_status.c.name.in_(list(sources)))
-            )
-        }
+def warnings_for(
+    rows: Mapping[str, SourceStatusRow], sources: Sequence[str], now: dt.datetime
+) -> tuple[str, ...]:
+    """One line per source of ``sources`` that never synced or whose last sync failed."""
     out: list[str] = []
     for name in sources:
         row = rows.get(name)
@@ -67,10 +51,8 @@ def catalog_warnings(db: Database, sources: Sequence[str], now: dt.datetime) -> 
         error = " ".join(scrub(row.last_error).split())
         if len(error) > MAX_ERROR_CHARS:
             error = error[: MAX_ERROR_CHARS - 1] + "…"
-        attempt = _utc(row.last_attempt)
-        when = f" {ago(attempt, now)}" if attempt is not None else ""
-        success = _utc(row.last_success)
-        if success is None:
+        when = f" {ago(row.last_attempt, now)}" if row.last_attempt is not None else ""
+        if row.last_success is None:
             out.append(
                 f"source {name} failed{when}: {error}; it has never synced, so nothing from it "
                 "is in the catalog"
@@ -78,22 +60,36 @@ def catalog_warnings(db: Database, sources: Sequence[str], now: dt.datetime) -> 
         else:
             out.append(
                 f"source {name} failed{when}: {error}; answers come from its last good sync "
-                f"({ago(success, now)})"
+                f"({ago(row.last_success, now)})"
             )
     return tuple(out)
+
+
+async def catalog_notes(
+    statuses: SourceStatusReads, sources: Sequence[str], now: dt.datetime
+) -> tuple[str, ...]:
+    """``catalog_warnings`` through the async port (from the event loop)."""
+    if not sources:
+        return ()
+    return warnings_for(await statuses.status_rows(sources), sources, now)
+
+
+def _sql(db: Database) -> SqlSourceStatus:
+    from bot.store.sql.status import SqlSourceStatus
+
+    return SqlSourceStatus(db)
+
+
+def catalog_warnings(db: Database, sources: Sequence[str], now: dt.datetime) -> tuple[str, ...]:
+    """One line per configured source that never synced or whose last sync failed (blocking)."""
+    if not sources:
+        return ()
+    return warnings_for(_sql(db).rows(sources), sources, now)
 
 
 def never_attempted(db: Database, sources: Sequence[str]) -> list[str]:
     """The sources (of ``sources``) no sync has ever tried, in order."""
     if not sources:
         return []
-    with db.engine.connect() as conn:
-        tried = set(
-            conn.execute(
-                select(source_status.c.name).where(
-                    source_status.c.name.in_(list(sources)),
-                    source_status.c.last_attempt.is_not(None),
-                )
-            ).scalars()
-        )
-    return [name for name in sources if name not in tried]
+    rows = _sql(db).rows(sources)
+    return [name for name in sources if name not in rows or rows[name].last_attempt is None]

@@ -19,11 +19,8 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, ParamSpec, Protocol, TypeVar
+from typing import TYPE_CHECKING, ParamSpec, Protocol, TypeVar
 from urllib.parse import unquote, urlsplit
-
-from sqlalchemy import Row, delete, insert, select
-from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from bot.catalog.git_source import (
     DEFAULT_PATH,
@@ -41,12 +38,11 @@ from bot.catalog.git_source import (
 from bot.catalog.remote import scrub
 from bot.catalog.sync import SourceReport
 from bot.errors import BadArguments
-from bot.store.db import Database
-from bot.store.schema import runtime_locations
 
 if TYPE_CHECKING:
     from bot.catalog.updates import CatalogUpdates
     from bot.config import Settings
+    from bot.ports import RuntimeLocationStore
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -60,7 +56,7 @@ class LocationsHost(Protocol):
     def settings(self) -> Settings: ...
 
     @property
-    def db(self) -> Database: ...
+    def locations(self) -> RuntimeLocationStore: ...
 
     @property
     def sync(self) -> CatalogUpdates: ...
@@ -117,32 +113,9 @@ def parse_location(
     return url, ref, path
 
 
-def _row(row: Row[Any]) -> RuntimeLocation:
-    added_at: dt.datetime = row.added_at
-    if added_at.tzinfo is None:  # SQLite keeps no zone; Callboard writes UTC
-        added_at = added_at.replace(tzinfo=dt.UTC)
-    return RuntimeLocation(
-        int(row.id), str(row.url), row.ref or None, str(row.path), added_at, row.added_by
-    )
-
-
-def list_locations(db: Database) -> list[RuntimeLocation]:
+def list_locations(store: RuntimeLocationStore) -> list[RuntimeLocation]:
     """Every registered location, oldest first."""
-    with db.engine.connect() as conn:
-        rows = conn.execute(select(runtime_locations).order_by(runtime_locations.c.id)).all()
-    return [_row(r) for r in rows]
-
-
-def _find(db: Database, url: str, ref: str | None, path: str) -> RuntimeLocation | None:
-    with db.engine.connect() as conn:
-        row = conn.execute(
-            select(runtime_locations).where(
-                runtime_locations.c.url == url,
-                runtime_locations.c.ref == (ref or ""),
-                runtime_locations.c.path == path,
-            )
-        ).first()
-    return _row(row) if row is not None else None
+    return store.all()
 
 
 def register_location(
@@ -160,22 +133,11 @@ def register_location(
     next sync of ``RUNTIME_SOURCE`` reads it (see ``register_and_sync``).
     """
     url, ref, path = parse_location(url, path, ref)
-    found = _find(app.db, url, ref, path)
+    store = app.locations
+    found = store.find(url, ref, path)
     if found is None:
-        try:
-            with app.db.engine.begin() as conn:
-                conn.execute(
-                    insert(runtime_locations).values(
-                        url=url,
-                        ref=ref or "",
-                        path=path,
-                        added_at=app.clock(),
-                        added_by=added_by,
-                    )
-                )
-        except IntegrityError:
-            pass  # registered by another replica at the same moment
-        found = _find(app.db, url, ref, path)
+        store.add(url, ref, path, app.clock(), added_by)
+        found = store.find(url, ref, path)
         assert found is not None
     ensure_runtime_source(app)
     return found
@@ -183,14 +145,7 @@ def register_location(
 
 def unregister_location(app: LocationsHost, location_id: int) -> RuntimeLocation | None:
     """Forget a location; the next sync of ``RUNTIME_SOURCE`` removes its entities."""
-    with app.db.engine.begin() as conn:
-        row = conn.execute(
-            select(runtime_locations).where(runtime_locations.c.id == location_id)
-        ).first()
-        if row is None:
-            return None
-        conn.execute(delete(runtime_locations).where(runtime_locations.c.id == location_id))
-    return _row(row)
+    return app.locations.remove(location_id)
 
 
 async def register_and_sync(
@@ -218,7 +173,7 @@ def _repo(git: GitSettings, location: RuntimeLocation) -> RepoSpec:
     return RepoSpec(location.url, location.ref)
 
 
-def runtime_source(settings: Settings, db: Database) -> GitSource:
+def runtime_source(settings: Settings, store: RuntimeLocationStore) -> GitSource:
     """The git source that reads every registered location (lenient: one bad repository does
     not fail the others)."""
     git = settings.optional_section(SECTION, GitSettings) or GitSettings()
@@ -226,7 +181,7 @@ def runtime_source(settings: Settings, db: Database) -> GitSource:
     def entries() -> list[GitEntry]:
         return [
             GitEntry(_repo(git, loc), loc.path, f"registered location {loc.id}")
-            for loc in list_locations(db)
+            for loc in store.all()
         ]
 
     return GitSource(
@@ -243,13 +198,9 @@ def runtime_source(settings: Settings, db: Database) -> GitSource:
     )
 
 
-def has_locations(db: Database) -> bool:
+def has_locations(store: RuntimeLocationStore) -> bool:
     """True when any location is registered (False when the table is not there yet)."""
-    try:
-        with db.engine.connect() as conn:
-            return conn.execute(select(runtime_locations.c.id).limit(1)).first() is not None
-    except SQLAlchemyError:
-        return False
+    return store.any()
 
 
 def ensure_runtime_source(app: LocationsHost) -> GitSource:
@@ -257,6 +208,6 @@ def ensure_runtime_source(app: LocationsHost) -> GitSource:
     for source in app.sync.sources:
         if source.name == RUNTIME_SOURCE and isinstance(source, GitSource):
             return source
-    created = runtime_source(app.settings, app.db)
+    created = runtime_source(app.settings, app.locations)
     app.sync.sources.append(created)
     return created

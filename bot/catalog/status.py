@@ -11,12 +11,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import func, select
-
 from bot.catalog.problems import Problem
 from bot.catalog.remote import scrub
 from bot.store.db import Database
-from bot.store.schema import PROBLEM_COLUMNS, problems, source_status
 
 
 @dataclass(frozen=True)
@@ -46,12 +43,6 @@ class SourceStatus:
         return "ok"
 
 
-def _utc(value: dt.datetime | None) -> dt.datetime | None:
-    if value is not None and value.tzinfo is None:  # SQLite keeps no zone; Callboard writes UTC
-        return value.replace(tzinfo=dt.UTC)
-    return value
-
-
 def source_statuses(
     db: Database,
     order: Sequence[str] = (),
@@ -64,61 +55,38 @@ def source_statuses(
 
     Problems are newest first (the latest sync's at the top), then in file order.
     """
-    with db.engine.connect() as conn:
-        stmt = select(source_status)
-        if only is not None:
-            stmt = stmt.where(source_status.c.name == only)
-        rows = {r.name: r for r in conn.execute(stmt)}
-        counts = {
-            (r.source, r.level): int(r.n)
-            for r in conn.execute(
-                select(problems.c.source, problems.c.level, func.count().label("n")).group_by(
-                    problems.c.source, problems.c.level
-                )
+    from bot.store.sql.status import SqlSourceStatus  # the store that holds them
+
+    store = SqlSourceStatus(db)
+    rows = store.rows(only=only)
+    counts = store.problem_counts()
+    names = [n for n in order if only is None or n == only]
+    names += sorted(n for n in rows if n not in names)
+    out: list[SourceStatus] = []
+    for name in names:
+        row = rows.get(name)
+        listed = tuple(
+            Problem(p.level, scrub(p.message), scrub(p.file) if p.file else None, p.line, p.entity)
+            for p in store.problems(name, problem_offset, problem_limit)
+        )
+        errors = counts.get((name, "error"), 0)
+        total = errors + counts.get((name, "warning"), 0)
+        out.append(
+            SourceStatus(
+                name=name,
+                type=row.type if row is not None else "—",
+                location=scrub(row.location) if row is not None and row.location else None,
+                last_attempt=row.last_attempt if row is not None else None,
+                last_success=row.last_success if row is not None else None,
+                last_error=scrub(row.last_error) if row is not None and row.last_error else None,
+                entity_count=row.entity_count if row is not None else 0,
+                duration_ms=row.duration_ms if row is not None else None,
+                problems=listed,
+                problem_count=total,
+                error_count=errors,
+                configured=name in order,
             )
-        }
-        names = [n for n in order if only is None or n == only]
-        names += sorted(n for n in rows if n not in names)
-        out: list[SourceStatus] = []
-        for name in names:
-            row = rows.get(name)
-            found = conn.execute(
-                select(*PROBLEM_COLUMNS)
-                .where(problems.c.source == name)
-                .order_by(problems.c.created_at.desc(), problems.c.id)
-                .offset(problem_offset)
-                .limit(problem_limit)
-            ).all()
-            listed = tuple(
-                Problem.from_dict(
-                    {
-                        **dict(p._mapping),
-                        "message": scrub(p.message),
-                        "file": scrub(p.file) if p.file else None,
-                    }
-                )
-                for p in found
-            )
-            errors = counts.get((name, "error"), 0)
-            total = errors + counts.get((name, "warning"), 0)
-            out.append(
-                SourceStatus(
-                    name=name,
-                    type=row.type if row is not None else "—",
-                    location=scrub(row.location) if row is not None and row.location else None,
-                    last_attempt=_utc(row.last_attempt) if row is not None else None,
-                    last_success=_utc(row.last_success) if row is not None else None,
-                    last_error=scrub(row.last_error)
-                    if row is not None and row.last_error
-                    else None,
-                    entity_count=int(row.entity_count) if row is not None else 0,
-                    duration_ms=row.duration_ms if row is not None else None,
-                    problems=listed,
-                    problem_count=total,
-                    error_count=errors,
-                    configured=name in order,
-                )
-            )
+        )
     return out
 
 

@@ -59,9 +59,14 @@ if TYPE_CHECKING:
     from bot.catalog.read import CatalogReader
     from bot.catalog.updates import CatalogUpdates
     from bot.config import Settings
-    from bot.ports import AuditLog, CatalogQueries, CatalogTemplates, NameClaims
+    from bot.ports import (
+        AuditLog,
+        CatalogQueries,
+        CatalogTemplates,
+        NameClaims,
+        RuntimeLocationStore,
+    )
     from bot.services import Clock
-    from bot.store.db import Database
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -118,7 +123,7 @@ class Scaffolder:
     def __init__(
         self,
         settings: Settings,
-        db: Database,
+        locations: RuntimeLocationStore,
         catalog: CatalogReader,
         queries: CatalogQueries,
         sync: CatalogUpdates,
@@ -130,10 +135,10 @@ class Scaffolder:
         clock: Clock,
         commands: frozenset[str] = frozenset(),
     ) -> None:
-        # ``settings``, ``db``, ``clock``, ``sync`` and ``offload``: what registering a
+        # ``settings``, ``locations``, ``clock``, ``sync`` and ``offload``: what registering a
         # location needs (``bot.catalog.locations.LocationsHost``).
         self.settings = settings
-        self.db = db
+        self.locations = locations
         self.catalog = catalog  # blocking reads: called in worker threads
         self.queries = queries  # the same reads, awaited
         self.sync = sync

@@ -608,7 +608,7 @@ async def test_a_registered_location_answers_whoowns_right_after_its_sync(
 
     # Registering again is a no-op; a Backstage-style file URL names the same location.
     assert register_location(app.services, fresh.url).id == location.id
-    assert [loc.id for loc in list_locations(app.services.db)] == [location.id]
+    assert [loc.id for loc in list_locations(app.services.locations)] == [location.id]
 
     # A restart syncs it with the rest; the configured source is synced first.
     restarted = make_app(sources=[company.source()], git=company.git_section())
@@ -669,7 +669,7 @@ def test_registering_a_bad_location_says_what_is_wrong(
         register_location(app.services, company.payments.url, "../../etc/passwd")
     with pytest.raises(BadArguments, match="is not a branch, tag or commit name"):
         register_location(app.services, company.payments.url, ref="--orphan")
-    assert list_locations(app.services.db) == []
+    assert list_locations(app.services.locations) == []
 
 
 def test_a_configured_source_may_not_take_the_reserved_name(

@@ -43,7 +43,7 @@ def people(make_app: AppFactory, tmp_path: Path) -> App:
 
 
 async def test_the_email_comes_first_and_a_disagreeing_annotation_is_named(people: App) -> None:
-    identity = Identity(people.queries)
+    identity = Identity(people.services.catalog)
     match = await identity.catalog_user(ChatUser("slack", "U0BO", "ana", "ana@example.com"))
     assert str(match.user.ref) == "user:default/ana"
     assert match.how == "email ana@example.com"
@@ -53,7 +53,7 @@ async def test_the_email_comes_first_and_a_disagreeing_annotation_is_named(peopl
 
 
 async def test_without_an_email_the_platforms_annotation_finds_the_user(people: App) -> None:
-    identity = Identity(people.queries)
+    identity = Identity(people.services.catalog)
     slack = await identity.catalog_user(ChatUser("slack", "U0ANA", "ana"))
     discord = await identity.catalog_user(ChatUser("discord", "77", "cy"))
     assert (str(slack.user.ref), slack.how) == ("user:default/ana", "slack.com/user-id U0ANA")
@@ -62,7 +62,7 @@ async def test_without_an_email_the_platforms_annotation_finds_the_user(people: 
 
 
 async def test_an_unknown_or_doubly_claimed_chat_id_says_how_to_fix_it(people: App) -> None:
-    identity = Identity(people.queries)
+    identity = Identity(people.services.catalog)
     with pytest.raises(NotFound, match=re.escape('discord.com/user-id: "5"')):
         await identity.catalog_user(ChatUser("discord", "5", "x"))
     with pytest.raises(Ambiguous, match="the annotation must be unique"):
@@ -70,7 +70,7 @@ async def test_an_unknown_or_doubly_claimed_chat_id_says_how_to_fix_it(people: A
 
 
 async def test_adapters_borrow_an_email_only_from_one_user(people: App) -> None:
-    identity = Identity(people.queries)
+    identity = Identity(people.services.catalog)
     assert await identity.email_for("slack", "U0BO") == "bo@example.com"
     assert await identity.email_for("discord", "42") == "bo@example.com"
     assert await identity.email_for("discord", "99") is None  # two Users claim it
@@ -79,7 +79,7 @@ async def test_adapters_borrow_an_email_only_from_one_user(people: App) -> None:
 
 
 async def test_a_catalog_user_gives_their_chat_id_per_platform(people: App) -> None:
-    bo = await people.queries.get("user:default/bo")
+    bo = await people.services.catalog.get("user:default/bo")
     assert bo is not None
     assert Identity.chat_id(bo, "slack") == "U0BO"
     assert Identity.chat_id(bo, "discord") == "42"

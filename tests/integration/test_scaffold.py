@@ -1145,7 +1145,7 @@ async def test_a_repository_the_catalog_cannot_read_is_not_left_registered(
     assert "The registration step failed: unreadable-api did not appear in the catalog" in text
     assert "✓ push: main at" in text
     assert "the location was unregistered again; the repository stays at" in text
-    assert list_locations(app.services.db) == []
+    assert list_locations(app.services.locations) == []
     assert (await aask(app, "/whoowns unreadable-api")).error
     [entry] = await app.services.audit.entries()
     assert entry.result == "failed" and entry.details["entity"] is None
