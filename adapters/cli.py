@@ -35,6 +35,7 @@ from bot.catalog.sync import SyncReport, build_candidates
 from bot.config import Settings, load_settings
 from bot.errors import BotError, ConfigError, NotFound
 from bot.hardening import harden
+from bot.logsetup import LoggingSettings, configure_logging
 from bot.reports.render import REPORTS
 from bot.reports.service import Reports
 from bot.reports.store import PLATFORM_SCOPE
@@ -49,7 +50,10 @@ Subcommand = Callable[[argparse.Namespace], int]
 
 
 def _settings(ns: argparse.Namespace) -> Settings:
-    return load_settings(Path(ns.config) if ns.config else None)
+    settings = load_settings(Path(ns.config) if ns.config else None)
+    logs = settings.optional_section("logging", LoggingSettings) or LoggingSettings()
+    configure_logging(logs.format, verbose=getattr(ns, "verbose", False))  # `logging.format`
+    return settings
 
 
 # Chat-platform adapters installed as extras. Each module may define:
@@ -544,10 +548,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     ns = parser.parse_args(args)
     # Non-dumpable, and the platforms' tokens out of os.environ before any child starts.
     harden()
-    logging.basicConfig(
-        level=logging.INFO if ns.verbose else logging.WARNING,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    configure_logging("text", verbose=ns.verbose)  # secrets redacted (bot.logsetup)
     try:
         return int(ns.func(ns))
     except ConfigError as exc:

@@ -267,6 +267,7 @@ EXTENSION_SECTIONS: dict[str, str] = {
     "schedules": "bot.scheduler:parse_schedules",
     "git": "bot.catalog.git_source:parse_git_settings",
     "scaffold": "bot.scaffold.settings:parse_scaffold",
+    "logging": "bot.logsetup:parse_logging",
 }
 
 
