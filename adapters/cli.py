@@ -40,6 +40,7 @@ from bot.reports.render import REPORTS
 from bot.reports.service import Reports
 from bot.reports.store import PLATFORM_SCOPE
 from bot.scheduler import ReportScheduler
+from bot.store.db import Database
 from bot.trust import never_attempted
 from commands import COMMANDS, INTERPRETERS
 from commands.admin import status_data, status_reply
@@ -306,6 +307,24 @@ def cmd_report(ns: argparse.Namespace) -> int:
         app.close()
 
 
+def cmd_migrate(ns: argparse.Namespace) -> int:
+    """Bring the database schema to the newest revision, then exit (a deploy's one-shot job).
+
+    The bot migrates at every start too, under the same lock; this lets an upgrade migrate
+    once, before the new replicas start, and fail the rollout when it cannot.
+    """
+    db = Database(_settings(ns).database_url)
+    try:
+        db.migrate()
+        if db.read_only:
+            print(f"callboard: database {db.safe_url} is read-only; not migrated", file=sys.stderr)
+            return 1
+        print(f"database {db.safe_url} is migrated", file=sys.stderr)
+        return 0
+    finally:
+        db.dispose()
+
+
 def cmd_check(ns: argparse.Namespace) -> int:
     """Validate catalog files exactly as sync does; ``file:line: message`` per problem."""
     cwd = Path.cwd().resolve()
@@ -425,7 +444,7 @@ def cmd_list(ns: argparse.Namespace) -> int:
 
 # Subcommands defined here: a command line naming one needs no platform adapter imported.
 CORE_SUBCOMMANDS = frozenset(
-    {"run", "ask", "sync", "status", "report", "check", "list", "scaffold", "audit"}
+    {"run", "ask", "sync", "status", "report", "check", "list", "scaffold", "audit", "migrate"}
 )
 
 
@@ -495,6 +514,9 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
         help="as catalog.model_layers: accept an opt-in kind or schema (repeat the option)",
     )
     p.set_defaults(func=cmd_check)
+
+    p = sub.add_parser("migrate", help="migrate the database to this version's schema, then exit")
+    p.set_defaults(func=cmd_migrate)
 
     p = sub.add_parser("list", help="list stored entities")
     p.add_argument("--kind")
