@@ -329,3 +329,15 @@ def test_the_build_context_leaves_out_what_the_image_does_not_copy() -> None:
         if not words[0].startswith("--from=")
     }
     assert not copied & ignored
+
+
+def test_the_readme_says_how_to_deploy() -> None:
+    readme = (REPO / "README.md").read_text()
+    section = readme.split("\n## Deploying\n", 1)[1].split("\n## ", 1)[0]
+    for part in ("**Topology.**", "**Upgrading.**", "**Backup.**", "**Sizing.**"):
+        assert part in section
+    assert "callboard migrate" in section
+    # The figures come from `make bench`: one marked line until they are measured.
+    assert sum("TODO(make bench)" in line for line in section.splitlines()) == 1
+    for named in re.findall(r"deploy/[\w./-]+", section):
+        assert (REPO / named).exists(), named
