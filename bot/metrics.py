@@ -27,7 +27,7 @@ else), configured source and schedule ids, platform names, and the fixed outcome
 | ``callboard_sync_last_success_timestamp_seconds`` | gauge | source |
 | ``callboard_docs_index_pages`` / ``_sections`` / ``_sites`` | gauge | |
 | ``callboard_scheduled_runs_total`` | counter | schedule, status |
-| ``callboard_scheduled_deliveries_total`` | counter | platform, outcome |
+| ``callboard_scheduled_deliveries_total`` | counter | platform, status |
 | ``callboard_api_call_duration_seconds`` | histogram | api, outcome |
 | ``callboard_api_call_errors_total`` | counter | api, error |
 | ``callboard_event_loop_lag_seconds`` | histogram | |
@@ -60,7 +60,6 @@ log = logging.getLogger(__name__)
 CommandOutcome = Literal["ok", "user_error", "not_found", "denied", "error"]
 DialogOutcome = Literal["ok", "invalid", "user_error", "error"]
 SyncOutcome = Literal["ok", "error", "skipped"]
-DeliveryOutcome = Literal["posted", "claimed_elsewhere", "failed"]
 ApiName = Literal["backstage", "oncall"]
 
 CONTENT_TYPE = CONTENT_TYPE_LATEST
@@ -156,8 +155,9 @@ class Metrics:
         )
         self._deliveries = Counter(
             "callboard_scheduled_deliveries",
-            "Scheduled report deliveries, by platform and outcome.",
-            ("platform", "outcome"),
+            "Scheduled report deliveries, by platform and status (posted, skipped, failed, "
+            "channel-not-found, rate-limited, no-poster).",
+            ("platform", "status"),
             registry=r,
         )
         self._api_duration = Histogram(
@@ -224,11 +224,13 @@ class Metrics:
     # --- scheduled reports ---
 
     def scheduled_run(self, schedule: str, status: str) -> None:
-        """One firing of a schedule, with ``RunOutcome.status`` (``bot.scheduler``)."""
+        """One firing of a schedule, with ``RunOutcome.status`` (``bot.scheduler``): ``taken``
+        is a run skipped because another replica claimed it."""
         self._scheduled_runs.labels(schedule, status).inc()
 
-    def delivery(self, platform: str, outcome: DeliveryOutcome) -> None:
-        self._deliveries.labels(platform, outcome).inc()
+    def delivery(self, platform: str, status: str) -> None:
+        """One delivery of a run, with ``Delivery.status`` (``bot.reports.delivery``)."""
+        self._deliveries.labels(platform, status).inc()
 
     # --- outside APIs ---
 

@@ -54,7 +54,7 @@ def test_every_family_is_exposed_with_its_labels() -> None:
     m.scheduled_run("weekly-digest", "posted")
     m.scheduled_run("weekly-digest", "taken")
     m.delivery("slack", "posted")
-    m.delivery("slack", "claimed_elsewhere")
+    m.delivery("slack", "rate-limited")
     m.api_call_finished("backstage", 0.05)
     m.api_call_finished("oncall", 2.0, "http_503")
     m.loop_lag(0.004)
@@ -105,8 +105,7 @@ def test_every_family_is_exposed_with_its_labels() -> None:
     assert at(s, "callboard_docs_index_sites") == 4
     assert at(s, "callboard_scheduled_runs_total", schedule="weekly-digest", status="taken") == 1
     assert (
-        at(s, "callboard_scheduled_deliveries_total", outcome="claimed_elsewhere", platform="slack")
-        == 1
+        at(s, "callboard_scheduled_deliveries_total", platform="slack", status="rate-limited") == 1
     )
     assert at(s, "callboard_api_call_duration_seconds_count", api="oncall", outcome="error") == 1
     assert at(s, "callboard_api_call_errors_total", api="oncall", error="http_503") == 1
@@ -116,7 +115,7 @@ def test_every_family_is_exposed_with_its_labels() -> None:
 def test_two_apps_count_apart() -> None:
     a, b = Metrics(), Metrics()
     a.delivery("slack", "posted")
-    key = ("callboard_scheduled_deliveries_total", (("outcome", "posted"), ("platform", "slack")))
+    key = ("callboard_scheduled_deliveries_total", (("platform", "slack"), ("status", "posted")))
     assert samples(a)[key] == 1
     assert key not in samples(b)
 
@@ -166,7 +165,7 @@ def test_the_standalone_server_serves_the_registry() -> None:
         url = f"http://127.0.0.1:{server.port}/metrics"
         with urllib.request.urlopen(url, timeout=10) as resp:
             body = resp.read().decode()
-        assert 'callboard_scheduled_deliveries_total{outcome="failed",platform="discord"} 1.0' in (
+        assert 'callboard_scheduled_deliveries_total{platform="discord",status="failed"} 1.0' in (
             body
         )
     finally:
