@@ -268,7 +268,7 @@ EXTENSION_SECTIONS: dict[str, str] = {
     "git": "bot.catalog.git_source:parse_git_settings",
     "scaffold": "bot.scaffold.settings:parse_scaffold",
     "logging": "bot.logsetup:parse_logging",
-    "metrics": "bot.metrics:parse_metrics",
+    "metrics": "bot.metrics_settings:parse_metrics",
 }
 
 

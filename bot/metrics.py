@@ -40,7 +40,6 @@ import contextlib
 import logging
 import time
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
 from typing import Literal
 
 from prometheus_client import (
@@ -53,9 +52,11 @@ from prometheus_client import (
     start_http_server,
 )
 
-from bot.config import Section
+from bot.metrics_settings import MetricsSettings, parse_metrics
 
 log = logging.getLogger(__name__)
+
+__all__ = ["CONTENT_TYPE", "Metrics", "MetricsServer", "MetricsSettings", "parse_metrics"]
 
 CommandOutcome = Literal["ok", "user_error", "not_found", "denied", "error"]
 DialogOutcome = Literal["ok", "invalid", "user_error", "error"]
@@ -70,27 +71,6 @@ _COMMAND_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.
 _SYNC_BUCKETS = (0.1, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0)
 _API_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 _LAG_BUCKETS = (0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
-
-
-@dataclass(frozen=True)
-class MetricsSettings:
-    """Whether metrics are kept, and the standalone port (None: only the HTTP server's)."""
-
-    enabled: bool = True
-    host: str = "127.0.0.1"
-    port: int | None = None
-
-
-def parse_metrics(sec: Section) -> MetricsSettings:
-    """Read the ``metrics`` section (on, no standalone port, when it is absent)."""
-    enabled = sec.bool("enabled", True)
-    host = sec.str("host", MetricsSettings.host) or MetricsSettings.host
-    port: int | None = None
-    if sec.raw("port") is not None:
-        port = sec.int("port", 0, minimum=1)
-        if port > 65535:
-            raise sec.error("port", f"must be at most 65535, found {port}")
-    return MetricsSettings(enabled=enabled, host=host, port=port)
 
 
 class Metrics:
