@@ -26,7 +26,7 @@ from adapters.console import (
     to_request,
 )
 from bot.app import App
-from bot.bootstrap import build_app, load_settings
+from bot.bootstrap import build_app, load_settings, migrate_database
 from bot.catalog import fidelity, progress
 from bot.catalog.files import FileTree, walk
 from bot.catalog.parsepool import default_workers
@@ -38,6 +38,7 @@ from bot.catalog.sync import SyncReport, build_candidates
 from bot.config import Settings
 from bot.errors import BotError, ConfigError
 from bot.hardening import harden
+from bot.logsetup import LoggingSettings, configure_logging
 from bot.reports.render import REPORTS
 from bot.scheduler import schedule_refresh
 from bot.suggest import hint
@@ -50,7 +51,10 @@ Subcommand = Callable[[argparse.Namespace], int]
 
 
 def _settings(ns: argparse.Namespace) -> Settings:
-    return load_settings(Path(ns.config) if ns.config else None)
+    settings = load_settings(Path(ns.config) if ns.config else None)
+    logs = settings.optional_section("logging", LoggingSettings) or LoggingSettings()
+    configure_logging(logs.format, verbose=getattr(ns, "verbose", False))  # `logging.format`
+    return settings
 
 
 def _app(ns: argparse.Namespace, posters: bool = True) -> App:
@@ -288,6 +292,20 @@ async def _report(app: App, ns: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_migrate(ns: argparse.Namespace) -> int:
+    """Bring the database schema to the newest revision, then exit (a deploy's one-shot job).
+
+    The bot migrates at every start too, under the same lock; this lets an upgrade migrate
+    once, before the new replicas start, and fail the rollout when it cannot.
+    """
+    done = migrate_database(_settings(ns))
+    if done.read_only:
+        print(f"callboard: database {done.url} is read-only; not migrated", file=sys.stderr)
+        return 1
+    print(f"database {done.url} is migrated", file=sys.stderr)
+    return 0
+
+
 def cmd_check(ns: argparse.Namespace) -> int:
     """Validate catalog files exactly as sync does; ``file:line: message`` per problem."""
     cwd = Path.cwd().resolve()
@@ -392,7 +410,7 @@ def cmd_list(ns: argparse.Namespace) -> int:
 
 # Subcommands defined here: a command line naming one needs no platform adapter imported.
 CORE_SUBCOMMANDS = frozenset(
-    {"run", "ask", "sync", "status", "report", "check", "list", "scaffold", "audit"}
+    {"run", "ask", "sync", "status", "report", "check", "list", "scaffold", "audit", "migrate"}
 )
 
 
@@ -463,6 +481,9 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
     )
     p.set_defaults(func=cmd_check)
 
+    p = sub.add_parser("migrate", help="migrate the database to this version's schema, then exit")
+    p.set_defaults(func=cmd_migrate)
+
     p = sub.add_parser("list", help="list stored entities")
     p.add_argument("--kind")
     p.add_argument("--format", choices=("text", "json"), default="text")
@@ -514,10 +535,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     ns = parser.parse_args(args)
     # Non-dumpable, and the platforms' tokens out of os.environ before any child starts.
     harden()
-    logging.basicConfig(
-        level=logging.INFO if ns.verbose else logging.WARNING,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    configure_logging("text", verbose=ns.verbose)  # secrets redacted (bot.logsetup)
     try:
         return int(ns.func(ns))
     except ConfigError as exc:

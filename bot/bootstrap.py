@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +40,8 @@ from bot.docs.index import DocsIndexer
 from bot.docs.service import DocsService
 from bot.docs.settings import DocsSettings, parse_docs_settings
 from bot.errors import ConfigError
+from bot.logsetup import parse_logging
+from bot.metrics_settings import parse_metrics
 from bot.platforms import parse_discord, parse_slack
 from bot.reports.delivery import Sleep
 from bot.reports.service import Reports
@@ -95,6 +98,8 @@ CONFIG = ConfigSchema(
         ConfigSection("schedules", parse_schedules),
         ConfigSection("git", git_source.parse_git_settings),
         ConfigSection("scaffold", parse_scaffold),
+        ConfigSection("logging", parse_logging),
+        ConfigSection("metrics", parse_metrics),
     ),
     source_types=(
         SourceType("file", parse_file_source, file_source),
@@ -246,3 +251,22 @@ def build_scheduler(
         sleep=sleep,
     )
     return ReportScheduler(schedules, runs, aps=aps)
+
+
+@dataclass(frozen=True)
+class Migrated:
+    """What ``migrate_database`` did: the database (password hidden) and whether it was
+    read-only (then nothing was migrated)."""
+
+    url: str
+    read_only: bool
+
+
+def migrate_database(settings: Settings) -> Migrated:
+    """Bring the configured database to this version's schema (under the migration lock)."""
+    db = Database(settings.database_url)
+    try:
+        db.migrate()
+        return Migrated(db.safe_url, db.read_only)
+    finally:
+        db.dispose()

@@ -103,3 +103,11 @@ class SecretEnviron(Mapping[str, str]):
 
 def secret_environ() -> Mapping[str, str]:
     return SecretEnviron()
+
+
+def secret_values() -> tuple[str, ...]:
+    """Every secret value this process holds: the ones read (stored) and the known ones still
+    in ``os.environ`` (for the log redactor, ``bot.logsetup``)."""
+    found = set(_store.values())
+    found.update(os.environ[name] for name in KNOWN_SECRETS if os.environ.get(name))
+    return tuple(v for v in found if v)
