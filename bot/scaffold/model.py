@@ -12,7 +12,7 @@ from bot.errors import UserError
 
 VariableKind = Literal["text", "multiline", "choice", "boolean", "json", "number"]
 Role = Literal["name", "owner", "system", "repo"]
-Engine = Literal["cookiecutter", "backstage"]
+Engine = Literal["cookiecutter", "backstage", "native"]
 
 # Jinja's default delimiters; a template may change them through ``_jinja2_env_vars``.
 JINJA_MARKERS: tuple[str, ...] = ("{{", "}}", "{%", "%}", "{#", "#}")
@@ -53,6 +53,16 @@ class BackstageRecipe:
 
 
 @dataclass(frozen=True)
+class NativeRecipe:
+    """A v1beta3 Template Callboard runs itself (``bot.scaffold.v1beta3``)."""
+
+    ref: str  # template:default/docs-template
+    document: Mapping[str, Any]  # the Template entity as stored (nothing rendered)
+    folder: Path  # the folder holding the template file: relative skeleton URLs start here
+    actions: tuple[str, ...] = ()  # its steps' actions, in order
+
+
+@dataclass(frozen=True)
 class Template:
     """A template Callboard can offer; ``problems`` say why one cannot be run."""
 
@@ -74,6 +84,7 @@ class Template:
     extensions: tuple[str, ...] = ()
     patterns: Mapping[str, str] = field(default_factory=dict)
     backstage: BackstageRecipe | None = None
+    native: NativeRecipe | None = None
     # Variables whose values reach a file or folder name (directly or through a default).
     path_variables: tuple[str, ...] = ()
 

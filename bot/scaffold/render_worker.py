@@ -34,6 +34,7 @@ def main() -> int:
         from jinja2 import TemplateError
 
         from bot.scaffold import sandbox
+        from bot.scaffold.v1beta3 import engine as _v1beta3  # noqa: F401  (before the drop)
     except ImportError as exc:
         _write(result_path, {"ok": False, "error": "ImportError", "message": str(exc)})
         return 1
@@ -49,6 +50,8 @@ def main() -> int:
         return 1
     if request.get("sandbox"):
         _limit_memory()
+    if request.get("engine") == "v1beta3":
+        return _run_v1beta3(request, result_path)
     template = request["template"]
     context = request["context"]
     output = request["output"]
@@ -103,6 +106,19 @@ def main() -> int:
         _write(result_path, {"ok": False, "error": type(exc).__name__, "message": str(exc)})
         return 1
     _write(result_path, {"ok": True, "project": project})
+    return 0
+
+
+def _run_v1beta3(request: dict[str, Any], result_path: str) -> int:
+    """A Backstage v1beta3 Template's steps, run by Callboard's native engine."""
+    try:
+        from bot.scaffold.v1beta3 import engine
+
+        result = engine.run(request["run"])
+    except Exception as exc:  # reported as a failed run, never a silent exit
+        _write(result_path, {"ok": False, "error": type(exc).__name__, "message": str(exc)})
+        return 1
+    _write(result_path, {"ok": True, "run": result})
     return 0
 
 

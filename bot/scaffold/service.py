@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import difflib
+import json
 import logging
 import shutil
 import tempfile
@@ -47,6 +48,13 @@ from bot.scaffold.model import (
     Variable,
     VariableKind,
 )
+from bot.scaffold.native import (
+    NativeRun,
+    parameters_for,
+    run_native,
+    secrets_for,
+    write_output,
+)
 from bot.scaffold.publish import Publisher, PublishError, Repository
 from bot.scaffold.render import Rendered, RenderError, render
 from bot.scaffold.settings import ScaffoldSettings
@@ -58,6 +66,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+_MARK = {"completed": "✓", "skipped": "–", "failed": "✗"}
 EXTENSION_KEY = "scaffold"
 DIALOG_PREFIX = "scaffold:"
 ACTION = "scaffold"
@@ -104,6 +113,9 @@ class _Run:
     commit: str | None = None
     rendered: Rendered | None = None
     entity: Entity | None = None
+    extra: Mapping[str, Any] = field(default_factory=dict)  # JSON parameters (--values)
+    output: Path | None = None  # where to write the files the run would publish
+    native: NativeRun | None = None
 
     async def say(self, text: str) -> None:
         try:
@@ -278,8 +290,14 @@ class Scaffolder:
         *,
         dry_run: bool = False,
         digest: str | None = None,
+        extra: Mapping[str, Any] | None = None,
+        output: Path | None = None,
     ) -> Reply:
-        """Check everything, then run (or dry-run) the scaffold; ``InvalidAnswers`` per field."""
+        """Check everything, then run (or dry-run) the scaffold; ``InvalidAnswers`` per field.
+
+        ``extra`` holds JSON parameters for fields the dialog does not ask (lists, objects:
+        ``callboard scaffold --values``), passed as data to a native template's run;
+        ``output`` receives a copy of the files the run would publish."""
         template = await self.template(name)
         if digest and digest != template.digest:
             raise UserError(
@@ -333,6 +351,8 @@ class Scaffolder:
             )
             raise
         run = _Run(template, answers, requester, progress or _Silent(), audit_id, dry_run)
+        run.extra = dict(extra or {}) if template.engine == "native" else {}
+        run.output = output
         task = asyncio.get_running_loop().create_task(self._run(run))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
@@ -395,6 +415,8 @@ class Scaffolder:
         return reply
 
     async def _steps(self, run: _Run, work: Path) -> Reply:
+        if run.template.engine == "native":
+            return await self._native(run, work)
         answers = run.answers
         owner_name = answers.owner.name
         remote = self.publisher.remote_for(answers.name, owner_name)
@@ -458,14 +480,160 @@ class Scaffolder:
             return self._failure(run)
         return await self.app.offload(self._success, run)  # reads the catalog
 
-    async def _register(self, run: _Run) -> str | None:
+    async def _native(self, run: _Run, work: Path) -> Reply:
+        """A v1beta3 Template on the native engine: its steps in the render child, then the
+        publish and registration its steps asked for, through Callboard's publisher."""
+        answers, template = run.answers, run.template
+        owner_name = answers.owner.name
+        remote = self.publisher.remote_for(answers.name, owner_name)
+        repo_value = repo_url_value(remote or "", answers.name)
+        parameters = parameters_for(template, answers, repo_value, run.extra)
+        user: dict[str, Any] = {}
+        if run.requester.user_ref is not None:
+            entity = await self.app.offload(self.app.catalog.get, run.requester.user_ref)
+            if entity is not None:
+                user["entity"] = json.loads(json.dumps(dict(entity.raw), default=str))
+            user["ref"] = str(run.requester.user_ref)
+        await run.say("running the template's steps…")
+        try:
+            native = await asyncio.to_thread(
+                run_native,
+                template,
+                parameters,
+                work,
+                dry_run=run.dry_run,
+                timeout=self.cfg.timeout_seconds,
+                max_files=self.cfg.max_files,
+                max_bytes=self.cfg.max_output_mb * 2**20,
+                secrets=secrets_for(template, answers),
+                user=user,
+                predicted=self._predicted(answers.name, remote),
+                integrations=self._integrations(repo_value),
+                render_user=self.cfg.render_user,
+            )
+        except RenderError as exc:
+            run.failed = ("rendering", _redact(str(exc), answers.secrets))
+            return self._failure(run)
+        run.native = native
+        published = native.publish if native.publish and native.publish.snapshot else None
+        if published is not None and published.snapshot is not None:
+            run.rendered = Rendered(published.snapshot, published.files, native.size, False)
+        else:
+            run.rendered = Rendered(native.workspace, native.files, native.size, False)
+        if not native.ok:
+            failed = next((s for s in native.steps if s.status == "failed"), None)
+            tail = " / ".join(failed.log[-3:]) if failed else ""
+            why = f"step {native.failed_step} failed: {native.error}"
+            why += f" ({tail})" if tail else ""
+            run.failed = ("rendering", _redact(why, answers.secrets))
+            return self._failure(run)
+        ran = ", ".join(f"{s.name}: {s.status}" for s in native.steps)
+        run.done["rendering"] = f"{len(native.files)} files ({ran})"
+        if run.output is not None:
+            try:
+                await asyncio.to_thread(write_output, native, run.output)
+            except (RenderError, OSError) as exc:
+                run.failed = ("rendering", str(exc))
+                return self._failure(run)
+            run.notes.append(f"the files were written to {run.output}")
+        if run.dry_run:
+            return self._dry_run(run)
+        publish = native.publish
+        if publish is None or publish.snapshot is None:
+            run.notes.append("the template's publish step did not run: nothing was published")
+            return self._native_done(run)
+        await run.say(f"rendered {len(native.files)} files; creating the repository…")
+        description = str(
+            publish.input.get("description")
+            or answers.context.get("description")
+            or f"{answers.name}, scaffolded from {template.name}"
+        )
+        try:
+            run.repository = await asyncio.to_thread(
+                self.publisher.create, answers.name, owner_name, description
+            )
+        except PublishError as exc:
+            run.failed = ("repository", str(exc))
+            return self._failure(run)
+        run.done["repository"] = (
+            f"created {run.repository.shown}"
+            if run.repository.created
+            else f"using {run.repository.shown}"
+        )
+        await run.say(f"pushing to {run.repository.url}…")
+        message = (
+            f"Scaffold {answers.name} from the {template.name} template\n\n"
+            f"Requested by {run.requester.shown} through Callboard."
+        )
+        try:
+            run.commit = await asyncio.to_thread(
+                self.publisher.push, publish.snapshot, run.repository, message
+            )
+        except PublishError as exc:
+            run.failed = ("push", str(exc))
+            await self._undo(run)
+            return self._failure(run)
+        run.done["push"] = f"{self.cfg.publish.branch} at {run.commit[:10]}"
+        register = native.register
+        if register is None:
+            run.notes.append("the template's register step did not run: nothing was registered")
+            return self._native_done(run)
+        await run.say("registering it in the catalog…")
+        path = str(register.input.get("catalogInfoPath") or "/catalog-info.yaml").lstrip("/")
+        problem = await self._register(run, path or "catalog-info.yaml")
+        if problem:
+            run.failed = ("registration", problem)
+            return self._failure(run)
+        return await self.app.offload(self._success, run)
+
+    def _predicted(self, name: str, remote: str | None) -> dict[str, Any]:
+        """What a template's publish and register steps will give as outputs, for the links
+        its ``output`` renders (the repository is made by Callboard's publisher)."""
+        shown = remote or f"(the {self.publisher.describe()} repository {name})"
+        web = shown[:-4] if shown.startswith("https://") and shown.endswith(".git") else shown
+        contents = f"{web}/tree/{self.cfg.publish.branch}" if web.startswith("https://") else web
+        publish = {"remoteUrl": web, "repoContentsUrl": contents, "commitHash": ""}
+        return {
+            "publish:github": publish,
+            "publish:gitlab": {**publish, "projectId": 0, "created": True},
+            "catalog:register": {
+                "entityRef": f"component:default/{name}",
+                "catalogInfoUrl": f"{contents}/catalog-info.yaml",
+            },
+        }
+
+    def _integrations(self, repo_value: str) -> dict[str, str]:
+        """Hosts ``parseRepoUrl`` accepts besides Backstage's defaults: the publish target's."""
+        host = repo_value.split("?", 1)[0]
+        kind = self.cfg.publish.host.type if self.cfg.publish.host else "github"
+        return {host: kind} if host else {}
+
+    def _native_done(self, run: _Run) -> Reply:
+        """A native run that finished without registering anything (its steps said so)."""
+        assert run.rendered is not None
+        links = tuple(Link(t, u) for t, u in (run.native.links() if run.native else []))
+        if run.repository is not None:
+            links = (Link("Repository", run.repository.shown), *links)
+        return Reply(
+            title=f"Ran {run.template.title} for {run.answers.name}",
+            text=(
+                f"{run.template.title} ran its steps for {run.answers.name}"
+                + (f" and pushed to {run.repository.shown}." if run.repository else ".")
+            ),
+            sections=(self._steps_section(run), self._files_section(run.rendered)),
+            links=links,
+            notes=tuple(run.notes),
+            ephemeral=False,
+        )
+
+    async def _register(self, run: _Run, catalog_file: str = "catalog-info.yaml") -> str | None:
         """Register the repository and sync it; on any failure, unregister (nothing is left)."""
         assert run.repository is not None
         try:
             location, report = await register_and_sync(
                 self.app,
                 run.repository.url,
-                "catalog-info.yaml",
+                catalog_file,
                 self.cfg.publish.branch,
                 added_by=str(run.requester.user_ref or run.requester.shown),
             )
@@ -536,6 +704,8 @@ class Scaffolder:
 
     def _dry_run(self, run: _Run) -> Reply:
         assert run.rendered is not None
+        if run.native is not None:
+            return self._native_dry_run(run)
         return Reply(
             title=f"Dry run: {run.answers.name} from {run.template.name}",
             text=(
@@ -543,6 +713,28 @@ class Scaffolder:
                 f"{run.answers.name}, owned by {run.answers.owner}. Nothing was published."
             ),
             sections=(self._files_section(run.rendered),),
+        )
+
+    def _native_dry_run(self, run: _Run) -> Reply:
+        native = run.native
+        assert native is not None and run.rendered is not None
+        steps = Section(
+            title="Template steps",
+            items=tuple(
+                f"{_MARK.get(s.status, '–')} {s.name} ({s.action}): {s.status}"
+                for s in native.steps
+            ),
+        )
+        texts = tuple(Section(title=t, items=(c,)) for t, c in native.texts())
+        return Reply(
+            title=f"Dry run: {run.answers.name} from {run.template.name}",
+            text=(
+                f"{run.template.title} would create {len(run.rendered.files)} files for "
+                f"{run.answers.name}, owned by {run.answers.owner}. Nothing was published."
+            ),
+            sections=(steps, self._files_section(run.rendered), *texts),
+            links=tuple(Link(t, u) for t, u in native.links()),
+            notes=tuple(run.notes),
         )
 
     def _success(self, run: _Run) -> Reply:
@@ -576,8 +768,19 @@ class Scaffolder:
                 Section(title=entity.display_name, fields=tuple(card)),
                 Section(title="Repository", fields=repo_fields),
                 self._files_section(run.rendered),
+                *(
+                    Section(title=t, items=(c,))
+                    for t, c in (run.native.texts() if run.native else [])
+                ),
             ),
-            links=(Link("Repository", run.repository.shown),),
+            links=(
+                Link("Repository", run.repository.shown),
+                *(
+                    Link(t, u)
+                    for t, u in (run.native.links() if run.native else [])
+                    if u != run.repository.shown
+                ),
+            ),
             buttons=self._buttons(entity),
             notes=tuple(run.notes),
             ephemeral=False,

@@ -464,11 +464,20 @@ class NunjucksEnvironment(ImmutableSandboxedEnvironment):
         return super().getitem(obj, argument)
 
     def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
-        if operator == "+" and (isinstance(left, str) or isinstance(right, str)):
-            return js_str(left) + js_str(right)
-        if operator == "+" and isinstance(left, list) and isinstance(right, list):
-            return js_str(left) + js_str(right)
+        if operator == "+" and (
+            isinstance(left, (str, list, Mapping)) or isinstance(right, (str, list, Mapping))
+        ):
+            return _concat_str(left) + _concat_str(right)
         return super().call_binop(context, operator, left, right)
+
+
+def _concat_str(value: Any) -> str:
+    """``String(value)`` as ``+`` uses it: unlike printing, undefined and null are spelled out."""
+    if isinstance(value, JsUndefined):
+        return "undefined"
+    if value is None:
+        return "null"
+    return js_str(value)
 
 
 def _finalize(value: Any) -> str:
