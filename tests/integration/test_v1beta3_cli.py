@@ -81,7 +81,8 @@ def test_templates_lists_each_engine_and_what_cannot_run(
     ) in out
     assert cli_main(["--config", str(config), "templates", "--format", "json", "--no-sync"]) == 0
     rows = {r["name"]: r for r in json.loads(capsys.readouterr().out)["templates"]}
-    assert rows["callboard-filters"]["engine"] == "native" and rows["callboard-filters"]["available"]
+    filters = rows["callboard-filters"]
+    assert filters["engine"] == "native" and filters["available"]
     assert not rows["pr-only"]["available"]
 
 

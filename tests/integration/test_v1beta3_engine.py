@@ -177,6 +177,7 @@ def test_the_other_fixture_templates_run(name: str, tmp_path: Path) -> None:
 
 def test_extension_and_replace(tmp_path: Path) -> None:
     result, out = run_fixture("extension", tmp_path)
+    assert result["ok"], result
     files = tree(out)
     assert files["config.yaml"] == "name: ext-demo\n"  # the first pass wins: no replace
     assert files["README.md"] == "kept as is: ${{ values.name }}\n"
@@ -275,9 +276,8 @@ def test_paths_stay_in_the_workspace_and_the_template_folder(
 def test_a_link_in_a_skeleton_is_refused(tmp_path: Path) -> None:
     (tmp_path / "template" / "skeleton").mkdir(parents=True)
     os.symlink("/etc/passwd", tmp_path / "template" / "skeleton" / "passwd")
-    result, out = run_steps(
-        tmp_path, [{"id": "f", "action": "fetch:template", "input": {"url": "./skeleton"}}], files={}
-    )
+    fetch = {"id": "f", "action": "fetch:template", "input": {"url": "./skeleton"}}
+    result, out = run_steps(tmp_path, [fetch], files={})
     assert not result["ok"] and "symbolic link" in result["error"]
     assert not (out / "passwd").exists()
 
