@@ -23,7 +23,7 @@ from typing import Any
 
 from adapters.console import PLATFORM, console_user, terminal_text
 from bot.app import App
-from bot.chat import Request
+from bot.chat import Reply, Request
 from bot.errors import UserError
 from bot.scaffold.audit import AuditEntry, AuditLog
 from bot.scaffold.model import InvalidAnswers, Template
@@ -65,6 +65,12 @@ def add_cli(sub: argparse._SubParsersAction[argparse.ArgumentParser], make_app: 
         metavar="DIR",
         type=Path,
         help="write the files the run would publish into DIR (new or empty)",
+    )
+    p.add_argument(
+        "--format",
+        choices=("text", "json"),
+        default="text",
+        help="json: the reply as data (title, text, sections, links), for scripts",
     )
     p.add_argument("--no-sync", action="store_true", help="use the stored catalog as is")
     p.set_defaults(func=lambda ns: cmd_scaffold(ns, make_app))
@@ -171,7 +177,9 @@ def cmd_scaffold(ns: argparse.Namespace, make_app: AppFactory) -> int:
             reply = asyncio.run(app.dispatcher.dispatch(request))
             print(terminal_text(reply.to_text()))
             return 1 if reply.error else 0
-        return asyncio.run(_scaffold(app, ns.template, values, ns.dry_run, given, ns.output))
+        return asyncio.run(
+            _scaffold(app, ns.template, values, ns.dry_run, given, ns.output, ns.format)
+        )
     finally:
         app.close()
 
@@ -183,6 +191,7 @@ async def _scaffold(
     dry_run: bool,
     given: dict[str, Any] | None = None,
     output: Path | None = None,
+    fmt: str = "text",
 ) -> int:
     service = scaffolder(app)
     extra: dict[str, Any] = {}
@@ -216,8 +225,31 @@ async def _scaffold(
         for key, message in exc.errors.items():
             print(terminal_text(f"callboard scaffold: {key}: {message}"), file=sys.stderr)
         return 2
-    print(terminal_text(reply.to_text()))
+    if fmt == "json":
+        print(json.dumps(reply_data(reply), indent=2, ensure_ascii=False))
+    else:
+        print(terminal_text(reply.to_text()))
     return 1 if reply.error else 0
+
+
+def reply_data(reply: Reply) -> dict[str, Any]:
+    """A reply as plain data: what ``--format json`` prints."""
+    return {
+        "title": reply.title,
+        "text": reply.text,
+        "error": reply.error,
+        "sections": [
+            {
+                "title": s.title,
+                "text": s.text,
+                "items": list(s.items),
+                "fields": {f.label: f.value for f in s.fields},
+            }
+            for s in reply.sections
+        ],
+        "links": [{"title": link.title, "url": link.url} for link in reply.links],
+        "notes": list(reply.notes),
+    }
 
 
 def cmd_templates(ns: argparse.Namespace, make_app: AppFactory) -> int:
