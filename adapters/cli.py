@@ -38,6 +38,7 @@ from bot.hardening import harden
 from bot.reports.render import REPORTS
 from bot.reports.service import Reports
 from bot.reports.store import PLATFORM_SCOPE
+from bot.scaffold.service import scaffolder, unavailable_lines
 from bot.scheduler import ReportScheduler
 from bot.trust import never_attempted
 from commands import COMMANDS, INTERPRETERS
@@ -250,9 +251,16 @@ def cmd_sync(ns: argparse.Namespace) -> int:
         else:
             for line in summary_lines(report, all_problems=ns.problems, all_changes=ns.changes):
                 print(terminal_text(line))
+            _print_unavailable_templates(app)
         return 0 if report.ok else 1
     finally:
         app.close()
+
+
+def _print_unavailable_templates(app: App) -> None:
+    """The templates that cannot be run, each with its reason (issue 15: never invisible)."""
+    for line in unavailable_lines(asyncio.run(scaffolder(app).listing())):
+        print(terminal_text(line))
 
 
 def cmd_status(ns: argparse.Namespace) -> int:
@@ -273,6 +281,8 @@ def cmd_status(ns: argparse.Namespace) -> int:
             return 0 if data["ok"] else 1
         reply = status_reply(app.db, names, app.clock(), ns.source, ns.page)
         print(render_reply(reply, ns.format))
+        if not ns.source:
+            _print_unavailable_templates(app)
         return 1 if reply.error else 0
     finally:
         app.close()

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from rapidfuzz import fuzz, process
@@ -29,6 +29,7 @@ from bot.errors import BadArguments, CatalogError, PermissionDenied, UserError
 from bot.scaffold.audit import AuditLog
 from bot.scaffold.model import Requester
 from bot.scaffold.permissions import ancestors, requester_groups
+from bot.scaffold.service import unavailable_section
 from bot.store.db import Database
 from commands.common import command_line, identify_user
 from commands.here import here_reply
@@ -165,7 +166,15 @@ async def sync_command(ctx: Context, args: Args) -> Reply:
             for s in report.sources
         },
     )
-    return sync_reply(report)
+    return await _with_templates(ctx, sync_reply(report))
+
+
+async def _with_templates(ctx: Context, reply: Reply) -> Reply:
+    """``reply`` with the templates that cannot be run (issue 15: never silently invisible)."""
+    section = await unavailable_section(ctx.app)
+    if section is None:
+        return reply
+    return replace(reply, sections=(*reply.sections, section))
 
 
 def _change_lines(source: SourceReport) -> list[str]:
@@ -284,7 +293,7 @@ async def status_command(ctx: Context, args: Args) -> Reply:
         raise BadArguments(f"--force is for /{NAME} sync. Usage: /{NAME} status [source]")
     only = _source_name(ctx, args.text("rest")) if args.text("rest").strip() else None
     await require_admin(ctx, f"/{NAME} status")
-    return await ctx.offload(
+    reply = await ctx.offload(
         status_reply,
         ctx.app.db,
         ctx.app.sync.source_names(),
@@ -292,6 +301,7 @@ async def status_command(ctx: Context, args: Args) -> Reply:
         only,
         int(args.options.get("page") or 1),
     )
+    return reply if only else await _with_templates(ctx, reply)
 
 
 def status_reply(

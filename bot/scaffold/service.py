@@ -91,6 +91,23 @@ def scaffolder(app: App) -> Scaffolder:
     return found
 
 
+def unavailable_lines(listing: Listing) -> tuple[str, ...]:
+    """One line per template that cannot be run, with its reason (as the listing shows it)."""
+    return tuple(
+        f"template {t.name} ({t.origin}): not available: {t.problems[0]}"
+        for t in listing.templates
+        if not t.usable
+    )
+
+
+async def unavailable_section(app: App) -> Section | None:
+    """The templates that cannot be run, for ``/callboard status`` and sync replies."""
+    lines = unavailable_lines(await scaffolder(app).listing())
+    if not lines:
+        return None
+    return Section(title=f"Templates not available ({len(lines)})", items=lines)
+
+
 class _Silent:
     async def update(self, text: str) -> None:
         log.info("scaffold: %s", text)

@@ -141,3 +141,16 @@ def test_an_if_on_the_publish_step_is_respected(
     assert "the template's publish step did not run: nothing was published" in printed
     assert not (tmp_path / "git").exists()
     assert (out_dir / "service" / "catalog-info.yaml").is_file()
+
+
+def test_status_and_sync_name_the_templates_that_cannot_run(
+    config: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    line = (
+        "template pr-only (catalog template:default/pr-only): not available: step open-pr uses "
+        "the action publish:github:pull-request, which Callboard cannot run natively"
+    )
+    cli_main(["--config", str(config), "sync"])
+    assert line in capsys.readouterr().out
+    cli_main(["--config", str(config), "status"])
+    assert line in capsys.readouterr().out
