@@ -19,6 +19,26 @@ JINJA_MARKERS: tuple[str, ...] = ("{{", "}}", "{%", "%}", "{#", "#}")
 
 
 @dataclass(frozen=True)
+class Condition:
+    """When a form field applies: ``field``'s value is one of ``values`` (any given value when
+    ``values`` is empty); ``negate`` turns it round (an ``else`` branch)."""
+
+    field: str
+    values: tuple[str, ...] = ()
+    negate: bool = False
+
+    def holds(self, given: str) -> bool:
+        found = given in self.values if self.values else given not in ("", "false")
+        return found != self.negate
+
+    def __str__(self) -> str:
+        if not self.values:
+            return f"{self.field} is {'not ' if self.negate else ''}given"
+        shown = " or ".join(self.values)
+        return f"{self.field} is {'not ' if self.negate else ''}{shown}"
+
+
+@dataclass(frozen=True)
 class Variable:
     """One input of a template, read without rendering anything.
 
@@ -39,6 +59,13 @@ class Variable:
     max_length: int | None = None
     role: Role | None = None
     secret: bool = False  # ui:widget password / ui:field Secret: never logged, echoed, audited
+    minimum: float | None = None  # number fields (JSON schema minimum/maximum)
+    maximum: float | None = None
+    format: str | None = None  # "email", "uri" (JSON schema format)
+    integer: bool = False  # type integer
+    many: bool = False  # an array: comma-separated in chat, a list for the template
+    when: tuple[Condition, ...] = ()  # asked only when all hold (dependencies, if/then)
+    shown_as: str | None = None  # the Backstage ui:field chat shows as plain text
 
 
 @dataclass(frozen=True)

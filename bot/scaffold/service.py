@@ -284,14 +284,26 @@ class Scaffolder:
         )
         if var.max_length is not None:
             limit = min(limit, var.max_length)
+        hint = var.hint
+        extra = []
+        if var.when:
+            extra.append(f"Only when {' and '.join(map(str, var.when))}.")
+        if var.minimum is not None or var.maximum is not None:
+            low = "" if var.minimum is None else f"at least {var.minimum:g}"
+            high = "" if var.maximum is None else f"at most {var.maximum:g}"
+            extra.append(f"A number {' and '.join(x for x in (low, high) if x)}.")
+        if var.format:
+            extra.append(f"An {'email address' if var.format == 'email' else 'URI'}.")
+        if extra:
+            hint = " ".join(x for x in (hint, *extra) if x)
         return DialogField(
             name=var.name,
             label=var.label,
             kind=kind,
-            required=var.required and var.default is None and var.derived is None,
+            required=var.required and var.default is None and var.derived is None and not var.when,
             default=None if var.secret else var.default,
-            choices=var.choices,
-            hint=var.hint,
+            choices=() if var.many else var.choices,
+            hint=hint,
             max_length=limit,
             secret=var.secret,
         )
