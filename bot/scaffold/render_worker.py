@@ -26,6 +26,8 @@ from typing import Any
 def main() -> int:
     request: dict[str, Any] = json.load(sys.stdin)
     result_path = request["result"]
+    if request.get("engine") == "v1beta3":
+        return _main_v1beta3(request, result_path)
     try:
         from cookiecutter.exceptions import CookiecutterException
         from cookiecutter.generate import generate_context
@@ -34,7 +36,6 @@ def main() -> int:
         from jinja2 import TemplateError
 
         from bot.scaffold import sandbox
-        from bot.scaffold.v1beta3 import engine as _v1beta3  # noqa: F401  (before the drop)
     except ImportError as exc:
         _write(result_path, {"ok": False, "error": "ImportError", "message": str(exc)})
         return 1
@@ -50,8 +51,6 @@ def main() -> int:
         return 1
     if request.get("sandbox"):
         _limit_memory()
-    if request.get("engine") == "v1beta3":
-        return _run_v1beta3(request, result_path)
     template = request["template"]
     context = request["context"]
     output = request["output"]
@@ -109,11 +108,28 @@ def main() -> int:
     return 0
 
 
-def _run_v1beta3(request: dict[str, Any], result_path: str) -> int:
-    """A Backstage v1beta3 Template's steps, run by Callboard's native engine."""
+def _main_v1beta3(request: dict[str, Any], result_path: str) -> int:
+    """A Backstage v1beta3 Template's steps, run by Callboard's native engine: the same
+    privilege drop and memory bound, without loading cookiecutter unless a step needs it."""
     try:
-        from bot.scaffold.v1beta3 import engine
+        from binaryornot.check import is_binary  # noqa: F401  (loaded before the drop)
 
+        from bot.scaffold.v1beta3 import engine
+    except ImportError as exc:
+        _write(result_path, {"ok": False, "error": "ImportError", "message": str(exc)})
+        return 1
+    if request.get("run_as"):
+        _preload()
+    try:
+        _drop_privileges(request.get("run_as"))
+    except OSError as exc:
+        _write(
+            result_path,
+            {"ok": False, "error": "PrivilegeDrop", "message": f"cannot drop privileges: {exc}"},
+        )
+        return 1
+    _limit_memory()
+    try:
         result = engine.run(request["run"])
     except Exception as exc:  # reported as a failed run, never a silent exit
         _write(result_path, {"ok": False, "error": type(exc).__name__, "message": str(exc)})

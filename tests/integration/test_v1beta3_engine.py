@@ -361,3 +361,10 @@ def test_the_template_folder_is_never_written(tmp_path: Path) -> None:
         }
     )
     assert tree(copy) == before
+
+
+def test_the_files_a_run_writes_are_bounded(tmp_path: Path) -> None:
+    files = {f"skeleton/f{i}.txt": "${{ values.n }}\n" for i in range(5)}
+    fetch = {"id": "f", "action": "fetch:template", "input": {"url": "./skeleton"}}
+    result, _ = run_steps(tmp_path, [fetch], files=files, max_files=3)
+    assert not result["ok"] and "more than 3 files" in result["error"]

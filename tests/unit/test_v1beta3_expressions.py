@@ -168,3 +168,23 @@ def test_cookiecutter_compat_uses_double_braces_and_jsonify() -> None:
         "{{ cookiecutter.tags | jsonify }} ${{ x }}", {"cookiecutter": {"tags": ["a"]}}, compat=True
     )
     assert out == '["a"] $'  # in compat mode ``{{ x }}`` is the interpolation
+
+
+def test_a_files_own_newlines_are_kept() -> None:
+    assert text("a\r\n${{ parameters.count }}\r\n") == "a\r\n3\r\n"
+    assert text("{% if true %}a{% endif %}\r\nb\r\n") == "a\r\nb\r\n"
+    assert text("no tags\r\n") == "no tags\r\n"
+
+
+def test_interpolation_only_text_renders_as_the_full_engine_does() -> None:
+    cases = [
+        "${{ parameters.tags }} and ${{ '}}' }} and ${{ parameters.missing }}|",
+        "${{ parameters.count === 3 }} ${{ {a: 1} | dump }} ${{ parameters.name | upper }}",
+        "x ${{- parameters.count }} y",
+    ]
+    env = ex.environment()
+    for source in cases:
+        full = env.from_string(ex._strict_equality(source)).render(ex._context(CTX))
+        assert text(source) == full
+    with pytest.raises(ex.ExpressionError):
+        text("unclosed ${{ parameters.count ")

@@ -48,6 +48,7 @@ class ActionContext:
     max_files: int
     log: Callable[[str], None]
     outputs: dict[str, Any] = field(default_factory=dict)
+    files: int | None = None  # files in the workspace (counted once, then kept up to date)
 
     def output(self, name: str, value: Any) -> None:
         self.outputs[name] = value
@@ -88,9 +89,13 @@ def _refuse_links(path: str) -> None:
                     raise ActionError(f"the skeleton holds a symbolic link ({rel}); refused")
 
 
-def _count(ctx: ActionContext) -> None:
-    total = sum(len(files) for _, _, files in os.walk(ctx.workspace))
-    if total > ctx.max_files:
+def _count(ctx: ActionContext, added: int = 1) -> None:
+    """Bound the workspace's files: counted once per action, then one more per write."""
+    if ctx.files is None or added == 0:
+        ctx.files = sum(len(files) for _, _, files in os.walk(ctx.workspace))
+    else:
+        ctx.files += added
+    if ctx.files > ctx.max_files:
         raise ActionError(
             f"the template produced more than {ctx.max_files} files; refused (scaffold.max_files)"
         )
@@ -288,7 +293,7 @@ def fetch_plain(inputs: Mapping[str, Any], ctx: ActionContext) -> None:
     else:
         os.makedirs(os.path.dirname(out_dir), exist_ok=True)
         shutil.copyfile(source, out_dir)
-    _count(ctx)
+    _count(ctx, 0)
 
 
 def fetch_plain_file(inputs: Mapping[str, Any], ctx: ActionContext) -> None:
@@ -334,7 +339,7 @@ def fetch_cookiecutter(inputs: Mapping[str, Any], ctx: ActionContext) -> None:
         except sandbox.SandboxError as exc:
             raise ActionError(f"fetch:cookiecutter: {exc}") from None
         shutil.copytree(project, out_dir, dirs_exist_ok=True)
-    _count(ctx)
+    _count(ctx, 0)
 
 
 def fs_rename(inputs: Mapping[str, Any], ctx: ActionContext) -> None:

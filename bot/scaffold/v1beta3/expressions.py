@@ -572,6 +572,18 @@ def _context(values: Mapping[str, Any]) -> dict[str, Any]:
 
 def render_string(env: NunjucksEnvironment, source: str, values: Mapping[str, Any]) -> str:
     """``source`` rendered with ``values``; ``ExpressionError`` when it cannot be."""
+    if not any(
+        start in source
+        for start in (env.variable_start_string, env.block_start_string, env.comment_start_string)
+    ):
+        return source  # nothing to render: the bytes stay as they are
+    if env.block_start_string not in source and env.comment_start_string not in source:
+        fast = _interpolate(env, source, values)
+        if fast is not None:
+            return fast
+    if "\r\n" in source:
+        # Jinja writes its own newline into template text; Nunjucks keeps the file's.
+        env = env.overlay(newline_sequence="\r\n")
     try:
         out = env.from_string(_strict_equality(source)).render(_context(values))
     except ExpressionError:
@@ -581,6 +593,58 @@ def render_string(env: NunjucksEnvironment, source: str, values: Mapping[str, An
     if len(out) > MAX_OUTPUT:
         raise ExpressionError(f"the template rendered more than {MAX_OUTPUT} characters")
     return out
+
+
+_INTERPOLATION = {
+    start: re.compile(
+        re.escape(start) + r"((?:[^}\"']|\"(?:\\.|[^\"\\])*\"|'(?:\\.|[^'\\])*'|\}(?!\}))*)\}\}"
+    )
+    for start in ("${{", "{{")
+}
+_EXPRESSIONS_CACHED = 512
+
+
+def _interpolate(env: NunjucksEnvironment, source: str, values: Mapping[str, Any]) -> str | None:
+    """Text holding only interpolations, rendered one expression at a time (each compiled once
+    per environment): what Jinja would give, without compiling a template per file. None when
+    the text needs the full engine (whitespace control, an unclosed tag)."""
+    start = env.variable_start_string
+    pattern = _INTERPOLATION.get(start)
+    if pattern is None:
+        return None
+    cache: dict[str, Any] = env.__dict__.setdefault("_callboard_expressions", {})
+    context = _context(values)
+    out: list[str] = []
+    last = 0
+    for match in pattern.finditer(source):
+        expr = match.group(1)
+        if expr[:1] in "-+" or expr[-1:] in "-+":
+            return None
+        compiled = cache.get(expr)
+        if compiled is None:
+            try:
+                compiled = env.compile_expression(_strict_expression(expr), undefined_to_none=False)
+            except TemplateError as exc:
+                raise ExpressionError(f"{type(exc).__name__}: {exc}") from None
+            if len(cache) < _EXPRESSIONS_CACHED:
+                cache[expr] = compiled
+        try:
+            value = compiled(**context)
+        except ExpressionError:
+            raise
+        except (TemplateError, TypeError, ValueError, ArithmeticError, KeyError) as exc:
+            raise ExpressionError(f"{type(exc).__name__}: {exc}") from None
+        out.append(source[last : match.start()])
+        out.append(_finalize(value))
+        last = match.end()
+    rest = source[last:]
+    if start in rest:
+        return None  # an unclosed interpolation: the full engine says what is wrong
+    out.append(rest)
+    text = "".join(out)
+    if len(text) > MAX_OUTPUT:
+        raise ExpressionError(f"the template rendered more than {MAX_OUTPUT} characters")
+    return text
 
 
 def _sole_expression(env: NunjucksEnvironment, source: str) -> nodes.Expr | None:
