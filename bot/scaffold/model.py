@@ -27,13 +27,22 @@ class Condition:
     values: tuple[str, ...] = ()
     negate: bool = False
 
+    @property
+    def known(self) -> bool:
+        """False for a condition Callboard could not read (its expression is in ``values``)."""
+        return bool(self.field)
+
     def holds(self, given: str) -> bool:
+        if not self.known:
+            return True  # asked, and never required, since it cannot be decided here
         found = given in self.values if self.values else given not in ("", "false")
         return found != self.negate
 
     def __str__(self) -> str:
+        if not self.known:
+            return self.values[0] if self.values else "some condition"
         if not self.values:
-            return f"{self.field} is {'not ' if self.negate else ''}given"
+            return f"{self.field} is {'not ' if self.negate else ''}set"
         shown = " or ".join(self.values)
         return f"{self.field} is {'not ' if self.negate else ''}{shown}"
 

@@ -110,7 +110,9 @@ def parameters_for(
     """The run's ``parameters``: the validated answers under the template's own names, then
     any JSON values given as such (``--values``) for fields the dialog does not ask."""
     parameters: dict[str, Any] = dict(extra or {})
-    secrets = set(template.secrets)
+    # A ui:field Secret goes to ``secrets`` only, as in Backstage; a password widget's value
+    # is a parameter (kept out of messages and the audit log all the same).
+    secrets = {v.name for v in template.variables if v.secret and v.shown_as == "Secret"}
     parameters.update({k: v for k, v in answers.context.items() if k not in secrets})
     for var in template.variables:
         if var.role == "name":
@@ -125,7 +127,9 @@ def parameters_for(
 
 
 def secrets_for(template: Template, answers: Answers) -> dict[str, str]:
-    return {k: str(answers.context[k]) for k in template.secrets if k in answers.context}
+    """The run's ``secrets``: the values of ``ui:field: Secret`` fields."""
+    names = [v.name for v in template.variables if v.secret and v.shown_as == "Secret"]
+    return {k: str(answers.context[k]) for k in names if k in answers.context}
 
 
 def run_native(

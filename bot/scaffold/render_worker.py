@@ -119,6 +119,12 @@ def _main_v1beta3(request: dict[str, Any], result_path: str) -> int:
         _write(result_path, {"ok": False, "error": "ImportError", "message": str(exc)})
         return 1
     if request.get("run_as"):
+        steps = (request["run"].get("template") or {}).get("spec", {}).get("steps") or ()
+        if any(isinstance(s, dict) and s.get("action") == "fetch:cookiecutter" for s in steps):
+            # what the cookiecutter sandbox loads, while the interpreter is still readable
+            from cookiecutter.generate import generate_context  # noqa: F401
+            from cookiecutter.main import cookiecutter  # noqa: F401
+            from cookiecutter.prompt import prompt_for_config  # noqa: F401
         _preload()
     try:
         _drop_privileges(request.get("run_as"))

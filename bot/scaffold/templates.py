@@ -315,7 +315,15 @@ class TemplateLibrary:
             legacy = any(
                 isinstance(s, Mapping) and s.get("action") == backstage.FETCH_ACTION for s in steps
             )
-            if legacy:
+            # The native engine runs fetch:cookiecutter too, with the template's own if:,
+            # targetPath and catalogInfoPath, when the template says how it is published; the
+            # older path (Callboard publishes every run) keeps the templates without a publish
+            # step, and those the native engine cannot run.
+            publishes = any(
+                isinstance(s, Mapping) and str(s.get("action", "")).startswith("publish:")
+                for s in steps
+            )
+            if legacy and (v1beta3_support.problems(spec) or not publishes):
                 template = self._backstage(row.ref, doc, spec, source, row.file)
                 if template.usable or template.backstage is not None:
                     out.append(template)

@@ -111,8 +111,11 @@ def validate(
         if unmet:
             continue  # a field for other answers: neither asked for nor passed on
         try:
-            if var.when and var.required and not given and var.default is None:
+            decided = all(c.known for c in var.when)
+            if var.when and decided and var.required and not given and var.default is None:
                 raise ValueError(f"is required when {' and '.join(map(str, var.when))}")
+            if var.when and not decided and not given:
+                continue  # a page whose condition Callboard cannot read: optional
             value = _typed(template, var, given)
             if value is not None:
                 _check_reach(template, var, value)

@@ -274,8 +274,35 @@ def backstage_variables(parameters: Any) -> tuple[tuple[Variable, ...], tuple[st
         if not isinstance(page, Mapping):
             problems.append(f"spec.parameters[{page_no}] is not an object")
             continue
-        _page(page, f"spec.parameters[{page_no}]", (), variables, problems, seen_roles)
+        when = _page_when(page.get("when"))
+        _page(page, f"spec.parameters[{page_no}]", when, variables, problems, seen_roles)
     return tuple(variables), tuple(problems)
+
+
+_WHEN = re.compile(
+    r"\$\{\{\s*(?P<not>not\s+|!)?parameters\.(?P<field>[A-Za-z_][A-Za-z0-9_]*)\s*"
+    r"(?:(?P<op>===|==|!==|!=)\s*(?P<value>'[^']*'|\"[^\"]*\"|true|false|-?\d+(?:\.\d+)?))?"
+    r"\s*\}\}"
+)
+
+
+def _page_when(when: Any) -> tuple[Condition, ...]:
+    """A page's ``when:`` as conditions, read (never evaluated): ``${{ parameters.x }}``,
+    ``${{ not parameters.x }}``, ``${{ parameters.x === 'v' }}`` (``==``, ``!==``, ``!=``).
+    Any other expression keeps its fields asked and optional, the expression shown."""
+    if when is None or when is True:
+        return ()
+    if not isinstance(when, str):
+        return (Condition("", (str(when),)),)
+    found = _WHEN.fullmatch(when.strip())
+    if found is None:
+        return (Condition("", (when.strip(),)),)
+    field = found.group("field")
+    if found.group("op") is None:
+        return (Condition(field, (), negate=bool(found.group("not"))),)
+    value = found.group("value").strip("'\"")
+    negate = found.group("op") in ("!==", "!=")
+    return (Condition(field, (value,), negate=negate),)
 
 
 def _page(
@@ -397,6 +424,7 @@ def _schema_variable(
             required=required,
             hint=hint,
             secret=True,
+            shown_as="Secret" if ui_field == "Secret" else None,
             pattern=_pattern(schema),
             min_length=_int(schema.get("minLength")),
             max_length=_int(schema.get("maxLength")),

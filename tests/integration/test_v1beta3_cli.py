@@ -154,3 +154,75 @@ def test_status_and_sync_name_the_templates_that_cannot_run(
     assert line in capsys.readouterr().out
     cli_main(["--config", str(config), "status"])
     assert line in capsys.readouterr().out
+
+
+COOKIECUTTER_TEMPLATE = """\
+apiVersion: scaffolder.backstage.io/v1beta3
+kind: Template
+metadata: {name: cc-docs, title: Cookiecutter docs}
+spec:
+  owner: team-a
+  type: documentation
+  parameters:
+    - required: [name, owner]
+      properties:
+        name: {type: string, ui:field: EntityNamePicker}
+        owner: {type: string, ui:field: OwnerPicker}
+        dryRunOnly: {type: boolean, title: Dry run only, default: false}
+  steps:
+    - id: fetch
+      action: fetch:cookiecutter
+      input:
+        url: ./skeleton
+        targetPath: site
+        copyWithoutRender: [raw/*]
+        values:
+          name: ${{ parameters.name }}
+          owner: ${{ parameters.owner }}
+    - id: publish
+      if: ${{ not parameters.dryRunOnly }}
+      action: publish:github
+      input: {repoUrl: "github.com?owner=acme&repo=x", sourcePath: site}
+    - id: register
+      if: ${{ not parameters.dryRunOnly }}
+      action: catalog:register
+      input:
+        repoContentsUrl: ${{ steps.publish.output.repoContentsUrl }}
+        catalogInfoPath: /meta/catalog-info.yaml
+"""
+CATALOG_INFO = """\
+apiVersion: backstage.io/v1alpha1
+kind: Component
+metadata: {name: "{{ cookiecutter.name }}"}
+spec: {type: documentation, lifecycle: experimental, owner: "{{ cookiecutter.owner }}"}
+"""
+
+
+def test_a_fetch_cookiecutter_template_keeps_its_if_target_path_and_catalog_path(
+    config: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    folder = tmp_path / "templates" / "cc"
+    (folder / "skeleton" / "meta").mkdir(parents=True)
+    (folder / "skeleton" / "raw").mkdir()
+    (folder / "template.yaml").write_text(COOKIECUTTER_TEMPLATE)
+    (folder / "skeleton" / "meta" / "catalog-info.yaml").write_text(CATALOG_INFO)
+    (folder / "skeleton" / "raw" / "{{ cookiecutter.name }}.txt").write_text("{{ kept }}\n")
+    all_yaml = tmp_path / "templates" / "all.yaml"
+    all_yaml.write_text(all_yaml.read_text().replace("./pr.yaml", "./pr.yaml, ./cc/template.yaml"))
+    base = ["--config", str(config), "scaffold", "cc-docs", "--set", "name=handbook"]
+
+    assert cli_main([*base, "--set", "dryRunOnly=yes"]) == 0
+    assert "nothing was published" in capsys.readouterr().out
+    assert not (tmp_path / "git").exists()  # the "dry run only" box is honoured
+
+    assert cli_main([*base, "--no-sync"]) == 0
+    assert "Created handbook" in capsys.readouterr().out
+    bare = tmp_path / "git" / "handbook.git"
+    assert ls_tree(bare) == ["meta/catalog-info.yaml", "raw/handbook.txt"]
+    kept = subprocess.run(
+        ["git", "--git-dir", str(bare), "show", "main:raw/handbook.txt"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert kept == "{{ kept }}\n"  # copyWithoutRender holds under targetPath

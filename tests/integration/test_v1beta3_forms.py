@@ -60,7 +60,10 @@ async def test_the_dialog_asks_every_field_and_names_what_it_shows_as_text(
         "apiToken",
         "flavour",
         "enableDb",
+        "enableMonitoring",
         "dbName",
+        "alertEmail",
+        "scaleNote",
     ]  # the hidden field is not asked
     assert fields["cloud"].choices[0] == ("aws", "Amazon Web Services")
     assert fields["awsRegion"].hint == "Only when cloud is aws."
@@ -72,6 +75,25 @@ async def test_the_dialog_asks_every_field_and_names_what_it_shows_as_text(
     assert fields["tags"].hint == "comma-separated (some of: python, java, go)."
     assert fields["flavour"].hint == "Backstage shows the FlavourPicker picker here."
     assert fields["notes"].kind == "multiline" and fields["apiToken"].secret
+    assert fields["alertEmail"].hint == "Only when enableMonitoring is set. An email address."
+    # a page condition Callboard does not read is shown as written, its fields optional
+    assert fields["scaleNote"].hint == "Only when ${{ parameters.replicas > 5 }}."
+    assert not fields["scaleNote"].required
+
+
+async def test_a_pages_when_decides_whether_its_fields_are_required(
+    make_app: AppFactory, tmp_path: Path
+) -> None:
+    app = forms_app(make_app, tmp_path)
+    dialog = await open_dialog(app, "/scaffold callboard-forms --dry-run")
+    off = await submit(app, dialog, GOOD)
+    assert isinstance(off, Reply) and not off.error, off
+    on = await submit(app, dialog, {**GOOD, "enableMonitoring": "yes"})
+    assert isinstance(on, DialogErrors)
+    assert on.errors == {"alertEmail": "is required when enableMonitoring is set"}
+    given = await submit(app, dialog, {**GOOD, "enableMonitoring": "yes", "alertEmail": "x"})
+    assert isinstance(given, DialogErrors)
+    assert given.errors == {"alertEmail": "“x” is not an email address"}
 
 
 async def test_conditional_fields_are_required_only_when_they_apply(
