@@ -105,7 +105,8 @@ def test_every_action_of_the_actions_template(tmp_path: Path) -> None:
     assert files["service/extra/beta.md"] == "# Extra beta (number 1)\n"
     assert files["service/catalog-info.yaml"] == (
         "apiVersion: backstage.io/v1alpha1\nkind: Component\nmetadata:\n  name: checkout-api\n"
-        "  description: Made from the actions template\n  tags:\n    - python\n"
+        "  description: Made from the actions template, which runs one step for every\n"
+        "    built-in action Callboard runs natively\n  tags:\n    - python\n"
         "    - checkout-api\n  annotations:\n"
         "    backstage.io/source-template: template:default/callboard-actions\n"
         "spec:\n  type: service\n  lifecycle: experimental\n"

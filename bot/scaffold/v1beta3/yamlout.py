@@ -42,6 +42,51 @@ def _scalar(value: Any) -> str:
     return json.dumps(text, ensure_ascii=False)
 
 
+LINE_WIDTH = 80
+MIN_CONTENT_WIDTH = 20
+
+
+def _fold(text: str, indent: int, at_start: int) -> str:
+    """A long plain scalar folded onto lines of at most 80 columns, as the ``yaml`` package
+    folds it (at a single space between two non-spaces; continuation lines at ``indent``)."""
+    step = max(1 + MIN_CONTENT_WIDTH, 1 + LINE_WIDTH - indent)
+    if len(text) <= step:
+        return text
+    folds: list[int] = []
+    end = LINE_WIDTH - indent
+    if at_start > LINE_WIDTH - max(2, MIN_CONTENT_WIDTH):
+        folds.append(0)
+    else:
+        end = LINE_WIDTH - at_start
+    split: int | None = None
+    prev = ""
+    for i, ch in enumerate(text):
+        if ch == "\n":
+            end = i + indent + step
+            split = None
+        else:
+            if ch == " " and prev and prev not in " \n\t":
+                nxt = text[i + 1] if i + 1 < len(text) else ""
+                if nxt and nxt not in " \n\t":
+                    split = i
+            if i >= end and split:
+                folds.append(split)
+                end = split + step
+                split = None
+        prev = ch
+    if not folds:
+        return text
+    pad = " " * indent
+    out = text[: folds[0]] if folds[0] else ""
+    for n, fold in enumerate(folds):
+        stop = folds[n + 1] if n + 1 < len(folds) else len(text)
+        if fold == 0:
+            out = f"\n{pad}{text[:stop]}"
+        else:
+            out += f"\n{pad}{text[fold + 1 : stop]}"
+    return out
+
+
 def _block(text: str, indent: str) -> str:
     chomp = (
         ""
@@ -67,7 +112,10 @@ def _node(value: Any, indent: int) -> list[str]:
             elif isinstance(item, str) and "\n" in item:
                 lines.append(f"{pad}{k}: {_block(item, ' ' * (indent + 2))}")
             else:
-                lines.append(f"{pad}{k}: {_inline(item)}")
+                value = _inline(item)
+                if isinstance(item, str) and value == item:  # plain: folded when long
+                    value = _fold(value, indent + 2, indent + len(k) + 1)
+                lines.append(f"{pad}{k}: {value}")
         return lines
     if isinstance(value, list):
         for item in value:
@@ -78,7 +126,10 @@ def _node(value: Any, indent: int) -> list[str]:
             elif isinstance(item, str) and "\n" in item:
                 lines.append(f"{pad}- {_block(item, ' ' * (indent + 2))}")
             else:
-                lines.append(f"{pad}- {_inline(item)}")
+                value = _inline(item)
+                if isinstance(item, str) and value == item:
+                    value = _fold(value, indent + 2, indent + 1)
+                lines.append(f"{pad}- {value}")
         return lines
     return [pad + _inline(value)]
 
