@@ -28,9 +28,7 @@ ANSWERS = {
 }
 
 
-async def test_a_v1beta3_form_through_discord_modals(
-    make_app: AppFactory, tmp_path: Path
-) -> None:
+async def test_a_v1beta3_form_through_discord_modals(make_app: AppFactory, tmp_path: Path) -> None:
     people = tmp_path / "people.yaml"
     people.write_text("")
     folder = tmp_path / "forms"
