@@ -87,13 +87,21 @@ class NativeRun:
         return next((d for d in self.deferred if d.action == "catalog:register"), None)
 
     def links(self) -> list[tuple[str, str]]:
-        """``output.links`` as (title, url or entity ref)."""
+        """``output.links`` that are URLs, as (title, url)."""
         out = []
         for item in self.output.get("links") or ():
-            if isinstance(item, Mapping):
-                target = item.get("url") or item.get("entityRef")
-                if isinstance(target, str) and target:
-                    out.append((str(item.get("title") or target), target))
+            if isinstance(item, Mapping) and isinstance(item.get("url"), str) and item["url"]:
+                out.append((str(item.get("title") or item["url"]), str(item["url"])))
+        return out
+
+    def entity_links(self) -> list[tuple[str, str]]:
+        """``output.links`` that name a catalog entity (``entityRef``), as (title, ref)."""
+        out = []
+        for item in self.output.get("links") or ():
+            if isinstance(item, Mapping) and not item.get("url"):
+                ref = item.get("entityRef")
+                if isinstance(ref, str) and ref:
+                    out.append((str(item.get("title") or ref), ref))
         return out
 
     def texts(self) -> list[tuple[str, str]]:

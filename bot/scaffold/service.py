@@ -810,15 +810,19 @@ class Scaffolder:
                     if u != run.repository.shown
                 ),
             ),
-            buttons=self._buttons(entity),
+            buttons=self._buttons(entity, run.native),
             notes=tuple(run.notes),
             ephemeral=False,
         )
 
-    def _buttons(self, entity: Entity) -> tuple[Button, ...]:
+    def _buttons(self, entity: Entity, native: NativeRun | None = None) -> tuple[Button, ...]:
         buttons = [Button("Who owns it", command=f"/whoowns {entity.ref}")]
-        if self.app.dispatcher.command("describe") is not None:
+        describe = self.app.dispatcher.command("describe") is not None
+        if describe:
             buttons.append(Button("Details", command=f"/describe {entity.ref}"))
+        for title, ref in native.entity_links() if native and describe else ():
+            if ref.lower() != str(entity.ref):  # a template's own "Open in catalog" link
+                buttons.append(Button(title, command=f"/describe {ref}"))
         return tuple(buttons)
 
 

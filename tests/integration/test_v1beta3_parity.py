@@ -176,12 +176,9 @@ def files_of(root: Path, template_name: str | None = None) -> dict[str, tuple[by
 
 
 def backstage_links(output: dict[str, Any]) -> list[tuple[str, str]]:
-    links = []
-    for item in output.get("links") or ():
-        target = item.get("url") or item.get("entityRef")
-        if target:
-            links.append((item.get("title") or target, target))
-    return links
+    """Backstage's URL links (an ``entityRef`` link becomes a /describe button in chat)."""
+    links = [item for item in output.get("links") or () if item.get("url")]
+    return [(item.get("title") or item["url"], item["url"]) for item in links]
 
 
 CASES = (
