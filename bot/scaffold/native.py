@@ -20,7 +20,8 @@ import os
 import shutil
 import subprocess
 import sys
-from collections.abc import Mapping
+import threading
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -154,8 +155,10 @@ def run_native(
     predicted: Mapping[str, Any] | None = None,
     integrations: Mapping[str, str] | None = None,
     render_user: str = RENDER_USER,
+    on_step: Callable[[str], None] | None = None,
 ) -> NativeRun:
-    """Run ``template``'s steps in the render child under ``work`` (which the caller removes)."""
+    """Run ``template``'s steps in the render child under ``work`` (which the caller removes);
+    ``on_step`` hears each step's name as the child begins it."""
     recipe = template.native
     if recipe is None:
         raise RenderError(f"{template.name} is not a template the native engine runs")
@@ -187,6 +190,7 @@ def run_native(
             },
             timeout,
             run_as,
+            on_step,
         )
         if area != work:
             shutil.copytree(area / "job", work / "job", symlinks=True, dirs_exist_ok=True)
@@ -255,6 +259,7 @@ def _child(
     run: dict[str, Any],
     timeout: float,
     run_as: tuple[int, int] | None,
+    on_step: Callable[[str], None] | None = None,
 ) -> dict[str, Any]:
     for sub in ("home", "tmp", "job"):
         (work / sub).mkdir(parents=True, exist_ok=True)
@@ -281,30 +286,51 @@ def _child(
         "LC_ALL": "C.UTF-8",
         "PYTHONDONTWRITEBYTECODE": "1",
     }
+    errors = work / "stderr.txt"
+    timed_out = threading.Event()
     try:
-        done = subprocess.run(
-            [sys.executable, "-I", str(WORKER)],
-            input=json.dumps(request),
-            capture_output=True,
-            text=True,
-            env=env,
-            cwd=work / "tmp",
-            timeout=timeout,
-            check=False,
-        )
-    except subprocess.TimeoutExpired as exc:
-        raise RenderError(
-            f"the template took longer than {timeout:.0f} s to run and was stopped"
-        ) from exc
+        with open(errors, "w+", encoding="utf-8", errors="replace") as stderr:
+            with subprocess.Popen(
+                [sys.executable, "-I", str(WORKER)],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=stderr,
+                text=True,
+                env=env,
+                cwd=work / "tmp",
+            ) as child:
+
+                def stop() -> None:
+                    timed_out.set()
+                    child.kill()
+
+                watchdog = threading.Timer(timeout, stop)
+                watchdog.start()
+                try:
+                    assert child.stdin is not None and child.stdout is not None
+                    child.stdin.write(json.dumps(request))
+                    child.stdin.close()
+                    for line in child.stdout:  # each step as the child begins it
+                        _heard(line, on_step)
+                    code = child.wait()
+                finally:
+                    watchdog.cancel()
+                    if child.poll() is None:
+                        child.kill()
+                        child.wait()
+            stderr.seek(0)
+            err_text = stderr.read()[-4000:]
     finally:
         if run_as is not None:
             _chown_tree(work, os.getuid(), os.getgid())
+    if timed_out.is_set():
+        raise RenderError(f"the template took longer than {timeout:.0f} s to run and was stopped")
     try:
         result = json.loads(result_path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
-        tail = (done.stderr or done.stdout or "").strip().splitlines()[-3:]
+        tail = err_text.strip().splitlines()[-3:]
         raise RenderError(
-            f"the renderer stopped without a result (exit status {done.returncode})"
+            f"the renderer stopped without a result (exit status {code})"
             + (f": {' / '.join(tail)}" if tail else "")
         ) from None
     if not result.get("ok"):
@@ -317,6 +343,18 @@ def _child(
     if not isinstance(run_result, dict):
         raise RenderError("the renderer returned no run")
     return run_result
+
+
+def _heard(line: str, on_step: Callable[[str], None] | None) -> None:
+    """One line the child printed: a step beginning (anything else is ignored)."""
+    if on_step is None:
+        return
+    try:
+        data = json.loads(line)
+    except ValueError:
+        return
+    if isinstance(data, dict) and isinstance(data.get("step"), str):
+        on_step(data["step"][:200])
 
 
 def write_output(run: NativeRun, output: Path) -> list[str]:

@@ -135,8 +135,12 @@ def _main_v1beta3(request: dict[str, Any], result_path: str) -> int:
         )
         return 1
     _limit_memory()
+
+    def on_step(name: str) -> None:
+        print(json.dumps({"step": name}), flush=True)  # read by the bot as it happens
+
     try:
-        result = engine.run(request["run"])
+        result = engine.run(request["run"], on_step)
     except Exception as exc:  # reported as a failed run, never a silent exit
         _write(result_path, {"ok": False, "error": type(exc).__name__, "message": str(exc)})
         return 1

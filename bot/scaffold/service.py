@@ -11,6 +11,7 @@ is registered only after the push, and unregistered again if the component does 
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import difflib
 import json
 import logging
@@ -524,6 +525,12 @@ class Scaffolder:
                 user["entity"] = json.loads(json.dumps(dict(entity.raw), default=str))
             user["ref"] = str(run.requester.user_ref)
         await run.say("running the template's steps…")
+        loop = asyncio.get_running_loop()
+        said: list[concurrent.futures.Future[None]] = []
+
+        def on_step(step: str) -> None:  # called from the worker thread, as each step begins
+            said.append(asyncio.run_coroutine_threadsafe(run.say(f"{step}…"), loop))
+
         try:
             native = await asyncio.to_thread(
                 run_native,
@@ -539,10 +546,14 @@ class Scaffolder:
                 predicted=self._predicted(answers.name, remote),
                 integrations=self._integrations(repo_value),
                 render_user=self.cfg.render_user,
+                on_step=on_step,
             )
         except RenderError as exc:
             run.failed = ("rendering", _redact(str(exc), answers.secrets))
             return self._failure(run)
+        finally:
+            for future in said:  # every step's line is shown before what follows it
+                await asyncio.wrap_future(future)
         run.native = native
         published = native.publish if native.publish and native.publish.snapshot else None
         if published is not None and published.snapshot is not None:

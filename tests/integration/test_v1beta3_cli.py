@@ -109,8 +109,16 @@ def test_a_run_publishes_the_publish_steps_folder_and_registers_it(
     values = FIXTURES / "actions" / "values.json"
     args = ["scaffold", "callboard-actions", "--values", str(values)]
     assert cli_main(["--config", str(config), *args]) == 0
-    printed = capsys.readouterr().out
+    captured = capsys.readouterr()
+    printed = captured.out
     assert "Created checkout-api" in printed
+    steps = [line for line in captured.err.splitlines() if "(callboard-actions)" in line]
+    assert steps[:3] == [
+        "... checkout-api (callboard-actions): running the template's steps…",
+        "... checkout-api (callboard-actions): Fetch skeleton…",
+        "... checkout-api (callboard-actions): Plain copy…",
+    ]  # each step shown as the render child begins it
+    assert steps[-1] == "... checkout-api (callboard-actions): done."
     assert "checkout-api is owned by team-payments." in printed  # the template's output text
     assert ls_tree(tmp_path / "git" / "checkout-api.git") == [
         ".github/workflows/ci.yml",

@@ -369,3 +369,34 @@ def test_the_files_a_run_writes_are_bounded(tmp_path: Path) -> None:
     fetch = {"id": "f", "action": "fetch:template", "input": {"url": "./skeleton"}}
     result, _ = run_steps(tmp_path, [fetch], files=files, max_files=3)
     assert not result["ok"] and "more than 3 files" in result["error"]
+
+
+def test_a_run_that_does_not_end_is_stopped_at_the_time_limit(tmp_path: Path) -> None:
+    from bot.scaffold.model import NativeRecipe, Template
+    from bot.scaffold.native import run_native
+    from bot.scaffold.render import RenderError
+
+    folder = tmp_path / "template"
+    (folder / "skeleton").mkdir(parents=True)
+    (folder / "skeleton" / "spin.txt").write_text(
+        "{% for i in range(99999) %}{% for j in range(99999) %}{% endfor %}{% endfor %}"
+    )
+    fetch = {"id": "f", "action": "fetch:template", "input": {"url": "./skeleton"}}
+    doc = {"metadata": {"name": "spin"}, "spec": {"steps": [fetch]}}
+    template = Template(
+        "spin", "Spin", None, None, "test", "native", folder, (), False,
+        native=NativeRecipe("template:default/spin", doc, folder),
+    )  # fmt: skip
+    seen: list[str] = []
+    with pytest.raises(RenderError, match="longer than 3 s"):
+        run_native(
+            template,
+            {},
+            tmp_path / "work",
+            dry_run=True,
+            timeout=3,
+            max_files=10,
+            max_bytes=10**6,
+            on_step=seen.append,
+        )
+    assert seen == ["fetch:template"]  # the step had begun when it was stopped

@@ -25,7 +25,7 @@ import json
 import os
 import shutil
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from bot.scaffold.v1beta3 import actions as act
@@ -41,8 +41,9 @@ class StepFailed(Exception):
         self.step = step
 
 
-def run(request: Mapping[str, Any]) -> dict[str, Any]:
-    """Run the template's steps; the result says what each step did and the output."""
+def run(request: Mapping[str, Any], on_step: Callable[[str], None] | None = None) -> dict[str, Any]:
+    """Run the template's steps; the result says what each step did and the output.
+    ``on_step`` hears each step's name as it begins (for the chat's progress line)."""
     template = request["template"]
     spec = template.get("spec") or {}
     workspace = str(request["workspace"])
@@ -84,6 +85,8 @@ def run(request: Mapping[str, Any]) -> dict[str, Any]:
         record: dict[str, Any] = {"id": step_id, "name": name, "action": action_id, "log": lines}
         steps_out.append(record)
         lines.append(f"Beginning step {name}")
+        if on_step is not None:
+            on_step(name)
         try:
             condition = step.get("if")
             has_each = step.get("each") is not None
