@@ -40,6 +40,7 @@ from bot.errors import BotError, ConfigError
 from bot.hardening import harden
 from bot.logsetup import LoggingSettings, configure_logging
 from bot.reports.render import REPORTS
+from bot.scaffold.service import unavailable_lines
 from bot.scheduler import schedule_refresh
 from bot.suggest import hint
 from bot.trust import never_attempted
@@ -232,9 +233,16 @@ def cmd_sync(ns: argparse.Namespace) -> int:
         else:
             for line in summary_lines(report, all_problems=ns.problems, all_changes=ns.changes):
                 print(terminal_text(line))
+            _print_unavailable_templates(app)
         return 0 if report.ok else 1
     finally:
         app.close()
+
+
+def _print_unavailable_templates(app: App) -> None:
+    """The templates that cannot be run, each with its reason (issue 15: never invisible)."""
+    for line in unavailable_lines(asyncio.run(app.services.scaffolder.listing())):
+        print(terminal_text(line))
 
 
 def cmd_status(ns: argparse.Namespace) -> int:
@@ -257,6 +265,8 @@ def cmd_status(ns: argparse.Namespace) -> int:
         line = shlex.join([*words, str(ns.page)])
         reply = asyncio.run(app.dispatcher.dispatch(to_request(app, line)))
         print(render_reply(reply, ns.format))
+        if not ns.source:
+            _print_unavailable_templates(app)
         return 1 if reply.error else 0
     finally:
         app.close()

@@ -1,8 +1,13 @@
-"""``callboard scaffold`` and ``callboard audit``: scaffolding without a chat, and its audit log.
+"""``callboard scaffold``, ``callboard templates`` and ``callboard audit``: scaffolding without
+a chat, the templates on offer, and the audit log.
 
 ``callboard scaffold python-service --set name=checkout-api --set owner=team-payments`` runs
 the same checks and steps as the chat dialog, as the console user (``console.user_email``),
 printing each step to stderr; ``--dry-run`` renders and lists the files, publishing nothing.
+``--values form.json`` takes the form's values as JSON, in Backstage's shape (``--set`` wins
+over it); ``--output DIR`` writes the files the run would publish (with ``--dry-run``, the
+whole workspace, as Backstage's dry run returns it). ``callboard templates`` lists every
+template with its engine (native, backstage, cookiecutter) or why it is not available.
 """
 
 from __future__ import annotations
@@ -13,13 +18,15 @@ import datetime as dt
 import json
 import sys
 from collections.abc import Callable
+from pathlib import Path
+from typing import Any
 
 from adapters.console import PLATFORM, console_user, terminal_text
 from bot.app import App
 from bot.audit import AuditEntry
-from bot.chat import Request
-from bot.scaffold.model import InvalidAnswers
-from commands.scaffold import requester_for
+from bot.chat import Reply, Request
+from bot.errors import UserError
+from bot.scaffold.model import InvalidAnswers, Template
 
 AppFactory = Callable[[argparse.Namespace], App]
 
@@ -45,8 +52,33 @@ def add_cli(sub: argparse._SubParsersAction[argparse.ArgumentParser], make_app: 
     p.add_argument(
         "--dry-run", action="store_true", help="render and list the files; publish nothing"
     )
+    p.add_argument(
+        "--values",
+        dest="values_file",
+        metavar="FILE.json",
+        help="the form values as a JSON object (Backstage's shape); --set wins over it",
+    )
+    p.add_argument(
+        "--output",
+        metavar="DIR",
+        type=Path,
+        help="write the files the run would publish into DIR (new or empty)",
+    )
+    p.add_argument(
+        "--format",
+        choices=("text", "json"),
+        default="text",
+        help="json: the reply as data (title, text, sections, links), for scripts",
+    )
     p.add_argument("--no-sync", action="store_true", help="use the stored catalog as is")
     p.set_defaults(func=lambda ns: cmd_scaffold(ns, make_app))
+
+    p = sub.add_parser(
+        "templates", help="every template, with its engine or why it is not available"
+    )
+    p.add_argument("--format", choices=("text", "json"), default="text")
+    p.add_argument("--no-sync", action="store_true", help="use the stored catalog as is")
+    p.set_defaults(func=lambda ns: cmd_templates(ns, make_app))
 
     p = sub.add_parser("audit", help="who scaffolded what, when, with which values and result")
     p.add_argument("--limit", type=int, default=50, help="newest N entries (default 50)")
@@ -75,8 +107,65 @@ def _values(pairs: list[str]) -> dict[str, str]:
     return values
 
 
+def _json_values(path: str | None) -> dict[str, Any]:
+    if not path:
+        return {}
+    try:
+        text = sys.stdin.read() if path == "-" else Path(path).read_text(encoding="utf-8")
+        data = json.loads(text)
+    except (OSError, ValueError) as exc:
+        raise SystemExit(f"callboard scaffold: --values {path}: {exc}") from None
+    if not isinstance(data, dict):
+        raise SystemExit(f"callboard scaffold: --values {path} must hold a JSON object")
+    return data
+
+
+def split_values(
+    template: Template, given: dict[str, Any], dry_run: bool
+) -> tuple[dict[str, str], dict[str, Any]]:
+    """JSON form values → the dialog's text values and the JSON parameters passed as data.
+
+    A template field mapped to one of the dialog's own fields (its name, owner or system
+    picker) fills that field; a repository picker's value is kept only for a dry run (a real
+    run publishes to the configured remote); what the dialog does not ask goes as data."""
+    values: dict[str, str] = {}
+    extra: dict[str, Any] = {}
+    for key, value in given.items():
+        var = template.variable(key)
+        if key in ("name", "owner") and (var is None or var.role == key):
+            values[key] = _text(value)
+            if var is None:
+                extra[key] = value  # the template may read it as a parameter too
+        elif key == "system" and var is None and template.role_variable("system") is None:
+            extra[key] = value  # a parameter of the template, not the dialog's system field
+        elif var is not None and var.role in ("name", "owner", "system"):
+            values[str(var.role)] = _text(value)
+        elif var is not None and var.role == "repo":
+            if dry_run:
+                extra[key] = value
+        elif var is not None and (var.kind != "json" or isinstance(value, str)):
+            if isinstance(value, (dict, list)):
+                extra[key] = value
+            else:
+                values[key] = _text(value)
+        elif var is not None:
+            values[key] = json.dumps(value)
+        else:
+            extra[key] = value
+    return values, extra
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if value is None:
+        return ""
+    return value if isinstance(value, str) else json.dumps(value)
+
+
 def cmd_scaffold(ns: argparse.Namespace, make_app: AppFactory) -> int:
     values = _values(ns.values)
+    given = _json_values(ns.values_file)
     app = make_app(ns)
     try:
         if not ns.no_sync:
@@ -86,29 +175,110 @@ def cmd_scaffold(ns: argparse.Namespace, make_app: AppFactory) -> int:
             reply = asyncio.run(app.dispatcher.dispatch(request))
             print(terminal_text(reply.to_text()))
             return 1 if reply.error else 0
-        return asyncio.run(_scaffold(app, ns.template, values, ns.dry_run))
+        return asyncio.run(
+            _scaffold(app, ns.template, values, ns.dry_run, given, ns.output, ns.format)
+        )
     finally:
         app.close()
 
 
-async def _scaffold(app: App, template: str, values: dict[str, str], dry_run: bool) -> int:
+async def _scaffold(
+    app: App,
+    template: str,
+    values: dict[str, str],
+    dry_run: bool,
+    given: dict[str, Any] | None = None,
+    output: Path | None = None,
+    fmt: str = "text",
+) -> int:
     service = app.services.scaffolder
-    ctx = app.dispatcher.context(
-        Request(text=f"/scaffold {template}", user=console_user(app), platform=PLATFORM)
-    )
-    requester = await requester_for(ctx)
+    extra: dict[str, Any] = {}
+    if given:
+        try:
+            found = await service.template(template)
+        except UserError as exc:
+            print(terminal_text(f"callboard scaffold: {exc}"), file=sys.stderr)
+            return 2
+        from_json, extra = split_values(found, given, dry_run)
+        values = {**from_json, **values}
+    requester = await service.requester_for(console_user(app))
     if "owner" not in values:
         owner = await service.default_owner(requester)
         if owner is not None:
             values["owner"] = str(owner)
     try:
-        reply = await service.submit(template, values, requester, StderrProgress(), dry_run=dry_run)
+        reply = await service.submit(
+            template,
+            values,
+            requester,
+            StderrProgress(),
+            dry_run=dry_run,
+            extra=extra,
+            output=output,
+        )
     except InvalidAnswers as exc:
         for key, message in exc.errors.items():
             print(terminal_text(f"callboard scaffold: {key}: {message}"), file=sys.stderr)
         return 2
-    print(terminal_text(reply.to_text()))
+    if fmt == "json":
+        print(json.dumps(reply_data(reply), indent=2, ensure_ascii=False))
+    else:
+        print(terminal_text(reply.to_text()))
     return 1 if reply.error else 0
+
+
+def reply_data(reply: Reply) -> dict[str, Any]:
+    """A reply as plain data: what ``--format json`` prints."""
+    return {
+        "title": reply.title,
+        "text": reply.text,
+        "error": reply.error,
+        "sections": [
+            {
+                "title": s.title,
+                "text": s.text,
+                "items": list(s.items),
+                "fields": {f.label: f.value for f in s.fields},
+            }
+            for s in reply.sections
+        ],
+        "links": [{"title": link.title, "url": link.url} for link in reply.links],
+        "notes": list(reply.notes),
+    }
+
+
+def cmd_templates(ns: argparse.Namespace, make_app: AppFactory) -> int:
+    """Every template found: its engine, or the reason it cannot be run."""
+    app = make_app(ns)
+    try:
+        if not ns.no_sync:
+            app.services.sync.run()
+        listing = asyncio.run(app.services.scaffolder.listing())
+    finally:
+        app.close()
+    rows: list[dict[str, Any]] = [
+        {
+            "name": t.name,
+            "engine": t.engine,
+            "available": t.usable,
+            "title": t.title,
+            "origin": t.origin,
+            "problems": list(t.problems),
+        }
+        for t in listing.templates
+    ]
+    if ns.format == "json":
+        print(json.dumps({"templates": rows, "problems": list(listing.problems)}, indent=2))
+        return 0
+    width = max((len(r["name"]) for r in rows), default=4)
+    for row in rows:
+        what = row["engine"] if row["available"] else f"not available: {row['problems'][0]}"
+        print(terminal_text(f"{row['name']:<{width}}  {what}  ({row['origin']})"))
+    for problem in listing.problems:
+        print(terminal_text(f"note: {problem}"), file=sys.stderr)
+    usable = sum(1 for r in rows if r["available"])
+    print(f"{len(rows)} templates, {usable} available", file=sys.stderr)
+    return 0
 
 
 def cmd_audit(ns: argparse.Namespace, make_app: AppFactory) -> int:

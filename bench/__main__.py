@@ -28,6 +28,7 @@ BENCHMARKS = (
     "bench.bench_reports",
     "bench.bench_cli",
     "bench.bench_loop",
+    "bench.bench_scaffold",
 )
 
 

@@ -13,6 +13,7 @@ from typing import Final
 # --- Backstage core ---
 SOURCE_LOCATION: Final = "backstage.io/source-location"
 VIEW_URL: Final = "backstage.io/view-url"
+SOURCE_TEMPLATE: Final = "backstage.io/source-template"  # written by catalog:write
 MANAGED_BY_LOCATION: Final = "backstage.io/managed-by-location"
 TECHDOCS_REF: Final = "backstage.io/techdocs-ref"
 TECHDOCS_ENTITY: Final = "backstage.io/techdocs-entity"

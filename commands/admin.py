@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
+from dataclasses import replace
 
 from bot import suggest
 from bot.audit import Requester
@@ -26,6 +27,7 @@ from bot.chat import Button, Field, Reply, Section
 from bot.dispatch import Arg, Args, CommandSpec, Context, Option
 from bot.errors import BadArguments, PermissionDenied, UserError
 from bot.permissions import admin_refusal, ancestors, requester_groups
+from bot.scaffold.service import unavailable_section
 from bot.services import Services
 from commands.common import command_line, identify_user
 from commands.here import here_reply
@@ -105,7 +107,15 @@ async def sync_command(ctx: Context, args: Args) -> Reply:
             for s in report.sources
         },
     )
-    return sync_reply(report)
+    return await _with_templates(ctx, sync_reply(report))
+
+
+async def _with_templates(ctx: Context, reply: Reply) -> Reply:
+    """``reply`` with the templates that cannot be run (issue 15: never silently invisible)."""
+    section = await unavailable_section(ctx.services.scaffolder)
+    if section is None:
+        return reply
+    return replace(reply, sections=(*reply.sections, section))
 
 
 def _change_lines(source: SourceReport) -> list[str]:
@@ -222,7 +232,7 @@ async def status_command(ctx: Context, args: Args) -> Reply:
     """Each source's last success, last error, entity count, duration and problems."""
     only = _source_name(ctx, args.text("source")) if args.text("source").strip() else None
     await require_admin(ctx, f"/{NAME} status")
-    return await ctx.offload(
+    reply = await ctx.offload(
         status_reply,
         ctx.services,
         ctx.services.sync.source_names(),
@@ -230,6 +240,7 @@ async def status_command(ctx: Context, args: Args) -> Reply:
         only,
         int(args.options.get("page") or 1),
     )
+    return reply if only else await _with_templates(ctx, reply)
 
 
 def status_reply(

@@ -5,23 +5,16 @@ from __future__ import annotations
 from bot.audit import Requester
 from bot.chat import Button, DialogErrors, DialogSubmission, Field, Reply, Section
 from bot.dispatch import Arg, Args, CommandSpec, Context, Option
-from bot.errors import NotFound, UserError
+from bot.errors import NotFound
 from bot.scaffold.model import InvalidAnswers, Template
 from bot.scaffold.service import DIALOG_PREFIX, Scaffolder
-from commands.common import identify_user
 
 BUTTONS_SHOWN = 5
 
 
 async def requester_for(ctx: Context) -> Requester:
     """The chat user as the scaffolder sees them: their catalog User and groups, if found."""
-    user = ctx.request.user
-    service = ctx.services.scaffolder
-    try:
-        entity, _how = await identify_user(ctx)
-    except UserError as exc:
-        return service.requester(ctx.request.platform, user.id, user.name, None, str(exc))
-    return await ctx.offload(service.requester, ctx.request.platform, user.id, user.name, entity)
+    return await ctx.services.scaffolder.requester_for(ctx.request.user)
 
 
 async def scaffold(ctx: Context, args: Args) -> Reply:

@@ -34,12 +34,17 @@ def free_port(first: int, last: int) -> int:
 
 
 @contextlib.contextmanager
-def backstage_peer(location: Path, wait_for: int, ports: tuple[int, int]) -> Iterator[str]:
-    """The URL of a catalog backend serving ``location`` once it holds ``wait_for`` entities."""
+def backstage_peer(
+    location: Path, wait_for: int, ports: tuple[int, int], *, scaffolder: bool = False
+) -> Iterator[str]:
+    """The URL of a catalog backend serving ``location`` once it holds ``wait_for`` entities
+    (``scaffolder``: with Backstage's scaffolder backend too, WITH_SCAFFOLDER=1)."""
     if not PEER_SCRIPT.exists():
         pytest.skip(f"../shared is not present ({PEER_SCRIPT} missing): Backstage peer skipped")
     port = free_port(*ports)
     env = {**os.environ, "WAIT_FOR": str(wait_for), "WAIT_S": "600"}
+    if scaffolder:
+        env["WITH_SCAFFOLDER"] = "1"
     done = subprocess.run(
         ["bash", str(PEER_SCRIPT), str(location), str(port)],
         env=env, capture_output=True, text=True, check=False,

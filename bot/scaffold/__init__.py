@@ -1,9 +1,11 @@
-"""Scaffolding: new projects from cookiecutter templates, through a chat dialog.
+"""Scaffolding: new projects from cookiecutter templates and Backstage Templates, in chat.
 
     settings.py      the ``scaffold:`` config section
     templates.py     finding templates: folders, git repositories, catalog Templates
     variables.py     cookiecutter.json / Backstage parameters → variables (nothing rendered)
     backstage.py     running a Template's fetch:cookiecutter step the way Backstage does
+    v1beta3/         Backstage v1beta3 Templates run natively (expressions, actions, workflow)
+    native.py        a native run in the render child, and what it asks to publish
     validate.py      dialog values → typed answers, or one error per field
     permissions.py   who may scaffold which template (config rules over catalog groups)
     render.py        cookiecutter in a child process without secrets (render_worker.py)

@@ -12,10 +12,39 @@ from bot.errors import UserError
 
 VariableKind = Literal["text", "multiline", "choice", "boolean", "json", "number"]
 Role = Literal["name", "owner", "system", "repo"]
-Engine = Literal["cookiecutter", "backstage"]
+Engine = Literal["cookiecutter", "backstage", "native"]
 
 # Jinja's default delimiters; a template may change them through ``_jinja2_env_vars``.
 JINJA_MARKERS: tuple[str, ...] = ("{{", "}}", "{%", "%}", "{#", "#}")
+
+
+@dataclass(frozen=True)
+class Condition:
+    """When a form field applies: ``field``'s value is one of ``values`` (any given value when
+    ``values`` is empty); ``negate`` turns it round (an ``else`` branch)."""
+
+    field: str
+    values: tuple[str, ...] = ()
+    negate: bool = False
+
+    @property
+    def known(self) -> bool:
+        """False for a condition Callboard could not read (its expression is in ``values``)."""
+        return bool(self.field)
+
+    def holds(self, given: str) -> bool:
+        if not self.known:
+            return True  # asked, and never required, since it cannot be decided here
+        found = given in self.values if self.values else given not in ("", "false")
+        return found != self.negate
+
+    def __str__(self) -> str:
+        if not self.known:
+            return self.values[0] if self.values else "some condition"
+        if not self.values:
+            return f"{self.field} is {'not ' if self.negate else ''}set"
+        shown = " or ".join(self.values)
+        return f"{self.field} is {'not ' if self.negate else ''}{shown}"
 
 
 @dataclass(frozen=True)
@@ -39,6 +68,13 @@ class Variable:
     max_length: int | None = None
     role: Role | None = None
     secret: bool = False  # ui:widget password / ui:field Secret: never logged, echoed, audited
+    minimum: float | None = None  # number fields (JSON schema minimum/maximum)
+    maximum: float | None = None
+    format: str | None = None  # "email", "uri" (JSON schema format)
+    integer: bool = False  # type integer
+    many: bool = False  # an array: comma-separated in chat, a list for the template
+    when: tuple[Condition, ...] = ()  # asked only when all hold (dependencies, if/then)
+    shown_as: str | None = None  # the Backstage ui:field chat shows as plain text
 
 
 @dataclass(frozen=True)
@@ -50,6 +86,16 @@ class BackstageRecipe:
     target_path: str  # the step's input.targetPath ("." by default)
     copy_without_render: tuple[str, ...] = ()
     extensions: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class NativeRecipe:
+    """A v1beta3 Template Callboard runs itself (``bot.scaffold.v1beta3``)."""
+
+    ref: str  # template:default/docs-template
+    document: Mapping[str, Any]  # the Template entity as stored (nothing rendered)
+    folder: Path  # the folder holding the template file: relative skeleton URLs start here
+    actions: tuple[str, ...] = ()  # its steps' actions, in order
 
 
 @dataclass(frozen=True)
@@ -74,6 +120,7 @@ class Template:
     extensions: tuple[str, ...] = ()
     patterns: Mapping[str, str] = field(default_factory=dict)
     backstage: BackstageRecipe | None = None
+    native: NativeRecipe | None = None
     # Variables whose values reach a file or folder name (directly or through a default).
     path_variables: tuple[str, ...] = ()
 

@@ -26,6 +26,8 @@ from typing import Any
 def main() -> int:
     request: dict[str, Any] = json.load(sys.stdin)
     result_path = request["result"]
+    if request.get("engine") == "v1beta3":
+        return _main_v1beta3(request, result_path)
     try:
         from cookiecutter.exceptions import CookiecutterException
         from cookiecutter.generate import generate_context
@@ -103,6 +105,46 @@ def main() -> int:
         _write(result_path, {"ok": False, "error": type(exc).__name__, "message": str(exc)})
         return 1
     _write(result_path, {"ok": True, "project": project})
+    return 0
+
+
+def _main_v1beta3(request: dict[str, Any], result_path: str) -> int:
+    """A Backstage v1beta3 Template's steps, run by Callboard's native engine: the same
+    privilege drop and memory bound, without loading cookiecutter unless a step needs it."""
+    try:
+        from binaryornot.check import is_binary  # noqa: F401  (loaded before the drop)
+
+        from bot.scaffold.v1beta3 import engine
+    except ImportError as exc:
+        _write(result_path, {"ok": False, "error": "ImportError", "message": str(exc)})
+        return 1
+    if request.get("run_as"):
+        steps = (request["run"].get("template") or {}).get("spec", {}).get("steps") or ()
+        if any(isinstance(s, dict) and s.get("action") == "fetch:cookiecutter" for s in steps):
+            # what the cookiecutter sandbox loads, while the interpreter is still readable
+            from cookiecutter.generate import generate_context  # noqa: F401
+            from cookiecutter.main import cookiecutter  # noqa: F401
+            from cookiecutter.prompt import prompt_for_config  # noqa: F401
+        _preload()
+    try:
+        _drop_privileges(request.get("run_as"))
+    except OSError as exc:
+        _write(
+            result_path,
+            {"ok": False, "error": "PrivilegeDrop", "message": f"cannot drop privileges: {exc}"},
+        )
+        return 1
+    _limit_memory()
+
+    def on_step(name: str) -> None:
+        print(json.dumps({"step": name}), flush=True)  # read by the bot as it happens
+
+    try:
+        result = engine.run(request["run"], on_step)
+    except Exception as exc:  # reported as a failed run, never a silent exit
+        _write(result_path, {"ok": False, "error": type(exc).__name__, "message": str(exc)})
+        return 1
+    _write(result_path, {"ok": True, "run": result})
     return 0
 
 

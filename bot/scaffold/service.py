@@ -11,6 +11,8 @@ is registered only after the push, and unregistered again if the component does 
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
+import json
 import logging
 import shutil
 import tempfile
@@ -28,6 +30,7 @@ from bot.catalog.queries import run_blocking
 from bot.catalog.validation import is_valid_object_name
 from bot.chat import (
     Button,
+    ChatUser,
     Dialog,
     DialogField,
     Field,
@@ -39,6 +42,7 @@ from bot.chat import (
 )
 from bot.dispatch import log_error
 from bot.errors import CatalogError, NotFound, PermissionDenied, UserError
+from bot.identity import Identity
 from bot.permissions import requester_groups
 from bot.scaffold import permissions
 from bot.scaffold.backstage import repo_url_value
@@ -48,6 +52,13 @@ from bot.scaffold.model import (
     Template,
     Variable,
     VariableKind,
+)
+from bot.scaffold.native import (
+    NativeRun,
+    parameters_for,
+    run_native,
+    secrets_for,
+    write_output,
 )
 from bot.scaffold.publish import Publisher, PublishError, Repository
 from bot.scaffold.render import Rendered, RenderError, render
@@ -73,6 +84,7 @@ T = TypeVar("T")
 
 log = logging.getLogger(__name__)
 
+_MARK = {"completed": "✓", "skipped": "–", "failed": "✗"}
 DIALOG_PREFIX = "scaffold:"
 ACTION = "scaffold"
 FILES_SHOWN = 25
@@ -85,6 +97,23 @@ FIELD_KINDS: Mapping[VariableKind, FieldKind] = {
     "choice": "choice",
     "boolean": "boolean",
 }
+
+
+def unavailable_lines(listing: Listing) -> tuple[str, ...]:
+    """One line per template that cannot be run, with its reason (as the listing shows it)."""
+    return tuple(
+        f"template {t.name} ({t.origin}): not available: {t.problems[0]}"
+        for t in listing.templates
+        if not t.usable
+    )
+
+
+async def unavailable_section(scaffolder: Scaffolder) -> Section | None:
+    """The templates that cannot be run, for ``/callboard status`` and sync replies."""
+    lines = unavailable_lines(await scaffolder.listing())
+    if not lines:
+        return None
+    return Section(title=f"Templates not available ({len(lines)})", items=lines)
 
 
 class _Silent:
@@ -109,6 +138,9 @@ class _Run:
     commit: str | None = None
     rendered: Rendered | None = None
     entity: Entity | None = None
+    extra: Mapping[str, Any] = field(default_factory=dict)  # JSON parameters (--values)
+    output: Path | None = None  # where to write the files the run would publish
+    native: NativeRun | None = None
 
     async def say(self, text: str) -> None:
         try:
@@ -178,6 +210,15 @@ class Scaffolder:
         return found
 
     # ------------------------------------------------------------------ people
+
+    async def requester_for(self, user: ChatUser) -> Requester:
+        """The chat user as the scaffolder sees them: their catalog User (``bot.identity``)
+        and groups, or why they are not known."""
+        try:
+            match = await Identity(self.queries).catalog_user(user, self.settings.path)
+        except UserError as exc:
+            return self.requester(user.platform, user.id, user.name, None, str(exc))
+        return await self.offload(self.requester, user.platform, user.id, user.name, match.user)
 
     def requester(
         self,
@@ -280,14 +321,26 @@ class Scaffolder:
         )
         if var.max_length is not None:
             limit = min(limit, var.max_length)
+        hint = var.hint
+        extra = []
+        if var.when:
+            extra.append(f"Only when {' and '.join(map(str, var.when))}.")
+        if var.minimum is not None or var.maximum is not None:
+            low = "" if var.minimum is None else f"at least {var.minimum:g}"
+            high = "" if var.maximum is None else f"at most {var.maximum:g}"
+            extra.append(f"A number {' and '.join(x for x in (low, high) if x)}.")
+        if var.format:
+            extra.append(f"An {'email address' if var.format == 'email' else 'URI'}.")
+        if extra:
+            hint = " ".join(x for x in (hint, *extra) if x)
         return DialogField(
             name=var.name,
             label=var.label,
             kind=kind,
-            required=var.required and var.default is None and var.derived is None,
+            required=var.required and var.default is None and var.derived is None and not var.when,
             default=None if var.secret else var.default,
-            choices=var.choices,
-            hint=var.hint,
+            choices=() if var.many else var.choices,
+            hint=hint,
             max_length=limit,
             secret=var.secret,
         )
@@ -303,8 +356,14 @@ class Scaffolder:
         *,
         dry_run: bool = False,
         digest: str | None = None,
+        extra: Mapping[str, Any] | None = None,
+        output: Path | None = None,
     ) -> Reply:
-        """Check everything, then run (or dry-run) the scaffold; ``InvalidAnswers`` per field."""
+        """Check everything, then run (or dry-run) the scaffold; ``InvalidAnswers`` per field.
+
+        ``extra`` holds JSON parameters for fields the dialog does not ask (lists, objects:
+        ``callboard scaffold --values``), passed as data to a native template's run;
+        ``output`` receives a copy of the files the run would publish."""
         template = await self.template(name)
         if digest and digest != template.digest:
             raise UserError(
@@ -352,6 +411,8 @@ class Scaffolder:
             await self.audit.finish(audit_id, self.clock(), result, message, extra)
             raise
         run = _Run(template, answers, requester, progress or _Silent(), audit_id, dry_run)
+        run.extra = dict(extra or {}) if template.engine == "native" else {}
+        run.output = output
         task = asyncio.get_running_loop().create_task(self._run(run))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
@@ -410,6 +471,8 @@ class Scaffolder:
         return reply
 
     async def _steps(self, run: _Run, work: Path) -> Reply:
+        if run.template.engine == "native":
+            return await self._native(run, work)
         answers = run.answers
         owner_name = answers.owner.name
         remote = self.publisher.remote_for(answers.name, owner_name)
@@ -473,14 +536,170 @@ class Scaffolder:
             return self._failure(run)
         return await self._success(run)
 
-    async def _register(self, run: _Run) -> str | None:
+    async def _native(self, run: _Run, work: Path) -> Reply:
+        """A v1beta3 Template on the native engine: its steps in the render child, then the
+        publish and registration its steps asked for, through Callboard's publisher."""
+        answers, template = run.answers, run.template
+        owner_name = answers.owner.name
+        remote = self.publisher.remote_for(answers.name, owner_name)
+        repo_value = repo_url_value(remote or "", answers.name)
+        parameters = parameters_for(template, answers, repo_value, run.extra)
+        user: dict[str, Any] = {}
+        if run.requester.user_ref is not None:
+            entity = await self.queries.get(run.requester.user_ref)
+            if entity is not None:
+                user["entity"] = json.loads(json.dumps(dict(entity.raw), default=str))
+            user["ref"] = str(run.requester.user_ref)
+        await run.say("running the template's steps…")
+        loop = asyncio.get_running_loop()
+        said: list[concurrent.futures.Future[None]] = []
+
+        def on_step(step: str) -> None:  # called from the worker thread, as each step begins
+            said.append(asyncio.run_coroutine_threadsafe(run.say(f"{step}…"), loop))
+
+        try:
+            native = await asyncio.to_thread(
+                run_native,
+                template,
+                parameters,
+                work,
+                dry_run=run.dry_run,
+                timeout=self.cfg.timeout_seconds,
+                max_files=self.cfg.max_files,
+                max_bytes=self.cfg.max_output_mb * 2**20,
+                secrets=secrets_for(template, answers),
+                user=user,
+                predicted=self._predicted(answers.name, remote),
+                integrations=self._integrations(repo_value),
+                render_user=self.cfg.render_user,
+                on_step=on_step,
+            )
+        except RenderError as exc:
+            run.failed = ("rendering", _redact(str(exc), answers.secrets))
+            return self._failure(run)
+        finally:
+            for future in said:  # every step's line is shown before what follows it
+                await asyncio.wrap_future(future)
+        run.native = native
+        published = native.publish if native.publish and native.publish.snapshot else None
+        if published is not None and published.snapshot is not None:
+            run.rendered = Rendered(published.snapshot, published.files, native.size, False)
+        else:
+            run.rendered = Rendered(native.workspace, native.files, native.size, False)
+        if not native.ok:
+            failed = next((s for s in native.steps if s.status == "failed"), None)
+            tail = " / ".join(failed.log[-3:]) if failed else ""
+            why = f"step {native.failed_step} failed: {native.error}"
+            why += f" ({tail})" if tail else ""
+            run.failed = ("rendering", _redact(why, answers.secrets))
+            return self._failure(run)
+        ran = ", ".join(f"{s.name}: {s.status}" for s in native.steps)
+        run.done["rendering"] = f"{len(native.files)} files ({ran})"
+        if run.output is not None:
+            try:
+                await asyncio.to_thread(write_output, native, run.output)
+            except (RenderError, OSError) as exc:
+                run.failed = ("rendering", str(exc))
+                return self._failure(run)
+            run.notes.append(f"the files were written to {run.output}")
+        if run.dry_run:
+            return self._dry_run(run)
+        publish = native.publish
+        if publish is None or publish.snapshot is None:
+            run.notes.append("the template's publish step did not run: nothing was published")
+            return self._native_done(run)
+        await run.say(f"rendered {len(native.files)} files; creating the repository…")
+        description = str(
+            publish.input.get("description")
+            or answers.context.get("description")
+            or f"{answers.name}, scaffolded from {template.name}"
+        )
+        try:
+            run.repository = await asyncio.to_thread(
+                self.publisher.create, answers.name, owner_name, description
+            )
+        except PublishError as exc:
+            run.failed = ("repository", str(exc))
+            return self._failure(run)
+        run.done["repository"] = (
+            f"created {run.repository.shown}"
+            if run.repository.created
+            else f"using {run.repository.shown}"
+        )
+        await run.say(f"pushing to {run.repository.url}…")
+        message = (
+            f"Scaffold {answers.name} from the {template.name} template\n\n"
+            f"Requested by {run.requester.shown} through Callboard."
+        )
+        try:
+            run.commit = await asyncio.to_thread(
+                self.publisher.push, publish.snapshot, run.repository, message
+            )
+        except PublishError as exc:
+            run.failed = ("push", str(exc))
+            await self._undo(run)
+            return self._failure(run)
+        run.done["push"] = f"{self.cfg.publish.branch} at {run.commit[:10]}"
+        register = native.register
+        if register is None:
+            run.notes.append("the template's register step did not run: nothing was registered")
+            return self._native_done(run)
+        await run.say("registering it in the catalog…")
+        path = str(register.input.get("catalogInfoPath") or "/catalog-info.yaml").lstrip("/")
+        problem = await self._register(run, path or "catalog-info.yaml")
+        if problem:
+            run.failed = ("registration", problem)
+            return self._failure(run)
+        return await self._success(run)
+
+    def _predicted(self, name: str, remote: str | None) -> dict[str, Any]:
+        """What a template's publish and register steps will give as outputs, for the links
+        its ``output`` renders (the repository is made by Callboard's publisher)."""
+        shown = remote or f"(the {self.publisher.describe()} repository {name})"
+        web = shown[:-4] if shown.startswith("https://") and shown.endswith(".git") else shown
+        contents = f"{web}/tree/{self.cfg.publish.branch}" if web.startswith("https://") else web
+        publish = {"remoteUrl": web, "repoContentsUrl": contents, "commitHash": ""}
+        return {
+            "publish:github": publish,
+            "publish:gitlab": {**publish, "projectId": 0, "created": True},
+            "catalog:register": {
+                "entityRef": f"component:default/{name}",
+                "catalogInfoUrl": f"{contents}/catalog-info.yaml",
+            },
+        }
+
+    def _integrations(self, repo_value: str) -> dict[str, str]:
+        """Hosts ``parseRepoUrl`` accepts besides Backstage's defaults: the publish target's."""
+        host = repo_value.split("?", 1)[0]
+        kind = self.cfg.publish.host.type if self.cfg.publish.host else "github"
+        return {host: kind} if host else {}
+
+    def _native_done(self, run: _Run) -> Reply:
+        """A native run that finished without registering anything (its steps said so)."""
+        assert run.rendered is not None
+        links = tuple(Link(t, u) for t, u in (run.native.links() if run.native else []))
+        if run.repository is not None:
+            links = (Link("Repository", run.repository.shown), *links)
+        return Reply(
+            title=f"Ran {run.template.title} for {run.answers.name}",
+            text=(
+                f"{run.template.title} ran its steps for {run.answers.name}"
+                + (f" and pushed to {run.repository.shown}." if run.repository else ".")
+            ),
+            sections=(self._steps_section(run), self._files_section(run.rendered)),
+            links=links,
+            notes=tuple(run.notes),
+            ephemeral=False,
+        )
+
+    async def _register(self, run: _Run, catalog_file: str = "catalog-info.yaml") -> str | None:
         """Register the repository and sync it; on any failure, unregister (nothing is left)."""
         assert run.repository is not None
         try:
             location, report = await register_and_sync(
                 self,
                 run.repository.url,
-                "catalog-info.yaml",
+                catalog_file,
                 self.cfg.publish.branch,
                 added_by=str(run.requester.user_ref or run.requester.shown),
             )
@@ -551,6 +770,8 @@ class Scaffolder:
 
     def _dry_run(self, run: _Run) -> Reply:
         assert run.rendered is not None
+        if run.native is not None:
+            return self._native_dry_run(run)
         return Reply(
             title=f"Dry run: {run.answers.name} from {run.template.name}",
             text=(
@@ -558,6 +779,28 @@ class Scaffolder:
                 f"{run.answers.name}, owned by {run.answers.owner}. Nothing was published."
             ),
             sections=(self._files_section(run.rendered),),
+        )
+
+    def _native_dry_run(self, run: _Run) -> Reply:
+        native = run.native
+        assert native is not None and run.rendered is not None
+        steps = Section(
+            title="Template steps",
+            items=tuple(
+                f"{_MARK.get(s.status, '–')} {s.name} ({s.action}): {s.status}"
+                for s in native.steps
+            ),
+        )
+        texts = tuple(Section(title=t, items=(c,)) for t, c in native.texts())
+        return Reply(
+            title=f"Dry run: {run.answers.name} from {run.template.name}",
+            text=(
+                f"{run.template.title} would create {len(run.rendered.files)} files for "
+                f"{run.answers.name}, owned by {run.answers.owner}. Nothing was published."
+            ),
+            sections=(steps, self._files_section(run.rendered), *texts),
+            links=tuple(Link(t, u) for t, u in native.links()),
+            notes=tuple(run.notes),
         )
 
     async def _success(self, run: _Run) -> Reply:
@@ -592,17 +835,32 @@ class Scaffolder:
                 Section(title=entity.display_name, fields=tuple(card)),
                 Section(title="Repository", fields=repo_fields),
                 self._files_section(run.rendered),
+                *(
+                    Section(title=t, items=(c,))
+                    for t, c in (run.native.texts() if run.native else [])
+                ),
             ),
-            links=(Link("Repository", run.repository.shown),),
-            buttons=self._buttons(entity),
+            links=(
+                Link("Repository", run.repository.shown),
+                *(
+                    Link(t, u)
+                    for t, u in (run.native.links() if run.native else [])
+                    if u != run.repository.shown
+                ),
+            ),
+            buttons=self._buttons(entity, run.native),
             notes=tuple(run.notes),
             ephemeral=False,
         )
 
-    def _buttons(self, entity: Entity) -> tuple[Button, ...]:
+    def _buttons(self, entity: Entity, native: NativeRun | None = None) -> tuple[Button, ...]:
         buttons = [Button("Who owns it", command=f"/whoowns {entity.ref}")]
-        if "describe" in self.commands:
+        describe = "describe" in self.commands
+        if describe:
             buttons.append(Button("Details", command=f"/describe {entity.ref}"))
+        for title, ref in native.entity_links() if native and describe else ():
+            if ref.lower() != str(entity.ref):  # a template's own "Open in catalog" link
+                buttons.append(Button(title, command=f"/describe {ref}"))
         return tuple(buttons)
 
 

@@ -26,9 +26,10 @@ from bot.errors import GitError
 from bot.git import run_git
 from bot.ports import CatalogTemplates
 from bot.scaffold import backstage
-from bot.scaffold.model import Template, as_list, as_mapping
+from bot.scaffold.model import NativeRecipe, Template, as_list, as_mapping
 from bot.scaffold.render import CATALOG_FILE
 from bot.scaffold.settings import ScaffoldSettings, TemplateLocation
+from bot.scaffold.v1beta3 import support as v1beta3_support
 from bot.scaffold.variables import (
     CALLBOARD_KEY,
     TemplateDefinitionError,
@@ -303,12 +304,82 @@ class TemplateLibrary:
             doc = json.loads(row.data)
             spec = as_mapping(doc.get("spec"))
             steps = as_list(spec.get("steps"))
-            if not any(
+            source = sources.get(row.source)
+            legacy = any(
                 isinstance(s, Mapping) and s.get("action") == backstage.FETCH_ACTION for s in steps
-            ):
-                continue  # fetch:template and friends are Backstage's own business
-            out.append(self._backstage(row.ref, doc, spec, sources.get(row.source), row.file))
+            )
+            # The native engine runs fetch:cookiecutter too, with the template's own if:,
+            # targetPath and catalogInfoPath, when the template says how it is published; the
+            # older path (Callboard publishes every run) keeps the templates without a publish
+            # step, and those the native engine cannot run.
+            publishes = any(
+                isinstance(s, Mapping) and str(s.get("action", "")).startswith("publish:")
+                for s in steps
+            )
+            if legacy and (v1beta3_support.problems(spec) or not publishes):
+                template = self._backstage(row.ref, doc, spec, source, row.file)
+                if template.usable or template.backstage is not None:
+                    out.append(template)
+                    continue
+            # Everything else (fetch:template and friends) runs on the native engine, or is
+            # listed as not available with the reason: never silently left out.
+            out.append(self._native(row.ref, doc, spec, source, row.file))
         return out
+
+    def _native(
+        self,
+        ref: str,
+        doc: Mapping[str, Any],
+        spec: Mapping[str, Any],
+        source: CatalogSource | None,
+        file: str | None,
+    ) -> Template:
+        meta = as_mapping(doc.get("metadata"))
+        name = str(meta.get("name", "")).lower()
+        problems = list(v1beta3_support.problems(spec))
+        folder = Path()
+        if source is None or file is None:
+            problems.append("its catalog source is no longer configured")
+        else:
+            root = _source_root(source)
+            if root is None:
+                problems.append(
+                    f"its source {source.name} has no local folder to read the skeleton from"
+                )
+            else:
+                folder = (root / os.path.dirname(file)).resolve()
+                if not folder.is_relative_to(root) or not folder.is_dir():
+                    problems.append(f"its folder {os.path.dirname(file)} is not readable")
+                else:
+                    for url in v1beta3_support.skeleton_urls(spec):
+                        path = (folder / url).resolve()
+                        if not path.is_relative_to(folder) or not path.exists():
+                            problems.append(f"its skeleton {url} does not exist next to it")
+        variables, var_problems = backstage_variables(spec.get("parameters"))
+        problems.extend(var_problems)
+        if not TEMPLATE_NAME.fullmatch(name):
+            problems.append(f"{name!r} is not a valid template name")
+        actions = tuple(
+            str(s.get("action")) for s in as_list(spec.get("steps")) if isinstance(s, Mapping)
+        )
+        return Template(
+            name=name,
+            title=str(meta.get("title") or name),
+            description=str(meta["description"]) if meta.get("description") else None,
+            owner=str(spec["owner"]) if spec.get("owner") else None,
+            origin=f"catalog {ref}",
+            engine="native",
+            root=folder,
+            variables=variables,
+            trusted=self.cfg.is_trusted(name),
+            has_hooks=False,
+            has_catalog_info=True,  # the template's own steps write (or not) its catalog file
+            spec_type=str(spec.get("type") or "service"),
+            digest=_digest(json.dumps(doc, sort_keys=True).encode()),
+            problems=tuple(problems),
+            markers=(),  # values are data in the context, never template source
+            native=NativeRecipe(ref=ref, document=dict(doc), folder=folder, actions=actions),
+        )
 
     def _backstage(
         self,

@@ -107,7 +107,15 @@ def validate(
         if var.name in errors:
             continue
         given = clean.get(var.name, "")
+        unmet = [c for c in var.when if not c.holds(_current(template, c.field, clean))]
+        if unmet:
+            continue  # a field for other answers: neither asked for nor passed on
         try:
+            decided = all(c.known for c in var.when)
+            if var.when and decided and var.required and not given and var.default is None:
+                raise ValueError(f"is required when {' and '.join(map(str, var.when))}")
+            if var.when and not decided and not given:
+                continue  # a page whose condition Callboard cannot read: optional
             value = _typed(template, var, given)
             if value is not None:
                 _check_reach(template, var, value)
@@ -141,6 +149,19 @@ def validate(
         submitted=submitted,
         secrets=secrets,
     )
+
+
+def _current(template: Template, name: str, clean: Mapping[str, str]) -> str:
+    """What a field that a condition tests holds: the value given, else its default."""
+    var = template.variable(name)
+    given = clean.get(name, "").strip() or (var.default if var is not None else None) or ""
+    if var is not None and var.kind == "boolean":
+        return "true" if given.lower() in _TRUE else "false"
+    return given
+
+
+_EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
+_URI = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*:[^\s]+")
 
 
 def _check_reach(template: Template, var: Variable, value: Any) -> None:
@@ -261,10 +282,27 @@ def _typed(template: Template, var: Variable, given: str) -> Any:
         return given
     if var.kind == "number":
         try:
-            float(given)
+            number = float(given)
         except ValueError:
             raise ValueError(f"must be a number, not {shown}") from None
+        if var.integer and not number.is_integer():
+            raise ValueError(f"must be a whole number, not {shown}")
+        if var.minimum is not None and number < var.minimum:
+            raise ValueError(f"must be at least {_shown_number(var.minimum)}")
+        if var.maximum is not None and number > var.maximum:
+            raise ValueError(f"must be at most {_shown_number(var.maximum)}")
+        if template.engine == "native":  # Backstage's form gives the template a number
+            return int(number) if var.integer or number.is_integer() else number
         return given
+    if var.many:
+        items = [item.strip() for item in given.split(",") if item.strip()]
+        options = [v for v, _ in var.choices]
+        wrong = [item for item in items if options and item not in options]
+        if wrong:
+            raise ValueError(f"{', '.join(wrong)} is not one of {', '.join(options)}")
+        if var.required and not items:
+            raise ValueError("is required")
+        return items
     if var.kind == "json":
         try:
             value = json.loads(given)
@@ -281,7 +319,15 @@ def _typed(template: Template, var: Variable, given: str) -> Any:
         raise ValueError(f"must be at least {var.min_length} characters")
     if var.max_length is not None and len(given) > var.max_length:
         raise ValueError(f"must be at most {var.max_length} characters")
+    if var.format == "email" and not _EMAIL.fullmatch(given):
+        raise ValueError(f"{shown} is not an email address")
+    if var.format in ("uri", "url") and not _URI.fullmatch(given):
+        raise ValueError(f"{shown} is not a URI (scheme:…, such as https://…)")
     return given
+
+
+def _shown_number(value: float) -> str:
+    return str(int(value)) if value.is_integer() else str(value)
 
 
 def _check_leaves(value: Any, markers: Sequence[str]) -> None:

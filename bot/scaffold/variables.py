@@ -20,10 +20,18 @@ import json
 import os
 import re
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from bot.scaffold.model import JINJA_MARKERS, Role, Variable, VariableKind, as_mapping
+from bot.scaffold.model import (
+    JINJA_MARKERS,
+    Condition,
+    Role,
+    Variable,
+    VariableKind,
+    as_mapping,
+)
 
 # Variables that hold the new component's name in common templates, most specific first.
 NAME_CANDIDATES = (
@@ -234,6 +242,8 @@ def _label(key: str, prompt: Any) -> str:
 _NAME_FIELDS = ("EntityNamePicker",)
 _OWNER_FIELDS = ("OwnerPicker", "MyGroupsPicker", "OwnershipEntityRefPicker")
 _REPO_FIELDS = ("RepoUrlPicker",)
+# Fields Backstage renders as a text box (entity pickers resolve to a ref typed as text).
+_TEXT_FIELDS = ("EntityPicker", "OwnedEntityPicker", "MyGroupsPicker")
 
 
 def backstage_variables(parameters: Any) -> tuple[tuple[Variable, ...], tuple[str, ...]]:
@@ -241,8 +251,12 @@ def backstage_variables(parameters: Any) -> tuple[tuple[Variable, ...], tuple[st
 
     Each page's ``properties`` become fields in order, ``required`` per page. Pickers map to
     Callboard's own fields: ``EntityNamePicker`` → name, ``OwnerPicker`` → owner, an entity
-    picker for Systems → system, ``RepoUrlPicker`` → the configured repository. Secrets and
-    arrays cannot be asked in chat: a required one makes the template unusable.
+    picker for Systems → system, ``RepoUrlPicker`` → the configured repository. Fields that
+    appear only for some answers (``dependencies`` with ``oneOf``, ``if``/``then``/``else``,
+    also inside ``allOf``) carry their conditions (``Variable.when``): asked, and required,
+    only when they hold. An array is asked as comma-separated text (checked against its
+    ``enum``), an object as JSON, a picker chat has no widget for as text with the picker
+    named in its hint: nothing is dropped silently.
     """
     pages: Iterable[Any]
     if isinstance(parameters, list):
@@ -260,25 +274,135 @@ def backstage_variables(parameters: Any) -> tuple[tuple[Variable, ...], tuple[st
         if not isinstance(page, Mapping):
             problems.append(f"spec.parameters[{page_no}] is not an object")
             continue
-        required = {str(r) for r in page.get("required") or () if isinstance(r, str)}
-        props = page.get("properties") or {}
-        if not isinstance(props, Mapping):
-            problems.append(f"spec.parameters[{page_no}].properties is not an object")
-            continue
-        for key, schema in props.items():
-            if not isinstance(schema, Mapping):
-                continue
-            where = f"spec.parameters[{page_no}].properties.{key}"
-            var, problem = _schema_variable(str(key), schema, str(key) in required, seen_roles)
-            if problem:
-                if str(key) in required:
-                    problems.append(f"{where}: {problem}")
-                continue
-            if var is not None:
-                if var.role:
-                    seen_roles.add(var.role)
-                variables.append(var)
+        when = _page_when(page.get("when"))
+        _page(page, f"spec.parameters[{page_no}]", when, variables, problems, seen_roles)
     return tuple(variables), tuple(problems)
+
+
+_WHEN = re.compile(
+    r"\$\{\{\s*(?P<not>not\s+|!)?parameters\.(?P<field>[A-Za-z_][A-Za-z0-9_]*)\s*"
+    r"(?:(?P<op>===|==|!==|!=)\s*(?P<value>'[^']*'|\"[^\"]*\"|true|false|-?\d+(?:\.\d+)?))?"
+    r"\s*\}\}"
+)
+
+
+def _page_when(when: Any) -> tuple[Condition, ...]:
+    """A page's ``when:`` as conditions, read (never evaluated): ``${{ parameters.x }}``,
+    ``${{ not parameters.x }}``, ``${{ parameters.x === 'v' }}`` (``==``, ``!==``, ``!=``).
+    Any other expression keeps its fields asked and optional, the expression shown."""
+    if when is None or when is True:
+        return ()
+    if not isinstance(when, str):
+        return (Condition("", (str(when),)),)
+    found = _WHEN.fullmatch(when.strip())
+    if found is None:
+        return (Condition("", (when.strip(),)),)
+    field = found.group("field")
+    if found.group("op") is None:
+        return (Condition(field, (), negate=bool(found.group("not"))),)
+    value = found.group("value").strip("'\"")
+    negate = found.group("op") in ("!==", "!=")
+    return (Condition(field, (value,), negate=negate),)
+
+
+def _page(
+    page: Mapping[str, Any],
+    where: str,
+    when: tuple[Condition, ...],
+    variables: list[Variable],
+    problems: list[str],
+    seen_roles: set[str],
+) -> None:
+    """The fields of one page (or one conditional branch of it), conditions included."""
+    required = {str(r) for r in page.get("required") or () if isinstance(r, str)}
+    props = page.get("properties") or {}
+    if not isinstance(props, Mapping):
+        problems.append(f"{where}.properties is not an object")
+        return
+    for key, schema in props.items():
+        if not isinstance(schema, Mapping):
+            continue
+        if any(v.name == key for v in variables):
+            continue  # a branch narrowing a field already asked (its enum), not a new one
+        var, problem = _schema_variable(str(key), schema, str(key) in required, seen_roles)
+        if problem:
+            if str(key) in required and not when:
+                problems.append(f"{where}.properties.{key}: {problem}")
+            continue
+        if var is not None:
+            if when:
+                var = replace(var, when=when, role=None)  # Callboard's own fields always apply
+            elif var.role:
+                seen_roles.add(var.role)
+            variables.append(var)
+    dependencies = page.get("dependencies")
+    if isinstance(dependencies, Mapping):
+        for field, dep in dependencies.items():
+            if not isinstance(dep, Mapping):
+                continue  # a property dependency (a list of names) adds no field
+            branches = dep.get("oneOf") or dep.get("anyOf")
+            if isinstance(branches, list):
+                for n, branch in enumerate(branches):
+                    if isinstance(branch, Mapping):
+                        cond = _branch_condition(branch, str(field))
+                        _page(
+                            branch,
+                            f"{where}.dependencies.{field}.oneOf[{n}]",
+                            (*when, cond),
+                            variables,
+                            problems,
+                            seen_roles,
+                        )
+            else:
+                _page(
+                    dep,
+                    f"{where}.dependencies.{field}",
+                    (*when, Condition(str(field))),
+                    variables,
+                    problems,
+                    seen_roles,
+                )
+    clauses = [page, *(c for c in page.get("allOf") or () if isinstance(c, Mapping))]
+    for n, clause in enumerate(clauses):
+        test = clause.get("if")
+        if not isinstance(test, Mapping):
+            continue
+        conds = _if_conditions(test)
+        then, otherwise = clause.get("then"), clause.get("else")
+        label = f"{where}.allOf[{n - 1}]" if n else where
+        if isinstance(then, Mapping):
+            _page(then, f"{label}.then", (*when, *conds), variables, problems, seen_roles)
+        if isinstance(otherwise, Mapping) and len(conds) == 1:
+            flipped = replace(conds[0], negate=not conds[0].negate)
+            _page(otherwise, f"{label}.else", (*when, flipped), variables, problems, seen_roles)
+
+
+def _values_of(schema: Any) -> tuple[str, ...]:
+    if not isinstance(schema, Mapping):
+        return ()
+
+    def shown(value: Any) -> str:
+        return ("true" if value else "false") if isinstance(value, bool) else _text(value)
+
+    if "const" in schema:
+        return (shown(schema["const"]),)
+    enum = schema.get("enum")
+    if isinstance(enum, list):
+        return tuple(shown(v) for v in enum)
+    return ()
+
+
+def _branch_condition(branch: Mapping[str, Any], field: str) -> Condition:
+    props = branch.get("properties")
+    schema = props.get(field) if isinstance(props, Mapping) else None
+    return Condition(field, _values_of(schema))
+
+
+def _if_conditions(test: Mapping[str, Any]) -> tuple[Condition, ...]:
+    props = test.get("properties")
+    if not isinstance(props, Mapping):
+        return ()
+    return tuple(Condition(str(k), _values_of(v)) for k, v in props.items() if _values_of(v))
 
 
 def _schema_variable(
@@ -300,6 +424,7 @@ def _schema_variable(
             required=required,
             hint=hint,
             secret=True,
+            shown_as="Secret" if ui_field == "Secret" else None,
             pattern=_pattern(schema),
             min_length=_int(schema.get("minLength")),
             max_length=_int(schema.get("maxLength")),
@@ -317,6 +442,8 @@ def _schema_variable(
         role = None
     if role is not None:
         return Variable(key, "text", label, required=required, hint=hint, role=role), None
+    if schema.get("ui:widget") == "hidden":
+        return None, None  # not asked, as Backstage's form does not show it
     type_ = schema.get("type")
     default = schema.get("default")
     enum = schema.get("enum")
@@ -336,6 +463,37 @@ def _schema_variable(
     if type_ == "boolean":
         value = "true" if default is True else "false"
         return Variable(key, "boolean", label, default=value, required=False, hint=hint), None
+    if type_ == "array":
+        items = as_mapping(schema.get("items"))
+        options = items.get("enum")
+        picks: tuple[tuple[str, str], ...] = ()
+        if isinstance(options, list) and options:
+            names = items.get("enumNames")
+            labels = names if isinstance(names, list) and len(names) == len(options) else options
+            picks = tuple((_text(v), _text(n)) for v, n in zip(options, labels, strict=True))
+        listed = ", ".join(v for v, _ in picks)
+        more = f" (some of: {listed})" if picks else ""
+        shown = f"Backstage shows the {ui_field} picker here; " if ui_field else ""
+        return Variable(
+            key,
+            "text",
+            label,
+            default=", ".join(_text(v) for v in default) if isinstance(default, list) else None,
+            choices=picks,
+            required=required,
+            hint=" ".join(x for x in (hint, f"{shown}comma-separated{more}.") if x),
+            many=True,
+            shown_as=ui_field or None,
+        ), None
+    if type_ == "object" and not ui_field:
+        return Variable(
+            key,
+            "json",
+            label,
+            default=json.dumps(default) if isinstance(default, dict) else None,
+            required=required,
+            hint=" ".join(x for x in (hint, "A JSON object.") if x),
+        ), None
     if type_ in ("number", "integer"):
         return Variable(
             key,
@@ -344,9 +502,25 @@ def _schema_variable(
             default=_text(default) if default is not None else None,
             required=required,
             hint=hint,
+            minimum=_number(schema.get("minimum")),
+            maximum=_number(schema.get("maximum")),
+            integer=type_ == "integer",
         ), None
-    if type_ in ("string", None) and not ui_field:
+    if type_ in ("string", None) and ui_field and ui_field not in _TEXT_FIELDS:
+        # A picker chat has no widget for: asked as text, the picker named (never dropped).
+        return Variable(
+            key,
+            "text",
+            label,
+            default=_text(default) if default is not None else None,
+            required=required,
+            hint=" ".join(x for x in (hint, f"Backstage shows the {ui_field} picker here.") if x),
+            pattern=_pattern(schema),
+            shown_as=ui_field,
+        ), None
+    if type_ in ("string", None) and (not ui_field or ui_field in _TEXT_FIELDS):
         kind: VariableKind = "multiline" if schema.get("ui:widget") == "textarea" else "text"
+        fmt = schema.get("format")
         return Variable(
             key,
             kind,
@@ -357,6 +531,7 @@ def _schema_variable(
             pattern=_pattern(schema),
             min_length=_int(schema.get("minLength")),
             max_length=_int(schema.get("maxLength")),
+            format=fmt if fmt in ("email", "uri", "url") else None,
         ), None
     if ui_field:
         return None, f"uses the form field {ui_field}, which Callboard cannot show in chat"
@@ -389,6 +564,12 @@ def _compiles(pattern: str) -> bool:
     except re.error:
         return False
     return True
+
+
+def _number(value: Any) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    return float(value)
 
 
 def _int(value: Any) -> int | None:

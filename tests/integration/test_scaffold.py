@@ -913,12 +913,27 @@ async def test_catalog_templates_callboard_cannot_run_are_listed_with_the_reason
         sources=[{"type": "file", "name": "tpl", "target": str(folder / "templates.yaml")}],
     )
     listing = (await aask(app, "/scaffold")).to_text()
+    # issue 15: what the fetch:cookiecutter path could not evaluate (user.entity) and
+    # fetch:template run on the native engine now: both are offered, neither hidden
+    assert "which Callboard does not evaluate" not in listing
+    assert "/scaffold who-am-i" in listing and "/scaffold plain-fetch" in listing
+    docs.append(
+        {
+            **template("pr-only", "fetch:template", {}),
+            "spec": {
+                "type": "service",
+                "steps": [{"id": "pr", "action": "publish:github:pull-request", "input": {}}],
+            },
+        }
+    )
+    (folder / "templates.yaml").write_text(yaml.safe_dump_all(docs))
+    await asyncio.to_thread(app.services.sync.run)
+    listing = (await aask(app, "/scaffold")).to_text()
     assert (
-        "who-am-i: input.values uses ${{ user.entity.metadata.name }}, which Callboard does not "
-        "evaluate"
+        "pr-only: step pr uses the action publish:github:pull-request, which Callboard cannot "
+        "run natively"
     ) in listing
-    assert "plain-fetch" not in listing  # fetch:template is Backstage's own business
-    reply = await aask(app, "/scaffold who-am-i")
+    reply = await aask(app, "/scaffold pr-only")
     assert reply.error and "cannot be used" in reply.to_text()
 
 
