@@ -501,9 +501,23 @@ class Scaffolder:
             answers.context.get("description")
             or f"{answers.name}, scaffolded from {run.template.name}"
         )
+        refused = await self._publish(run, run.rendered.project, description)
+        if refused is not None:
+            return refused
+
+        await run.say("registering it in the catalog…")
+        problem = await self._register(run)
+        if problem:
+            run.failed = ("registration", problem)
+            return self._failure(run)
+        return await self._success(run)
+
+    async def _publish(self, run: _Run, project: Path, description: str) -> Reply | None:
+        """Create the repository and push ``project`` to it; the failure reply, or None."""
+        answers = run.answers
         try:
             run.repository = await asyncio.to_thread(
-                self.publisher.create, answers.name, owner_name, description
+                self.publisher.create, answers.name, answers.owner.name, description
             )
         except PublishError as exc:
             run.failed = ("repository", str(exc))
@@ -513,7 +527,6 @@ class Scaffolder:
             if run.repository.created
             else f"using {run.repository.shown}"
         )
-
         await run.say(f"pushing to {run.repository.url}…")
         message = (
             f"Scaffold {answers.name} from the {run.template.name} template\n\n"
@@ -521,20 +534,14 @@ class Scaffolder:
         )
         try:
             run.commit = await asyncio.to_thread(
-                self.publisher.push, run.rendered.project, run.repository, message
+                self.publisher.push, project, run.repository, message
             )
         except PublishError as exc:
             run.failed = ("push", str(exc))
             await self._undo(run)
             return self._failure(run)
         run.done["push"] = f"{self.cfg.publish.branch} at {run.commit[:10]}"
-
-        await run.say("registering it in the catalog…")
-        problem = await self._register(run)
-        if problem:
-            run.failed = ("registration", problem)
-            return self._failure(run)
-        return await self._success(run)
+        return None
 
     async def _native(self, run: _Run, work: Path) -> Reply:
         """A v1beta3 Template on the native engine: its steps in the render child, then the
@@ -614,32 +621,9 @@ class Scaffolder:
             or answers.context.get("description")
             or f"{answers.name}, scaffolded from {template.name}"
         )
-        try:
-            run.repository = await asyncio.to_thread(
-                self.publisher.create, answers.name, owner_name, description
-            )
-        except PublishError as exc:
-            run.failed = ("repository", str(exc))
-            return self._failure(run)
-        run.done["repository"] = (
-            f"created {run.repository.shown}"
-            if run.repository.created
-            else f"using {run.repository.shown}"
-        )
-        await run.say(f"pushing to {run.repository.url}…")
-        message = (
-            f"Scaffold {answers.name} from the {template.name} template\n\n"
-            f"Requested by {run.requester.shown} through Callboard."
-        )
-        try:
-            run.commit = await asyncio.to_thread(
-                self.publisher.push, publish.snapshot, run.repository, message
-            )
-        except PublishError as exc:
-            run.failed = ("push", str(exc))
-            await self._undo(run)
-            return self._failure(run)
-        run.done["push"] = f"{self.cfg.publish.branch} at {run.commit[:10]}"
+        refused = await self._publish(run, publish.snapshot, description)
+        if refused is not None:
+            return refused
         register = native.register
         if register is None:
             run.notes.append("the template's register step did not run: nothing was registered")
