@@ -30,6 +30,7 @@ from bot.catalog.read import CatalogReader
 from bot.catalog.reconcile import StoredEntity
 from bot.catalog.rows import DocumentRow, ListedEntity, NameRow, NamesSnapshot, SearchRow
 from bot.catalog.validation import validate_entity
+from bot.docs.model import IndexedEntity
 from bot.errors import CatalogError
 
 P = ParamSpec("P")
@@ -123,8 +124,34 @@ class MemoryCatalogRows:
             for ref, s in self._state.entities.items()
         }
 
-    def source_count(self, source: str) -> int:
-        return sum(1 for s in self._state.entities.values() if s.source == source)
+    def stored_candidates(self) -> dict[str, Candidate]:
+        """Every stored entity as the sync wrote it, by ref."""
+        return {ref: s.candidate for ref, s in self._state.entities.items()}
+
+    def stored_documents(self, kind: str) -> list[tuple[str, str, str | None, str]]:
+        """``(ref, source, file, JSON)`` of every entity of ``kind`` (lower-cased), by ref."""
+        return [
+            (ref, s.source, s.file, s.candidate.data)
+            for ref, s in sorted(self._state.entities.items())
+            if s.candidate.kind == kind
+        ]
+
+    def indexed_entities(self) -> list[tuple[IndexedEntity, str]]:
+        """Every entity as the docs indexer reads it, with its JSON (``MemoryDocs``)."""
+        return [
+            (
+                IndexedEntity(
+                    ref,
+                    s.source,
+                    s.file,
+                    s.candidate.name,
+                    s.candidate.title,
+                    s.candidate.content_hash,
+                ),
+                s.candidate.data,
+            )
+            for ref, s in self._state.entities.items()
+        ]
 
     # ---------------------------------------------------------------- CatalogRows
 

@@ -23,20 +23,9 @@ from bot.catalog.candidates import Candidate
 from bot.catalog.problems import Problem
 from bot.catalog.reconcile import Plan, StoredEntity
 from bot.ports import KnownFileRow, SourceMoved, SourceStatusRow
+from bot.reports.changes import ChangeRow
 from bot.store.memory.catalog import MemoryCatalogRows
 from bot.store.memory.status import MemorySourceStatus
-
-
-@dataclass(frozen=True)
-class LoggedChange:
-    """One line of the change log (what the SQL store writes to ``changes``)."""
-
-    at: dt.datetime
-    source: str
-    ref: str
-    change: str
-    old_owner: str | None
-    new_owner: str | None
 
 
 @dataclass
@@ -64,7 +53,7 @@ class MemorySourceWriter:
         self.state = dataclasses.replace(held, problems=list(held.problems))
         self.upserts: dict[str, Candidate] = {}
         self.removals: set[str] = set()
-        self.changes: list[LoggedChange] = []
+        self.changes: list[tuple[dt.datetime, str, str, str | None, str | None]] = []
         self.changed = False
 
     def stored_entities(self) -> dict[str, StoredEntity]:
@@ -87,9 +76,7 @@ class MemorySourceWriter:
             self.removals.discard(u.candidate.ref)
             self.upserts[u.candidate.ref] = u.candidate
         self.changes += [
-            LoggedChange(now, self.source, c.ref, c.kind, c.old_owner, c.new_owner)
-            for c in plan.changes
-            if c.logged
+            (now, c.ref, c.kind, c.old_owner, c.new_owner) for c in plan.changes if c.logged
         ]
         self.state.files = [
             KnownFileRow(f.path, f.sha256 or "", f.children, json.dumps(list(f.refs)), f.position)
@@ -153,7 +140,7 @@ class MemorySyncStore:
         self.rows = rows
         self.status = status
         self.sources: dict[str, _Source] = {}
-        self.changes: list[LoggedChange] = []  # the change log, oldest first
+        self.changes: list[ChangeRow] = []  # the change log, oldest first
         self._read_only = read_only
         self._lock = threading.Lock()  # one source's write at a time, as the SQL source lock
 
@@ -175,7 +162,8 @@ class MemorySyncStore:
             writer = MemorySourceWriter(self, source)
             yield writer
             self.rows.apply(source, writer.upserts.values(), writer.removals)
-            self.changes += writer.changes
+            start = len(self.changes) + 1
+            self.changes += [ChangeRow(start + i, *c) for i, c in enumerate(writer.changes)]
             self._commit(source, writer.state)
 
     def _commit(self, source: str, state: _Source) -> None:
