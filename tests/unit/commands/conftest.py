@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import shutil
 import socket
 import subprocess
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 
@@ -28,6 +29,8 @@ from bot.store.memory.stores import memory_stores
 from bot.stores import Stores
 from commands import COMMANDS, INTERPRETERS
 from tests.conftest import DEMO, FixedClock
+
+F = TypeVar("F", bound=Callable[..., Any])
 
 ANA_EMAIL = "ana.silva@acme-rides.example"
 BACKSTAGE = "https://backstage.acme-rides.example"
@@ -49,19 +52,34 @@ class MemoryBot:
         )
 
 
-def _demo_source(settings: Any) -> FileSource:
-    return FileSource("demo", DEMO, DEMO.parent, parse_workers=0)
+def _refuse(*args: Any, **kwargs: Any) -> Any:
+    raise AssertionError(f"the fast tier makes no connections or subprocesses: {args[:1]}")
+
+
+def seal(monkeypatch: pytest.MonkeyPatch) -> None:
+    """From here on, reaching for the network or a subprocess fails the test."""
+    monkeypatch.setattr(socket.socket, "connect", _refuse)
+    monkeypatch.setattr(subprocess, "Popen", _refuse)
 
 
 @pytest.fixture(autouse=True)
-def _no_network_no_subprocess(monkeypatch: pytest.MonkeyPatch) -> None:
-    """A handler in this tier that reaches for the network or a subprocess fails its test."""
+def _sealed(monkeypatch: pytest.MonkeyPatch) -> None:
+    seal(monkeypatch)
 
-    def refuse(*args: Any, **kwargs: Any) -> Any:
-        raise AssertionError(f"the fast tier makes no connections or subprocesses: {args[:1]}")
 
-    monkeypatch.setattr(socket.socket, "connect", refuse)
-    monkeypatch.setattr(subprocess, "Popen", refuse)
+# Which commands a test covers (``covers``); ``test_registry`` checks every command has one.
+COVERED: set[str] = set()
+
+
+def covers(*names: str) -> Callable[[F], F]:
+    """Mark a test as exercising the handlers of ``names`` (``callboard sync`` for a
+    subcommand)."""
+    COVERED.update(names)
+
+    def mark(fn: F) -> F:
+        return fn
+
+    return mark
 
 
 def make_bot(tmp_path: Path, **sections: Any) -> MemoryBot:
@@ -74,13 +92,16 @@ def make_bot(tmp_path: Path, **sections: Any) -> MemoryBot:
         "console": {"user_email": ANA_EMAIL},
     }
     config.update(sections)
+    # A copy outside any git repository: the docs indexer dates pages by file times then,
+    # with no ``git`` subprocess.
+    demo = tmp_path / "demo"
+    shutil.copytree(DEMO.parent, demo)
+    source = FileSource("demo", demo / DEMO.name, demo, parse_workers=0)
     path = tmp_path / "callboard.yaml"
     settings = parse_settings(config, str(path), tmp_path, path)
     stores = memory_stores()
     clock = FixedClock(dt.datetime(2026, 12, 1, 9, 0, tzinfo=dt.UTC))
-    services = build_services(
-        settings, stores, COMMANDS, sources=[_demo_source(settings)], clock=clock
-    )
+    services = build_services(settings, stores, COMMANDS, sources=[source], clock=clock)
     dispatcher = Dispatcher(services, COMMANDS)
     dispatcher.interpreters.extend(INTERPRETERS)
     report = services.sync.run()
@@ -91,7 +112,9 @@ def make_bot(tmp_path: Path, **sections: Any) -> MemoryBot:
 @pytest.fixture(scope="module")
 def bot(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MemoryBot]:
     """One synced memory bot per test module (the tests only read, or say what they change)."""
-    made = make_bot(tmp_path_factory.mktemp("memory-bot"))
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        seal(monkeypatch)
+        made = make_bot(tmp_path_factory.mktemp("memory-bot"))
     yield made
     made.services.pool.shutdown(wait=False, cancel_futures=True)
 
