@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 PIP    := $(BIN)/python -m pip --disable-pip-version-check
 PIP_TOOLS := pip-tools==7.6.2
 
-.PHONY: run test check bench lint typecheck imports lock clean
+.PHONY: run test test-fast check bench lint typecheck imports lock clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -30,6 +30,11 @@ run: $(VENV)/.run-installed
 
 test: $(VENV)/.dev-installed
 	$(BIN)/python -m pytest -q
+
+# The unit tier: every command's handler over the in-memory stores (tests/unit/commands), no
+# database, network or subprocess; seconds, not minutes.
+test-fast: $(VENV)/.dev-installed
+	$(BIN)/python -m pytest -q tests/unit
 
 lint: $(VENV)/.dev-installed
 	$(BIN)/ruff check bot adapters commands tests bench

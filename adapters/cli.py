@@ -43,7 +43,7 @@ from bot.reports.render import REPORTS
 from bot.scaffold.service import unavailable_lines
 from bot.scheduler import schedule_refresh
 from bot.suggest import hint
-from bot.trust import never_attempted
+from bot.trust import last_attempt, never_attempted
 from commands import COMMANDS, INTERPRETERS
 
 log = logging.getLogger("callboard")
@@ -156,7 +156,7 @@ async def _serve(app: App, ns: argparse.Namespace, console: Console | None = Non
         services.sync.run_async,
         services.sync.source_names,
         services.settings.catalog,
-        last_attempt=lambda name: services.offload(services.sync.last_attempt, name),
+        last_attempt=lambda name: last_attempt(services.status, name),
         clock=services.clock,
     )
     servers = [asyncio.create_task(s) for s in app.servers()]
@@ -206,7 +206,8 @@ def cmd_ask(ns: argparse.Namespace) -> int:
         if ns.sync:
             _synced(app)
         elif not ns.no_sync:
-            for name in never_attempted(app.services.db, app.services.sync.source_names()):
+            names = app.services.sync.source_names()
+            for name in asyncio.run(never_attempted(app.services.status, names)):
                 _synced(app, only=name)
         reply = asyncio.run(app.dispatcher.dispatch(to_request(app, " ".join(ns.text))))
         print(render_reply(reply, ns.format))
@@ -257,7 +258,10 @@ def cmd_status(ns: argparse.Namespace) -> int:
             print("callboard: --page starts at 1", file=sys.stderr)
             return 2
         if ns.format == "json":
-            data = status_data(app.services.db, names, app.services.clock(), ns.source)
+            found = asyncio.run(
+                app.services.status.statuses(names, only=ns.source, problem_limit=0)
+            )
+            data = status_data(found, app.services.clock())
             print(json.dumps(data, indent=2))
             return 0 if data["ok"] else 1
         # The same command as in chat: `/callboard status [source] [--page N]`.

@@ -76,7 +76,7 @@ def _hubs(app: App, limit: int = 10) -> list[str]:
         .order_by(count.desc(), relations.c.source_ref)
         .limit(limit)
     )
-    with app.services.db.engine.connect() as conn:
+    with app.db.engine.connect() as conn:
         return [row.source_ref for row in conn.execute(stmt)]
 
 

@@ -70,9 +70,7 @@ def _engine_results(
     loop = asyncio.new_event_loop()
     try:
         app.services.sync.run()  # entities only: docs are off in this config
-        indexer = DocsIndexer(
-            SqlDocsIndex(app.services.db), DocsSettings(), app.services.sync.sources
-        )
+        indexer = DocsIndexer(SqlDocsIndex(app.db), DocsSettings(), app.services.sync.sources)
         started = time.perf_counter()
         cold = indexer.index()
         cold_s = time.perf_counter() - started
@@ -117,7 +115,7 @@ def _engine_results(
                 f"{edited.pages_indexed} page split again",
             ),
         ]
-        service = DocsService(SqlDocs(app.services.db, app.services.pool), DocsSettings(), None)
+        service = DocsService(SqlDocs(app.db, app.services.pool), DocsSettings(), None)
         rng = random.Random(11)
         all_samples: list[float] = []
         for kind, queries in _queries(cat, rng).items():

@@ -15,6 +15,8 @@ from bot.services import Poster, Services
 
 if TYPE_CHECKING:
     from bot.scheduler import ReportScheduler
+    from bot.store.db import Database
+    from bot.stores import Stores
 
 
 Serve = Callable[[], Coroutine[Any, Any, None]]
@@ -47,8 +49,15 @@ class Platform:
 
 @dataclass
 class App:
-    """Callboard wired: the services, the dispatcher over them, platforms and the scheduler."""
+    """Callboard wired: the services, the dispatcher over them, platforms and the scheduler.
 
+    ``db`` is the database the stores are built on, for the adapters' own tables (Slack's
+    installation store) and for closing; no service holds it. ``stores`` are the ports the
+    services were composed from (``bot.bootstrap.build_services``).
+    """
+
+    db: Database
+    stores: Stores
     services: Services
     dispatcher: Dispatcher
     scheduler: ReportScheduler
@@ -64,4 +73,4 @@ class App:
 
     def close(self) -> None:
         self.services.pool.shutdown(wait=False, cancel_futures=True)
-        self.services.db.dispose()
+        self.db.dispose()

@@ -43,6 +43,7 @@ from bot.errors import ConfigError
 from bot.logsetup import parse_logging
 from bot.metrics_settings import parse_metrics
 from bot.platforms import parse_discord, parse_slack
+from bot.ports import ClaimStore
 from bot.reports.delivery import Sleep
 from bot.reports.service import Reports
 from bot.reports.settings import ReportsSettings, parse_reports
@@ -58,13 +59,8 @@ from bot.scheduler import (
 )
 from bot.services import Clock, Interpreter, Poster, Services, system_clock
 from bot.store.db import Database
-from bot.store.sql.audit import SqlAuditLog, SqlNameClaims
-from bot.store.sql.catalog import SqlCatalogRows
-from bot.store.sql.claims import SqlClaimStore
-from bot.store.sql.docs import SqlDocs, SqlDocsIndex
-from bot.store.sql.locations import SqlLocations
-from bot.store.sql.reports import SqlReportsStore
-from bot.store.sql.templates import SqlCatalogTemplates
+from bot.store.sql.stores import sql_stores
+from bot.stores import Stores
 
 # Threads for the blocking work chat requests cause (database reads, index builds): enough
 # for a few requests at once; more would only queue on the database and the GIL.
@@ -129,37 +125,29 @@ def build_source(cfg: SourceSettings, settings: Settings, db: Database) -> Catal
     return found.build(cfg, settings, db)
 
 
-def build_app(
+def build_services(
     settings: Settings,
+    stores: Stores,
     commands: Sequence[CommandSpec],
     *,
+    sources: Sequence[CatalogSource] = (),
     clock: Clock = system_clock,
-    migrate: bool = True,
-    interpreters: Sequence[Interpreter] = (),
     posters: Sequence[Poster] = (),
-    platforms: Sequence[Platform] = (),
-) -> App:
-    """Wire Callboard from settings: every service, the dispatcher, platforms and scheduler.
+    pool: ThreadPoolExecutor | None = None,
+) -> Services:
+    """Compose every service from ``stores`` (SQL or in memory) and the catalog ``sources``.
 
-    ``posters`` are registered as given (the console's); each of ``platforms`` that is
-    configured adds its poster and its server.
+    ``pool`` runs the blocking work requests cause (a new one of ``IO_WORKERS`` when None).
     """
-    db = Database(settings.database_url)
-    if migrate:
-        db.migrate()
-    sources = [build_source(s, settings, db) for s in settings.catalog.sources]
-    if RUNTIME_SOURCE in (s.name for s in sources):
-        raise ConfigError(f"catalog source name {RUNTIME_SOURCE} is reserved; rename that source")
-    locations = SqlLocations(db)
-    if has_locations(locations):  # registered at runtime (the scaffolder); synced after the rest
-        sources.append(runtime_source(settings, locations))
+    if pool is None:
+        pool = ThreadPoolExecutor(IO_WORKERS, thread_name_prefix="callboard-io")
     docs_settings = settings.optional_section("docs", DocsSettings) or DocsSettings()
-    reader = CatalogReader(SqlCatalogRows(db))
+    reader = CatalogReader(stores.rows)
     search = SearchCache(reader.rows)
     sync = CatalogSync(
-        db,
+        stores.sync,
         sources,
-        steps=[DocsIndexer(SqlDocsIndex(db), docs_settings, sources)],
+        steps=[DocsIndexer(stores.docs_index, docs_settings, sources)],
         clock=clock,
         rules=catalog_rules(
             settings.catalog.rules,
@@ -172,50 +160,81 @@ def build_app(
         sync,
         (reader.refresh, search.refresh),
     )
-    pool = ThreadPoolExecutor(IO_WORKERS, thread_name_prefix="callboard-io")
     reports = Reports(
-        SqlReportsStore(db, pool),
+        stores.reports,
         settings.optional_section("reports", ReportsSettings) or ReportsSettings(),
         docs_settings,
     )
-    audit = SqlAuditLog(db, pool)
     catalog = OffloadedCatalog(reader, pool, search)
     names = frozenset(n for spec in commands for n in (spec.name, *spec.aliases))
-    services = Services(
+    return Services(
         settings=settings,
         clock=clock,
-        db=db,
         catalog=catalog,
         reader=reader,
         graph=catalog,
         search=catalog,
         sync=updates,
-        docs=DocsService(SqlDocs(db, pool), docs_settings, settings.backstage_url),
+        status=stores.status,
+        docs=DocsService(stores.docs, docs_settings, settings.backstage_url),
         reports=reports,
-        audit=audit,
+        audit=stores.audit,
         scaffolder=Scaffolder(
             settings,
-            locations,
+            stores.locations,
             reader,
             catalog,
             updates,
-            audit,
-            SqlNameClaims(db, pool),
-            SqlCatalogTemplates(db),
+            stores.audit,
+            stores.name_claims,
+            stores.templates,
             pool,
             clock=clock,
             commands=names,
         ),
-        locations=locations,
+        locations=stores.locations,
         posters={p.platform: p for p in posters},
         pool=pool,
+    )
+
+
+def build_app(
+    settings: Settings,
+    commands: Sequence[CommandSpec],
+    *,
+    clock: Clock = system_clock,
+    migrate: bool = True,
+    interpreters: Sequence[Interpreter] = (),
+    posters: Sequence[Poster] = (),
+    platforms: Sequence[Platform] = (),
+) -> App:
+    """Wire Callboard from settings: the SQL stores, every service, the dispatcher, platforms
+    and scheduler.
+
+    ``posters`` are registered as given (the console's); each of ``platforms`` that is
+    configured adds its poster and its server.
+    """
+    db = Database(settings.database_url)
+    if migrate:
+        db.migrate()
+    sources = [build_source(s, settings, db) for s in settings.catalog.sources]
+    if RUNTIME_SOURCE in (s.name for s in sources):
+        raise ConfigError(f"catalog source name {RUNTIME_SOURCE} is reserved; rename that source")
+    pool = ThreadPoolExecutor(IO_WORKERS, thread_name_prefix="callboard-io")
+    stores = sql_stores(db, pool)
+    if has_locations(stores.locations):  # registered at runtime (the scaffolder); synced last
+        sources.append(runtime_source(settings, stores.locations))
+    services = build_services(
+        settings, stores, commands, sources=sources, clock=clock, posters=posters, pool=pool
     )
     dispatcher = Dispatcher(services, commands)
     dispatcher.interpreters.extend(interpreters)
     app = App(
+        db=db,
+        stores=stores,
         services=services,
         dispatcher=dispatcher,
-        scheduler=build_scheduler(services, dispatcher),
+        scheduler=scheduler_for(services, dispatcher, stores.claims),
     )
     for platform in platforms:
         parts = platform.start(app)
@@ -228,23 +247,44 @@ def build_app(
 
 
 def build_scheduler(
-    services: Services,
-    dispatcher: Dispatcher,
+    app: App,
     schedules: Sequence[Schedule] | None = None,
     *,
     instance: str | None = None,
     sleep: Sleep = asyncio.sleep,
     aps: AsyncIOScheduler | None = None,
 ) -> ReportScheduler:
-    """The report scheduler over ``services`` (the ``schedules:`` section unless ``schedules``
-    are given); runs dispatch ``/report`` through ``dispatcher`` and claim in the SQL store."""
+    """A report scheduler over ``app`` (the ``schedules:`` section unless ``schedules`` are
+    given); runs dispatch ``/report`` through its dispatcher and claim in its claim store."""
+    return scheduler_for(
+        app.services,
+        app.dispatcher,
+        app.stores.claims,
+        schedules,
+        instance=instance,
+        sleep=sleep,
+        aps=aps,
+    )
+
+
+def scheduler_for(
+    services: Services,
+    dispatcher: Dispatcher,
+    claims: ClaimStore,
+    schedules: Sequence[Schedule] | None = None,
+    *,
+    instance: str | None = None,
+    sleep: Sleep = asyncio.sleep,
+    aps: AsyncIOScheduler | None = None,
+) -> ReportScheduler:
+    """The report scheduler over ``services``, claiming runs in ``claims``."""
     if schedules is None:
         found = services.settings.optional_section("schedules", SchedulesSettings)
         schedules = found.schedules if found else ()
     runs = ReportRuns(
         dispatcher=dispatcher,
         reports=services.reports,
-        claims=SqlClaimStore(services.db, services.pool),
+        claims=claims,
         posters=services.posters,
         clock=services.clock,
         instance=instance or instance_id(),

@@ -30,7 +30,7 @@ from bot.chat import (
 )
 from bot.errors import Ambiguous, BadArguments, NotFound, UserError
 from bot.suggest import close_matches, did_you_mean
-from bot.trust import catalog_warnings
+from bot.trust import catalog_notes
 
 if TYPE_CHECKING:
     from bot.ports import CatalogGraph, CatalogQueries, SearchQueries
@@ -164,13 +164,12 @@ class Context:
         threads, so the event loop (and every other chat request on it) never waits for it."""
         return await self.services.offload(fn, *args, **kwargs)
 
-    def found_nothing(self, reply: Reply) -> Reply:
+    async def found_nothing_async(self, reply: Reply) -> Reply:
         """``reply`` (an answer that found nothing) with a note per catalog source that never
-        synced or whose last sync failed: "nothing" may then be wrong. Blocking: reads the
-        sources' status (``found_nothing_async`` from the event loop)."""
+        synced or whose last sync failed: "nothing" may then be wrong."""
         try:
-            warnings = catalog_warnings(
-                self.services.db, self.services.sync.source_names(), self.now
+            warnings = await catalog_notes(
+                self.services.status, self.services.sync.source_names(), self.now
             )
         except Exception:  # a note must never cost the answer
             log.exception("reading the catalog sources' status failed")
@@ -178,10 +177,6 @@ class Context:
         if not warnings:
             return reply
         return dataclasses.replace(reply, notes=(*warnings, *reply.notes))  # first: it matters most
-
-    async def found_nothing_async(self, reply: Reply) -> Reply:
-        """``found_nothing`` from the event loop: the status read runs in a worker thread."""
-        return await self.offload(self.found_nothing, reply)
 
 
 def log_error(what: str, exc: BaseException | None = None) -> str:

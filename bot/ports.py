@@ -37,6 +37,7 @@ from bot.scaffold.model import TemplateEntity
 
 if TYPE_CHECKING:  # data types only: the scheduler package imports no port at run time
     from bot.catalog.locations import RuntimeLocation
+    from bot.catalog.status import SourceStatus
     from bot.chat import Reply, Request
     from bot.reports.store import Fault, ReportInputs, RunResults
     from bot.scheduler.claims import RunRecord
@@ -431,10 +432,23 @@ class SyncStore(Protocol):
 
 
 class SourceStatusReads(Protocol):
-    """Each source's status row, for the notes on answers that found nothing (``bot.trust``)."""
+    """Each source's status: rows for the notes on answers that found nothing (``bot.trust``),
+    and the full view with problems for ``/callboard status`` and ``callboard status``."""
 
     async def status_rows(self, names: Sequence[str]) -> dict[str, SourceStatusRow]:
         """The rows of those of ``names`` that have one."""
+        ...
+
+    async def statuses(
+        self,
+        order: Sequence[str] = (),
+        *,
+        only: str | None = None,
+        problem_limit: int = 5,
+        problem_offset: int = 0,
+    ) -> list[SourceStatus]:
+        """Each source's status (``bot.catalog.status.compose_statuses``): the configured ones
+        in ``order`` first, then any left in the store; ``problem_limit`` problems each."""
         ...
 
 

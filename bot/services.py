@@ -27,10 +27,10 @@ if TYPE_CHECKING:
         CatalogQueries,
         RuntimeLocationStore,
         SearchQueries,
+        SourceStatusReads,
     )
     from bot.reports.service import Reports
     from bot.scaffold.service import Scaffolder
-    from bot.store.db import Database
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -60,19 +60,20 @@ Posters = dict[str, Poster]
 class Services:
     """Callboard's services, wired once by ``bot.bootstrap.build_app``.
 
-    ``db`` and ``reader`` are the blocking store and catalog reader, for code that already
-    runs in a worker thread (``offload``); everything else reaches the catalog through the
-    awaitable ``catalog``.
+    ``reader`` is the blocking catalog reader, for code that already runs in a worker thread
+    (``offload``); everything else reaches the catalog through the awaitable ``catalog``. No
+    service here is the database: ``bot.bootstrap.build_services`` composes them from a
+    ``Stores`` record, SQL (``sql_stores``) or in memory (``memory_stores``).
     """
 
     settings: Settings
     clock: Clock
-    db: Database
     catalog: CatalogQueries  # awaitable reads; they run in ``pool``
     reader: CatalogReader  # the same reads, blocking (inside ``offload``)
     graph: CatalogGraph  # relation walks (/owns, /deps), awaited
     search: SearchQueries  # the entity search index (/search, /owns, /deps), awaited
     sync: CatalogUpdates  # sync now (blocking or awaited), refresh the indexes
+    status: SourceStatusReads  # each source's last sync and problems, awaited
     docs: DocsService
     reports: Reports
     audit: AuditLog

@@ -1,7 +1,7 @@
 """Whether the catalog can be trusted: sources that never synced, or whose last sync failed.
 
 An answer that finds nothing is only as good as the catalog behind it: "nothing owns X" from a
-catalog whose source failed an hour ago may be wrong. ``catalog_warnings`` gives one line per
+catalog whose source failed an hour ago may be wrong. ``catalog_notes`` gives one line per
 such source, for answers that found nothing to carry as notes.
 """
 
@@ -9,14 +9,9 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING
 
 from bot.catalog.remote import scrub
 from bot.ports import SourceStatusReads, SourceStatusRow
-from bot.store.db import Database
-
-if TYPE_CHECKING:
-    from bot.store.sql.status import SqlSourceStatus
 
 MAX_ERROR_CHARS = 200
 
@@ -74,22 +69,15 @@ async def catalog_notes(
     return warnings_for(await statuses.status_rows(sources), sources, now)
 
 
-def _sql(db: Database) -> SqlSourceStatus:
-    from bot.store.sql.status import SqlSourceStatus
-
-    return SqlSourceStatus(db)
-
-
-def catalog_warnings(db: Database, sources: Sequence[str], now: dt.datetime) -> tuple[str, ...]:
-    """One line per configured source that never synced or whose last sync failed (blocking)."""
-    if not sources:
-        return ()
-    return warnings_for(_sql(db).rows(sources), sources, now)
-
-
-def never_attempted(db: Database, sources: Sequence[str]) -> list[str]:
+async def never_attempted(statuses: SourceStatusReads, sources: Sequence[str]) -> list[str]:
     """The sources (of ``sources``) no sync has ever tried, in order."""
     if not sources:
         return []
-    rows = _sql(db).rows(sources)
+    rows = await statuses.status_rows(sources)
     return [name for name in sources if name not in rows or rows[name].last_attempt is None]
+
+
+async def last_attempt(statuses: SourceStatusReads, source: str) -> dt.datetime | None:
+    """When any replica last tried to sync ``source`` (its stored status)."""
+    row = (await statuses.status_rows([source])).get(source)
+    return row.last_attempt if row is not None else None

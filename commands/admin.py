@@ -21,14 +21,14 @@ from dataclasses import replace
 from bot import suggest
 from bot.audit import Requester
 from bot.catalog.model import EntityRef
-from bot.catalog.status import SourceStatus, source_statuses
+from bot.catalog.status import SourceStatus
 from bot.catalog.sync import SourceReport, SyncReport
 from bot.chat import Button, Field, Reply, Section
 from bot.dispatch import Arg, Args, CommandSpec, Context, Option
 from bot.errors import BadArguments, PermissionDenied, UserError
 from bot.permissions import admin_refusal, ancestors, requester_groups
+from bot.ports import SourceStatusReads
 from bot.scaffold.service import unavailable_section
-from bot.services import Services
 from commands.common import command_line, identify_user
 from commands.here import here_reply
 
@@ -232,9 +232,8 @@ async def status_command(ctx: Context, args: Args) -> Reply:
     """Each source's last success, last error, entity count, duration and problems."""
     only = _source_name(ctx, args.text("source")) if args.text("source").strip() else None
     await require_admin(ctx, f"/{NAME} status")
-    reply = await ctx.offload(
-        status_reply,
-        ctx.services,
+    reply = await status_reply(
+        ctx.services.status,
         ctx.services.sync.source_names(),
         ctx.now,
         only,
@@ -243,18 +242,16 @@ async def status_command(ctx: Context, args: Args) -> Reply:
     return reply if only else await _with_templates(ctx, reply)
 
 
-def status_reply(
-    services: Services,
+async def status_reply(
+    store: SourceStatusReads,
     order: Sequence[str],
     now: dt.datetime,
     only: str | None = None,
     page: int = 1,
 ) -> Reply:
-    """The status overview (every source, a few problems each) or one source's page; blocking
-    (it reads the sources' status)."""
-    db = services.db
+    """The status overview (every source, a few problems each) or one source's page."""
     if only is None:
-        statuses = source_statuses(db, order, problem_limit=PROBLEMS_SHOWN)
+        statuses = await store.statuses(order, problem_limit=PROBLEMS_SHOWN)
         if not statuses:
             return Reply(title="Catalog sources", text="No catalog sources are configured.")
         sections = []
@@ -291,8 +288,8 @@ def status_reply(
             error=bool(failing or never),
         )
     offset = (page - 1) * PROBLEMS_PAGE
-    (status,) = source_statuses(
-        db, order, only=only, problem_limit=PROBLEMS_PAGE, problem_offset=offset
+    (status,) = await store.statuses(
+        order, only=only, problem_limit=PROBLEMS_PAGE, problem_offset=offset
     )
     sections = [Section(fields=tuple(_status_fields(status, now)))]
     if status.problems:

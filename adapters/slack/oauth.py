@@ -127,7 +127,7 @@ class ThreadedStateStore(AsyncOAuthStateStore):
 
 
 def installation_store(app: App, client_id: str) -> ThreadedInstallationStore:
-    return ThreadedInstallationStore(SQLAlchemyInstallationStore(client_id, app.services.db.engine))
+    return ThreadedInstallationStore(SQLAlchemyInstallationStore(client_id, app.db.engine))
 
 
 def oauth_options(
@@ -136,7 +136,7 @@ def oauth_options(
     """``AsyncApp`` options for OAuth installs kept in Callboard's database."""
     assert secrets.client_id and secrets.client_secret and settings.public_url
     store = installation_store(app, secrets.client_id)
-    states = ThreadedStateStore(SQLAlchemyOAuthStateStore(STATE_SECONDS, app.services.db.engine))
+    states = ThreadedStateStore(SQLAlchemyOAuthStateStore(STATE_SECONDS, app.db.engine))
     flow = AsyncOAuthFlow(
         client=client,
         settings=AsyncOAuthSettings(

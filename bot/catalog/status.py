@@ -7,13 +7,13 @@ on the way out, whatever wrote it.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from bot.catalog.problems import Problem
 from bot.catalog.remote import scrub
-from bot.store.db import Database
+from bot.ports import SourceStatusRow
 
 
 @dataclass(frozen=True)
@@ -43,31 +43,27 @@ class SourceStatus:
         return "ok"
 
 
-def source_statuses(
-    db: Database,
+def compose_statuses(
+    rows: Mapping[str, SourceStatusRow],
+    counts: Mapping[tuple[str, str], int],
+    problems_of: Callable[[str], Sequence[Problem]],
     order: Sequence[str] = (),
-    *,
     only: str | None = None,
-    problem_limit: int = 5,
-    problem_offset: int = 0,
 ) -> list[SourceStatus]:
-    """Each source's status, configured ones in ``order`` first, then any left in the store.
+    """Each source's status from what the store holds (``SourceStatusReads.statuses``):
+    configured ones in ``order`` first, then any left in the store; every text scrubbed.
 
-    Problems are newest first (the latest sync's at the top), then in file order.
+    ``rows`` are the status rows, ``counts`` the problems per ``(source, level)``, and
+    ``problems_of(source)`` the problems to list (newest first, then file order).
     """
-    from bot.store.sql.status import SqlSourceStatus  # the store that holds them
-
-    store = SqlSourceStatus(db)
-    rows = store.rows(only=only)
-    counts = store.problem_counts()
     names = [n for n in order if only is None or n == only]
-    names += sorted(n for n in rows if n not in names)
+    names += sorted(n for n in rows if n not in names and (only is None or n == only))
     out: list[SourceStatus] = []
     for name in names:
         row = rows.get(name)
         listed = tuple(
             Problem(p.level, scrub(p.message), scrub(p.file) if p.file else None, p.line, p.entity)
-            for p in store.problems(name, problem_offset, problem_limit)
+            for p in problems_of(name)
         )
         errors = counts.get((name, "error"), 0)
         total = errors + counts.get((name, "warning"), 0)
@@ -90,14 +86,11 @@ def source_statuses(
     return out
 
 
-def status_data(
-    db: Database, order: Sequence[str], now: dt.datetime, only: str | None = None
-) -> dict[str, Any]:
+def status_data(statuses: Sequence[SourceStatus], now: dt.datetime) -> dict[str, Any]:
     """Each source's status as data, for monitoring (``callboard status --format json``).
 
     ``ok`` is false when any source is failing or (configured and) never synced.
     """
-    statuses = source_statuses(db, order, only=only, problem_limit=0)
 
     def when(value: dt.datetime | None) -> str | None:
         return value.astimezone(dt.UTC).isoformat() if value is not None else None

@@ -38,7 +38,7 @@ from bot.catalog.sources import CatalogSource
 from bot.catalog.validation import validate_entity
 from bot.errors import CatalogError, SourceError, StoreError
 from bot.ports import SourceMoved, SourceWriter, SyncStore
-from bot.store.db import Database, utcnow
+from bot.store.db import utcnow
 
 log = logging.getLogger(__name__)
 
@@ -202,27 +202,19 @@ def _report_plan(plan: Plan, report: SourceReport) -> None:
             report.owner_changed.append((change.ref, change.old_owner, change.new_owner))
 
 
-def _sql_store(db: Database) -> SyncStore:
-    from bot.store.sql.sync import SqlSyncStore  # the default; build_app may pass its own
-
-    return SqlSyncStore(db)
-
-
 class CatalogSync:
     """Runs sources into the store. One instance per app; ``run`` is blocking (use a thread)."""
 
     def __init__(
         self,
-        db: Database,
+        store: SyncStore,
         sources: Sequence[CatalogSource],
         steps: Sequence[PostSyncStep] = (),
         clock: Callable[[], dt.datetime] = utcnow,
         rules: CatalogRules | None = None,
         fidelity: str = "lenient",
-        store: SyncStore | None = None,
     ) -> None:
-        self.db = db
-        self.store = store if store is not None else _sql_store(db)
+        self.store = store
         self.sources = list(sources)
         self.rules = rules or CatalogRules()  # the kinds each source may hold
         # "lenient": keep what Backstage would drop, with a warning; "backstage": drop it too

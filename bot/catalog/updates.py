@@ -8,12 +8,10 @@ call; it owns the one-sync-at-a-time lock and rebuilds the indexes answers are b
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 import logging
 from collections.abc import Callable, Sequence
 
 from bot.catalog.sources import CatalogSource
-from bot.catalog.status import source_statuses
 from bot.catalog.sync import CatalogSync, SyncReport
 
 log = logging.getLogger(__name__)
@@ -63,8 +61,3 @@ class CatalogUpdates:
             self._lock = asyncio.Lock()
         async with self._lock:
             return await asyncio.to_thread(self.run, only, force)
-
-    def last_attempt(self, source: str) -> dt.datetime | None:
-        """When any replica last tried to sync ``source`` (its stored status); blocking."""
-        found = source_statuses(self.sync.db, only=source, problem_limit=0)
-        return found[0].last_attempt if found else None

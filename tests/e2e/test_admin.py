@@ -160,7 +160,7 @@ def test_admin_commands_need_an_admin_on_chat_platforms(two_sources: App) -> Non
     # /callboard here is for everyone.
     here = ask(two_sources, "/callboard here", user=slack("who@example.com"))
     assert "Platform" in here.to_text()
-    with two_sources.services.db.engine.connect() as conn:
+    with two_sources.db.engine.connect() as conn:
         rows = conn.execute(
             select(audit_log.c.action, audit_log.c.result, audit_log.c.actor_ref).order_by(
                 audit_log.c.id

@@ -91,7 +91,7 @@ async def test_slack_digests_reach_each_teams_channel_once_past_a_429_and_a_gone
     runtime = app.platforms["slack"].runtime
     assert isinstance(runtime, SlackRuntime)
     schedule = digests(Target("slack", "C0PLATFORM"))
-    scheduler = build_scheduler(app.services, app.dispatcher, [schedule], sleep=no_sleep)
+    scheduler = build_scheduler(app, [schedule], sleep=no_sleep)
     try:
         fake.fail_next("chat.postMessage", 429, {"Retry-After": "0"})
         first = await scheduler.on_fire("team-digests")
@@ -127,19 +127,17 @@ async def test_slack_digests_reach_each_teams_channel_once_past_a_429_and_a_gone
         third = await scheduler.on_fire("team-digests")
         assert third is not None and third.status == "partial"
         assert [c for c in parents(fake) if "cannot reach" in c.args["text"]] == []
-        [fault] = SqlReportsStore(app.services.db).faults_now()
+        [fault] = SqlReportsStore(app.db).faults_now()
         assert (fault.channel, fault.error) == (
             DEMO_SLACK["team-data"],
             f"Slack refused the post to {DEMO_SLACK['team-data']}: is_archived",
         )
         # A second replica firing the same runs posts nothing.
-        again = build_scheduler(
-            app.services, app.dispatcher, [schedule], instance="replica-2", sleep=no_sleep
-        )
+        again = build_scheduler(app, [schedule], instance="replica-2", sleep=no_sleep)
         fake.clear()
         assert (await again.on_fire("team-digests")).status == "taken"  # type: ignore[union-attr]
         assert fake.calls_to("chat.postMessage") == []
-        runs = SqlClaimStore(app.services.db).runs_now("team-digests")
+        runs = SqlClaimStore(app.db).runs_now("team-digests")
         assert [r.status for r in runs] == ["posted", "partial", "partial"]
         assert [r.posts for r in runs] == [11, 10, 10]
     finally:
@@ -219,9 +217,7 @@ async def test_discord_digests_land_in_each_teams_channel(
         app.services.sync.run()
         app.services.posters["discord"] = adapter
         schedule = digests(Target("discord", str(platform.id)))
-        outcome = await build_scheduler(
-            app.services, app.dispatcher, [schedule], sleep=no_sleep
-        ).on_fire("team-digests")
+        outcome = await build_scheduler(app, [schedule], sleep=no_sleep).on_fire("team-digests")
         assert outcome is not None and outcome.status == "posted"
         assert sorted((d.channel, d.status) for d in outcome.deliveries) == sorted(
             [(str(ch.id), "posted") for ch in (*teams.values(), platform)]
@@ -253,17 +249,17 @@ async def test_a_discord_channel_that_does_not_exist_is_a_fault_reported_once(
         app.services.sync.run()
         app.services.posters["discord"] = adapter
         schedule = digests(Target("discord", str(platform.id)))
-        scheduler = build_scheduler(app.services, app.dispatcher, [schedule], sleep=no_sleep)
+        scheduler = build_scheduler(app, [schedule], sleep=no_sleep)
         outcome = await scheduler.on_fire("team-digests")
         assert outcome is not None and outcome.status == "partial"
         statuses = {d.channel: d.status for d in outcome.deliveries}
         assert statuses[str(real.id)] == "posted"
         assert statuses[str(gone)] == "channel-not-found"
-        [fault] = SqlReportsStore(app.services.db).faults_now()
+        [fault] = SqlReportsStore(app.db).faults_now()
         assert fault.channel == str(gone)
         # The next day's run meets the same gone channel: still one fault, not a second.
         app.services.clock.advance(days=1)  # type: ignore[attr-defined]
         again = await scheduler.on_fire("team-digests")
         assert again is not None
         assert {d.channel: d.status for d in again.deliveries}[str(gone)] == "channel-not-found"
-        assert [f.channel for f in SqlReportsStore(app.services.db).faults_now()] == [str(gone)]
+        assert [f.channel for f in SqlReportsStore(app.db).faults_now()] == [str(gone)]

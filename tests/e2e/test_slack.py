@@ -119,7 +119,7 @@ class Slack:
     @property
     def db(self) -> Database:
         assert self.app is not None
-        return self.app.services.db
+        return self.app.db
 
     @property
     def adapter(self) -> Any:

@@ -318,7 +318,7 @@ def simulate_replica(
     app.services.posters["discord"] = FilePlatform("discord", Path(out))
     found = app.services.settings.optional_section("schedules", SchedulesSettings)
     schedules = found.schedules if found else ()
-    scheduler = build_scheduler(app.services, app.dispatcher, schedules, sleep=_no_sleep)
+    scheduler = build_scheduler(app, schedules, sleep=_no_sleep)
 
     async def days() -> None:
         for stamp in fire_times:

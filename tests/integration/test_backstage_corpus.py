@@ -88,7 +88,7 @@ def test_the_examples_one_location_per_file_match_the_real_backstage(
         }
     )
     served = _served(url)
-    with app.services.db.engine.connect() as conn:
+    with app.db.engine.connect() as conn:
         rows = conn.execute(select(entities.c.ref, entities.c.owner_ref)).all()
         rels = conn.execute(
             select(relations.c.source_ref, relations.c.type, relations.c.target_ref,
@@ -138,7 +138,7 @@ def test_the_real_layout_in_backstage_fidelity_matches_the_real_backstage(
     app = make_app(
         catalog={"sources": [source], "fidelity": "backstage", "relative_placeholders": "drop"}
     )
-    with app.services.db.engine.connect() as conn:
+    with app.db.engine.connect() as conn:
         rows = conn.execute(select(entities.c.ref, entities.c.owner_ref)).all()
     owners = {r.ref: r.owner_ref for r in rows if not r.ref.startswith("location:")}
     truth = {

@@ -122,7 +122,7 @@ def test_backstage_shows_what_callboard_keeps_minus_what_it_warns_of(
 ) -> None:
     url, root = peer_and_tree
     app = make_app(sources=[{"type": "file", "name": "tree", "target": str(root / "all.yaml")}])
-    with app.services.db.engine.connect() as conn:
+    with app.db.engine.connect() as conn:
         kept = set(conn.execute(select(entities.c.ref)).scalars())
         warned = [
             m
@@ -132,7 +132,7 @@ def test_backstage_shows_what_callboard_keeps_minus_what_it_warns_of(
     dropped = {ref for m in warned for ref in re.findall(r"[a-z]+:default/[a-z0-9-]+", m)}
     served = _served(url)
     assert served == {r for r in kept if not r.startswith("location:")} - dropped
-    with app.services.db.engine.connect() as conn:
+    with app.db.engine.connect() as conn:
         rows = conn.execute(select(entities.c.ref, entities.c.owner_ref)).all()
     owners = {row.ref: row.owner_ref for row in rows}
     assert {ref: owners[ref] for ref in served} == _served_owners(url)
@@ -158,7 +158,7 @@ def test_in_backstage_fidelity_callboard_stores_what_backstage_shows(
     url, root = peer_and_tree
     source = {"type": "file", "name": "tree", "target": str(root / "all.yaml")}
     app = make_app(catalog={"sources": [source], "fidelity": "backstage"})
-    with app.services.db.engine.connect() as conn:
+    with app.db.engine.connect() as conn:
         rows = conn.execute(select(entities.c.ref, entities.c.owner_ref)).all()
     owners = {row.ref: row.owner_ref for row in rows if not row.ref.startswith("location:")}
     assert owners == _served_owners(url)

@@ -65,7 +65,7 @@ def examples_app(make_app: Any, db_url: str) -> App:
 
 def stored(app: App) -> tuple[dict[str, str | None], dict[str, set[tuple[str, str]]], list[Any]]:
     """Owners per ref, relations per source ref, and every relation row with its emitter."""
-    with app.services.db.engine.connect() as conn:
+    with app.db.engine.connect() as conn:
         owners: dict[str, str | None] = {
             row.ref: row.owner_ref
             for row in conn.execute(select(entities.c.ref, entities.c.owner_ref))

@@ -231,13 +231,13 @@ def source(url: str, **over: Any) -> dict[str, Any]:
 
 
 def stored(app: App) -> dict[str, str | None]:
-    with app.services.db.engine.connect() as conn:
+    with app.db.engine.connect() as conn:
         rows = conn.execute(select(entities.c.ref, entities.c.owner_ref))
         return {r.ref: r.owner_ref for r in rows}
 
 
 def stored_relations(app: App) -> set[tuple[str, str, str]]:
-    with app.services.db.engine.connect() as conn:
+    with app.db.engine.connect() as conn:
         rows = conn.execute(
             select(relations.c.source_ref, relations.c.type, relations.c.target_ref)
         )
@@ -256,7 +256,7 @@ def served_relations(items: list[dict[str, Any]]) -> set[tuple[str, str, str]]:
 
 
 def status_error(app: App) -> str | None:
-    with app.services.db.engine.connect() as conn:
+    with app.db.engine.connect() as conn:
         return conn.execute(
             select(source_status.c.last_error).where(source_status.c.name == "backstage")
         ).scalar_one()
@@ -310,13 +310,13 @@ def test_an_unchanged_backstage_writes_nothing_and_relation_changes_are_not_enti
     team_b = fake.items[1]
     team_b["relations"].append({"type": "ownerOf", "targetRef": "component:default/checkout-api"})
     team_b["metadata"]["etag"] = "etag-team-b-2"
-    with app.services.db.engine.connect() as conn:
+    with app.db.engine.connect() as conn:
         last = conn.execute(select(func.max(changes.c.id))).scalar_one()
     (report,) = app.services.sync.run().sources
     assert report.added == ["component:default/checkout-api"]
     assert report.modified == [] and report.owner_changed == []
     assert report.relinked == ["group:default/team-b"]
-    with app.services.db.engine.connect() as conn:
+    with app.db.engine.connect() as conn:
         recorded = conn.execute(
             select(changes.c.ref, changes.c.change).where(changes.c.id > last)
         ).all()
@@ -670,7 +670,7 @@ def test_odd_titles_and_nul_characters_from_backstage_spare_the_rest(
         assert ("component:default/payments", old_owner, "group:default/team-search") in (
             synced.owner_changed
         )
-        with app.services.db.engine.connect() as conn:
+        with app.db.engine.connect() as conn:
             rows = {
                 r.ref: (r.title, r.description)
                 for r in conn.execute(

@@ -658,7 +658,7 @@ async def test_the_indexer_writes_the_same_index_into_memory(make_app: AppFactor
     """The in-memory store (the fast tier's) holds what the indexer writes into SQL: the same
     sites, freshness, tables of contents and search hits, from the same files."""
     app = make_app(sources=file_source(DEMO, "demo"))
-    stored = SqlDocsIndex(app.services.db)
+    stored = SqlDocsIndex(app.db)
     tagged = stored.annotated_entities(TECHDOCS_REF)
     data = {ref: doc for ref, _hash, doc in stored.entity_documents([e.ref for e in tagged])}
     memory = MemoryDocs([(e, data[e.ref]) for e in tagged])

@@ -163,14 +163,14 @@ def company(tmp_path: Path) -> Company:
 
 
 def stored(app: App) -> dict[str, str | None]:
-    with app.services.db.engine.connect() as conn:
+    with app.db.engine.connect() as conn:
         return {
             r.ref: r.owner_ref for r in conn.execute(select(entities.c.ref, entities.c.owner_ref))
         }
 
 
 def status_row(app: App, name: str = "central") -> Any:
-    with app.services.db.engine.connect() as conn:
+    with app.db.engine.connect() as conn:
         return conn.execute(select(source_status).where(source_status.c.name == name)).one()
 
 
@@ -206,7 +206,7 @@ def test_central_repository_follows_service_repositories_and_records_exactly_wha
         component("payments-ledger", "team-search"),
     )
     company.payments.commit("ledger moves to search; legacy is gone")
-    with app.services.db.engine.connect() as conn:
+    with app.db.engine.connect() as conn:
         last_change = conn.execute(select(func.max(changes.c.id))).scalar_one()
 
     second = app.services.sync.run()
@@ -222,7 +222,7 @@ def test_central_repository_follows_service_repositories_and_records_exactly_wha
     ]
     assert source.removed == ["component:default/payments-legacy"]
     assert source.modified == []
-    with app.services.db.engine.connect() as conn:
+    with app.db.engine.connect() as conn:
         recorded = conn.execute(
             select(changes.c.ref, changes.c.change, changes.c.old_owner, changes.c.new_owner)
             .where(changes.c.id > last_change)

@@ -320,7 +320,7 @@ async def test_changes_since_the_last_digest_and_the_trend(
     app = make_app(sources=source(planted), db_url=db_url, clock=clock)
     slack = ChatPlatform("slack")
     app.services.posters["slack"] = slack
-    scheduler = build_scheduler(app.services, app.dispatcher, [digest_schedule()], sleep=no_sleep)
+    scheduler = build_scheduler(app, [digest_schedule()], sleep=no_sleep)
     first = await scheduler.run(digest_schedule(), NOW)
     assert first.status == "posted"
     # Five teams have a Slack channel, and the platform digest goes to C0PLATFORM.
@@ -392,7 +392,7 @@ async def test_an_empty_digest_is_an_all_clear_or_nothing_per_config(
     app = make_app(sources=source(planted), clock=clock)
     slack = ChatPlatform("slack")
     app.services.posters["slack"] = slack
-    scheduler = build_scheduler(app.services, app.dispatcher, [], sleep=no_sleep)
+    scheduler = build_scheduler(app, [], sleep=no_sleep)
     await scheduler.run(digest_schedule(), NOW)  # the first digest lists the initial import
 
     clock.advance(days=1)

@@ -239,8 +239,7 @@ async def test_three_replicas_on_one_postgres_post_every_run_exactly_once(
             (
                 clock,
                 build_scheduler(
-                    app.services,
-                    app.dispatcher,
+                    app,
                     [weekdays],
                     instance=f"replica-{i}",
                     sleep=Sleeps(),
@@ -269,7 +268,7 @@ async def test_three_replicas_on_one_postgres_post_every_run_exactly_once(
             for p in (*slack.posts[before[0] :], *discord.posts[before[1] :])
         ]
         assert Counter(new) == expected, f"run {run_key(at)}"
-    stored = SqlClaimStore(apps[0].services.db).runs_now("team-digests")
+    stored = SqlClaimStore(apps[0].db).runs_now("team-digests")
     assert [r.scheduled_at for r in stored] == runs
     assert {r.status for r in stored} == {"posted"}
     assert all(r.posts == 11 and r.claimed_by.startswith("replica-") for r in stored)
@@ -329,7 +328,7 @@ def test_two_processes_on_one_sqlite_file_post_every_run_exactly_once(
         | {("discord", c): len(runs) for c in TEAM_DISCORD}
     )
     with_claims = make_app(sources=source(planted), db_url=f"sqlite:///{db}", sync=False)
-    stored = SqlClaimStore(with_claims.services.db).runs_now("team-digests")
+    stored = SqlClaimStore(with_claims.db).runs_now("team-digests")
     assert [r.scheduled_at for r in stored] == runs
     assert {r.status for r in stored} == {"posted"}
     assert {r.posts for r in stored} == {per_run}
@@ -348,7 +347,7 @@ async def test_misfires_post_within_the_grace_time_and_are_recorded_after_it(
     daily = schedule(teams=False)  # the platform digest only: one post per run
 
     def bot() -> ReportScheduler:  # a fresh process: nothing in memory, only the database
-        return build_scheduler(app.services, app.dispatcher, [daily], sleep=Sleeps())
+        return build_scheduler(app, [daily], sleep=Sleeps())
 
     [caught] = await bot().catch_up()
     assert (caught.status, caught.scheduled_at, caught.posts) == ("posted", NOW, 1)
@@ -379,7 +378,7 @@ async def test_misfires_post_within_the_grace_time_and_are_recorded_after_it(
     clock.now = NOW + dt.timedelta(days=5, minutes=90)
     late = await bot().on_fire("daily")
     assert late is not None and late.status == "missed"
-    stored = SqlClaimStore(app.services.db).runs_now("daily")
+    stored = SqlClaimStore(app.db).runs_now("daily")
     assert [(r.scheduled_at.day, r.status) for r in stored] == [
         (2, "posted"),
         (3, "missed"),
@@ -404,9 +403,7 @@ async def test_a_new_install_posts_the_run_due_within_grace_or_records_it_missed
     daily = schedule(teams=False)
     early = make_app(sources=source(planted), clock=FixedClock(NOW + dt.timedelta(minutes=59)))
     early.services.posters["slack"] = slack
-    [posted] = await build_scheduler(
-        early.services, early.dispatcher, [daily], sleep=Sleeps()
-    ).catch_up()
+    [posted] = await build_scheduler(early, [daily], sleep=Sleeps()).catch_up()
     assert posted.status == "posted"
     late = make_app(
         sources=source(planted),
@@ -414,9 +411,7 @@ async def test_a_new_install_posts_the_run_due_within_grace_or_records_it_missed
         db_url=f"sqlite:///{tmp_path / 'other.db'}",
     )
     late.services.posters["slack"] = slack
-    [missed] = await build_scheduler(
-        late.services, late.dispatcher, [daily], sleep=Sleeps()
-    ).catch_up()
+    [missed] = await build_scheduler(late, [daily], sleep=Sleeps()).catch_up()
     assert missed.status == "missed" and len(slack.posts) == 1
 
 
@@ -440,7 +435,7 @@ async def test_apscheduler_runs_the_cron_job_in_its_timezone(
     slack = ChatPlatform("slack")
     app.services.posters["slack"] = slack
     rome = schedule(id="rome", cron="0 9 * * mon-fri", timezone="Europe/Rome", teams=False)
-    scheduler = build_scheduler(app.services, app.dispatcher, [rome], sleep=Sleeps())
+    scheduler = build_scheduler(app, [rome], sleep=Sleeps())
     real_now = dt.datetime.now(dt.UTC)
     await scheduler.start()
     try:
@@ -464,8 +459,7 @@ async def test_apscheduler_runs_the_cron_job_in_its_timezone(
         await wait_until(lambda: len(slack.posts) == 2, "APScheduler to run the job")
         await wait_until(
             lambda: (
-                [r.status for r in SqlClaimStore(app.services.db).runs_now("rome")]
-                == ["posted", "posted"]
+                [r.status for r in SqlClaimStore(app.db).runs_now("rome")] == ["posted", "posted"]
             ),
             "the run to be recorded",
         )
@@ -484,24 +478,22 @@ async def test_a_run_apscheduler_skips_as_missed_is_recorded(
     app.services.posters["slack"] = slack
     hour = (real_now + dt.timedelta(hours=6)).hour  # no run due in the last 18 hours
     daily = schedule(cron=f"0 {hour} * * *", teams=False)
-    scheduler = build_scheduler(app.services, app.dispatcher, [daily], sleep=Sleeps())
+    scheduler = build_scheduler(app, [daily], sleep=Sleeps())
     await scheduler.start()
     try:
         assert scheduler.catching_up is not None
         await scheduler.catching_up
-        start = len(SqlClaimStore(app.services.db).runs_now("daily"))
+        start = len(SqlClaimStore(app.db).runs_now("daily"))
         job = scheduler.job("daily")
         assert job is not None
         two_hours_ago = real_now - dt.timedelta(hours=2)
         job.modify(next_run_time=two_hours_ago)  # as if the loop had been stuck for two hours
         await wait_until(
-            lambda: len(SqlClaimStore(app.services.db).runs_now("daily")) == start + 1,
+            lambda: len(SqlClaimStore(app.db).runs_now("daily")) == start + 1,
             "the missed run to be recorded",
         )
         [record] = [
-            r
-            for r in SqlClaimStore(app.services.db).runs_now("daily")
-            if r.scheduled_at == two_hours_ago
+            r for r in SqlClaimStore(app.db).runs_now("daily") if r.scheduled_at == two_hours_ago
         ]
         assert record.status == "missed" and record.posts == 0
     finally:
@@ -523,7 +515,7 @@ async def test_an_unknown_channel_is_recorded_and_reported_once(
     )
     slack = ChatPlatform("slack", gone={"C0GHOST"})
     app.services.posters["slack"] = slack
-    scheduler = build_scheduler(app.services, app.dispatcher, [], sleep=Sleeps())
+    scheduler = build_scheduler(app, [], sleep=Sleeps())
 
     def notices() -> list[str]:
         return [
@@ -538,13 +530,13 @@ async def test_an_unknown_channel_is_recorded_and_reported_once(
     assert (gone.channel, gone.scope) == ("C0GHOST", "group:default/team-ghost")
     [notice] = notices()
     assert "slack channel C0GHOST (team-ghost): slack channel C0GHOST: channel_not_found" in notice
-    [fault] = SqlReportsStore(app.services.db).faults_now()
+    [fault] = SqlReportsStore(app.db).faults_now()
     assert fault.reported_at is not None
 
     clock.advance(days=1)
     again = await scheduler.run(schedule(), clock.now)
     assert again.status == "partial" and len(notices()) == 1  # reported once, tried every day
-    [fault] = SqlReportsStore(app.services.db).faults_now()
+    [fault] = SqlReportsStore(app.db).faults_now()
     assert (fault.first_seen, fault.last_seen) == (NOW, clock.now)
     digest = [p for p in slack.posts if p.channel == "C0PLATFORM"][-1]
     assert "Channels posts cannot reach (1)" in digest.reply.to_text()
@@ -553,7 +545,7 @@ async def test_an_unknown_channel_is_recorded_and_reported_once(
     clock.advance(days=1)
     fixed = await scheduler.run(schedule(), clock.now)
     assert fixed.status == "posted" and "C0GHOST" in slack.channels()
-    assert SqlReportsStore(app.services.db).faults_now() == []
+    assert SqlReportsStore(app.db).faults_now() == []
     slack.gone.add("C0GHOST")  # broken again: a new fault, reported again
     clock.advance(days=1)
     await scheduler.run(schedule(), clock.now)
@@ -577,7 +569,7 @@ async def test_two_replicas_report_a_fault_once(
         schedulers.append(
             (
                 sid,
-                build_scheduler(app.services, app.dispatcher, [], instance=f"r{i}", sleep=Sleeps()),
+                build_scheduler(app, [], instance=f"r{i}", sleep=Sleeps()),
             )
         )
     await asyncio.gather(*(s.run(schedule(id=sid), NOW) for sid, s in schedulers))
@@ -596,9 +588,7 @@ async def test_rate_limits_are_retried_with_backoff_and_post_once(
     slack = ChatPlatform("slack", limits={"C0TEAMA": 2}, retry_after=1.5)
     app.services.posters["slack"] = slack
     sleeps = Sleeps()
-    outcome = await build_scheduler(app.services, app.dispatcher, [], sleep=sleeps).run(
-        schedule(), NOW
-    )
+    outcome = await build_scheduler(app, [], sleep=sleeps).run(schedule(), NOW)
     assert outcome.status == "posted"
     assert slack.channels().count("C0TEAMA") == 1 and slack.attempts.count("C0TEAMA") == 3
     assert sleeps.waits == [1.5, 2.0]  # Retry-After, then the doubled backoff when longer
@@ -607,20 +597,18 @@ async def test_rate_limits_are_retried_with_backoff_and_post_once(
 
     slack.limits["C0TEAMA"] = 10  # the platform keeps refusing: give up after 3 retries
     sleeps.waits.clear()
-    worse = await build_scheduler(app.services, app.dispatcher, [], sleep=sleeps).run(
-        schedule(), NOW + dt.timedelta(days=1)
-    )
+    worse = await build_scheduler(app, [], sleep=sleeps).run(schedule(), NOW + dt.timedelta(days=1))
     assert worse.status == "partial"
     [team_a] = [d for d in worse.deliveries if d.channel == "C0TEAMA"]
     assert (team_a.status, team_a.attempts) == ("rate-limited", 4)
     assert sleeps.waits == [1.5, 2.0, 4.0]
     assert slack.channels().count("C0TEAMA") == 1
-    assert SqlReportsStore(app.services.db).faults_now() == []  # busy is not broken
+    assert SqlReportsStore(app.db).faults_now() == []  # busy is not broken
 
     # A platform asking for a pause longer than five minutes is not waited for.
     slack.limits["C0TEAMA"], slack.retry_after = 1, 600.0
     sleeps.waits.clear()
-    patient = await build_scheduler(app.services, app.dispatcher, [], sleep=sleeps).run(
+    patient = await build_scheduler(app, [], sleep=sleeps).run(
         schedule(), NOW + dt.timedelta(days=2)
     )
     [team_a] = [d for d in patient.deliveries if d.channel == "C0TEAMA"]
@@ -637,11 +625,11 @@ async def test_old_digest_snapshots_are_pruned_but_each_scopes_newest_is_kept(
     clock = FixedClock(NOW)
     app = make_app(sources=source(planted), clock=clock)
     app.services.posters["slack"] = ChatPlatform("slack")
-    scheduler = build_scheduler(app.services, app.dispatcher, [], sleep=Sleeps())
+    scheduler = build_scheduler(app, [], sleep=Sleeps())
     for days in (0, 50, 100):
         clock.now = NOW + dt.timedelta(days=days)
         await scheduler.run(schedule(teams=False), clock.now)
-    with app.services.db.engine.connect() as conn:
+    with app.db.engine.connect() as conn:
         taken = conn.execute(select(report_snapshots.c.taken_at)).scalars().all()
     assert sorted(t.replace(tzinfo=dt.UTC) for t in taken) == [
         NOW + dt.timedelta(days=50),
@@ -654,7 +642,7 @@ async def test_posts_are_paced_per_platform(make_app: AppFactory, planted: Path)
     slack, discord = ChatPlatform("slack"), ChatPlatform("discord")
     app.services.posters.update(slack=slack, discord=discord)
     sleeps = Sleeps()
-    await build_scheduler(app.services, app.dispatcher, [], sleep=sleeps).run(schedule(), NOW)
+    await build_scheduler(app, [], sleep=sleeps).run(schedule(), NOW)
     posts = len(slack.posts) + len(discord.posts)
     assert posts == 11
     assert sleeps.waits == [0.25] * (posts - 2)  # none before each platform's first post
@@ -669,9 +657,7 @@ async def test_a_failed_post_is_never_retried_nor_posted_by_another_replica(
         sources=source(planted), db_url=url, clock=FixedClock(NOW), reports={"pace_ms": 0}
     )
     first.services.posters["slack"] = slack
-    outcome = await build_scheduler(first.services, first.dispatcher, [], sleep=Sleeps()).run(
-        schedule(), NOW
-    )
+    outcome = await build_scheduler(first, [], sleep=Sleeps()).run(schedule(), NOW)
     assert outcome.status == "partial"
     [broken] = [d for d in outcome.deliveries if d.channel == "C0TEAMB"]
     assert (broken.status, broken.attempts) == ("failed", 1)
@@ -684,9 +670,7 @@ async def test_a_failed_post_is_never_retried_nor_posted_by_another_replica(
             raise RuntimeError("socket closed mid-post")
 
     first.services.posters["discord"] = Exploding()
-    crashed = await build_scheduler(first.services, first.dispatcher, [], sleep=Sleeps()).run(
-        schedule(id="other"), NOW
-    )
+    crashed = await build_scheduler(first, [], sleep=Sleeps()).run(schedule(id="other"), NOW)
     discord_results = {d.status for d in crashed.deliveries if d.platform == "discord"}
     assert discord_results == {"failed"}
     assert all(
@@ -701,30 +685,28 @@ async def test_a_failed_post_is_never_retried_nor_posted_by_another_replica(
     )
     second.services.posters["slack"] = slack
     before = len(slack.posts)
-    again = build_scheduler(
-        second.services, second.dispatcher, [schedule(), schedule(id="other")], sleep=Sleeps()
-    )
+    again = build_scheduler(second, [schedule(), schedule(id="other")], sleep=Sleeps())
     assert await again.catch_up() == []
     assert len(slack.posts) == before
-    stored = {r.schedule_id: r for r in SqlClaimStore(second.services.db).runs_now()}
+    stored = {r.schedule_id: r for r in SqlClaimStore(second.db).runs_now()}
     assert stored["daily"].status == "partial"
     assert {d["status"] for d in stored["daily"].detail["deliveries"]} == {"posted", "failed"}
 
 
 async def test_targets_without_a_poster_are_recorded(make_app: AppFactory, planted: Path) -> None:
     app = make_app(sources=source(planted), clock=FixedClock(NOW))
-    outcome = await build_scheduler(app.services, app.dispatcher, [], sleep=Sleeps()).run(
+    outcome = await build_scheduler(app, [], sleep=Sleeps()).run(
         schedule(teams=False, targets=(Target("discord", "100000000000000009"),)), NOW
     )
     [delivery] = outcome.deliveries
     assert delivery.status == "no-poster" and outcome.status == "failed"
     assert "no discord poster is running" in (delivery.error or "")
-    nowhere = await build_scheduler(app.services, app.dispatcher, [], sleep=Sleeps()).run(
+    nowhere = await build_scheduler(app, [], sleep=Sleeps()).run(
         schedule(id="teams", targets=()), NOW
     )
     assert (nowhere.status, nowhere.deliveries) == ("nothing", ())
     assert "no channel to post to" in (nowhere.note or "")
-    [record] = SqlClaimStore(app.services.db).runs_now("teams")
+    [record] = SqlClaimStore(app.db).runs_now("teams")
     assert record.status == "nothing" and "no channel to post to" in record.detail["note"]
     # A schedule for one team's channel scopes the report to that team.
     slack = ChatPlatform("slack")
@@ -736,11 +718,11 @@ async def test_targets_without_a_poster_are_recorded(make_app: AppFactory, plant
         report="stale-docs",
         targets=(Target("slack", "C0TEAMB"),),
     )
-    await build_scheduler(app.services, app.dispatcher, [], sleep=Sleeps()).run(scoped, NOW)
+    await build_scheduler(app, [], sleep=Sleeps()).run(scoped, NOW)
     [post] = slack.posts
     assert post.reply.title == "Docs to fix: Team B (team-b)"
     # A misspelt team is a failed run, never a guessed team's report in that channel.
-    typo = await build_scheduler(app.services, app.dispatcher, [], sleep=Sleeps()).run(
+    typo = await build_scheduler(app, [], sleep=Sleeps()).run(
         replace(scoped, id="team-typo", team="team-bb"), NOW
     )
     assert typo.status == "failed" and "team: team-bb names no group" in (typo.note or "")
@@ -787,7 +769,7 @@ async def test_callboard_run_starts_the_schedules_and_serves_them_until_stopped(
         # (A run of the next minute may follow when the minute turns meanwhile: a slow machine.)
         await wait_until(
             lambda: (
-                (runs := [r.status for r in SqlClaimStore(app.services.db).runs_now("gaps")])
+                (runs := [r.status for r in SqlClaimStore(app.db).runs_now("gaps")])
                 and set(runs) == {"posted"}
             ),
             "the first scheduled run",
@@ -822,18 +804,15 @@ async def test_a_run_stopped_by_shutdown_records_how_far_it_got(
             await slack.post(channel, reply)
 
     app.services.posters["slack"] = Stuck()
-    scheduler = build_scheduler(app.services, app.dispatcher, [schedule()], sleep=Sleeps())
+    scheduler = build_scheduler(app, [schedule()], sleep=Sleeps())
     running = asyncio.create_task(scheduler.run(schedule(), NOW))
     await blocked.wait()
     running.cancel()
     with pytest.raises(asyncio.CancelledError):
         await running
-    [run] = SqlClaimStore(app.services.db).runs_now("daily")
+    [run] = SqlClaimStore(app.db).runs_now("daily")
     assert (run.status, run.posts) == ("partial", 2)
     assert run.detail["note"] == "stopped when the bot shut down, after 2 of 6 deliveries"
     # Restarted within the grace time, no replica posts this run again.
-    assert (
-        await build_scheduler(app.services, app.dispatcher, [schedule()], sleep=Sleeps()).catch_up()
-        == []
-    )
+    assert await build_scheduler(app, [schedule()], sleep=Sleeps()).catch_up() == []
     assert len(slack.posts) == 2

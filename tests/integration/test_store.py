@@ -65,7 +65,7 @@ def _catalog_only(obj: Any, name: str | None, type_: str, reflected: bool, other
 def test_the_demo_catalog_syncs_and_reads_back(make_app: Any, db_url: str) -> None:
     app = make_app(sources=[{"type": "file", "name": "demo", "target": str(DEMO)}], db_url=db_url)
     catalog = app.services.reader
-    with app.services.db.engine.connect() as conn:
+    with app.db.engine.connect() as conn:
         kinds = dict(
             conn.execute(select(entities.c.kind, text("count(*)")).group_by(entities.c.kind)).all()
         )
@@ -144,7 +144,7 @@ def test_callboard_database_url_overrides_the_config(
     assert settings.database_url == db_url
     app = build_app(settings, COMMANDS)
     try:
-        assert app.services.db.url == normalise_url(db_url)
+        assert app.db.url == normalise_url(db_url)
         app.services.sync.run()
         assert app.services.reader.resolve("payments-api").how == "name"
     finally:
@@ -196,14 +196,14 @@ def test_every_change_bumps_the_generation_the_name_index_follows(
     (root / "all.yaml").write_text(yaml.safe_dump(doc))
     app = make_app(sources=[{"type": "file", "name": "r", "target": str(root / "all.yaml")}],
                    db_url=db_url)  # fmt: skip
-    before = app.services.db.generation()
+    before = app.db.generation()
     assert before >= 1 and [e.name for e in app.services.reader.index().by_ref.values()] == [
         "first"
     ]
     doc["metadata"]["name"] = "second"
     (root / "all.yaml").write_text(yaml.safe_dump(doc))
     app.services.sync.run()
-    assert app.services.db.generation() == before + 1
+    assert app.db.generation() == before + 1
     assert app.services.reader.resolve("second").ref.name == "second"
     with pytest.raises(Exception, match="Nothing"):
         app.services.reader.resolve("first")
@@ -288,7 +288,7 @@ def test_a_database_found_empty_while_running_is_migrated_again(make_app: Any, d
 
     app = make_app(sources=[{"type": "file", "name": "demo", "target": str(DEMO)}], db_url=db_url)
     assert "team" in ask(app, "/whoowns payments-api").to_text().lower()
-    _empty_the_database(app.services.db, db_url)
+    _empty_the_database(app.db, db_url)
     reply = ask(app, "/whoowns payments-api")
     assert "went wrong" not in reply.to_text()  # no table: migrated again, not a crash
     report = app.services.sync.run()
@@ -336,13 +336,14 @@ def _replica(db_url: str, root: Path, gate: Any = None) -> tuple[Any, Database]:
     """One process's sync of source "main" (its own engine, as another replica has)."""
     from bot.catalog.sources import FileSource
     from bot.catalog.sync import CatalogSync
+    from bot.store.sql.sync import SqlSyncStore
 
     db = Database(db_url)
     db.migrate()
     source: Any = FileSource("main", root / "all.yaml", root)
     if gate is not None:
         source = Gated(source, gate)
-    return CatalogSync(db, [source]), db
+    return CatalogSync(SqlSyncStore(db), [source]), db
 
 
 def _owner_changes(db: Database) -> list[tuple[str, str]]:

@@ -80,11 +80,11 @@ class Catalog:
         return report
 
     def refs(self) -> set[str]:
-        with self.app.services.db.engine.connect() as conn:
+        with self.app.db.engine.connect() as conn:
             return set(conn.execute(select(entities.c.ref)).scalars())
 
     def problems(self) -> list[Problem]:
-        with self.app.services.db.engine.connect() as conn:
+        with self.app.db.engine.connect() as conn:
             rows = conn.execute(
                 select(problems.c.level, problems.c.message, problems.c.file, problems.c.line,
                        problems.c.entity).order_by(problems.c.id)
@@ -95,7 +95,7 @@ class Catalog:
         return [p for p in self.problems() if p.file == file]
 
     def changes(self) -> list[tuple[dt.datetime, str, str, str | None, str | None]]:
-        with self.app.services.db.engine.connect() as conn:
+        with self.app.db.engine.connect() as conn:
             rows = conn.execute(
                 select(changes.c.at, changes.c.change, changes.c.ref, changes.c.old_owner,
                        changes.c.new_owner).order_by(changes.c.id)
@@ -103,7 +103,7 @@ class Catalog:
         return [(_utc(r.at), r.change, r.ref, r.old_owner, r.new_owner) for r in rows]
 
     def status(self) -> Any:
-        with self.app.services.db.engine.connect() as conn:
+        with self.app.db.engine.connect() as conn:
             return conn.execute(
                 select(source_status).where(source_status.c.name == self.name)
             ).one()
@@ -438,12 +438,12 @@ def test_a_resync_with_no_change_parses_no_file(catalog: CatalogFactory) -> None
     cat.write("b.yaml", component("b1"))
     first = cat.sync().sources[0]
     assert (first.files_read, first.files_parsed, len(first.added)) == (3, 3, 3)
-    generation = cat.app.services.db.generation()
+    generation = cat.app.db.generation()
 
     second = cat.sync().sources[0]
     assert (second.files_read, second.files_parsed) == (3, 0)
     assert not second.changed
-    assert cat.app.services.db.generation() == generation
+    assert cat.app.db.generation() == generation
     assert cat.refs() == {"component:default/a1", "component:default/a2", "component:default/b1"}
 
     cat.write("b.yaml", component("b1", owner="team-b"))
@@ -452,7 +452,7 @@ def test_a_resync_with_no_change_parses_no_file(catalog: CatalogFactory) -> None
     assert third.owner_changed == [
         ("component:default/b1", "group:default/team-a", "group:default/team-b")
     ]
-    assert cat.app.services.db.generation() > generation
+    assert cat.app.db.generation() > generation
 
 
 def test_a_duplicate_goes_to_the_first_location_with_a_warning(catalog: CatalogFactory) -> None:
@@ -736,8 +736,8 @@ def test_a_failed_write_leaves_the_previous_catalog_intact(
     cat.write("all.yaml", dump(component("a"), component("b")))
     cat.sync()
     # The database itself refuses the write half-way (after entities, at the change log).
-    with cat.app.services.db.engine.begin() as conn:
-        if cat.app.services.db.is_sqlite:
+    with cat.app.db.engine.begin() as conn:
+        if cat.app.db.is_sqlite:
             conn.execute(text(
                 "CREATE TRIGGER refuse BEFORE INSERT ON changes "
                 "BEGIN SELECT RAISE(ABORT, 'disk full (test)'); END"
@@ -764,10 +764,8 @@ def test_a_failed_write_leaves_the_previous_catalog_intact(
     assert cat.refs() == {"component:default/a", "component:default/b"}
     assert cat.spec("component:default/a")["owner"] == "team-a"
     assert owners(cat, "component:default/a") == ["group:default/team-a"]
-    with cat.app.services.db.engine.begin() as conn:
-        conn.execute(
-            text("DROP TRIGGER refuse" + ("" if cat.app.services.db.is_sqlite else " ON changes"))
-        )
+    with cat.app.db.engine.begin() as conn:
+        conn.execute(text("DROP TRIGGER refuse" + ("" if cat.app.db.is_sqlite else " ON changes")))
     recovered = cat.sync().sources[0]
     assert (sorted(recovered.added), recovered.removed, recovered.owner_changed) == (
         ["component:default/c"],
@@ -1020,7 +1018,7 @@ def test_one_entity_the_store_cannot_hold_does_not_stall_the_source(
         "component:default/nul",
         "component:default/long",
     }
-    with cat.app.services.db.engine.connect() as conn:
+    with cat.app.db.engine.connect() as conn:
         rows = {
             r.ref: r
             for r in conn.execute(select(entities.c.ref, entities.c.title, entities.c.description))
@@ -1046,8 +1044,8 @@ def test_one_entity_the_store_cannot_hold_does_not_stall_the_source(
 
 
 def _refuse_entity_named(cat: Catalog, name: str) -> None:
-    with cat.app.services.db.engine.begin() as conn:
-        if cat.app.services.db.is_sqlite:
+    with cat.app.db.engine.begin() as conn:
+        if cat.app.db.is_sqlite:
             conn.execute(text(
                 f"CREATE TRIGGER refuse BEFORE INSERT ON entities WHEN NEW.name = '{name}' "
                 "BEGIN SELECT RAISE(ABORT, 'refused (test)'); END"
@@ -1089,10 +1087,8 @@ def test_a_row_the_database_refuses_costs_that_entity_only(catalog: CatalogFacto
         ("owner_changed", "component:default/payments-api"),
     ]  # nothing recorded for the refused one
     # The file is read again next time: once the database takes it, the entity arrives.
-    with cat.app.services.db.engine.begin() as conn:
-        conn.execute(
-            text("DROP TRIGGER refuse" + ("" if cat.app.services.db.is_sqlite else " ON entities"))
-        )
+    with cat.app.db.engine.begin() as conn:
+        conn.execute(text("DROP TRIGGER refuse" + ("" if cat.app.db.is_sqlite else " ON entities")))
     again = cat.sync().sources[0]
     assert again.added == ["component:default/poison"]
     assert not [p for p in cat.problems() if p.entity == "component:default/poison"]
@@ -1163,7 +1159,7 @@ def test_placeholder_bytes_are_budgeted_per_file(
         db_url=db_url,
         catalog={"sources": [source], "placeholder_file_mb": 1, "placeholder_sync_mb": 1},
     )
-    with app.services.db.engine.connect() as conn:
+    with app.db.engine.connect() as conn:
         stored = conn.execute(select(func.sum(func.length(entities.c.data)))).scalar_one()
         found = conn.execute(select(problems.c.level, problems.c.message)).all()
     assert 700_000 < stored < 1_000_000  # one resolved copy, not thirty

@@ -375,24 +375,24 @@ def scenarios(draw: st.DrawFn) -> tuple[Stored, Run]:
     return stored, run(*draw(file_reads(stored)))
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=200, deadline=None, derandomize=True)
 @given(scenarios())
 def test_a_failed_file_never_loses_its_stored_entities(case: tuple[Stored, Run]) -> None:
     stored, this_run = case
     plan = reconcile(stored, this_run)
     failed = {f.path for f in this_run.files if not f.readable or (f.parsed and not f.clean)}
-    for path in failed:
-        for ref in stored.files.get(path, ()):
-            assert ref not in plan.removals
-        assert path in plan.kept_last_good
     survivors = after(stored, plan)
     for path in failed:
+        assert path in plan.kept_last_good
+        # What the file holds in the store (a ref it also emitted but lost as a duplicate is
+        # held by the winner's file, and goes with that file).
         for ref in stored.files.get(path, ()):
             if stored.entities.get(ref, StoredEntity("", None, None, "")).file == path:
+                assert ref not in plan.removals
                 assert ref in survivors.entities
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=200, deadline=None, derandomize=True)
 @given(scenarios())
 def test_duplicates_have_one_winner_and_the_plan_is_deterministic(case: tuple[Stored, Run]) -> None:
     stored, this_run = case
@@ -410,7 +410,7 @@ def test_duplicates_have_one_winner_and_the_plan_is_deterministic(case: tuple[St
             assert u.candidate.file == first
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=200, deadline=None, derandomize=True)
 @given(scenarios())
 def test_applying_the_same_read_again_plans_nothing(case: tuple[Stored, Run]) -> None:
     stored, this_run = case
@@ -420,7 +420,7 @@ def test_applying_the_same_read_again_plans_nothing(case: tuple[Stored, Run]) ->
     assert after(once, again) == once
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=200, deadline=None, derandomize=True)
 @given(scenarios())
 def test_every_change_is_a_difference_and_every_difference_a_change(
     case: tuple[Stored, Run],

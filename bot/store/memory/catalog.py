@@ -27,8 +27,10 @@ from bot.catalog.candidates import Candidate, make_candidate
 from bot.catalog.model import Entity, EntityRef, derive_relations
 from bot.catalog.queries import OffloadedCatalog
 from bot.catalog.read import CatalogReader
+from bot.catalog.reconcile import StoredEntity
 from bot.catalog.rows import DocumentRow, ListedEntity, NameRow, NamesSnapshot, SearchRow
 from bot.catalog.validation import validate_entity
+from bot.docs.model import IndexedEntity
 from bot.errors import CatalogError
 
 P = ParamSpec("P")
@@ -102,6 +104,54 @@ class MemoryCatalogRows:
                 return
             stored = {r: s for r, s in state.entities.items() if r not in gone}
             self._state = _State(state.generation + 1, stored, _relations(stored.values()))
+
+    def apply(self, source: str, upserts: Iterable[Candidate], removals: Iterable[str]) -> None:
+        """One sync's writes for ``source``, as one change (``bot.store.memory.sync``)."""
+        added = {c.ref: _Stored(c, source, c.file) for c in upserts}
+        gone = set(removals)
+        if not added and not gone:
+            return
+        with self._write:
+            state = self._state
+            stored = {r: s for r, s in state.entities.items() if r not in gone}
+            stored.update(added)
+            self._state = _State(state.generation + 1, stored, _relations(stored.values()))
+
+    def stored_entities(self) -> dict[str, StoredEntity]:
+        """What the sync compares a run with: every entity's source, file, owner and hash."""
+        return {
+            ref: StoredEntity(s.source, s.file, s.candidate.owner, s.candidate.content_hash)
+            for ref, s in self._state.entities.items()
+        }
+
+    def stored_candidates(self) -> dict[str, Candidate]:
+        """Every stored entity as the sync wrote it, by ref."""
+        return {ref: s.candidate for ref, s in self._state.entities.items()}
+
+    def stored_documents(self, kind: str) -> list[tuple[str, str, str | None, str]]:
+        """``(ref, source, file, JSON)`` of every entity of ``kind`` (lower-cased), by ref."""
+        return [
+            (ref, s.source, s.file, s.candidate.data)
+            for ref, s in sorted(self._state.entities.items())
+            if s.candidate.kind == kind
+        ]
+
+    def indexed_entities(self) -> list[tuple[IndexedEntity, str]]:
+        """Every entity as the docs indexer reads it, with its JSON (``MemoryDocs``)."""
+        return [
+            (
+                IndexedEntity(
+                    ref,
+                    s.source,
+                    s.file,
+                    s.candidate.name,
+                    s.candidate.title,
+                    s.candidate.content_hash,
+                ),
+                s.candidate.data,
+            )
+            for ref, s in self._state.entities.items()
+        ]
 
     # ---------------------------------------------------------------- CatalogRows
 

@@ -14,7 +14,7 @@ import datetime as dt
 import json
 import re
 import threading
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from bot.catalog.problems import Problem
@@ -98,7 +98,14 @@ def _site(site: Mapping[str, Any]) -> DocSite:
 class MemoryDocs:
     """``bot.ports.DocsQueries`` and ``bot.ports.DocsIndexStore`` in memory."""
 
-    def __init__(self, entities: Iterable[tuple[IndexedEntity, str]] = ()) -> None:
+    def __init__(
+        self,
+        entities: Iterable[tuple[IndexedEntity, str]] = (),
+        catalog: Callable[[], Iterable[tuple[IndexedEntity, str]]] | None = None,
+    ) -> None:
+        """``entities`` are the catalog the indexer reads; or ``catalog``, read at each pass
+        (a memory catalog's ``indexed_entities``, as the SQL store reads its tables)."""
+        self._catalog = catalog
         self._lock = threading.Lock()
         self._entities: dict[str, tuple[IndexedEntity, str]] = {}
         self._sites: dict[str, dict[str, Any]] = {}
@@ -216,19 +223,19 @@ class MemoryDocs:
     def unsupported(self) -> str | None:
         return None
 
-    def annotated_entities(self, annotation: str) -> list[IndexedEntity]:
+    def _catalog_entities(self) -> dict[str, tuple[IndexedEntity, str]]:
+        if self._catalog is not None:
+            return {e.ref: (e, data) for e, data in self._catalog()}
         with self._lock:
-            return [
-                e for ref, (e, data) in sorted(self._entities.items()) if f'"{annotation}"' in data
-            ]
+            return dict(self._entities)
+
+    def annotated_entities(self, annotation: str) -> list[IndexedEntity]:
+        found = self._catalog_entities()
+        return [e for ref, (e, data) in sorted(found.items()) if f'"{annotation}"' in data]
 
     def entity_documents(self, refs: Sequence[str]) -> list[tuple[str, str, str]]:
-        with self._lock:
-            return [
-                (r, self._entities[r][0].content_hash, self._entities[r][1])
-                for r in refs
-                if r in self._entities
-            ]
+        found = self._catalog_entities()
+        return [(r, found[r][0].content_hash, found[r][1]) for r in refs if r in found]
 
     def stored(self) -> tuple[dict[str, StoredSite], dict[str, dict[str, StoredPage]]]:
         with self._lock:

@@ -7,12 +7,18 @@ schedule, run), each scope's newest kept when pruning, a fault reported by one c
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+import json
+from collections import defaultdict
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 
+from bot.annotations import CHANNEL_ANNOTATIONS, TECHDOCS_ENTITY, TECHDOCS_PREFIX, TECHDOCS_REF
+from bot.docs.model import DocsFreshness
+from bot.ports import DocsQueries
 from bot.reports.changes import ChangeRow
-from bot.reports.facts import CatalogFacts
+from bot.reports.facts import CatalogFacts, Item
 from bot.reports.store import Fault, ReportInputs, RunResults, Snapshot
+from bot.store.memory.catalog import MemoryCatalogRows
 
 
 class MemoryReportsStore:
@@ -76,3 +82,87 @@ class MemoryReportsStore:
             for _, f in sorted(self._faults.items())
             if not unreported_only or f.reported_at is None
         ]
+
+
+def catalog_facts(
+    rows: MemoryCatalogRows, freshness: Mapping[str, DocsFreshness], last_change_id: int
+) -> CatalogFacts:
+    """The memory catalog as reports see it (what ``bot.store.sql.reports.load_facts`` reads
+    from the tables)."""
+    items: dict[str, Item] = {}
+    relations: list[tuple[str, str, str]] = []
+    for ref, c in rows.stored_candidates().items():
+        channels: dict[str, str] = {}
+        ann: dict[str, str] = {}
+        if c.kind == "group" or TECHDOCS_PREFIX in c.data:
+            meta = json.loads(c.data).get("metadata") or {}
+            raw = meta.get("annotations") or {}
+            ann = {str(k): str(v) for k, v in raw.items() if isinstance(v, str)}
+        if c.kind == "group":
+            for platform, keys in CHANNEL_ANNOTATIONS.items():
+                value = next((ann[k].strip() for k in keys if ann.get(k, "").strip()), None)
+                if value:
+                    channels[platform] = value
+        items[ref] = Item(
+            ref=ref,
+            kind=c.kind,
+            name=c.name,
+            title=c.title,
+            owner=c.owner,
+            lifecycle=c.lifecycle.lower() if c.lifecycle else None,
+            spec_type=c.spec_type,
+            file=c.file or None,
+            line=c.line,
+            documented=bool(
+                ann.get(TECHDOCS_REF, "").strip() or ann.get(TECHDOCS_ENTITY, "").strip()
+            ),
+            channels=channels,
+        )
+        relations += [r for r in c.relations if r[1] in ("memberOf", "childOf")]
+    members: dict[str, set[str]] = defaultdict(set)
+    groups_of: dict[str, set[str]] = defaultdict(set)
+    children: dict[str, set[str]] = defaultdict(set)
+    for source, rel_type, target in relations:
+        if source not in items or target not in items:
+            continue  # a dangling ref: the user (or group) is not in the catalog
+        if rel_type == "memberOf" and items[source].kind == "user":
+            members[target].add(source)
+            groups_of[source].add(target)
+        elif rel_type == "childOf" and items[target].kind == "group":
+            children[target].add(source)
+    owned: dict[str, list[str]] = defaultdict(list)
+    for item in sorted(items.values(), key=lambda i: i.ref):
+        if item.owner:
+            owned[item.owner].append(item.ref)
+    return CatalogFacts(
+        items=items,
+        members=dict(members),
+        groups_of=dict(groups_of),
+        children=dict(children),
+        owned=dict(owned),
+        freshness=dict(freshness),
+        last_change_id=last_change_id,
+        generation=rows.generation(),
+    )
+
+
+class CatalogReportsStore(MemoryReportsStore):
+    """``ReportsStore`` over a memory catalog: the facts are read from ``rows`` and ``docs``
+    at each run, the changes from ``changes`` (a memory sync store's log)."""
+
+    def __init__(
+        self,
+        rows: MemoryCatalogRows,
+        docs: DocsQueries,
+        changes: Callable[[], Sequence[ChangeRow]] = list,
+    ) -> None:
+        super().__init__(catalog_facts(rows, {}, 0))
+        self.rows = rows
+        self.docs = docs
+        self.changes = changes
+
+    async def read(self, changes_since: dt.datetime) -> ReportInputs:
+        self.change_rows = list(self.changes())
+        last = max((r.id for r in self.change_rows), default=0)
+        self.facts = catalog_facts(self.rows, await self.docs.freshness(), last)
+        return await super().read(changes_since)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from bot.scaffold.model import TemplateEntity
+from bot.store.memory.catalog import MemoryCatalogRows
 
 
 class MemoryCatalogTemplates:
@@ -15,3 +16,16 @@ class MemoryCatalogTemplates:
 
     def template_entities(self) -> list[TemplateEntity]:
         return list(self.entities)
+
+
+class CatalogTemplatesOf:
+    """``bot.ports.CatalogTemplates`` over a memory catalog: its entities of kind ``template``."""
+
+    def __init__(self, rows: MemoryCatalogRows) -> None:
+        self.rows = rows
+
+    def template_entities(self) -> list[TemplateEntity]:
+        return [
+            TemplateEntity(ref, source, file, data)
+            for ref, source, file, data in self.rows.stored_documents("template")
+        ]

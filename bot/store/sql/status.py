@@ -11,6 +11,7 @@ from typing import Any
 from sqlalchemy import func, select
 
 from bot.catalog.problems import Problem
+from bot.catalog.status import SourceStatus, compose_statuses
 from bot.ports import SourceStatusRow
 from bot.store.db import Database
 from bot.store.schema import PROBLEM_COLUMNS, problems, source_status
@@ -86,3 +87,32 @@ class SqlSourceStatus:
                     .limit(limit)
                 )
             ]
+
+    def read_statuses(
+        self,
+        order: Sequence[str] = (),
+        only: str | None = None,
+        problem_limit: int = 5,
+        problem_offset: int = 0,
+    ) -> list[SourceStatus]:
+        """``statuses``, blocking (in a worker thread)."""
+        return compose_statuses(
+            self.rows(only=only),
+            self.problem_counts(),
+            lambda name: self.problems(name, problem_offset, problem_limit),
+            order,
+            only,
+        )
+
+    async def statuses(
+        self,
+        order: Sequence[str] = (),
+        *,
+        only: str | None = None,
+        problem_limit: int = 5,
+        problem_offset: int = 0,
+    ) -> list[SourceStatus]:
+        found: list[SourceStatus] = await self.offload(
+            self.read_statuses, list(order), only, problem_limit, problem_offset
+        )
+        return found

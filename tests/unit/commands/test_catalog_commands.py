@@ -1,0 +1,129 @@
+"""/whoowns, /describe, /owns, /deps, /search and /here over the memory stores."""
+
+from __future__ import annotations
+
+from bot.chat import ChatUser, Reply
+from tests.unit.commands.conftest import ANA_EMAIL, BACKSTAGE, MemoryBot, ask, covers
+
+
+def field(reply: Reply, label: str) -> str:
+    for section in reply.sections:
+        for f in section.fields:
+            if f.label == label:
+                return f.value
+    raise AssertionError(f"no field {label!r} in {reply.to_text()}")
+
+
+def items(reply: Reply) -> list[str]:
+    return [i for s in reply.sections for i in s.items]
+
+
+@covers("whoowns")
+def test_whoowns_names_the_team_and_its_people(bot: MemoryBot) -> None:
+    reply = ask(bot, "/whoowns payments-api")
+    assert not reply.error
+    assert reply.text == "Payments API is owned by Payments Team (group:default/team-payments)."
+    text = reply.to_text()
+    assert "Ana Silva <ana.silva@acme-rides.example>" in text
+    assert "#team-payments (C0FOGYR3XK)" in text
+    assert "Members (4)" in text
+
+
+@covers("whoowns")
+def test_whoowns_misspelt_suggests_and_ambiguous_lists(bot: MemoryBot) -> None:
+    typo = ask(bot, "/whoowns paymnts-api")
+    assert not typo.error
+    assert typo.notes[0] == (
+        "nothing is named “paymnts-api”; showing the closest match, component:default/payments-api"
+    )
+    many = ask(bot, "/whoowns payments")
+    assert many.error
+    commands = [b.command for b in many.buttons]
+    assert "/whoowns component:default/payments-api" in commands
+    assert many.more == "/search payments"
+    missing = ask(bot, "/whoowns")
+    assert missing.error
+    assert missing.text == "/whoowns needs <entity>. Usage: /whoowns <entity> [--page N] [--oncall]"
+
+
+@covers("describe")
+def test_describe_card(bot: MemoryBot) -> None:
+    reply = ask(bot, "/describe payments-api")
+    assert not reply.error
+    assert reply.title and "component:default/payments-api" in reply.title
+    assert field(reply, "Owner") == "Payments Team (team-payments)"
+    assert field(reply, "System") == "Checkout (checkout)"
+    assert field(reply, "Domain") == "Finance (finance)"
+    assert field(reply, "Tags") == "python, payments, pci"
+    assert field(reply, "Depends on") == "3"
+    links = {link.title: link.url for link in reply.links}
+    assert links["Backstage"] == f"{BACKSTAGE}/catalog/default/component/payments-api"
+    buttons = {b.label: b.command for b in reply.buttons}
+    assert buttons["Owner"] == "/whoowns component:default/payments-api"
+
+
+@covers("describe")
+def test_describe_gaps_and_unknown_names(bot: MemoryBot) -> None:
+    legacy = ask(bot, "/describe legacy-dispatch-monolith")
+    assert field(legacy, "Owner") == "team-legacy (not in the catalog)"
+    nothing = ask(bot, "/describe qqqqzzzz")
+    assert nothing.error and "Nothing like “qqqqzzzz”" in (nothing.text or "")
+
+
+@covers("owns")
+def test_owns_team_user_and_me(bot: MemoryBot) -> None:
+    team = ask(bot, "/owns team-payments")
+    assert team.text == "Payments Team owns 14 entities directly."
+    assert field(team, "Members") == "4"
+    assert "Payments API (payments-api) — service" in items(team)
+    me = ask(bot, "/owns me")
+    assert me.notes[0] == (f"you are user:default/ana.silva (matched by email {ANA_EMAIL})")
+    assert "Fraud Scorer (fraud-scorer) — service · via team-risk" in items(me)
+    loyal = ask(bot, "/owns team-loyalty")
+    assert loyal.text == "Loyalty Team owns nothing directly."
+
+
+@covers("owns")
+def test_owns_unknown_group_suggests(bot: MemoryBot) -> None:
+    reply = ask(bot, "/owns team-nope")
+    assert reply.error
+    assert reply.text == "Nothing named “team-nope”."
+    assert "/owns group:default/team-payments" in [b.command for b in reply.buttons]
+
+
+@covers("deps")
+def test_deps_both_directions_and_depth_limit(bot: MemoryBot) -> None:
+    reply = ask(bot, "/deps payments-api")
+    assert reply.title == "Dependencies of Payments API"
+    assert reply.text == (
+        "Payments API depends on 4 entities and 3 entities depend on it directly "
+        "(through APIs too)."
+    )
+    assert any(i.startswith("payments-db (resource · database)") for i in items(reply))
+    deep = ask(bot, "/deps payments-api --depth 9")
+    assert deep.error and deep.text == "--depth must be at most 5"
+
+
+@covers("search")
+def test_search_ranks_filters_and_pages(bot: MemoryBot) -> None:
+    reply = ask(bot, "/search kind:api")
+    assert reply.text == "11 matches; showing 1–10."
+    assert reply.more == "/search kind:api --page 2"
+    assert reply.buttons[0].command == "/describe api:default/auth-api"
+    last = ask(bot, "/search kind:api --page 2")
+    assert last.more is None
+    nothing = ask(bot, "/search zzzqqq")
+    assert nothing.text == "Nothing in the catalog matches “zzzqqq”."
+    assert nothing.notes == ("nothing in the catalog mentions “zzzqqq”",)
+
+
+@covers("here")
+def test_here_names_you_and_the_channel(bot: MemoryBot) -> None:
+    console = ask(bot, "/here")
+    assert field(console, "You") == (
+        f"Ana Silva (user:default/ana.silva), matched by email {ANA_EMAIL}"
+    )
+    assert field(console, "Channel") == "none (console.channel is not set in the config)"
+    slack = ChatUser("slack", "U0JK1EYY3", "ana")
+    in_channel = ask(bot, "/here", user=slack, channel="C0FOGYR3XK")
+    assert "group:default/team-payments" in in_channel.to_text()
