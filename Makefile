@@ -33,8 +33,9 @@ test: $(VENV)/.dev-installed
 
 # The unit tier: every command's handler over the in-memory stores (tests/unit/commands), no
 # database, network or subprocess; seconds, not minutes.
+# Every command's handler over the in-memory stores (no database, network or subprocess).
 test-fast: $(VENV)/.dev-installed
-	$(BIN)/python -m pytest -q tests/unit
+	$(BIN)/python -m pytest -q tests/unit/commands
 
 lint: $(VENV)/.dev-installed
 	$(BIN)/ruff check bot adapters commands tests bench
