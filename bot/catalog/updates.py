@@ -11,6 +11,7 @@ import asyncio
 import logging
 from collections.abc import Callable, Sequence
 
+from bot.catalog.read import building_index
 from bot.catalog.sources import CatalogSource
 from bot.catalog.sync import CatalogSync, SyncReport
 
@@ -42,9 +43,18 @@ class CatalogUpdates:
         When the sync changed the catalog, the indexes answers are built from (names, search)
         are rebuilt here too, in the sync's thread, and swapped in when ready; until then the
         previous ones answer. An index nothing has asked for yet is not built.
+
+        The cyclic collector is paused for the run: a sync keeps hundreds of thousands of
+        objects alive at once (the stored state, parsed candidates, the plan, then the new
+        indexes), and every full collection would walk them with the GIL held, in whichever
+        thread allocates, the event loop's included (measured during a changing re-sync of
+        43,000 entities: passes of 110-377 ms and a 138-176 ms loop stall). None of them is in
+        a cycle, so reference counting frees them; what lives on is frozen by the index build
+        (``settle_heap``).
         """
-        report = self.sync.run(only=only, force=force)
-        self.refresh_indexes()
+        with building_index():
+            report = self.sync.run(only=only, force=force)
+            self.refresh_indexes()
         return report
 
     def refresh_indexes(self) -> None:
