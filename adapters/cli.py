@@ -13,7 +13,7 @@ import sys
 import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from adapters import cli_scaffold, platforms
 from adapters.cli_sync import ProgressBar, report_data, summary_lines
@@ -39,12 +39,16 @@ from bot.config import Settings
 from bot.errors import BotError, ConfigError
 from bot.hardening import harden
 from bot.logsetup import LoggingSettings, configure_logging
+from bot.metrics_settings import MetricsSettings
 from bot.reports.render import REPORTS
 from bot.scaffold.service import unavailable_lines
 from bot.scheduler import schedule_refresh
 from bot.suggest import hint
 from bot.trust import never_attempted
 from commands import COMMANDS, INTERPRETERS
+
+if TYPE_CHECKING:
+    from bot.metrics import MetricsServer
 
 log = logging.getLogger("callboard")
 
@@ -160,6 +164,7 @@ async def _serve(app: App, ns: argparse.Namespace, console: Console | None = Non
         clock=services.clock,
     )
     servers = [asyncio.create_task(s) for s in app.servers()]
+    metrics_server, lag = _start_metrics(app)
     try:
         aps.start()
         await scheduler.start()
@@ -177,6 +182,24 @@ async def _serve(app: App, ns: argparse.Namespace, console: Console | None = Non
         scheduler.shutdown()  # and its APScheduler, where the refresh jobs run too
         for task in servers:
             task.cancel()
+        if lag is not None:
+            lag.cancel()
+        if metrics_server is not None:
+            metrics_server.close()
+
+
+def _start_metrics(app: App) -> tuple[MetricsServer | None, asyncio.Task[None] | None]:
+    """With metrics on: the event-loop lag sampler, and the standalone ``/metrics`` port when
+    ``metrics.port`` is set (Discord or the scheduler alone has no HTTP server; the Slack HTTP
+    server serves ``/metrics`` itself)."""
+    metrics = app.services.metrics
+    if metrics is None:
+        return None, None
+    from bot.metrics import start_loop_lag_sampler, start_metrics_server
+
+    found = app.services.settings.optional_section("metrics", MetricsSettings)
+    server = start_metrics_server(metrics, found or MetricsSettings())
+    return server, start_loop_lag_sampler(metrics)
 
 
 def _stdin_readable() -> bool:

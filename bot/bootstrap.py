@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
@@ -41,7 +41,7 @@ from bot.docs.service import DocsService
 from bot.docs.settings import DocsSettings, parse_docs_settings
 from bot.errors import ConfigError
 from bot.logsetup import parse_logging
-from bot.metrics_settings import parse_metrics
+from bot.metrics_settings import MetricsSettings, parse_metrics
 from bot.platforms import parse_discord, parse_slack
 from bot.reports.delivery import Sleep
 from bot.reports.service import Reports
@@ -65,6 +65,9 @@ from bot.store.sql.docs import SqlDocs, SqlDocsIndex
 from bot.store.sql.locations import SqlLocations
 from bot.store.sql.reports import SqlReportsStore
 from bot.store.sql.templates import SqlCatalogTemplates
+
+if TYPE_CHECKING:
+    from bot.metrics import Metrics
 
 # Threads for the blocking work chat requests cause (database reads, index builds): enough
 # for a few requests at once; more would only queue on the database and the GIL.
@@ -147,6 +150,12 @@ def build_app(
     db = Database(settings.database_url)
     if migrate:
         db.migrate()
+    metrics_settings = settings.optional_section("metrics", MetricsSettings) or MetricsSettings()
+    metrics: Metrics | None = None
+    if metrics_settings.enabled:  # one registry per app; prometheus_client imported only now
+        from bot.metrics import Metrics
+
+        metrics = Metrics()
     sources = [build_source(s, settings, db) for s in settings.catalog.sources]
     if RUNTIME_SOURCE in (s.name for s in sources):
         raise ConfigError(f"catalog source name {RUNTIME_SOURCE} is reserved; rename that source")
@@ -159,7 +168,7 @@ def build_app(
     sync = CatalogSync(
         db,
         sources,
-        steps=[DocsIndexer(SqlDocsIndex(db), docs_settings, sources)],
+        steps=[DocsIndexer(SqlDocsIndex(db), docs_settings, sources, metrics)],
         clock=clock,
         rules=catalog_rules(
             settings.catalog.rules,
@@ -171,6 +180,7 @@ def build_app(
     updates = CatalogUpdates(
         sync,
         (reader.refresh, search.refresh),
+        metrics,
     )
     pool = ThreadPoolExecutor(IO_WORKERS, thread_name_prefix="callboard-io")
     reports = Reports(
@@ -209,6 +219,7 @@ def build_app(
         locations=locations,
         posters={p.platform: p for p in posters},
         pool=pool,
+        metrics=metrics,
     )
     dispatcher = Dispatcher(services, commands)
     dispatcher.interpreters.extend(interpreters)
@@ -249,6 +260,7 @@ def build_scheduler(
         clock=services.clock,
         instance=instance or instance_id(),
         sleep=sleep,
+        metrics=services.metrics,
     )
     return ReportScheduler(schedules, runs, aps=aps)
 

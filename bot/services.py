@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from bot.catalog.updates import CatalogUpdates
     from bot.config import Settings
     from bot.docs.service import DocsService
+    from bot.metrics import Metrics
     from bot.ports import (
         AuditLog,
         CatalogGraph,
@@ -81,6 +82,8 @@ class Services:
     posters: Posters
     # Bounded pool for the blocking work requests cause (see ``offload``).
     pool: ThreadPoolExecutor
+    # --- ops ---
+    metrics: Metrics | None = None  # None when ``metrics.enabled`` is false: nothing recorded
 
     async def offload(self, fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> T:
         """Run blocking ``fn`` (database reads, an index build, git) in the services' pool."""

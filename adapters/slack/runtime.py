@@ -32,6 +32,7 @@ from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
 from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_sdk.web.async_client import AsyncWebClient
 
+from adapters.metrics_http import add_metrics_route
 from adapters.slack.app import SlackAdapter
 from adapters.slack.client import make_client
 from adapters.slack.post import ChannelResolver, SlackPoster, single_workspace
@@ -226,6 +227,8 @@ class SlackRuntime:
 
         web_app = web.Application()
         web_app.add_routes([web.post(EVENTS_PATH, events), web.get(HEALTH_PATH, health)])
+        if self.app.services.metrics is not None:
+            add_metrics_route(web_app, self.app.services.metrics)
         flow = adapter.bolt.oauth_flow
         if flow is not None:
 

@@ -10,11 +10,16 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
+from collections import Counter
 from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
 from bot.catalog.sources import CatalogSource
 from bot.catalog.status import source_statuses
 from bot.catalog.sync import CatalogSync, SyncReport
+
+if TYPE_CHECKING:
+    from bot.metrics import Metrics
 
 log = logging.getLogger(__name__)
 
@@ -26,9 +31,11 @@ class CatalogUpdates:
         self,
         sync: CatalogSync,
         indexes: Sequence[Callable[[], None]],
+        metrics: Metrics | None = None,
     ) -> None:
         self.sync = sync
         self.indexes = tuple(indexes)  # each rebuilds one index when the catalog changed
+        self.metrics = metrics  # each source's run counted there (``record``)
         self._lock: asyncio.Lock | None = None
 
     @property
@@ -46,8 +53,23 @@ class CatalogUpdates:
         previous ones answer. An index nothing has asked for yet is not built.
         """
         report = self.sync.run(only=only, force=force)
+        self.record(report)
         self.refresh_indexes()
         return report
+
+    def record(self, report: SyncReport) -> None:
+        """Count each source's run in ``metrics``: duration, outcome, and on success its
+        entities and problems by severity."""
+        if self.metrics is None:
+            return
+        for source in report.sources:
+            self.metrics.sync_finished(
+                source.name,
+                "ok" if source.ok else "error",
+                source.duration_s,
+                entities=source.entities,
+                problems=Counter(p.level for p in source.problems),
+            )
 
     def refresh_indexes(self) -> None:
         """Rebuild the built indexes that no longer match the stored catalog; blocking."""

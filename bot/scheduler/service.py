@@ -93,7 +93,7 @@ class ReportScheduler:
 
     async def run(self, schedule: Schedule, at: dt.datetime) -> RunOutcome:
         """Claim, build, post and record one run of ``schedule`` scheduled for ``at``."""
-        return await self.runs.run(schedule, at)
+        return self.runs.record(await self.runs.run(schedule, at))
 
     # --- running with APScheduler ----------------------------------------------------------
 

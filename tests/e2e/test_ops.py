@@ -1,0 +1,115 @@
+"""Operating Callboard: metrics counted as it works and served on the Slack HTTP server."""
+
+from __future__ import annotations
+
+import logging
+import re
+
+import pytest
+
+from bot.app import App
+from bot.chat import Reply
+from bot.dispatch import Args, CommandSpec, Context
+from bot.logcontext import hash_user
+from commands import COMMANDS
+from tests.conftest import DEMO, AppFactory, aask
+from tests.e2e.test_slack import (  # noqa: F401 (fixtures)
+    Starter,
+    fake,
+    start_slack,
+)
+
+
+def sample(text: str, name: str, **labels: str) -> float | None:
+    """The value of one sample in a Prometheus text exposition (None when absent)."""
+    for line in text.splitlines():
+        if line.startswith("#"):
+            continue
+        m = re.fullmatch(r"([a-zA-Z_:][\w:]*)(?:\{(.*)\})? (\S+)", line)
+        if m is None or m.group(1) != name:
+            continue
+        found = dict(re.findall(r'(\w+)="((?:[^"\\]|\\.)*)"', m.group(2) or ""))
+        if found == labels:
+            return float(m.group(3))
+    return None
+
+
+async def test_slack_http_server_serves_metrics_of_commands_and_syncs(
+    start_slack: Starter,  # noqa: F811 (the fixture imported above)
+) -> None:
+    slack = await start_slack()
+    status, _ = await slack.command("/whoowns", "payments-api")
+    assert status == 200
+    status, _ = await slack.command("/whoowns", "no-such-thing-anywhere")
+    assert status == 200
+    async with slack.http.get(f"http://127.0.0.1:{slack.port}/metrics") as resp:
+        assert resp.status == 200
+        assert resp.headers["Content-Type"].startswith("text/plain")
+        text = await resp.text()
+    count = "callboard_command_duration_seconds_count"
+    assert sample(text, count, command="whoowns", platform="slack", outcome="ok") == 1.0
+    assert sample(text, count, command="whoowns", platform="slack", outcome="not_found") == 1.0
+    assert sample(text, "callboard_sync_duration_seconds_count", source="demo", outcome="ok") == 1
+    entities = sample(text, "callboard_sync_entities", source="demo")
+    assert entities is not None and entities > 0
+    assert sample(text, "callboard_sync_last_success_timestamp_seconds", source="demo")
+    assert sample(text, "callboard_docs_index_sites") is not None
+
+
+def test_metrics_disabled_records_nothing(make_app: AppFactory) -> None:
+    app = make_app(
+        sources=[{"type": "file", "name": "demo", "target": str(DEMO)}], metrics={"enabled": False}
+    )
+    assert app.services.metrics is None
+
+
+def _logging_command(seen: list[dict[str, str]]) -> CommandSpec:
+    async def handler(ctx: Context, args: Args) -> Reply:
+        from bot import logcontext
+
+        seen.append(logcontext.current())
+        logging.getLogger("tests.ops").info("handling")
+        return Reply(text="done")
+
+    return CommandSpec("logged", "A test command that reports its log context.", handler)
+
+
+async def test_dispatch_binds_the_log_context_and_counts_the_command(
+    make_app: AppFactory, caplog: pytest.LogCaptureFixture
+) -> None:
+    seen: list[dict[str, str]] = []
+    app: App = make_app(
+        sources=[{"type": "file", "name": "demo", "target": str(DEMO)}],
+        commands=[*COMMANDS, _logging_command(seen)],
+    )
+    reply = await aask(app, "/logged")
+    assert reply.text == "done"
+    (fields,) = seen
+    assert fields["command"] == "logged"
+    assert fields["platform"] == "console"
+    assert len(fields["request_id"]) == 12
+    assert fields["user_id"] == hash_user("tester")
+    assert app.services.metrics is not None
+    text = app.services.metrics.exposition().decode()
+    assert (
+        sample(
+            text,
+            "callboard_command_duration_seconds_count",
+            command="logged",
+            platform="console",
+            outcome="ok",
+        )
+        == 1.0
+    )
+    await aask(app, "/nosuchcommand")
+    text = app.services.metrics.exposition().decode()
+    assert (
+        sample(
+            text,
+            "callboard_command_duration_seconds_count",
+            command="unknown",
+            platform="console",
+            outcome="user_error",
+        )
+        == 1.0
+    )
