@@ -6,7 +6,9 @@ the raw body bytes before anything parses them (``verify_request``): an unsigned
 or stale request, or one with a malformed timestamp, gets 401 and nothing else runs; a signed
 body that is not what Slack sends gets 400; bodies over 1 MiB get 413 (aiohttp). Bolt checks
 the signature again.
-``GET /healthz`` answers load balancers, and with ``slack.oauth`` ``GET /slack/install`` and
+``GET /healthz`` answers load balancers (the process is alive), ``GET /readyz`` whether to
+send it requests (200, or 503 with the reasons as JSON: ``bot.readiness``), ``GET /metrics``
+Prometheus, and with ``slack.oauth`` ``GET /slack/install`` and
 ``GET /slack/oauth_redirect`` run the OAuth install. Socket Mode needs no public URL: the app
 token (``SLACK_APP_TOKEN``, ``connections:write``) opens a WebSocket and the same listeners run.
 """
@@ -46,11 +48,13 @@ from bot.platforms import (
     SLACK_SIGNING_SECRET,
     SlackSettings,
 )
+from bot.readiness import not_ready
 
 log = logging.getLogger(__name__)
 
 EVENTS_PATH = "/slack/events"
 HEALTH_PATH = "/healthz"
+READY_PATH = "/readyz"
 REPLAY_WINDOW = 300  # seconds either side of now (Slack's documented five minutes)
 _TIMESTAMP = re.compile(r"[0-9]{1,12}")  # ASCII digits only: no sign, exponent or fraction
 _SIGNATURE = re.compile(r"v0=[0-9a-f]{64}")
@@ -186,6 +190,7 @@ class SlackRuntime:
         self._session: aiohttp.ClientSession | None = None
         self._runner: web.AppRunner | None = None
         self._socket: Any = None
+        self.stopping = False  # set at shutdown: /readyz answers 503 so traffic moves away
 
     # ------------------------------------------------------------------ startup
 
@@ -226,7 +231,24 @@ class SlackRuntime:
             return web.json_response({"ok": True, "entities": entities})
 
         web_app = web.Application()
-        web_app.add_routes([web.post(EVENTS_PATH, events), web.get(HEALTH_PATH, health)])
+
+        async def ready(_: web.Request) -> web.Response:
+            reasons = await asyncio.to_thread(not_ready, self.app.services)
+            if self.stopping:
+                reasons.append("shutting down")
+            elif self.adapter is None:
+                reasons.append("slack: not started")
+            if reasons:
+                return web.json_response({"ready": False, "reasons": reasons}, status=503)
+            return web.json_response({"ready": True, "reasons": []})
+
+        web_app.add_routes(
+            [
+                web.post(EVENTS_PATH, events),
+                web.get(HEALTH_PATH, health),
+                web.get(READY_PATH, ready),
+            ]
+        )
         if self.app.services.metrics is not None:
             add_metrics_route(web_app, self.app.services.metrics)
         flow = adapter.bolt.oauth_flow

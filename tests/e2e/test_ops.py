@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import re
+from typing import Any
 
 import pytest
 
@@ -113,3 +114,53 @@ async def test_dispatch_binds_the_log_context_and_counts_the_command(
         )
         == 1.0
     )
+
+
+async def _readyz(slack: Any) -> tuple[int, dict[str, Any]]:
+    async with slack.http.get(f"http://127.0.0.1:{slack.port}/readyz") as resp:
+        return resp.status, await resp.json()
+
+
+def _pg_admin(sql: str) -> None:
+    import psycopg
+
+    with psycopg.connect(
+        host="127.0.0.1", port=5432, user="postgres", dbname="postgres", autocommit=True
+    ) as conn:
+        conn.execute(sql)
+
+
+async def test_readyz_flips_to_503_while_postgresql_refuses_and_back(
+    start_slack: Starter,  # noqa: F811 (the fixture imported above)
+    pg_url: str,
+) -> None:
+    slack = await start_slack(db_url=pg_url)
+    name = pg_url.rsplit("/", 1)[1]
+    status, body = await _readyz(slack)
+    assert (status, body) == (200, {"ready": True, "reasons": []})
+    async with slack.http.get(f"http://127.0.0.1:{slack.port}/healthz") as resp:
+        assert resp.status == 200
+    # The database stops taking connections, and the ones open are cut.
+    _pg_admin(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS false')
+    _pg_admin(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+        f"WHERE datname = '{name}' AND pid <> pg_backend_pid()"
+    )
+    try:
+        status, body = await _readyz(slack)
+        assert status == 503
+        assert body["ready"] is False
+        assert "unreachable" in body["reasons"][0]
+    finally:
+        _pg_admin(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS true')
+    status, body = await _readyz(slack)
+    assert (status, body) == (200, {"ready": True, "reasons": []})
+
+
+async def test_readyz_names_a_database_never_synced(
+    start_slack: Starter,  # noqa: F811 (the fixture imported above)
+) -> None:
+    slack = await start_slack(sources=[])
+    status, body = await _readyz(slack)
+    assert status == 503
+    assert body["reasons"] == ["no catalog source has synced successfully yet"]
