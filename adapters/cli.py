@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import logging
 import os
@@ -11,7 +12,7 @@ import shlex
 import signal
 import sys
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -43,6 +44,7 @@ from bot.metrics_settings import MetricsSettings
 from bot.reports.render import REPORTS
 from bot.scaffold.service import unavailable_lines
 from bot.scheduler import schedule_refresh
+from bot.shutdown import ShutdownSettings
 from bot.suggest import hint
 from bot.trust import never_attempted
 from commands import COMMANDS, INTERPRETERS
@@ -175,9 +177,9 @@ async def _serve(app: App, ns: argparse.Namespace, console: Console | None = Non
         elif stdin_open and not servers:
             await Console(app).loop()
         if servers:
-            await asyncio.gather(*servers)
+            await _until_stopped(app, asyncio.gather(*servers))
         elif scheduler.active and not interactive:
-            await scheduler.wait()  # post scheduled reports until stopped
+            await _until_stopped(app, scheduler.wait())  # post scheduled reports until stopped
     finally:
         scheduler.shutdown()  # and its APScheduler, where the refresh jobs run too
         for task in servers:
@@ -186,6 +188,35 @@ async def _serve(app: App, ns: argparse.Namespace, console: Console | None = Non
             lag.cancel()
         if metrics_server is not None:
             metrics_server.close()
+
+
+async def _until_stopped(app: App, serving: Awaitable[Any]) -> None:
+    """Await ``serving``; on SIGTERM, shut down gracefully instead (``App.stop`` within
+    ``shutdown.grace_seconds``) and return, so ``callboard run`` closes the database and
+    exits 0."""
+    loop = asyncio.get_running_loop()
+    stopping = asyncio.Event()
+    # Not in the main thread (the terminal console runs the loop in another): no signals.
+    with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+        loop.add_signal_handler(signal.SIGTERM, stopping.set)
+    main = asyncio.ensure_future(serving)
+    stopper = asyncio.ensure_future(stopping.wait())
+    try:
+        await asyncio.wait({main, stopper}, return_when=asyncio.FIRST_COMPLETED)
+        if main.done():
+            main.result()  # a server that failed raises here
+            return
+        found = app.services.settings.optional_section("shutdown", ShutdownSettings)
+        grace = (found or ShutdownSettings()).grace_seconds
+        log.info("SIGTERM: stopping, finishing work in flight (up to %ss)", grace)
+        print(f"callboard: stopping (grace {grace}s)", file=sys.stderr, flush=True)
+        await app.stop(grace)
+    finally:
+        stopper.cancel()
+        main.cancel()
+        await asyncio.gather(main, stopper, return_exceptions=True)
+        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+            loop.remove_signal_handler(signal.SIGTERM)
 
 
 def _start_metrics(app: App) -> tuple[MetricsServer | None, asyncio.Task[None] | None]:

@@ -57,6 +57,7 @@ from bot.scheduler import (
     parse_schedules,
 )
 from bot.services import Clock, Interpreter, Poster, Services, system_clock
+from bot.shutdown import parse_shutdown
 from bot.store.db import Database
 from bot.store.sql.audit import SqlAuditLog, SqlNameClaims
 from bot.store.sql.catalog import SqlCatalogRows
@@ -103,6 +104,7 @@ CONFIG = ConfigSchema(
         ConfigSection("scaffold", parse_scaffold),
         ConfigSection("logging", parse_logging),
         ConfigSection("metrics", parse_metrics),
+        ConfigSection("shutdown", parse_shutdown),
     ),
     source_types=(
         SourceType("file", parse_file_source, file_source),

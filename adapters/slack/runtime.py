@@ -191,6 +191,7 @@ class SlackRuntime:
         self._runner: web.AppRunner | None = None
         self._socket: Any = None
         self.stopping = False  # set at shutdown: /readyz answers 503 so traffic moves away
+        self.grace_seconds = 5.0  # how long ``close`` lets requests and answers in flight run
 
     # ------------------------------------------------------------------ startup
 
@@ -272,7 +273,9 @@ class SlackRuntime:
     async def start_http(self, host: str | None = None, port: int | None = None) -> int:
         """Listen for Slack's requests; returns the bound port (``port=0`` picks a free one)."""
         adapter = await self.start()
-        self._runner = web.AppRunner(self.web_app(adapter), access_log=None)
+        self._runner = web.AppRunner(
+            self.web_app(adapter), access_log=None, shutdown_timeout=self.grace_seconds
+        )
         await self._runner.setup()
         site = web.TCPSite(
             self._runner, host or self.settings.host, self.settings.port if port is None else port
@@ -313,6 +316,14 @@ class SlackRuntime:
         finally:
             await self.close()
 
+    async def stop(self, grace_seconds: float) -> None:
+        """Graceful shutdown (SIGTERM): answer 503 on ``/readyz``, stop taking requests, let
+        requests and answers in flight finish (up to ``grace_seconds``), close connections."""
+        self.stopping = True
+        self.grace_seconds = grace_seconds
+        log.info("Slack: stopping; finishing requests in flight (up to %ss)", grace_seconds)
+        await self.close()
+
     async def close(self) -> None:
         """Stop taking requests, let answers on their way finish, then close connections."""
         if self._socket is not None:
@@ -322,7 +333,7 @@ class SlackRuntime:
             await self._runner.cleanup()
             self._runner = None
         if self.adapter is not None:
-            await self.adapter.close()
+            await self.adapter.close(self.grace_seconds)
         if self._session is not None:
             await self._session.close()
             self._session = None
