@@ -62,6 +62,7 @@ from bot.store.db import Database
 from bot.store.sql.audit import SqlAuditLog, SqlNameClaims
 from bot.store.sql.catalog import SqlCatalogRows
 from bot.store.sql.claims import SqlClaimStore
+from bot.store.sql.deliveries import SqlDeliveryClaims
 from bot.store.sql.docs import SqlDocs, SqlDocsIndex
 from bot.store.sql.locations import SqlLocations
 from bot.store.sql.reports import SqlReportsStore
@@ -222,6 +223,7 @@ def build_app(
         posters={p.platform: p for p in posters},
         pool=pool,
         metrics=metrics,
+        deliveries=SqlDeliveryClaims(db, instance_id(), pool),
     )
     dispatcher = Dispatcher(services, commands)
     dispatcher.interpreters.extend(interpreters)

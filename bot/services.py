@@ -26,6 +26,7 @@ if TYPE_CHECKING:
         AuditLog,
         CatalogGraph,
         CatalogQueries,
+        DeliveryClaims,
         RuntimeLocationStore,
         SearchQueries,
     )
@@ -84,6 +85,7 @@ class Services:
     pool: ThreadPoolExecutor
     # --- ops ---
     metrics: Metrics | None = None  # None when ``metrics.enabled`` is false: nothing recorded
+    deliveries: DeliveryClaims | None = None  # chat retries answered once across replicas
 
     async def offload(self, fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> T:
         """Run blocking ``fn`` (database reads, an index build, git) in the services' pool."""

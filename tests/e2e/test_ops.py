@@ -14,9 +14,11 @@ from bot.dispatch import Args, CommandSpec, Context
 from bot.logcontext import hash_user
 from commands import COMMANDS
 from tests.conftest import DEMO, AppFactory, aask
+from tests.e2e.slack_fake import BOT_USER_ID, FakeSlack
 from tests.e2e.test_slack import (  # noqa: F401 (fixtures)
     Starter,
     fake,
+    mention,
     start_slack,
 )
 
@@ -164,3 +166,46 @@ async def test_readyz_names_a_database_never_synced(
     status, body = await _readyz(slack)
     assert status == 503
     assert body["reasons"] == ["no catalog source has synced successfully yet"]
+
+
+async def test_a_retry_delivered_to_another_replica_is_answered_once(
+    start_slack: Starter,  # noqa: F811 (the fixture imported above)
+    fake: FakeSlack,  # noqa: F811 (the fixture imported above)
+    db_url: str,
+) -> None:
+    """Two Slack HTTP replicas on one database; Slack retries an event on the other one."""
+    first = await start_slack(db_url=db_url)
+    second = await start_slack(db_url=db_url)
+    second.triggers = 1000  # Slack's trigger ids are unique; the harnesses' counters are not
+    event = mention(f"<@{BOT_USER_ID}> whoowns payments-api")
+    status, _ = await first.event(event, event_id="Ev0REPLICA1")
+    assert status == 200
+    await first.settle()
+    status, _ = await second.event(
+        event,
+        event_id="Ev0REPLICA1",
+        headers={"x-slack-retry-num": "1", "x-slack-retry-reason": "http_timeout"},
+    )
+    assert status == 200
+    await second.settle()
+    assert len(fake.calls_to("chat.postMessage")) == 1
+    # Commands spread across both: each counts its own.
+    assert (await second.command("/whoowns", "payments-api"))[0] == 200
+    assert (await first.command("/whoowns", "payments-api"))[0] == 200
+    for replica, answered in ((first, 2.0), (second, 1.0)):
+        async with replica.http.get(f"http://127.0.0.1:{replica.port}/metrics") as resp:
+            text = await resp.text()
+        assert (
+            sample(
+                text,
+                "callboard_command_duration_seconds_count",
+                command="whoowns",
+                platform="slack",
+                outcome="ok",
+            )
+            == answered
+        )
+    # A new event id is a new question, whichever replica gets it.
+    await second.event(event, event_id="Ev0REPLICA2")
+    await second.settle()
+    assert len(fake.calls_to("chat.postMessage")) == 2
