@@ -327,7 +327,9 @@ class Dispatcher:
                 reply = await spec.handler(ctx, args)
                 if args.values.get("__notes__"):
                     reply = reply.with_notes(*args.values["__notes__"])
-                outcome.append((spec.name, "user_error" if reply.error else "ok"))
+                # a handler returning no Reply still fails in the adapter, as before
+                failed = getattr(reply, "error", False)
+                outcome.append((spec.name, "user_error" if failed else "ok"))
                 return reply
             except UserError as exc:
                 outcome.append((spec.name, _user_outcome(exc)))
