@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import logging
 import os
@@ -11,9 +12,9 @@ import shlex
 import signal
 import sys
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from adapters import cli_scaffold, platforms
 from adapters.cli_sync import ProgressBar, report_data, summary_lines
@@ -39,12 +40,17 @@ from bot.config import Settings
 from bot.errors import BotError, ConfigError
 from bot.hardening import harden
 from bot.logsetup import LoggingSettings, configure_logging
+from bot.metrics_settings import MetricsSettings
 from bot.reports.render import REPORTS
 from bot.scaffold.service import unavailable_lines
 from bot.scheduler import schedule_refresh
+from bot.shutdown import ShutdownSettings
 from bot.suggest import hint
 from bot.trust import last_attempt, never_attempted
 from commands import COMMANDS, INTERPRETERS
+
+if TYPE_CHECKING:
+    from bot.metrics import MetricsServer
 
 log = logging.getLogger("callboard")
 
@@ -160,6 +166,7 @@ async def _serve(app: App, ns: argparse.Namespace, console: Console | None = Non
         clock=services.clock,
     )
     servers = [asyncio.create_task(s) for s in app.servers()]
+    metrics_server, lag = _start_metrics(app)
     try:
         aps.start()
         await scheduler.start()
@@ -170,13 +177,60 @@ async def _serve(app: App, ns: argparse.Namespace, console: Console | None = Non
         elif stdin_open and not servers:
             await Console(app).loop()
         if servers:
-            await asyncio.gather(*servers)
+            await _until_stopped(app, asyncio.gather(*servers))
         elif scheduler.active and not interactive:
-            await scheduler.wait()  # post scheduled reports until stopped
+            await _until_stopped(app, scheduler.wait())  # post scheduled reports until stopped
     finally:
         scheduler.shutdown()  # and its APScheduler, where the refresh jobs run too
         for task in servers:
             task.cancel()
+        if lag is not None:
+            lag.cancel()
+        if metrics_server is not None:
+            metrics_server.close()
+
+
+async def _until_stopped(app: App, serving: Awaitable[Any]) -> None:
+    """Await ``serving``; on SIGTERM, shut down gracefully instead (``App.stop`` within
+    ``shutdown.grace_seconds``) and return, so ``callboard run`` closes the database and
+    exits 0."""
+    loop = asyncio.get_running_loop()
+    stopping = asyncio.Event()
+    # Not in the main thread (the terminal console runs the loop in another): no signals.
+    with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+        loop.add_signal_handler(signal.SIGTERM, stopping.set)
+    main = asyncio.ensure_future(serving)
+    stopper = asyncio.ensure_future(stopping.wait())
+    try:
+        await asyncio.wait({main, stopper}, return_when=asyncio.FIRST_COMPLETED)
+        if main.done():
+            main.result()  # a server that failed raises here
+            return
+        found = app.services.settings.optional_section("shutdown", ShutdownSettings)
+        grace = (found or ShutdownSettings()).grace_seconds
+        log.info("SIGTERM: stopping, finishing work in flight (up to %ss)", grace)
+        print(f"callboard: stopping (grace {grace}s)", file=sys.stderr, flush=True)
+        await app.stop(grace)
+    finally:
+        stopper.cancel()
+        main.cancel()
+        await asyncio.gather(main, stopper, return_exceptions=True)
+        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+            loop.remove_signal_handler(signal.SIGTERM)
+
+
+def _start_metrics(app: App) -> tuple[MetricsServer | None, asyncio.Task[None] | None]:
+    """With metrics on: the event-loop lag sampler, and the standalone ``/metrics`` port when
+    ``metrics.port`` is set (Discord or the scheduler alone has no HTTP server; the Slack HTTP
+    server serves ``/metrics`` itself)."""
+    metrics = app.services.metrics
+    if metrics is None:
+        return None, None
+    from bot.metrics import start_loop_lag_sampler, start_metrics_server
+
+    found = app.services.settings.optional_section("metrics", MetricsSettings)
+    server = start_metrics_server(metrics, found or MetricsSettings())
+    return server, start_loop_lag_sampler(metrics)
 
 
 def _stdin_readable() -> bool:

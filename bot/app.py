@@ -6,6 +6,7 @@ never import this module: handlers get ``ctx.services`` (``bot.services.Services
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -20,6 +21,7 @@ if TYPE_CHECKING:
 
 
 Serve = Callable[[], Coroutine[Any, Any, None]]
+Stop = Callable[[float], Coroutine[Any, Any, None]]  # stop accepting, finish within seconds
 
 
 @dataclass(frozen=True)
@@ -32,6 +34,7 @@ class PlatformParts:
     poster: Poster | None = None
     serve: Serve | None = None
     error: Exception | None = None  # why it cannot serve (raised by ``App.servers``)
+    stop: Stop | None = None  # graceful shutdown (``App.stop``); else its serve is cancelled
 
 
 @dataclass(frozen=True)
@@ -70,6 +73,23 @@ class App:
             if parts.error is not None:
                 raise parts.error
         return [p.serve() for p in self.platforms.values() if p.serve is not None]
+
+    async def stop(self, grace_seconds: float) -> None:
+        """Graceful shutdown (SIGTERM): each platform stops accepting and finishes what is in
+        flight, then a scheduled run in progress finishes; all within ``grace_seconds``."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + grace_seconds
+        stops = [p.stop(grace_seconds) for p in self.platforms.values() if p.stop is not None]
+        await asyncio.gather(*stops, return_exceptions=True)
+        await self.scheduler.finish(max(0.0, deadline - loop.time()))
+
+    def not_ready(self) -> list[str]:
+        """Why this process should not be sent requests (``/readyz``): the database is not
+        reachable or not migrated, or no catalog source has synced yet. Empty: ready. Blocking.
+        The adapters add their own reasons (not connected, shutting down)."""
+        from bot.store.sql.health import database_problems  # the store answers
+
+        return database_problems(self.db)
 
     def close(self) -> None:
         self.services.pool.shutdown(wait=False, cancel_futures=True)

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
@@ -41,7 +41,7 @@ from bot.docs.service import DocsService
 from bot.docs.settings import DocsSettings, parse_docs_settings
 from bot.errors import ConfigError
 from bot.logsetup import parse_logging
-from bot.metrics_settings import parse_metrics
+from bot.metrics_settings import MetricsSettings, parse_metrics
 from bot.platforms import parse_discord, parse_slack
 from bot.ports import ClaimStore
 from bot.reports.delivery import Sleep
@@ -58,9 +58,13 @@ from bot.scheduler import (
     parse_schedules,
 )
 from bot.services import Clock, Interpreter, Poster, Services, system_clock
+from bot.shutdown import parse_shutdown
 from bot.store.db import Database
 from bot.store.sql.stores import sql_stores
 from bot.stores import Stores
+
+if TYPE_CHECKING:
+    from bot.metrics import Metrics
 
 # Threads for the blocking work chat requests cause (database reads, index builds): enough
 # for a few requests at once; more would only queue on the database and the GIL.
@@ -96,6 +100,7 @@ CONFIG = ConfigSchema(
         ConfigSection("scaffold", parse_scaffold),
         ConfigSection("logging", parse_logging),
         ConfigSection("metrics", parse_metrics),
+        ConfigSection("shutdown", parse_shutdown),
     ),
     source_types=(
         SourceType("file", parse_file_source, file_source),
@@ -141,13 +146,19 @@ def build_services(
     """
     if pool is None:
         pool = ThreadPoolExecutor(IO_WORKERS, thread_name_prefix="callboard-io")
+    metrics_settings = settings.optional_section("metrics", MetricsSettings) or MetricsSettings()
+    metrics: Metrics | None = None
+    if metrics_settings.enabled:  # one registry per app; prometheus_client imported only now
+        from bot.metrics import Metrics
+
+        metrics = Metrics()
     docs_settings = settings.optional_section("docs", DocsSettings) or DocsSettings()
     reader = CatalogReader(stores.rows)
     search = SearchCache(reader.rows)
     sync = CatalogSync(
         stores.sync,
         sources,
-        steps=[DocsIndexer(stores.docs_index, docs_settings, sources)],
+        steps=[DocsIndexer(stores.docs_index, docs_settings, sources, metrics)],
         clock=clock,
         rules=catalog_rules(
             settings.catalog.rules,
@@ -159,6 +170,7 @@ def build_services(
     updates = CatalogUpdates(
         sync,
         (reader.refresh, search.refresh),
+        metrics,
     )
     reports = Reports(
         stores.reports,
@@ -195,6 +207,8 @@ def build_services(
         locations=stores.locations,
         posters={p.platform: p for p in posters},
         pool=pool,
+        metrics=metrics,
+        deliveries=stores.deliveries,
     )
 
 
@@ -289,6 +303,7 @@ def scheduler_for(
         clock=services.clock,
         instance=instance or instance_id(),
         sleep=sleep,
+        metrics=services.metrics,
     )
     return ReportScheduler(schedules, runs, aps=aps)
 

@@ -12,11 +12,13 @@ import dataclasses
 import datetime as dt
 import logging
 import shlex
+import time
 import uuid
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, ParamSpec, TypeVar
 
+from bot import logcontext
 from bot.catalog.model import Entity
 from bot.chat import (
     Button,
@@ -28,11 +30,12 @@ from bot.chat import (
     Request,
     Section,
 )
-from bot.errors import Ambiguous, BadArguments, NotFound, UserError
+from bot.errors import Ambiguous, BadArguments, NotFound, PermissionDenied, UserError
 from bot.suggest import close_matches, did_you_mean
 from bot.trust import catalog_notes
 
 if TYPE_CHECKING:
+    from bot.metrics import CommandOutcome, DialogOutcome
     from bot.ports import CatalogGraph, CatalogQueries, SearchQueries
     from bot.services import Services
 
@@ -46,6 +49,7 @@ ArgKind = Literal["entity", "text", "words"]
 # Longer than any command or question a person types (Slack allows 40,000 characters).
 MAX_REQUEST_CHARS = 2000
 OptionKind = Literal["flag", "int", "text"]
+UNKNOWN_COMMAND = "unknown"  # the command label of a request naming no command (metrics)
 
 
 @dataclass(frozen=True)
@@ -277,8 +281,25 @@ class Dispatcher:
         """Answer one request. Never raises.
 
         A request longer than ``MAX_REQUEST_CHARS`` is refused before anything reads it, so
-        the work a chat message can cause on the event loop is bounded.
+        the work a chat message can cause on the event loop is bounded. Every log record made
+        while answering carries the request's id, platform, command and (hashed) user
+        (``bot.logcontext``); the answer is counted in ``services.metrics`` by command,
+        platform and outcome, with its latency.
         """
+        started = time.perf_counter()
+        outcome: list[tuple[str, CommandOutcome]] = []
+        with logcontext.bound(
+            request_id=uuid.uuid4().hex[:12], platform=request.platform, user_id=request.user.id
+        ):
+            reply = await self._dispatch(request, outcome)
+        metrics = self.services.metrics
+        if metrics is not None:
+            # no command reached: the text was too long, or empty (the help hint)
+            name, how = outcome[0] if outcome else (UNKNOWN_COMMAND, "user_error")
+            metrics.command_answered(name, request.platform, how, time.perf_counter() - started)
+        return reply
+
+    async def _dispatch(self, request: Request, outcome: list[tuple[str, CommandOutcome]]) -> Reply:
         if len(request.text) > MAX_REQUEST_CHARS:
             return Reply(
                 text=f"That message is too long for me ({len(request.text):,} characters; "
@@ -292,22 +313,47 @@ class Dispatcher:
             return self._help_hint()
         spec = self.command(name)
         if spec is None:
+            outcome.append((UNKNOWN_COMMAND, "user_error"))
             return self._unknown_command(name, request)
-        try:
-            args = self.parse(spec, rest)
-            await self.resolve_entities(spec, args, guess=not request.unattended)
-            reply = await spec.handler(ctx, args)
-            if args.values.get("__notes__"):
-                reply = reply.with_notes(*args.values["__notes__"])
-            return reply
-        except UserError as exc:
-            reply = self.user_error(exc, spec, rest)
-            return await ctx.found_nothing_async(reply) if isinstance(exc, NotFound) else reply
-        except Exception:
-            return self.crash(f"/{name} {rest}")
+        with logcontext.bound(command=spec.name):
+            try:
+                args = self.parse(spec, rest)
+                await self.resolve_entities(spec, args, guess=not request.unattended)
+                reply = await spec.handler(ctx, args)
+                if args.values.get("__notes__"):
+                    reply = reply.with_notes(*args.values["__notes__"])
+                # a handler returning no Reply still fails in the adapter, as before
+                failed = getattr(reply, "error", False)
+                outcome.append((spec.name, "user_error" if failed else "ok"))
+                return reply
+            except UserError as exc:
+                outcome.append((spec.name, _user_outcome(exc)))
+                reply = self.user_error(exc, spec, rest)
+                return await ctx.found_nothing_async(reply) if isinstance(exc, NotFound) else reply
+            except Exception:
+                outcome.append((spec.name, "error"))
+                return self.crash(f"/{name} {rest}")
 
     async def submit(self, submission: DialogSubmission) -> Reply | DialogErrors:
-        """Hand a dialog's values to the command that opened it. Never raises."""
+        """Hand a dialog's values to the command that opened it. Never raises. Counted in
+        ``services.metrics`` as a dialog submission (the command that opened it, or
+        ``unknown``) with its outcome."""
+        with logcontext.bound(
+            request_id=uuid.uuid4().hex[:12],
+            platform=submission.platform,
+            user_id=submission.user.id,
+        ):
+            outcome: list[tuple[str, DialogOutcome]] = []
+            answer = await self._submit(submission, outcome)
+        metrics = self.services.metrics
+        if metrics is not None:
+            name, how = outcome[0] if outcome else (UNKNOWN_COMMAND, "user_error")
+            metrics.dialog_submitted(name, submission.platform, how)
+        return answer
+
+    async def _submit(
+        self, submission: DialogSubmission, outcome: list[tuple[str, DialogOutcome]]
+    ) -> Reply | DialogErrors:
         for spec in self.commands:
             if spec.dialog_prefix and submission.dialog_id.startswith(spec.dialog_prefix):
                 if spec.on_dialog is None:
@@ -320,11 +366,17 @@ class Dispatcher:
                     progress=submission.progress,
                 )
                 try:
-                    return await spec.on_dialog(self.context(request), submission)
+                    with logcontext.bound(command=spec.name):
+                        answer = await spec.on_dialog(self.context(request), submission)
                 except UserError as exc:
+                    outcome.append((spec.name, "user_error"))
                     return self.user_error(exc, spec)
                 except Exception:
+                    outcome.append((spec.name, "error"))
                     return self.crash(f"dialog {submission.dialog_id}")
+                invalid = isinstance(answer, DialogErrors)
+                outcome.append((spec.name, "invalid" if invalid else "ok"))
+                return answer
         return Reply(text=f"This dialog ({submission.dialog_id}) is no longer known.", error=True)
 
     def parse(self, spec: CommandSpec, text: str) -> Args:
@@ -496,6 +548,14 @@ def _label(ref: str, short: bool = False) -> str:
     namespace, _, name = rest.partition("/")
     shown = name if namespace == "default" else rest
     return shown if short else f"{shown} ({kind})"
+
+
+def _user_outcome(exc: UserError) -> CommandOutcome:
+    if isinstance(exc, NotFound):
+        return "not_found"
+    if isinstance(exc, PermissionDenied):
+        return "denied"
+    return "user_error"
 
 
 def registry_by_name(commands: Sequence[CommandSpec]) -> Mapping[str, CommandSpec]:

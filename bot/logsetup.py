@@ -14,7 +14,8 @@ Every record passes ``RedactingFilter`` first, whatever the format: the values o
 this process holds (the platform tokens of ``bot.hardening``, the source tokens of
 ``bot.catalog.remote``) and the credentials in URLs are replaced by ``***`` in the message,
 its arguments, the traceback and the extra fields, so a token logged by mistake is not
-written.
+written; so is anything shaped like a Slack token (``xoxb-…``, ``xapp-…``), such as the bot
+token of a workspace installed through OAuth, which the process never held at start.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+import re
 import sys
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -36,6 +38,9 @@ FORMATS: tuple[LogFormat, ...] = ("text", "json")
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 REDACTED = "***"
 _MIN_SECRET_LENGTH = 6  # shorter values would blank out ordinary words
+# Tokens the process never held in its environment but may meet: a Slack workspace's bot token
+# from an OAuth install (slack_sdk logs the oauth.v2.access response at DEBUG), app tokens.
+_TOKEN_SHAPED = re.compile(r"\b(?:xox[abeoprs]|xapp)-[A-Za-z0-9-]{4,}")
 
 # Attributes every LogRecord has; anything else on a record came from ``extra=``.
 _STANDARD = frozenset(
@@ -75,7 +80,7 @@ class Redactor:
         for value in values:
             if value in text:
                 text = text.replace(value, REDACTED)
-        return scrub(text)
+        return scrub(_TOKEN_SHAPED.sub(REDACTED, text))
 
 
 class RedactingFilter(logging.Filter):

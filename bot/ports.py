@@ -469,3 +469,15 @@ class RuntimeLocationStore(Protocol):
     def remove(self, location_id: int) -> RuntimeLocation | None: ...
 
     def any(self) -> bool: ...
+
+
+# --- ops ---
+
+
+class DeliveryClaims(Protocol):
+    """Chat deliveries claimed once across replicas: a platform's retry of a delivery that any
+    replica already took is not processed again."""
+
+    async def claim(self, key: str, now: dt.datetime) -> bool:
+        """True when this replica took ``key`` now (no replica had it before)."""
+        ...

@@ -21,10 +21,12 @@ if TYPE_CHECKING:
     from bot.catalog.updates import CatalogUpdates
     from bot.config import Settings
     from bot.docs.service import DocsService
+    from bot.metrics import Metrics
     from bot.ports import (
         AuditLog,
         CatalogGraph,
         CatalogQueries,
+        DeliveryClaims,
         RuntimeLocationStore,
         SearchQueries,
         SourceStatusReads,
@@ -82,6 +84,9 @@ class Services:
     posters: Posters
     # Bounded pool for the blocking work requests cause (see ``offload``).
     pool: ThreadPoolExecutor
+    # --- ops ---
+    metrics: Metrics | None = None  # None when ``metrics.enabled`` is false: nothing recorded
+    deliveries: DeliveryClaims | None = None  # chat retries answered once across replicas
 
     async def offload(self, fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> T:
         """Run blocking ``fn`` (database reads, an index build, git) in the services' pool."""

@@ -14,6 +14,7 @@ from bot.ports import (
     AuditLog,
     CatalogTemplates,
     ClaimStore,
+    DeliveryClaims,
     DocsIndexStore,
     DocsQueries,
     NameClaims,
@@ -39,3 +40,4 @@ class Stores:
     status: SourceStatusReads
     locations: RuntimeLocationStore
     sync: SyncStore
+    deliveries: DeliveryClaims | None = None  # chat deliveries claimed across replicas

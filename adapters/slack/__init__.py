@@ -76,7 +76,9 @@ def start(app: App) -> PlatformParts | None:
         return PlatformParts("slack", None, error=exc)
     if runtime is None:
         return None
-    return PlatformParts("slack", runtime, poster=runtime.poster(), serve=runtime.serve)
+    return PlatformParts(
+        "slack", runtime, poster=runtime.poster(), serve=runtime.serve, stop=runtime.stop
+    )
 
 
 PLATFORM = Platform("slack", start=start, add_cli=add_cli)

@@ -15,7 +15,8 @@ Same shape as every adapter: ``to_request`` (payload → ``Request``), ``render_
 Bolt runs with ``process_before_response=True``: each listener acks before it returns, and
 anything slower than the ack runs as a tracked background task (``drain`` awaits them).
 Deliveries Slack retries (``X-Slack-Retry-Num``) are recognised by event id or trigger id
-and processed once.
+and processed once, across replicas: the first replica to see one claims it in the database
+(``Services.deliveries``); a retry reaching any replica finds it claimed.
 """
 
 from __future__ import annotations
@@ -52,6 +53,7 @@ from bot.chat import (
     Section,
 )
 from bot.dispatch import crash
+from bot.errors import BotError
 from bot.identity import Identity
 from bot.platforms import SlackSettings
 
@@ -154,11 +156,26 @@ class SlackAdapter:
     ) -> Any:
         """Answer a delivery seen before with a bare 200: Slack stops retrying, nothing runs."""
         key = delivery_key(req.body)
-        if key is not None and not self.deliveries.first_time(key):
+        if key is not None and not await self._first_time(key):
             retry = (req.headers.get("x-slack-retry-num") or ["?"])[0]
             log.info("slack: delivery %s seen before (retry %s); not processed again", key, retry)
             return BoltResponse(status=200, body="")
         return await next()
+
+    async def _first_time(self, key: str) -> bool:
+        """Whether no replica has taken this delivery: this process's memory first, then the
+        claim in the database (another replica may have got the first delivery). A database
+        that cannot answer lets the delivery run (answered twice rather than never)."""
+        if not self.deliveries.first_time(key):
+            return False
+        claims = self.app.services.deliveries
+        if claims is None:
+            return True
+        try:
+            return await claims.claim(f"slack:{key}", self.app.services.clock())
+        except BotError:
+            log.warning("slack: cannot claim delivery %s; processing it", key, exc_info=True)
+            return True
 
     # ------------------------------------------------------------------ background tasks
 

@@ -6,7 +6,9 @@ the raw body bytes before anything parses them (``verify_request``): an unsigned
 or stale request, or one with a malformed timestamp, gets 401 and nothing else runs; a signed
 body that is not what Slack sends gets 400; bodies over 1 MiB get 413 (aiohttp). Bolt checks
 the signature again.
-``GET /healthz`` answers load balancers, and with ``slack.oauth`` ``GET /slack/install`` and
+``GET /healthz`` answers load balancers (the process is alive), ``GET /readyz`` whether to
+send it requests (200, or 503 with the reasons as JSON: ``App.not_ready``), ``GET /metrics``
+Prometheus, and with ``slack.oauth`` ``GET /slack/install`` and
 ``GET /slack/oauth_redirect`` run the OAuth install. Socket Mode needs no public URL: the app
 token (``SLACK_APP_TOKEN``, ``connections:write``) opens a WebSocket and the same listeners run.
 """
@@ -32,6 +34,7 @@ from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
 from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_sdk.web.async_client import AsyncWebClient
 
+from adapters.metrics_http import add_metrics_route
 from adapters.slack.app import SlackAdapter
 from adapters.slack.client import make_client
 from adapters.slack.post import ChannelResolver, SlackPoster, single_workspace
@@ -50,6 +53,7 @@ log = logging.getLogger(__name__)
 
 EVENTS_PATH = "/slack/events"
 HEALTH_PATH = "/healthz"
+READY_PATH = "/readyz"
 REPLAY_WINDOW = 300  # seconds either side of now (Slack's documented five minutes)
 _TIMESTAMP = re.compile(r"[0-9]{1,12}")  # ASCII digits only: no sign, exponent or fraction
 _SIGNATURE = re.compile(r"v0=[0-9a-f]{64}")
@@ -185,6 +189,8 @@ class SlackRuntime:
         self._session: aiohttp.ClientSession | None = None
         self._runner: web.AppRunner | None = None
         self._socket: Any = None
+        self.stopping = False  # set at shutdown: /readyz answers 503 so traffic moves away
+        self.grace_seconds = 5.0  # how long ``close`` lets requests and answers in flight run
 
     # ------------------------------------------------------------------ startup
 
@@ -225,7 +231,26 @@ class SlackRuntime:
             return web.json_response({"ok": True, "entities": entities})
 
         web_app = web.Application()
-        web_app.add_routes([web.post(EVENTS_PATH, events), web.get(HEALTH_PATH, health)])
+
+        async def ready(_: web.Request) -> web.Response:
+            reasons = await asyncio.to_thread(self.app.not_ready)
+            if self.stopping:
+                reasons.append("shutting down")
+            elif self.adapter is None:
+                reasons.append("slack: not started")
+            if reasons:
+                return web.json_response({"ready": False, "reasons": reasons}, status=503)
+            return web.json_response({"ready": True, "reasons": []})
+
+        web_app.add_routes(
+            [
+                web.post(EVENTS_PATH, events),
+                web.get(HEALTH_PATH, health),
+                web.get(READY_PATH, ready),
+            ]
+        )
+        if self.app.services.metrics is not None:
+            add_metrics_route(web_app, self.app.services.metrics)
         flow = adapter.bolt.oauth_flow
         if flow is not None:
 
@@ -247,7 +272,9 @@ class SlackRuntime:
     async def start_http(self, host: str | None = None, port: int | None = None) -> int:
         """Listen for Slack's requests; returns the bound port (``port=0`` picks a free one)."""
         adapter = await self.start()
-        self._runner = web.AppRunner(self.web_app(adapter), access_log=None)
+        self._runner = web.AppRunner(
+            self.web_app(adapter), access_log=None, shutdown_timeout=self.grace_seconds
+        )
         await self._runner.setup()
         site = web.TCPSite(
             self._runner, host or self.settings.host, self.settings.port if port is None else port
@@ -288,6 +315,14 @@ class SlackRuntime:
         finally:
             await self.close()
 
+    async def stop(self, grace_seconds: float) -> None:
+        """Graceful shutdown (SIGTERM): answer 503 on ``/readyz``, stop taking requests, let
+        requests and answers in flight finish (up to ``grace_seconds``), close connections."""
+        self.stopping = True
+        self.grace_seconds = grace_seconds
+        log.info("Slack: stopping; finishing requests in flight (up to %ss)", grace_seconds)
+        await self.close()
+
     async def close(self) -> None:
         """Stop taking requests, let answers on their way finish, then close connections."""
         if self._socket is not None:
@@ -297,7 +332,7 @@ class SlackRuntime:
             await self._runner.cleanup()
             self._runner = None
         if self.adapter is not None:
-            await self.adapter.close()
+            await self.adapter.close(self.grace_seconds)
         if self._session is not None:
             await self._session.close()
             self._session = None

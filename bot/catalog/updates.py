@@ -9,11 +9,16 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections import Counter
 from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
 from bot.catalog.read import building_index
 from bot.catalog.sources import CatalogSource
 from bot.catalog.sync import CatalogSync, SyncReport
+
+if TYPE_CHECKING:
+    from bot.metrics import Metrics
 
 log = logging.getLogger(__name__)
 
@@ -25,9 +30,11 @@ class CatalogUpdates:
         self,
         sync: CatalogSync,
         indexes: Sequence[Callable[[], None]],
+        metrics: Metrics | None = None,
     ) -> None:
         self.sync = sync
         self.indexes = tuple(indexes)  # each rebuilds one index when the catalog changed
+        self.metrics = metrics  # each source's run counted there (``record``)
         self._lock: asyncio.Lock | None = None
 
     @property
@@ -54,8 +61,23 @@ class CatalogUpdates:
         """
         with building_index():
             report = self.sync.run(only=only, force=force)
+            self.record(report)
             self.refresh_indexes()
         return report
+
+    def record(self, report: SyncReport) -> None:
+        """Count each source's run in ``metrics``: duration, outcome, and on success its
+        entities and problems by severity."""
+        if self.metrics is None:
+            return
+        for source in report.sources:
+            self.metrics.sync_finished(
+                source.name,
+                "ok" if source.ok else "error",
+                source.duration_s,
+                entities=source.entities,
+                problems=Counter(p.level for p in source.problems),
+            )
 
     def refresh_indexes(self) -> None:
         """Rebuild the built indexes that no longer match the stored catalog; blocking."""

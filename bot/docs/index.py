@@ -20,7 +20,7 @@ import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bot.annotations import TECHDOCS_REF
 from bot.catalog.problems import Level, Problem
@@ -34,6 +34,9 @@ from bot.docs.model import DocsWrites, StoredPage, StoredSite
 from bot.docs.settings import DocsSettings
 from bot.errors import GitError
 from bot.ports import DocsIndexStore
+
+if TYPE_CHECKING:
+    from bot.metrics import Metrics
 
 log = logging.getLogger(__name__)
 
@@ -131,10 +134,12 @@ class DocsIndexer:
         store: DocsIndexStore,
         settings: DocsSettings,
         sources: Sequence[CatalogSource],
+        metrics: Metrics | None = None,
     ) -> None:
         self.store = store
         self.settings = settings
         self.sources = list(sources)
+        self.metrics = metrics  # the index's size after each pass
         self.git = GitDates()
         # (size, mtime_ns, cap) and hash of every page read, so an unchanged page is not read
         # again by the next sync of this process; mkdocs.yml files parsed likewise.
@@ -147,6 +152,8 @@ class DocsIndexer:
     # The post-sync step protocol (``bot.catalog.sync.PostSyncStep``).
     def run(self, report: SyncReport, force: bool = False) -> StepReport:
         done = self.index(force=force)
+        if self.metrics is not None and done.disabled is None:
+            self.metrics.docs_index_size(sites=done.sites, pages=done.pages, sections=done.sections)
         return StepReport(self.name, done.summary(), list(done.problems), ok=done.disabled is None)
 
     def index(self, force: bool = False) -> DocsReport:

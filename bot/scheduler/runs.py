@@ -41,6 +41,7 @@ from bot.scheduler.config import Schedule
 from bot.scheduler.times import run_key
 
 if TYPE_CHECKING:
+    from bot.metrics import Metrics
     from bot.ports import ClaimStore, Dispatches, Poster
 
 log = logging.getLogger(__name__)
@@ -91,6 +92,7 @@ class ReportRuns:
         clock: Callable[[], dt.datetime],
         instance: str,
         sleep: Sleep = asyncio.sleep,
+        metrics: Metrics | None = None,
     ) -> None:
         self.dispatcher = dispatcher
         self.reports = reports
@@ -99,6 +101,15 @@ class ReportRuns:
         self.clock = clock
         self.instance = instance
         self.sleep = sleep
+        self.metrics = metrics  # each run and delivery counted there
+
+    def record(self, outcome: RunOutcome) -> RunOutcome:
+        """Count ``outcome`` (its status, and each delivery's) in ``metrics``."""
+        if self.metrics is not None:
+            self.metrics.scheduled_run(outcome.schedule_id, outcome.status)
+            for delivery in outcome.deliveries:
+                self.metrics.delivery(delivery.platform, delivery.status)
+        return outcome
 
     async def run(self, schedule: Schedule, at: dt.datetime) -> RunOutcome:
         """Claim, build, post and record one run of ``schedule`` scheduled for ``at``."""

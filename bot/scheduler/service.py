@@ -93,7 +93,7 @@ class ReportScheduler:
 
     async def run(self, schedule: Schedule, at: dt.datetime) -> RunOutcome:
         """Claim, build, post and record one run of ``schedule`` scheduled for ``at``."""
-        return await self.runs.run(schedule, at)
+        return self.runs.record(await self.runs.run(schedule, at))
 
     # --- running with APScheduler ----------------------------------------------------------
 
@@ -137,6 +137,14 @@ class ReportScheduler:
     def next_run(self, schedule_id: str) -> dt.datetime | None:
         job = self.job(schedule_id)
         return job.next_run_time if job is not None else None
+
+    async def finish(self, grace_seconds: float) -> None:
+        """Fire nothing new, and let runs in progress finish (up to ``grace_seconds``);
+        ``shutdown`` then cancels what is left."""
+        if self._aps is not None and self._aps.running:
+            self._aps.pause()
+        if self._tasks:
+            await asyncio.wait(set(self._tasks), timeout=grace_seconds)
 
     def shutdown(self) -> None:
         """Stop firing; a run in progress is cancelled (its claim stays, so no replica

@@ -343,3 +343,14 @@ scaffold_claims = Table(
     Column("audit_id", Integer, nullable=False),
     Column("claimed_at", DateTime(timezone=True), nullable=False),
 )
+
+# --- ops ---
+delivery_claims = Table(
+    "delivery_claims",
+    metadata,
+    # One chat delivery (a Slack event id or trigger id, prefixed by the platform): the replica
+    # whose INSERT made the row processes it; a retry reaching any replica finds it taken.
+    Column("key", String(300), primary_key=True),
+    Column("claimed_by", String(200), nullable=False),
+    Column("claimed_at", DateTime(timezone=True), nullable=False, index=True),
+)

@@ -816,3 +816,28 @@ async def test_a_run_stopped_by_shutdown_records_how_far_it_got(
     # Restarted within the grace time, no replica posts this run again.
     assert await build_scheduler(app, [schedule()], sleep=Sleeps()).catch_up() == []
     assert len(slack.posts) == 2
+
+
+async def test_runs_and_deliveries_are_counted_in_the_metrics(
+    make_app: AppFactory, planted: Path
+) -> None:
+    app = make_app(
+        sources=source(planted),
+        clock=FixedClock(NOW),
+        reports={"platform_channel": "slack:C0PLATFORM", "pace_ms": 0},
+    )
+    app.services.posters["slack"] = ChatPlatform("slack", gone={"C0GHOST"})
+    scheduler = build_scheduler(app.services, app.dispatcher, [], sleep=Sleeps())
+    first = await scheduler.run(schedule(), NOW)
+    assert first.status == "partial"
+    assert app.services.metrics is not None
+    text = app.services.metrics.exposition().decode()
+    sid = schedule().id
+    assert f'callboard_scheduled_runs_total{{schedule="{sid}",status="partial"}} 1.0' in text
+    assert (
+        'callboard_scheduled_deliveries_total{platform="slack",status="channel-not-found"} 1.0'
+        in text
+    )
+    posted = sum(1 for d in first.deliveries if d.status == "posted")
+    delivered = 'callboard_scheduled_deliveries_total{platform="slack",status="posted"}'
+    assert f"{delivered} {posted}.0" in text

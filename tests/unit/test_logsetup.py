@@ -161,3 +161,14 @@ def test_configure_leaves_a_foreign_handler_alone_and_replaces_its_own() -> None
     finally:
         root.handlers[:], _ = saved
         root.setLevel(saved[1])
+
+
+def test_a_slack_token_the_process_never_held_is_redacted_too() -> None:
+    from bot.logsetup import Redactor
+
+    redact = Redactor(lambda: ())
+    line = "body: {'access_token': 'xoxb-2222-second-workspace', 'app': 'xapp-1-A0X-123'}"
+    assert redact(line) == "body: {'access_token': '***', 'app': '***'}"
+    assert redact("the xoxb- prefix alone, and mixbox-words, stay") == (
+        "the xoxb- prefix alone, and mixbox-words, stay"
+    )

@@ -5,10 +5,12 @@ from __future__ import annotations
 from concurrent.futures import ThreadPoolExecutor
 
 from bot.catalog.queries import run_blocking
+from bot.scheduler.service import instance_id
 from bot.store.db import Database
 from bot.store.sql.audit import SqlAuditLog, SqlNameClaims
 from bot.store.sql.catalog import SqlCatalogRows
 from bot.store.sql.claims import SqlClaimStore
+from bot.store.sql.deliveries import SqlDeliveryClaims
 from bot.store.sql.docs import SqlDocs, SqlDocsIndex
 from bot.store.sql.locations import SqlLocations
 from bot.store.sql.reports import SqlReportsStore
@@ -32,4 +34,5 @@ def sql_stores(db: Database, pool: ThreadPoolExecutor) -> Stores:
         status=SqlSourceStatus(db, lambda fn, *args: run_blocking(pool, fn, *args)),
         locations=SqlLocations(db),
         sync=SqlSyncStore(db),
+        deliveries=SqlDeliveryClaims(db, instance_id(), pool),
     )

@@ -1,0 +1,211 @@
+"""Operating Callboard: metrics counted as it works and served on the Slack HTTP server."""
+
+from __future__ import annotations
+
+import logging
+import re
+from typing import Any
+
+import pytest
+
+from bot.app import App
+from bot.chat import Reply
+from bot.dispatch import Args, CommandSpec, Context
+from bot.logcontext import hash_user
+from commands import COMMANDS
+from tests.conftest import DEMO, AppFactory, aask
+from tests.e2e.slack_fake import BOT_USER_ID, FakeSlack
+from tests.e2e.test_slack import (  # noqa: F401 (fixtures)
+    Starter,
+    fake,
+    mention,
+    start_slack,
+)
+
+
+def sample(text: str, name: str, **labels: str) -> float | None:
+    """The value of one sample in a Prometheus text exposition (None when absent)."""
+    for line in text.splitlines():
+        if line.startswith("#"):
+            continue
+        m = re.fullmatch(r"([a-zA-Z_:][\w:]*)(?:\{(.*)\})? (\S+)", line)
+        if m is None or m.group(1) != name:
+            continue
+        found = dict(re.findall(r'(\w+)="((?:[^"\\]|\\.)*)"', m.group(2) or ""))
+        if found == labels:
+            return float(m.group(3))
+    return None
+
+
+async def test_slack_http_server_serves_metrics_of_commands_and_syncs(
+    start_slack: Starter,  # noqa: F811 (the fixture imported above)
+) -> None:
+    slack = await start_slack()
+    status, _ = await slack.command("/whoowns", "payments-api")
+    assert status == 200
+    status, _ = await slack.command("/whoowns", "no-such-thing-anywhere")
+    assert status == 200
+    async with slack.http.get(f"http://127.0.0.1:{slack.port}/metrics") as resp:
+        assert resp.status == 200
+        assert resp.headers["Content-Type"].startswith("text/plain")
+        text = await resp.text()
+    count = "callboard_command_duration_seconds_count"
+    assert sample(text, count, command="whoowns", platform="slack", outcome="ok") == 1.0
+    assert sample(text, count, command="whoowns", platform="slack", outcome="not_found") == 1.0
+    assert sample(text, "callboard_sync_duration_seconds_count", source="demo", outcome="ok") == 1
+    entities = sample(text, "callboard_sync_entities", source="demo")
+    assert entities is not None and entities > 0
+    assert sample(text, "callboard_sync_last_success_timestamp_seconds", source="demo")
+    assert sample(text, "callboard_docs_index_sites") is not None
+
+
+def test_metrics_disabled_records_nothing(make_app: AppFactory) -> None:
+    app = make_app(
+        sources=[{"type": "file", "name": "demo", "target": str(DEMO)}], metrics={"enabled": False}
+    )
+    assert app.services.metrics is None
+
+
+def _logging_command(seen: list[dict[str, str]]) -> CommandSpec:
+    async def handler(ctx: Context, args: Args) -> Reply:
+        from bot import logcontext
+
+        seen.append(logcontext.current())
+        logging.getLogger("tests.ops").info("handling")
+        return Reply(text="done")
+
+    return CommandSpec("logged", "A test command that reports its log context.", handler)
+
+
+async def test_dispatch_binds_the_log_context_and_counts_the_command(
+    make_app: AppFactory, caplog: pytest.LogCaptureFixture
+) -> None:
+    seen: list[dict[str, str]] = []
+    app: App = make_app(
+        sources=[{"type": "file", "name": "demo", "target": str(DEMO)}],
+        commands=[*COMMANDS, _logging_command(seen)],
+    )
+    reply = await aask(app, "/logged")
+    assert reply.text == "done"
+    (fields,) = seen
+    assert fields["command"] == "logged"
+    assert fields["platform"] == "console"
+    assert len(fields["request_id"]) == 12
+    assert fields["user_id"] == hash_user("tester")
+    assert app.services.metrics is not None
+    text = app.services.metrics.exposition().decode()
+    assert (
+        sample(
+            text,
+            "callboard_command_duration_seconds_count",
+            command="logged",
+            platform="console",
+            outcome="ok",
+        )
+        == 1.0
+    )
+    await aask(app, "/nosuchcommand")
+    text = app.services.metrics.exposition().decode()
+    assert (
+        sample(
+            text,
+            "callboard_command_duration_seconds_count",
+            command="unknown",
+            platform="console",
+            outcome="user_error",
+        )
+        == 1.0
+    )
+
+
+async def _readyz(slack: Any) -> tuple[int, dict[str, Any]]:
+    async with slack.http.get(f"http://127.0.0.1:{slack.port}/readyz") as resp:
+        return resp.status, await resp.json()
+
+
+def _pg_admin(sql: str) -> None:
+    import psycopg
+
+    with psycopg.connect(
+        host="127.0.0.1", port=5432, user="postgres", dbname="postgres", autocommit=True
+    ) as conn:
+        conn.execute(sql)
+
+
+async def test_readyz_flips_to_503_while_postgresql_refuses_and_back(
+    start_slack: Starter,  # noqa: F811 (the fixture imported above)
+    pg_url: str,
+) -> None:
+    slack = await start_slack(db_url=pg_url)
+    name = pg_url.rsplit("/", 1)[1]
+    status, body = await _readyz(slack)
+    assert (status, body) == (200, {"ready": True, "reasons": []})
+    async with slack.http.get(f"http://127.0.0.1:{slack.port}/healthz") as resp:
+        assert resp.status == 200
+    # The database stops taking connections, and the ones open are cut.
+    _pg_admin(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS false')
+    _pg_admin(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+        f"WHERE datname = '{name}' AND pid <> pg_backend_pid()"
+    )
+    try:
+        status, body = await _readyz(slack)
+        assert status == 503
+        assert body["ready"] is False
+        assert "unreachable" in body["reasons"][0]
+    finally:
+        _pg_admin(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS true')
+    status, body = await _readyz(slack)
+    assert (status, body) == (200, {"ready": True, "reasons": []})
+
+
+async def test_readyz_names_a_database_never_synced(
+    start_slack: Starter,  # noqa: F811 (the fixture imported above)
+) -> None:
+    slack = await start_slack(sources=[])
+    status, body = await _readyz(slack)
+    assert status == 503
+    assert body["reasons"] == ["no catalog source has synced successfully yet"]
+
+
+async def test_a_retry_delivered_to_another_replica_is_answered_once(
+    start_slack: Starter,  # noqa: F811 (the fixture imported above)
+    fake: FakeSlack,  # noqa: F811 (the fixture imported above)
+    db_url: str,
+) -> None:
+    """Two Slack HTTP replicas on one database; Slack retries an event on the other one."""
+    first = await start_slack(db_url=db_url)
+    second = await start_slack(db_url=db_url)
+    second.triggers = 1000  # Slack's trigger ids are unique; the harnesses' counters are not
+    event = mention(f"<@{BOT_USER_ID}> whoowns payments-api")
+    status, _ = await first.event(event, event_id="Ev0REPLICA1")
+    assert status == 200
+    await first.settle()
+    status, _ = await second.event(
+        event,
+        event_id="Ev0REPLICA1",
+        headers={"x-slack-retry-num": "1", "x-slack-retry-reason": "http_timeout"},
+    )
+    assert status == 200
+    await second.settle()
+    assert len(fake.calls_to("chat.postMessage")) == 1
+    # Commands spread across both: each counts its own.
+    assert (await second.command("/whoowns", "payments-api"))[0] == 200
+    assert (await first.command("/whoowns", "payments-api"))[0] == 200
+    for replica, answered in ((first, 2.0), (second, 1.0)):
+        async with replica.http.get(f"http://127.0.0.1:{replica.port}/metrics") as resp:
+            text = await resp.text()
+        assert (
+            sample(
+                text,
+                "callboard_command_duration_seconds_count",
+                command="whoowns",
+                platform="slack",
+                outcome="ok",
+            )
+            == answered
+        )
+    # A new event id is a new question, whichever replica gets it.
+    await second.event(event, event_id="Ev0REPLICA2")
+    await second.settle()
+    assert len(fake.calls_to("chat.postMessage")) == 2
