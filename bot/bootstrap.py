@@ -40,8 +40,11 @@ from bot.docs.index import DocsIndexer
 from bot.docs.service import DocsService
 from bot.docs.settings import DocsSettings, parse_docs_settings
 from bot.errors import ConfigError
+from bot.hardening import secret_environ
 from bot.logsetup import parse_logging
 from bot.metrics_settings import parse_metrics
+from bot.oncall.directory import build_directory
+from bot.oncall.settings import OnCallSettings, parse_oncall
 from bot.platforms import parse_discord, parse_slack
 from bot.reports.delivery import Sleep
 from bot.reports.service import Reports
@@ -100,6 +103,7 @@ CONFIG = ConfigSchema(
         ConfigSection("scaffold", parse_scaffold),
         ConfigSection("logging", parse_logging),
         ConfigSection("metrics", parse_metrics),
+        ConfigSection("oncall", parse_oncall),
     ),
     source_types=(
         SourceType("file", parse_file_source, file_source),
@@ -209,6 +213,11 @@ def build_app(
         locations=locations,
         posters={p.platform: p for p in posters},
         pool=pool,
+        oncall=build_directory(
+            settings.optional_section("oncall", OnCallSettings) or OnCallSettings(),
+            secret_environ(),
+            pool,
+        ),
     )
     dispatcher = Dispatcher(services, commands)
     dispatcher.interpreters.extend(interpreters)

@@ -33,6 +33,7 @@ from bot.docs.model import (
     StoredSite,
 )
 from bot.docs.search import DocQuery, SearchPage
+from bot.oncall.model import OnCallAnswer, OnCallTarget
 from bot.scaffold.model import TemplateEntity
 
 if TYPE_CHECKING:  # data types only: the scheduler package imports no port at run time
@@ -455,3 +456,20 @@ class RuntimeLocationStore(Protocol):
     def remove(self, location_id: int) -> RuntimeLocation | None: ...
 
     def any(self) -> bool: ...
+
+
+# --- on call ---
+
+
+class OnCallDirectory(Protocol):
+    """Who is on call for a PagerDuty service or an Opsgenie schedule or team
+    (``bot.oncall.directory.ProviderDirectory``)."""
+
+    def providers(self) -> tuple[str, ...]:
+        """The providers configured (their token is set)."""
+        ...
+
+    async def lookup(self, target: OnCallTarget) -> OnCallAnswer:
+        """The answer within the lookup budget; never raises: a provider that is down, slow or
+        rate limiting is the answer's ``error``."""
+        ...

@@ -25,6 +25,7 @@ if TYPE_CHECKING:
         AuditLog,
         CatalogGraph,
         CatalogQueries,
+        OnCallDirectory,
         RuntimeLocationStore,
         SearchQueries,
     )
@@ -81,6 +82,7 @@ class Services:
     posters: Posters
     # Bounded pool for the blocking work requests cause (see ``offload``).
     pool: ThreadPoolExecutor
+    oncall: OnCallDirectory | None = None  # who is on call (PagerDuty, Opsgenie); None: not wired
 
     async def offload(self, fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> T:
         """Run blocking ``fn`` (database reads, an index build, git) in the services' pool."""
