@@ -10,6 +10,7 @@ from commands import (
     docs,
     help,
     here,
+    oncall,
     owns,
     phrases,
     report,
@@ -20,6 +21,7 @@ from commands import (
 
 COMMANDS: tuple[CommandSpec, ...] = (
     whoowns.SPEC,
+    oncall.SPEC,
     describe.SPEC,
     owns.SPEC,
     deps.SPEC,

@@ -1,0 +1,241 @@
+"""/oncall and the /whoowns "On call now" line, through the dispatcher and the console adapter,
+with PagerDuty and Opsgenie served by fakes on loopback (tests.oncall_fakes)."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import textwrap
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from adapters.console import to_request
+from bot.app import App
+from bot.chat import ChatUser, Reply, Request
+from tests.conftest import AppFactory
+from tests.oncall_fakes import OG_KEY, PD_TOKEN, FakeOpsgenie, FakePagerDuty, pd_entry, serve
+
+CATALOG = """
+apiVersion: backstage.io/v1alpha1
+kind: Group
+metadata:
+  name: platform
+  annotations:
+    pagerduty.com/service-id: PROOT
+spec: {type: department, children: [team-search]}
+---
+apiVersion: backstage.io/v1alpha1
+kind: Group
+metadata:
+  name: team-payments
+  annotations:
+    opsgenie.com/team: payments
+spec: {type: team, children: [], members: [ana]}
+---
+apiVersion: backstage.io/v1alpha1
+kind: Group
+metadata: {name: team-search}
+spec: {type: team, parent: platform, children: []}
+---
+apiVersion: backstage.io/v1alpha1
+kind: Group
+metadata: {name: team-quiet}
+spec: {type: team, children: []}
+---
+apiVersion: backstage.io/v1alpha1
+kind: User
+metadata:
+  name: ana
+  annotations:
+    slack.com/user-id: U0ANA
+    discord.com/user-id: "589860739419867561"
+spec: {profile: {displayName: Ana Silva, email: ana@x.example}, memberOf: [team-payments]}
+---
+apiVersion: backstage.io/v1alpha1
+kind: Component
+metadata:
+  name: payments-api
+  annotations:
+    pagerduty.com/service-id: PSVC1
+spec: {type: service, lifecycle: production, owner: team-payments}
+---
+apiVersion: backstage.io/v1alpha1
+kind: Component
+metadata: {name: ledger}
+spec: {type: service, lifecycle: production, owner: team-payments}
+---
+apiVersion: backstage.io/v1alpha1
+kind: Component
+metadata: {name: search-api}
+spec: {type: service, lifecycle: production, owner: team-search}
+---
+apiVersion: backstage.io/v1alpha1
+kind: Component
+metadata: {name: quiet-api}
+spec: {type: service, lifecycle: production, owner: team-quiet}
+"""
+
+NOW = dt.datetime.now(dt.UTC)
+
+
+def iso(delta_hours: float) -> str:
+    return (NOW + dt.timedelta(hours=delta_hours)).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+@pytest.fixture
+def pd() -> Iterator[FakePagerDuty]:
+    fake = FakePagerDuty(
+        services={"PSVC1": "PPOL1", "PROOT": "PPOL2"},
+        oncalls={
+            "PPOL1": [
+                pd_entry("P1", "Ana Silva", "ana@x.example", 1, iso(-3), iso(21)),
+                pd_entry("P2", "Bo Chen", "bo@x.example", 2, None, None, schedule=None),
+                pd_entry("P3", "Cy Diaz", "cy@x.example", 1, iso(21), iso(45)),
+            ],
+            "PPOL2": [pd_entry("P4", "Root Person", "root@x.example", 1, iso(-1), iso(5))],
+        },
+    )
+    yield from serve(fake)  # type: ignore[misc]
+
+
+@pytest.fixture
+def og() -> Iterator[FakeOpsgenie]:
+    fake = FakeOpsgenie(
+        schedules={"payments_schedule": "payments"},
+        on_call={"payments_schedule": ["ana@x.example"]},
+        next_on_call={"payments_schedule": ["eve@x.example"]},
+    )
+    yield from serve(fake)  # type: ignore[misc]
+
+
+@pytest.fixture
+def app(
+    make_app: AppFactory,
+    tmp_path: Path,
+    pd: FakePagerDuty,
+    og: FakeOpsgenie,
+    monkeypatch: pytest.MonkeyPatch,
+) -> App:
+    monkeypatch.setenv("PAGERDUTY_TOKEN", PD_TOKEN)
+    monkeypatch.setenv("OPSGENIE_API_KEY", OG_KEY)
+    path = tmp_path / "all.yaml"
+    path.write_text(textwrap.dedent(CATALOG))
+    return make_app(
+        sources=[{"type": "file", "name": "t", "target": str(path)}],
+        oncall={"pagerduty": {"url": pd.url}, "opsgenie": {"url": og.url}},
+    )
+
+
+def say(app: App, line: str) -> Reply:
+    """A line typed at the console, answered as the console answers it."""
+    return asyncio.run(app.dispatcher.dispatch(to_request(app, line)))
+
+
+def chat(app: App, text: str, platform: str, user_id: str) -> Reply:
+    user = ChatUser(platform, user_id, "someone", None)
+    return asyncio.run(app.dispatcher.dispatch(Request(text=text, user=user, platform=platform)))
+
+
+def items(reply: Reply, title_start: str) -> list[str]:
+    return [i for s in reply.sections if (s.title or "").startswith(title_start) for i in s.items]
+
+
+def field(reply: Reply, label: str) -> str | None:
+    return next((f.value for s in reply.sections for f in s.fields if f.label == label), None)
+
+
+def test_oncall_levels_since_until_and_next_at_the_console(app: App, pd: FakePagerDuty) -> None:
+    reply = say(app, "/oncall payments-api")
+    text = reply.to_text()
+    assert not reply.error, text
+    now = items(reply, "On call now (PagerDuty service PSVC1)")
+    assert now[0].startswith("Level 1: Ana Silva <ana@x.example> since ")
+    assert "(Primary)" in now[0]
+    assert now[1] == "Level 2: Bo Chen <bo@x.example>"
+    assert items(reply, "Next")[0].startswith("Level 1: Cy Diaz <cy@x.example> from ")
+    assert pd.requests[-1].headers["Authorization"] == f"Token token={PD_TOKEN}"
+
+
+def test_oncall_person_is_a_mention_on_slack_and_discord(app: App) -> None:
+    slack = chat(app, "/oncall payments-api", "slack", "U0OTHER")
+    assert items(slack, "On call now")[0].startswith("Level 1: <@U0ANA> (Ana Silva) since ")
+    discord = chat(app, "/oncall payments-api", "discord", "1234")
+    assert items(discord, "On call now")[0].startswith("Level 1: <@589860739419867561> (Ana Silva)")
+    # someone without a catalog User is shown by name and email on every platform
+    assert "Bo Chen <bo@x.example>" in items(slack, "On call now")[1]
+
+
+def test_entity_without_annotation_uses_owner_then_parent_group(app: App) -> None:
+    ledger = say(app, "/oncall ledger")
+    assert "from group:default/team-payments" in (ledger.text or "")
+    assert items(ledger, "On call now (Opsgenie team payments)") == [
+        "Level 1: ana@x.example (payments_schedule)"
+    ]
+    assert items(ledger, "Next") == ["Level 1: eve@x.example (payments_schedule)"]
+    search = say(app, "/oncall search-api")
+    assert "from group:default/platform" in (search.text or "")
+    assert items(search, "On call now")[0].startswith("Level 1: Root Person <root@x.example>")
+    group = say(app, "/oncall group:team-search")
+    assert "from group:default/platform" in (group.text or "")
+
+
+def test_no_oncall_anywhere_says_which_annotations_were_read(app: App) -> None:
+    reply = say(app, "/oncall quiet-api")
+    assert "No on-call is recorded for component:default/quiet-api" in (reply.text or "")
+    assert "pagerduty.com/service-id" in (reply.text or "")
+
+
+def test_provider_down_is_one_line_and_the_rest_answers(app: App, pd: FakePagerDuty) -> None:
+    pd.fail_status = 500
+    reply = say(app, "/oncall payments-api")
+    assert not reply.error
+    assert reply.notes == ("PagerDuty did not answer: HTTP 500: Internal Server Error",)
+    card = say(app, "/whoowns ledger")  # Opsgenie still answers for the owner's team
+    assert field(card, "On call now") == "ana@x.example (Opsgenie)"
+
+
+def test_whoowns_card_gains_on_call_now(app: App, pd: FakePagerDuty) -> None:
+    card = say(app, "/whoowns payments-api")
+    live = field(card, "On call now")
+    assert live is not None and live.startswith("Ana Silva <ana@x.example> (PagerDuty, until ")
+    assert field(card, "PagerDuty service") == "PSVC1"  # the annotation is still shown
+    slack = chat(app, "/whoowns payments-api", "slack", "U0X")
+    assert (field(slack, "On call now") or "").startswith("<@U0ANA> (Ana Silva) (PagerDuty")
+
+
+def test_whoowns_without_the_line_when_provider_is_rate_limiting(
+    app: App, pd: FakePagerDuty
+) -> None:
+    pd.rate_limit_times, pd.retry_after = 10, "60"
+    card = say(app, "/whoowns payments-api")
+    assert field(card, "On call now") is None
+    assert card.notes == ("PagerDuty is rate limiting us; retry after 60 s",)
+    assert "Owner" in [s.title for s in card.sections]
+
+
+def test_whoowns_never_waits_past_the_budget(
+    make_app: AppFactory, tmp_path: Path, pd: FakePagerDuty, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PAGERDUTY_TOKEN", PD_TOKEN)
+    path = tmp_path / "all.yaml"
+    path.write_text(textwrap.dedent(CATALOG))
+    slow = make_app(
+        sources=[{"type": "file", "name": "t", "target": str(path)}],
+        oncall={"pagerduty": {"url": pd.url}, "budget_ms": 100},
+    )
+    pd.delay = 0.3
+    card = say(slow, "/whoowns payments-api")
+    assert field(card, "On call now") is None
+    assert card.notes == ("PagerDuty did not answer within 0.1 s",)
+    # Opsgenie has no token here: the owner's team annotation is not looked up, not an error
+    ledger = say(slow, "/whoowns ledger")
+    assert field(ledger, "On call now") is None and ledger.notes == ()
+
+
+def test_token_in_config_is_refused(make_app: AppFactory) -> None:
+    from bot.config import ConfigError
+
+    with pytest.raises(ConfigError, match="PAGERDUTY_TOKEN"):
+        make_app(oncall={"pagerduty": {"token": "x"}})
