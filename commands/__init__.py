@@ -21,11 +21,11 @@ from commands import (
 
 COMMANDS: tuple[CommandSpec, ...] = (
     whoowns.SPEC,
-    oncall.SPEC,
     describe.SPEC,
     owns.SPEC,
     deps.SPEC,
     search.SPEC,
+    oncall.SPEC,
     here.SPEC,
     docs.SPEC,
     scaffold.SPEC,
