@@ -1,8 +1,7 @@
 """/oncall: who is on call now for an entity or team (PagerDuty, Opsgenie), and who is next.
 
 An entity without its own on-call annotation uses its owning group's, then that group's
-parents'. A person is shown as a chat mention when their email belongs to a catalog User
-holding the asker's platform's user id, else by name and email.
+parents'. A person is shown by name and email.
 """
 
 from __future__ import annotations
@@ -14,13 +13,10 @@ from bot.annotations import OPSGENIE_SCHEDULE, OPSGENIE_TEAM, PAGERDUTY_SERVICE_
 from bot.catalog.model import Entity
 from bot.chat import Button, Reply, Section
 from bot.dispatch import Arg, Args, CommandSpec, Context
-from bot.identity import Identity
 from bot.oncall.directory import targets_of
 from bot.oncall.model import OnCallAnswer, OnCallPerson, OnCallShift, OnCallTarget
 from bot.ports import CatalogQueries
 from commands.common import parent_chain
-
-MENTION_PLATFORMS = ("slack", "discord")
 
 
 async def oncall_source(
@@ -57,17 +53,11 @@ async def lookups(ctx: Context, targets: list[OnCallTarget]) -> list[OnCallAnswe
 
 
 async def person_text(ctx: Context, person: OnCallPerson) -> str:
-    """A chat mention when the email maps to a catalog User with the asker's platform id."""
-    plain = (
-        f"{person.name} <{person.email}>"
-        if person.email and person.email != person.name
-        else person.name
-    )
-    if not person.email or ctx.request.platform not in MENTION_PLATFORMS:
-        return plain
-    users = await ctx.catalog.users_by_email(person.email)
-    chat_id = Identity.chat_id(users[0], ctx.request.platform) if len(users) == 1 else None
-    return f"<@{chat_id}> ({person.name})" if chat_id else plain
+    """Name and email. (A chat mention needs a mention the renderers emit themselves: they
+    escape ``<@id>`` in reply text, rightly, so catalog text cannot ping anyone.)"""
+    if person.email and person.email != person.name:
+        return f"{person.name} <{person.email}>"
+    return person.name
 
 
 def when(t: dt.datetime | None) -> str:
