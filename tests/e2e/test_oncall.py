@@ -235,3 +235,66 @@ def test_token_in_config_is_refused(make_app: AppFactory) -> None:
 
     with pytest.raises(ConfigError, match="PAGERDUTY_TOKEN"):
         make_app(oncall={"pagerduty": {"token": "x"}})
+
+
+async def test_whoowns_card_with_on_call_through_slack_signed_http(
+    tmp_path: Path, pd: FakePagerDuty, og: FakeOpsgenie, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A signed slash command to the real Slack adapter on loopback: the ack carries the card
+    with "On call now", looked up in the fake PagerDuty with the token from the environment."""
+    import aiohttp
+    import yaml
+
+    from adapters.slack.runtime import SlackRuntime, read_secrets
+    from bot.bootstrap import build_app, parse_settings
+    from bot.platforms import SlackSettings
+    from commands import COMMANDS, INTERPRETERS
+    from tests.e2e.slack_fake import FakeSlack
+    from tests.e2e.test_slack import ENV, Slack, assert_valid_message, block_text
+
+    monkeypatch.setenv("PAGERDUTY_TOKEN", PD_TOKEN)
+    monkeypatch.setenv("OPSGENIE_API_KEY", OG_KEY)
+    catalog = tmp_path / "all.yaml"
+    catalog.write_text(textwrap.dedent(CATALOG))
+    fake = FakeSlack().start()
+    fake.add_user("U0ANA", "ana@x.example", "Ana Silva")
+    config = {
+        "data_dir": str(tmp_path / "var"),
+        "database": {"url": f"sqlite:///{tmp_path / 'callboard.db'}"},
+        "catalog": {"sources": [{"type": "file", "name": "t", "target": str(catalog)}]},
+        "slack": {"api_url": fake.base_url, "host": "127.0.0.1", "port": 0},
+        "oncall": {"pagerduty": {"url": pd.url}, "opsgenie": {"url": og.url}},
+    }
+    path = tmp_path / "callboard.yaml"
+    path.write_text(yaml.safe_dump(config))
+    settings = parse_settings(config, str(path), tmp_path, path)
+    app = build_app(settings, COMMANDS, interpreters=INTERPRETERS)
+    runtime: SlackRuntime | None = None
+    slack: Slack | None = None
+    try:
+        await asyncio.to_thread(app.services.sync.run)
+        slack_settings = settings.section("slack", SlackSettings)
+        runtime = SlackRuntime(app, slack_settings, read_secrets(slack_settings, ENV))
+        port = await runtime.start_http(port=0)
+        slack = Slack(fake, port, aiohttp.ClientSession(), runtime, app)
+        status, body = await slack.command("/whoowns", "payments-api", user="U0ANA")
+        assert status == 200
+        assert_valid_message(body)
+        shown = block_text(body)
+        assert "On call now" in shown
+        assert "Ana Silva &lt;ana@x.example&gt; (PagerDuty, until " in shown
+        assert pd.requests[-1].headers["Authorization"] == f"Token token={PD_TOKEN}"
+        # asked again: the cached answer, nothing more sent to PagerDuty
+        sent = len(pd.requests)
+        status, body = await slack.command("/oncall", "ledger", user="U0ANA")
+        assert status == 200 and "ana@x.example" in block_text(body)
+        status, body = await slack.command("/whoowns", "payments-api", user="U0ANA")
+        assert "On call now" in block_text(body)
+        assert len(pd.requests) == sent
+    finally:
+        if slack is not None:
+            await slack.http.close()
+        if runtime is not None:
+            await runtime.close()
+        app.close()
+        fake.stop()
