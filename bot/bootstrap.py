@@ -44,6 +44,7 @@ from bot.hardening import secret_environ
 from bot.logsetup import parse_logging
 from bot.metrics_settings import parse_metrics
 from bot.oncall.directory import build_directory
+from bot.oncall.paging import ProviderPager
 from bot.oncall.settings import OnCallSettings, parse_oncall
 from bot.platforms import parse_discord, parse_slack
 from bot.reports.delivery import Sleep
@@ -185,6 +186,7 @@ def build_app(
     audit = SqlAuditLog(db, pool)
     catalog = OffloadedCatalog(reader, pool, search)
     names = frozenset(n for spec in commands for n in (spec.name, *spec.aliases))
+    oncall_settings = settings.optional_section("oncall", OnCallSettings) or OnCallSettings()
     services = Services(
         settings=settings,
         clock=clock,
@@ -213,11 +215,8 @@ def build_app(
         locations=locations,
         posters={p.platform: p for p in posters},
         pool=pool,
-        oncall=build_directory(
-            settings.optional_section("oncall", OnCallSettings) or OnCallSettings(),
-            secret_environ(),
-            pool,
-        ),
+        oncall=build_directory(oncall_settings, secret_environ(), pool),
+        pager=ProviderPager(oncall_settings, secret_environ(), pool),
     )
     dispatcher = Dispatcher(services, commands)
     dispatcher.interpreters.extend(interpreters)

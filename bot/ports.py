@@ -34,6 +34,7 @@ from bot.docs.model import (
 )
 from bot.docs.search import DocQuery, SearchPage
 from bot.oncall.model import OnCallAnswer, OnCallTarget
+from bot.oncall.paging import Page, PageTarget, Sent
 from bot.scaffold.model import TemplateEntity
 
 if TYPE_CHECKING:  # data types only: the scheduler package imports no port at run time
@@ -472,4 +473,17 @@ class OnCallDirectory(Protocol):
     async def lookup(self, target: OnCallTarget) -> OnCallAnswer:
         """The answer within the lookup budget; never raises: a provider that is down, slow or
         rate limiting is the answer's ``error``."""
+        ...
+
+
+class Pager(Protocol):
+    """Pages a team: a PagerDuty Events API v2 trigger or an Opsgenie alert
+    (``bot.oncall.paging.ProviderPager``)."""
+
+    def can_send(self, target: PageTarget) -> str | None:
+        """Why ``target`` cannot be paged here (its provider is not configured), or None."""
+        ...
+
+    async def send(self, target: PageTarget, page: Page) -> Sent:
+        """Send the page; ``ProviderError`` says why the provider refused or did not answer."""
         ...

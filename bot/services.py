@@ -26,6 +26,7 @@ if TYPE_CHECKING:
         CatalogGraph,
         CatalogQueries,
         OnCallDirectory,
+        Pager,
         RuntimeLocationStore,
         SearchQueries,
     )
@@ -83,6 +84,7 @@ class Services:
     # Bounded pool for the blocking work requests cause (see ``offload``).
     pool: ThreadPoolExecutor
     oncall: OnCallDirectory | None = None  # who is on call (PagerDuty, Opsgenie); None: not wired
+    pager: Pager | None = None  # /page: PagerDuty Events v2, Opsgenie alerts; None: not wired
 
     async def offload(self, fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> T:
         """Run blocking ``fn`` (database reads, an index build, git) in the services' pool."""

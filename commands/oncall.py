@@ -19,25 +19,31 @@ from bot.ports import CatalogQueries
 from commands.common import parent_chain
 
 
-async def oncall_source(
-    catalog: CatalogQueries, entity: Entity
-) -> tuple[Entity, list[OnCallTarget]]:
-    """The entity whose on-call annotations apply (itself, its owning group, then that group's
-    parents, nearest first) and its targets; ``(entity, [])`` when none has any."""
-    candidates: list[Entity] = [entity]
+async def responsible_chain(catalog: CatalogQueries, entity: Entity) -> list[Entity]:
+    """The entity, its owning group, then that group's parents, nearest first: where on-call
+    annotations are looked for."""
+    chain: list[Entity] = [entity]
     group: Entity | None = entity if entity.ref.kind == "group" else None
     if group is None and entity.ref.kind != "user":
         owners = await catalog.related(entity.ref, "ownedBy")
         owner = await catalog.get(owners[0]) if owners else None
         if owner is not None:
-            candidates.append(owner)
+            chain.append(owner)
             group = owner if owner.ref.kind == "group" else None
     if group is not None:
         for ref in await parent_chain(catalog, group.ref):
             parent = await catalog.get(ref)
             if parent is not None:
-                candidates.append(parent)
-    for candidate in candidates:
+                chain.append(parent)
+    return chain
+
+
+async def oncall_source(
+    catalog: CatalogQueries, entity: Entity
+) -> tuple[Entity, list[OnCallTarget]]:
+    """The entity whose on-call annotations apply (see ``responsible_chain``) and its targets;
+    ``(entity, [])`` when none has any."""
+    for candidate in await responsible_chain(catalog, entity):
         found = targets_of(candidate.annotations)
         if found:
             return candidate, found

@@ -28,6 +28,7 @@ class Recorded:
     path: str
     query: dict[str, list[str]]
     headers: dict[str, str]
+    body: Any = None
 
 
 @dataclass
@@ -86,6 +87,23 @@ class _Handler(BaseHTTPRequestHandler):
             return
         status, body = fake.answer(rec)
         self._send(status, body)
+
+    def do_POST(self) -> None:
+        fake = self.server.fake
+        parsed = urllib.parse.urlsplit(self.path)
+        length = int(self.headers.get("Content-Length") or 0)
+        try:
+            body = json.loads(self.rfile.read(length) or b"null")
+        except ValueError:
+            body = None
+        rec = Recorded("POST", parsed.path, {}, dict(self.headers.items()), body)
+        with fake._lock:
+            fake.requests.append(rec)
+        if fake.fail_status:
+            self._send(fake.fail_status, fake.error_body(fake.fail_status, "Internal Server Error"))
+            return
+        status, answer = fake.post(rec)
+        self._send(status, answer)
 
     def _send(self, status: int, body: Any, headers: dict[str, str] | None = None) -> None:
         data = json.dumps(body).encode()
@@ -155,6 +173,37 @@ class FakePagerDuty(FakeProvider):
                 "total": None,
             }
         return 404, self.error_body(404, "Not Found")
+
+    def post(self, rec: Recorded) -> tuple[int, Any]:
+        """The Events API v2 (``POST /v2/enqueue``: no auth header, the routing key decides)."""
+        if rec.path != "/v2/enqueue":
+            return 404, self.error_body(404, "Not Found")
+        body = rec.body if isinstance(rec.body, dict) else {}
+        payload = body.get("payload") or {}
+        errors = [
+            f"'{k}' is missing or blank"
+            for k, v in (
+                ("routing_key", body.get("routing_key")),
+                ("payload.summary", payload.get("summary")),
+                ("payload.source", payload.get("source")),
+            )
+            if not v
+        ]
+        if body.get("event_action") not in ("trigger", "acknowledge", "resolve"):
+            errors.append("'event_action' is invalid")
+        if payload.get("severity") not in ("critical", "error", "warning", "info"):
+            errors.append("'payload.severity' is invalid")
+        if errors:
+            return 400, {
+                "status": "invalid event",
+                "message": "Event object is invalid",
+                "errors": errors,
+            }
+        return 202, {
+            "status": "success",
+            "message": "Event processed",
+            "dedup_key": body.get("dedup_key") or "generated-key",
+        }
 
 
 def pd_entry(
@@ -231,6 +280,26 @@ class FakeOpsgenie(FakeProvider):
                 }
             )
         return 404, self.error_body(404, "Not Found")
+
+    def post(self, rec: Recorded) -> tuple[int, Any]:
+        """Create alert (``POST /v2/alerts``), processed asynchronously: 202 and a request id."""
+        if not self.authorized(rec.headers.get("Authorization", "")):
+            return 401, self.error_body(401, "Could not authenticate")
+        if rec.path != "/v2/alerts":
+            return 404, self.error_body(404, "Not Found")
+        body = rec.body if isinstance(rec.body, dict) else {}
+        if not body.get("message"):
+            return 422, {
+                "message": "Request body is not processable",
+                "errors": {"message": "Message can not be empty."},
+                "took": 0.001,
+                "requestId": "req-bad",
+            }
+        return 202, {
+            "result": "Request will be processed",
+            "took": 0.1,
+            "requestId": f"req-{len(self.requests)}",
+        }
 
 
 def serve(fake: FakeProvider) -> Iterator[FakeProvider]:

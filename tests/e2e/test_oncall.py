@@ -54,11 +54,20 @@ metadata:
 spec: {profile: {displayName: Ana Silva, email: ana@x.example}, memberOf: [team-payments]}
 ---
 apiVersion: backstage.io/v1alpha1
+kind: User
+metadata:
+  name: bo
+  annotations:
+    slack.com/user-id: U0BO
+spec: {profile: {displayName: Bo Chen, email: bo@x.example}, memberOf: [team-search]}
+---
+apiVersion: backstage.io/v1alpha1
 kind: Component
 metadata:
   name: payments-api
   annotations:
     pagerduty.com/service-id: PSVC1
+    pagerduty.com/integration-key: R0UTINGKEY0000000000000000000001
 spec: {type: service, lifecycle: production, owner: team-payments}
 ---
 apiVersion: backstage.io/v1alpha1
@@ -124,7 +133,10 @@ def app(
     path.write_text(textwrap.dedent(CATALOG))
     return make_app(
         sources=[{"type": "file", "name": "t", "target": str(path)}],
-        oncall={"pagerduty": {"url": pd.url}, "opsgenie": {"url": og.url}},
+        oncall={
+            "pagerduty": {"url": pd.url, "events_url": pd.url},
+            "opsgenie": {"url": og.url},
+        },
     )
 
 
@@ -298,3 +310,110 @@ async def test_whoowns_card_with_on_call_through_slack_signed_http(
             await runtime.close()
         app.close()
         fake.stop()
+
+
+# ----------------------------------------------------------------------------- /page
+
+
+def submit(
+    app: App, reply: Reply, platform: str = "console", user_id: str = "tester", **values: str
+) -> Reply:
+    from bot.chat import DialogSubmission
+
+    assert reply.dialog is not None, reply.to_text()
+    user = ChatUser(platform, user_id, "someone", None)
+    sub = DialogSubmission(
+        reply.dialog.id, values, user, platform=platform, state=reply.dialog.state
+    )
+    got = asyncio.run(app.dispatcher.submit(sub))
+    assert isinstance(got, Reply), got
+    return got
+
+
+def audit(app: App) -> list[tuple[str, str, str | None]]:
+    entries = asyncio.run(app.services.audit.entries(action="page"))
+    return [(e.target, e.result, e.message) for e in reversed(entries)]
+
+
+def test_page_confirms_then_triggers_pagerduty_once_and_audits(app: App, pd: FakePagerDuty) -> None:
+    ask = say(app, '/page payments-api "checkout fails for every card"')
+    assert ask.dialog is not None and ask.dialog.id == "page:confirm"
+    assert "Page PagerDuty for component:default/payments-api" in (ask.text or "")
+    assert [r for r in pd.requests if r.method == "POST"] == []  # nothing sent before confirming
+    done = submit(app, ask, severity="critical", details="since 10:02")
+    assert not done.error, done.to_text()
+    assert done.title == "Paged PagerDuty"
+    posts = [r for r in pd.requests if r.method == "POST"]
+    assert [p.path for p in posts] == ["/v2/enqueue"]
+    event = posts[0].body
+    assert event["routing_key"] == "R0UTINGKEY0000000000000000000001"
+    assert event["event_action"] == "trigger"
+    assert event["payload"]["summary"] == "checkout fails for every card"
+    assert event["payload"]["severity"] == "critical"
+    assert event["payload"]["source"] == "component:default/payments-api"
+    assert event["dedup_key"].startswith("callboard-")
+    again = submit(
+        app, say(app, '/page payments-api "Checkout fails  for every card"'), severity="critical"
+    )
+    assert (again.text or "").startswith("Already paged: ")
+    assert len([r for r in pd.requests if r.method == "POST"]) == 1
+    assert audit(app) == [("component:default/payments-api", "sent", event["dedup_key"])]
+
+
+def test_page_to_opsgenie_team_of_the_owner(app: App, og: FakeOpsgenie) -> None:
+    done = submit(app, say(app, "/page ledger ledger is behind by an hour"), severity="warning")
+    assert done.title == "Paged Opsgenie team payments", done.to_text()
+    post = next(r for r in og.requests if r.method == "POST")
+    assert post.path == "/v2/alerts"
+    assert post.headers["Authorization"] == f"GenieKey {OG_KEY}"
+    assert post.body["message"] == "ledger is behind by an hour"
+    assert post.body["responders"] == [{"name": "payments", "type": "team"}]
+    assert post.body["priority"] == "P3"
+
+
+def test_page_permission_rules_refuse_and_audit(
+    make_app: AppFactory, tmp_path: Path, pd: FakePagerDuty, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "all.yaml"
+    path.write_text(textwrap.dedent(CATALOG))
+    strict = make_app(
+        sources=[{"type": "file", "name": "t", "target": str(path)}],
+        oncall={
+            "opsgenie": {"url": pd.url},
+            "pagerduty": {"events_url": pd.url},
+            "page": {"allowed": ["team-payments"]},
+        },
+    )
+    refused = chat(strict, "/page payments-api it is down", "slack", "U0BO")
+    assert refused.error and "user:default/bo may not page: only team-payments may" in (
+        refused.text or ""
+    )
+    stranger = chat(strict, "/page payments-api it is down", "slack", "U0NOBODY")
+    assert stranger.error and "Only people known to the catalog may page" in (stranger.text or "")
+    ana = chat(strict, "/page payments-api it is down", "slack", "U0ANA")
+    assert ana.dialog is not None
+    done = submit(strict, ana, platform="slack", user_id="U0ANA", severity="error")
+    assert done.title == "Paged PagerDuty"
+    assert [(t, r) for t, r, _m in audit(strict)] == [
+        ("component:default/payments-api", "refused"),
+        ("component:default/payments-api", "refused"),
+        ("component:default/payments-api", "sent"),
+    ]
+
+
+def test_page_provider_down_is_said_and_audited_as_failed(app: App, pd: FakePagerDuty) -> None:
+    ask = say(app, "/page payments-api checkout is down")
+    pd.fail_status = 500
+    done = submit(app, ask, severity="critical")
+    assert done.error
+    assert (done.text or "").startswith("PagerDuty did not take the page: HTTP 500: ")
+    assert [(t, r) for t, r, _m in audit(app)] == [("component:default/payments-api", "failed")]
+
+
+def test_page_needs_an_exact_name_and_a_target(app: App) -> None:
+    fuzzy = say(app, "/page paymnts-api down")
+    assert fuzzy.error and "a page needs the exact name" in (fuzzy.text or "")
+    quiet = say(app, "/page quiet-api down")
+    assert quiet.error and "Nobody can be paged for component:default/quiet-api" in (
+        quiet.text or ""
+    )

@@ -246,6 +246,22 @@ def test_config_section(tmp_path: Path) -> None:
         cache_seconds=5, budget_ms=800, opsgenie_url="https://api.eu.opsgenie.com"
     )
     assert parse_oncall(Section(None, "oncall", "cb.yaml", tmp_path)) == OnCallSettings()
+    paging = parse_oncall(
+        Section(
+            {
+                "pagerduty": {"events_url": "http://proxy/"},
+                "page": {"dedup_minutes": 0, "allowed": ["sre", "user:default/ana"]},
+            },
+            "oncall",
+            "cb.yaml",
+            tmp_path,
+        )
+    )
+    assert (paging.events_url, paging.dedup_minutes, paging.page_allowed) == (
+        "http://proxy",
+        0,
+        ("sre", "user:default/ana"),
+    )
     with pytest.raises(ConfigError, match="PAGERDUTY_TOKEN environment variable"):
         parse_oncall(Section({"pagerduty": {"token": "x"}}, "oncall", "cb.yaml", tmp_path))
     with pytest.raises(ConfigError, match=r"unknown key oncall\.opsgenie\.region"):
