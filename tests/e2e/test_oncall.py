@@ -417,3 +417,36 @@ def test_page_needs_an_exact_name_and_a_target(app: App) -> None:
     assert quiet.error and "Nobody can be paged for component:default/quiet-api" in (
         quiet.text or ""
     )
+
+
+async def test_whoowns_card_with_on_call_through_discord(
+    make_app: AppFactory,
+    tmp_path: Path,
+    pd: FakePagerDuty,
+    og: FakeOpsgenie,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The real discord.py client against simcord: the /whoowns embeds carry "On call now"."""
+    from adapters.discord import PLATFORM
+    from tests.e2e.test_discord import discord_world, embed_text
+
+    monkeypatch.setenv("PAGERDUTY_TOKEN", PD_TOKEN)
+    monkeypatch.setenv("OPSGENIE_API_KEY", OG_KEY)
+    path = tmp_path / "all.yaml"
+    path.write_text(textwrap.dedent(CATALOG))
+    app = make_app(
+        sources=[{"type": "file", "name": "t", "target": str(path)}],
+        platforms=[PLATFORM],
+        discord={},
+        oncall={"pagerduty": {"url": pd.url}, "opsgenie": {"url": og.url}},
+    )
+    async with discord_world(app) as w:
+        result = await w.ana.slash(w.channel, "whoowns", entity="payments-api")
+        assert result.acknowledged
+        text = embed_text(result.response.embeds)
+        assert "On call now" in text
+        assert "Ana Silva <ana@x.example> (PagerDuty, until " in text
+        result = await w.ana.slash(w.channel, "oncall", entity="ledger")
+        text = embed_text(result.response.embeds)
+        assert "On call now (Opsgenie team payments)" in text
+        assert "ana@x.example (payments_schedule)" in text
