@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -29,6 +30,7 @@ Fetch = Callable[[str, Query, float], Any]  # (path, query, timeout) → JSON
 PAGE_LIMIT = 100
 MAX_PAGES = 20
 LOOKAHEAD = dt.timedelta(days=7)
+POLICY_TTL = 3600.0  # seconds a service's escalation policy is kept
 _UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 
 
@@ -41,6 +43,9 @@ class PagerDutyProvider:
 
     def __init__(self, base_url: str, token: str) -> None:
         self.base_url = base_url.rstrip("/")
+        # service → (when read, its escalation policy): policies change rarely, so a lookup is
+        # one request (``/oncalls``) once the service has been seen.
+        self._policies: dict[str, tuple[float, str]] = {}
         self._headers = {
             "Authorization": f"Token token={token}",
             "Accept": "application/vnd.pagerduty+json;version=2",
@@ -55,11 +60,7 @@ class PagerDutyProvider:
         """Who is on call for a PagerDuty service, at each level of its escalation policy."""
         if target.kind != "service":
             raise ProviderError(f"cannot look up a {target.kind} (only services)")
-        service = self._get(f"/services/{target.id}", (), deadline())
-        policy = (service or {}).get("service", {}).get("escalation_policy") or {}
-        policy_id = policy.get("id")
-        if not policy_id:
-            raise ProviderError(f"service {target.id} has no escalation policy")
+        policy_id = self._policy(target.id, deadline)
         entries: list[dict[str, Any]] = []
         offset = 0
         for _ in range(MAX_PAGES):
@@ -79,6 +80,19 @@ class PagerDutyProvider:
             offset += len(batch)
         shifts = [_pd_shift(e) for e in entries]
         return split_now_next(target, shifts, now)
+
+    def _policy(self, service_id: str, deadline: Callable[[], float]) -> str:
+        """The service's escalation policy id (``GET /services/{id}``, kept POLICY_TTL)."""
+        known = self._policies.get(service_id)
+        if known is not None and time.monotonic() - known[0] < POLICY_TTL:
+            return known[1]
+        service = self._get(f"/services/{service_id}", (), deadline())
+        policy = (service or {}).get("service", {}).get("escalation_policy") or {}
+        policy_id = policy.get("id")
+        if not policy_id:
+            raise ProviderError(f"service {service_id} has no escalation policy")
+        self._policies[service_id] = (time.monotonic(), str(policy_id))
+        return str(policy_id)
 
 
 def _pd_shift(entry: dict[str, Any]) -> OnCallShift:
