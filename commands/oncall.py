@@ -127,10 +127,10 @@ async def oncall(ctx: Context, args: Args) -> Reply:
 async def on_call_now(ctx: Context, entity: Entity) -> tuple[str | None, tuple[str, ...]]:
     """For /whoowns: the people on call at the first level now (one line), and a note per
     provider that did not answer; (None, ()) when no on-call is recorded or none is wired."""
-    if ctx.services.oncall is None:
+    configured = set(ctx.services.oncall.providers()) if ctx.services.oncall else set()
+    if not configured:  # nothing to ask: the card costs what it cost before
         return None, ()
     _whose, targets = await oncall_source(ctx.catalog, entity)
-    configured = set(ctx.services.oncall.providers())
     targets = [t for t in targets if t.provider in configured]
     if not targets:
         return None, ()
