@@ -25,6 +25,7 @@ BENCHMARKS = (
     "bench.bench_sources",
     "bench.bench_docs",
     "bench.bench_slack",
+    "bench.bench_oncall",
     "bench.bench_reports",
     "bench.bench_cli",
     "bench.bench_loop",

@@ -26,6 +26,7 @@ PAGERDUTY_SERVICE_ID: Final = "pagerduty.com/service-id"
 PAGERDUTY_INTEGRATION_KEY: Final = "pagerduty.com/integration-key"
 OPSGENIE_TEAM: Final = "opsgenie.com/team"
 OPSGENIE_COMPONENT_SELECTOR: Final = "opsgenie.com/component-selector"
+OPSGENIE_SCHEDULE: Final = "opsgenie.com/schedule"  # a schedule name or id (/oncall)
 
 # On-call annotations shown by /whoowns, with their labels.
 ONCALL_ANNOTATIONS: Final = (

@@ -40,8 +40,12 @@ from bot.docs.index import DocsIndexer
 from bot.docs.service import DocsService
 from bot.docs.settings import DocsSettings, parse_docs_settings
 from bot.errors import ConfigError
+from bot.hardening import secret_environ
 from bot.logsetup import parse_logging
 from bot.metrics_settings import MetricsSettings, parse_metrics
+from bot.oncall.directory import build_directory
+from bot.oncall.paging import ProviderPager
+from bot.oncall.settings import OnCallSettings, parse_oncall
 from bot.platforms import parse_discord, parse_slack
 from bot.ports import ClaimStore
 from bot.reports.delivery import Sleep
@@ -101,6 +105,7 @@ CONFIG = ConfigSchema(
         ConfigSection("logging", parse_logging),
         ConfigSection("metrics", parse_metrics),
         ConfigSection("shutdown", parse_shutdown),
+        ConfigSection("oncall", parse_oncall),
     ),
     source_types=(
         SourceType("file", parse_file_source, file_source),
@@ -179,6 +184,7 @@ def build_services(
     )
     catalog = OffloadedCatalog(reader, pool, search)
     names = frozenset(n for spec in commands for n in (spec.name, *spec.aliases))
+    oncall_settings = settings.optional_section("oncall", OnCallSettings) or OnCallSettings()
     return Services(
         settings=settings,
         clock=clock,
@@ -209,6 +215,8 @@ def build_services(
         pool=pool,
         metrics=metrics,
         deliveries=stores.deliveries,
+        oncall=build_directory(oncall_settings, secret_environ(), pool),
+        pager=ProviderPager(oncall_settings, secret_environ(), pool),
     )
 
 

@@ -23,7 +23,8 @@ from collections.abc import Iterable, Iterator, Mapping
 PR_GET_DUMPABLE = 3
 PR_SET_DUMPABLE = 4
 
-# Read from the environment by the Slack and Discord adapters (bot.platforms names them).
+# Read from the environment by the Slack and Discord adapters (bot.platforms names them) and
+# by the on-call providers (bot.oncall.settings).
 KNOWN_SECRETS = (
     "SLACK_BOT_TOKEN",
     "SLACK_SIGNING_SECRET",
@@ -31,6 +32,8 @@ KNOWN_SECRETS = (
     "SLACK_CLIENT_ID",
     "SLACK_CLIENT_SECRET",
     "DISCORD_TOKEN",
+    "PAGERDUTY_TOKEN",
+    "OPSGENIE_API_KEY",
 )
 
 _store: dict[str, str] = {}

@@ -33,6 +33,8 @@ from bot.docs.model import (
     StoredSite,
 )
 from bot.docs.search import DocQuery, SearchPage
+from bot.oncall.model import OnCallAnswer, OnCallTarget
+from bot.oncall.paging import Page, PageTarget, Sent
 from bot.scaffold.model import TemplateEntity
 
 if TYPE_CHECKING:  # data types only: the scheduler package imports no port at run time
@@ -480,4 +482,33 @@ class DeliveryClaims(Protocol):
 
     async def claim(self, key: str, now: dt.datetime) -> bool:
         """True when this replica took ``key`` now (no replica had it before)."""
+
+
+# --- on call ---
+
+
+class OnCallDirectory(Protocol):
+    """Who is on call for a PagerDuty service or an Opsgenie schedule or team
+    (``bot.oncall.directory.ProviderDirectory``)."""
+
+    def providers(self) -> tuple[str, ...]:
+        """The providers configured (their token is set)."""
+        ...
+
+    async def lookup(self, target: OnCallTarget) -> OnCallAnswer:
+        """The answer within the lookup budget; never raises: a provider that is down, slow or
+        rate limiting is the answer's ``error``."""
+        ...
+
+
+class Pager(Protocol):
+    """Pages a team: a PagerDuty Events API v2 trigger or an Opsgenie alert
+    (``bot.oncall.paging.ProviderPager``)."""
+
+    def can_send(self, target: PageTarget) -> str | None:
+        """Why ``target`` cannot be paged here (its provider is not configured), or None."""
+        ...
+
+    async def send(self, target: PageTarget, page: Page) -> Sent:
+        """Send the page; ``ProviderError`` says why the provider refused or did not answer."""
         ...

@@ -27,6 +27,8 @@ if TYPE_CHECKING:
         CatalogGraph,
         CatalogQueries,
         DeliveryClaims,
+        OnCallDirectory,
+        Pager,
         RuntimeLocationStore,
         SearchQueries,
         SourceStatusReads,
@@ -87,6 +89,8 @@ class Services:
     # --- ops ---
     metrics: Metrics | None = None  # None when ``metrics.enabled`` is false: nothing recorded
     deliveries: DeliveryClaims | None = None  # chat retries answered once across replicas
+    oncall: OnCallDirectory | None = None  # who is on call (PagerDuty, Opsgenie); None: not wired
+    pager: Pager | None = None  # /page: PagerDuty Events v2, Opsgenie alerts; None: not wired
 
     async def offload(self, fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> T:
         """Run blocking ``fn`` (database reads, an index build, git) in the services' pool."""

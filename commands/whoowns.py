@@ -17,6 +17,7 @@ from commands.common import (
     person_line,
     source_links,
 )
+from commands.oncall import on_call_now
 
 MAX_OWNED_SHOWN = 40
 
@@ -87,6 +88,9 @@ async def whoowns(ctx: Context, args: Args) -> Reply:
         if groups:
             sections.append(Section(title="Member of", items=tuple(str(g) for g in groups)))
 
+    live, late = await on_call_now(ctx, entity)
+    if live:
+        oncall = [Field("On call now", live), *oncall]
     if oncall:
         sections.append(Section(title="On call", fields=tuple(oncall)))
     buttons.append(Button(f"What {owner.name} owns", command=f"/whoowns {owner.ref}"))
@@ -97,6 +101,7 @@ async def whoowns(ctx: Context, args: Args) -> Reply:
         sections=(Section(fields=tuple(summary_fields)), *sections),
         links=tuple(source_links(entity)),
         buttons=tuple(buttons),
+        notes=late,
     )
 
 

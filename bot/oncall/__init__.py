@@ -1,0 +1,1 @@
+"""Who is on call now: PagerDuty and Opsgenie behind ``bot.ports.OnCallDirectory``."""

@@ -1,0 +1,163 @@
+"""The on-call directory: each provider behind a cache, a time budget and Retry-After.
+
+``lookup`` never raises and never takes longer than the budget: a late answer is returned as
+an error line ("PagerDuty did not answer within 1.5 s") while the lookup goes on in its
+thread and fills the cache for the next ask.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+import time
+from collections.abc import Callable, Mapping
+from concurrent.futures import Executor
+from typing import Protocol
+
+from bot.annotations import OPSGENIE_SCHEDULE, OPSGENIE_TEAM, PAGERDUTY_SERVICE_ID
+from bot.oncall.model import (
+    OPSGENIE,
+    PAGERDUTY,
+    OnCallAnswer,
+    OnCallTarget,
+    ProviderError,
+    RateLimited,
+)
+from bot.oncall.providers import OpsgenieProvider, PagerDutyProvider
+from bot.oncall.settings import OPSGENIE_API_KEY, PAGERDUTY_TOKEN, OnCallSettings
+
+log = logging.getLogger(__name__)
+
+
+class Provider(Protocol):
+    name: str
+
+    def lookup(
+        self, target: OnCallTarget, now: dt.datetime, deadline: Callable[[], float]
+    ) -> OnCallAnswer: ...
+
+
+def targets_of(annotations: Mapping[str, str]) -> list[OnCallTarget]:
+    """The on-call targets an entity's annotations name (PagerDuty service, Opsgenie schedule
+    or team), in that order."""
+    out: list[OnCallTarget] = []
+    for key, provider, kind in (
+        (PAGERDUTY_SERVICE_ID, PAGERDUTY, "service"),
+        (OPSGENIE_SCHEDULE, OPSGENIE, "schedule"),
+        (OPSGENIE_TEAM, OPSGENIE, "team"),
+    ):
+        value = (annotations.get(key) or "").strip()
+        if value:
+            out.append(OnCallTarget(provider, kind, value))
+    return out
+
+
+class ProviderDirectory:
+    """``bot.ports.OnCallDirectory`` over the configured providers."""
+
+    def __init__(
+        self,
+        providers: Mapping[str, Provider],
+        *,
+        cache_seconds: float = 60,
+        budget_seconds: float = 1.5,
+        request_timeout: float = 10.0,
+        executor: Executor | None = None,
+        clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._providers = dict(providers)
+        self.cache_seconds = cache_seconds
+        self.budget_seconds = budget_seconds
+        self.request_timeout = request_timeout
+        self._executor = executor
+        self._clock = clock
+        self._monotonic = monotonic
+        self._cache: dict[str, tuple[float, OnCallAnswer]] = {}
+        self._blocked: dict[str, float] = {}  # provider → monotonic time its Retry-After ends
+        self._running: dict[str, asyncio.Future[OnCallAnswer]] = {}
+
+    def providers(self) -> tuple[str, ...]:
+        return tuple(self._providers)
+
+    async def lookup(self, target: OnCallTarget) -> OnCallAnswer:
+        provider = self._providers.get(target.provider)
+        if provider is None:
+            return OnCallAnswer(
+                target, error=f"{target.provider} is not configured (no API token set)"
+            )
+        now = self._monotonic()
+        cached = self._cache.get(target.key)
+        if cached is not None and now - cached[0] < self.cache_seconds:
+            return cached[1]
+        blocked = self._blocked.get(target.provider, 0.0)
+        if blocked > now:
+            return OnCallAnswer(
+                target,
+                error=f"{target.provider} asked us to wait (rate limited) for "
+                f"{blocked - now:.0f} s more",
+            )
+        running = self._running.get(target.key)
+        if running is None:
+            running = asyncio.ensure_future(self._fetch(provider, target))
+            self._running[target.key] = running
+            running.add_done_callback(lambda _f: self._running.pop(target.key, None))
+        try:
+            return await asyncio.wait_for(asyncio.shield(running), self.budget_seconds)
+        except TimeoutError:
+            return OnCallAnswer(
+                target,
+                error=f"{target.provider} did not answer within {self.budget_seconds:g} s",
+            )
+
+    async def _fetch(self, provider: Provider, target: OnCallTarget) -> OnCallAnswer:
+        loop = asyncio.get_running_loop()
+        start = self._monotonic()
+        budget = self.budget_seconds
+
+        def deadline() -> float:
+            # Past the budget the asker has their answer without this one; the lookup may go on
+            # (up to ``request_timeout`` in all) to fill the cache for the next ask.
+            return max(0.1, self.request_timeout - (self._monotonic() - start))
+
+        for attempt in range(2):
+            try:
+                answer = await loop.run_in_executor(
+                    self._executor, provider.lookup, target, self._clock(), deadline
+                )
+            except RateLimited as e:
+                left = budget - (self._monotonic() - start)
+                if attempt == 0 and e.retry_after < left:
+                    await asyncio.sleep(e.retry_after)
+                    continue
+                self._blocked[target.provider] = self._monotonic() + e.retry_after
+                return OnCallAnswer(
+                    target,
+                    error=f"{target.provider} is rate limiting us; retry after {e.retry_after:g} s",
+                )
+            except ProviderError as e:
+                return OnCallAnswer(target, error=f"{target.provider} did not answer: {e}")
+            except Exception as e:  # a provider bug must not break the card it is part of
+                log.exception("on-call lookup of %s failed", target.key)
+                return OnCallAnswer(target, error=f"{target.provider} did not answer: {e}")
+            self._cache[target.key] = (self._monotonic(), answer)
+            return answer
+        raise AssertionError("unreachable")
+
+
+def build_directory(
+    settings: OnCallSettings, environ: Mapping[str, str], executor: Executor | None = None
+) -> ProviderDirectory:
+    """The directory of the providers whose token is in ``environ``."""
+    providers: dict[str, Provider] = {}
+    if environ.get(PAGERDUTY_TOKEN):
+        providers[PAGERDUTY] = PagerDutyProvider(settings.pagerduty_url, environ[PAGERDUTY_TOKEN])
+    if environ.get(OPSGENIE_API_KEY):
+        providers[OPSGENIE] = OpsgenieProvider(settings.opsgenie_url, environ[OPSGENIE_API_KEY])
+    return ProviderDirectory(
+        providers,
+        cache_seconds=settings.cache_seconds,
+        budget_seconds=settings.budget_ms / 1000,
+        executor=executor,
+    )

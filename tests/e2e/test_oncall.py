@@ -1,0 +1,452 @@
+"""/oncall and the /whoowns "On call now" line, through the dispatcher and the console adapter,
+with PagerDuty and Opsgenie served by fakes on loopback (tests.oncall_fakes)."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import textwrap
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from adapters.console import to_request
+from bot.app import App
+from bot.chat import ChatUser, Reply, Request
+from tests.conftest import AppFactory
+from tests.oncall_fakes import OG_KEY, PD_TOKEN, FakeOpsgenie, FakePagerDuty, pd_entry, serve
+
+CATALOG = """
+apiVersion: backstage.io/v1alpha1
+kind: Group
+metadata:
+  name: platform
+  annotations:
+    pagerduty.com/service-id: PROOT
+spec: {type: department, children: [team-search]}
+---
+apiVersion: backstage.io/v1alpha1
+kind: Group
+metadata:
+  name: team-payments
+  annotations:
+    opsgenie.com/team: payments
+spec: {type: team, children: [], members: [ana]}
+---
+apiVersion: backstage.io/v1alpha1
+kind: Group
+metadata: {name: team-search}
+spec: {type: team, parent: platform, children: []}
+---
+apiVersion: backstage.io/v1alpha1
+kind: Group
+metadata: {name: team-quiet}
+spec: {type: team, children: []}
+---
+apiVersion: backstage.io/v1alpha1
+kind: User
+metadata:
+  name: ana
+  annotations:
+    slack.com/user-id: U0ANA
+    discord.com/user-id: "589860739419867561"
+spec: {profile: {displayName: Ana Silva, email: ana@x.example}, memberOf: [team-payments]}
+---
+apiVersion: backstage.io/v1alpha1
+kind: User
+metadata:
+  name: bo
+  annotations:
+    slack.com/user-id: U0BO
+spec: {profile: {displayName: Bo Chen, email: bo@x.example}, memberOf: [team-search]}
+---
+apiVersion: backstage.io/v1alpha1
+kind: Component
+metadata:
+  name: payments-api
+  annotations:
+    pagerduty.com/service-id: PSVC1
+    pagerduty.com/integration-key: R0UTINGKEY0000000000000000000001
+spec: {type: service, lifecycle: production, owner: team-payments}
+---
+apiVersion: backstage.io/v1alpha1
+kind: Component
+metadata: {name: ledger}
+spec: {type: service, lifecycle: production, owner: team-payments}
+---
+apiVersion: backstage.io/v1alpha1
+kind: Component
+metadata: {name: search-api}
+spec: {type: service, lifecycle: production, owner: team-search}
+---
+apiVersion: backstage.io/v1alpha1
+kind: Component
+metadata: {name: quiet-api}
+spec: {type: service, lifecycle: production, owner: team-quiet}
+"""
+
+NOW = dt.datetime.now(dt.UTC)
+
+
+def iso(delta_hours: float) -> str:
+    return (NOW + dt.timedelta(hours=delta_hours)).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+@pytest.fixture
+def pd() -> Iterator[FakePagerDuty]:
+    fake = FakePagerDuty(
+        services={"PSVC1": "PPOL1", "PROOT": "PPOL2"},
+        oncalls={
+            "PPOL1": [
+                pd_entry("P1", "Ana Silva", "ana@x.example", 1, iso(-3), iso(21)),
+                pd_entry("P2", "Bo Chen", "bo@x.example", 2, None, None, schedule=None),
+                pd_entry("P3", "Cy Diaz", "cy@x.example", 1, iso(21), iso(45)),
+            ],
+            "PPOL2": [pd_entry("P4", "Root Person", "root@x.example", 1, iso(-1), iso(5))],
+        },
+    )
+    yield from serve(fake)  # type: ignore[misc]
+
+
+@pytest.fixture
+def og() -> Iterator[FakeOpsgenie]:
+    fake = FakeOpsgenie(
+        schedules={"payments_schedule": "payments"},
+        on_call={"payments_schedule": ["ana@x.example"]},
+        next_on_call={"payments_schedule": ["eve@x.example"]},
+    )
+    yield from serve(fake)  # type: ignore[misc]
+
+
+@pytest.fixture
+def app(
+    make_app: AppFactory,
+    tmp_path: Path,
+    pd: FakePagerDuty,
+    og: FakeOpsgenie,
+    monkeypatch: pytest.MonkeyPatch,
+) -> App:
+    monkeypatch.setenv("PAGERDUTY_TOKEN", PD_TOKEN)
+    monkeypatch.setenv("OPSGENIE_API_KEY", OG_KEY)
+    path = tmp_path / "all.yaml"
+    path.write_text(textwrap.dedent(CATALOG))
+    return make_app(
+        sources=[{"type": "file", "name": "t", "target": str(path)}],
+        oncall={
+            "pagerduty": {"url": pd.url, "events_url": pd.url},
+            "opsgenie": {"url": og.url},
+        },
+    )
+
+
+def say(app: App, line: str) -> Reply:
+    """A line typed at the console, answered as the console answers it."""
+    return asyncio.run(app.dispatcher.dispatch(to_request(app, line)))
+
+
+def chat(app: App, text: str, platform: str, user_id: str) -> Reply:
+    user = ChatUser(platform, user_id, "someone", None)
+    return asyncio.run(app.dispatcher.dispatch(Request(text=text, user=user, platform=platform)))
+
+
+def items(reply: Reply, title_start: str) -> list[str]:
+    return [i for s in reply.sections if (s.title or "").startswith(title_start) for i in s.items]
+
+
+def field(reply: Reply, label: str) -> str | None:
+    return next((f.value for s in reply.sections for f in s.fields if f.label == label), None)
+
+
+def test_oncall_levels_since_until_and_next_at_the_console(app: App, pd: FakePagerDuty) -> None:
+    reply = say(app, "/oncall payments-api")
+    text = reply.to_text()
+    assert not reply.error, text
+    now = items(reply, "On call now (PagerDuty service PSVC1)")
+    assert now[0].startswith("Level 1: Ana Silva <ana@x.example> since ")
+    assert "(Primary)" in now[0]
+    assert now[1] == "Level 2: Bo Chen <bo@x.example>"
+    assert items(reply, "Next")[0].startswith("Level 1: Cy Diaz <cy@x.example> from ")
+    assert pd.requests[-1].headers["Authorization"] == f"Token token={PD_TOKEN}"
+
+
+def test_oncall_from_slack_and_discord_users(app: App) -> None:
+    slack = chat(app, "/oncall payments-api", "slack", "U0OTHER")
+    assert items(slack, "On call now")[0].startswith("Level 1: Ana Silva <ana@x.example> since ")
+    discord = chat(app, "/oncall payments-api", "discord", "1234")
+    assert items(discord, "On call now") == items(slack, "On call now")
+
+
+def test_entity_without_annotation_uses_owner_then_parent_group(app: App) -> None:
+    ledger = say(app, "/oncall ledger")
+    assert "from group:default/team-payments" in (ledger.text or "")
+    assert items(ledger, "On call now (Opsgenie team payments)") == [
+        "Level 1: ana@x.example (payments_schedule)"
+    ]
+    assert items(ledger, "Next") == ["Level 1: eve@x.example (payments_schedule)"]
+    search = say(app, "/oncall search-api")
+    assert "from group:default/platform" in (search.text or "")
+    assert items(search, "On call now")[0].startswith("Level 1: Root Person <root@x.example>")
+    group = say(app, "/oncall group:team-search")
+    assert "from group:default/platform" in (group.text or "")
+
+
+def test_no_oncall_anywhere_says_which_annotations_were_read(app: App) -> None:
+    reply = say(app, "/oncall quiet-api")
+    assert "No on-call is recorded for component:default/quiet-api" in (reply.text or "")
+    assert "pagerduty.com/service-id" in (reply.text or "")
+
+
+def test_provider_down_is_one_line_and_the_rest_answers(app: App, pd: FakePagerDuty) -> None:
+    pd.fail_status = 500
+    reply = say(app, "/oncall payments-api")
+    assert not reply.error
+    assert reply.notes == ("PagerDuty did not answer: HTTP 500: Internal Server Error",)
+    card = say(app, "/whoowns ledger")  # Opsgenie still answers for the owner's team
+    assert field(card, "On call now") == "ana@x.example (Opsgenie)"
+
+
+def test_whoowns_card_gains_on_call_now(app: App, pd: FakePagerDuty) -> None:
+    card = say(app, "/whoowns payments-api")
+    live = field(card, "On call now")
+    assert live is not None and live.startswith("Ana Silva <ana@x.example> (PagerDuty, until ")
+    assert field(card, "PagerDuty service") == "PSVC1"  # the annotation is still shown
+
+
+def test_whoowns_without_the_line_when_provider_is_rate_limiting(
+    app: App, pd: FakePagerDuty
+) -> None:
+    pd.rate_limit_times, pd.retry_after = 10, "60"
+    card = say(app, "/whoowns payments-api")
+    assert field(card, "On call now") is None
+    assert card.notes == ("PagerDuty is rate limiting us; retry after 60 s",)
+    assert "Owner" in [s.title for s in card.sections]
+
+
+def test_whoowns_never_waits_past_the_budget(
+    make_app: AppFactory, tmp_path: Path, pd: FakePagerDuty, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PAGERDUTY_TOKEN", PD_TOKEN)
+    path = tmp_path / "all.yaml"
+    path.write_text(textwrap.dedent(CATALOG))
+    slow = make_app(
+        sources=[{"type": "file", "name": "t", "target": str(path)}],
+        oncall={"pagerduty": {"url": pd.url}, "budget_ms": 100},
+    )
+    pd.delay = 0.3
+    card = say(slow, "/whoowns payments-api")
+    assert field(card, "On call now") is None
+    assert card.notes == ("PagerDuty did not answer within 0.1 s",)
+    # Opsgenie has no token here: the owner's team annotation is not looked up, not an error
+    ledger = say(slow, "/whoowns ledger")
+    assert field(ledger, "On call now") is None and ledger.notes == ()
+
+
+def test_token_in_config_is_refused(make_app: AppFactory) -> None:
+    from bot.config import ConfigError
+
+    with pytest.raises(ConfigError, match="PAGERDUTY_TOKEN"):
+        make_app(oncall={"pagerduty": {"token": "x"}})
+
+
+async def test_whoowns_card_with_on_call_through_slack_signed_http(
+    tmp_path: Path, pd: FakePagerDuty, og: FakeOpsgenie, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A signed slash command to the real Slack adapter on loopback: the ack carries the card
+    with "On call now", looked up in the fake PagerDuty with the token from the environment."""
+    import aiohttp
+    import yaml
+
+    from adapters.slack.runtime import SlackRuntime, read_secrets
+    from bot.bootstrap import build_app, parse_settings
+    from bot.platforms import SlackSettings
+    from commands import COMMANDS, INTERPRETERS
+    from tests.e2e.slack_fake import FakeSlack
+    from tests.e2e.test_slack import ENV, Slack, assert_valid_message, block_text
+
+    monkeypatch.setenv("PAGERDUTY_TOKEN", PD_TOKEN)
+    monkeypatch.setenv("OPSGENIE_API_KEY", OG_KEY)
+    catalog = tmp_path / "all.yaml"
+    catalog.write_text(textwrap.dedent(CATALOG))
+    fake = FakeSlack().start()
+    fake.add_user("U0ANA", "ana@x.example", "Ana Silva")
+    config = {
+        "data_dir": str(tmp_path / "var"),
+        "database": {"url": f"sqlite:///{tmp_path / 'callboard.db'}"},
+        "catalog": {"sources": [{"type": "file", "name": "t", "target": str(catalog)}]},
+        "slack": {"api_url": fake.base_url, "host": "127.0.0.1", "port": 0},
+        "oncall": {"pagerduty": {"url": pd.url}, "opsgenie": {"url": og.url}},
+    }
+    path = tmp_path / "callboard.yaml"
+    path.write_text(yaml.safe_dump(config))
+    settings = parse_settings(config, str(path), tmp_path, path)
+    app = build_app(settings, COMMANDS, interpreters=INTERPRETERS)
+    runtime: SlackRuntime | None = None
+    slack: Slack | None = None
+    try:
+        await asyncio.to_thread(app.services.sync.run)
+        slack_settings = settings.section("slack", SlackSettings)
+        runtime = SlackRuntime(app, slack_settings, read_secrets(slack_settings, ENV))
+        port = await runtime.start_http(port=0)
+        slack = Slack(fake, port, aiohttp.ClientSession(), runtime, app)
+        status, body = await slack.command("/whoowns", "payments-api", user="U0ANA")
+        assert status == 200
+        assert_valid_message(body)
+        shown = block_text(body)
+        assert "On call now" in shown
+        assert "Ana Silva &lt;ana@x.example&gt; (PagerDuty, until " in shown
+        assert pd.requests[-1].headers["Authorization"] == f"Token token={PD_TOKEN}"
+        # asked again: the cached answer, nothing more sent to PagerDuty
+        sent = len(pd.requests)
+        status, body = await slack.command("/oncall", "ledger", user="U0ANA")
+        assert status == 200 and "ana@x.example" in block_text(body)
+        status, body = await slack.command("/whoowns", "payments-api", user="U0ANA")
+        assert "On call now" in block_text(body)
+        assert len(pd.requests) == sent
+    finally:
+        if slack is not None:
+            await slack.http.close()
+        if runtime is not None:
+            await runtime.close()
+        app.close()
+        fake.stop()
+
+
+# ----------------------------------------------------------------------------- /page
+
+
+def submit(
+    app: App, reply: Reply, platform: str = "console", user_id: str = "tester", **values: str
+) -> Reply:
+    from bot.chat import DialogSubmission
+
+    assert reply.dialog is not None, reply.to_text()
+    user = ChatUser(platform, user_id, "someone", None)
+    sub = DialogSubmission(
+        reply.dialog.id, values, user, platform=platform, state=reply.dialog.state
+    )
+    got = asyncio.run(app.dispatcher.submit(sub))
+    assert isinstance(got, Reply), got
+    return got
+
+
+def audit(app: App) -> list[tuple[str, str, str | None]]:
+    entries = asyncio.run(app.services.audit.entries(action="page"))
+    return [(e.target, e.result, e.message) for e in reversed(entries)]
+
+
+def test_page_confirms_then_triggers_pagerduty_once_and_audits(app: App, pd: FakePagerDuty) -> None:
+    ask = say(app, '/page payments-api "checkout fails for every card"')
+    assert ask.dialog is not None and ask.dialog.id == "page:confirm"
+    assert "Page PagerDuty for component:default/payments-api" in (ask.text or "")
+    assert [r for r in pd.requests if r.method == "POST"] == []  # nothing sent before confirming
+    done = submit(app, ask, severity="critical", details="since 10:02")
+    assert not done.error, done.to_text()
+    assert done.title == "Paged PagerDuty"
+    posts = [r for r in pd.requests if r.method == "POST"]
+    assert [p.path for p in posts] == ["/v2/enqueue"]
+    event = posts[0].body
+    assert event["routing_key"] == "R0UTINGKEY0000000000000000000001"
+    assert event["event_action"] == "trigger"
+    assert event["payload"]["summary"] == "checkout fails for every card"
+    assert event["payload"]["severity"] == "critical"
+    assert event["payload"]["source"] == "component:default/payments-api"
+    assert event["dedup_key"].startswith("callboard-")
+    again = submit(
+        app, say(app, '/page payments-api "Checkout fails  for every card"'), severity="critical"
+    )
+    assert (again.text or "").startswith("Already paged: ")
+    assert len([r for r in pd.requests if r.method == "POST"]) == 1
+    assert audit(app) == [("component:default/payments-api", "sent", event["dedup_key"])]
+
+
+def test_page_to_opsgenie_team_of_the_owner(app: App, og: FakeOpsgenie) -> None:
+    done = submit(app, say(app, "/page ledger ledger is behind by an hour"), severity="warning")
+    assert done.title == "Paged Opsgenie team payments", done.to_text()
+    post = next(r for r in og.requests if r.method == "POST")
+    assert post.path == "/v2/alerts"
+    assert post.headers["Authorization"] == f"GenieKey {OG_KEY}"
+    assert post.body["message"] == "ledger is behind by an hour"
+    assert post.body["responders"] == [{"name": "payments", "type": "team"}]
+    assert post.body["priority"] == "P3"
+
+
+def test_page_permission_rules_refuse_and_audit(
+    make_app: AppFactory, tmp_path: Path, pd: FakePagerDuty, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "all.yaml"
+    path.write_text(textwrap.dedent(CATALOG))
+    strict = make_app(
+        sources=[{"type": "file", "name": "t", "target": str(path)}],
+        oncall={
+            "opsgenie": {"url": pd.url},
+            "pagerduty": {"events_url": pd.url},
+            "page": {"allowed": ["team-payments"]},
+        },
+    )
+    refused = chat(strict, "/page payments-api it is down", "slack", "U0BO")
+    assert refused.error and "user:default/bo may not page: only team-payments may" in (
+        refused.text or ""
+    )
+    stranger = chat(strict, "/page payments-api it is down", "slack", "U0NOBODY")
+    assert stranger.error and "Only people known to the catalog may page" in (stranger.text or "")
+    ana = chat(strict, "/page payments-api it is down", "slack", "U0ANA")
+    assert ana.dialog is not None
+    done = submit(strict, ana, platform="slack", user_id="U0ANA", severity="error")
+    assert done.title == "Paged PagerDuty"
+    assert [(t, r) for t, r, _m in audit(strict)] == [
+        ("component:default/payments-api", "refused"),
+        ("component:default/payments-api", "refused"),
+        ("component:default/payments-api", "sent"),
+    ]
+
+
+def test_page_provider_down_is_said_and_audited_as_failed(app: App, pd: FakePagerDuty) -> None:
+    ask = say(app, "/page payments-api checkout is down")
+    pd.fail_status = 500
+    done = submit(app, ask, severity="critical")
+    assert done.error
+    assert (done.text or "").startswith("PagerDuty did not take the page: HTTP 500: ")
+    assert [(t, r) for t, r, _m in audit(app)] == [("component:default/payments-api", "failed")]
+
+
+def test_page_needs_an_exact_name_and_a_target(app: App) -> None:
+    fuzzy = say(app, "/page paymnts-api down")
+    assert fuzzy.error and "a page needs the exact name" in (fuzzy.text or "")
+    quiet = say(app, "/page quiet-api down")
+    assert quiet.error and "Nobody can be paged for component:default/quiet-api" in (
+        quiet.text or ""
+    )
+
+
+async def test_whoowns_card_with_on_call_through_discord(
+    make_app: AppFactory,
+    tmp_path: Path,
+    pd: FakePagerDuty,
+    og: FakeOpsgenie,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The real discord.py client against simcord: the /whoowns embeds carry "On call now"."""
+    from adapters.discord import PLATFORM
+    from tests.e2e.test_discord import discord_world, embed_text
+
+    monkeypatch.setenv("PAGERDUTY_TOKEN", PD_TOKEN)
+    monkeypatch.setenv("OPSGENIE_API_KEY", OG_KEY)
+    path = tmp_path / "all.yaml"
+    path.write_text(textwrap.dedent(CATALOG))
+    app = make_app(
+        sources=[{"type": "file", "name": "t", "target": str(path)}],
+        platforms=[PLATFORM],
+        discord={},
+        oncall={"pagerduty": {"url": pd.url}, "opsgenie": {"url": og.url}},
+    )
+    async with discord_world(app) as w:
+        result = await w.ana.slash(w.channel, "whoowns", entity="payments-api")
+        assert result.acknowledged
+        text = embed_text(result.response.embeds)
+        assert "On call now" in text
+        assert "Ana Silva <ana@x.example> (PagerDuty, until " in text
+        result = await w.ana.slash(w.channel, "oncall", entity="ledger")
+        text = embed_text(result.response.embeds)
+        assert "On call now (Opsgenie team payments)" in text
+        assert "ana@x.example (payments_schedule)" in text
