@@ -827,7 +827,7 @@ async def test_runs_and_deliveries_are_counted_in_the_metrics(
         reports={"platform_channel": "slack:C0PLATFORM", "pace_ms": 0},
     )
     app.services.posters["slack"] = ChatPlatform("slack", gone={"C0GHOST"})
-    scheduler = build_scheduler(app.services, app.dispatcher, [], sleep=Sleeps())
+    scheduler = build_scheduler(app, [], sleep=Sleeps())
     first = await scheduler.run(schedule(), NOW)
     assert first.status == "partial"
     assert app.services.metrics is not None
