@@ -196,8 +196,9 @@ async def _until_stopped(app: App, serving: Awaitable[Any]) -> None:
     exits 0."""
     loop = asyncio.get_running_loop()
     stopping = asyncio.Event()
-    # Not in the main thread (the terminal console runs the loop in another): no signals.
-    with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+    # Not in the main thread (the terminal console runs the loop in another), or a platform
+    # whose loop has no signal support: then SIGTERM keeps its default action.
+    with contextlib.suppress(*_NO_SIGNAL_HANDLERS):
         loop.add_signal_handler(signal.SIGTERM, stopping.set)
     main = asyncio.ensure_future(serving)
     stopper = asyncio.ensure_future(stopping.wait())
@@ -215,8 +216,14 @@ async def _until_stopped(app: App, serving: Awaitable[Any]) -> None:
         stopper.cancel()
         main.cancel()
         await asyncio.gather(main, stopper, return_exceptions=True)
-        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+        with contextlib.suppress(*_NO_SIGNAL_HANDLERS):
             loop.remove_signal_handler(signal.SIGTERM)
+
+
+# What asyncio raises where a loop cannot take signal handlers: ``NotImplementedError`` from a
+# loop without signal support (asyncio's own contract, e.g. on Windows), ``RuntimeError`` /
+# ``ValueError`` outside the main thread. Not a stub.
+_NO_SIGNAL_HANDLERS = (NotImplementedError, RuntimeError, ValueError)
 
 
 def _start_metrics(app: App) -> tuple[MetricsServer | None, asyncio.Task[None] | None]:
