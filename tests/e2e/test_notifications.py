@@ -33,12 +33,12 @@ SERVICES = ("svc-1", "svc-2", "svc-3", "svc-4")
 def catalog(path: Path, owners: dict[str, str], channels: dict[str, dict[str, str]]) -> None:
     """Teams with chat channels, a member each, and services owned as ``owners`` says."""
     docs: list[dict[str, Any]] = []
-    for team, annotations in channels.items():
+    for team, chat in channels.items():
         docs.append(
             {
                 "apiVersion": "backstage.io/v1alpha1",
                 "kind": "Group",
-                "metadata": {"name": team, "annotations": annotations},
+                "metadata": {"name": team, "annotations": chat},
                 "spec": {"type": "team", "children": []},
             }
         )
