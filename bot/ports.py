@@ -494,8 +494,8 @@ class NotifyStore(Protocol):
     log, the conditions already told, and the outbox of messages (held through quiet hours).
 
     ``commit`` moves the cursor only from the version it was planned on, in one transaction
-    with the conditions and the messages, so one replica commits each batch; ``claim`` takes a
-    channel's due messages in one statement, so one replica posts each.
+    with the conditions and the messages, so one replica commits each batch; ``claim`` takes
+    channels' due messages in one statement, so one replica posts each.
     """
 
     async def read(self) -> NotifyInputs:
@@ -510,8 +510,9 @@ class NotifyStore(Protocol):
         """The channels with messages due (not held past ``now``), not yet claimed."""
         ...
 
-    async def claim(self, target: Target, now: dt.datetime, instance: str) -> list[Held]:
-        """Take the channel's due messages; none when another replica took them."""
+    async def claim(self, targets: Sequence[Target], now: dt.datetime, instance: str) -> list[Held]:
+        """Take the due messages of ``targets`` (in one statement: each channel's together);
+        none of a channel whose messages another replica took."""
         ...
 
     async def finish(

@@ -80,10 +80,11 @@ class MemoryNotifyStore:
         found = {k.row.target for k in self._outbox if self._is_due(k, now)}
         return sorted(found, key=lambda t: (t.platform, t.channel))
 
-    async def claim(self, target: Target, now: dt.datetime, instance: str) -> list[Held]:
+    async def claim(self, targets: Sequence[Target], now: dt.datetime, instance: str) -> list[Held]:
+        wanted = set(targets)
         claimed = []
         for kept in self._outbox:
-            if kept.row.target == target and self._is_due(kept, now):
+            if kept.row.target in wanted and self._is_due(kept, now):
                 kept.row = dataclasses.replace(kept.row, status=SENDING)
                 claimed.append(kept.held)
         return claimed

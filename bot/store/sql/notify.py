@@ -171,33 +171,41 @@ class SqlNotifyStore(Offloaded):
     async def due(self, now: dt.datetime) -> list[Target]:
         return await self._run(self._due, now)
 
-    def _claim(self, target: Target, now: dt.datetime, instance: str) -> list[Held]:
+    def _claim(self, targets: Sequence[Target], now: dt.datetime, instance: str) -> list[Held]:
+        if not targets:
+            return []
+        wanted = [(t.platform, t.channel) for t in targets]
         with self.db.engine.begin() as conn:
             rows = conn.execute(
                 update(notify_outbox)
                 .where(
                     _due(now),
-                    notify_outbox.c.platform == target.platform,
-                    notify_outbox.c.channel == target.channel,
+                    tuple_(notify_outbox.c.platform, notify_outbox.c.channel).in_(wanted),
                 )
                 .values(status=SENDING, claimed_by=instance[:200], claimed_at=_utc(now))
                 .returning(
                     notify_outbox.c.id,
                     notify_outbox.c.batch,
+                    notify_outbox.c.platform,
+                    notify_outbox.c.channel,
                     notify_outbox.c.payload,
                     notify_outbox.c.created_at,
                 )
             ).all()
         held = [
             Held.from_payload(
-                int(r.id), int(r.batch), target, json.loads(r.payload), utc(r.created_at) or now
+                int(r.id),
+                int(r.batch),
+                Target(r.platform, r.channel),
+                json.loads(r.payload),
+                utc(r.created_at) or now,
             )
             for r in rows
         ]
         return sorted(held, key=lambda h: h.id)
 
-    async def claim(self, target: Target, now: dt.datetime, instance: str) -> list[Held]:
-        return await self._run(self._claim, target, now, instance)
+    async def claim(self, targets: Sequence[Target], now: dt.datetime, instance: str) -> list[Held]:
+        return await self._run(self._claim, list(targets), now, instance)
 
     def _finish(self, ids: Sequence[int], status: str, error: str | None, now: dt.datetime) -> None:
         with self.db.engine.begin() as conn:
