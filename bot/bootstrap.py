@@ -200,6 +200,7 @@ def build_services(
             clock=clock,
             instance=instance_id(),
             backstage_url=settings.backstage_url,
+            metrics=metrics,
         )
         updates.after.append(notifier.sync_finished)
     names = frozenset(n for spec in commands for n in (spec.name, *spec.aliases))

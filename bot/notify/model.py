@@ -24,6 +24,10 @@ SENDING = "sending"  # claimed by one replica: never sent again, whatever happen
 # What a subscription follows.
 TEAM, SYSTEM, ENTITY = "team", "system", "entity"
 
+# Lines one message keeps (a message shows at most ``notifications.max_items`` of them, and
+# counts the rest); past this, only counted, so one huge sync cannot make huge rows.
+MAX_LINES = 500
+
 _ORDER = {change: i for i, change in enumerate(CHANGE_TYPES)}
 
 
@@ -88,9 +92,14 @@ class Message:
     lines: tuple[Line, ...]
     teams: Mapping[str, str] = field(default_factory=dict)  # team ref → label
     not_before: dt.datetime | None = None  # held (quiet hours) until then
+    omitted: int = 0  # lines past ``MAX_LINES``, counted only
 
     def payload(self) -> dict[str, Any]:
-        return {"lines": [line.to_dict() for line in self.lines], "teams": dict(self.teams)}
+        return {
+            "lines": [line.to_dict() for line in self.lines],
+            "teams": dict(self.teams),
+            "omitted": self.omitted,
+        }
 
 
 @dataclass(frozen=True)
@@ -103,6 +112,7 @@ class Held:
     lines: tuple[Line, ...]
     teams: Mapping[str, str]
     created_at: dt.datetime
+    omitted: int = 0
 
     @classmethod
     def from_payload(
@@ -110,7 +120,7 @@ class Held:
     ) -> Held:
         lines = tuple(Line.from_dict(x) for x in payload.get("lines", ()))
         teams = {str(k): str(v) for k, v in (payload.get("teams") or {}).items()}
-        return cls(id, batch, target, lines, teams, at)
+        return cls(id, batch, target, lines, teams, at, int(payload.get("omitted") or 0))
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from bot.docs.settings import DocsSettings
 from bot.notify.model import (
     DOCS_STALE,
+    MAX_LINES,
     ENTITY,
     OWNER_UNKNOWN,
     SYSTEM,
@@ -197,10 +198,10 @@ def address(
     messages = []
     for target, found in buckets.items():
         ordered = tuple(sorted(found.values(), key=lambda x: x.sort_key))
-        teams = {t: team_label(facts, t) for t in dict.fromkeys(x.team for x in ordered) if t}
+        kept = ordered[:MAX_LINES]
+        teams = {t: team_label(facts, t) for t in dict.fromkeys(x.team for x in kept) if t}
         quiet = settings.quiet_for(target)
-        messages.append(
-            Message(target, ordered, teams, quiet.hold_until(now) if quiet is not None else None)
-        )
+        held = quiet.hold_until(now) if quiet is not None else None
+        messages.append(Message(target, kept, teams, held, len(ordered) - len(kept)))
     messages.sort(key=lambda m: (m.target.platform, m.target.channel))
     return messages

@@ -15,9 +15,14 @@ def _plural(n: int, word: str) -> str:
 
 
 def notification_reply(
-    lines: Sequence[Line], teams: Mapping[str, str], max_items: int, held: bool = False
+    lines: Sequence[Line],
+    teams: Mapping[str, str],
+    max_items: int,
+    held: bool = False,
+    omitted: int = 0,
 ) -> Reply:
-    """``lines`` (already in order) grouped by team, at most ``max_items`` shown."""
+    """``lines`` (already in order) grouped by team, at most ``max_items`` shown; ``omitted``
+    more were only counted."""
     groups: dict[str | None, list[Line]] = {}
     for line in lines:
         groups.setdefault(line.team, []).append(line)
@@ -45,10 +50,12 @@ def notification_reply(
         for line in shown:
             if line.url and line.ref not in links:
                 links[line.ref] = Link(short_ref(line.ref), line.url)
+    if omitted:
+        sections.append(Section(items=(f"… and {omitted} more changes not listed",)))
     when = "held through quiet hours" if held else "after the latest catalog sync"
     return Reply(
         title=title,
-        text=f"{_plural(len(lines), 'change')} {when}.",
+        text=f"{_plural(len(lines) + omitted, 'change')} {when}.",
         sections=tuple(sections),
         links=tuple(links.values()),
         ephemeral=False,

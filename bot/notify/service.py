@@ -40,6 +40,7 @@ from bot.reports.settings import ReportsSettings, Target
 
 if TYPE_CHECKING:
     from bot.catalog.model import Entity
+    from bot.metrics import Metrics
     from bot.ports import CatalogQueries, NotifyStore, Poster, SubscriptionStore
 
 log = logging.getLogger(__name__)
@@ -107,6 +108,7 @@ class Notifier:
         instance: str,
         backstage_url: str | None = None,
         sleep: Sleep = asyncio.sleep,
+        metrics: Metrics | None = None,
     ) -> None:
         self.store = store
         self.subscriptions = subscriptions
@@ -119,6 +121,7 @@ class Notifier:
         self.instance = instance
         self.backstage_url = backstage_url
         self.sleep = sleep
+        self.metrics = metrics  # each delivery counted there, as the digests' are
         self._task: asyncio.Task[Any] | None = None
         self._again = False
 
@@ -222,9 +225,12 @@ class Notifier:
         for h in held:
             teams.update(h.teams)
         late = any(h.created_at < now - dt.timedelta(minutes=5) for h in held)
-        reply = notification_reply(lines, teams, self.settings.max_items, held=late)
+        omitted = sum(h.omitted for h in held)
+        reply = notification_reply(lines, teams, self.settings.max_items, late, omitted)
         scope = "notifications:" + ",".join(str(h.batch) for h in held)
         delivery = await deliverer.post(target.platform, target.channel, scope, reply)
+        if self.metrics is not None:
+            self.metrics.delivery(delivery.platform, delivery.status)
         if delivery.status != POSTED:
             log.warning(
                 "notification to %s:%s: %s %s",

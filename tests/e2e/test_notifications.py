@@ -273,3 +273,28 @@ async def test_discord_team_channels_hear_of_a_move_once(
         app.services.sync.run()  # nothing changed
         await notifier(app).notify()
         assert len(channels["team-a"].history()) == 1 and len(channels["team-b"].history()) == 1
+
+
+async def test_serving_adds_the_check_job_and_a_first_pass(
+    make_app: AppFactory, tmp_path: Path
+) -> None:
+    from bot.notify.service import JOB_ID, schedule_notifier
+    from bot.scheduler.service import new_scheduler
+    from bot.store.sql.notify import read_cursor
+
+    location = tmp_path / "catalog" / "catalog.yaml"
+    catalog(location, dict.fromkeys(SERVICES, "team-a"), SLACK_TEAMS)
+    app = make_app(
+        sources=[{"type": "file", "name": "teams", "target": str(location)}],
+        clock=FixedClock(NOW),
+        notifications={"check_seconds": 30},
+    )
+    aps = new_scheduler()
+    schedule_notifier(aps, notifier(app))  # what `callboard run` does once serving
+    job = aps.get_job(JOB_ID)
+    assert job is not None and job.trigger.interval == dt.timedelta(seconds=30)
+    await notifier(app).idle()
+    with app.db.engine.connect() as conn:
+        cursor = read_cursor(conn)
+    assert cursor is not None and cursor.version == 1  # the first sync is the baseline
+    assert cursor.last_change_id > 0

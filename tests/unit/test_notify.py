@@ -15,6 +15,7 @@ from bot.docs.settings import DocsSettings
 from bot.errors import ConfigError
 from bot.notify.model import Subscription
 from bot.notify.plan import EntityFacts, address, conditions_now, lines_of
+from bot.notify.render import notification_reply
 from bot.notify.settings import NotificationsSettings, QuietHours
 from bot.reports.changes import ChangeRow
 from bot.reports.facts import CatalogFacts, Item
@@ -268,3 +269,18 @@ def test_a_route_by_system_and_tag_and_the_fallback() -> None:
         "slack:C0PCI": ["component:default/x"],
         "console:platform": ["api:default/y"],  # team-a has no channel, no route matched
     }
+
+
+def test_a_huge_batch_keeps_500_lines_per_message_and_counts_the_rest() -> None:
+    catalog = facts(item(TEAM_A))
+    rows = [row(i, f"component:default/c{i:04d}", "added", None, TEAM_A) for i in range(1, 601)]
+    lines = lines_of(rows, catalog, {}, set())
+    config = NotificationsSettings(enabled=True, fallback=(Target("console", "ops"),))
+    [message] = address(lines, catalog, {}, [], config, {"console"}, NOW)
+    assert (len(message.lines), message.omitted) == (500, 100)
+    reply = notification_reply(message.lines, message.teams, 20, omitted=message.omitted)
+    assert reply.text == "600 changes after the latest catalog sync."
+    assert reply.title == "Catalog changes for team-a"
+    assert reply.sections[0].items[-1] == "… and 480 more (/report changes team-a)"
+    assert reply.sections[-1].items == ("… and 100 more changes not listed",)
+    assert len(reply.sections[0].items) == 21

@@ -68,7 +68,7 @@ class MemoryNotifyStore:
             row = OutboxRow(
                 new_id, version, m.target, PENDING, len(m.lines), m.not_before, now, None, None
             )
-            held = Held(new_id, version, m.target, m.lines, dict(m.teams), now)
+            held = Held(new_id, version, m.target, m.lines, dict(m.teams), now, m.omitted)
             self._outbox.append(_Kept(row, held))
         return True
 

@@ -137,7 +137,7 @@ class SqlNotifyStore(Offloaded):
                             "platform": m.target.platform,
                             "channel": m.target.channel,
                             "payload": json.dumps(m.payload(), separators=(",", ":")),
-                            "line_count": len(m.lines),
+                            "line_count": len(m.lines) + m.omitted,
                             "created_at": now,
                             "not_before": _utc(m.not_before) if m.not_before else None,
                             "status": PENDING,
