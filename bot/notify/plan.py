@@ -16,8 +16,8 @@ from dataclasses import dataclass
 from bot.docs.settings import DocsSettings
 from bot.notify.model import (
     DOCS_STALE,
-    MAX_LINES,
     ENTITY,
+    MAX_LINES,
     OWNER_UNKNOWN,
     SYSTEM,
     TEAM,
