@@ -201,6 +201,7 @@ def build_services(
             instance=instance_id(),
             backstage_url=settings.backstage_url,
             metrics=metrics,
+            faults=stores.reports,
         )
         updates.after.append(notifier.sync_finished)
     names = frozenset(n for spec in commands for n in (spec.name, *spec.aliases))

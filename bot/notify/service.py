@@ -35,13 +35,14 @@ from bot.notify.plan import (
 )
 from bot.notify.render import notification_reply
 from bot.notify.settings import NotificationsSettings
-from bot.reports.delivery import POSTED, Deliverer, Delivery, Sleep
+from bot.reports.delivery import NOT_FOUND, POSTED, Deliverer, Delivery, Sleep
 from bot.reports.settings import ReportsSettings, Target
+from bot.reports.store import BrokenChannel, RunResults
 
 if TYPE_CHECKING:
     from bot.catalog.model import Entity
     from bot.metrics import Metrics
-    from bot.ports import CatalogQueries, NotifyStore, Poster, SubscriptionStore
+    from bot.ports import CatalogQueries, NotifyStore, Poster, ReportsStore, SubscriptionStore
 
 log = logging.getLogger(__name__)
 
@@ -109,6 +110,7 @@ class Notifier:
         backstage_url: str | None = None,
         sleep: Sleep = asyncio.sleep,
         metrics: Metrics | None = None,
+        faults: ReportsStore | None = None,
     ) -> None:
         self.store = store
         self.subscriptions = subscriptions
@@ -122,6 +124,9 @@ class Notifier:
         self.backstage_url = backstage_url
         self.sleep = sleep
         self.metrics = metrics  # each delivery counted there, as the digests' are
+        # Channels posts cannot reach go to the reports' channel faults (reported once to
+        # ``reports.platform_channel`` by the next scheduled run), and reached ones are cleared.
+        self.faults = faults
         self._task: asyncio.Task[Any] | None = None
         self._again = False
 
@@ -214,7 +219,21 @@ class Notifier:
             finally:  # recorded even while shutting down (what was not posted stays claimed)
                 for (status, error), ids in ended.items():
                     await asyncio.shield(self.store.finish(ids, status, error, self.clock()))
+        await self._record_faults(out)
         return out
+
+    async def _record_faults(self, deliveries: list[Delivery]) -> None:
+        broken = [
+            BrokenChannel(d.platform, d.channel, None, d.error or d.status)
+            for d in deliveries
+            if d.status == NOT_FOUND
+        ]
+        reached = [(d.platform, d.channel) for d in deliveries if d.status == POSTED]
+        if self.faults is None or not (broken or reached):
+            return
+        keep_every_snapshot = dt.datetime.min.replace(tzinfo=dt.UTC)
+        results = RunResults((), broken, reached, keep_every_snapshot)
+        await self.faults.record_run(results, self.clock())
 
     async def _post(
         self, deliverer: Deliverer, target: Target, held: list[Held], now: dt.datetime

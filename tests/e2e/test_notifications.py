@@ -298,3 +298,40 @@ async def test_serving_adds_the_check_job_and_a_first_pass(
         cursor = read_cursor(conn)
     assert cursor is not None and cursor.version == 1  # the first sync is the baseline
     assert cursor.last_change_id > 0
+
+
+async def test_a_channel_that_is_gone_is_a_channel_fault_until_a_post_reaches_it(
+    make_app: AppFactory, fake: FakeSlack, tmp_path: Path
+) -> None:
+    from bot.store.sql.reports import SqlReportsStore
+
+    location = tmp_path / "catalog" / "catalog.yaml"
+    catalog(location, dict.fromkeys(SERVICES, "team-a"), SLACK_TEAMS)
+    app = slack_app(
+        make_app, location, f"sqlite:///{tmp_path / 'faults.db'}", FixedClock(NOW), fake
+    )
+    try:
+        await notifier(app).notify()  # the baseline
+        catalog(location, dict.fromkeys(SERVICES, "team-a") | {"svc-1": "team-b"}, SLACK_TEAMS)
+        app.services.sync.run()
+        fake.fail_next("chat.postMessage", 200, body={"ok": False, "error": "is_archived"})
+        done = await notifier(app).notify()
+        assert sorted((d.channel, d.status) for d in done.deliveries) == [
+            ("C0TEAMA", "channel-not-found"),
+            ("C0TEAMB", "posted"),
+        ]
+        [fault] = SqlReportsStore(app.db).faults_now()
+        assert (fault.channel, fault.error) == (
+            "C0TEAMA",
+            "Slack refused the post to C0TEAMA: is_archived",
+        )
+        outbox = {r.target.channel: r.status for r in SqlNotifyStore(app.db).outbox_now()}
+        assert outbox == {"C0TEAMA": "channel-not-found", "C0TEAMB": "posted"}
+        # Unarchived: the next notification reaches it, and the fault is forgotten.
+        catalog(location, dict.fromkeys(SERVICES, "team-a"), SLACK_TEAMS)
+        app.services.sync.run()
+        again = await notifier(app).notify()
+        assert {d.status for d in again.deliveries} == {"posted"}
+        assert SqlReportsStore(app.db).faults_now() == []
+    finally:
+        await close(app)
