@@ -284,3 +284,35 @@ def test_a_huge_batch_keeps_500_lines_per_message_and_counts_the_rest() -> None:
     assert reply.sections[0].items[-1] == "… and 480 more (/report changes team-a)"
     assert reply.sections[-1].items == ("… and 100 more changes not listed",)
     assert len(reply.sections[0].items) == 21
+
+
+def test_an_owner_that_leaves_is_told_once_to_the_team_it_came_from() -> None:
+    catalog = facts(
+        item(TEAM_A, channels={"slack": "C0A"}),
+        item("component:default/x", "group:default/typo"),
+        item("component:default/y", "group:default/gone"),
+    )
+    rows = [row(1, "component:default/x", "owner_changed", TEAM_A, "group:default/typo")]
+    current = conditions_now(catalog, NOW, DocsSettings())
+    lines = lines_of(rows, catalog, current, set())
+    assert [(x.change, x.ref, x.team) for x in lines] == [
+        ("moved-in", "component:default/x", "group:default/typo"),
+        ("moved-out", "component:default/x", TEAM_A),
+        ("owner-unknown", "component:default/x", TEAM_A),
+        ("owner-unknown", "component:default/y", None),
+    ]
+    assert lines[2].text() == "owner unknown: x: its owner typo is not in the catalog"
+    config = NotificationsSettings(enabled=True, fallback=(Target("slack", "C0PLATFORM"),))
+    messages = address(lines, catalog, {}, [], config, {"slack"}, NOW)
+    got = {str(m.target): [(x.change, x.ref) for x in m.lines] for m in messages}
+    assert got == {
+        "slack:C0A": [
+            ("moved-out", "component:default/x"),
+            ("owner-unknown", "component:default/x"),
+        ],
+        "slack:C0PLATFORM": [  # no channel for typo, none for y's team that left
+            ("moved-in", "component:default/x"),
+            ("owner-unknown", "component:default/y"),
+        ],
+    }
+    assert lines_of([], catalog, current, set(current)) == []  # told once
