@@ -24,8 +24,11 @@ from typing import TYPE_CHECKING, Any
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
+from bot.annotations import VIEW_URL
+from bot.catalog.model import EntityRef
 from bot.docs.settings import DocsSettings
-from bot.notify.model import Batch, Held, Line, Message, NotifyInputs
+from bot.errors import CatalogError
+from bot.notify.model import Batch, Held, Line, Message, NotifyInputs, Subscription
 from bot.notify.plan import (
     EntityFacts,
     address,
@@ -73,10 +76,6 @@ class Notified:
 
 
 def _details(entity: Entity) -> EntityFacts:
-    from bot.annotations import VIEW_URL
-    from bot.catalog.model import EntityRef
-    from bot.errors import CatalogError
-
     system = entity.spec.get("system")
     system_ref = None
     if isinstance(system, str) and system.strip():
@@ -161,7 +160,9 @@ class Notifier:
         told = inputs.conditions
         added = frozenset(current) - told
         dropped = told - frozenset(current)
-        upto = max([facts.last_change_id, *(r.id for r in inputs.rows)])
+        # Never backwards: the cursor only moves on.
+        base = inputs.cursor.last_change_id if inputs.cursor is not None else 0
+        upto = max([base, facts.last_change_id, *(r.id for r in inputs.rows)])
         if inputs.cursor is None:  # the baseline: nothing is told
             return Batch(None, upto, added, dropped, ())
         lines = await asyncio.to_thread(lines_of, inputs.rows, facts, current, told)
@@ -185,7 +186,7 @@ class Notifier:
         return Batch(inputs.cursor, upto, added, dropped, messages)
 
     async def _entity_details(
-        self, lines: list[Line], subscriptions: list[Any]
+        self, lines: list[Line], subscriptions: list[Subscription]
     ) -> dict[str, EntityFacts]:
         if not needs_details(self.settings, subscriptions, self.backstage_url):
             return {}
