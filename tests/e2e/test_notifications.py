@@ -236,11 +236,12 @@ async def test_routes_and_quiet_hours_held_through_a_restart(
 
 
 async def test_discord_team_channels_hear_of_a_move_once(
-    make_app: AppFactory, tmp_path: Path
+    make_app: AppFactory, db_url: str, tmp_path: Path
 ) -> None:
     location = tmp_path / "catalog" / "catalog.yaml"
     app = make_app(
         sources=[{"type": "file", "name": "teams", "target": str(location)}],
+        db_url=db_url,
         clock=FixedClock(NOW),
         sync=False,
         discord={},
