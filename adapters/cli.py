@@ -41,6 +41,7 @@ from bot.errors import BotError, ConfigError
 from bot.hardening import harden
 from bot.logsetup import LoggingSettings, configure_logging
 from bot.metrics_settings import MetricsSettings
+from bot.notify.service import schedule_notifier
 from bot.reports.render import REPORTS
 from bot.scaffold.service import unavailable_lines
 from bot.scheduler import schedule_refresh
@@ -169,6 +170,8 @@ async def _serve(app: App, ns: argparse.Namespace, console: Console | None = Non
     metrics_server, lag = _start_metrics(app)
     try:
         aps.start()
+        if services.notifier is not None:  # its check job, and a first pass for the first sync
+            schedule_notifier(aps, services.notifier)
         await scheduler.start()
         stdin_open = not sys.stdin.closed and _stdin_readable()
         interactive = console is not None

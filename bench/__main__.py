@@ -27,6 +27,7 @@ BENCHMARKS = (
     "bench.bench_slack",
     "bench.bench_oncall",
     "bench.bench_reports",
+    "bench.bench_notify",
     "bench.bench_cli",
     "bench.bench_loop",
     "bench.bench_scaffold",

@@ -43,6 +43,8 @@ from bot.errors import ConfigError
 from bot.hardening import secret_environ
 from bot.logsetup import parse_logging
 from bot.metrics_settings import MetricsSettings, parse_metrics
+from bot.notify.service import Notifier
+from bot.notify.settings import NotificationsSettings, parse_notifications
 from bot.oncall.directory import build_directory
 from bot.oncall.paging import ProviderPager
 from bot.oncall.settings import OnCallSettings, parse_oncall
@@ -106,6 +108,7 @@ CONFIG = ConfigSchema(
         ConfigSection("metrics", parse_metrics),
         ConfigSection("shutdown", parse_shutdown),
         ConfigSection("oncall", parse_oncall),
+        ConfigSection("notifications", parse_notifications),
     ),
     source_types=(
         SourceType("file", parse_file_source, file_source),
@@ -177,12 +180,30 @@ def build_services(
         (reader.refresh, search.refresh),
         metrics,
     )
-    reports = Reports(
-        stores.reports,
-        settings.optional_section("reports", ReportsSettings) or ReportsSettings(),
-        docs_settings,
-    )
+    reports_settings = settings.optional_section("reports", ReportsSettings) or ReportsSettings()
+    reports = Reports(stores.reports, reports_settings, docs_settings)
     catalog = OffloadedCatalog(reader, pool, search)
+    posters_by_platform = {p.platform: p for p in posters}
+    notify_settings = (
+        settings.optional_section("notifications", NotificationsSettings) or NotificationsSettings()
+    )
+    notifier = None
+    if notify_settings.enabled and stores.notify is not None and stores.subscriptions is not None:
+        notifier = Notifier(
+            store=stores.notify,
+            subscriptions=stores.subscriptions,
+            catalog=catalog,
+            posters=posters_by_platform,
+            settings=notify_settings,
+            delivery=reports_settings,
+            thresholds=docs_settings,
+            clock=clock,
+            instance=instance_id(),
+            backstage_url=settings.backstage_url,
+            metrics=metrics,
+            faults=stores.reports,
+        )
+        updates.after.append(notifier.sync_finished)
     names = frozenset(n for spec in commands for n in (spec.name, *spec.aliases))
     oncall_settings = settings.optional_section("oncall", OnCallSettings) or OnCallSettings()
     return Services(
@@ -211,12 +232,14 @@ def build_services(
             commands=names,
         ),
         locations=stores.locations,
-        posters={p.platform: p for p in posters},
+        posters=posters_by_platform,
         pool=pool,
         metrics=metrics,
         deliveries=stores.deliveries,
         oncall=build_directory(oncall_settings, secret_environ(), pool),
         pager=ProviderPager(oncall_settings, secret_environ(), pool),
+        notifier=notifier,
+        subscriptions=stores.subscriptions,
     )
 
 

@@ -41,6 +41,8 @@ if TYPE_CHECKING:  # data types only: the scheduler package imports no port at r
     from bot.catalog.locations import RuntimeLocation
     from bot.catalog.status import SourceStatus
     from bot.chat import Reply, Request
+    from bot.notify.model import Batch, Held, NotifyInputs, OutboxRow, Subscription
+    from bot.reports.settings import Target
     from bot.reports.store import Fault, ReportInputs, RunResults
     from bot.scheduler.claims import RunRecord
 
@@ -482,6 +484,64 @@ class DeliveryClaims(Protocol):
 
     async def claim(self, key: str, now: dt.datetime) -> bool:
         """True when this replica took ``key`` now (no replica had it before)."""
+
+
+# --- notifications ---
+
+
+class NotifyStore(Protocol):
+    """What change notifications read and keep (``bot.notify``): the cursor over the change
+    log, the conditions already told, and the outbox of messages (held through quiet hours).
+
+    ``commit`` moves the cursor only from the version it was planned on, in one transaction
+    with the conditions and the messages, so one replica commits each batch; ``claim`` takes
+    channels' due messages in one statement, so one replica posts each.
+    """
+
+    async def read(self) -> NotifyInputs:
+        """The cursor, the catalog, the change rows after the cursor, the conditions told."""
+        ...
+
+    async def commit(self, batch: Batch, now: dt.datetime) -> bool:
+        """Commit ``batch``; False (nothing written) when another pass moved the cursor."""
+        ...
+
+    async def due(self, now: dt.datetime) -> list[Target]:
+        """The channels with messages due (not held past ``now``), not yet claimed."""
+        ...
+
+    async def claim(self, targets: Sequence[Target], now: dt.datetime, instance: str) -> list[Held]:
+        """Take the due messages of ``targets`` (in one statement: each channel's together);
+        none of a channel whose messages another replica took."""
+        ...
+
+    async def finish(
+        self, ids: Sequence[int], status: str, error: str | None, now: dt.datetime
+    ) -> None:
+        """Record how claimed messages ended (posted, or the delivery's status)."""
+        ...
+
+    async def outbox(self) -> list[OutboxRow]:
+        """Every message kept, oldest first."""
+        ...
+
+
+class SubscriptionStore(Protocol):
+    """Channels following an entity, a system or a team (``/subscribe``)."""
+
+    async def subscribe(self, subscription: Subscription) -> bool:
+        """Add it; False when the channel already follows that target."""
+        ...
+
+    async def unsubscribe(self, platform: str, channel: str, target: str) -> bool:
+        """Remove it; False when the channel did not follow that target."""
+        ...
+
+    async def of_channel(self, platform: str, channel: str) -> list[Subscription]:
+        """The channel's subscriptions, by target."""
+        ...
+
+    async def all(self) -> list[Subscription]: ...
 
 
 # --- on call ---

@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from bot.config import Settings
     from bot.docs.service import DocsService
     from bot.metrics import Metrics
+    from bot.notify.service import Notifier
     from bot.ports import (
         AuditLog,
         CatalogGraph,
@@ -32,6 +33,7 @@ if TYPE_CHECKING:
         RuntimeLocationStore,
         SearchQueries,
         SourceStatusReads,
+        SubscriptionStore,
     )
     from bot.reports.service import Reports
     from bot.scaffold.service import Scaffolder
@@ -91,6 +93,9 @@ class Services:
     deliveries: DeliveryClaims | None = None  # chat retries answered once across replicas
     oncall: OnCallDirectory | None = None  # who is on call (PagerDuty, Opsgenie); None: not wired
     pager: Pager | None = None  # /page: PagerDuty Events v2, Opsgenie alerts; None: not wired
+    # --- change notifications ---
+    notifier: Notifier | None = None  # None: the notifications section is off
+    subscriptions: SubscriptionStore | None = None  # /subscribe's follows; None: not wired
 
     async def offload(self, fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> T:
         """Run blocking ``fn`` (database reads, an index build, git) in the services' pool."""

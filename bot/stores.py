@@ -18,9 +18,11 @@ from bot.ports import (
     DocsIndexStore,
     DocsQueries,
     NameClaims,
+    NotifyStore,
     ReportsStore,
     RuntimeLocationStore,
     SourceStatusReads,
+    SubscriptionStore,
     SyncStore,
 )
 
@@ -41,3 +43,5 @@ class Stores:
     locations: RuntimeLocationStore
     sync: SyncStore
     deliveries: DeliveryClaims | None = None  # chat deliveries claimed across replicas
+    notify: NotifyStore | None = None  # change notifications: cursor, conditions, outbox
+    subscriptions: SubscriptionStore | None = None  # channels following entities (/subscribe)

@@ -17,6 +17,7 @@ from commands import (
     report,
     scaffold,
     search,
+    subscribe,
     whoowns,
 )
 
@@ -32,6 +33,9 @@ COMMANDS: tuple[CommandSpec, ...] = (
     docs.SPEC,
     scaffold.SPEC,
     report.SPEC,
+    subscribe.SUBSCRIBE,
+    subscribe.UNSUBSCRIBE,
+    subscribe.SUBSCRIPTIONS,
     admin.SPEC,
     help.SPEC,
 )

@@ -36,6 +36,9 @@ class CatalogUpdates:
         self.indexes = tuple(indexes)  # each rebuilds one index when the catalog changed
         self.metrics = metrics  # each source's run counted there (``record``)
         self._lock: asyncio.Lock | None = None
+        # Called on the loop after each awaited sync (``run_async``) with its report: the
+        # change notifier. Each must return at once (start its work as a task) and not raise.
+        self.after: list[Callable[[SyncReport], None]] = []
 
     @property
     def sources(self) -> list[CatalogSource]:
@@ -92,4 +95,10 @@ class CatalogUpdates:
         if self._lock is None:
             self._lock = asyncio.Lock()
         async with self._lock:
-            return await asyncio.to_thread(self.run, only, force)
+            report = await asyncio.to_thread(self.run, only, force)
+        for listener in self.after:
+            try:
+                listener(report)
+            except Exception:  # the sync is done; a listener's failure must not undo it
+                log.exception("a listener after a sync failed")
+        return report

@@ -354,3 +354,57 @@ delivery_claims = Table(
     Column("claimed_by", String(200), nullable=False),
     Column("claimed_at", DateTime(timezone=True), nullable=False, index=True),
 )
+
+# --- change notifications (bot/notify, migration 0021) ---
+notify_cursor = Table(
+    "notify_cursor",
+    metadata,
+    # How far notifications went in the change log. A batch is committed by an UPDATE that
+    # only matches the version it was planned on: one replica commits each batch.
+    Column("name", String(40), primary_key=True),
+    Column("last_change_id", Integer, nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+
+notify_conditions = Table(
+    "notify_conditions",
+    metadata,
+    # Conditions already told (owner-unknown, docs-stale): told again only after they clear.
+    Column("ref", REF, primary_key=True),
+    Column("condition", String(20), primary_key=True),
+    Column("since", DateTime(timezone=True), nullable=False),
+)
+
+notify_outbox = Table(
+    "notify_outbox",
+    metadata,
+    # One message for one channel from one batch; held (quiet hours) until ``not_before``.
+    # The replica whose UPDATE moves it from pending to sending posts it, once.
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("batch", Integer, nullable=False),
+    Column("platform", String(40), nullable=False),
+    Column("channel", String(200), nullable=False),
+    Column("payload", Text, nullable=False),  # JSON: lines and team labels
+    Column("line_count", Integer, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("not_before", DateTime(timezone=True)),
+    Column("status", String(20), nullable=False),  # pending | sending | posted | <delivery>
+    Column("claimed_by", String(200)),
+    Column("claimed_at", DateTime(timezone=True)),
+    Column("finished_at", DateTime(timezone=True)),
+    Column("error", Text),
+    Index("ix_notify_outbox_due", "status", "not_before"),
+)
+
+notify_subscriptions = Table(
+    "notify_subscriptions",
+    metadata,
+    # A channel following an entity, a system or a team (/subscribe).
+    Column("platform", String(40), primary_key=True),
+    Column("channel", String(200), primary_key=True),
+    Column("target", REF, primary_key=True),
+    Column("kind", String(20), nullable=False),  # team | system | entity
+    Column("created_by", String(200), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)

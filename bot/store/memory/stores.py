@@ -11,6 +11,7 @@ from bot.store.memory.catalog import MemoryCatalogRows
 from bot.store.memory.claims import MemoryClaimStore
 from bot.store.memory.docs import MemoryDocs
 from bot.store.memory.locations import MemoryLocations
+from bot.store.memory.notify import MemoryNotifyStore, MemorySubscriptions
 from bot.store.memory.reports import CatalogReportsStore
 from bot.store.memory.status import MemorySourceStatus
 from bot.store.memory.sync import MemorySyncStore
@@ -36,4 +37,6 @@ def memory_stores(rows: MemoryCatalogRows | None = None) -> Stores:
         status=status,
         locations=MemoryLocations(),
         sync=sync,
+        notify=MemoryNotifyStore(rows, docs, lambda: sync.changes),
+        subscriptions=MemorySubscriptions(),
     )

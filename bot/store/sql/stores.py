@@ -13,6 +13,7 @@ from bot.store.sql.claims import SqlClaimStore
 from bot.store.sql.deliveries import SqlDeliveryClaims
 from bot.store.sql.docs import SqlDocs, SqlDocsIndex
 from bot.store.sql.locations import SqlLocations
+from bot.store.sql.notify import SqlNotifyStore, SqlSubscriptions
 from bot.store.sql.reports import SqlReportsStore
 from bot.store.sql.status import SqlSourceStatus
 from bot.store.sql.sync import SqlSyncStore
@@ -35,4 +36,6 @@ def sql_stores(db: Database, pool: ThreadPoolExecutor) -> Stores:
         locations=SqlLocations(db),
         sync=SqlSyncStore(db),
         deliveries=SqlDeliveryClaims(db, instance_id(), pool),
+        notify=SqlNotifyStore(db, pool),
+        subscriptions=SqlSubscriptions(db, pool),
     )
