@@ -18,6 +18,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from bot import config
 from bot.app import App, Platform
+from bot.attest.service import Attestations
 from bot.catalog import backstage_source, git_source
 from bot.catalog.locations import RUNTIME_SOURCE, has_locations, runtime_source
 from bot.catalog.queries import OffloadedCatalog
@@ -185,6 +186,18 @@ def build_services(
     catalog = OffloadedCatalog(reader, pool, search)
     names = frozenset(n for spec in commands for n in (spec.name, *spec.aliases))
     oncall_settings = settings.optional_section("oncall", OnCallSettings) or OnCallSettings()
+    poster_map = {p.platform: p for p in posters}  # platforms started later add theirs
+    attest = None
+    if stores.attest is not None:
+        attest = Attestations(
+            stores.attest,
+            stores.claims,
+            catalog,
+            poster_map,
+            clock,
+            reports.settings,
+            instance_id(),
+        )
     return Services(
         settings=settings,
         clock=clock,
@@ -211,12 +224,13 @@ def build_services(
             commands=names,
         ),
         locations=stores.locations,
-        posters={p.platform: p for p in posters},
+        posters=poster_map,
         pool=pool,
         metrics=metrics,
         deliveries=stores.deliveries,
         oncall=build_directory(oncall_settings, secret_environ(), pool),
         pager=ProviderPager(oncall_settings, secret_environ(), pool),
+        attest=attest,
     )
 
 

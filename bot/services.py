@@ -17,6 +17,7 @@ from bot.catalog.queries import run_blocking
 from bot.chat import Reply
 
 if TYPE_CHECKING:
+    from bot.attest.service import Attestations
     from bot.catalog.read import CatalogReader
     from bot.catalog.updates import CatalogUpdates
     from bot.config import Settings
@@ -91,6 +92,7 @@ class Services:
     deliveries: DeliveryClaims | None = None  # chat retries answered once across replicas
     oncall: OnCallDirectory | None = None  # who is on call (PagerDuty, Opsgenie); None: not wired
     pager: Pager | None = None  # /page: PagerDuty Events v2, Opsgenie alerts; None: not wired
+    attest: Attestations | None = None  # /attest campaigns; None: the store has no attest port
 
     async def offload(self, fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> T:
         """Run blocking ``fn`` (database reads, an index build, git) in the services' pool."""

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from bot.catalog.rows import CatalogRows
 from bot.ports import (
+    AttestStore,
     AuditLog,
     CatalogTemplates,
     ClaimStore,
@@ -41,3 +42,4 @@ class Stores:
     locations: RuntimeLocationStore
     sync: SyncStore
     deliveries: DeliveryClaims | None = None  # chat deliveries claimed across replicas
+    attest: AttestStore | None = None  # attestation campaigns (None: /attest is unavailable)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from bot.dispatch import CommandSpec
 from commands import (
     admin,
+    attest,
     deps,
     describe,
     docs,
@@ -32,6 +33,7 @@ COMMANDS: tuple[CommandSpec, ...] = (
     docs.SPEC,
     scaffold.SPEC,
     report.SPEC,
+    attest.SPEC,
     admin.SPEC,
     help.SPEC,
 )
