@@ -171,6 +171,7 @@ def test_reminders_go_out_at_the_cadence_once_each(fresh: tuple[MemoryBot, Recor
     assert asyncio.run(attest.remind_due()) == []
     bot.clock.advance(hours=1)
     [first] = asyncio.run(attest.remind_due())
+    assert first.campaign == 1 and first.deliveries and all(d.ok for d in first.deliveries)
     assert asyncio.run(attest.remind_due()) == []  # claimed: never twice
     reminders = [r for _, r in recorder.posts[before:]]
     assert reminders and all((r.title or "").startswith("Reminder:") for r in reminders)
