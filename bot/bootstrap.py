@@ -178,14 +178,8 @@ def build_services(
         (reader.refresh, search.refresh),
         metrics,
     )
-    reports = Reports(
-        stores.reports,
-        settings.optional_section("reports", ReportsSettings) or ReportsSettings(),
-        docs_settings,
-    )
+    reports_settings = settings.optional_section("reports", ReportsSettings) or ReportsSettings()
     catalog = OffloadedCatalog(reader, pool, search)
-    names = frozenset(n for spec in commands for n in (spec.name, *spec.aliases))
-    oncall_settings = settings.optional_section("oncall", OnCallSettings) or OnCallSettings()
     poster_map = {p.platform: p for p in posters}  # platforms started later add theirs
     attest = None
     if stores.attest is not None:
@@ -195,9 +189,17 @@ def build_services(
             catalog,
             poster_map,
             clock,
-            reports.settings,
+            reports_settings,
             instance_id(),
         )
+    reports = Reports(
+        stores.reports,
+        reports_settings,
+        docs_settings,
+        disputes=attest.standing_disputes if attest is not None else None,
+    )
+    names = frozenset(n for spec in commands for n in (spec.name, *spec.aliases))
+    oncall_settings = settings.optional_section("oncall", OnCallSettings) or OnCallSettings()
     return Services(
         settings=settings,
         clock=clock,

@@ -363,12 +363,12 @@ async def _record(
         told = await service.notify_named(gaps, campaign.id)
         posted = sorted({f"{d.platform} {d.channel}" for d in told if d.ok})
         if named:
-            sections.append(
-                Section(
-                    title=f"{short_ref(named)} was told"
-                    + (f" in {', '.join(posted)}" if posted else " (it has no channel)"),
-                )
+            told_in = (
+                f"{short_ref(named)} was told in {', '.join(posted)}"
+                if posted
+                else f"{short_ref(named)} could not be told: no channel of it is reachable"
             )
+            sections.append(Section(title=told_in))
         sections.append(
             Section(
                 title="Recorded as ownership gaps", items=tuple(g.line_text() for g in gaps[:SHOWN])

@@ -248,6 +248,15 @@ class Attestations:
             )
         return sorted(out, key=lambda f: f.entity)
 
+    async def standing_disputes(self) -> list[Finding]:
+        """The "not ours" answers of the newest ownership check, as ownership gaps (the
+        reports keep those whose entity still has the owner that disputed it)."""
+        campaigns = await self.store.campaigns()
+        if not campaigns:
+            return []
+        items, answers = await self.state(campaigns[0])
+        return self.disputes(items, answers)
+
     async def evidence(self, campaign: Campaign) -> dict[str, Any]:
         """Everything a campaign recorded, for export: each item with its state and every
         answer, progress per team, and the ownership gaps it found."""

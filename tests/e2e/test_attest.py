@@ -424,6 +424,9 @@ async def test_console_answers_and_the_evidence_export(
     for line in typed:
         reply = await say(app, line)
         assert not reply.error, reply.to_text()
+    gaps = await say(app, "/report ownership-gaps")
+    assert "Owner says it is not theirs (1):" in gaps.to_text()
+    assert "fraud-scorer: team-risk says it is not theirs" in gaps.to_text()
     capsys.readouterr()
     config = str(tmp_path / "callboard-0.yaml")
     code = await asyncio.to_thread(

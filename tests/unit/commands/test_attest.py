@@ -143,8 +143,16 @@ def test_not_ours_opens_a_dialog_or_records_a_gap_and_tells_the_named_team(
     assert gaps[0].startswith("payments-api: team-payments says it is not theirs (moved)")
     [told] = recorder.to(RISK)[-1:]
     assert told.title == "Is payments-api yours?"
+    assert any((s.title or "") == "team-risk was told in slack C0REK8PK3" for s in done.sections)
     status = ask(bot, "/attest status")
     assert any(s.title == "Ownership gaps (not ours)" for s in status.sections)
+    # An ownership gap in the reports too, for both teams, while the owner stays the same.
+    for team in ("team-payments", "team-risk"):
+        report = ask(bot, f"/report ownership-gaps {team}")
+        disputed = next(
+            s.items for s in report.sections if (s.title or "").startswith("Owner says it is not")
+        )
+        assert disputed[0].startswith("payments-api: team-payments says it is not theirs")
 
 
 @covers("attest changes")
