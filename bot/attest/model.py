@@ -29,7 +29,7 @@ DEFAULT_KINDS = ("component", "api", "resource", "system", "domain")
 SCOPE_KEYS = ("kind", "type", "lifecycle", "owner", "system", "namespace", "tag")
 MAX_SCOPE_CHARS = 500
 MAX_NOTE_CHARS = 1000
-MAX_ITEMS = 5000  # entities one campaign may ask about
+MAX_ITEMS = 20_000  # entities one campaign may ask about (a bound on its work and posts)
 
 MIN_DUE = dt.timedelta(hours=1)
 MAX_DUE = dt.timedelta(days=365)
@@ -183,17 +183,6 @@ class Campaign:
             return None
         at = self.created_at + count * self.remind_every
         return at if at < self.due_at else None
-
-    def reminders(self) -> list[dt.datetime]:
-        """Every reminder time of the campaign."""
-        if self.remind_every is None:
-            return []
-        out: list[dt.datetime] = []
-        at = self.created_at + self.remind_every
-        while at < self.due_at and len(out) < 1000:
-            out.append(at)
-            at += self.remind_every
-        return out
 
     @property
     def schedule_id(self) -> str:
