@@ -540,8 +540,11 @@ class AttestStore(Protocol):
         """Every campaign, newest first."""
         ...
 
-    async def items(self, campaign_id: int) -> list[Item]:
-        """The campaign's items, by team then entity."""
+    async def items(
+        self, campaign_id: int, *, team: str | None = None, entity: str | None = None
+    ) -> list[Item]:
+        """The campaign's items (only ``team``'s, or ``entity``'s, when given), by team then
+        entity."""
         ...
 
     async def record(self, answers: Sequence[Answer]) -> None:

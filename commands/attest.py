@@ -29,6 +29,7 @@ from bot.attest.model import (
     entity_version,
     latest,
     parse_scope,
+    progress,
 )
 from bot.attest.service import Attestations
 from bot.audit import Requester
@@ -139,9 +140,7 @@ async def _campaign(ctx: Context, number: int | None, entity: str | None = None)
     for campaign in campaigns:
         if not campaign.open_at(ctx.now):
             continue
-        if entity is None or any(
-            i.entity_ref == entity for i in await service.store.items(campaign.id)
-        ):
+        if entity is None or await service.store.items(campaign.id, entity=entity):
             return campaign
     return campaigns[0]
 
@@ -217,7 +216,7 @@ async def status_command(ctx: Context, args: Args) -> Reply:
     campaign = await _campaign(ctx, args.options["campaign"])
     service = _service(ctx)
     items, answers = await service.state(campaign)
-    teams = await service.progress(campaign)
+    teams = await ctx.offload(progress, items, answers)  # thousands of items: off the loop
     done = sum(t.answered for t in teams)
     lines = tuple(
         f"{short_ref(t.team)}: {t.answered} of {t.total} answered "
@@ -269,13 +268,12 @@ async def _targets(
             f"payments-api --campaign {campaign.id}."
         )
     service = _service(ctx)
-    items = await service.store.items(campaign.id)
     if entity:
-        found = [i for i in items if i.entity_ref == entity]
+        found = await service.store.items(campaign.id, entity=entity)
         if not found:
             raise BadArguments(f"{entity} is not in ownership check {campaign.id}.")
         return found
-    owned = [i for i in items if i.team_ref == team]
+    owned = await service.store.items(campaign.id, team=team)
     if not owned:
         raise BadArguments(f"{team} owns nothing in ownership check {campaign.id}.")
     answered = latest(await service.store.answers(campaign.id))

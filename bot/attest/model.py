@@ -102,18 +102,26 @@ class Scope:
 
     def matches(self, entity: Entity, owner: str | None) -> bool:
         """Whether ``entity`` (whose owner ref is ``owner``) is in scope."""
-        values: dict[str, set[str]] = {
-            "kind": {entity.ref.kind},
-            "type": {(entity.spec_type or "").lower()},
-            "lifecycle": {(entity.lifecycle or "").lower()},
-            "owner": {owner or ""},
-            "system": {_ref_or_blank(entity.spec.get("system"), "system", entity.namespace)},
-            "namespace": {entity.namespace.lower()},
-            "tag": {t.lower() for t in entity.tags},
-        }
         if "kind" not in self.terms and entity.ref.kind not in DEFAULT_KINDS:
             return False
-        return all(values[key] & wanted for key, wanted in self.terms.items())
+        return all(_values(key, entity, owner) & wanted for key, wanted in self.terms.items())
+
+
+def _values(key: str, entity: Entity, owner: str | None) -> set[str]:
+    """What ``entity`` has for a scope key (only the keys a scope names are worked out)."""
+    if key == "kind":
+        return {entity.ref.kind}
+    if key == "type":
+        return {(entity.spec_type or "").lower()}
+    if key == "lifecycle":
+        return {(entity.lifecycle or "").lower()}
+    if key == "owner":
+        return {owner or ""}
+    if key == "system":
+        return {_ref_or_blank(entity.spec.get("system"), "system", entity.namespace)}
+    if key == "namespace":
+        return {entity.namespace.lower()}
+    return {t.lower() for t in entity.tags}
 
 
 def _ref_or_blank(value: Any, kind: str, namespace: str = "default") -> str:

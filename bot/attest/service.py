@@ -81,6 +81,55 @@ class Reminded:
     deliveries: list[Delivery]
 
 
+def _select(
+    scope: Scope,
+    refs: Sequence[str],
+    found: Mapping[str, Entity],
+    owner_of: Mapping[str, str | None],
+    teams: set[str],
+) -> tuple[list[Item], list[str]]:
+    """Of ``refs``, the items in scope owned by one of ``teams``, and those in scope whose owner
+    is not a team (blocking: CPU work)."""
+    items: list[Item] = []
+    unowned: list[str] = []
+    for ref in refs:
+        entity = found.get(ref)
+        owner = owner_of.get(ref)
+        if entity is None or not scope.matches(entity, owner):
+            continue
+        if owner is None or owner not in teams:
+            unowned.append(ref)
+            continue
+        items.append(Item(0, ref, owner, entity_version(entity), entity.display_name))
+    return items, unowned
+
+
+def evidence_data(
+    campaign: Campaign, items: Sequence[Item], answers: Sequence[Answer]
+) -> dict[str, Any]:
+    """The export of a campaign (``Attestations.evidence``)."""
+    newest = latest(answers)
+    history: dict[str, list[Answer]] = {}
+    for answer in answers:
+        history.setdefault(answer.entity_ref, []).append(answer)
+    return {
+        "campaign": campaign.to_dict(),
+        "progress": [p.to_dict() for p in progress(items, answers)],
+        "items": [
+            {
+                "entity": i.entity_ref,
+                "title": i.title,
+                "team": i.team_ref,
+                "version_asked": i.version,
+                "state": newest[i.entity_ref].answer if i.entity_ref in newest else PENDING,
+                "answers": [a.to_dict() for a in history.get(i.entity_ref, [])],
+            }
+            for i in items
+        ],
+        "findings": [f.to_dict() for f in Attestations.disputes(items, answers)],
+    }
+
+
 def channels_of(group: Entity, platforms: Iterable[str]) -> dict[str, str]:
     """The team's channel per platform (of those with a poster), from its annotations."""
     out: dict[str, str] = {}
@@ -133,21 +182,19 @@ class Attestations:
         refs = [row.ref for row in listed]
         owner_of = {row.ref: row.owner_ref for row in listed}
         for start in range(0, len(refs), GET_BATCH):
-            found = await self._get_many(refs[start : start + GET_BATCH])
-            for ref in refs[start : start + GET_BATCH]:
-                entity = found.get(ref)
-                owner = owner_of.get(ref)
-                if entity is None or not scope.matches(entity, owner):
-                    continue
-                if owner is None or owner not in groups:
-                    unowned.append(ref)
-                    continue
-                items.append(Item(0, ref, owner, entity_version(entity), entity.display_name))
-                if len(items) > MAX_ITEMS:
-                    raise BadArguments(
-                        f"More than {MAX_ITEMS} entities are in scope ({scope.text}); narrow "
-                        "--scope (kind:, lifecycle:, owner:, system:)."
-                    )
+            batch = refs[start : start + GET_BATCH]
+            found = await self._get_many(batch)
+            # Matching and hashing thousands of documents is CPU work: off the event loop.
+            chosen, skipped = await asyncio.to_thread(
+                _select, scope, batch, found, owner_of, set(groups)
+            )
+            items += chosen
+            unowned += skipped
+            if len(items) > MAX_ITEMS:
+                raise BadArguments(
+                    f"More than {MAX_ITEMS:,} entities are in scope ({scope.text}); narrow "
+                    "--scope (kind:, lifecycle:, owner:, system:)."
+                )
         used = {i.team_ref for i in items}
         return Plan(items, sorted(unowned), {r: g for r, g in groups.items() if r in used})
 
@@ -226,7 +273,7 @@ class Attestations:
 
     async def progress(self, campaign: Campaign) -> list[TeamProgress]:
         items, answers = await self.state(campaign)
-        return progress(items, answers)
+        return await asyncio.to_thread(progress, items, answers)
 
     @staticmethod
     def disputes(items: Sequence[Item], answers: Sequence[Answer]) -> list[Finding]:
@@ -259,28 +306,9 @@ class Attestations:
 
     async def evidence(self, campaign: Campaign) -> dict[str, Any]:
         """Everything a campaign recorded, for export: each item with its state and every
-        answer, progress per team, and the ownership gaps it found."""
+        answer, progress per team, and the ownership gaps it found (built off the loop)."""
         items, answers = await self.state(campaign)
-        newest = latest(answers)
-        history: dict[str, list[Answer]] = {}
-        for answer in answers:
-            history.setdefault(answer.entity_ref, []).append(answer)
-        return {
-            "campaign": campaign.to_dict(),
-            "progress": [p.to_dict() for p in progress(items, answers)],
-            "items": [
-                {
-                    "entity": i.entity_ref,
-                    "title": i.title,
-                    "team": i.team_ref,
-                    "version_asked": i.version,
-                    "state": newest[i.entity_ref].answer if i.entity_ref in newest else PENDING,
-                    "answers": [a.to_dict() for a in history.get(i.entity_ref, [])],
-                }
-                for i in items
-            ],
-            "findings": [f.to_dict() for f in self.disputes(items, answers)],
-        }
+        return await asyncio.to_thread(evidence_data, campaign, items, answers)
 
     # ------------------------------------------------------------------ answering
 

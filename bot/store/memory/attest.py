@@ -41,8 +41,14 @@ class MemoryAttestStore:
     async def campaigns(self) -> list[Campaign]:
         return [self._campaigns[k] for k in sorted(self._campaigns, reverse=True)]
 
-    async def items(self, campaign_id: int) -> list[Item]:
-        return list(self._items.get(campaign_id, ()))
+    async def items(
+        self, campaign_id: int, *, team: str | None = None, entity: str | None = None
+    ) -> list[Item]:
+        return [
+            i
+            for i in self._items.get(campaign_id, ())
+            if (team is None or i.team_ref == team) and (entity is None or i.entity_ref == entity)
+        ]
 
     async def record(self, answers: Sequence[Answer]) -> None:
         self._answers.extend(answers)

@@ -130,20 +130,26 @@ class SqlAttestStore(Offloaded):
     async def campaigns(self) -> list[Campaign]:
         return await self._run(self._campaigns, None)
 
-    def _items(self, campaign_id: int) -> list[Item]:
+    def _items(self, campaign_id: int, team: str | None, entity: str | None) -> list[Item]:
         query = (
             select(attest_items)
             .where(attest_items.c.campaign_id == campaign_id)
             .order_by(attest_items.c.team_ref, attest_items.c.entity_ref)
         )
+        if team is not None:
+            query = query.where(attest_items.c.team_ref == team)
+        if entity is not None:
+            query = query.where(attest_items.c.entity_ref == entity)
         with self.db.engine.connect() as conn:
             return [
                 Item(int(r.campaign_id), r.entity_ref, r.team_ref, r.version, r.title)
                 for r in conn.execute(query)
             ]
 
-    async def items(self, campaign_id: int) -> list[Item]:
-        return await self._run(self._items, campaign_id)
+    async def items(
+        self, campaign_id: int, *, team: str | None = None, entity: str | None = None
+    ) -> list[Item]:
+        return await self._run(self._items, campaign_id, team, entity)
 
     def _record(self, answers: Sequence[Answer]) -> None:
         rows = [
