@@ -476,3 +476,44 @@ def test_migration_0022_builds_the_attest_tables_schema_py_describes(
     with app.db.engine.connect() as conn:
         context = MigrationContext.configure(conn, opts={"include_object": only})
         assert compare_metadata(context, metadata) == []
+
+
+async def test_callboard_run_checks_for_due_reminders_every_minute(tmp_path: Path) -> None:
+    import argparse
+    import datetime as dt
+
+    from adapters.console import ConsolePoster
+
+    config = tmp_path / "run.yaml"
+    config.write_text(
+        yaml.safe_dump(
+            {
+                "data_dir": str(tmp_path / "var"),
+                "database": {"url": f"sqlite:///{tmp_path / 'run.db'}"},
+                "catalog": {"sources": []},
+                # A schedule keeps `callboard run` serving with no chat platform and no terminal.
+                "schedules": [
+                    {"id": "y", "cron": "0 0 1 1 *", "report": "digest", "to": "console:ops"}
+                ],
+            }
+        )
+    )
+    ns = argparse.Namespace(config=str(config))
+    app = cli._app(ns)
+    app.services.posters["console"] = ConsolePoster(io.StringIO())
+    try:
+        serving = asyncio.create_task(cli._serve(app, ns))
+        job = None
+        for _ in range(1000):  # bounded: the job is added before serving starts
+            await asyncio.sleep(0)
+            job = app.scheduler.aps.get_job(REMINDER_JOB)
+            if job is not None:
+                break
+        assert job is not None
+        assert job.trigger.interval == dt.timedelta(seconds=60)
+        assert not serving.done()
+        serving.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await serving
+    finally:
+        app.close()
