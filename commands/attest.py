@@ -199,7 +199,7 @@ async def start_command(ctx: Context, args: Args) -> Reply:
     if plan.unowned:
         sections.append(
             Section(
-                title=f"Not asked: no team owns them ({len(plan.unowned)}; see /report gaps)",
+                title=f"Not asked, no team owns them ({len(plan.unowned)}): /report ownership-gaps",
                 items=tuple(plan.unowned[:SHOWN]),
             )
         )

@@ -137,6 +137,12 @@ def test_not_ours_opens_a_dialog_or_records_a_gap_and_tells_the_named_team(
         "entity": "component:default/fraud-scorer",
         "all": "",
     }
+    every = ask(bot, "/attest notours --all team-payments", ANA)
+    assert every.dialog is not None and every.dialog.state["all"] == "group:default/team-payments"
+    both = ask(bot, "/attest notours payments-api --all team-payments", ANA)
+    assert both.error and both.text.startswith("Name one entity, or all of a team's")
+    unknown = ask(bot, "/attest notours payments-api --owner team-nobody", ANA)
+    assert unknown.error and "team-nobody" in unknown.text
     done = ask(bot, "/attest notours payments-api --owner team-risk --reason 'moved'", ANA)
     assert not done.error, done.text
     gaps = next(s.items for s in done.sections if s.title == "Recorded as ownership gaps")
