@@ -187,6 +187,7 @@ def build_services(
             stores.attest,
             stores.claims,
             catalog,
+            catalog,
             poster_map,
             clock,
             reports_settings,

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bot.catalog.model import Entity, EntityRef
+from bot.catalog.search import SearchDoc
 from bot.errors import BadArguments, CatalogError
 
 CONFIRMED = "confirmed"
@@ -105,6 +106,22 @@ class Scope:
         if "kind" not in self.terms and entity.ref.kind not in DEFAULT_KINDS:
             return False
         return all(_values(key, entity, owner) & wanted for key, wanted in self.terms.items())
+
+    def may_match(self, doc: SearchDoc) -> bool:
+        """Whether an entity with this search summary can be in scope (every term but
+        ``system:``, which the summary lacks): a cheap test before its document is read."""
+        kind = doc.kind.lower()
+        if "kind" not in self.terms and kind not in DEFAULT_KINDS:
+            return False
+        values = {
+            "kind": {kind},
+            "type": {(doc.spec_type or "").lower()},
+            "lifecycle": {(doc.lifecycle or "").lower()},
+            "owner": {doc.owner or ""},
+            "namespace": {doc.namespace.lower()},
+            "tag": {t.lower() for t in doc.tags},
+        }
+        return all(values[key] & wanted for key, wanted in self.terms.items() if key in values)
 
 
 def _values(key: str, entity: Entity, owner: str | None) -> set[str]:

@@ -37,13 +37,15 @@ from bot.attest.model import (
     progress,
 )
 from bot.catalog.model import Entity
+from bot.catalog.rows import ListedEntity
+from bot.catalog.search import SearchIndex
 from bot.errors import BadArguments
 from bot.reports.delivery import POSTED, Deliverer, Delivery, Sleep
 from bot.reports.findings import Finding, disputed_ownership
 from bot.reports.settings import ReportsSettings
 
 if TYPE_CHECKING:
-    from bot.ports import AttestStore, CatalogQueries, ClaimStore, Poster
+    from bot.ports import AttestStore, CatalogQueries, ClaimStore, Poster, SearchQueries
 
 log = logging.getLogger(__name__)
 
@@ -79,6 +81,16 @@ class Reminded:
     campaign: int
     at: dt.datetime
     deliveries: list[Delivery]
+
+
+def _may_match(scope: Scope, listed: list[ListedEntity], index: SearchIndex) -> list[ListedEntity]:
+    """The listed entities whose summary may be in scope (blocking: CPU work)."""
+    out = []
+    for row in listed:
+        doc = index.doc(row.ref)
+        if doc is None or scope.may_match(doc):
+            out.append(row)
+    return out
 
 
 def _select(
@@ -150,6 +162,7 @@ class Attestations:
         store: AttestStore,
         claims: ClaimStore,
         catalog: CatalogQueries,
+        search: SearchQueries,
         posters: Mapping[str, Poster],
         clock: Callable[[], dt.datetime],
         settings: ReportsSettings,
@@ -159,6 +172,7 @@ class Attestations:
         self.store = store
         self.claims = claims
         self.catalog = catalog
+        self.search = search
         self.posters = posters  # the app's: platforms add theirs after this is built
         self.clock = clock
         self.settings = settings
@@ -170,6 +184,9 @@ class Attestations:
     async def plan(self, scope: Scope) -> Plan:
         """The entities in ``scope`` and the team owning each (off the loop: catalog reads)."""
         listed = [row for kind in scope.kinds for row in await self.catalog.listing(kind)]
+        # The search index's summaries rule most entities out without reading their documents.
+        index = await self.search.search_index()
+        listed = await asyncio.to_thread(_may_match, scope, listed, index)
         owners = {row.owner_ref for row in listed if row.owner_ref}
         groups = {
             ref: group

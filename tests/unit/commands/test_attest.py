@@ -79,6 +79,17 @@ def test_start_posts_each_team_its_entities_with_buttons(fresh: tuple[MemoryBot,
 
 
 @covers("attest start")
+def test_a_scope_by_owner_and_kind_asks_only_those(fresh: tuple[MemoryBot, Recorder]) -> None:
+    bot, recorder = fresh
+    reply = ask(bot, "/attest start --scope kind:api,owner:team-payments,lifecycle:production")
+    assert not reply.error, reply.to_text()
+    assert reply.text is not None and reply.text.startswith("2 entities of 1 teams")
+    [message] = recorder.to(PAYMENTS)
+    assert all("(api:default/" in line for line in message.sections[0].items)
+    assert [c for c, _ in recorder.posts] == [PAYMENTS]
+
+
+@covers("attest start")
 def test_start_refuses_bad_options_and_non_admins(fresh: tuple[MemoryBot, Recorder]) -> None:
     bot, recorder = fresh
     bad = ask(bot, "/attest start --scope colour:blue")
