@@ -16,7 +16,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from adapters import cli_scaffold, platforms
+from adapters import cli_attest, cli_scaffold, platforms
 from adapters.cli_sync import ProgressBar, report_data, summary_lines
 from adapters.console import (
     Console,
@@ -27,6 +27,7 @@ from adapters.console import (
     to_request,
 )
 from bot.app import App
+from bot.attest.service import schedule_reminders
 from bot.bootstrap import build_app, load_settings, migrate_database
 from bot.catalog import fidelity, progress
 from bot.catalog.files import FileTree, walk
@@ -166,6 +167,8 @@ async def _serve(app: App, ns: argparse.Namespace, console: Console | None = Non
         last_attempt=lambda name: last_attempt(services.status, name),
         clock=services.clock,
     )
+    if services.attest is not None:  # ownership checks' reminders, claimed across replicas
+        schedule_reminders(aps, services.attest)
     servers = [asyncio.create_task(s) for s in app.servers()]
     metrics_server, lag = _start_metrics(app)
     try:
@@ -488,7 +491,19 @@ def cmd_list(ns: argparse.Namespace) -> int:
 
 # Subcommands defined here: a command line naming one needs no platform adapter imported.
 CORE_SUBCOMMANDS = frozenset(
-    {"run", "ask", "sync", "status", "report", "check", "list", "scaffold", "audit", "migrate"}
+    {
+        "run",
+        "ask",
+        "sync",
+        "status",
+        "report",
+        "check",
+        "list",
+        "scaffold",
+        "audit",
+        "migrate",
+        "attest",
+    }
 )
 
 
@@ -568,6 +583,7 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_list)
 
     cli_scaffold.add_cli(sub, _app)  # scaffold, audit
+    cli_attest.add_cli(sub, _app)  # attest report
 
     if argv is None or _subcommand(argv) not in CORE_SUBCOMMANDS:
         for platform in platforms.installed():

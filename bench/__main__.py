@@ -31,6 +31,7 @@ BENCHMARKS = (
     "bench.bench_cli",
     "bench.bench_loop",
     "bench.bench_scaffold",
+    "bench.bench_attest",
 )
 
 

@@ -18,6 +18,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from bot import config
 from bot.app import App, Platform
+from bot.attest.service import Attestations
 from bot.catalog import backstage_source, git_source
 from bot.catalog.locations import RUNTIME_SOURCE, has_locations, runtime_source
 from bot.catalog.queries import OffloadedCatalog
@@ -181,9 +182,8 @@ def build_services(
         metrics,
     )
     reports_settings = settings.optional_section("reports", ReportsSettings) or ReportsSettings()
-    reports = Reports(stores.reports, reports_settings, docs_settings)
     catalog = OffloadedCatalog(reader, pool, search)
-    posters_by_platform = {p.platform: p for p in posters}
+    posters_by_platform = {p.platform: p for p in posters}  # platforms started later add theirs
     notify_settings = (
         settings.optional_section("notifications", NotificationsSettings) or NotificationsSettings()
     )
@@ -204,6 +204,24 @@ def build_services(
             faults=stores.reports,
         )
         updates.after.append(notifier.sync_finished)
+    attest = None
+    if stores.attest is not None:
+        attest = Attestations(
+            stores.attest,
+            stores.claims,
+            catalog,
+            catalog,
+            posters_by_platform,
+            clock,
+            reports_settings,
+            instance_id(),
+        )
+    reports = Reports(
+        stores.reports,
+        reports_settings,
+        docs_settings,
+        disputes=attest.standing_disputes if attest is not None else None,
+    )
     names = frozenset(n for spec in commands for n in (spec.name, *spec.aliases))
     oncall_settings = settings.optional_section("oncall", OnCallSettings) or OnCallSettings()
     return Services(
@@ -240,6 +258,7 @@ def build_services(
         pager=ProviderPager(oncall_settings, secret_environ(), pool),
         notifier=notifier,
         subscriptions=stores.subscriptions,
+        attest=attest,
     )
 
 

@@ -263,7 +263,15 @@ class Dispatcher:
         command with ``x``. Any other request is returned as it is."""
         name, rest = self.split(request)
         if name != UMBRELLA:
-            return request
+            # Any other command with subcommands (``/attest confirm …``) routes the same way.
+            spec = self.command(name)
+            if spec is None or not spec.children:
+                return request
+            first, tail = [*rest.split(maxsplit=1), "", ""][:2]
+            child = next((c for c in spec.children if c.word == first.lower()), None)
+            if child is None:
+                return request
+            return dataclasses.replace(request, command=child.name, text=tail.strip())
         first, tail = [*rest.split(maxsplit=1), "", ""][:2]  # any whitespace ends the word
         word = first.lower().lstrip("/")
         umbrella = self.command(UMBRELLA)

@@ -38,6 +38,7 @@ from bot.oncall.paging import Page, PageTarget, Sent
 from bot.scaffold.model import TemplateEntity
 
 if TYPE_CHECKING:  # data types only: the scheduler package imports no port at run time
+    from bot.attest.model import Answer, Campaign, Item
     from bot.catalog.locations import RuntimeLocation
     from bot.catalog.status import SourceStatus
     from bot.chat import Reply, Request
@@ -571,4 +572,49 @@ class Pager(Protocol):
 
     async def send(self, target: PageTarget, page: Page) -> Sent:
         """Send the page; ``ProviderError`` says why the provider refused or did not answer."""
+        ...
+
+
+# --- attestation ---
+
+
+class AttestStore(Protocol):
+    """Attestation campaigns, the entities each asks about, and every answer given
+    (``bot.attest``). Campaign ids come from the store; answers are only ever added."""
+
+    async def create(
+        self,
+        scope: str,
+        created_by: str,
+        created_at: dt.datetime,
+        due_at: dt.datetime,
+        remind_every: dt.timedelta | None,
+        items: Sequence[Item],
+    ) -> Campaign:
+        """Store a campaign and its items (their ``campaign_id`` is set here), in one go."""
+        ...
+
+    async def campaign(self, campaign_id: int) -> Campaign | None: ...
+
+    async def campaigns(self) -> list[Campaign]:
+        """Every campaign, newest first."""
+        ...
+
+    async def items(
+        self, campaign_id: int, *, team: str | None = None, entity: str | None = None
+    ) -> list[Item]:
+        """The campaign's items (only ``team``'s, or ``entity``'s, when given), by team then
+        entity."""
+        ...
+
+    async def record(self, answers: Sequence[Answer]) -> None:
+        """Add answers (one transaction)."""
+        ...
+
+    async def answers(self, campaign_id: int) -> list[Answer]:
+        """The campaign's answers, oldest first."""
+        ...
+
+    async def close(self, campaign_id: int, at: dt.datetime) -> bool:
+        """Close an open campaign; False when it was closed already."""
         ...

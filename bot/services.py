@@ -17,6 +17,7 @@ from bot.catalog.queries import run_blocking
 from bot.chat import Reply
 
 if TYPE_CHECKING:
+    from bot.attest.service import Attestations
     from bot.catalog.read import CatalogReader
     from bot.catalog.updates import CatalogUpdates
     from bot.config import Settings
@@ -96,6 +97,7 @@ class Services:
     # --- change notifications ---
     notifier: Notifier | None = None  # None: the notifications section is off
     subscriptions: SubscriptionStore | None = None  # /subscribe's follows; None: not wired
+    attest: Attestations | None = None  # /attest campaigns; None: the store has no attest port
 
     async def offload(self, fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> T:
         """Run blocking ``fn`` (database reads, an index build, git) in the services' pool."""

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from bot.catalog.rows import CatalogRows
 from bot.ports import (
+    AttestStore,
     AuditLog,
     CatalogTemplates,
     ClaimStore,
@@ -45,3 +46,4 @@ class Stores:
     deliveries: DeliveryClaims | None = None  # chat deliveries claimed across replicas
     notify: NotifyStore | None = None  # change notifications: cursor, conditions, outbox
     subscriptions: SubscriptionStore | None = None  # channels following entities (/subscribe)
+    attest: AttestStore | None = None  # attestation campaigns (None: /attest is unavailable)

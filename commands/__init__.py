@@ -5,6 +5,7 @@ from __future__ import annotations
 from bot.dispatch import CommandSpec
 from commands import (
     admin,
+    attest,
     deps,
     describe,
     docs,
@@ -36,6 +37,7 @@ COMMANDS: tuple[CommandSpec, ...] = (
     subscribe.SUBSCRIBE,
     subscribe.UNSUBSCRIBE,
     subscribe.SUBSCRIPTIONS,
+    attest.SPEC,
     admin.SPEC,
     help.SPEC,
 )

@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from bot.docs.settings import DocsSettings
 from bot.reports.changes import ChangeRow, NetChange, net_changes, window
 from bot.reports.facts import OWNED_KINDS, CatalogFacts, Item, short_ref
-from bot.reports.findings import Finding, docs_findings, ownership_gaps
+from bot.reports.findings import Finding, docs_findings, ownership_gaps, sort_findings
 from bot.reports.settings import ReportsSettings
 from bot.reports.store import PLATFORM_SCOPE, Fault, ReportInputs, Snapshot
 
@@ -207,13 +207,22 @@ def analyse(
     now: dt.datetime,
     settings: ReportsSettings,
     thresholds: DocsSettings,
+    disputes: Sequence[Finding] = (),
 ) -> Analysis:
-    """Find every problem in what the reports store read (CPU-bound: run it in a thread)."""
+    """Find every problem in what the reports store read (CPU-bound: run it in a thread).
+
+    ``disputes`` are gaps owners reported ("not ours"); one stays while the entity still has
+    the owner who disputed it."""
     facts = inputs.facts
+    standing = [
+        f
+        for f in disputes
+        if (item := facts.items.get(f.entity)) is not None and item.owner == f.owner
+    ]
     return Analysis(
         now=now,
         facts=facts,
-        gaps=ownership_gaps(facts),
+        gaps=sort_findings([*ownership_gaps(facts), *standing]),
         docs=docs_findings(facts, now, thresholds, settings.docs_required),
         docs_indexed=thresholds.enabled,
         thresholds=thresholds,

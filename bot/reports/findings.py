@@ -23,6 +23,7 @@ GAP_CODES: dict[str, str] = {
     "owner-wrong-kind": "Owner is neither a Group nor a User",
     "owner-group-empty": "Owner team without members",
     "owner-user-no-group": "Owner is a User in no team",
+    "owner-disputed": "Owner says it is not theirs",
     "group-owns-nothing": "Teams that own nothing",
 }
 
@@ -195,6 +196,29 @@ def ownership_gaps(facts: CatalogFacts) -> list[Finding]:
             )
         )
     return sort_findings(found)
+
+
+def disputed_ownership(
+    entity: str,
+    owner: str,
+    by: str,
+    campaign: int,
+    named_team: str | None = None,
+    reason: str | None = None,
+) -> Finding:
+    """The ownership gap an attestation answer "not ours" makes: ``owner`` (the team asked)
+    says ``entity`` is not theirs; ``named_team`` is who they say owns it, when they said."""
+    why = f" ({' '.join(reason.split())[:200]})" if reason and reason.strip() else ""
+    problem = f"{short_ref(owner)} says it is not theirs{why}, answered by {by} in check {campaign}"
+    if named_team:
+        fix = (
+            f"If {short_ref(named_team)} owns it, set spec.owner: {short_ref(named_team)} in "
+            "its catalog file; else find the team that runs it."
+        )
+    else:
+        fix = "Find the team that runs it and set spec.owner in its catalog file."
+    teams = tuple(t for t in (owner, named_team) if t)
+    return Finding("owner-disputed", entity, problem, fix, owner=owner, teams=teams)
 
 
 def _team_of(facts: CatalogFacts, item: Item) -> tuple[str, ...]:

@@ -13,12 +13,13 @@ import asyncio
 import contextlib
 import contextvars
 import datetime as dt
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from bot.docs.settings import DocsSettings
 from bot.reports.analysis import Analysis, analyse
+from bot.reports.findings import Finding
 from bot.reports.render import REPORTS, ReportResult, build_report
 from bot.reports.settings import ReportsSettings
 from bot.reports.store import PLATFORM_SCOPE
@@ -55,16 +56,25 @@ class Reports:
     """Builds reports from the synced catalog and the docs index."""
 
     def __init__(
-        self, store: ReportsStore, settings: ReportsSettings, thresholds: DocsSettings
+        self,
+        store: ReportsStore,
+        settings: ReportsSettings,
+        thresholds: DocsSettings,
+        disputes: Callable[[], Awaitable[list[Finding]]] | None = None,
     ) -> None:
         self.store = store
         self.settings = settings
         self.thresholds = thresholds
+        # Ownership gaps owners reported ("not ours" in an ownership check, ``bot.attest``).
+        self.disputes = disputes
 
     async def analyse(self, now: dt.datetime) -> Analysis:
         """Read everything reports need (in the store's threads), then analyse it in one."""
         inputs = await self.store.read(now - dt.timedelta(days=self.settings.changes_days))
-        return await asyncio.to_thread(analyse, inputs, now, self.settings, self.thresholds)
+        disputes = await self.disputes() if self.disputes is not None else []
+        return await asyncio.to_thread(
+            analyse, inputs, now, self.settings, self.thresholds, disputes
+        )
 
     async def run(self, now: dt.datetime, posted: bool = True) -> ReportRun:
         """A run's analysis; activate it (``with run.active():``) around the ``/report``

@@ -408,3 +408,46 @@ notify_subscriptions = Table(
     Column("created_by", String(200), nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False),
 )
+
+# --- attestation (bot.attest, migration 0022) ---
+attest_campaigns = Table(
+    "attest_campaigns",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("scope", Text, nullable=False),  # "kind:component,lifecycle:production" ("": default)
+    Column("created_by", String(200), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("due_at", DateTime(timezone=True), nullable=False),
+    Column("remind_every_s", Integer),  # NULL: no reminders
+    Column("closed_at", DateTime(timezone=True)),
+)
+
+attest_items = Table(
+    "attest_items",
+    metadata,
+    # An entity a campaign asks its owning team about, and its version (a hash) when asked.
+    Column("campaign_id", Integer, primary_key=True),
+    Column("entity_ref", REF, primary_key=True),
+    Column("team_ref", REF, nullable=False),
+    Column("version", String(64), nullable=False),
+    Column("title", String(255), nullable=False),
+)
+
+attest_answers = Table(
+    "attest_answers",
+    metadata,
+    # Every answer, kept: the evidence. An item's state is its newest answer.
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("campaign_id", Integer, nullable=False),
+    Column("entity_ref", REF, nullable=False),
+    Column("team_ref", REF, nullable=False),
+    Column("answer", String(20), nullable=False),  # confirmed | not-ours | needs-changes
+    Column("actor", String(300), nullable=False),
+    Column("user_ref", REF),
+    Column("platform", String(40), nullable=False),
+    Column("at", DateTime(timezone=True), nullable=False),
+    Column("version", String(64), nullable=False),
+    Column("note", Text),
+    Column("named_team", REF),
+    Index("ix_attest_answers_campaign", "campaign_id", "id"),
+)

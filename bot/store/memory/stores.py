@@ -6,6 +6,7 @@ and the docs indexer, templates, reports and status read what it wrote.
 
 from __future__ import annotations
 
+from bot.store.memory.attest import MemoryAttestStore
 from bot.store.memory.audit import MemoryAuditLog, MemoryNameClaims
 from bot.store.memory.catalog import MemoryCatalogRows
 from bot.store.memory.claims import MemoryClaimStore
@@ -39,4 +40,5 @@ def memory_stores(rows: MemoryCatalogRows | None = None) -> Stores:
         sync=sync,
         notify=MemoryNotifyStore(rows, docs, lambda: sync.changes),
         subscriptions=MemorySubscriptions(),
+        attest=MemoryAttestStore(),
     )

@@ -7,6 +7,7 @@ from concurrent.futures import ThreadPoolExecutor
 from bot.catalog.queries import run_blocking
 from bot.scheduler.service import instance_id
 from bot.store.db import Database
+from bot.store.sql.attest import SqlAttestStore
 from bot.store.sql.audit import SqlAuditLog, SqlNameClaims
 from bot.store.sql.catalog import SqlCatalogRows
 from bot.store.sql.claims import SqlClaimStore
@@ -38,4 +39,5 @@ def sql_stores(db: Database, pool: ThreadPoolExecutor) -> Stores:
         deliveries=SqlDeliveryClaims(db, instance_id(), pool),
         notify=SqlNotifyStore(db, pool),
         subscriptions=SqlSubscriptions(db, pool),
+        attest=SqlAttestStore(db, pool),
     )
