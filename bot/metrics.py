@@ -28,18 +28,17 @@ else), configured source and schedule ids, platform names, and the fixed outcome
 | ``callboard_docs_index_pages`` / ``_sections`` / ``_sites`` | gauge | |
 | ``callboard_scheduled_runs_total`` | counter | schedule, status |
 | ``callboard_scheduled_deliveries_total`` | counter | platform, status |
-| ``callboard_api_call_duration_seconds`` | histogram | api, outcome |
-| ``callboard_api_call_errors_total`` | counter | api, error |
+| ``callboard_api_call_duration_seconds`` | histogram | api, endpoint, outcome |
+| ``callboard_api_call_errors_total`` | counter | api, endpoint, error |
 | ``callboard_event_loop_lag_seconds`` | histogram | |
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from typing import Literal
 
 from prometheus_client import (
@@ -52,6 +51,7 @@ from prometheus_client import (
     start_http_server,
 )
 
+from bot.apicalls import ApiName
 from bot.metrics_settings import MetricsSettings, parse_metrics
 
 log = logging.getLogger(__name__)
@@ -61,7 +61,6 @@ __all__ = ["CONTENT_TYPE", "Metrics", "MetricsServer", "MetricsSettings", "parse
 CommandOutcome = Literal["ok", "user_error", "not_found", "denied", "error"]
 DialogOutcome = Literal["ok", "invalid", "user_error", "error"]
 SyncOutcome = Literal["ok", "error", "skipped"]
-ApiName = Literal["backstage", "oncall"]
 
 CONTENT_TYPE = CONTENT_TYPE_LATEST
 UNKNOWN_COMMAND = "unknown"
@@ -142,15 +141,17 @@ class Metrics:
         )
         self._api_duration = Histogram(
             "callboard_api_call_duration_seconds",
-            "Calls to outside APIs (Backstage, on-call), by outcome, and how long each took.",
-            ("api", "outcome"),
+            "Requests to outside APIs (backstage, pagerduty, opsgenie), by the kind of request "
+            "(endpoint) and outcome, and how long each took.",
+            ("api", "endpoint", "outcome"),
             buckets=_API_BUCKETS,
             registry=r,
         )
         self._api_errors = Counter(
             "callboard_api_call_errors",
-            "Failed calls to outside APIs, by the kind of error.",
-            ("api", "error"),
+            "Failed requests to outside APIs, by the kind of request and of error "
+            "(http_<status>, timeout, connection, invalid_response, too_large).",
+            ("api", "endpoint", "error"),
             registry=r,
         )
         self._loop_lag = Histogram(
@@ -214,23 +215,15 @@ class Metrics:
 
     # --- outside APIs ---
 
-    def api_call_finished(self, api: ApiName, seconds: float, error: str | None = None) -> None:
-        """One call to ``api``; ``error`` names the failure (an exception class, ``http_503``)."""
+    def api_call_finished(
+        self, api: ApiName, endpoint: str, seconds: float, error: str | None = None
+    ) -> None:
+        """One request to ``api`` (``bot.apicalls``: time it with ``counted``); ``error`` names
+        the failure (``http_503``, ``timeout``...), None for a success."""
         outcome = "ok" if error is None else "error"
-        self._api_duration.labels(api, outcome).observe(max(0.0, seconds))
+        self._api_duration.labels(api, endpoint, outcome).observe(max(0.0, seconds))
         if error is not None:
-            self._api_errors.labels(api, error).inc()
-
-    @contextlib.contextmanager
-    def api_call(self, api: ApiName) -> Iterator[None]:
-        """Time the ``with`` block as one call to ``api``; an exception counts as its error."""
-        start = time.perf_counter()
-        try:
-            yield
-        except BaseException as exc:
-            self.api_call_finished(api, time.perf_counter() - start, type(exc).__name__)
-            raise
-        self.api_call_finished(api, time.perf_counter() - start)
+            self._api_errors.labels(api, endpoint, error).inc()
 
     # --- the process ---
 

@@ -13,6 +13,7 @@ from aiohttp import web
 from prometheus_client.parser import text_string_to_metric_families
 
 from adapters.metrics_http import add_metrics_route
+from bot.apicalls import counted
 from bot.bootstrap import load_settings
 from bot.errors import ConfigError
 from bot.metrics import (
@@ -22,6 +23,7 @@ from bot.metrics import (
     sample_loop_lag,
     start_metrics_server,
 )
+from bot.oncall.model import ProviderError
 
 
 def samples(metrics: Metrics) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
@@ -55,8 +57,8 @@ def test_every_family_is_exposed_with_its_labels() -> None:
     m.scheduled_run("weekly-digest", "taken")
     m.delivery("slack", "posted")
     m.delivery("slack", "rate-limited")
-    m.api_call_finished("backstage", 0.05)
-    m.api_call_finished("oncall", 2.0, "http_503")
+    m.api_call_finished("backstage", "entities", 0.05)
+    m.api_call_finished("pagerduty", "oncalls", 2.0, "http_503")
     m.loop_lag(0.004)
     s = samples(m)
     assert (
@@ -107,8 +109,36 @@ def test_every_family_is_exposed_with_its_labels() -> None:
     assert (
         at(s, "callboard_scheduled_deliveries_total", platform="slack", status="rate-limited") == 1
     )
-    assert at(s, "callboard_api_call_duration_seconds_count", api="oncall", outcome="error") == 1
-    assert at(s, "callboard_api_call_errors_total", api="oncall", error="http_503") == 1
+    assert (
+        at(
+            s,
+            "callboard_api_call_duration_seconds_count",
+            api="pagerduty",
+            endpoint="oncalls",
+            outcome="error",
+        )
+        == 1
+    )
+    assert (
+        at(
+            s,
+            "callboard_api_call_errors_total",
+            api="pagerduty",
+            endpoint="oncalls",
+            error="http_503",
+        )
+        == 1
+    )
+    assert (
+        at(
+            s,
+            "callboard_api_call_duration_seconds_count",
+            api="backstage",
+            endpoint="entities",
+            outcome="ok",
+        )
+        == 1
+    )
     assert at(s, "callboard_event_loop_lag_seconds_count") == 1
 
 
@@ -120,16 +150,25 @@ def test_two_apps_count_apart() -> None:
     assert key not in samples(b)
 
 
-def test_an_api_call_block_records_its_exception_and_lets_it_through() -> None:
+def test_a_counted_block_records_its_exception_and_lets_it_through() -> None:
     m = Metrics()
-    with m.api_call("backstage"):
+    with counted(m, "backstage", "entities"):
         pass
-    with pytest.raises(TimeoutError), m.api_call("backstage"):
+    with pytest.raises(TimeoutError), counted(m, "backstage", "entities"):
         raise TimeoutError
+    with pytest.raises(ProviderError), counted(m, "opsgenie", "alerts"):
+        raise ProviderError("HTTP 422: bad alert", "http_422")  # a client's own error word
+    with counted(None, "opsgenie", "alerts"):  # metrics off: nothing to count in
+        pass
     s = samples(m)
-    ok = ("callboard_api_call_duration_seconds_count", (("api", "backstage"), ("outcome", "ok")))
+    ok = (
+        "callboard_api_call_duration_seconds_count",
+        (("api", "backstage"), ("endpoint", "entities"), ("outcome", "ok")),
+    )
     assert s[ok] == 1
-    assert at(s, "callboard_api_call_errors_total", api="backstage", error="TimeoutError") == 1
+    errors = "callboard_api_call_errors_total"
+    assert at(s, errors, api="backstage", endpoint="entities", error="TimeoutError") == 1
+    assert at(s, errors, api="opsgenie", endpoint="alerts", error="http_422") == 1
 
 
 def test_the_metrics_section(tmp_path: Path) -> None:
