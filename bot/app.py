@@ -22,6 +22,9 @@ if TYPE_CHECKING:
 
 Serve = Callable[[], Coroutine[Any, Any, None]]
 Stop = Callable[[float], Coroutine[Any, Any, None]]  # stop accepting, finish within seconds
+NotReady = Callable[[], list[str]]  # why a platform cannot take requests now (empty: it can)
+
+SHUTTING_DOWN = "shutting down"
 
 
 @dataclass(frozen=True)
@@ -35,6 +38,9 @@ class PlatformParts:
     serve: Serve | None = None
     error: Exception | None = None  # why it cannot serve (raised by ``App.servers``)
     stop: Stop | None = None  # graceful shutdown (``App.stop``); else its serve is cancelled
+    # Its part of ``/readyz`` ("discord: not connected"); called from a worker thread, so it
+    # only reads flags.
+    not_ready: NotReady | None = None
 
 
 @dataclass(frozen=True)
@@ -65,6 +71,7 @@ class App:
     dispatcher: Dispatcher
     scheduler: ReportScheduler
     platforms: dict[str, PlatformParts] = field(default_factory=dict)
+    stopping: bool = False  # set by ``stop``: ``/readyz`` says so, traffic moves away
 
     def servers(self) -> list[Coroutine[Any, Any, None]]:
         """Coroutines serving each configured chat platform (Slack, Discord) until cancelled;
@@ -77,6 +84,7 @@ class App:
     async def stop(self, grace_seconds: float) -> None:
         """Graceful shutdown (SIGTERM): each platform stops accepting and finishes what is in
         flight, then a scheduled run in progress finishes; all within ``grace_seconds``."""
+        self.stopping = True
         loop = asyncio.get_running_loop()
         deadline = loop.time() + grace_seconds
         stops = [p.stop(grace_seconds) for p in self.platforms.values() if p.stop is not None]
@@ -85,11 +93,18 @@ class App:
 
     def not_ready(self) -> list[str]:
         """Why this process should not be sent requests (``/readyz``): the database is not
-        reachable or not migrated, or no catalog source has synced yet. Empty: ready. Blocking.
-        The adapters add their own reasons (not connected, shutting down)."""
+        reachable or not migrated, or no catalog source has synced yet; it is shutting down; a
+        chat platform is not connected (each platform's ``not_ready``). Empty: ready. Blocking
+        (the database is asked): run it in a worker thread."""
         from bot.store.sql.health import database_problems  # the store answers
 
-        return database_problems(self.db)
+        reasons = database_problems(self.db)
+        if self.stopping:
+            reasons.append(SHUTTING_DOWN)
+        for parts in self.platforms.values():
+            if parts.not_ready is not None:
+                reasons.extend(r for r in parts.not_ready() if r not in reasons)
+        return reasons
 
     def close(self) -> None:
         self.services.pool.shutdown(wait=False, cancel_futures=True)

@@ -4,13 +4,14 @@ The core records what happened through ``Metrics`` methods (``command_answered``
 ``sync_finished``, ...) and never imports ``prometheus_client`` itself. Each ``Metrics`` owns a
 registry of its own (no process-wide default registry), so two apps in one process, or two
 tests, count apart. The text exposition is served at ``/metrics`` by the Slack HTTP server
-(``adapters.metrics_http``) or, when no HTTP server runs (Discord only, the scheduler alone),
-on a port of its own (``start_metrics_server``, configured by the ``metrics`` section):
+and, when no Slack HTTP server runs (Discord only, the scheduler alone, Socket Mode), on a port
+of its own with ``/healthz`` and ``/readyz`` beside it: the same routes, ``adapters.metrics_http``
+(``OpsServer``, started by ``callboard run``), configured by the ``metrics`` section:
 
 ```yaml
 metrics:
-  enabled: true       # default; false: nothing is recorded or served
-  port: 9464          # a standalone /metrics port; left out: only the HTTP server's /metrics
+  enabled: true       # default; false: nothing is recorded or served at /metrics
+  port: 9464          # the standalone port; left out: only the Slack HTTP server's routes
   host: 0.0.0.0       # where that port listens (default 127.0.0.1)
 ```
 
@@ -36,7 +37,6 @@ else), configured source and schedule ids, platform names, and the fixed outcome
 from __future__ import annotations
 
 import asyncio
-import logging
 import time
 from collections.abc import Mapping
 from typing import Literal
@@ -48,15 +48,12 @@ from prometheus_client import (
     Gauge,
     Histogram,
     generate_latest,
-    start_http_server,
 )
 
 from bot.apicalls import ApiName
 from bot.metrics_settings import MetricsSettings, parse_metrics
 
-log = logging.getLogger(__name__)
-
-__all__ = ["CONTENT_TYPE", "Metrics", "MetricsServer", "MetricsSettings", "parse_metrics"]
+__all__ = ["CONTENT_TYPE", "Metrics", "MetricsSettings", "parse_metrics"]
 
 CommandOutcome = Literal["ok", "user_error", "not_found", "denied", "error"]
 DialogOutcome = Literal["ok", "invalid", "user_error", "error"]
@@ -249,28 +246,3 @@ def start_loop_lag_sampler(metrics: Metrics, interval: float = 0.5) -> asyncio.T
     return asyncio.get_running_loop().create_task(
         sample_loop_lag(metrics, interval), name="callboard-loop-lag"
     )
-
-
-class MetricsServer:
-    """prometheus_client's own HTTP server (a thread) serving one ``Metrics`` on a port."""
-
-    def __init__(self, metrics: Metrics, host: str, port: int) -> None:
-        server, thread = start_http_server(port, addr=host, registry=metrics.registry)
-        self._server = server
-        self._thread = thread
-        self.host = host
-        self.port = int(server.server_address[1])  # the one bound, when asked for port 0
-
-    def close(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join(timeout=5)
-
-
-def start_metrics_server(metrics: Metrics, settings: MetricsSettings) -> MetricsServer | None:
-    """Serve ``/metrics`` on the configured standalone port; None when none is configured."""
-    if not settings.enabled or settings.port is None:
-        return None
-    server = MetricsServer(metrics, settings.host, settings.port)
-    log.info("metrics at http://%s:%d/metrics", settings.host, server.port)
-    return server

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import re
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -209,3 +210,84 @@ async def test_a_retry_delivered_to_another_replica_is_answered_once(
     await second.event(event, event_id="Ev0REPLICA2")
     await second.settle()
     assert len(fake.calls_to("chat.postMessage")) == 2
+
+
+async def test_callboard_run_with_only_the_scheduler_serves_the_standalone_port(
+    tmp_path: Path,
+) -> None:
+    """No Slack HTTP server: ``metrics.port`` serves /healthz, /readyz and /metrics (the same
+    routes), scraped while it runs; SIGTERM turns /readyz to 503 and exits 0."""
+    import asyncio
+    import os
+    import signal
+    import sys
+
+    import aiohttp
+    import yaml
+
+    from tests.e2e.test_slack import free_port
+
+    port = free_port()
+    config = tmp_path / "callboard.yaml"
+    config.write_text(
+        yaml.safe_dump(
+            {
+                "data_dir": str(tmp_path / "var"),
+                "database": {"url": f"sqlite:///{tmp_path / 'callboard.db'}"},
+                "catalog": {"sources": [{"type": "file", "name": "demo", "target": str(DEMO)}]},
+                "schedules": [
+                    {"id": "weekly", "cron": "0 9 * * mon", "report": "digest", "to": "teams"}
+                ],
+                "metrics": {"port": port, "host": "127.0.0.1"},
+                "shutdown": {"grace_seconds": 30},
+            }
+        )
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "DISCORD_"))}
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "adapters.cli",
+        "--config",
+        str(config),
+        "run",
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.PIPE,
+        env=env,
+    )
+    assert proc.stderr is not None
+    seen: list[str] = []
+    base = f"http://127.0.0.1:{port}"
+    try:
+        while not any("Health and metrics:" in line for line in seen):
+            line = (await asyncio.wait_for(proc.stderr.readline(), 60)).decode()  # hang guard
+            assert line, f"callboard run stopped: {''.join(seen)}"
+            seen.append(line)
+        async with aiohttp.ClientSession() as http:
+            async with http.get(f"{base}/healthz") as resp:
+                assert resp.status == 200
+                assert (await resp.json())["entities"] > 0
+            async with http.get(f"{base}/readyz") as resp:
+                assert (resp.status, await resp.json()) == (200, {"ready": True, "reasons": []})
+            text = ""
+            async with asyncio.timeout(60):  # a hang guard: the lag sampler's first tick
+                while not sample(text, "callboard_event_loop_lag_seconds_count"):
+                    async with http.get(f"{base}/metrics") as resp:
+                        assert resp.status == 200
+                        text = await resp.text()
+                    await asyncio.sleep(0.2)
+            count = "callboard_sync_duration_seconds_count"
+            assert sample(text, count, source="demo", outcome="ok") == 1
+            proc.send_signal(signal.SIGTERM)
+            while not any("callboard: stopping" in line for line in seen):
+                line = (await asyncio.wait_for(proc.stderr.readline(), 60)).decode()
+                assert line, f"callboard run stopped: {''.join(seen)}"
+                seen.append(line)
+        code = await asyncio.wait_for(proc.wait(), 60)
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+    rest = (await proc.stderr.read()).decode()
+    assert code == 0, "".join(seen) + rest

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import textwrap
-import urllib.request
 from pathlib import Path
 
 import aiohttp
@@ -12,7 +11,7 @@ import pytest
 from aiohttp import web
 from prometheus_client.parser import text_string_to_metric_families
 
-from adapters.metrics_http import add_metrics_route
+from adapters.metrics_http import OpsServer, add_metrics_route
 from bot.apicalls import counted
 from bot.bootstrap import load_settings
 from bot.errors import ConfigError
@@ -21,9 +20,9 @@ from bot.metrics import (
     Metrics,
     MetricsSettings,
     sample_loop_lag,
-    start_metrics_server,
 )
 from bot.oncall.model import ProviderError
+from tests.conftest import DEMO, AppFactory
 
 
 def samples(metrics: Metrics) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
@@ -193,22 +192,51 @@ def test_the_metrics_section(tmp_path: Path) -> None:
         load_settings(path)
 
 
-def test_the_standalone_server_serves_the_registry() -> None:
-    m = Metrics()
-    m.delivery("discord", "failed")
-    assert start_metrics_server(m, MetricsSettings()) is None  # no port: none started
-    assert start_metrics_server(m, MetricsSettings(enabled=False, port=0)) is None
-    server = start_metrics_server(m, MetricsSettings(port=0))  # 0: any free port
-    assert server is not None
+async def test_the_standalone_port_serves_health_readiness_and_metrics(
+    make_app: AppFactory,
+) -> None:
+    app = make_app(sources=[{"type": "file", "name": "demo", "target": str(DEMO)}])
+    assert app.services.metrics is not None
+    app.services.metrics.delivery("discord", "failed")
+    server = await OpsServer(app).start("127.0.0.1", 0)  # 0: any free port
+    base = f"http://127.0.0.1:{server.port}"
     try:
-        url = f"http://127.0.0.1:{server.port}/metrics"
-        with urllib.request.urlopen(url, timeout=10) as resp:
-            body = resp.read().decode()
-        assert 'callboard_scheduled_deliveries_total{platform="discord",status="failed"} 1.0' in (
-            body
-        )
+        async with aiohttp.ClientSession() as http:
+            async with http.get(f"{base}/metrics") as resp:
+                assert resp.status == 200
+                assert resp.headers["Content-Type"] == CONTENT_TYPE
+                body = await resp.text()
+            async with http.get(f"{base}/healthz") as resp:
+                assert resp.status == 200
+                assert (await resp.json())["ok"] is True
+            async with http.get(f"{base}/readyz") as resp:
+                assert (resp.status, await resp.json()) == (200, {"ready": True, "reasons": []})
+            app.stopping = True  # as App.stop sets it on SIGTERM
+            async with http.get(f"{base}/readyz") as resp:
+                assert resp.status == 503
+                assert (await resp.json())["reasons"] == ["shutting down"]
+        line = 'callboard_scheduled_deliveries_total{platform="discord",status="failed"} 1.0'
+        assert line in body
     finally:
-        server.close()
+        await server.close()
+
+
+async def test_the_standalone_port_without_metrics_still_answers_health(
+    make_app: AppFactory,
+) -> None:
+    app = make_app(sources=[], metrics={"enabled": False, "port": 9464})
+    server = await OpsServer(app).start("127.0.0.1", 0)
+    try:
+        async with aiohttp.ClientSession() as http:
+            async with http.get(f"http://127.0.0.1:{server.port}/metrics") as resp:
+                assert resp.status == 404  # metrics are off: nothing recorded, nothing served
+            async with http.get(f"http://127.0.0.1:{server.port}/readyz") as resp:
+                assert resp.status == 503
+                assert (await resp.json())["reasons"] == [
+                    "no catalog source has synced successfully yet"
+                ]
+    finally:
+        await server.close()
 
 
 async def test_the_aiohttp_route_answers_a_scrape() -> None:
