@@ -291,3 +291,21 @@ async def test_callboard_run_with_only_the_scheduler_serves_the_standalone_port(
             await proc.wait()
     rest = (await proc.stderr.read()).decode()
     assert code == 0, "".join(seen) + rest
+
+
+def test_readiness_names_a_missing_migration_but_not_a_newer_schema(
+    make_app: AppFactory,
+) -> None:
+    """An old replica beside a newer one during a rolling upgrade stays ready; a database
+    behind this version is not."""
+    from sqlalchemy import text
+
+    app = make_app(sources=[{"type": "file", "name": "demo", "target": str(DEMO)}])
+    assert app.not_ready() == []
+    with app.db.engine.begin() as conn:
+        conn.execute(text("DELETE FROM alembic_version WHERE version_num = '0020'"))
+    (reason,) = app.not_ready()
+    assert "not migrated (missing 0020); run callboard migrate" in reason
+    with app.db.engine.begin() as conn:  # a newer version's migration, on top of 0020
+        conn.execute(text("INSERT INTO alembic_version (version_num) VALUES ('0999')"))
+    assert app.not_ready() == []
