@@ -7,6 +7,7 @@ never import this module: handlers get ``ctx.services`` (``bot.services.Services
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -20,8 +21,11 @@ if TYPE_CHECKING:
     from bot.stores import Stores
 
 
+log = logging.getLogger(__name__)
+
 Serve = Callable[[], Coroutine[Any, Any, None]]
 Stop = Callable[[float], Coroutine[Any, Any, None]]  # stop accepting, finish within seconds
+Close = Callable[[], Coroutine[Any, Any, None]]  # close connections (after ``Stop``)
 NotReady = Callable[[], list[str]]  # why a platform cannot take requests now (empty: it can)
 
 SHUTTING_DOWN = "shutting down"
@@ -38,6 +42,7 @@ class PlatformParts:
     serve: Serve | None = None
     error: Exception | None = None  # why it cannot serve (raised by ``App.servers``)
     stop: Stop | None = None  # graceful shutdown (``App.stop``); else its serve is cancelled
+    close: Close | None = None  # after ``stop`` and the scheduler's last post: disconnect
     # Its part of ``/readyz`` ("discord: not connected"); called from a worker thread, so it
     # only reads flags.
     not_ready: NotReady | None = None
@@ -82,14 +87,19 @@ class App:
         return [p.serve() for p in self.platforms.values() if p.serve is not None]
 
     async def stop(self, grace_seconds: float) -> None:
-        """Graceful shutdown (SIGTERM): each platform stops accepting and finishes what is in
-        flight, then a scheduled run in progress finishes; all within ``grace_seconds``."""
+        """Graceful shutdown (SIGTERM), within ``grace_seconds``: each platform stops accepting
+        and finishes what is in flight while a scheduled run in progress finishes (it may still
+        post through them); then the platforms close their connections."""
         self.stopping = True
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + grace_seconds
         stops = [p.stop(grace_seconds) for p in self.platforms.values() if p.stop is not None]
-        await asyncio.gather(*stops, return_exceptions=True)
-        await self.scheduler.finish(max(0.0, deadline - loop.time()))
+        done = await asyncio.gather(
+            *stops, self.scheduler.finish(grace_seconds), return_exceptions=True
+        )
+        closes = [p.close() for p in self.platforms.values() if p.close is not None]
+        done += await asyncio.gather(*closes, return_exceptions=True)
+        for failed in done:
+            if isinstance(failed, Exception):
+                log.error("shutdown: %s", failed, exc_info=failed)
 
     def not_ready(self) -> list[str]:
         """Why this process should not be sent requests (``/readyz``): the database is not

@@ -55,6 +55,7 @@ def start(app: App) -> PlatformParts | None:
         poster=adapter,
         serve=lambda: adapter.run(_token(app)),
         stop=adapter.stop,
+        close=adapter.close,
         not_ready=adapter.not_ready,
     )
 

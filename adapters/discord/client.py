@@ -172,7 +172,8 @@ class DiscordAdapter:
 
     async def stop(self, grace_seconds: float) -> None:
         """Graceful shutdown: take no new work, let answers in flight be delivered (up to
-        ``grace_seconds``), then close the gateway connection (``run`` returns)."""
+        ``grace_seconds``); the connection stays for a scheduled post still going out
+        (``close`` ends it)."""
         self.stopping = True
         running = {t for t in self._in_flight if not t.done()}
         log.info(
@@ -184,6 +185,9 @@ class DiscordAdapter:
             _, late = await asyncio.wait(running, timeout=max(0.0, grace_seconds))
             if late:
                 log.warning("Discord: %d interactions unfinished after the grace", len(late))
+
+    async def close(self) -> None:
+        """Close the gateway connection (``run`` returns)."""
         await self.client.close()
 
     # ---------------------------------------------------------------- lifecycle

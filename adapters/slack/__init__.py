@@ -82,6 +82,7 @@ def start(app: App) -> PlatformParts | None:
         poster=runtime.poster(),
         serve=runtime.serve,
         stop=runtime.stop,
+        close=runtime.close,
         not_ready=runtime.not_ready,
     )
 

@@ -303,11 +303,19 @@ class SlackRuntime:
 
     async def stop(self, grace_seconds: float) -> None:
         """Graceful shutdown (SIGTERM): answer 503 on ``/readyz``, stop taking requests, let
-        requests and answers in flight finish (up to ``grace_seconds``), close connections."""
+        requests and answers in flight finish (up to ``grace_seconds``). The Web API session
+        stays open for a scheduled post still going out; ``close`` ends it."""
         self.stopping = True
         self.grace_seconds = grace_seconds
         log.info("Slack: stopping; finishing requests in flight (up to %ss)", grace_seconds)
-        await self.close()
+        if self._socket is not None:
+            await self._socket.close_async()
+            self._socket = None
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+        if self.adapter is not None:
+            await self.adapter.close(grace_seconds)
 
     async def close(self) -> None:
         """Stop taking requests, let answers on their way finish, then close connections."""

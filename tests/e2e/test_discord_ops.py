@@ -4,6 +4,7 @@ shutdown, with the real discord.py client driven by simcord (tests/e2e/test_disc
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 from typing import Any
 
 import aiohttp
@@ -91,3 +92,47 @@ async def test_while_stopping_a_new_interaction_is_told_to_ask_again(
         late = await w.ben.slash(w.channel, "whoowns", entity="payments-api")
         assert late.response.content == RESTARTING and late.response.ephemeral
         assert not late.response.embeds  # nothing was looked up
+
+
+async def test_a_scheduled_post_going_out_at_shutdown_still_reaches_discord(
+    make_app: AppFactory,
+) -> None:
+    """SIGTERM while a scheduled run posts to two channels: the Discord connection stays
+    until the run's last post is out, then closes."""
+    from bot.bootstrap import build_scheduler
+    from bot.reports.settings import Target
+    from bot.scheduler import Schedule
+    from tests.conftest import FixedClock
+
+    clock = FixedClock(dt.datetime(2026, 11, 2, 9, 0, 1, tzinfo=dt.UTC))
+    app = make_app(sources=DEMO_SOURCES, platforms=[PLATFORM], discord={}, clock=clock, reports={})
+    paced, go_on = asyncio.Event(), asyncio.Event()
+
+    async def pace(seconds: float) -> None:  # between the two posts: SIGTERM arrives here
+        paced.set()
+        await go_on.wait()
+
+    async with discord_world(app) as w:
+        second = w.guild.create_text_channel("ops")
+        daily = Schedule(
+            id="daily",
+            cron="0 9 * * *",
+            timezone="UTC",
+            report="digest",
+            teams=False,
+            targets=(Target("discord", str(w.channel.id)), Target("discord", str(second.id))),
+        )
+        app.scheduler = build_scheduler(app, [daily], sleep=pace)
+        run = asyncio.ensure_future(app.scheduler.on_fire("daily"))  # as APScheduler fires it
+        await asyncio.wait_for(paced.wait(), 60)  # a hang guard, not a timing
+        stopping = asyncio.ensure_future(app.stop(60))
+        for _ in range(50):
+            await asyncio.sleep(0)
+        assert w.adapter.stopping and not w.adapter.client.is_closed()
+        go_on.set()
+        outcome = await asyncio.wait_for(run, 60)
+        await asyncio.wait_for(stopping, 60)
+        assert outcome is not None and outcome.status == "posted", outcome
+        assert [d.status for d in outcome.deliveries] == ["posted", "posted"]
+        assert second.last_message is not None
+        assert w.adapter.client.is_closed()
