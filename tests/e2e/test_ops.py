@@ -309,3 +309,35 @@ def test_readiness_names_a_missing_migration_but_not_a_newer_schema(
     with app.db.engine.begin() as conn:  # a newer version's migration, on top of 0020
         conn.execute(text("INSERT INTO alembic_version (version_num) VALUES ('0999')"))
     assert app.not_ready() == []
+
+
+async def test_two_replicas_on_postgresql_go_unready_together_and_come_back(
+    start_slack: Starter,  # noqa: F811 (the fixture imported above)
+    pg_url: str,
+) -> None:
+    """The acceptance topology: two Slack HTTP replicas on one PostgreSQL; while the database
+    refuses connections both say 503 on /readyz, and both are ready again once it is back."""
+    first = await start_slack(db_url=pg_url)
+    second = await start_slack(db_url=pg_url)
+    second.triggers = 1000
+    name = pg_url.rsplit("/", 1)[1]
+    for replica in (first, second):
+        assert await _readyz(replica) == (200, {"ready": True, "reasons": []})
+    _pg_admin(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS false')
+    _pg_admin(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+        f"WHERE datname = '{name}' AND pid <> pg_backend_pid()"
+    )
+    try:
+        for replica in (first, second):
+            status, body = await _readyz(replica)
+            assert status == 503 and "unreachable" in body["reasons"][0]
+    finally:
+        _pg_admin(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS true')
+    for replica in (first, second):
+        assert await _readyz(replica) == (200, {"ready": True, "reasons": []})
+        assert (await replica.command("/whoowns", "payments-api"))[0] == 200
+        async with replica.http.get(f"http://127.0.0.1:{replica.port}/metrics") as resp:
+            text = await resp.text()
+        count = "callboard_command_duration_seconds_count"
+        assert sample(text, count, command="whoowns", platform="slack", outcome="ok") == 1.0
