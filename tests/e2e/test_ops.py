@@ -341,3 +341,41 @@ async def test_two_replicas_on_postgresql_go_unready_together_and_come_back(
             text = await resp.text()
         count = "callboard_command_duration_seconds_count"
         assert sample(text, count, command="whoowns", platform="slack", outcome="ok") == 1.0
+
+
+def test_a_metrics_port_already_taken_is_a_configuration_error(tmp_path: Path) -> None:
+    import os
+    import socket
+    import subprocess
+    import sys
+
+    import yaml
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        config = tmp_path / "callboard.yaml"
+        config.write_text(
+            yaml.safe_dump(
+                {
+                    "data_dir": str(tmp_path / "var"),
+                    "catalog": {"sources": [{"type": "file", "name": "demo", "target": str(DEMO)}]},
+                    "schedules": [
+                        {"id": "weekly", "cron": "0 9 * * mon", "report": "digest", "to": "teams"}
+                    ],
+                    "metrics": {"port": port, "host": "127.0.0.1"},
+                }
+            )
+        )
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "DISCORD_"))}
+        done = subprocess.run(
+            [sys.executable, "-m", "adapters.cli", "--config", str(config), "run"],
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=120,  # a hang guard
+        )
+    assert done.returncode == 2, done.stderr
+    assert f"metrics.port {port} on 127.0.0.1 cannot be served" in done.stderr
