@@ -47,7 +47,8 @@ USER 10001:10001
 VOLUME ["/app/var"]
 EXPOSE 3000
 # Slack HTTP mode answers /healthz on slack.port; a Discord-only or scheduler-only container
-# points CALLBOARD_HEALTH_URL at its metrics port (metrics.port) instead.
+# sets metrics.port (which serves /healthz, /readyz and /metrics) and points
+# CALLBOARD_HEALTH_URL at http://127.0.0.1:<metrics.port>/healthz instead.
 HEALTHCHECK --interval=30s --timeout=5s --start-period=300s --retries=3 \
   CMD ["python", "-c", "import os, urllib.request; urllib.request.urlopen(os.environ['CALLBOARD_HEALTH_URL'], timeout=4)"]
 ENTRYPOINT ["callboard"]

@@ -52,7 +52,7 @@ from bot.trust import last_attempt, never_attempted
 from commands import COMMANDS, INTERPRETERS
 
 if TYPE_CHECKING:
-    from bot.metrics import MetricsServer
+    from adapters.metrics_http import OpsServer
 
 log = logging.getLogger("callboard")
 
@@ -170,8 +170,10 @@ async def _serve(app: App, ns: argparse.Namespace, console: Console | None = Non
     if services.attest is not None:  # ownership checks' reminders, claimed across replicas
         schedule_reminders(aps, services.attest)
     servers = [asyncio.create_task(s) for s in app.servers()]
-    metrics_server, lag = _start_metrics(app)
+    lag = _start_loop_lag(app)
+    ops: OpsServer | None = None
     try:
+        ops = await _start_ops_server(app)
         aps.start()
         if services.notifier is not None:  # its check job, and a first pass for the first sync
             schedule_notifier(aps, services.notifier)
@@ -192,8 +194,8 @@ async def _serve(app: App, ns: argparse.Namespace, console: Console | None = Non
             task.cancel()
         if lag is not None:
             lag.cancel()
-        if metrics_server is not None:
-            metrics_server.close()
+        if ops is not None:
+            await ops.close()
 
 
 async def _until_stopped(app: App, serving: Awaitable[Any]) -> None:
@@ -232,18 +234,44 @@ async def _until_stopped(app: App, serving: Awaitable[Any]) -> None:
 _NO_SIGNAL_HANDLERS = (NotImplementedError, RuntimeError, ValueError)
 
 
-def _start_metrics(app: App) -> tuple[MetricsServer | None, asyncio.Task[None] | None]:
-    """With metrics on: the event-loop lag sampler, and the standalone ``/metrics`` port when
-    ``metrics.port`` is set (Discord or the scheduler alone has no HTTP server; the Slack HTTP
-    server serves ``/metrics`` itself)."""
+def _start_loop_lag(app: App) -> asyncio.Task[None] | None:
+    """With metrics on: the event-loop lag sampler (cancelled when serving ends)."""
     metrics = app.services.metrics
     if metrics is None:
-        return None, None
-    from bot.metrics import start_loop_lag_sampler, start_metrics_server
+        return None
+    from bot.metrics import start_loop_lag_sampler
 
-    found = app.services.settings.optional_section("metrics", MetricsSettings)
-    server = start_metrics_server(metrics, found or MetricsSettings())
-    return server, start_loop_lag_sampler(metrics)
+    return start_loop_lag_sampler(metrics)
+
+
+async def _start_ops_server(app: App) -> OpsServer | None:
+    """With ``metrics.port`` set: ``/healthz``, ``/readyz`` and ``/metrics`` on that port, the
+    routes the Slack HTTP server serves (Discord alone, the scheduler alone, Socket Mode have
+    no HTTP server of their own)."""
+    settings = app.services.settings
+    found = settings.optional_section("metrics", MetricsSettings) or MetricsSettings()
+    if found.port is None:
+        return None
+    try:
+        from adapters.metrics_http import OpsServer
+    except ImportError as exc:  # aiohttp comes with the slack and discord extras
+        raise ConfigError(
+            f"{settings.path or 'the config'}: metrics.port needs aiohttp, which is installed "
+            f"with callboard[slack] or callboard[discord] ({exc})"
+        ) from exc
+    try:
+        server = await OpsServer(app).start(found.host, found.port)
+    except OSError as exc:
+        raise ConfigError(
+            f"{settings.path or 'the config'}: metrics.port {found.port} on {found.host} "
+            f"cannot be served: {exc.strerror or exc}"
+        ) from exc
+    print(
+        f"Health and metrics: http://{found.host}:{server.port}/readyz, /healthz, /metrics",
+        file=sys.stderr,
+        flush=True,
+    )
+    return server
 
 
 def _stdin_readable() -> bool:

@@ -161,6 +161,9 @@ def build_services(
         from bot.metrics import Metrics
 
         metrics = Metrics()
+    for source in sources:  # a Backstage source counts its requests in the app's metrics
+        if isinstance(source, backstage_source.BackstageSource):
+            source.calls = metrics
     docs_settings = settings.optional_section("docs", DocsSettings) or DocsSettings()
     reader = CatalogReader(stores.rows)
     search = SearchCache(reader.rows)
@@ -254,8 +257,8 @@ def build_services(
         pool=pool,
         metrics=metrics,
         deliveries=stores.deliveries,
-        oncall=build_directory(oncall_settings, secret_environ(), pool),
-        pager=ProviderPager(oncall_settings, secret_environ(), pool),
+        oncall=build_directory(oncall_settings, secret_environ(), pool, metrics),
+        pager=ProviderPager(oncall_settings, secret_environ(), pool, metrics),
         notifier=notifier,
         subscriptions=stores.subscriptions,
         attest=attest,

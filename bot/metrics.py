@@ -4,13 +4,14 @@ The core records what happened through ``Metrics`` methods (``command_answered``
 ``sync_finished``, ...) and never imports ``prometheus_client`` itself. Each ``Metrics`` owns a
 registry of its own (no process-wide default registry), so two apps in one process, or two
 tests, count apart. The text exposition is served at ``/metrics`` by the Slack HTTP server
-(``adapters.metrics_http``) or, when no HTTP server runs (Discord only, the scheduler alone),
-on a port of its own (``start_metrics_server``, configured by the ``metrics`` section):
+and, when no Slack HTTP server runs (Discord only, the scheduler alone, Socket Mode), on a port
+of its own with ``/healthz`` and ``/readyz`` beside it: the same routes, ``adapters.metrics_http``
+(``OpsServer``, started by ``callboard run``), configured by the ``metrics`` section:
 
 ```yaml
 metrics:
-  enabled: true       # default; false: nothing is recorded or served
-  port: 9464          # a standalone /metrics port; left out: only the HTTP server's /metrics
+  enabled: true       # default; false: nothing is recorded or served at /metrics
+  port: 9464          # the standalone port; left out: only the Slack HTTP server's routes
   host: 0.0.0.0       # where that port listens (default 127.0.0.1)
 ```
 
@@ -28,18 +29,16 @@ else), configured source and schedule ids, platform names, and the fixed outcome
 | ``callboard_docs_index_pages`` / ``_sections`` / ``_sites`` | gauge | |
 | ``callboard_scheduled_runs_total`` | counter | schedule, status |
 | ``callboard_scheduled_deliveries_total`` | counter | platform, status |
-| ``callboard_api_call_duration_seconds`` | histogram | api, outcome |
-| ``callboard_api_call_errors_total`` | counter | api, error |
+| ``callboard_api_call_duration_seconds`` | histogram | api, endpoint, outcome |
+| ``callboard_api_call_errors_total`` | counter | api, endpoint, error |
 | ``callboard_event_loop_lag_seconds`` | histogram | |
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import logging
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from typing import Literal
 
 from prometheus_client import (
@@ -49,19 +48,16 @@ from prometheus_client import (
     Gauge,
     Histogram,
     generate_latest,
-    start_http_server,
 )
 
+from bot.apicalls import ApiName
 from bot.metrics_settings import MetricsSettings, parse_metrics
 
-log = logging.getLogger(__name__)
-
-__all__ = ["CONTENT_TYPE", "Metrics", "MetricsServer", "MetricsSettings", "parse_metrics"]
+__all__ = ["CONTENT_TYPE", "Metrics", "MetricsSettings", "parse_metrics"]
 
 CommandOutcome = Literal["ok", "user_error", "not_found", "denied", "error"]
 DialogOutcome = Literal["ok", "invalid", "user_error", "error"]
 SyncOutcome = Literal["ok", "error", "skipped"]
-ApiName = Literal["backstage", "oncall"]
 
 CONTENT_TYPE = CONTENT_TYPE_LATEST
 UNKNOWN_COMMAND = "unknown"
@@ -142,15 +138,17 @@ class Metrics:
         )
         self._api_duration = Histogram(
             "callboard_api_call_duration_seconds",
-            "Calls to outside APIs (Backstage, on-call), by outcome, and how long each took.",
-            ("api", "outcome"),
+            "Requests to outside APIs (backstage, pagerduty, opsgenie), by the kind of request "
+            "(endpoint) and outcome, and how long each took.",
+            ("api", "endpoint", "outcome"),
             buckets=_API_BUCKETS,
             registry=r,
         )
         self._api_errors = Counter(
             "callboard_api_call_errors",
-            "Failed calls to outside APIs, by the kind of error.",
-            ("api", "error"),
+            "Failed requests to outside APIs, by the kind of request and of error "
+            "(http_<status>, timeout, connection, invalid_response, too_large).",
+            ("api", "endpoint", "error"),
             registry=r,
         )
         self._loop_lag = Histogram(
@@ -214,23 +212,15 @@ class Metrics:
 
     # --- outside APIs ---
 
-    def api_call_finished(self, api: ApiName, seconds: float, error: str | None = None) -> None:
-        """One call to ``api``; ``error`` names the failure (an exception class, ``http_503``)."""
+    def api_call_finished(
+        self, api: ApiName, endpoint: str, seconds: float, error: str | None = None
+    ) -> None:
+        """One request to ``api`` (``bot.apicalls``: time it with ``counted``); ``error`` names
+        the failure (``http_503``, ``timeout``...), None for a success."""
         outcome = "ok" if error is None else "error"
-        self._api_duration.labels(api, outcome).observe(max(0.0, seconds))
+        self._api_duration.labels(api, endpoint, outcome).observe(max(0.0, seconds))
         if error is not None:
-            self._api_errors.labels(api, error).inc()
-
-    @contextlib.contextmanager
-    def api_call(self, api: ApiName) -> Iterator[None]:
-        """Time the ``with`` block as one call to ``api``; an exception counts as its error."""
-        start = time.perf_counter()
-        try:
-            yield
-        except BaseException as exc:
-            self.api_call_finished(api, time.perf_counter() - start, type(exc).__name__)
-            raise
-        self.api_call_finished(api, time.perf_counter() - start)
+            self._api_errors.labels(api, endpoint, error).inc()
 
     # --- the process ---
 
@@ -256,28 +246,3 @@ def start_loop_lag_sampler(metrics: Metrics, interval: float = 0.5) -> asyncio.T
     return asyncio.get_running_loop().create_task(
         sample_loop_lag(metrics, interval), name="callboard-loop-lag"
     )
-
-
-class MetricsServer:
-    """prometheus_client's own HTTP server (a thread) serving one ``Metrics`` on a port."""
-
-    def __init__(self, metrics: Metrics, host: str, port: int) -> None:
-        server, thread = start_http_server(port, addr=host, registry=metrics.registry)
-        self._server = server
-        self._thread = thread
-        self.host = host
-        self.port = int(server.server_address[1])  # the one bound, when asked for port 0
-
-    def close(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join(timeout=5)
-
-
-def start_metrics_server(metrics: Metrics, settings: MetricsSettings) -> MetricsServer | None:
-    """Serve ``/metrics`` on the configured standalone port; None when none is configured."""
-    if not settings.enabled or settings.port is None:
-        return None
-    server = MetricsServer(metrics, settings.host, settings.port)
-    log.info("metrics at http://%s:%d/metrics", settings.host, server.port)
-    return server

@@ -10,7 +10,9 @@ from bot.config import Section
 
 @dataclass(frozen=True)
 class MetricsSettings:
-    """Whether metrics are kept, and the standalone port (None: only the HTTP server's)."""
+    """Whether metrics are kept, and the standalone port (None: only the Slack HTTP server's
+    routes). That port serves ``/healthz`` and ``/readyz`` too, and ``/metrics`` when
+    ``enabled`` (``adapters.metrics_http.OpsServer``)."""
 
     enabled: bool = True
     host: str = "127.0.0.1"

@@ -6,9 +6,10 @@ shutdown:
 ```
 
 On SIGTERM ``callboard run`` stops accepting requests (``/readyz`` answers 503, the listener
-closes), lets requests and answers in flight finish, then lets a scheduled run in progress
-finish, all within ``grace_seconds`` together; what is still running then is cancelled. The
-database is closed and the process exits 0.
+closes, Discord tells new interactions to ask again), lets requests and answers in flight
+finish while a scheduled run in progress finishes (posting through the still-open chat
+connections), then closes those connections (``App.stop``), all within ``grace_seconds``; what
+is still running then is cancelled. The database is closed and the process exits 0.
 """
 
 from __future__ import annotations

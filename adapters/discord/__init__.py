@@ -49,7 +49,15 @@ def start(app: App) -> PlatformParts | None:
     if not settings.enabled:
         return None
     adapter = DiscordAdapter(app, settings)
-    return PlatformParts("discord", adapter, poster=adapter, serve=lambda: adapter.run(_token(app)))
+    return PlatformParts(
+        "discord",
+        adapter,
+        poster=adapter,
+        serve=lambda: adapter.run(_token(app)),
+        stop=adapter.stop,
+        close=adapter.close,
+        not_ready=adapter.not_ready,
+    )
 
 
 def _token(app: App) -> str:

@@ -4,15 +4,21 @@ Same shape as every adapter: ``to_request`` (an interaction or message → ``Req
 ``render_reply`` (``Reply`` → embeds, see ``render.py``) and ``post`` (scheduled reports).
 Slash commands answer within Discord's 3 seconds or ``defer()`` and follow up; lookups are
 ephemeral with a Share button; dialogs become modals (``forms.py``).
+
+Operations: ``not_ready`` is Discord's part of ``/readyz`` (``discord: not connected`` until
+the gateway session is ready, and once the client is closed); ``stop`` (SIGTERM, within
+``shutdown.grace_seconds``) answers new interactions and mentions with a short "restarting"
+note, lets those in flight deliver their answers, then closes the client.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import re
-from collections.abc import Awaitable, Sequence
+from collections.abc import Awaitable, Iterator, Sequence
 from typing import Any
 
 import discord
@@ -43,7 +49,7 @@ from adapters.discord.tree import (
     build_command,
     slash_commands,
 )
-from bot.app import App
+from bot.app import SHUTTING_DOWN, App
 from bot.catalog.read import KIND_PRIORITY, IndexEntry
 from bot.chat import (
     ChatUser,
@@ -64,6 +70,8 @@ log = logging.getLogger(__name__)
 PLATFORM = "discord"
 CHOICE_TEXT_MAX = 100
 READY_TIMEOUT = 120.0
+NOT_CONNECTED = "discord: not connected"
+RESTARTING = "Callboard is restarting; ask again in a minute."
 
 
 class DiscordError(BotError):
@@ -136,6 +144,51 @@ class DiscordAdapter:
                 build_command(slash, self.run_slash, self), guild=self.guild
             )
         self.client.tree.on_error = self._tree_error  # type: ignore[method-assign]
+        self.stopping = False  # set by ``stop``: new interactions get RESTARTING
+        self._in_flight: set[asyncio.Task[Any]] = set()  # interactions being answered
+
+    # ------------------------------------------------------------- operations
+
+    def not_ready(self) -> list[str]:
+        """Discord's part of ``/readyz`` (read from a worker thread: flags only)."""
+        if self.stopping:
+            return [SHUTTING_DOWN]
+        if self.client.is_closed() or not self.client.is_ready():
+            return [NOT_CONNECTED]
+        return []
+
+    @contextlib.contextmanager
+    def _answering(self) -> Iterator[None]:
+        """Count the current task as an interaction in flight until the block ends."""
+        task = asyncio.current_task()
+        if task is None:  # not in a task (cannot happen under discord.py); nothing to track
+            yield
+            return
+        self._in_flight.add(task)
+        try:
+            yield
+        finally:
+            self._in_flight.discard(task)
+
+    async def stop(self, grace_seconds: float) -> None:
+        """Graceful shutdown: take no new work, let answers in flight be delivered (up to
+        ``grace_seconds``); the connection stays for a scheduled post still going out
+        (``close`` ends it)."""
+        self.stopping = True
+        running = {t for t in self._in_flight if not t.done()}
+        log.info(
+            "Discord: stopping; %d interactions in flight (up to %ss)",
+            len(running),
+            grace_seconds,
+        )
+        if running:
+            _, late = await asyncio.wait(running, timeout=max(0.0, grace_seconds))
+            if late:
+                log.warning("Discord: %d interactions unfinished after the grace", len(late))
+
+    async def close(self) -> None:
+        """Close the gateway connection (``run`` returns)."""
+        await self.client.close()
 
     # ---------------------------------------------------------------- lifecycle
 
@@ -265,22 +318,28 @@ class DiscordAdapter:
     async def run_slash(
         self, interaction: discord.Interaction, slash: SlashCommand, values: dict[str, Any]
     ) -> None:
+        if await self._refused(interaction):
+            return
         responder = InteractionResponder(interaction)
-        request = await self.to_request(
-            interaction.user,
-            interaction.channel_id,
-            slash.text(values),
-            command=slash.spec.name,
-            progress=responder,
-        )
-        await self._answer(responder, self.app.dispatcher.dispatch(request))
+        with self._answering():
+            request = await self.to_request(
+                interaction.user,
+                interaction.channel_id,
+                slash.text(values),
+                command=slash.spec.name,
+                progress=responder,
+            )
+            await self._answer(responder, self.app.dispatcher.dispatch(request))
 
     async def run_button(self, interaction: discord.Interaction, command: str) -> None:
+        if await self._refused(interaction):
+            return
         responder = InteractionResponder(interaction)
-        request = await self.to_request(
-            interaction.user, interaction.channel_id, command, progress=responder
-        )
-        await self._answer(responder, self.app.dispatcher.dispatch(request))
+        with self._answering():
+            request = await self.to_request(
+                interaction.user, interaction.channel_id, command, progress=responder
+            )
+            await self._answer(responder, self.app.dispatcher.dispatch(request))
 
     async def share_button(self, interaction: discord.Interaction) -> None:
         """Post the ephemeral answer for everyone; the private copy says it was shared."""
@@ -332,17 +391,20 @@ class DiscordAdapter:
                 f"Step {page + 1} of {len(form.pages)} saved.", view=view, ephemeral=True
             )
             return
+        if await self._refused(interaction):
+            return  # the form stays open: submitted again after the restart, it runs
         responder = InteractionResponder(interaction)
-        submission = DialogSubmission(
-            dialog_id=form.dialog.id,
-            values=dict(form.values),
-            user=await self.chat_user(interaction.user),
-            channel=form.channel,
-            platform=PLATFORM,
-            state=dict(form.dialog.state),
-            progress=responder,
-        )
-        await self._answer(responder, self.app.dispatcher.submit(submission), form=form)
+        with self._answering():
+            submission = DialogSubmission(
+                dialog_id=form.dialog.id,
+                values=dict(form.values),
+                user=await self.chat_user(interaction.user),
+                channel=form.channel,
+                platform=PLATFORM,
+                state=dict(form.dialog.state),
+                progress=responder,
+            )
+            await self._answer(responder, self.app.dispatcher.submit(submission), form=form)
 
     async def _modal(self, form: PendingForm, page: int) -> DialogModal:
         # The pickers' choices come from the name index: read it in a worker thread first.
@@ -368,6 +430,14 @@ class DiscordAdapter:
         if not pool or len(pool) > 25:
             return None
         return [(e.ref, _choice_name(e)) for e in sorted(pool, key=_browse_order)]
+
+    async def _refused(self, interaction: discord.Interaction) -> bool:
+        """While stopping: say so (privately) instead of starting work; True when refused."""
+        if not self.stopping:
+            return False
+        with contextlib.suppress(discord.HTTPException):
+            await interaction.response.send_message(RESTARTING, ephemeral=True)
+        return True
 
     async def _answer(
         self,
@@ -499,6 +569,16 @@ class DiscordAdapter:
         if text is None:
             return
         responder = MentionResponder(message)
+        if self.stopping:
+            with contextlib.suppress(discord.HTTPException):
+                await responder.send(content=RESTARTING)
+            return
+        with self._answering():
+            await self._answer_mention(message, responder, text)
+
+    async def _answer_mention(
+        self, message: discord.Message, responder: MentionResponder, text: str
+    ) -> None:
         request = await self.to_request(
             message.author, message.channel.id, text, mention=True, progress=responder
         )

@@ -77,7 +77,13 @@ def start(app: App) -> PlatformParts | None:
     if runtime is None:
         return None
     return PlatformParts(
-        "slack", runtime, poster=runtime.poster(), serve=runtime.serve, stop=runtime.stop
+        "slack",
+        runtime,
+        poster=runtime.poster(),
+        serve=runtime.serve,
+        stop=runtime.stop,
+        close=runtime.close,
+        not_ready=runtime.not_ready,
     )
 
 

@@ -34,11 +34,11 @@ from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
 from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_sdk.web.async_client import AsyncWebClient
 
-from adapters.metrics_http import add_metrics_route
+from adapters.metrics_http import add_ops_routes
 from adapters.slack.app import SlackAdapter
 from adapters.slack.client import make_client
 from adapters.slack.post import ChannelResolver, SlackPoster, single_workspace
-from bot.app import App
+from bot.app import SHUTTING_DOWN, App
 from bot.errors import ConfigError
 from bot.platforms import (
     SLACK_APP_TOKEN,
@@ -52,8 +52,6 @@ from bot.platforms import (
 log = logging.getLogger(__name__)
 
 EVENTS_PATH = "/slack/events"
-HEALTH_PATH = "/healthz"
-READY_PATH = "/readyz"
 REPLAY_WINDOW = 300  # seconds either side of now (Slack's documented five minutes)
 _TIMESTAMP = re.compile(r"[0-9]{1,12}")  # ASCII digits only: no sign, exponent or fraction
 _SIGNATURE = re.compile(r"v0=[0-9a-f]{64}")
@@ -192,6 +190,16 @@ class SlackRuntime:
         self.stopping = False  # set at shutdown: /readyz answers 503 so traffic moves away
         self.grace_seconds = 5.0  # how long ``close`` lets requests and answers in flight run
 
+    def not_ready(self) -> list[str]:
+        """Slack's part of ``/readyz``: shutting down, or not started / not connected."""
+        if self.stopping:
+            return [SHUTTING_DOWN]
+        if self.adapter is None:
+            return ["slack: not started"]
+        if self.settings.mode == "socket" and self._socket is None:
+            return ["slack: not connected (Socket Mode)"]
+        return []
+
     # ------------------------------------------------------------------ startup
 
     async def start(self) -> SlackAdapter:
@@ -226,31 +234,9 @@ class SlackRuntime:
                 return bolt_request
             return await to_aiohttp_response(await adapter.bolt.async_dispatch(bolt_request))
 
-        async def health(_: web.Request) -> web.Response:
-            entities = await asyncio.to_thread(self.app.services.reader.count)
-            return web.json_response({"ok": True, "entities": entities})
-
         web_app = web.Application()
-
-        async def ready(_: web.Request) -> web.Response:
-            reasons = await asyncio.to_thread(self.app.not_ready)
-            if self.stopping:
-                reasons.append("shutting down")
-            elif self.adapter is None:
-                reasons.append("slack: not started")
-            if reasons:
-                return web.json_response({"ready": False, "reasons": reasons}, status=503)
-            return web.json_response({"ready": True, "reasons": []})
-
-        web_app.add_routes(
-            [
-                web.post(EVENTS_PATH, events),
-                web.get(HEALTH_PATH, health),
-                web.get(READY_PATH, ready),
-            ]
-        )
-        if self.app.services.metrics is not None:
-            add_metrics_route(web_app, self.app.services.metrics)
+        web_app.add_routes([web.post(EVENTS_PATH, events)])
+        add_ops_routes(web_app, self.app, self.not_ready)  # /healthz, /readyz, /metrics
         flow = adapter.bolt.oauth_flow
         if flow is not None:
 
@@ -317,11 +303,19 @@ class SlackRuntime:
 
     async def stop(self, grace_seconds: float) -> None:
         """Graceful shutdown (SIGTERM): answer 503 on ``/readyz``, stop taking requests, let
-        requests and answers in flight finish (up to ``grace_seconds``), close connections."""
+        requests and answers in flight finish (up to ``grace_seconds``). The Web API session
+        stays open for a scheduled post still going out; ``close`` ends it."""
         self.stopping = True
         self.grace_seconds = grace_seconds
         log.info("Slack: stopping; finishing requests in flight (up to %ss)", grace_seconds)
-        await self.close()
+        if self._socket is not None:
+            await self._socket.close_async()
+            self._socket = None
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+        if self.adapter is not None:
+            await self.adapter.close(grace_seconds)
 
     async def close(self) -> None:
         """Stop taking requests, let answers on their way finish, then close connections."""

@@ -10,7 +10,8 @@ change since the last sync is not written again, and problems name that location
 A sync is all or nothing: a page that fails (an HTTP error, a timeout, a redirect loop, a
 refused token, an answer that is not the catalog's JSON) fails the source, and its last good
 entities stay. Requests use the standard library (``urllib``) from the sync's worker thread;
-the bearer token is never sent to another origin on a redirect and never shown.
+the bearer token is never sent to another origin on a redirect and never shown. Each page
+request is counted in the app's metrics (``calls``: api ``backstage``, endpoint ``entities``).
 """
 
 from __future__ import annotations
@@ -31,6 +32,15 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode, urlsplit
 
 from bot.annotations import MANAGED_BY_LOCATION
+from bot.apicalls import (
+    CONNECTION,
+    INVALID_RESPONSE,
+    TIMEOUT,
+    TOO_LARGE,
+    ApiCalls,
+    counted,
+    http_error,
+)
 from bot.catalog.files import FileRead, KnownFile
 from bot.catalog.model import DEFAULT_NAMESPACE, EntityRef, Relation
 from bot.catalog.problems import Problem
@@ -53,6 +63,8 @@ MAX_PAGES = 100_000
 _MAX_GROUP_KEY = 1000  # catalog_files.path holds 1024 characters
 _MAX_RELATION_TYPE = 40  # relations.type holds 40 characters
 _USER_AGENT = "callboard-catalog-sync"
+ENDPOINT = "entities"  # the metrics' endpoint class of a by-query page
+REDIRECT = "redirect"  # the metrics' error word for a redirect not followed or looping
 
 
 @dataclass(frozen=True)
@@ -129,9 +141,13 @@ class _Redirects(urllib.request.HTTPRedirectHandler):
     ) -> urllib.request.Request | None:
         parts = urlsplit(newurl)
         if parts.scheme not in ("http", "https"):
-            raise _PageError(f"redirected to a non-HTTP URL ({scrub(newurl)}); not followed")
+            raise _PageError(
+                f"redirected to a non-HTTP URL ({scrub(newurl)}); not followed", REDIRECT
+            )
         if self.origin[0] == "https" and parts.scheme == "http":
-            raise _PageError(f"redirected from https to plain http ({scrub(newurl)}); not followed")
+            raise _PageError(
+                f"redirected from https to plain http ({scrub(newurl)}); not followed", REDIRECT
+            )
         new = super().redirect_request(req, fp, code, msg, headers, newurl)
         if new is not None and self.bearer and (parts.scheme, parts.netloc) == self.origin:
             new.add_unredirected_header("Authorization", f"Bearer {self.bearer}")
@@ -139,7 +155,16 @@ class _Redirects(urllib.request.HTTPRedirectHandler):
 
 
 class _PageError(Exception):
-    """One page could not be fetched; the message is scrubbed."""
+    """One page could not be fetched; the message is scrubbed. ``kind`` is the bounded word the
+    metrics count it by (``bot.apicalls``)."""
+
+    def __init__(self, message: str, kind: str) -> None:
+        super().__init__(message)
+        self.kind = kind
+
+
+class _NotCatalog(_PageError):
+    """A page that is JSON, but not the catalog's answer (no ``items`` list)."""
 
 
 class _Deadline:
@@ -246,6 +271,8 @@ class BackstageSource:
         self.name = name
         self.options = options
         self._deadlines = _Deadlines()
+        # Where each page request is counted (the app's metrics; set by the composition root).
+        self.calls: ApiCalls | None = None
 
     @property
     def location(self) -> str:
@@ -304,21 +331,22 @@ class BackstageSource:
                     if size > limit:
                         raise _PageError(
                             f"answered more than {self.options.max_page_mb} MB for one page; "
-                            "lower page_size"
+                            "lower page_size",
+                            TOO_LARGE,
                         )
                     if time.monotonic() > deadline:
-                        raise _PageError(f"took longer than {timeout}s to send one page")
+                        raise _PageError(f"took longer than {timeout}s to send one page", TIMEOUT)
                     chunks.append(chunk)
             if watchdog.fired:  # the answer ended because the deadline shut the socket
-                raise _PageError(f"took longer than {timeout}s to send one page")
+                raise _PageError(f"took longer than {timeout}s to send one page", TIMEOUT)
         except _PageError:
             raise
         except (urllib.error.URLError, http.client.HTTPException, OSError) as exc:
             if watchdog.fired and answered:
-                raise _PageError(f"took longer than {timeout}s to send one page") from None
+                raise _PageError(f"took longer than {timeout}s to send one page", TIMEOUT) from None
             if watchdog.fired:
-                raise _PageError(f"did not answer within {timeout}s") from None
-            raise _PageError(self._translate(exc, timeout)) from None
+                raise _PageError(f"did not answer within {timeout}s", TIMEOUT) from None
+            raise _PageError(self._translate(exc, timeout), _error_kind(exc)) from None
         body = b"".join(chunks)
         try:
             return json.loads(body), size
@@ -326,7 +354,8 @@ class BackstageSource:
             snippet = scrub(body[:80].decode("utf-8", "replace")).replace("\n", " ")
             raise _PageError(
                 f"did not answer with JSON (Content-Type {content_type or 'none'}, starting "
-                f"{snippet!r}); is url the Backstage backend's base URL?"
+                f"{snippet!r}); is url the Backstage backend's base URL?",
+                INVALID_RESPONSE,
             ) from None
 
     def _translate(
@@ -394,16 +423,19 @@ class BackstageSource:
             page += 1
             params = first if cursor is None else [("limit", first[0][1]), ("cursor", cursor)]
             try:
-                data, size = self._get(opener, f"{endpoint}?{urlencode(params)}", bearer)
+                with counted(self.calls, "backstage", ENDPOINT):
+                    data, size = self._get(opener, f"{endpoint}?{urlencode(params)}", bearer)
+                    if not isinstance(data, dict) or not isinstance(data.get("items"), list):
+                        raise _NotCatalog("no items list", INVALID_RESPONSE)
+            except _NotCatalog:
+                raise SourceError(
+                    f"{who}: page {page} of {scrub(endpoint)} is not a catalog answer "
+                    "(no items list); is url the Backstage backend's base URL?"
+                ) from None
             except _PageError as exc:
                 raise SourceError(
                     f"{who}: page {page} of {scrub(endpoint)} failed: {scrub(str(exc))}"
                 ) from None
-            if not isinstance(data, dict) or not isinstance(data.get("items"), list):
-                raise SourceError(
-                    f"{who}: page {page} of {scrub(endpoint)} is not a catalog answer "
-                    "(no items list); is url the Backstage backend's base URL?"
-                )
             total += size
             if total > max_total:
                 raise SourceError(
@@ -488,6 +520,15 @@ class BackstageSource:
             time.perf_counter() - started,
         )
         return reads
+
+
+def _error_kind(exc: urllib.error.URLError | http.client.HTTPException | OSError) -> str:
+    """The metrics' word for what urllib raised (``_translate`` says it in words)."""
+    if isinstance(exc, urllib.error.HTTPError):
+        return REDIRECT if 300 <= exc.code < 400 else http_error(exc.code)
+    if isinstance(exc, urllib.error.URLError):
+        return TIMEOUT if isinstance(exc.reason, TimeoutError) else CONNECTION
+    return TIMEOUT if isinstance(exc, TimeoutError) else CONNECTION
 
 
 def _normalise(

@@ -16,6 +16,7 @@ from concurrent.futures import Executor
 from typing import Protocol
 
 from bot.annotations import OPSGENIE_SCHEDULE, OPSGENIE_TEAM, PAGERDUTY_SERVICE_ID
+from bot.apicalls import ApiCalls
 from bot.oncall.model import (
     OPSGENIE,
     PAGERDUTY,
@@ -147,14 +148,22 @@ class ProviderDirectory:
 
 
 def build_directory(
-    settings: OnCallSettings, environ: Mapping[str, str], executor: Executor | None = None
+    settings: OnCallSettings,
+    environ: Mapping[str, str],
+    executor: Executor | None = None,
+    calls: ApiCalls | None = None,
 ) -> ProviderDirectory:
-    """The directory of the providers whose token is in ``environ``."""
+    """The directory of the providers whose token is in ``environ``; their requests are
+    counted in ``calls`` (the app's metrics)."""
     providers: dict[str, Provider] = {}
     if environ.get(PAGERDUTY_TOKEN):
-        providers[PAGERDUTY] = PagerDutyProvider(settings.pagerduty_url, environ[PAGERDUTY_TOKEN])
+        providers[PAGERDUTY] = PagerDutyProvider(
+            settings.pagerduty_url, environ[PAGERDUTY_TOKEN], calls
+        )
     if environ.get(OPSGENIE_API_KEY):
-        providers[OPSGENIE] = OpsgenieProvider(settings.opsgenie_url, environ[OPSGENIE_API_KEY])
+        providers[OPSGENIE] = OpsgenieProvider(
+            settings.opsgenie_url, environ[OPSGENIE_API_KEY], calls
+        )
     return ProviderDirectory(
         providers,
         cache_seconds=settings.cache_seconds,

@@ -50,12 +50,17 @@ class OnCallAnswer:
 
 
 class ProviderError(Exception):
-    """The provider refused or failed (its message, said to the user in one line)."""
+    """The provider refused or failed (its message, said to the user in one line); ``kind`` is
+    the bounded word the metrics count it by (``bot.apicalls``: ``http_503``, ``timeout``...)."""
+
+    def __init__(self, message: str, kind: str = "error") -> None:
+        super().__init__(message)
+        self.kind = kind
 
 
 class RateLimited(ProviderError):
     def __init__(self, message: str, retry_after: float) -> None:
-        super().__init__(message)
+        super().__init__(message, "http_429")
         self.retry_after = retry_after
 
 

@@ -18,6 +18,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from bot.annotations import OPSGENIE_TEAM, PAGERDUTY_INTEGRATION_KEY
+from bot.apicalls import CONNECTION, INVALID_RESPONSE, ApiCalls, counted, http_error
+from bot.apicalls import TIMEOUT as TIMED_OUT
 from bot.oncall.model import OPSGENIE, PAGERDUTY, ProviderError
 from bot.oncall.settings import OPSGENIE_API_KEY, OnCallSettings
 
@@ -92,9 +94,14 @@ def _post(url: str, body: Mapping[str, Any], headers: Mapping[str, str]) -> Any:
         if e.code == 429:
             retry = e.headers.get("Retry-After") if e.headers else None
             message += f" (retry after {retry} s)" if retry else ""
-        raise ProviderError(f"HTTP {e.code}: {message}") from None
+        raise ProviderError(f"HTTP {e.code}: {message}", http_error(e.code)) from None
     except (OSError, ValueError) as e:
-        raise ProviderError(str(getattr(e, "reason", e)) or type(e).__name__) from None
+        reason = getattr(e, "reason", e)
+        if isinstance(reason, TimeoutError):
+            kind = TIMED_OUT
+        else:
+            kind = INVALID_RESPONSE if isinstance(e, ValueError) else CONNECTION
+        raise ProviderError(str(reason) or type(e).__name__, kind) from None
 
 
 class ProviderPager:
@@ -105,10 +112,12 @@ class ProviderPager:
         settings: OnCallSettings,
         environ: Mapping[str, str],
         executor: Executor | None = None,
+        calls: ApiCalls | None = None,
     ) -> None:
         self.settings = settings
         self._opsgenie_key = environ.get(OPSGENIE_API_KEY) or None
         self._executor = executor
+        self.calls = calls  # each page sent counted there (pagerduty events, opsgenie alerts)
 
     def can_send(self, target: PageTarget) -> str | None:
         """Why ``target`` cannot be paged (None: it can)."""
@@ -135,7 +144,8 @@ class ProviderPager:
                 },
                 "client": "Callboard",
             }
-            answer = _post(f"{self.settings.events_url}/v2/enqueue", body, {}) or {}
+            with counted(self.calls, "pagerduty", "events"):
+                answer = _post(f"{self.settings.events_url}/v2/enqueue", body, {}) or {}
             if answer.get("status") != "success":
                 raise ProviderError(str(answer.get("message") or "the event was not accepted"))
             return Sent(str(answer.get("dedup_key") or page.dedup_key))
@@ -153,5 +163,6 @@ class ProviderPager:
             "details": {"paged by": page.requester},
         }
         headers = {"Authorization": f"GenieKey {self._opsgenie_key}"}
-        answer = _post(f"{self.settings.opsgenie_url}/v2/alerts", alert, headers) or {}
+        with counted(self.calls, "opsgenie", "alerts"):
+            answer = _post(f"{self.settings.opsgenie_url}/v2/alerts", alert, headers) or {}
         return Sent(str(answer.get("requestId") or page.dedup_key))

@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from bot.apicalls import ApiCalls
 from bot.oncall.http import Query, get_json
 from bot.oncall.model import (
     OPSGENIE,
@@ -41,8 +42,9 @@ def _iso(t: dt.datetime) -> str:
 class PagerDutyProvider:
     name = PAGERDUTY
 
-    def __init__(self, base_url: str, token: str) -> None:
+    def __init__(self, base_url: str, token: str, calls: ApiCalls | None = None) -> None:
         self.base_url = base_url.rstrip("/")
+        self.calls = calls  # each request counted there (api pagerduty)
         # service → (when read, its escalation policy): policies change rarely, so a lookup is
         # one request (``/oncalls``) once the service has been seen.
         self._policies: dict[str, tuple[float, str]] = {}
@@ -51,8 +53,17 @@ class PagerDutyProvider:
             "Accept": "application/vnd.pagerduty+json;version=2",
         }
 
-    def _get(self, path: str, query: Query, timeout: float) -> Any:
-        return get_json(self.base_url, path, query, self._headers, timeout)
+    def _get(self, endpoint: str, path: str, query: Query, timeout: float) -> Any:
+        return get_json(
+            self.base_url,
+            path,
+            query,
+            self._headers,
+            timeout,
+            calls=self.calls,
+            api="pagerduty",
+            endpoint=endpoint,
+        )
 
     def lookup(
         self, target: OnCallTarget, now: dt.datetime, deadline: Callable[[], float]
@@ -72,7 +83,7 @@ class PagerDutyProvider:
                 ("limit", str(PAGE_LIMIT)),
                 ("offset", str(offset)),
             ]
-            page = self._get("/oncalls", query, deadline()) or {}
+            page = self._get("oncalls", "/oncalls", query, deadline()) or {}
             batch = page.get("oncalls") or []
             entries.extend(e for e in batch if isinstance(e, dict))
             if not page.get("more") or not batch:
@@ -86,7 +97,7 @@ class PagerDutyProvider:
         known = self._policies.get(service_id)
         if known is not None and time.monotonic() - known[0] < POLICY_TTL:
             return known[1]
-        service = self._get(f"/services/{service_id}", (), deadline())
+        service = self._get("services", f"/services/{service_id}", (), deadline())
         policy = (service or {}).get("service", {}).get("escalation_policy") or {}
         policy_id = policy.get("id")
         if not policy_id:
@@ -139,12 +150,22 @@ def split_now_next(
 class OpsgenieProvider:
     name = OPSGENIE
 
-    def __init__(self, base_url: str, api_key: str) -> None:
+    def __init__(self, base_url: str, api_key: str, calls: ApiCalls | None = None) -> None:
         self.base_url = base_url.rstrip("/")
+        self.calls = calls  # each request counted there (api opsgenie)
         self._headers = {"Authorization": f"GenieKey {api_key}"}
 
-    def _get(self, path: str, query: Query, timeout: float) -> Any:
-        return get_json(self.base_url, path, query, self._headers, timeout)
+    def _get(self, endpoint: str, path: str, query: Query, timeout: float) -> Any:
+        return get_json(
+            self.base_url,
+            path,
+            query,
+            self._headers,
+            timeout,
+            calls=self.calls,
+            api="opsgenie",
+            endpoint=endpoint,
+        )
 
     def lookup(
         self, target: OnCallTarget, now: dt.datetime, deadline: Callable[[], float]
@@ -153,7 +174,9 @@ class OpsgenieProvider:
         if target.kind == "schedule":
             schedules = [target.id]
         elif target.kind == "team":
-            listed = (self._get("/v2/schedules", (), deadline()) or {}).get("data") or []
+            listed = (self._get("schedules", "/v2/schedules", (), deadline()) or {}).get(
+                "data"
+            ) or []
             schedules = [
                 str(s.get("name"))
                 for s in listed
@@ -173,14 +196,17 @@ class OpsgenieProvider:
         for level, schedule in enumerate(schedules, start=1):
             kind = "id" if _UUID.fullmatch(schedule) else "name"
             query = (("scheduleIdentifierType", kind), ("flat", "false"), ("date", _iso(now)))
-            data = (self._get(f"/v2/schedules/{schedule}/on-calls", query, deadline()) or {}).get(
-                "data"
-            ) or {}
+            data = (
+                self._get("on-calls", f"/v2/schedules/{schedule}/on-calls", query, deadline()) or {}
+            ).get("data") or {}
             shown = (data.get("_parent") or {}).get("name") or schedule
             for p in _og_users(data.get("onCallParticipants")):
                 now_shifts.append(OnCallShift(level=level, person=p, schedule=shown))
             data = (
-                self._get(f"/v2/schedules/{schedule}/next-on-calls", query, deadline()) or {}
+                self._get(
+                    "next-on-calls", f"/v2/schedules/{schedule}/next-on-calls", query, deadline()
+                )
+                or {}
             ).get("data") or {}
             for p in _og_users(data.get("nextOnCallRecipients")):
                 next_shifts.append(OnCallShift(level=level, person=p, schedule=shown))

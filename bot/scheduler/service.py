@@ -139,12 +139,16 @@ class ReportScheduler:
         return job.next_run_time if job is not None else None
 
     async def finish(self, grace_seconds: float) -> None:
-        """Fire nothing new, and let runs in progress finish (up to ``grace_seconds``);
-        ``shutdown`` then cancels what is left."""
+        """Fire nothing new, and let runs in progress finish (up to ``grace_seconds``): those
+        APScheduler fired, missed runs recorded, the start-up catch-up; ``shutdown`` then
+        cancels what is left."""
         if self._aps is not None and self._aps.running:
             self._aps.pause()
-        if self._tasks:
-            await asyncio.wait(set(self._tasks), timeout=grace_seconds)
+        running = set(self._tasks)
+        if self.catching_up is not None and not self.catching_up.done():
+            running.add(self.catching_up)
+        if running:
+            await asyncio.wait(running, timeout=grace_seconds)
 
     def shutdown(self) -> None:
         """Stop firing; a run in progress is cancelled (its claim stays, so no replica
@@ -179,7 +183,19 @@ class ReportScheduler:
         task.add_done_callback(self._tasks.discard)
 
     async def on_fire(self, schedule_id: str) -> RunOutcome | None:
-        """The job APScheduler runs: the run due now (the newest fire time before now)."""
+        """The job APScheduler runs: the run due now (the newest fire time before now). Its
+        task is tracked, so ``finish`` waits for it (APScheduler's own shutdown would cancel
+        it)."""
+        task = asyncio.current_task()
+        if task is not None:
+            self._tasks.add(task)
+        try:
+            return await self._fire(schedule_id)
+        finally:
+            if task is not None:
+                self._tasks.discard(task)
+
+    async def _fire(self, schedule_id: str) -> RunOutcome | None:
         schedule = self.schedules[schedule_id]
         now = self.clock()
         lookback = dt.timedelta(seconds=schedule.misfire_grace_s) + dt.timedelta(days=1)

@@ -16,9 +16,11 @@ import pytest
 
 from bot.logsetup import make_handler
 from tests.e2e.slack_fake import APP_TOKEN, BOT_TOKEN, SIGNING_SECRET
+from tests.oncall_fakes import OG_KEY, PD_TOKEN
 
-# The secrets the e2e tests give the bot (tests/e2e/test_logs.py scans its own processes).
-SECRETS = (BOT_TOKEN, APP_TOKEN, SIGNING_SECRET, "xoxb-2222-second-workspace")
+# The secrets the e2e tests give the bot (tests/e2e/test_logs.py scans its own processes):
+# Slack's, and the on-call providers' (PagerDuty token, Opsgenie key).
+SECRETS = (BOT_TOKEN, APP_TOKEN, SIGNING_SECRET, "xoxb-2222-second-workspace", PD_TOKEN, OG_KEY)
 
 
 @pytest.fixture(autouse=True)

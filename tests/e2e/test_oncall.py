@@ -206,6 +206,57 @@ def test_provider_down_is_one_line_and_the_rest_answers(app: App, pd: FakePagerD
     assert field(card, "On call now") == "ana@x.example (Opsgenie)"
 
 
+def api_calls(app: App, api: str, endpoint: str, outcome: str = "ok") -> float | None:
+    """How many requests to ``api``'s ``endpoint`` the app's metrics counted with ``outcome``."""
+    from tests.e2e.test_ops import sample
+
+    assert app.services.metrics is not None
+    return sample(
+        app.services.metrics.exposition().decode(),
+        "callboard_api_call_duration_seconds_count",
+        api=api,
+        endpoint=endpoint,
+        outcome=outcome,
+    )
+
+
+def api_errors(app: App, api: str, endpoint: str, error: str) -> float | None:
+    from tests.e2e.test_ops import sample
+
+    assert app.services.metrics is not None
+    return sample(
+        app.services.metrics.exposition().decode(),
+        "callboard_api_call_errors_total",
+        api=api,
+        endpoint=endpoint,
+        error=error,
+    )
+
+
+def test_on_call_requests_are_counted_by_provider_endpoint_and_error(
+    app: App, pd: FakePagerDuty, og: FakeOpsgenie
+) -> None:
+    say(app, "/oncall payments-api")  # PagerDuty: the service's policy, then its on-calls
+    say(app, "/oncall ledger")  # Opsgenie: the team's schedules, on-calls, next on-calls
+    assert api_calls(app, "pagerduty", "services") == 1
+    assert api_calls(app, "pagerduty", "oncalls") == 1
+    assert api_calls(app, "opsgenie", "schedules") == 1
+    assert api_calls(app, "opsgenie", "on-calls") == 1
+    assert api_calls(app, "opsgenie", "next-on-calls") == 1
+    pd.fail_status = 503
+    reply = say(app, "/oncall search-api")  # PROOT: its policy is not known yet
+    assert "PagerDuty did not answer: HTTP 503" in " ".join(reply.notes)
+    assert api_calls(app, "pagerduty", "services", "error") == 1
+    assert api_errors(app, "pagerduty", "services", "http_503") == 1
+    done = submit(app, say(app, "/page ledger ledger is behind"), severity="warning")
+    assert done.title == "Paged Opsgenie team payments", done.to_text()
+    assert api_calls(app, "opsgenie", "alerts") == 1
+    ask = say(app, "/page payments-api checkout is down")
+    failed = submit(app, ask, severity="critical")
+    assert failed.error
+    assert api_errors(app, "pagerduty", "events", "http_503") == 1
+
+
 def test_whoowns_card_gains_on_call_now(app: App, pd: FakePagerDuty) -> None:
     card = say(app, "/whoowns payments-api")
     live = field(card, "On call now")
@@ -303,6 +354,15 @@ async def test_whoowns_card_with_on_call_through_slack_signed_http(
         status, body = await slack.command("/whoowns", "payments-api", user="U0ANA")
         assert "On call now" in block_text(body)
         assert len(pd.requests) == sent
+        # The Slack server's /metrics counts those requests, by provider and endpoint.
+        from tests.e2e.test_ops import sample
+
+        async with slack.http.get(f"http://127.0.0.1:{port}/metrics") as resp:
+            scraped = await resp.text()
+        count = "callboard_api_call_duration_seconds_count"
+        for api, endpoint in (("pagerduty", "services"), ("pagerduty", "oncalls")):
+            assert sample(scraped, count, api=api, endpoint=endpoint, outcome="ok") == 1
+        assert sample(scraped, count, api="opsgenie", endpoint="on-calls", outcome="ok") == 1
     finally:
         if slack is not None:
             await slack.http.close()

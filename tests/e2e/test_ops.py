@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import re
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -209,3 +210,172 @@ async def test_a_retry_delivered_to_another_replica_is_answered_once(
     await second.event(event, event_id="Ev0REPLICA2")
     await second.settle()
     assert len(fake.calls_to("chat.postMessage")) == 2
+
+
+async def test_callboard_run_with_only_the_scheduler_serves_the_standalone_port(
+    tmp_path: Path,
+) -> None:
+    """No Slack HTTP server: ``metrics.port`` serves /healthz, /readyz and /metrics (the same
+    routes), scraped while it runs; SIGTERM turns /readyz to 503 and exits 0."""
+    import asyncio
+    import os
+    import signal
+    import sys
+
+    import aiohttp
+    import yaml
+
+    from tests.e2e.test_slack import free_port
+
+    port = free_port()
+    config = tmp_path / "callboard.yaml"
+    config.write_text(
+        yaml.safe_dump(
+            {
+                "data_dir": str(tmp_path / "var"),
+                "database": {"url": f"sqlite:///{tmp_path / 'callboard.db'}"},
+                "catalog": {"sources": [{"type": "file", "name": "demo", "target": str(DEMO)}]},
+                "schedules": [
+                    {"id": "weekly", "cron": "0 9 * * mon", "report": "digest", "to": "teams"}
+                ],
+                "metrics": {"port": port, "host": "127.0.0.1"},
+                "shutdown": {"grace_seconds": 30},
+            }
+        )
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "DISCORD_"))}
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "adapters.cli",
+        "--config",
+        str(config),
+        "run",
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.PIPE,
+        env=env,
+    )
+    assert proc.stderr is not None
+    seen: list[str] = []
+    base = f"http://127.0.0.1:{port}"
+    try:
+        while not any("Health and metrics:" in line for line in seen):
+            line = (await asyncio.wait_for(proc.stderr.readline(), 60)).decode()  # hang guard
+            assert line, f"callboard run stopped: {''.join(seen)}"
+            seen.append(line)
+        async with aiohttp.ClientSession() as http:
+            async with http.get(f"{base}/healthz") as resp:
+                assert resp.status == 200
+                assert (await resp.json())["entities"] > 0
+            async with http.get(f"{base}/readyz") as resp:
+                assert (resp.status, await resp.json()) == (200, {"ready": True, "reasons": []})
+            text = ""
+            async with asyncio.timeout(60):  # a hang guard: the lag sampler's first tick
+                while not sample(text, "callboard_event_loop_lag_seconds_count"):
+                    async with http.get(f"{base}/metrics") as resp:
+                        assert resp.status == 200
+                        text = await resp.text()
+                    await asyncio.sleep(0.2)
+            count = "callboard_sync_duration_seconds_count"
+            assert sample(text, count, source="demo", outcome="ok") == 1
+            proc.send_signal(signal.SIGTERM)
+            while not any("callboard: stopping" in line for line in seen):
+                line = (await asyncio.wait_for(proc.stderr.readline(), 60)).decode()
+                assert line, f"callboard run stopped: {''.join(seen)}"
+                seen.append(line)
+        code = await asyncio.wait_for(proc.wait(), 60)
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+    rest = (await proc.stderr.read()).decode()
+    assert code == 0, "".join(seen) + rest
+
+
+def test_readiness_names_a_missing_migration_but_not_a_newer_schema(
+    make_app: AppFactory,
+) -> None:
+    """An old replica beside a newer one during a rolling upgrade stays ready; a database
+    behind this version is not."""
+    from sqlalchemy import text
+
+    app = make_app(sources=[{"type": "file", "name": "demo", "target": str(DEMO)}])
+    assert app.not_ready() == []
+    with app.db.engine.begin() as conn:
+        conn.execute(text("DELETE FROM alembic_version WHERE version_num = '0020'"))
+    (reason,) = app.not_ready()
+    assert "not migrated (missing 0020); run callboard migrate" in reason
+    with app.db.engine.begin() as conn:  # a newer version's migration, on top of 0020
+        conn.execute(text("INSERT INTO alembic_version (version_num) VALUES ('0999')"))
+    assert app.not_ready() == []
+
+
+async def test_two_replicas_on_postgresql_go_unready_together_and_come_back(
+    start_slack: Starter,  # noqa: F811 (the fixture imported above)
+    pg_url: str,
+) -> None:
+    """The acceptance topology: two Slack HTTP replicas on one PostgreSQL; while the database
+    refuses connections both say 503 on /readyz, and both are ready again once it is back."""
+    first = await start_slack(db_url=pg_url)
+    second = await start_slack(db_url=pg_url)
+    second.triggers = 1000
+    name = pg_url.rsplit("/", 1)[1]
+    for replica in (first, second):
+        assert await _readyz(replica) == (200, {"ready": True, "reasons": []})
+    _pg_admin(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS false')
+    _pg_admin(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+        f"WHERE datname = '{name}' AND pid <> pg_backend_pid()"
+    )
+    try:
+        for replica in (first, second):
+            status, body = await _readyz(replica)
+            assert status == 503 and "unreachable" in body["reasons"][0]
+    finally:
+        _pg_admin(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS true')
+    for replica in (first, second):
+        assert await _readyz(replica) == (200, {"ready": True, "reasons": []})
+        assert (await replica.command("/whoowns", "payments-api"))[0] == 200
+        async with replica.http.get(f"http://127.0.0.1:{replica.port}/metrics") as resp:
+            text = await resp.text()
+        count = "callboard_command_duration_seconds_count"
+        assert sample(text, count, command="whoowns", platform="slack", outcome="ok") == 1.0
+
+
+def test_a_metrics_port_already_taken_is_a_configuration_error(tmp_path: Path) -> None:
+    import os
+    import socket
+    import subprocess
+    import sys
+
+    import yaml
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        config = tmp_path / "callboard.yaml"
+        config.write_text(
+            yaml.safe_dump(
+                {
+                    "data_dir": str(tmp_path / "var"),
+                    "catalog": {"sources": [{"type": "file", "name": "demo", "target": str(DEMO)}]},
+                    "schedules": [
+                        {"id": "weekly", "cron": "0 9 * * mon", "report": "digest", "to": "teams"}
+                    ],
+                    "metrics": {"port": port, "host": "127.0.0.1"},
+                }
+            )
+        )
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "DISCORD_"))}
+        done = subprocess.run(
+            [sys.executable, "-m", "adapters.cli", "--config", str(config), "run"],
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=120,  # a hang guard
+        )
+    assert done.returncode == 2, done.stderr
+    assert f"metrics.port {port} on 127.0.0.1 cannot be served" in done.stderr

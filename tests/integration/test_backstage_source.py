@@ -459,6 +459,35 @@ def test_an_answer_that_is_not_the_catalog_api_is_named(
     )
 
 
+def test_every_page_request_is_counted_in_the_metrics_with_its_error(
+    make_app: AppFactory, fake: FakeBackstage
+) -> None:
+    from tests.e2e.test_ops import sample
+
+    app = make_app(sources=[source(fake.url)])  # synced once: three pages
+
+    def count(name: str, **labels: str) -> float | None:
+        assert app.services.metrics is not None
+        text = app.services.metrics.exposition().decode()
+        return sample(text, name, api="backstage", endpoint="entities", **labels)
+
+    duration = "callboard_api_call_duration_seconds_count"
+    assert count(duration, outcome="ok") == 3
+    fake.fail_page = 3
+    app.services.sync.run()
+    assert count(duration, outcome="ok") == 5
+    assert count(duration, outcome="error") == 1
+    assert count("callboard_api_call_errors_total", error="http_500") == 1
+    fake.fail_page = None
+    fake.redirect_to = fake.url + "/loop-a"
+    app.services.sync.run()
+    assert count("callboard_api_call_errors_total", error="redirect") == 1
+    fake.redirect_to = None
+    fake.items = [{"kind": "Component"}]  # an entity without metadata: still a catalog answer
+    app.services.sync.run()
+    assert count(duration, outcome="ok") == 6
+
+
 def test_bad_backstage_settings_are_config_errors(make_app: AppFactory) -> None:
     with pytest.raises(ConfigError, match=r"url contains credentials") as refused:
         make_app(sources=[source("https://admin:pa55-word-x@backstage.acme.test")])

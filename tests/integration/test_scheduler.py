@@ -818,6 +818,53 @@ async def test_a_run_stopped_by_shutdown_records_how_far_it_got(
     assert len(slack.posts) == 2
 
 
+async def test_finish_lets_the_run_apscheduler_fired_complete_before_shutdown(
+    make_app: AppFactory, planted: Path
+) -> None:
+    """SIGTERM during a scheduled run (``App.stop`` calls ``finish``): the run goes on to its
+    last delivery, and only then is the scheduler shut down."""
+    clock = FixedClock(dt.datetime(2026, 11, 2, 12, 0, tzinfo=dt.UTC))  # nothing due now
+    app = make_app(sources=source(planted), clock=clock, reports={"pace_ms": 0})
+    slack = ChatPlatform("slack")
+    blocked, released = asyncio.Event(), asyncio.Event()
+
+    class Stalling:
+        """Slack taking its time over the second post (while SIGTERM arrives)."""
+
+        platform = "slack"
+
+        async def post(self, channel: str, reply: Any) -> None:
+            if len(slack.posts) == 1:
+                blocked.set()
+                await released.wait()
+            await slack.post(channel, reply)
+
+    app.services.posters["slack"] = Stalling()
+    daily = schedule(misfire_grace_s=60)
+    scheduler = build_scheduler(app, [daily], sleep=Sleeps())
+    await scheduler.start()
+    try:
+        assert scheduler.catching_up is not None
+        await scheduler.catching_up  # nothing was due within its grace
+        clock.now = dt.datetime(2026, 11, 3, 9, 0, 1, tzinfo=dt.UTC)
+        job = scheduler.job("daily")
+        assert job is not None
+        job.modify(next_run_time=dt.datetime.now(dt.UTC))  # APScheduler runs it now
+        await asyncio.wait_for(blocked.wait(), 60)  # a hang guard, not a timing
+        finishing = asyncio.create_task(scheduler.finish(60))
+        for _ in range(20):
+            await asyncio.sleep(0)
+        assert not finishing.done()  # it waits for the run in progress
+        released.set()
+        await asyncio.wait_for(finishing, 60)
+    finally:
+        scheduler.shutdown()
+    await scheduler.wait()
+    runs = SqlClaimStore(app.db).runs_now("daily")
+    assert [(r.status, r.posts) for r in runs if r.posts] == [("posted", 6)]
+    assert len(slack.posts) == 6
+
+
 async def test_runs_and_deliveries_are_counted_in_the_metrics(
     make_app: AppFactory, planted: Path
 ) -> None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import textwrap
-import urllib.request
 from pathlib import Path
 
 import aiohttp
@@ -12,7 +11,8 @@ import pytest
 from aiohttp import web
 from prometheus_client.parser import text_string_to_metric_families
 
-from adapters.metrics_http import add_metrics_route
+from adapters.metrics_http import OpsServer, add_metrics_route
+from bot.apicalls import counted
 from bot.bootstrap import load_settings
 from bot.errors import ConfigError
 from bot.metrics import (
@@ -20,8 +20,9 @@ from bot.metrics import (
     Metrics,
     MetricsSettings,
     sample_loop_lag,
-    start_metrics_server,
 )
+from bot.oncall.model import ProviderError
+from tests.conftest import DEMO, AppFactory
 
 
 def samples(metrics: Metrics) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
@@ -55,8 +56,8 @@ def test_every_family_is_exposed_with_its_labels() -> None:
     m.scheduled_run("weekly-digest", "taken")
     m.delivery("slack", "posted")
     m.delivery("slack", "rate-limited")
-    m.api_call_finished("backstage", 0.05)
-    m.api_call_finished("oncall", 2.0, "http_503")
+    m.api_call_finished("backstage", "entities", 0.05)
+    m.api_call_finished("pagerduty", "oncalls", 2.0, "http_503")
     m.loop_lag(0.004)
     s = samples(m)
     assert (
@@ -107,8 +108,36 @@ def test_every_family_is_exposed_with_its_labels() -> None:
     assert (
         at(s, "callboard_scheduled_deliveries_total", platform="slack", status="rate-limited") == 1
     )
-    assert at(s, "callboard_api_call_duration_seconds_count", api="oncall", outcome="error") == 1
-    assert at(s, "callboard_api_call_errors_total", api="oncall", error="http_503") == 1
+    assert (
+        at(
+            s,
+            "callboard_api_call_duration_seconds_count",
+            api="pagerduty",
+            endpoint="oncalls",
+            outcome="error",
+        )
+        == 1
+    )
+    assert (
+        at(
+            s,
+            "callboard_api_call_errors_total",
+            api="pagerduty",
+            endpoint="oncalls",
+            error="http_503",
+        )
+        == 1
+    )
+    assert (
+        at(
+            s,
+            "callboard_api_call_duration_seconds_count",
+            api="backstage",
+            endpoint="entities",
+            outcome="ok",
+        )
+        == 1
+    )
     assert at(s, "callboard_event_loop_lag_seconds_count") == 1
 
 
@@ -120,16 +149,25 @@ def test_two_apps_count_apart() -> None:
     assert key not in samples(b)
 
 
-def test_an_api_call_block_records_its_exception_and_lets_it_through() -> None:
+def test_a_counted_block_records_its_exception_and_lets_it_through() -> None:
     m = Metrics()
-    with m.api_call("backstage"):
+    with counted(m, "backstage", "entities"):
         pass
-    with pytest.raises(TimeoutError), m.api_call("backstage"):
+    with pytest.raises(TimeoutError), counted(m, "backstage", "entities"):
         raise TimeoutError
+    with pytest.raises(ProviderError), counted(m, "opsgenie", "alerts"):
+        raise ProviderError("HTTP 422: bad alert", "http_422")  # a client's own error word
+    with counted(None, "opsgenie", "alerts"):  # metrics off: nothing to count in
+        pass
     s = samples(m)
-    ok = ("callboard_api_call_duration_seconds_count", (("api", "backstage"), ("outcome", "ok")))
+    ok = (
+        "callboard_api_call_duration_seconds_count",
+        (("api", "backstage"), ("endpoint", "entities"), ("outcome", "ok")),
+    )
     assert s[ok] == 1
-    assert at(s, "callboard_api_call_errors_total", api="backstage", error="TimeoutError") == 1
+    errors = "callboard_api_call_errors_total"
+    assert at(s, errors, api="backstage", endpoint="entities", error="TimeoutError") == 1
+    assert at(s, errors, api="opsgenie", endpoint="alerts", error="http_422") == 1
 
 
 def test_the_metrics_section(tmp_path: Path) -> None:
@@ -154,22 +192,51 @@ def test_the_metrics_section(tmp_path: Path) -> None:
         load_settings(path)
 
 
-def test_the_standalone_server_serves_the_registry() -> None:
-    m = Metrics()
-    m.delivery("discord", "failed")
-    assert start_metrics_server(m, MetricsSettings()) is None  # no port: none started
-    assert start_metrics_server(m, MetricsSettings(enabled=False, port=0)) is None
-    server = start_metrics_server(m, MetricsSettings(port=0))  # 0: any free port
-    assert server is not None
+async def test_the_standalone_port_serves_health_readiness_and_metrics(
+    make_app: AppFactory,
+) -> None:
+    app = make_app(sources=[{"type": "file", "name": "demo", "target": str(DEMO)}])
+    assert app.services.metrics is not None
+    app.services.metrics.delivery("discord", "failed")
+    server = await OpsServer(app).start("127.0.0.1", 0)  # 0: any free port
+    base = f"http://127.0.0.1:{server.port}"
     try:
-        url = f"http://127.0.0.1:{server.port}/metrics"
-        with urllib.request.urlopen(url, timeout=10) as resp:
-            body = resp.read().decode()
-        assert 'callboard_scheduled_deliveries_total{platform="discord",status="failed"} 1.0' in (
-            body
-        )
+        async with aiohttp.ClientSession() as http:
+            async with http.get(f"{base}/metrics") as resp:
+                assert resp.status == 200
+                assert resp.headers["Content-Type"] == CONTENT_TYPE
+                body = await resp.text()
+            async with http.get(f"{base}/healthz") as resp:
+                assert resp.status == 200
+                assert (await resp.json())["ok"] is True
+            async with http.get(f"{base}/readyz") as resp:
+                assert (resp.status, await resp.json()) == (200, {"ready": True, "reasons": []})
+            app.stopping = True  # as App.stop sets it on SIGTERM
+            async with http.get(f"{base}/readyz") as resp:
+                assert resp.status == 503
+                assert (await resp.json())["reasons"] == ["shutting down"]
+        line = 'callboard_scheduled_deliveries_total{platform="discord",status="failed"} 1.0'
+        assert line in body
     finally:
-        server.close()
+        await server.close()
+
+
+async def test_the_standalone_port_without_metrics_still_answers_health(
+    make_app: AppFactory,
+) -> None:
+    app = make_app(sources=[], metrics={"enabled": False, "port": 9464})
+    server = await OpsServer(app).start("127.0.0.1", 0)
+    try:
+        async with aiohttp.ClientSession() as http:
+            async with http.get(f"http://127.0.0.1:{server.port}/metrics") as resp:
+                assert resp.status == 404  # metrics are off: nothing recorded, nothing served
+            async with http.get(f"http://127.0.0.1:{server.port}/readyz") as resp:
+                assert resp.status == 503
+                assert (await resp.json())["reasons"] == [
+                    "no catalog source has synced successfully yet"
+                ]
+    finally:
+        await server.close()
 
 
 async def test_the_aiohttp_route_answers_a_scrape() -> None:

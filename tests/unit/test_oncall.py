@@ -211,6 +211,29 @@ async def test_opsgenie_429_body(og: FakeOpsgenie) -> None:
     assert answer.error == "Opsgenie is rate limiting us; retry after 20 s"
 
 
+async def test_each_request_is_counted_with_its_error_word(
+    pd: FakePagerDuty, og: FakeOpsgenie
+) -> None:
+    from bot.metrics import Metrics
+    from tests.e2e.test_ops import sample
+
+    m = Metrics()
+    d = ProviderDirectory(
+        {
+            PAGERDUTY: PagerDutyProvider("http://127.0.0.1:9", PD_TOKEN, m),  # nothing listens
+            OPSGENIE: OpsgenieProvider(og.url, OG_KEY, m),
+        },
+        clock=lambda: NOW,
+    )
+    og.rate_limit_times, og.retry_after = 3, "20"
+    await d.lookup(OnCallTarget(OPSGENIE, "schedule", "other"))
+    await d.lookup(SERVICE)
+    text = m.exposition().decode()
+    errors = "callboard_api_call_errors_total"
+    assert sample(text, errors, api="opsgenie", endpoint="on-calls", error="http_429") == 1
+    assert sample(text, errors, api="pagerduty", endpoint="services", error="connection") == 1
+
+
 async def test_a_provider_without_token_is_not_configured() -> None:
     d = build_directory(OnCallSettings(), {})
     assert d.providers() == ()

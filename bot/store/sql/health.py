@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 from alembic.config import Config as AlembicConfig
 from alembic.script import ScriptDirectory
 from sqlalchemy import func, select, text
@@ -11,10 +13,17 @@ from bot.store.db import MIGRATIONS, Database
 from bot.store.schema import source_status
 
 
-def _heads() -> set[str]:
+@functools.cache
+def _known() -> tuple[frozenset[str], frozenset[str]]:
+    """Every revision this version ships, and its heads (read once: they never change)."""
+    scripts = _scripts()
+    return frozenset(r.revision for r in scripts.walk_revisions()), frozenset(scripts.get_heads())
+
+
+def _scripts() -> ScriptDirectory:
     cfg = AlembicConfig()
     cfg.set_main_option("script_location", str(MIGRATIONS))
-    return set(ScriptDirectory.from_config(cfg).get_heads())
+    return ScriptDirectory.from_config(cfg)
 
 
 def database_problems(db: Database) -> list[str]:
@@ -22,6 +31,10 @@ def database_problems(db: Database) -> list[str]:
 
     Reachable (one round trip), migrated (the applied revisions are the newest heads), and at
     least one source synced successfully by any replica (its stored status).
+
+    A database holding a revision this version does not know was migrated by a newer version:
+    during a rolling upgrade the old replicas keep serving beside it (a release whose schema
+    the previous version cannot run beside says so), so that is not a reason.
     """
     try:
         with db.engine.connect() as conn:
@@ -38,7 +51,9 @@ def database_problems(db: Database) -> list[str]:
         reason = first[0] if first else type(exc).__name__
         return [f"database {db.safe_url} unreachable or unreadable: {reason}"]
     problems = []
-    missing = _heads() - applied
+    known, heads = _known()
+    newer = applied - known
+    missing = set() if newer else heads - applied
     if missing:
         problems.append(
             f"database {db.safe_url} not migrated (missing {', '.join(sorted(missing))}); "
