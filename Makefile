@@ -28,8 +28,12 @@ $(VENV)/.dev-installed: requirements-dev.txt pyproject.toml | $(BIN)/python
 run: $(VENV)/.run-installed
 	$(BIN)/callboard run
 
+# The suite on every core (pytest-xdist; each worker takes a whole file at a time, so a file's
+# module-scoped peers start once), then the tests that measure the event loop, alone: another
+# worker's load would be in their figures.
 test: $(VENV)/.dev-installed
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n auto --dist loadfile -m "not alone"
+	$(BIN)/python -m pytest -q -m alone
 
 # The unit tier: every command's handler over the in-memory stores (tests/unit/commands), no
 # database, network or subprocess; seconds, not minutes.

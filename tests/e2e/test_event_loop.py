@@ -39,6 +39,8 @@ from tests.e2e.test_slack import (  # noqa: F401 (fixtures)
     start_slack,
 )
 
+pytestmark = pytest.mark.alone  # `make test` runs it after the rest, alone
+
 SLOW_CALLBACK = 0.05  # seconds: what asyncio reports as a slow callback
 
 
