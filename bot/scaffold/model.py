@@ -12,7 +12,7 @@ from bot.errors import UserError
 
 VariableKind = Literal["text", "multiline", "choice", "boolean", "json", "number"]
 Role = Literal["name", "owner", "system", "repo"]
-Engine = Literal["cookiecutter", "backstage", "native"]
+Engine = Literal["cookiecutter", "backstage", "native", "remote"]
 
 # Jinja's default delimiters; a template may change them through ``_jinja2_env_vars``.
 JINJA_MARKERS: tuple[str, ...] = ("{{", "}}", "{%", "%}", "{#", "#}")
@@ -99,6 +99,19 @@ class NativeRecipe:
 
 
 @dataclass(frozen=True)
+class RemoteRecipe:
+    """A Template that runs on the team's Backstage, through its scaffolder REST API."""
+
+    ref: str  # template:default/docs-template, as Backstage's catalog holds it
+    source: str  # the ``backstage`` catalog source it came from (its URL and token)
+    document: Mapping[str, Any]  # the entity as the last sync read it (for dry runs)
+    # The template's own folder, where Callboard may read it (a file: location inside a
+    # scaffold.templates directory): what a dry run sends as its files. None: none readable.
+    folder: Path | None = None
+    file: str | None = None  # the template's own file in ``folder`` (not sent as a file)
+
+
+@dataclass(frozen=True)
 class Template:
     """A template Callboard can offer; ``problems`` say why one cannot be run."""
 
@@ -121,6 +134,7 @@ class Template:
     patterns: Mapping[str, str] = field(default_factory=dict)
     backstage: BackstageRecipe | None = None
     native: NativeRecipe | None = None
+    remote: RemoteRecipe | None = None
     # Variables whose values reach a file or folder name (directly or through a default).
     path_variables: tuple[str, ...] = ()
 

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
 from bot import suggest
 from bot.audit import Requester
+from bot.catalog.backstage_source import BackstageSource
 from bot.catalog.locations import RUNTIME_SOURCE, register_and_sync, unregister_location
 from bot.catalog.model import Entity, EntityRef
 from bot.catalog.queries import run_blocking
@@ -61,6 +62,8 @@ from bot.scaffold.native import (
     write_output,
 )
 from bot.scaffold.publish import Publisher, PublishError, Repository
+from bot.scaffold.remote import RemoteError, ScaffolderClient
+from bot.scaffold.remote_run import RemoteJob, reason, remote_form, remote_reply, write_files
 from bot.scaffold.render import Rendered, RenderError, render
 from bot.scaffold.settings import ScaffoldSettings
 from bot.scaffold.templates import Listing, TemplateLibrary
@@ -207,7 +210,21 @@ class Scaffolder:
             raise NotFound(f"There is no template named “{name[:80]}” (templates: {shown}).{hint}")
         if not found.usable:
             raise UserError(f"The template {found.name} cannot be used: {found.problems[0]}")
+        if found.remote is not None:
+            return await remote_form(found, self._client(found))
         return found
+
+    def _client(self, template: Template) -> ScaffolderClient:
+        """The scaffolder API of the Backstage ``template`` came from (its source's token)."""
+        assert template.remote is not None
+        for source in self.sync.sources:
+            if source.name == template.remote.source and isinstance(source, BackstageSource):
+                options = source.options
+                return ScaffolderClient(options.url, options.token, options.timeout_seconds)
+        raise UserError(
+            f"The template {template.name} cannot be used: its source {template.remote.source} "
+            "is no longer configured"
+        )
 
     # ------------------------------------------------------------------ people
 
@@ -411,7 +428,7 @@ class Scaffolder:
             await self.audit.finish(audit_id, self.clock(), result, message, extra)
             raise
         run = _Run(template, answers, requester, progress or _Silent(), audit_id, dry_run)
-        run.extra = dict(extra or {}) if template.engine == "native" else {}
+        run.extra = dict(extra or {}) if template.engine in ("native", "remote") else {}
         run.output = output
         task = asyncio.get_running_loop().create_task(self._run(run))
         self._tasks.add(task)
@@ -421,8 +438,9 @@ class Scaffolder:
     def _validate(self, template: Template, values: Mapping[str, str], dry_run: bool) -> Answers:
         taken: list[str] = []
         name = str(values.get("name", "")).strip()
-        # Only a valid name reaches the publisher (it becomes part of a path or a URL).
-        if is_valid_object_name(name) and not dry_run:
+        # Only a valid name reaches the publisher (it becomes part of a path or a URL); a
+        # template run on Backstage publishes through Backstage.
+        if is_valid_object_name(name) and not dry_run and template.engine != "remote":
             reason = self.publisher.preflight(name, _owner_name(str(values.get("owner", ""))))
             if reason:
                 taken.append(reason)
@@ -473,6 +491,8 @@ class Scaffolder:
     async def _steps(self, run: _Run, work: Path) -> Reply:
         if run.template.engine == "native":
             return await self._native(run, work)
+        if run.template.engine == "remote":
+            return await self._on_backstage(run)
         answers = run.answers
         owner_name = answers.owner.name
         remote = self.publisher.remote_for(answers.name, owner_name)
@@ -635,6 +655,60 @@ class Scaffolder:
             run.failed = ("registration", problem)
             return self._failure(run)
         return await self._success(run)
+
+    async def _on_backstage(self, run: _Run) -> Reply:
+        """A Template run (or dry-run) by the Backstage it came from: the task's steps are
+        shown as its events arrive, then its output; a failed step's log lines are shown."""
+        template, answers = run.template, run.answers
+        remote = self.publisher.remote_for(answers.name, answers.owner.name)
+        parameters = parameters_for(
+            template, answers, repo_url_value(remote or "", answers.name), run.extra
+        )
+        job = RemoteJob(
+            client=self._client(template),
+            template=template,
+            parameters=parameters,
+            secrets=secrets_for(template, answers),
+            seconds=self.cfg.timeout_seconds,
+            max_bytes=self.cfg.max_output_mb * 2**20,
+        )
+        if run.dry_run:
+            await run.say("asking Backstage for a dry run…")
+            result = await asyncio.to_thread(job.dry_run)
+            if run.output is not None and result.ok:
+                try:
+                    await asyncio.to_thread(write_files, result.files, run.output)
+                except (RemoteError, OSError) as exc:
+                    result.status, result.error = "failed", str(exc)
+                else:
+                    run.notes.append(f"the files were written to {run.output}")
+        else:
+            await run.say("creating the task on Backstage…")
+            loop = asyncio.get_running_loop()
+            said: list[concurrent.futures.Future[None]] = []
+
+            def on_step(line: str) -> None:  # from the worker thread, as each event arrives
+                said.append(asyncio.run_coroutine_threadsafe(run.say(line), loop))
+
+            try:
+                result = await asyncio.to_thread(job.run, on_step)
+            finally:
+                for future in said:  # every step's line is shown before the reply
+                    await asyncio.wrap_future(future)
+        where = f"task {result.task_id}" if result.task_id else "dry run"
+        if not result.ok:
+            run.failed = ("backstage", _redact(reason(result), answers.secrets))
+        else:
+            run.done["backstage"] = f"{where}: completed"
+        return remote_reply(
+            result,
+            template,
+            answers.name,
+            dry_run=run.dry_run,
+            notes=run.notes,
+            describe="describe" in self.commands,
+            secrets=answers.secrets,
+        )
 
     def _predicted(self, name: str, remote: str | None) -> dict[str, Any]:
         """What a template's publish and register steps will give as outputs, for the links
