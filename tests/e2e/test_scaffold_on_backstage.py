@@ -245,3 +245,16 @@ async def test_a_task_on_backstage_through_slack(
     failed = [p for p in posted if "Scaffolding slack-bad on Backstage failed" in p]
     assert failed, posted
     assert "Relative path is not allowed to refer to a directory outside its parent" in failed[-1]
+
+
+async def test_without_scaffold_backstage_the_template_is_listed_as_not_available(
+    peer: tuple[str, Path], make_app: AppFactory
+) -> None:
+    url, root = peer
+    config = sections(url, root)
+    config["scaffold"] = {"templates": [str(root)]}
+    app = make_app(**config)
+    listing = await app.services.scaffolder.listing()
+    [template] = [t for t in listing.templates if t.name == "chat-service"]
+    assert template.engine == "native" and not template.usable
+    assert "scaffold.backstage: run runs it on that Backstage" in template.problems[-1]
