@@ -48,6 +48,21 @@ class Condition:
 
 
 @dataclass(frozen=True)
+class Picker:
+    """A Backstage picker's ``ui:field`` and what its ``ui:options`` allow
+    (``bot.scaffold.pickers``)."""
+
+    field: str  # EntityPicker, OwnedEntityPicker, EntityTagsPicker, RepoUrlPicker...
+    kinds: tuple[str, ...] = ()  # allowedKinds (EntityTagsPicker: kinds), lower-cased
+    # catalogFilter: any of these; each holds (dotted key, values) pairs that must all match
+    filters: tuple[tuple[tuple[str, tuple[str, ...]], ...], ...] = ()
+    arbitrary: bool = False  # allowArbitraryValues: true (any entity reference)
+    default_kind: str | None = None
+    default_namespace: str | None = None
+    hosts: tuple[str, ...] = ()  # RepoUrlPicker allowedHosts
+
+
+@dataclass(frozen=True)
 class Variable:
     """One input of a template, read without rendering anything.
 
@@ -75,6 +90,9 @@ class Variable:
     many: bool = False  # an array: comma-separated in chat, a list for the template
     when: tuple[Condition, ...] = ()  # asked only when all hold (dependencies, if/then)
     shown_as: str | None = None  # the Backstage ui:field chat shows as plain text
+    picker: Picker | None = None  # a catalog-backed picker: offered and checked from the catalog
+    hidden: bool = False  # ui:widget hidden: never asked; ``fixed`` is passed as it is
+    fixed: Any = None  # a hidden field's default (JSON, as the template wrote it)
 
 
 @dataclass(frozen=True)
@@ -166,7 +184,7 @@ class Template:
     @property
     def asked(self) -> tuple[Variable, ...]:
         """The template's own variables the dialog asks for (not the ones Callboard fills)."""
-        return tuple(v for v in self.variables if v.role is None)
+        return tuple(v for v in self.variables if v.role is None and not v.hidden)
 
 
 @dataclass(frozen=True)

@@ -45,7 +45,7 @@ from bot.dispatch import log_error
 from bot.errors import CatalogError, NotFound, PermissionDenied, UserError
 from bot.identity import Identity
 from bot.permissions import requester_groups
-from bot.scaffold import permissions
+from bot.scaffold import permissions, pickers
 from bot.scaffold.backstage import repo_url_value
 from bot.scaffold.model import (
     Answers,
@@ -315,7 +315,12 @@ class Scaffolder:
                     hint="The system the component belongs to",
                 )
             )
-        fields.extend(self._field(v) for v in template.asked)
+        who = _who(requester)
+        for var in template.asked:
+            offered = None
+            if var.picker is not None and not var.many:
+                offered = await self.offload(pickers.allowed, var.picker, self.catalog, who)
+            fields.append(self._field(var, offered))
         title = f"New {template.title}" if len(template.title) <= 20 else "Scaffold"
         return Dialog(
             id=f"{DIALOG_PREFIX}{template.name}",
@@ -329,8 +334,16 @@ class Scaffolder:
             },
         )
 
-    def _field(self, var: Variable) -> DialogField:
+    def _field(self, var: Variable, offered: list[tuple[str, str]] | None = None) -> DialogField:
         kind = FIELD_KINDS[var.kind]
+        choices = () if var.many else var.choices
+        entity_kinds: tuple[str, ...] = ()
+        if var.picker is not None and var.picker.field in pickers.ENTITY_PICKERS and not var.many:
+            # offered from the catalog: its few allowed entities, else a catalog search
+            if offered is not None and 0 < len(offered) <= pickers.OFFERED:
+                kind, choices = "choice", tuple(offered)
+            elif offered is None or offered:
+                kind, entity_kinds = "entity", pickers.kinds_of(var.picker)
         limit = (
             self.cfg.max_text_length
             if var.kind in ("multiline", "json")
@@ -356,9 +369,10 @@ class Scaffolder:
             kind=kind,
             required=var.required and var.default is None and var.derived is None and not var.when,
             default=None if var.secret else var.default,
-            choices=() if var.many else var.choices,
+            choices=choices,
             hint=hint,
             max_length=limit,
+            entity_kinds=entity_kinds,
             secret=var.secret,
         )
 
@@ -416,7 +430,9 @@ class Scaffolder:
                         }
                     )
                 claimed = True
-            answers = await asyncio.to_thread(self._validate, template, values, dry_run)
+            answers = await asyncio.to_thread(
+                self._validate, template, values, dry_run, _who(requester), extra or {}
+            )
         except Exception as exc:
             if claimed:
                 await self.claims.release(component, audit_id)
@@ -435,7 +451,15 @@ class Scaffolder:
         task.add_done_callback(self._tasks.discard)
         return await asyncio.shield(task)
 
-    def _validate(self, template: Template, values: Mapping[str, str], dry_run: bool) -> Answers:
+    def _validate(
+        self,
+        template: Template,
+        values: Mapping[str, str],
+        dry_run: bool,
+        who: tuple[str, ...] = (),
+        extra: Mapping[str, Any] | None = None,
+    ) -> Answers:
+        self._check_repository(template, values, extra or {})
         taken: list[str] = []
         name = str(values.get("name", "")).strip()
         # Only a valid name reaches the publisher (it becomes part of a path or a URL); a
@@ -451,7 +475,38 @@ class Scaffolder:
             max_value_length=self.cfg.max_value_length,
             max_text_length=self.cfg.max_text_length,
             taken=taken,
+            who=who,
         )
+
+    def _check_repository(
+        self, template: Template, values: Mapping[str, str], extra: Mapping[str, Any]
+    ) -> None:
+        """A ``RepoUrlPicker``'s ``allowedHosts``: the repository given (``--values``) must be
+        on one of them; so must the one derived from ``scaffold.publish`` for a run on
+        Backstage (which publishes there). A run Callboard publishes goes where its operator
+        configured, whatever hosts the template names for Backstage's own publishing."""
+        var = template.role_variable("repo")
+        if var is None or var.picker is None or not var.picker.hosts:
+            return
+        given = extra.get(var.name)
+        if isinstance(given, str) and given:
+            try:
+                pickers.check(var.picker, given, self.catalog, ())
+            except ValueError as exc:
+                raise InvalidAnswers({var.name: str(exc)}) from None
+            return
+        if template.engine != "remote":
+            return
+        name = str(values.get("name", "")).strip()
+        name = name if is_valid_object_name(name) else "x"  # the name's own check says why
+        remote = self.publisher.remote_for(name, _owner_name(str(values.get("owner", ""))))
+        host = repo_url_value(remote or "", name).split("?", 1)[0]
+        if host not in var.picker.hosts:
+            raise UserError(
+                f"The template {template.name} publishes only to {' or '.join(var.picker.hosts)} "
+                f"(its {var.name} field's allowedHosts), and Callboard publishes to {host} "
+                "(scaffold.publish)."
+            )
 
     # ------------------------------------------------------------------ the run
 
@@ -920,6 +975,12 @@ class Scaffolder:
             if ref.lower() != str(entity.ref):  # a template's own "Open in catalog" link
                 buttons.append(Button(title, command=f"/describe {ref}"))
         return tuple(buttons)
+
+
+def _who(requester: Requester) -> tuple[str, ...]:
+    """The requester's User and group refs: what their own-entity pickers allow."""
+    user = (str(requester.user_ref),) if requester.user_ref else ()
+    return (*user, *(str(g) for g in requester.groups))
 
 
 def _owner_name(text: str) -> str:

@@ -24,6 +24,7 @@ from bot.catalog.model import EntityRef
 from bot.catalog.read import CatalogReader
 from bot.catalog.validation import is_valid_object_name
 from bot.errors import UserError
+from bot.scaffold import pickers
 from bot.scaffold.model import Answers, InvalidAnswers, Role, Template, Variable
 
 RESERVED = ("name", "owner", "system")
@@ -45,11 +46,13 @@ def validate(
     max_value_length: int,
     max_text_length: int,
     taken: Sequence[str] = (),
+    who: Sequence[str] = (),
 ) -> Answers:
     """Typed, safe answers for ``template``, or ``InvalidAnswers`` with one message per field.
 
     ``taken`` holds extra reasons the name is unavailable (an existing repository, a scaffold
-    already running), found by the caller.
+    already running), found by the caller; ``who`` the requester's User and group refs (what
+    ``OwnedEntityPicker`` and ``MyGroupsPicker`` fields allow).
     """
     errors: dict[str, str] = {}
     known = {v.name for v in template.asked} | set(RESERVED)
@@ -117,6 +120,8 @@ def validate(
             if var.when and not decided and not given:
                 continue  # a page whose condition Callboard cannot read: optional
             value = _typed(template, var, given)
+            if value is not None and var.picker is not None:
+                value = _picked(var, value, catalog, who)
             if value is not None:
                 _check_reach(template, var, value)
         except ValueError as exc:
@@ -149,6 +154,14 @@ def validate(
         submitted=submitted,
         secrets=secrets,
     )
+
+
+def _picked(var: Variable, value: Any, catalog: CatalogReader, who: Sequence[str]) -> Any:
+    """A picker field's value (each item of a list) as the catalog allows it."""
+    assert var.picker is not None
+    if isinstance(value, list):
+        return [pickers.check(var.picker, str(item), catalog, who) for item in value]
+    return pickers.check(var.picker, str(value), catalog, who)
 
 
 def _current(template: Template, name: str, clean: Mapping[str, str]) -> str:
@@ -291,7 +304,7 @@ def _typed(template: Template, var: Variable, given: str) -> Any:
             raise ValueError(f"must be at least {_shown_number(var.minimum)}")
         if var.maximum is not None and number > var.maximum:
             raise ValueError(f"must be at most {_shown_number(var.maximum)}")
-        if template.engine == "native":  # Backstage's form gives the template a number
+        if template.engine in ("native", "remote"):  # Backstage's form gives a number
             return int(number) if var.integer or number.is_integer() else number
         return given
     if var.many:

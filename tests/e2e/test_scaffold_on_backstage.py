@@ -83,7 +83,11 @@ def sections(url: str, root: Path) -> dict[str, Any]:
             },
         ],
         "console": {"user_email": ANA},
-        "scaffold": {"backstage": "run", "templates": [str(root)]},
+        "scaffold": {
+            "backstage": "run",
+            "templates": [str(root)],
+            "publish": {"remote": "https://github.com/acme/{name}.git"},  # Backstage publishes
+        },
     }
 
 
@@ -120,6 +124,7 @@ async def test_a_task_on_backstage_through_the_console(
     assert "Ran Chat service on Backstage for console-svc" in out
     assert "https://docs.example.com/console-svc" in out  # the output's link
     assert "Push console-svc when ready" in out  # ... and its text
+    assert "github.com?owner=acme&repo=console-svc" in out  # the RepoUrlPicker's value
     assert "/describe group:default/team-payments" in out  # an entityRef link: a button
 
 
@@ -199,9 +204,16 @@ async def test_a_task_on_backstage_through_slack(
     view: dict[str, Any] = opened.args["view"]
     assert "Fail on purpose" in str(view)
 
+    # Refused on its field: in the ack when the check beats ack_ms, else said to the user.
     status, body = await submit(slack, view, fill(view, {"name": "Bad Name!"}))
-    assert status == 200 and body["response_action"] == "errors"
-    assert "field:name" in body["errors"]
+    await slack.settle()
+    assert status == 200
+    if body:
+        assert "field:name" in body["errors"]
+    else:
+        [said] = fake.calls_to("chat.postEphemeral")
+        assert "name: “Bad Name!” must be 1-63 characters" in block_text(said.args)
+    fake.calls.clear()
 
     status, body = await submit(slack, view, fill(view, {"name": "slack-svc"}))
     assert (status, body) == (200, "")
@@ -258,3 +270,18 @@ async def test_without_scaffold_backstage_the_template_is_listed_as_not_availabl
     [template] = [t for t in listing.templates if t.name == "chat-service"]
     assert template.engine == "native" and not template.usable
     assert "scaffold.backstage: run runs it on that Backstage" in template.problems[-1]
+
+
+async def test_a_repository_host_the_template_does_not_allow_is_refused_before_any_task(
+    peer: tuple[str, Path], make_app: AppFactory
+) -> None:
+    url, root = peer
+    config = sections(url, root)
+    config["scaffold"]["publish"] = {"remote": "https://gitlab.com/acme/{name}.git"}
+    app = make_app(**config)
+    console = Console(app, io.StringIO("/scaffold chat-service\ngl-svc\n\nn\n"), io.StringIO())
+    await console.loop()
+    assert isinstance(console.out, io.StringIO)
+    out = console.out.getvalue()
+    assert "publishes only to github.com (its repoUrl field's allowedHosts)" in out
+    assert "Callboard publishes to gitlab.com" in out and "task " not in out
