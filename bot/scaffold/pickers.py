@@ -141,21 +141,9 @@ def allowed(
 ) -> list[tuple[str, str]] | None:
     """The (ref, label) pairs the picker may hold, when they can be listed (at most
     ``SCANNED`` read); None when any entity of its kinds may be given (no filter)."""
-    if picker.field in ("EntityTagsPicker", "RepoUrlPicker"):
-        return None
     kinds = kinds_of(picker)
-    if picker.field == "MyGroupsPicker":
-        refs = [r for r in who if r.startswith("group:")]
-    elif picker.field == "OwnedEntityPicker":
-        owners = {r.lower() for r in who}
-        refs = []
-        for kind in kinds or (None,):
-            refs += [e.ref for e in catalog.listing(kind) if (e.owner_ref or "").lower() in owners]
-    elif picker.filters:
-        refs = []
-        for kind in kinds or (None,):
-            refs += [e.ref for e in catalog.listing(kind)[:SCANNED]]
-    else:
+    refs = _candidates(picker, kinds, catalog, who)
+    if refs is None:
         return None
     found = catalog.get_many(refs[:SCANNED])
     out: list[tuple[str, str]] = []
@@ -167,6 +155,27 @@ def allowed(
             continue
         out.append((str(entity.ref), entity.display_name))
     return out
+
+
+def _candidates(
+    picker: Picker, kinds: tuple[str, ...], catalog: CatalogReader, who: Sequence[str]
+) -> list[str] | None:
+    """The refs a picker chooses from, before its filters (None: any of its kinds)."""
+    if picker.field in ("EntityTagsPicker", "RepoUrlPicker"):
+        return None
+    if picker.field == "MyGroupsPicker":
+        return [r for r in who if r.startswith("group:")]
+    refs: list[str] = []
+    if picker.field == "OwnedEntityPicker":
+        owners = {r.lower() for r in who}
+        for kind in kinds or (None,):
+            refs += [e.ref for e in catalog.listing(kind) if (e.owner_ref or "").lower() in owners]
+        return refs
+    if not picker.filters:
+        return None
+    for kind in kinds or (None,):
+        refs += [e.ref for e in catalog.listing(kind)[:SCANNED]]
+    return refs
 
 
 def check(picker: Picker, given: str, catalog: CatalogReader, who: Sequence[str]) -> str:

@@ -18,8 +18,9 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from bot.catalog.model import EntityRef
 from bot.chat import Button, Link, Reply, Section
-from bot.errors import UserError
+from bot.errors import CatalogError, UserError
 from bot.scaffold.model import Template
 from bot.scaffold.remote import (
     RemoteError,
@@ -223,12 +224,17 @@ def _links(output: Mapping[str, Any]) -> list[tuple[str, str]]:
 
 
 def _entity_links(output: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """``entityRef`` links as (title, ref): only real refs become a command's argument."""
     out = []
     for item in output.get("links") or ():
         if isinstance(item, Mapping) and not item.get("url"):
-            ref = item.get("entityRef")
-            if isinstance(ref, str) and ref:
-                out.append((str(item.get("title") or ref), ref))
+            text = item.get("entityRef")
+            try:
+                ref = EntityRef.parse(text) if isinstance(text, str) else None
+            except CatalogError:
+                ref = None
+            if ref is not None and " " not in str(ref):
+                out.append((str(item.get("title") or ref), str(ref)))
     return out
 
 

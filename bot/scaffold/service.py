@@ -335,15 +335,7 @@ class Scaffolder:
         )
 
     def _field(self, var: Variable, offered: list[tuple[str, str]] | None = None) -> DialogField:
-        kind = FIELD_KINDS[var.kind]
-        choices = () if var.many else var.choices
-        entity_kinds: tuple[str, ...] = ()
-        if var.picker is not None and var.picker.field in pickers.ENTITY_PICKERS and not var.many:
-            # offered from the catalog: its few allowed entities, else a catalog search
-            if offered is not None and 0 < len(offered) <= pickers.OFFERED:
-                kind, choices = "choice", tuple(offered)
-            elif offered is None or offered:
-                kind, entity_kinds = "entity", pickers.kinds_of(var.picker)
+        kind, choices, entity_kinds = _offer(var, offered)
         limit = (
             self.cfg.max_text_length
             if var.kind in ("multiline", "json")
@@ -975,6 +967,22 @@ class Scaffolder:
             if ref.lower() != str(entity.ref):  # a template's own "Open in catalog" link
                 buttons.append(Button(title, command=f"/describe {ref}"))
         return tuple(buttons)
+
+
+def _offer(
+    var: Variable, offered: list[tuple[str, str]] | None
+) -> tuple[FieldKind, tuple[tuple[str, str], ...], tuple[str, ...]]:
+    """A field's kind, choices and entity kinds: a catalog picker is offered from the
+    catalog (its few allowed entities as choices, else a search of its kinds)."""
+    kind = FIELD_KINDS[var.kind]
+    choices = () if var.many else var.choices
+    if var.picker is None or var.picker.field not in pickers.ENTITY_PICKERS or var.many:
+        return kind, choices, ()
+    if offered is not None and 0 < len(offered) <= pickers.OFFERED:
+        return "choice", tuple(offered), ()
+    if offered is None or offered:
+        return "entity", choices, pickers.kinds_of(var.picker)
+    return kind, choices, ()
 
 
 def _who(requester: Requester) -> tuple[str, ...]:

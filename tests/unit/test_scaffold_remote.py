@@ -12,6 +12,7 @@ import json
 import threading
 from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -185,3 +186,31 @@ def test_log_lines_lose_colours_control_characters_and_stack_frames() -> None:
         "NotAllowedError: no\n    at Object.handler (/srv/node_modules/x.js:1:2)\n"
     )
     assert clean_lines(message) == ["info: Fetching template", "NotAllowedError: no"]
+
+
+def test_only_real_entity_refs_become_buttons_and_failed_logs_hide_secrets() -> None:
+    from bot.scaffold.model import Template
+    from bot.scaffold.remote_run import remote_reply
+
+    template = Template("t", "T", None, None, "test", "remote", Path(), (), False)
+    output = {
+        "links": [
+            {"title": "Team", "entityRef": "group:default/team-a"},
+            {"title": "Sneaky", "entityRef": "group:default/x --format json"},
+            {"title": "Docs", "url": "https://docs.example.com/t"},
+        ]
+    }
+    done = TaskResult([RemoteStep("a", "A", "debug:log", "completed")], "completed", output)
+    reply = remote_reply(done, template, "n", dry_run=False, notes=[], describe=True)
+    assert [b.command for b in reply.buttons] == ["/describe group:default/team-a"]
+    assert [(link.title, link.url) for link in reply.links] == [
+        ("Docs", "https://docs.example.com/t")
+    ]
+
+    step = RemoteStep("a", "A", "debug:log", "failed", ["token is hunter22-secret"])
+    failed = TaskResult([step], "failed", error="hunter22-secret leaked")
+    reply = remote_reply(
+        failed, template, "n", dry_run=False, notes=[], describe=True, secrets=("hunter22-secret",)
+    )
+    assert reply.error and "hunter22-secret" not in reply.to_text()
+    assert "token is •••" in reply.to_text()
