@@ -30,6 +30,7 @@ BENCHMARKS = (
     "bench.bench_cli",
     "bench.bench_loop",
     "bench.bench_scaffold",
+    "bench.bench_scaffold_remote",
 )
 
 
