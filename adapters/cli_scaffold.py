@@ -194,15 +194,17 @@ async def _scaffold(
 ) -> int:
     service = app.services.scaffolder
     extra: dict[str, Any] = {}
+    requester = await service.requester_for(console_user(app))
     if given:
         try:
             found = await service.template(template)
+            await service.check_permission(found, requester)
+            found = await service.form(found)  # a template run on Backstage: its form there
         except UserError as exc:
             print(terminal_text(f"callboard scaffold: {exc}"), file=sys.stderr)
             return 2
         from_json, extra = split_values(found, given, dry_run)
         values = {**from_json, **values}
-    requester = await service.requester_for(console_user(app))
     if "owner" not in values:
         owner = await service.default_owner(requester)
         if owner is not None:

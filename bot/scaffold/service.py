@@ -210,9 +210,14 @@ class Scaffolder:
             raise NotFound(f"There is no template named “{name[:80]}” (templates: {shown}).{hint}")
         if not found.usable:
             raise UserError(f"The template {found.name} cannot be used: {found.problems[0]}")
-        if found.remote is not None:
-            return await remote_form(found, self._client(found))
         return found
+
+    async def form(self, template: Template) -> Template:
+        """``template`` with the form its dialog shows: for one run on Backstage, the form
+        Backstage serves now (ask only after the permission check: it is a request there)."""
+        if template.remote is not None:
+            return await remote_form(template, self._client(template))
+        return template
 
     def _client(self, template: Template) -> ScaffolderClient:
         """The scaffolder API of the Backstage ``template`` came from (its source's token)."""
@@ -284,6 +289,7 @@ class Scaffolder:
         self, template: Template, requester: Requester, dry_run: bool = False
     ) -> Dialog:
         """The dialog for ``template``: name, owner, (system), then the template's variables."""
+        template = await self.form(template)
         owner = await self.default_owner(requester)
         fields = [
             DialogField(
@@ -388,6 +394,9 @@ class Scaffolder:
         ``callboard scaffold --values``), passed as data to a native template's run;
         ``output`` receives a copy of the files the run would publish."""
         template = await self.template(name)
+        if template.remote is not None:  # nothing reaches Backstage before the permission
+            await self.check_permission(template, requester)
+            template = await self.form(template)
         if digest and digest != template.digest:
             raise UserError(
                 f"The template {template.name} changed while the dialog was open; run "

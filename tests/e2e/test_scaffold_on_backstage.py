@@ -16,6 +16,7 @@ from __future__ import annotations
 import io
 import json
 import shutil
+import socket
 from collections.abc import Iterator
 from contextlib import redirect_stdout
 from pathlib import Path
@@ -27,7 +28,7 @@ import yaml
 from adapters.cli import main as cli_main
 from adapters.console import Console
 from tests.backstage_peer import backstage_peer
-from tests.conftest import DEMO, REPO, AppFactory
+from tests.conftest import DEMO, REPO, AppFactory, aask
 from tests.e2e import test_slack as harness
 from tests.e2e.slack_fake import FakeSlack
 from tests.e2e.test_scaffold_v1beta3_slack import fill
@@ -285,3 +286,27 @@ async def test_a_repository_host_the_template_does_not_allow_is_refused_before_a
     out = console.out.getvalue()
     assert "publishes only to github.com (its repoUrl field's allowedHosts)" in out
     assert "Callboard publishes to gitlab.com" in out and "task " not in out
+
+
+async def test_nothing_is_asked_of_backstage_before_the_permission_check(
+    peer: tuple[str, Path], make_app: AppFactory
+) -> None:
+    url, root = peer
+    make_app(**sections(url, root))  # the template, synced from the peer into the database
+    # The same database, the Backstage source now pointing at a closed port (not synced): a
+    # request there would fail with "cannot connect".
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        closed = f"http://127.0.0.1:{s.getsockname()[1]}"
+    gone = sections(closed, root)
+    refused = make_app(
+        **{**gone, "scaffold": {**gone["scaffold"], "permissions": [
+            {"templates": ["chat-service"], "groups": ["team-data"]}]}},
+        sync=False,
+    )  # fmt: skip
+    reply = await aask(refused, "/scaffold chat-service")
+    assert reply.error and "team-data" in reply.to_text(), reply.to_text()
+    assert "cannot connect" not in reply.to_text()
+    allowed = make_app(**gone, sync=False)
+    reply = await aask(allowed, "/scaffold chat-service")
+    assert reply.error and "Backstage did not give its form: cannot connect" in reply.to_text()
