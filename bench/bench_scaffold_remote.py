@@ -115,7 +115,7 @@ def _peer_run(ctx: BenchContext) -> list[Result]:
     port = _free_port()
     if port is None:
         return [Result("scaffold-remote", name, 0, "", note="no free port: skipped")]
-    env = {**os.environ, "WAIT_FOR": "2", "WAIT_S": "600", "WITH_SCAFFOLDER": "1"}
+    env = {**os.environ, "WAIT_FOR": "3", "WAIT_S": "600", "WITH_SCAFFOLDER": "1"}
     done = subprocess.run(
         ["bash", str(PEER_SCRIPT), str(location), str(port)],
         env=env, capture_output=True, text=True, check=False,

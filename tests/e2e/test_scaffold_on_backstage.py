@@ -67,7 +67,8 @@ def peer(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]
             }
         )
     )
-    with backstage_peer(location, 2, (7401, 7479), scaffolder=True) as url:
+    # the config's Location, the file's Location and the Template
+    with backstage_peer(location, 3, (7401, 7479), scaffolder=True) as url:
         yield url, root
 
 
@@ -310,3 +311,19 @@ async def test_nothing_is_asked_of_backstage_before_the_permission_check(
     allowed = make_app(**gone, sync=False)
     reply = await aask(allowed, "/scaffold chat-service")
     assert reply.error and "Backstage did not give its form: cannot connect" in reply.to_text()
+
+
+async def test_a_token_backstage_refuses_is_named_never_shown(
+    peer: tuple[str, Path], make_app: AppFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    url, root = peer
+    make_app(**sections(url, root))  # synced without a token (the peer's policy allows it)
+    token = "cb-refused-token-8d1f2a"
+    monkeypatch.setenv("CB_TEST_BACKSTAGE_TOKEN", token)
+    config = sections(url, root)
+    config["sources"][1]["token_env"] = "CB_TEST_BACKSTAGE_TOKEN"
+    app = make_app(**config, sync=False)
+    reply = await aask(app, "/scaffold chat-service")
+    text = reply.to_text()
+    assert reply.error and "refused the token from $CB_TEST_BACKSTAGE_TOKEN" in text, text
+    assert "(HTTP 401)" in text and token not in text
