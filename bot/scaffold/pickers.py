@@ -157,6 +157,19 @@ def allowed(
     return out
 
 
+def catalog_tags(picker: Picker, catalog: CatalogReader, limit: int = 12) -> list[str]:
+    """The tags the catalog's entities (of the picker's ``kinds``) carry, most used first:
+    what an ``EntityTagsPicker`` suggests."""
+    counts: dict[str, int] = {}
+    refs: list[str] = []
+    for kind in picker.kinds or (None,):
+        refs += [e.ref for e in catalog.listing(kind)[:SCANNED]]
+    for entity in catalog.get_many(refs[:SCANNED]).values():
+        for tag in entity.tags:
+            counts[tag] = counts.get(tag, 0) + 1
+    return sorted(counts, key=lambda t: (-counts[t], t))[:limit]
+
+
 def _candidates(
     picker: Picker, kinds: tuple[str, ...], catalog: CatalogReader, who: Sequence[str]
 ) -> list[str] | None:

@@ -18,7 +18,7 @@ import shutil
 import tempfile
 from collections.abc import Callable, Mapping
 from concurrent.futures import Executor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
@@ -324,7 +324,11 @@ class Scaffolder:
         who = _who(requester)
         for var in template.asked:
             offered = None
-            if var.picker is not None and not var.many:
+            if var.picker is not None and var.picker.field == "EntityTagsPicker":
+                tags = await self.offload(pickers.catalog_tags, var.picker, self.catalog)
+                if tags:
+                    var = replace(var, hint=f"{var.hint} In the catalog: {', '.join(tags)}.")
+            elif var.picker is not None and not var.many:
                 offered = await self.offload(pickers.allowed, var.picker, self.catalog, who)
             fields.append(self._field(var, offered))
         title = f"New {template.title}" if len(template.title) <= 20 else "Scaffold"

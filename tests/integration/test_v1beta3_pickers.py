@@ -58,7 +58,9 @@ async def test_pickers_are_offered_from_the_catalog(make_app: AppFactory, tmp_pa
     # too many to list, or any entity of a kind: a catalog search of those kinds
     assert (fields["domain"].kind, fields["domain"].entity_kinds) == ("entity", ("domain",))
     assert fields["apis"].hint == "A catalog entity (api); comma-separated."
+    # EntityTagsPicker: the tags the catalog already uses, most used first
     assert fields["tags"].hint is not None and "Tags:" in fields["tags"].hint
+    assert "In the catalog: python, typescript, " in fields["tags"].hint
 
 
 async def test_a_value_outside_what_a_picker_allows_is_refused_on_its_field(
