@@ -7,7 +7,8 @@ printing each step to stderr; ``--dry-run`` renders and lists the files, publish
 ``--values form.json`` takes the form's values as JSON, in Backstage's shape (``--set`` wins
 over it); ``--output DIR`` writes the files the run would publish (with ``--dry-run``, the
 whole workspace, as Backstage's dry run returns it). ``callboard templates`` lists every
-template with its engine (native, backstage, cookiecutter) or why it is not available.
+template with its engine (native, backstage, cookiecutter, remote: on the team's Backstage)
+or why it is not available.
 """
 
 from __future__ import annotations
@@ -141,7 +142,7 @@ def split_values(
         elif var is not None and var.role in ("name", "owner", "system"):
             values[str(var.role)] = _text(value)
         elif var is not None and var.role == "repo":
-            if dry_run:
+            if dry_run or template.engine == "remote":  # Backstage publishes where it says
                 extra[key] = value
         elif var is not None and (var.kind != "json" or isinstance(value, str)):
             if isinstance(value, (dict, list)):
@@ -193,15 +194,17 @@ async def _scaffold(
 ) -> int:
     service = app.services.scaffolder
     extra: dict[str, Any] = {}
+    requester = await service.requester_for(console_user(app))
     if given:
         try:
             found = await service.template(template)
+            await service.check_permission(found, requester)
+            found = await service.form(found)  # a template run on Backstage: its form there
         except UserError as exc:
             print(terminal_text(f"callboard scaffold: {exc}"), file=sys.stderr)
             return 2
         from_json, extra = split_values(found, given, dry_run)
         values = {**from_json, **values}
-    requester = await service.requester_for(console_user(app))
     if "owner" not in values:
         owner = await service.default_owner(requester)
         if owner is not None:

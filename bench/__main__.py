@@ -32,6 +32,7 @@ BENCHMARKS = (
     "bench.bench_loop",
     "bench.bench_scaffold",
     "bench.bench_attest",
+    "bench.bench_scaffold_remote",
 )
 
 

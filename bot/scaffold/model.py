@@ -12,7 +12,7 @@ from bot.errors import UserError
 
 VariableKind = Literal["text", "multiline", "choice", "boolean", "json", "number"]
 Role = Literal["name", "owner", "system", "repo"]
-Engine = Literal["cookiecutter", "backstage", "native"]
+Engine = Literal["cookiecutter", "backstage", "native", "remote"]
 
 # Jinja's default delimiters; a template may change them through ``_jinja2_env_vars``.
 JINJA_MARKERS: tuple[str, ...] = ("{{", "}}", "{%", "%}", "{#", "#}")
@@ -48,6 +48,21 @@ class Condition:
 
 
 @dataclass(frozen=True)
+class Picker:
+    """A Backstage picker's ``ui:field`` and what its ``ui:options`` allow
+    (``bot.scaffold.pickers``)."""
+
+    field: str  # EntityPicker, OwnedEntityPicker, EntityTagsPicker, RepoUrlPicker...
+    kinds: tuple[str, ...] = ()  # allowedKinds (EntityTagsPicker: kinds), lower-cased
+    # catalogFilter: any of these; each holds (dotted key, values) pairs that must all match
+    filters: tuple[tuple[tuple[str, tuple[str, ...]], ...], ...] = ()
+    arbitrary: bool = False  # allowArbitraryValues: true (any entity reference)
+    default_kind: str | None = None
+    default_namespace: str | None = None
+    hosts: tuple[str, ...] = ()  # RepoUrlPicker allowedHosts
+
+
+@dataclass(frozen=True)
 class Variable:
     """One input of a template, read without rendering anything.
 
@@ -75,6 +90,9 @@ class Variable:
     many: bool = False  # an array: comma-separated in chat, a list for the template
     when: tuple[Condition, ...] = ()  # asked only when all hold (dependencies, if/then)
     shown_as: str | None = None  # the Backstage ui:field chat shows as plain text
+    picker: Picker | None = None  # a catalog-backed picker: offered and checked from the catalog
+    hidden: bool = False  # ui:widget hidden: never asked; ``fixed`` is passed as it is
+    fixed: Any = None  # a hidden field's default (JSON, as the template wrote it)
 
 
 @dataclass(frozen=True)
@@ -96,6 +114,19 @@ class NativeRecipe:
     document: Mapping[str, Any]  # the Template entity as stored (nothing rendered)
     folder: Path  # the folder holding the template file: relative skeleton URLs start here
     actions: tuple[str, ...] = ()  # its steps' actions, in order
+
+
+@dataclass(frozen=True)
+class RemoteRecipe:
+    """A Template that runs on the team's Backstage, through its scaffolder REST API."""
+
+    ref: str  # template:default/docs-template, as Backstage's catalog holds it
+    source: str  # the ``backstage`` catalog source it came from (its URL and token)
+    document: Mapping[str, Any]  # the entity as the last sync read it (for dry runs)
+    # The template's own folder, where Callboard may read it (a file: location inside a
+    # scaffold.templates directory): what a dry run sends as its files. None: none readable.
+    folder: Path | None = None
+    file: str | None = None  # the template's own file in ``folder`` (not sent as a file)
 
 
 @dataclass(frozen=True)
@@ -121,6 +152,7 @@ class Template:
     patterns: Mapping[str, str] = field(default_factory=dict)
     backstage: BackstageRecipe | None = None
     native: NativeRecipe | None = None
+    remote: RemoteRecipe | None = None
     # Variables whose values reach a file or folder name (directly or through a default).
     path_variables: tuple[str, ...] = ()
 
@@ -152,7 +184,7 @@ class Template:
     @property
     def asked(self) -> tuple[Variable, ...]:
         """The template's own variables the dialog asks for (not the ones Callboard fills)."""
-        return tuple(v for v in self.variables if v.role is None)
+        return tuple(v for v in self.variables if v.role is None and not v.hidden)
 
 
 @dataclass(frozen=True)

@@ -124,7 +124,9 @@ def parameters_for(
     secrets = {v.name for v in template.variables if v.secret and v.shown_as == "Secret"}
     parameters.update({k: v for k, v in answers.context.items() if k not in secrets})
     for var in template.variables:
-        if var.role == "name":
+        if var.hidden and var.fixed is not None and var.name not in parameters:
+            parameters[var.name] = var.fixed  # ui:widget hidden: its default, as Backstage's form
+        elif var.role == "name":
             parameters[var.name] = answers.name
         elif var.role == "owner":
             parameters[var.name] = str(answers.owner)

@@ -18,12 +18,13 @@ import shutil
 import tempfile
 from collections.abc import Callable, Mapping
 from concurrent.futures import Executor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
 from bot import suggest
 from bot.audit import Requester
+from bot.catalog.backstage_source import BackstageSource
 from bot.catalog.locations import RUNTIME_SOURCE, register_and_sync, unregister_location
 from bot.catalog.model import Entity, EntityRef
 from bot.catalog.queries import run_blocking
@@ -44,7 +45,7 @@ from bot.dispatch import log_error
 from bot.errors import CatalogError, NotFound, PermissionDenied, UserError
 from bot.identity import Identity
 from bot.permissions import requester_groups
-from bot.scaffold import permissions
+from bot.scaffold import permissions, pickers
 from bot.scaffold.backstage import repo_url_value
 from bot.scaffold.model import (
     Answers,
@@ -61,6 +62,8 @@ from bot.scaffold.native import (
     write_output,
 )
 from bot.scaffold.publish import Publisher, PublishError, Repository
+from bot.scaffold.remote import RemoteError, ScaffolderClient
+from bot.scaffold.remote_run import RemoteJob, reason, remote_form, remote_reply, write_files
 from bot.scaffold.render import Rendered, RenderError, render
 from bot.scaffold.settings import ScaffoldSettings
 from bot.scaffold.templates import Listing, TemplateLibrary
@@ -209,6 +212,25 @@ class Scaffolder:
             raise UserError(f"The template {found.name} cannot be used: {found.problems[0]}")
         return found
 
+    async def form(self, template: Template) -> Template:
+        """``template`` with the form its dialog shows: for one run on Backstage, the form
+        Backstage serves now (ask only after the permission check: it is a request there)."""
+        if template.remote is not None:
+            return await remote_form(template, self._client(template))
+        return template
+
+    def _client(self, template: Template) -> ScaffolderClient:
+        """The scaffolder API of the Backstage ``template`` came from (its source's token)."""
+        assert template.remote is not None
+        for source in self.sync.sources:
+            if source.name == template.remote.source and isinstance(source, BackstageSource):
+                options = source.options
+                return ScaffolderClient(options.url, options.token, options.timeout_seconds)
+        raise UserError(
+            f"The template {template.name} cannot be used: its source {template.remote.source} "
+            "is no longer configured"
+        )
+
     # ------------------------------------------------------------------ people
 
     async def requester_for(self, user: ChatUser) -> Requester:
@@ -267,6 +289,7 @@ class Scaffolder:
         self, template: Template, requester: Requester, dry_run: bool = False
     ) -> Dialog:
         """The dialog for ``template``: name, owner, (system), then the template's variables."""
+        template = await self.form(template)
         owner = await self.default_owner(requester)
         fields = [
             DialogField(
@@ -298,7 +321,16 @@ class Scaffolder:
                     hint="The system the component belongs to",
                 )
             )
-        fields.extend(self._field(v) for v in template.asked)
+        who = _who(requester)
+        for var in template.asked:
+            offered = None
+            if var.picker is not None and var.picker.field == "EntityTagsPicker":
+                tags = await self.offload(pickers.catalog_tags, var.picker, self.catalog)
+                if tags:
+                    var = replace(var, hint=f"{var.hint} In the catalog: {', '.join(tags)}.")
+            elif var.picker is not None and not var.many:
+                offered = await self.offload(pickers.allowed, var.picker, self.catalog, who)
+            fields.append(self._field(var, offered))
         title = f"New {template.title}" if len(template.title) <= 20 else "Scaffold"
         return Dialog(
             id=f"{DIALOG_PREFIX}{template.name}",
@@ -312,8 +344,8 @@ class Scaffolder:
             },
         )
 
-    def _field(self, var: Variable) -> DialogField:
-        kind = FIELD_KINDS[var.kind]
+    def _field(self, var: Variable, offered: list[tuple[str, str]] | None = None) -> DialogField:
+        kind, choices, entity_kinds = _offer(var, offered)
         limit = (
             self.cfg.max_text_length
             if var.kind in ("multiline", "json")
@@ -339,9 +371,10 @@ class Scaffolder:
             kind=kind,
             required=var.required and var.default is None and var.derived is None and not var.when,
             default=None if var.secret else var.default,
-            choices=() if var.many else var.choices,
+            choices=choices,
             hint=hint,
             max_length=limit,
+            entity_kinds=entity_kinds,
             secret=var.secret,
         )
 
@@ -365,6 +398,9 @@ class Scaffolder:
         ``callboard scaffold --values``), passed as data to a native template's run;
         ``output`` receives a copy of the files the run would publish."""
         template = await self.template(name)
+        if template.remote is not None:  # nothing reaches Backstage before the permission
+            await self.check_permission(template, requester)
+            template = await self.form(template)
         if digest and digest != template.digest:
             raise UserError(
                 f"The template {template.name} changed while the dialog was open; run "
@@ -399,7 +435,9 @@ class Scaffolder:
                         }
                     )
                 claimed = True
-            answers = await asyncio.to_thread(self._validate, template, values, dry_run)
+            answers = await asyncio.to_thread(
+                self._validate, template, values, dry_run, _who(requester), extra or {}
+            )
         except Exception as exc:
             if claimed:
                 await self.claims.release(component, audit_id)
@@ -411,18 +449,27 @@ class Scaffolder:
             await self.audit.finish(audit_id, self.clock(), result, message, extra)
             raise
         run = _Run(template, answers, requester, progress or _Silent(), audit_id, dry_run)
-        run.extra = dict(extra or {}) if template.engine == "native" else {}
+        run.extra = dict(extra or {}) if template.engine in ("native", "remote") else {}
         run.output = output
         task = asyncio.get_running_loop().create_task(self._run(run))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
         return await asyncio.shield(task)
 
-    def _validate(self, template: Template, values: Mapping[str, str], dry_run: bool) -> Answers:
+    def _validate(
+        self,
+        template: Template,
+        values: Mapping[str, str],
+        dry_run: bool,
+        who: tuple[str, ...] = (),
+        extra: Mapping[str, Any] | None = None,
+    ) -> Answers:
+        self._check_repository(template, values, extra or {})
         taken: list[str] = []
         name = str(values.get("name", "")).strip()
-        # Only a valid name reaches the publisher (it becomes part of a path or a URL).
-        if is_valid_object_name(name) and not dry_run:
+        # Only a valid name reaches the publisher (it becomes part of a path or a URL); a
+        # template run on Backstage publishes through Backstage.
+        if is_valid_object_name(name) and not dry_run and template.engine != "remote":
             reason = self.publisher.preflight(name, _owner_name(str(values.get("owner", ""))))
             if reason:
                 taken.append(reason)
@@ -433,7 +480,38 @@ class Scaffolder:
             max_value_length=self.cfg.max_value_length,
             max_text_length=self.cfg.max_text_length,
             taken=taken,
+            who=who,
         )
+
+    def _check_repository(
+        self, template: Template, values: Mapping[str, str], extra: Mapping[str, Any]
+    ) -> None:
+        """A ``RepoUrlPicker``'s ``allowedHosts``: the repository given (``--values``) must be
+        on one of them; so must the one derived from ``scaffold.publish`` for a run on
+        Backstage (which publishes there). A run Callboard publishes goes where its operator
+        configured, whatever hosts the template names for Backstage's own publishing."""
+        var = template.role_variable("repo")
+        if var is None or var.picker is None or not var.picker.hosts:
+            return
+        given = extra.get(var.name)
+        if isinstance(given, str) and given:
+            try:
+                pickers.check(var.picker, given, self.catalog, ())
+            except ValueError as exc:
+                raise InvalidAnswers({var.name: str(exc)}) from None
+            return
+        if template.engine != "remote":
+            return
+        name = str(values.get("name", "")).strip()
+        name = name if is_valid_object_name(name) else "x"  # the name's own check says why
+        remote = self.publisher.remote_for(name, _owner_name(str(values.get("owner", ""))))
+        host = repo_url_value(remote or "", name).split("?", 1)[0]
+        if host not in var.picker.hosts:
+            raise UserError(
+                f"The template {template.name} publishes only to {' or '.join(var.picker.hosts)} "
+                f"(its {var.name} field's allowedHosts), and Callboard publishes to {host} "
+                "(scaffold.publish)."
+            )
 
     # ------------------------------------------------------------------ the run
 
@@ -473,6 +551,8 @@ class Scaffolder:
     async def _steps(self, run: _Run, work: Path) -> Reply:
         if run.template.engine == "native":
             return await self._native(run, work)
+        if run.template.engine == "remote":
+            return await self._on_backstage(run)
         answers = run.answers
         owner_name = answers.owner.name
         remote = self.publisher.remote_for(answers.name, owner_name)
@@ -635,6 +715,60 @@ class Scaffolder:
             run.failed = ("registration", problem)
             return self._failure(run)
         return await self._success(run)
+
+    async def _on_backstage(self, run: _Run) -> Reply:
+        """A Template run (or dry-run) by the Backstage it came from: the task's steps are
+        shown as its events arrive, then its output; a failed step's log lines are shown."""
+        template, answers = run.template, run.answers
+        remote = self.publisher.remote_for(answers.name, answers.owner.name)
+        parameters = parameters_for(
+            template, answers, repo_url_value(remote or "", answers.name), run.extra
+        )
+        job = RemoteJob(
+            client=self._client(template),
+            template=template,
+            parameters=parameters,
+            secrets=secrets_for(template, answers),
+            seconds=self.cfg.timeout_seconds,
+            max_bytes=self.cfg.max_output_mb * 2**20,
+        )
+        if run.dry_run:
+            await run.say("asking Backstage for a dry run…")
+            result = await asyncio.to_thread(job.dry_run)
+            if run.output is not None and result.ok:
+                try:
+                    await asyncio.to_thread(write_files, result.files, run.output)
+                except (RemoteError, OSError) as exc:
+                    result.status, result.error = "failed", str(exc)
+                else:
+                    run.notes.append(f"the files were written to {run.output}")
+        else:
+            await run.say("creating the task on Backstage…")
+            loop = asyncio.get_running_loop()
+            said: list[concurrent.futures.Future[None]] = []
+
+            def on_step(line: str) -> None:  # from the worker thread, as each event arrives
+                said.append(asyncio.run_coroutine_threadsafe(run.say(line), loop))
+
+            try:
+                result = await asyncio.to_thread(job.run, on_step)
+            finally:
+                for future in said:  # every step's line is shown before the reply
+                    await asyncio.wrap_future(future)
+        where = f"task {result.task_id}" if result.task_id else "dry run"
+        if not result.ok:
+            run.failed = ("backstage", _redact(reason(result), answers.secrets))
+        else:
+            run.done["backstage"] = f"{where}: completed"
+        return remote_reply(
+            result,
+            template,
+            answers.name,
+            dry_run=run.dry_run,
+            notes=run.notes,
+            describe="describe" in self.commands,
+            secrets=answers.secrets,
+        )
 
     def _predicted(self, name: str, remote: str | None) -> dict[str, Any]:
         """What a template's publish and register steps will give as outputs, for the links
@@ -846,6 +980,28 @@ class Scaffolder:
             if ref.lower() != str(entity.ref):  # a template's own "Open in catalog" link
                 buttons.append(Button(title, command=f"/describe {ref}"))
         return tuple(buttons)
+
+
+def _offer(
+    var: Variable, offered: list[tuple[str, str]] | None
+) -> tuple[FieldKind, tuple[tuple[str, str], ...], tuple[str, ...]]:
+    """A field's kind, choices and entity kinds: a catalog picker is offered from the
+    catalog (its few allowed entities as choices, else a search of its kinds)."""
+    kind = FIELD_KINDS[var.kind]
+    choices = () if var.many else var.choices
+    if var.picker is None or var.picker.field not in pickers.ENTITY_PICKERS or var.many:
+        return kind, choices, ()
+    if offered is not None and 0 < len(offered) <= pickers.OFFERED:
+        return "choice", tuple(offered), ()
+    if offered is None or offered:
+        return "entity", choices, pickers.kinds_of(var.picker)
+    return kind, choices, ()
+
+
+def _who(requester: Requester) -> tuple[str, ...]:
+    """The requester's User and group refs: what their own-entity pickers allow."""
+    user = (str(requester.user_ref),) if requester.user_ref else ()
+    return (*user, *(str(g) for g in requester.groups))
 
 
 def _owner_name(text: str) -> str:

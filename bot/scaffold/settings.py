@@ -6,6 +6,8 @@ scaffold:
     - ./templates                     # or one template folder) and git repositories
     - {url: https://git.example.com/platform/templates.git, ref: 3f2a9c1, directory: cookiecutters}
   trusted: [python-service]           # templates whose cookiecutter hooks and extensions may run
+  backstage: run                      # Templates from a `backstage` catalog source run on that
+                                      # Backstage (its scaffolder API); or a list of their names
   catalog: true                       # also offer catalog Templates that use fetch:cookiecutter
   render_user: nobody                 # a bot started as root renders templates as this user
   publish:
@@ -114,6 +116,12 @@ class ScaffoldSettings:
     max_output_mb: int = 50
     timeout_seconds: int = 300
     render_user: str = "nobody"  # a bot started as root renders templates as this user
+    # Templates from a ``backstage`` catalog source run on that Backstage: ("*",) for all,
+    # else their names; () runs none there (they run natively where their files are readable).
+    backstage: tuple[str, ...] = ()
+
+    def runs_on_backstage(self, template: str) -> bool:
+        return "*" in self.backstage or template in self.backstage
 
     def is_trusted(self, template: str) -> bool:
         return template in self.trusted
@@ -146,6 +154,7 @@ def parse_scaffold(sec: Section) -> ScaffoldSettings:
         cache_dir=sec.path("cache_dir"),
         refresh_minutes=sec.int("refresh_minutes", 60, minimum=1),
         render_user=_render_user(sec),
+        backstage=_backstage(sec),
         **limits,
     )
 
@@ -159,6 +168,22 @@ def _render_user(sec: Section) -> str:
     if not _USER_NAME.fullmatch(user) or user == "root":
         raise sec.error("render_user", f"must be an unprivileged user's name, found {user!r}")
     return user
+
+
+def _backstage(sec: Section) -> tuple[str, ...]:
+    """``backstage: run`` (every template of a backstage source), ``off``, or a list of names."""
+    raw = sec.raw("backstage")
+    if raw is None or raw is False or raw == "off":
+        return ()
+    if raw is True or raw == "run":
+        return ("*",)
+    if isinstance(raw, str):
+        raise sec.error("backstage", f"must be run, off or a list of template names, found {raw!r}")
+    names = sec.str_list("backstage")
+    for name in names:
+        if not _TEMPLATE_NAME.fullmatch(name):
+            raise sec.error("backstage", f"lists {name!r}, which is not a template name")
+    return names
 
 
 def _default_templates(sec: Section) -> tuple[TemplateLocation, ...]:

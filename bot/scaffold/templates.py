@@ -21,12 +21,13 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from bot.annotations import MANAGED_BY_LOCATION
 from bot.catalog.sources import CatalogSource
 from bot.errors import GitError
 from bot.git import run_git
 from bot.ports import CatalogTemplates
 from bot.scaffold import backstage
-from bot.scaffold.model import NativeRecipe, Template, as_list, as_mapping
+from bot.scaffold.model import NativeRecipe, RemoteRecipe, Template, as_list, as_mapping
 from bot.scaffold.render import CATALOG_FILE
 from bot.scaffold.settings import ScaffoldSettings, TemplateLocation
 from bot.scaffold.v1beta3 import support as v1beta3_support
@@ -305,6 +306,11 @@ class TemplateLibrary:
             spec = as_mapping(doc.get("spec"))
             steps = as_list(spec.get("steps"))
             source = sources.get(row.source)
+            name = str(as_mapping(doc.get("metadata")).get("name", "")).lower()
+            on_backstage = source is not None and source.type == "backstage"
+            if on_backstage and source is not None and self.cfg.runs_on_backstage(name):
+                out.append(self._remote(row.ref, doc, spec, source))
+                continue
             legacy = any(
                 isinstance(s, Mapping) and s.get("action") == backstage.FETCH_ACTION for s in steps
             )
@@ -326,6 +332,58 @@ class TemplateLibrary:
             out.append(self._native(row.ref, doc, spec, source, row.file))
         return out
 
+    def _remote(
+        self, ref: str, doc: Mapping[str, Any], spec: Mapping[str, Any], source: CatalogSource
+    ) -> Template:
+        """A Template that runs on the Backstage it came from (``scaffold.backstage``). Its
+        form here is the catalog copy's; the dialog and the checks use the one Backstage gives
+        (``Scaffolder.template``)."""
+        meta = as_mapping(doc.get("metadata"))
+        annotations = as_mapping(meta.get("annotations"))
+        name = str(meta.get("name", "")).lower()
+        variables, problems = backstage_variables(spec.get("parameters"))
+        if not TEMPLATE_NAME.fullmatch(name):
+            problems = (*problems, f"{name!r} is not a valid template name")
+        return Template(
+            name=name,
+            title=str(meta.get("title") or name),
+            description=str(meta["description"]) if meta.get("description") else None,
+            owner=str(spec["owner"]) if spec.get("owner") else None,
+            origin=f"backstage {source.location} ({ref})",
+            engine="remote",
+            root=Path(),
+            variables=variables,
+            trusted=False,
+            has_catalog_info=True,  # the template's own steps decide
+            spec_type=str(spec.get("type") or "service"),
+            digest=_digest(json.dumps(doc, sort_keys=True).encode()),
+            problems=tuple(problems),
+            markers=(),
+            remote=RemoteRecipe(
+                ref=ref,
+                source=source.name,
+                document=dict(doc),
+                folder=self._local_folder(meta),
+                file=os.path.basename(str(annotations.get(MANAGED_BY_LOCATION) or "")) or None,
+            ),
+        )
+
+    def _local_folder(self, meta: Mapping[str, Any]) -> Path | None:
+        """The folder of a Template Backstage read from a ``file:`` location, when that folder
+        is inside one of the configured ``scaffold.templates`` directories (nowhere else: a
+        catalog annotation never names what Callboard reads)."""
+        annotations = as_mapping(meta.get("annotations"))
+        location = str(annotations.get(MANAGED_BY_LOCATION) or "")
+        if not location.startswith("file:"):
+            return None
+        folder = Path(os.path.dirname(location[len("file:") :])).resolve()
+        for allowed in self.cfg.templates:
+            if allowed.kind == "directory" and allowed.path is not None:
+                root = allowed.path.resolve()
+                if folder.is_relative_to(root) and folder.is_dir():
+                    return folder
+        return None
+
     def _native(
         self,
         ref: str,
@@ -343,8 +401,13 @@ class TemplateLibrary:
         else:
             root = _source_root(source)
             if root is None:
+                hint = (
+                    " (scaffold.backstage: run runs it on that Backstage)"
+                    if source.type == "backstage"
+                    else ""
+                )
                 problems.append(
-                    f"its source {source.name} has no local folder to read the skeleton from"
+                    f"its source {source.name} has no local folder to read the skeleton from" + hint
                 )
             else:
                 folder = (root / os.path.dirname(file)).resolve()

@@ -24,6 +24,7 @@ from bot.catalog.model import EntityRef
 from bot.catalog.read import CatalogReader
 from bot.catalog.validation import is_valid_object_name
 from bot.errors import UserError
+from bot.scaffold import pickers
 from bot.scaffold.model import Answers, InvalidAnswers, Role, Template, Variable
 
 RESERVED = ("name", "owner", "system")
@@ -45,49 +46,19 @@ def validate(
     max_value_length: int,
     max_text_length: int,
     taken: Sequence[str] = (),
+    who: Sequence[str] = (),
 ) -> Answers:
     """Typed, safe answers for ``template``, or ``InvalidAnswers`` with one message per field.
 
     ``taken`` holds extra reasons the name is unavailable (an existing repository, a scaffold
-    already running), found by the caller.
+    already running), found by the caller; ``who`` the requester's User and group refs (what
+    ``OwnedEntityPicker`` and ``MyGroupsPicker`` fields allow).
     """
     errors: dict[str, str] = {}
-    known = {v.name for v in template.asked} | set(RESERVED)
-    for key in values:
-        if key.startswith("_"):
-            errors[key] = "is a private template variable; it cannot be set"
-        elif key not in known:
-            listed = ", ".join(sorted(known))
-            errors[key] = f"is not a field of {template.name} (its fields: {listed})"
-    clean: dict[str, str] = {}
-    for key, raw in values.items():
-        if key in errors:
-            continue
-        var = template.variable(key)
-        multiline = var is not None and var.kind in ("multiline", "json")
-        problem = _text_problem(
-            raw,
-            template,
-            var,
-            max_text_length if multiline else max_value_length,
-            multiline,
-        )
-        if problem:
-            errors[key] = problem
-        else:
-            clean[key] = raw.strip() if not multiline else raw
-
+    clean = _clean(template, values, errors, max_value_length, max_text_length)
     name = clean.get("name", "")
     if "name" not in errors:
-        if not name:
-            errors["name"] = "is required: the new component's name"
-        elif not is_valid_object_name(name):
-            errors["name"] = f"“{name}” {NAME_RULE}"
-        else:
-            reason = _name_taken(name, catalog) or (taken[0] if taken else None)
-            if reason:
-                errors["name"] = reason
-
+        _check_name(name, catalog, taken, errors)
     owner = None
     if "owner" not in errors:
         owner = _entity(
@@ -101,29 +72,7 @@ def validate(
     system = None
     if "system" not in errors and clean.get("system"):
         system = _entity(clean["system"], "system", catalog, errors, "system", "")
-
-    context: dict[str, Any] = {}
-    for var in template.asked:
-        if var.name in errors:
-            continue
-        given = clean.get(var.name, "")
-        unmet = [c for c in var.when if not c.holds(_current(template, c.field, clean))]
-        if unmet:
-            continue  # a field for other answers: neither asked for nor passed on
-        try:
-            decided = all(c.known for c in var.when)
-            if var.when and decided and var.required and not given and var.default is None:
-                raise ValueError(f"is required when {' and '.join(map(str, var.when))}")
-            if var.when and not decided and not given:
-                continue  # a page whose condition Callboard cannot read: optional
-            value = _typed(template, var, given)
-            if value is not None:
-                _check_reach(template, var, value)
-        except ValueError as exc:
-            errors[var.name] = str(exc)
-            continue
-        if value is not None:
-            context[var.name] = value
+    context = _template_values(template, clean, errors, catalog, who)
 
     if errors:
         raise InvalidAnswers(_ordered(errors, template))
@@ -149,6 +98,97 @@ def validate(
         submitted=submitted,
         secrets=secrets,
     )
+
+
+def _clean(
+    template: Template,
+    values: Mapping[str, str],
+    errors: dict[str, str],
+    max_value_length: int,
+    max_text_length: int,
+) -> dict[str, str]:
+    """The values that are fields of ``template`` and safe text; problems go to ``errors``."""
+    known = {v.name for v in template.asked} | set(RESERVED)
+    for key in values:
+        if key.startswith("_"):
+            errors[key] = "is a private template variable; it cannot be set"
+        elif key not in known:
+            listed = ", ".join(sorted(known))
+            errors[key] = f"is not a field of {template.name} (its fields: {listed})"
+    clean: dict[str, str] = {}
+    for key, raw in values.items():
+        if key in errors:
+            continue
+        var = template.variable(key)
+        multiline = var is not None and var.kind in ("multiline", "json")
+        problem = _text_problem(
+            raw,
+            template,
+            var,
+            max_text_length if multiline else max_value_length,
+            multiline,
+        )
+        if problem:
+            errors[key] = problem
+        else:
+            clean[key] = raw.strip() if not multiline else raw
+    return clean
+
+
+def _check_name(
+    name: str, catalog: CatalogReader, taken: Sequence[str], errors: dict[str, str]
+) -> None:
+    if not name:
+        errors["name"] = "is required: the new component's name"
+    elif not is_valid_object_name(name):
+        errors["name"] = f"“{name}” {NAME_RULE}"
+    else:
+        reason = _name_taken(name, catalog) or (taken[0] if taken else None)
+        if reason:
+            errors["name"] = reason
+
+
+def _template_values(
+    template: Template,
+    clean: Mapping[str, str],
+    errors: dict[str, str],
+    catalog: CatalogReader,
+    who: Sequence[str],
+) -> dict[str, Any]:
+    """The template's own fields, typed, for the fields whose conditions hold."""
+    context: dict[str, Any] = {}
+    for var in template.asked:
+        if var.name in errors:
+            continue
+        given = clean.get(var.name, "")
+        unmet = [c for c in var.when if not c.holds(_current(template, c.field, clean))]
+        if unmet:
+            continue  # a field for other answers: neither asked for nor passed on
+        try:
+            decided = all(c.known for c in var.when)
+            if var.when and decided and var.required and not given and var.default is None:
+                raise ValueError(f"is required when {' and '.join(map(str, var.when))}")
+            if var.when and not decided and not given:
+                continue  # a page whose condition Callboard cannot read: optional
+            value = _typed(template, var, given)
+            if value is not None and var.picker is not None:
+                value = _picked(var, value, catalog, who)
+            if value is not None:
+                _check_reach(template, var, value)
+        except ValueError as exc:
+            errors[var.name] = str(exc)
+            continue
+        if value is not None:
+            context[var.name] = value
+    return context
+
+
+def _picked(var: Variable, value: Any, catalog: CatalogReader, who: Sequence[str]) -> Any:
+    """A picker field's value (each item of a list) as the catalog allows it."""
+    assert var.picker is not None
+    if isinstance(value, list):
+        return [pickers.check(var.picker, str(item), catalog, who) for item in value]
+    return pickers.check(var.picker, str(value), catalog, who)
 
 
 def _current(template: Template, name: str, clean: Mapping[str, str]) -> str:
@@ -269,49 +309,69 @@ def _typed(template: Template, var: Variable, given: str) -> Any:
         return None
     shown = "the value given" if var.secret else f"“{given}”"
     if var.kind == "boolean":
-        lowered = given.lower()
-        if lowered in _TRUE:
-            return True
-        if lowered in _FALSE:
-            return False
-        raise ValueError(f"must be yes or no, not {shown}")
+        return _boolean(given, shown)
     if var.kind == "choice":
         options = [v for v, _ in var.choices]
         if given not in options:
             raise ValueError(f"must be one of {', '.join(options)}; {shown} is not")
         return given
     if var.kind == "number":
-        try:
-            number = float(given)
-        except ValueError:
-            raise ValueError(f"must be a number, not {shown}") from None
-        if var.integer and not number.is_integer():
-            raise ValueError(f"must be a whole number, not {shown}")
-        if var.minimum is not None and number < var.minimum:
-            raise ValueError(f"must be at least {_shown_number(var.minimum)}")
-        if var.maximum is not None and number > var.maximum:
-            raise ValueError(f"must be at most {_shown_number(var.maximum)}")
-        if template.engine == "native":  # Backstage's form gives the template a number
-            return int(number) if var.integer or number.is_integer() else number
-        return given
+        return _number(template, var, given, shown)
     if var.many:
-        items = [item.strip() for item in given.split(",") if item.strip()]
-        options = [v for v, _ in var.choices]
-        wrong = [item for item in items if options and item not in options]
-        if wrong:
-            raise ValueError(f"{', '.join(wrong)} is not one of {', '.join(options)}")
-        if var.required and not items:
-            raise ValueError("is required")
-        return items
+        return _items(var, given)
     if var.kind == "json":
-        try:
-            value = json.loads(given)
-        except ValueError as exc:
-            raise ValueError(f"is not valid JSON ({exc})") from None
-        if not isinstance(value, dict):
-            raise ValueError("must be a JSON object ({...})")
-        _check_leaves(value, template.markers)
-        return value
+        return _json_object(template, given)
+    return _text(template, var, given, shown)
+
+
+def _boolean(given: str, shown: str) -> bool:
+    lowered = given.lower()
+    if lowered in _TRUE:
+        return True
+    if lowered in _FALSE:
+        return False
+    raise ValueError(f"must be yes or no, not {shown}")
+
+
+def _number(template: Template, var: Variable, given: str, shown: str) -> Any:
+    try:
+        number = float(given)
+    except ValueError:
+        raise ValueError(f"must be a number, not {shown}") from None
+    if var.integer and not number.is_integer():
+        raise ValueError(f"must be a whole number, not {shown}")
+    if var.minimum is not None and number < var.minimum:
+        raise ValueError(f"must be at least {_shown_number(var.minimum)}")
+    if var.maximum is not None and number > var.maximum:
+        raise ValueError(f"must be at most {_shown_number(var.maximum)}")
+    if template.engine in ("native", "remote"):  # Backstage's form gives a number
+        return int(number) if var.integer or number.is_integer() else number
+    return given
+
+
+def _items(var: Variable, given: str) -> list[str]:
+    items = [item.strip() for item in given.split(",") if item.strip()]
+    options = [v for v, _ in var.choices]
+    wrong = [item for item in items if options and item not in options]
+    if wrong:
+        raise ValueError(f"{', '.join(wrong)} is not one of {', '.join(options)}")
+    if var.required and not items:
+        raise ValueError("is required")
+    return items
+
+
+def _json_object(template: Template, given: str) -> dict[str, Any]:
+    try:
+        value = json.loads(given)
+    except ValueError as exc:
+        raise ValueError(f"is not valid JSON ({exc})") from None
+    if not isinstance(value, dict):
+        raise ValueError("must be a JSON object ({...})")
+    _check_leaves(value, template.markers)
+    return value
+
+
+def _text(template: Template, var: Variable, given: str, shown: str) -> str:
     pattern = template.patterns.get(var.name) or var.pattern
     if pattern and not re.fullmatch(pattern, given):
         raise ValueError(f"{shown} does not match the pattern {pattern}")

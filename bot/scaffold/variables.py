@@ -27,11 +27,13 @@ from typing import Any
 from bot.scaffold.model import (
     JINJA_MARKERS,
     Condition,
+    Picker,
     Role,
     Variable,
     VariableKind,
     as_mapping,
 )
+from bot.scaffold.pickers import describe, picker_of
 
 # Variables that hold the new component's name in common templates, most specific first.
 NAME_CANDIDATES = (
@@ -242,8 +244,6 @@ def _label(key: str, prompt: Any) -> str:
 _NAME_FIELDS = ("EntityNamePicker",)
 _OWNER_FIELDS = ("OwnerPicker", "MyGroupsPicker", "OwnershipEntityRefPicker")
 _REPO_FIELDS = ("RepoUrlPicker",)
-# Fields Backstage renders as a text box (entity pickers resolve to a ref typed as text).
-_TEXT_FIELDS = ("EntityPicker", "OwnedEntityPicker", "MyGroupsPicker")
 
 
 def backstage_variables(parameters: Any) -> tuple[tuple[Variable, ...], tuple[str, ...]]:
@@ -415,20 +415,48 @@ def _schema_variable(
     label = str(schema.get("title") or _label(key, None))
     hint = str(schema["description"]) if isinstance(schema.get("description"), str) else None
     if ui_field == "Secret" or schema.get("ui:widget") == "password":
-        # Backstage keeps a Secret field out of the parameters (``${{ secrets.x }}``) and
-        # masks it; here neither kind is ever logged, echoed, audited or shown back.
+        return _secret(key, schema, label, hint, required, ui_field), None
+    role = _role(key, ui_field, ui_options, seen_roles)
+    if role is not None:
+        picker = picker_of(ui_field, ui_options) if role == "repo" else None
         return Variable(
-            key,
-            "text",
-            label,
-            required=required,
-            hint=hint,
-            secret=True,
-            shown_as="Secret" if ui_field == "Secret" else None,
-            pattern=_pattern(schema),
-            min_length=_int(schema.get("minLength")),
-            max_length=_int(schema.get("maxLength")),
+            key, "text", label, required=required, hint=hint, role=role, picker=picker
         ), None
+    if schema.get("ui:widget") == "hidden":
+        # Not asked, as Backstage's form does not show it; its default is passed on as is.
+        default = schema.get("default")
+        return Variable(key, "text", label, required=False, hidden=True, fixed=default), None
+    return _typed_variable(key, schema, label, hint, required, ui_field, ui_options)
+
+
+def _secret(
+    key: str,
+    schema: Mapping[str, Any],
+    label: str,
+    hint: str | None,
+    required: bool,
+    ui_field: str,
+) -> Variable:
+    # Backstage keeps a Secret field out of the parameters (``${{ secrets.x }}``) and masks
+    # it; here neither kind is ever logged, echoed, audited or shown back.
+    return Variable(
+        key,
+        "text",
+        label,
+        required=required,
+        hint=hint,
+        secret=True,
+        shown_as="Secret" if ui_field == "Secret" else None,
+        pattern=_pattern(schema),
+        min_length=_int(schema.get("minLength")),
+        max_length=_int(schema.get("maxLength")),
+    )
+
+
+def _role(
+    key: str, ui_field: str, ui_options: Mapping[str, Any], seen_roles: set[str]
+) -> Role | None:
+    """Which of the dialog's own fields (name, owner, system, the repository) this one is."""
     role: Role | None = None
     if ui_field in _NAME_FIELDS or (key in NAME_CANDIDATES[:2] and "name" not in seen_roles):
         role = "name"
@@ -438,24 +466,36 @@ def _schema_variable(
         role = "repo"
     elif _picks_systems(ui_field, ui_options) or (key == "system" and "system" not in seen_roles):
         role = "system"
-    if role is not None and role in seen_roles:
-        role = None
-    if role is not None:
-        return Variable(key, "text", label, required=required, hint=hint, role=role), None
-    if schema.get("ui:widget") == "hidden":
-        return None, None  # not asked, as Backstage's form does not show it
+    return None if role is not None and role in seen_roles else role
+
+
+def _choices(values: list[Any], names: Any) -> tuple[tuple[str, str], ...]:
+    labels = names if isinstance(names, list) and len(names) == len(values) else values
+    return tuple((_text(v), _text(n)) for v, n in zip(values, labels, strict=True))
+
+
+def _typed_variable(
+    key: str,
+    schema: Mapping[str, Any],
+    label: str,
+    hint: str | None,
+    required: bool,
+    ui_field: str,
+    ui_options: Mapping[str, Any],
+) -> tuple[Variable | None, str | None]:
+    """A field by its JSON schema type (and its picker, when the catalog backs it)."""
     type_ = schema.get("type")
     default = schema.get("default")
+    shown_default = _text(default) if default is not None else None
     enum = schema.get("enum")
+    picker = picker_of(ui_field, ui_options)
     if isinstance(enum, list) and enum:
-        names = schema.get("enumNames")
-        labels = names if isinstance(names, list) and len(names) == len(enum) else enum
-        choices = tuple((_text(v), _text(n)) for v, n in zip(enum, labels, strict=True))
+        choices = _choices(enum, schema.get("enumNames"))
         return Variable(
             key,
             "choice",
             label,
-            default=_text(default) if default is not None else None,
+            default=shown_default,
             choices=choices,
             required=required,
             hint=hint,
@@ -464,27 +504,7 @@ def _schema_variable(
         value = "true" if default is True else "false"
         return Variable(key, "boolean", label, default=value, required=False, hint=hint), None
     if type_ == "array":
-        items = as_mapping(schema.get("items"))
-        options = items.get("enum")
-        picks: tuple[tuple[str, str], ...] = ()
-        if isinstance(options, list) and options:
-            names = items.get("enumNames")
-            labels = names if isinstance(names, list) and len(names) == len(options) else options
-            picks = tuple((_text(v), _text(n)) for v, n in zip(options, labels, strict=True))
-        listed = ", ".join(v for v, _ in picks)
-        more = f" (some of: {listed})" if picks else ""
-        shown = f"Backstage shows the {ui_field} picker here; " if ui_field else ""
-        return Variable(
-            key,
-            "text",
-            label,
-            default=", ".join(_text(v) for v in default) if isinstance(default, list) else None,
-            choices=picks,
-            required=required,
-            hint=" ".join(x for x in (hint, f"{shown}comma-separated{more}.") if x),
-            many=True,
-            shown_as=ui_field or None,
-        ), None
+        return _array(key, schema, label, hint, required, ui_field, picker), None
     if type_ == "object" and not ui_field:
         return Variable(
             key,
@@ -499,33 +519,45 @@ def _schema_variable(
             key,
             "number",
             label,
-            default=_text(default) if default is not None else None,
+            default=shown_default,
             required=required,
             hint=hint,
             minimum=_number(schema.get("minimum")),
             maximum=_number(schema.get("maximum")),
             integer=type_ == "integer",
         ), None
-    if type_ in ("string", None) and ui_field and ui_field not in _TEXT_FIELDS:
+    if type_ in ("string", None) and picker is not None:
+        # A catalog picker: offered from the catalog, checked against what it allows.
+        return Variable(
+            key,
+            "text",
+            label,
+            default=shown_default,
+            required=required,
+            hint=" ".join(x for x in (hint, describe(picker)) if x),
+            shown_as=ui_field,
+            picker=picker,
+        ), None
+    if type_ in ("string", None) and ui_field:
         # A picker chat has no widget for: asked as text, the picker named (never dropped).
         return Variable(
             key,
             "text",
             label,
-            default=_text(default) if default is not None else None,
+            default=shown_default,
             required=required,
             hint=" ".join(x for x in (hint, f"Backstage shows the {ui_field} picker here.") if x),
             pattern=_pattern(schema),
             shown_as=ui_field,
         ), None
-    if type_ in ("string", None) and (not ui_field or ui_field in _TEXT_FIELDS):
+    if type_ in ("string", None):
         kind: VariableKind = "multiline" if schema.get("ui:widget") == "textarea" else "text"
         fmt = schema.get("format")
         return Variable(
             key,
             kind,
             label,
-            default=_text(default) if default is not None else None,
+            default=shown_default,
             required=required,
             hint=hint,
             pattern=_pattern(schema),
@@ -536,6 +568,41 @@ def _schema_variable(
     if ui_field:
         return None, f"uses the form field {ui_field}, which Callboard cannot show in chat"
     return None, f"is of type {type_}, which Callboard cannot ask for in chat"
+
+
+def _array(
+    key: str,
+    schema: Mapping[str, Any],
+    label: str,
+    hint: str | None,
+    required: bool,
+    ui_field: str,
+    picker: Picker | None,
+) -> Variable:
+    """An array, asked as comma-separated text (checked against its ``enum``, or each item
+    against its picker)."""
+    items = as_mapping(schema.get("items"))
+    options = items.get("enum")
+    picks = _choices(options, items.get("enumNames")) if isinstance(options, list) else ()
+    listed = ", ".join(v for v, _ in picks)
+    more = f" (some of: {listed})" if picks else ""
+    if picker is not None:
+        shown = f"{describe(picker).removesuffix('.')}; "
+    else:
+        shown = f"Backstage shows the {ui_field} picker here; " if ui_field else ""
+    default = schema.get("default")
+    return Variable(
+        key,
+        "text",
+        label,
+        default=", ".join(_text(v) for v in default) if isinstance(default, list) else None,
+        choices=picks,
+        required=required,
+        hint=" ".join(x for x in (hint, f"{shown}comma-separated{more}.") if x),
+        many=True,
+        shown_as=ui_field or None,
+        picker=picker,
+    )
 
 
 def _picks_systems(ui_field: str, options: Mapping[str, Any]) -> bool:

@@ -90,3 +90,46 @@ async def test_a_v1beta3_form_through_a_slack_modal(
     posted = [block_text(c.args) for c in fake.calls if c.method in methods]
     assert any("Dry run: slack-forms from callboard-forms" in p for p in posted), posted
     assert any("Parameters (fetch:template): completed" in p for p in posted), posted
+
+
+async def test_catalog_pickers_through_a_slack_modal(
+    start_slack: Starter, fake: FakeSlack, tmp_path: Path
+) -> None:
+    folder = tmp_path / "pickers"
+    shutil.copytree(REPO / "tests" / "fixtures" / "v1beta3" / "pickers", folder)
+    slack = await start_slack(
+        sources=[
+            {"type": "file", "name": "demo", "target": str(DEMO)},
+            {"type": "file", "name": "tpl", "target": str(folder / "template.yaml")},
+        ]
+    )
+    status, body = await slack.command("/scaffold", "callboard-pickers --dry-run")
+    assert (status, body) == (200, "")
+    await slack.settle()
+    [opened] = fake.calls_to("views.open")
+    view: dict[str, Any] = opened.args["view"]
+    blocks = {b["block_id"]: b for b in view["blocks"] if "element" in b}
+    database = blocks["field:database"]["element"]
+    assert database["type"] == "static_select"  # the catalog's three databases, as a menu
+    assert [o["value"] for o in database["options"]] == [
+        "resource:default/ledger-db",
+        "resource:default/payments-db",
+        "resource:default/trip-state-db",
+    ]
+    assert blocks["field:domain"]["element"]["type"] == "external_select"  # a catalog search
+
+    good = {"name": "slack-picked", "database": "resource:default/payments-db"}
+    status, body = await submit(
+        slack, view, fill(view, {**good, "apis": "component:default/payments-api"})
+    )
+    assert status == 200 and body["response_action"] == "errors"
+    assert body["errors"] == {
+        "field:apis": "component:default/payments-api is not one of the entities this field "
+        "allows (A catalog entity (api).)"
+    }
+    status, body = await submit(slack, view, fill(view, {**good, "apis": "api:payment-events"}))
+    assert (status, body) == (200, "")
+    await slack.settle()
+    methods = ("chat.postMessage", "chat.postEphemeral", "chat.update", "webhook")
+    posted = [block_text(c.args) for c in fake.calls if c.method in methods]
+    assert any("Dry run: slack-picked from callboard-pickers" in p for p in posted), posted

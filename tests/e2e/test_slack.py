@@ -295,8 +295,10 @@ async def start_slack(tmp_path: Path, fake: FakeSlack) -> AsyncIterator[Starter]
         db_url: str | None = None,
         env: dict[str, str] | None = None,
         exclude: Sequence[str] = (),
+        sections: dict[str, Any] | None = None,
         **slack: Any,
     ) -> Slack:
+        """``sections``: more top-level config sections (``scaffold``...)."""
         config: dict[str, Any] = {
             "data_dir": str(tmp_path / "var"),
             "database": {"url": db_url or f"sqlite:///{tmp_path / 'callboard.db'}"},
@@ -306,6 +308,7 @@ async def start_slack(tmp_path: Path, fake: FakeSlack) -> AsyncIterator[Starter]
                 else [{"type": "file", "name": "demo", "target": str(DEMO)}]
             },
             "slack": {"api_url": fake.base_url, "host": "127.0.0.1", "port": 0, **slack},
+            **(sections or {}),
         }
         path = tmp_path / "callboard.yaml"
         path.write_text(yaml.safe_dump(config))

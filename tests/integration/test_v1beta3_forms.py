@@ -201,6 +201,7 @@ async def test_the_template_gets_typed_values_and_none_for_other_answers(
         "flavour": "vanilla",
         "enableDb": True,
         "dbName": "forms",
+        "internal": "x",  # ui:widget hidden: not asked, its default passed on
     }
 
 

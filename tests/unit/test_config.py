@@ -118,6 +118,10 @@ def test_an_unknown_key_is_an_error_naming_key_and_file(
          "catalog.parse_workers must be a whole number or auto, found [2]"),
         ("catalog:\n  parse_workers: true\n",
          "catalog.parse_workers must be a whole number or auto, found True"),
+        ("scaffold:\n  backstage: always\n",
+         "scaffold.backstage must be run, off or a list of template names, found 'always'"),
+        ("scaffold:\n  backstage: [Docs Template]\n",
+         "scaffold.backstage lists 'Docs Template', which is not a template name"),
     ],
 )  # fmt: skip
 def test_wrong_values_are_errors_naming_key_and_file(
@@ -279,3 +283,25 @@ def test_parse_workers_is_auto_or_a_count(
         assert 1 <= settings.catalog.workers <= 4
     else:
         assert settings.catalog.workers == workers
+
+
+@pytest.mark.parametrize(
+    ("text", "names", "runs"),
+    [
+        ("scaffold:\n  backstage: run\n", ("*",), True),
+        ("scaffold:\n  backstage: off\n", (), False),
+        ("scaffold: {}\n", (), False),
+        ("scaffold:\n  backstage: [docs-template, chat-service]\n",
+         ("docs-template", "chat-service"), True),
+    ],
+)  # fmt: skip
+def test_scaffold_backstage_says_which_templates_run_on_backstage(
+    tmp_path: Path, text: str, names: tuple[str, ...], runs: bool
+) -> None:
+    from bot.scaffold.settings import ScaffoldSettings
+
+    settings = load_settings(write(tmp_path / "callboard.yaml", text))
+    scaffold = settings.optional_section("scaffold", ScaffoldSettings) or ScaffoldSettings()
+    assert scaffold.backstage == names
+    assert scaffold.runs_on_backstage("chat-service") is runs
+    assert not scaffold.runs_on_backstage("python-service") or names == ("*",)
