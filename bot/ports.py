@@ -497,7 +497,11 @@ class OnCallDirectory(Protocol):
 
     async def lookup(self, target: OnCallTarget) -> OnCallAnswer:
         """The answer within the lookup budget; never raises: a provider that is down, slow or
-        rate limiting is the answer's ``error``."""
+        rate limiting is the answer's ``error``; ``late`` when the budget ran out first."""
+        ...
+
+    async def finish(self, target: OnCallTarget) -> OnCallAnswer:
+        """The answer of a lookup that came back ``late``, once it is in; never raises."""
         ...
 
 

@@ -1,8 +1,9 @@
 """The on-call directory: each provider behind a cache, a time budget and Retry-After.
 
 ``lookup`` never raises and never takes longer than the budget: a late answer is returned as
-an error line ("PagerDuty did not answer within 1.5 s") while the lookup goes on in its
-thread and fills the cache for the next ask.
+an error line ("PagerDuty did not answer within 1.5 s", marked ``late``) while the lookup goes
+on in its thread, fills the cache for the next ask, and is what ``finish`` awaits (so a card
+sent without the line can be updated when it comes).
 """
 
 from __future__ import annotations
@@ -28,6 +29,8 @@ from bot.oncall.providers import OpsgenieProvider, PagerDutyProvider
 from bot.oncall.settings import OPSGENIE_API_KEY, PAGERDUTY_TOKEN, OnCallSettings
 
 log = logging.getLogger(__name__)
+
+MAX_REMEMBERED = 10_000  # targets whose latest answer ``finish`` can give
 
 
 class Provider(Protocol):
@@ -77,6 +80,7 @@ class ProviderDirectory:
         self._cache: dict[str, tuple[float, OnCallAnswer]] = {}
         self._blocked: dict[str, float] = {}  # provider → monotonic time its Retry-After ends
         self._running: dict[str, asyncio.Future[OnCallAnswer]] = {}
+        self._last: dict[str, OnCallAnswer] = {}  # each target's latest finished lookup
 
     def providers(self) -> tuple[str, ...]:
         return tuple(self._providers)
@@ -109,9 +113,30 @@ class ProviderDirectory:
             return OnCallAnswer(
                 target,
                 error=f"{target.provider} did not answer within {self.budget_seconds:g} s",
+                late=True,
             )
 
+    async def finish(self, target: OnCallTarget) -> OnCallAnswer:
+        """The answer of a lookup that ran late, once it is in (bounded by the request timeout,
+        never raises): the lookup still running, else the one that finished meanwhile."""
+        running = self._running.get(target.key)
+        if running is not None:
+            try:
+                return await asyncio.shield(running)
+            except Exception as e:  # _fetch answers every failure; this is a bug, said once
+                log.exception("on-call lookup of %s failed", target.key)
+                return OnCallAnswer(target, error=f"{target.provider} did not answer: {e}")
+        last = self._last.get(target.key)
+        return last if last is not None else await self.lookup(target)
+
     async def _fetch(self, provider: Provider, target: OnCallTarget) -> OnCallAnswer:
+        answer = await self._fetch_once(provider, target)
+        if len(self._last) >= MAX_REMEMBERED:
+            self._last.clear()
+        self._last[target.key] = answer
+        return answer
+
+    async def _fetch_once(self, provider: Provider, target: OnCallTarget) -> OnCallAnswer:
         loop = asyncio.get_running_loop()
         start = self._monotonic()
         budget = self.budget_seconds

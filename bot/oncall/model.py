@@ -47,6 +47,8 @@ class OnCallAnswer:
     now: tuple[OnCallShift, ...] = ()
     next: tuple[OnCallShift, ...] = ()
     error: str | None = None
+    # The budget ran out with the lookup still going on: ``OnCallDirectory.finish`` has it.
+    late: bool = False
 
 
 class ProviderError(Exception):

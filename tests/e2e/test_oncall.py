@@ -13,7 +13,7 @@ import pytest
 
 from adapters.console import to_request
 from bot.app import App
-from bot.chat import ChatUser, Reply, Request
+from bot.chat import ChatUser, Mention, MentionText, Reply, Request
 from tests.conftest import AppFactory
 from tests.oncall_fakes import OG_KEY, PD_TOKEN, FakeOpsgenie, FakePagerDuty, pd_entry, serve
 
@@ -177,6 +177,25 @@ def test_oncall_from_slack_and_discord_users(app: App) -> None:
     assert items(discord, "On call now") == items(slack, "On call now")
 
 
+def test_console_shows_name_and_email_never_a_mention(app: App) -> None:
+    reply = say(app, "/whoowns payments-api")
+    live = field(reply, "On call now")
+    assert live is not None and live.startswith("Ana Silva <ana@x.example> (PagerDuty, until ")
+    assert not isinstance(live, MentionText)
+    assert "<@" not in reply.to_text()
+
+
+def test_mentions_on_slack_and_discord_come_from_the_user_annotations(app: App) -> None:
+    """Without the adapter's email lookup, the catalog User with that email and the
+    platform's user-id annotation is the mention; the plain form stays name and email."""
+    for platform, user_id in (("slack", "U0ANA"), ("discord", "589860739419867561")):
+        reply = chat(app, "/whoowns payments-api", platform, "U0OTHER")
+        live = field(reply, "On call now")
+        assert isinstance(live, MentionText), platform
+        assert live.parts[0] == Mention(platform, user_id, "Ana Silva <ana@x.example>")
+        assert live.startswith("Ana Silva <ana@x.example> (PagerDuty, until ")
+
+
 def test_entity_without_annotation_uses_owner_then_parent_group(app: App) -> None:
     ledger = say(app, "/oncall ledger")
     assert "from group:default/team-payments" in (ledger.text or "")
@@ -294,15 +313,26 @@ async def test_whoowns_card_with_on_call_through_slack_signed_http(
         assert_valid_message(body)
         shown = block_text(body)
         assert "On call now" in shown
-        assert "Ana Silva &lt;ana@x.example&gt; (PagerDuty, until " in shown
+        # the person on call as a Slack mention: their email looked up with users.lookupByEmail
+        assert "*On call now*\n<@U0ANA> (PagerDuty, until " in shown
+        assert [c.args["email"] for c in fake.calls_to("users.lookupByEmail")] == [
+            "ana@x.example"
+        ]
         assert pd.requests[-1].headers["Authorization"] == f"Token token={PD_TOKEN}"
         # asked again: the cached answer, nothing more sent to PagerDuty
         sent = len(pd.requests)
         status, body = await slack.command("/oncall", "ledger", user="U0ANA")
-        assert status == 200 and "ana@x.example" in block_text(body)
+        assert status == 200 and "Level 1: <@U0ANA> (payments_schedule)" in block_text(body)
+        # eve has no Slack user and no catalog User: name and email, asked once
+        assert "Level 1: eve@x.example (payments_schedule)" in block_text(body)
         status, body = await slack.command("/whoowns", "payments-api", user="U0ANA")
-        assert "On call now" in block_text(body)
+        assert "<@U0ANA> (PagerDuty, until " in block_text(body)
         assert len(pd.requests) == sent
+        # each email asked of Slack once: the answers (a "users_not_found" too) are cached
+        assert sorted(c.args["email"] for c in fake.calls_to("users.lookupByEmail")) == [
+            "ana@x.example",
+            "eve@x.example",
+        ]
     finally:
         if slack is not None:
             await slack.http.close()
@@ -445,8 +475,10 @@ async def test_whoowns_card_with_on_call_through_discord(
         assert result.acknowledged
         text = embed_text(result.response.embeds)
         assert "On call now" in text
-        assert "Ana Silva <ana@x.example> (PagerDuty, until " in text
+        # a Discord mention, by the catalog User's discord.com/user-id annotation
+        assert "<@589860739419867561> (PagerDuty, until " in text
         result = await w.ana.slash(w.channel, "oncall", entity="ledger")
         text = embed_text(result.response.embeds)
         assert "On call now (Opsgenie team payments)" in text
-        assert "ana@x.example (payments_schedule)" in text
+        assert "Level 1: <@589860739419867561> (payments_schedule)" in text
+        assert "Level 1: eve@x.example (payments_schedule)" in text  # no User: name, email
