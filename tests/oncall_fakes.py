@@ -36,6 +36,7 @@ class FakeProvider:
     """What both fakes share: the recorded requests and the failure switches."""
 
     delay: float = 0.0  # seconds before every answer
+    hold: threading.Event | None = None  # when set: GETs wait for it (at most 30 s) to answer
     fail_status: int | None = None  # answer every request with this status (500, 503)
     rate_limit_times: int = 0  # the next N requests are 429
     retry_after: str = "1"
@@ -74,6 +75,8 @@ class _Handler(BaseHTTPRequestHandler):
                 fake.rate_limit_times -= 1
         if fake.delay:
             time.sleep(fake.delay)
+        if fake.hold is not None:
+            fake.hold.wait(30)
         if limited:
             self._send(
                 429, fake.error_body(429, "Rate Limit Exceeded"), {"Retry-After": fake.retry_after}

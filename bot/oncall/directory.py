@@ -80,6 +80,7 @@ class ProviderDirectory:
         self._cache: dict[str, tuple[float, OnCallAnswer]] = {}
         self._blocked: dict[str, float] = {}  # provider → monotonic time its Retry-After ends
         self._running: dict[str, asyncio.Future[OnCallAnswer]] = {}
+        self._started: dict[str, float] = {}  # monotonic time each running lookup started
         self._last: dict[str, OnCallAnswer] = {}  # each target's latest finished lookup
 
     def providers(self) -> tuple[str, ...]:
@@ -106,15 +107,23 @@ class ProviderDirectory:
         if running is None:
             running = asyncio.ensure_future(self._fetch(provider, target))
             self._running[target.key] = running
-            running.add_done_callback(lambda _f: self._running.pop(target.key, None))
+            self._started[target.key] = now
+            running.add_done_callback(lambda _f: self._forget_running(target.key))
+        # The budget counts from when the lookup started: asking again while it runs does not
+        # extend it (a lookup already past it is not waited for: the card goes now).
+        left = self.budget_seconds - (now - self._started.get(target.key, now))
         try:
-            return await asyncio.wait_for(asyncio.shield(running), self.budget_seconds)
+            return await asyncio.wait_for(asyncio.shield(running), max(0.0, left))
         except TimeoutError:
             return OnCallAnswer(
                 target,
                 error=f"{target.provider} did not answer within {self.budget_seconds:g} s",
                 late=True,
             )
+
+    def _forget_running(self, key: str) -> None:
+        self._running.pop(key, None)
+        self._started.pop(key, None)
 
     async def finish(self, target: OnCallTarget) -> OnCallAnswer:
         """The answer of a lookup that ran late, once it is in (bounded by the request timeout,

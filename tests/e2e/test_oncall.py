@@ -4,17 +4,25 @@ with PagerDuty and Opsgenie served by fakes on loopback (tests.oncall_fakes)."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
+import io
 import textwrap
-from collections.abc import Iterator
+import threading
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import Any
 
+import discord
 import pytest
 
 from adapters.console import to_request
 from bot.app import App
 from bot.chat import ChatUser, Mention, MentionText, Reply, Request
+from bot.oncall.model import PAGERDUTY, OnCallTarget
 from tests.conftest import AppFactory
+from tests.e2e.slack_fake import FakeSlack
+from tests.e2e.test_slack import Slack, assert_valid_message, block_text
 from tests.oncall_fakes import OG_KEY, PD_TOKEN, FakeOpsgenie, FakePagerDuty, pd_entry, serve
 
 CATALOG = """
@@ -268,11 +276,12 @@ def test_token_in_config_is_refused(make_app: AppFactory) -> None:
         make_app(oncall={"pagerduty": {"token": "x"}})
 
 
-async def test_whoowns_card_with_on_call_through_slack_signed_http(
-    tmp_path: Path, pd: FakePagerDuty, og: FakeOpsgenie, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """A signed slash command to the real Slack adapter on loopback: the ack carries the card
-    with "On call now", looked up in the fake PagerDuty with the token from the environment."""
+@contextlib.asynccontextmanager
+async def slack_world(
+    tmp_path: Path, oncall: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> AsyncIterator[tuple[Slack, FakeSlack]]:
+    """The real Slack adapter on loopback (signed HTTP in, the fake Slack Web API out), with
+    the catalog above and ``oncall`` as the config section; tokens from the environment."""
     import aiohttp
     import yaml
 
@@ -280,8 +289,7 @@ async def test_whoowns_card_with_on_call_through_slack_signed_http(
     from bot.bootstrap import build_app, parse_settings
     from bot.platforms import SlackSettings
     from commands import COMMANDS, INTERPRETERS
-    from tests.e2e.slack_fake import FakeSlack
-    from tests.e2e.test_slack import ENV, Slack, assert_valid_message, block_text
+    from tests.e2e.test_slack import ENV
 
     monkeypatch.setenv("PAGERDUTY_TOKEN", PD_TOKEN)
     monkeypatch.setenv("OPSGENIE_API_KEY", OG_KEY)
@@ -294,7 +302,7 @@ async def test_whoowns_card_with_on_call_through_slack_signed_http(
         "database": {"url": f"sqlite:///{tmp_path / 'callboard.db'}"},
         "catalog": {"sources": [{"type": "file", "name": "t", "target": str(catalog)}]},
         "slack": {"api_url": fake.base_url, "host": "127.0.0.1", "port": 0},
-        "oncall": {"pagerduty": {"url": pd.url}, "opsgenie": {"url": og.url}},
+        "oncall": oncall,
     }
     path = tmp_path / "callboard.yaml"
     path.write_text(yaml.safe_dump(config))
@@ -308,6 +316,23 @@ async def test_whoowns_card_with_on_call_through_slack_signed_http(
         runtime = SlackRuntime(app, slack_settings, read_secrets(slack_settings, ENV))
         port = await runtime.start_http(port=0)
         slack = Slack(fake, port, aiohttp.ClientSession(), runtime, app)
+        yield slack, fake
+    finally:
+        if slack is not None:
+            await slack.http.close()
+        if runtime is not None:
+            await runtime.close()
+        app.close()
+        fake.stop()
+
+
+async def test_whoowns_card_with_on_call_through_slack_signed_http(
+    tmp_path: Path, pd: FakePagerDuty, og: FakeOpsgenie, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A signed slash command to the real Slack adapter on loopback: the ack carries the card
+    with "On call now", looked up in the fake PagerDuty with the token from the environment."""
+    oncall = {"pagerduty": {"url": pd.url}, "opsgenie": {"url": og.url}}
+    async with slack_world(tmp_path, oncall, monkeypatch) as (slack, fake):
         status, body = await slack.command("/whoowns", "payments-api", user="U0ANA")
         assert status == 200
         assert_valid_message(body)
@@ -315,9 +340,7 @@ async def test_whoowns_card_with_on_call_through_slack_signed_http(
         assert "On call now" in shown
         # the person on call as a Slack mention: their email looked up with users.lookupByEmail
         assert "*On call now*\n<@U0ANA> (PagerDuty, until " in shown
-        assert [c.args["email"] for c in fake.calls_to("users.lookupByEmail")] == [
-            "ana@x.example"
-        ]
+        assert [c.args["email"] for c in fake.calls_to("users.lookupByEmail")] == ["ana@x.example"]
         assert pd.requests[-1].headers["Authorization"] == f"Token token={PD_TOKEN}"
         # asked again: the cached answer, nothing more sent to PagerDuty
         sent = len(pd.requests)
@@ -333,13 +356,31 @@ async def test_whoowns_card_with_on_call_through_slack_signed_http(
             "ana@x.example",
             "eve@x.example",
         ]
-    finally:
-        if slack is not None:
-            await slack.http.close()
-        if runtime is not None:
-            await runtime.close()
-        app.close()
-        fake.stop()
+
+
+async def test_late_on_call_updates_the_slack_card_in_place(
+    tmp_path: Path, pd: FakePagerDuty, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """PagerDuty slower than the budget: the ack is the card without the line (and a note),
+    then the same card with "On call now" replaces it through the response_url."""
+    pd.delay = 0.5  # never within the 100 ms budget
+    oncall = {"pagerduty": {"url": pd.url}, "budget_ms": 100}
+    async with slack_world(tmp_path, oncall, monkeypatch) as (slack, fake):
+        status, body = await slack.command("/whoowns", "payments-api", user="U0ANA")
+        assert status == 200
+        first = block_text(body)
+        assert "Who owns payments-api" in first and "On call now" not in first
+        assert "PagerDuty did not answer within 0.1 s" in first
+        await slack.adapter.drain()  # the late part has been delivered
+        updates = fake.calls_to("webhook")
+        assert len(updates) == 1
+        update = updates[0].args
+        assert update["replace_original"] is True and update["response_type"] == "ephemeral"
+        assert_valid_message(update)
+        again = block_text(update)
+        assert "Who owns payments-api" in again
+        assert "*On call now*\n<@U0ANA> (PagerDuty, until " in again
+        assert "did not answer" not in again
 
 
 # ----------------------------------------------------------------------------- /page
@@ -482,3 +523,80 @@ async def test_whoowns_card_with_on_call_through_discord(
         assert "On call now (Opsgenie team payments)" in text
         assert "Level 1: <@589860739419867561> (payments_schedule)" in text
         assert "Level 1: eve@x.example (payments_schedule)" in text  # no User: name, email
+
+
+async def test_late_on_call_edits_the_discord_response_in_place(
+    make_app: AppFactory, tmp_path: Path, pd: FakePagerDuty, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """PagerDuty slower than the budget: the interaction response is the card without the line,
+    then it is edited (PATCH of the original response) into the card with the mention."""
+    from adapters.discord import PLATFORM
+    from tests.e2e.test_discord import discord_world, embed_text
+
+    monkeypatch.setenv("PAGERDUTY_TOKEN", PD_TOKEN)
+    path = tmp_path / "all.yaml"
+    path.write_text(textwrap.dedent(CATALOG))
+    app = make_app(
+        sources=[{"type": "file", "name": "t", "target": str(path)}],
+        platforms=[PLATFORM],
+        discord={},
+        oncall={"pagerduty": {"url": pd.url}, "budget_ms": 100},
+    )
+    # simcord runs the bot on virtual time: a budget cannot run out while the bot waits. So
+    # the lookup starts first, outside the bot, and is held past its budget in real time; the
+    # bot's ask then finds it running past its budget and sends the card without waiting, and
+    # PagerDuty answers once that card is out.
+    directory = app.services.oncall
+    assert directory is not None
+    pd.hold = threading.Event()
+    async with discord_world(app) as w:
+
+        def answer_after_the_card() -> None:
+            while not any(r.path.endswith("/callback") for r in list(w.env.http_requests)):
+                if pd.hold is None or pd.hold.wait(0.01):
+                    return
+            pd.hold.set()
+
+        target = OnCallTarget(PAGERDUTY, "service", "PSVC1")
+        early = await directory.lookup(target)
+        assert early.late  # its own asker got no answer within the budget either
+        watcher = threading.Thread(target=answer_after_the_card, daemon=True)
+        watcher.start()
+        try:
+            result = await w.ana.slash(w.channel, "whoowns", entity="payments-api")
+        finally:
+            pd.hold.set()  # never leave the fake's threads waiting
+        assert result.acknowledged
+        callbacks = [r for r in w.env.http_requests if r.path.endswith("/callback")]
+        first = embed_text(discord.Embed.from_dict(e) for e in callbacks[0].json["data"]["embeds"])
+        assert "Who owns payments-api" in first and "On call now" not in first
+        assert "PagerDuty did not answer within 0.1 s" in first
+        edits = [r for r in w.env.http_requests if r.method == "PATCH"]
+        assert [r.path.endswith("/messages/@original") for r in edits] == [True]
+        now = embed_text(result.response.embeds)  # the original response, as edited
+        assert "Who owns payments-api" in now
+        assert "<@589860739419867561> (PagerDuty, until " in now
+        assert "did not answer" not in now
+        assert result.followups == []
+
+
+def test_late_on_call_is_printed_below_the_console_answer(
+    make_app: AppFactory, tmp_path: Path, pd: FakePagerDuty, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The console cannot change what it printed: the addition follows the card."""
+    from adapters.console import Console
+
+    monkeypatch.setenv("PAGERDUTY_TOKEN", PD_TOKEN)
+    path = tmp_path / "all.yaml"
+    path.write_text(textwrap.dedent(CATALOG))
+    app = make_app(
+        sources=[{"type": "file", "name": "t", "target": str(path)}],
+        oncall={"pagerduty": {"url": pd.url}, "budget_ms": 100},
+    )
+    pd.delay = 0.5  # never within the 100 ms budget
+    out = io.StringIO()
+    asyncio.run(Console(app, io.StringIO("/whoowns payments-api\n"), out).loop())
+    card, _, later = out.getvalue().partition("(update to /whoowns payments-api) ")
+    assert "Who owns payments-api" in card and "On call now" not in card
+    assert "(PagerDuty did not answer within 0.1 s)" in card
+    assert later.startswith("On call now: Ana Silva <ana@x.example> (PagerDuty, until ")
