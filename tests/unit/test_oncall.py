@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -171,6 +172,44 @@ async def test_a_slow_provider_misses_the_budget_and_fills_the_cache_later(
     answer = await d.lookup(SERVICE)
     assert answer.error is None and answer.now
     assert pd.paths() == ["/services/PSVC1", "/oncalls"]
+
+
+async def test_a_late_lookup_is_finished_for_the_asker_and_never_waited_for_twice(
+    pd: FakePagerDuty,
+) -> None:
+    """``late`` marks an answer still coming; ``finish`` gives it once in. A second ask while
+    it runs past its budget answers at once (the budget counts from when the lookup started);
+    one request reaches PagerDuty for all of them."""
+    pd.hold = threading.Event()
+    d = directory(pd, budget_seconds=0.1)
+    try:
+        first = await d.lookup(SERVICE)
+        assert first.late and first.error == "PagerDuty did not answer within 0.1 s"
+        again = await asyncio.wait_for(d.lookup(SERVICE), 5)  # hang guard only
+        assert again.late
+        pd.hold.set()
+        done = await d.finish(SERVICE)
+    finally:
+        pd.hold.set()
+    assert not done.late and done.error is None
+    assert [s.person.name for s in done.now] == ["Ana Silva", "Bo Chen"]
+    assert pd.paths() == ["/services/PSVC1", "/oncalls"]
+    assert await d.finish(SERVICE) == done  # finished meanwhile: the same answer, no request
+    assert pd.paths() == ["/services/PSVC1", "/oncalls"]
+
+
+async def test_a_late_lookup_that_fails_finishes_with_the_providers_error(
+    pd: FakePagerDuty,
+) -> None:
+    pd.hold, pd.fail_status = threading.Event(), 503
+    d = directory(pd, budget_seconds=0.1)
+    try:
+        assert (await d.lookup(SERVICE)).late
+        pd.hold.set()
+        done = await d.finish(SERVICE)
+    finally:
+        pd.hold.set()
+    assert done.error == "PagerDuty did not answer: HTTP 503: Internal Server Error"
 
 
 async def test_unknown_service_is_pagerdutys_not_found(pd: FakePagerDuty) -> None:
