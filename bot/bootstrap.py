@@ -177,14 +177,16 @@ def build_services(
         (reader.refresh, search.refresh),
         metrics,
     )
+    oncall_settings = settings.optional_section("oncall", OnCallSettings) or OnCallSettings()
+    oncall = build_directory(oncall_settings, secret_environ(), pool)
     reports = Reports(
         stores.reports,
         settings.optional_section("reports", ReportsSettings) or ReportsSettings(),
         docs_settings,
+        oncall,
     )
     catalog = OffloadedCatalog(reader, pool, search)
     names = frozenset(n for spec in commands for n in (spec.name, *spec.aliases))
-    oncall_settings = settings.optional_section("oncall", OnCallSettings) or OnCallSettings()
     return Services(
         settings=settings,
         clock=clock,
@@ -215,7 +217,7 @@ def build_services(
         pool=pool,
         metrics=metrics,
         deliveries=stores.deliveries,
-        oncall=build_directory(oncall_settings, secret_environ(), pool),
+        oncall=oncall,
         pager=ProviderPager(oncall_settings, secret_environ(), pool),
     )
 

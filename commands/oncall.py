@@ -24,8 +24,7 @@ from bot.catalog.model import Entity
 from bot.chat import Button, Mention, MentionText, Reply, Section
 from bot.dispatch import Arg, Args, CommandSpec, Context
 from bot.identity import Identity
-from bot.oncall.directory import targets_of
-from bot.oncall.model import OnCallAnswer, OnCallPerson, OnCallShift, OnCallTarget
+from bot.oncall.model import OnCallAnswer, OnCallPerson, OnCallShift, OnCallTarget, targets_of
 from bot.ports import CatalogQueries
 from commands.common import parent_chain
 

@@ -16,7 +16,6 @@ from collections.abc import Callable, Mapping
 from concurrent.futures import Executor
 from typing import Protocol
 
-from bot.annotations import OPSGENIE_SCHEDULE, OPSGENIE_TEAM, PAGERDUTY_SERVICE_ID
 from bot.oncall.model import (
     OPSGENIE,
     PAGERDUTY,
@@ -24,8 +23,10 @@ from bot.oncall.model import (
     OnCallTarget,
     ProviderError,
     RateLimited,
+    ScheduleGaps,
+    uncovered,
 )
-from bot.oncall.providers import OpsgenieProvider, PagerDutyProvider
+from bot.oncall.providers import Coverage, OpsgenieProvider, PagerDutyProvider
 from bot.oncall.settings import OPSGENIE_API_KEY, PAGERDUTY_TOKEN, OnCallSettings
 
 log = logging.getLogger(__name__)
@@ -40,20 +41,13 @@ class Provider(Protocol):
         self, target: OnCallTarget, now: dt.datetime, deadline: Callable[[], float]
     ) -> OnCallAnswer: ...
 
-
-def targets_of(annotations: Mapping[str, str]) -> list[OnCallTarget]:
-    """The on-call targets an entity's annotations name (PagerDuty service, Opsgenie schedule
-    or team), in that order."""
-    out: list[OnCallTarget] = []
-    for key, provider, kind in (
-        (PAGERDUTY_SERVICE_ID, PAGERDUTY, "service"),
-        (OPSGENIE_SCHEDULE, OPSGENIE, "schedule"),
-        (OPSGENIE_TEAM, OPSGENIE, "team"),
-    ):
-        value = (annotations.get(key) or "").strip()
-        if value:
-            out.append(OnCallTarget(provider, kind, value))
-    return out
+    def coverage(
+        self,
+        target: OnCallTarget,
+        since: dt.datetime,
+        until: dt.datetime,
+        deadline: Callable[[], float],
+    ) -> Coverage: ...
 
 
 class ProviderDirectory:
@@ -120,6 +114,40 @@ class ProviderDirectory:
                 error=f"{target.provider} did not answer within {self.budget_seconds:g} s",
                 late=True,
             )
+
+    async def gaps(
+        self, target: OnCallTarget, since: dt.datetime, until: dt.datetime
+    ) -> ScheduleGaps:
+        """When nobody is on call at the target's first level between ``since`` and
+        ``until``; never raises (a provider that fails or is rate limiting is the ``error``;
+        each request is bounded by the request timeout)."""
+        provider = self._providers.get(target.provider)
+        if provider is None:
+            return ScheduleGaps(target, error=f"{target.provider} is not configured")
+        if self._blocked.get(target.provider, 0.0) > self._monotonic():
+            return ScheduleGaps(target, error=f"{target.provider} asked us to wait (rate limited)")
+        start = self._monotonic()
+
+        def deadline() -> float:
+            return max(0.1, self.request_timeout - (self._monotonic() - start))
+
+        loop = asyncio.get_running_loop()
+        try:
+            covered = await loop.run_in_executor(
+                self._executor, provider.coverage, target, since, until, deadline
+            )
+        except RateLimited as e:
+            self._blocked[target.provider] = self._monotonic() + e.retry_after
+            return ScheduleGaps(target, error=f"{target.provider} is rate limiting us: {e}")
+        except ProviderError as e:
+            return ScheduleGaps(target, error=f"{target.provider} did not answer: {e}")
+        except Exception as e:  # a provider bug must not break the report it is part of
+            log.exception("on-call schedule check of %s failed", target.key)
+            return ScheduleGaps(target, error=f"{target.provider} did not answer: {e}")
+        found = tuple(
+            (shown, a, b) for shown, spans in covered for a, b in uncovered(spans, since, until)
+        )
+        return ScheduleGaps(target, found)
 
     def _forget_running(self, key: str) -> None:
         self._running.pop(key, None)

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from bot.config import ConfigError, Section
-from bot.oncall.directory import ProviderDirectory, build_directory, targets_of
-from bot.oncall.model import OPSGENIE, PAGERDUTY, OnCallPerson, OnCallTarget
+from bot.oncall.directory import ProviderDirectory, build_directory
+from bot.oncall.model import OPSGENIE, PAGERDUTY, OnCallPerson, OnCallTarget, targets_of
 from bot.oncall.providers import OpsgenieProvider, PagerDutyProvider
 from bot.oncall.settings import OnCallSettings, parse_oncall
 from tests.oncall_fakes import OG_KEY, PD_TOKEN, FakeOpsgenie, FakePagerDuty, pd_entry, serve
