@@ -600,3 +600,69 @@ def test_late_on_call_is_printed_below_the_console_answer(
     assert "Who owns payments-api" in card and "On call now" not in card
     assert "(PagerDuty did not answer within 0.1 s)" in card
     assert later.startswith("On call now: Ana Silva <ana@x.example> (PagerDuty, until ")
+
+
+# ----------------------------------------------------------------------------- reports
+
+
+def gap_lines(reply: Reply, title_start: str) -> list[str]:
+    return [i for s in reply.sections if (s.title or "").startswith(title_start) for i in s.items]
+
+
+def test_ownership_report_names_teams_without_on_call_and_schedule_gaps(
+    app: App, pd: FakePagerDuty, og: FakeOpsgenie
+) -> None:
+    og.timeline = {"payments_schedule": [("ana@x.example", iso(-24), iso(24 * 8))]}  # all week
+    report = say(app, "/report ownership-gaps")
+    assert not report.error, report.to_text()
+    assert report.notes == ()  # every schedule was checked
+    [missing] = gap_lines(report, "Owning team has no on-call")
+    assert missing.startswith("team-quiet: runs 1 entity (quiet-api) and has no on-call")
+    gaps = gap_lines(report, "On-call schedule has gaps in the next 7 days")
+    # PSVC1: Ana then Cy at level 1 until +45 h, nobody after (Bo at level 2 does not count);
+    # PROOT: Root until +5 h. Opsgenie's schedule is covered all week.
+    assert [g.split(":")[0] for g in gaps] == ["payments-api", "platform"]
+    assert "nobody is on call in PagerDuty service PSVC1 " in gaps[0]
+    assert when_text(NOW + dt.timedelta(hours=45)) in gaps[0]
+    assert "nobody is on call in PagerDuty service PROOT " in gaps[1]
+    oncalls = [r for r in pd.requests if r.path == "/oncalls"]
+    assert {(r.query["since"][0], r.query["until"][0]) for r in oncalls} == {
+        (iso_at(r.query["since"][0]), iso_at(r.query["since"][0], days=7)) for r in oncalls
+    }
+    timeline = next(r for r in og.requests if r.path.endswith("/timeline"))
+    assert timeline.path == "/v2/schedules/payments_schedule/timeline"
+    assert timeline.query["identifierType"] == ["name"]
+    assert timeline.query["intervalUnit"] == ["weeks"]
+    # the team's own digest shows its gap; another team's does not
+    team = say(app, "/report digest team-quiet")
+    assert any("has no on-call" in line for line in gap_lines(team, "Ownership gaps"))
+    payments = gap_lines(say(app, "/report ownership-gaps team-payments"), "")
+    assert any(line.startswith("payments-api: nobody is on call") for line in payments)
+    assert not any("team-quiet" in line or "platform" in line for line in payments)
+
+
+def test_a_provider_down_never_fails_the_report_it_is_not_checked(
+    app: App, pd: FakePagerDuty, og: FakeOpsgenie
+) -> None:
+    pd.fail_status = 500
+    report = say(app, "/report ownership-gaps")
+    assert not report.error, report.to_text()
+    assert report.notes == (
+        "On-call schedules not checked (PagerDuty did not answer: HTTP 500: Internal Server "
+        "Error): PagerDuty service PROOT, PagerDuty service PSVC1",
+    )
+    # Opsgenie still answered: its schedule has no one on call all week (an empty timeline)
+    [gap] = gap_lines(report, "On-call schedule has gaps")
+    assert gap.startswith("team-payments: nobody is on call in Opsgenie schedule payments_schedule")
+    assert gap_lines(report, "Owning team has no on-call")  # found from the catalog alone
+    digest = say(app, "/report digest")
+    assert digest.notes == report.notes
+
+
+def when_text(t: dt.datetime) -> str:
+    return t.astimezone(dt.UTC).strftime("%a %d %b %H:%M")
+
+
+def iso_at(value: str, days: int = 0) -> str:
+    t = dt.datetime.fromisoformat(value.replace("Z", "+00:00")) + dt.timedelta(days=days)
+    return t.strftime("%Y-%m-%dT%H:%M:%SZ")
