@@ -2,9 +2,10 @@
 
 Every on-call target the catalog names (``pagerduty.com/service-id``, ``opsgenie.com/team``,
 ``opsgenie.com/schedule``) whose provider is configured (its token is set; the others are not
-checked, silently) is asked when its first level has nobody on call, all at once, at most ``MAX_CHECKED`` of them, within ``BUDGET_SECONDS`` in
-all. A provider that is down, rate limiting or too slow never fails the report: the targets it
-did not check are named in one line per reason ("not checked").
+checked, silently) is asked when its first level has nobody on call: all at once, at most
+``MAX_CHECKED`` of them, within ``BUDGET_SECONDS`` in all. A provider that is down, rate
+limiting or too slow never fails the report: the targets it did not check are named in one
+line per reason ("not checked").
 """
 
 from __future__ import annotations

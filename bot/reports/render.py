@@ -134,6 +134,7 @@ def ownership_report(analysis: Analysis, scope: str, posted: bool = False) -> Re
         "count": len(found),
         "metrics": metrics.to_dict(),
         "gaps": [f.to_dict() for f in found],
+        "not_checked": list(analysis.unchecked_of(scope)),
     }
     return ReportResult("ownership-gaps", scope, reply, data, not found, posted=posted)
 

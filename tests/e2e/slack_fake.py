@@ -1,11 +1,12 @@
 """A fake Slack Web API on loopback that records every call (Slack itself cannot run here).
 
 It answers the methods the adapter uses the way Slack does (``auth.test``, ``users.info``,
-``users.lookupByEmail``, ``chat.postMessage``, ``chat.postEphemeral``, ``views.open``, ``oauth.v2.access``,
-``apps.connections.open``), takes ``response_url`` posts at ``/webhook/<name>``, refuses
-unknown tokens with ``invalid_auth``, and can be told to answer the next call to a method with
-an error status (``fail_next``: a 429 with ``Retry-After``, say). It runs in a thread, so it
-works whatever event loop the test runs; ``wait_for`` lets a test wait for a delivery.
+``users.lookupByEmail``, ``chat.postMessage``, ``chat.postEphemeral``, ``views.open``,
+``oauth.v2.access``, ``apps.connections.open``), takes ``response_url`` posts at
+``/webhook/<name>``, refuses unknown tokens with ``invalid_auth``, and can be told to answer the
+next call to a method with an error status (``fail_next``: a 429 with ``Retry-After``, say).
+It runs in a thread, so it works whatever event loop the test runs; ``wait_for`` lets a test
+wait for a delivery.
 """
 
 from __future__ import annotations

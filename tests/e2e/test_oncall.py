@@ -657,6 +657,8 @@ def test_a_provider_down_never_fails_the_report_it_is_not_checked(
     assert gap_lines(report, "Owning team has no on-call")  # found from the catalog alone
     digest = say(app, "/report digest")
     assert digest.notes == report.notes
+    data = asyncio.run(app.services.reports.build("ownership-gaps")).data
+    assert data["not_checked"] == list(report.notes)
 
 
 def when_text(t: dt.datetime) -> str:
