@@ -25,6 +25,8 @@ NOT_RUNNING_TYPES = frozenset({"library", "documentation", "template"})
 
 def _runs(item: Item) -> bool:
     return item.kind in ONCALL_KINDS and (item.spec_type or "").lower() not in NOT_RUNNING_TYPES
+
+
 # Ownership gaps, in the order reports list them.
 GAP_CODES: dict[str, str] = {
     "owner-missing": "No owner (spec.owner missing)",
