@@ -6,7 +6,7 @@ from dataclasses import replace
 
 from bot.annotations import ONCALL_ANNOTATIONS
 from bot.catalog.model import Entity
-from bot.chat import Button, Field, Reply, Section, Update
+from bot.chat import Button, Field, MentionText, Reply, Section, Update
 from bot.dispatch import Arg, Args, CommandSpec, Context, Option
 from commands.common import (
     channel_fields,
@@ -114,7 +114,12 @@ async def whoowns(ctx: Context, args: Args) -> Reply:
         done = await on_call_finished(ctx, now)
         if done.line is None and done.notes == now.notes:
             return None
-        added = f"On call now: {done.line}" if done.line else "; ".join(done.notes)
+        if done.line is None:
+            added = "; ".join(done.notes)
+        elif isinstance(done.line, MentionText):  # keeps its mentions
+            added = MentionText("On call now: ", *done.line.parts)
+        else:
+            added = f"On call now: {done.line}"
         return Update(card(done), added)
 
     return replace(card(now), later=later)

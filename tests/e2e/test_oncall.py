@@ -525,6 +525,48 @@ async def test_whoowns_card_with_on_call_through_discord(
         assert "Level 1: eve@x.example (payments_schedule)" in text  # no User: name, email
 
 
+async def test_late_on_call_in_a_slack_thread_and_after_a_click(
+    tmp_path: Path, pd: FakePagerDuty, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A mention's answer is a message of the bot's own: chat.update puts the card with the
+    line in its place. A click's response_url would replace the clicked message, so there the
+    addition follows the card as a message of its own, mention included."""
+    from tests.e2e.slack_fake import BOT_USER_ID
+
+    pd.delay = 0.5  # never within the 100 ms budget
+    oncall = {"pagerduty": {"url": pd.url}, "budget_ms": 100, "cache_seconds": 0}
+    async with slack_world(tmp_path, oncall, monkeypatch) as (slack, fake):
+        event = {
+            "type": "app_mention",
+            "user": "U0ANA",
+            "text": f"<@{BOT_USER_ID}> /whoowns payments-api",
+            "channel": "C0PAYMENTS",
+            "ts": "1700000100.000100",
+        }
+        status, _ = await slack.event(event)
+        assert status == 200
+        await slack.adapter.drain()
+        [posted] = fake.calls_to("chat.postMessage")
+        assert "On call now" not in block_text(posted.args)
+        [updated] = fake.calls_to("chat.update")
+        assert updated.args["channel"] == "C0PAYMENTS"
+        assert updated.args["ts"] == "1700000000.000001"  # the answer the bot posted
+        assert "*On call now*\n<@U0ANA> (PagerDuty, until " in block_text(updated.args)
+
+        button = {
+            "action_id": "callboard:run:0",
+            "value": "/whoowns payments-api",
+            "text": {"type": "plain_text", "text": "Who owns it"},
+        }
+        status, _ = await slack.click(button)
+        assert status == 200
+        await slack.adapter.drain()
+        card, addition = [c.args for c in fake.calls_to("webhook") if c.path.endswith("/click")]
+        assert "Who owns payments-api" in block_text(card) and "On call now" not in block_text(card)
+        assert addition["replace_original"] is False
+        assert block_text(addition).startswith("• On call now: <@U0ANA> (PagerDuty, until ")
+
+
 async def test_late_on_call_edits_the_discord_response_in_place(
     make_app: AppFactory, tmp_path: Path, pd: FakePagerDuty, monkeypatch: pytest.MonkeyPatch
 ) -> None:
