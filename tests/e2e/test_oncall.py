@@ -358,6 +358,21 @@ async def test_whoowns_card_with_on_call_through_slack_signed_http(
         ]
 
 
+async def test_without_the_email_scope_slack_mentions_come_from_the_user_annotation(
+    tmp_path: Path, pd: FakePagerDuty, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """users.lookupByEmail answers missing_scope: the catalog User's slack.com/user-id is the
+    mention, and the answer (a settled "no") is not asked again."""
+    oncall = {"pagerduty": {"url": pd.url}}
+    async with slack_world(tmp_path, oncall, monkeypatch) as (slack, fake):
+        fake.scopes.remove("users:read.email")
+        for _ in range(2):
+            status, body = await slack.command("/whoowns", "payments-api", user="U0BO")
+            assert status == 200
+            assert "*On call now*\n<@U0ANA> (PagerDuty, until " in block_text(body)
+        assert len(fake.calls_to("users.lookupByEmail")) == 1
+
+
 async def test_late_on_call_updates_the_slack_card_in_place(
     tmp_path: Path, pd: FakePagerDuty, monkeypatch: pytest.MonkeyPatch
 ) -> None:
