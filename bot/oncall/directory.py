@@ -131,11 +131,15 @@ class ProviderDirectory:
         def deadline() -> float:
             return max(0.1, self.request_timeout - (self._monotonic() - start))
 
+        def uncovered_spans() -> tuple[tuple[str, dt.datetime, dt.datetime], ...]:
+            covered = provider.coverage(target, since, until, deadline)  # parsing and sorting
+            return tuple(  # up to thousands of periods: in the worker thread too
+                (shown, a, b) for shown, spans in covered for a, b in uncovered(spans, since, until)
+            )
+
         loop = asyncio.get_running_loop()
         try:
-            covered = await loop.run_in_executor(
-                self._executor, provider.coverage, target, since, until, deadline
-            )
+            found = await loop.run_in_executor(self._executor, uncovered_spans)
         except RateLimited as e:
             self._blocked[target.provider] = self._monotonic() + e.retry_after
             return ScheduleGaps(target, error=f"{target.provider} is rate limiting us: {e}")
@@ -144,9 +148,6 @@ class ProviderDirectory:
         except Exception as e:  # a provider bug must not break the report it is part of
             log.exception("on-call schedule check of %s failed", target.key)
             return ScheduleGaps(target, error=f"{target.provider} did not answer: {e}")
-        found = tuple(
-            (shown, a, b) for shown, spans in covered for a, b in uncovered(spans, since, until)
-        )
         return ScheduleGaps(target, found)
 
     def _forget_running(self, key: str) -> None:

@@ -56,8 +56,10 @@ async def check_schedules(
     budget: float = BUDGET_SECONDS,
 ) -> OnCallCheck:
     """Ask every configured provider for the gaps of every target the catalog names."""
-    wanted = sorted({t for i in facts.items.values() for t in i.oncall}, key=lambda t: t.key)
-    if directory is None or not wanted:
+    if directory is None or not directory.providers():
+        return OnCallCheck()
+    wanted = await asyncio.to_thread(_targets, facts)  # a walk over every entity: off the loop
+    if not wanted:
         return OnCallCheck()
     configured = set(directory.providers())
     unchecked: dict[OnCallTarget, str] = {}
@@ -84,3 +86,7 @@ async def check_schedules(
                 results.append(result)
     results.sort(key=lambda r: r.target.key)
     return OnCallCheck(tuple(results), unchecked)
+
+
+def _targets(facts: CatalogFacts) -> list[OnCallTarget]:
+    return sorted({t for i in facts.items.values() for t in i.oncall}, key=lambda t: t.key)
