@@ -21,6 +21,7 @@ import bisect
 import concurrent.futures
 import contextlib
 import json
+import logging
 import queue
 import sys
 import threading
@@ -31,6 +32,8 @@ from typing import TextIO
 from adapters.safe_text import clean
 from bot.app import App
 from bot.chat import ChatUser, Dialog, DialogErrors, DialogSubmission, Reply, Request, render_marks
+
+log = logging.getLogger(__name__)
 
 PLATFORM = "console"
 
@@ -213,6 +216,7 @@ class Console:
         self.interactive = terminal is not None
         self._running: asyncio.Task[str] | None = None
         self._interrupted = False
+        self._later: set[asyncio.Future[None]] = set()  # late parts of replies, to print
         self.finished = False
 
     async def _readline(self, prompt: str) -> str | None:
@@ -227,7 +231,23 @@ class Console:
         reply = await self.app.dispatcher.dispatch(to_request(self.app, line))
         if reply.dialog is not None:
             reply = await run_dialog(self.app, reply.dialog, self._readline, self.out)
+        if reply.later is not None:  # printed when it comes (``_print_later``)
+            task = asyncio.ensure_future(self._print_later(line, reply))
+            self._later.add(task)
+            task.add_done_callback(self._later.discard)
         return render_reply(reply, fmt, terminal=self.out.isatty())
+
+    async def _print_later(self, line: str, reply: Reply) -> None:
+        """A reply's late part: printed below it (a terminal cannot change what it printed)."""
+        assert reply.later is not None
+        try:
+            update = await reply.later()
+        except Exception:  # the reply is out; its addition must not take the console down
+            log.exception("the late part of a reply failed")
+            return
+        if update is not None:
+            text = f"(update to {line.strip()}) {update.added}"
+            print(terminal_text(text), file=self.out, flush=True)
 
     def interrupt(self) -> bool:
         """Ctrl-C while a command runs: cancel it (call in the loop). False: none was running."""
@@ -240,6 +260,8 @@ class Console:
     async def loop(self) -> None:
         try:
             await self._loop()
+            if self._later:  # input ended: the late parts still coming, then quit
+                await asyncio.gather(*self._later)
         finally:
             self.finished = True
 

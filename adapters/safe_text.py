@@ -11,6 +11,10 @@ that, all of them pass through here:
   U+202E, zero-width spaces, the BOM, soft hyphens, tag characters), which make one name look
   like another. Zero-width joiners between two non-ASCII characters stay (emoji sequences,
   Indic and Persian scripts need them).
+- ``with_mentions`` renders a ``bot.chat.MentionText`` (a field or item naming people): its
+  text parts escaped by the platform's own ``escape``, each mention of that platform in the
+  platform's markup only when the id has the platform's id shape, anything else by its plain
+  ``shown`` text, escaped. A plain ``str`` (all catalog text) is only ever escaped.
 - ``safe_url`` accepts only absolute ``http``/``https`` URLs with a host and no credentials,
   and percent-encodes every character that could end or extend chat link markup (spaces,
   quotes, ``()[]<>|\\``, non-ASCII); hosts are IDNA-encoded, so look-alike Unicode hosts show as
@@ -20,7 +24,10 @@ that, all of them pass through here:
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from urllib.parse import quote, urlsplit
+
+from bot.chat import Mention, MentionText
 
 # Unicode 14 category Cf (format), without U+200C/U+200D, which ``clean`` treats apart.
 # tests/unit/test_safe_text.py checks this list against ``unicodedata``.
@@ -94,3 +101,30 @@ def _host(hostname: str) -> str | None:
     except UnicodeError:
         return None
     return host if _HOST.fullmatch(host) else None
+
+
+def with_mentions(
+    text: str, platform: str, escape: Callable[[str], str], mention: Callable[[str], str | None]
+) -> str:
+    """``text`` escaped with ``escape``; for a ``MentionText``, each ``Mention`` on
+    ``platform`` is ``mention(user_id)`` (None: an id the platform never issues, shown as
+    text). Adjacent text parts are escaped together, so escaping sees whole runs of text."""
+    if not isinstance(text, MentionText):
+        return escape(text)
+    out: list[str] = []
+    run: list[str] = []
+    for part in text.parts:
+        if isinstance(part, Mention):
+            shown = mention(part.user_id) if part.platform == platform else None
+            if shown is None:
+                run.append(part.shown)
+                continue
+            if run:
+                out.append(escape("".join(run)))
+                run = []
+            out.append(shown)
+        else:
+            run.append(part)
+    if run:
+        out.append(escape("".join(run)))
+    return "".join(out)

@@ -28,6 +28,9 @@ OPSGENIE_TEAM: Final = "opsgenie.com/team"
 OPSGENIE_COMPONENT_SELECTOR: Final = "opsgenie.com/component-selector"
 OPSGENIE_SCHEDULE: Final = "opsgenie.com/schedule"  # a schedule name or id (/oncall)
 
+# What every on-call annotation key starts with (a cheap pre-filter on stored entity JSON).
+ONCALL_PREFIXES: Final = ("pagerduty.com/", "opsgenie.com/")
+
 # On-call annotations shown by /whoowns, with their labels.
 ONCALL_ANNOTATIONS: Final = (
     (PAGERDUTY_SERVICE_ID, "PagerDuty service"),

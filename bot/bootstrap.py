@@ -184,6 +184,8 @@ def build_services(
         (reader.refresh, search.refresh),
         metrics,
     )
+    oncall_settings = settings.optional_section("oncall", OnCallSettings) or OnCallSettings()
+    oncall = build_directory(oncall_settings, secret_environ(), pool, metrics)
     reports_settings = settings.optional_section("reports", ReportsSettings) or ReportsSettings()
     catalog = OffloadedCatalog(reader, pool, search)
     posters_by_platform = {p.platform: p for p in posters}  # platforms started later add theirs
@@ -224,9 +226,9 @@ def build_services(
         reports_settings,
         docs_settings,
         disputes=attest.standing_disputes if attest is not None else None,
+        oncall=oncall,
     )
     names = frozenset(n for spec in commands for n in (spec.name, *spec.aliases))
-    oncall_settings = settings.optional_section("oncall", OnCallSettings) or OnCallSettings()
     return Services(
         settings=settings,
         clock=clock,
@@ -257,7 +259,7 @@ def build_services(
         pool=pool,
         metrics=metrics,
         deliveries=stores.deliveries,
-        oncall=build_directory(oncall_settings, secret_environ(), pool, metrics),
+        oncall=oncall,
         pager=ProviderPager(oncall_settings, secret_environ(), pool, metrics),
         notifier=notifier,
         subscriptions=stores.subscriptions,

@@ -6,7 +6,7 @@ embeds, console text). Nothing here knows a platform.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal, Protocol
 
@@ -45,6 +45,44 @@ class Progress(Protocol):
     async def update(self, text: str) -> None: ...
 
 
+class ChatPeople(Protocol):
+    """Who an email address is on the request's platform, for mentions (an adapter's: Slack's
+    ``users.lookupByEmail``). ``None``: nobody, or the platform could not say; never raises."""
+
+    async def user_id_for_email(self, email: str) -> str | None: ...
+
+
+@dataclass(frozen=True)
+class Mention:
+    """A chat user to mention on ``platform``; ``shown`` is how everyone else sees them (the
+    console, logs, another platform, or an id the renderer refuses): their name and email."""
+
+    platform: str
+    user_id: str
+    shown: str
+
+
+class MentionText(str):
+    """Text holding mentions, for a field's value or a list item.
+
+    As a ``str`` it is its plain form, each mention shown by its ``shown`` text: the console,
+    logs and ``to_text`` need nothing more. Renderers that can mention read ``parts`` and turn
+    each ``Mention`` of their platform into their own mention markup, escaping the rest as
+    usual. Only code builds one: catalog text stays text, so it can never mention anyone.
+    """
+
+    parts: tuple[str | Mention, ...]
+
+    def __new__(cls, *parts: str | Mention) -> MentionText:
+        text = "".join(p.shown if isinstance(p, Mention) else p for p in parts)
+        self = super().__new__(cls, text)
+        self.parts = tuple(parts)
+        return self
+
+    def __reduce__(self) -> tuple[type[MentionText], tuple[str | Mention, ...]]:
+        return (MentionText, self.parts)
+
+
 @dataclass(frozen=True)
 class Request:
     """One thing a user asked, as text (``/whoowns payments-api`` or ``whoowns payments-api``)."""
@@ -60,6 +98,8 @@ class Request:
     unattended: bool = False
     # Where a long-running command shows how far it got (see ``Progress``); None: nowhere.
     progress: Progress | None = field(default=None, compare=False, repr=False)
+    # Who an email is on this platform, for mentions (see ``ChatPeople``); None: not asked.
+    people: ChatPeople | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True)
@@ -67,7 +107,7 @@ class Field:
     """A label and a value (rendered as a two-column field where the platform has them)."""
 
     label: str
-    value: str
+    value: str  # a ``MentionText`` when it names people to mention
     inline: bool = True
 
 
@@ -78,7 +118,7 @@ class Section:
     title: str | None = None
     text: str | None = None
     fields: tuple[Field, ...] = ()
-    items: tuple[str, ...] = ()
+    items: tuple[str, ...] = ()  # an item is a ``MentionText`` when it names people to mention
 
 
 @dataclass(frozen=True)
@@ -163,6 +203,15 @@ class Reply:
     error: bool = False
     dialog: Dialog | None = None  # when set, the platform opens this dialog
     more: str | None = None  # a command that shows the next page of a long answer
+    # A part that missed its budget (the on-call line): adapters show this reply at once, then
+    # await ``later`` and show its ``Update`` in place of the reply (see ``Update``).
+    later: Callable[[], Awaitable[Update | None]] | None = field(
+        default=None, compare=False, repr=False
+    )
+
+    def settled(self) -> Reply:
+        """This reply without its late part (what the late part's update replaces it with)."""
+        return Reply(**{**self.__dict__, "later": None})
 
     def with_notes(self, *notes: str) -> Reply:
         return Reply(**{**self.__dict__, "notes": self.notes + tuple(notes)})
@@ -212,3 +261,18 @@ class Reply:
             out.append("")
             out.append(f"[dialog: {self.dialog.title}]")
         return "\n".join(out).strip("\n")
+
+
+@dataclass(frozen=True)
+class Update:
+    """A reply's late part arrived: ``reply`` goes in place of the one shown (Slack
+    ``chat.update`` or ``response_url`` with ``replace_original``, Discord's edit of the
+    interaction response); ``added`` says what changed in one line, for where a message
+    cannot change (the console prints it below the reply)."""
+
+    reply: Reply
+    added: str  # a ``MentionText`` when it names people to mention
+
+    def addition(self) -> Reply:
+        """The change as a reply of its own, for where the first cannot be replaced."""
+        return Reply(sections=(Section(items=(self.added,)),))

@@ -9,12 +9,28 @@ there. Every refusal says why, and how to change it.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from typing import TYPE_CHECKING, ParamSpec, Protocol, TypeVar
 
 from bot.audit import Requester
 from bot.catalog.model import EntityRef
 from bot.catalog.read import CatalogReader
-from bot.errors import CatalogError
+from bot.chat import ChatUser
+from bot.errors import CatalogError, UserError
+from bot.identity import Identity
+
+if TYPE_CHECKING:
+    from bot.ports import CatalogQueries
+
+P = ParamSpec("P")
+T = TypeVar("T")
+
+
+class Offload(Protocol):
+    """Runs a blocking function off the event loop (``Services.offload``)."""
+
+    async def __call__(self, fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> T: ...
+
 
 MAX_DEPTH = 20
 OPERATOR_PLATFORMS = frozenset({"console"})
@@ -34,6 +50,24 @@ def admin_refs(admins: Sequence[str]) -> frozenset[str]:
 def requester_groups(catalog: CatalogReader, user: EntityRef) -> tuple[EntityRef, ...]:
     """The groups a catalog User is a direct member of (blocking: run it off the loop)."""
     return tuple(sorted(set(catalog.related(user, "memberOf"))))
+
+
+async def requester_for(
+    user: ChatUser,
+    queries: CatalogQueries,
+    reader: CatalogReader,
+    offload: Offload,
+    config_path: object = None,
+) -> Requester:
+    """The chat user as permission checks and the audit log see them: their catalog User
+    (``bot.identity``) and its direct groups, or why they are not known. The one home for
+    admin commands, ``/page`` and the scaffolder."""
+    try:
+        match = await Identity(queries).catalog_user(user, config_path)
+    except UserError as exc:
+        return Requester(user.platform, user.id, user.name, None, (), str(exc))
+    groups = await offload(requester_groups, reader, match.user.ref)
+    return Requester(user.platform, user.id, user.name, match.user.ref, groups)
 
 
 def ancestors(catalog: CatalogReader, groups: Iterable[EntityRef]) -> set[EntityRef]:

@@ -33,7 +33,7 @@ from bot.docs.model import (
     StoredSite,
 )
 from bot.docs.search import DocQuery, SearchPage
-from bot.oncall.model import OnCallAnswer, OnCallTarget
+from bot.oncall.model import OnCallAnswer, OnCallTarget, ScheduleGaps
 from bot.oncall.paging import Page, PageTarget, Sent
 from bot.scaffold.model import TemplateEntity
 
@@ -558,7 +558,18 @@ class OnCallDirectory(Protocol):
 
     async def lookup(self, target: OnCallTarget) -> OnCallAnswer:
         """The answer within the lookup budget; never raises: a provider that is down, slow or
-        rate limiting is the answer's ``error``."""
+        rate limiting is the answer's ``error``; ``late`` when the budget ran out first."""
+        ...
+
+    async def finish(self, target: OnCallTarget) -> OnCallAnswer:
+        """The answer of a lookup that came back ``late``, once it is in; never raises."""
+        ...
+
+    async def gaps(
+        self, target: OnCallTarget, since: dt.datetime, until: dt.datetime
+    ) -> ScheduleGaps:
+        """When nobody is on call at the target's first level in the window (reports); never
+        raises: a provider that cannot say is the answer's ``error``."""
         ...
 
 

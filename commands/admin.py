@@ -25,11 +25,11 @@ from bot.catalog.status import SourceStatus
 from bot.catalog.sync import SourceReport, SyncReport
 from bot.chat import Button, Field, Reply, Section
 from bot.dispatch import Arg, Args, CommandSpec, Context, Option
-from bot.errors import BadArguments, PermissionDenied, UserError
-from bot.permissions import admin_refusal, ancestors, requester_groups
+from bot.errors import BadArguments, PermissionDenied
+from bot.permissions import admin_refusal, ancestors
 from bot.ports import SourceStatusReads
 from bot.scaffold.service import unavailable_section
-from commands.common import command_line, identify_user
+from commands.common import command_line, requester_of
 from commands.here import here_reply
 
 NAME = "callboard"
@@ -41,19 +41,9 @@ PROBLEMS_PAGE = 25  # for one source
 # ------------------------------------------------------------------ permission
 
 
-async def _requester(ctx: Context) -> Requester:
-    user = ctx.request.user
-    try:
-        entity, _how = await identify_user(ctx)
-    except UserError as exc:
-        return Requester(ctx.request.platform, user.id, user.name, None, (), str(exc))
-    groups = await ctx.offload(requester_groups, ctx.services.reader, entity.ref)
-    return Requester(ctx.request.platform, user.id, user.name, entity.ref, groups)
-
-
 async def require_admin(ctx: Context, what: str) -> Requester:
     """The requester, when they may run admin commands; else ``PermissionDenied`` saying why."""
-    requester = await _requester(ctx)
+    requester = await requester_of(ctx)
     admins = ctx.services.settings.admins
     memberships: set[EntityRef] = set()
     if admins and requester.user_ref is not None and requester.groups:

@@ -19,6 +19,7 @@ from bot.annotations import (
     TECHDOCS_REF,
     VIEW_URL,
 )
+from bot.audit import Requester
 from bot.catalog.model import DEFAULT_NAMESPACE, Entity, EntityRef
 from bot.catalog.search import SearchDoc
 from bot.chat import Field, Link, Section
@@ -27,6 +28,7 @@ from bot.dispatch import Context
 from bot.errors import CatalogError, UserError
 from bot.identity import Identity
 from bot.paging import page_sections
+from bot.permissions import requester_for
 from bot.ports import CatalogQueries
 
 PAGE_SIZE = 25
@@ -207,6 +209,12 @@ def docs_url(settings: Settings, entity: Entity) -> str | None:
 
 def has_docs(entity: Entity) -> bool:
     return bool(entity.annotations.get(TECHDOCS_REF) or entity.annotations.get(TECHDOCS_ENTITY))
+
+
+async def requester_of(ctx: Context) -> Requester:
+    """Who asked, for permission checks and the audit log (``bot.permissions.requester_for``)."""
+    s = ctx.services
+    return await requester_for(ctx.request.user, s.catalog, s.reader, s.offload, s.settings.path)
 
 
 async def identify_user(ctx: Context) -> tuple[Entity, str]:

@@ -17,12 +17,11 @@ from bot.audit import Requester
 from bot.catalog.model import Entity
 from bot.chat import Dialog, DialogErrors, DialogField, DialogSubmission, Field, Reply, Section
 from bot.dispatch import Arg, Args, CommandSpec, Context
-from bot.errors import UserError
 from bot.oncall.model import ProviderError
 from bot.oncall.paging import SEVERITIES, Page, PageTarget, page_target_of
 from bot.oncall.settings import OnCallSettings
-from bot.permissions import OPERATOR_PLATFORMS, ancestors, is_admin, requester_groups
-from commands.common import identify_user
+from bot.permissions import OPERATOR_PLATFORMS, ancestors, is_admin
+from commands.common import requester_of
 from commands.oncall import responsible_chain
 
 ACTION = "page"
@@ -31,16 +30,6 @@ DIALOG = "page:confirm"
 
 def _settings(ctx: Context) -> OnCallSettings:
     return ctx.services.settings.optional_section("oncall", OnCallSettings) or OnCallSettings()
-
-
-async def _requester(ctx: Context) -> Requester:
-    user = ctx.request.user
-    try:
-        entity, _how = await identify_user(ctx)
-    except UserError as exc:
-        return Requester(ctx.request.platform, user.id, user.name, None, (), str(exc))
-    groups = await ctx.offload(requester_groups, ctx.services.reader, entity.ref)
-    return Requester(ctx.request.platform, user.id, user.name, entity.ref, groups)
 
 
 async def _refusal(ctx: Context, requester: Requester) -> str | None:
@@ -95,7 +84,7 @@ async def page(ctx: Context, args: Args) -> Reply:
     entity = await ctx.catalog.get(found.ref)
     if entity is None:
         return Reply(text=f"{found.ref} is no longer in the catalog.", error=True)
-    requester = await _requester(ctx)
+    requester = await requester_of(ctx)
     why = await _refusal(ctx, requester)
     if why:
         await _audit_refused(ctx, requester, str(entity.ref), why)
@@ -141,7 +130,7 @@ async def confirmed(ctx: Context, sub: DialogSubmission) -> Reply | DialogErrors
     entity = await ctx.catalog.get(ref)
     if entity is None:
         return Reply(text=f"{ref} is no longer in the catalog: nothing was paged.", error=True)
-    requester = await _requester(ctx)
+    requester = await requester_of(ctx)
     why = await _refusal(ctx, requester)
     if why:
         await _audit_refused(ctx, requester, ref, why)

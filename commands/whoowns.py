@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from bot.annotations import ONCALL_ANNOTATIONS
 from bot.catalog.model import Entity
-from bot.chat import Button, Field, Reply, Section
+from bot.chat import Button, Field, MentionText, Reply, Section, Update
 from bot.dispatch import Arg, Args, CommandSpec, Context, Option
 from commands.common import (
     channel_fields,
@@ -17,7 +19,7 @@ from commands.common import (
     person_line,
     source_links,
 )
-from commands.oncall import on_call_now
+from commands.oncall import OnCallNow, on_call_finished, on_call_now
 
 MAX_OWNED_SHOWN = 40
 
@@ -88,21 +90,39 @@ async def whoowns(ctx: Context, args: Args) -> Reply:
         if groups:
             sections.append(Section(title="Member of", items=tuple(str(g) for g in groups)))
 
-    live, late = await on_call_now(ctx, entity)
-    if live:
-        oncall = [Field("On call now", live), *oncall]
-    if oncall:
-        sections.append(Section(title="On call", fields=tuple(oncall)))
+    now = await on_call_now(ctx, entity)
     buttons.append(Button(f"What {owner.name} owns", command=f"/whoowns {owner.ref}"))
     buttons.append(Button("Details", command=f"/describe {entity.ref}"))
-    return Reply(
-        title=title,
-        text=text,
-        sections=(Section(fields=tuple(summary_fields)), *sections),
-        links=tuple(source_links(entity)),
-        buttons=tuple(buttons),
-        notes=late,
-    )
+
+    def card(now: OnCallNow) -> Reply:
+        fields = [Field("On call now", now.line), *oncall] if now.line else oncall
+        on_call = (Section(title="On call", fields=tuple(fields)),) if fields else ()
+        return Reply(
+            title=title,
+            text=text,
+            sections=(Section(fields=tuple(summary_fields)), *sections, *on_call),
+            links=tuple(source_links(entity)),
+            buttons=tuple(buttons),
+            notes=now.notes,
+        )
+
+    if not now.late:
+        return card(now)
+
+    async def later() -> Update | None:
+        """The card again once the late on-call lookups are in (None: nothing to add)."""
+        done = await on_call_finished(ctx, now)
+        if done.line is None and done.notes == now.notes:
+            return None
+        if done.line is None:
+            added = "; ".join(done.notes)
+        elif isinstance(done.line, MentionText):  # keeps its mentions
+            added = MentionText("On call now: ", *done.line.parts)
+        else:
+            added = f"On call now: {done.line}"
+        return Update(card(done), added)
+
+    return replace(card(now), later=later)
 
 
 async def _oncall(ctx: Context, entity: Entity) -> Reply:

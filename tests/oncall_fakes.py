@@ -9,6 +9,7 @@ error bodies (PagerDuty ``{"error": {"message", "code"}}``, Opsgenie ``{"message
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import threading
 import time
@@ -36,6 +37,7 @@ class FakeProvider:
     """What both fakes share: the recorded requests and the failure switches."""
 
     delay: float = 0.0  # seconds before every answer
+    hold: threading.Event | None = None  # when set: GETs wait for it (at most 30 s) to answer
     fail_status: int | None = None  # answer every request with this status (500, 503)
     rate_limit_times: int = 0  # the next N requests are 429
     retry_after: str = "1"
@@ -74,6 +76,8 @@ class _Handler(BaseHTTPRequestHandler):
                 fake.rate_limit_times -= 1
         if fake.delay:
             time.sleep(fake.delay)
+        if fake.hold is not None:
+            fake.hold.wait(30)
         if limited:
             self._send(
                 429, fake.error_body(429, "Rate Limit Exceeded"), {"Retry-After": fake.retry_after}
@@ -149,6 +153,14 @@ class FakePagerDuty(FakeProvider):
         if rec.path == "/oncalls":
             policies = rec.query.get("escalation_policy_ids[]", [])
             entries = [e for p in policies for e in self.oncalls.get(p, [])]
+            # since/until (default: now): the entries overlapping the range; an entry without
+            # start or end (always on call) overlaps every range.
+            since = _time(rec.query.get("since", [""])[0])
+            until = _time(rec.query.get("until", [""])[0]) or since
+            if since is not None and until is not None:
+                if until < since:
+                    return 400, {"error": {"message": "Invalid Input Provided", "code": 2004}}
+                entries = [e for e in entries if _overlaps(e, since, until)]
             include_users = "users" in rec.query.get("include[]", [])
             limit = int(rec.query.get("limit", ["25"])[0])
             offset = int(rec.query.get("offset", ["0"])[0])
@@ -232,6 +244,8 @@ class FakeOpsgenie(FakeProvider):
     schedules: dict[str, str] = field(default_factory=dict)  # schedule name → team name
     on_call: dict[str, list[str]] = field(default_factory=dict)  # schedule → usernames
     next_on_call: dict[str, list[str]] = field(default_factory=dict)
+    # schedule → its final timeline's periods: (username, startDate, endDate), one rotation
+    timeline: dict[str, list[tuple[str, str, str]]] = field(default_factory=dict)
 
     def authorized(self, header: str) -> bool:
         return header == f"GenieKey {OG_KEY}"
@@ -256,6 +270,31 @@ class FakeOpsgenie(FakeProvider):
                     }
                     for n, t in self.schedules.items()
                 ]
+            )
+        if len(parts) == 4 and parts[:2] == ["v2", "schedules"] and parts[3] == "timeline":
+            # GET /v2/schedules/{identifier}/timeline?identifierType&interval&intervalUnit&date
+            name = parts[2]
+            if rec.query.get("identifierType", ["id"])[0] != "name" or name not in self.schedules:
+                return 404, self.error_body(404, f"No schedule exists with name [{name}]")
+            unit = rec.query.get("intervalUnit", ["weeks"])[0]
+            if unit not in ("days", "weeks", "months"):
+                return 422, self.error_body(422, f"Invalid intervalUnit [{unit}]")
+            periods = [
+                {
+                    "startDate": start,
+                    "endDate": end,
+                    "type": "default",
+                    "recipient": {"id": f"u-{user}", "type": "user", "name": user},
+                }
+                for user, start, end in self.timeline.get(name, [])
+            ]
+            rotation = {"id": "r-1", "name": "Rota", "order": 1, "periods": periods}
+            return 200, self._meta(
+                {
+                    "_parent": {"id": f"id-{name}", "name": name, "enabled": True},
+                    "startDate": rec.query.get("date", [""])[0],
+                    "finalTimeline": {"rotations": [rotation] if periods else []},
+                }
             )
         if len(parts) == 4 and parts[:2] == ["v2", "schedules"]:
             name = parts[2]
@@ -300,6 +339,17 @@ class FakeOpsgenie(FakeProvider):
             "took": 0.1,
             "requestId": f"req-{len(self.requests)}",
         }
+
+
+def _overlaps(entry: dict[str, Any], since: dt.datetime, until: dt.datetime) -> bool:
+    start, end = _time(entry["start"] or ""), _time(entry["end"] or "")
+    return (start is None or start <= until) and (end is None or end >= since)
+
+
+def _time(value: str) -> dt.datetime | None:
+    if not value:
+        return None
+    return dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
 
 
 def serve(fake: FakeProvider) -> Iterator[FakeProvider]:

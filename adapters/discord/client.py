@@ -459,7 +459,30 @@ class DiscordAdapter:
         if result.dialog is not None:
             await self._open_dialog(responder, result)
             return
-        await self._send_reply(responder, result)
+        in_original = await self._send_reply(responder, result)
+        if result.later is not None:
+            await self._update_later(responder, result, in_original)
+
+    async def _update_later(
+        self, responder: InteractionResponder, reply: Reply, in_original: bool
+    ) -> None:
+        """A reply's late part (``Reply.later``): the reply again, edited into the original
+        interaction response when that holds it, else the addition as a private follow-up."""
+        assert reply.later is not None
+        update = await reply.later()
+        if update is None:
+            return
+        try:
+            if in_original:
+                share = update.reply.ephemeral and not update.reply.error
+                rendered = render_reply(update.reply, reserve_buttons=1 if share else 0)
+                view = build_view(rendered.actions, share=share)
+                await responder.replace(embeds=list(rendered.embeds), view=view)
+                return
+            addition = render_reply(update.addition())
+            await responder.send(ephemeral=True, embeds=list(addition.embeds))
+        except discord.HTTPException:
+            log.warning("could not show the late part of a reply on Discord", exc_info=True)
 
     async def _open_dialog(self, responder: InteractionResponder, reply: Reply) -> None:
         assert reply.dialog is not None
@@ -495,7 +518,9 @@ class DiscordAdapter:
         view.add_item(OpenFormButton(form.token, form.first_error_page(), "Fix and resubmit"))
         await responder.send(embeds=[embed], view=view)
 
-    async def _send_reply(self, responder: InteractionResponder, reply: Reply) -> None:
+    async def _send_reply(self, responder: InteractionResponder, reply: Reply) -> bool:
+        """Send the reply; True when it is the interaction's original response (the response
+        itself, the deferred message it completed, or the progress message it replaced)."""
         share = reply.ephemeral and not reply.error
         rendered = render_reply(reply, reserve_buttons=1 if share else 0)
         view = build_view(rendered.actions, share=share)
@@ -505,8 +530,9 @@ class DiscordAdapter:
             await responder.send(content="Posted in the channel.")
             await self._send_rendered(responder, reply, rendered, view, ephemeral=False)
             await responder.discard_original()
-            return
+            return False
         await self._send_rendered(responder, reply, rendered, view, ephemeral=reply.ephemeral)
+        return True
 
     async def _send_rendered(
         self,
@@ -593,6 +619,13 @@ class DiscordAdapter:
         await responder.send(
             **_with_view({"embeds": list(rendered.embeds)}, build_view(rendered.actions))
         )
+        if reply.later is not None:  # its late part: the same reply, edited again
+            update = await reply.later()
+            if update is not None:
+                again = render_reply(update.reply)
+                await responder.send(
+                    **_with_view({"embeds": list(again.embeds)}, build_view(again.actions))
+                )
 
     # ----------------------------------------------------------------- posting
 

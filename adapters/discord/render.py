@@ -26,8 +26,8 @@ from dataclasses import dataclass, field, replace
 
 import discord
 
-from adapters.safe_text import clean, safe_url
-from bot.chat import Button, Reply, render_marks
+from adapters.safe_text import clean, safe_url, with_mentions
+from bot.chat import Button, MentionText, Reply, render_marks
 
 # Discord's limits (discord-api-docs, resources/message; resources/channel embed limits).
 TITLE_MAX = 256
@@ -122,6 +122,23 @@ def escape(text: str) -> str:
     return render_marks(text, "**", "**")
 
 
+DISCORD = "discord"  # the platform whose mentions ``rich`` renders
+_USER_ID = re.compile(r"[0-9]{15,21}")  # a snowflake
+
+
+def mention(user_id: str) -> str | None:
+    """``<@id>`` for a Discord user id (a snowflake; any other shape is not one: None)."""
+    return f"<@{user_id}>" if _USER_ID.fullmatch(user_id) else None
+
+
+def rich(text: str) -> str:
+    """``escape``, with a ``MentionText``'s Discord mentions as ``<@id>``. Broadcasts are
+    defused again over the whole: an ``@`` ending one text part cannot meet ``everyone``."""
+    if not isinstance(text, MentionText):
+        return escape(text)
+    return _BROADCAST.sub("@\u200b", with_mentions(text, DISCORD, escape, mention))
+
+
 def plain(text: str) -> str:
     """Untrusted text where Discord shows no markdown (embed titles, footers, button labels)."""
     return render_marks(clean(text), "", "")
@@ -176,9 +193,9 @@ def render_reply(reply: Reply, *, reserve_buttons: int = 0) -> RenderedReply:
                 plan.items.append(escape(section.text))
             else:
                 plan.lead.append(escape(section.text))
-        plan.items.extend(f"• {escape(item)}" for item in section.items)
+        plan.items.extend(f"• {rich(item)}" for item in section.items)
         plan.fields.extend(
-            (escape(f.label) or BLANK, escape(f.value) or BLANK, f.inline) for f in section.fields
+            (escape(f.label) or BLANK, rich(f.value) or BLANK, f.inline) for f in section.fields
         )
 
     actions, stray = _actions(reply, COMPONENTS_MAX - reserve_buttons)

@@ -74,6 +74,16 @@ class InteractionResponder:
                 # After a defer the first follow-up completes the "thinking…" message.
                 await self.interaction.followup.send(ephemeral=ephemeral, **kwargs)
 
+    async def replace(self, **kwargs: Any) -> None:
+        """Edit the original response (which holds the answer) to show ``kwargs`` instead."""
+        async with self._lock:
+            await self.interaction.edit_original_response(
+                content=kwargs.get("content"),
+                embeds=kwargs.get("embeds", []),
+                view=kwargs.get("view"),
+                allowed_mentions=NO_MENTIONS,
+            )
+
     async def discard_original(self) -> None:
         """Remove the private original response (it pointed at a public answer)."""
         try:

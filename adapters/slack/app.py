@@ -43,6 +43,7 @@ from adapters.slack.render import Message, RenderError
 from adapters.slack.users import PLATFORM, SlackUsers
 from bot.app import App
 from bot.chat import (
+    ChatPeople,
     ChatUser,
     Dialog,
     DialogErrors,
@@ -246,9 +247,7 @@ class SlackAdapter:
             user_id, name = str(user.get("id") or ""), user.get("username") or user.get("name")
         else:
             user_id, name = str(body.get("user_id") or user or ""), body.get("user_name")
-        team = body.get("team")
-        team_id = str(team.get("id") if isinstance(team, Mapping) else body.get("team_id") or "")
-        return await self.users.get(client, user_id, team_id, name)
+        return await self.users.get(client, user_id, _team_of(body), name)
 
     def to_request(
         self,
@@ -258,6 +257,7 @@ class SlackAdapter:
         *,
         slash: str | None = None,
         progress: Progress | None = None,
+        people: ChatPeople | None = None,
     ) -> Request:
         """A slash command (``slash`` is ``/whoowns``) or typed text (a mention, a DM)."""
 
@@ -270,6 +270,7 @@ class SlackAdapter:
                 mention=mention,
                 command=command,
                 progress=progress,
+                people=people,
             )
 
         if slash is None:
@@ -315,7 +316,12 @@ class SlackAdapter:
         async def work() -> tuple[Request, Reply | Message]:
             user = await self.user(client, body)
             request = self.to_request(
-                text, user, channel, slash=str(body.get("command")), progress=progress
+                text,
+                user,
+                channel,
+                slash=str(body.get("command")),
+                progress=progress,
+                people=self.users.people(client, _team_of(body)),
             )
             picker = self.picker(request)
             if picker is not None:
@@ -360,7 +366,8 @@ class SlackAdapter:
                 self.tell_url(response_url),
             )
             return
-        messages = render.render_reply(reply, share_command=self.command_line(request))
+        share = self.command_line(request)
+        messages = render.render_reply(reply, share_command=share)
         response_type = "ephemeral" if reply.ephemeral else "in_channel"
         first, rest = messages[0], messages[1:]
         await ack(response_type=response_type, text=first["text"], blocks=first["blocks"])
@@ -369,6 +376,11 @@ class SlackAdapter:
                 self._respond_all(response_url, rest, response_type),
                 "a long reply",
                 self.tell_url(response_url),
+            )
+        if reply.later is not None:
+            self.spawn(
+                self._update_by_url(reply, response_url, response_type, share, in_place=not rest),
+                "a late part of a reply",
             )
 
     async def _deliver_late(
@@ -398,13 +410,47 @@ class SlackAdapter:
         )
         # The answer takes the step message's place (an ephemeral one cannot turn public:
         # a public answer deletes it instead).
+        response_type = "ephemeral" if result.ephemeral else "in_channel"
         await self._respond_all(
             response_url,
             messages,
-            "ephemeral" if result.ephemeral else "in_channel",
+            response_type,
             replace_first=progress.shown and result.ephemeral,
             delete_first=progress.shown and not result.ephemeral,
         )
+        if result.later is not None:
+            await self._update_by_url(
+                result,
+                response_url,
+                response_type,
+                self.command_line(request),
+                in_place=len(messages) == 1 and result.ephemeral,
+            )
+
+    async def _update_by_url(
+        self,
+        reply: Reply,
+        response_url: str | None,
+        response_type: str,
+        share_command: str | None,
+        *,
+        in_place: bool,
+    ) -> None:
+        """A reply's late part (``Reply.later``): the reply again, in place of the one message
+        the slash command's ``response_url`` showed (``replace_original``); when it was more
+        than one message, or a click's (whose ``replace_original`` would hit the clicked
+        message), the addition below it."""
+        assert reply.later is not None
+        update = await reply.later()
+        if update is None:
+            return
+        if in_place:
+            messages = render.render_reply(update.reply, share_command=share_command)
+            if len(messages) == 1:
+                await self._respond_all(response_url, messages, response_type, replace_first=True)
+                return
+        addition = render.render_reply(update.addition())
+        await self._respond_all(response_url, addition, response_type)
 
     async def _respond_all(
         self,
@@ -644,19 +690,38 @@ class SlackAdapter:
         )
         thread_ts = (event.get("thread_ts") or event.get("ts")) if thread else None
         progress = SlackProgress(client, channel=channel, thread_ts=thread_ts, armed=True)
-        request = self.to_request(text, user, channel, progress=progress)
+        people = self.users.people(client, str(body.get("team_id") or ""))
+        request = self.to_request(text, user, channel, progress=progress, people=people)
         reply = await self.answer(request)
         progress.close()
         if reply.dialog is not None:  # a mention has no trigger_id: a button gets one
             reply = form_fallback(reply.dialog, text)
         messages = render.render_reply(reply)
+        count = len(messages)
+        shown: tuple[str, str] | None = None  # the answer's first message: channel, ts
         if progress.shown:  # the answer takes the step message's place
             await progress.replace(messages.pop(0))
+            if progress.channel and progress.ts:
+                shown = (progress.channel, progress.ts)
+        extra = {"thread_ts": thread_ts} if thread_ts else {}
         for message in messages:
-            extra = {"thread_ts": thread_ts} if thread_ts else {}
-            await client.chat_postMessage(
+            response = await client.chat_postMessage(
                 channel=channel, unfurl_links=False, unfurl_media=False, **message, **extra
             )
+            if shown is None and response.get("ts"):
+                shown = (str(response.get("channel") or channel), str(response["ts"]))
+        if reply.later is None:
+            return
+        update = await reply.later()
+        if update is None:
+            return
+        # The answer again in place of its one message (chat.update), else the addition.
+        again = render.render_reply(update.reply)
+        if shown is not None and count == 1 and len(again) == 1:
+            await client.chat_update(channel=shown[0], ts=shown[1], **again[0])
+            return
+        for message in render.render_reply(update.addition()):
+            await client.chat_postMessage(channel=channel, **message, **extra)
 
     # ------------------------------------------------------------------ interactivity
 
@@ -690,6 +755,7 @@ class SlackAdapter:
             platform=PLATFORM,
             mention=not command.startswith("/"),
             progress=progress,
+            people=self.users.people(client, _team_of(body)),
         )
         reply = await self.answer(request)
         progress.close()
@@ -702,12 +768,16 @@ class SlackAdapter:
             )
             return
         messages = render.render_reply(reply, share_command=command)
-        await self._respond_all(
-            response_url,
-            messages,
-            "ephemeral" if reply.ephemeral else "in_channel",
-            replace_first=replace,
-        )
+        response_type = "ephemeral" if reply.ephemeral else "in_channel"
+        await self._respond_all(response_url, messages, response_type, replace_first=replace)
+        if reply.later is not None:
+            await self._update_by_url(
+                reply,
+                response_url,
+                response_type,
+                command,
+                in_place=replace and len(messages) == 1,
+            )
 
     async def on_share(
         self, ack: Ack, body: dict[str, Any], action: dict[str, Any], client: AsyncWebClient
@@ -769,6 +839,12 @@ class SlackAdapter:
         if exact is not None and (not kinds or exact.kind in kinds) and exact not in found:
             found.insert(0, exact)
         return found
+
+
+def _team_of(body: Mapping[str, Any]) -> str:
+    """The workspace a payload comes from (``team_id``, or an interaction's ``team.id``)."""
+    team = body.get("team")
+    return str(team.get("id") if isinstance(team, Mapping) else body.get("team_id") or "")
 
 
 def _channel_of(body: Mapping[str, Any]) -> str | None:

@@ -26,7 +26,9 @@ BOT_SCOPES = (
     "app_mentions:read",  # @Callboard questions
     "im:history",  # direct messages to the bot
     "users:read",  # users.info: names
-    "users:read.email",  # users.info: emails, to find the catalog User ("me")
+    # users.info: emails, to find the catalog User ("me"); users.lookupByEmail: the person on
+    # call as a mention
+    "users:read.email",
 )
 BOT_EVENTS = ("app_mention", "message.im")
 

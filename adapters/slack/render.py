@@ -41,7 +41,7 @@ from slack_sdk.models.blocks import (
 )
 from slack_sdk.models.views import View
 
-from adapters.safe_text import clean, safe_url
+from adapters.safe_text import clean, safe_url, with_mentions
 from bot.catalog.read import IndexEntry
 from bot.chat import Button, Dialog, DialogField, Reply, render_marks
 
@@ -86,6 +86,7 @@ FIELD_BLOCK = "field:"  # block_id of a dialog input: "field:<name>"
 DIALOG_CALLBACK = "callboard:dialog"
 
 Message = dict[str, Any]
+SLACK = "slack"  # the platform whose mentions ``mrkdwn`` renders
 
 
 class RenderError(Exception):
@@ -98,8 +99,21 @@ def escape(text: str) -> str:
 
 
 def mrkdwn(text: str) -> str:
-    """Plain text as mrkdwn: escaped, and search-match marks (⟦ ⟧) shown in bold."""
+    """Plain text as mrkdwn: escaped, and search-match marks (⟦ ⟧) shown in bold; a
+    ``MentionText``'s Slack mentions as ``<@U…>``."""
+    return with_mentions(text, SLACK, _mrkdwn_text, mention)
+
+
+def _mrkdwn_text(text: str) -> str:
     return render_marks(escape(text), "*", "*")
+
+
+_USER_ID = re.compile(r"[UW][A-Z0-9]{2,20}")
+
+
+def mention(user_id: str) -> str | None:
+    """``<@U…>`` for a Slack user id (an id of any other shape is not one: None)."""
+    return f"<@{user_id}>" if _USER_ID.fullmatch(user_id) else None
 
 
 def plain(text: str) -> str:

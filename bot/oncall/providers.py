@@ -4,6 +4,9 @@ PagerDuty: a service's escalation policy (``GET /services/{id}``), then ``GET /o
 that policy over the next week (``include[]=users``, paged with ``offset``/``more``).
 Opsgenie: a schedule's ``/on-calls`` and ``/next-on-calls``; a team's schedules are those of
 ``GET /v2/schedules`` whose ``ownerTeam`` is the team.
+
+``coverage`` (for reports: schedule gaps) reads when the first level is covered over a window:
+PagerDuty's ``GET /oncalls`` with ``since``/``until``, Opsgenie's schedule ``/timeline``.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from bot.oncall.http import Query, get_json
 from bot.oncall.model import (
     OPSGENIE,
     PAGERDUTY,
+    Interval,
     OnCallAnswer,
     OnCallPerson,
     OnCallShift,
@@ -27,10 +31,15 @@ from bot.oncall.model import (
     parse_time,
 )
 
+# What a schedule check reads: per schedule (as shown), the spans its first level is covered.
+Coverage = list[tuple[str, list[Interval]]]
+
 Fetch = Callable[[str, Query, float], Any]  # (path, query, timeout) → JSON
 PAGE_LIMIT = 100
 MAX_PAGES = 20
 LOOKAHEAD = dt.timedelta(days=7)
+MAX_ROTATIONS = 50  # of one schedule's timeline
+MAX_PERIODS = 2000  # of one rotation's timeline
 POLICY_TTL = 3600.0  # seconds a service's escalation policy is kept
 _UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 
@@ -69,6 +78,34 @@ class PagerDutyProvider:
         self, target: OnCallTarget, now: dt.datetime, deadline: Callable[[], float]
     ) -> OnCallAnswer:
         """Who is on call for a PagerDuty service, at each level of its escalation policy."""
+        shifts = self._shifts(target, now, now + LOOKAHEAD, deadline)
+        return split_now_next(target, shifts, now)
+
+    def coverage(
+        self,
+        target: OnCallTarget,
+        since: dt.datetime,
+        until: dt.datetime,
+        deadline: Callable[[], float],
+    ) -> Coverage:
+        """The spans someone is on call at the first level of the service's escalation policy
+        (``GET /oncalls`` with ``since``/``until``; an entry without bounds is always on)."""
+        shifts = self._shifts(target, since, until, deadline)
+        first = min((s.level for s in shifts), default=1)
+        return [
+            (
+                f"PagerDuty service {target.id}",
+                [(s.start, s.end) for s in shifts if s.level == first],
+            )
+        ]
+
+    def _shifts(
+        self,
+        target: OnCallTarget,
+        since: dt.datetime,
+        until: dt.datetime,
+        deadline: Callable[[], float],
+    ) -> list[OnCallShift]:
         if target.kind != "service":
             raise ProviderError(f"cannot look up a {target.kind} (only services)")
         policy_id = self._policy(target.id, deadline)
@@ -78,8 +115,8 @@ class PagerDutyProvider:
             query: list[tuple[str, str]] = [
                 ("escalation_policy_ids[]", str(policy_id)),
                 ("include[]", "users"),
-                ("since", _iso(now)),
-                ("until", _iso(now + LOOKAHEAD)),
+                ("since", _iso(since)),
+                ("until", _iso(until)),
                 ("limit", str(PAGE_LIMIT)),
                 ("offset", str(offset)),
             ]
@@ -89,8 +126,7 @@ class PagerDutyProvider:
             if not page.get("more") or not batch:
                 break
             offset += len(batch)
-        shifts = [_pd_shift(e) for e in entries]
-        return split_now_next(target, shifts, now)
+        return [_pd_shift(e) for e in entries]
 
     def _policy(self, service_id: str, deadline: Callable[[], float]) -> str:
         """The service's escalation policy id (``GET /services/{id}``, kept POLICY_TTL)."""
@@ -171,26 +207,7 @@ class OpsgenieProvider:
         self, target: OnCallTarget, now: dt.datetime, deadline: Callable[[], float]
     ) -> OnCallAnswer:
         """Who is on call in a schedule, or in each schedule a team owns, and who is next."""
-        if target.kind == "schedule":
-            schedules = [target.id]
-        elif target.kind == "team":
-            listed = (self._get("schedules", "/v2/schedules", (), deadline()) or {}).get(
-                "data"
-            ) or []
-            schedules = [
-                str(s.get("name"))
-                for s in listed
-                if isinstance(s, dict)
-                and s.get("enabled", True)
-                and (
-                    (s.get("ownerTeam") or {}).get("name") == target.id
-                    or (s.get("ownerTeam") or {}).get("id") == target.id
-                )
-            ]
-            if not schedules:
-                raise ProviderError(f"team {target.id} owns no schedule")
-        else:
-            raise ProviderError(f"cannot look up a {target.kind}")
+        schedules = self._schedules(target, deadline)
         now_shifts: list[OnCallShift] = []
         next_shifts: list[OnCallShift] = []
         for level, schedule in enumerate(schedules, start=1):
@@ -211,6 +228,63 @@ class OpsgenieProvider:
             for p in _og_users(data.get("nextOnCallRecipients")):
                 next_shifts.append(OnCallShift(level=level, person=p, schedule=shown))
         return OnCallAnswer(target=target, now=tuple(now_shifts), next=tuple(next_shifts))
+
+    def coverage(
+        self,
+        target: OnCallTarget,
+        since: dt.datetime,
+        until: dt.datetime,
+        deadline: Callable[[], float],
+    ) -> Coverage:
+        """Per schedule, the spans of its final timeline with someone on call
+        (``GET /v2/schedules/{id}/timeline``, a week from ``since``)."""
+        out: Coverage = []
+        weeks = max(1, -(-(until - since).days // 7))
+        for schedule in self._schedules(target, deadline):
+            kind = "id" if _UUID.fullmatch(schedule) else "name"
+            query = (
+                ("identifierType", kind),
+                ("interval", str(weeks)),
+                ("intervalUnit", "weeks"),
+                ("date", _iso(since)),
+            )
+            data = (
+                self._get("timeline", f"/v2/schedules/{schedule}/timeline", query, deadline()) or {}
+            ).get("data") or {}
+            shown = (data.get("_parent") or {}).get("name") or schedule
+            spans: list[Interval] = []
+            rotations = (data.get("finalTimeline") or {}).get("rotations") or []
+            for rotation in rotations[:MAX_ROTATIONS] if isinstance(rotations, list) else ():
+                periods = rotation.get("periods") if isinstance(rotation, dict) else None
+                for period in periods[:MAX_PERIODS] if isinstance(periods, list) else ():
+                    if isinstance(period, dict) and period.get("recipient"):
+                        start = parse_time(period.get("startDate"))
+                        end = parse_time(period.get("endDate"))
+                        if start is not None and end is not None:
+                            spans.append((start, end))
+            out.append((f"Opsgenie schedule {shown}", spans))
+        return out
+
+    def _schedules(self, target: OnCallTarget, deadline: Callable[[], float]) -> list[str]:
+        """The schedule named, or every enabled schedule the team owns."""
+        if target.kind == "schedule":
+            return [target.id]
+        if target.kind != "team":
+            raise ProviderError(f"cannot look up a {target.kind}")
+        listed = (self._get("schedules", "/v2/schedules", (), deadline()) or {}).get("data") or []
+        schedules = [
+            str(s.get("name"))
+            for s in listed
+            if isinstance(s, dict)
+            and s.get("enabled", True)
+            and (
+                (s.get("ownerTeam") or {}).get("name") == target.id
+                or (s.get("ownerTeam") or {}).get("id") == target.id
+            )
+        ]
+        if not schedules:
+            raise ProviderError(f"team {target.id} owns no schedule")
+        return schedules
 
 
 def _og_users(participants: object) -> list[OnCallPerson]:

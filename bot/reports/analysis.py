@@ -16,7 +16,14 @@ from typing import Any
 from bot.docs.settings import DocsSettings
 from bot.reports.changes import ChangeRow, NetChange, net_changes, window
 from bot.reports.facts import OWNED_KINDS, CatalogFacts, Item, short_ref
-from bot.reports.findings import Finding, docs_findings, ownership_gaps, sort_findings
+from bot.reports.findings import (
+    Finding,
+    docs_findings,
+    ownership_gaps,
+    schedule_gaps,
+    sort_findings,
+)
+from bot.reports.oncall import OnCallCheck
 from bot.reports.settings import ReportsSettings
 from bot.reports.store import PLATFORM_SCOPE, Fault, ReportInputs, Snapshot
 
@@ -80,6 +87,7 @@ class Analysis:
     change_rows: list[ChangeRow]
     snapshots: dict[str, Snapshot]
     faults: list[Fault]
+    oncall: OnCallCheck = field(default_factory=OnCallCheck)
     _by_team: dict[str, tuple[list[Finding], list[Finding]]] = field(default_factory=dict)
     _changes_by_owner: dict[str, list[ChangeRow]] = field(default_factory=dict)
     _member_cache: dict[str, set[str]] = field(default_factory=dict)
@@ -123,6 +131,14 @@ class Analysis:
 
     def docs_of(self, scope: str) -> list[Finding]:
         return self.docs if self.is_platform(scope) else self._by_team.get(scope, ([], []))[1]
+
+    def unchecked_of(self, scope: str) -> tuple[str, ...]:
+        """Lines naming the on-call schedules of this scope that could not be checked."""
+        if self.is_platform(scope):
+            return self.oncall.unchecked_lines()
+        items = [self.facts.items[scope]] if scope in self.facts.items else []
+        targets = [t for i in (*items, *self.facts.owned_by(scope)) for t in i.oncall]
+        return self.oncall.unchecked_lines(targets)
 
     def window(self, scope: str) -> Window:
         """Net changes since this scope's last digest (or the last ``changes_days`` days)."""
@@ -208,21 +224,26 @@ def analyse(
     settings: ReportsSettings,
     thresholds: DocsSettings,
     disputes: Sequence[Finding] = (),
+    oncall: OnCallCheck | None = None,
 ) -> Analysis:
     """Find every problem in what the reports store read (CPU-bound: run it in a thread).
 
     ``disputes`` are gaps owners reported ("not ours"); one stays while the entity still has
-    the owner who disputed it."""
+    the owner who disputed it. ``oncall`` is what the on-call schedule check found
+    (``bot.reports.oncall``)."""
     facts = inputs.facts
     standing = [
         f
         for f in disputes
         if (item := facts.items.get(f.entity)) is not None and item.owner == f.owner
     ]
+    checked = oncall or OnCallCheck()
     return Analysis(
         now=now,
         facts=facts,
-        gaps=sort_findings([*ownership_gaps(facts), *standing]),
+        gaps=sort_findings(
+            [*ownership_gaps(facts), *schedule_gaps(facts, checked.results), *standing]
+        ),
         docs=docs_findings(facts, now, thresholds, settings.docs_required),
         docs_indexed=thresholds.enabled,
         thresholds=thresholds,
@@ -230,4 +251,5 @@ def analyse(
         change_rows=inputs.change_rows,
         snapshots=inputs.snapshots,
         faults=inputs.faults,
+        oncall=checked,
     )

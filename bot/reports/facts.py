@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 from bot.catalog.model import DEFAULT_NAMESPACE, REF_FIELDS
 from bot.docs.model import DocsFreshness
+from bot.oncall.model import OnCallTarget
 
 # Kinds whose entities have a ``spec.owner`` (Backstage requires it on all of them).
 OWNED_KINDS = frozenset(
@@ -42,6 +43,8 @@ class Item:
     line: int | None
     documented: bool = False  # has a techdocs-ref or techdocs-entity annotation
     channels: Mapping[str, str] = field(default_factory=dict)  # groups: platform → channel
+    # The on-call its annotations name (``pagerduty.com/service-id``, ``opsgenie.com/...``).
+    oncall: tuple[OnCallTarget, ...] = ()
 
     @property
     def label(self) -> str:
@@ -67,6 +70,7 @@ class CatalogFacts:
     freshness: dict[str, DocsFreshness]
     last_change_id: int
     generation: int
+    _parent_of: dict[str, str] | None = field(default=None, repr=False)  # child → parent
 
     def groups(self) -> list[Item]:
         return [i for i in self.items.values() if i.kind == "group"]
@@ -84,6 +88,17 @@ class CatalogFacts:
             people |= self.members.get(current, set())
             stack.extend(self.children.get(current, ()))
         return people
+
+    def parents(self, group: str) -> list[str]:
+        """The group's parent groups, nearest first, all the way up (cycles stop)."""
+        if self._parent_of is None:
+            self._parent_of = {c: p for p, kids in self.children.items() for c in kids}
+        out: list[str] = []
+        current = self._parent_of.get(group)
+        while current is not None and current not in out and current != group:
+            out.append(current)
+            current = self._parent_of.get(current)
+        return out
 
     def owned_by(self, owner: str) -> list[Item]:
         return [self.items[r] for r in self.owned.get(owner, ())]

@@ -12,8 +12,20 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from bot.annotations import OPSGENIE_SCHEDULE, OPSGENIE_TEAM, PAGERDUTY_SERVICE_ID
 from bot.docs.settings import DocsSettings
+from bot.oncall.model import ScheduleGaps
 from bot.reports.facts import OWNED_KINDS, CatalogFacts, Item, short_ref
+
+# What someone must be on call for: what runs (an API is served by a component, a system is
+# its components), so not libraries or documentation.
+ONCALL_KINDS = frozenset({"component", "resource"})
+NOT_RUNNING_TYPES = frozenset({"library", "documentation", "template"})
+
+
+def _runs(item: Item) -> bool:
+    return item.kind in ONCALL_KINDS and (item.spec_type or "").lower() not in NOT_RUNNING_TYPES
+
 
 # Ownership gaps, in the order reports list them.
 GAP_CODES: dict[str, str] = {
@@ -25,6 +37,8 @@ GAP_CODES: dict[str, str] = {
     "owner-user-no-group": "Owner is a User in no team",
     "owner-disputed": "Owner says it is not theirs",
     "group-owns-nothing": "Teams that own nothing",
+    "oncall-missing": "Owning team has no on-call",
+    "oncall-gaps": "On-call schedule has gaps in the next 7 days",
 }
 
 # Docs problems, in the order reports list them.
@@ -195,6 +209,79 @@ def ownership_gaps(facts: CatalogFacts) -> list[Finding]:
                 line=group.line,
             )
         )
+    found.extend(oncall_missing(facts))
+    return sort_findings(found)
+
+
+def oncall_missing(facts: CatalogFacts) -> list[Finding]:
+    """Teams that run something (a component that is not a library or documentation, a
+    resource) and have no on-call: none on the team, its parent groups or anything it owns.
+
+    Only in a catalog that records on-call somewhere: one that never names PagerDuty or
+    Opsgenie does not use them, and every team would be listed for it."""
+    found: list[Finding] = []
+    if not any(i.oncall for i in facts.items.values()):
+        return found
+    keys = f"{PAGERDUTY_SERVICE_ID}, {OPSGENIE_TEAM} or {OPSGENIE_SCHEDULE}"
+    for group in facts.groups():
+        if group.oncall:
+            continue
+        owned = facts.owned_by(group.ref)
+        without = [i for i in owned if _runs(i)]
+        if not without or any(i.oncall for i in owned):
+            continue  # it runs nothing, or it has on-call for something it owns
+        parents = [facts.items[p] for p in facts.parents(group.ref) if p in facts.items]
+        if any(p.oncall for p in parents):
+            continue
+        found.append(
+            Finding(
+                "oncall-missing",
+                group.ref,
+                f"runs {_entities(len(without))} ({_listing(without)}) and has no on-call: "
+                "no PagerDuty or Opsgenie annotation on the team, its parent groups or "
+                "anything it owns",
+                f"Add {keys} to {group.name} in {group.where}.",
+                owner=group.ref,
+                teams=(group.ref,),
+                affected=tuple(i.ref for i in without),
+                file=group.file,
+                line=group.line,
+            )
+        )
+    return found
+
+
+def _span(start: dt.datetime, end: dt.datetime) -> str:
+    a, b = start.astimezone(dt.UTC), end.astimezone(dt.UTC)
+    if a.date() == b.date():
+        return f"{a:%a %d %b %H:%M}–{b:%H:%M} UTC"
+    return f"{a:%a %d %b %H:%M} – {b:%a %d %b %H:%M} UTC"
+
+
+def schedule_gaps(facts: CatalogFacts, checked: Sequence[ScheduleGaps]) -> list[Finding]:
+    """A finding on each entity whose on-call annotation leads to a schedule with gaps."""
+    with_gaps = {c.target: c for c in checked if c.gaps and c.error is None}
+    found: list[Finding] = []
+    for item in facts.items.values():
+        for target in item.oncall:
+            result = with_gaps.get(target)
+            if result is None:
+                continue
+            shown, start, end = result.gaps[0]
+            more = len(result.gaps) - 1
+            also = f" (and {more} more {'gap' if more == 1 else 'gaps'})" if more else ""
+            found.append(
+                Finding(
+                    "oncall-gaps",
+                    item.ref,
+                    f"nobody is on call in {shown} {_span(start, end)}{also}",
+                    f"Cover it in {target.provider}: a rotation, a layer or an override.",
+                    owner=item.owner,
+                    teams=(item.ref,) if item.kind == "group" else _team_of(facts, item),
+                    file=item.file,
+                    line=item.line,
+                )
+            )
     return sort_findings(found)
 
 

@@ -124,6 +124,7 @@ def ownership_report(analysis: Analysis, scope: str, posted: bool = False) -> Re
         title="Ownership gaps" + ("" if scope == PLATFORM_SCOPE else f": {name}"),
         text=head,
         sections=tuple(_finding_sections(found, GAP_CODES, limit, rest)),
+        notes=analysis.unchecked_of(scope),
         ephemeral=not posted,
     )
     data = {
@@ -133,6 +134,7 @@ def ownership_report(analysis: Analysis, scope: str, posted: bool = False) -> Re
         "count": len(found),
         "metrics": metrics.to_dict(),
         "gaps": [f.to_dict() for f in found],
+        "not_checked": list(analysis.unchecked_of(scope)),
     }
     return ReportResult("ownership-gaps", scope, reply, data, not found, posted=posted)
 
@@ -388,6 +390,7 @@ def digest_report(analysis: Analysis, scope: str, posted: bool = False) -> Repor
         text=text,
         sections=tuple(sections),
         buttons=() if empty else buttons,
+        notes=analysis.unchecked_of(scope),
         ephemeral=not posted,
     )
     data: dict[str, Any] = {

@@ -20,12 +20,13 @@ from typing import TYPE_CHECKING
 from bot.docs.settings import DocsSettings
 from bot.reports.analysis import Analysis, analyse
 from bot.reports.findings import Finding
+from bot.reports.oncall import check_schedules
 from bot.reports.render import REPORTS, ReportResult, build_report
 from bot.reports.settings import ReportsSettings
 from bot.reports.store import PLATFORM_SCOPE
 
 if TYPE_CHECKING:
-    from bot.ports import ReportsStore
+    from bot.ports import OnCallDirectory, ReportsStore
 
 
 @dataclass
@@ -61,19 +62,23 @@ class Reports:
         settings: ReportsSettings,
         thresholds: DocsSettings,
         disputes: Callable[[], Awaitable[list[Finding]]] | None = None,
+        oncall: OnCallDirectory | None = None,
     ) -> None:
         self.store = store
         self.settings = settings
         self.thresholds = thresholds
         # Ownership gaps owners reported ("not ours" in an ownership check, ``bot.attest``).
         self.disputes = disputes
+        self.oncall = oncall  # asked for on-call schedule gaps (None: not checked)
 
     async def analyse(self, now: dt.datetime) -> Analysis:
-        """Read everything reports need (in the store's threads), then analyse it in one."""
+        """Read everything reports need (in the store's threads), check the on-call schedules
+        it names (within a budget), then analyse it all in one thread."""
         inputs = await self.store.read(now - dt.timedelta(days=self.settings.changes_days))
         disputes = await self.disputes() if self.disputes is not None else []
+        checked = await check_schedules(self.oncall, inputs.facts, now)
         return await asyncio.to_thread(
-            analyse, inputs, now, self.settings, self.thresholds, disputes
+            analyse, inputs, now, self.settings, self.thresholds, disputes, checked
         )
 
     async def run(self, now: dt.datetime, posted: bool = True) -> ReportRun:

@@ -43,8 +43,7 @@ from bot.chat import (
 )
 from bot.dispatch import log_error
 from bot.errors import CatalogError, NotFound, PermissionDenied, UserError
-from bot.identity import Identity
-from bot.permissions import requester_groups
+from bot.permissions import requester_for, requester_groups
 from bot.scaffold import permissions, pickers
 from bot.scaffold.backstage import repo_url_value
 from bot.scaffold.model import (
@@ -234,13 +233,10 @@ class Scaffolder:
     # ------------------------------------------------------------------ people
 
     async def requester_for(self, user: ChatUser) -> Requester:
-        """The chat user as the scaffolder sees them: their catalog User (``bot.identity``)
-        and groups, or why they are not known."""
-        try:
-            match = await Identity(self.queries).catalog_user(user, self.settings.path)
-        except UserError as exc:
-            return self.requester(user.platform, user.id, user.name, None, str(exc))
-        return await self.offload(self.requester, user.platform, user.id, user.name, match.user)
+        """The chat user as the scaffolder sees them (``bot.permissions.requester_for``)."""
+        return await requester_for(
+            user, self.queries, self.catalog, self.offload, self.settings.path
+        )
 
     def requester(
         self,

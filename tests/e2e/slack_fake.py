@@ -1,11 +1,12 @@
 """A fake Slack Web API on loopback that records every call (Slack itself cannot run here).
 
 It answers the methods the adapter uses the way Slack does (``auth.test``, ``users.info``,
-``chat.postMessage``, ``chat.postEphemeral``, ``views.open``, ``oauth.v2.access``,
-``apps.connections.open``), takes ``response_url`` posts at ``/webhook/<name>``, refuses
-unknown tokens with ``invalid_auth``, and can be told to answer the next call to a method with
-an error status (``fail_next``: a 429 with ``Retry-After``, say). It runs in a thread, so it
-works whatever event loop the test runs; ``wait_for`` lets a test wait for a delivery.
+``users.lookupByEmail``, ``chat.postMessage``, ``chat.postEphemeral``, ``views.open``,
+``oauth.v2.access``, ``apps.connections.open``), takes ``response_url`` posts at
+``/webhook/<name>``, refuses unknown tokens with ``invalid_auth``, and can be told to answer the
+next call to a method with an error status (``fail_next``: a 429 with ``Retry-After``, say).
+It runs in a thread, so it works whatever event loop the test runs; ``wait_for`` lets a test
+wait for a delivery.
 """
 
 from __future__ import annotations
@@ -53,6 +54,9 @@ class FakeSlack:
         self.calls: list[Call] = []
         self.tokens: dict[str, str] = {BOT_TOKEN: TEAM_ID}
         self.users: dict[str, dict[str, Any]] = {}
+        # What the bot token was granted (auth.test's x-oauth-scopes; users.lookupByEmail
+        # answers missing_scope without users:read.email, as Slack does).
+        self.scopes: list[str] = ["commands", "chat:write", "users:read", "users:read.email"]
         self.oauth_tokens: dict[str, dict[str, Any]] = {}  # code → oauth.v2.access answer
         self.socket_url: str | None = None
         self._failures: dict[str, list[_Failure]] = {}
@@ -216,13 +220,28 @@ class FakeSlack:
                     "bot_id": BOT_ID,
                     "is_enterprise_install": False,
                 },
-                {"x-oauth-scopes": "commands,chat:write,users:read,users:read.email"},
+                {"x-oauth-scopes": ",".join(self.scopes)},
             )
         if method == "users.info":
             user = self.users.get(str(args.get("user")))
             if user is None:
                 return 200, {"ok": False, "error": "user_not_found"}, {}
             return 200, {"ok": True, "user": user}, {}
+        if method == "users.lookupByEmail":
+            # api.slack.com/methods/users.lookupByEmail: the user in the token's workspace
+            # whose profile email matches (deactivated ones too, with "deleted": true).
+            if "users:read.email" not in self.scopes:
+                scopes = ",".join(self.scopes)
+                error = {"error": "missing_scope", "needed": "users:read.email"}
+                return 200, {"ok": False, **error, "provided": scopes}, {}
+            email = str(args.get("email") or "").strip().lower()
+            if not email:
+                return 200, {"ok": False, "error": "invalid_arguments"}, {}
+            for user in self.users.values():
+                shown = str(user["profile"].get("email") or "").lower()
+                if user["team_id"] == team and shown == email:
+                    return 200, {"ok": True, "user": user}, {}
+            return 200, {"ok": False, "error": "users_not_found"}, {}
         if method == "chat.postMessage":
             ts = f"1700000000.{next(self._ts):06d}"
             return (

@@ -4,17 +4,25 @@ with PagerDuty and Opsgenie served by fakes on loopback (tests.oncall_fakes)."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
+import io
 import textwrap
-from collections.abc import Iterator
+import threading
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import Any
 
+import discord
 import pytest
 
 from adapters.console import to_request
 from bot.app import App
-from bot.chat import ChatUser, Reply, Request
+from bot.chat import ChatUser, Mention, MentionText, Reply, Request
+from bot.oncall.model import PAGERDUTY, OnCallTarget
 from tests.conftest import AppFactory
+from tests.e2e.slack_fake import FakeSlack
+from tests.e2e.test_slack import Slack, assert_valid_message, block_text
 from tests.oncall_fakes import OG_KEY, PD_TOKEN, FakeOpsgenie, FakePagerDuty, pd_entry, serve
 
 CATALOG = """
@@ -177,6 +185,25 @@ def test_oncall_from_slack_and_discord_users(app: App) -> None:
     assert items(discord, "On call now") == items(slack, "On call now")
 
 
+def test_console_shows_name_and_email_never_a_mention(app: App) -> None:
+    reply = say(app, "/whoowns payments-api")
+    live = field(reply, "On call now")
+    assert live is not None and live.startswith("Ana Silva <ana@x.example> (PagerDuty, until ")
+    assert not isinstance(live, MentionText)
+    assert "<@" not in reply.to_text()
+
+
+def test_mentions_on_slack_and_discord_come_from_the_user_annotations(app: App) -> None:
+    """Without the adapter's email lookup, the catalog User with that email and the
+    platform's user-id annotation is the mention; the plain form stays name and email."""
+    for platform, user_id in (("slack", "U0ANA"), ("discord", "589860739419867561")):
+        reply = chat(app, "/whoowns payments-api", platform, "U0OTHER")
+        live = field(reply, "On call now")
+        assert isinstance(live, MentionText), platform
+        assert live.parts[0] == Mention(platform, user_id, "Ana Silva <ana@x.example>")
+        assert live.startswith("Ana Silva <ana@x.example> (PagerDuty, until ")
+
+
 def test_entity_without_annotation_uses_owner_then_parent_group(app: App) -> None:
     ledger = say(app, "/oncall ledger")
     assert "from group:default/team-payments" in (ledger.text or "")
@@ -300,11 +327,12 @@ def test_token_in_config_is_refused(make_app: AppFactory) -> None:
         make_app(oncall={"pagerduty": {"token": "x"}})
 
 
-async def test_whoowns_card_with_on_call_through_slack_signed_http(
-    tmp_path: Path, pd: FakePagerDuty, og: FakeOpsgenie, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """A signed slash command to the real Slack adapter on loopback: the ack carries the card
-    with "On call now", looked up in the fake PagerDuty with the token from the environment."""
+@contextlib.asynccontextmanager
+async def slack_world(
+    tmp_path: Path, oncall: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> AsyncIterator[tuple[Slack, FakeSlack]]:
+    """The real Slack adapter on loopback (signed HTTP in, the fake Slack Web API out), with
+    the catalog above and ``oncall`` as the config section; tokens from the environment."""
     import aiohttp
     import yaml
 
@@ -312,8 +340,7 @@ async def test_whoowns_card_with_on_call_through_slack_signed_http(
     from bot.bootstrap import build_app, parse_settings
     from bot.platforms import SlackSettings
     from commands import COMMANDS, INTERPRETERS
-    from tests.e2e.slack_fake import FakeSlack
-    from tests.e2e.test_slack import ENV, Slack, assert_valid_message, block_text
+    from tests.e2e.test_slack import ENV
 
     monkeypatch.setenv("PAGERDUTY_TOKEN", PD_TOKEN)
     monkeypatch.setenv("OPSGENIE_API_KEY", OG_KEY)
@@ -326,7 +353,7 @@ async def test_whoowns_card_with_on_call_through_slack_signed_http(
         "database": {"url": f"sqlite:///{tmp_path / 'callboard.db'}"},
         "catalog": {"sources": [{"type": "file", "name": "t", "target": str(catalog)}]},
         "slack": {"api_url": fake.base_url, "host": "127.0.0.1", "port": 0},
-        "oncall": {"pagerduty": {"url": pd.url}, "opsgenie": {"url": og.url}},
+        "oncall": oncall,
     }
     path = tmp_path / "callboard.yaml"
     path.write_text(yaml.safe_dump(config))
@@ -340,29 +367,7 @@ async def test_whoowns_card_with_on_call_through_slack_signed_http(
         runtime = SlackRuntime(app, slack_settings, read_secrets(slack_settings, ENV))
         port = await runtime.start_http(port=0)
         slack = Slack(fake, port, aiohttp.ClientSession(), runtime, app)
-        status, body = await slack.command("/whoowns", "payments-api", user="U0ANA")
-        assert status == 200
-        assert_valid_message(body)
-        shown = block_text(body)
-        assert "On call now" in shown
-        assert "Ana Silva &lt;ana@x.example&gt; (PagerDuty, until " in shown
-        assert pd.requests[-1].headers["Authorization"] == f"Token token={PD_TOKEN}"
-        # asked again: the cached answer, nothing more sent to PagerDuty
-        sent = len(pd.requests)
-        status, body = await slack.command("/oncall", "ledger", user="U0ANA")
-        assert status == 200 and "ana@x.example" in block_text(body)
-        status, body = await slack.command("/whoowns", "payments-api", user="U0ANA")
-        assert "On call now" in block_text(body)
-        assert len(pd.requests) == sent
-        # The Slack server's /metrics counts those requests, by provider and endpoint.
-        from tests.e2e.test_ops import sample
-
-        async with slack.http.get(f"http://127.0.0.1:{port}/metrics") as resp:
-            scraped = await resp.text()
-        count = "callboard_api_call_duration_seconds_count"
-        for api, endpoint in (("pagerduty", "services"), ("pagerduty", "oncalls")):
-            assert sample(scraped, count, api=api, endpoint=endpoint, outcome="ok") == 1
-        assert sample(scraped, count, api="opsgenie", endpoint="on-calls", outcome="ok") == 1
+        yield slack, fake
     finally:
         if slack is not None:
             await slack.http.close()
@@ -370,6 +375,87 @@ async def test_whoowns_card_with_on_call_through_slack_signed_http(
             await runtime.close()
         app.close()
         fake.stop()
+
+
+async def test_whoowns_card_with_on_call_through_slack_signed_http(
+    tmp_path: Path, pd: FakePagerDuty, og: FakeOpsgenie, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A signed slash command to the real Slack adapter on loopback: the ack carries the card
+    with "On call now", looked up in the fake PagerDuty with the token from the environment."""
+    oncall = {"pagerduty": {"url": pd.url}, "opsgenie": {"url": og.url}}
+    async with slack_world(tmp_path, oncall, monkeypatch) as (slack, fake):
+        status, body = await slack.command("/whoowns", "payments-api", user="U0ANA")
+        assert status == 200
+        assert_valid_message(body)
+        shown = block_text(body)
+        assert "On call now" in shown
+        # the person on call as a Slack mention: their email looked up with users.lookupByEmail
+        assert "*On call now*\n<@U0ANA> (PagerDuty, until " in shown
+        assert [c.args["email"] for c in fake.calls_to("users.lookupByEmail")] == ["ana@x.example"]
+        assert pd.requests[-1].headers["Authorization"] == f"Token token={PD_TOKEN}"
+        # asked again: the cached answer, nothing more sent to PagerDuty
+        sent = len(pd.requests)
+        status, body = await slack.command("/oncall", "ledger", user="U0ANA")
+        assert status == 200 and "Level 1: <@U0ANA> (payments_schedule)" in block_text(body)
+        # eve has no Slack user and no catalog User: name and email, asked once
+        assert "Level 1: eve@x.example (payments_schedule)" in block_text(body)
+        status, body = await slack.command("/whoowns", "payments-api", user="U0ANA")
+        assert "<@U0ANA> (PagerDuty, until " in block_text(body)
+        assert len(pd.requests) == sent
+        # each email asked of Slack once: the answers (a "users_not_found" too) are cached
+        assert sorted(c.args["email"] for c in fake.calls_to("users.lookupByEmail")) == [
+            "ana@x.example",
+            "eve@x.example",
+        ]
+        # The Slack server's /metrics counts the provider requests, by provider and endpoint.
+        from tests.e2e.test_ops import sample
+
+        async with slack.http.get(f"http://127.0.0.1:{slack.port}/metrics") as resp:
+            scraped = await resp.text()
+        count = "callboard_api_call_duration_seconds_count"
+        for api, endpoint in (("pagerduty", "services"), ("pagerduty", "oncalls")):
+            assert sample(scraped, count, api=api, endpoint=endpoint, outcome="ok") == 1
+        assert sample(scraped, count, api="opsgenie", endpoint="on-calls", outcome="ok") == 1
+
+
+async def test_without_the_email_scope_slack_mentions_come_from_the_user_annotation(
+    tmp_path: Path, pd: FakePagerDuty, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """users.lookupByEmail answers missing_scope: the catalog User's slack.com/user-id is the
+    mention, and the answer (a settled "no") is not asked again."""
+    oncall = {"pagerduty": {"url": pd.url}}
+    async with slack_world(tmp_path, oncall, monkeypatch) as (slack, fake):
+        fake.scopes.remove("users:read.email")
+        for _ in range(2):
+            status, body = await slack.command("/whoowns", "payments-api", user="U0BO")
+            assert status == 200
+            assert "*On call now*\n<@U0ANA> (PagerDuty, until " in block_text(body)
+        assert len(fake.calls_to("users.lookupByEmail")) == 1
+
+
+async def test_late_on_call_updates_the_slack_card_in_place(
+    tmp_path: Path, pd: FakePagerDuty, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """PagerDuty slower than the budget: the ack is the card without the line (and a note),
+    then the same card with "On call now" replaces it through the response_url."""
+    pd.delay = 0.5  # never within the 100 ms budget
+    oncall = {"pagerduty": {"url": pd.url}, "budget_ms": 100}
+    async with slack_world(tmp_path, oncall, monkeypatch) as (slack, fake):
+        status, body = await slack.command("/whoowns", "payments-api", user="U0ANA")
+        assert status == 200
+        first = block_text(body)
+        assert "Who owns payments-api" in first and "On call now" not in first
+        assert "PagerDuty did not answer within 0.1 s" in first
+        await slack.adapter.drain()  # the late part has been delivered
+        updates = fake.calls_to("webhook")
+        assert len(updates) == 1
+        update = updates[0].args
+        assert update["replace_original"] is True and update["response_type"] == "ephemeral"
+        assert_valid_message(update)
+        again = block_text(update)
+        assert "Who owns payments-api" in again
+        assert "*On call now*\n<@U0ANA> (PagerDuty, until " in again
+        assert "did not answer" not in again
 
 
 # ----------------------------------------------------------------------------- /page
@@ -505,8 +591,197 @@ async def test_whoowns_card_with_on_call_through_discord(
         assert result.acknowledged
         text = embed_text(result.response.embeds)
         assert "On call now" in text
-        assert "Ana Silva <ana@x.example> (PagerDuty, until " in text
+        # a Discord mention, by the catalog User's discord.com/user-id annotation
+        assert "<@589860739419867561> (PagerDuty, until " in text
         result = await w.ana.slash(w.channel, "oncall", entity="ledger")
         text = embed_text(result.response.embeds)
         assert "On call now (Opsgenie team payments)" in text
-        assert "ana@x.example (payments_schedule)" in text
+        assert "Level 1: <@589860739419867561> (payments_schedule)" in text
+        assert "Level 1: eve@x.example (payments_schedule)" in text  # no User: name, email
+
+
+async def test_late_on_call_in_a_slack_thread_and_after_a_click(
+    tmp_path: Path, pd: FakePagerDuty, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A mention's answer is a message of the bot's own: chat.update puts the card with the
+    line in its place. A click's response_url would replace the clicked message, so there the
+    addition follows the card as a message of its own, mention included."""
+    from tests.e2e.slack_fake import BOT_USER_ID
+
+    pd.delay = 0.5  # never within the 100 ms budget
+    oncall = {"pagerduty": {"url": pd.url}, "budget_ms": 100, "cache_seconds": 0}
+    async with slack_world(tmp_path, oncall, monkeypatch) as (slack, fake):
+        event = {
+            "type": "app_mention",
+            "user": "U0ANA",
+            "text": f"<@{BOT_USER_ID}> /whoowns payments-api",
+            "channel": "C0PAYMENTS",
+            "ts": "1700000100.000100",
+        }
+        status, _ = await slack.event(event)
+        assert status == 200
+        await slack.adapter.drain()
+        [posted] = fake.calls_to("chat.postMessage")
+        assert "On call now" not in block_text(posted.args)
+        [updated] = fake.calls_to("chat.update")
+        assert updated.args["channel"] == "C0PAYMENTS"
+        assert updated.args["ts"] == "1700000000.000001"  # the answer the bot posted
+        assert "*On call now*\n<@U0ANA> (PagerDuty, until " in block_text(updated.args)
+
+        button = {
+            "action_id": "callboard:run:0",
+            "value": "/whoowns payments-api",
+            "text": {"type": "plain_text", "text": "Who owns it"},
+        }
+        status, _ = await slack.click(button)
+        assert status == 200
+        await slack.adapter.drain()
+        card, addition = [c.args for c in fake.calls_to("webhook") if c.path.endswith("/click")]
+        assert "Who owns payments-api" in block_text(card) and "On call now" not in block_text(card)
+        assert addition["replace_original"] is False
+        assert block_text(addition).startswith("• On call now: <@U0ANA> (PagerDuty, until ")
+
+
+async def test_late_on_call_edits_the_discord_response_in_place(
+    make_app: AppFactory, tmp_path: Path, pd: FakePagerDuty, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """PagerDuty slower than the budget: the interaction response is the card without the line,
+    then it is edited (PATCH of the original response) into the card with the mention."""
+    from adapters.discord import PLATFORM
+    from tests.e2e.test_discord import discord_world, embed_text
+
+    monkeypatch.setenv("PAGERDUTY_TOKEN", PD_TOKEN)
+    path = tmp_path / "all.yaml"
+    path.write_text(textwrap.dedent(CATALOG))
+    app = make_app(
+        sources=[{"type": "file", "name": "t", "target": str(path)}],
+        platforms=[PLATFORM],
+        discord={},
+        oncall={"pagerduty": {"url": pd.url}, "budget_ms": 100},
+    )
+    # simcord runs the bot on virtual time: a budget cannot run out while the bot waits. So
+    # the lookup starts first, outside the bot, and is held past its budget in real time; the
+    # bot's ask then finds it running past its budget and sends the card without waiting, and
+    # PagerDuty answers once that card is out.
+    directory = app.services.oncall
+    assert directory is not None
+    pd.hold = threading.Event()
+    async with discord_world(app) as w:
+
+        def answer_after_the_card() -> None:
+            while not any(r.path.endswith("/callback") for r in list(w.env.http_requests)):
+                if pd.hold is None or pd.hold.wait(0.01):
+                    return
+            pd.hold.set()
+
+        target = OnCallTarget(PAGERDUTY, "service", "PSVC1")
+        early = await directory.lookup(target)
+        assert early.late  # its own asker got no answer within the budget either
+        watcher = threading.Thread(target=answer_after_the_card, daemon=True)
+        watcher.start()
+        try:
+            result = await w.ana.slash(w.channel, "whoowns", entity="payments-api")
+        finally:
+            pd.hold.set()  # never leave the fake's threads waiting
+        assert result.acknowledged
+        callbacks = [r for r in w.env.http_requests if r.path.endswith("/callback")]
+        first = embed_text(discord.Embed.from_dict(e) for e in callbacks[0].json["data"]["embeds"])
+        assert "Who owns payments-api" in first and "On call now" not in first
+        assert "PagerDuty did not answer within 0.1 s" in first
+        edits = [r for r in w.env.http_requests if r.method == "PATCH"]
+        assert [r.path.endswith("/messages/@original") for r in edits] == [True]
+        now = embed_text(result.response.embeds)  # the original response, as edited
+        assert "Who owns payments-api" in now
+        assert "<@589860739419867561> (PagerDuty, until " in now
+        assert "did not answer" not in now
+        assert result.followups == []
+
+
+def test_late_on_call_is_printed_below_the_console_answer(
+    make_app: AppFactory, tmp_path: Path, pd: FakePagerDuty, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The console cannot change what it printed: the addition follows the card."""
+    from adapters.console import Console
+
+    monkeypatch.setenv("PAGERDUTY_TOKEN", PD_TOKEN)
+    path = tmp_path / "all.yaml"
+    path.write_text(textwrap.dedent(CATALOG))
+    app = make_app(
+        sources=[{"type": "file", "name": "t", "target": str(path)}],
+        oncall={"pagerduty": {"url": pd.url}, "budget_ms": 100},
+    )
+    pd.delay = 0.5  # never within the 100 ms budget
+    out = io.StringIO()
+    asyncio.run(Console(app, io.StringIO("/whoowns payments-api\n"), out).loop())
+    card, _, later = out.getvalue().partition("(update to /whoowns payments-api) ")
+    assert "Who owns payments-api" in card and "On call now" not in card
+    assert "(PagerDuty did not answer within 0.1 s)" in card
+    assert later.startswith("On call now: Ana Silva <ana@x.example> (PagerDuty, until ")
+
+
+# ----------------------------------------------------------------------------- reports
+
+
+def gap_lines(reply: Reply, title_start: str) -> list[str]:
+    return [i for s in reply.sections if (s.title or "").startswith(title_start) for i in s.items]
+
+
+def test_ownership_report_names_teams_without_on_call_and_schedule_gaps(
+    app: App, pd: FakePagerDuty, og: FakeOpsgenie
+) -> None:
+    og.timeline = {"payments_schedule": [("ana@x.example", iso(-24), iso(24 * 8))]}  # all week
+    report = say(app, "/report ownership-gaps")
+    assert not report.error, report.to_text()
+    assert report.notes == ()  # every schedule was checked
+    [missing] = gap_lines(report, "Owning team has no on-call")
+    assert missing.startswith("team-quiet: runs 1 entity (quiet-api) and has no on-call")
+    gaps = gap_lines(report, "On-call schedule has gaps in the next 7 days")
+    # PSVC1: Ana then Cy at level 1 until +45 h, nobody after (Bo at level 2 does not count);
+    # PROOT: Root until +5 h. Opsgenie's schedule is covered all week.
+    assert [g.split(":")[0] for g in gaps] == ["payments-api", "platform"]
+    assert "nobody is on call in PagerDuty service PSVC1 " in gaps[0]
+    assert when_text(NOW + dt.timedelta(hours=45)) in gaps[0]
+    assert "nobody is on call in PagerDuty service PROOT " in gaps[1]
+    oncalls = [r for r in pd.requests if r.path == "/oncalls"]
+    assert {(r.query["since"][0], r.query["until"][0]) for r in oncalls} == {
+        (iso_at(r.query["since"][0]), iso_at(r.query["since"][0], days=7)) for r in oncalls
+    }
+    timeline = next(r for r in og.requests if r.path.endswith("/timeline"))
+    assert timeline.path == "/v2/schedules/payments_schedule/timeline"
+    assert timeline.query["identifierType"] == ["name"]
+    assert timeline.query["intervalUnit"] == ["weeks"]
+    # the team's own digest shows its gap; another team's does not
+    team = say(app, "/report digest team-quiet")
+    assert any("has no on-call" in line for line in gap_lines(team, "Ownership gaps"))
+    payments = gap_lines(say(app, "/report ownership-gaps team-payments"), "")
+    assert any(line.startswith("payments-api: nobody is on call") for line in payments)
+    assert not any("team-quiet" in line or "platform" in line for line in payments)
+
+
+def test_a_provider_down_never_fails_the_report_it_is_not_checked(
+    app: App, pd: FakePagerDuty, og: FakeOpsgenie
+) -> None:
+    pd.fail_status = 500
+    report = say(app, "/report ownership-gaps")
+    assert not report.error, report.to_text()
+    assert report.notes == (
+        "On-call schedules not checked (PagerDuty did not answer: HTTP 500: Internal Server "
+        "Error): PagerDuty service PROOT, PagerDuty service PSVC1",
+    )
+    # Opsgenie still answered: its schedule has no one on call all week (an empty timeline)
+    [gap] = gap_lines(report, "On-call schedule has gaps")
+    assert gap.startswith("team-payments: nobody is on call in Opsgenie schedule payments_schedule")
+    assert gap_lines(report, "Owning team has no on-call")  # found from the catalog alone
+    digest = say(app, "/report digest")
+    assert digest.notes == report.notes
+    data = asyncio.run(app.services.reports.build("ownership-gaps")).data
+    assert data["not_checked"] == list(report.notes)
+
+
+def when_text(t: dt.datetime) -> str:
+    return t.astimezone(dt.UTC).strftime("%a %d %b %H:%M")
+
+
+def iso_at(value: str, days: int = 0) -> str:
+    t = dt.datetime.fromisoformat(value.replace("Z", "+00:00")) + dt.timedelta(days=days)
+    return t.strftime("%Y-%m-%dT%H:%M:%SZ")

@@ -40,6 +40,8 @@ DEMO_GAPS = {
     ("owner-user-not-found", "component:default/city-launch-scripts"),
     ("owner-user-no-group", "user:default/devon.price"),
     ("group-owns-nothing", "group:default/team-loyalty"),
+    # the empty team runs map-tiles-service with no on-call (the demo records on-call elsewhere)
+    ("oncall-missing", "group:default/team-mapping"),
 }
 
 
@@ -179,7 +181,7 @@ def test_cli_ownership_gaps_json_lists_the_demo_catalogs_deliberate_gaps(
     data = json.loads(capsys.readouterr().out)
     assert data["report"] == "ownership-gaps" and data["scope"] == PLATFORM_SCOPE
     assert found(data, "gaps") == DEMO_GAPS
-    assert data["count"] == 5
+    assert data["count"] == 6
     assert data["metrics"]["coverage"] == 93.8  # 61 of the 65 entities that need an owner
 
 
@@ -248,7 +250,7 @@ async def test_report_in_chat_scopes_pages_and_suggests(demo_app: App) -> None:
         "/report changes team-payments",
     ]
     gaps = await aask(demo_app, "/report gaps")  # an alias
-    assert gaps.title == "Ownership gaps" and "5 ownership gaps" in (gaps.text or "")
+    assert gaps.title == "Ownership gaps" and "6 ownership gaps" in (gaps.text or "")
     fuzzy = await aask(demo_app, "/report ownership-gaps team-mappin")
     assert fuzzy.title == "Ownership gaps: Mapping Team (team-mapping)"
     assert any("closest match" in n for n in fuzzy.notes)

@@ -22,7 +22,17 @@ from adapters.discord.render import (
     render_reply,
 )
 from adapters.discord.tree import NAME_RE, discord_name, one_line, slash_command
-from bot.chat import MARK_CLOSE, MARK_OPEN, Button, Field, Link, Reply, Section
+from bot.chat import (
+    MARK_CLOSE,
+    MARK_OPEN,
+    Button,
+    Field,
+    Link,
+    Mention,
+    MentionText,
+    Reply,
+    Section,
+)
 from bot.dispatch import Arg, Args, CommandSpec, Context, Dispatcher, Option
 
 
@@ -303,3 +313,32 @@ def test_limits_hold_after_escaping() -> None:
     out = render_reply(reply)
     within_limits(out.embeds)
     assert _problems(out, {"https://ok.example/" + "%28" * 400}) == []
+
+
+def test_mentions_render_as_discord_mentions_and_everything_else_stays_escaped() -> None:
+    ana = Mention("discord", "589860739419867561", "Ana <ana@x.example>")
+    reply = Reply(
+        sections=(
+            Section(
+                title="On call",
+                fields=(Field("On call now", MentionText(ana, " (PagerDuty, *until* 9)")),),
+                items=(
+                    MentionText("Level 1: ", ana),
+                    MentionText("Level 2: ", Mention("discord", "12><@&99", "Bo")),  # not an id
+                    MentionText("Level 3: ", Mention("slack", "U0CY", "Cy")),  # another platform
+                    MentionText("ping @", Mention("discord", "1", "everyone")),  # no broadcast
+                    "<@589860739419867561> typed into the catalog",  # plain text never mentions
+                ),
+            ),
+        )
+    )
+    rendered = render_reply(reply)
+    within_limits(rendered.embeds)
+    shown = text_of(rendered.embeds)
+    assert "On call now=<@589860739419867561> \\(PagerDuty, \\*until\\* 9\\)" in shown
+    assert "• Level 1: <@589860739419867561>" in shown
+    assert "• Level 2: Bo" in shown
+    assert "• Level 3: Cy" in shown
+    assert "• ping @\u200beveryone" in shown
+    assert "• \\<@589860739419867561\\> typed into the catalog" in shown
+    assert shown.replace("\\<@", "").count("<@") == 2  # ours only

@@ -4,16 +4,26 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from bot.config import ConfigError, Section
-from bot.oncall.directory import ProviderDirectory, build_directory, targets_of
-from bot.oncall.model import OPSGENIE, PAGERDUTY, OnCallPerson, OnCallTarget
+from bot.oncall.directory import ProviderDirectory, build_directory
+from bot.oncall.model import (
+    OPSGENIE,
+    PAGERDUTY,
+    OnCallPerson,
+    OnCallTarget,
+    targets_of,
+    uncovered,
+)
 from bot.oncall.providers import OpsgenieProvider, PagerDutyProvider
 from bot.oncall.settings import OnCallSettings, parse_oncall
+from bot.reports.facts import CatalogFacts, Item
+from bot.reports.oncall import check_schedules
 from tests.oncall_fakes import OG_KEY, PD_TOKEN, FakeOpsgenie, FakePagerDuty, pd_entry, serve
 
 NOW = dt.datetime(2026, 12, 7, 12, 0, tzinfo=dt.UTC)
@@ -173,6 +183,44 @@ async def test_a_slow_provider_misses_the_budget_and_fills_the_cache_later(
     assert pd.paths() == ["/services/PSVC1", "/oncalls"]
 
 
+async def test_a_late_lookup_is_finished_for_the_asker_and_never_waited_for_twice(
+    pd: FakePagerDuty,
+) -> None:
+    """``late`` marks an answer still coming; ``finish`` gives it once in. A second ask while
+    it runs past its budget answers at once (the budget counts from when the lookup started);
+    one request reaches PagerDuty for all of them."""
+    pd.hold = threading.Event()
+    d = directory(pd, budget_seconds=0.1)
+    try:
+        first = await d.lookup(SERVICE)
+        assert first.late and first.error == "PagerDuty did not answer within 0.1 s"
+        again = await asyncio.wait_for(d.lookup(SERVICE), 5)  # hang guard only
+        assert again.late
+        pd.hold.set()
+        done = await d.finish(SERVICE)
+    finally:
+        pd.hold.set()
+    assert not done.late and done.error is None
+    assert [s.person.name for s in done.now] == ["Ana Silva", "Bo Chen"]
+    assert pd.paths() == ["/services/PSVC1", "/oncalls"]
+    assert await d.finish(SERVICE) == done  # finished meanwhile: the same answer, no request
+    assert pd.paths() == ["/services/PSVC1", "/oncalls"]
+
+
+async def test_a_late_lookup_that_fails_finishes_with_the_providers_error(
+    pd: FakePagerDuty,
+) -> None:
+    pd.hold, pd.fail_status = threading.Event(), 503
+    d = directory(pd, budget_seconds=0.1)
+    try:
+        assert (await d.lookup(SERVICE)).late
+        pd.hold.set()
+        done = await d.finish(SERVICE)
+    finally:
+        pd.hold.set()
+    assert done.error == "PagerDuty did not answer: HTTP 503: Internal Server Error"
+
+
 async def test_unknown_service_is_pagerdutys_not_found(pd: FakePagerDuty) -> None:
     answer = await directory(pd).lookup(OnCallTarget(PAGERDUTY, "service", "NOPE"))
     assert answer.error == "PagerDuty did not answer: HTTP 404: Not Found"
@@ -290,3 +338,76 @@ def test_config_section(tmp_path: Path) -> None:
         parse_oncall(Section({"pagerduty": {"token": "x"}}, "oncall", "cb.yaml", tmp_path))
     with pytest.raises(ConfigError, match=r"unknown key oncall\.opsgenie\.region"):
         parse_oncall(Section({"opsgenie": {"region": "eu"}}, "oncall", "cb.yaml", tmp_path))
+
+
+# --------------------------------------------------------------------- schedule gaps (reports)
+
+
+def at(hours: float) -> dt.datetime:
+    return NOW + dt.timedelta(hours=hours)
+
+
+def test_uncovered_spans_merge_overlaps_and_open_ends() -> None:
+    week = (NOW, at(168))
+    assert uncovered([], *week) == [week]
+    assert uncovered([(None, None)], *week) == []  # always on call
+    assert uncovered([(at(-5), at(10)), (at(8), at(20)), (at(30), None)], *week) == [
+        (at(20), at(30))
+    ]
+    assert uncovered([(None, at(1)), (at(1) + dt.timedelta(seconds=30), at(200))], *week) == []
+    assert uncovered([(at(200), at(300))], *week) == [week]  # outside the window
+
+
+async def test_pagerduty_gaps_are_the_first_levels_uncovered_time(pd: FakePagerDuty) -> None:
+    found = await directory(pd).gaps(SERVICE, NOW, at(168))
+    # Ana then Cy at level 1 from 09:00 today to 09:00 in two days; Bo (level 2) does not count
+    assert found.error is None
+    assert found.gaps == (("PagerDuty service PSVC1", at(45), at(168)),)
+    oncalls = [r for r in pd.requests if r.path == "/oncalls"]
+    assert oncalls[-1].query["since"] == ["2026-12-07T12:00:00Z"]
+    assert oncalls[-1].query["until"] == ["2026-12-14T12:00:00Z"]
+
+
+async def test_opsgenie_gaps_from_each_team_schedules_timeline(og: FakeOpsgenie) -> None:
+    og.timeline = {
+        "payments_schedule": [
+            ("dee@x.example", "2026-12-07T00:00:00Z", "2026-12-09T00:00:00Z"),
+            ("eve@x.example", "2026-12-10T00:00:00Z", "2026-12-20T00:00:00Z"),
+        ]
+    }
+    found = await directory(og=og).gaps(OnCallTarget(OPSGENIE, "team", "payments"), NOW, at(168))
+    hole = (dt.datetime(2026, 12, 9, tzinfo=dt.UTC), dt.datetime(2026, 12, 10, tzinfo=dt.UTC))
+    assert found.gaps == (("Opsgenie schedule payments_schedule", *hole),)
+    [timeline] = [r for r in og.requests if r.path.endswith("/timeline")]
+    assert timeline.query["date"] == ["2026-12-07T12:00:00Z"]
+    assert timeline.query["interval"] == ["1"] and timeline.query["intervalUnit"] == ["weeks"]
+    assert timeline.headers["Authorization"] == f"GenieKey {OG_KEY}"
+
+
+async def test_schedule_check_down_slow_or_unconfigured_never_raises(pd: FakePagerDuty) -> None:
+    pd.fail_status = 503
+    down = await directory(pd).gaps(SERVICE, NOW, at(168))
+    assert down.error == "PagerDuty did not answer: HTTP 503: Internal Server Error"
+    assert down.gaps == ()
+    unset = await directory().gaps(SERVICE, NOW, at(168))
+    assert unset.error == "PagerDuty is not configured"
+    pd.fail_status, pd.hold = None, threading.Event()
+    facts = CatalogFacts(
+        items={
+            "component:default/a": Item(
+                "component:default/a", "component", "a", None, None, None, "service", None, None,
+                oncall=(SERVICE, OnCallTarget(OPSGENIE, "team", "payments")),
+            )
+        },
+        members={}, groups_of={}, children={}, owned={}, freshness={},
+        last_change_id=0, generation=0,
+    )  # fmt: skip
+    try:
+        checked = await check_schedules(directory(pd), facts, NOW, budget=0.1)
+    finally:
+        pd.hold.set()
+    assert checked.results == ()
+    # the slow one is said; Opsgenie has no key here, so it is not checked at all
+    assert checked.unchecked_lines() == (
+        "On-call schedules not checked (no answer within 0.1 s): PagerDuty service PSVC1",
+    )

@@ -10,7 +10,7 @@ from slack_sdk.models.blocks import Block
 from slack_sdk.models.views import View
 
 from adapters.slack import render
-from bot.chat import Button, Dialog, DialogField, Field, Link, Reply, Section
+from bot.chat import Button, Dialog, DialogField, Field, Link, Mention, MentionText, Reply, Section
 
 
 def valid(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -398,3 +398,28 @@ def test_modal_texts_are_cleaned_and_never_empty() -> None:
     assert labels == ["name", "Tier 1"]  # an empty label falls back to the field name
     assert "hint" not in view["blocks"][0]
     assert [o["text"]["text"] for o in view["blocks"][1]["element"]["options"]] == ["a", "B"]
+
+
+def test_mentions_render_as_slack_mentions_and_everything_else_stays_escaped() -> None:
+    ana = Mention("slack", "U0ANA", "Ana <ana@x.example>")
+    reply = Reply(
+        sections=(
+            Section(
+                fields=(Field("On call now", MentionText(ana, " (PagerDuty & co <b>)")),),
+                items=(
+                    MentionText("Level 1: ", ana),
+                    # an id of the wrong shape, another platform's mention: shown as text
+                    MentionText("Level 2: ", Mention("slack", "U0X><!here", "Bo <bo@x>")),
+                    MentionText("Level 3: ", Mention("discord", "589860739419867561", "Cy")),
+                    "<@U0EVE> typed into the catalog",  # plain text never mentions
+                ),
+            ),
+        )
+    )
+    shown = texts(valid(render.render_reply(reply)))
+    assert "*On call now*\n<@U0ANA> (PagerDuty &amp; co &lt;b&gt;)" in shown
+    assert "• Level 1: <@U0ANA>" in shown
+    assert "• Level 2: Bo &lt;bo@x&gt;" in shown
+    assert "• Level 3: Cy" in shown
+    assert "• &lt;@U0EVE&gt; typed into the catalog" in shown
+    assert shown.count("<@") == 2

@@ -12,8 +12,15 @@ from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 
-from bot.annotations import CHANNEL_ANNOTATIONS, TECHDOCS_ENTITY, TECHDOCS_PREFIX, TECHDOCS_REF
+from bot.annotations import (
+    CHANNEL_ANNOTATIONS,
+    ONCALL_PREFIXES,
+    TECHDOCS_ENTITY,
+    TECHDOCS_PREFIX,
+    TECHDOCS_REF,
+)
 from bot.docs.model import DocsFreshness
+from bot.oncall.model import targets_of
 from bot.ports import DocsQueries
 from bot.reports.changes import ChangeRow
 from bot.reports.facts import CatalogFacts, Item
@@ -94,7 +101,11 @@ def catalog_facts(
     for ref, c in rows.stored_candidates().items():
         channels: dict[str, str] = {}
         ann: dict[str, str] = {}
-        if c.kind == "group" or TECHDOCS_PREFIX in c.data:
+        if (
+            c.kind == "group"
+            or TECHDOCS_PREFIX in c.data
+            or any(p in c.data for p in ONCALL_PREFIXES)
+        ):
             meta = json.loads(c.data).get("metadata") or {}
             raw = meta.get("annotations") or {}
             ann = {str(k): str(v) for k, v in raw.items() if isinstance(v, str)}
@@ -117,6 +128,7 @@ def catalog_facts(
                 ann.get(TECHDOCS_REF, "").strip() or ann.get(TECHDOCS_ENTITY, "").strip()
             ),
             channels=channels,
+            oncall=tuple(targets_of(ann)),
         )
         relations += [r for r in c.relations if r[1] in ("memberOf", "childOf")]
     members: dict[str, set[str]] = defaultdict(set)

@@ -17,7 +17,14 @@ from concurrent.futures import Executor
 
 from sqlalchemy import Connection, delete, func, or_, select, update
 
-from bot.annotations import CHANNEL_ANNOTATIONS, TECHDOCS_ENTITY, TECHDOCS_PREFIX, TECHDOCS_REF
+from bot.annotations import (
+    CHANNEL_ANNOTATIONS,
+    ONCALL_PREFIXES,
+    TECHDOCS_ENTITY,
+    TECHDOCS_PREFIX,
+    TECHDOCS_REF,
+)
+from bot.oncall.model import targets_of
 from bot.reports.changes import ChangeRow
 from bot.reports.facts import CatalogFacts, Item
 from bot.reports.store import Fault, ReportInputs, RunResults, Snapshot
@@ -96,11 +103,13 @@ def _at(value: dt.datetime) -> dt.datetime:
 def load_facts(conn: Connection, generation: int) -> CatalogFacts:
     items: dict[str, Item] = {}
     annotated: dict[str, Mapping[str, str]] = {}
-    # Annotations are only needed for Groups (channels) and for entities with docs, so only
-    # their JSON documents are read and parsed.
+    # Annotations are only needed for Groups (channels, on-call) and for entities with docs or
+    # on-call annotations, so only their JSON documents are read and parsed.
     for doc in conn.execute(
         select(entities.c.ref, entities.c.data).where(
-            (entities.c.kind == "group") | entities.c.data.contains(TECHDOCS_PREFIX)
+            (entities.c.kind == "group")
+            | entities.c.data.contains(TECHDOCS_PREFIX)
+            | or_(*(entities.c.data.contains(p) for p in ONCALL_PREFIXES))
         )
     ):
         meta = json.loads(doc.data).get("metadata") or {}
@@ -140,6 +149,7 @@ def load_facts(conn: Connection, generation: int) -> CatalogFacts:
                 ann.get(TECHDOCS_REF, "").strip() or ann.get(TECHDOCS_ENTITY, "").strip()
             ),
             channels=channels,
+            oncall=tuple(targets_of(ann)),
         )
     members: dict[str, set[str]] = defaultdict(set)
     groups_of: dict[str, set[str]] = defaultdict(set)

@@ -48,7 +48,8 @@ def test_report_menu_gaps_and_team_digest(bot: MemoryBot) -> None:
     ]
     gaps = ask(bot, "/report ownership-gaps")
     assert gaps.title == "Ownership gaps"
-    assert (gaps.text or "").startswith("5 ownership gaps in 105 entities.")
+    assert (gaps.text or "").startswith("6 ownership gaps in 105 entities.")
+    assert "team-mapping: runs 1 entity (map-tiles-service) and has no on-call" in gaps.to_text()
     assert "legacy-dispatch-monolith: its owner team-legacy is not in the catalog" in gaps.to_text()
     digest = ask(bot, "/report digest team-payments")
     assert digest.title == "Digest: Payments Team (team-payments)"
