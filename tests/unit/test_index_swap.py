@@ -1,0 +1,125 @@
+"""The indexes answers are built from, while a sync of this process runs: the previous index
+answers until the sync rebuilds it, and no request rebuilds it meanwhile (``Swapped``,
+``indexes_follow``); and what a sync or an index build changes for the whole process
+(``building_index``: the cyclic collector paused, the GIL's switch interval shortened)."""
+
+from __future__ import annotations
+
+import gc
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+from bot.app import App
+from bot.catalog.read import (
+    BACKGROUND_SWITCH_INTERVAL,
+    NameIndex,
+    Swapped,
+    building_index,
+    indexes_follow,
+)
+from bot.catalog.sync import StepReport, SyncReport
+
+AppFactory = Callable[..., App]
+
+COMPONENT = """\
+apiVersion: backstage.io/v1alpha1
+kind: Component
+metadata:
+  name: {name}
+spec:
+  type: service
+  lifecycle: production
+  owner: team-a
+"""
+
+
+class Counted:
+    """A value built from a generation counter, counting builds and generation reads."""
+
+    def __init__(self) -> None:
+        self.generation = 1
+        self.builds = 0
+        self.reads = 0
+
+    def read(self) -> int:
+        self.reads += 1
+        return self.generation
+
+    def build(self) -> tuple[int, list[int]]:
+        self.builds += 1
+        return self.generation, [self.generation]
+
+
+def test_during_a_sync_of_this_process_the_previous_value_answers_without_a_rebuild() -> None:
+    source = Counted()
+    swapped: Swapped[list[int]] = Swapped(source.read, source.build, len)
+    first = swapped.current()
+    source.generation = 2  # the sync committed; its index rebuild has not started yet
+    with indexes_follow():
+        reads = source.reads
+        assert swapped.current() is first
+        assert source.builds == 1 and source.reads == reads  # not even a generation read
+        swapped.refresh()  # the sync's own rebuild, at its end
+        assert swapped.current() == [2] and source.builds == 2
+    source.generation = 3  # another process's sync: the first reader after it rebuilds
+    assert swapped.current() == [3] and source.builds == 3
+
+
+def test_a_stale_value_with_no_sync_under_way_is_rebuilt_by_its_reader() -> None:
+    source = Counted()
+    swapped: Swapped[list[int]] = Swapped(source.read, source.build, len)
+    with indexes_follow():
+        assert swapped.current() == [1]  # nothing built yet: the first reader builds it
+    source.generation = 2
+    assert swapped.current() == [2] and source.builds == 2
+
+
+def test_background_work_pauses_the_collector_and_shortens_the_switch_interval() -> None:
+    interval, enabled = sys.getswitchinterval(), gc.isenabled()
+    sys.setswitchinterval(0.005)
+    gc.enable()
+    try:
+        with building_index():
+            assert not gc.isenabled()
+            assert sys.getswitchinterval() == BACKGROUND_SWITCH_INTERVAL
+            with building_index():  # an index build inside a sync
+                pass
+            assert sys.getswitchinterval() == BACKGROUND_SWITCH_INTERVAL
+        assert gc.isenabled() and sys.getswitchinterval() == 0.005
+    finally:
+        sys.setswitchinterval(interval)
+        if not enabled:
+            gc.disable()
+
+
+class SeesTheNameIndex:
+    """A post-sync step (it runs after the sources committed, before the indexes are
+    rebuilt) that asks for the name index, as a request arriving then would."""
+
+    name = "sees"
+
+    def __init__(self, app: App) -> None:
+        self.app = app
+        self.seen: list[NameIndex] = []
+
+    def run(self, report: SyncReport, force: bool = False) -> StepReport:
+        self.seen.append(self.app.services.reader.index())
+        return StepReport(self.name, "asked")
+
+
+def test_a_request_during_a_changing_sync_gets_the_previous_index(
+    make_app: AppFactory, tmp_path: Path
+) -> None:
+    path = tmp_path / "catalog.yaml"
+    path.write_text(COMPONENT.format(name="ledger"))
+    app = make_app(sources=[{"type": "file", "name": "t", "target": str(path)}])
+    before = app.services.reader.index()
+    step = SeesTheNameIndex(app)
+    app.services.sync.sync.steps.append(step)
+    path.write_text(COMPONENT.format(name="ledger") + "---\n" + COMPONENT.format(name="billing"))
+    report = app.services.sync.run()
+    assert report.sources[0].added == ["component:default/billing"]
+    assert len(step.seen) == 1 and step.seen[0] is before  # nothing rebuilt it then
+    after = app.services.reader.index()
+    assert after is not before and "component:default/billing" in after.by_ref
