@@ -9,6 +9,7 @@ from __future__ import annotations
 import bisect
 import contextlib
 import gc
+import heapq
 import json
 import re
 import sys
@@ -17,7 +18,7 @@ import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 from rapidfuzz import fuzz, process, utils
 
@@ -328,7 +329,7 @@ class NameIndex:
         """Indexes of up to SHORTLIST choices that start with ``query`` (sorted-list bisect)."""
         ordered = self._sorted.get(kinds_key)
         if ordered is None:
-            ordered = sorted((c, i) for i, c in enumerate(choices))
+            ordered = sorted_in_steps((c, i) for i, c in enumerate(choices))
             self._sorted[kinds_key] = ordered
         start = bisect.bisect_left(ordered, (query, -1))
         out = []
@@ -384,6 +385,34 @@ class NameIndex:
 
         out.sort(key=order)
         return out
+
+
+SORT_STEP = 2048  # items sorted in one call by ``sorted_in_steps``
+S = TypeVar("S")
+
+
+def _itself(item: Any) -> Any:
+    return item
+
+
+def sorted_in_steps(items: Iterable[S], key: Callable[[S], Any] | None = None) -> list[S]:
+    """``sorted(items, key=key)``, without holding the GIL for the whole sort.
+
+    ``list.sort`` compares in C and never lets another thread run: sorting the 86,000 names
+    and titles of a 43,000-entity catalog takes 50-200 ms, a stall of the event loop however
+    far from it the sort runs. Sorted in runs of ``SORT_STEP`` (a few milliseconds each) and
+    merged by ``heapq.merge``, whose Python loop hands the GIL over like any other code. Stable,
+    like ``sorted``.
+    """
+    pending = list(items)
+    by: Callable[[S], Any] = key if key is not None else _itself
+    if len(pending) <= SORT_STEP:
+        return sorted(pending, key=by)
+    runs = [
+        sorted(pending[start : start + SORT_STEP], key=by)
+        for start in range(0, len(pending), SORT_STEP)
+    ]
+    return list(heapq.merge(*runs, key=by))
 
 
 PersonFacts = tuple[str | None, str | None, tuple[str, ...]]  # display name, email, chat ids

@@ -1,11 +1,13 @@
 """The indexes answers are built from, while a sync of this process runs: the previous index
 answers until the sync rebuilds it, and no request rebuilds it meanwhile (``Swapped``,
 ``indexes_follow``); and what a sync or an index build changes for the whole process
-(``building_index``: the cyclic collector paused, the GIL's switch interval shortened)."""
+(``building_index``: the cyclic collector paused, the GIL's switch interval shortened); and
+the sort that index builds use instead of one long ``sorted`` (``sorted_in_steps``)."""
 
 from __future__ import annotations
 
 import gc
+import random
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -13,10 +15,12 @@ from pathlib import Path
 from bot.app import App
 from bot.catalog.read import (
     BACKGROUND_SWITCH_INTERVAL,
+    SORT_STEP,
     NameIndex,
     Swapped,
     building_index,
     indexes_follow,
+    sorted_in_steps,
 )
 from bot.catalog.sync import StepReport, SyncReport
 
@@ -123,3 +127,13 @@ def test_a_request_during_a_changing_sync_gets_the_previous_index(
     assert len(step.seen) == 1 and step.seen[0] is before  # nothing rebuilt it then
     after = app.services.reader.index()
     assert after is not before and "component:default/billing" in after.by_ref
+
+
+def test_sorted_in_steps_sorts_like_sorted_and_is_stable() -> None:
+    rng = random.Random(7)
+    items = [(rng.choice("abcdefgh"), rng.randrange(10**6)) for _ in range(5 * SORT_STEP + 17)]
+    assert sorted_in_steps(items) == sorted(items)
+    by_letter = sorted_in_steps(items, key=lambda item: item[0])
+    assert by_letter == sorted(items, key=lambda item: item[0])  # equal keys keep their order
+    assert sorted_in_steps(iter(items[:5])) == sorted(items[:5])
+    assert sorted_in_steps([]) == []
