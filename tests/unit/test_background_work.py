@@ -1,41 +1,24 @@
-"""The indexes answers are built from, while a sync of this process runs: the previous index
-answers until the sync rebuilds it, and no request rebuilds it meanwhile (``Swapped``,
-``indexes_follow``); and what a sync or an index build changes for the whole process
-(``building_index``: the cyclic collector paused, the GIL's switch interval shortened); and
-the sort that index builds use instead of one long ``sorted`` (``sorted_in_steps``)."""
+"""Keeping the event loop's thread from waiting on background work: a built index answers
+as it is while a sync of this process runs, which rebuilds it at its end (``Swapped``,
+``indexes_follow``; with a real sync in ``tests/integration/test_index_swap.py``); what a sync
+or an index build changes for the whole process (``building_index``: the cyclic collector
+paused, the GIL's switch interval shortened); the sort index builds use instead of one long
+``sorted`` (``sorted_in_steps``)."""
 
 from __future__ import annotations
 
 import gc
 import random
 import sys
-from collections.abc import Callable
-from pathlib import Path
 
-from bot.app import App
 from bot.catalog.read import (
     BACKGROUND_SWITCH_INTERVAL,
     SORT_STEP,
-    NameIndex,
     Swapped,
     building_index,
     indexes_follow,
     sorted_in_steps,
 )
-from bot.catalog.sync import StepReport, SyncReport
-
-AppFactory = Callable[..., App]
-
-COMPONENT = """\
-apiVersion: backstage.io/v1alpha1
-kind: Component
-metadata:
-  name: {name}
-spec:
-  type: service
-  lifecycle: production
-  owner: team-a
-"""
 
 
 class Counted:
@@ -95,38 +78,6 @@ def test_background_work_pauses_the_collector_and_shortens_the_switch_interval()
         sys.setswitchinterval(interval)
         if not enabled:
             gc.disable()
-
-
-class SeesTheNameIndex:
-    """A post-sync step (it runs after the sources committed, before the indexes are
-    rebuilt) that asks for the name index, as a request arriving then would."""
-
-    name = "sees"
-
-    def __init__(self, app: App) -> None:
-        self.app = app
-        self.seen: list[NameIndex] = []
-
-    def run(self, report: SyncReport, force: bool = False) -> StepReport:
-        self.seen.append(self.app.services.reader.index())
-        return StepReport(self.name, "asked")
-
-
-def test_a_request_during_a_changing_sync_gets_the_previous_index(
-    make_app: AppFactory, tmp_path: Path
-) -> None:
-    path = tmp_path / "catalog.yaml"
-    path.write_text(COMPONENT.format(name="ledger"))
-    app = make_app(sources=[{"type": "file", "name": "t", "target": str(path)}])
-    before = app.services.reader.index()
-    step = SeesTheNameIndex(app)
-    app.services.sync.sync.steps.append(step)
-    path.write_text(COMPONENT.format(name="ledger") + "---\n" + COMPONENT.format(name="billing"))
-    report = app.services.sync.run()
-    assert report.sources[0].added == ["component:default/billing"]
-    assert len(step.seen) == 1 and step.seen[0] is before  # nothing rebuilt it then
-    after = app.services.reader.index()
-    assert after is not before and "component:default/billing" in after.by_ref
 
 
 def test_sorted_in_steps_sorts_like_sorted_and_is_stable() -> None:
