@@ -39,7 +39,7 @@ from typing import Any
 from rapidfuzz import fuzz, process
 
 from bot.catalog.model import EntityRef
-from bot.catalog.read import Swapped, building_index
+from bot.catalog.read import Swapped, building_index, sorted_in_steps
 from bot.catalog.rows import CatalogRows
 from bot.errors import CatalogError
 
@@ -218,7 +218,7 @@ class SearchIndex:
             rank = KIND_ORDER.index(kind) if kind in KIND_ORDER else len(KIND_ORDER)
             return (rank, doc.name.lower(), doc.ref)
 
-        ordered = sorted(docs, key=order)
+        ordered = sorted_in_steps(docs, key=order)  # every sort here: 43,000 items or more
         self.docs: list[SearchDoc] = []
         self.by_ref: dict[str, int] = {}
         postings: dict[str, dict[int, int]] = defaultdict(dict)
@@ -249,11 +249,11 @@ class SearchIndex:
                 self.by_lifecycle[doc.lifecycle.lower()].add(doc_id)
             if doc.spec_type:
                 self.by_type[doc.spec_type.lower()].add(doc_id)
-        norm_names.sort()
+        norm_names = sorted_in_steps(norm_names)
         self.norm_names = [n for n, _ in norm_names]
         self.norm_ids = [i for _, i in norm_names]
         self.postings: dict[str, dict[int, int]] = dict(postings)
-        self.vocab: list[str] = sorted(self.postings)
+        self.vocab: list[str] = sorted_in_steps(self.postings)
         count = max(1, len(self.docs))
         self.idf: dict[str, float] = {
             t: math.log(1.0 + count / len(p)) for t, p in self.postings.items()

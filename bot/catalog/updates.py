@@ -13,7 +13,7 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
-from bot.catalog.read import building_index
+from bot.catalog.read import building_index, indexes_follow
 from bot.catalog.sources import CatalogSource
 from bot.catalog.sync import CatalogSync, SyncReport
 
@@ -52,7 +52,8 @@ class CatalogUpdates:
 
         When the sync changed the catalog, the indexes answers are built from (names, search)
         are rebuilt here too, in the sync's thread, and swapped in when ready; until then the
-        previous ones answer. An index nothing has asked for yet is not built.
+        previous ones answer (``indexes_follow``: no request rebuilds one itself meanwhile).
+        An index nothing has asked for yet is not built.
 
         The cyclic collector is paused for the run: a sync keeps hundreds of thousands of
         objects alive at once (the stored state, parsed candidates, the plan, then the new
@@ -62,7 +63,7 @@ class CatalogUpdates:
         a cycle, so reference counting frees them; what lives on is frozen by the index build
         (``settle_heap``).
         """
-        with building_index():
+        with building_index(), indexes_follow():
             report = self.sync.run(only=only, force=force)
             self.record(report)
             self.refresh_indexes()

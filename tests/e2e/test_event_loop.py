@@ -4,7 +4,8 @@ Each test runs a real front door (the Bolt app on loopback, discord.py against s
 generated catalog of about 4,300 entities, turns on asyncio's debug mode with
 ``slow_callback_duration = 0.05`` and fails on any "Executing ... took" warning the ``asyncio``
 logger emits: no callback (a request being parsed, a handler step, a Discord heartbeat) may
-hold the loop for 50 ms. That covers a sync of a changed catalog running while requests are
+hold the loop for 50 ms, apart from time its thread waited for a CPU that other processes held
+(see ``SlowCallbacks``). That covers a sync of a changed catalog running while requests are
 answered, and the first answers after it, when the name and search indexes are rebuilt.
 
 The catalog is small enough for a loaded 2-core machine and large enough for the work to be
@@ -29,6 +30,7 @@ import pytest
 
 from adapters.slack import render
 from bench.generate import GeneratedCatalog, generate_catalog
+from bench.runqueue import RunQueue
 from bot.app import App
 from tests.e2e.test_discord import discord_app, discord_world, embed_text
 from tests.e2e.test_slack import (  # noqa: F401 (fixtures)
@@ -42,19 +44,12 @@ from tests.e2e.test_slack import (  # noqa: F401 (fixtures)
 pytestmark = pytest.mark.alone  # `make test` runs it after the rest, alone
 
 SLOW_CALLBACK = 0.05  # seconds: what asyncio reports as a slow callback
+BEAT = 0.01  # seconds between two readings of the loop thread's wait for a CPU
 
 
-def assert_loop_never_waited(seen: list[str]) -> None:
-    """No callback took twice the threshold, and at most one went past it.
-
-    Work that blocks the loop (an index rebuilt on it, a sync's write) shows up as several
-    slow callbacks or one long one; a single callback a few milliseconds past 50 ms is the
-    machine (a GC pass or the sync thread holding the GIL), seen 1 run in ~10 under load.
-    ``make bench`` (bench_loop) measures the 50 ms target itself.
-    """
-    took = [float(m) for m in re.findall(r"took ([0-9.]+) seconds", "\n".join(seen))]
-    assert len(took) == len(seen), seen
-    assert all(t < 2 * SLOW_CALLBACK for t in took) and len(took) <= 1, seen
+def assert_loop_never_waited(slow: SlowCallbacks) -> None:
+    """No callback held the loop for ``SLOW_CALLBACK``, apart from waits for a CPU."""
+    assert slow.seen == [], "\n".join(slow.seen)
 
 
 REPOS = 2000  # about 4,300 entities
@@ -67,16 +62,47 @@ class SlowCallbacks(logging.Handler):
     The steps of the test's own coroutine are left out: it plays Slack or the Discord user
     on the same loop (signing requests, validating every ack's Block Kit), which is not the
     bot's work; every callback of the bot, Bolt, aiohttp, discord.py and simcord counts.
+
+    What a callback took includes the time the loop's thread was ready but waited for a CPU
+    that other processes held (``bench.runqueue``): on a loaded two-core machine that alone is
+    tens of milliseconds at a time (measured beside six other jobs, load 13: up to 230 ms in
+    one 2 ms beat, 30-90 ms in most slow ones), and it is not the bot holding the loop. A
+    loop timer notes the thread's total wait every ``BEAT``; a slow callback is charged the
+    wait since the last note, in proportion to its share of that span, and counts when what
+    is left still reaches ``SLOW_CALLBACK``. Waiting for the GIL, a lock or I/O is not a wait
+    for a CPU: a sync holding the GIL, or blocking work on the loop, always counts. Where
+    the kernel does not say (not Linux), nothing is taken off.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         super().__init__(logging.WARNING)
-        self.seen: list[str] = []
+        self.loop = loop
+        self.cpu = RunQueue()
+        self.mark = (loop.time(), self.cpu.waited())
+        self.seen: list[str] = []  # slow callbacks, less their waits for a CPU
+        self.excused: list[str] = []  # slow only by waiting for a CPU
+        self._timer: asyncio.TimerHandle | None = None
+
+    def note(self) -> None:
+        self.mark = (self.loop.time(), self.cpu.waited())
+        self._timer = self.loop.call_later(BEAT, self.note)
+
+    def stop(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+        self.cpu.close()
 
     def emit(self, record: logging.LogRecord) -> None:
         message = record.getMessage()
-        if message.startswith("Executing ") and "coro=<test_" not in message:
-            self.seen.append(message)
+        took = re.search(r" took ([0-9.]+) seconds$", message)
+        if not message.startswith("Executing ") or "coro=<test_" in message or took is None:
+            return
+        seconds = float(took[1])
+        at, waited = self.mark
+        span = max(self.loop.time() - at, seconds)
+        off_cpu = (self.cpu.waited() - waited) * (seconds / span if span > 0 else 1.0)
+        entry = f"{message} ({off_cpu * 1000:.0f} ms of it waiting for a CPU)"
+        (self.seen if seconds - off_cpu >= SLOW_CALLBACK else self.excused).append(entry)
 
 
 @contextlib.asynccontextmanager
@@ -88,15 +114,17 @@ async def watched_loop() -> AsyncIterator[SlowCallbacks]:
     # bot does the same for its large indexes (``bot.catalog.read.settle_heap``).
     gc.collect()
     gc.freeze()
-    slow = SlowCallbacks()
+    slow = SlowCallbacks(loop)
     logger = logging.getLogger("asyncio")
     logger.addHandler(slow)
     debug, threshold = loop.get_debug(), loop.slow_callback_duration
     loop.set_debug(True)
     loop.slow_callback_duration = SLOW_CALLBACK
+    slow.note()
     try:
         yield slow
     finally:
+        slow.stop()
         loop.set_debug(debug)
         loop.slow_callback_duration = threshold
         logger.removeHandler(slow)
@@ -167,16 +195,18 @@ async def while_syncing(app: App, ask: Callable[[int], Any]) -> int:
 def test_the_watch_catches_a_blocking_callback() -> None:
     """The detector works: a callback that blocks the loop for 100 ms is reported."""
 
-    seen = asyncio.run(_block_the_loop())
-    assert seen and "took" in seen[0]
+    slow = asyncio.run(_block_the_loop())
+    assert slow.seen and "took" in slow.seen[0]
+    with pytest.raises(AssertionError):
+        assert_loop_never_waited(slow)
 
 
-async def _block_the_loop() -> list[str]:
+async def _block_the_loop() -> SlowCallbacks:
     async with watched_loop() as slow:
         await asyncio.sleep(0)
-        time.sleep(0.1)  # blocking on purpose
+        time.sleep(0.1)  # blocking on purpose: sleeping is no wait for a CPU
         await asyncio.sleep(0)
-    return slow.seen
+    return slow
 
 
 async def test_slack_never_holds_the_loop_even_during_a_changing_sync(
@@ -226,7 +256,7 @@ async def test_slack_never_holds_the_loop_even_during_a_changing_sync(
         status, body = await slack.command("/search", NEW_SERVICE)
         assert NEW_SERVICE in block_text(body)
         await slack.settle()
-    assert_loop_never_waited(slow.seen)
+    assert_loop_never_waited(slow)
 
 
 async def test_discord_never_holds_the_loop_even_during_a_changing_sync(
@@ -260,4 +290,4 @@ async def test_discord_never_holds_the_loop_even_during_a_changing_sync(
         assert f"group:default/{team}" in embed_text(result.response.embeds)
         result = await w.ana.slash(w.channel, "whoowns", entity=moved)
         assert f"group:default/{new_owner}" in embed_text(result.response.embeds)
-    assert_loop_never_waited(slow.seen)
+    assert_loop_never_waited(slow)

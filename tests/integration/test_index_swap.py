@@ -2,7 +2,8 @@
 
 A running bot's sync rebuilds the indexes it has built, in the sync's thread, so the first
 answer after a change neither waits for a build nor sees the old catalog; while a rebuild is
-under way, the previous index answers; an index nothing asked for is not built by a sync
+under way, or a sync of this process that will rebuild it, the previous index answers (no
+request rebuilds it meanwhile); an index nothing asked for is not built by a sync
 (``callboard sync`` stays as fast as it was).
 """
 
@@ -13,7 +14,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 from bot.app import App
+from bot.catalog.read import NameIndex
 from bot.catalog.search import parse_query
+from bot.catalog.sync import StepReport, SyncReport
 from tests.conftest import ask
 
 AppFactory = Callable[..., App]
@@ -111,3 +114,33 @@ def test_while_a_rebuild_is_under_way_the_previous_index_answers(
         holder.join()
     # No rebuild under way any more: the next reader builds the current index.
     assert "component:default/billing" in app.services.reader.index().by_ref
+
+
+class SeesTheNameIndex:
+    """A post-sync step (it runs after the sources committed, before the indexes are
+    rebuilt) that asks for the name index, as a request arriving then would."""
+
+    name = "sees"
+
+    def __init__(self, app: App) -> None:
+        self.app = app
+        self.seen: list[NameIndex] = []
+
+    def run(self, report: SyncReport, force: bool = False) -> StepReport:
+        self.seen.append(self.app.services.reader.index())
+        return StepReport(self.name, "asked")
+
+
+def test_a_request_during_a_changing_sync_gets_the_previous_index(
+    make_app: AppFactory, db_url: str, tmp_path: Path
+) -> None:
+    app = make(make_app, db_url, tmp_path / "catalog")
+    before = app.services.reader.index()
+    step = SeesTheNameIndex(app)
+    app.services.sync.sync.steps.append(step)
+    catalog(tmp_path / "catalog", ("ledger", "team-a"), ("billing", "team-a"))
+    report = app.services.sync.run()
+    assert report.sources[0].added == ["component:default/billing"]
+    assert len(step.seen) == 1 and step.seen[0] is before  # nothing rebuilt it then
+    after = app.services.reader.index()
+    assert after is not before and "component:default/billing" in after.by_ref
