@@ -96,7 +96,7 @@ def _catalog_json(cat: GeneratedCatalog, params: dict[str, Any]) -> str:
     import json
 
     fields = {k: v for k, v in dataclasses.asdict(cat).items() if k not in ("root", "seconds")}
-    fields["location_file"] = str(cat.location_file)
+    fields["location_file"] = str(cat.location_file.relative_to(cat.root))
     return json.dumps({"params": params, "catalog": fields})
 
 
@@ -112,7 +112,7 @@ def _cached_catalog(root: Path, stamp: Path, params: dict[str, Any]) -> Generate
     fields = saved["catalog"]
     return GeneratedCatalog(
         root=root,
-        location_file=Path(fields.pop("location_file")),
+        location_file=root / fields.pop("location_file"),
         **{
             k: tuple(tuple(x) if isinstance(x, list) else x for x in v)
             if isinstance(v, list)

@@ -61,6 +61,9 @@ catalog_files = Table(
     Column("position", Integer, nullable=False),
     Column("children", Text, nullable=False),  # JSON list of root-relative paths
     Column("entity_refs", Text, nullable=False),  # JSON list of refs this file holds
+    # "size:mtime_ns:ctime_ns:inode:device" when the file was read with ``sha256``: a later
+    # sync (a fresh process too) that finds the same stat skips reading and hashing it.
+    Column("stat", String(120)),
 )
 
 problems = Table(
