@@ -13,6 +13,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    func,
 )
 
 metadata = MetaData()
@@ -39,6 +40,9 @@ entities = Table(
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False),
 )
+# An exact name asked before the name index is built (``CatalogRows.exact_names``): a lookup,
+# not a scan of every entity.
+Index("ix_entities_name_lower", func.lower(entities.c.name))
 
 relations = Table(
     "relations",
