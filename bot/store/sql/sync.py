@@ -357,6 +357,26 @@ class SqlSourceWriter:
             bump_generation(self.conn)
 
 
+SYNC_CACHE_KIB = 131_072
+"""SQLite's page cache for a sync's write transaction, in KiB (the default is 2 MB): a cold
+sync of a million entities inserts into indexes far larger than that, and each miss is a
+read of the file (about a quarter of the insert time at 1.5M relation rows)."""
+
+
+@contextlib.contextmanager
+def _large_page_cache(conn: Connection) -> Iterator[None]:
+    """On SQLite, a larger page cache while the sync writes; the connection's own after."""
+    if conn.dialect.name != "sqlite":
+        yield
+        return
+    before = conn.exec_driver_sql("PRAGMA cache_size").scalar()
+    conn.exec_driver_sql(f"PRAGMA cache_size = -{SYNC_CACHE_KIB}")
+    try:
+        yield
+    finally:
+        conn.exec_driver_sql(f"PRAGMA cache_size = {int(before or -2000)}")
+
+
 class SqlSyncStore:
     """The sync's store (``SyncStore``) over a SQLAlchemy database."""
 
@@ -403,7 +423,8 @@ class SqlSyncStore:
                 self.db.lock_source(conn, source)
                 if source_version(conn, source) != version:
                     raise SourceMoved
-                yield SqlSourceWriter(conn, source)
+                with _large_page_cache(conn):
+                    yield SqlSourceWriter(conn, source)
         except SQLAlchemyError as exc:
             log.exception("source %s: writing the catalog failed", source)
             reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
