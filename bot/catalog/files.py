@@ -65,10 +65,10 @@ def stat_key(text: str | None) -> StatKey | None:
     """The stat ``stat_text`` wrote; None for anything else (never trusted half-read)."""
     if not text:
         return None
-    parts = text.split(":")
-    if len(parts) != 5 or not all(p.isdigit() for p in parts):
+    try:
+        size, mtime, ctime, ino, dev = map(int, text.split(":"))
+    except ValueError:  # not five numbers
         return None
-    size, mtime, ctime, ino, dev = (int(p) for p in parts)
     return (size, mtime, ctime, ino, dev)
 
 
