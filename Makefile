@@ -53,8 +53,10 @@ imports: $(VENV)/.dev-installed
 
 check: lint typecheck imports test
 
+# SCALE=1m: the same table on about a million entities (bench/generate.py SCALES).
+SCALE ?= 43k
 bench: $(VENV)/.dev-installed
-	$(BIN)/python -m bench
+	$(BIN)/python -m bench --scale $(SCALE)
 
 # The newest versions pyproject.toml's ranges allow, pinned with hashes (pip-tools, in a venv
 # of its own). Commit both files; then `make test` installs exactly them.

@@ -1,6 +1,10 @@
 """``make bench``: run every benchmark and print one table.
 
-    python -m bench [--repos N] [--only NAME ...] [--work DIR] [--no-postgres]
+    python -m bench [--scale 43k|1m] [--repos N] [--only NAME ...] [--work DIR] [--no-postgres]
+
+``--scale 1m`` (``make bench SCALE=1m``) runs the same table on a catalog of about a million
+entities (``bench.generate.SCALES``); give it a ``--work`` folder to keep that catalog for the
+next run.
 
 Benchmarks never run as tests; their targets are reported, not asserted.
 """
@@ -17,6 +21,7 @@ import traceback
 from pathlib import Path
 
 from bench.common import BenchContext, Result, print_table
+from bench.generate import SCALES
 
 # Each module exposes run(ctx) -> list[Result]; a missing one is reported, not fatal.
 BENCHMARKS = (
@@ -69,7 +74,10 @@ def _drop_postgres(url: str) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
-    parser.add_argument("--repos", type=int, default=20_000, help="generated repositories")
+    parser.add_argument(
+        "--scale", choices=sorted(SCALES), default="43k", help="catalog size and mix (default 43k)"
+    )
+    parser.add_argument("--repos", type=int, help="generated repositories (default: the scale's)")
     parser.add_argument("--only", nargs="*", help="benchmark names, e.g. sync commands")
     parser.add_argument("--work", help="work folder (default: a temp folder)")
     parser.add_argument("--no-postgres", action="store_true", help="skip PostgreSQL runs")
@@ -79,7 +87,8 @@ def main(argv: list[str] | None = None) -> int:
         work = Path(ns.work) if ns.work else Path(tmp)
         work.mkdir(parents=True, exist_ok=True)
         pg_url = None if ns.no_postgres else _postgres_url()
-        ctx = BenchContext(work=work, repos=ns.repos, pg_url=pg_url)
+        repos = ns.repos or SCALES[ns.scale].repos
+        ctx = BenchContext(work=work, repos=repos, pg_url=pg_url, scale=ns.scale)
         results: list[Result] = []
         started = time.perf_counter()
         try:
@@ -106,7 +115,7 @@ def main(argv: list[str] | None = None) -> int:
         print()
         print_table(results)
         print(
-            f"\n{ns.repos:,} generated repositories; PostgreSQL: "
+            f"\n{repos:,} generated repositories, scale {ns.scale}; PostgreSQL: "
             f"{'yes' if pg_url else 'not reachable, skipped'}; "
             f"{time.perf_counter() - started:.0f} s in all"
         )

@@ -50,6 +50,52 @@ print(json.dumps({
 """
 
 
+FRESH = r"""
+import json, resource, sys, time
+from pathlib import Path
+from bot.bootstrap import build_app
+from bot.bootstrap import load_settings
+from commands import COMMANDS
+started = time.perf_counter()
+app = build_app(load_settings(Path(sys.argv[1])), COMMANDS)
+built = time.perf_counter() - started
+started = time.perf_counter()
+report = app.services.sync.run()
+took = time.perf_counter() - started
+src = report.sources[0]
+print(json.dumps({
+    "seconds": took, "built": built, "sources": sum(s.duration_s for s in report.sources),
+    "parsed": src.files_parsed, "changed": len(src.modified) + len(src.owner_changed),
+    "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+}))
+"""
+
+
+def _edit_some(root: Path, every: int) -> dict[Path, bytes]:
+    """Change the main Component's description in one repository file of ``every``; the
+    files' original bytes, to put back."""
+    files = sorted((root / "repos").glob("*/catalog-info.yaml"))[::every]
+    originals: dict[Path, bytes] = {}
+    for path in files:
+        data = path.read_bytes()
+        originals[path] = data
+        path.write_bytes(data.replace(b"  description: ", b"  description: Edited. ", 1))
+    return originals
+
+
+def _fresh_resyncs(config: Path, cat_root: Path) -> tuple[dict[str, float], dict[str, float], int]:
+    """A no-change re-sync in a fresh process, then one with 1% of the files changed (and the
+    files put back afterwards, so the generated catalog can be used again)."""
+    same = run_python(FRESH, str(config))
+    originals = _edit_some(cat_root, 100)
+    try:
+        some = run_python(FRESH, str(config))
+    finally:
+        for path, data in originals.items():
+            path.write_bytes(data)
+    return same, some, len(originals)
+
+
 def _misspell(name: str, rng: random.Random) -> str:
     """Drop or swap one letter in the middle, as a hurried typist would."""
     if len(name) < 5:
@@ -83,11 +129,18 @@ def run(ctx: BenchContext) -> list[Result]:
         db.with_name(db.name + suffix).unlink(missing_ok=True)
     sync = run_python(SYNC, str(config))
     ratio = sync["cold"] / parse["seconds"]
-    single = _without_workers(config)
-    for suffix in ("", "-wal", "-shm"):
-        single_db = ctx.work / "sync-single.db"
-        single_db.with_name(single_db.name + suffix).unlink(missing_ok=True)
-    alone = run_python(SYNC, str(single))
+    big = ctx.scale != "43k"  # the issue 21 targets; the 43k run keeps issue 2's
+    cold_target = 2.5 if big else 3.0
+    same, some, edited = _fresh_resyncs(config, cat.root)
+    if big:  # minutes more for a figure the default run already shows
+        alone = {"cold": float("nan"), "rss_mb": float("nan")}
+    else:
+        single = _without_workers(config)
+        for suffix in ("", "-wal", "-shm"):
+            single_db = ctx.work / "sync-single.db"
+            single_db.with_name(single_db.name + suffix).unlink(missing_ok=True)
+        alone = run_python(SYNC, str(single))
+    peak_target = 1536 if big else 1024
     results = [
         Result("sync", "CSafeLoader parse only", parse["seconds"], "s", "", None, note),
         Result(
@@ -95,8 +148,8 @@ def run(ctx: BenchContext) -> list[Result]:
             "cold sync (SQLite)",
             sync["cold"],
             "s",
-            "≤ 3× parse",
-            ratio <= 3.0,
+            f"≤ {cold_target:g}× parse",
+            ratio <= cold_target,
             f"{ratio:.2f}× parse; {sync['entities']:,} entities stored; docs step included; "
             f"{sync['workers']} parse workers",
         ),
@@ -116,7 +169,9 @@ def run(ctx: BenchContext) -> list[Result]:
             "s",
             "",
             None,
-            f"{alone['cold'] / parse['seconds']:.2f}× parse; all in the sync's own process",
+            f"{alone['cold'] / parse['seconds']:.2f}× parse; all in the sync's own process"
+            if not big
+            else "not run at this scale",
         ),
         Result(
             "sync",
@@ -130,11 +185,32 @@ def run(ctx: BenchContext) -> list[Result]:
         ),
         Result(
             "sync",
+            "no-change re-sync, fresh process",
+            same["seconds"],
+            "s",
+            "≤ 3 s",
+            same["seconds"] <= 3.0,
+            f"{same['parsed']} files parsed; catalog sources {same['sources']:.2f} s; "
+            f"the app built in {same['built']:.1f} s before; peak {same['rss_mb']:.0f} MB",
+        ),
+        Result(
+            "sync",
+            "re-sync, 1% of files changed",
+            some["seconds"],
+            "s",
+            "≤ 10% of cold",
+            some["seconds"] <= 0.1 * sync["cold"],
+            f"{edited:,} files edited, {some['parsed']:,} parsed, {some['changed']:,} changes; "
+            f"{some['seconds'] / sync['cold']:.0%} of cold; fresh process, "
+            f"peak {some['rss_mb']:.0f} MB",
+        ),
+        Result(
+            "sync",
             "peak memory during sync",
             sync["rss_mb"],
             "MB",
-            "< 1024 MB",
-            sync["rss_mb"] < 1024,
+            f"< {peak_target} MB",
+            sync["rss_mb"] < peak_target,
             f"sync process; each parse worker peaked at {sync['worker_rss_mb']:.0f} MB; "
             f"without workers {alone['rss_mb']:.0f} MB",
         ),

@@ -26,6 +26,7 @@ Run ``python -m bench.generate OUT_DIR --repos N [--seed S] [--docs]``.
 from __future__ import annotations
 
 import argparse
+import json
 import random
 import re
 import sys
@@ -75,6 +76,40 @@ class GeneratedCatalog:
     doc_sections: int = 0
     """Markdown headings in all pages: one search section each."""
     seconds: float = field(default=0.0, compare=False)
+
+
+@dataclass(frozen=True)
+class Profile:
+    """How many entities of each kind one repository holds, beyond the default mix.
+
+    The default profile (``SCALES["43k"]``) is the mix above: about two entities per
+    repository. ``SCALES["1m"]`` is Spotify-like: about 50,000 repositories, each holding its
+    main Component, several APIs, sub-components (Components with ``subcomponentOf``) and
+    Resources, for about a million entities. Counts are uniform over ``(low, high)``, inclusive.
+    """
+
+    repos: int
+    repos_per_team: int = 20
+    apis: tuple[int, int] = (0, 0)  # extra APIs per repository
+    subcomponents: tuple[int, int] = (0, 0)
+    resources: tuple[int, int] = (0, 0)  # extra Resources per repository
+
+    @property
+    def extras(self) -> bool:
+        return any(high for _low, high in (self.apis, self.subcomponents, self.resources))
+
+
+SCALES: dict[str, Profile] = {
+    "43k": Profile(repos=20_000),
+    "1m": Profile(
+        repos=50_000,
+        repos_per_team=10,
+        apis=(1, 6),
+        subcomponents=(0, 10),
+        resources=(4, 14),
+    ),
+}
+"""``make bench SCALE=...``: the default 43k, and 1m (about 1,000,000 entities)."""
 
 
 # --------------------------------------------------------------------------- word lists
@@ -243,6 +278,7 @@ class _Repo:
     repo_system: str | None = None
     docs: bool = False
     gap: bool = False
+    more: list[tuple[str, str, str]] = field(default_factory=list)  # (kind, name, type) extras
 
 
 class _Names:
@@ -318,15 +354,71 @@ def _dump(docs: Sequence[Entity]) -> str:
     )
 
 
+_PLAIN_RE = re.compile(r"^[A-Za-z_/][A-Za-z0-9 ._/@#+(),'-]*$")
+_NOT_PLAIN = frozenset(("y", "yes", "n", "no", "true", "false", "on", "off", "null", "~"))
+
+
+def _scalar(text: str) -> str:
+    """A string as YAML: plain when nothing could read it as another type, else JSON-quoted
+    (a JSON string is a valid double-quoted YAML scalar)."""
+    if (
+        _PLAIN_RE.match(text)
+        and text.lower() not in _NOT_PLAIN
+        and not text.endswith((" ", ":"))
+        and ": " not in text
+        and " #" not in text
+    ):
+        return text
+    return json.dumps(text)
+
+
+def _emit(value: Any, indent: str, out: list[str]) -> None:
+    """Block-style YAML of a mapping's entries, as ``_dump`` writes it, without PyYAML's
+    pure-Python representer (most of the time of writing a million entities)."""
+    for key, item in value.items():
+        if isinstance(item, dict):
+            out.append(f"{indent}{key}:\n")
+            _emit(item, indent + "  ", out)
+        elif isinstance(item, _Flow):
+            out.append(f"{indent}{key}: [{', '.join(_scalar(i) for i in item)}]\n")
+        elif isinstance(item, list):
+            if not item:
+                out.append(f"{indent}{key}: []\n")
+                continue
+            out.append(f"{indent}{key}:\n")
+            for element in item:
+                if isinstance(element, dict):
+                    lines: list[str] = []
+                    _emit(element, indent + "    ", lines)
+                    lines[0] = f"{indent}  - " + lines[0].lstrip()
+                    out.extend(lines)
+                else:
+                    out.append(f"{indent}  - {_scalar(element)}\n")
+        elif isinstance(item, str) and "\n" in item:
+            body = "".join(f"{indent}  {line}\n" for line in item.splitlines())
+            out.append(f"{indent}{key}: |\n{body}")
+        else:
+            out.append(f"{indent}{key}: {_scalar(str(item))}\n")
+
+
+def _fast_dump(docs: Sequence[Entity]) -> str:
+    out: list[str] = []
+    for doc in docs:
+        out.append("---\n")
+        _emit(doc, "", out)
+    return "".join(out)
+
+
 class _Writer:
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, fast: bool = False) -> None:
         self.root = root
+        self.fast = fast  # write with ``_fast_dump`` (the 1m profile)
         self.files = 0
         self.bytes = 0
         self.kinds: Counter[str] = Counter()
 
     def write(self, rel: str, docs: Sequence[Entity]) -> None:
-        data = _dump(docs).encode("utf-8")
+        data = (_fast_dump(docs) if self.fast else _dump(docs)).encode("utf-8")
         path = self.root / rel
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(data)
@@ -346,11 +438,18 @@ def _entity(kind: str, metadata: Entity, spec: Entity) -> Entity:
 
 
 def generate_catalog(
-    root: Path, repos: int, seed: int = 42, *, docs: bool = False
+    root: Path,
+    repos: int,
+    seed: int = 42,
+    *,
+    docs: bool = False,
+    profile: Profile | None = None,
 ) -> GeneratedCatalog:
     """Write a synthetic catalog of ``repos`` repositories under ``root`` (which must be
     absent or empty) and return what was written. Deterministic for a given seed; ``docs``
-    adds TechDocs sources without changing any catalog file."""
+    adds TechDocs sources without changing any catalog file; ``profile`` (default: the 43k
+    mix) sets the entities per repository and repositories per team."""
+    profile = profile or SCALES["43k"]
     if repos < 1:
         raise ValueError("repos must be at least 1")
     root = Path(root)
@@ -359,10 +458,10 @@ def generate_catalog(
     started = time.perf_counter()
     rng = random.Random(seed)
     names = _Names()  # Groups, Users, Domains and Systems share one name space
-    writer = _Writer(root)
+    writer = _Writer(root, fast=profile.extras)
 
     # Organisation: one org group, departments, teams (about one per 20 repos), users.
-    n_teams = max(1, round(repos / 20))
+    n_teams = max(1, round(repos / profile.repos_per_team))
     n_depts = max(1, round(n_teams / 10))
     dept_candidates = [f"{d}-{q}" for d in _DEPARTMENTS for q in _DEPT_QUALIFIERS]
     depts: list[str] = []
@@ -440,6 +539,8 @@ def generate_catalog(
             repo.repo_system = names.take([f"{name}-system"], rng)
             repo.system = repo.repo_system
         repo.docs = rng.random() < (0.3 if ctype != "library" else 0.1)
+        if profile.extras:
+            repo.more = _plan_more(repo, rng, repo_names, profile)
         planned.append(repo)
 
     # Ownership gaps: owners that no Group or User carries.
@@ -455,6 +556,7 @@ def generate_catalog(
         gaps.append(f"component:default/{repo.name}")
 
     apis = [r.api[0] for r in planned if r.api]
+    apis += [name for r in planned for kind, name, _t in r.more if kind == "API"]
     libraries = [r.name for r in planned if r.ctype == "library"]
     resources = [r.resource[0] for r in planned if r.resource]
 
@@ -655,8 +757,9 @@ def _repo_entities(
     spec: Entity = {"type": repo.ctype, "lifecycle": repo.lifecycle, "owner": repo.owner}
     if repo.system:
         spec["system"] = repo.system
-    if repo.api:
-        spec["providesApis"] = seq([repo.api[0]])
+    provided = ([repo.api[0]] if repo.api else []) + [n for k, n, _t in repo.more if k == "API"]
+    if provided:
+        spec["providesApis"] = seq(provided)
     if repo.ctype != "library" and apis and rng.random() < 0.4:
         consumed = rng.sample(apis, min(len(apis), rng.choice((1, 1, 2))))
         consumed = [a for a in consumed if not repo.api or a != repo.api[0]]
@@ -728,7 +831,80 @@ def _repo_entities(
                 {"owner": team.name, "domain": team.dept},
             )
         )
+    if repo.more:
+        entities += _more_entities(repo, rng, owner, tags[:1], apis)
     return entities
+
+
+_SUB_TYPES = (("service", 50), ("library", 30), ("website", 20))
+_SUB_ROLES = {"service": "Service", "library": "Library", "website": "Web UI"}
+
+
+def _plan_more(repo: _Repo, rng: random.Random, names: _Names, profile: Profile) -> list[Any]:
+    """The extra APIs, sub-components and Resources of one repository (the 1m profile)."""
+    more: list[tuple[str, str, str]] = []
+    things = [t.removesuffix("es" if t.endswith("ches") else "s") for t in _THINGS]
+    for _ in range(rng.randint(*profile.apis)):
+        atype = _pick_weighted(rng, _API_TYPES)
+        suffix = {"asyncapi": "events", "grpc": "grpc", "graphql": "graphql"}.get(atype, "api")
+        aname = names.take([f"{repo.name}-{t}-{suffix}" for t in things], rng)
+        more.append(("API", aname, atype))
+    for _ in range(rng.randint(*profile.subcomponents)):
+        stype = _pick_weighted(rng, _SUB_TYPES)
+        core = rng.choice(_SERVICE_CORES if stype == "service" else _LIBRARY_CORES)
+        more.append(("Component", names.take([f"{repo.name}-{core}"], rng), stype))
+    for _ in range(rng.randint(*profile.resources)):
+        rtype, rsuffix, _desc = rng.choice(_RESOURCE_TYPES)
+        rname = names.take([f"{repo.name}-{t}-{rsuffix}" for t in things], rng)
+        more.append(("Resource", rname, rtype))
+    return more
+
+
+def _more_entities(
+    repo: _Repo, rng: random.Random, owner: str, tags: list[str], apis: Sequence[str]
+) -> list[Entity]:
+    """The documents of ``repo.more``: sub-components of the main Component, each of its
+    extra APIs and Resources, tied together by ``subcomponentOf``, ``providesApis``,
+    ``consumesApis`` and ``dependsOn``."""
+    name, slug = repo.name, f"{ORG}/{repo.name}"
+    area = name.split("-")[0]
+    resources = [n for kind, n, _t in repo.more if kind == "Resource"]
+    out: list[Entity] = []
+    for kind, ename, etype in repo.more:
+        if kind == "API":
+            spec: Entity = {"type": etype, "lifecycle": repo.lifecycle, "owner": owner}
+            if repo.system:
+                spec["system"] = repo.system
+            spec["definition"] = _api_definition(ename, etype, area, rng)
+            meta: Entity = {"name": ename, "description": f"{_API_LABELS[etype]} of {name}"}
+            meta["tags"] = [{"openapi": "rest"}.get(etype, etype)]
+            out.append(_entity("API", meta, spec))
+        elif kind == "Component":
+            spec = {
+                "type": etype,
+                "lifecycle": repo.lifecycle,
+                "owner": owner,
+                "subcomponentOf": name,
+            }
+            if resources and rng.random() < 0.5:
+                spec["dependsOn"] = [f"resource:{rng.choice(resources)}"]
+            if apis and etype != "library" and rng.random() < 0.2:
+                spec["consumesApis"] = [rng.choice(apis)]
+            meta = {
+                "name": ename,
+                "description": f"{_SUB_ROLES[etype]} of {name}: {rng.choice(_THINGS)}",
+                "annotations": {"github.com/project-slug": slug},
+                "tags": list(tags),
+            }
+            out.append(_entity("Component", meta, spec))
+        else:
+            desc = next(d for t, _s, d in _RESOURCE_TYPES if t == etype)
+            spec = {"type": etype, "owner": owner}
+            if repo.system:
+                spec["system"] = repo.system
+            meta = {"name": ename, "description": f"{desc} of {name}"}
+            out.append(_entity("Resource", meta, spec))
+    return out
 
 
 def _api_definition(name: str, atype: str, area: str, rng: random.Random) -> str:
@@ -809,9 +985,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--repos", type=int, default=20000, help="repositories (default 20000)")
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--docs", action="store_true", help="also write TechDocs sources")
+    parser.add_argument(
+        "--scale", choices=sorted(SCALES), help="a profile: its repositories and mix (1m: ~1M)"
+    )
     args = parser.parse_args(argv)
+    profile = SCALES[args.scale] if args.scale else None
+    repos = profile.repos if profile and args.repos == 20000 else args.repos
     try:
-        cat = generate_catalog(args.out_dir, args.repos, args.seed, docs=args.docs)
+        cat = generate_catalog(args.out_dir, repos, args.seed, docs=args.docs, profile=profile)
     except (FileExistsError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -352,6 +352,7 @@ class KnownFileRow:
     children: tuple[str, ...]
     refs_json: str  # JSON list: parsed only when a sync writes (``refs``), not on a no-change run
     position: int
+    stat: str | None = None  # its stat when read with ``sha256`` (``files.stat_text``)
 
     @property
     def refs(self) -> tuple[str, ...]:
@@ -392,7 +393,12 @@ class SourceWriter(Protocol):
         """Replace the source's Backstage drop warnings (None: work them out from the store)."""
         ...
 
-    def nothing_changed(self, fresh: Sequence[Problem], now: dt.datetime) -> None: ...
+    def nothing_changed(
+        self, fresh: Sequence[Problem], now: dt.datetime, stats: Mapping[str, str | None]
+    ) -> None:
+        """No file changed: replace the problems of no file with ``fresh``, and store the
+        ``stats`` (path -> stat text) of files whose stat changed with the same content."""
+        ...
 
     def succeeded(
         self, source_type: str, location: str | None, now: dt.datetime

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import sys
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -24,9 +25,15 @@ MAX_DESCRIPTION_CHARS = 20_000
 """A longer ``metadata.description`` is cut (with a warning)."""
 
 
-@dataclass
+@dataclass(slots=True)
 class Candidate:
-    """One valid entity as the store will hold it, before duplicates are settled."""
+    """One valid entity as the store will hold it, before duplicates are settled.
+
+    A sync of a million entities holds one each: slots (no per-instance dict), and its
+    repeated strings (refs, kinds, owners, relation types) interned by ``make_candidate``, so
+    a ref named by every relation toward it is one string, also across the parse workers'
+    pickles (which keep one object per identical object).
+    """
 
     ref: str
     line: int | None
@@ -57,27 +64,32 @@ def make_candidate(
     file: str,
     data_hash: str | None = None,
 ) -> Candidate:
-    triples = [(str(r.source), r.type, str(r.target)) for r in rels]
-    ref = str(entity.ref)
+    intern = sys.intern
+    triples = [(intern(str(r.source)), intern(r.type), intern(str(r.target))) for r in rels]
+    ref = intern(str(entity.ref))
     owner = next((t for s, kind, t in triples if kind == "ownedBy" and s == ref), None)
     return Candidate(
         ref,
         entity.source_line,
-        entity.ref.kind,
-        entity.ref.namespace,
+        intern(entity.ref.kind),
+        intern(entity.ref.namespace),
         entity.name,
         # Text only: an unresolved placeholder stays in ``data``, the column holds nothing.
         entity.title if isinstance(entity.title, str) else None,
         entity.description if isinstance(entity.description, str) else None,
-        entity.spec_type,
-        entity.lifecycle,
+        _interned(entity.spec_type),
+        _interned(entity.lifecycle),
         data,
         content_hash,
         owner,
         triples,
-        file,
+        intern(file),
         data_hash,
     )
+
+
+def _interned(text: str | None) -> str | None:
+    return sys.intern(text) if type(text) is str else text
 
 
 def entity_candidates(

@@ -48,6 +48,30 @@ GLOB_SCAN_FACTOR = 10
 """Directory entries one glob target may look at, per match it may find, before it stops."""
 
 
+StatKey = tuple[int, int, int, int, int]
+RACY_NS = 2_000_000_000  # a file changed this close to the walk is read again next time
+
+
+def _stat_key(info: os.stat_result) -> StatKey:
+    return (info.st_size, info.st_mtime_ns, info.st_ctime_ns, info.st_ino, info.st_dev)
+
+
+def stat_text(key: tuple[int, ...] | None) -> str | None:
+    """A stat as the store keeps it: ``size:mtime_ns:ctime_ns:inode:device``."""
+    return None if key is None else ":".join(map(str, key))
+
+
+def stat_key(text: str | None) -> StatKey | None:
+    """The stat ``stat_text`` wrote; None for anything else (never trusted half-read)."""
+    if not text:
+        return None
+    try:
+        size, mtime, ctime, ino, dev = map(int, text.split(":"))
+    except ValueError:  # not five numbers
+        return None
+    return (size, mtime, ctime, ino, dev)
+
+
 @dataclass
 class FileRead:
     """What the walk learned about one file."""
@@ -61,6 +85,9 @@ class FileRead:
     # With ``walk(prepare=True)``: the entity documents' candidates. ``documents`` is then
     # empty when a worker made them (the documents stayed there).
     prepared: Prepared | None = None
+    # The file's stat when it was read with ``sha256`` (None: changed too recently to trust
+    # it, or not read): stored, so a later sync in any process may skip reading it.
+    stat: StatKey | None = None
 
     @property
     def parsed(self) -> bool:
@@ -77,6 +104,7 @@ class KnownFile:
 
     sha256: str
     children: tuple[str, ...]
+    stat: StatKey | None = None  # its stat when read with ``sha256`` (``FileRead.stat``)
 
 
 class _Confinement(Exception):
@@ -109,14 +137,6 @@ class RealPaths:
             real = os.path.realpath(joined) if os.path.islink(joined) else joined
             cache[top] = real
         return real
-
-
-StatKey = tuple[int, int, int, int, int]
-RACY_NS = 2_000_000_000  # a file changed this close to the walk is read again next time
-
-
-def _stat_key(info: os.stat_result) -> StatKey:
-    return (info.st_size, info.st_mtime_ns, info.st_ctime_ns, info.st_ino, info.st_dev)
 
 
 class FileTree:
@@ -155,13 +175,19 @@ class FileTree:
         self._started_ns = time.time_ns()
         self._racy_ns = racy_ns
 
-    def unchanged(self, rel: str, sha256: str) -> bool:
-        """True when ``rel`` was read by an earlier walk with this hash and its stat is the same."""
+    def unchanged(self, rel: str, sha256: str, stored: StatKey | None = None) -> bool:
+        """True when ``rel`` was read by an earlier walk with this hash and its stat is the same.
+
+        The earlier walk is this process's (the memo), else the last sync's, whose stat of the
+        file is ``stored`` (a sync in a fresh process reads no unchanged file).
+        """
         if self._memo is None:
             return False
         entry = self._memo.get(rel)
         if entry is None or entry[1] != sha256:
-            return False
+            if stored is None:
+                return False
+            entry = (stored, sha256)
         try:
             info = os.stat(os.path.join(self._root_text, rel))
         except OSError:
@@ -279,6 +305,9 @@ def walk(
             previous = known.get(rel)
             loaded = ahead.pop(rel, None) or _load(tree, rel, previous, force)
             read = _finish(tree, rel, loaded, previous, pool, prepare)
+            memo = tree.memo_next.get(rel)
+            if memo is not None and memo[1] == read.sha256:
+                read.stat = memo[0]
             if not read.readable and rel in named_by and read.problems:
                 first = read.problems[0]
                 where = f"{first.message} (a target of {named_by[rel]})"
@@ -312,7 +341,7 @@ class _Loaded:
 
 def _load(tree: FileTree, rel: str, previous: KnownFile | None, force: bool) -> FileRead | _Loaded:
     """Read one file: a final ``FileRead`` when it cannot be read or is unchanged."""
-    if previous is not None and not force and tree.unchanged(rel, previous.sha256):
+    if previous is not None and not force and tree.unchanged(rel, previous.sha256, previous.stat):
         return _unchanged(tree, rel, previous, None)
     data, problem = tree.read(rel)
     if data is None:

@@ -66,6 +66,7 @@ class FileOutcome:
     problems: tuple[Problem, ...] = ()  # the read's problems, then the validation's
     candidates: Sequence[Candidate] | None = None  # None: not parsed (unchanged, or unreadable)
     clean: bool = True  # False: a document failed, or the YAML broke part-way
+    stat: tuple[int, ...] | None = None  # the file's stat when read with ``sha256``
 
     @property
     def readable(self) -> bool:
@@ -121,6 +122,7 @@ class FileRow:
     position: int
     children: tuple[str, ...]
     refs: tuple[str, ...]
+    stat: tuple[int, ...] | None = None  # kept with ``sha256``: a later sync may skip the file
 
 
 @dataclass(frozen=True)
@@ -172,6 +174,7 @@ class Plan:
                 row,
                 sha256=None,
                 refs=tuple(r for r in row.refs if r not in new_refs),
+                stat=None,
             )
             if row.path in dirty
             else row
@@ -305,7 +308,9 @@ def reconcile(stored: Stored, run: Run) -> Plan:
         return refs  # the common case on a re-sync: an unchanged file, nothing of it removed
 
     files = tuple(
-        FileRow(f.path, None if f.path in work.dirty else f.sha256, pos, f.children, held(f.path))
+        FileRow(f.path, f.sha256, pos, f.children, held(f.path), f.stat)
+        if f.path not in work.dirty
+        else FileRow(f.path, None, pos, f.children, held(f.path))
         for pos, f in enumerate(run.files)
     )
     left = set(stored.files) - set(positions)

@@ -29,7 +29,7 @@ from bot.catalog.candidates import (
     make_candidate,
     ref_text_of,
 )
-from bot.catalog.files import FileRead, KnownFile
+from bot.catalog.files import FileRead, KnownFile, stat_key, stat_text
 from bot.catalog.model import Entity, Relation
 from bot.catalog.problems import Problem
 from bot.catalog.reconcile import FileOutcome, Plan, Run, Stored, reconcile, unchanged
@@ -180,10 +180,14 @@ def _prebuilt_candidates(read: PrebuiltRead, problems_out: list[Problem]) -> lis
 def file_outcome(read: FileRead) -> FileOutcome:
     """What reconciling needs of one file read: its problems and validated candidates."""
     if not read.readable or not read.parsed:
-        return FileOutcome(read.path, read.sha256, read.children, tuple(read.problems))
+        return FileOutcome(
+            read.path, read.sha256, read.children, tuple(read.problems), stat=read.stat
+        )
     found = list(read.problems)
     candidates, clean = build_candidates(read, found)
-    return FileOutcome(read.path, read.sha256, read.children, tuple(found), candidates, clean)
+    return FileOutcome(
+        read.path, read.sha256, read.children, tuple(found), candidates, clean, read.stat
+    )
 
 
 def _report_plan(plan: Plan, report: SourceReport) -> None:
@@ -276,7 +280,7 @@ class CatalogSync:
     ) -> SourceReport:
         report = SourceReport(source.name, ok=True)
         version, known_rows = self.store.known_files(source.name)
-        known = {r.path: KnownFile(r.sha256, r.children) for r in known_rows}
+        known = {r.path: KnownFile(r.sha256, r.children, stat_key(r.stat)) for r in known_rows}
         progress.source_started(source.name, len(known_rows) or None)
         try:
             reads = source.read(known, force, prepare=True)
@@ -291,7 +295,13 @@ class CatalogSync:
                 if unchanged(positions_before, [(r.path, r.readable, r.parsed) for r in reads]):
                     report.files_read = len(reads)
                     fresh = [p for read in reads for p in read.problems if p.file is None]
-                    writer.nothing_changed(fresh, now)
+                    stats_before = {r.path: r.stat for r in known_rows}
+                    stats = {
+                        r.path: text
+                        for r in reads
+                        if (text := stat_text(r.stat)) != stats_before.get(r.path)
+                    }
+                    writer.nothing_changed(fresh, now, stats)
                     self._succeeded(writer, source, report, now)
                 else:
                     files_before = {r.path: r.refs for r in known_rows}

@@ -26,7 +26,7 @@ from alembic.config import Config as AlembicConfig
 from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, Table, create_engine, event, insert, select, text
 from sqlalchemy.engine import URL, Connection, make_url
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
 from bot.errors import ConfigError, StoreError
 from bot.store.schema import meta
@@ -250,15 +250,22 @@ def bump_generation(conn: Connection) -> int:
 _UNSEEN = object()
 
 
+BULK_CHUNK = 5000
+"""Rows ``bulk_insert`` hands the driver at once."""
+
+
 def bulk_insert(conn: Connection, table: Table, rows: Sequence[Mapping[str, Any]]) -> None:
-    """Insert many rows with one compiled statement and the driver's executemany.
+    """Insert many rows with one compiled statement and the driver's executemany (on
+    PostgreSQL through psycopg: ``COPY ... FROM STDIN``, several times faster).
 
     SQLAlchemy's per-row parameter processing dominates a 300,000-row sync; this applies each
-    column type's bind processor once per value and hands plain tuples to the driver.
+    column type's bind processor once per value and hands plain tuples to the driver. A row
+    the database refuses raises ``SQLAlchemyError`` either way.
     """
     if not rows:
         return
     keys = list(rows[0].keys())
+    copy = _copy_statement(conn, table, keys)
     compiled = insert(table).compile(dialect=conn.dialect, column_keys=keys)
     processors = {
         key: proc
@@ -283,17 +290,49 @@ def bulk_insert(conn: Connection, table: Table, rows: Sequence[Mapping[str, Any]
             out[key] = seen
         return out
 
-    if processors:
-        rows = [converted(row) for row in rows]
-    params: Any
-    if compiled.positional:
-        order = [compiled.binds[name].key for name in (compiled.positiontup or [])]
-        pick = operator.itemgetter(*order)
-        params = [pick(row) for row in rows] if len(order) > 1 else [(pick(r),) for r in rows]
-    else:
-        names = {bind.key: name for name, bind in compiled.binds.items()}
-        params = [{names[key]: row[key] for key in keys} for row in rows]
-    conn.exec_driver_sql(str(compiled), params)
+    statement = str(compiled)
+    order = [compiled.binds[name].key for name in (compiled.positiontup or [])]
+    names = {bind.key: name for name, bind in compiled.binds.items()}
+    # In chunks: the converted copies and the driver's parameters of a million rows at once
+    # would hold the catalog in memory twice more than the caller's rows do.
+    for start in range(0, len(rows), BULK_CHUNK):
+        chunk = rows[start : start + BULK_CHUNK]
+        if processors:
+            chunk = [converted(row) for row in chunk]
+        if copy is not None:
+            _copy_rows(conn, copy, keys, chunk)
+            continue
+        params: Any
+        if compiled.positional:
+            pick = operator.itemgetter(*order)
+            params = [pick(row) for row in chunk] if len(order) > 1 else [(pick(r),) for r in chunk]
+        else:
+            params = [{names[key]: row[key] for key in keys} for row in chunk]
+        conn.exec_driver_sql(statement, params)
+
+
+def _copy_statement(conn: Connection, table: Table, keys: Sequence[str]) -> str | None:
+    """``COPY table (keys) FROM STDIN`` when the connection is PostgreSQL through psycopg 3."""
+    if conn.dialect.name != "postgresql" or conn.dialect.driver != "psycopg":
+        return None
+    quote = conn.dialect.identifier_preparer
+    columns = ", ".join(quote.quote(key) for key in keys)
+    return f"COPY {quote.format_table(table)} ({columns}) FROM STDIN"
+
+
+def _copy_rows(
+    conn: Connection, statement: str, keys: Sequence[str], rows: Sequence[Mapping[str, Any]]
+) -> None:
+    """Stream ``rows`` through ``COPY`` on the connection's own transaction (and savepoint)."""
+    raw: Any = conn.connection.dbapi_connection
+    dbapi: Any = conn.dialect.dbapi
+    dbapi_error = dbapi.Error
+    try:
+        with raw.cursor() as cursor, cursor.copy(statement) as copy:
+            for row in rows:
+                copy.write_row([row[key] for key in keys])
+    except dbapi_error as exc:
+        raise DBAPIError.instance(statement, None, exc, dbapi_error) from exc
 
 
 def _has_schema(dbapi_conn: Any, is_sqlite: bool) -> bool:

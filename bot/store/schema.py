@@ -13,6 +13,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    func,
 )
 
 metadata = MetaData()
@@ -39,6 +40,9 @@ entities = Table(
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False),
 )
+# An exact name asked before the name index is built (``CatalogRows.exact_names``): a lookup,
+# not a scan of every entity.
+Index("ix_entities_name_lower", func.lower(entities.c.name))
 
 relations = Table(
     "relations",
@@ -61,6 +65,9 @@ catalog_files = Table(
     Column("position", Integer, nullable=False),
     Column("children", Text, nullable=False),  # JSON list of root-relative paths
     Column("entity_refs", Text, nullable=False),  # JSON list of refs this file holds
+    # "size:mtime_ns:ctime_ns:inode:device" when the file was read with ``sha256``: a later
+    # sync (a fresh process too) that finds the same stat skips reading and hashing it.
+    Column("stat", String(120)),
 )
 
 problems = Table(

@@ -17,14 +17,14 @@ from typing import Any
 
 import pytest
 import yaml
-from sqlalchemy import func, select, text
+from sqlalchemy import func, select, text, update
 
 from bot.app import App
-from bot.catalog.files import FileRead, FileTree, walk
+from bot.catalog.files import FileRead, FileTree, stat_text, walk
 from bot.catalog.problems import Problem
 from bot.catalog.sources import FileSource
 from bot.catalog.sync import SyncReport
-from bot.store.schema import changes, entities, problems, source_status
+from bot.store.schema import catalog_files, changes, entities, problems, source_status
 from tests.conftest import FixedClock
 
 V1 = "backstage.io/v1alpha1"
@@ -453,6 +453,44 @@ def test_a_resync_with_no_change_parses_no_file(catalog: CatalogFactory) -> None
         ("component:default/b1", "group:default/team-a", "group:default/team-b")
     ]
     assert cat.app.db.generation() > generation
+
+
+def test_a_sync_in_a_fresh_process_skips_the_files_whose_stored_stat_holds(
+    catalog: CatalogFactory,
+) -> None:
+    cat = catalog()
+    cat.write("all.yaml", location("./a.yaml", "./b.yaml"))
+    a = cat.write("a.yaml", component("a1"))
+    b = cat.write("b.yaml", component("b1"))
+    cat.sync()
+    # Files written just before a sync are not trusted by stat (the racy window): store what a
+    # sync seconds later would have, and for a.yaml a hash no file has, so that a skip shows.
+    with cat.app.db.engine.begin() as conn:
+        for path in (cat.root / "all.yaml", a, b):
+            info = path.stat()
+            key = (info.st_size, info.st_mtime_ns, info.st_ctime_ns, info.st_ino, info.st_dev)
+            values: dict[str, Any] = {"stat": stat_text(key)}
+            if path == a:
+                values["sha256"] = "0" * 64
+            conn.execute(
+                update(catalog_files).where(catalog_files.c.path == path.name).values(**values)
+            )
+
+    fresh = catalog()  # another app on the same database: nothing remembered in memory
+    report = fresh.sync().sources[0]
+    assert (report.files_read, report.files_parsed, report.changed) == (3, 0, False)
+
+    os.utime(b, ns=(b.stat().st_atime_ns, b.stat().st_mtime_ns + 10**9))  # same content
+    report = catalog().sync().sources[0]
+    assert (report.files_parsed, report.changed) == (0, False)  # read, hashed: unchanged
+    with cat.app.db.engine.connect() as conn:
+        stats = dict(conn.execute(select(catalog_files.c.path, catalog_files.c.stat)).all())
+    assert stats["b.yaml"] is None  # its new stat is too recent to trust: read it next time
+    assert stats["a.yaml"] is not None
+
+    a.write_text(dump(component("a1", owner="team-b")))
+    report = catalog().sync().sources[0]
+    assert report.files_parsed == 1 and report.owner_changed
 
 
 def test_a_duplicate_goes_to_the_first_location_with_a_warning(catalog: CatalogFactory) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import random
+from pathlib import Path
 
 from bot.catalog.candidates import Candidate
 from bot.catalog.problems import Problem
@@ -78,3 +79,21 @@ def test_the_store_holds_what_the_plan_says(db_url: str) -> None:
         assert {"added", "removed", "modified", "owner_changed", "kept"} <= seen  # not trivial
     finally:
         db.engine.dispose()
+
+
+def test_a_sync_writes_on_sqlite_with_a_large_page_cache_and_gives_it_back(tmp_path: Path) -> None:
+    from bot.store.sql.sync import SYNC_CACHE_KIB
+
+    db = Database(f"sqlite:///{tmp_path / 'cache.db'}")
+    db.migrate()
+    store = SqlSyncStore(db)
+    try:
+        with db.engine.connect() as conn:
+            before = conn.exec_driver_sql("PRAGMA cache_size").scalar()
+        version, _files = store.known_files("main")
+        with store.writing("main", version) as writer:
+            assert writer.conn.exec_driver_sql("PRAGMA cache_size").scalar() == -SYNC_CACHE_KIB
+        with db.engine.connect() as conn:  # the pooled connection, as the bot's reads get it
+            assert conn.exec_driver_sql("PRAGMA cache_size").scalar() == before
+    finally:
+        db.dispose()

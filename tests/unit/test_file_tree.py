@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.catalog.files import FileTree, KnownFile, RealPaths, walk
+from bot.catalog.files import FileTree, KnownFile, RealPaths, stat_key, stat_text, walk
 
 DOC = (
     "apiVersion: backstage.io/v1alpha1\nkind: Group\nmetadata:\n  name: team-{}\n"
@@ -74,6 +74,34 @@ def test_walk_takes_unchanged_files_from_the_memo_and_reads_the_changed(tmp_path
     assert not by_path["all.yaml"].parsed and by_path["all.yaml"].children == ("a.yaml", "b.yaml")
     assert by_path["a.yaml"].problems[0].message == "file not found (a target of all.yaml)"
     assert by_path["b.yaml"].parsed
+
+
+def test_a_fresh_walk_trusts_the_stat_the_last_sync_stored(tmp_path: Path) -> None:
+    (tmp_path / "all.yaml").write_text(
+        "apiVersion: backstage.io/v1alpha1\nkind: Location\nmetadata:\n  name: all\n"
+        "spec:\n  targets: [./a.yaml]\n"
+    )
+    a = tmp_path / "a.yaml"
+    a.write_text(DOC.format("a"))
+    reads = {r.path: r for r in walk(FileTree(tmp_path, racy_ns=0), "all.yaml", {})}
+    info = a.stat()
+    key = (info.st_size, info.st_mtime_ns, info.st_ctime_ns, info.st_ino, info.st_dev)
+    assert reads["a.yaml"].stat == key  # what the sync stores with the file's hash
+    assert stat_key(stat_text(key)) == key and stat_key("1:2:x:4:5") is None
+
+    # A fresh process (an empty memo) and what the store kept. The stored hash is not the
+    # file's: only a walk that takes the file as unchanged by its stat leaves it unparsed.
+    known = {
+        "all.yaml": KnownFile(reads["all.yaml"].sha256 or "", ("a.yaml",), reads["all.yaml"].stat),
+        "a.yaml": KnownFile("0" * 64, (), key),
+    }
+    again = {r.path: r for r in walk(FileTree(tmp_path, memo={}, racy_ns=0), "all.yaml", known)}
+    assert not again["a.yaml"].parsed and again["a.yaml"].sha256 == "0" * 64
+    assert again["a.yaml"].stat == key
+
+    os.utime(a, ns=(info.st_atime_ns, info.st_mtime_ns + 10**9))  # touched: its stat moved
+    touched = {r.path: r for r in walk(FileTree(tmp_path, memo={}, racy_ns=0), "all.yaml", known)}
+    assert touched["a.yaml"].parsed and touched["a.yaml"].sha256 == sha(a)
 
 
 @pytest.mark.skipif(not hasattr(os, "symlink"), reason="needs symbolic links")

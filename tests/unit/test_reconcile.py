@@ -460,3 +460,18 @@ def test_plans_are_frozen() -> None:
     except dataclasses.FrozenInstanceError:
         return
     raise AssertionError("a Plan must be frozen")
+
+
+def test_a_file_keeps_its_stat_unless_it_is_to_be_parsed_again() -> None:
+    # The stat lets a later sync skip the file: never for one whose hash is dropped.
+    good = dataclasses.replace(parsed("a.yaml", cand("component:a", "a.yaml")), stat=(1, 2, 3))
+    broken = dataclasses.replace(
+        parsed("b.yaml", cand("component:b", "b.yaml"), clean=False), stat=(4, 5, 6)
+    )
+    plan = reconcile(EMPTY, run(good, broken))
+    assert [(f.path, f.sha256, f.stat) for f in plan.files] == [
+        ("a.yaml", "sha-a.yaml", (1, 2, 3)),
+        ("b.yaml", None, None),
+    ]
+    refused = plan.refused({"component:a": "too long"})
+    assert [(f.sha256, f.stat) for f in refused.files] == [(None, None), (None, None)]

@@ -15,11 +15,12 @@ import dataclasses
 import datetime as dt
 import json
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from bot.catalog import fidelity
 from bot.catalog.candidates import Candidate
+from bot.catalog.files import stat_text
 from bot.catalog.problems import Problem
 from bot.catalog.reconcile import Plan, StoredEntity
 from bot.ports import KnownFileRow, SourceMoved, SourceStatusRow
@@ -79,7 +80,14 @@ class MemorySourceWriter:
             (now, c.ref, c.kind, c.old_owner, c.new_owner) for c in plan.changes if c.logged
         ]
         self.state.files = [
-            KnownFileRow(f.path, f.sha256 or "", f.children, json.dumps(list(f.refs)), f.position)
+            KnownFileRow(
+                f.path,
+                f.sha256 or "",
+                f.children,
+                json.dumps(list(f.refs)),
+                f.position,
+                stat_text(f.stat),
+            )
             for f in plan.files
         ]
         stale = set(plan.stale_problem_files)
@@ -104,8 +112,15 @@ class MemorySourceWriter:
             notes = fidelity.drop_problems(facts, [f.path for f in files])
         self.state.problems = [*kept, *((now, p) for p in notes)]
 
-    def nothing_changed(self, fresh: Sequence[Problem], now: dt.datetime) -> None:
-        """Every file is as last time: replace the problems of no file, nothing else."""
+    def nothing_changed(
+        self, fresh: Sequence[Problem], now: dt.datetime, stats: Mapping[str, str | None]
+    ) -> None:
+        """Every file is as last time: replace the problems of no file, keep the new stats."""
+        if stats:
+            self.state.files = [
+                dataclasses.replace(f, stat=stats[f.path]) if f.path in stats else f
+                for f in self.state.files
+            ]
         self.state.problems = [(at, p) for at, p in self.state.problems if p.file is not None]
         self.state.problems += [(now, p) for p in fresh]
 
