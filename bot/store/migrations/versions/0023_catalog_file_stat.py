@@ -2,14 +2,14 @@
 And an index on the lower-cased entity name: an exact name asked before the name index is
 built is a lookup, not a scan of a million entities.
 
-Revision ID: 0021
+Revision ID: 0023
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0021"
-down_revision = "0001"
+revision = "0023"
+down_revision = "0022"
 branch_labels = None
 depends_on = None
 
