@@ -14,6 +14,7 @@ import csv
 import io
 import json
 import shutil
+import warnings
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -475,7 +476,10 @@ def test_migration_0022_builds_the_attest_tables_schema_py_describes(
 
     with app.db.engine.connect() as conn:
         context = MigrationContext.configure(conn, opts={"include_object": only})
-        assert compare_metadata(context, metadata) == []
+        with warnings.catch_warnings():
+            # SQLite cannot reflect the index on lower(name); PostgreSQL compares it
+            warnings.filterwarnings("ignore", "Skipped unsupported reflection of expression")
+            assert compare_metadata(context, metadata) == []
 
 
 async def test_callboard_run_checks_for_due_reminders_every_minute(tmp_path: Path) -> None:
