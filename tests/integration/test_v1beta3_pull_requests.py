@@ -21,7 +21,9 @@ from typing import Any
 import pytest
 
 from adapters.cli import main as cli_main
-from tests.conftest import DEMO
+from bot.chat import DialogErrors, Reply
+from tests.conftest import DEMO, AppFactory
+from tests.integration.test_scaffold import Recorder, open_dialog, scaffold_app, submit
 
 ANA = "ana.silva@acme-rides.example"  # team-payments
 TOKEN = "tok-7c1e-pr-secret"
@@ -113,9 +115,7 @@ class _Handler(BaseHTTPRequestHandler):
                     422,
                     {
                         "message": "Validation Failed",
-                        "errors": [
-                            {"resource": "PullRequest", "field": "head", "code": "invalid"}
-                        ],
+                        "errors": [{"resource": "PullRequest", "field": "head", "code": "invalid"}],
                     },
                 )
             if any(pr["head"] == body["head"] for pr in api.opened):
@@ -180,8 +180,7 @@ class _Handler(BaseHTTPRequestHandler):
                     409,
                     {
                         "message": [
-                            "Another open merge request already exists for this source "
-                            "branch: !1"
+                            "Another open merge request already exists for this source branch: !1"
                         ]
                     },
                 )
@@ -328,12 +327,17 @@ def host_api(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[FakeHos
     server.server_close()
 
 
-def write_config(tmp_path: Path, kind: str, hosts: list[dict[str, Any]]) -> Path:
+def write_template(tmp_path: Path, kind: str) -> Path:
     folder = tmp_path / "templates" / kind
     (folder / "skeleton").mkdir(parents=True)
     (folder / "skeleton" / "app.py").write_text("print('${{ values.name }}')\n")
     (folder / "skeleton" / "README.md").write_text("# ${{ values.name }}\n")
     (folder / "template.yaml").write_text(template(kind))
+    return folder
+
+
+def write_config(tmp_path: Path, kind: str, hosts: list[dict[str, Any]]) -> Path:
+    folder = write_template(tmp_path, kind)
     path = tmp_path / "callboard.yaml"
     path.write_text(
         json.dumps(
@@ -532,6 +536,54 @@ def test_a_dry_run_opens_nothing(
         assert "43 into add-payouts" in " ".join(out.split())
     else:  # Backstage's merge request action has no dry run: skipped, example outputs
         assert "<example> into <example>" in " ".join(out.split())
+
+
+async def test_in_chat_the_dialog_asks_the_repository_and_the_reply_links_the_request(
+    make_app: AppFactory,
+    host_api: FakeHostAPI,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv(TOKEN_ENV, TOKEN)
+    kind = host_api.kind
+    folder = write_template(tmp_path, kind)
+    app = scaffold_app(
+        make_app,
+        tmp_path,
+        sources=[{"type": "file", "name": "tpl", "target": str(folder / "template.yaml")}],
+        hosts=configured(host_api),
+    )
+    dialog = await open_dialog(app, f"/scaffold add-service-{kind}")
+    fields = {f.name: f for f in dialog.fields}
+    # the repository the request goes to is the user's to name (not the publish target)
+    assert "repoUrl" in fields and fields["repoUrl"].required
+    owner = "acme" if kind == "github" else "platform"
+    wrong = await submit(
+        app,
+        dialog,
+        {"name": "payouts", "repoUrl": f"elsewhere.example?owner={owner}&repo=monorepo"},
+    )
+    assert isinstance(wrong, DialogErrors)
+    assert (
+        wrong.errors["repoUrl"] == f"must be a repository on {HOSTS[kind]}, not elsewhere.example"
+    )
+    vague = await submit(app, dialog, {"name": "payouts", "repoUrl": HOSTS[kind]})
+    assert isinstance(vague, DialogErrors) and "host?owner=...&repo=..." in vague.errors["repoUrl"]
+    progress = Recorder()
+    reply = await submit(
+        app,
+        dialog,
+        {"name": "payouts", "repoUrl": f"{HOSTS[kind]}?owner={owner}&repo=monorepo"},
+        progress=progress,
+    )
+    assert isinstance(reply, Reply) and not reply.error, reply.to_text()
+    [opened] = host_api.opened
+    url = opened.get("html_url") or opened.get("web_url")
+    assert url in [link.url for link in reply.links]
+    assert f"opened {'pull' if kind == 'github' else 'merge'} request {url}" in reply.text
+    what = "pull request" if kind == "github" else "merge request"
+    assert any(f"opening the {what} on {HOSTS[kind]}…" in line for line in progress.lines)
+    assert TOKEN not in reply.to_text()
 
 
 def test_hosts_config_errors_name_the_key(tmp_path: Path) -> None:
