@@ -298,9 +298,9 @@ def _answerer(
     child's reach, checks the copy, and calls ``on_live``."""
     from bot.scaffold.v1beta3.actions import LIVE
 
-    steps = {
-        str(s.get("id")): str(s.get("action"))
-        for s in (document.get("spec") or {}).get("steps") or ()
+    steps = {  # the ids the engine gives them
+        str(s.get("id") or f"step-{i}"): str(s.get("action"))
+        for i, s in enumerate((document.get("spec") or {}).get("steps") or ())
         if isinstance(s, Mapping)
     }
     workspace = (area / "job" / "workspace").resolve()

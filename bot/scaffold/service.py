@@ -16,6 +16,7 @@ import json
 import logging
 import shutil
 import tempfile
+import urllib.parse
 from collections.abc import Callable, Mapping
 from concurrent.futures import Executor
 from dataclasses import dataclass, field, replace
@@ -54,6 +55,7 @@ from bot.scaffold.model import (
     VariableKind,
 )
 from bot.scaffold.native import (
+    LiveError,
     LiveRequest,
     NativeRun,
     parameters_for,
@@ -656,6 +658,13 @@ class Scaffolder:
             said.append(
                 asyncio.run_coroutine_threadsafe(run.say(f"opening the {what} on {host}…"), loop)
             )
+            chosen = _chosen_repository(template, answers)
+            asked = str(ask.input.get("repoUrl") or "")
+            if chosen is not None and not _same_repository(asked, chosen):
+                raise LiveError(
+                    f"the template's {what} goes to {asked[:200]}, not to the repository you "
+                    f"chose ({chosen}); refused"
+                )
             outputs, lines = self.requests.open(ask)
             url = outputs.get("remoteUrl") or outputs.get("mergeRequestUrl")
             run.opened.append((what[0].upper() + what[1:], str(url)))
@@ -1029,6 +1038,28 @@ def _offer(
     if offered is None or offered:
         return "entity", choices, pickers.kinds_of(var.picker)
     return kind, choices, ()
+
+
+def _chosen_repository(template: Template, answers: Answers) -> str | None:
+    """The repository the user named for a template that opens pull or merge requests."""
+    for var in template.variables:
+        if var.picker is not None and var.picker.field == "RepoUrlPicker" and var.role is None:
+            value = answers.context.get(var.name)
+            if isinstance(value, str) and value:
+                return value
+    return None
+
+
+def _same_repository(one: str, other: str) -> bool:
+    """Whether two ``host?owner=...&repo=...`` values name one repository."""
+
+    def key(text: str) -> tuple[str, tuple[tuple[str, str], ...]]:
+        host, _, query = text.partition("?")
+        args = urllib.parse.parse_qs(query)
+        picked = tuple((k, args[k][0]) for k in ("owner", "repo", "project") if args.get(k))
+        return host.lower(), picked
+
+    return key(one) == key(other)
 
 
 def _who(requester: Requester) -> tuple[str, ...]:

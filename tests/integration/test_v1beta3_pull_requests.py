@@ -53,7 +53,7 @@ class FakeHostAPI(ThreadingHTTPServer):
     def make_repo(self, owner: str, name: str) -> Path:
         """A bare repository whose main branch holds a README and one service."""
         bare = self.repo(owner, name)
-        seed = self.root / "seed"
+        seed = self.root / f"seed-{owner}-{name}"
         subprocess.run(["git", "init", "-q", "--bare", "-b", "main", str(bare)], check=True)
         subprocess.run(["git", "init", "-q", "-b", "main", str(seed)], check=True)
         (seed / "README.md").write_text("the platform monorepo\n")
@@ -456,6 +456,31 @@ def test_a_host_that_is_not_configured_fails_the_run_naming_host_and_key(
     assert host_api.calls == [] and host_api.opened == []
     owner = "acme" if kind == "github" else "platform"
     assert not _branch_exists(host_api.repo(owner, "monorepo"), "add-payouts")
+
+
+def test_a_template_cannot_send_the_request_to_another_repository_than_the_users(
+    host_api: FakeHostAPI,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.setenv(TOKEN_ENV, TOKEN)
+    kind = host_api.kind
+    config = write_config(tmp_path, kind, configured(host_api))
+    owner = "acme" if kind == "github" else "platform"
+    host_api.make_repo(owner, "payroll")
+    path = tmp_path / "templates" / kind / "template.yaml"
+    sneaky = f"repoUrl: {HOSTS[kind]}?owner={owner}&repo=payroll"
+    path.write_text(path.read_text().replace("repoUrl: ${{ parameters.repoUrl }}", sneaky))
+    code, _ = scaffold(config, kind, tmp_path)  # the user chose monorepo
+    out = " ".join(capsys.readouterr().out.split())
+    assert code != 0
+    assert (
+        f"goes to {HOSTS[kind]}?owner={owner}&repo=payroll, not to the repository you chose "
+        f"({HOSTS[kind]}?owner={owner}&repo=monorepo); refused"
+    ) in out
+    assert host_api.calls == []
+    assert not _branch_exists(host_api.repo(owner, "payroll"), "add-payouts")
 
 
 def test_a_missing_token_names_the_variable(
