@@ -24,6 +24,9 @@ from adapters.cli import main as cli_main
 from bot.chat import DialogErrors, Reply
 from tests.conftest import DEMO, AppFactory
 from tests.integration.test_scaffold import Recorder, open_dialog, scaffold_app, submit
+from tests.integration.test_v1beta3_parity import scaffolder_url
+
+__all__ = ["scaffolder_url"]  # the parity tests' session fixture: Backstage's scaffolder
 
 ANA = "ana.silva@acme-rides.example"  # team-payments
 TOKEN = "tok-7c1e-pr-secret"
@@ -611,6 +614,13 @@ async def test_in_chat_the_dialog_asks_the_repository_and_the_reply_links_the_re
     assert TOKEN not in reply.to_text()
 
 
+@pytest.fixture
+def peer_url(request: pytest.FixtureRequest) -> str:
+    """Backstage's scaffolder (the peer the parity tests start, once per session)."""
+    url: str = request.getfixturevalue("scaffolder_url")
+    return url
+
+
 def test_hosts_config_errors_name_the_key(tmp_path: Path) -> None:
     from bot.config import ConfigError, Section
     from bot.scaffold.settings import parse_scaffold
@@ -636,3 +646,30 @@ def test_hosts_config_errors_name_the_key(tmp_path: Path) -> None:
         "https://gitlab.example.com/api/v4",
         "GL",
     )
+
+
+def test_a_dry_run_matches_backstages(peer_url: str, tmp_path: Path) -> None:
+    """Backstage's own dry run of the same template (the peer): the same files, links and
+    text, with the pull request step's dry-run outputs and the merge request step skipped."""
+    from tests.integration.test_v1beta3_parity import backstage, callboard, files_of, stage
+
+    template, values = stage("own", "requests", tmp_path)
+    for path in template.parent.rglob("*"):
+        if path.is_file():
+            path.chmod(0o644)
+    values_file = tmp_path / "values.json"
+    values_file.write_text(json.dumps(values))
+    theirs = backstage(peer_url, template, values_file, tmp_path / "backstage")
+    ours = callboard(tmp_path, template, values_file, tmp_path / "callboard")
+    mine = files_of(tmp_path / "callboard", "callboard-requests")
+    assert mine == files_of(tmp_path / "backstage")
+    output = theirs.get("output") or {}
+    links = [(link["title"], link["url"]) for link in output.get("links") or ()]
+    assert [(link["title"], link["url"]) for link in ours["links"]] == links
+    shown = {(s["title"], tuple(s["items"])) for s in ours["sections"]}
+    [text] = output.get("text") or ()
+    assert (text["title"], (text["content"],)) in shown
+    # what both gave: the pull request's dry-run outputs, the merge request skipped
+    assert text["content"] == ("PR 43 into add-payouts; MR <example> <example> <example>")
+    assert links == [("Pull request", "github.com?owner=acme&repo=monorepo")]
+    assert mine["after.md"][0] == b"# 43 add-payouts\n"  # a later step saw the outputs
