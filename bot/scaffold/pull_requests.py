@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import base64
 import json
+import posixpath
 import re
 import shutil
 import tempfile
@@ -273,6 +274,7 @@ class PullRequests:
                 git("checkout", "--quiet", "-b", branch, "FETCH_HEAD")
                 where = _target_dir(checkout, inputs.get("targetPath"))
                 _lay_over(files, where, checkout)
+                _delete(inputs.get("filesToDelete"), where, checkout, log)
                 git("add", "--all", "--", ".")
                 git("commit", "--quiet", "--no-verify", "--allow-empty", "-m", message)
                 log.append(f"Pushing branch {branch} (from {target}) to {scrub(clone_url)}")
@@ -410,6 +412,27 @@ def _lay_over(files: Path, where: Path, checkout: Path) -> None:
         elif dest.is_dir():
             shutil.rmtree(dest)
         shutil.copy2(source, dest)
+
+
+def _delete(names: Any, where: Path, checkout: Path, log: list[str]) -> None:
+    """``filesToDelete`` (paths joined to ``targetPath``, as Backstage joins them): removed
+    from the branch; a path that leaves the repository or enters ``.git`` is refused."""
+    if not names:
+        return
+    if not isinstance(names, list):
+        raise LiveError("filesToDelete must be a list of paths")
+    root = checkout.resolve()
+    base = where.resolve().relative_to(root).as_posix()
+    for name in names[:1000]:
+        rel = posixpath.normpath(posixpath.join(base, str(name).lstrip("/")))
+        if rel.startswith("../") or rel in ("..", ".") or ".git" in rel.split("/"):
+            raise LiveError(f"filesToDelete names {name!r}, which is not in the repository")
+        path = root / rel
+        if not path.parent.resolve().is_relative_to(root):
+            raise LiveError(f"filesToDelete names {name!r}, which is behind a symbolic link")
+        if path.is_symlink() or path.is_file():
+            path.unlink()
+            log.append(f"Deleting {rel}")
 
 
 def _json(raw: bytes) -> Any:

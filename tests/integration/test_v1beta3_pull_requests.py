@@ -252,6 +252,7 @@ def template(kind: str) -> str:
         sourcePath: ./proposal
         targetPath: services/${{ parameters.name }}
         draft: true
+        filesToDelete: [../ledger/app.py, gone.txt]
 """
         url, number = "remoteUrl", "${{ steps.pr.output.pullRequestNumber }}"
     else:
@@ -318,16 +319,24 @@ spec:
 """
 
 
-@pytest.fixture(params=["github", "gitlab"])
-def host_api(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[FakeHostAPI]:
-    server = FakeHostAPI(request.param, tmp_path / "host")
-    owner = "acme" if request.param == "github" else "platform"
-    server.make_repo(owner, "monorepo")
+def _serve(kind: str, tmp_path: Path) -> Iterator[FakeHostAPI]:
+    server = FakeHostAPI(kind, tmp_path / "host")
+    server.make_repo("acme" if kind == "github" else "platform", "monorepo")
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     yield server
     server.shutdown()
     server.server_close()
+
+
+@pytest.fixture(params=["github", "gitlab"])
+def host_api(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[FakeHostAPI]:
+    yield from _serve(request.param, tmp_path)
+
+
+@pytest.fixture
+def github_api(tmp_path: Path) -> Iterator[FakeHostAPI]:
+    yield from _serve("github", tmp_path)
 
 
 def write_template(tmp_path: Path, kind: str) -> Path:
@@ -399,12 +408,15 @@ def test_the_request_is_pushed_opened_and_its_url_reaches_later_steps_and_the_ou
     owner = "acme" if kind == "github" else "platform"
     bare = host_api.repo(owner, "monorepo")
     # The branch is real: the target branch's files and the proposal under targetPath.
-    assert ls_tree(bare, "add-payouts") == [
+    expected = [
         "README.md",
         "services/ledger/app.py",
         "services/payouts/README.md",
         "services/payouts/app.py",
     ]
+    if kind == "github":  # filesToDelete, joined to targetPath as Backstage joins them
+        expected.remove("services/ledger/app.py")
+    assert ls_tree(bare, "add-payouts") == expected
     assert show(bare, "add-payouts:services/payouts/app.py") == "print('payouts')\n"
     assert ls_tree(bare, "main") == ["README.md", "services/ledger/app.py"]  # untouched
     [opened] = host_api.opened
@@ -673,3 +685,43 @@ def test_a_dry_run_matches_backstages(peer_url: str, tmp_path: Path) -> None:
     assert text["content"] == ("PR 43 into add-payouts; MR <example> <example> <example>")
     assert links == [("Pull request", "github.com?owner=acme&repo=monorepo")]
     assert mine["after.md"][0] == b"# 43 add-payouts\n"  # a later step saw the outputs
+
+
+@pytest.mark.parametrize(
+    ("change", "refusal"),
+    [
+        ({"targetPath": "../outside"}, "targetPath '../outside' must stay in the repository"),
+        ({"targetPath": ".git/hooks"}, "targetPath '.git/hooks' must stay in the repository"),
+        ({"filesToDelete": ["../../../x"]}, "filesToDelete names '../../../x', which is not"),
+        ({"branchName": "../main"}, "input branchName is not a valid branch name"),
+        ({"repoUrl": "github.example/acme/monorepo"}, "must be host?owner=...&repo=..."),
+    ],
+)
+def test_what_a_template_names_stays_in_the_repository(
+    github_api: FakeHostAPI, tmp_path: Path, change: dict[str, Any], refusal: str
+) -> None:
+    from bot.scaffold.native import LiveError, LiveRequest
+    from bot.scaffold.pull_requests import PullRequests
+    from bot.scaffold.settings import HostAPI
+
+    files = tmp_path / "files"
+    files.mkdir()
+    (files / "app.py").write_text("print('x')\n")
+    requests = PullRequests(
+        [HostAPI("github.example", "github", github_api.api_url, TOKEN_ENV)],
+        author_name="Callboard",
+        author_email="callboard@localhost",
+        environ={TOKEN_ENV: TOKEN},
+    )
+    inputs = {
+        "repoUrl": "github.example?owner=acme&repo=monorepo",
+        "branchName": "add-x",
+        "title": "Add x",
+        "targetPath": "services/x",
+        **change,
+    }
+    with pytest.raises(LiveError) as caught:
+        requests.open(LiveRequest("pr", "publish:github:pull-request", inputs, files))
+    assert refusal in str(caught.value)
+    assert not _branch_exists(github_api.repo("acme", "monorepo"), "add-x")
+    assert github_api.opened == []
