@@ -654,17 +654,17 @@ class Scaffolder:
         def on_live(ask: LiveRequest) -> tuple[Mapping[str, Any], list[str]]:
             # in the worker thread, while the render child waits for the request's outputs
             what = "merge request" if ask.action.endswith("merge-request") else "pull request"
-            host = str(ask.input.get("repoUrl") or "").split("?", 1)[0]
-            said.append(
-                asyncio.run_coroutine_threadsafe(run.say(f"opening the {what} on {host}…"), loop)
-            )
-            chosen = _chosen_repository(template, answers)
             asked = str(ask.input.get("repoUrl") or "")
+            chosen = _chosen_repository(template, answers)
             if chosen is not None and not _same_repository(asked, chosen):
                 raise LiveError(
                     f"the template's {what} goes to {asked[:200]}, not to the repository you "
                     f"chose ({chosen}); refused"
                 )
+            host = asked.split("?", 1)[0]
+            said.append(
+                asyncio.run_coroutine_threadsafe(run.say(f"opening the {what} on {host}…"), loop)
+            )
             outputs, lines = self.requests.open(ask)
             url = outputs.get("remoteUrl") or outputs.get("mergeRequestUrl")
             run.opened.append((what[0].upper() + what[1:], str(url)))
@@ -706,6 +706,8 @@ class Scaffolder:
             why = f"step {native.failed_step} failed: {native.error}"
             why += f" ({tail})" if tail else ""
             run.failed = ("rendering", _redact(why, answers.secrets))
+            for title, url in run.opened:
+                run.notes.append(f"the {title.lower()} {url} was opened and stays open")
             return self._failure(run)
         ran = ", ".join(f"{s.name}: {s.status}" for s in native.steps)
         run.done["rendering"] = f"{len(native.files)} files ({ran})"

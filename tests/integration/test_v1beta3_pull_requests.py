@@ -498,6 +498,24 @@ def test_a_template_cannot_send_the_request_to_another_repository_than_the_users
     assert not _branch_exists(host_api.repo(owner, "payroll"), "add-payouts")
 
 
+def test_a_step_failing_after_the_request_says_the_request_stays_open(
+    github_api: FakeHostAPI,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.setenv(TOKEN_ENV, TOKEN)
+    config = write_config(tmp_path, "github", configured(github_api))
+    path = tmp_path / "templates" / "github" / "template.yaml"
+    path.write_text(path.read_text().replace("action: catalog:write", "action: fs:rename"))
+    code, _ = scaffold(config, "github", tmp_path)
+    out = " ".join(capsys.readouterr().out.split())
+    assert code != 0
+    assert "step note failed: files must be an Array" in out
+    url = "https://github.example/acme/monorepo/pull/7"
+    assert f"the pull request {url} was opened and stays open" in out
+
+
 def test_a_missing_token_names_the_variable(
     host_api: FakeHostAPI,
     tmp_path: Path,
