@@ -48,6 +48,7 @@ from bot.scaffold.render import (
 )
 
 MAX_EACH = 100  # items one ``each:`` may run
+MAX_REQUESTS = 10  # pull/merge requests one run may open
 LOG_LINES = 40  # log lines kept per step for replies
 
 
@@ -304,10 +305,14 @@ def _answerer(
         if isinstance(s, Mapping)
     }
     workspace = (area / "job" / "workspace").resolve()
+    asked = [0]
 
     def answer(ask: Any) -> dict[str, Any]:
         if on_live is None:
             return {"error": "this run cannot open pull or merge requests"}
+        asked[0] += 1
+        if asked[0] > MAX_REQUESTS:
+            return {"error": f"a run opens at most {MAX_REQUESTS} pull or merge requests"}
         if not isinstance(ask, Mapping):
             return {"error": "a malformed request from the render child"}
         step, action, inputs = ask.get("step"), ask.get("action"), ask.get("input")

@@ -330,7 +330,7 @@ class _Client:
 
     def refusal(self, status: int, data: Any, doing: str) -> str:
         name = "GitHub" if self.api.type == "github" else "GitLab"
-        detail = _api_message(data)
+        detail = scrub(_api_message(data), [self.token])
         shown = f" ({status}{': ' + detail if detail else ''})"
         if status in (401, 403):
             return f"{name} refused the token in {self.api.token_env} {doing}{shown}"

@@ -516,6 +516,33 @@ def test_a_step_failing_after_the_request_says_the_request_stays_open(
     assert f"the pull request {url} was opened and stays open" in out
 
 
+def test_a_run_opens_a_bounded_number_of_requests(
+    github_api: FakeHostAPI,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from bot.scaffold.native import MAX_REQUESTS
+
+    monkeypatch.setenv(TOKEN_ENV, TOKEN)
+    config = write_config(tmp_path, "github", configured(github_api))
+    path = tmp_path / "templates" / "github" / "template.yaml"
+    items = list(range(MAX_REQUESTS + 1))
+    path.write_text(
+        path.read_text()
+        .replace(
+            "action: publish:github:pull-request",
+            f"action: publish:github:pull-request\n      each: {items}",
+        )
+        .replace("branchName: add-${{ parameters.name }}", "branchName: add-${{ each.value }}")
+    )
+    code, _ = scaffold(config, "github", tmp_path)
+    out = " ".join(capsys.readouterr().out.split())
+    assert code != 0
+    assert f"a run opens at most {MAX_REQUESTS} pull or merge requests" in out
+    assert len(github_api.opened) == MAX_REQUESTS
+
+
 def test_a_missing_token_names_the_variable(
     host_api: FakeHostAPI,
     tmp_path: Path,
