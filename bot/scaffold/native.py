@@ -11,15 +11,23 @@ What a template's ``publish:github``/``publish:gitlab`` step would publish comes
 snapshot of the workspace (or its ``sourcePath``) taken at that step; Callboard's publisher
 pushes it to the configured remote, and ``catalog:register`` registers the result. A step
 skipped by its ``if:`` publishes or registers nothing.
+
+A ``publish:github:pull-request`` or ``publish:gitlab:merge-request`` step is opened while the
+child waits: the child hands over the step's rendered input and the folder it proposes, the
+bot copies that folder out of the child's reach, checks it like any output, opens the request
+(``on_live``, in this worker thread) and answers with the request's outputs, which the child
+renders into later steps and ``output``.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
 import subprocess
 import sys
+import tempfile
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
@@ -40,6 +48,7 @@ from bot.scaffold.render import (
 )
 
 MAX_EACH = 100  # items one ``each:`` may run
+MAX_REQUESTS = 10  # pull/merge requests one run may open
 LOG_LINES = 40  # log lines kept per step for replies
 
 
@@ -63,6 +72,28 @@ class Deferred:
     input: Mapping[str, Any]
     snapshot: Path | None = None  # what a publish step would publish
     files: tuple[str, ...] = ()  # the snapshot's files
+
+
+@dataclass(frozen=True)
+class LiveRequest:
+    """A pull or merge request step, as the child asked for it: ``files`` is a checked copy of
+    the folder it proposes (owned by the bot, removed after ``on_live`` returns)."""
+
+    step: str
+    action: str
+    input: Mapping[str, Any]
+    files: Path
+
+
+OnLive = Callable[[LiveRequest], tuple[Mapping[str, Any], list[str]]]
+
+
+class LiveError(Exception):
+    """Opening a request failed; the message (no secrets) becomes the step's failure."""
+
+    def __init__(self, message: str, log: list[str] | None = None) -> None:
+        super().__init__(message)
+        self.log = log or []
 
 
 @dataclass(frozen=True)
@@ -158,9 +189,11 @@ def run_native(
     integrations: Mapping[str, str] | None = None,
     render_user: str = RENDER_USER,
     on_step: Callable[[str], None] | None = None,
+    on_live: OnLive | None = None,
 ) -> NativeRun:
     """Run ``template``'s steps in the render child under ``work`` (which the caller removes);
-    ``on_step`` hears each step's name as the child begins it."""
+    ``on_step`` hears each step's name as the child begins it; ``on_live`` opens a pull or
+    merge request step (its outputs and log lines, or ``LiveError``)."""
     recipe = template.native
     if recipe is None:
         raise RenderError(f"{template.name} is not a template the native engine runs")
@@ -171,8 +204,6 @@ def run_native(
         if shared is None:
             run_as = None
         else:
-            import tempfile
-
             area = Path(tempfile.mkdtemp(prefix="callboard-render-", dir=shared))
     try:
         result = _child(
@@ -193,6 +224,7 @@ def run_native(
             timeout,
             run_as,
             on_step,
+            _answerer(on_live, area, max_files, max_bytes, recipe.document),
         )
         if area != work:
             shutil.copytree(area / "job", work / "job", symlinks=True, dirs_exist_ok=True)
@@ -255,6 +287,59 @@ def _moved(snapshot: Any, area: Path, work: Path) -> Path | None:
     return resolved
 
 
+def _answerer(
+    on_live: OnLive | None,
+    area: Path,
+    max_files: int,
+    max_bytes: int,
+    document: Mapping[str, Any],
+) -> Callable[[Any], dict[str, Any]]:
+    """What answers the child's ``{"live": ...}`` lines: checks what it asks (a pull/merge
+    request step of the template, a folder in its workspace), copies the folder out of the
+    child's reach, checks the copy, and calls ``on_live``."""
+    from bot.scaffold.v1beta3.actions import LIVE
+
+    steps = {  # the ids the engine gives them
+        str(s.get("id") or f"step-{i}"): str(s.get("action"))
+        for i, s in enumerate((document.get("spec") or {}).get("steps") or ())
+        if isinstance(s, Mapping)
+    }
+    workspace = (area / "job" / "workspace").resolve()
+    asked = [0]
+
+    def answer(ask: Any) -> dict[str, Any]:
+        if on_live is None:
+            return {"error": "this run cannot open pull or merge requests"}
+        asked[0] += 1
+        if asked[0] > MAX_REQUESTS:
+            return {"error": f"a run opens at most {MAX_REQUESTS} pull or merge requests"}
+        if not isinstance(ask, Mapping):
+            return {"error": "a malformed request from the render child"}
+        step, action, inputs = ask.get("step"), ask.get("action"), ask.get("input")
+        source = Path(str(ask.get("source") or "")).resolve()
+        if (
+            action not in LIVE
+            or steps.get(str(step)) != action
+            or not isinstance(inputs, Mapping)
+            or not source.is_relative_to(workspace)
+            or not source.is_dir()
+        ):
+            return {"error": "a malformed request from the render child"}
+        with tempfile.TemporaryDirectory(prefix="callboard-request-") as tmp:
+            files = Path(tmp) / "files"
+            try:
+                shutil.copytree(source, files, symlinks=True)
+                _inventory(files, max_files, max_bytes)
+                outputs, log = on_live(LiveRequest(str(step), str(action), dict(inputs), files))
+            except (RenderError, LiveError) as exc:
+                return {"error": str(exc), "log": list(getattr(exc, "log", []))}
+            except OSError as exc:
+                return {"error": f"cannot copy the files to propose: {exc.strerror}"}
+        return {"output": dict(outputs), "log": list(log)}
+
+    return answer
+
+
 def _child(
     work: Path,
     folder: Path,
@@ -262,6 +347,7 @@ def _child(
     timeout: float,
     run_as: tuple[int, int] | None,
     on_step: Callable[[str], None] | None = None,
+    answer: Callable[[Any], dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
     for sub in ("home", "tmp", "job"):
         (work / sub).mkdir(parents=True, exist_ok=True)
@@ -310,10 +396,18 @@ def _child(
                 watchdog.start()
                 try:
                     assert child.stdin is not None and child.stdout is not None
-                    child.stdin.write(json.dumps(request))
-                    child.stdin.close()
+                    child.stdin.write(json.dumps(request) + "\n")
+                    child.stdin.flush()
                     for line in child.stdout:  # each step as the child begins it
-                        _heard(line, on_step)
+                        reply = _heard(line, on_step, answer)
+                        if reply is not None:  # a pull/merge request opened: the answer
+                            try:
+                                child.stdin.write(json.dumps(reply) + "\n")
+                                child.stdin.flush()
+                            except OSError:  # the child is gone (stopped at the limit)
+                                break
+                    with contextlib.suppress(OSError):
+                        child.stdin.close()
                     code = child.wait()
                 finally:
                     watchdog.cancel()
@@ -347,16 +441,24 @@ def _child(
     return run_result
 
 
-def _heard(line: str, on_step: Callable[[str], None] | None) -> None:
-    """One line the child printed: a step beginning (anything else is ignored)."""
-    if on_step is None:
-        return
+def _heard(
+    line: str,
+    on_step: Callable[[str], None] | None,
+    answer: Callable[[Any], dict[str, Any]] | None = None,
+) -> dict[str, Any] | None:
+    """One line the child printed: a step beginning, or a request to open (its answer);
+    anything else is ignored."""
     try:
         data = json.loads(line)
     except ValueError:
-        return
-    if isinstance(data, dict) and isinstance(data.get("step"), str):
+        return None
+    if not isinstance(data, dict):
+        return None
+    if "live" in data:
+        return answer(data["live"]) if answer is not None else {"error": "no requests here"}
+    if on_step is not None and isinstance(data.get("step"), str):
         on_step(data["step"][:200])
+    return None
 
 
 def write_output(run: NativeRun, output: Path) -> list[str]:

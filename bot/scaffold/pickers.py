@@ -20,6 +20,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qs
 
 from bot.catalog.model import Entity, EntityRef
 from bot.errors import CatalogError
@@ -203,7 +204,17 @@ def check(picker: Picker, given: str, catalog: CatalogReader, who: Sequence[str]
             )
         return text
     if picker.field == "RepoUrlPicker":
-        host = text.split("?", 1)[0]
+        host, _, query = text.partition("?")
+        args = parse_qs(query)
+        if (
+            not host
+            or "/" in host
+            or not (("owner" in args and "repo" in args) or "project" in args)
+        ):
+            raise ValueError(
+                f"“{text[:200]}” is not a repository: give host?owner=...&repo=... "
+                "(e.g. github.com?owner=acme&repo=service)"
+            )
         if picker.hosts and host not in picker.hosts:
             raise ValueError(f"must be a repository on {' or '.join(picker.hosts)}, not {host}")
         return text

@@ -3,7 +3,9 @@
 The parent (``bot.scaffold.render``) starts this with an environment stripped of every secret,
 ``HOME`` and the temp directory pointing into the job's own folder, and a time limit. It reads
 one JSON request from stdin and writes one JSON result to the path the request names (hooks
-may print to stdout).
+may print to stdout). A v1beta3 run prints each step as it begins (``{"step": name}``) and,
+for a pull or merge request step, ``{"live": {...}}``, then reads the bot's answer (one JSON
+line) from stdin.
 
 - An untrusted template (``"sandbox": true``) is rendered by ``bot.scaffold.sandbox`` in a
   Jinja sandbox, never by cookiecutter's unsandboxed engine; a trusted one by cookiecutter
@@ -24,7 +26,8 @@ from typing import Any
 
 
 def main() -> int:
-    request: dict[str, Any] = json.load(sys.stdin)
+    # One line (the v1beta3 engine's parent keeps stdin open to answer pull requests).
+    request: dict[str, Any] = json.loads(sys.stdin.readline())
     result_path = request["result"]
     if request.get("engine") == "v1beta3":
         return _main_v1beta3(request, result_path)
@@ -139,8 +142,17 @@ def _main_v1beta3(request: dict[str, Any], result_path: str) -> int:
     def on_step(name: str) -> None:
         print(json.dumps({"step": name}), flush=True)  # read by the bot as it happens
 
+    def live(ask: dict[str, Any]) -> dict[str, Any]:
+        print(json.dumps({"live": ask}), flush=True)  # the bot opens the request...
+        line = sys.stdin.readline()  # ...and answers on one line
+        try:
+            answer = json.loads(line) if line else None
+        except ValueError:
+            answer = None
+        return answer if isinstance(answer, dict) else {"error": "the bot gave no answer"}
+
     try:
-        result = engine.run(request["run"], on_step)
+        result = engine.run(request["run"], on_step, live)
     except Exception as exc:  # reported as a failed run, never a silent exit
         _write(result_path, {"ok": False, "error": type(exc).__name__, "message": str(exc)})
         return 1

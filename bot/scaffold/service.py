@@ -16,6 +16,7 @@ import json
 import logging
 import shutil
 import tempfile
+import urllib.parse
 from collections.abc import Callable, Mapping
 from concurrent.futures import Executor
 from dataclasses import dataclass, field, replace
@@ -54,6 +55,8 @@ from bot.scaffold.model import (
     VariableKind,
 )
 from bot.scaffold.native import (
+    LiveError,
+    LiveRequest,
     NativeRun,
     parameters_for,
     run_native,
@@ -61,6 +64,7 @@ from bot.scaffold.native import (
     write_output,
 )
 from bot.scaffold.publish import Publisher, PublishError, Repository
+from bot.scaffold.pull_requests import PullRequests
 from bot.scaffold.remote import RemoteError, ScaffolderClient
 from bot.scaffold.remote_run import RemoteJob, reason, remote_form, remote_reply, write_files
 from bot.scaffold.render import Rendered, RenderError, render
@@ -143,6 +147,7 @@ class _Run:
     extra: Mapping[str, Any] = field(default_factory=dict)  # JSON parameters (--values)
     output: Path | None = None  # where to write the files the run would publish
     native: NativeRun | None = None
+    opened: list[tuple[str, str]] = field(default_factory=list)  # (title, url) of requests
 
     async def say(self, text: str) -> None:
         try:
@@ -184,6 +189,12 @@ class Scaffolder:
         self.library = TemplateLibrary(self.cfg, self.cache_dir, templates, lambda: sync.sources)
         self.publisher = Publisher(
             self.cfg.publish, settings.data_dir, timeout=self.cfg.timeout_seconds
+        )
+        self.requests = PullRequests(
+            self.cfg.hosts,
+            author_name=self.cfg.publish.author_name,
+            author_email=self.cfg.publish.author_email,
+            timeout=self.cfg.timeout_seconds,
         )
         self.audit = audit
         self.claims = claims
@@ -640,6 +651,25 @@ class Scaffolder:
         def on_step(step: str) -> None:  # called from the worker thread, as each step begins
             said.append(asyncio.run_coroutine_threadsafe(run.say(f"{step}…"), loop))
 
+        def on_live(ask: LiveRequest) -> tuple[Mapping[str, Any], list[str]]:
+            # in the worker thread, while the render child waits for the request's outputs
+            what = "merge request" if ask.action.endswith("merge-request") else "pull request"
+            asked = str(ask.input.get("repoUrl") or "")
+            chosen = _chosen_repository(template, answers)
+            if chosen is not None and not _same_repository(asked, chosen):
+                raise LiveError(
+                    f"the template's {what} goes to {asked[:200]}, not to the repository you "
+                    f"chose ({chosen}); refused"
+                )
+            host = asked.split("?", 1)[0]
+            said.append(
+                asyncio.run_coroutine_threadsafe(run.say(f"opening the {what} on {host}…"), loop)
+            )
+            outputs, lines = self.requests.open(ask)
+            url = outputs.get("remoteUrl") or outputs.get("mergeRequestUrl")
+            run.opened.append((what[0].upper() + what[1:], str(url)))
+            return outputs, lines
+
         try:
             native = await asyncio.to_thread(
                 run_native,
@@ -656,6 +686,7 @@ class Scaffolder:
                 integrations=self._integrations(repo_value),
                 render_user=self.cfg.render_user,
                 on_step=on_step,
+                on_live=on_live,
             )
         except RenderError as exc:
             run.failed = ("rendering", _redact(str(exc), answers.secrets))
@@ -675,6 +706,8 @@ class Scaffolder:
             why = f"step {native.failed_step} failed: {native.error}"
             why += f" ({tail})" if tail else ""
             run.failed = ("rendering", _redact(why, answers.secrets))
+            for title, url in run.opened:
+                run.notes.append(f"the {title.lower()} {url} was opened and stays open")
             return self._failure(run)
         ran = ", ".join(f"{s.name}: {s.status}" for s in native.steps)
         run.done["rendering"] = f"{len(native.files)} files ({ran})"
@@ -688,8 +721,11 @@ class Scaffolder:
         if run.dry_run:
             return self._dry_run(run)
         publish = native.publish
+        if run.opened:
+            run.done["push"] = "; ".join(f"{title} {url}" for title, url in run.opened)
         if publish is None or publish.snapshot is None:
-            run.notes.append("the template's publish step did not run: nothing was published")
+            if not run.opened:
+                run.notes.append("the template's publish step did not run: nothing was published")
             return self._native_done(run)
         await run.say(f"rendered {len(native.files)} files; creating the repository…")
         description = str(
@@ -794,13 +830,25 @@ class Scaffolder:
         links = tuple(Link(t, u) for t, u in (run.native.links() if run.native else []))
         if run.repository is not None:
             links = (Link("Repository", run.repository.shown), *links)
+        shown = {link.url for link in links}
+        links = (*links, *(Link(t, u) for t, u in run.opened if u not in shown))
+        opened = " and opened " + ", ".join(f"{t.lower()} {u}" for t, u in run.opened)
         return Reply(
             title=f"Ran {run.template.title} for {run.answers.name}",
             text=(
                 f"{run.template.title} ran its steps for {run.answers.name}"
-                + (f" and pushed to {run.repository.shown}." if run.repository else ".")
+                + (f" and pushed to {run.repository.shown}" if run.repository else "")
+                + (opened if run.opened else "")
+                + "."
             ),
-            sections=(self._steps_section(run), self._files_section(run.rendered)),
+            sections=(
+                self._steps_section(run),
+                self._files_section(run.rendered),
+                *(
+                    Section(title=t, items=(c,))
+                    for t, c in (run.native.texts() if run.native else [])
+                ),
+            ),
             links=links,
             notes=tuple(run.notes),
             ephemeral=False,
@@ -992,6 +1040,28 @@ def _offer(
     if offered is None or offered:
         return "entity", choices, pickers.kinds_of(var.picker)
     return kind, choices, ()
+
+
+def _chosen_repository(template: Template, answers: Answers) -> str | None:
+    """The repository the user named for a template that opens pull or merge requests."""
+    for var in template.variables:
+        if var.picker is not None and var.picker.field == "RepoUrlPicker" and var.role is None:
+            value = answers.context.get(var.name)
+            if isinstance(value, str) and value:
+                return value
+    return None
+
+
+def _same_repository(one: str, other: str) -> bool:
+    """Whether two ``host?owner=...&repo=...`` values name one repository."""
+
+    def key(text: str) -> tuple[str, tuple[tuple[str, str], ...]]:
+        host, _, query = text.partition("?")
+        args = urllib.parse.parse_qs(query)
+        picked = tuple((k, args[k][0]) for k in ("owner", "repo", "project") if args.get(k))
+        return host.lower(), picked
+
+    return key(one) == key(other)
 
 
 def _who(requester: Requester) -> tuple[str, ...]:

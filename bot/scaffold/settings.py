@@ -14,13 +14,17 @@ scaffold:
     remote: file:///srv/git/{name}.git   # or git@host:org/{name}.git, https://host/org/{name}.git
     branch: main
     host: {type: github, api_url: https://api.github.com, owner: acme, token_env: GITHUB_TOKEN}
+  hosts:                              # git hosts whose API a template's pull/merge request
+    - {host: github.com, type: github, api_url: https://api.github.com, token_env: GITHUB_TOKEN}
+    - {host: gitlab.example.com, type: gitlab, token_env: GITLAB_TOKEN}  # api_url: https://<host>/api/v4
   permissions:                        # absent: any member of a catalog group may scaffold
     - {templates: [python-service], groups: [team-infra, money-and-platform]}
   variables:                          # which template variable gets the dialog's name/owner/system
     pypackage: {name: package_name}
 ```
 
-Tokens never live in this file: ``publish.host.token_env`` names the environment variable.
+Tokens never live in this file: ``publish.host.token_env`` and ``hosts[].token_env`` name the
+environment variables.
 """
 
 from __future__ import annotations
@@ -77,6 +81,17 @@ class HostSettings:
 
 
 @dataclass(frozen=True)
+class HostAPI:
+    """A git host a template's ``publish:github:pull-request`` or
+    ``publish:gitlab:merge-request`` step may open a request on (``scaffold.hosts``)."""
+
+    host: str  # as a template's repoUrl names it: github.com, gitlab.example.com
+    type: HostType
+    api_url: str  # https://api.github.com, https://gitlab.example.com/api/v4
+    token_env: str  # the environment variable holding the token
+
+
+@dataclass(frozen=True)
 class PublishSettings:
     """Where a scaffolded project is pushed."""
 
@@ -119,6 +134,10 @@ class ScaffoldSettings:
     # Templates from a ``backstage`` catalog source run on that Backstage: ("*",) for all,
     # else their names; () runs none there (they run natively where their files are readable).
     backstage: tuple[str, ...] = ()
+    hosts: tuple[HostAPI, ...] = ()  # where pull/merge request steps may open requests
+
+    def host_api(self, host: str) -> HostAPI | None:
+        return next((h for h in self.hosts if h.host == host.lower()), None)
 
     def runs_on_backstage(self, template: str) -> bool:
         return "*" in self.backstage or template in self.backstage
@@ -155,6 +174,7 @@ def parse_scaffold(sec: Section) -> ScaffoldSettings:
         refresh_minutes=sec.int("refresh_minutes", 60, minimum=1),
         render_user=_render_user(sec),
         backstage=_backstage(sec),
+        hosts=_hosts(sec),
         **limits,
     )
 
@@ -342,6 +362,52 @@ def _host(sec: Section) -> HostSettings | None:
         if visibility == "internal"
         else "private",
     )
+
+
+_HOST_NAME = re.compile(r"[a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?(:[0-9]{1,5})?")
+
+
+def _hosts(sec: Section) -> tuple[HostAPI, ...]:
+    out: list[HostAPI] = []
+    for item in sec.sections("hosts"):
+        if "token" in item.data:
+            raise item.error(
+                "token", "is a secret: name an environment variable in token_env instead"
+            )
+        host = (item.str("host", required=True) or "").lower()
+        if not _HOST_NAME.fullmatch(host):
+            raise item.error("host", f"is not a host name: {host!r}")
+        if any(h.host == host for h in out):
+            raise item.error("host", f"lists {host} twice")
+        default_type = "github" if "github" in host else "gitlab" if "gitlab" in host else ""
+        type_ = (item.str("type", default_type) or "").lower()
+        if type_ not in ("github", "gitlab"):
+            raise item.error("type", f"must be github or gitlab, found {type_!r}")
+        if type_ == "github":
+            default_api = (
+                "https://api.github.com" if host == "github.com" else f"https://{host}/api/v3"
+            )
+        else:
+            default_api = f"https://{host}/api/v4"
+        api_url = (item.str("api_url", default_api) or default_api).rstrip("/")
+        if not api_url.startswith(("https://", "http://")):
+            raise item.error("api_url", f"must be an http(s) URL, found {api_url!r}")
+        default_env = "GITHUB_TOKEN" if type_ == "github" else "GITLAB_TOKEN"
+        token_env = item.str("token_env", default_env) or default_env
+        if not _ENV_NAME.fullmatch(token_env):
+            raise item.error(
+                "token_env", f"must be an environment variable name, found {token_env!r}"
+            )
+        item.done()
+        out.append(
+            HostAPI(
+                host=host,
+                type="github" if type_ == "github" else "gitlab",
+                api_url=api_url,
+                token_env=token_env,
+            )
+        )
+    return tuple(out)
 
 
 def _rule(sec: Section) -> PermissionRule:

@@ -418,7 +418,9 @@ class TemplateLibrary:
                         path = (folder / url).resolve()
                         if not path.is_relative_to(folder) or not path.exists():
                             problems.append(f"its skeleton {url} does not exist next to it")
-        variables, var_problems = backstage_variables(spec.get("parameters"))
+        variables, var_problems = backstage_variables(
+            spec.get("parameters"), ask_repo=v1beta3_support.proposes(spec)
+        )
         problems.extend(var_problems)
         if not TEMPLATE_NAME.fullmatch(name):
             problems.append(f"{name!r} is not a valid template name")

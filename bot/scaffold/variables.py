@@ -246,7 +246,9 @@ _OWNER_FIELDS = ("OwnerPicker", "MyGroupsPicker", "OwnershipEntityRefPicker")
 _REPO_FIELDS = ("RepoUrlPicker",)
 
 
-def backstage_variables(parameters: Any) -> tuple[tuple[Variable, ...], tuple[str, ...]]:
+def backstage_variables(
+    parameters: Any, *, ask_repo: bool = False
+) -> tuple[tuple[Variable, ...], tuple[str, ...]]:
     """A Template's ``spec.parameters`` as variables, and what cannot be asked in chat.
 
     Each page's ``properties`` become fields in order, ``required`` per page. Pickers map to
@@ -256,7 +258,9 @@ def backstage_variables(parameters: Any) -> tuple[tuple[Variable, ...], tuple[st
     also inside ``allOf``) carry their conditions (``Variable.when``): asked, and required,
     only when they hold. An array is asked as comma-separated text (checked against its
     ``enum``), an object as JSON, a picker chat has no widget for as text with the picker
-    named in its hint: nothing is dropped silently.
+    named in its hint: nothing is dropped silently. With ``ask_repo`` (a template that opens a
+    pull or merge request on an existing repository) a ``RepoUrlPicker`` is asked instead:
+    ``host?owner=...&repo=...``, on one of its ``allowedHosts``.
     """
     pages: Iterable[Any]
     if isinstance(parameters, list):
@@ -269,7 +273,7 @@ def backstage_variables(parameters: Any) -> tuple[tuple[Variable, ...], tuple[st
         return (), ("spec.parameters must be an object or a list of objects",)
     variables: list[Variable] = []
     problems: list[str] = []
-    seen_roles: set[str] = set()
+    seen_roles: set[str] = {"repo"} if ask_repo else set()
     for page_no, page in enumerate(pages):
         if not isinstance(page, Mapping):
             problems.append(f"spec.parameters[{page_no}] is not an object")

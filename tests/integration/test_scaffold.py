@@ -922,7 +922,7 @@ async def test_catalog_templates_callboard_cannot_run_are_listed_with_the_reason
             **template("pr-only", "fetch:template", {}),
             "spec": {
                 "type": "service",
-                "steps": [{"id": "pr", "action": "publish:github:pull-request", "input": {}}],
+                "steps": [{"id": "pr", "action": "publish:bitbucket", "input": {}}],
             },
         }
     )
@@ -930,8 +930,7 @@ async def test_catalog_templates_callboard_cannot_run_are_listed_with_the_reason
     await asyncio.to_thread(app.services.sync.run)
     listing = (await aask(app, "/scaffold")).to_text()
     assert (
-        "pr-only: step pr uses the action publish:github:pull-request, which Callboard cannot "
-        "run natively"
+        "pr-only: step pr uses the action publish:bitbucket, which Callboard cannot run natively"
     ) in listing
     reply = await aask(app, "/scaffold pr-only")
     assert reply.error and "cannot be used" in reply.to_text()

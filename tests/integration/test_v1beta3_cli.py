@@ -23,7 +23,7 @@ spec:
   owner: team-a
   type: service
   steps:
-    - {id: open-pr, action: publish:github:pull-request, input: {repoUrl: x}}
+    - {id: open-pr, action: publish:bitbucket, input: {repoUrl: x}}
 """
 
 
@@ -77,7 +77,7 @@ def test_templates_lists_each_engine_and_what_cannot_run(
     assert "python-service       cookiecutter" in out
     assert (
         "pr-only              not available: step open-pr uses the action "
-        "publish:github:pull-request, which Callboard cannot run natively"
+        "publish:bitbucket, which Callboard cannot run natively"
     ) in out
     assert cli_main(["--config", str(config), "templates", "--format", "json", "--no-sync"]) == 0
     rows = {r["name"]: r for r in json.loads(capsys.readouterr().out)["templates"]}
@@ -156,7 +156,7 @@ def test_status_and_sync_name_the_templates_that_cannot_run(
 ) -> None:
     line = (
         "template pr-only (catalog template:default/pr-only): not available: step open-pr uses "
-        "the action publish:github:pull-request, which Callboard cannot run natively"
+        "the action publish:bitbucket, which Callboard cannot run natively"
     )
     cli_main(["--config", str(config), "sync"])
     assert line in capsys.readouterr().out

@@ -16,6 +16,9 @@ the workspace (``confine``); symbolic links in a skeleton are refused rather tha
 
 Publishing and registration (``publish:github``, ``publish:gitlab``, ``catalog:register``) are
 not actions here: the engine records them and Callboard's own publisher does them afterwards.
+Pull and merge requests (``LIVE``) are not actions here either: the engine asks the bot to
+open them as the step runs (``bot.scaffold.pull_requests``), since later steps and ``output``
+use the request's URL and number.
 """
 
 from __future__ import annotations
@@ -455,4 +458,18 @@ DEFERRED: Mapping[str, Mapping[str, Any]] = {
         "created": False,
     },
     "catalog:register": {},
+}
+
+# Opened by the bot while the run waits (their outputs exist only once the host's API has
+# answered). In a dry run ``publish:github:pull-request`` gives Backstage's dry-run outputs;
+# ``publish:gitlab:merge-request`` is skipped with example outputs, as Backstage's dry run does.
+LIVE: tuple[str, ...] = ("publish:github:pull-request", "publish:gitlab:merge-request")
+DRY_RUN_SKIPPED: Mapping[str, Mapping[str, Any]] = {
+    **DEFERRED,
+    "publish:gitlab:merge-request": {
+        "projectid": "<example>",
+        "projectPath": "<example>",
+        "mergeRequestUrl": "<example>",
+        "targetBranchName": "<example>",
+    },
 }

@@ -13,6 +13,9 @@
 - publishing and registration actions are recorded with their rendered input (and, for a
   publish, a copy of what it would publish) for Callboard's publisher to do after the run; in
   a dry run they are skipped with Backstage's example outputs;
+- a pull or merge request step (``actions.LIVE``) is handed to the bot as it runs (``live``:
+  the rendered input and the folder to propose) and the run waits for its answer, so that
+  later steps and ``output`` see the request's real URL and number;
 - ``spec.output`` is rendered at the end; ``links``/``text`` items with a false ``if`` drop.
 
 The request and the result are JSON (the render child's protocol). Only the standard library,
@@ -41,9 +44,17 @@ class StepFailed(Exception):
         self.step = step
 
 
-def run(request: Mapping[str, Any], on_step: Callable[[str], None] | None = None) -> dict[str, Any]:
+Live = Callable[[dict[str, Any]], Mapping[str, Any]]
+
+
+def run(
+    request: Mapping[str, Any],
+    on_step: Callable[[str], None] | None = None,
+    live: Live | None = None,
+) -> dict[str, Any]:
     """Run the template's steps; the result says what each step did and the output.
-    ``on_step`` hears each step's name as it begins (for the chat's progress line)."""
+    ``on_step`` hears each step's name as it begins (for the chat's progress line); ``live``
+    opens a pull or merge request and answers ``{"output": {...}}`` or ``{"error": "..."}``."""
     template = request["template"]
     spec = template.get("spec") or {}
     workspace = str(request["workspace"])
@@ -99,7 +110,7 @@ def run(request: Mapping[str, Any], on_step: Callable[[str], None] | None = None
                 record["status"] = "skipped"
                 continue
             handler = act.ACTIONS.get(action_id)
-            if handler is None and action_id not in act.DEFERRED:
+            if handler is None and action_id not in act.DEFERRED and action_id not in act.LIVE:
                 raise StepFailed(
                     step_id, f"Template action with ID '{action_id}' is not registered."
                 )
@@ -112,9 +123,9 @@ def run(request: Mapping[str, Any], on_step: Callable[[str], None] | None = None
                     f"Running {action_id} in dry-run mode with inputs (secrets redacted): "
                     f"{json.dumps(shown, indent=2, ensure_ascii=False)}"
                 )
-                if handler is None:
+                if handler is None and action_id in act.DRY_RUN_SKIPPED:
                     lines.append(f"Skipping because {action_id} does not support dry-run")
-                    context["steps"][step_id] = {"output": dict(act.DEFERRED[action_id])}
+                    context["steps"][step_id] = {"output": dict(act.DRY_RUN_SKIPPED[action_id])}
                     record["status"] = "skipped"
                     continue
             iterations: list[dict[str, Any]] = [{}]
@@ -162,7 +173,9 @@ def run(request: Mapping[str, Any], on_step: Callable[[str], None] | None = None
                     lines.append(f"Running step each: {shown_each}")
                 if not isinstance(inputs, Mapping):
                     raise StepFailed(step_id, f"the input of {action_id} is not an object")
-                if handler is None:
+                if action_id in act.LIVE:
+                    outs = _live(action_id, step_id, inputs, workspace, dry_run, live, lines)
+                elif handler is None:
                     outs = _defer(action_id, step_id, inputs, workspace, predicted, deferred, item)
                 else:
                     actx = act.ActionContext(
@@ -212,6 +225,46 @@ def run(request: Mapping[str, Any], on_step: Callable[[str], None] | None = None
 
 def _undrop(value: Any) -> Any:
     return None if ex.dropped(value) else value
+
+
+def _live(
+    action_id: str,
+    step_id: str,
+    inputs: Mapping[str, Any],
+    workspace: str,
+    dry_run: bool,
+    live: Live | None,
+    lines: list[str],
+) -> dict[str, Any]:
+    """A pull or merge request: opened by the bot now; its outputs as the host gave them."""
+    if dry_run:  # only publish:github:pull-request runs in a dry run, as in Backstage
+        lines.append("Performing dry run of creating pull request")
+        outs = {
+            "targetBranchName": inputs.get("branchName"),
+            "remoteUrl": inputs.get("repoUrl"),
+            "pullRequestNumber": 43,
+        }
+        lines.append("Dry run complete")
+        return outs
+    if live is None:
+        raise StepFailed(step_id, f"{action_id}: this run cannot open requests on a git host")
+    try:
+        folder = inputs.get("sourcePath")
+        if not folder and action_id == "publish:gitlab:merge-request":
+            folder = inputs.get("targetPath")  # Backstage's fallback, kept for old templates
+        source = act.confine(workspace, str(folder or "./"))
+    except act.ActionError as exc:
+        raise StepFailed(step_id, str(exc)) from None
+    if not os.path.isdir(source):
+        raise StepFailed(
+            step_id, f"{action_id}: sourcePath {inputs.get('sourcePath')} is not a folder"
+        )
+    answer = live({"step": step_id, "action": action_id, "input": dict(inputs), "source": source})
+    for line in answer.get("log") or ():
+        lines.append(str(line))
+    if answer.get("error") is not None or not isinstance(answer.get("output"), Mapping):
+        raise StepFailed(step_id, str(answer.get("error") or "the bot gave no answer"))
+    return dict(answer["output"])
 
 
 def _defer(

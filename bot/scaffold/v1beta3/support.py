@@ -1,7 +1,8 @@
 """Which of a Template's steps Callboard can run natively, read without rendering anything.
 
 A template is offered only when every step's action is one Callboard runs (``NATIVE``) or
-does through its own publisher (``PUBLISHED``). Anything else makes it "Not available" with
+does through its own publisher (``PUBLISHED``: publishing, registration, and pull or merge
+requests on a host in ``scaffold.hosts``). Anything else makes it "Not available" with
 the action named, so that it is never silently invisible.
 """
 
@@ -11,10 +12,10 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from bot.scaffold.v1beta3.actions import ACTIONS, DEFERRED
+from bot.scaffold.v1beta3.actions import ACTIONS, DEFERRED, LIVE
 
 NATIVE: tuple[str, ...] = tuple(ACTIONS)
-PUBLISHED: tuple[str, ...] = tuple(DEFERRED)
+PUBLISHED: tuple[str, ...] = (*DEFERRED, *LIVE)
 FETCH_ACTIONS = (
     "fetch:template",
     "fetch:template:file",
@@ -63,3 +64,10 @@ def skeleton_urls(spec: Mapping[str, Any]) -> list[str]:
             if isinstance(url, str) and "${{" not in url and not _URL.match(url):
                 out.append(url)
     return out
+
+
+def proposes(spec: Mapping[str, Any]) -> bool:
+    """Whether a step opens a pull or merge request (on a repository the user names)."""
+    return any(
+        isinstance(step, Mapping) and step.get("action") in LIVE for step in spec.get("steps") or ()
+    )
