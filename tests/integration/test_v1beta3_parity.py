@@ -68,6 +68,11 @@ UPSTREAM_VALUES: dict[str, Any] = {
     "java_package_name": "parity",
     "dryRun": True,
 }
+# Where a template's RepoUrlPicker allows only other hosts, a repository there (the form
+# refuses any other, as Backstage's does).
+UPSTREAM_OVERRIDES: dict[str, dict[str, Any]] = {
+    "gitlab-merge-request": {"repoUrl": "gitlab.com?owner=acme&repo=parity-app"},
+}
 
 
 @pytest.fixture(scope="session")
@@ -103,7 +108,7 @@ def stage(kind: str, name: str, tmp_path: Path) -> tuple[Path, dict[str, Any]]:
         with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
             tar.extractall(tmp_path / "x", filter="data")
         shutil.move(tmp_path / "x" / "scaffolder-templates" / name, folder)
-        return folder / "template.yaml", dict(UPSTREAM_VALUES)
+        return folder / "template.yaml", {**UPSTREAM_VALUES, **UPSTREAM_OVERRIDES.get(name, {})}
     source = EXAMPLES / name
     if not source.is_dir():
         pytest.skip(f"../shared is not present ({source} missing)")
