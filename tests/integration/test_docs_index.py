@@ -289,6 +289,57 @@ def test_only_changed_pages_are_indexed_again(make_app: AppFactory, tmp_path: Pa
     assert docs.search("zulu").hits
 
 
+def test_a_fresh_process_reads_no_unchanged_site_and_still_sees_every_change(
+    make_app: AppFactory, tmp_path: Path
+) -> None:
+    """A no-change sync in a new process (a new indexer over the stored index) stats each
+    site's files but reads none: every site is skipped, nothing is re-indexed, and the stored
+    problems are reported again. An edited, added or nested page, an edited mkdocs.yml and
+    docs that appear are each still found by the next new process."""
+    target = catalog(
+        tmp_path,
+        {"svc": component("svc"), "other": component("other"), "bare": component("bare")},
+    )
+    site(tmp_path, "svc", {"index.md": "# Svc\n\nAlpha.\n", "ops.md": "# Ops\n\nCharlie.\n"})
+    site(tmp_path, "other", {"index.md": "# Other\n\nDelta.\n"})
+    app = make_app(sources=file_source(target), sync=False)
+    docs = docs_of(app)
+    first = app.services.sync.run().steps[0]
+    assert "3 sites and 3 pages re-indexed" in first.summary
+    # "bare" declares docs it does not have: a real finding, one for its entity.
+    assert [(p.entity, p.level) for p in first.problems] == [("component:default/bare", "error")]
+
+    def fresh() -> Any:
+        return DocsIndexer(SqlDocsIndex(app.db), DocsSettings(), app.services.sync.sources).index()
+
+    again = fresh()
+    assert (again.sites, again.sites_skipped, again.sites_changed) == (3, 3, 0)
+    assert (again.pages, again.pages_indexed, again.pages_removed) == (3, 0, 0)
+    assert [p.message for p in again.problems] == [p.message for p in first.problems]
+    assert "3 sites unchanged and not read" in again.summary()
+
+    write(tmp_path / "svc" / "docs" / "ops.md", "# Ops\n\nEcho foxtrot golf.\n")
+    edited = fresh()
+    assert (edited.sites_skipped, edited.sites_changed, edited.pages_indexed) == (2, 1, 1)
+    assert docs.search("echo").hits and not docs.search("charlie").hits
+
+    write(tmp_path / "other" / "docs" / "guides" / "deep.md", "# Deep\n\nHotel.\n")
+    nested = fresh()
+    assert (nested.sites_skipped, nested.sites_changed, nested.pages_indexed) == (2, 1, 1)
+    assert docs.search("hotel").hits
+
+    write(tmp_path / "other" / "mkdocs.yml", "site_name: India Juliet\n")
+    renamed = fresh()
+    assert (renamed.sites_skipped, renamed.sites_changed) == (2, 1)
+    assert docs.site("component:default/other").site_name == "India Juliet"  # type: ignore[union-attr]
+
+    site(tmp_path, "bare", {"index.md": "# Bare\n\nKilo.\n"})
+    found = fresh()
+    assert (found.sites_skipped, found.sites_changed, found.problems) == (2, 1, [])
+    assert docs.search("kilo").hits
+    assert fresh().sites_skipped == 3
+
+
 def test_force_reindexes_everything(make_app: AppFactory, tmp_path: Path) -> None:
     target = catalog(tmp_path, {"svc": component("svc")})
     site(tmp_path, "svc", {"index.md": "# Svc\n\nAlpha.\n"})
