@@ -3,7 +3,11 @@
 For each entity with ``backstage.io/techdocs-ref`` it finds the site (``discover``), reads
 ``mkdocs.yml`` (``mkdocs``), hashes every Markdown page under the docs folder, and re-splits
 only the pages whose bytes (or title) changed; a site whose inputs all hash the same is
-skipped. Dates come from git, one ``git log`` per repository (``gitdates``), else file times.
+skipped. Before any of that, a site whose entity row and file stats (site folder, mkdocs.yml,
+every folder and page of the docs tree, the repository's HEAD) match what was stored with it
+(``docs_sites.stat``) is not read at all, so a no-change sync in a fresh process costs a few
+stats per site, as the catalog's own files do (``catalog_files.stat``). Dates come from git,
+one ``git log`` per repository (``gitdates``), else file times.
 Every problem is kept for its entity (stored with the site, shown by ``callboard sync``):
 one bad file never stops the other pages or sites from being indexed.
 """
@@ -162,7 +166,8 @@ class DocsIndexer:
         return StepReport(self.name, done.summary(), list(done.problems), ok=done.disabled is None)
 
     def index(self, force: bool = False) -> DocsReport:
-        """Index every entity's docs; an unchanged site costs a stat of each of its files."""
+        """Index every entity's docs; an unchanged site costs a stat of each of its files
+        (``force``: every site is read and every page split again)."""
         started = time.perf_counter()
         report = DocsReport()
         if not self.settings.enabled:
@@ -277,8 +282,9 @@ class DocsIndexer:
     def _stat_hash(self, entity: _Entity, location: SiteLocation, old: StoredSite | None) -> str:
         """A hash of everything a site's indexing reads, by stat rather than by content: the
         settings, the entity row, the site folder, mkdocs.yml, every folder and Markdown page
-        of the docs tree as last stored, and the repository's HEAD when its dates came from
-        git. Equal to the stored one, the site is not read again (as catalog files are not)."""
+        of the docs tree as last stored, and, when it has any docs, its repository's HEAD
+        (the dates come from git). Equal to the stored one, the site is not read again (as
+        catalog files are not)."""
         h = hashlib.sha256()
         s = self.settings
         h.update(
@@ -287,11 +293,15 @@ class DocsIndexer:
             f"{location.site_dir}\0{location.root}\0".encode()
         )
         site_dir = str(location.site_dir)
-        for path in (site_dir, *(os.path.join(site_dir, n) for n in MKDOCS_FILES)):
-            h.update(_stat_bytes(path))
+        h.update(_stat_bytes(site_dir))
+        found = False
+        for name in MKDOCS_FILES:
+            info = _stat_bytes(os.path.join(site_dir, name))
+            found = found or info != _MISSING
+            h.update(info)
         docs_dir = (old.docs_dir if old is not None else None) or "docs"
-        _tree_stats(os.path.join(site_dir, docs_dir), h)
-        if old is not None and old.dates_from is not None:
+        found = _tree_stats(os.path.join(site_dir, docs_dir), h) or found
+        if found:  # the same test on every run: a site with no docs never asks git
             repo = self.git.repo_for(location.site_dir)
             if repo is not None:
                 h.update(f"git\0{repo.root}\0{repo.head}\0{repo.shallow}\0".encode())
@@ -867,21 +877,27 @@ def _markdown_files(root: Path) -> list[tuple[str, os.DirEntry[str]]]:
     return out
 
 
+_MISSING = b"-\0"
+
+
 def _stat_bytes(path: str) -> bytes:
-    """A path's size, times, inode and device (``-`` when it cannot be stat'ed)."""
+    """A path's size, times, inode and device (``_MISSING`` when it cannot be stat'ed)."""
     try:
         i = os.stat(path)
     except OSError:
-        return b"-\0"
+        return _MISSING
     text = f"{i.st_mode}:{i.st_size}:{i.st_mtime_ns}:{i.st_ctime_ns}:{i.st_ino}:{i.st_dev}\0"
     return text.encode()
 
 
-def _tree_stats(root: str, h: Any) -> None:
+def _tree_stats(root: str, h: Any) -> bool:
     """Feed ``h`` the stats of ``root``, each folder under it and each Markdown file, walked
     as ``_markdown_files`` walks (dot-names skipped, links to folders not followed): a page
-    added, removed, renamed or edited changes the hash."""
-    h.update(_stat_bytes(root))
+    added, removed, renamed or edited changes the hash. Whether ``root`` is there."""
+    top = _stat_bytes(root)
+    h.update(top)
+    if top == _MISSING:
+        return False
     stack = [(root, "")]
     while stack:
         folder, prefix = stack.pop()
@@ -911,6 +927,7 @@ def _tree_stats(root: str, h: Any) -> None:
                 f"{info.st_ctime_ns}:{info.st_ino}\0".encode(errors="surrogateescape")
             )
         stack.extend(reversed(subfolders))
+    return True
 
 
 def _nav_json(nav: Iterable[NavEntry] | None) -> list[list[Any]]:

@@ -237,6 +237,31 @@ def test_last_updated_dates_come_from_git_commits(
     assert not draft.in_nav
 
 
+def test_a_fresh_process_sees_a_new_commit_that_changed_no_docs_file(
+    make_app: AppFactory, tmp_path: Path
+) -> None:
+    """Editing a code file changes no stat the docs step takes, but the new commit moves the
+    code date: a new process does not skip the site, and stores that date."""
+    target = dated_repo(tmp_path / "repo")
+    app = make_app(sources=file_source(target))
+    docs = docs_of(app)
+    assert docs.site("component:default/svc").freshness.code_updated == when(  # type: ignore[union-attr]
+        "2025-02-01T12:00:00"
+    )
+
+    def fresh() -> Any:
+        return DocsIndexer(SqlDocsIndex(app.db), DocsSettings(), app.services.sync.sources).index()
+
+    assert fresh().sites_skipped == 1
+    write(tmp_path / "repo" / "svc" / "src" / "app.py", "print('v3')\n")
+    commit(tmp_path / "repo", "more code", "2025-03-01")
+    moved = fresh()
+    assert (moved.sites_skipped, moved.pages_indexed) == (0, 0)
+    facts = docs.site("component:default/svc").freshness  # type: ignore[union-attr]
+    assert facts.code_updated == when("2025-03-01T12:00:00")
+    assert fresh().sites_skipped == 1
+
+
 def test_outside_git_file_times_are_used(make_app: AppFactory, tmp_path: Path) -> None:
     target = catalog(tmp_path, {"svc": component("svc")})
     site(tmp_path, "svc", {"index.md": "# Svc\n\nHello.\n"})
