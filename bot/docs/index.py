@@ -3,7 +3,11 @@
 For each entity with ``backstage.io/techdocs-ref`` it finds the site (``discover``), reads
 ``mkdocs.yml`` (``mkdocs``), hashes every Markdown page under the docs folder, and re-splits
 only the pages whose bytes (or title) changed; a site whose inputs all hash the same is
-skipped. Dates come from git, one ``git log`` per repository (``gitdates``), else file times.
+skipped. Before any of that, a site whose entity row and file stats (site folder, mkdocs.yml,
+every folder and page of the docs tree, the repository's HEAD) match what was stored with it
+(``docs_sites.stat``) is not read at all, so a no-change sync in a fresh process costs a few
+stats per site, as the catalog's own files do (``catalog_files.stat``). Dates come from git,
+one ``git log`` per repository (``gitdates``), else file times.
 Every problem is kept for its entity (stored with the site, shown by ``callboard sync``):
 one bad file never stops the other pages or sites from being indexed.
 """
@@ -52,6 +56,7 @@ class DocsReport:
 
     sites: int = 0
     sites_changed: int = 0
+    sites_skipped: int = 0  # entity and file stats as last indexed: not read at all
     pages: int = 0
     pages_indexed: int = 0
     pages_removed: int = 0
@@ -68,6 +73,7 @@ class DocsReport:
         return (
             f"{self.sites} sites, {self.pages} pages, {self.sections} sections;"
             f" {self.sites_changed} sites and {self.pages_indexed} pages re-indexed,"
+            f" {self.sites_skipped} sites unchanged and not read,"
             f" {self.pages_removed} pages and {len(self.removed_sites)} sites removed;"
             f" {errors} errors, {len(self.problems) - errors} warnings, {self.duration_s:.2f}s"
         )
@@ -81,6 +87,7 @@ class _Entity:
     name: str
     title: str | None
     techdocs_ref: str
+    content_hash: str = ""
 
 
 @dataclass
@@ -108,6 +115,8 @@ class _Site:
     display_root: str = ""  # source-root-relative site folder, for problem messages
     mkdocs_sha: str | None = None
     mkdocs_mtime: float | None = None
+    stat: str | None = None  # hash of its files' stats before they were read
+    skipped: bool = False  # stats and entity as when last indexed: nothing read again
 
     @property
     def docs_rel(self) -> str:
@@ -157,7 +166,8 @@ class DocsIndexer:
         return StepReport(self.name, done.summary(), list(done.problems), ok=done.disabled is None)
 
     def index(self, force: bool = False) -> DocsReport:
-        """Index every entity's docs; an unchanged site costs a stat of each of its files."""
+        """Index every entity's docs; an unchanged site costs a stat of each of its files
+        (``force``: every site is read and every page split again)."""
         started = time.perf_counter()
         report = DocsReport()
         if not self.settings.enabled:
@@ -170,14 +180,18 @@ class DocsIndexer:
         self.git.forget_heads()
         self._seen_before, self._seen = self._seen, {}  # forget pages that went away
         self._real = RealPaths()  # links may change between syncs: resolve afresh
-        wanted = self._entities()
         stored, pages = self.store.stored()
+        wanted = self._entities(stored)
         gone = sorted(set(stored) - {e.ref for e in wanted})
         if gone:
             self.store.remove_sites(gone)
             report.removed_sites = gone
         by_name = {s.name: s for s in self.sources}
-        sites = [self._read_site(e, by_name.get(e.source)) for e in wanted]
+        sites = [
+            self._read_site(e, by_name.get(e.source), None if force else stored.get(e.ref))
+            for e in wanted
+        ]
+        report.sites_skipped = sum(1 for s in sites if s.skipped)
         dates = self._dates(sites)
         now = dt.datetime.now(dt.UTC)
         batch: list[_Site] = []
@@ -200,11 +214,16 @@ class DocsIndexer:
 
     # --- discovery and reading -------------------------------------------------------------
 
-    def _entities(self) -> list[_Entity]:
-        """Entities with a techdocs-ref; an entity's JSON is parsed again only when it changed."""
+    def _entities(self, stored: dict[str, StoredSite]) -> list[_Entity]:
+        """Entities with a techdocs-ref; an entity's JSON is parsed again only when it changed
+        (since this process last read it, or since its site was stored)."""
         found: list[_Entity] = []
         cache: dict[tuple[str, str], str | None] = {}
         rows = self.store.annotated_entities(TECHDOCS_REF)
+        for row in rows:
+            old = stored.get(row.ref)
+            if old is not None and old.entity_hash == row.content_hash:
+                self._refs.setdefault((row.ref, row.content_hash), old.techdocs_ref)
         unknown = [r.ref for r in rows if (r.ref, r.content_hash) not in self._refs]
         for ref, content_hash, data in self.store.entity_documents(unknown):
             meta = json.loads(data).get("metadata") or {}
@@ -216,11 +235,17 @@ class DocsIndexer:
             value = self._refs.get(key)
             cache[key] = value
             if value is not None:
-                found.append(_Entity(row.ref, row.source, row.file, row.name, row.title, value))
+                found.append(
+                    _Entity(
+                        row.ref, row.source, row.file, row.name, row.title, value, row.content_hash
+                    )
+                )
         self._refs = cache  # entities that left or changed are forgotten
         return found
 
-    def _read_site(self, entity: _Entity, source: CatalogSource | None) -> _Site:
+    def _read_site(
+        self, entity: _Entity, source: CatalogSource | None, old: StoredSite | None
+    ) -> _Site:
         try:
             location = locate(entity.techdocs_ref, entity.file, source, self.sources, self._real)
         except Unlocated as exc:
@@ -237,11 +262,50 @@ class DocsIndexer:
             site.display_root = site_dir
         if site.display_root == ".":
             site.display_root = ""
+        # Taken before anything is read: a file changed while it is read differs next time.
+        site.stat = self._stat_hash(entity, location, old)
+        if (
+            old is not None
+            and old.stat == site.stat
+            and old.entity_hash == entity.content_hash
+            and old.input_hash is not None
+        ):
+            site.skipped = True
+            site.input_hash = old.input_hash
+            return site
         self._read_config(site)
         if site.docs_root is not None:
             self._read_pages(site)
         site.input_hash = self._input_hash(site)
         return site
+
+    def _stat_hash(self, entity: _Entity, location: SiteLocation, old: StoredSite | None) -> str:
+        """A hash of everything a site's indexing reads, by stat rather than by content: the
+        settings, the entity row, the site folder, mkdocs.yml, every folder and Markdown page
+        of the docs tree as last stored, and, when it has any docs, its repository's HEAD
+        (the dates come from git). Equal to the stored one, the site is not read again (as
+        catalog files are not)."""
+        h = hashlib.sha256()
+        s = self.settings
+        h.update(
+            f"{INDEX_VERSION}\0{s.max_page_kb}\0{s.max_pages}\0{entity.ref}\0"
+            f"{entity.content_hash}\0{entity.source}\0{entity.file}\0{entity.techdocs_ref}\0"
+            f"{location.site_dir}\0{location.root}\0".encode()
+        )
+        site_dir = str(location.site_dir)
+        h.update(_stat_bytes(site_dir))
+        found = False
+        for name in MKDOCS_FILES:
+            info = _stat_bytes(os.path.join(site_dir, name))
+            found = found or info != _MISSING
+            h.update(info)
+        docs_dir = (old.docs_dir if old is not None else None) or "docs"
+        found = _tree_stats(os.path.join(site_dir, docs_dir), h) or found
+        if found:  # the same test on every run: a site with no docs never asks git
+            repo = self.git.repo_for(location.site_dir)
+            if repo is not None:
+                h.update(f"git\0{repo.root}\0{repo.head}\0{repo.shallow}\0".encode())
+        return h.hexdigest()
 
     def _read_config(self, site: _Site) -> None:
         loc = site.location
@@ -461,7 +525,7 @@ class DocsIndexer:
         out: dict[str, _SiteDates] = {}
         by_repo: dict[Path, tuple[Repo, list[_Site]]] = {}
         for site in sites:
-            if site.location is None or site.folder_missing:
+            if site.location is None or site.folder_missing or site.skipped:
                 continue
             repo = self.git.repo_for(site.location.site_dir)  # git runs once per repository
             if (
@@ -539,6 +603,12 @@ class DocsIndexer:
         report: DocsReport,
     ) -> None:
         ref = site.entity.ref
+        if site.skipped:
+            # Entity and every stat as when last stored: the row stands, dates included.
+            assert old is not None
+            report.pages += old.pages
+            site.problems = [Problem.from_dict(p) for p in json.loads(old.problems)]
+            return
         site_dates = dates.get(ref) or _SiteDates({}, None, None, None, None)
         changed = force or old is None or old.input_hash != site.input_hash
         config = site.config
@@ -578,6 +648,8 @@ class DocsIndexer:
                 "code_updated": site_dates.code_updated,
                 "dates_from": site_dates.source,
                 "source": site.entity.source,
+                "entity_hash": site.entity.content_hash,
+                "stat": site.stat,
             }
             if not any(_differs(getattr(old, k), v) for k, v in current.items()):
                 return
@@ -601,6 +673,8 @@ class DocsIndexer:
             "code_updated": site_dates.code_updated,
             "dates_from": site_dates.source,
             "problems": json.dumps([p.to_dict() for p in site.problems]),
+            "entity_hash": site.entity.content_hash,
+            "stat": site.stat,
         }
         if old is None:
             writes.site_inserts.append({"entity_ref": ref, "indexed_at": now, **values})
@@ -801,6 +875,59 @@ def _markdown_files(root: Path) -> list[tuple[str, os.DirEntry[str]]]:
                 out.append((f"{prefix}{entry.name}", entry))
         stack.extend(reversed(subfolders))
     return out
+
+
+_MISSING = b"-\0"
+
+
+def _stat_bytes(path: str) -> bytes:
+    """A path's size, times, inode and device (``_MISSING`` when it cannot be stat'ed)."""
+    try:
+        i = os.stat(path)
+    except OSError:
+        return _MISSING
+    text = f"{i.st_mode}:{i.st_size}:{i.st_mtime_ns}:{i.st_ctime_ns}:{i.st_ino}:{i.st_dev}\0"
+    return text.encode()
+
+
+def _tree_stats(root: str, h: Any) -> bool:
+    """Feed ``h`` the stats of ``root``, each folder under it and each Markdown file, walked
+    as ``_markdown_files`` walks (dot-names skipped, links to folders not followed): a page
+    added, removed, renamed or edited changes the hash. Whether ``root`` is there."""
+    top = _stat_bytes(root)
+    h.update(top)
+    if top == _MISSING:
+        return False
+    stack = [(root, "")]
+    while stack:
+        folder, prefix = stack.pop()
+        try:
+            with os.scandir(folder) as it:
+                entries = sorted(it, key=lambda e: e.name)
+        except OSError:
+            h.update(f"{prefix}:unreadable\0".encode())
+            continue
+        subfolders = []
+        for entry in entries:
+            if entry.name.startswith("."):
+                continue
+            try:
+                if entry.is_dir(follow_symlinks=False):
+                    subfolders.append((entry.path, f"{prefix}{entry.name}/"))
+                    info = entry.stat(follow_symlinks=False)
+                elif entry.name.lower().endswith(MARKDOWN_SUFFIXES):
+                    info = entry.stat()
+                else:
+                    continue
+            except OSError:
+                h.update(f"{prefix}{entry.name}:-\0".encode(errors="surrogateescape"))
+                continue
+            h.update(
+                f"{prefix}{entry.name}:{entry.is_symlink()}:{info.st_size}:{info.st_mtime_ns}:"
+                f"{info.st_ctime_ns}:{info.st_ino}\0".encode(errors="surrogateescape")
+            )
+        stack.extend(reversed(subfolders))
+    return True
 
 
 def _nav_json(nav: Iterable[NavEntry] | None) -> list[list[Any]]:

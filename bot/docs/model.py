@@ -124,6 +124,9 @@ class StoredSite:
     docs_updated: dt.datetime | None
     code_updated: dt.datetime | None
     dates_from: str | None
+    docs_dir: str | None = None
+    entity_hash: str | None = None  # the entity's content hash when last indexed
+    stat: str | None = None  # hash of the site's file stats then (``None``: read it)
 
 
 @dataclass(frozen=True)

@@ -151,6 +151,10 @@ docs_sites = Table(
     Column("dates_from", String(10)),  # git | file
     Column("problems", Text, nullable=False),  # JSON list of Problem dicts
     Column("indexed_at", DateTime(timezone=True), nullable=False),
+    # The entity's content hash and a hash of the stats of the site's files when indexed:
+    # both unchanged, the site is not read again (migration 0024).
+    Column("entity_hash", String(64)),
+    Column("stat", String(64)),
 )
 
 docs_pages = Table(

@@ -237,6 +237,31 @@ def test_last_updated_dates_come_from_git_commits(
     assert not draft.in_nav
 
 
+def test_a_fresh_process_sees_a_new_commit_that_changed_no_docs_file(
+    make_app: AppFactory, tmp_path: Path
+) -> None:
+    """Editing a code file changes no stat the docs step takes, but the new commit moves the
+    code date: a new process does not skip the site, and stores that date."""
+    target = dated_repo(tmp_path / "repo")
+    app = make_app(sources=file_source(target))
+    docs = docs_of(app)
+    assert docs.site("component:default/svc").freshness.code_updated == when(  # type: ignore[union-attr]
+        "2025-02-01T12:00:00"
+    )
+
+    def fresh() -> Any:
+        return DocsIndexer(SqlDocsIndex(app.db), DocsSettings(), app.services.sync.sources).index()
+
+    assert fresh().sites_skipped == 1
+    write(tmp_path / "repo" / "svc" / "src" / "app.py", "print('v3')\n")
+    commit(tmp_path / "repo", "more code", "2025-03-01")
+    moved = fresh()
+    assert (moved.sites_skipped, moved.pages_indexed) == (0, 0)
+    facts = docs.site("component:default/svc").freshness  # type: ignore[union-attr]
+    assert facts.code_updated == when("2025-03-01T12:00:00")
+    assert fresh().sites_skipped == 1
+
+
 def test_outside_git_file_times_are_used(make_app: AppFactory, tmp_path: Path) -> None:
     target = catalog(tmp_path, {"svc": component("svc")})
     site(tmp_path, "svc", {"index.md": "# Svc\n\nHello.\n"})
@@ -287,6 +312,57 @@ def test_only_changed_pages_are_indexed_again(make_app: AppFactory, tmp_path: Pa
     write(tmp_path / "svc" / "catalog-info.yaml", yaml.safe_dump(renamed))
     app.services.sync.run()
     assert docs.search("zulu").hits
+
+
+def test_a_fresh_process_reads_no_unchanged_site_and_still_sees_every_change(
+    make_app: AppFactory, tmp_path: Path
+) -> None:
+    """A no-change sync in a new process (a new indexer over the stored index) stats each
+    site's files but reads none: every site is skipped, nothing is re-indexed, and the stored
+    problems are reported again. An edited, added or nested page, an edited mkdocs.yml and
+    docs that appear are each still found by the next new process."""
+    target = catalog(
+        tmp_path,
+        {"svc": component("svc"), "other": component("other"), "bare": component("bare")},
+    )
+    site(tmp_path, "svc", {"index.md": "# Svc\n\nAlpha.\n", "ops.md": "# Ops\n\nCharlie.\n"})
+    site(tmp_path, "other", {"index.md": "# Other\n\nDelta.\n"})
+    app = make_app(sources=file_source(target), sync=False)
+    docs = docs_of(app)
+    first = app.services.sync.run().steps[0]
+    assert "3 sites and 3 pages re-indexed" in first.summary
+    # "bare" declares docs it does not have: a real finding, one for its entity.
+    assert [(p.entity, p.level) for p in first.problems] == [("component:default/bare", "error")]
+
+    def fresh() -> Any:
+        return DocsIndexer(SqlDocsIndex(app.db), DocsSettings(), app.services.sync.sources).index()
+
+    again = fresh()
+    assert (again.sites, again.sites_skipped, again.sites_changed) == (3, 3, 0)
+    assert (again.pages, again.pages_indexed, again.pages_removed) == (3, 0, 0)
+    assert [p.message for p in again.problems] == [p.message for p in first.problems]
+    assert "3 sites unchanged and not read" in again.summary()
+
+    write(tmp_path / "svc" / "docs" / "ops.md", "# Ops\n\nEcho foxtrot golf.\n")
+    edited = fresh()
+    assert (edited.sites_skipped, edited.sites_changed, edited.pages_indexed) == (2, 1, 1)
+    assert docs.search("echo").hits and not docs.search("charlie").hits
+
+    write(tmp_path / "other" / "docs" / "guides" / "deep.md", "# Deep\n\nHotel.\n")
+    nested = fresh()
+    assert (nested.sites_skipped, nested.sites_changed, nested.pages_indexed) == (2, 1, 1)
+    assert docs.search("hotel").hits
+
+    write(tmp_path / "other" / "mkdocs.yml", "site_name: India Juliet\n")
+    renamed = fresh()
+    assert (renamed.sites_skipped, renamed.sites_changed) == (2, 1)
+    assert docs.site("component:default/other").site_name == "India Juliet"  # type: ignore[union-attr]
+
+    site(tmp_path, "bare", {"index.md": "# Bare\n\nKilo.\n"})
+    found = fresh()
+    assert (found.sites_skipped, found.sites_changed, found.problems) == (2, 1, [])
+    assert docs.search("kilo").hits
+    assert fresh().sites_skipped == 3
 
 
 def test_force_reindexes_everything(make_app: AppFactory, tmp_path: Path) -> None:

@@ -256,6 +256,9 @@ class MemoryDocs:
                     docs_updated=s["docs_updated"],
                     code_updated=s["code_updated"],
                     dates_from=s["dates_from"],
+                    docs_dir=s.get("docs_dir"),
+                    entity_hash=s.get("entity_hash"),
+                    stat=s.get("stat"),
                 )
                 for ref, s in self._sites.items()
             }

@@ -263,6 +263,9 @@ class SqlDocsIndex:
                     docs_updated=r.docs_updated,
                     code_updated=r.code_updated,
                     dates_from=r.dates_from,
+                    docs_dir=r.docs_dir,
+                    entity_hash=r.entity_hash,
+                    stat=r.stat,
                 )
                 for r in conn.execute(select(docs_sites))
             }
