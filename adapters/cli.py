@@ -228,10 +228,10 @@ async def _until_stopped(app: App, serving: Awaitable[Any]) -> None:
             loop.remove_signal_handler(signal.SIGTERM)
 
 
-# What asyncio raises where a loop cannot take signal handlers: ``NotImplementedError`` from a
-# loop without signal support (asyncio's own contract, e.g. on Windows), ``RuntimeError`` /
-# ``ValueError`` outside the main thread. Not a stub.
-_NO_SIGNAL_HANDLERS = (NotImplementedError, RuntimeError, ValueError)
+# What asyncio raises where a loop cannot take signal handlers: ``RuntimeError`` (and its
+# subclass that a loop without signal support raises, e.g. on Windows) and ``ValueError``
+# outside the main thread.
+_NO_SIGNAL_HANDLERS = (RuntimeError, ValueError)
 
 
 def _start_loop_lag(app: App) -> asyncio.Task[None] | None:

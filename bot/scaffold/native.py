@@ -45,6 +45,7 @@ from bot.scaffold.render import (
     _inventory,
     _render_user,
     _traversable,
+    child_env,
 )
 
 MAX_EACH = 100  # items one ``each:`` may run
@@ -366,14 +367,7 @@ def _child(
     make_non_dumpable()
     if run_as is not None:
         _chown_tree(work, *run_as)
-    env = {
-        "PATH": os.environ.get("PATH", os.defpath),
-        "HOME": str(work / "home"),
-        "TMPDIR": str(work / "tmp"),
-        "LANG": "C.UTF-8",
-        "LC_ALL": "C.UTF-8",
-        "PYTHONDONTWRITEBYTECODE": "1",
-    }
+    env = child_env(work)
     errors = work / "stderr.txt"
     timed_out = threading.Event()
     try:

@@ -189,14 +189,7 @@ def _run_worker(
     make_non_dumpable()
     if run_as is not None:
         _chown_tree(work, *run_as)
-    env = {
-        "PATH": os.environ.get("PATH", os.defpath),
-        "HOME": str(work / "home"),
-        "TMPDIR": str(work / "tmp"),
-        "LANG": "C.UTF-8",
-        "LC_ALL": "C.UTF-8",
-        "PYTHONDONTWRITEBYTECODE": "1",
-    }
+    env = child_env(work)
     try:
         done = subprocess.run(
             [sys.executable, "-I", str(WORKER)],
@@ -290,6 +283,18 @@ def _reachable_by_others(path: Path) -> bool:
             return False
     mode = os.stat(path).st_mode
     return bool(mode & stat.S_IXOTH and mode & stat.S_IROTH)
+
+
+def child_env(work: Path) -> dict[str, str]:
+    """The whole environment of a render child: no variable of the bot's (tokens) reaches it."""
+    return {
+        "PATH": os.environ.get("PATH", os.defpath),
+        "HOME": str(work / "home"),
+        "TMPDIR": str(work / "tmp"),
+        "LANG": "C.UTF-8",
+        "LC_ALL": "C.UTF-8",
+        "PYTHONDONTWRITEBYTECODE": "1",
+    }
 
 
 def _chown_tree(root: Path, uid: int, gid: int) -> None:
