@@ -279,7 +279,10 @@ def backstage_variables(
         if not isinstance(page, Mapping):
             problems.append(f"spec.parameters[{page_no}] is not an object")
             continue
-        when = _page_when(page.get("when"))
+        # A page's ``if:`` holding an expression (never a JSON schema) is read as its
+        # ``when:``, as Backstage's form reads it (its own sample templates use both).
+        test = page.get("when", page.get("if") if isinstance(page.get("if"), str) else None)
+        when = _page_when(test)
         _page(page, f"spec.parameters[{page_no}]", when, variables, problems, seen_roles)
     return tuple(variables), tuple(problems)
 
