@@ -21,6 +21,7 @@ reason when it cannot start (no node, npm or PostgreSQL).
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import os
@@ -123,6 +124,7 @@ def stage(kind: str, name: str, tmp_path: Path) -> tuple[Path, dict[str, Any]]:
         if not (SAMPLES / where / template_file).is_file():
             pytest.skip(f"no Backstage sample template at {SAMPLES / where / template_file}")
         shutil.copytree(SAMPLES / where, folder)
+        assert_as_manifested(where, folder)
         return folder / template_file, json.loads((SAMPLE_VALUES / f"{values}.json").read_text())
     if kind == "own":
         shutil.copytree(FIXTURES / name, folder)
@@ -146,6 +148,22 @@ def stage(kind: str, name: str, tmp_path: Path) -> tuple[Path, dict[str, Any]]:
         pytest.skip(f"../shared is not present ({source} missing)")
     shutil.copytree(source, folder)
     return folder / "template.yaml", dict(UPSTREAM_VALUES)
+
+
+def assert_as_manifested(where: str, folder: Path) -> None:
+    """The assembled sample template holds exactly the files its MANIFEST lists, with the
+    bytes it lists (path, upstream path, commit, sha256 prefix per line)."""
+    listed: dict[str, str] = {}
+    for line in (SAMPLES / "MANIFEST").read_text().splitlines():
+        fields = line.split("\t")
+        if len(fields) == 4 and fields[0].startswith(f"{where}/"):
+            listed[fields[0].removeprefix(f"{where}/")] = fields[3]
+    present = {
+        path.relative_to(folder).as_posix(): hashlib.sha256(path.read_bytes()).hexdigest()[:16]
+        for path in folder.rglob("*")
+        if path.is_file()
+    }
+    assert present == listed, f"{SAMPLES / where} differs from its MANIFEST"
 
 
 def backstage(url: str, template: Path, values: Path, out: Path) -> dict[str, Any]:
