@@ -244,6 +244,7 @@ def _label(key: str, prompt: Any) -> str:
 _NAME_FIELDS = ("EntityNamePicker",)
 _OWNER_FIELDS = ("OwnerPicker", "MyGroupsPicker", "OwnershipEntityRefPicker")
 _REPO_FIELDS = ("RepoUrlPicker",)
+_OWN_FIELDS = ("name", "owner", "system")  # the dialog's own fields (validate.RESERVED)
 
 
 def backstage_variables(
@@ -278,7 +279,10 @@ def backstage_variables(
         if not isinstance(page, Mapping):
             problems.append(f"spec.parameters[{page_no}] is not an object")
             continue
-        when = _page_when(page.get("when"))
+        # A page's ``if:`` holding an expression (never a JSON schema) is read as its
+        # ``when:``, as Backstage's form reads it (its own sample templates use both).
+        test = page.get("when", page.get("if") if isinstance(page.get("if"), str) else None)
+        when = _page_when(test)
         _page(page, f"spec.parameters[{page_no}]", when, variables, problems, seen_roles)
     return tuple(variables), tuple(problems)
 
@@ -420,7 +424,12 @@ def _schema_variable(
     hint = str(schema["description"]) if isinstance(schema.get("description"), str) else None
     if ui_field == "Secret" or schema.get("ui:widget") == "password":
         return _secret(key, schema, label, hint, required, ui_field), None
-    role = _role(key, ui_field, ui_options, seen_roles)
+    textual = schema.get("type") in ("string", None)
+    role = _role(key, ui_field, ui_options, seen_roles, by_name=textual)
+    if role is None and not textual and key in _OWN_FIELDS:
+        # Not Callboard's own field of that name (a JSON object, a list...): the dialog has
+        # one already, so this one is not asked in chat (``--values`` passes it on as data).
+        return None, f"shares its name with Callboard's own {key} field"
     if role is not None:
         picker = picker_of(ui_field, ui_options) if role == "repo" else None
         return Variable(
@@ -458,17 +467,24 @@ def _secret(
 
 
 def _role(
-    key: str, ui_field: str, ui_options: Mapping[str, Any], seen_roles: set[str]
+    key: str,
+    ui_field: str,
+    ui_options: Mapping[str, Any],
+    seen_roles: set[str],
+    *,
+    by_name: bool = True,
 ) -> Role | None:
-    """Which of the dialog's own fields (name, owner, system, the repository) this one is."""
+    """Which of the dialog's own fields (name, owner, system, the repository) this one is:
+    by its picker, or (``by_name``: a text field) by its name."""
     role: Role | None = None
-    if ui_field in _NAME_FIELDS or (key in NAME_CANDIDATES[:2] and "name" not in seen_roles):
+    named = key if by_name else ""
+    if ui_field in _NAME_FIELDS or (named in NAME_CANDIDATES[:2] and "name" not in seen_roles):
         role = "name"
-    elif ui_field in _OWNER_FIELDS or (key == "owner" and "owner" not in seen_roles):
+    elif ui_field in _OWNER_FIELDS or (named == "owner" and "owner" not in seen_roles):
         role = "owner"
     elif ui_field in _REPO_FIELDS:
         role = "repo"
-    elif _picks_systems(ui_field, ui_options) or (key == "system" and "system" not in seen_roles):
+    elif _picks_systems(ui_field, ui_options) or (named == "system" and "system" not in seen_roles):
         role = "system"
     return None if role is not None and role in seen_roles else role
 

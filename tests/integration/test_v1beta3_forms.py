@@ -209,3 +209,48 @@ async def _requester(app: Any) -> Any:
     from tests.integration.test_scaffold import CONSOLE_ANA
 
     return await app.services.scaffolder.requester_for(CONSOLE_ANA)
+
+
+PAGE_IF = """\
+apiVersion: scaffolder.backstage.io/v1beta3
+kind: Template
+metadata: {name: page-if}
+spec:
+  owner: team-a
+  type: service
+  parameters:
+    - title: Cloud
+      required: [name, cloudProvider]
+      properties:
+        name: {type: string}
+        cloudProvider: {type: string, enum: [AWS, GCP]}
+    - title: AWS
+      if: ${{ parameters.cloudProvider === 'AWS' }}
+      required: [awsRegion]
+      properties:
+        awsRegion: {type: string, enum: [us-east-1, eu-west-1]}
+    - title: GCP
+      if: ${{ parameters.cloudProvider === 'GCP' }}
+      required: [gcpProjectId]
+      properties:
+        gcpProjectId: {type: string}
+  steps: []
+"""
+
+
+async def test_a_pages_if_expression_is_read_as_its_when(
+    make_app: AppFactory, tmp_path: Path
+) -> None:
+    """As Backstage's conditional-parameters-demo sample template has it (``if:`` on a page):
+    choosing GCP does not demand the AWS page's fields."""
+    template = tmp_path / "page-if.yaml"
+    template.write_text(PAGE_IF)
+    source = {"type": "file", "name": "tpl", "target": str(template)}
+    app = scaffold_app(make_app, tmp_path, sources=[source])
+    dialog = await open_dialog(app, "/scaffold page-if --dry-run")
+    gcp = {"name": "page-if-demo", "cloudProvider": "GCP"}
+    missing = await submit(app, dialog, gcp)
+    assert isinstance(missing, DialogErrors)
+    assert missing.errors == {"gcpProjectId": "is required when cloudProvider is GCP"}
+    done = await submit(app, dialog, {**gcp, "gcpProjectId": "acme-1"})
+    assert isinstance(done, Reply) and not done.error, done
