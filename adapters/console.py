@@ -132,6 +132,8 @@ async def _fill_dialog(app: App, dialog: Dialog, ask: Prompt, out: TextIO) -> Re
     values: dict[str, str] = {}
     fields = dialog.fields
     print(terminal_text(dialog.title), file=out)
+    for note in dialog.notes:
+        print(terminal_text(f"  (note) {note}"), file=out)
     pending = list(fields)
     while True:
         for field in pending:

@@ -622,10 +622,11 @@ def render_modal(dialog: Dialog, metadata: str) -> dict[str, Any]:
     """The modal for a dialog: one input block per field (block_id ``field:<name>``)."""
     if not dialog.fields:
         raise RenderError(f"dialog {dialog.id} has no fields")
-    if len(dialog.fields) > BLOCKS_PER_MODAL:
+    notes = _modal_notes(dialog.notes)
+    if len(dialog.fields) + len(notes) > BLOCKS_PER_MODAL:
         raise RenderError(
             f"dialog {dialog.id} has {len(dialog.fields)} fields; a Slack modal holds "
-            f"{BLOCKS_PER_MODAL}"
+            f"{BLOCKS_PER_MODAL - len(notes)}"
         )
     if len(metadata) > MODAL_METADATA:
         raise RenderError(
@@ -639,9 +640,18 @@ def render_modal(dialog: Dialog, metadata: str) -> dict[str, Any]:
         submit=PlainTextObject(text=truncate(dialog.submit_label or "Submit", MODAL_TITLE)),
         close=PlainTextObject(text="Cancel"),
         private_metadata=metadata,
-        blocks=[_input(f) for f in dialog.fields],
+        blocks=[*notes, *[_input(f) for f in dialog.fields]],
     )
     return view.to_dict()
+
+
+def _modal_notes(notes: Sequence[str]) -> list[ContextBlock]:
+    """A form's notes (what it leaves out) above its fields, as context lines."""
+    shown = [f"_{truncate_mrkdwn(escape(plain(n)), CONTEXT_TEXT - 2)}_" for n in notes]
+    return [
+        ContextBlock(elements=[md(n) for n in shown[start : start + CONTEXT_ELEMENTS]])
+        for start in range(0, len(shown), CONTEXT_ELEMENTS)
+    ]
 
 
 def submitted_values(state: Mapping[str, Any]) -> dict[str, str]:

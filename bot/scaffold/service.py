@@ -344,6 +344,7 @@ class Scaffolder:
             title=title,
             fields=tuple(fields),
             submit_label="Dry run" if dry_run else "Create",
+            notes=template.unasked,
             state={
                 "template": template.name,
                 "digest": template.digest,

@@ -20,7 +20,7 @@ import json
 import os
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -247,9 +247,18 @@ _REPO_FIELDS = ("RepoUrlPicker",)
 _OWN_FIELDS = ("name", "owner", "system")  # the dialog's own fields (validate.RESERVED)
 
 
-def backstage_variables(
-    parameters: Any, *, ask_repo: bool = False
-) -> tuple[tuple[Variable, ...], tuple[str, ...]]:
+@dataclass(frozen=True)
+class Form:
+    """A Template's form as chat asks it: the variables; ``problems`` that make the template
+    unusable (a required field chat cannot ask); ``unasked``: optional fields chat cannot ask,
+    each named with why (shown in the dialog, never dropped silently)."""
+
+    variables: tuple[Variable, ...]
+    problems: tuple[str, ...]
+    unasked: tuple[str, ...] = ()
+
+
+def backstage_variables(parameters: Any, *, ask_repo: bool = False) -> Form:
     """A Template's ``spec.parameters`` as variables, and what cannot be asked in chat.
 
     Each page's ``properties`` become fields in order, ``required`` per page. Pickers map to
@@ -271,9 +280,10 @@ def backstage_variables(
     elif parameters is None:
         pages = []
     else:
-        return (), ("spec.parameters must be an object or a list of objects",)
+        return Form((), ("spec.parameters must be an object or a list of objects",))
     variables: list[Variable] = []
     problems: list[str] = []
+    unasked: list[str] = []
     seen_roles: set[str] = {"repo"} if ask_repo else set()
     for page_no, page in enumerate(pages):
         if not isinstance(page, Mapping):
@@ -283,8 +293,19 @@ def backstage_variables(
         # ``when:``, as Backstage's form reads it (its own sample templates use both).
         test = page.get("when", page.get("if") if isinstance(page.get("if"), str) else None)
         when = _page_when(test)
-        _page(page, f"spec.parameters[{page_no}]", when, variables, problems, seen_roles)
-    return tuple(variables), tuple(problems)
+        found = _Found(variables, problems, unasked, seen_roles)
+        _page(page, f"spec.parameters[{page_no}]", when, found)
+    return Form(tuple(variables), tuple(problems), tuple(unasked))
+
+
+@dataclass
+class _Found:
+    """What reading the pages found so far."""
+
+    variables: list[Variable]
+    problems: list[str]
+    unasked: list[str]
+    seen_roles: set[str]
 
 
 _WHEN = re.compile(
@@ -317,11 +338,10 @@ def _page(
     page: Mapping[str, Any],
     where: str,
     when: tuple[Condition, ...],
-    variables: list[Variable],
-    problems: list[str],
-    seen_roles: set[str],
+    found: _Found,
 ) -> None:
     """The fields of one page (or one conditional branch of it), conditions included."""
+    variables, problems, seen_roles = found.variables, found.problems, found.seen_roles
     required = {str(r) for r in page.get("required") or () if isinstance(r, str)}
     props = page.get("properties") or {}
     if not isinstance(props, Mapping):
@@ -336,6 +356,10 @@ def _page(
         if problem:
             if str(key) in required and not when:
                 problems.append(f"{where}.properties.{key}: {problem}")
+            else:
+                title = schema.get("title")
+                shown = f"{title} ({key})" if isinstance(title, str) and title.strip() else key
+                found.unasked.append(f"{shown} is not asked here: it {problem}")
             continue
         if var is not None:
             if when:
@@ -357,18 +381,14 @@ def _page(
                             branch,
                             f"{where}.dependencies.{field}.oneOf[{n}]",
                             (*when, cond),
-                            variables,
-                            problems,
-                            seen_roles,
+                            found,
                         )
             else:
                 _page(
                     dep,
                     f"{where}.dependencies.{field}",
                     (*when, Condition(str(field))),
-                    variables,
-                    problems,
-                    seen_roles,
+                    found,
                 )
     clauses = [page, *(c for c in page.get("allOf") or () if isinstance(c, Mapping))]
     for n, clause in enumerate(clauses):
@@ -379,10 +399,10 @@ def _page(
         then, otherwise = clause.get("then"), clause.get("else")
         label = f"{where}.allOf[{n - 1}]" if n else where
         if isinstance(then, Mapping):
-            _page(then, f"{label}.then", (*when, *conds), variables, problems, seen_roles)
+            _page(then, f"{label}.then", (*when, *conds), found)
         if isinstance(otherwise, Mapping) and len(conds) == 1:
             flipped = replace(conds[0], negate=not conds[0].negate)
-            _page(otherwise, f"{label}.else", (*when, flipped), variables, problems, seen_roles)
+            _page(otherwise, f"{label}.else", (*when, flipped), found)
 
 
 def _values_of(schema: Any) -> tuple[str, ...]:

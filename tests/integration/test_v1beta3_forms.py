@@ -254,3 +254,40 @@ async def test_a_pages_if_expression_is_read_as_its_when(
     assert missing.errors == {"gcpProjectId": "is required when cloudProvider is GCP"}
     done = await submit(app, dialog, {**gcp, "gcpProjectId": "acme-1"})
     assert isinstance(done, Reply) and not done.error, done
+
+
+UNASKED = REPO / "tests" / "fixtures" / "v1beta3" / "unasked"
+UNASKED_NOTE = (
+    "Layout (layout) is not asked here: it uses the form field AccordionField, which "
+    "Callboard cannot show in chat"
+)
+
+
+async def test_an_optional_field_chat_cannot_ask_is_named_in_the_dialog(
+    make_app: AppFactory, tmp_path: Path
+) -> None:
+    """Never dropped silently: the dialog carries a note naming the field and why, and the
+    console prints it under the form's title; the template stays usable."""
+    import io
+
+    from adapters.console import run_dialog
+
+    folder = tmp_path / "unasked"
+    shutil.copytree(UNASKED, folder)
+    app = scaffold_app(
+        make_app,
+        tmp_path,
+        sources=[{"type": "file", "name": "tpl", "target": str(folder / "template.yaml")}],
+    )
+    dialog = await open_dialog(app, "/scaffold callboard-unasked --dry-run")
+    assert [f.name for f in dialog.fields] == ["name", "owner"]
+    assert dialog.notes == (UNASKED_NOTE,)
+    answers = iter(["unasked-demo", ""])
+
+    async def ask(prompt: str, secret: bool) -> str | None:
+        return next(answers)
+
+    out = io.StringIO()
+    reply = await run_dialog(app, dialog, ask, out)
+    assert f"(note) {UNASKED_NOTE}" in out.getvalue()
+    assert not reply.error and "Dry run: unasked-demo from callboard-unasked" in reply.to_text()
