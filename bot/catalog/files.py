@@ -379,8 +379,11 @@ class _Ahead:
         return loaded
 
     def top_up(self, seen: set[str]) -> None:
-        """Read ahead up to the window; hand the changed files to the pool (started when
-        what waits to be parsed is worth it)."""
+        """Read ahead up to the window once half of it was taken; hand the changed files to
+        the pool (started when what waits to be parsed is worth it). By halves, so the pool
+        gets files by the batch, not one at a time as the walk takes them."""
+        if self.pool is not None and self.waiting_bytes > self.window // 2:
+            return
         todo: list[tuple[str, _Loaded]] = []
         while self.upcoming and self.waiting_bytes < self.window:
             rel = self.upcoming.popleft()
