@@ -417,11 +417,9 @@ class CatalogSync:
             self.rules,
             backstage_fidelity=self.fidelity == "backstage",
         )
+        freezes = self.fidelity == "backstage" and source.type != "backstage"
         rec = Reconciler(
-            run,
-            files_before,
-            writer.stored_entities,
-            writer.stored_problems() if self.fidelity == "backstage" else (),
+            run, files_before, writer.stored_entities, writer.stored_problems() if freezes else ()
         )
         batch: list[FileOutcome] = []
         size = 0
