@@ -23,7 +23,7 @@ from bot.catalog import fidelity
 from bot.catalog.candidates import Candidate
 from bot.catalog.files import stat_text
 from bot.catalog.problems import Problem
-from bot.catalog.reconcile import Plan, StoredEntity
+from bot.catalog.reconcile import FileRow, Plan, StoredEntity
 from bot.errors import StoreError
 from bot.ports import KnownFileRow, SourceMoved
 from bot.store.db import Database, bulk_insert, bump_generation
@@ -177,6 +177,7 @@ class SqlSourceWriter:
         self.source = source
         self._none_stored: bool | None = None  # the entities table was empty when first asked
         self._shared: dict[str, str] = {}
+        self._files: tuple[FileRow, ...] | None = None  # as the last plan wrote them
 
     def stored_entities(self, refs: Collection[str]) -> dict[str, StoredEntity]:
         """The stored entities among ``refs``, in chunks (a streamed sync asks a batch's)."""
@@ -277,6 +278,7 @@ class SqlSourceWriter:
             for f in plan.files
         ]
         bulk_insert(conn, catalog_files, file_rows)
+        self._files = plan.files
 
         # Problems: replace those of every file read again, and of files that left.
         conn.execute(delete(problems).where(problems.c.source == source, problems.c.file.is_(None)))
@@ -301,7 +303,15 @@ class SqlSourceWriter:
                 problems.c.message.like(f"{fidelity.DROP_PREFIX}%"),
             )
         )
-        if notes is None:
+        if notes is None and self._files is not None:
+            # The files as this transaction just wrote them, in walk order: not read back (a
+            # million refs of JSON at a million entities).
+            files = self._files
+            facts = fidelity.file_facts(
+                ((f.path, f.children, f.refs) for f in files), _stored_problems(conn, source)
+            )
+            notes = fidelity.drop_problems(facts, [f.path for f in files])
+        elif notes is None:
             rows = conn.execute(
                 select(catalog_files.c.path, catalog_files.c.children, catalog_files.c.entity_refs)
                 .where(catalog_files.c.source == source)
