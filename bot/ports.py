@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
@@ -381,7 +381,9 @@ class SourceMoved(Exception):
 class SourceWriter(Protocol):
     """One source's write transaction, under its sync lock (``SyncStore.writing``)."""
 
-    def stored_entities(self) -> dict[str, StoredEntity]: ...
+    def stored_entities(self, refs: Collection[str]) -> Mapping[str, StoredEntity]:
+        """The stored entities (of any source) among ``refs``, as this transaction sees them."""
+        ...
 
     def stored_problems(self) -> list[Problem]: ...
 
