@@ -64,6 +64,23 @@ class Resolution:
     query: str
 
 
+@dataclass(frozen=True)
+class Ownership:
+    """Who owns an entity, read in one go: all that ``/whoowns`` shows of its owner.
+
+    ``owner_ref`` is the entity's first ``ownedBy`` target (None: no owner recorded) and
+    ``owner`` that entity (None also when the ref is not in the catalog). For a Group owner,
+    ``parents`` is its chain of parents, nearest first (it stops at a cycle), and ``members``
+    its members by display name; for a User owner, ``groups`` the groups it is a member of.
+    """
+
+    owner_ref: EntityRef | None = None
+    owner: Entity | None = None
+    parents: tuple[EntityRef, ...] = ()
+    members: tuple[Entity, ...] = ()
+    groups: tuple[EntityRef, ...] = ()
+
+
 def _norm(text: str) -> str:
     return re.sub(r"[\s_]+", "-", text.strip().lower())
 
@@ -680,6 +697,13 @@ class CatalogReader:
                 return exact
         return self.index().resolve(text, kinds)
 
+    def resolve_entity(
+        self, text: str, kinds: Sequence[str] = ()
+    ) -> tuple[Resolution, Entity | None]:
+        """``resolve``, and the entity it names (None: removed by a sync since the index)."""
+        found = self.resolve(text, kinds)
+        return found, self.get(found.ref)
+
     def _exact(self, text: str, kinds: Sequence[str]) -> Resolution | None:
         """An exact ref or name, from the store without building the name index (about a
         second for 43,000 entities); None when only the index can tell."""
@@ -719,6 +743,37 @@ class CatalogReader:
 
     def related(self, ref: EntityRef | str, rel_type: str) -> list[EntityRef]:
         return [r.target for r in self.relations(ref, (rel_type,))]
+
+    def parent_chain(self, group: EntityRef | str) -> list[EntityRef]:
+        """The group's parents, nearest first; stops at a cycle."""
+        current = EntityRef.parse(str(group))
+        chain: list[EntityRef] = []
+        seen = {current}
+        while True:
+            parents = self.related(current, "childOf")
+            if not parents or parents[0] in seen:
+                return chain
+            current = parents[0]
+            seen.add(current)
+            chain.append(current)
+
+    def members(self, group: EntityRef | str) -> list[Entity]:
+        """The group's members, by display name."""
+        found = self.get_many(self.related(group, "hasMember"))
+        return sorted(found.values(), key=lambda u: u.display_name.lower())
+
+    def ownership(self, ref: EntityRef | str) -> Ownership:
+        """Who owns ``ref``: its owner, and the owner's parents and members or groups."""
+        owners = self.related(ref, "ownedBy")
+        if not owners:
+            return Ownership()
+        owner = self.get(owners[0])
+        if owner is None:
+            return Ownership(owners[0])
+        if owner.ref.kind == "group":
+            chain, members = self.parent_chain(owner.ref), self.members(owner.ref)
+            return Ownership(owners[0], owner, tuple(chain), tuple(members))
+        return Ownership(owners[0], owner, groups=tuple(self.related(owner.ref, "memberOf")))
 
     def users_by_email(self, email: str) -> list[Entity]:
         """Users whose ``spec.profile.email`` is ``email`` (case-insensitive)."""
