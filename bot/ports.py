@@ -19,7 +19,7 @@ from bot.audit import AuditEntry, Requester
 from bot.catalog.graph import DependencyTree, Direction
 from bot.catalog.model import Entity, EntityRef, Relation
 from bot.catalog.problems import Problem
-from bot.catalog.read import NameIndex, Ownership, Resolution
+from bot.catalog.read import Holdings, NameIndex, Ownership, Resolution
 from bot.catalog.reconcile import Plan, StoredEntity
 from bot.catalog.rows import ListedEntity
 from bot.catalog.search import Query, SearchIndex, SearchResult
@@ -75,6 +75,10 @@ class CatalogQueries(Protocol):
     async def ownership(self, ref: EntityRef | str) -> Ownership:
         """Who owns ``ref`` and all that ``/whoowns`` shows of the owner, in one read (one
         hop off the loop, however many rows it takes)."""
+        ...
+
+    async def holdings(self, ref: EntityRef | str) -> Holdings:
+        """What a Group or User owns directly, with its members or groups, in one read."""
         ...
 
     async def users_by_email(self, email: str) -> list[Entity]: ...

@@ -11,7 +11,6 @@ from bot.dispatch import Arg, Args, CommandSpec, Context, Option
 from commands.common import (
     channel_fields,
     entity_line,
-    group_members,
     grouped_by_kind,
     oncall_fields,
     paged_sections,
@@ -156,23 +155,20 @@ async def _oncall(ctx: Context, entity: Entity) -> Reply:
 
 async def _owned_by(ctx: Context, who: Entity, page: int) -> Reply:
     """Asked about a Group or User: what it owns (directly), and for a group, its people."""
-    catalog = ctx.catalog
-    owned_refs = await catalog.related(who.ref, "ownerOf")
-    owned = await catalog.get_many(owned_refs)
+    held = await ctx.catalog.holdings(who.ref)  # one read, however many rows
+    owned = held.owned
     lines: list[Section] = []
     head = entity_line(who)
     if who.ref.kind == "group":
-        members = await group_members(catalog, who.ref)
-        fields = [Field("Members", str(len(members)))]
+        fields = [Field("Members", str(len(held.members)))]
         fields.extend(channel_fields(who))
         lines.append(Section(fields=tuple(fields)))
     else:
-        groups = await catalog.related(who.ref, "memberOf")
         lines.append(
             Section(
                 fields=(
                     Field("Email", who.email or "—"),
-                    Field("Member of", ", ".join(g.name for g in groups) or "no group"),
+                    Field("Member of", ", ".join(g.name for g in held.groups) or "no group"),
                 )
             )
         )

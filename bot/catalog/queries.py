@@ -20,7 +20,7 @@ from typing import ParamSpec, TypeVar
 from bot.catalog import graph
 from bot.catalog.graph import DependencyTree, Direction
 from bot.catalog.model import Entity, EntityRef, Relation
-from bot.catalog.read import CatalogReader, NameIndex, Ownership, Resolution
+from bot.catalog.read import CatalogReader, Holdings, NameIndex, Ownership, Resolution
 from bot.catalog.rows import ListedEntity
 from bot.catalog.search import Query, SearchCache, SearchIndex, SearchResult
 
@@ -75,6 +75,9 @@ class OffloadedCatalog:
 
     async def ownership(self, ref: EntityRef | str) -> Ownership:
         return await run_blocking(self.pool, self.reader.ownership, ref)
+
+    async def holdings(self, ref: EntityRef | str) -> Holdings:
+        return await run_blocking(self.pool, self.reader.holdings, ref)
 
     async def users_by_email(self, email: str) -> list[Entity]:
         return await run_blocking(self.pool, self.reader.users_by_email, email)

@@ -81,6 +81,16 @@ class Ownership:
     groups: tuple[EntityRef, ...] = ()
 
 
+@dataclass(frozen=True)
+class Holdings:
+    """What a Group or User owns directly (by ref), read in one go with its people: a
+    Group's ``members`` by display name, a User's ``groups``."""
+
+    owned: dict[str, Entity]
+    members: tuple[Entity, ...] = ()
+    groups: tuple[EntityRef, ...] = ()
+
+
 def _norm(text: str) -> str:
     return re.sub(r"[\s_]+", "-", text.strip().lower())
 
@@ -774,6 +784,13 @@ class CatalogReader:
             chain, members = self.parent_chain(owner.ref), self.members(owner.ref)
             return Ownership(owners[0], owner, tuple(chain), tuple(members))
         return Ownership(owners[0], owner, groups=tuple(self.related(owner.ref, "memberOf")))
+
+    def holdings(self, ref: EntityRef | str) -> Holdings:
+        """What ``ref`` owns directly, and its members (a Group) or groups (a User)."""
+        owned = self.get_many(self.related(ref, "ownerOf"))
+        if EntityRef.parse(str(ref)).kind == "group":
+            return Holdings(owned, members=tuple(self.members(ref)))
+        return Holdings(owned, groups=tuple(self.related(ref, "memberOf")))
 
     def users_by_email(self, email: str) -> list[Entity]:
         """Users whose ``spec.profile.email`` is ``email`` (case-insensitive)."""

@@ -385,6 +385,20 @@ async def test_ownership_and_a_resolved_entity_in_one_read(store: Store) -> None
     assert [m.display_name for m in team_a.members] == ["Aaron Zed", "Ana Silva"]
     assert [str(r) for r in team_a.parents] == ["group:default/org"]
 
+    group = await catalog.holdings("group:default/team-a")
+    assert sorted(group.owned) == [
+        "api:default/payments",
+        "component:default/payments-api",
+        "resource:default/payments-db",
+        "system:default/payments",
+    ]
+    assert [m.name for m in group.members] == ["zed", "ana.silva"] and group.groups == ()
+    user = await catalog.holdings(EntityRef.parse("user:ana.silva"))
+    assert list(user.owned) == ["component:default/solo-tool"] and user.members == ()
+    assert [str(g) for g in user.groups] == ["group:default/team-a"]
+    ghost = await catalog.holdings("group:default/ghost-team")  # not in the catalog itself
+    assert list(ghost.owned) == ["component:default/orphan"] and ghost.members == ()
+
 
 async def test_graph_walks(store: Store) -> None:
     graph = store.ports

@@ -158,11 +158,14 @@ def test_whoowns_reads_the_catalog_in_one_hop_after_the_name(
     catalog = bot.services.catalog
     counting = CountingPool(catalog.pool)  # type: ignore[attr-defined]
     monkeypatch.setattr(catalog, "pool", counting)
-    for text, owner in (
+    for text, shown in (
         ("/whoowns payments-api", "Payments Team (group:default/team-payments)"),
         ("/whoowns paymnts-api", "Payments Team (group:default/team-payments)"),
+        ("/whoowns team-payments", "payments-api"),  # what a team owns, and its people
+        ("/whoowns ana.silva", "team-payments"),  # what a person owns, and their groups
     ):
         counting.hops = 0
         reply = ask(bot, text)
-        assert field(reply, "Owner") == owner and "Members (4)" in reply.to_text()
+        assert not reply.error and shown in reply.to_text(), reply.to_text()
         assert counting.hops == 2, (text, counting.hops)
+    assert "Members (4)" in ask(bot, "/whoowns payments-api").to_text()
