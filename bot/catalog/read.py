@@ -445,48 +445,49 @@ def sorted_in_steps(items: Iterable[S], key: Callable[[S], Any] | None = None) -
 RELEASE_STEP = 2048  # items of a container freed in one go by ``release_in_steps``
 
 
-def clear_in_steps(items: list[Any]) -> None:
-    """Empty ``items`` (a list only the caller holds) ``RELEASE_STEP`` items at a time.
+def clear_in_steps(items: list[Any] | dict[Any, Any] | set[Any]) -> None:
+    """Empty ``items`` (a container only the caller holds) a slice or an item at a time.
 
     Freeing a large structure is one C call, however it happens (the last reference going,
     ``list.clear``): the 43,000 documents' texts a search index is built from take 20-25 ms
-    to free, the GIL held throughout, a stall of the event loop however far from it. Freed in
-    slices, with Python code between them that hands the GIL over like any other.
+    to free, the GIL held throughout, a stall of the event loop however far from it. Emptied
+    in steps, with Python code between them that hands the GIL over like any other.
     """
-    while items:
-        del items[-RELEASE_STEP:]
+    if isinstance(items, list):
+        while items:
+            del items[-RELEASE_STEP:]
+    elif isinstance(items, dict):
+        while items:
+            items.popitem()
+    else:
+        while items:
+            items.pop()
 
 
 def release_in_steps(holder: list[Any]) -> None:
-    """Free ``holder``'s one item (an index just replaced) a few thousand objects at a time,
-    if nothing else refers to it; ``holder`` is left empty.
+    """Free each item of ``holder`` (an index just replaced, a sync's working state) a few
+    thousand objects at a time, if nothing else refers to it; ``holder`` is left empty.
 
     A 43,000-entity search index is over a million objects: dropped whole, the last
     reference frees them all in one C call (30-40 ms, the GIL held; the name index 11 ms).
-    Here each of its containers is emptied in steps instead (lists by slices, dicts and sets
-    an item at a time), each item freeing only what hangs from it. An index that another
-    thread still holds (a search between its two hops) is left alone and freed, whole, by
-    its last user: emptying it would change an answer under way.
+    Here a container, or each container hanging from an object's attributes, is emptied in
+    steps instead (``clear_in_steps``), each item freeing only what hangs from it. A value
+    that another thread still holds (an index a search uses between its two hops) is left
+    alone and freed, whole, by its last user: emptying it would change an answer under way.
     """
-    value = holder.pop()
-    if sys.getrefcount(value) > 2:  # this name and the call's argument: someone else has it
-        return
-    attributes = getattr(value, "__dict__", None)
-    if not isinstance(attributes, dict):
-        return
-    while attributes:
-        _name, part = attributes.popitem()
-        if sys.getrefcount(part) > 2:
+    while holder:
+        value = holder.pop()
+        if sys.getrefcount(value) > 2:  # this name and the call's argument: someone has it
             continue
-        if isinstance(part, list):
-            clear_in_steps(part)
-        elif isinstance(part, dict):
-            while part:
-                part.popitem()
-        elif isinstance(part, set):
-            while part:
-                part.pop()
-        del part
+        if isinstance(value, list | dict | set):
+            clear_in_steps(value)
+            continue
+        attributes = getattr(value, "__dict__", None)
+        while isinstance(attributes, dict) and attributes:
+            _name, part = attributes.popitem()
+            if isinstance(part, list | dict | set) and sys.getrefcount(part) <= 2:
+                clear_in_steps(part)
+            del part
 
 
 PersonFacts = tuple[str | None, str | None, tuple[str, ...]]  # display name, email, chat ids
