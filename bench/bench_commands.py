@@ -1,4 +1,5 @@
-"""Issue 4's targets: p50/p99 of /describe, /owns, /deps and /search on the generated catalog.
+"""Issue 4's targets: p50/p99 of /describe, /owns, /deps and /search on the generated catalog
+(and of /whoowns, exact and misspelt, the command most asked).
 
 Every call goes through the dispatcher exactly as a chat message does (argument parsing, name
 resolution, the handler, the reply), on a catalog of 20,000 generated repositories (about
@@ -153,6 +154,8 @@ def _command_rows(app: App, names: Sequence[str], groups: Sequence[str], db: str
     hubs = _hubs(app)
     searches = [f"/search {q}" for q in _search_queries(names, groups, rng)]
     plan: list[tuple[str, str, list[str], float | None, bool]] = [
+        ("whoowns", "exact name", [f"/whoowns {n}" for n in names], None, False),
+        ("whoowns", "misspelt", [f"/whoowns {_misspell(n, rng)}" for n in names], None, False),
         ("describe", "component", [f"/describe {n}" for n in names], None, False),
         ("owns", "team", [f"/owns {g}" for g in groups], None, False),
         ("owns", "department --all", [f"/owns {d} --all" for d in departments], None, False),
@@ -165,7 +168,7 @@ def _command_rows(app: App, names: Sequence[str], groups: Sequence[str], db: str
     ]
     results: list[Result] = []
     for bench, label, lines, target, mention in plan:
-        if db != "SQLite" and bench in ("describe", "phrases"):
+        if db != "SQLite" and bench in ("describe", "phrases", "whoowns"):
             continue  # the same code path as on SQLite: the database rows below say enough
         results += _measure(app, bench, f"{label} ({db})", lines, target, mention)
     return results

@@ -480,7 +480,7 @@ class Dispatcher:
             text = args.values.get(arg.name) or ""
             if not text:
                 continue
-            found = await catalog.resolve(text, arg.kinds)
+            found, entity = await catalog.resolve_entity(text, arg.kinds)  # one read
             if found.how == "fuzzy" and not guess:
                 kinds = " or ".join(arg.kinds) or "entity"
                 refused = NotFound(
@@ -489,7 +489,6 @@ class Dispatcher:
                 )
                 refused.query = text
                 raise refused
-            entity = await catalog.get(found.ref)
             if entity is None:  # removed by a sync between index and read
                 raise NotFound(f"{found.ref} is no longer in the catalog.")
             args.entities[arg.name] = entity

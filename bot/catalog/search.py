@@ -39,7 +39,7 @@ from typing import Any
 from rapidfuzz import fuzz, process
 
 from bot.catalog.model import EntityRef
-from bot.catalog.read import Swapped, building_index, sorted_in_steps
+from bot.catalog.read import Swapped, building_index, clear_in_steps, sorted_in_steps
 from bot.catalog.rows import CatalogRows
 from bot.errors import CatalogError
 
@@ -598,4 +598,6 @@ def build_index(rows: CatalogRows) -> SearchIndex:
     with building_index():
         for row in rows.search_rows():
             pairs.append(document_texts(json.loads(row.data), row.ref, row.owner_ref))
-        return SearchIndex(pairs)
+        index = SearchIndex(pairs)
+        clear_in_steps(pairs)  # the texts: 20-25 ms to free at once for 43,000 entities
+        return index

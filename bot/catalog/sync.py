@@ -19,7 +19,7 @@ import logging
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 from bot.catalog import progress
 from bot.catalog.candidates import (
@@ -32,6 +32,7 @@ from bot.catalog.candidates import (
 from bot.catalog.files import FileRead, KnownFile, stat_key, stat_text
 from bot.catalog.model import Entity, Relation
 from bot.catalog.problems import Problem
+from bot.catalog.read import release_in_steps
 from bot.catalog.reconcile import FileOutcome, Plan, Reconciler, Run, unchanged
 from bot.catalog.rules import CatalogRules
 from bot.catalog.sources import CatalogSource
@@ -368,6 +369,10 @@ class CatalogSync:
                 close()  # stops a walk's parse workers when the sync ends early
         report.duration_s = time.perf_counter() - started
         self.store.took(source.name, int(report.duration_s * 1000))
+        # A record per file of the source, four times over: freed in steps (release_in_steps).
+        held: list[Any] = [reads, known_rows, known, positions_before]
+        del reads, known_rows, known, positions_before
+        release_in_steps(held)
         return report
 
     def _failed(
@@ -437,6 +442,10 @@ class CatalogSync:
             writer.replace_drop_notes(plan.drop_notes, now)
         self._succeeded(writer, source, report, now)
         writer.finish(report.changed)
+        # The reconciler's ref map, the plan: freed in steps, not in one C call.
+        held: list[Any] = [rec, run, plan]
+        del rec, run, plan
+        release_in_steps(held)
 
     @staticmethod
     def _write_part(
