@@ -150,7 +150,7 @@ class PullRequests:
             raise LiveError(client.refusal(status, data, f"reading the repository {full_name}"))
         clone_url = str(data.get("clone_url") or "")
         target = target or str(data.get("default_branch") or "main")
-        reviewers = _names(inputs, "reviewers", GITHUB_PR)
+        reviewers = list(dict.fromkeys(_names(inputs, "reviewers", GITHUB_PR)))
         teams = list(dict.fromkeys(_names(inputs, "teamReviewers", GITHUB_PR)))
         empty_ok = inputs.get("createWhenEmpty", True) is not False
         if not self._push(client, inputs, files, clone_url, target, branch, title, log, empty_ok):
@@ -171,8 +171,8 @@ class PullRequests:
                 log,
             )
         log.append(f"Created pull request {made['html_url']}")
-        if reviewers or teams:
-            _request_reviewers(client, path, made.get("number"), reviewers, teams, log)
+        if (reviewers or teams) and made.get("number") is not None:
+            _request_reviewers(client, path, made["number"], reviewers, teams, log)
         outputs = {
             "targetBranchName": target,
             "remoteUrl": str(made["html_url"]),
@@ -329,7 +329,11 @@ def _request_reviewers(
     body: dict[str, Any] = {"reviewers": reviewers}
     if teams:
         body["team_reviewers"] = teams
-    status, data = client.call("POST", f"{path}/pulls/{number}/requested_reviewers", body)
+    try:
+        status, data = client.call("POST", f"{path}/pulls/{number}/requested_reviewers", body)
+    except LiveError as exc:  # the request is open: its reviewers are not worth failing it
+        log.warn(f"Failure when adding reviewers to Pull request {number}: {exc}")
+        return
     if status != 201 or not isinstance(data, dict):
         why = client.refusal(status, data, f"adding reviewers to pull request {number}")
         log.warn(f"Failure when adding reviewers to Pull request {number}: {why}")
@@ -349,12 +353,18 @@ def _gitlab_user_ids(client: _Client, usernames: list[str], log: StepLog, role: 
     and left out, as Backstage's action does."""
     ids: list[int] = []
     for username in usernames:
-        status, data = client.call("GET", f"/users?username={quote(username, safe='')}")
+        try:
+            status, data = client.call("GET", f"/users?username={quote(username, safe='')}")
+        except LiveError as exc:  # unreachable: the request goes ahead without this user
+            status, data, why = 0, None, str(exc)
         found = data[0].get("id") if status == 200 and isinstance(data, list) and data else None
         if isinstance(found, int) and not isinstance(found, bool):
             ids.append(found)
             continue
-        why = "no such user" if status == 200 else client.refusal(status, data, "looking it up")
+        if status == 200:
+            why = "no such user"
+        elif status:
+            why = client.refusal(status, data, "looking it up")
         log.warn(
             f"Failed to find gitlab user id for {username}: {why}. Proceeding with MR "
             f"creation without {role}."

@@ -295,7 +295,7 @@ def backstage_variables(parameters: Any, *, ask_repo: bool = False) -> Form:
         when = _page_when(test)
         found = _Found(variables, problems, unasked, seen_roles)
         _page(page, f"spec.parameters[{page_no}]", when, found)
-    return Form(tuple(variables), tuple(problems), tuple(unasked))
+    return Form(tuple(variables), tuple(problems), tuple(dict.fromkeys(unasked)))
 
 
 @dataclass
@@ -359,7 +359,10 @@ def _page(
             else:
                 title = schema.get("title")
                 shown = f"{title} ({key})" if isinstance(title, str) and title.strip() else key
-                found.unasked.append(f"{shown} is not asked here: it {problem}")
+                needed = ""
+                if str(key) in required:  # required only in a branch: say when it is needed
+                    needed = f" (Backstage requires it when {' and '.join(map(str, when))})"
+                found.unasked.append(f"{shown} is not asked here: it {problem}{needed}")
             continue
         if var is not None:
             if when:

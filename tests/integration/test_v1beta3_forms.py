@@ -291,3 +291,34 @@ async def test_an_optional_field_chat_cannot_ask_is_named_in_the_dialog(
     reply = await run_dialog(app, dialog, ask, out)
     assert f"(note) {UNASKED_NOTE}" in out.getvalue()
     assert not reply.error and "Dry run: unasked-demo from callboard-unasked" in reply.to_text()
+
+
+def test_an_unasked_field_is_named_once_and_when_backstage_requires_it() -> None:
+    from bot.scaffold.variables import backstage_variables
+
+    lay = {"type": "object", "title": "Lay", "ui:field": "LayoutField"}
+    form = backstage_variables(
+        [
+            {
+                "properties": {"kind": {"type": "string", "enum": ["a", "b"]}},
+                "dependencies": {
+                    "kind": {
+                        "oneOf": [
+                            {"properties": {"kind": {"enum": ["a"]}, "lay": lay}},
+                            {
+                                "properties": {"kind": {"enum": ["b"]}, "lay": lay},
+                                "required": ["lay"],
+                            },
+                        ]
+                    }
+                },
+            }
+        ]
+    )
+    assert not form.problems
+    assert form.unasked == (
+        "Lay (lay) is not asked here: it uses the form field LayoutField, which Callboard "
+        "cannot show in chat",
+        "Lay (lay) is not asked here: it uses the form field LayoutField, which Callboard "
+        "cannot show in chat (Backstage requires it when kind is b)",
+    )

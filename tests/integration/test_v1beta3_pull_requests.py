@@ -121,6 +121,10 @@ class _Handler(BaseHTTPRequestHandler):
             and parts[3] == "pulls"
             and parts[5] == ("requested_reviewers")
         ):
+            if "hangup" in body.get("reviewers", []):  # the connection drops, no answer
+                self.close_connection = True
+                self.connection.shutdown(2)
+                return None
             if "ghost" in body.get("reviewers", []):
                 return self._json(
                     422,
@@ -888,3 +892,74 @@ def test_create_when_empty_false_opens_nothing_when_the_files_change_nothing(
     assert github_api.opened == []
     assert not _branch_exists(github_api.repo("acme", "monorepo"), "add-payouts")
     assert "No changes to commit, pull request was not created" in out
+
+
+def test_a_review_request_that_cannot_reach_github_leaves_the_pull_request_open(
+    github_api: FakeHostAPI,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.setenv(TOKEN_ENV, TOKEN)
+    config = write_config(tmp_path, "github", configured(github_api))
+    path = tmp_path / "templates" / "github" / "template.yaml"
+    path.write_text(
+        path.read_text().replace(
+            "title: Add ${{ parameters.name }}\n",
+            "title: Add ${{ parameters.name }}\n        reviewers: [hangup]\n",
+        )
+    )
+    code, _ = scaffold(config, "github", tmp_path)
+    out = " ".join(capsys.readouterr().out.split())
+    assert code == 0, out
+    assert len(github_api.opened) == 1
+    assert "Failure when adding reviewers to Pull request 7: cannot reach github.example" in out
+    assert "https://github.example/acme/monorepo/pull/7" in out
+
+
+def test_create_when_empty_false_still_opens_a_request_that_changes_something(
+    github_api: FakeHostAPI,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.setenv(TOKEN_ENV, TOKEN)
+    config = write_config(tmp_path, "github", configured(github_api))
+    path = tmp_path / "templates" / "github" / "template.yaml"
+    path.write_text(
+        path.read_text().replace("draft: true", "draft: true\n        createWhenEmpty: false")
+    )
+    code, _ = scaffold(config, "github", tmp_path)
+    out = " ".join(capsys.readouterr().out.split())
+    assert code == 0, out
+    assert len(github_api.opened) == 1
+    assert ls_tree(github_api.repo("acme", "monorepo"), "add-payouts") == [
+        "README.md",
+        "services/payouts/README.md",
+        "services/payouts/app.py",
+    ]
+    assert "No changes to commit" not in out
+
+
+def test_an_input_callboard_does_not_act_on_is_named_in_the_reply(
+    github_api: FakeHostAPI,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.setenv(TOKEN_ENV, TOKEN)
+    config = write_config(tmp_path, "github", configured(github_api))
+    path = tmp_path / "templates" / "github" / "template.yaml"
+    path.write_text(
+        path.read_text().replace(
+            "title: Add ${{ parameters.name }}\n",
+            "title: Add ${{ parameters.name }}\n        assignees: [ana-s]\n",
+        )
+    )
+    code, _ = scaffold(config, "github", tmp_path)
+    out = " ".join(capsys.readouterr().out.split())
+    assert code == 0, out
+    assert (
+        "Callboard ignores the input assignees of publish:github:pull-request (not supported)"
+        in out
+    )
