@@ -33,7 +33,10 @@ def _names() -> list[str]:
 NAMES = _names()
 ROWS = [
     *(IndexEntry(f"component:default/{n}", "component", n, None) for n in NAMES),
-    *(IndexEntry(f"group:default/team-{a}", "group", f"team-{a}", f"{a.title()} Team") for a in AREAS),
+    *(
+        IndexEntry(f"group:default/team-{a}", "group", f"team-{a}", f"{a.title()} Team")
+        for a in AREAS
+    ),
 ]
 FULL = NameIndex(ROWS)
 NEAR = NameIndex(ROWS, full_scan_max=0)
@@ -83,7 +86,7 @@ def test_a_one_letter_typo_resolves_as_the_whole_scan_does(how: str) -> None:
 
 def test_a_typo_in_each_of_two_words_is_found_through_the_vocabulary() -> None:
     # Two edits apart: no one-edit variant is a name, both words are misspelt.
-    assert [e.ref for e, _ in NEAR.suggest("paymnts-ledgre")][0] == (
+    assert NEAR.suggest("paymnts-ledgre")[0][0].ref == (
         "component:default/payments-ledger"
     )
     assert _outcome(NEAR, "paymnts-ledgre") == _outcome(FULL, "paymnts-ledgre")
