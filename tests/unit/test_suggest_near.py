@@ -86,9 +86,7 @@ def test_a_one_letter_typo_resolves_as_the_whole_scan_does(how: str) -> None:
 
 def test_a_typo_in_each_of_two_words_is_found_through_the_vocabulary() -> None:
     # Two edits apart: no one-edit variant is a name, both words are misspelt.
-    assert NEAR.suggest("paymnts-ledgre")[0][0].ref == (
-        "component:default/payments-ledger"
-    )
+    assert NEAR.suggest("paymnts-ledgre")[0][0].ref == ("component:default/payments-ledger")
     assert _outcome(NEAR, "paymnts-ledgre") == _outcome(FULL, "paymnts-ledgre")
 
 
