@@ -5,6 +5,9 @@ own name index in ``bot.catalog.read``). A typed word matches with rapidfuzz's `
 60, which forgives a typo and a partial word; a word said in a sentence to the bot ("how are
 you", "I like…") must be spelled close (plain ``ratio`` at 75), because the first word of a
 sentence is rarely a typo of a command. Case is ignored.
+
+``NearNames`` serves the entity name index of a large catalog: which of a million names are
+worth scoring against a misspelt one.
 """
 
 from __future__ import annotations

@@ -347,23 +347,24 @@ class NameIndex:
             out.append(idx)
         return out
 
-    def _near_shortlist(self, query: str, wanted: tuple[str, ...]) -> dict[int, str]:
-        """The shortlist of a large index: the best by plain ratio of the choices
-        ``NearNames`` picks, and those starting with ``query`` (of the wanted kinds)."""
-        assert self._near is not None
+    def _near_shortlist(
+        self, near: NearNames, query: str, wanted: tuple[str, ...]
+    ) -> dict[int, str]:
+        """The shortlist of a large index: the best by plain ratio of the choices ``near``
+        picks, and those starting with ``query`` (of the wanted kinds)."""
         entries = self.choice_entries
 
         def keep(idx: int) -> bool:
             return not wanted or entries[idx].kind in wanted
 
-        picked = [idx for idx in self._near.candidates(query) if keep(idx)]
+        picked = [idx for idx in near.candidates(query) if keep(idx)]
         texts = [self.choices[idx] for idx in picked]
         shortlist: dict[int, str] = {}
         for choice, _score, at in process.extract(
             query, texts, scorer=fuzz.ratio, processor=None, limit=SHORTLIST, score_cutoff=30
         ):
             shortlist[picked[at]] = choice
-        for idx in self._near.starting(query, SHORTLIST, keep):
+        for idx in near.starting(query, SHORTLIST, keep):
             shortlist.setdefault(idx, self.choices[idx])
         return shortlist
 
@@ -383,7 +384,7 @@ class NameIndex:
         # A larger catalog scores only the choices ``NearNames`` picks (sublinear).
         if self._near is not None:
             choices, entries = self.choices, self.choice_entries
-            shortlist = self._near_shortlist(query, wanted)
+            shortlist = self._near_shortlist(self._near, query, wanted)
         else:
             choices, entries = self._filtered(wanted)
             shortlist = {}
