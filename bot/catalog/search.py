@@ -30,6 +30,7 @@ import heapq
 import json
 import math
 import re
+import sys
 from array import array
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -133,6 +134,19 @@ class Posting:
 
     def __len__(self) -> int:
         return len(self.ids)
+
+
+_Tokens = tuple[tuple[str, ...], bytes]
+"""An entity's distinct tokens (interned: one string per word of the vocabulary) and the
+field bits of each."""
+
+
+def _field_tokens(doc: SearchDoc, texts: Mapping[int, Sequence[str]]) -> tuple[SearchDoc, _Tokens]:
+    fields: dict[str, int] = {}
+    for bit, values in texts.items():
+        for token in set(_TOKEN.findall(" ".join(values).lower())):
+            fields[token] = fields.get(token, 0) | bit
+    return doc, (tuple(sys.intern(t) for t in fields), bytes(fields.values()))
 
 
 @dataclass(frozen=True, slots=True)
@@ -247,13 +261,16 @@ class SearchIndex:
     def __init__(self, docs: Iterable[tuple[SearchDoc, Mapping[int, Sequence[str]]]]) -> None:
         """Index ``(doc, {field bit: texts})`` pairs; ids follow kind order, then name."""
 
-        def order(pair: tuple[SearchDoc, Mapping[int, Sequence[str]]]) -> tuple[int, str, str]:
+        def order(pair: tuple[SearchDoc, _Tokens]) -> tuple[int, str, str]:
             doc = pair[0]
             kind = doc.kind_key
             rank = KIND_ORDER.index(kind) if kind in KIND_ORDER else len(KIND_ORDER)
             return (rank, doc.name.lower(), doc.ref)
 
-        ordered = sorted_in_steps(docs, key=order)  # every sort here: 43,000 items or more
+        # Each entity's texts become its tokens as they arrive (the texts are dropped: at a
+        # million entities they were gigabytes held until the index was built).
+        compact = (_field_tokens(doc, texts) for doc, texts in docs)
+        ordered = sorted_in_steps(compact, key=order)  # every sort here: 43,000 items or more
         self.docs: list[SearchDoc] = []
         self.by_ref: dict[str, int] = {}
         postings: dict[str, Posting] = defaultdict(Posting)
@@ -265,12 +282,11 @@ class SearchIndex:
         # The name as its tokens joined by "-" (Payments_API → payments-api), for name bonuses.
         self.by_norm_name: dict[str, list[int]] = defaultdict(list)
         norm_names: list[tuple[str, int]] = []
-        for doc_id, (doc, texts) in enumerate(ordered):
+        for doc_id, (doc, (words, bits)) in enumerate(ordered):
             self.docs.append(doc)
             self.by_ref[doc.ref] = doc_id
-            for bit, values in texts.items():
-                for token in set(_TOKEN.findall(" ".join(values).lower())):
-                    postings[token].add(doc_id, bit)
+            for token, bit in zip(words, bits, strict=True):
+                postings[token].add(doc_id, bit)
             norm = "-".join(tokens(doc.name))
             self.by_norm_name[norm].append(doc_id)
             norm_names.append((norm, doc_id))
@@ -626,10 +642,10 @@ class SearchCache:
 
 def build_index(rows: CatalogRows) -> SearchIndex:
     """Read every stored entity once and index it (about a second for 43,000 entities)."""
-    pairs: list[tuple[SearchDoc, Mapping[int, Sequence[str]]]] = []
     # Hundreds of thousands of small containers: the cyclic collector would rescan them all
     # many times over while they are built, and none of them can form a cycle.
     with building_index():
-        for row in rows.search_rows():
-            pairs.append(document_texts(json.loads(row.data), row.ref, row.owner_ref))
-        return SearchIndex(pairs)
+        return SearchIndex(
+            document_texts(json.loads(row.data), row.ref, row.owner_ref)
+            for row in rows.search_rows()
+        )
