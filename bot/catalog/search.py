@@ -69,6 +69,7 @@ FUZZY_CUTOFF = 75.0
 MAX_PREFIX_TOKENS = 400  # "s" would expand to half the vocabulary: cap the expansion
 MAX_PREFIX_POSTINGS = 20_000  # and the entities a prefix may drag in (most common tokens first)
 MAX_PREFIX_BONUS = 2_000  # names starting with the query that compete for the name bonus
+LOOKUP_COST = 5  # a posting's look-up by id costs about this many steps of a walk through it
 NAME_EXACT_BONUS = 40.0
 NAME_PREFIX_BONUS = 8.0
 
@@ -340,11 +341,11 @@ class SearchIndex:
         """Entity ids passing every filter (None: no filter), and filter values that matched
         nothing."""
         unknown: dict[str, list[str]] = defaultdict(list)
-        allowed: set[int] | None = None
-
-        def narrow(ids: set[int]) -> None:
-            nonlocal allowed
-            allowed = ids if allowed is None else allowed & ids
+        # One set of ids per filter, intersected smallest first at the end; a filter of one
+        # value is its set as indexed, not a copy (at a million entities `kind:component`
+        # alone is 300,000 ids).
+        passing: list[set[int]] = []
+        narrow = passing.append
 
         simple = (
             ("kind", query.kinds, self.by_kind),
@@ -355,24 +356,28 @@ class SearchIndex:
         for name, values, table in simple:
             if not values:
                 continue
-            ids: set[int] = set()
+            hits = []
             for value in values:
                 hit = table.get(value)
                 if hit is None:
                     unknown[name].append(value)
                 else:
-                    ids |= hit
-            narrow(ids)
+                    hits.append(hit)
+            narrow(_union(hits))
         if query.owners:
-            ids = set()
+            hits = []
             for value in query.owners:
                 refs = self.owner_refs(value)
                 if not refs:
                     unknown["owner"].append(value)
-                for ref in refs:
-                    ids |= self.by_owner[ref]
-            narrow(ids)
-        return allowed, {k: tuple(v) for k, v in unknown.items()}
+                hits.extend(self.by_owner[ref] for ref in refs)
+            narrow(_union(hits))
+        unknown_values = {k: tuple(v) for k, v in unknown.items()}
+        if not passing:
+            return None, unknown_values
+        passing.sort(key=len)
+        allowed = passing[0].intersection(*passing[1:]) if len(passing) > 1 else passing[0]
+        return allowed, unknown_values
 
     def filter_values(self, name: str) -> list[str]:
         """The known values of a filter (for "did you mean" on a value that matched nothing)."""
@@ -412,7 +417,7 @@ class SearchIndex:
         w = _MASK_WEIGHTS
         if allowed is None:
             return {d: w[m] * weight for d, m in post.items()}
-        if len(allowed) < len(post):
+        if len(allowed) * LOOKUP_COST < len(post):  # each look-up is a bisection
             return {d: w[m] * weight for d in allowed if (m := post.get(d))}
         return {d: w[m] * weight for d, m in post.items() if d in allowed}
 
@@ -543,6 +548,13 @@ class SearchIndex:
             suggestions=suggestions,
             dropped=dropped,
         )
+
+
+def _union(sets: Sequence[set[int]]) -> set[int]:
+    """The ids in any of ``sets``: the one set itself (not a copy) when there is one."""
+    if len(sets) == 1:
+        return sets[0]
+    return set().union(*sets)
 
 
 def _field_names(mask: int) -> tuple[str, ...]:
