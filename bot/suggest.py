@@ -65,11 +65,11 @@ def hint(word: str, choices: Iterable[str], prefix: str = "") -> str:
 
 FULL_SCAN_MAX: Final = 100_000
 """Up to this many names and titles the name index scores every one for a misspelt name
-(about 10 ms, what a 43,000-entity catalog's 50,000 choices cost); above it, ``NearNames``
-picks the few worth scoring."""
+(about 10 ms for 100,000 on the 2-core bench machine; a 43,000-entity catalog has fewer, so
+its suggestions are as before); above it, ``NearNames`` picks the few worth scoring."""
 NEAR_WINDOW: Final = 64  # names taken on each side of a text in each sorted order
 PROBE_HITS: Final = 4  # names taken per one-edit variant (those starting with it)
-MAX_PROBED_CHARS: Final = 48  # a longer text has no one-edit variants probed (75 per char)
+MAX_PROBED_CHARS: Final = 48  # a longer text has no one-edit variants probed
 MAX_ALPHABET: Final = 40  # letters tried after one start (added or changed)
 MAX_WORDS: Final = 8  # words of a text corrected against the vocabulary
 WORD_CUTOFF: Final = 75.0  # plain ratio of a misspelt word to the vocabulary word it means
