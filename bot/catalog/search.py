@@ -144,10 +144,11 @@ field bits of each."""
 
 def _field_tokens(doc: SearchDoc, texts: Mapping[int, Sequence[str]]) -> tuple[SearchDoc, _Tokens]:
     fields: dict[str, int] = {}
+    get = fields.get
     for bit, values in texts.items():
-        for token in set(_TOKEN.findall(" ".join(values).lower())):
-            fields[token] = fields.get(token, 0) | bit
-    return doc, (tuple(sys.intern(t) for t in fields), bytes(fields.values()))
+        for token in _TOKEN.findall(" ".join(values).lower()):
+            fields[token] = get(token, 0) | bit
+    return doc, (tuple(map(sys.intern, fields)), bytes(fields.values()))
 
 
 @dataclass(frozen=True, slots=True)
@@ -287,7 +288,9 @@ class SearchIndex:
             self.docs.append(doc)
             self.by_ref[doc.ref] = doc_id
             for token, bit in zip(words, bits, strict=True):
-                postings[token].add(doc_id, bit)
+                post = postings[token]  # an entity's tokens are distinct: ids stay ascending
+                post.ids.append(doc_id)
+                post.masks.append(bit)
             norm = "-".join(tokens(doc.name))
             self.by_norm_name[norm].append(doc_id)
             norm_names.append((norm, doc_id))
