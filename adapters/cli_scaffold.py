@@ -133,7 +133,11 @@ def split_values(
     extra: dict[str, Any] = {}
     for key, value in given.items():
         var = template.variable(key)
-        if key in ("name", "owner") and (var is None or var.role == key):
+        if var is not None and var.hidden:
+            extra[key] = value  # ui:widget hidden: not asked; Backstage's form sends it as is
+        elif key in ("name", "owner") and var is None and isinstance(value, (dict, list)):
+            extra[key] = value  # a template's own object or list field of that name
+        elif key in ("name", "owner") and (var is None or var.role == key):
             values[key] = _text(value)
             if var is None:
                 extra[key] = value  # the template may read it as a parameter too

@@ -20,6 +20,7 @@ import asyncio
 import bisect
 import concurrent.futures
 import contextlib
+import getpass
 import json
 import logging
 import queue
@@ -106,7 +107,9 @@ class ConsoleProgress:
         print(f"... {terminal_text(text)}", file=self.out, flush=True)
 
 
-Prompt = Callable[[str], Awaitable[str | None]]
+Prompt = Callable[[str, bool], Awaitable[str | None]]
+"""Ask one line: ``(prompt, secret)``; a secret answer is read without echo and kept out of
+the history."""
 
 
 class PromptInterrupted(Exception):
@@ -129,6 +132,8 @@ async def _fill_dialog(app: App, dialog: Dialog, ask: Prompt, out: TextIO) -> Re
     values: dict[str, str] = {}
     fields = dialog.fields
     print(terminal_text(dialog.title), file=out)
+    for note in dialog.notes:
+        print(terminal_text(f"  (note) {note}"), file=out)
     pending = list(fields)
     while True:
         for field in pending:
@@ -139,7 +144,7 @@ async def _fill_dialog(app: App, dialog: Dialog, ask: Prompt, out: TextIO) -> Re
                 hint = " [y/n]"
             default = values.get(field.name, field.default)
             shown_default = f" ({'kept' if field.secret else default})" if default else ""
-            answer = await ask(terminal_text(f"{field.label}{hint}{shown_default}: "))
+            answer = await ask(terminal_text(f"{field.label}{hint}{shown_default}: "), field.secret)
             if answer is None:
                 return Reply(text="Dialog cancelled.", error=True)
             answer = answer.strip()
@@ -219,9 +224,9 @@ class Console:
         self._later: set[asyncio.Future[None]] = set()  # late parts of replies, to print
         self.finished = False
 
-    async def _readline(self, prompt: str) -> str | None:
+    async def _readline(self, prompt: str, secret: bool = False) -> str | None:
         if self.terminal is not None:
-            return await self.terminal.ask(prompt)
+            return await self.terminal.ask(prompt, secret)
         line = await _read_line(self.inp)
         if line == "":
             return None
@@ -314,15 +319,16 @@ class Terminal:
 
     def __init__(self, app: App) -> None:
         self.app = app
-        self._prompts: queue.Queue[tuple[str, concurrent.futures.Future[str | None]]] = (
+        self._prompts: queue.Queue[tuple[str, bool, concurrent.futures.Future[str | None]]] = (
             queue.Queue()
         )
         self._names: tuple[int, list[str], list[str]] | None = None  # index id, sorted, shown
         self._matches: list[str] = []
 
-    async def ask(self, prompt: str) -> str | None:
+    async def ask(self, prompt: str, secret: bool = False) -> str | None:
+        """The line typed at ``prompt``; a ``secret`` one is not echoed nor kept in history."""
         future: concurrent.futures.Future[str | None] = concurrent.futures.Future()
-        self._prompts.put((prompt, future))
+        self._prompts.put((prompt, secret, future))
         return await asyncio.wrap_future(future)
 
     def serve(self, worker: threading.Thread, on_interrupt: Callable[[], None]) -> None:
@@ -331,8 +337,8 @@ class Terminal:
         while worker.is_alive():
             future: concurrent.futures.Future[str | None] | None = None
             try:
-                prompt, future = self._prompts.get(timeout=0.1)
-                line: str | None = input(prompt)
+                prompt, secret, future = self._prompts.get(timeout=0.1)
+                line: str | None = getpass.getpass(prompt) if secret else input(prompt)
             except queue.Empty:
                 continue
             except EOFError:

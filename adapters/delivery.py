@@ -36,8 +36,11 @@ async def start_within(work: Awaitable[T], seconds: float) -> asyncio.Task[T]:
 
 
 def form_prompt(dialog: Dialog, text: str | None = None) -> str:
-    """What the message standing in for a form says (the reply's own text, if it has one)."""
-    return text or f"Open the form “{dialog.title}” to continue."
+    """What the message standing in for a form says (the reply's own text, if it has one),
+    and the form's notes (what it leaves out)."""
+    lines = [text or f"Open the form “{dialog.title}” to continue."]
+    lines.extend(f"Note: {note}" for note in dialog.notes)
+    return "\n".join(lines)
 
 
 def form_fallback(dialog: Dialog, command: str | None, text: str | None = None) -> Reply:

@@ -1,4 +1,5 @@
-"""Issue 4's targets: p50/p99 of /describe, /owns, /deps and /search on the generated catalog.
+"""Issue 4's targets: p50/p99 of /describe, /owns, /deps and /search on the generated catalog
+(and of /whoowns, exact and misspelt, the command most asked).
 
 Every call goes through the dispatcher exactly as a chat message does (argument parsing, name
 resolution, the handler, the reply), on a catalog of 20,000 generated repositories (about

@@ -40,3 +40,48 @@ class RunQueue:
         if self._fd is not None:
             os.close(self._fd)
             self._fd = None
+
+
+class ThreadTimes:
+    """Every thread of this process: how long each ran on a CPU and waited for one
+    (``/proc/self/task/*/schedstat``), to say what the other threads did while the event loop
+    was held (``since``). Empty where the kernel does not say."""
+
+    def __init__(self) -> None:
+        self._mark: dict[int, tuple[int, int]] = self._read()
+
+    def mark(self) -> None:
+        self._mark = self._read()
+
+    def since(self, min_ms: float = 2.0) -> str:
+        """``name ran N ms, waited M ms`` for each thread that did either for ``min_ms``
+        since ``mark``, busiest first; threads are named as ``threading`` knows them."""
+        names = {t.native_id: t.name for t in threading.enumerate()}
+        rows = []
+        for tid, (ran, waited) in self._read().items():
+            ran0, waited0 = self._mark.get(tid, (0, 0))
+            ran_ms, waited_ms = (ran - ran0) / 1e6, (waited - waited0) / 1e6
+            if ran_ms >= min_ms or waited_ms >= min_ms:
+                rows.append(
+                    (
+                        ran_ms,
+                        f"{names.get(tid, tid)} ran {ran_ms:.0f} ms, waited {waited_ms:.0f} ms",
+                    )
+                )
+        return "; ".join(text for _, text in sorted(rows, reverse=True))
+
+    @staticmethod
+    def _read() -> dict[int, tuple[int, int]]:
+        out: dict[int, tuple[int, int]] = {}
+        try:
+            tids = os.listdir("/proc/self/task")
+        except OSError:
+            return out
+        for tid in tids:
+            try:
+                with open(f"/proc/self/task/{tid}/schedstat", "rb") as f:
+                    ran, waited = f.read().split()[:2]
+                out[int(tid)] = (int(ran), int(waited))
+            except (OSError, ValueError):
+                continue  # the thread ended
+        return out

@@ -167,6 +167,7 @@ class Dialog:
     fields: tuple[DialogField, ...]
     submit_label: str = "Submit"
     state: Mapping[str, str] = field(default_factory=dict)  # carried through the round trip
+    notes: tuple[str, ...] = ()  # shown with the form: what it leaves out, and why
 
 
 @dataclass(frozen=True)

@@ -346,66 +346,8 @@ def parse_settings(
     """Validate a parsed config file against ``schema`` (its sections and source types)."""
     top = Section(data, "", file, base)
     data_dir = top.path("data_dir", "./var") or base / "var"
-    db = top.section("database")
-    url = db.str("url") or f"sqlite:///{data_dir / 'callboard.db'}"
-    db.done()
-    env_url = os.environ.get("CALLBOARD_DATABASE_URL")
-    if env_url:
-        url = env_url
-    url = _resolve_sqlite(url, base)
-    try:
-        make_url(url)
-    except Exception as exc:  # SQLAlchemy raises ArgumentError, ValueError...
-        where = "CALLBOARD_DATABASE_URL" if env_url else f"{file}: database.url"
-        raise ConfigError(f"{where} is not a valid SQLAlchemy URL: {exc}") from exc
-
-    cat = top.section("catalog")
-    refresh = cat.int("refresh_minutes", 15, minimum=1)
-    max_mb = cat.int("max_file_mb", 10, minimum=1)
-    placeholder_file_mb = cat.int("placeholder_file_mb", 20, minimum=1)
-    placeholder_sync_mb = cat.int("placeholder_sync_mb", 200, minimum=1)
-    if placeholder_sync_mb < placeholder_file_mb:
-        raise cat.error(
-            "placeholder_sync_mb",
-            f"({placeholder_sync_mb}) must be at least placeholder_file_mb ({placeholder_file_mb})",
-        )
-    parse_workers: int | None = None  # auto
-    raw_workers = cat._get("parse_workers")
-    if raw_workers is not None and raw_workers != "auto":
-        if isinstance(raw_workers, str) and raw_workers.strip().isdigit():
-            parse_workers = int(raw_workers)
-        elif (
-            isinstance(raw_workers, int) and not isinstance(raw_workers, bool) and raw_workers >= 0
-        ):
-            parse_workers = raw_workers
-        else:
-            raise cat.error(
-                "parse_workers", f"must be a whole number or auto, found {raw_workers!r}"
-            )
-    rules = parse_rules(cat)
-    from bot.catalog.rules import MODEL_LAYERS
-
-    model_layers = cat.str_list("model_layers")
-    for layer in model_layers:
-        if layer not in MODEL_LAYERS:
-            raise cat.error(
-                "model_layers", f"has {layer!r}; known layers: {', '.join(MODEL_LAYERS)}"
-            )
-    relative_placeholders = cat.str("relative_placeholders", "resolve") or "resolve"
-    if relative_placeholders not in ("resolve", "drop"):
-        raise cat.error(
-            "relative_placeholders", f"must be resolve or drop, found {relative_placeholders!r}"
-        )
-    max_glob_matches = cat.int("max_glob_matches", 1_000_000, minimum=1)
-    fidelity = cat.str("fidelity", "lenient") or "lenient"
-    if fidelity not in ("lenient", "backstage"):
-        raise cat.error("fidelity", f"must be lenient or backstage, found {fidelity!r}")
-    sources = tuple(_source(s, i, refresh, schema) for i, s in enumerate(cat.sections("sources")))
-    names = [s.name for s in sources]
-    dupes = sorted({n for n in names if names.count(n) > 1})
-    if dupes:
-        raise cat.error("sources", f"have duplicate names {', '.join(dupes)}; set `name:` on each")
-    cat.done()
+    url = _database_url(top, file, base, data_dir)
+    catalog = _catalog_settings(top.section("catalog"), schema)
 
     con = top.section("console")
     console = ConsoleSettings(
@@ -422,34 +364,102 @@ def parse_settings(
 
     extra: dict[str, Any] = {}
     for section in schema.sections:
-        name = section.name
-        parser = section.parse
-        sec = top.section(name)
-        extra[name] = parser(sec)
+        sec = top.section(section.name)
+        extra[section.name] = section.parse(sec)
         sec.done()
     top.done()
     return Settings(
         path=path,
         data_dir=data_dir,
         database_url=url,
-        catalog=CatalogSettings(
-            refresh,
-            sources,
-            max_mb,
-            parse_workers,
-            placeholder_file_mb,
-            placeholder_sync_mb,
-            rules,
-            frozenset(model_layers),
-            relative_placeholders,
-            fidelity,
-            max_glob_matches,
-        ),
+        catalog=catalog,
         console=console,
         backstage_url=backstage_url.rstrip("/") if backstage_url else None,
         admins=admins,
         sections=extra,
     )
+
+
+def _database_url(top: Section, file: str, base: Path, data_dir: Path) -> str:
+    """``database.url`` (CALLBOARD_DATABASE_URL wins), a relative SQLite path resolved."""
+    db = top.section("database")
+    url = db.str("url") or f"sqlite:///{data_dir / 'callboard.db'}"
+    db.done()
+    env_url = os.environ.get("CALLBOARD_DATABASE_URL")
+    if env_url:
+        url = env_url
+    url = _resolve_sqlite(url, base)
+    try:
+        make_url(url)
+    except Exception as exc:  # SQLAlchemy raises ArgumentError, ValueError...
+        where = "CALLBOARD_DATABASE_URL" if env_url else f"{file}: database.url"
+        raise ConfigError(f"{where} is not a valid SQLAlchemy URL: {exc}") from exc
+    return url
+
+
+def _catalog_settings(cat: Section, schema: ConfigSchema) -> CatalogSettings:
+    """The ``catalog`` section: limits, parsing, rules and the sources."""
+    refresh = cat.int("refresh_minutes", 15, minimum=1)
+    max_mb = cat.int("max_file_mb", 10, minimum=1)
+    placeholder_file_mb = cat.int("placeholder_file_mb", 20, minimum=1)
+    placeholder_sync_mb = cat.int("placeholder_sync_mb", 200, minimum=1)
+    if placeholder_sync_mb < placeholder_file_mb:
+        raise cat.error(
+            "placeholder_sync_mb",
+            f"({placeholder_sync_mb}) must be at least placeholder_file_mb ({placeholder_file_mb})",
+        )
+    parse_workers = _parse_workers(cat)
+    rules = parse_rules(cat)
+    from bot.catalog.rules import MODEL_LAYERS
+
+    model_layers = cat.str_list("model_layers")
+    for layer in model_layers:
+        if layer not in MODEL_LAYERS:
+            raise cat.error(
+                "model_layers", f"has {layer!r}; known layers: {', '.join(MODEL_LAYERS)}"
+            )
+    relative_placeholders = _choice(cat, "relative_placeholders", ("resolve", "drop"))
+    max_glob_matches = cat.int("max_glob_matches", 1_000_000, minimum=1)
+    fidelity = _choice(cat, "fidelity", ("lenient", "backstage"))
+    sources = tuple(_source(s, i, refresh, schema) for i, s in enumerate(cat.sections("sources")))
+    names = [s.name for s in sources]
+    dupes = sorted({n for n in names if names.count(n) > 1})
+    if dupes:
+        raise cat.error("sources", f"have duplicate names {', '.join(dupes)}; set `name:` on each")
+    cat.done()
+    return CatalogSettings(
+        refresh,
+        sources,
+        max_mb,
+        parse_workers,
+        placeholder_file_mb,
+        placeholder_sync_mb,
+        rules,
+        frozenset(model_layers),
+        relative_placeholders,
+        fidelity,
+        max_glob_matches,
+    )
+
+
+def _choice(sec: Section, key: str, allowed: tuple[str, str]) -> str:
+    """One of two words; the first is the default."""
+    value = sec.str(key, allowed[0]) or allowed[0]
+    if value not in allowed:
+        raise sec.error(key, f"must be {allowed[0]} or {allowed[1]}, found {value!r}")
+    return value
+
+
+def _parse_workers(cat: Section) -> int | None:
+    """``catalog.parse_workers``: a whole number, or auto (None)."""
+    raw = cat._get("parse_workers")
+    if raw is None or raw == "auto":
+        return None
+    if isinstance(raw, str) and raw.strip().isdigit():
+        return int(raw)
+    if isinstance(raw, int) and not isinstance(raw, bool) and raw >= 0:
+        return raw
+    raise cat.error("parse_workers", f"must be a whole number or auto, found {raw!r}")
 
 
 def _resolve_sqlite(url: str, base: Path) -> str:

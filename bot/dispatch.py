@@ -393,41 +393,9 @@ class Dispatcher:
         except ValueError as exc:
             raise BadArguments(f"Cannot read the arguments ({exc}). Usage: {spec.usage}") from None
         args = Args(raw=text)
-        options = {o.name: o for o in spec.options}
         for opt in spec.options:
             args.options[opt.name] = opt.default if opt.kind != "flag" else bool(opt.default)
-        positional: list[str] = []
-        i = 0
-        while i < len(words):
-            word = words[i]
-            if word == "--":  # the usual end of options: what follows is taken as written
-                positional.extend(words[i + 1 :])
-                break
-            if word.startswith("--") and len(word) > 2:
-                key, eq, value = word[2:].partition("=")
-                found = options.get(key)
-                if found is None:
-                    self._sibling_option(spec, key)
-                    known = ", ".join(f"--{o}" for o in options) or "none"
-                    raise BadArguments(
-                        f"/{spec.name} has no option --{key} (options: {known}). "
-                        f"Usage: {spec.usage}"
-                    )
-                opt = found
-                if opt.kind == "flag":
-                    if eq:
-                        raise BadArguments(f"--{key} takes no value. Usage: {spec.usage}")
-                    args.options[key] = True
-                else:
-                    if not eq:
-                        i += 1
-                        if i >= len(words):
-                            raise BadArguments(f"--{key} needs a value. Usage: {spec.usage}")
-                        value = words[i]
-                    args.options[key] = self._option_value(spec, opt, value)
-            else:
-                positional.append(word)
-            i += 1
+        positional = self._read_options(spec, words, args)
         for index, arg in enumerate(spec.args):
             if arg.kind in ("entity", "words"):
                 value = " ".join(positional[index:])
@@ -442,6 +410,42 @@ class Dispatcher:
         if positional and not spec.args:
             raise BadArguments(f"/{spec.name} takes no arguments. Usage: {spec.usage}")
         return args
+
+    def _read_options(self, spec: CommandSpec, words: list[str], args: Args) -> list[str]:
+        """Take ``--name[=value]`` options into ``args``; the other words, in order."""
+        options = {o.name: o for o in spec.options}
+        positional: list[str] = []
+        i = 0
+        while i < len(words):
+            word = words[i]
+            if word == "--":  # the usual end of options: what follows is taken as written
+                positional.extend(words[i + 1 :])
+                break
+            if not (word.startswith("--") and len(word) > 2):
+                positional.append(word)
+                i += 1
+                continue
+            key, eq, value = word[2:].partition("=")
+            opt = options.get(key)
+            if opt is None:
+                self._sibling_option(spec, key)
+                known = ", ".join(f"--{o}" for o in options) or "none"
+                raise BadArguments(
+                    f"/{spec.name} has no option --{key} (options: {known}). Usage: {spec.usage}"
+                )
+            if opt.kind == "flag":
+                if eq:
+                    raise BadArguments(f"--{key} takes no value. Usage: {spec.usage}")
+                args.options[key] = True
+            else:
+                if not eq:
+                    i += 1
+                    if i >= len(words):
+                        raise BadArguments(f"--{key} needs a value. Usage: {spec.usage}")
+                    value = words[i]
+                args.options[key] = self._option_value(spec, opt, value)
+            i += 1
+        return positional
 
     def _sibling_option(self, spec: CommandSpec, key: str) -> None:
         """A subcommand given another subcommand's option: say whose it is."""
@@ -476,7 +480,7 @@ class Dispatcher:
             text = args.values.get(arg.name) or ""
             if not text:
                 continue
-            found = await catalog.resolve(text, arg.kinds)
+            found, entity = await catalog.resolve_entity(text, arg.kinds)  # one read
             if found.how == "fuzzy" and not guess:
                 kinds = " or ".join(arg.kinds) or "entity"
                 refused = NotFound(
@@ -485,7 +489,6 @@ class Dispatcher:
                 )
                 refused.query = text
                 raise refused
-            entity = await catalog.get(found.ref)
             if entity is None:  # removed by a sync between index and read
                 raise NotFound(f"{found.ref} is no longer in the catalog.")
             args.entities[arg.name] = entity

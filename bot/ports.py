@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
@@ -19,7 +19,7 @@ from bot.audit import AuditEntry, Requester
 from bot.catalog.graph import DependencyTree, Direction
 from bot.catalog.model import Entity, EntityRef, Relation
 from bot.catalog.problems import Problem
-from bot.catalog.read import NameIndex, Resolution
+from bot.catalog.read import Holdings, NameIndex, Ownership, Resolution
 from bot.catalog.reconcile import Plan, StoredEntity
 from bot.catalog.rows import ListedEntity
 from bot.catalog.search import Query, SearchIndex, SearchResult
@@ -55,6 +55,13 @@ class CatalogQueries(Protocol):
         """The one entity ``text`` names, or ``NotFound``/``Ambiguous`` with suggestions."""
         ...
 
+    async def resolve_entity(
+        self, text: str, kinds: Sequence[str] = ()
+    ) -> tuple[Resolution, Entity | None]:
+        """``resolve`` and ``get`` of what it names, in one read (None: removed by a sync
+        since the name index was built)."""
+        ...
+
     async def get(self, ref: EntityRef | str) -> Entity | None: ...
 
     async def get_many(self, refs: Iterable[EntityRef | str]) -> dict[str, Entity]: ...
@@ -64,6 +71,15 @@ class CatalogQueries(Protocol):
         ...
 
     async def related(self, ref: EntityRef | str, rel_type: str) -> list[EntityRef]: ...
+
+    async def ownership(self, ref: EntityRef | str) -> Ownership:
+        """Who owns ``ref`` and all that ``/whoowns`` shows of the owner, in one read (one
+        hop off the loop, however many rows it takes)."""
+        ...
+
+    async def holdings(self, ref: EntityRef | str) -> Holdings:
+        """What a Group or User owns directly, with its members or groups, in one read."""
+        ...
 
     async def users_by_email(self, email: str) -> list[Entity]: ...
 
@@ -381,7 +397,9 @@ class SourceMoved(Exception):
 class SourceWriter(Protocol):
     """One source's write transaction, under its sync lock (``SyncStore.writing``)."""
 
-    def stored_entities(self) -> dict[str, StoredEntity]: ...
+    def stored_entities(self, refs: Collection[str]) -> Mapping[str, StoredEntity]:
+        """The stored entities (of any source) among ``refs``, as this transaction sees them."""
+        ...
 
     def stored_problems(self) -> list[Problem]: ...
 

@@ -92,12 +92,6 @@ def person_line(user: Entity) -> str:
     return f"{name} <{user.email}>" if user.email else name
 
 
-async def group_members(catalog: CatalogQueries, group: EntityRef | str) -> list[Entity]:
-    refs = await catalog.related(group, "hasMember")
-    found = await catalog.get_many(refs)
-    return sorted(found.values(), key=lambda u: u.display_name.lower())
-
-
 async def parent_chain(catalog: CatalogQueries, group: EntityRef) -> list[EntityRef]:
     """The group's parents, nearest first; stops at a cycle."""
     chain: list[EntityRef] = []

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
+from dataclasses import dataclass
 
 from bot.catalog.model import DEFAULT_NAMESPACE, Entity, EntityRef
 from bot.chat import Button, Field, Link, Reply, Section
@@ -42,44 +43,108 @@ async def describe(ctx: Context, args: Args) -> Reply:
     related: dict[str, list[EntityRef]] = defaultdict(list)
     for rel in await catalog.relations(entity.ref):
         related[rel.type].append(rel.target)
-    system = next((r for r in related["partOf"] if r.kind == "system"), None)
-    parent = next((r for r in related["partOf"] if r.kind == entity.ref.kind), None)
-    domain = next((r for r in related["partOf"] if r.kind == "domain"), None)
-    if domain is None and system is not None:
-        domain = next(iter(await catalog.related(system, "partOf")), None)
-    owner_ref = related["ownedBy"][0] if related["ownedBy"] else None
-    known = await catalog.get_many(r for r in (owner_ref, system, domain, parent) if r is not None)
+    place = _Place.of(entity, related)
+    if place.domain is None and place.system is not None:
+        place.domain = next(iter(await catalog.related(place.system, "partOf")), None)
+    known = await catalog.get_many(place.refs())
 
-    def shown(ref: EntityRef) -> str:
-        # The field says the kind (System, Domain), so only an owner keeps a "user:" prefix.
-        name = ref_label(str(ref)) if ref.kind in ("group", "user") else ref.short(ref.kind)
-        found = known.get(str(ref))
-        if found is None:
-            return f"{name} (not in the catalog)"
-        return f"{found.display_name} ({name})" if found.display_name != found.name else name
+    sections = [Section(fields=tuple(_fields(entity, related, place, known)))]
+    oncall = oncall_fields(entity)
+    if oncall:
+        sections.append(Section(title="On call", fields=tuple(oncall)))
+    sections.append(_relations(related))
+    links = source_links(entity)
+    url = docs_url(settings, entity)
+    if url:
+        links.insert(0, Link("Docs", url))
+    if settings.backstage_url:
+        ref = entity.ref
+        page = f"{settings.backstage_url}/catalog/{ref.namespace}/{ref.kind}/{ref.name}"
+        links.append(Link("Backstage", page))
+    missing = _missing(entity, place.owner, place.system, links, bool(oncall))
+    if missing:
+        sections.append(Section(title="Not in the catalog", items=tuple(missing)))
+    return Reply(
+        title=_title(entity),
+        text=_text(entity),
+        sections=tuple(sections),
+        links=tuple(links),
+        buttons=tuple(_buttons(ctx, entity, place.owner, related, url)),
+    )
 
+
+@dataclass
+class _Place:
+    """Where the entity sits: its owner, system, domain and parent (of its own kind)."""
+
+    owner: EntityRef | None
+    system: EntityRef | None
+    domain: EntityRef | None
+    parent: EntityRef | None
+
+    @classmethod
+    def of(cls, entity: Entity, related: dict[str, list[EntityRef]]) -> _Place:
+        part_of = related["partOf"]
+        return cls(
+            owner=related["ownedBy"][0] if related["ownedBy"] else None,
+            system=next((r for r in part_of if r.kind == "system"), None),
+            domain=next((r for r in part_of if r.kind == "domain"), None),
+            parent=next((r for r in part_of if r.kind == entity.ref.kind), None),
+        )
+
+    def refs(self) -> list[EntityRef]:
+        return [r for r in (self.owner, self.system, self.domain, self.parent) if r is not None]
+
+
+def _shown(ref: EntityRef, known: dict[str, Entity]) -> str:
+    """A related entity as the card names it: its title and name, or that it is missing."""
+    # The field says the kind (System, Domain), so only an owner keeps a "user:" prefix.
+    name = ref_label(str(ref)) if ref.kind in ("group", "user") else ref.short(ref.kind)
+    found = known.get(str(ref))
+    if found is None:
+        return f"{name} (not in the catalog)"
+    return f"{found.display_name} ({name})" if found.display_name != found.name else name
+
+
+def _fields(
+    entity: Entity,
+    related: dict[str, list[EntityRef]],
+    place: _Place,
+    known: dict[str, Entity],
+) -> list[Field]:
+    """The card's head: what the entity is, where it sits, who it is (groups and users)."""
     fields = [Field("Kind", entity.kind)]
     if entity.spec_type:
         fields.append(Field("Type", entity.spec_type))
     if entity.lifecycle:
         fields.append(Field("Lifecycle", entity.lifecycle))
-    if owner_ref is not None:
-        fields.append(Field("Owner", shown(owner_ref)))
+    if place.owner is not None:
+        fields.append(Field("Owner", _shown(place.owner, known)))
     elif entity.ref.kind in GAP_KINDS or "owner" in entity.spec:
         fields.append(Field("Owner", "none: an ownership gap"))
-    if parent is not None:
-        fields.append(Field("Part of", shown(parent)))
-    if system is not None:
-        fields.append(Field("System", shown(system)))
-    if domain is not None:
+    if place.parent is not None:
+        fields.append(Field("Part of", _shown(place.parent, known)))
+    if place.system is not None:
+        fields.append(Field("System", _shown(place.system, known)))
+    if place.domain is not None:
         label = "Subdomain of" if entity.ref.kind == "domain" else "Domain"
-        fields.append(Field(label, shown(domain)))
+        fields.append(Field(label, _shown(place.domain, known)))
     if entity.namespace.lower() != DEFAULT_NAMESPACE:
         fields.append(Field("Namespace", entity.namespace))
     if entity.email:
         fields.append(Field("Email", entity.email))
     if entity.tags:
         fields.append(Field("Tags", ", ".join(entity.tags)))
+    fields.extend(_people_fields(entity, related))
+    if entity.source_file:
+        where = entity.source_file + (f":{entity.source_line}" if entity.source_line else "")
+        fields.append(Field("Defined in", where, inline=False))
+    return fields
+
+
+def _people_fields(entity: Entity, related: dict[str, list[EntityRef]]) -> list[Field]:
+    """A group's members, parents and channels; a user's groups."""
+    fields: list[Field] = []
     if entity.ref.kind == "group":
         members = len(related["hasMember"])
         fields.append(Field("Members", str(members) if members else "none"))
@@ -90,52 +155,31 @@ async def describe(ctx: Context, args: Args) -> Reply:
     if entity.ref.kind == "user":
         groups = ", ".join(ref_label(str(g)) for g in related["memberOf"])
         fields.append(Field("Member of", groups or "no group"))
-    if entity.source_file:
-        where = entity.source_file + (f":{entity.source_line}" if entity.source_line else "")
-        fields.append(Field("Defined in", where, inline=False))
+    return fields
 
-    sections = [Section(fields=tuple(fields))]
-    oncall = oncall_fields(entity)
-    if oncall:
-        sections.append(Section(title="On call", fields=tuple(oncall)))
+
+def _relations(related: dict[str, list[EntityRef]]) -> Section:
     counts = [
         Field(label, str(len(related[rel_type])))
         for rel_type, label in COUNTED
         if related.get(rel_type)
     ]
-    sections.append(
-        Section(title="Relations", fields=tuple(counts))
-        if counts
-        else Section(title="Relations", text="No relations to other entities.")
-    )
+    if counts:
+        return Section(title="Relations", fields=tuple(counts))
+    return Section(title="Relations", text="No relations to other entities.")
 
-    links = source_links(entity)
-    url = docs_url(settings, entity)
-    if url:
-        links.insert(0, Link("Docs", url))
-    if settings.backstage_url:
-        ref = entity.ref
-        page = f"{settings.backstage_url}/catalog/{ref.namespace}/{ref.kind}/{ref.name}"
-        links.append(Link("Backstage", page))
-    missing = _missing(entity, owner_ref, system, links, bool(oncall))
-    if missing:
-        sections.append(Section(title="Not in the catalog", items=tuple(missing)))
 
-    buttons = _buttons(ctx, entity, owner_ref, related, url)
-    if entity.description:
-        text: str | None = " ".join(entity.description.split())
-    else:
-        text = "No description." if entity.ref.kind in GAP_KINDS else None
+def _title(entity: Entity) -> str:
     title = entity.display_name
     if title.lower() != entity.name.lower():
         title += f" ({entity.name})"
-    return Reply(
-        title=f"{title} · {entity.ref}",
-        text=text,
-        sections=tuple(sections),
-        links=tuple(links),
-        buttons=tuple(buttons),
-    )
+    return f"{title} · {entity.ref}"
+
+
+def _text(entity: Entity) -> str | None:
+    if entity.description:
+        return " ".join(entity.description.split())
+    return "No description." if entity.ref.kind in GAP_KINDS else None
 
 
 def _missing(

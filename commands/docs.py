@@ -15,12 +15,14 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from collections.abc import Sequence
 
 from bot.annotations import TECHDOCS_ENTITY
 from bot.catalog.model import Entity, EntityRef
 from bot.catalog.read import KIND_PRIORITY, NameIndex
 from bot.chat import Button, Field, Link, Reply, Section
 from bot.dispatch import Arg, Args, CommandSpec, Context, Option
+from bot.docs.model import DocPage, DocsFreshness, DocSite
 from bot.docs.search import MAX_RANKED, SearchHit
 from bot.docs.service import DocsResults, DocsService
 from bot.errors import BadArguments, CatalogError
@@ -184,37 +186,9 @@ async def _entity_docs(ctx: Context, service: DocsService, entity: Entity) -> Re
     ref = str(entity.ref)
     site = await service.site(ref)
     if site is None:
-        other = entity.annotations.get(TECHDOCS_ENTITY)
-        if other:
-            target = await ctx.catalog.get(other) if ":" in other else None
-            if target is not None and await service.site(str(target.ref)) is not None:
-                shown = await _entity_docs(ctx, service, target)
-                return shown.with_notes(
-                    f"{entity.name} shows the docs of {target.ref} ({TECHDOCS_ENTITY})"
-                )
-        mentions = await service.search(f'"{entity.name}"', limit=3)
-        sections = []
-        if mentions.hits:
-            sections.append(Section(title="Mentioned in", items=await _hit_lines(ctx, mentions)))
-        return Reply(
-            title=f"{entity.display_name}: no docs",
-            text=f"{entity.ref} has no TechDocs: it has no backstage.io/techdocs-ref annotation.",
-            sections=tuple(sections),
-            buttons=(Button("Who owns it", command=f"/whoowns {entity.ref}"),),
-        )
+        return await _no_site(ctx, service, entity)
     fresh = site.freshness
-    title = f"{site.site_name or entity.display_name} docs"
-    fields = [
-        Field("Entity", ref),
-        Field("Pages", f"{fresh.pages} ({fresh.words:,} words)"),
-        Field("Docs updated", _when(fresh.docs_updated, ctx.now, fresh.dates_from)),
-    ]
-    if fresh.code_updated is not None:
-        fields.append(Field("Code updated", _when(fresh.code_updated, ctx.now)))
-    stale = fresh.stale_reasons(ctx.now, service.settings)
-    if stale:
-        fields.append(Field("Stale", "; ".join(stale), inline=False))
-    sections = [Section(fields=tuple(fields))]
+    sections = [Section(fields=tuple(_freshness_fields(ctx, service, ref, fresh)))]
     links: list[Link] = []
     if fresh.folder_missing:
         text = (
@@ -227,22 +201,12 @@ async def _entity_docs(ctx: Context, service: DocsService, entity: Entity) -> Re
         home = service.link(entity, site, pages[0].path) if pages else None
         if home:
             links.append(Link("Docs home", home))
-        items = []
-        for page in pages[:MAX_TOC_PAGES]:
-            heads = [s.title for s in page.sections if s.level == 2]
-            line = page.title + ("" if page.in_nav else " (not in nav)")
-            if heads:
-                line += ": " + ", ".join(heads)
-            url = service.link(entity, site, page.path)
-            items.append(line + (f" — {url}" if url else ""))
-        if len(pages) > MAX_TOC_PAGES:
-            items.append(f"… and {len(pages) - MAX_TOC_PAGES} more pages")
-        sections.append(Section(title="Contents", items=tuple(items)))
+        sections.append(_contents(service, entity, site, pages))
     problems = tuple(p.message + (f" ({p.file})" if p.file else "") for p in fresh.problems)
     if problems:
         sections.append(Section(title="Problems", items=problems))
     return Reply(
-        title=title,
+        title=f"{site.site_name or entity.display_name} docs",
         text=text or None,
         sections=tuple(sections),
         links=tuple(links),
@@ -251,6 +215,62 @@ async def _entity_docs(ctx: Context, service: DocsService, entity: Entity) -> Re
             Button("Who owns it", command=f"/whoowns {entity.ref}"),
         ),
     )
+
+
+async def _no_site(ctx: Context, service: DocsService, entity: Entity) -> Reply:
+    """No docs site: the docs of the entity its techdocs-entity annotation names, else where
+    its name is mentioned."""
+    other = entity.annotations.get(TECHDOCS_ENTITY)
+    if other:
+        target = await ctx.catalog.get(other) if ":" in other else None
+        if target is not None and await service.site(str(target.ref)) is not None:
+            shown = await _entity_docs(ctx, service, target)
+            return shown.with_notes(
+                f"{entity.name} shows the docs of {target.ref} ({TECHDOCS_ENTITY})"
+            )
+    mentions = await service.search(f'"{entity.name}"', limit=3)
+    sections = []
+    if mentions.hits:
+        sections.append(Section(title="Mentioned in", items=await _hit_lines(ctx, mentions)))
+    return Reply(
+        title=f"{entity.display_name}: no docs",
+        text=f"{entity.ref} has no TechDocs: it has no backstage.io/techdocs-ref annotation.",
+        sections=tuple(sections),
+        buttons=(Button("Who owns it", command=f"/whoowns {entity.ref}"),),
+    )
+
+
+def _freshness_fields(
+    ctx: Context, service: DocsService, ref: str, fresh: DocsFreshness
+) -> list[Field]:
+    fields = [
+        Field("Entity", ref),
+        Field("Pages", f"{fresh.pages} ({fresh.words:,} words)"),
+        Field("Docs updated", _when(fresh.docs_updated, ctx.now, fresh.dates_from)),
+    ]
+    if fresh.code_updated is not None:
+        fields.append(Field("Code updated", _when(fresh.code_updated, ctx.now)))
+    stale = fresh.stale_reasons(ctx.now, service.settings)
+    if stale:
+        fields.append(Field("Stale", "; ".join(stale), inline=False))
+    return fields
+
+
+def _contents(
+    service: DocsService, entity: Entity, site: DocSite, pages: Sequence[DocPage]
+) -> Section:
+    """The table of contents: each page with its second-level headings and link."""
+    items = []
+    for page in pages[:MAX_TOC_PAGES]:
+        heads = [s.title for s in page.sections if s.level == 2]
+        line = page.title + ("" if page.in_nav else " (not in nav)")
+        if heads:
+            line += ": " + ", ".join(heads)
+        url = service.link(entity, site, page.path)
+        items.append(line + (f" — {url}" if url else ""))
+    if len(pages) > MAX_TOC_PAGES:
+        items.append(f"… and {len(pages) - MAX_TOC_PAGES} more pages")
+    return Section(title="Contents", items=tuple(items))
 
 
 async def _search(

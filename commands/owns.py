@@ -133,8 +133,7 @@ async def _who(ctx: Context, text: str) -> tuple[Entity, list[str]]:
     if text.lower() in ME_WORDS:
         user, how = await identify_user(ctx)
         return user, [f"you are {user.ref} (matched by {how})"]
-    found = await catalog.resolve(text, ("group", "user"))
-    entity = await catalog.get(found.ref)
+    found, entity = await catalog.resolve_entity(text, ("group", "user"))
     if entity is None:
         raise NotFound(f"{found.ref} is no longer in the catalog.")
     notes = []

@@ -11,11 +11,9 @@ from bot.dispatch import Arg, Args, CommandSpec, Context, Option
 from commands.common import (
     channel_fields,
     entity_line,
-    group_members,
     grouped_by_kind,
     oncall_fields,
     paged_sections,
-    parent_chain,
     person_line,
     source_links,
 )
@@ -31,8 +29,7 @@ async def whoowns(ctx: Context, args: Args) -> Reply:
         return await _oncall(ctx, entity)
     if entity.ref.kind in ("group", "user"):
         return await _owned_by(ctx, entity, args.options["page"])
-    catalog = ctx.catalog
-    owners = await catalog.related(entity.ref, "ownedBy")
+    found = await ctx.catalog.ownership(entity.ref)  # one read, however many rows
     sections: list[Section] = []
     buttons: list[Button] = []
     title = f"Who owns {entity.display_name}"
@@ -42,13 +39,12 @@ async def whoowns(ctx: Context, args: Args) -> Reply:
             Field("Type", " / ".join(x for x in (entity.spec_type, entity.lifecycle) if x))
         )
     oncall = oncall_fields(entity)
-    if not owners:
+    if found.owner_ref is None:
         text = (
             f"{entity.ref} has no owner in the catalog (spec.owner is missing): an ownership gap."
         )
         return Reply(title=title, text=text, sections=(Section(fields=tuple(summary_fields)),))
-    owner_ref = owners[0]
-    owner = await catalog.get(owner_ref)
+    owner_ref, owner = found.owner_ref, found.owner
     if owner is None:
         text = (
             f"{entity.ref} is owned by {owner_ref}, which is not in the catalog: an ownership gap. "
@@ -68,13 +64,12 @@ async def whoowns(ctx: Context, args: Args) -> Reply:
         owner_fields.append(Field("Email", owner.email))
     if owner.ref.kind == "group":
         owner_fields.extend(channel_fields(owner))
-        chain = await parent_chain(catalog, owner.ref)
-        if chain:
-            owner_fields.append(Field("Part of", " › ".join(r.name for r in chain)))
+        if found.parents:
+            owner_fields.append(Field("Part of", " › ".join(r.name for r in found.parents)))
     sections.append(Section(title="Owner", fields=tuple(owner_fields)))
 
     if owner.ref.kind == "group":
-        members = await group_members(catalog, owner.ref)
+        members = found.members
         if members:
             sections.append(
                 Section(
@@ -85,10 +80,8 @@ async def whoowns(ctx: Context, args: Args) -> Reply:
             sections.append(
                 Section(title="Members", text=f"{owner.ref} has no members in the catalog.")
             )
-    else:
-        groups = await catalog.related(owner.ref, "memberOf")
-        if groups:
-            sections.append(Section(title="Member of", items=tuple(str(g) for g in groups)))
+    elif found.groups:
+        sections.append(Section(title="Member of", items=tuple(str(g) for g in found.groups)))
 
     now = await on_call_now(ctx, entity)
     buttons.append(Button(f"What {owner.name} owns", command=f"/whoowns {owner.ref}"))
@@ -128,11 +121,9 @@ async def whoowns(ctx: Context, args: Args) -> Reply:
 async def _oncall(ctx: Context, entity: Entity) -> Reply:
     """Only the on-call part: the entity's on-call annotations, else its owner's, and the
     owner's channel to ask in."""
-    catalog = ctx.catalog
     owner: Entity | None = None
     if entity.ref.kind not in ("group", "user"):
-        owners = await catalog.related(entity.ref, "ownedBy")
-        owner = await catalog.get(owners[0]) if owners else None
+        owner = (await ctx.catalog.ownership(entity.ref)).owner
     fields = oncall_fields(entity)
     whose = entity
     if not fields and owner is not None:
@@ -164,23 +155,20 @@ async def _oncall(ctx: Context, entity: Entity) -> Reply:
 
 async def _owned_by(ctx: Context, who: Entity, page: int) -> Reply:
     """Asked about a Group or User: what it owns (directly), and for a group, its people."""
-    catalog = ctx.catalog
-    owned_refs = await catalog.related(who.ref, "ownerOf")
-    owned = await catalog.get_many(owned_refs)
+    held = await ctx.catalog.holdings(who.ref)  # one read, however many rows
+    owned = held.owned
     lines: list[Section] = []
     head = entity_line(who)
     if who.ref.kind == "group":
-        members = await group_members(catalog, who.ref)
-        fields = [Field("Members", str(len(members)))]
+        fields = [Field("Members", str(len(held.members)))]
         fields.extend(channel_fields(who))
         lines.append(Section(fields=tuple(fields)))
     else:
-        groups = await catalog.related(who.ref, "memberOf")
         lines.append(
             Section(
                 fields=(
                     Field("Email", who.email or "—"),
-                    Field("Member of", ", ".join(g.name for g in groups) or "no group"),
+                    Field("Member of", ", ".join(g.name for g in held.groups) or "no group"),
                 )
             )
         )

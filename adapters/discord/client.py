@@ -488,9 +488,13 @@ class DiscordAdapter:
         assert reply.dialog is not None
         interaction = responder.interaction
         form = self.forms.open(reply.dialog, interaction.user.id, _channel(interaction))
-        can_modal = not responder.responded and interaction.type in (
-            discord.InteractionType.application_command,
-            discord.InteractionType.component,
+        # A modal shows fields only: a form with notes (fields it leaves out) is opened from
+        # a message that shows them.
+        can_modal = (
+            not reply.dialog.notes
+            and not responder.responded
+            and interaction.type
+            in (discord.InteractionType.application_command, discord.InteractionType.component)
         )
         if can_modal:
             await responder.modal(await self._modal(form, 0))

@@ -27,7 +27,7 @@ from dataclasses import dataclass, field, replace
 import discord
 
 from adapters.safe_text import clean, safe_url, with_mentions
-from bot.chat import Button, MentionText, Reply, render_marks
+from bot.chat import Button, MentionText, Reply, Section, render_marks
 
 # Discord's limits (discord-api-docs, resources/message; resources/channel embed limits).
 TITLE_MAX = 256
@@ -177,26 +177,7 @@ def render_reply(reply: Reply, *, reserve_buttons: int = 0) -> RenderedReply:
     if reply.text:
         head.lead.append(escape(reply.text))
     for section in reply.sections:
-        last = plans[-1]
-        if section.title:
-            plan = _Plan(title=plain(section.title))
-            plans.append(plan)
-        elif last.fields:
-            plan = _Plan()
-            plans.append(plan)
-        else:
-            plan = last
-            if plan.items and section.items:
-                plan.items.append(BLANK)
-        if section.text:
-            if plan.items:
-                plan.items.append(escape(section.text))
-            else:
-                plan.lead.append(escape(section.text))
-        plan.items.extend(f"• {rich(item)}" for item in section.items)
-        plan.fields.extend(
-            (escape(f.label) or BLANK, rich(f.value) or BLANK, f.inline) for f in section.fields
-        )
+        _add_section(plans, section)
 
     actions, stray = _actions(reply, COMPONENTS_MAX - reserve_buttons)
     links = [link(item.title, item.url) for item in reply.links]
@@ -217,6 +198,31 @@ def render_reply(reply: Reply, *, reserve_buttons: int = 0) -> RenderedReply:
         embeds = [discord.Embed(description=ELLIPSIS, colour=color)]
     _enforce_total(embeds)
     return RenderedReply(tuple(embeds), tuple(actions), omitted)
+
+
+def _add_section(plans: list[_Plan], section: Section) -> None:
+    """A titled section starts an embed; an untitled one joins the last (after a blank line
+    between two lists), unless the last has fields, which must stay below its text."""
+    last = plans[-1]
+    if section.title:
+        plan = _Plan(title=plain(section.title))
+        plans.append(plan)
+    elif last.fields:
+        plan = _Plan()
+        plans.append(plan)
+    else:
+        plan = last
+        if plan.items and section.items:
+            plan.items.append(BLANK)
+    if section.text:
+        if plan.items:
+            plan.items.append(escape(section.text))
+        else:
+            plan.lead.append(escape(section.text))
+    plan.items.extend(f"• {rich(item)}" for item in section.items)
+    plan.fields.extend(
+        (escape(f.label) or BLANK, rich(f.value) or BLANK, f.inline) for f in section.fields
+    )
 
 
 def _actions(reply: Reply, room: int) -> tuple[list[Button], list[Button]]:
@@ -325,8 +331,12 @@ def _budget(plans: list[_Plan]) -> int:
     # When fixed parts and lists compete, the lists keep up to half of the message.
     _shrink_fixed(plans, budget - max(min(wanted, budget // 2), tails))
     left = budget - sum(_fixed_size(p) for p in plans)
+    shares = _water_fill(_list_needs(plans), left)
+    return sum(_keep_items(plans[index], share) for index, share in shares.items())
 
-    # Water-filling: each list gets what it needs or a fair share, whichever is smaller.
+
+def _list_needs(plans: list[_Plan]) -> dict[int, int]:
+    """What each plan's item list needs, within what its description can hold."""
     needs: dict[int, int] = {}
     for index, plan in enumerate(plans):
         if not plan.items:
@@ -335,6 +345,11 @@ def _budget(plans: list[_Plan]) -> int:
         room = DESCRIPTION_MAX - _fixed_size_lead(plan) - separator
         need = sum(len(i) for i in plan.items) + len(plan.items) - 1 + separator
         needs[index] = max(min(need, room), 0)
+    return needs
+
+
+def _water_fill(needs: dict[int, int], left: int) -> dict[int, int]:
+    """Each list gets what it needs or a fair share of ``left``, whichever is smaller."""
     shares: dict[int, int] = {}
     pending = dict(needs)
     while pending:
@@ -348,39 +363,39 @@ def _budget(plans: list[_Plan]) -> int:
             shares[i] = n
             left -= n
             del pending[i]
+    return shares
 
-    omitted = 0
-    for index, share in shares.items():
-        plan = plans[index]
-        separator = 1 if plan.lead else 0
-        kept: list[str] = []
-        used = separator
-        rest = sum(len(i) + 1 for i in plan.items)  # what the items not yet kept would take
-        for position, item in enumerate(plan.items):
-            if used + rest - (0 if kept else 1) <= share:
-                kept.extend(plan.items[position:])  # everything left fits
-                break
-            remaining = len(plan.items) - position
-            cost = len(item) + (1 if kept else 0)
-            if used + cost + len(f"\n{ELLIPSIS} and {remaining - 1} more") > share:
-                break
-            kept.append(item)
-            used += cost
-            rest -= len(item) + 1
-        dropped = len(plan.items) - len(kept)
-        if dropped:
-            while kept and kept[-1] == BLANK:
-                kept.pop()
-            kept.append(f"{ELLIPSIS} and {dropped} more")
-            omitted += dropped
-        plan.items = kept
-        # With no room left for the items, their "… and N more" still needs some.
-        items = sum(len(i) for i in kept) + len(kept) - 1
-        lead = "\n".join(plan.lead)
-        if kept and lead and len(lead) + 1 + items > DESCRIPTION_MAX:
-            room = DESCRIPTION_MAX - items - 1
-            plan.lead = [truncate(lead, room)] if room > 1 else []
-    return omitted
+
+def _keep_items(plan: _Plan, share: int) -> int:
+    """Keep the items that fit ``share`` (then "… and N more"); how many were left out."""
+    separator = 1 if plan.lead else 0
+    kept: list[str] = []
+    used = separator
+    rest = sum(len(i) + 1 for i in plan.items)  # what the items not yet kept would take
+    for position, item in enumerate(plan.items):
+        if used + rest - (0 if kept else 1) <= share:
+            kept.extend(plan.items[position:])  # everything left fits
+            break
+        remaining = len(plan.items) - position
+        cost = len(item) + (1 if kept else 0)
+        if used + cost + len(f"\n{ELLIPSIS} and {remaining - 1} more") > share:
+            break
+        kept.append(item)
+        used += cost
+        rest -= len(item) + 1
+    dropped = len(plan.items) - len(kept)
+    if dropped:
+        while kept and kept[-1] == BLANK:
+            kept.pop()
+        kept.append(f"{ELLIPSIS} and {dropped} more")
+    plan.items = kept
+    # With no room left for the items, their "… and N more" still needs some.
+    items = sum(len(i) for i in kept) + len(kept) - 1
+    lead = "\n".join(plan.lead)
+    if kept and lead and len(lead) + 1 + items > DESCRIPTION_MAX:
+        room = DESCRIPTION_MAX - items - 1
+        plan.lead = [truncate(lead, room)] if room > 1 else []
+    return dropped
 
 
 def _fixed_size_lead(plan: _Plan) -> int:

@@ -43,7 +43,7 @@ from slack_sdk.models.views import View
 
 from adapters.safe_text import clean, safe_url, with_mentions
 from bot.catalog.read import IndexEntry
-from bot.chat import Button, Dialog, DialogField, Reply, render_marks
+from bot.chat import Button, Dialog, DialogField, Reply, Section, render_marks
 
 # Slack's limits (docs.slack.dev/reference/block-kit; chat.postMessage).
 BLOCKS_PER_MESSAGE = 50
@@ -239,7 +239,24 @@ def _button(button: Button, index: int) -> ButtonElement | None:
 
 def _layout(reply: Reply, share_command: str | None, byline: str | None = None) -> _Layout:
     layout = _Layout()
-    head = layout.head
+    layout.head.extend(_head(reply, byline))
+    for section in reply.sections:
+        layout.body.extend(_section(section))
+    if reply.links:
+        line = " · ".join(_link(link.title, link.url) for link in reply.links)
+        layout.body.extend(_mrkdwn_sections(line))
+    elements, leftover = _buttons(reply, share_command)
+    if leftover:
+        layout.body.extend(_mrkdwn_sections("\n".join(escape(x) for x in leftover)))
+    for start in range(0, len(elements), ACTIONS_PER_BLOCK):
+        layout.actions.append(_Piece(ActionsBlock(elements=elements[start : start + 25])))
+    return layout
+
+
+def _head(reply: Reply, byline: str | None) -> list[_Piece]:
+    """The byline, the title (a header, or bold when longer than a header holds), the notes
+    and the text."""
+    head: list[_Piece] = []
     if byline:  # our own mrkdwn ("shared by <@U…>"), not user text
         head.append(
             _Piece(
@@ -267,54 +284,60 @@ def _layout(reply: Reply, share_command: str | None, byline: str | None = None) 
     if reply.text:
         text = mrkdwn(reply.text)
         head.extend(_mrkdwn_sections(f":warning: {text}" if reply.error else text))
+    return head
 
-    body = layout.body
-    for section in reply.sections:
-        title_text = f"*{escape(plain(section.title))}*" if section.title else ""
-        if section.text:
-            lead = f"{title_text}\n{mrkdwn(section.text)}" if title_text else mrkdwn(section.text)
-            body.extend(_mrkdwn_sections(lead))
-            title_text = ""
-        inline: list[str] = []
-        for f in section.fields:
-            shown = f"*{escape(plain(f.label))}*\n{mrkdwn(f.value)}"
-            if f.inline and len(shown) <= FIELD_TEXT:
-                inline.append(shown)
-                continue
-            if inline:
-                body.extend(_field_blocks(inline, title_text))
-                inline, title_text = [], ""
-            lead = f"{title_text}\n{shown}" if title_text else shown
-            body.extend(_mrkdwn_sections(lead, lines=1))
-            title_text = ""
+
+def _section(section: Section) -> list[_Piece]:
+    """One section: its title leads the first block that follows it (text, fields or list)."""
+    body: list[_Piece] = []
+    title_text = f"*{escape(plain(section.title))}*" if section.title else ""
+    if section.text:
+        lead = f"{title_text}\n{mrkdwn(section.text)}" if title_text else mrkdwn(section.text)
+        body.extend(_mrkdwn_sections(lead))
+        title_text = ""
+    inline: list[str] = []
+    for f in section.fields:
+        shown = f"*{escape(plain(f.label))}*\n{mrkdwn(f.value)}"
+        if f.inline and len(shown) <= FIELD_TEXT:
+            inline.append(shown)
+            continue
         if inline:
             body.extend(_field_blocks(inline, title_text))
-            title_text = ""
-        if section.items:
-            bullets = "\n".join(f"• {mrkdwn(item)}" for item in section.items)
-            pieces = _mrkdwn_sections(bullets, lines=1)
-            if title_text:  # the title leads the first block of its list
-                first = pieces[0]
-                text = f"{title_text}\n{first.block.text.text}"  # type: ignore[attr-defined]
-                if len(text) <= SECTION_TEXT:
-                    pieces[0] = _Piece(SectionBlock(text=md(text)), first.lines, len(text))
-                else:
-                    pieces.insert(
-                        0,
-                        _Piece(
-                            SectionBlock(text=md(title_text)),
-                            chars=len(title_text),
-                            keep_with_next=True,
-                        ),
-                    )
-                title_text = ""
-            body.extend(pieces)
-        if title_text:  # a title alone
-            body.extend(_mrkdwn_sections(title_text))
-    if reply.links:
-        line = " · ".join(_link(link.title, link.url) for link in reply.links)
-        body.extend(_mrkdwn_sections(line))
+            inline, title_text = [], ""
+        lead = f"{title_text}\n{shown}" if title_text else shown
+        body.extend(_mrkdwn_sections(lead, lines=1))
+        title_text = ""
+    if inline:
+        body.extend(_field_blocks(inline, title_text))
+        title_text = ""
+    if section.items:
+        body.extend(_items(section.items, title_text))
+    elif title_text:  # a title alone
+        body.extend(_mrkdwn_sections(title_text))
+    return body
 
+
+def _items(items: Sequence[str], title_text: str) -> list[_Piece]:
+    """A bulleted list; a title still unplaced leads its first block (or travels with it)."""
+    bullets = "\n".join(f"• {mrkdwn(item)}" for item in items)
+    pieces = _mrkdwn_sections(bullets, lines=1)
+    if not title_text:
+        return pieces
+    first = pieces[0]
+    text = f"{title_text}\n{first.block.text.text}"  # type: ignore[attr-defined]
+    if len(text) <= SECTION_TEXT:
+        pieces[0] = _Piece(SectionBlock(text=md(text)), first.lines, len(text))
+    else:
+        pieces.insert(
+            0,
+            _Piece(SectionBlock(text=md(title_text)), chars=len(title_text), keep_with_next=True),
+        )
+    return pieces
+
+
+def _buttons(reply: Reply, share_command: str | None) -> tuple[list[ButtonElement], list[str]]:
+    """The reply's buttons, "Show more" and "Share in channel"; what a button cannot carry
+    (a command or URL too long) as text lines instead."""
     elements: list[ButtonElement] = []
     leftover: list[str] = []
     for index, button in enumerate(reply.buttons):
@@ -335,11 +358,7 @@ def _layout(reply: Reply, share_command: str | None, byline: str | None = None) 
         elements.append(
             ButtonElement(text="Share in channel", action_id=ACTION_SHARE, value=share_command)
         )
-    if leftover:
-        body.extend(_mrkdwn_sections("\n".join(escape(x) for x in leftover)))
-    for start in range(0, len(elements), ACTIONS_PER_BLOCK):
-        layout.actions.append(_Piece(ActionsBlock(elements=elements[start : start + 25])))
-    return layout
+    return elements, leftover
 
 
 def _field_blocks(fields: Sequence[str], title_text: str) -> list[_Piece]:
@@ -603,10 +622,11 @@ def render_modal(dialog: Dialog, metadata: str) -> dict[str, Any]:
     """The modal for a dialog: one input block per field (block_id ``field:<name>``)."""
     if not dialog.fields:
         raise RenderError(f"dialog {dialog.id} has no fields")
-    if len(dialog.fields) > BLOCKS_PER_MODAL:
+    notes = _modal_notes(dialog.notes)
+    if len(dialog.fields) + len(notes) > BLOCKS_PER_MODAL:
         raise RenderError(
             f"dialog {dialog.id} has {len(dialog.fields)} fields; a Slack modal holds "
-            f"{BLOCKS_PER_MODAL}"
+            f"{BLOCKS_PER_MODAL - len(notes)}"
         )
     if len(metadata) > MODAL_METADATA:
         raise RenderError(
@@ -620,9 +640,18 @@ def render_modal(dialog: Dialog, metadata: str) -> dict[str, Any]:
         submit=PlainTextObject(text=truncate(dialog.submit_label or "Submit", MODAL_TITLE)),
         close=PlainTextObject(text="Cancel"),
         private_metadata=metadata,
-        blocks=[_input(f) for f in dialog.fields],
+        blocks=[*notes, *[_input(f) for f in dialog.fields]],
     )
     return view.to_dict()
+
+
+def _modal_notes(notes: Sequence[str]) -> list[ContextBlock]:
+    """A form's notes (what it leaves out) above its fields, as context lines."""
+    shown = [f"_{truncate_mrkdwn(escape(plain(n)), CONTEXT_TEXT - 2)}_" for n in notes]
+    return [
+        ContextBlock(elements=[md(n) for n in shown[start : start + CONTEXT_ELEMENTS]])
+        for start in range(0, len(shown), CONTEXT_ELEMENTS)
+    ]
 
 
 def submitted_values(state: Mapping[str, Any]) -> dict[str, str]:

@@ -18,7 +18,8 @@ import os
 import posixpath
 import stat
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections import deque
+from collections.abc import Callable, Generator, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -269,6 +270,12 @@ PARALLEL_MIN_BYTES = 1 << 20
 (each costs some 80 ms to start; libyaml parses about 5 MB a second)."""
 
 
+READ_AHEAD_BYTES = 8 << 20
+"""Changed files read ahead of the walk and waiting to be parsed, in bytes, at most: enough
+to keep the parse workers busy, and what bounds the parsed results waiting for the walk (a
+Location of fifty thousand files is read ahead a window at a time, not all at once)."""
+
+
 def walk(
     tree: FileTree,
     entry: str,
@@ -278,18 +285,31 @@ def walk(
     parallel_min_bytes: int = PARALLEL_MIN_BYTES,
     prepare: bool = False,
 ) -> list[FileRead]:
-    """Every file reachable from ``entry``, in first-reached order.
+    """Every file reachable from ``entry``, in first-reached order (``iter_walk``, as a list)."""
+    return list(iter_walk(tree, entry, known, force, workers, parallel_min_bytes, prepare))
 
-    With ``workers``, the targets of a Location are read ahead and, when enough of them need
-    parsing, parsed by that many worker processes while the walk goes on; the reads are the
-    same as without them, in the same order. With ``prepare``, each parsed file's entities
-    are also validated and their relations derived (``FileRead.prepared``), by the workers
-    when there are any.
+
+def iter_walk(
+    tree: FileTree,
+    entry: str,
+    known: Mapping[str, KnownFile],
+    force: bool = False,
+    workers: int = 0,
+    parallel_min_bytes: int = PARALLEL_MIN_BYTES,
+    prepare: bool = False,
+    read_ahead_bytes: int = READ_AHEAD_BYTES,
+) -> Generator[FileRead, None, None]:
+    """Every file reachable from ``entry``, in first-reached order, each as it is reached.
+
+    With ``workers``, the targets of a Location are read ahead (up to ``read_ahead_bytes`` of
+    changed files at a time) and, when enough of them need parsing, parsed by that many worker
+    processes while the walk goes on; the reads are the same as without them, in the same
+    order. With ``prepare``, each parsed file's entities are also validated and their
+    relations derived (``FileRead.prepared``), by the workers when there are any. Close the
+    iterator (or exhaust it) to stop the workers.
     """
-    reads: list[FileRead] = []
     seen: set[str] = set()
-    ahead: dict[str, FileRead | _Loaded] = {}
-    pool: ParsePool | None = None
+    ahead = _Ahead(tree, known, force, workers, parallel_min_bytes, prepare, read_ahead_bytes)
     # child -> the file whose Location named it first (no line: an unchanged file is not
     # parsed again, and the message must read the same in every sync)
     named_by: dict[str, str] = {}
@@ -303,8 +323,8 @@ def walk(
                 continue
             seen.add(rel)
             previous = known.get(rel)
-            loaded = ahead.pop(rel, None) or _load(tree, rel, previous, force)
-            read = _finish(tree, rel, loaded, previous, pool, prepare)
+            loaded = ahead.take(rel) or _load(tree, rel, previous, force)
+            read = _finish(tree, rel, loaded, previous, ahead.pool, prepare)
             memo = tree.memo_next.get(rel)
             if memo is not None and memo[1] == read.sha256:
                 read.stat = memo[0]
@@ -312,7 +332,6 @@ def walk(
                 first = read.problems[0]
                 where = f"{first.message} (a target of {named_by[rel]})"
                 read.problems[0] = dataclasses.replace(first, message=where)
-            reads.append(read)
             progress.file_read(
                 len(read.prepared[0]) if read.prepared is not None else len(read.documents or ())
             )
@@ -320,14 +339,75 @@ def walk(
                 named_by.setdefault(child, read.path)
             fresh = [c for c in read.children if c not in seen]
             if workers > 0 and len(fresh) > 1:
-                pool = _read_ahead(
-                    tree, fresh, known, force, ahead, pool, workers, parallel_min_bytes, prepare
-                )
+                ahead.plan(fresh)
             stack.extend(reversed(fresh))
+            ahead.top_up(seen)
+            yield read
     finally:
-        if pool is not None:
-            pool.close()
-    return reads
+        ahead.close()
+
+
+class _Ahead:
+    """The files read ahead of the walk, a window at a time, and the pool parsing them."""
+
+    def __init__(
+        self,
+        tree: FileTree,
+        known: Mapping[str, KnownFile],
+        force: bool,
+        workers: int,
+        min_bytes: int,
+        prepare: bool,
+        window: int,
+    ) -> None:
+        self.tree, self.known, self.force, self.prepare = tree, known, force, prepare
+        self.workers, self.min_bytes = workers, min_bytes
+        self.window = max(window, min_bytes)
+        self.loaded: dict[str, FileRead | _Loaded] = {}
+        self.upcoming: deque[str] = deque()  # to read ahead, the innermost Location's first
+        self.waiting_bytes = 0  # of the changed files in ``loaded``
+        self.pool: ParsePool | None = None
+
+    def plan(self, children: list[str]) -> None:
+        """A Location's targets, reached next: read them ahead before the outer ones."""
+        self.upcoming.extendleft(reversed(children))
+
+    def take(self, rel: str) -> FileRead | _Loaded | None:
+        loaded = self.loaded.pop(rel, None)
+        if isinstance(loaded, _Loaded):
+            self.waiting_bytes -= len(loaded.data)
+        return loaded
+
+    def top_up(self, seen: set[str]) -> None:
+        """Read ahead up to the window once half of it was taken; hand the changed files to
+        the pool (started when what waits to be parsed is worth it). By halves, so the pool
+        gets files by the batch, not one at a time as the walk takes them."""
+        if self.pool is not None and self.waiting_bytes > self.window // 2:
+            return
+        todo: list[tuple[str, _Loaded]] = []
+        while self.upcoming and self.waiting_bytes < self.window:
+            rel = self.upcoming.popleft()
+            if rel in self.loaded or rel in seen:
+                continue
+            loaded = _load(self.tree, rel, self.known.get(rel), self.force)
+            self.loaded[rel] = loaded
+            if isinstance(loaded, _Loaded):
+                todo.append((rel, loaded))
+                self.waiting_bytes += len(loaded.data)
+        if not todo:
+            return
+        if self.pool is None:
+            if not self.upcoming and sum(len(item.data) for _, item in todo) < self.min_bytes:
+                return  # a few small files: not worth starting workers
+            self.pool = ParsePool(self.workers)
+        for rel, item in todo:
+            # A file with placeholders is prepared here, once they are resolved.
+            ready = self.prepare and not _is_placeholder_candidate(item.data)
+            item.job = self.pool.submit(rel, item.data, ready)
+
+    def close(self) -> None:
+        if self.pool is not None:
+            self.pool.close()
 
 
 @dataclass
@@ -405,37 +485,6 @@ def _plain_matches(tree: FileTree, rel: str, locations: list[Document]) -> set[s
                 return None
             out.update(m[len(root) :].replace(os.sep, "/") for m in matches if m.startswith(root))
     return out
-
-
-def _read_ahead(
-    tree: FileTree,
-    children: list[str],
-    known: Mapping[str, KnownFile],
-    force: bool,
-    ahead: dict[str, FileRead | _Loaded],
-    pool: ParsePool | None,
-    workers: int,
-    min_bytes: int,
-    prepare: bool,
-) -> ParsePool | None:
-    """Read ``children`` now and hand the changed ones to the pool (started when worth it)."""
-    todo: list[tuple[str, _Loaded]] = []
-    for rel in children:
-        if rel in ahead:
-            continue
-        loaded = _load(tree, rel, known.get(rel), force)
-        ahead[rel] = loaded
-        if isinstance(loaded, _Loaded):
-            todo.append((rel, loaded))
-    if pool is None and sum(len(item.data) for _, item in todo) < min_bytes:
-        return None
-    if pool is None:
-        pool = ParsePool(workers)
-    for rel, item in todo:
-        # A file with placeholders is prepared here, once they are resolved.
-        ready = prepare and not _is_placeholder_candidate(item.data)
-        item.job = pool.submit(rel, item.data, ready)
-    return pool
 
 
 def _finish(

@@ -20,7 +20,7 @@ from typing import ParamSpec, TypeVar
 from bot.catalog import graph
 from bot.catalog.graph import DependencyTree, Direction
 from bot.catalog.model import Entity, EntityRef, Relation
-from bot.catalog.read import CatalogReader, NameIndex, Resolution
+from bot.catalog.read import CatalogReader, Holdings, NameIndex, Ownership, Resolution
 from bot.catalog.rows import ListedEntity
 from bot.catalog.search import Query, SearchCache, SearchIndex, SearchResult
 
@@ -56,6 +56,11 @@ class OffloadedCatalog:
     async def resolve(self, text: str, kinds: Sequence[str] = ()) -> Resolution:
         return await run_blocking(self.pool, self.reader.resolve, text, tuple(kinds))
 
+    async def resolve_entity(
+        self, text: str, kinds: Sequence[str] = ()
+    ) -> tuple[Resolution, Entity | None]:
+        return await run_blocking(self.pool, self.reader.resolve_entity, text, tuple(kinds))
+
     async def get(self, ref: EntityRef | str) -> Entity | None:
         return await run_blocking(self.pool, self.reader.get, ref)
 
@@ -67,6 +72,12 @@ class OffloadedCatalog:
 
     async def related(self, ref: EntityRef | str, rel_type: str) -> list[EntityRef]:
         return await run_blocking(self.pool, self.reader.related, ref, rel_type)
+
+    async def ownership(self, ref: EntityRef | str) -> Ownership:
+        return await run_blocking(self.pool, self.reader.ownership, ref)
+
+    async def holdings(self, ref: EntityRef | str) -> Holdings:
+        return await run_blocking(self.pool, self.reader.holdings, ref)
 
     async def users_by_email(self, email: str) -> list[Entity]:
         return await run_blocking(self.pool, self.reader.users_by_email, email)

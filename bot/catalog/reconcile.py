@@ -22,7 +22,7 @@ No I/O here, so the rules are tested without a database (``tests/unit/test_recon
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Literal, NamedTuple
 
@@ -140,6 +140,9 @@ class Plan:
     drop_notes: tuple[Problem, ...] | None = None  # backstage fidelity: worked out already
     files_read: int = 0
     files_parsed: int = 0
+    # A part of a streamed plan (``Reconciler.add``): its upserts and their changes only; the
+    # source's files, problems and removals come in the last part (``Reconciler.finish``).
+    partial: bool = False
 
     @property
     def relinked(self) -> tuple[str, ...]:
@@ -260,12 +263,21 @@ def may_replace(
     return other_pos is None or other_pos > positions[path]
 
 
+Lookup = Callable[[Collection[str]], Mapping[str, StoredEntity]]
+"""The stored entities (any source) of some refs, as they were before this run: the store
+may return more than asked."""
+
+
 @dataclass
 class _Working:
-    """The decisions as they are made, file by file (private to ``reconcile``)."""
+    """The decisions as they are made, file by file (private to ``Reconciler``).
+
+    Compact on purpose, as it lives for the whole of a streamed sync: the winner of each ref
+    is held by its file's path (one string per file), not by its candidate.
+    """
 
     problems: list[Problem] = field(default_factory=list)
-    winners: dict[str, Candidate] = field(default_factory=dict)
+    winners: dict[str, str] = field(default_factory=dict)  # ref -> the file that won it
     refs_by_file: dict[str, list[str]] = field(default_factory=dict)
     dirty: set[str] = field(default_factory=set)  # parse again next time
     keep_old: set[str] = field(default_factory=set)  # their stored entities stay
@@ -279,67 +291,165 @@ class _Working:
         self.dirty.add(path)
 
 
+class _FileSeen(NamedTuple):
+    path: str
+    sha256: str | None
+    children: tuple[str, ...]
+    stat: tuple[int, ...] | None
+
+
+class Reconciler:
+    """``reconcile``, fed a batch of files at a time, in walk order, so that a sync of a
+    million entities never holds them all: ``add`` returns each batch's upserts (and their
+    changes), ``finish`` the rest of the plan (removals, files, problems).
+
+    The rules are the same as for all files at once: deciding a file needs only the files
+    before it (a file not reached yet may always take a ref from the store, as may one never
+    reached), the stored entities of its refs, and which file won each ref so far.
+    ``lookup`` gives the stored entities of refs as they were before this run: the refs it is
+    asked about were not written by this run's earlier batches (a ref written is a winner,
+    and a winner's ref is not looked up again). With ``backstage_fidelity`` (and a source
+    other than a live Backstage) a plan needs every file first: give ``add`` them all at once.
+    """
+
+    def __init__(
+        self,
+        run: Run,
+        files_before: Mapping[str, Sequence[str]],
+        lookup: Lookup,
+        problems_before: Sequence[Problem] = (),
+    ) -> None:
+        self.run = run
+        self.files_before = files_before
+        self.lookup = lookup
+        self.problems_before = problems_before
+        self.positions: dict[str, int] = {}
+        self.seen: list[_FileSeen] = []
+        self.work = _Working(rank={name: i for i, name in enumerate(run.source_order)})
+        self.drop_notes: tuple[Problem, ...] | None = None
+        self._added = False
+
+    @property
+    def freezes(self) -> bool:
+        """Whether the Backstage freeze applies (``add`` must then be given every file)."""
+        return self.run.backstage_fidelity and self.run.source_type != "backstage"
+
+    def add(self, outcomes: Sequence[FileOutcome]) -> Plan:
+        """Settle the next files in walk order; their upserts and changes (a partial plan)."""
+        if self.freezes and self._added:
+            raise ValueError("with backstage fidelity, reconcile every file in one batch")
+        self._added = True
+        work = self.work
+        asked = {
+            c.ref
+            for f in outcomes
+            if f.candidates is not None and f.sha256 is not None
+            for c in f.candidates
+            if c.ref not in work.winners
+        }
+        stored = self.lookup(asked) if asked else {}
+        won: list[Candidate] = []
+        for outcome in outcomes:
+            self.positions[outcome.path] = len(self.seen)
+            self.seen.append(
+                _FileSeen(outcome.path, outcome.sha256, outcome.children, outcome.stat)
+            )
+            if outcome.candidates is None and outcome.sha256 is not None:
+                work.problems.extend(outcome.problems)  # unchanged: it keeps what it holds
+                continue
+            won.extend(_settle_file(stored, self.run, outcome, self.positions, work))
+        if self.freezes:
+            self.drop_notes = _freeze_for_backstage(
+                self.files_before, self.problems_before, self.seen, work
+            )
+            won = [c for c in won if work.winners.get(c.ref) == c.file]
+        upserts, changes = _upserts(stored, self.run.source, won)
+        return Plan(
+            source=self.run.source, upserts=tuple(upserts), changes=tuple(changes), partial=True
+        )
+
+    def refused(self, sent: Plan, written: Plan) -> None:
+        """What the store refused of a part ``sent`` (``written`` is the part as written):
+        those files are parsed again next time, a new entity refused is not theirs, and the
+        store's reasons are reported."""
+        kept = {u.candidate.ref for u in written.upserts}
+        for u in sent.upserts:
+            if u.candidate.ref in kept:
+                continue
+            path = u.candidate.file
+            self.work.dirty.add(path)
+            if u.before is None and path in self.work.refs_by_file:
+                self.work.refs_by_file[path] = [
+                    r for r in self.work.refs_by_file[path] if r != u.candidate.ref
+                ]
+        self.work.problems.extend(written.problems[len(sent.problems) :])
+
+    def finish(self) -> Plan:
+        """The rest of the plan, once every file was added: removals, files and problems."""
+        work, source = self.work, self.run.source
+        candidates = _removal_candidates(self.files_before, self.positions, work)
+        stored = self.lookup(candidates) if candidates else {}
+        removals = _removals(stored, source, candidates, work)
+        changes = tuple(
+            Change(ref, "removed", stored[ref].owner, None)  # after the upserts, as logged
+            for ref in removals
+        )
+        removed = set(removals)
+        files_before = self.files_before
+
+        def held(path: str) -> tuple[str, ...]:
+            if path in work.refs_by_file:
+                return tuple(work.refs_by_file[path])
+            refs = tuple(files_before.get(path, ()))
+            if removed and not removed.isdisjoint(refs):
+                return tuple(r for r in refs if r not in removed)
+            return refs  # the common case on a re-sync: an unchanged file, nothing of it removed
+
+        files = tuple(
+            FileRow(f.path, f.sha256, pos, f.children, held(f.path), f.stat)
+            if f.path not in work.dirty
+            else FileRow(f.path, None, pos, f.children, held(f.path))
+            for pos, f in enumerate(self.seen)
+        )
+        left = set(files_before) - set(self.positions)
+        return Plan(
+            source=source,
+            removals=tuple(removals),
+            kept_last_good=tuple(f.path for f in self.seen if f.path in work.keep_old),
+            changes=changes,
+            files=files,
+            problems=tuple(work.problems),
+            stale_problem_files=tuple(sorted(work.reread | left)),
+            drop_notes=self.drop_notes,
+            files_read=len(self.seen),
+            files_parsed=work.parsed,
+        )
+
+
 def reconcile(stored: Stored, run: Run) -> Plan:
     """The plan that takes the store from ``stored`` to what ``run`` read, by the rules above."""
-    positions = {f.path: pos for pos, f in enumerate(run.files)}
-    work = _Working(rank={name: i for i, name in enumerate(run.source_order)})
-    for outcome in run.files:
-        if outcome.candidates is None and outcome.sha256 is not None:
-            work.problems.extend(outcome.problems)  # unchanged: it keeps what it holds
-            continue
-        _settle_file(stored, run, outcome, positions, work)
-    drop_notes: tuple[Problem, ...] | None = None
-    if run.backstage_fidelity and run.source_type != "backstage":
-        drop_notes = _freeze_for_backstage(stored, run, work)
-    removals = _removals(stored, run.source, positions, work)
-    upserts, changes = _upserts(stored, run.source, work.winners)
-    changes += [
-        Change(ref, "removed", stored.entities[ref].owner, None)  # after the upserts, as logged
-        for ref in removals
-    ]
-    removed = set(removals)
-
-    def held(path: str) -> tuple[str, ...]:
-        if path in work.refs_by_file:
-            return tuple(work.refs_by_file[path])
-        refs = tuple(stored.files.get(path, ()))
-        if removed and not removed.isdisjoint(refs):
-            return tuple(r for r in refs if r not in removed)
-        return refs  # the common case on a re-sync: an unchanged file, nothing of it removed
-
-    files = tuple(
-        FileRow(f.path, f.sha256, pos, f.children, held(f.path), f.stat)
-        if f.path not in work.dirty
-        else FileRow(f.path, None, pos, f.children, held(f.path))
-        for pos, f in enumerate(run.files)
-    )
-    left = set(stored.files) - set(positions)
-    return Plan(
-        source=run.source,
-        upserts=tuple(upserts),
-        removals=tuple(removals),
-        kept_last_good=tuple(f.path for f in run.files if f.path in work.keep_old),
-        changes=tuple(changes),
-        files=files,
-        problems=tuple(work.problems),
-        stale_problem_files=tuple(sorted(work.reread | left)),
-        drop_notes=drop_notes,
-        files_read=len(run.files),
-        files_parsed=work.parsed,
-    )
+    rec = Reconciler(run, stored.files, lambda _refs: stored.entities, stored.problems)
+    part = rec.add(run.files)
+    rest = rec.finish()
+    return replace(rest, upserts=part.upserts, changes=(*part.changes, *rest.changes))
 
 
 def _settle_file(
-    stored: Stored, run: Run, outcome: FileOutcome, positions: Mapping[str, int], work: _Working
-) -> None:
-    """Decide which of one file's candidates win their refs, and what the file keeps."""
+    stored: Mapping[str, StoredEntity],
+    run: Run,
+    outcome: FileOutcome,
+    positions: Mapping[str, int],
+    work: _Working,
+) -> list[Candidate]:
+    """Decide which of one file's candidates win their refs, and what the file keeps; the
+    candidates that won."""
     work.problems.extend(outcome.problems)
     if not outcome.readable:
         work.fail(outcome.path)
         work.reread.add(outcome.path)
-        return
+        return []
     if outcome.candidates is None:
-        return  # unchanged: it keeps what it holds
+        return []  # unchanged: it keeps what it holds
     work.reread.add(outcome.path)
     work.parsed += 1
     candidates, not_allowed = run.rules.apply(run.source, list(outcome.candidates))
@@ -347,30 +457,37 @@ def _settle_file(
         work.problems.append(Problem("error", reason, outcome.path, cand.line, cand.ref))
     if not outcome.clean or not_allowed:
         work.fail(outcome.path)
-    first = FirstReached(work.winners)  # one rule across the run's files
+    won: list[Candidate] = []
     refs: list[str] = []
     for cand in candidates:
         ref = cand.ref
-        rival = first.rival(ref)
+        rival = work.winners.get(ref)  # the duplicate rule across the run's files
         if rival is not None:
-            work.problems.append(conflict(ref, rival.file, outcome.path, cand.line))
+            work.problems.append(conflict(ref, rival, outcome.path, cand.line))
             work.dirty.add(outcome.path)
             continue
-        row = stored.entities.get(ref)
+        row = stored.get(ref)
         if row is not None and not may_replace(
             row, run.source, outcome.path, positions, work.released, work.rank
         ):
             work.problems.append(conflict(ref, row.file, outcome.path, cand.line))
             work.dirty.add(outcome.path)
             continue
-        first.claim(cand)
+        work.winners[ref] = cand.file
+        won.append(cand)
         refs.append(ref)
     work.refs_by_file[outcome.path] = refs
     if outcome.path not in work.keep_old:
         work.released.add(outcome.path)
+    return won
 
 
-def _freeze_for_backstage(stored: Stored, run: Run, work: _Working) -> tuple[Problem, ...]:
+def _freeze_for_backstage(
+    files_before: Mapping[str, Sequence[str]],
+    problems_before: Sequence[Problem],
+    seen: Sequence[_FileSeen],
+    work: _Working,
+) -> tuple[Problem, ...]:
     """Freeze the files under Location steps Backstage would fail; the warnings that say so.
 
     As Backstage: a Location step that fails stores none of what it emits now, and what it
@@ -383,16 +500,16 @@ def _freeze_for_backstage(stored: Stored, run: Run, work: _Working) -> tuple[Pro
             f.children,
             work.refs_by_file[f.path]
             if f.path in work.refs_by_file
-            else list(stored.files.get(f.path, ())),
+            else list(files_before.get(f.path, ())),
         )
-        for f in run.files
+        for f in seen
     ]
-    kept = [p for p in stored.problems if p.file not in work.reread]
+    kept = [p for p in problems_before if p.file not in work.reread]
     facts = fidelity.file_facts(files, [*work.problems, *kept])
-    drops = fidelity.all_drops(facts, [f.path for f in run.files])
+    drops = fidelity.all_drops(facts, [f.path for f in seen])
     for path in {path for _root, drop in drops for path in drop.files}:
         for ref in work.refs_by_file.get(path, []):
-            if ref in work.winners and work.winners[ref].file == path:
+            if work.winners.get(ref) == path:
                 del work.winners[ref]
         work.refs_by_file[path] = []
         work.fail(path)
@@ -400,12 +517,13 @@ def _freeze_for_backstage(stored: Stored, run: Run, work: _Working) -> tuple[Pro
     return tuple(Problem("warning", d.message(), d.location_file or root) for root, d in drops)
 
 
-def _removals(
-    stored: Stored, source: str, positions: Mapping[str, int], work: _Working
+def _removal_candidates(
+    files_before: Mapping[str, Sequence[str]], positions: Mapping[str, int], work: _Working
 ) -> list[str]:
-    """The stored refs of this source that go away; failed files keep (and re-claim) theirs."""
+    """The stored refs of this source's files that may go away; failed files keep (and
+    re-claim) theirs."""
     out: list[str] = []
-    for path, old_refs in stored.files.items():
+    for path, old_refs in files_before.items():
         if path not in positions:
             out.extend(old_refs)  # the file is no longer part of the catalog
         elif path in work.keep_old:
@@ -415,24 +533,29 @@ def _removals(
         elif path in work.refs_by_file:
             kept = set(work.refs_by_file[path])
             out.extend(r for r in old_refs if r not in kept)
+    return [r for r in dict.fromkeys(out) if r not in work.winners]
+
+
+def _removals(
+    stored: Mapping[str, StoredEntity], source: str, candidates: Sequence[str], work: _Working
+) -> list[str]:
+    """The refs of ``candidates`` this source holds and no failed file keeps."""
     return [
         r
-        for r in dict.fromkeys(out)
-        if r not in work.winners
-        and r in stored.entities
-        and stored.entities[r].source == source
-        and stored.entities[r].file not in work.keep_old
+        for r in candidates
+        if r in stored and stored[r].source == source and stored[r].file not in work.keep_old
     ]
 
 
 def _upserts(
-    stored: Stored, source: str, winners: Mapping[str, Candidate]
+    stored: Mapping[str, StoredEntity], source: str, winners: Sequence[Candidate]
 ) -> tuple[list[Upsert], list[Change]]:
     """What each winner writes, and the change it makes (none when only its file moved)."""
     upserts: list[Upsert] = []
     changes: list[Change] = []
-    for ref, cand in winners.items():
-        row = stored.entities.get(ref)
+    for cand in winners:
+        ref = cand.ref
+        row = stored.get(ref)
         if row is None:
             upserts.append(Upsert(cand, None, relink=True))
             changes.append(Change(ref, "added", None, cand.owner))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Generator, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
@@ -17,7 +17,7 @@ from bot.catalog.files import (
     FileTree,
     KnownFile,
     StatKey,
-    walk,
+    iter_walk,
 )
 from bot.errors import SourceError
 
@@ -35,11 +35,13 @@ class CatalogSource(Protocol):
 
     def read(
         self, known: Mapping[str, KnownFile], force: bool = False, prepare: bool = False
-    ) -> list[FileRead]:
+    ) -> Iterable[FileRead]:
         """Every file reachable from the source's entry, first-reached first.
 
         Raises ``SourceError`` when the source cannot be read at all (its last good entities
-        are then kept); problems with single files are reported on those files instead.
+        are then kept), possibly only as its files are iterated (a source may yield each file
+        as it reaches it: the sync takes them a batch at a time, and closes what it does not
+        exhaust); problems with single files are reported on those files instead.
         With ``prepare``, a source may validate each parsed file's entities as it reads it
         (``FileRead.prepared``), in parse workers where it has them; sync uses what it finds.
         """
@@ -73,7 +75,7 @@ class FileSource:
 
     def read(
         self, known: Mapping[str, KnownFile], force: bool = False, prepare: bool = False
-    ) -> list[FileRead]:
+    ) -> Generator[FileRead, None, None]:
         tree = FileTree(
             self.root,
             self.max_file_bytes,
@@ -91,10 +93,25 @@ class FileSource:
             raise SourceError(
                 f"source {self.name}: {self.entry} is outside its root directory {self.root}"
             ) from None
-        reads = walk(
+        return self._walk(tree, entry, known, force, prepare)
+
+    def _walk(
+        self,
+        tree: FileTree,
+        entry: str,
+        known: Mapping[str, KnownFile],
+        force: bool,
+        prepare: bool,
+    ) -> Generator[FileRead, None, None]:
+        reads = iter_walk(
             tree, entry, known, force, self.parse_workers, self.parallel_min_bytes, prepare
         )
-        if not reads[0].readable:
-            raise SourceError(f"source {self.name}: {reads[0].problems[0]}")
-        self._memo = tree.memo_next
-        return reads
+        try:
+            first = next(reads)
+            if not first.readable:
+                raise SourceError(f"source {self.name}: {first.problems[0]}")
+            yield first
+            yield from reads
+        finally:
+            reads.close()
+        self._memo = tree.memo_next  # only once every file was reached

@@ -17,9 +17,9 @@ import hashlib
 import json
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 from bot.catalog import progress
 from bot.catalog.candidates import (
@@ -32,7 +32,8 @@ from bot.catalog.candidates import (
 from bot.catalog.files import FileRead, KnownFile, stat_key, stat_text
 from bot.catalog.model import Entity, Relation
 from bot.catalog.problems import Problem
-from bot.catalog.reconcile import FileOutcome, Plan, Run, Stored, reconcile, unchanged
+from bot.catalog.read import release_in_steps
+from bot.catalog.reconcile import FileOutcome, Plan, Reconciler, Run, unchanged
 from bot.catalog.rules import CatalogRules
 from bot.catalog.sources import CatalogSource
 from bot.catalog.validation import validate_entity
@@ -206,6 +207,38 @@ def _report_plan(plan: Plan, report: SourceReport) -> None:
             report.owner_changed.append((change.ref, change.old_owner, change.new_owner))
 
 
+SYNC_BATCH = 5000
+"""Entities (and files) reconciled and written at a time: what a sync holds of what it read."""
+
+
+class _ReadFailed(Exception):
+    """The source failed while its files were being read: the sync's writes are undone."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class _Reading:
+    """The files read before the write transaction, then the rest as the source reads them;
+    a failure of the source on the way is a ``_ReadFailed``."""
+
+    def __init__(self, head: list[FileRead], rest: Iterator[FileRead]) -> None:
+        self.head = head
+        self.rest = rest
+
+    def __iter__(self) -> Iterator[FileRead]:
+        head, self.head = self.head, []
+        yield from head
+        try:
+            yield from self.rest
+        except SourceError as exc:
+            raise _ReadFailed(str(exc)) from exc
+        except Exception as exc:  # a source bug must not take the bot down
+            log.exception("source failed while its files were read")
+            raise _ReadFailed(f"{type(exc).__name__}: {exc}") from exc
+
+
 class CatalogSync:
     """Runs sources into the store. One instance per app; ``run`` is blocking (use a thread)."""
 
@@ -282,30 +315,43 @@ class CatalogSync:
         version, known_rows = self.store.known_files(source.name)
         known = {r.path: KnownFile(r.sha256, r.children, stat_key(r.stat)) for r in known_rows}
         progress.source_started(source.name, len(known_rows) or None)
-        try:
-            reads = source.read(known, force, prepare=True)
-        except SourceError as exc:
-            return self._failed(source, report, str(exc), started, now)
-        except Exception as exc:  # a source bug must not take the bot down
-            log.exception("source %s failed", source.name)
-            return self._failed(source, report, f"{type(exc).__name__}: {exc}", started, now)
         positions_before = {r.path: r.position for r in known_rows}
+        reads: Iterator[FileRead] | None = None
         try:
+            # Read outside the write transaction while nothing has changed (a no-change sync
+            # writes almost nothing); from the first change on, the files are reconciled and
+            # written a batch at a time as they are read.
+            head: list[FileRead] = []
+            try:
+                reads = iter(source.read(known, force, prepare=True))
+                for read in reads:
+                    head.append(read)
+                    if not read.readable or read.parsed:
+                        break
+                    if positions_before.get(read.path) != len(head) - 1:
+                        break
+            except SourceError as exc:
+                raise _ReadFailed(str(exc)) from exc
+            except Exception as exc:  # a source bug must not take the bot down
+                log.exception("source %s failed", source.name)
+                raise _ReadFailed(f"{type(exc).__name__}: {exc}") from exc
             with self.store.writing(source.name, version) as writer:
-                if unchanged(positions_before, [(r.path, r.readable, r.parsed) for r in reads]):
-                    report.files_read = len(reads)
-                    fresh = [p for read in reads for p in read.problems if p.file is None]
+                if unchanged(positions_before, [(r.path, r.readable, r.parsed) for r in head]):
+                    report.files_read = len(head)
+                    fresh = [p for read in head for p in read.problems if p.file is None]
                     stats_before = {r.path: r.stat for r in known_rows}
                     stats = {
                         r.path: text
-                        for r in reads
+                        for r in head
                         if (text := stat_text(r.stat)) != stats_before.get(r.path)
                     }
                     writer.nothing_changed(fresh, now, stats)
                     self._succeeded(writer, source, report, now)
                 else:
                     files_before = {r.path: r.refs for r in known_rows}
-                    self._apply(writer, source, reads, files_before, report, now)
+                    self._apply(writer, source, _Reading(head, reads), files_before, report, now)
+        except _ReadFailed as exc:  # the source failed: nothing of this sync was written
+            return self._failed(source, report, exc.message, started, now)
         except StoreError as exc:
             # Rolled back as a whole: the store still holds this source's last good catalog.
             report = SourceReport(source.name, ok=False)
@@ -317,8 +363,16 @@ class CatalogSync:
             except StoreError as again:
                 raise StoreError(f"{report.error}, and recording that failed: {again}") from again
             return report
+        finally:
+            close = getattr(reads, "close", None)
+            if close is not None:
+                close()  # stops a walk's parse workers when the sync ends early
         report.duration_s = time.perf_counter() - started
         self.store.took(source.name, int(report.duration_s * 1000))
+        # A record per file of the source, four times over: freed in steps (release_in_steps).
+        held: list[Any] = [reads, known_rows, known, positions_before]
+        del reads, known_rows, known, positions_before
+        release_in_steps(held)
         return report
 
     def _failed(
@@ -354,32 +408,60 @@ class CatalogSync:
         self,
         writer: SourceWriter,
         source: CatalogSource,
-        reads: list[FileRead],
+        reads: _Reading,
         files_before: dict[str, tuple[str, ...]],
         report: SourceReport,
         now: dt.datetime,
     ) -> None:
-        """Load what is stored, reconcile it with what was read, execute the plan."""
-        backstage = self.fidelity == "backstage" and source.type != "backstage"
-        stored = Stored(
-            writer.stored_entities(),
-            files_before,
-            writer.stored_problems() if backstage else (),
-        )
+        """Reconcile what is read with what is stored and write the plan, a batch at a time."""
         run = Run(
             source.name,
             source.type,
-            [file_outcome(read) for read in reads],
+            (),
             self.source_names(),
             self.rules,
             backstage_fidelity=self.fidelity == "backstage",
         )
-        plan = writer.execute(reconcile(stored, run), now)
+        freezes = self.fidelity == "backstage" and source.type != "backstage"
+        rec = Reconciler(
+            run, files_before, writer.stored_entities, writer.stored_problems() if freezes else ()
+        )
+        batch: list[FileOutcome] = []
+        size = 0
+        for read in reads:
+            outcome = file_outcome(read)
+            batch.append(outcome)
+            size += len(outcome.candidates or ()) + 1
+            if size >= SYNC_BATCH and not rec.freezes:  # a freeze needs every file at once
+                self._write_part(writer, rec, batch, report, now)
+                batch, size = [], 0
+        self._write_part(writer, rec, batch, report, now)
+        plan = writer.execute(rec.finish(), now)
         _report_plan(plan, report)
         if source.type != "backstage":  # a live Backstage already dropped what it drops
             writer.replace_drop_notes(plan.drop_notes, now)
         self._succeeded(writer, source, report, now)
         writer.finish(report.changed)
+        # The reconciler's ref map, the plan: freed in steps, not in one C call.
+        held: list[Any] = [rec, run, plan]
+        del rec, run, plan
+        release_in_steps(held)
+
+    @staticmethod
+    def _write_part(
+        writer: SourceWriter,
+        rec: Reconciler,
+        batch: list[FileOutcome],
+        report: SourceReport,
+        now: dt.datetime,
+    ) -> None:
+        part = rec.add(batch)
+        if not part.upserts:
+            return
+        written = writer.execute(part, now)
+        if written is not part:
+            rec.refused(part, written)
+        _report_plan(written, report)
 
     @staticmethod
     def _succeeded(

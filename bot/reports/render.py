@@ -17,7 +17,7 @@ from bot.reports.analysis import Analysis, Metrics, Window
 from bot.reports.changes import NetChange
 from bot.reports.facts import short_ref
 from bot.reports.findings import DOC_CODES, GAP_CODES, Finding
-from bot.reports.store import PLATFORM_SCOPE
+from bot.reports.store import PLATFORM_SCOPE, Fault
 
 REPORTS = ("ownership-gaps", "stale-docs", "changes", "digest")
 
@@ -296,99 +296,30 @@ def digest_report(analysis: Analysis, scope: str, posted: bool = False) -> Repor
     platform = scope == PLATFORM_SCOPE
     faults = analysis.faults if platform else []
     name = scope_name(analysis, scope)
-    limit = analysis.settings.max_items if posted else None
     since = _since_text(w)
-
-    parts = [_count(metrics.entities, "entity", "entities")]
-    if platform and metrics.coverage is not None:
-        parts.append(
-            f"ownership coverage {metrics.coverage:.1f}%"
-            + _delta(metrics.coverage, previous.coverage if previous else None, " pts")
-        )
-    parts.append(
-        _count(len(gaps), "ownership gap") + _delta(len(gaps), previous.gaps if previous else None)
-    )
-    parts.append(
-        _count(len(docs), "docs problem") + _delta(len(docs), previous.docs if previous else None)
-    )
-    parts.append(f"{_count(len(w.changes), 'change')} {since}")
     empty = not gaps and not docs and not w.changes and not faults
 
-    fields = [Field("Entities", str(metrics.entities))]
-    if metrics.coverage is not None:
-        fields.append(Field("Ownership", _coverage_text(metrics), inline=False))
-    if not platform:
-        team = analysis.team(scope)
-        people = len(analysis.facts.effective_members(scope)) if team else 0
-        fields.append(Field("People", str(people)))
-    else:
-        by_kind: dict[str, int] = {}
-        for item in analysis.facts.items.values():
-            by_kind[item.kind] = by_kind.get(item.kind, 0) + 1
-        ordered = sorted(by_kind.items(), key=lambda kv: (-kv[1], kv[0]))
-        shown = ", ".join(_count(n, KIND_NAMES.get(k, k)) for k, n in ordered)
-        fields.append(Field("By kind", shown, inline=False))
-    if previous is not None and w.after is not None:
-        fields.append(Field("Previous digest", _when(w.after.taken_at), inline=False))
-
-    sections: list[Section] = [Section(fields=tuple(fields))]
-    if platform and analysis.settings.worst_offenders:
-        worst = [
-            f"{analysis.owner_label(ref)}: {_count(g, 'gap')}, {_count(d, 'docs problem')}"
-            for ref, g, d in analysis.offenders(analysis.settings.worst_offenders)
-        ]
-        if worst:
-            sections.append(Section(title="Worst offenders", items=tuple(worst)))
-    if gaps:
-        lines = [f.line_text() for f in gaps]
-        sections.append(
-            Section(
-                title=f"Ownership gaps ({len(gaps)})",
-                items=_capped(lines, limit, _command("ownership-gaps", scope)),
-            )
-        )
-    if docs:
-        lines = [f.line_text() for f in docs]
-        sections.append(
-            Section(
-                title=f"Docs to fix ({len(docs)})",
-                items=_capped(lines, limit, _command("stale-docs", scope)),
-            )
-        )
-    if w.changes:
-        lines = [c.line_text() for c in w.changes]
-        sections.append(
-            Section(
-                title=f"Catalog changes ({len(w.changes)})",
-                items=_capped(lines, limit, _command("changes", scope)),
-            )
-        )
-    if faults:
-        sections.append(
-            Section(
-                title=f"Channels posts cannot reach ({len(faults)})",
-                items=tuple(f.line_text() for f in faults),
-            )
-        )
-
-    title = "Platform digest" if platform else f"Digest: {name}"
+    head = Section(fields=tuple(_digest_fields(analysis, scope, metrics, previous, w)))
     if empty:
         text = (
             f"All clear for {name}: {_count(metrics.entities, 'entity', 'entities')}, every owner "
             f"has people, the docs are in shape, and nothing changed {since}."
         )
-        sections = sections[:1]
+        sections: tuple[Section, ...] = (head,)
     else:
-        text = " · ".join(parts)
+        text = " · ".join(_digest_summary(metrics, previous, gaps, docs, w, platform))
+        limit = analysis.settings.max_items if posted else None
+        lists = _digest_lists(analysis, scope, gaps, docs, w, faults, limit)
+        sections = (head, *lists)
     buttons = (
         Button("Ownership gaps", command=_command("ownership-gaps", scope)),
         Button("Docs to fix", command=_command("stale-docs", scope)),
         Button("Changes", command=_command("changes", scope)),
     )
     reply = Reply(
-        title=title,
+        title="Platform digest" if platform else f"Digest: {name}",
         text=text,
-        sections=tuple(sections),
+        sections=sections,
         buttons=() if empty else buttons,
         notes=analysis.unchecked_of(scope),
         ephemeral=not posted,
@@ -412,6 +343,97 @@ def digest_report(analysis: Analysis, scope: str, posted: bool = False) -> Repor
         ]
         data["faults"] = [f.to_dict() for f in faults]
     return ReportResult("digest", scope, reply, data, empty, metrics, posted)
+
+
+def _digest_summary(
+    metrics: Metrics,
+    previous: Metrics | None,
+    gaps: Sequence[Finding],
+    docs: Sequence[Finding],
+    w: Window,
+    platform: bool,
+) -> list[str]:
+    """The digest's one-line summary: counts, each with its change since the last digest."""
+    parts = [_count(metrics.entities, "entity", "entities")]
+    if platform and metrics.coverage is not None:
+        parts.append(
+            f"ownership coverage {metrics.coverage:.1f}%"
+            + _delta(metrics.coverage, previous.coverage if previous else None, " pts")
+        )
+    parts.append(
+        _count(len(gaps), "ownership gap") + _delta(len(gaps), previous.gaps if previous else None)
+    )
+    parts.append(
+        _count(len(docs), "docs problem") + _delta(len(docs), previous.docs if previous else None)
+    )
+    parts.append(f"{_count(len(w.changes), 'change')} {_since_text(w)}")
+    return parts
+
+
+def _digest_fields(
+    analysis: Analysis, scope: str, metrics: Metrics, previous: Metrics | None, w: Window
+) -> list[Field]:
+    """The digest's head: entities, ownership, people (a team) or the mix of kinds (platform)."""
+    fields = [Field("Entities", str(metrics.entities))]
+    if metrics.coverage is not None:
+        fields.append(Field("Ownership", _coverage_text(metrics), inline=False))
+    if scope != PLATFORM_SCOPE:
+        team = analysis.team(scope)
+        people = len(analysis.facts.effective_members(scope)) if team else 0
+        fields.append(Field("People", str(people)))
+    else:
+        by_kind: dict[str, int] = {}
+        for item in analysis.facts.items.values():
+            by_kind[item.kind] = by_kind.get(item.kind, 0) + 1
+        ordered = sorted(by_kind.items(), key=lambda kv: (-kv[1], kv[0]))
+        shown = ", ".join(_count(n, KIND_NAMES.get(k, k)) for k, n in ordered)
+        fields.append(Field("By kind", shown, inline=False))
+    if previous is not None and w.after is not None:
+        fields.append(Field("Previous digest", _when(w.after.taken_at), inline=False))
+    return fields
+
+
+def _digest_lists(
+    analysis: Analysis,
+    scope: str,
+    gaps: Sequence[Finding],
+    docs: Sequence[Finding],
+    w: Window,
+    faults: Sequence[Fault],
+    limit: int | None,
+) -> list[Section]:
+    """The digest's lists: worst offenders (platform), gaps, docs, changes, unreachable channels;
+    each capped at ``limit`` lines with the command that shows the rest."""
+    sections: list[Section] = []
+    if scope == PLATFORM_SCOPE and analysis.settings.worst_offenders:
+        worst = [
+            f"{analysis.owner_label(ref)}: {_count(g, 'gap')}, {_count(d, 'docs problem')}"
+            for ref, g, d in analysis.offenders(analysis.settings.worst_offenders)
+        ]
+        if worst:
+            sections.append(Section(title="Worst offenders", items=tuple(worst)))
+    capped = (
+        ("Ownership gaps", gaps, "ownership-gaps"),
+        ("Docs to fix", docs, "stale-docs"),
+        ("Catalog changes", w.changes, "changes"),
+    )
+    for title, found, report in capped:
+        if found:
+            lines = [f.line_text() for f in found]
+            sections.append(
+                Section(
+                    title=f"{title} ({len(found)})",
+                    items=_capped(lines, limit, _command(report, scope)),
+                )
+            )
+    if faults:
+        sections.append(
+            Section(
+                title=f"Channels posts cannot reach ({len(faults)})",
+                items=tuple(f.line_text() for f in faults),
+            )
+        )
+    return sections
 
 
 BUILDERS = {

@@ -155,6 +155,7 @@ class Template:
     remote: RemoteRecipe | None = None
     # Variables whose values reach a file or folder name (directly or through a default).
     path_variables: tuple[str, ...] = ()
+    unasked: tuple[str, ...] = ()  # optional form fields chat cannot ask, each with why
 
     @property
     def runs_hooks(self) -> bool:

@@ -12,6 +12,12 @@ actions do:
 3. the request is opened (``POST /repos/{owner}/{repo}/pulls``,
    ``POST /projects/{id}/merge_requests``) and its outputs returned.
 
+GitHub's ``reviewers``/``teamReviewers`` are asked for after the request opens (a refusal is a
+warning, the request stays); ``createWhenEmpty: false`` opens nothing when the files change
+nothing. GitLab's ``assignee``/``reviewers`` usernames become user ids (``GET /users``); one
+not found is a warning and left out. Warnings reach the reply as notes; the inputs Callboard
+does not act on (``_IGNORED``) are named there too.
+
 The host must be listed in ``scaffold.hosts``; its token comes only from the environment
 variable the entry names, never from a template's ``token`` input, and it appears in no URL,
 argument, message or log line. Blocking: call it off the event loop.
@@ -43,24 +49,24 @@ GITLAB_MR = "publish:gitlab:merge-request"
 MAX_ANSWER = 1 << 20  # bytes read from one API answer
 # Inputs Backstage's actions take that Callboard does not act on: named in the step's log.
 _IGNORED = {
-    GITHUB_PR: (
-        "reviewers",
-        "teamReviewers",
-        "assignees",
-        "update",
-        "forceFork",
-        "forceEmptyGitAuthor",
-        "createWhenEmpty",
-    ),
-    GITLAB_MR: (
-        "assignee",
-        "reviewers",
-        "assignReviewersFromApprovalRules",
-        "commitAction",
-        "projectid",
-    ),
+    GITHUB_PR: ("assignees", "update", "forceFork", "forceEmptyGitAuthor"),
+    GITLAB_MR: ("assignReviewersFromApprovalRules", "commitAction", "projectid"),
 }
+MAX_PEOPLE = 50  # reviewers (or teams) one request may name
 _BRANCH = re.compile(r"[A-Za-z0-9][A-Za-z0-9._/+-]{0,199}")
+
+
+class StepLog(list[str]):
+    """A step's log lines; ``warnings`` are the ones the user should see in the reply too
+    (an input not acted on, a reviewer not added): the request itself went ahead."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.warnings: list[str] = []
+
+    def warn(self, line: str) -> None:
+        self.append(line)
+        self.warnings.append(line)
 
 
 class PullRequests:
@@ -82,10 +88,10 @@ class PullRequests:
         # Tokens read through secret_environ leave os.environ (bot.hardening).
         self.environ = environ if environ is not None else secret_environ()
 
-    def open(self, request: LiveRequest) -> tuple[dict[str, Any], list[str]]:
+    def open(self, request: LiveRequest) -> tuple[dict[str, Any], StepLog]:
         """Open the request ``request`` asks for; its outputs and log lines, or ``LiveError``."""
         inputs = request.input
-        log: list[str] = []
+        log = StepLog()
         action = request.action
         host, owner, repo, project = _repo_url(inputs.get("repoUrl"), action)
         api = self.hosts.get(host)
@@ -112,7 +118,7 @@ class PullRequests:
         for name in (*_IGNORED[action], "token"):
             if inputs.get(name) not in (None, "", [], False):
                 why = "the token comes from scaffold.hosts" if name == "token" else "not supported"
-                log.append(f"Callboard ignores the input {name} of {action} ({why})")
+                log.warn(f"Callboard ignores the input {name} of {action} ({why})")
         client = _Client(api, token, self.timeout)
         if action == GITHUB_PR:
             full_name = f"{owner}/{repo}"
@@ -135,8 +141,8 @@ class PullRequests:
         title: str,
         branch: str,
         target: str | None,
-        log: list[str],
-    ) -> tuple[dict[str, Any], list[str]]:
+        log: StepLog,
+    ) -> tuple[dict[str, Any], StepLog]:
         owner, _, repo = full_name.partition("/")
         path = f"/repos/{quote(owner, safe='')}/{quote(repo, safe='')}"
         status, data = client.call("GET", path)
@@ -144,7 +150,12 @@ class PullRequests:
             raise LiveError(client.refusal(status, data, f"reading the repository {full_name}"))
         clone_url = str(data.get("clone_url") or "")
         target = target or str(data.get("default_branch") or "main")
-        self._push(client, inputs, files, clone_url, target, branch, title, log)
+        reviewers = _names(inputs, "reviewers", GITHUB_PR)
+        teams = list(dict.fromkeys(_names(inputs, "teamReviewers", GITHUB_PR)))
+        empty_ok = inputs.get("createWhenEmpty", True) is not False
+        if not self._push(client, inputs, files, clone_url, target, branch, title, log, empty_ok):
+            log.warn("No changes to commit, pull request was not created")
+            return {}, log
         body = {
             "title": title,
             "body": _text(inputs, "description", GITHUB_PR),
@@ -160,6 +171,8 @@ class PullRequests:
                 log,
             )
         log.append(f"Created pull request {made['html_url']}")
+        if reviewers or teams:
+            _request_reviewers(client, path, made.get("number"), reviewers, teams, log)
         outputs = {
             "targetBranchName": target,
             "remoteUrl": str(made["html_url"]),
@@ -178,22 +191,31 @@ class PullRequests:
         title: str,
         branch: str,
         target: str | None,
-        log: list[str],
-    ) -> tuple[dict[str, Any], list[str]]:
+        log: StepLog,
+    ) -> tuple[dict[str, Any], StepLog]:
         path = f"/projects/{quote(project, safe='')}"
         status, data = client.call("GET", path)
         if status != 200 or not isinstance(data, dict) or "id" not in data:
             raise LiveError(client.refusal(status, data, f"reading the project {project}"))
         clone_url = str(data.get("http_url_to_repo") or "")
         target = target or str(data.get("default_branch") or "main")
+        assignee = _text(inputs, "assignee", GITLAB_MR)
+        assignee_ids = _gitlab_user_ids(client, [assignee] if assignee else [], log, "an assignee")
+        reviewer_ids = _gitlab_user_ids(
+            client, _names(inputs, "reviewers", GITLAB_MR), log, "reviewer"
+        )
         self._push(client, inputs, files, clone_url, target, branch, title, log)
-        body = {
+        body: dict[str, Any] = {
             "source_branch": branch,
             "target_branch": target,
             "title": title,
             "description": _text(inputs, "description", GITLAB_MR),
             "remove_source_branch": bool(inputs.get("removeSourceBranch")),
         }
+        if assignee_ids:
+            body["assignee_id"] = assignee_ids[0]
+        if reviewer_ids:
+            body["reviewer_ids"] = reviewer_ids
         labels = inputs.get("labels")
         if labels:
             body["labels"] = ",".join(labels) if isinstance(labels, list) else str(labels)
@@ -225,8 +247,11 @@ class PullRequests:
         branch: str,
         title: str,
         log: list[str],
-    ) -> None:
-        """Lay ``files`` over ``target`` under ``targetPath`` on ``branch``, commit, push."""
+        empty_ok: bool = True,
+    ) -> bool:
+        """Lay ``files`` over ``target`` under ``targetPath`` on ``branch``, commit, push.
+
+        False, with nothing pushed, when the files change nothing and ``empty_ok`` is off."""
         parts = urlsplit(clone_url)
         if parts.scheme not in ("https", "http", "file"):
             raise LiveError(f"{client.api.host} gave no usable clone URL ({clone_url[:200]!r})")
@@ -276,6 +301,8 @@ class PullRequests:
                 _lay_over(files, where, checkout)
                 _delete(inputs.get("filesToDelete"), where, checkout, log)
                 git("add", "--all", "--", ".")
+                if not empty_ok and not git("status", "--porcelain").strip():
+                    return False
                 git("commit", "--quiet", "--no-verify", "--allow-empty", "-m", message)
                 log.append(f"Pushing branch {branch} (from {target}) to {scrub(clone_url)}")
                 try:
@@ -286,6 +313,53 @@ class PullRequests:
                     ) from None
             except GitError as exc:
                 raise LiveError(scrub(str(exc), secrets), log) from None
+        return True
+
+
+def _request_reviewers(
+    client: _Client,
+    path: str,
+    number: Any,
+    reviewers: list[str],
+    teams: list[str],
+    log: StepLog,
+) -> None:
+    """Ask for reviews on the new pull request; a refusal is logged, the request stays (as
+    Backstage's action does)."""
+    body: dict[str, Any] = {"reviewers": reviewers}
+    if teams:
+        body["team_reviewers"] = teams
+    status, data = client.call("POST", f"{path}/pulls/{number}/requested_reviewers", body)
+    if status != 201 or not isinstance(data, dict):
+        why = client.refusal(status, data, f"adding reviewers to pull request {number}")
+        log.warn(f"Failure when adding reviewers to Pull request {number}: {why}")
+        return
+    users = [
+        str(u.get("login")) for u in data.get("requested_reviewers") or [] if isinstance(u, dict)
+    ]
+    names = [str(t.get("slug")) for t in data.get("requested_teams") or [] if isinstance(t, dict)]
+    log.append(
+        f"Added users [{', '.join(users)}] and teams [{', '.join(names)}] as reviewers to "
+        f"Pull request {number}"
+    )
+
+
+def _gitlab_user_ids(client: _Client, usernames: list[str], log: StepLog, role: str) -> list[int]:
+    """GitLab user ids for ``usernames`` (``GET /users?username=``); one not found is logged
+    and left out, as Backstage's action does."""
+    ids: list[int] = []
+    for username in usernames:
+        status, data = client.call("GET", f"/users?username={quote(username, safe='')}")
+        found = data[0].get("id") if status == 200 and isinstance(data, list) and data else None
+        if isinstance(found, int) and not isinstance(found, bool):
+            ids.append(found)
+            continue
+        why = "no such user" if status == 200 else client.refusal(status, data, "looking it up")
+        log.warn(
+            f"Failed to find gitlab user id for {username}: {why}. Proceeding with MR "
+            f"creation without {role}."
+        )
+    return ids
 
 
 class _Client:
@@ -367,6 +441,18 @@ def _text(inputs: Mapping[str, Any], key: str, action: str, *, required: bool = 
             raise LiveError(f"{action}: input {key} is required")
         return ""
     return str(value)[:60000]
+
+
+def _names(inputs: Mapping[str, Any], key: str, action: str) -> list[str]:
+    """A list of user or team names (``reviewers``...): strings, at most ``MAX_PEOPLE``."""
+    value = inputs.get(key)
+    if value in (None, "", []):
+        return []
+    if not isinstance(value, list) or not all(isinstance(v, str) and v.strip() for v in value):
+        raise LiveError(f"{action}: {key} must be a list of names, found {value!r:.200}")
+    if len(value) > MAX_PEOPLE:
+        raise LiveError(f"{action}: {key} names {len(value)}; at most {MAX_PEOPLE}")
+    return [v.strip() for v in value]
 
 
 def _branch(value: Any, key: str, action: str) -> str:

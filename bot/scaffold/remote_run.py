@@ -50,13 +50,13 @@ async def remote_form(template: Template, client: ScaffolderClient) -> Template:
             f"The template {template.name} cannot be used: Backstage did not give its form: {exc}"
         ) from None
     pages = [s.get("schema") for s in schema["steps"] if isinstance(s, Mapping)]
-    variables, problems = backstage_variables(pages)
-    if problems:
-        raise UserError(f"The template {template.name} cannot be used: {problems[0]}")
+    form = backstage_variables(pages)
+    if form.problems:
+        raise UserError(f"The template {template.name} cannot be used: {form.problems[0]}")
     digest = hashlib.sha256(
         (template.digest + json.dumps(pages, sort_keys=True, default=str)).encode()
     ).hexdigest()[:16]
-    return replace(template, variables=variables, digest=digest)
+    return replace(template, variables=form.variables, digest=digest, unasked=form.unasked)
 
 
 @dataclass(frozen=True)

@@ -344,6 +344,7 @@ class Scaffolder:
             title=title,
             fields=tuple(fields),
             submit_label="Dry run" if dry_run else "Create",
+            notes=template.unasked,
             state={
                 "template": template.name,
                 "digest": template.digest,
@@ -666,8 +667,10 @@ class Scaffolder:
                 asyncio.run_coroutine_threadsafe(run.say(f"opening the {what} on {host}…"), loop)
             )
             outputs, lines = self.requests.open(ask)
+            run.notes.extend(lines.warnings)
             url = outputs.get("remoteUrl") or outputs.get("mergeRequestUrl")
-            run.opened.append((what[0].upper() + what[1:], str(url)))
+            if url:
+                run.opened.append((what[0].upper() + what[1:], str(url)))
             return outputs, lines
 
         try:

@@ -341,7 +341,8 @@ class TemplateLibrary:
         meta = as_mapping(doc.get("metadata"))
         annotations = as_mapping(meta.get("annotations"))
         name = str(meta.get("name", "")).lower()
-        variables, problems = backstage_variables(spec.get("parameters"))
+        form = backstage_variables(spec.get("parameters"))
+        variables, problems = form.variables, form.problems
         if not TEMPLATE_NAME.fullmatch(name):
             problems = (*problems, f"{name!r} is not a valid template name")
         return Template(
@@ -353,6 +354,7 @@ class TemplateLibrary:
             engine="remote",
             root=Path(),
             variables=variables,
+            unasked=form.unasked,
             trusted=False,
             has_catalog_info=True,  # the template's own steps decide
             spec_type=str(spec.get("type") or "service"),
@@ -418,10 +420,9 @@ class TemplateLibrary:
                         path = (folder / url).resolve()
                         if not path.is_relative_to(folder) or not path.exists():
                             problems.append(f"its skeleton {url} does not exist next to it")
-        variables, var_problems = backstage_variables(
-            spec.get("parameters"), ask_repo=v1beta3_support.proposes(spec)
-        )
-        problems.extend(var_problems)
+        form = backstage_variables(spec.get("parameters"), ask_repo=v1beta3_support.proposes(spec))
+        variables = form.variables
+        problems.extend(form.problems)
         if not TEMPLATE_NAME.fullmatch(name):
             problems.append(f"{name!r} is not a valid template name")
         actions = tuple(
@@ -436,6 +437,7 @@ class TemplateLibrary:
             engine="native",
             root=folder,
             variables=variables,
+            unasked=form.unasked,
             trusted=self.cfg.is_trusted(name),
             has_hooks=False,
             has_catalog_info=True,  # the template's own steps write (or not) its catalog file
@@ -466,8 +468,9 @@ class TemplateLibrary:
             root = self._skeleton(source, file, backstage.skeleton_path(spec))
         except backstage.Unsupported as exc:
             problems.append(str(exc))
-        variables, var_problems = backstage_variables(spec.get("parameters"))
-        problems.extend(var_problems)
+        form = backstage_variables(spec.get("parameters"))
+        variables = form.variables
+        problems.extend(form.problems)
         if recipe is not None and recipe.extensions and not trusted:
             problems.append(
                 f"loads the Jinja extension {recipe.extensions[0]}; only templates listed in "
@@ -488,6 +491,7 @@ class TemplateLibrary:
             engine="backstage",
             root=root,
             variables=variables,
+            unasked=form.unasked,
             trusted=trusted,
             has_hooks=False,  # the wrapper folder keeps a skeleton's hooks from running
             has_catalog_info=(root / CATALOG_FILE).is_file() if recipe else True,

@@ -20,7 +20,7 @@ import json
 import os
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -244,11 +244,21 @@ def _label(key: str, prompt: Any) -> str:
 _NAME_FIELDS = ("EntityNamePicker",)
 _OWNER_FIELDS = ("OwnerPicker", "MyGroupsPicker", "OwnershipEntityRefPicker")
 _REPO_FIELDS = ("RepoUrlPicker",)
+_OWN_FIELDS = ("name", "owner", "system")  # the dialog's own fields (validate.RESERVED)
 
 
-def backstage_variables(
-    parameters: Any, *, ask_repo: bool = False
-) -> tuple[tuple[Variable, ...], tuple[str, ...]]:
+@dataclass(frozen=True)
+class Form:
+    """A Template's form as chat asks it: the variables; ``problems`` that make the template
+    unusable (a required field chat cannot ask); ``unasked``: optional fields chat cannot ask,
+    each named with why (shown in the dialog, never dropped silently)."""
+
+    variables: tuple[Variable, ...]
+    problems: tuple[str, ...]
+    unasked: tuple[str, ...] = ()
+
+
+def backstage_variables(parameters: Any, *, ask_repo: bool = False) -> Form:
     """A Template's ``spec.parameters`` as variables, and what cannot be asked in chat.
 
     Each page's ``properties`` become fields in order, ``required`` per page. Pickers map to
@@ -270,17 +280,32 @@ def backstage_variables(
     elif parameters is None:
         pages = []
     else:
-        return (), ("spec.parameters must be an object or a list of objects",)
+        return Form((), ("spec.parameters must be an object or a list of objects",))
     variables: list[Variable] = []
     problems: list[str] = []
+    unasked: list[str] = []
     seen_roles: set[str] = {"repo"} if ask_repo else set()
     for page_no, page in enumerate(pages):
         if not isinstance(page, Mapping):
             problems.append(f"spec.parameters[{page_no}] is not an object")
             continue
-        when = _page_when(page.get("when"))
-        _page(page, f"spec.parameters[{page_no}]", when, variables, problems, seen_roles)
-    return tuple(variables), tuple(problems)
+        # A page's ``if:`` holding an expression (never a JSON schema) is read as its
+        # ``when:``, as Backstage's form reads it (its own sample templates use both).
+        test = page.get("when", page.get("if") if isinstance(page.get("if"), str) else None)
+        when = _page_when(test)
+        found = _Found(variables, problems, unasked, seen_roles)
+        _page(page, f"spec.parameters[{page_no}]", when, found)
+    return Form(tuple(variables), tuple(problems), tuple(unasked))
+
+
+@dataclass
+class _Found:
+    """What reading the pages found so far."""
+
+    variables: list[Variable]
+    problems: list[str]
+    unasked: list[str]
+    seen_roles: set[str]
 
 
 _WHEN = re.compile(
@@ -313,11 +338,10 @@ def _page(
     page: Mapping[str, Any],
     where: str,
     when: tuple[Condition, ...],
-    variables: list[Variable],
-    problems: list[str],
-    seen_roles: set[str],
+    found: _Found,
 ) -> None:
     """The fields of one page (or one conditional branch of it), conditions included."""
+    variables, problems, seen_roles = found.variables, found.problems, found.seen_roles
     required = {str(r) for r in page.get("required") or () if isinstance(r, str)}
     props = page.get("properties") or {}
     if not isinstance(props, Mapping):
@@ -332,6 +356,10 @@ def _page(
         if problem:
             if str(key) in required and not when:
                 problems.append(f"{where}.properties.{key}: {problem}")
+            else:
+                title = schema.get("title")
+                shown = f"{title} ({key})" if isinstance(title, str) and title.strip() else key
+                found.unasked.append(f"{shown} is not asked here: it {problem}")
             continue
         if var is not None:
             if when:
@@ -353,18 +381,14 @@ def _page(
                             branch,
                             f"{where}.dependencies.{field}.oneOf[{n}]",
                             (*when, cond),
-                            variables,
-                            problems,
-                            seen_roles,
+                            found,
                         )
             else:
                 _page(
                     dep,
                     f"{where}.dependencies.{field}",
                     (*when, Condition(str(field))),
-                    variables,
-                    problems,
-                    seen_roles,
+                    found,
                 )
     clauses = [page, *(c for c in page.get("allOf") or () if isinstance(c, Mapping))]
     for n, clause in enumerate(clauses):
@@ -375,10 +399,10 @@ def _page(
         then, otherwise = clause.get("then"), clause.get("else")
         label = f"{where}.allOf[{n - 1}]" if n else where
         if isinstance(then, Mapping):
-            _page(then, f"{label}.then", (*when, *conds), variables, problems, seen_roles)
+            _page(then, f"{label}.then", (*when, *conds), found)
         if isinstance(otherwise, Mapping) and len(conds) == 1:
             flipped = replace(conds[0], negate=not conds[0].negate)
-            _page(otherwise, f"{label}.else", (*when, flipped), variables, problems, seen_roles)
+            _page(otherwise, f"{label}.else", (*when, flipped), found)
 
 
 def _values_of(schema: Any) -> tuple[str, ...]:
@@ -420,7 +444,12 @@ def _schema_variable(
     hint = str(schema["description"]) if isinstance(schema.get("description"), str) else None
     if ui_field == "Secret" or schema.get("ui:widget") == "password":
         return _secret(key, schema, label, hint, required, ui_field), None
-    role = _role(key, ui_field, ui_options, seen_roles)
+    textual = schema.get("type") in ("string", None)
+    role = _role(key, ui_field, ui_options, seen_roles, by_name=textual)
+    if role is None and not textual and key in _OWN_FIELDS:
+        # Not Callboard's own field of that name (a JSON object, a list...): the dialog has
+        # one already, so this one is not asked in chat (``--values`` passes it on as data).
+        return None, f"shares its name with Callboard's own {key} field"
     if role is not None:
         picker = picker_of(ui_field, ui_options) if role == "repo" else None
         return Variable(
@@ -458,17 +487,24 @@ def _secret(
 
 
 def _role(
-    key: str, ui_field: str, ui_options: Mapping[str, Any], seen_roles: set[str]
+    key: str,
+    ui_field: str,
+    ui_options: Mapping[str, Any],
+    seen_roles: set[str],
+    *,
+    by_name: bool = True,
 ) -> Role | None:
-    """Which of the dialog's own fields (name, owner, system, the repository) this one is."""
+    """Which of the dialog's own fields (name, owner, system, the repository) this one is:
+    by its picker, or (``by_name``: a text field) by its name."""
     role: Role | None = None
-    if ui_field in _NAME_FIELDS or (key in NAME_CANDIDATES[:2] and "name" not in seen_roles):
+    named = key if by_name else ""
+    if ui_field in _NAME_FIELDS or (named in NAME_CANDIDATES[:2] and "name" not in seen_roles):
         role = "name"
-    elif ui_field in _OWNER_FIELDS or (key == "owner" and "owner" not in seen_roles):
+    elif ui_field in _OWNER_FIELDS or (named == "owner" and "owner" not in seen_roles):
         role = "owner"
     elif ui_field in _REPO_FIELDS:
         role = "repo"
-    elif _picks_systems(ui_field, ui_options) or (key == "system" and "system" not in seen_roles):
+    elif _picks_systems(ui_field, ui_options) or (named == "system" and "system" not in seen_roles):
         role = "system"
     return None if role is not None and role in seen_roles else role
 

@@ -218,3 +218,64 @@ def test_completions_cover_commands_subcommands_options_names_and_refs(
     assert terminal.completions("/whoowns ", "group:default/team-ris") == [
         "group:default/team-risk"
     ]
+
+
+SECRET_TEMPLATE = """\
+apiVersion: scaffolder.backstage.io/v1beta3
+kind: Template
+metadata:
+  name: token-demo
+  title: A form with a token
+spec:
+  owner: group:default/team-a
+  type: service
+  parameters:
+    - title: The service
+      required: [name, token]
+      properties:
+        name: {type: string, title: Name}
+        token: {type: string, title: Deploy token, ui:widget: password}
+  steps:
+    - id: log
+      name: Say hello
+      action: debug:log
+      input:
+        message: "hello ${{ parameters.name }}"
+"""
+
+
+def test_a_password_field_is_typed_without_echo_and_kept_out_of_history(
+    tmp_path: Path, db_url: str
+) -> None:
+    """A ``ui:widget: password`` answer is read with echo off: what is typed never reaches
+    the screen nor the console's history file, while ordinary answers and commands do."""
+    template = tmp_path / "token-demo.yaml"
+    template.write_text(SECRET_TEMPLATE)
+    config = _config(tmp_path, db_url)
+    cfg = yaml.safe_load(config.read_text())
+    cfg["catalog"]["sources"].append({"type": "file", "name": "tpl", "target": str(template)})
+    cfg["scaffold"] = {"publish": {"remote": f"file://{tmp_path}/git/{{name}}.git"}}
+    config.write_text(yaml.safe_dump(cfg))
+    secret = "tok-5ecret-9f3a"
+    session = PtySession([str(CALLBOARD), "--config", str(config), "run"], _env(), tmp_path)
+    try:
+        session.expect(r"Ctrl-D quits\.")
+        session.expect(PROMPT)
+        session.send("/scaffold token-demo --dry-run\r")
+        session.expect(r"[Nn]ame[^\n]*: ")
+        session.send("fare-tokens\r")
+        session.expect(r"Owner[^\n]*: ")
+        session.send("\r")  # the default: the asker's team
+        session.expect(r"Deploy token[^\n]*: ")
+        session.send(f"{secret}\r")
+        session.expect(PROMPT)
+        session.send(CTRL_D)
+        assert session.wait() == 0
+    finally:
+        session.close()
+    assert "fare-tokens" in session.text  # an ordinary answer is echoed as typed
+    assert "Traceback" not in session.text
+    assert secret.encode() not in session.raw
+    history = (tmp_path / "var" / "console_history").read_text()
+    assert "/scaffold token-demo --dry-run" in history
+    assert secret not in history

@@ -20,7 +20,9 @@ import asyncio
 import contextlib
 import gc
 import logging
+import random
 import re
+import threading
 import time
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
@@ -30,7 +32,7 @@ import pytest
 
 from adapters.slack import render
 from bench.generate import GeneratedCatalog, generate_catalog
-from bench.runqueue import RunQueue
+from bench.runqueue import RunQueue, ThreadTimes
 from bot.app import App
 from tests.e2e.test_discord import discord_app, discord_world, embed_text
 from tests.e2e.test_slack import (  # noqa: F401 (fixtures)
@@ -48,22 +50,15 @@ BEAT = 0.01  # seconds between two readings of the loop thread's wait for a CPU
 
 
 def assert_loop_never_waited(slow: SlowCallbacks) -> None:
-    """No callback held the loop for twice ``SLOW_CALLBACK``, and at most one for more than
-    ``SLOW_CALLBACK``, apart from waits for a CPU.
+    """No callback held the loop for ``SLOW_CALLBACK`` or more, apart from waits for a CPU.
 
-    Blocking work on the loop (an index rebuilt on it, a sync's write) shows up as several slow
-    callbacks or one long one. A single callback a few milliseconds past 50 ms, not waiting for
-    a CPU, is still seen in about one run in five on this two-core machine even alone (58 ms:
-    an aiohttp request step while the sync thread runs); ``make bench`` (bench_loop) reports
-    the 50 ms target itself, and issue 16 stays open until it holds every time.
+    Blocking work on the loop (an index rebuilt on it, a sync's write) shows up as a slow
+    callback; so does another thread holding the GIL in one long C call (a sort, a join,
+    unpickling a large batch) while the loop waits to run its next bytecode. Each one is
+    listed with what every thread did meanwhile (ran on a CPU, waited for one), which names
+    the thread that held the loop up.
     """
-    net = [
-        float(m[1]) - float(m[2]) / 1000
-        for m in (re.search(r"took ([0-9.]+) seconds \(([0-9]+) ms", e) for e in slow.seen)
-        if m is not None
-    ]
-    assert len(net) == len(slow.seen), slow.seen
-    assert len(net) <= 1 and all(t < 2 * SLOW_CALLBACK for t in net), "\n".join(slow.seen)
+    assert not slow.seen, "\n".join(slow.seen)
 
 
 REPOS = 2000  # about 4,300 entities
@@ -85,7 +80,10 @@ class SlowCallbacks(logging.Handler):
     wait since the last note, in proportion to its share of that span, and counts when what
     is left still reaches ``SLOW_CALLBACK``. Waiting for the GIL, a lock or I/O is not a wait
     for a CPU: a sync holding the GIL, or blocking work on the loop, always counts. Where
-    the kernel does not say (not Linux), nothing is taken off.
+    the kernel does not say (not Linux), nothing is taken off. A callback that counts is
+    listed with how long each thread ran and waited for a CPU since the last note
+    (``ThreadTimes``): a thread that ran most of it held the GIL; one that waited for a CPU
+    most of it held the GIL while the machine's load kept it off the CPU.
     """
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
@@ -93,12 +91,14 @@ class SlowCallbacks(logging.Handler):
         self.loop = loop
         self.cpu = RunQueue()
         self.mark = (loop.time(), self.cpu.waited())
+        self.threads = ThreadTimes()  # what each thread did since the last note
         self.seen: list[str] = []  # slow callbacks, less their waits for a CPU
         self.excused: list[str] = []  # slow only by waiting for a CPU
         self._timer: asyncio.TimerHandle | None = None
 
     def note(self) -> None:
         self.mark = (self.loop.time(), self.cpu.waited())
+        self.threads.mark()
         self._timer = self.loop.call_later(BEAT, self.note)
 
     def stop(self) -> None:
@@ -116,7 +116,10 @@ class SlowCallbacks(logging.Handler):
         span = max(self.loop.time() - at, seconds)
         off_cpu = (self.cpu.waited() - waited) * (seconds / span if span > 0 else 1.0)
         entry = f"{message} ({off_cpu * 1000:.0f} ms of it waiting for a CPU)"
-        (self.seen if seconds - off_cpu >= SLOW_CALLBACK else self.excused).append(entry)
+        if seconds - off_cpu < SLOW_CALLBACK:
+            self.excused.append(entry)
+            return
+        self.seen.append(f"{entry}; meanwhile: {self.threads.since() or 'no thread data'}")
 
 
 @contextlib.asynccontextmanager
@@ -220,6 +223,38 @@ async def _block_the_loop() -> SlowCallbacks:
         await asyncio.sleep(0)
         time.sleep(0.1)  # blocking on purpose: sleeping is no wait for a CPU
         await asyncio.sleep(0)
+    return slow
+
+
+def test_the_watch_names_a_thread_that_holds_the_gil() -> None:
+    """The loop waiting for the GIL that another thread holds in one long C call (a sort of a
+    million numbers) is a slow callback, and the message names that thread."""
+
+    slow = asyncio.run(_hold_the_gil())
+    assert any("meanwhile: sorter ran" in entry for entry in slow.seen), slow.seen
+
+
+async def _hold_the_gil() -> SlowCallbacks:
+    numbers = [random.random() for _ in range(1_000_000)]
+    sorting, done = threading.Event(), threading.Event()
+
+    def sort() -> None:
+        sorting.set()
+        numbers.sort()  # one C call: the GIL is not handed over until it returns
+        done.wait()  # alive until the watch has read what each thread did
+
+    sorter = threading.Thread(target=sort, name="sorter")
+    try:
+        async with watched_loop() as slow:
+            await asyncio.sleep(0)
+            sorter.start()
+            sorting.wait()
+            time.sleep(0.001)  # hands the GIL to the sorter; taking it back waits for the sort
+            await asyncio.sleep(0)
+    finally:
+        done.set()
+        if sorter.is_alive():
+            sorter.join()
     return slow
 
 

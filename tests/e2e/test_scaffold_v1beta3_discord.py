@@ -69,3 +69,46 @@ async def test_a_v1beta3_form_through_discord_modals(make_app: AppFactory, tmp_p
         answer = saved.response
         text = embed_text(answer.embeds) if answer is not None else refused
         assert "must be at most 10" in text, text
+
+
+async def test_a_field_the_modal_cannot_hold_is_named_before_it_opens(
+    make_app: AppFactory, tmp_path: Path
+) -> None:
+    """A Discord modal shows fields only: a form that leaves a field out opens from a message
+    naming it."""
+    people = tmp_path / "people.yaml"
+    people.write_text("")
+    folder = tmp_path / "unasked"
+    shutil.copytree(REPO / "tests" / "fixtures" / "v1beta3" / "unasked", folder)
+    app = discord_app(
+        make_app,
+        sources=[
+            *DEMO_SOURCES,
+            {"type": "file", "name": "people", "target": str(people)},
+            {"type": "file", "name": "tpl", "target": str(folder / "template.yaml")},
+        ],
+    )
+    async with discord_world(app) as w:
+        discord_user(people, w.ana.id)
+        app.services.sync.run()
+        options: dict[str, Any] = {"template": "callboard-unasked", "dry-run": True}
+        result = await w.ana.slash(w.channel, "scaffold", **options)
+        assert result.modal is None
+        prompt = result.response
+        assert prompt is not None
+        assert (
+            "Note: Layout (layout) is not asked here: it uses the form field AccordionField"
+            in prompt.content.replace("\\", "")  # as Discord shows it (markdown escaped)
+        )
+        opened = await w.ana.click(prompt, label="Open: New Unasked fields")
+        assert opened.modal is not None
+        inputs = modal_inputs(opened)
+        assert list(inputs) == ["Component name", "Owner (a team)"]
+        values = {
+            inputs["Component name"]["custom_id"]: "discord-unasked",
+            inputs["Owner (a team)"]["custom_id"]: ["group:default/team-payments"],
+        }
+        done = await w.ana.submit_modal(opened, values)
+        assert done.response is not None
+        text = embed_text(done.response.embeds)
+        assert "Dry run: discord-unasked from callboard-unasked" in text, text

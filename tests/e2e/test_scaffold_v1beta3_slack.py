@@ -133,3 +133,34 @@ async def test_catalog_pickers_through_a_slack_modal(
     methods = ("chat.postMessage", "chat.postEphemeral", "chat.update", "webhook")
     posted = [block_text(c.args) for c in fake.calls if c.method in methods]
     assert any("Dry run: slack-picked from callboard-pickers" in p for p in posted), posted
+
+
+async def test_a_field_the_modal_cannot_hold_is_named_above_the_fields(
+    start_slack: Starter, fake: FakeSlack, tmp_path: Path
+) -> None:
+    folder = tmp_path / "unasked"
+    shutil.copytree(REPO / "tests" / "fixtures" / "v1beta3" / "unasked", folder)
+    slack = await start_slack(
+        sources=[
+            {"type": "file", "name": "demo", "target": str(DEMO)},
+            {"type": "file", "name": "tpl", "target": str(folder / "template.yaml")},
+        ]
+    )
+    status, body = await slack.command("/scaffold", "callboard-unasked --dry-run")
+    assert (status, body) == (200, "")
+    await slack.settle()
+    [opened] = fake.calls_to("views.open")
+    view: dict[str, Any] = opened.args["view"]
+    first = view["blocks"][0]
+    assert first["type"] == "context"
+    assert (
+        "Layout (layout) is not asked here: it uses the form field AccordionField"
+        in first["elements"][0]["text"]
+    )
+    assert [b["block_id"] for b in view["blocks"][1:]] == ["field:name", "field:owner"]
+    status, body = await submit(slack, view, fill(view, {"name": "slack-unasked"}))
+    assert (status, body) == (200, "")
+    await slack.settle()
+    methods = ("chat.postMessage", "chat.postEphemeral", "chat.update", "webhook")
+    posted = [block_text(c.args) for c in fake.calls if c.method in methods]
+    assert any("Dry run: slack-unasked from callboard-unasked" in p for p in posted), posted

@@ -751,3 +751,32 @@ async def test_the_indexer_writes_the_same_index_into_memory(make_app: AppFactor
         mem = {(h.entity_ref, h.page_path) for h in (await mem_docs.search(words, limit=50)).hits}
         sql = {(h.entity_ref, h.page_path) for h in (await sql_docs.search(words, limit=50)).hits}
         assert mem == sql and mem, words
+
+
+def test_the_annotated_entities_are_found_again_by_ref_until_the_catalog_changes(
+    make_app: AppFactory, tmp_path: Path
+) -> None:
+    """Scanning every entity's JSON for the techdocs annotation takes seconds at a million
+    entities: the refs found are kept with the catalog generation, and a later pass at the
+    same generation (a no-change sync, in any process) looks them up by ref instead."""
+    from sqlalchemy import update
+
+    from bot.store.schema import entities
+
+    target = catalog(tmp_path, {"svc": component("svc"), "plain": component("plain", None)})
+    app = make_app(sources=file_source(target))
+    stored = SqlDocsIndex(app.db)
+
+    def refs() -> list[tuple[str, str | None]]:
+        return [(e.ref, e.title) for e in stored.annotated_entities(TECHDOCS_REF)]
+
+    assert refs() == [("component:default/svc", None)]
+    # A sync that changes the catalog (a new generation): found afresh.
+    write(tmp_path / "plain" / "catalog-info.yaml", yaml.safe_dump(component("plain")))
+    assert app.services.sync.sync.run().sources[0].modified == ["component:default/plain"]
+    assert refs() == [("component:default/plain", None), ("component:default/svc", None)]
+    # The same generation: the kept refs are looked up (their columns as stored now), the
+    # JSON is not read again.
+    with app.db.engine.begin() as conn:
+        conn.execute(update(entities).values(data="{}", title="Now"))
+    assert refs() == [("component:default/plain", "Now"), ("component:default/svc", "Now")]

@@ -66,7 +66,7 @@ def test_the_store_holds_what_the_plan_says(db_url: str) -> None:
             version, known = store.known_files(SOURCE)
             this_run = _run(rng, {k.path for k in known})
             with store.writing(SOURCE, version) as writer:
-                stored = Stored(writer.stored_entities(), {k.path: k.refs for k in known})
+                stored = Stored(writer.stored_entities(REFS), {k.path: k.refs for k in known})
                 assert stored == Stored(model.entities, model.files)
                 plan = writer.execute(reconcile(stored, this_run), NOW)
                 writer.finish(bool(plan.changes))

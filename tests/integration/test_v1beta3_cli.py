@@ -25,6 +25,34 @@ spec:
   steps:
     - {id: open-pr, action: publish:bitbucket, input: {repoUrl: x}}
 """
+# No steps at all (Backstage runs it: only its output), a hidden field, and a JSON object
+# field named ``owner`` beside the OwnerPicker that is the component's owner (as Backstage's
+# BUI kitchen-sink sample template has them).
+OUTPUT_ONLY = """\
+apiVersion: scaffolder.backstage.io/v1beta3
+kind: Template
+metadata: {name: output-only}
+spec:
+  owner: team-a
+  type: service
+  parameters:
+    - title: One
+      required: [name]
+      properties:
+        name: {type: string}
+        token: {type: string, ui:widget: hidden, default: from-the-schema}
+        owner:
+          type: object
+          properties: {displayName: {type: string}}
+        ownerRef: {type: string, ui:field: OwnerPicker}
+  steps: []
+  output:
+    text:
+      - title: Summary
+        content: >-
+          ${{ parameters.token }} ${{ parameters.owner.displayName }}
+          ${{ parameters.ownerRef }}
+"""
 
 
 @pytest.fixture
@@ -32,8 +60,11 @@ def config(tmp_path: Path) -> Path:
     templates = tmp_path / "templates"
     shutil.copytree(FIXTURES, templates)
     (templates / "pr.yaml").write_text(PR_ONLY)
+    (templates / "output-only.yaml").write_text(OUTPUT_ONLY)
     names = ["actions", "filters", "extension", "compat"]
-    targets = ", ".join([*(f"./{n}/template.yaml" for n in names), "./pr.yaml"])
+    targets = ", ".join(
+        [*(f"./{n}/template.yaml" for n in names), "./pr.yaml", "./output-only.yaml"]
+    )
     (templates / "all.yaml").write_text(
         "apiVersion: backstage.io/v1alpha1\nkind: Location\nmetadata: {name: fixtures}\n"
         f"spec: {{targets: [{targets}]}}\n"
@@ -101,6 +132,27 @@ def test_a_dry_run_writes_the_workspace_and_publishes_nothing(
     assert 'system: {"kind":"system","namespace":"prod","name":"money"}\n' in text
     assert "truthy: empty-list-true empty-object-true missing-false\n" in text
     assert not (tmp_path / "git").exists()
+
+
+def test_a_template_without_steps_runs_with_hidden_and_own_named_fields_as_given(
+    config: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    values = tmp_path / "values.json"
+    given = {
+        "name": "quiet-app",
+        "token": "from-the-form",  # Backstage's form sends a hidden field's value as is
+        "owner": {"displayName": "Ana Silva"},  # the template's own object, not the owner
+        "ownerRef": "group:default/team-payments",
+    }
+    values.write_text(json.dumps(given))
+    args = ["scaffold", "output-only", "--values", str(values), "--dry-run", "--format", "json"]
+    assert cli_main(["--config", str(config), *args, "--output", str(tmp_path / "out")]) == 0
+    reply = json.loads(capsys.readouterr().out)
+    shown = {s["title"]: s["items"] for s in reply["sections"]}
+    assert shown["Summary"] == ["from-the-form Ana Silva group:default/team-payments"]
+    assert cli_main(["--config", str(config), "templates", "--format", "json"]) == 0
+    rows = {r["name"]: r for r in json.loads(capsys.readouterr().out)["templates"]}
+    assert rows["output-only"]["available"], rows["output-only"]
 
 
 def test_a_run_publishes_the_publish_steps_folder_and_registers_it(

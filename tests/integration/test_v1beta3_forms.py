@@ -209,3 +209,85 @@ async def _requester(app: Any) -> Any:
     from tests.integration.test_scaffold import CONSOLE_ANA
 
     return await app.services.scaffolder.requester_for(CONSOLE_ANA)
+
+
+PAGE_IF = """\
+apiVersion: scaffolder.backstage.io/v1beta3
+kind: Template
+metadata: {name: page-if}
+spec:
+  owner: team-a
+  type: service
+  parameters:
+    - title: Cloud
+      required: [name, cloudProvider]
+      properties:
+        name: {type: string}
+        cloudProvider: {type: string, enum: [AWS, GCP]}
+    - title: AWS
+      if: ${{ parameters.cloudProvider === 'AWS' }}
+      required: [awsRegion]
+      properties:
+        awsRegion: {type: string, enum: [us-east-1, eu-west-1]}
+    - title: GCP
+      if: ${{ parameters.cloudProvider === 'GCP' }}
+      required: [gcpProjectId]
+      properties:
+        gcpProjectId: {type: string}
+  steps: []
+"""
+
+
+async def test_a_pages_if_expression_is_read_as_its_when(
+    make_app: AppFactory, tmp_path: Path
+) -> None:
+    """As Backstage's conditional-parameters-demo sample template has it (``if:`` on a page):
+    choosing GCP does not demand the AWS page's fields."""
+    template = tmp_path / "page-if.yaml"
+    template.write_text(PAGE_IF)
+    source = {"type": "file", "name": "tpl", "target": str(template)}
+    app = scaffold_app(make_app, tmp_path, sources=[source])
+    dialog = await open_dialog(app, "/scaffold page-if --dry-run")
+    gcp = {"name": "page-if-demo", "cloudProvider": "GCP"}
+    missing = await submit(app, dialog, gcp)
+    assert isinstance(missing, DialogErrors)
+    assert missing.errors == {"gcpProjectId": "is required when cloudProvider is GCP"}
+    done = await submit(app, dialog, {**gcp, "gcpProjectId": "acme-1"})
+    assert isinstance(done, Reply) and not done.error, done
+
+
+UNASKED = REPO / "tests" / "fixtures" / "v1beta3" / "unasked"
+UNASKED_NOTE = (
+    "Layout (layout) is not asked here: it uses the form field AccordionField, which "
+    "Callboard cannot show in chat"
+)
+
+
+async def test_an_optional_field_chat_cannot_ask_is_named_in_the_dialog(
+    make_app: AppFactory, tmp_path: Path
+) -> None:
+    """Never dropped silently: the dialog carries a note naming the field and why, and the
+    console prints it under the form's title; the template stays usable."""
+    import io
+
+    from adapters.console import run_dialog
+
+    folder = tmp_path / "unasked"
+    shutil.copytree(UNASKED, folder)
+    app = scaffold_app(
+        make_app,
+        tmp_path,
+        sources=[{"type": "file", "name": "tpl", "target": str(folder / "template.yaml")}],
+    )
+    dialog = await open_dialog(app, "/scaffold callboard-unasked --dry-run")
+    assert [f.name for f in dialog.fields] == ["name", "owner"]
+    assert dialog.notes == (UNASKED_NOTE,)
+    answers = iter(["unasked-demo", ""])
+
+    async def ask(prompt: str, secret: bool) -> str | None:
+        return next(answers)
+
+    out = io.StringIO()
+    reply = await run_dialog(app, dialog, ask, out)
+    assert f"(note) {UNASKED_NOTE}" in out.getvalue()
+    assert not reply.error and "Dry run: unasked-demo from callboard-unasked" in reply.to_text()

@@ -4,11 +4,16 @@ API (the peer in ../shared/peers/backstage, WITH_SCAFFOLDER=1) and through
 executable bit), and the same ``output`` links and text.
 
 Templates compared: Callboard's own (tests/fixtures/v1beta3: every action and filter), the
-backstage/software-templates mirror when /work/.mirror holds it, and the examples in
-../shared/data/scaffolder-examples. A template one side cannot run is skipped with that
-side's reason. One difference is normalised, on purpose: Backstage's dry-run API names every
-template ``template:default/dry-run`` (catalog:write's ``backstage.io/source-template``);
-Callboard names the real one.
+backstage/software-templates mirror, Backstage's own sample templates
+(plugins/scaffolder-backend/sample-templates of backstage/backstage, assembled file by file into
+``backstage+backstage/sample-templates`` with a MANIFEST of each file's commit; the form values
+for them are ours, in tests/fixtures/v1beta3/samples), and the examples in
+../shared/data/scaffolder-examples. Both mirrors live outside the repository (upstream code is
+never committed): under $CALLBOARD_UPSTREAM_MIRROR when set, else ../.mirror; a case whose
+mirror is absent is skipped with the path it looked for. A template one side cannot run is
+skipped with that side's reason. One difference is normalised, on purpose: Backstage's
+dry-run API names every template ``template:default/dry-run`` (catalog:write's
+``backstage.io/source-template``); Callboard names the real one.
 
 The peer starts once per session (it takes a while and uses CPU); everything skips with the
 reason when it cannot start (no node, npm or PostgreSQL).
@@ -16,6 +21,7 @@ reason when it cannot start (no node, npm or PostgreSQL).
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import os
@@ -24,7 +30,7 @@ import subprocess
 import sys
 import tarfile
 from collections.abc import Iterator
-from contextlib import redirect_stdout
+from contextlib import redirect_stderr, redirect_stdout
 from pathlib import Path
 from typing import Any
 
@@ -37,7 +43,10 @@ from tests.conftest import DEMO, REPO, SHARED
 
 FIXTURES = REPO / "tests" / "fixtures" / "v1beta3"
 DRY_RUN = SHARED / "peers" / "backstage" / "scaffolder-dry-run.py"
-MIRROR = REPO.parent / ".mirror" / "backstage+software-templates" / "repo"
+UPSTREAM = Path(os.environ.get("CALLBOARD_UPSTREAM_MIRROR") or REPO.parent / ".mirror")
+MIRROR = UPSTREAM / "backstage+software-templates" / "repo"
+SAMPLES = UPSTREAM / "backstage+backstage" / "sample-templates"
+SAMPLE_VALUES = FIXTURES / "samples"
 EXAMPLES = SHARED / "data" / "scaffolder-examples" / "backstage-software-templates@bbb5f376"
 ANA = "ana.silva@acme-rides.example"  # team-payments
 
@@ -53,6 +62,24 @@ MIRRORED = [
     "rails-demo",
 ]
 SHARED_EXAMPLES = ["docs-template-cookiecutter", "pull-request", "react-ssr-template"]
+# Backstage's sample templates: (folder under SAMPLES, its template file, values file stem).
+# Every v1beta3 one the index holds (see the MANIFEST for the v1beta2/v1alpha1 ones left out).
+SAMPLE_CASES = [
+    ("accordion-demo", "template.yaml", "accordion-demo"),
+    ("bitbucket-demo", "template.yaml", "bitbucket-demo"),
+    ("bui-kitchen-sink-demo", "template.yaml", "bui-kitchen-sink-demo"),
+    ("conditional-output-demo", "template.yaml", "conditional-output-demo"),
+    ("conditional-output-demo", "template.yaml", "conditional-output-demo.no-ci"),
+    # Backstage 4.2's server checks every page's `required`, `when:` or not: values fill them all.
+    ("conditional-parameters-demo", "template.yaml", "conditional-parameters-demo"),
+    ("conditional-parameters-demo", "template.yaml", "conditional-parameters-demo.gcp"),
+    ("conditional-parameters-demo@95e353f", "template.yaml", "conditional-parameters-demo.gcp"),
+    ("local-template/gin-golan-template", "template.yaml", "gin-golan-template"),
+    ("notifications-demo", "template.yaml", "notifications-demo"),
+    ("test", "template.yaml", "test"),
+    ("test@d4f3bc4", "template.yaml", "test"),
+    ("longrunning-demo", "wait-action.yaml", "wait-action"),
+]
 # Form values for the upstream templates (Backstage's shape), ours to choose.
 UPSTREAM_VALUES: dict[str, Any] = {
     "name": "parity-app",
@@ -92,6 +119,13 @@ def scaffolder_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 def stage(kind: str, name: str, tmp_path: Path) -> tuple[Path, dict[str, Any]]:
     """The template folder (a copy of its own) and the values for one case."""
     folder = tmp_path / "template"
+    if kind == "sample":
+        where, template_file, values = next(c for c in SAMPLE_CASES if sample_id(c) == name)
+        if not (SAMPLES / where / template_file).is_file():
+            pytest.skip(f"no Backstage sample template at {SAMPLES / where / template_file}")
+        shutil.copytree(SAMPLES / where, folder)
+        assert_as_manifested(where, folder)
+        return folder / template_file, json.loads((SAMPLE_VALUES / f"{values}.json").read_text())
     if kind == "own":
         shutil.copytree(FIXTURES / name, folder)
         values = json.loads((folder / "values.json").read_text())
@@ -114,6 +148,22 @@ def stage(kind: str, name: str, tmp_path: Path) -> tuple[Path, dict[str, Any]]:
         pytest.skip(f"../shared is not present ({source} missing)")
     shutil.copytree(source, folder)
     return folder / "template.yaml", dict(UPSTREAM_VALUES)
+
+
+def assert_as_manifested(where: str, folder: Path) -> None:
+    """The assembled sample template holds exactly the files its MANIFEST lists, with the
+    bytes it lists (path, upstream path, commit, sha256 prefix per line)."""
+    listed: dict[str, str] = {}
+    for line in (SAMPLES / "MANIFEST").read_text().splitlines():
+        fields = line.split("\t")
+        if len(fields) == 4 and fields[0].startswith(f"{where}/"):
+            listed[fields[0].removeprefix(f"{where}/")] = fields[3]
+    present = {
+        path.relative_to(folder).as_posix(): hashlib.sha256(path.read_bytes()).hexdigest()[:16]
+        for path in folder.rglob("*")
+        if path.is_file()
+    }
+    assert present == listed, f"{SAMPLES / where} differs from its MANIFEST"
 
 
 def backstage(url: str, template: Path, values: Path, out: Path) -> dict[str, Any]:
@@ -156,12 +206,12 @@ def callboard(tmp_path: Path, template: Path, values: Path, out: Path) -> dict[s
     rows = {r["name"]: r for r in json.loads(buffer.getvalue())["templates"]}
     if not rows[name]["available"]:
         pytest.skip(f"Callboard does not offer {name}: {rows[name]['problems'][0]}")
-    buffer = io.StringIO()
+    buffer, errors = io.StringIO(), io.StringIO()
     args = ["scaffold", name, "--values", str(values), "--dry-run", "--output", str(out)]
-    with redirect_stdout(buffer):
+    with redirect_stdout(buffer), redirect_stderr(errors):
         code = cli_main(["--config", str(config), *args, "--format", "json", "--no-sync"])
+    assert code == 0 and buffer.getvalue(), f"callboard scaffold failed: {errors.getvalue()}"
     reply: dict[str, Any] = json.loads(buffer.getvalue())
-    assert code == 0, reply
     return reply
 
 
@@ -186,10 +236,16 @@ def backstage_links(output: dict[str, Any]) -> list[tuple[str, str]]:
     return [(item.get("title") or item["url"], item["url"]) for item in links]
 
 
+def sample_id(case: tuple[str, str, str]) -> str:
+    where, _, values = case
+    return f"{where.rsplit('/', 1)[-1]}:{values}"
+
+
 CASES = (
     [("own", n) for n in OWN]
     + [("mirror", n) for n in MIRRORED]
     + [("shared", n) for n in SHARED_EXAMPLES]
+    + [("sample", sample_id(c)) for c in SAMPLE_CASES]
 )
 
 

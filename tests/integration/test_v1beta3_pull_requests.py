@@ -33,6 +33,9 @@ TOKEN = "tok-7c1e-pr-secret"
 TOKEN_ENV = "CB_TEST_PR_TOKEN"
 
 
+USER_IDS = {"ana.silva": 101, "bo.chen": 102}  # GitLab users the fake knows
+
+
 class FakeHostAPI(ThreadingHTTPServer):
     """GitHub's pulls API or GitLab's merge requests API over bare repositories on disk."""
 
@@ -44,6 +47,7 @@ class FakeHostAPI(ThreadingHTTPServer):
         self.root = root
         self.calls: list[tuple[str, str, dict[str, str], Any]] = []
         self.opened: list[dict[str, Any]] = []  # the requests opened, as the API stored them
+        self.review_requests: list[dict[str, Any]] = []  # GitHub's requested_reviewers calls
 
     @property
     def api_url(self) -> str:
@@ -111,6 +115,30 @@ class _Handler(BaseHTTPRequestHandler):
                     "html_url": f"https://github.example/{owner}/{name}",
                 },
             )
+        if (
+            method == "POST"
+            and len(parts) == 6
+            and parts[3] == "pulls"
+            and parts[5] == ("requested_reviewers")
+        ):
+            if "ghost" in body.get("reviewers", []):
+                return self._json(
+                    422,
+                    {
+                        "message": "Reviews may only be requested from collaborators. One or "
+                        "more of the users or teams you specified is not a collaborator of the "
+                        f"{owner}/{name} repository."
+                    },
+                )
+            api.review_requests.append({"number": int(parts[4]), **body})
+            return self._json(
+                201,
+                {
+                    "number": int(parts[4]),
+                    "requested_reviewers": [{"login": u} for u in body.get("reviewers", [])],
+                    "requested_teams": [{"slug": t} for t in body.get("team_reviewers", [])],
+                },
+            )
         if method == "POST" and parts[3:] == ["pulls"]:
             missing = [k for k in ("title", "head", "base") if not body.get(k)]
             if missing or not _branch_exists(bare, body["head"]):
@@ -152,6 +180,10 @@ class _Handler(BaseHTTPRequestHandler):
         api = self.server
         if self.headers.get("PRIVATE-TOKEN") != TOKEN:
             return self._json(401, {"message": "401 Unauthorized"})
+        if method == "GET" and path == "/api/v4/users":
+            query = urllib.parse.parse_qs(urllib.parse.urlsplit(self.path).query)
+            username = query.get("username", [""])[0]
+            return self._json(200, [{"id": USER_IDS[username]}] if username in USER_IDS else [])
         prefix = "/api/v4/projects/"
         if not path.startswith(prefix):
             return self._json(404, {"message": "404 Not Found"})
@@ -770,3 +802,89 @@ def test_what_a_template_names_stays_in_the_repository(
     assert refusal in str(caught.value)
     assert not _branch_exists(github_api.repo("acme", "monorepo"), "add-x")
     assert github_api.opened == []
+
+
+def test_reviewers_and_assignees_reach_the_request_and_an_unknown_one_is_logged(
+    host_api: FakeHostAPI,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """GitHub: ``reviewers``/``teamReviewers`` asked after the request opens (a refusal is
+    logged, the request stays); GitLab: ``assignee``/``reviewers`` as user ids, an unknown
+    username logged and left out (as Backstage's actions do)."""
+    monkeypatch.setenv(TOKEN_ENV, TOKEN)
+    kind = host_api.kind
+    config = write_config(tmp_path, kind, configured(host_api))
+    path = tmp_path / "templates" / kind / "template.yaml"
+    if kind == "github":
+        extra = "reviewers: [ana-s, bo-c]\n        teamReviewers: [payments, payments]"
+    else:
+        extra = "assignee: ana.silva\n        reviewers: [bo.chen, nobody.here]"
+    text = path.read_text().replace(
+        "title: Add ${{ parameters.name }}\n",
+        f"title: Add ${{{{ parameters.name }}}}\n        {extra}\n",
+    )
+    path.write_text(text)
+    code, _ = scaffold(config, kind, tmp_path)
+    out = " ".join(capsys.readouterr().out.split())
+    assert code == 0, out
+    [opened] = host_api.opened
+    if kind == "github":
+        assert host_api.review_requests == [
+            {"number": 7, "reviewers": ["ana-s", "bo-c"], "team_reviewers": ["payments"]}
+        ]
+    else:
+        assert opened["assignee_id"] == 101 and opened["reviewer_ids"] == [102]
+        assert (
+            "Failed to find gitlab user id for nobody.here: no such user. Proceeding with MR "
+            "creation without reviewer." in out
+        )
+    assert "Callboard ignores the input" not in out
+
+
+def test_a_refused_review_request_leaves_the_pull_request_open(
+    github_api: FakeHostAPI,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.setenv(TOKEN_ENV, TOKEN)
+    config = write_config(tmp_path, "github", configured(github_api))
+    path = tmp_path / "templates" / "github" / "template.yaml"
+    text = path.read_text().replace(
+        "title: Add ${{ parameters.name }}\n",
+        "title: Add ${{ parameters.name }}\n        reviewers: [ghost]\n",
+    )
+    path.write_text(text)
+    code, _ = scaffold(config, "github", tmp_path)
+    out = " ".join(capsys.readouterr().out.split())
+    assert code == 0, out
+    assert len(github_api.opened) == 1 and github_api.review_requests == []
+    assert "Failure when adding reviewers to Pull request 7: GitHub answered 422" in out
+    assert "https://github.example/acme/monorepo/pull/7" in out
+
+
+def test_create_when_empty_false_opens_nothing_when_the_files_change_nothing(
+    github_api: FakeHostAPI,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.setenv(TOKEN_ENV, TOKEN)
+    config = write_config(tmp_path, "github", configured(github_api))
+    folder = tmp_path / "templates" / "github"
+    for stale in (folder / "skeleton").iterdir():
+        stale.unlink()
+    (folder / "skeleton" / "README.md").write_text("the platform monorepo\n")  # as on main
+    text = (folder / "template.yaml").read_text()
+    text = text.replace("targetPath: services/${{ parameters.name }}", "targetPath: .")
+    text = text.replace("        filesToDelete: [../ledger/app.py, gone.txt]\n", "")
+    text = text.replace("draft: true", "draft: true\n        createWhenEmpty: false")
+    (folder / "template.yaml").write_text(text)
+    code, _ = scaffold(config, "github", tmp_path)
+    out = " ".join(capsys.readouterr().out.split())
+    assert code == 0, out
+    assert github_api.opened == []
+    assert not _branch_exists(github_api.repo("acme", "monorepo"), "add-payouts")
+    assert "No changes to commit, pull request was not created" in out

@@ -10,13 +10,18 @@ from __future__ import annotations
 import gc
 import random
 import sys
+import weakref
+from typing import Any
 
 from bot.catalog.read import (
     BACKGROUND_SWITCH_INTERVAL,
+    RELEASE_STEP,
     SORT_STEP,
     Swapped,
     building_index,
+    clear_in_steps,
     indexes_follow,
+    release_in_steps,
     sorted_in_steps,
 )
 
@@ -88,3 +93,74 @@ def test_sorted_in_steps_sorts_like_sorted_and_is_stable() -> None:
     assert by_letter == sorted(items, key=lambda item: item[0])  # equal keys keep their order
     assert sorted_in_steps(iter(items[:5])) == sorted(items[:5])
     assert sorted_in_steps([]) == []
+
+
+class Slices(list[int]):
+    """A list that notes in ``log`` each slice it is emptied by."""
+
+    def __init__(self, items: range, log: list[int]) -> None:
+        super().__init__(items)
+        self.log = log
+
+    def __delitem__(self, key: Any) -> None:
+        self.log.append(len(self))
+        super().__delitem__(key)
+
+
+class Index:
+    """An index's shape: containers hanging from its attributes."""
+
+    def __init__(self, n: int, log: list[int]) -> None:
+        self.docs = Slices(range(n), log)
+        self.by_name = {f"name-{i}": [i] for i in range(n)}
+        self.ids = set(range(n))
+        self.count = n
+
+
+def test_clear_in_steps_empties_a_list_a_slice_at_a_time() -> None:
+    log: list[int] = []
+    items = Slices(range(3 * RELEASE_STEP + 5), log)
+    clear_in_steps(items)
+    assert items == [] and len(log) == 4
+
+
+def test_a_replaced_index_is_freed_in_steps_when_nothing_else_holds_it() -> None:
+    log: list[int] = []
+    index = Index(3 * RELEASE_STEP + 1, log)
+    by_name, gone = index.by_name, weakref.ref(index)
+    holder: list[Any] = [index]
+    del index
+    release_in_steps(holder)
+    assert holder == [] and gone() is None
+    assert len(log) == 4  # its list, emptied in four slices
+    assert len(by_name) == 3 * RELEASE_STEP + 1  # held here too: left whole
+
+
+def test_an_index_someone_still_holds_is_left_whole() -> None:
+    log: list[int] = []
+    index = Index(3 * RELEASE_STEP, log)
+    still_used = index  # a search between its two hops, say
+    holder: list[Any] = [index]
+    del index
+    release_in_steps(holder)
+    assert holder == [] and log == []
+    assert len(still_used.docs) == len(still_used.by_name) == 3 * RELEASE_STEP
+
+
+def test_a_rebuild_frees_the_value_it_replaces_in_steps() -> None:
+    log: list[int] = []
+    generation = [1]
+    swapped: Swapped[Index] = Swapped(
+        lambda: generation[0],
+        lambda: (generation[0], Index(3 * RELEASE_STEP, log)),
+        lambda index: 0,  # kept out of gc.freeze: nothing to settle here
+    )
+    first = swapped.current()
+    del first
+    generation[0] = 2
+    swapped.refresh()
+    assert len(log) == 3 and swapped.current().count == 3 * RELEASE_STEP
+    held = swapped.current()  # a reader still holding it when it is replaced
+    generation[0] = 3
+    swapped.refresh()
+    assert len(log) == 3 and len(held.docs) == 3 * RELEASE_STEP

@@ -15,6 +15,7 @@ import yaml
 
 from bot.app import App
 from bot.catalog.model import Entity, EntityRef
+from bot.catalog.read import Ownership
 from bot.catalog.search import parse_query
 from bot.errors import Ambiguous, NotFound
 from bot.ports import CatalogGraph, CatalogQueries, SearchQueries
@@ -173,6 +174,65 @@ spec:
   dependsOn: [component:ledger]
 """
 
+# Owners of every shape /whoowns shows: a user, a ref not in the catalog, a group in a cycle of
+# parents, and a second member of team-a whose display name sorts first.
+OWNERS = """\
+---
+apiVersion: backstage.io/v1alpha1
+kind: Component
+metadata:
+  name: solo-tool
+spec:
+  type: tool
+  lifecycle: experimental
+  owner: user:ana.silva
+---
+apiVersion: backstage.io/v1alpha1
+kind: Component
+metadata:
+  name: orphan
+spec:
+  type: service
+  lifecycle: production
+  owner: ghost-team
+---
+apiVersion: backstage.io/v1alpha1
+kind: Component
+metadata:
+  name: looping
+spec:
+  type: service
+  lifecycle: production
+  owner: loop-a
+---
+apiVersion: backstage.io/v1alpha1
+kind: Group
+metadata:
+  name: loop-a
+spec:
+  type: team
+  parent: loop-b
+  children: []
+---
+apiVersion: backstage.io/v1alpha1
+kind: Group
+metadata:
+  name: loop-b
+spec:
+  type: team
+  parent: loop-a
+  children: []
+---
+apiVersion: backstage.io/v1alpha1
+kind: User
+metadata:
+  name: zed
+spec:
+  profile:
+    displayName: Aaron Zed
+  memberOf: [team-a]
+"""
+
 
 class Ports(CatalogQueries, CatalogGraph, SearchQueries):
     """The three read ports, as one type for the tests."""
@@ -297,6 +357,47 @@ async def test_relations_both_directions_deduplicated_and_sorted(store: Store) -
     members = await catalog.related("group:default/team-a", "hasMember")
     assert [str(r) for r in members] == ["user:default/ana.silva"]
     assert await catalog.relations("component:default/nothing") == []
+
+
+async def test_ownership_and_a_resolved_entity_in_one_read(store: Store) -> None:
+    catalog = store.ports
+    found = await catalog.ownership("component:default/checkout-web")
+    assert str(found.owner_ref) == "group:default/team-a-1"
+    assert found.owner is not None and found.owner.ref == found.owner_ref
+    assert [str(r) for r in found.parents] == ["group:default/team-a", "group:default/org"]
+    assert [m.name for m in found.members] == ["bruno"] and found.groups == ()
+    assert await catalog.ownership("group:default/org") == Ownership()  # owned by nobody
+    resolved, entity = await catalog.resolve_entity("paymnts-api", ("component",))
+    assert resolved.how == "fuzzy" and entity is not None and entity.ref == resolved.ref
+    assert entity.title == "Payments API"
+
+    store.change(CATALOG + OWNERS)
+    by_user = await catalog.ownership(EntityRef.parse("component:solo-tool"))
+    assert by_user.owner is not None and by_user.owner.name == "ana.silva"
+    assert [str(g) for g in by_user.groups] == ["group:default/team-a"]
+    assert by_user.parents == () and by_user.members == ()
+    assert await catalog.ownership("component:default/orphan") == Ownership(
+        EntityRef.parse("group:default/ghost-team")
+    )
+    looping = await catalog.ownership("component:default/looping")
+    assert [str(r) for r in looping.parents] == ["group:default/loop-b"]  # stops at the cycle
+    team_a = await catalog.ownership("component:default/payments-api")
+    assert [m.display_name for m in team_a.members] == ["Aaron Zed", "Ana Silva"]
+    assert [str(r) for r in team_a.parents] == ["group:default/org"]
+
+    group = await catalog.holdings("group:default/team-a")
+    assert sorted(group.owned) == [
+        "api:default/payments",
+        "component:default/payments-api",
+        "resource:default/payments-db",
+        "system:default/payments",
+    ]
+    assert [m.name for m in group.members] == ["zed", "ana.silva"] and group.groups == ()
+    user = await catalog.holdings(EntityRef.parse("user:ana.silva"))
+    assert list(user.owned) == ["component:default/solo-tool"] and user.members == ()
+    assert [str(g) for g in user.groups] == ["group:default/team-a"]
+    ghost = await catalog.holdings("group:default/ghost-team")  # not in the catalog itself
+    assert list(ghost.owned) == ["component:default/orphan"] and ghost.members == ()
 
 
 async def test_graph_walks(store: Store) -> None:

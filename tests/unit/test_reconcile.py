@@ -8,6 +8,7 @@ the same outcomes through SQLite and PostgreSQL.
 from __future__ import annotations
 
 import dataclasses
+import itertools
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -18,6 +19,7 @@ from bot.catalog.reconcile import (
     FileOutcome,
     FirstReached,
     Plan,
+    Reconciler,
     Run,
     Stored,
     StoredEntity,
@@ -475,3 +477,90 @@ def test_a_file_keeps_its_stat_unless_it_is_to_be_parsed_again() -> None:
     ]
     refused = plan.refused({"component:a": "too long"})
     assert [(f.sha256, f.stat) for f in refused.files] == [(None, None), (None, None)]
+
+
+def _streamed(stored: Stored, this_run: Run, cuts: list[int]) -> tuple[Plan, list[set[str]]]:
+    """``this_run`` reconciled a batch of files at a time, each part written before the next
+    is decided (the lookups see the store as written so far, as a streamed sync's do); the
+    whole plan, and the refs each lookup was asked that an earlier part had written."""
+    model = {"now": stored}
+    asked: list[set[str]] = []
+    upserts, changes = [], []
+
+    def lookup(refs):
+        asked.append(set(refs) & {u.candidate.ref for u in upserts})
+        return {r: model["now"].entities[r] for r in refs if r in model["now"].entities}
+
+    rec = Reconciler(this_run, stored.files, lookup)
+    files = list(this_run.files)
+    bounds = sorted({0, len(files), *(c % (len(files) + 1) for c in cuts)})
+    for start, end in itertools.pairwise(bounds):
+        part = rec.add(files[start:end])
+        assert part.partial and not part.files and not part.removals and not part.problems
+        now = model["now"]
+        model["now"] = Stored(
+            {**now.entities, **after(Stored({}, {}), dataclasses.replace(part, files=())).entities},
+            now.files,
+        )
+        upserts += part.upserts
+        changes += part.changes
+    rest = rec.finish()
+    assert not rest.partial and not rest.upserts
+    return dataclasses.replace(
+        rest, upserts=tuple(upserts), changes=(*changes, *rest.changes)
+    ), asked
+
+
+@settings(max_examples=300, deadline=None, derandomize=True)
+@given(scenarios(), st.lists(st.integers(0, 8), max_size=4))
+def test_a_run_reconciled_in_batches_plans_what_it_plans_at_once(
+    case: tuple[Stored, Run], cuts: list[int]
+) -> None:
+    stored, this_run = case
+    streamed, asked = _streamed(stored, this_run, cuts)
+    assert streamed == reconcile(stored, this_run)
+    # The store is never asked about a ref this run wrote (its answer would not be the past).
+    assert not any(asked)
+
+
+def test_a_streamed_run_asks_the_store_only_about_the_refs_it_reads() -> None:
+    old = cand("component:old", "gone.yaml")
+    stored = stored_of(old, cand("component:other", "other.yaml"))
+    asked: list[set[str]] = []
+
+    def lookup(refs):
+        asked.append(set(refs))
+        return {r: stored.entities[r] for r in refs if r in stored.entities}
+
+    rec = Reconciler(run(), stored.files, lookup)
+    first = rec.add([parsed("a.yaml", cand("component:a", "a.yaml"))])
+    second = rec.add(
+        [parsed("b.yaml", cand("component:a", "b.yaml"), cand("component:b", "b.yaml"))]
+    )
+    rest = rec.finish()
+    assert [u.candidate.ref for u in first.upserts] == ["component:a"]
+    assert [u.candidate.ref for u in second.upserts] == ["component:b"]  # a: a duplicate
+    assert rest.removals == ("component:old", "component:other")
+    assert asked == [{"component:a"}, {"component:b"}, {"component:old", "component:other"}]
+
+
+def test_a_backstage_fidelity_run_is_reconciled_in_one_batch() -> None:
+    rec = Reconciler(run(backstage_fidelity=True), {}, lambda _refs: {})
+    rec.add([parsed("a.yaml", cand("component:a", "a.yaml"))])
+    try:
+        rec.add([parsed("b.yaml", cand("component:b", "b.yaml"))])
+    except ValueError as exc:
+        assert "one batch" in str(exc)
+        return
+    raise AssertionError("a second batch must be refused under backstage fidelity")
+
+
+def test_a_part_the_store_refused_makes_its_file_parsed_again() -> None:
+    rec = Reconciler(run(), {}, lambda _refs: {})
+    sent = rec.add([parsed("a.yaml", cand("component:a", "a.yaml"), cand("component:b", "a.yaml"))])
+    rec.refused(sent, sent.refused({"component:b": "too long"}))
+    rest = rec.finish()
+    assert [(f.path, f.sha256, f.refs) for f in rest.files] == [("a.yaml", None, ("component:a",))]
+    assert [p.message for p in rest.problems] == [
+        "the database refused this entity (too long); not stored"
+    ]

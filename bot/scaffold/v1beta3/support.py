@@ -29,8 +29,8 @@ _URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:")
 def problems(spec: Mapping[str, Any]) -> list[str]:
     """Why the template cannot run natively (empty when it can), each naming its step."""
     steps = spec.get("steps")
-    if not isinstance(steps, list) or not steps:
-        return ["spec.steps is missing or empty"]
+    if not isinstance(steps, list):  # an empty list is a template that only shows its output
+        return ["spec.steps is missing or not a list"]
     found: list[str] = []
     for index, step in enumerate(steps):
         if not isinstance(step, Mapping):

@@ -117,11 +117,14 @@ class MemoryCatalogRows:
             stored.update(added)
             self._state = _State(state.generation + 1, stored, _relations(stored.values()))
 
-    def stored_entities(self) -> dict[str, StoredEntity]:
-        """What the sync compares a run with: every entity's source, file, owner and hash."""
+    def stored_entities(self, refs: Iterable[str] | None = None) -> dict[str, StoredEntity]:
+        """What the sync compares a run with: each entity's source, file, owner and hash (of
+        ``refs``, or of every entity)."""
+        held = self._state.entities
+        pairs = held.items() if refs is None else ((r, held[r]) for r in refs if r in held)
         return {
             ref: StoredEntity(s.source, s.file, s.candidate.owner, s.candidate.content_hash)
-            for ref, s in self._state.entities.items()
+            for ref, s in pairs
         }
 
     def stored_candidates(self) -> dict[str, Candidate]:

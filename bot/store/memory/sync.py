@@ -15,7 +15,7 @@ import dataclasses
 import datetime as dt
 import json
 import threading
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from bot.catalog import fidelity
@@ -57,12 +57,15 @@ class MemorySourceWriter:
         self.changes: list[tuple[dt.datetime, str, str, str | None, str | None]] = []
         self.changed = False
 
-    def stored_entities(self) -> dict[str, StoredEntity]:
-        found = self.store.rows.stored_entities()
+    def stored_entities(self, refs: Collection[str] | None = None) -> dict[str, StoredEntity]:
+        """The stored entities among ``refs`` (None: all), with this writer's writes."""
+        found = self.store.rows.stored_entities(refs)
         for ref in self.removals:
             found.pop(ref, None)
+        asked = None if refs is None else set(refs)
         for ref, c in self.upserts.items():
-            found[ref] = StoredEntity(self.source, c.file, c.owner, c.content_hash)
+            if asked is None or ref in asked:
+                found[ref] = StoredEntity(self.source, c.file, c.owner, c.content_hash)
         return found
 
     def stored_problems(self) -> list[Problem]:
@@ -79,6 +82,8 @@ class MemorySourceWriter:
         self.changes += [
             (now, c.ref, c.kind, c.old_owner, c.new_owner) for c in plan.changes if c.logged
         ]
+        if plan.partial:
+            return plan  # the source's files and problems come with the last part
         self.state.files = [
             KnownFileRow(
                 f.path,

@@ -9,12 +9,15 @@ event loop. ``read_freshness`` is the plain read reports use inside their own co
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
+import logging
 from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import Executor
 from typing import Any, TypeVar
 
 from sqlalchemy import BindParameter, Connection, bindparam, delete, func, insert, select, update
+from sqlalchemy.exc import SQLAlchemyError
 
 from bot.catalog.problems import Problem
 from bot.catalog.queries import run_blocking
@@ -30,8 +33,10 @@ from bot.docs.model import (
 )
 from bot.docs.search import DocQuery, SearchPage
 from bot.store.db import Database
-from bot.store.schema import docs_pages, docs_sections, docs_sites, entities
+from bot.store.schema import docs_pages, docs_sections, docs_sites, entities, meta
 from bot.store.sql.docs_search import DocsSearch, search, search_engine
+
+log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 ANALYZE_AFTER_PAGES = 1000  # pages split again in one pass before statistics are refreshed
@@ -215,22 +220,58 @@ class SqlDocsIndex:
         return None
 
     def annotated_entities(self, annotation: str) -> list[IndexedEntity]:
+        """The entities whose JSON names ``annotation``, by ref.
+
+        Finding them reads every entity's JSON (seconds at a million entities), so the refs
+        found are kept in ``meta`` with the catalog generation they were found at: only a sync
+        that changed the catalog changes an entity's JSON, and bumps the generation. At the
+        same generation (a no-change sync's docs step, in any process) those refs are looked
+        up by key instead.
+        """
+        key = "annotated:" + hashlib.sha256(annotation.encode()).hexdigest()[:40]
+        columns = (
+            entities.c.ref,
+            entities.c.source,
+            entities.c.file,
+            entities.c.name,
+            entities.c.title,
+            entities.c.content_hash,
+        )
         with self.db.engine.connect() as conn:
-            rows = conn.execute(
-                select(
-                    entities.c.ref,
-                    entities.c.source,
-                    entities.c.file,
-                    entities.c.name,
-                    entities.c.title,
-                    entities.c.content_hash,
+            generation = self.db.generation(conn)  # before the scan: an older one is safe
+            refs = _refs_at(
+                conn.execute(select(meta.c.value).where(meta.c.key == key)).scalar(), generation
+            )
+            if refs is not None:
+                rows = [
+                    row
+                    for chunk in _chunks(refs)
+                    for row in conn.execute(select(*columns).where(entities.c.ref.in_(chunk)))
+                ]
+                rows.sort(key=lambda r: r.ref)
+            else:
+                rows = list(
+                    conn.execute(
+                        select(*columns)
+                        .where(entities.c.data.contains(f'"{annotation}"'))
+                        .order_by(entities.c.ref)
+                    )
                 )
-                .where(entities.c.data.contains(f'"{annotation}"'))
-                .order_by(entities.c.ref)
-            ).all()
+        if refs is None and not self.db.read_only:
+            self._keep_refs(key, generation, [r.ref for r in rows])
         return [
             IndexedEntity(r.ref, r.source, r.file, r.name, r.title, r.content_hash) for r in rows
         ]
+
+    def _keep_refs(self, key: str, generation: int, refs: list[str]) -> None:
+        value = json.dumps({"generation": generation, "refs": refs}, separators=(",", ":"))
+        try:
+            with self.db.engine.begin() as conn:
+                done = conn.execute(update(meta).where(meta.c.key == key).values(value=value))
+                if not done.rowcount:
+                    conn.execute(insert(meta).values(key=key, value=value))
+        except SQLAlchemyError as exc:  # another process kept them first: it is only a cache
+            log.info("annotated refs not kept (%s)", exc)
 
     def entity_documents(self, refs: Sequence[str]) -> list[tuple[str, str, str]]:
         out: list[tuple[str, str, str]] = []
@@ -374,3 +415,19 @@ class SqlDocsIndex:
             with self.db.engine.begin() as conn:
                 conn.exec_driver_sql("ANALYZE docs_sections")
                 conn.exec_driver_sql("ANALYZE docs_pages")
+
+
+def _refs_at(saved: str | None, generation: int) -> list[str] | None:
+    """The refs kept in ``saved`` if they were found at ``generation``."""
+    if not saved:
+        return None
+    try:
+        found = json.loads(saved)
+    except ValueError:
+        return None
+    if not isinstance(found, dict) or found.get("generation") != generation:
+        return None
+    refs = found.get("refs")
+    if not isinstance(refs, list) or not all(isinstance(r, str) for r in refs):
+        return None
+    return refs

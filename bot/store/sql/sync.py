@@ -13,7 +13,7 @@ import datetime as dt
 import hashlib
 import json
 import logging
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import Connection, bindparam, delete, func, insert, select, update
@@ -23,7 +23,7 @@ from bot.catalog import fidelity
 from bot.catalog.candidates import Candidate
 from bot.catalog.files import stat_text
 from bot.catalog.problems import Problem
-from bot.catalog.reconcile import Plan, StoredEntity
+from bot.catalog.reconcile import FileRow, Plan, StoredEntity
 from bot.errors import StoreError
 from bot.ports import KnownFileRow, SourceMoved
 from bot.store.db import Database, bulk_insert, bump_generation
@@ -175,29 +175,37 @@ class SqlSourceWriter:
     def __init__(self, conn: Connection, source: str) -> None:
         self.conn = conn
         self.source = source
+        self._none_stored: bool | None = None  # the entities table was empty when first asked
+        self._shared: dict[str, str] = {}
+        self._files: tuple[FileRow, ...] | None = None  # as the last plan wrote them
 
-    def stored_entities(self) -> dict[str, StoredEntity]:
-        # One string per distinct source, file and owner (the driver makes one per row): a
-        # million entities live in some thousands of files and have some thousands of owners.
-        shared: dict[str, str] = {}
-        one = shared.setdefault
-        return {
-            ref: StoredEntity(
-                one(source, source),
-                file if file is None else one(file, file),
-                owner if owner is None else one(owner, owner),
-                content_hash,
-            )
+    def stored_entities(self, refs: Collection[str]) -> dict[str, StoredEntity]:
+        """The stored entities among ``refs``, in chunks (a streamed sync asks a batch's)."""
+        if self._none_stored is None:  # asked before this transaction writes any entity
+            self._none_stored = self.conn.execute(select(entities.c.ref).limit(1)).first() is None
+        if self._none_stored:
+            return {}  # a cold sync: nothing to look up, a million times
+        # One string per distinct source, file and owner (the driver makes one per row).
+        one = self._shared.setdefault
+        columns = (
+            entities.c.ref,
+            entities.c.source,
+            entities.c.file,
+            entities.c.owner_ref,
+            entities.c.content_hash,
+        )
+        found: dict[str, StoredEntity] = {}
+        for chunk in _chunks(list(refs)):
             for ref, source, file, owner, content_hash in self.conn.execute(
-                select(
-                    entities.c.ref,
-                    entities.c.source,
-                    entities.c.file,
-                    entities.c.owner_ref,
-                    entities.c.content_hash,
+                select(*columns).where(entities.c.ref.in_(chunk))
+            ):
+                found[ref] = StoredEntity(
+                    one(source, source),
+                    file if file is None else one(file, file),
+                    owner if owner is None else one(owner, owner),
+                    content_hash,
                 )
-            )
-        }
+        return found
 
     def stored_problems(self) -> list[Problem]:
         return _stored_problems(self.conn, self.source)
@@ -252,6 +260,8 @@ class SqlSourceWriter:
                 for c in batch
             ]
             bulk_insert(conn, changes, change_rows)
+        if plan.partial:
+            return plan  # the source's files and problems come with the last part
 
         # Files: positions, hashes, children, and which refs each holds now.
         conn.execute(delete(catalog_files).where(catalog_files.c.source == source))
@@ -268,6 +278,7 @@ class SqlSourceWriter:
             for f in plan.files
         ]
         bulk_insert(conn, catalog_files, file_rows)
+        self._files = plan.files
 
         # Problems: replace those of every file read again, and of files that left.
         conn.execute(delete(problems).where(problems.c.source == source, problems.c.file.is_(None)))
@@ -292,7 +303,15 @@ class SqlSourceWriter:
                 problems.c.message.like(f"{fidelity.DROP_PREFIX}%"),
             )
         )
-        if notes is None:
+        if notes is None and self._files is not None:
+            # The files as this transaction just wrote them, in walk order: not read back (a
+            # million refs of JSON at a million entities).
+            files = self._files
+            facts = fidelity.file_facts(
+                ((f.path, f.children, f.refs) for f in files), _stored_problems(conn, source)
+            )
+            notes = fidelity.drop_problems(facts, [f.path for f in files])
+        elif notes is None:
             rows = conn.execute(
                 select(catalog_files.c.path, catalog_files.c.children, catalog_files.c.entity_refs)
                 .where(catalog_files.c.source == source)

@@ -2,8 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from concurrent.futures import Executor, Future
+from typing import Any, TypeVar
+
+import pytest
+
 from bot.chat import ChatUser, Reply
 from tests.unit.commands.conftest import ANA_EMAIL, BACKSTAGE, MemoryBot, ask, covers
+
+T = TypeVar("T")
 
 
 def field(reply: Reply, label: str) -> str:
@@ -127,3 +135,37 @@ def test_here_names_you_and_the_channel(bot: MemoryBot) -> None:
     slack = ChatUser("slack", "U0JK1EYY3", "ana")
     in_channel = ask(bot, "/here", user=slack, channel="C0FOGYR3XK")
     assert "group:default/team-payments" in in_channel.to_text()
+
+
+class CountingPool(Executor):
+    """The catalog's worker pool, counting the hops off the loop each answer takes."""
+
+    def __init__(self, pool: Executor) -> None:
+        self.pool = pool
+        self.hops = 0
+
+    def submit(self, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> Future[T]:
+        self.hops += 1
+        return self.pool.submit(fn, *args, **kwargs)
+
+
+@covers("whoowns")
+def test_whoowns_reads_the_catalog_in_one_hop_after_the_name(
+    bot: MemoryBot, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Each hop to a worker thread waits for the interpreter lock while a sync runs: the name
+    # and its entity are one read, and the owner, its parents and its people another.
+    catalog = bot.services.catalog
+    counting = CountingPool(catalog.pool)  # type: ignore[attr-defined]
+    monkeypatch.setattr(catalog, "pool", counting)
+    for text, shown in (
+        ("/whoowns payments-api", "Payments Team (group:default/team-payments)"),
+        ("/whoowns paymnts-api", "Payments Team (group:default/team-payments)"),
+        ("/whoowns team-payments", "payments-api"),  # what a team owns, and its people
+        ("/whoowns ana.silva", "team-payments"),  # what a person owns, and their groups
+    ):
+        counting.hops = 0
+        reply = ask(bot, text)
+        assert not reply.error and shown in reply.to_text(), reply.to_text()
+        assert counting.hops == 2, (text, counting.hops)
+    assert "Members (4)" in ask(bot, "/whoowns payments-api").to_text()
