@@ -1,10 +1,11 @@
 """``make bench``: run every benchmark and print one table.
 
     python -m bench [--scale 43k|1m] [--repos N] [--only NAME ...] [--work DIR] [--no-postgres]
+                    [--keep-db]
 
 ``--scale 1m`` (``make bench SCALE=1m``) runs the same table on a catalog of about a million
 entities (``bench.generate.SCALES``); give it a ``--work`` folder to keep that catalog for the
-next run.
+next run, and ``--keep-db`` to answer the command benchmarks from the database it synced.
 
 Benchmarks never run as tests; their targets are reported, not asserted.
 """
@@ -81,6 +82,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", nargs="*", help="benchmark names, e.g. sync commands")
     parser.add_argument("--work", help="work folder (default: a temp folder)")
     parser.add_argument("--no-postgres", action="store_true", help="skip PostgreSQL runs")
+    parser.add_argument(
+        "--keep-db",
+        action="store_true",
+        help="keep the commands and slack benchmarks' SQLite databases in --work and answer "
+        "from them next time without syncing again (the catalog must be the same)",
+    )
     ns = parser.parse_args(argv)
 
     with tempfile.TemporaryDirectory(prefix="callboard-bench-") as tmp:
@@ -88,7 +95,9 @@ def main(argv: list[str] | None = None) -> int:
         work.mkdir(parents=True, exist_ok=True)
         pg_url = None if ns.no_postgres else _postgres_url()
         repos = ns.repos or SCALES[ns.scale].repos
-        ctx = BenchContext(work=work, repos=repos, pg_url=pg_url, scale=ns.scale)
+        ctx = BenchContext(
+            work=work, repos=repos, pg_url=pg_url, scale=ns.scale, keep_db=ns.keep_db
+        )
         results: list[Result] = []
         started = time.perf_counter()
         try:

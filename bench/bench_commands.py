@@ -5,13 +5,19 @@ Every call goes through the dispatcher exactly as a chat message does (argument 
 resolution, the handler, the reply), on a catalog of 20,000 generated repositories (about
 43,000 entities) synced into SQLite, and into PostgreSQL when it is reachable. The search
 index is built once per catalog generation, as in a running bot; its build time and size are
-reported on their own rows. Targets: p99 ≤ 50 ms for ``/deps --depth 2`` and ``/search``.
+reported on their own rows. Targets: p99 ≤ 50 ms for ``/deps --depth 2`` and ``/search``;
+``/whoowns`` exact ≤ 10 ms and misspelt ≤ 30 ms. At ``--scale 1m`` issue 21's: ``/whoowns``
+exact ≤ 5 ms and misspelt ≤ 25 ms, ``/deps --depth 2`` ≤ 20 ms, ``/search`` ≤ 50 ms, and the
+running bot's peak memory (a fresh process once its name and search indexes are built and it
+has answered each command) ≤ 1 GB. With ``--keep-db`` the database synced by an earlier run
+in the same ``--work`` folder answers, without a sync.
 """
 
 from __future__ import annotations
 
 import asyncio
 import gc
+import json
 import random
 import time
 import tracemalloc
@@ -20,7 +26,7 @@ from pathlib import Path
 
 from sqlalchemy import func, select
 
-from bench.common import BenchContext, Result, latency_results, time_calls
+from bench.common import BenchContext, Result, latency_results, run_python, time_calls
 from bot.app import App
 from bot.bootstrap import build_app, load_settings
 from bot.catalog.search import build_index
@@ -30,6 +36,35 @@ from commands import COMMANDS, INTERPRETERS
 
 SAMPLES = 300
 TARGET_MS = 50.0  # p99 for /deps --depth 2 and /search
+# Issue 21's targets at a million entities (p99, ms); the 43k run keeps issue 2's for /whoowns.
+BIG_TARGETS = {"whoowns exact": 5.0, "whoowns misspelt": 25.0, "deps": 20.0, "search": 50.0}
+TARGETS = {"whoowns exact": 10.0, "whoowns misspelt": 30.0, "deps": TARGET_MS, "search": TARGET_MS}
+BOT_PEAK_TARGET_MB = 1024
+
+# The running bot's memory once its indexes are built and it has answered each command: a
+# fresh process (its peak is its own), on the database the commands benchmark synced.
+BOT_PEAK = r"""
+import asyncio, json, resource, sys, time
+from pathlib import Path
+from bot.bootstrap import build_app, load_settings
+from bot.chat import ChatUser, Request
+from commands import COMMANDS, INTERPRETERS
+app = build_app(load_settings(Path(sys.argv[1])), COMMANDS, interpreters=INTERPRETERS)
+started = time.perf_counter()
+entities = len(app.services.reader.index())
+names_s = time.perf_counter() - started
+app.services.catalog.search_cache.current()
+built = time.perf_counter() - started
+built_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+loop = asyncio.new_event_loop()
+user = ChatUser("console", "bench")
+for line in json.loads(sys.argv[2]):
+    loop.run_until_complete(app.dispatcher.dispatch(Request(line, user)))
+print(json.dumps({
+    "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, "built_mb": built_mb,
+    "entities": entities, "names_s": names_s, "built_s": built,
+}))
+"""
 
 
 def _search_queries(names: Sequence[str], groups: Sequence[str], rng: random.Random) -> list[str]:
@@ -97,10 +132,12 @@ def _measure(
     lines: Sequence[str],
     target: float | None,
     mention: bool = False,
+    errors_ok: bool = False,
 ) -> list[Result]:
     """p50/p99 of dispatching ``lines`` in turn; a reply that is an error fails the row.
 
     ``mention``: the lines are plain language said to the bot (the interpreter runs first).
+    ``errors_ok``: an error reply is an answer too (a misspelt name that could mean several).
     """
     loop = asyncio.new_event_loop()
     user = ChatUser("console", "bench")
@@ -111,7 +148,7 @@ def _measure(
         line = next(it)
         request = Request(line, user, mention=mention)
         reply = loop.run_until_complete(app.dispatcher.dispatch(request))
-        if reply.error and len(errors) < 3:
+        if reply.error and not errors_ok and len(errors) < 3:
             errors.append(f"{line}: {reply.text}")
 
     try:
@@ -127,9 +164,15 @@ def _measure(
     return results
 
 
-def _index_rows(app: App) -> list[Result]:
-    """Search index build time (as after a sync) and its size in memory."""
+def _index_rows(app: App, big: bool) -> list[Result]:
+    """Search index build time (as after a sync) and its size in memory (not at 1m, where
+    tracing every allocation takes many minutes: the running bot's peak row says it)."""
     started = time.perf_counter()
+    if big:
+        index = app.services.catalog.search_cache.current()  # the one the commands use
+        seconds = time.perf_counter() - started
+        note = f"{len(index):,} entities, {len(index.vocab):,} distinct words"
+        return [Result("search", "index build (per catalog change)", seconds, "s", "", None, note)]
     build_index(app.services.reader.rows)
     seconds = time.perf_counter() - started
     gc.collect()
@@ -147,31 +190,94 @@ def _index_rows(app: App) -> list[Result]:
     ]
 
 
-def _command_rows(app: App, names: Sequence[str], groups: Sequence[str], db: str) -> list[Result]:
+def misspelt_names(names: Sequence[str]) -> list[str]:
+    """The sample names as a hurried typist types them (``bench_sync``'s typos, same seed)."""
+    rng = random.Random(7)
+    return [_misspell_name(n, rng) for n in names]
+
+
+def _misspell_name(name: str, rng: random.Random) -> str:
+    """Drop or swap one letter in the middle."""
+    if len(name) < 5:
+        return name + "x"
+    i = rng.randrange(1, len(name) - 2)
+    if rng.random() < 0.5:
+        return name[:i] + name[i + 1 :]
+    return name[:i] + name[i + 1] + name[i] + name[i + 2 :]
+
+
+def _command_rows(
+    app: App, names: Sequence[str], groups: Sequence[str], db: str, big: bool
+) -> list[Result]:
     rng = random.Random(4)
     users = _users(app, groups)
     departments = _departments(app, groups)
     hubs = _hubs(app)
     searches = [f"/search {q}" for q in _search_queries(names, groups, rng)]
+    aim = BIG_TARGETS if big else TARGETS
+    typos = misspelt_names(names)
     plan: list[tuple[str, str, list[str], float | None, bool]] = [
-        ("whoowns", "exact name", [f"/whoowns {n}" for n in names], None, False),
-        ("whoowns", "misspelt", [f"/whoowns {_misspell(n, rng)}" for n in names], None, False),
+        ("whoowns", "exact name", [f"/whoowns {n}" for n in names], aim["whoowns exact"], False),
+        (
+            "whoowns",
+            "misspelt name",
+            [f"/whoowns {t}" for t in typos],
+            aim["whoowns misspelt"],
+            False,
+        ),
         ("describe", "component", [f"/describe {n}" for n in names], None, False),
         ("owns", "team", [f"/owns {g}" for g in groups], None, False),
         ("owns", "department --all", [f"/owns {d} --all" for d in departments], None, False),
         ("owns", "user", [f"/owns {u}" for u in users], None, False),
         ("deps", "--depth 1", [f"/deps {n}" for n in names], None, False),
-        ("deps", "--depth 2", [f"/deps {n} --depth 2" for n in names], TARGET_MS, False),
-        ("deps", "--depth 2, 10 widest", [f"/deps {h} --depth 2" for h in hubs], TARGET_MS, False),
-        ("search", "mixed queries", searches, TARGET_MS, False),
+        ("deps", "--depth 2", [f"/deps {n} --depth 2" for n in names], aim["deps"], False),
+        (
+            "deps",
+            "--depth 2, 10 widest",
+            [f"/deps {h} --depth 2" for h in hubs],
+            aim["deps"],
+            False,
+        ),
+        ("search", "mixed queries", searches, aim["search"], False),
         ("phrases", "“who owns X?”", [f"who owns {n}?" for n in names], None, True),
     ]
     results: list[Result] = []
     for bench, label, lines, target, mention in plan:
         if db != "SQLite" and bench in ("describe", "phrases", "whoowns"):
             continue  # the same code path as on SQLite: the database rows below say enough
-        results += _measure(app, bench, f"{label} ({db})", lines, target, mention)
+        errors_ok = label == "misspelt name"  # "could mean several" is an answer
+        results += _measure(app, bench, f"{label} ({db})", lines, target, mention, errors_ok)
     return results
+
+
+def _bot_peak(config: Path, names: Sequence[str], groups: Sequence[str], big: bool) -> Result:
+    """The running bot's peak RSS once its indexes are built and it has answered each kind of
+    command (a fresh process on the synced database)."""
+    lines = [
+        line
+        for name, typo, group in zip(names[:5], misspelt_names(names[:5]), groups, strict=False)
+        for line in (
+            f"/whoowns {name}",
+            f"/whoowns {typo}",
+            f"/describe {name}",
+            f"/deps {name} --depth 2",
+            f"/search {name.split('-')[0]}",
+            f"/owns {group}",
+        )
+    ]
+    peak = run_python(BOT_PEAK, str(config), json.dumps(lines))
+    target = BOT_PEAK_TARGET_MB if big else None
+    return Result(
+        "commands",
+        "running bot's peak memory (SQLite)",
+        peak["rss_mb"],
+        "MB",
+        f"≤ {BOT_PEAK_TARGET_MB} MB" if big else "",
+        None if target is None else peak["rss_mb"] <= target,
+        f"fresh process, {peak['entities']:,} entities; {peak['built_mb']:.0f} MB once the name "
+        f"and search indexes were built ({peak['names_s']:.1f} s, {peak['built_s']:.1f} s in "
+        f"all), then {len(lines)} commands answered",
+    )
 
 
 def _app(config: Path) -> App:
@@ -183,16 +289,17 @@ def _run_on(
     names: Sequence[str],
     groups: Sequence[str],
     db: str,
-    extra: Callable[[App], list[Result]] | None = None,
+    big: bool,
+    extra: Callable[[App, bool], list[Result]] | None = None,
 ) -> list[Result]:
     app = _app(config)
     try:
         if app.services.reader.count() == 0:
             app.services.sync.run()
+        results = extra(app, big) if extra else []
         app.services.catalog.search_cache.current()  # once per generation, as in the bot
         app.services.reader.index()
-        results = extra(app) if extra else []
-        return results + _command_rows(app, names, groups, db)
+        return results + _command_rows(app, names, groups, db, big)
     finally:
         app.close()
 
@@ -201,12 +308,12 @@ def run(ctx: BenchContext) -> list[Result]:
     cat = ctx.catalog()
     names = list(cat.sample_names)
     groups = list(cat.sample_groups)
-    db = ctx.work / "commands.db"
-    for suffix in ("", "-wal", "-shm"):
-        db.with_name(db.name + suffix).unlink(missing_ok=True)
+    big = ctx.scale != "43k"
+    ctx.fresh_db("commands")
     config = ctx.config("commands", cat.location_file)
-    results = _run_on(config, names, groups, "SQLite", _index_rows)
+    results = _run_on(config, names, groups, "SQLite", big, _index_rows)
+    results.append(_bot_peak(config, names, groups, big))
     if ctx.pg_url:
         pg_config = ctx.config("commands-pg", cat.location_file, db_url=ctx.pg_url)
-        results += _run_on(pg_config, names, groups, "PostgreSQL")
+        results += _run_on(pg_config, names, groups, "PostgreSQL", big)
     return results

@@ -24,14 +24,16 @@ from bench.common import DEMO, BenchContext, Result, latency_results
 SAMPLES = 500
 WARMUP = 25
 TARGET_P99_MS = 50.0
+SLACK_MS = 5.0  # what signed HTTP may add to an answer's in-process target (issue 21)
 
 
 class _Server:
     """Callboard's Slack runtime on a free loopback port, in a thread with its own loop."""
 
-    def __init__(self, config: Path, env: dict[str, str]) -> None:
+    def __init__(self, config: Path, env: dict[str, str], keep_db: bool = False) -> None:
         self.config = config
         self.env = env
+        self.keep_db = keep_db  # answer from a database an earlier run synced, if it has one
         self.port = 0
         self.entities = 0
         self._ready = threading.Event()
@@ -64,8 +66,12 @@ class _Server:
         try:
             settings = load_settings(self.config)
             app = build_app(settings, COMMANDS)
-            await asyncio.to_thread(app.services.sync.run)
             self.entities = await asyncio.to_thread(app.services.reader.count)
+            if not (self.keep_db and self.entities):
+                await asyncio.to_thread(app.services.sync.run)
+                self.entities = await asyncio.to_thread(app.services.reader.count)
+            # The indexes a running bot has built by the time people ask (off the loop).
+            await asyncio.to_thread(app.services.catalog.search_cache.current)
             slack = settings.section("slack", SlackSettings)
             runtime = SlackRuntime(app, slack, read_secrets(slack, self.env))
             self.port = await runtime.start_http(port=0)
@@ -86,6 +92,12 @@ class _Server:
 def _signed_whoowns(
     secret: str, name: str, user: str, response_url: str
 ) -> tuple[bytes, dict[str, str]]:
+    return _signed_command(secret, "/whoowns", name, user, response_url)
+
+
+def _signed_command(
+    secret: str, command: str, text: str, user: str, response_url: str
+) -> tuple[bytes, dict[str, str]]:
     from slack_sdk.signature import SignatureVerifier
 
     body = urllib.parse.urlencode(
@@ -96,8 +108,8 @@ def _signed_whoowns(
             "channel_name": "bench",
             "user_id": user,
             "user_name": "bench",
-            "command": "/whoowns",
-            "text": name,
+            "command": command,
+            "text": text,
             "api_app_id": "A0CALLBOARD",
             "response_url": response_url,
             "trigger_id": f"{time.time_ns()}.1.{random.getrandbits(64):016x}",
@@ -114,46 +126,60 @@ def _signed_whoowns(
     return body.encode(), headers
 
 
+Plan = tuple[str, str, Sequence[str], float]  # metric, command, texts, p99 target (ms)
+
+
 def _measure(
-    label: str, slug: str, ctx: BenchContext, location: Path, names: Sequence[str]
+    label: str,
+    slug: str,
+    ctx: BenchContext,
+    location: Path,
+    plans: Sequence[Plan],
+    db_url: str | None = None,
 ) -> list[Result]:
     from tests.e2e.slack_fake import BOT_TOKEN, SIGNING_SECRET, FakeSlack
 
     fake = FakeSlack().start()
     fake.add_user("U0BENCH", "bench@acme.example.com", "Bench")
     config = ctx.config(
-        f"slack-{slug}", location, slack={"api_url": fake.base_url, "host": "127.0.0.1", "port": 0}
+        f"slack-{slug}",
+        location,
+        db_url=db_url,
+        slack={"api_url": fake.base_url, "host": "127.0.0.1", "port": 0},
     )
-    for suffix in ("", "-wal", "-shm"):
-        (ctx.work / f"slack-{slug}.db{suffix}").unlink(missing_ok=True)
+    if db_url is None:
+        ctx.fresh_db(f"slack-{slug}")
     env = {"SLACK_BOT_TOKEN": BOT_TOKEN, "SLACK_SIGNING_SECRET": SIGNING_SECRET}
-    samples: list[float] = []
-    failures = 0
+    results: list[Result] = []
     try:
-        with _Server(config, env) as server:
+        with _Server(config, env, keep_db=ctx.keep_db) as server:
             conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
-            order = [names[i % len(names)] for i in range(WARMUP + SAMPLES)]
-            for i, name in enumerate(order):
-                body, headers = _signed_whoowns(
-                    SIGNING_SECRET, name, "U0BENCH", fake.webhook_url("bench")
-                )
-                started = time.perf_counter()
-                conn.request("POST", "/slack/events", body=body, headers=headers)
-                response = conn.getresponse()
-                answer = response.read()
-                elapsed = (time.perf_counter() - started) * 1000
-                if response.status != 200 or b'"blocks"' not in answer:
-                    failures += 1
-                if i >= WARMUP:
-                    samples.append(elapsed)
+            for metric, command, texts, target in plans:
+                samples: list[float] = []
+                failures = 0
+                late_before = len(fake.calls_to("webhook"))
+                order = [texts[i % len(texts)] for i in range(WARMUP + SAMPLES)]
+                for i, text in enumerate(order):
+                    body, headers = _signed_command(
+                        SIGNING_SECRET, command, text, "U0BENCH", fake.webhook_url("bench")
+                    )
+                    started = time.perf_counter()
+                    conn.request("POST", "/slack/events", body=body, headers=headers)
+                    response = conn.getresponse()
+                    answer = response.read()
+                    elapsed = (time.perf_counter() - started) * 1000
+                    if response.status != 200 or b'"blocks"' not in answer:
+                        failures += 1
+                    if i >= WARMUP:
+                        samples.append(elapsed)
+                late = len(fake.calls_to("webhook")) - late_before  # answers that missed the ack
+                note = f"{server.entities:,} entities; {failures} failed; {late} via response_url"
+                rows = latency_results("slack", f"{metric} signed HTTP, {label}", samples, target)
+                rows[-1] = Result(**{**rows[-1].__dict__, "note": f"{rows[-1].note}; {note}"})
+                results += rows
             conn.close()
-            entities = server.entities
     finally:
         fake.stop()
-    late = len(fake.calls_to("webhook"))  # answers that missed the ack
-    note = f"{entities:,} entities; {failures} failed; {late} via response_url"
-    results = latency_results("slack", f"/whoowns signed HTTP, {label}", samples, TARGET_P99_MS)
-    results[-1] = Result(**{**results[-1].__dict__, "note": f"{results[-1].note}; {note}"})
     return results
 
 
@@ -169,9 +195,27 @@ def _demo_names() -> list[str]:
 
 
 def run(ctx: BenchContext) -> list[Result]:
-    results = _measure("demo", "demo", ctx, DEMO, _demo_names())
+    from bench.bench_commands import BIG_TARGETS, TARGETS, misspelt_names
+
+    demo = [("/whoowns", "/whoowns", _demo_names(), TARGET_P99_MS)]
+    results = _measure("demo", "demo", ctx, DEMO, demo)
     catalog = ctx.catalog()
+    names = list(catalog.sample_names)
+    # The in-process targets plus 5 ms for the signed HTTP round trip (issue 21); the 43k run
+    # keeps issue 5's 50 ms for /whoowns.
+    aim = {k: v + SLACK_MS for k, v in (BIG_TARGETS if ctx.scale != "43k" else TARGETS).items()}
+    if ctx.scale == "43k":
+        aim["whoowns exact"] = TARGET_P99_MS
+    words = [n.split("-")[0] for n in names]
+    plans: list[Plan] = [
+        ("/whoowns", "/whoowns", names, aim["whoowns exact"]),
+        ("/whoowns misspelt", "/whoowns", misspelt_names(names), aim["whoowns misspelt"]),
+        ("/search", "/search", [*words, *names], aim["search"]),
+        ("/deps --depth 2", "/deps", [f"{n} --depth 2" for n in names], aim["deps"]),
+    ]
+    # With --keep-db: the commands benchmark's database, synced once for both.
+    db_url = f"sqlite:///{ctx.work / 'commands'}.db" if ctx.keep_db else None
     results += _measure(
-        f"{ctx.repos:,} repos", "generated", ctx, catalog.location_file, list(catalog.sample_names)
+        f"{ctx.repos:,} repos", "generated", ctx, catalog.location_file, plans, db_url
     )
     return results

@@ -27,6 +27,7 @@ from bot.catalog.model import Entity, EntityRef, Relation
 from bot.catalog.rows import CatalogRows, DocumentRow, ListedEntity, NameRow
 from bot.errors import Ambiguous, CatalogError, NotFound
 from bot.identity import as_email, mentioned_id
+from bot.suggest import FULL_SCAN_MAX, NearNames
 
 MAX_SUGGESTIONS = 5
 AUTO_PICK_SCORE = 85.0  # a fuzzy match at least this good, and clearly ahead, is taken
@@ -44,8 +45,10 @@ MAX_QUERY_CHARS = 256
 KIND_PRIORITY = ("component", "api", "resource", "system", "domain", "group", "user", "template")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class IndexEntry:
+    """One entity in the name index (a million of them at Spotify's scale: slots, no dict)."""
+
     ref: str
     kind: str
     name: str
@@ -128,7 +131,7 @@ def _kind_then_name(e: IndexEntry) -> tuple[int, str]:
 class NameIndex:
     """Every entity's ref, name and title, for resolution and suggestions."""
 
-    def __init__(self, rows: Iterable[IndexEntry]) -> None:
+    def __init__(self, rows: Iterable[IndexEntry], full_scan_max: int = FULL_SCAN_MAX) -> None:
         self.by_ref: dict[str, IndexEntry] = {}
         self.by_name: dict[str, list[IndexEntry]] = defaultdict(list)
         self.by_title: dict[str, list[IndexEntry]] = defaultdict(list)
@@ -165,6 +168,11 @@ class NameIndex:
                     self.choice_entries.append(row)
         self._kind_choices: dict[tuple[str, ...], tuple[list[str], list[IndexEntry]]] = {}
         self._sorted: dict[tuple[str, ...], list[tuple[str, int]]] = {}
+        # Too many choices to score each for a misspelt name: where to look, built here (in
+        # the index's build, off the event loop).
+        self._near = (
+            NearNames(self.choices, _sort_indexes) if len(self.choices) > full_scan_max else None
+        )
 
     def __len__(self) -> int:
         return len(self.by_ref)
@@ -366,26 +374,55 @@ class NameIndex:
             out.append(idx)
         return out
 
+    def _near_shortlist(
+        self, near: NearNames, query: str, wanted: tuple[str, ...]
+    ) -> dict[int, str]:
+        """The shortlist of a large index: the best by plain ratio of the choices ``near``
+        picks, and those starting with ``query`` (of the wanted kinds)."""
+        entries = self.choice_entries
+
+        def keep(idx: int) -> bool:
+            return not wanted or entries[idx].kind in wanted
+
+        picked = [idx for idx in near.candidates(query) if keep(idx)]
+        texts = [self.choices[idx] for idx in picked]
+        shortlist: dict[int, str] = {}
+        for choice, _score, at in process.extract(
+            query, texts, scorer=fuzz.ratio, processor=None, limit=SHORTLIST, score_cutoff=30
+        ):
+            shortlist[picked[at]] = choice
+        for idx in near.starting(query, SHORTLIST, keep):
+            shortlist.setdefault(idx, self.choices[idx])
+        return shortlist
+
     def suggest(
         self, text: str, kinds: Sequence[str] = (), limit: int = MAX_SUGGESTIONS
     ) -> list[tuple[IndexEntry, float]]:
         """The best fuzzy matches for ``text`` (each entity once), best first."""
-        choices, entries = self._filtered(tuple(k.lower() for k in kinds))
+        wanted = tuple(k.lower() for k in kinds)
         text = text[:MAX_QUERY_CHARS]
-        if not choices or not text.strip():
+        if not text.strip():
             return []
         query = utils.default_process(text)
         if not query:
             return []
         # Two stages keep a 40,000-entity catalog fast: plain edit-distance ratio (cheap,
         # bit-parallel) and prefix hits pick a shortlist; WRatio ranks only the shortlist.
-        shortlist: dict[int, str] = {}
-        for choice, _score, idx in process.extract(
-            query, choices, scorer=fuzz.ratio, processor=None, limit=SHORTLIST, score_cutoff=30
-        ):
-            shortlist[idx] = choice
-        for idx in self._prefixed(query, choices, kinds_key=tuple(k.lower() for k in kinds)):
-            shortlist.setdefault(idx, choices[idx])
+        # A larger catalog scores only the choices ``NearNames`` picks (sublinear).
+        if self._near is not None:
+            choices, entries = self.choices, self.choice_entries
+            shortlist = self._near_shortlist(self._near, query, wanted)
+        else:
+            choices, entries = self._filtered(wanted)
+            shortlist = {}
+            for choice, _score, idx in process.extract(
+                query, choices, scorer=fuzz.ratio, processor=None, limit=SHORTLIST, score_cutoff=30
+            ):
+                shortlist[idx] = choice
+            for idx in self._prefixed(query, choices, kinds_key=wanted):
+                shortlist.setdefault(idx, choices[idx])
+        if not choices:
+            return []
         found = [
             (choice, score, idx)
             for idx, choice in shortlist.items()
@@ -440,6 +477,10 @@ def sorted_in_steps(items: Iterable[S], key: Callable[[S], Any] | None = None) -
         for start in range(0, len(pending), SORT_STEP)
     ]
     return list(heapq.merge(*runs, key=by))
+
+
+def _sort_indexes(indexes: Iterable[int], key: Callable[[int], str]) -> list[int]:
+    return sorted_in_steps(indexes, key)
 
 
 RELEASE_STEP = 2048  # items of a container freed in one go by ``release_in_steps``
@@ -520,13 +561,14 @@ def _person_facts(data: str) -> PersonFacts:
 
 
 def _entry(row: NameRow, facts: PersonFacts | None) -> IndexEntry:
+    kind = sys.intern(row.kind)  # one string per kind, not one per entity
     if facts is None:
-        return IndexEntry(row.ref, row.kind, row.name, row.title)
+        return IndexEntry(row.ref, kind, row.name, row.title)
     shown, email, ids = facts
     # The profile's display name is the name shown when there is no title: typed exactly, it
     # names the entity; behind a title ("Payments" for "Payments Team") it is not a name.
     display = None if row.title else shown
-    return IndexEntry(row.ref, row.kind, row.name, row.title, email, display, ids)
+    return IndexEntry(row.ref, kind, row.name, row.title, email, display, ids)
 
 
 # A catalog this large makes an index worth taking out of the cyclic collector's sight.

@@ -30,8 +30,10 @@ import heapq
 import json
 import math
 import re
+import sys
+from array import array
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from operator import itemgetter
 from typing import Any
@@ -39,7 +41,7 @@ from typing import Any
 from rapidfuzz import fuzz, process
 
 from bot.catalog.model import EntityRef
-from bot.catalog.read import Swapped, building_index, clear_in_steps, sorted_in_steps
+from bot.catalog.read import Swapped, building_index, sorted_in_steps
 from bot.catalog.rows import CatalogRows
 from bot.errors import CatalogError
 
@@ -67,6 +69,7 @@ FUZZY_CUTOFF = 75.0
 MAX_PREFIX_TOKENS = 400  # "s" would expand to half the vocabulary: cap the expansion
 MAX_PREFIX_POSTINGS = 20_000  # and the entities a prefix may drag in (most common tokens first)
 MAX_PREFIX_BONUS = 2_000  # names starting with the query that compete for the name bonus
+LOOKUP_COST = 5  # a posting's look-up by id costs about this many steps of a walk through it
 NAME_EXACT_BONUS = 40.0
 NAME_PREFIX_BONUS = 8.0
 
@@ -98,6 +101,54 @@ def _mask_weight(mask: int) -> float:
 
 
 _MASK_WEIGHTS: tuple[float, ...] = (0.0, *(_mask_weight(m) for m in range(1, 64)))
+
+
+class Posting:
+    """The entities holding one token and the fields it is in, compact: their ids ascending
+    (4 bytes each) and a byte of field bits per id. A million entities hold tens of millions
+    of these; as ``dict[int, int]`` each was about 100 bytes."""
+
+    __slots__ = ("ids", "masks")
+
+    def __init__(self) -> None:
+        self.ids = array("I")
+        self.masks = bytearray()
+
+    def add(self, doc_id: int, bit: int) -> None:
+        """Record ``doc_id`` (never below the last one added) holding the token in ``bit``."""
+        ids = self.ids
+        if ids and ids[-1] == doc_id:
+            self.masks[-1] |= bit
+        else:
+            ids.append(doc_id)
+            self.masks.append(bit)
+
+    def get(self, doc_id: int, default: int = 0) -> int:
+        """The field bits of ``doc_id``, or ``default`` when it does not hold the token."""
+        at = bisect.bisect_left(self.ids, doc_id)
+        if at < len(self.ids) and self.ids[at] == doc_id:
+            return self.masks[at]
+        return default
+
+    def items(self) -> Iterator[tuple[int, int]]:
+        return zip(self.ids, self.masks, strict=True)
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+
+_Tokens = tuple[tuple[str, ...], bytes]
+"""An entity's distinct tokens (interned: one string per word of the vocabulary) and the
+field bits of each."""
+
+
+def _field_tokens(doc: SearchDoc, texts: Mapping[int, Sequence[str]]) -> tuple[SearchDoc, _Tokens]:
+    fields: dict[str, int] = {}
+    get = fields.get
+    for bit, values in texts.items():
+        for token in _TOKEN.findall(" ".join(values).lower()):
+            fields[token] = get(token, 0) | bit
+    return doc, (tuple(map(sys.intern, fields)), bytes(fields.values()))
 
 
 @dataclass(frozen=True, slots=True)
@@ -212,16 +263,19 @@ class SearchIndex:
     def __init__(self, docs: Iterable[tuple[SearchDoc, Mapping[int, Sequence[str]]]]) -> None:
         """Index ``(doc, {field bit: texts})`` pairs; ids follow kind order, then name."""
 
-        def order(pair: tuple[SearchDoc, Mapping[int, Sequence[str]]]) -> tuple[int, str, str]:
+        def order(pair: tuple[SearchDoc, _Tokens]) -> tuple[int, str, str]:
             doc = pair[0]
             kind = doc.kind_key
             rank = KIND_ORDER.index(kind) if kind in KIND_ORDER else len(KIND_ORDER)
             return (rank, doc.name.lower(), doc.ref)
 
-        ordered = sorted_in_steps(docs, key=order)  # every sort here: 43,000 items or more
+        # Each entity's texts become its tokens as they arrive (the texts are dropped: at a
+        # million entities they were gigabytes held until the index was built).
+        compact = (_field_tokens(doc, texts) for doc, texts in docs)
+        ordered = sorted_in_steps(compact, key=order)  # every sort here: 43,000 items or more
         self.docs: list[SearchDoc] = []
         self.by_ref: dict[str, int] = {}
-        postings: dict[str, dict[int, int]] = defaultdict(dict)
+        postings: dict[str, Posting] = defaultdict(Posting)
         self.by_kind: dict[str, set[int]] = defaultdict(set)
         self.by_owner: dict[str, set[int]] = defaultdict(set)
         self.by_tag: dict[str, set[int]] = defaultdict(set)
@@ -230,13 +284,13 @@ class SearchIndex:
         # The name as its tokens joined by "-" (Payments_API → payments-api), for name bonuses.
         self.by_norm_name: dict[str, list[int]] = defaultdict(list)
         norm_names: list[tuple[str, int]] = []
-        for doc_id, (doc, texts) in enumerate(ordered):
+        for doc_id, (doc, (words, bits)) in enumerate(ordered):
             self.docs.append(doc)
             self.by_ref[doc.ref] = doc_id
-            for bit, values in texts.items():
-                for token in set(_TOKEN.findall(" ".join(values).lower())):
-                    slot = postings[token]
-                    slot[doc_id] = slot.get(doc_id, 0) | bit
+            for token, bit in zip(words, bits, strict=True):
+                post = postings[token]  # an entity's tokens are distinct: ids stay ascending
+                post.ids.append(doc_id)
+                post.masks.append(bit)
             norm = "-".join(tokens(doc.name))
             self.by_norm_name[norm].append(doc_id)
             norm_names.append((norm, doc_id))
@@ -252,7 +306,7 @@ class SearchIndex:
         norm_names = sorted_in_steps(norm_names)
         self.norm_names = [n for n, _ in norm_names]
         self.norm_ids = [i for _, i in norm_names]
-        self.postings: dict[str, dict[int, int]] = dict(postings)
+        self.postings: dict[str, Posting] = dict(postings)
         self.vocab: list[str] = sorted_in_steps(self.postings)
         count = max(1, len(self.docs))
         self.idf: dict[str, float] = {
@@ -290,11 +344,11 @@ class SearchIndex:
         """Entity ids passing every filter (None: no filter), and filter values that matched
         nothing."""
         unknown: dict[str, list[str]] = defaultdict(list)
-        allowed: set[int] | None = None
-
-        def narrow(ids: set[int]) -> None:
-            nonlocal allowed
-            allowed = ids if allowed is None else allowed & ids
+        # One set of ids per filter, intersected smallest first at the end; a filter of one
+        # value is its set as indexed, not a copy (at a million entities `kind:component`
+        # alone is 300,000 ids).
+        passing: list[set[int]] = []
+        narrow = passing.append
 
         simple = (
             ("kind", query.kinds, self.by_kind),
@@ -305,24 +359,28 @@ class SearchIndex:
         for name, values, table in simple:
             if not values:
                 continue
-            ids: set[int] = set()
+            hits = []
             for value in values:
                 hit = table.get(value)
                 if hit is None:
                     unknown[name].append(value)
                 else:
-                    ids |= hit
-            narrow(ids)
+                    hits.append(hit)
+            narrow(_union(hits))
         if query.owners:
-            ids = set()
+            hits = []
             for value in query.owners:
                 refs = self.owner_refs(value)
                 if not refs:
                     unknown["owner"].append(value)
-                for ref in refs:
-                    ids |= self.by_owner[ref]
-            narrow(ids)
-        return allowed, {k: tuple(v) for k, v in unknown.items()}
+                hits.extend(self.by_owner[ref] for ref in refs)
+            narrow(_union(hits))
+        unknown_values = {k: tuple(v) for k, v in unknown.items()}
+        if not passing:
+            return None, unknown_values
+        passing.sort(key=len)
+        allowed = passing[0].intersection(*passing[1:]) if len(passing) > 1 else passing[0]
+        return allowed, unknown_values
 
     def filter_values(self, name: str) -> list[str]:
         """The known values of a filter (for "did you mean" on a value that matched nothing)."""
@@ -362,8 +420,8 @@ class SearchIndex:
         w = _MASK_WEIGHTS
         if allowed is None:
             return {d: w[m] * weight for d, m in post.items()}
-        if len(allowed) < len(post):
-            return {d: w[post[d]] * weight for d in allowed if d in post}
+        if len(allowed) * LOOKUP_COST < len(post):  # each look-up is a bisection
+            return {d: w[m] * weight for d in allowed if (m := post.get(d))}
         return {d: w[m] * weight for d, m in post.items() if d in allowed}
 
     def _term(self, token: str, allowed: set[int] | None) -> _Term:
@@ -495,6 +553,13 @@ class SearchIndex:
         )
 
 
+def _union(sets: Sequence[set[int]]) -> set[int]:
+    """The ids in any of ``sets``: the one set itself (not a copy) when there is one."""
+    if len(sets) == 1:
+        return sets[0]
+    return set().union(*sets)
+
+
 def _field_names(mask: int) -> tuple[str, ...]:
     bits = sorted((b for b in FIELD_WEIGHTS if mask & b), key=lambda b: -FIELD_WEIGHTS[b])
     return tuple(FIELD_NAMES[b] for b in bits)
@@ -592,12 +657,10 @@ class SearchCache:
 
 def build_index(rows: CatalogRows) -> SearchIndex:
     """Read every stored entity once and index it (about a second for 43,000 entities)."""
-    pairs: list[tuple[SearchDoc, Mapping[int, Sequence[str]]]] = []
     # Hundreds of thousands of small containers: the cyclic collector would rescan them all
     # many times over while they are built, and none of them can form a cycle.
     with building_index():
-        for row in rows.search_rows():
-            pairs.append(document_texts(json.loads(row.data), row.ref, row.owner_ref))
-        index = SearchIndex(pairs)
-        clear_in_steps(pairs)  # the texts: 20-25 ms to free at once for 43,000 entities
-        return index
+        return SearchIndex(
+            document_texts(json.loads(row.data), row.ref, row.owner_ref)
+            for row in rows.search_rows()
+        )
