@@ -26,7 +26,14 @@ from pathlib import Path
 
 from sqlalchemy import func, select
 
-from bench.common import BenchContext, Result, latency_results, run_python, time_calls
+from bench.common import (
+    BenchContext,
+    Result,
+    latency_results,
+    misspell_name,
+    run_python,
+    time_calls,
+)
 from bot.app import App
 from bot.bootstrap import build_app, load_settings
 from bot.catalog.search import build_index
@@ -193,17 +200,7 @@ def _index_rows(app: App, big: bool) -> list[Result]:
 def misspelt_names(names: Sequence[str]) -> list[str]:
     """The sample names as a hurried typist types them (``bench_sync``'s typos, same seed)."""
     rng = random.Random(7)
-    return [_misspell_name(n, rng) for n in names]
-
-
-def _misspell_name(name: str, rng: random.Random) -> str:
-    """Drop or swap one letter in the middle."""
-    if len(name) < 5:
-        return name + "x"
-    i = rng.randrange(1, len(name) - 2)
-    if rng.random() < 0.5:
-        return name[:i] + name[i + 1 :]
-    return name[:i] + name[i + 1] + name[i] + name[i + 2 :]
+    return [misspell_name(n, rng) for n in names]
 
 
 def _command_rows(

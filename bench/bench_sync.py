@@ -10,7 +10,14 @@ import asyncio
 import random
 from pathlib import Path
 
-from bench.common import BenchContext, Result, latency_results, run_python, time_calls
+from bench.common import (
+    BenchContext,
+    Result,
+    latency_results,
+    misspell_name,
+    run_python,
+    time_calls,
+)
 
 PARSE_ONLY = r"""
 import glob, json, sys, time, yaml
@@ -94,16 +101,6 @@ def _fresh_resyncs(config: Path, cat_root: Path) -> tuple[dict[str, float], dict
         for path, data in originals.items():
             path.write_bytes(data)
     return same, some, len(originals)
-
-
-def _misspell(name: str, rng: random.Random) -> str:
-    """Drop or swap one letter in the middle, as a hurried typist would."""
-    if len(name) < 5:
-        return name + "x"
-    i = rng.randrange(1, len(name) - 2)
-    if rng.random() < 0.5:
-        return name[:i] + name[i + 1 :]
-    return name[:i] + name[i + 1] + name[i] + name[i + 2 :]
 
 
 def _without_workers(config: Path) -> Path:
@@ -241,7 +238,7 @@ def run(ctx: BenchContext) -> list[Result]:
         user = ChatUser("console", "bench")
         rng = random.Random(7)
         exact = list(cat.sample_names)
-        fuzzy = [_misspell(n, rng) for n in exact]
+        fuzzy = [misspell_name(n, rng) for n in exact]
         loop = asyncio.new_event_loop()
         try:
 

@@ -7,6 +7,7 @@ A benchmark module exposes ``run(ctx: BenchContext) -> list[Result]``. The runne
 from __future__ import annotations
 
 import os
+import random
 import shutil
 import statistics
 import subprocess
@@ -205,3 +206,13 @@ def print_table(results: Sequence[Result], out: Any = sys.stdout) -> None:
     print("  ".join("-" * w for w in widths), file=out)
     for row in rows:
         print("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)), file=out)
+
+
+def misspell_name(name: str, rng: random.Random) -> str:
+    """Drop or swap one letter in the middle, as a hurried typist would."""
+    if len(name) < 5:
+        return name + "x"
+    i = rng.randrange(1, len(name) - 2)
+    if rng.random() < 0.5:
+        return name[:i] + name[i + 1 :]
+    return name[:i] + name[i + 1] + name[i] + name[i + 2 :]

@@ -409,6 +409,19 @@ def write_config(tmp_path: Path, kind: str, hosts: list[dict[str, Any]]) -> Path
     return path
 
 
+def with_inputs(tmp_path: Path, kind: str, lines: str) -> None:
+    """Give the template's request step more inputs (YAML lines, after its title)."""
+    path = tmp_path / "templates" / kind / "template.yaml"
+    indented = "".join(f"        {line}\n" for line in lines.splitlines())
+    path.write_text(
+        path.read_text().replace(
+            "title: Add ${{ parameters.name }}\n",
+            f"title: Add ${{{{ parameters.name }}}}\n{indented}",
+            1,
+        )
+    )
+
+
 def configured(api: FakeHostAPI) -> list[dict[str, Any]]:
     return [
         {"host": HOSTS[api.kind], "type": api.kind, "api_url": api.api_url, "token_env": TOKEN_ENV}
@@ -820,16 +833,10 @@ def test_reviewers_and_assignees_reach_the_request_and_an_unknown_one_is_logged(
     monkeypatch.setenv(TOKEN_ENV, TOKEN)
     kind = host_api.kind
     config = write_config(tmp_path, kind, configured(host_api))
-    path = tmp_path / "templates" / kind / "template.yaml"
     if kind == "github":
-        extra = "reviewers: [ana-s, bo-c]\n        teamReviewers: [payments, payments]"
+        with_inputs(tmp_path, kind, "reviewers: [ana-s, bo-c]\nteamReviewers: [payments, payments]")
     else:
-        extra = "assignee: ana.silva\n        reviewers: [bo.chen, nobody.here]"
-    text = path.read_text().replace(
-        "title: Add ${{ parameters.name }}\n",
-        f"title: Add ${{{{ parameters.name }}}}\n        {extra}\n",
-    )
-    path.write_text(text)
+        with_inputs(tmp_path, kind, "assignee: ana.silva\nreviewers: [bo.chen, nobody.here]")
     code, _ = scaffold(config, kind, tmp_path)
     out = " ".join(capsys.readouterr().out.split())
     assert code == 0, out
@@ -855,12 +862,7 @@ def test_a_refused_review_request_leaves_the_pull_request_open(
 ) -> None:
     monkeypatch.setenv(TOKEN_ENV, TOKEN)
     config = write_config(tmp_path, "github", configured(github_api))
-    path = tmp_path / "templates" / "github" / "template.yaml"
-    text = path.read_text().replace(
-        "title: Add ${{ parameters.name }}\n",
-        "title: Add ${{ parameters.name }}\n        reviewers: [ghost]\n",
-    )
-    path.write_text(text)
+    with_inputs(tmp_path, "github", "reviewers: [ghost]")
     code, _ = scaffold(config, "github", tmp_path)
     out = " ".join(capsys.readouterr().out.split())
     assert code == 0, out
@@ -902,13 +904,7 @@ def test_a_review_request_that_cannot_reach_github_leaves_the_pull_request_open(
 ) -> None:
     monkeypatch.setenv(TOKEN_ENV, TOKEN)
     config = write_config(tmp_path, "github", configured(github_api))
-    path = tmp_path / "templates" / "github" / "template.yaml"
-    path.write_text(
-        path.read_text().replace(
-            "title: Add ${{ parameters.name }}\n",
-            "title: Add ${{ parameters.name }}\n        reviewers: [hangup]\n",
-        )
-    )
+    with_inputs(tmp_path, "github", "reviewers: [hangup]")
     code, _ = scaffold(config, "github", tmp_path)
     out = " ".join(capsys.readouterr().out.split())
     assert code == 0, out
@@ -949,13 +945,7 @@ def test_an_input_callboard_does_not_act_on_is_named_in_the_reply(
 ) -> None:
     monkeypatch.setenv(TOKEN_ENV, TOKEN)
     config = write_config(tmp_path, "github", configured(github_api))
-    path = tmp_path / "templates" / "github" / "template.yaml"
-    path.write_text(
-        path.read_text().replace(
-            "title: Add ${{ parameters.name }}\n",
-            "title: Add ${{ parameters.name }}\n        assignees: [ana-s]\n",
-        )
-    )
+    with_inputs(tmp_path, "github", "assignees: [ana-s]")
     code, _ = scaffold(config, "github", tmp_path)
     out = " ".join(capsys.readouterr().out.split())
     assert code == 0, out
