@@ -90,6 +90,8 @@ def make_bot(tmp_path: Path, **sections: Any) -> MemoryBot:
         "catalog": {"sources": [], "parse_workers": 0},
         "backstage": {"url": BACKSTAGE},
         "console": {"user_email": ANA_EMAIL},
+        # Posts to a recorder need no pause between them (pacing has its own tests).
+        "reports": {"pace_ms": 0},
     }
     config.update(sections)
     # A copy outside any git repository: the docs indexer dates pages by file times then,
