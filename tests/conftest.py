@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import signal
 import socket
 import uuid
 from collections.abc import Callable, Iterator, Sequence
@@ -17,6 +18,19 @@ from bot.bootstrap import build_app, parse_settings
 from bot.chat import ChatUser, Reply, Request
 from bot.dispatch import CommandSpec
 from commands import COMMANDS, INTERPRETERS
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Ctrl-C reaches the processes the tests start, however the suite was launched.
+
+    A shell without job control starts a background command (`make test &` in a script) with
+    SIGINT ignored, and an ignored signal stays ignored across exec: every `callboard` a test
+    starts would then ignore the Ctrl-C the test sends it. Python's own handler here is reset
+    to the default in each child, as from an interactive shell.
+    """
+    if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+
 
 REPO = Path(__file__).resolve().parents[1]
 DEMO = REPO / "config" / "demo" / "all.yaml"
