@@ -352,19 +352,23 @@ def _gitlab_user_ids(client: _Client, usernames: list[str], log: StepLog, role: 
     """GitLab user ids for ``usernames`` (``GET /users?username=``); one not found is logged
     and left out, as Backstage's action does."""
     ids: list[int] = []
-    for username in usernames:
+    for n, username in enumerate(usernames):
         try:
             status, data = client.call("GET", f"/users?username={quote(username, safe='')}")
-        except LiveError as exc:  # unreachable: the request goes ahead without this user
-            status, data, why = 0, None, str(exc)
+        except LiveError as exc:
+            # Unreachable: the request goes ahead without these users, and no more lookups
+            # wait out the timeout one after the other.
+            left = ", ".join(usernames[n:])
+            log.warn(
+                f"Failed to find gitlab user id for {left}: {exc}. Proceeding with MR "
+                f"creation without {role}."
+            )
+            break
         found = data[0].get("id") if status == 200 and isinstance(data, list) and data else None
         if isinstance(found, int) and not isinstance(found, bool):
             ids.append(found)
             continue
-        if status == 200:
-            why = "no such user"
-        elif status:
-            why = client.refusal(status, data, "looking it up")
+        why = "no such user" if status == 200 else client.refusal(status, data, "looking it up")
         log.warn(
             f"Failed to find gitlab user id for {username}: {why}. Proceeding with MR "
             f"creation without {role}."

@@ -187,6 +187,10 @@ class _Handler(BaseHTTPRequestHandler):
         if method == "GET" and path == "/api/v4/users":
             query = urllib.parse.parse_qs(urllib.parse.urlsplit(self.path).query)
             username = query.get("username", [""])[0]
+            if username == "hangup":  # the connection drops, no answer
+                self.close_connection = True
+                self.connection.shutdown(2)
+                return None
             return self._json(200, [{"id": USER_IDS[username]}] if username in USER_IDS else [])
         prefix = "/api/v4/projects/"
         if not path.startswith(prefix):
@@ -953,3 +957,29 @@ def test_an_input_callboard_does_not_act_on_is_named_in_the_reply(
         "Callboard ignores the input assignees of publish:github:pull-request (not supported)"
         in out
     )
+
+
+@pytest.fixture
+def gitlab_api(tmp_path: Path) -> Iterator[FakeHostAPI]:
+    yield from _serve("gitlab", tmp_path)
+
+
+def test_an_unreachable_user_lookup_stops_the_lookups_and_the_merge_request_goes_ahead(
+    gitlab_api: FakeHostAPI,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Each lookup may wait out the API timeout: after the first that cannot reach GitLab,
+    the rest are not tried (one warning names them all), and the request is opened."""
+    monkeypatch.setenv(TOKEN_ENV, TOKEN)
+    config = write_config(tmp_path, "gitlab", configured(gitlab_api))
+    with_inputs(tmp_path, "gitlab", "reviewers: [bo.chen, hangup, ana.silva]")
+    code, _ = scaffold(config, "gitlab", tmp_path)
+    out = " ".join(capsys.readouterr().out.split())
+    assert code == 0, out
+    looked_up = [path for method, path, _h, _b in gitlab_api.calls if path == "/api/v4/users"]
+    assert len(looked_up) == 2  # bo.chen, then hangup; ana.silva not tried
+    [opened] = gitlab_api.opened
+    assert opened["reviewer_ids"] == [102]
+    assert "Failed to find gitlab user id for hangup, ana.silva: cannot reach" in out
