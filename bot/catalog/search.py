@@ -27,21 +27,21 @@ from __future__ import annotations
 
 import bisect
 import heapq
+import itertools
 import json
 import math
 import re
-import sys
 from array import array
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from operator import itemgetter
-from typing import Any
+from typing import Any, TypeAlias, overload
 
 from rapidfuzz import fuzz, process
 
 from bot.catalog.model import EntityRef
-from bot.catalog.read import Swapped, building_index, sorted_in_steps
+from bot.catalog.read import Swapped, building_index, clear_in_steps, sorted_in_steps
 from bot.catalog.rows import CatalogRows
 from bot.errors import CatalogError
 
@@ -135,20 +135,6 @@ class Posting:
 
     def __len__(self) -> int:
         return len(self.ids)
-
-
-_Tokens = tuple[tuple[str, ...], bytes]
-"""An entity's distinct tokens (interned: one string per word of the vocabulary) and the
-field bits of each."""
-
-
-def _field_tokens(doc: SearchDoc, texts: Mapping[int, Sequence[str]]) -> tuple[SearchDoc, _Tokens]:
-    fields: dict[str, int] = {}
-    get = fields.get
-    for bit, values in texts.items():
-        for token in _TOKEN.findall(" ".join(values).lower()):
-            fields[token] = get(token, 0) | bit
-    return doc, (tuple(map(sys.intern, fields)), bytes(fields.values()))
 
 
 @dataclass(frozen=True, slots=True)
@@ -257,72 +243,333 @@ class _Term:
     correction: str | None = None
 
 
+class _Values:
+    """Distinct values, each kept once, and a small number (a code) for each; code 0 is None.
+
+    A million entities share a few kinds, lifecycles, types and namespaces, some tens of
+    thousands of owners and tag lists: one string each, not one per entity."""
+
+    __slots__ = ("codes", "values")
+
+    def __init__(self) -> None:
+        self.codes: dict[Any, int] = {None: 0}
+        self.values: list[Any] = [None]
+
+    def code(self, value: Any) -> int:
+        code = self.codes.get(value)
+        if code is None:
+            code = self.codes[value] = len(self.values)
+            self.values.append(value)
+        return code
+
+
+class _Texts:
+    """Optional texts (descriptions) packed as UTF-8 in one buffer, with their offsets: a
+    string object per entity costs some 50 bytes before its first character."""
+
+    __slots__ = ("data", "ends", "present")
+
+    def __init__(self) -> None:
+        self.data = bytearray()
+        self.ends = array("Q")
+        self.present = bytearray()
+
+    def append(self, text: str | None) -> None:
+        if text is not None:
+            self.data += text.encode("utf-8", "surrogatepass")
+        self.ends.append(len(self.data))
+        self.present.append(text is not None)
+
+    def __getitem__(self, i: int) -> str | None:
+        if not self.present[i]:
+            return None
+        start = self.ends[i - 1] if i else 0
+        return self.data[start : self.ends[i]].decode("utf-8", "surrogatepass")
+
+    def __len__(self) -> int:
+        return len(self.ends)
+
+
+class _Summaries(Sequence[SearchDoc]):
+    """Every entity's ``SearchDoc``, stored as columns and made when asked for (``docs[i]``)."""
+
+    def __init__(self, index: SearchIndex) -> None:
+        self._index = index
+
+    def __len__(self) -> int:
+        return len(self._index.refs)
+
+    @overload
+    def __getitem__(self, i: int) -> SearchDoc: ...
+
+    @overload
+    def __getitem__(self, i: slice) -> list[SearchDoc]: ...
+
+    def __getitem__(self, i: int | slice) -> SearchDoc | list[SearchDoc]:
+        if isinstance(i, slice):
+            return [self._index.summary(j) for j in range(*i.indices(len(self)))]
+        return self._index.summary(i)
+
+
+def _kind_rank(kind: str) -> int:
+    return KIND_ORDER.index(kind) if kind in KIND_ORDER else len(KIND_ORDER)
+
+
+def _name_part(ref: str) -> str:
+    return ref[ref.index("/") + 1 :]
+
+
+DENSE = 32
+"""A filter value held by more than 1/DENSE of the entities is kept as a bitmap (a bit an
+entity), the others as id arrays (4 bytes an id): never more than the array would be.
+``kind:component`` is 300,000 ids of a million; as a Python set that was some 15 MB."""
+
+_NONZERO = re.compile(rb"[^\x00]+")
+
+
+class _Bits:
+    """A set of entity ids as a bitmap (bit ``d % 8`` of byte ``d // 8``): intersections and
+    unions in C over the whole catalog in microseconds, membership in one index."""
+
+    __slots__ = ("count", "data")
+
+    def __init__(self, data: bytes, count: int | None = None) -> None:
+        self.data = data
+        self.count = int.from_bytes(data, "little").bit_count() if count is None else count
+
+    @classmethod
+    def of(cls, ids: Iterable[int], size: int) -> _Bits:
+        data = bytearray((size + 7) >> 3)
+        for d in ids:
+            data[d >> 3] |= 1 << (d & 7)
+        return cls(bytes(data))
+
+    def _combine(self, other: _Bits, how: str) -> _Bits:
+        mine, theirs = int.from_bytes(self.data, "little"), int.from_bytes(other.data, "little")
+        both = mine & theirs if how == "and" else mine | theirs
+        return _Bits(both.to_bytes(max(len(self.data), len(other.data)), "little"))
+
+    def __and__(self, other: _Bits) -> _Bits:
+        return self._combine(other, "and")
+
+    def __or__(self, other: _Bits) -> _Bits:
+        return self._combine(other, "or")
+
+    def __len__(self) -> int:
+        return self.count
+
+    def __contains__(self, doc_id: object) -> bool:
+        if not isinstance(doc_id, int) or doc_id < 0 or (doc_id >> 3) >= len(self.data):
+            return False
+        return bool(self.data[doc_id >> 3] >> (doc_id & 7) & 1)
+
+    def __iter__(self) -> Iterator[int]:
+        """The ids, ascending."""
+        data = self.data
+        for run in _NONZERO.finditer(data):
+            for at in range(run.start(), run.end()):
+                byte, base = data[at], at << 3
+                while byte:
+                    low = byte & -byte
+                    yield base + low.bit_length() - 1
+                    byte ^= low
+
+
+_Ids: TypeAlias = "array[int] | _Bits"  # a filter value's entities
+_Allowed: TypeAlias = "set[int] | _Bits"  # the entities passing a query's filters
+
+
 class SearchIndex:
-    """Every entity's searchable text as postings, plus per-value filter sets."""
+    """Every entity's searchable text as postings, plus per-value filter sets.
+
+    Compact at a million entities: an entity is its ref, a few small numbers (codes of values
+    kept once: kind, namespace, owner, lifecycle, type, tags), its description packed in one
+    buffer, and its ids in the postings and filter arrays; ``SearchDoc`` summaries are made
+    when asked for.
+    """
 
     def __init__(self, docs: Iterable[tuple[SearchDoc, Mapping[int, Sequence[str]]]]) -> None:
         """Index ``(doc, {field bit: texts})`` pairs; ids follow kind order, then name."""
-
-        def order(pair: tuple[SearchDoc, _Tokens]) -> tuple[int, str, str]:
-            doc = pair[0]
-            kind = doc.kind_key
-            rank = KIND_ORDER.index(kind) if kind in KIND_ORDER else len(KIND_ORDER)
-            return (rank, doc.name.lower(), doc.ref)
-
+        self._values = {
+            field: _Values()
+            for field in ("kind", "namespace", "owner", "lifecycle", "type", "tags")
+        }
+        kinds, namespaces, owners, lifecycles, types, tag_lists = (array("I") for _ in range(6))
+        refs: list[str] = []
+        names: dict[int, str] = {}  # the name as written, where it is not the ref's
+        titles: dict[int, str] = {}
+        descriptions = _Texts()
+        vocab_ids: dict[str, int] = {}
+        tokens_of = array("I")  # every entity's distinct token ids, one after another
+        bits_of = bytearray()  # and the field bits of each
+        token_ends = array("Q")
+        code = {field: values.code for field, values in self._values.items()}
         # Each entity's texts become its tokens as they arrive (the texts are dropped: at a
-        # million entities they were gigabytes held until the index was built).
-        compact = (_field_tokens(doc, texts) for doc, texts in docs)
-        ordered = sorted_in_steps(compact, key=order)  # every sort here: 43,000 items or more
-        self.docs: list[SearchDoc] = []
-        self.by_ref: dict[str, int] = {}
-        postings: dict[str, Posting] = defaultdict(Posting)
-        self.by_kind: dict[str, set[int]] = defaultdict(set)
-        self.by_owner: dict[str, set[int]] = defaultdict(set)
-        self.by_tag: dict[str, set[int]] = defaultdict(set)
-        self.by_lifecycle: dict[str, set[int]] = defaultdict(set)
-        self.by_type: dict[str, set[int]] = defaultdict(set)
-        # The name as its tokens joined by "-" (Payments_API → payments-api), for name bonuses.
-        self.by_norm_name: dict[str, list[int]] = defaultdict(list)
-        norm_names: list[tuple[str, int]] = []
-        for doc_id, (doc, (words, bits)) in enumerate(ordered):
-            self.docs.append(doc)
-            self.by_ref[doc.ref] = doc_id
-            for token, bit in zip(words, bits, strict=True):
-                post = postings[token]  # an entity's tokens are distinct: ids stay ascending
+        # million entities they were gigabytes held until the index was built), and its
+        # summary becomes columns (a SearchDoc with its own strings was ~700 bytes).
+        for i, (doc, texts) in enumerate(docs):
+            refs.append(doc.ref)
+            kinds.append(code["kind"](doc.kind))
+            namespaces.append(code["namespace"](doc.namespace))
+            owners.append(code["owner"](doc.owner))
+            lifecycles.append(code["lifecycle"](doc.lifecycle))
+            types.append(code["type"](doc.spec_type))
+            tag_lists.append(code["tags"](doc.tags or None))
+            if doc.name != _name_part(doc.ref):
+                names[i] = doc.name
+            if doc.title is not None:
+                titles[i] = doc.title
+            descriptions.append(doc.description)
+            fields: dict[str, int] = {}
+            get = fields.get
+            for bit, values in texts.items():
+                for token in _TOKEN.findall(" ".join(values).lower()):
+                    fields[token] = get(token, 0) | bit
+            for token, bit in fields.items():
+                token_id = vocab_ids.get(token)
+                if token_id is None:
+                    token_id = vocab_ids[token] = len(vocab_ids)
+                tokens_of.append(token_id)
+                bits_of.append(bit)
+            token_ends.append(len(tokens_of))
+            del doc, texts, fields
+
+        kind_values = self._values["kind"].values
+        kind_rank = [_kind_rank(str(k).lower()) for k in kind_values]
+
+        def order(
+            i: int, refs: list[str] = refs, kinds: array[int] = kinds, names: dict[int, str] = names
+        ) -> tuple[int, str, str]:
+            ref = refs[i]
+            name = names.get(i)
+            return (kind_rank[kinds[i]], (name or _name_part(ref)).lower(), ref)
+
+        # Ids follow kind order, then name: ties and filter-only listings come out in it.
+        # Sorted by a key made from the columns (no list of every entity's tokens held).
+        ordered = sorted_in_steps(range(len(refs)), key=order)
+        del order
+        self.refs: list[str] = [refs[i] for i in ordered]
+        clear_in_steps(refs)
+        self._kinds, self._namespaces, self._owners, self._lifecycles, self._types, self._tags = (
+            array("I", (column[i] for i in ordered))
+            for column in (kinds, namespaces, owners, lifecycles, types, tag_lists)
+        )
+        del kinds, namespaces, owners, lifecycles, types, tag_lists
+        position = array("I", bytes(4 * len(ordered)))  # old id -> new id
+        for doc_id, i in enumerate(ordered):
+            position[i] = doc_id
+        self._names = {position[i]: name for i, name in names.items()}
+        self._titles = {position[i]: title for i, title in titles.items()}
+        self._descriptions = _Texts()
+        for i in ordered:
+            self._descriptions.append(descriptions[i])
+        del descriptions, names, titles
+        self.by_ref: dict[str, int] = {ref: doc_id for doc_id, ref in enumerate(self.refs)}
+
+        vocabulary = list(vocab_ids)
+        del vocab_ids
+        by_id = [Posting() for _ in vocabulary]
+        for doc_id, i in enumerate(ordered):
+            # An entity's tokens are distinct: each posting's ids stay ascending.
+            for at in range(token_ends[i - 1] if i else 0, token_ends[i]):
+                post = by_id[tokens_of[at]]
                 post.ids.append(doc_id)
-                post.masks.append(bit)
-            norm = "-".join(tokens(doc.name))
-            self.by_norm_name[norm].append(doc_id)
-            norm_names.append((norm, doc_id))
-            self.by_kind[doc.kind_key].add(doc_id)
-            if doc.owner:
-                self.by_owner[doc.owner].add(doc_id)
-            for tag in doc.tags:
-                self.by_tag[tag.lower()].add(doc_id)
-            if doc.lifecycle:
-                self.by_lifecycle[doc.lifecycle.lower()].add(doc_id)
-            if doc.spec_type:
-                self.by_type[doc.spec_type.lower()].add(doc_id)
-        norm_names = sorted_in_steps(norm_names)
-        self.norm_names = [n for n, _ in norm_names]
-        self.norm_ids = [i for _, i in norm_names]
-        self.postings: dict[str, Posting] = dict(postings)
-        self.vocab: list[str] = sorted_in_steps(self.postings)
-        count = max(1, len(self.docs))
+                post.masks.append(bits_of[at])
+        del tokens_of, bits_of, token_ends, ordered, position
+        self.postings: dict[str, Posting] = dict(zip(vocabulary, by_id, strict=True))
+        del by_id
+        self.vocab: list[str] = sorted_in_steps(vocabulary)
+        del vocabulary
+        count = max(1, len(self.refs))
         self.idf: dict[str, float] = {
             t: math.log(1.0 + count / len(p)) for t, p in self.postings.items()
         }
+
+        # Filters: per value, the ids holding it (ascending arrays).
+        self.by_kind: dict[str, array[int]] = defaultdict(lambda: array("I"))
+        self.by_owner: dict[str, array[int]] = defaultdict(lambda: array("I"))
+        self.by_tag: dict[str, array[int]] = defaultdict(lambda: array("I"))
+        self.by_lifecycle: dict[str, array[int]] = defaultdict(lambda: array("I"))
+        self.by_type: dict[str, array[int]] = defaultdict(lambda: array("I"))
+        columns = (
+            (self.by_kind, self._kinds, "kind"),
+            (self.by_owner, self._owners, "owner"),
+            (self.by_lifecycle, self._lifecycles, "lifecycle"),
+            (self.by_type, self._types, "type"),
+        )
+        for table, column, column_name in columns:
+            values = self._values[column_name].values
+            keys = [
+                None if v is None else (v if column_name == "owner" else v.lower()) for v in values
+            ]
+            for doc_id, value_code in enumerate(column):
+                if value_code:
+                    table[keys[value_code]].append(doc_id)  # type: ignore[index]
+        tag_keys = [
+            tuple({t.lower(): None for t in tags or ()}) for tags in self._values["tags"].values
+        ]
+        for doc_id, value_code in enumerate(self._tags):
+            for tag in tag_keys[value_code]:
+                self.by_tag[tag].append(doc_id)
+        for table in (self.by_kind, self.by_owner, self.by_tag, self.by_lifecycle, self.by_type):
+            table.default_factory = None
+        # A value most entities hold is a bitmap (no larger than its id array).
+        size = len(self.refs)
+        for table in (self.by_kind, self.by_owner, self.by_tag, self.by_lifecycle, self.by_type):
+            for value, ids in table.items():
+                if len(ids) * DENSE > size:
+                    table[value] = _Bits.of(ids, size)  # type: ignore[assignment]
+
+        # Ids in the order of their name as tokens joined by "-" (Payments_API ->
+        # payments-api), for name bonuses: the norm is kept only where it is not the ref's name.
+        self._norms: dict[int, str] = {}
+        for doc_id in range(len(self.refs)):
+            norm = "-".join(tokens(self._name(doc_id)))
+            if norm != _name_part(self.refs[doc_id]):
+                self._norms[doc_id] = norm
+        self._norm_order = array("I", sorted_in_steps(range(len(self.refs)), key=self._norm))
         self.owner_names: dict[str, set[str]] = defaultdict(set)  # name → owner refs
         for owner in self.by_owner:
             self.owner_names[owner.rpartition("/")[2]].add(owner)
 
     def __len__(self) -> int:
-        return len(self.docs)
+        return len(self.refs)
+
+    @property
+    def docs(self) -> Sequence[SearchDoc]:
+        """Every entity's summary, by id (made when asked for; no cycle back to the index,
+        which reference counting alone must free)."""
+        return _Summaries(self)
+
+    def _name(self, doc_id: int) -> str:
+        name = self._names.get(doc_id)
+        return name if name is not None else _name_part(self.refs[doc_id])
+
+    def _norm(self, doc_id: int) -> str:
+        norm = self._norms.get(doc_id)
+        return norm if norm is not None else _name_part(self.refs[doc_id])
+
+    def summary(self, doc_id: int) -> SearchDoc:
+        """The ``SearchDoc`` of entity ``doc_id``."""
+        values = self._values
+        ref = self.refs[doc_id]
+        return SearchDoc(
+            ref=ref,
+            kind=values["kind"].values[self._kinds[doc_id]],
+            namespace=values["namespace"].values[self._namespaces[doc_id]],
+            name=self._name(doc_id),
+            title=self._titles.get(doc_id),
+            description=self._descriptions[doc_id],
+            owner=values["owner"].values[self._owners[doc_id]],
+            lifecycle=values["lifecycle"].values[self._lifecycles[doc_id]],
+            spec_type=values["type"].values[self._types[doc_id]],
+            tags=values["tags"].values[self._tags[doc_id]] or (),
+        )
 
     def doc(self, ref: EntityRef | str) -> SearchDoc | None:
         """The summary of ``ref``, or None when it is not in the catalog."""
         doc_id = self.by_ref.get(str(ref).lower())
-        return None if doc_id is None else self.docs[doc_id]
+        return None if doc_id is None else self.summary(doc_id)
 
     # ------------------------------------------------------------------ filters
 
@@ -340,17 +587,13 @@ class SearchIndex:
             return {o for o in self.owner_names.get(name, ()) if f":{ns}/" in o}
         return set(self.owner_names.get(value, ()))
 
-    def _filter(self, query: Query) -> tuple[set[int] | None, dict[str, tuple[str, ...]]]:
+    def _filter(self, query: Query) -> tuple[_Allowed | None, dict[str, tuple[str, ...]]]:
         """Entity ids passing every filter (None: no filter), and filter values that matched
         nothing."""
         unknown: dict[str, list[str]] = defaultdict(list)
-        # One set of ids per filter, intersected smallest first at the end; a filter of one
-        # value is its set as indexed, not a copy (at a million entities `kind:component`
-        # alone is 300,000 ids).
-        passing: list[set[int]] = []
-        narrow = passing.append
-
-        simple = (
+        # The entities of each filter (the union of its values), intersected at the end.
+        passing: list[_Allowed] = []
+        simple: tuple[tuple[str, tuple[str, ...], Mapping[str, _Ids]], ...] = (
             ("kind", query.kinds, self.by_kind),
             ("tag", query.tags, self.by_tag),
             ("lifecycle", query.lifecycles, self.by_lifecycle),
@@ -366,7 +609,7 @@ class SearchIndex:
                     unknown[name].append(value)
                 else:
                     hits.append(hit)
-            narrow(_union(hits))
+            passing.append(self._union(hits))
         if query.owners:
             hits = []
             for value in query.owners:
@@ -374,19 +617,42 @@ class SearchIndex:
                 if not refs:
                     unknown["owner"].append(value)
                 hits.extend(self.by_owner[ref] for ref in refs)
-            narrow(_union(hits))
+            passing.append(self._union(hits))
         unknown_values = {k: tuple(v) for k, v in unknown.items()}
         if not passing:
             return None, unknown_values
-        passing.sort(key=len)
-        allowed = passing[0].intersection(*passing[1:]) if len(passing) > 1 else passing[0]
-        return allowed, unknown_values
+        sets = sorted((p for p in passing if isinstance(p, set)), key=len)
+        maps = [p for p in passing if isinstance(p, _Bits)]
+        if not sets:
+            allowed = maps[0]
+            for other in maps[1:]:
+                allowed &= other
+            return allowed, unknown_values
+        few = sets[0].intersection(*sets[1:]) if len(sets) > 1 else sets[0]
+        for bits in maps:
+            data = bits.data
+            few = {d for d in few if data[d >> 3] >> (d & 7) & 1}
+        return few, unknown_values
+
+    def _union(self, hits: Sequence[_Ids]) -> _Allowed:
+        """The entities holding any of a filter's values: a set when they are few (made per
+        query, from arrays), else a bitmap."""
+        maps = [h for h in hits if isinstance(h, _Bits)]
+        arrays = [h for h in hits if not isinstance(h, _Bits)]
+        if not maps:
+            return set(arrays[0]) if len(arrays) == 1 else set().union(*arrays)
+        union = maps[0]
+        for other in maps[1:]:
+            union |= other
+        if arrays:
+            union |= _Bits.of((d for ids in arrays for d in ids), len(self.refs))
+        return union
 
     def filter_values(self, name: str) -> list[str]:
         """The known values of a filter (for "did you mean" on a value that matched nothing)."""
         if name == "owner":
             return sorted(self.owner_names)
-        table: Mapping[str, set[int]] = {
+        table: Mapping[str, _Ids] = {
             "kind": self.by_kind,
             "tag": self.by_tag,
             "lifecycle": self.by_lifecycle,
@@ -414,7 +680,7 @@ class SearchIndex:
 
     # ------------------------------------------------------------------ terms
 
-    def _scores(self, token: str, factor: float, allowed: set[int] | None) -> dict[int, float]:
+    def _scores(self, token: str, factor: float, allowed: _Allowed | None) -> dict[int, float]:
         post = self.postings[token]
         weight = self.idf[token] * factor
         w = _MASK_WEIGHTS
@@ -422,9 +688,12 @@ class SearchIndex:
             return {d: w[m] * weight for d, m in post.items()}
         if len(allowed) * LOOKUP_COST < len(post):  # each look-up is a bisection
             return {d: w[m] * weight for d in allowed if (m := post.get(d))}
+        if isinstance(allowed, _Bits):
+            data = allowed.data
+            return {d: w[m] * weight for d, m in post.items() if data[d >> 3] >> (d & 7) & 1}
         return {d: w[m] * weight for d, m in post.items() if d in allowed}
 
-    def _term(self, token: str, allowed: set[int] | None) -> _Term:
+    def _term(self, token: str, allowed: _Allowed | None) -> _Term:
         """Entities matching ``token`` exactly, as a prefix, or (failing both) by spelling."""
         sources: list[tuple[str, float]] = []
         if token in self.postings:
@@ -492,11 +761,16 @@ class SearchIndex:
             # Only punctuation ("/search ---"): nothing to look for, not everything.
             return SearchResult(hits=(), total=0, unmatched=query.words)
         if not query_tokens:
-            ids = sorted(allowed) if allowed is not None else range(len(self.docs))
-            page = ids[offset : offset + limit]
+            page: Iterable[int]
+            if allowed is None:
+                page = range(offset, min(len(self.refs), offset + limit))
+            elif isinstance(allowed, _Bits):
+                page = itertools.islice(allowed, offset, offset + limit)
+            else:
+                page = heapq.nsmallest(offset + limit, allowed)[offset:]
             return SearchResult(
-                hits=tuple(Hit(self.docs[i], 0.0, ()) for i in page),
-                total=len(ids),
+                hits=tuple(Hit(self.summary(i), 0.0, ()) for i in page),
+                total=len(self.refs) if allowed is None else len(allowed),
                 unknown_filters=unknown,
                 suggestions=suggestions,
             )
@@ -524,18 +798,25 @@ class SearchIndex:
         need = offset + limit
         candidates = {d for d, _ in heapq.nlargest(need, scores.items(), key=itemgetter(1))}
         bonus: dict[int, float] = {}
-        for doc_id in self.by_norm_name.get(phrase, ()):
-            bonus[doc_id] = NAME_EXACT_BONUS
-        start = bisect.bisect_right(self.norm_names, phrase)
-        for i in range(start, min(start + MAX_PREFIX_BONUS, len(self.norm_names))):
-            if not self.norm_names[i].startswith(phrase):
+        order, norm_of = self._norm_order, self._norm
+        at = bisect.bisect_left(order, phrase, key=norm_of)
+        prefixed = 0
+        while at < len(order) and prefixed < MAX_PREFIX_BONUS:
+            doc_id = order[at]
+            norm = norm_of(doc_id)
+            if norm == phrase:
+                bonus[doc_id] = NAME_EXACT_BONUS
+            elif norm.startswith(phrase):
+                bonus[doc_id] = NAME_PREFIX_BONUS
+                prefixed += 1
+            else:
                 break
-            bonus.setdefault(self.norm_ids[i], NAME_PREFIX_BONUS)
+            at += 1
         candidates.update(d for d in bonus if d in scores)
         ranked = sorted(candidates, key=lambda d: (-(scores[d] + bonus.get(d, 0.0)), d))
         hits = tuple(
             Hit(
-                self.docs[d],
+                self.summary(d),
                 scores[d] + bonus.get(d, 0.0),
                 _field_names(self._mask(d, terms)),
             )
@@ -551,13 +832,6 @@ class SearchIndex:
             suggestions=suggestions,
             dropped=dropped,
         )
-
-
-def _union(sets: Sequence[set[int]]) -> set[int]:
-    """The ids in any of ``sets``: the one set itself (not a copy) when there is one."""
-    if len(sets) == 1:
-        return sets[0]
-    return set().union(*sets)
 
 
 def _field_names(mask: int) -> tuple[str, ...]:

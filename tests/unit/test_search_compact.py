@@ -1,0 +1,169 @@
+"""The search index keeps a million entities in a few hundred megabytes: summaries as columns,
+filter values as id arrays or bitmaps. It must answer exactly what a plain scan of the
+entities answers, and free by reference counting alone."""
+
+from __future__ import annotations
+
+import gc
+import random
+import weakref
+from array import array
+
+import pytest
+
+from bot.catalog.search import (
+    DENSE,
+    KIND_ORDER,
+    SearchDoc,
+    SearchIndex,
+    document_texts,
+    parse_query,
+)
+
+WORDS = ("alpha", "bravo", "charlie", "delta", "echo", "foxtrot")  # none starts another
+KINDS = ("Component", "API", "Resource", "System", "Group")
+TAGS = ("python", "golang", "rust", "kotlin")
+
+
+def _catalog(count: int, seed: int = 5) -> list[tuple[dict[str, object], str, str | None]]:
+    rng = random.Random(seed)
+    out = []
+    for i in range(count):
+        kind = rng.choice(KINDS)
+        # Mixed case in some names: a ref is lower case, the name as written is kept.
+        name = f"{rng.choice(WORDS)}-{rng.choice(WORDS)}-{i}"
+        if i % 7 == 0:
+            name = name.capitalize()
+        meta: dict[str, object] = {"name": name, "tags": rng.sample(TAGS, rng.randrange(3))}
+        if i % 3:
+            meta["description"] = f"Déjà vu {rng.choice(WORDS)} ✓ {i}"
+        if i % 5 == 0:
+            meta["title"] = f"Title {i}"
+        spec: dict[str, object] = {}
+        if rng.random() < 0.8:
+            spec["lifecycle"] = rng.choice(("production", "experimental", "deprecated"))
+        if rng.random() < 0.7:
+            spec["type"] = rng.choice(("service", "website", "library", "openapi"))
+        # Many owners, each holding few entities (id arrays); kinds and lifecycles are held by
+        # many (bitmaps).
+        owner = None if i % 11 == 0 else f"group:default/team-{rng.randrange(150)}"
+        doc: dict[str, object] = {"kind": kind, "metadata": meta, "spec": spec}
+        out.append((doc, f"{kind.lower()}:default/{name.lower()}", owner))
+    return out
+
+
+@pytest.fixture(scope="module")
+def catalog() -> tuple[SearchIndex, list[SearchDoc], dict[str, set[str]]]:
+    entities = _catalog(3000)
+    pairs = [document_texts(doc, ref, owner) for doc, ref, owner in entities]
+    index = SearchIndex(iter(pairs))
+    words = {doc.ref: set(_words(texts)) for doc, texts in pairs}
+    return index, [doc for doc, _ in pairs], words
+
+
+def _words(texts: dict[int, list[str]]) -> list[str]:
+    return [
+        w.lower() for values in texts.values() for v in values for w in v.replace("-", " ").split()
+    ]
+
+
+def _order(doc: SearchDoc) -> tuple[int, str, str]:
+    kind = doc.kind.lower()
+    rank = KIND_ORDER.index(kind) if kind in KIND_ORDER else len(KIND_ORDER)
+    return (rank, doc.name.lower(), doc.ref)
+
+
+def _passes(doc: SearchDoc, filters: dict[str, tuple[str, ...]]) -> bool:
+    checks = {
+        "kind": doc.kind.lower(),
+        "lifecycle": (doc.lifecycle or "").lower(),
+        "type": (doc.spec_type or "").lower(),
+        "owner": (doc.owner or "").rpartition("/")[2],
+    }
+    for key, wanted in filters.items():
+        if key == "tag":
+            if not {t.lower() for t in doc.tags} & set(wanted):
+                return False
+        elif checks[key] not in wanted:
+            return False
+    return True
+
+
+def _queries(rng: random.Random) -> list[dict[str, tuple[str, ...]]]:
+    choices = {
+        "kind": [k.lower() for k in KINDS],
+        "lifecycle": ["production", "experimental", "deprecated"],
+        "type": ["service", "website", "library", "openapi"],
+        "tag": list(TAGS),
+        "owner": [f"team-{i}" for i in range(150)],
+    }
+    out = []
+    for _ in range(120):
+        keys = rng.sample(sorted(choices), rng.randrange(1, 4))
+        out.append({k: tuple(rng.sample(choices[k], rng.randrange(1, 3))) for k in keys})
+    return out
+
+
+def test_filters_answer_what_a_scan_of_every_entity_answers(
+    catalog: tuple[SearchIndex, list[SearchDoc], dict[str, set[str]]],
+) -> None:
+    index, docs, words = catalog
+    representations = {type(ids).__name__ for ids in index.by_owner.values()} | {
+        type(ids).__name__ for ids in index.by_kind.values()
+    }
+    assert representations == {"array", "_Bits"}  # both kinds of filter value are exercised
+    rng = random.Random(11)
+    ordered = sorted(docs, key=_order)
+    for filters in _queries(rng):
+        text = " ".join(f"{k}:{','.join(v)}" for k, v in filters.items())
+        expected = [d.ref for d in ordered if _passes(d, filters)]
+        result = index.search(parse_query(text), limit=7, offset=3)
+        assert result.total == len(expected), text
+        assert [h.doc.ref for h in result.hits] == expected[3:10], text
+        word = rng.choice(WORDS)
+        with_word = [r for r in expected if word in words[r]]
+        found = index.search(parse_query(f"{word} {text}"), limit=len(docs))
+        assert sorted(h.doc.ref for h in found.hits) == sorted(with_word), f"{word} {text}"
+
+
+def test_a_filter_value_is_stored_no_larger_than_its_id_array(
+    catalog: tuple[SearchIndex, list[SearchDoc], dict[str, set[str]]],
+) -> None:
+    index, docs, _ = catalog
+    for table in (index.by_kind, index.by_owner, index.by_tag, index.by_lifecycle):
+        for ids in table.values():
+            if isinstance(ids, array):
+                assert len(ids) * DENSE <= len(docs)
+            else:  # a bitmap
+                assert len(ids) * DENSE > len(docs)
+                assert len(ids.data) <= 4 * len(ids)
+
+
+def test_every_summary_comes_back_as_it_was_given(
+    catalog: tuple[SearchIndex, list[SearchDoc], dict[str, set[str]]],
+) -> None:
+    index, docs, _ = catalog
+    for doc in docs:
+        assert index.doc(doc.ref) == doc
+        assert index.doc(doc.ref.upper()) == doc  # refs are looked up case-insensitively
+    assert index.doc("component:default/nothing-here") is None
+    assert len(index.docs) == len(docs)
+    assert [d.ref for d in index.docs[:3]] == [d.ref for d in sorted(docs, key=_order)[:3]]
+
+
+def test_a_replaced_index_is_freed_by_reference_counting_alone() -> None:
+    """Large indexes are taken out of the cyclic collector's sight (``gc.freeze``): one that
+    only the collector could free would never be freed."""
+    entities = _catalog(200)
+    index = SearchIndex(document_texts(doc, ref, owner) for doc, ref, owner in entities)
+    index.search(parse_query("kind:component alpha"))
+    assert index.docs[0].ref
+    watch = weakref.ref(index)
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        del index
+        assert watch() is None
+    finally:
+        if was:
+            gc.enable()
