@@ -30,12 +30,12 @@ import heapq
 import itertools
 import json
 import math
+import operator
 import re
 from array import array
 from collections import defaultdict
-from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
-from operator import itemgetter
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from typing import Any, TypeAlias, overload
 
 from rapidfuzz import fuzz, process
@@ -132,6 +132,44 @@ class Posting:
 
     def items(self) -> Iterator[tuple[int, int]]:
         return zip(self.ids, self.masks, strict=True)
+
+    def only(self, allowed: _Allowed, test: Callable[[int], int]) -> Posting:
+        """The entries of the ids in ``allowed`` (``test(id)``: is it?), as a posting."""
+        out = Posting()
+        if len(allowed) * LOOKUP_COST < len(self):  # each look-up is a bisection
+            for doc_id in sorted(allowed):
+                mask = self.get(doc_id)
+                if mask:
+                    out.ids.append(doc_id)
+                    out.masks.append(mask)
+            return out
+        keep = bytes(map(test, self.ids))  # in C, a byte per entry
+        out.ids = array("I", itertools.compress(self.ids, keep))
+        out.masks = bytearray(itertools.compress(self.masks, keep))
+        return out
+
+    def best(self, scaled: Sequence[float], need: int) -> set[int]:
+        """The ``need`` ids scoring highest when the field bits ``m`` score ``scaled[m]``
+        (the lower id first among equals), found from counts of each mask byte and a scan
+        of the masks in C: no Python step per id (a common word holds 300,000)."""
+        masks = self.masks
+        tiers: dict[float, list[int]] = defaultdict(list)
+        for mask in set(masks):
+            tiers[scaled[mask]].append(mask)
+        above: list[int] = []  # masks whose ids are all taken
+        counted = 0
+        for score in sorted(tiers, reverse=True):
+            group = tiers[score]
+            count = sum(masks.count(m) for m in group)
+            if counted + count >= need:
+                ids = self.ids
+                found = {ids[hit.start()] for hit in _any_byte(above).finditer(masks)}
+                tied = _any_byte(group).finditer(masks)
+                found.update(ids[hit.start()] for hit in itertools.islice(tied, need - counted))
+                return found
+            above.extend(group)
+            counted += count
+        return set(self.ids)
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -327,6 +365,17 @@ entity), the others as id arrays (4 bytes an id): never more than the array woul
 _NONZERO = re.compile(rb"[^\x00]+")
 
 
+def _any_byte(values: Sequence[int]) -> re.Pattern[bytes]:
+    """A pattern matching any one of the byte ``values`` (none: nothing)."""
+    if not values:
+        return re.compile(rb"(?!)")
+    return re.compile(b"[" + b"".join(re.escape(bytes([v])) for v in values) + b"]")
+
+
+# Each byte of a bitmap spread to 8 bytes of 0 or 1 (``_Bits.flags``).
+_SPREAD = tuple(bytes((b >> i) & 1 for i in range(8)) for b in range(256))
+
+
 class _Bits:
     """A set of entity ids as a bitmap (bit ``d % 8`` of byte ``d // 8``): intersections and
     unions in C over the whole catalog in microseconds, membership in one index."""
@@ -357,6 +406,10 @@ class _Bits:
 
     def __len__(self) -> int:
         return self.count
+
+    def flags(self) -> bytes:
+        """A byte per id, 1 for those in the set: tested by ``flags[id]`` in C."""
+        return b"".join(map(_SPREAD.__getitem__, self.data))
 
     def __contains__(self, doc_id: object) -> bool:
         if not isinstance(doc_id, int) or doc_id < 0 or (doc_id >> 3) >= len(self.data):
@@ -685,16 +738,33 @@ class SearchIndex:
         weight = self.idf[token] * factor
         w = _MASK_WEIGHTS
         if allowed is None:
-            return {d: w[m] * weight for d, m in post.items()}
+            # In C, without a Python step per entity (a common word is 300,000 of them).
+            scaled = [x * weight for x in w]
+            return dict(zip(post.ids, map(scaled.__getitem__, post.masks), strict=True))
         if len(allowed) * LOOKUP_COST < len(post):  # each look-up is a bisection
             return {d: w[m] * weight for d in allowed if (m := post.get(d))}
         if isinstance(allowed, _Bits):
-            data = allowed.data
-            return {d: w[m] * weight for d, m in post.items() if data[d >> 3] >> (d & 7) & 1}
+            # In C too: the posting's ids through the filter's flags (a byte per entity).
+            scaled = [x * weight for x in w]
+            pairs = zip(post.ids, map(scaled.__getitem__, post.masks), strict=True)
+            return dict(itertools.compress(pairs, map(allowed.flags().__getitem__, post.ids)))
         return {d: w[m] * weight for d, m in post.items() if d in allowed}
 
     def _term(self, token: str, allowed: _Allowed | None) -> _Term:
         """Entities matching ``token`` exactly, as a prefix, or (failing both) by spelling."""
+        sources, correction = self._sources(token)
+        scores: dict[int, float] = {}
+        for vocab_token, factor in sources:
+            found = self._scores(vocab_token, factor, allowed)
+            if not scores:
+                scores = found
+            else:
+                scores.update({d: s for d, s in found.items() if s > scores.get(d, 0.0)})
+        return _Term(token, scores, tuple(t for t, _ in sources), correction if scores else None)
+
+    def _sources(self, token: str) -> tuple[list[tuple[str, float]], str | None]:
+        """The vocabulary tokens ``token`` matches (itself, those it starts, or failing both
+        its closest spelling, the correction), each with its factor."""
         sources: list[tuple[str, float]] = []
         if token in self.postings:
             sources.append((token, 1.0))
@@ -708,14 +778,7 @@ class SearchIndex:
             if best is not None:
                 sources.append((best[0], FUZZY_FACTOR * best[1] / 100.0))
                 correction = best[0]
-        scores: dict[int, float] = {}
-        for vocab_token, factor in sources:
-            found = self._scores(vocab_token, factor, allowed)
-            if not scores:
-                scores = found
-            else:
-                scores.update({d: s for d, s in found.items() if s > scores.get(d, 0.0)})
-        return _Term(token, scores, tuple(t for t, _ in sources), correction if scores else None)
+        return sources, correction
 
     def _prefixed(self, token: str) -> list[str]:
         """Vocabulary tokens that start with ``token`` (not itself), the most common first,
@@ -774,6 +837,24 @@ class SearchIndex:
                 unknown_filters=unknown,
                 suggestions=suggestions,
             )
+        phrase = "-".join(query_tokens)
+        need = offset + limit
+        bonus = self._name_bonus(phrase)
+        if len(query_tokens) == 1:
+            sources, correction = self._sources(query_tokens[0])
+            posts = [(self.postings[token], token, factor) for token, factor in sources]
+            if allowed is not None:
+                test = (
+                    allowed.flags().__getitem__
+                    if isinstance(allowed, _Bits)
+                    else allowed.__contains__
+                )
+                posts = [(post.only(allowed, test), token, factor) for post, token, factor in posts]
+            if any(posts for posts, _, _ in posts):
+                found = self._one_word(query_tokens[0], posts, correction, bonus, offset, need)
+                return replace(
+                    found, unknown_filters=unknown, suggestions=suggestions, dropped=dropped
+                )
         terms = [self._term(t, allowed) for t in query_tokens]
         corrections = {t.word: t.correction for t in terms if t.correction}
         unmatched = tuple(t.word for t in terms if not t.scores)
@@ -794,9 +875,54 @@ class SearchIndex:
                     scores[doc_id] = scores.get(doc_id, 0.0) + score
                     counts[doc_id] += 1
             scores = {d: s + 1000.0 * counts[d] for d, s in scores.items()}
-        phrase = "-".join(query_tokens)
-        need = offset + limit
-        candidates = {d for d, _ in heapq.nlargest(need, scores.items(), key=itemgetter(1))}
+        # The best ``need`` by score, the lower id first among equals (as they are shown);
+        # compared as plain tuples, with no key function called per entity.
+        best = heapq.nlargest(need, zip(scores.values(), map(operator.neg, scores), strict=True))
+        candidates = {-negated for _score, negated in best}
+        candidates.update(d for d in bonus if d in scores)
+        return SearchResult(
+            hits=self._hits({d: scores[d] for d in candidates}, bonus, terms, offset, need),
+            total=len(scores),
+            corrections=corrections,
+            unmatched=unmatched,
+            partial=partial,
+            unknown_filters=unknown,
+            suggestions=suggestions,
+            dropped=dropped,
+        )
+
+    def _one_word(
+        self,
+        word: str,
+        sources: Sequence[tuple[Posting, str, float]],
+        correction: str | None,
+        bonus: Mapping[int, float],
+        offset: int,
+        need: int,
+    ) -> SearchResult:
+        """One word (``/search api``, ``/search api kind:api``), ranked from the postings of
+        the tokens it matches (narrowed to the filters' entities), without a score per entity
+        holding them (a common word: 300,000).
+
+        An entity's score is its best over the tokens; one in the best ``need`` overall is
+        in the best ``need`` of the token it scores best in, so those few are scored.
+        """
+        posts = [
+            (post, [x * (self.idf[token] * factor) for x in _MASK_WEIGHTS])
+            for post, token, factor in sources
+        ]
+        candidates: set[int] = set().union(*(post.best(scaled, need) for post, scaled in posts))
+        candidates.update(d for d in bonus if any(post.get(d) for post, _ in posts))
+        scores = {d: max(scaled[post.get(d)] for post, scaled in posts) for d in candidates}
+        term = _Term(word, {}, tuple(token for _, token, _ in sources), correction)
+        return SearchResult(
+            hits=self._hits(scores, bonus, [term], offset, need),
+            total=_union_size([post for post, _ in posts]),
+            corrections={word: correction} if correction else {},
+        )
+
+    def _name_bonus(self, phrase: str) -> dict[int, float]:
+        """Entities whose name is the query's words joined by "-", or starts with them."""
         bonus: dict[int, float] = {}
         order, norm_of = self._norm_order, self._norm
         at = bisect.bisect_left(order, phrase, key=norm_of)
@@ -812,9 +938,19 @@ class SearchIndex:
             else:
                 break
             at += 1
-        candidates.update(d for d in bonus if d in scores)
-        ranked = sorted(candidates, key=lambda d: (-(scores[d] + bonus.get(d, 0.0)), d))
-        hits = tuple(
+        return bonus
+
+    def _hits(
+        self,
+        scores: Mapping[int, float],
+        bonus: Mapping[int, float],
+        terms: Sequence[_Term],
+        offset: int,
+        need: int,
+    ) -> tuple[Hit, ...]:
+        """The page ``offset:need`` of the ``scores`` candidates, ranked with name bonuses."""
+        ranked = sorted(scores, key=lambda d: (-(scores[d] + bonus.get(d, 0.0)), d))
+        return tuple(
             Hit(
                 self.summary(d),
                 scores[d] + bonus.get(d, 0.0),
@@ -822,16 +958,18 @@ class SearchIndex:
             )
             for d in ranked[offset:need]
         )
-        return SearchResult(
-            hits=hits,
-            total=len(scores),
-            corrections=corrections,
-            unmatched=unmatched,
-            partial=partial,
-            unknown_filters=unknown,
-            suggestions=suggestions,
-            dropped=dropped,
-        )
+
+
+def _union_size(posts: Sequence[Posting]) -> int:
+    """How many ids the postings hold together (each once)."""
+    ordered = sorted(posts, key=len, reverse=True)
+    biggest, rest = ordered[0], ordered[1:]
+    if not rest:
+        return len(biggest)
+    others: set[int] = set().union(*(post.ids for post in rest))
+    if len(others) * LOOKUP_COST < len(biggest):  # each look-up is a bisection
+        return len(biggest) + sum(1 for d in others if not biggest.get(d))
+    return len(others.union(biggest.ids))
 
 
 def _field_names(mask: int) -> tuple[str, ...]:

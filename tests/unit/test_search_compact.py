@@ -14,6 +14,7 @@ import pytest
 from bot.catalog.search import (
     DENSE,
     KIND_ORDER,
+    Posting,
     SearchDoc,
     SearchIndex,
     document_texts,
@@ -34,7 +35,11 @@ def _catalog(count: int, seed: int = 5) -> list[tuple[dict[str, object], str, st
         name = f"{rng.choice(WORDS)}-{rng.choice(WORDS)}-{i}"
         if i % 7 == 0:
             name = name.capitalize()
-        meta: dict[str, object] = {"name": name, "tags": rng.sample(TAGS, rng.randrange(3))}
+        meta: dict[str, object] = {
+            "name": name,
+            "tags": rng.sample(TAGS, rng.randrange(3)),
+            "annotations": {"acme.com/everyone": "yes"},  # a word every entity holds
+        }
         if i % 3:
             meta["description"] = f"Déjà vu {rng.choice(WORDS)} ✓ {i}"
         if i % 5 == 0:
@@ -167,3 +172,41 @@ def test_a_replaced_index_is_freed_by_reference_counting_alone() -> None:
     finally:
         if was:
             gc.enable()
+
+
+def test_one_word_ranks_from_its_posting_as_every_entity_scored_ranks(
+    catalog: tuple[SearchIndex, list[SearchDoc], dict[str, set[str]]],
+) -> None:
+    """A word alone is ranked from its postings' mask counts, narrowed to the filters' entities
+    (no score per entity); scoring every entity it matches (``_term``) and ranking them all
+    with the name bonuses gives the same page."""
+    index, docs, _ = catalog
+    words = [*WORDS, "alp", "brav", "python", "déjà", "vu", "title", "eho", "2", "1"]
+    for word in words:
+        for filters in ("", "kind:component,api", "owner:team-3,team-4 lifecycle:production"):
+            query = parse_query(f"{word} {filters}")
+            allowed, _ = index._filter(query)
+            scores = index._term(word, allowed).scores
+            bonus = index._name_bonus(word)
+            ranked = sorted(scores, key=lambda d: (-(scores[d] + bonus.get(d, 0.0)), d))
+            for offset, limit in ((0, 10), (5, 20), (0, len(docs))):
+                found = index.search(query, limit=limit, offset=offset)
+                case = (word, filters, offset)
+                assert found.total == len(scores), case
+                expected = ranked[offset : offset + limit]
+                assert [h.doc.ref for h in found.hits] == [index.refs[d] for d in expected], case
+                assert [h.score for h in found.hits] == [
+                    scores[d] + bonus.get(d, 0.0) for d in expected
+                ], case
+
+
+def test_a_postings_best_are_the_top_scores_lower_ids_first_among_equals() -> None:
+    rng = random.Random(3)
+    for _ in range(200):
+        posting = Posting()
+        for doc_id in sorted(rng.sample(range(5000), rng.randrange(1, 400))):
+            posting.add(doc_id, rng.choice((1, 2, 3, 16, 32, 33, 45, 63)))
+        scaled = [round(rng.random() * 4) / 2 for _ in range(64)]  # many equal scores
+        need = rng.randrange(1, 30)
+        ranked = sorted(posting.items(), key=lambda pair: (-scaled[pair[1]], pair[0]))
+        assert posting.best(scaled, need) == {d for d, _ in ranked[:need]}
