@@ -19,12 +19,13 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
-from typing import Any
+from typing import Any, NamedTuple
 
 import pytest
 from sqlalchemy import select
 
 from bot.app import App
+from bot.catalog.model import CANONICAL, REVERSE
 from bot.store.schema import entities, relations
 from tests.conftest import REPO, shared_or_skip
 
@@ -74,10 +75,23 @@ def stored(app: App) -> tuple[dict[str, str | None], dict[str, set[tuple[str, st
             select(relations.c.source_ref, relations.c.type, relations.c.target_ref,
                    relations.c.emitter_ref)
         ).all()  # fmt: skip
+    # Each relation is stored once, in its canonical direction; reads derive the reverse.
+    both_ways = [*rows] + [
+        Row(r.target_ref, REVERSE[r.type], r.source_ref, r.emitter_ref)
+        for r in rows
+        if r.type in CANONICAL
+    ]
     by_source: dict[str, set[tuple[str, str]]] = defaultdict(set)
-    for row in rows:
+    for row in both_ways:
         by_source[row.source_ref].add((row.type, row.target_ref))
-    return owners, by_source, list(rows)
+    return owners, by_source, both_ways
+
+
+class Row(NamedTuple):
+    source_ref: str
+    type: str
+    target_ref: str
+    emitter_ref: str
 
 
 def test_every_entity_backstage_served_has_the_same_owner_and_relations(
