@@ -221,6 +221,7 @@ def canonical(source: str, rel_type: str, target: str) -> tuple[str, str, str]:
     stored = DERIVED.get(rel_type)
     return (source, rel_type, target) if stored is None else (target, stored, source)
 
+
 # (spec field, default kind of its refs or None when the kind must be written, relation type)
 _FIELDS: Mapping[str, tuple[tuple[str, str | None, str], ...]] = {
     "component": (

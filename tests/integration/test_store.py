@@ -186,7 +186,7 @@ def test_each_relation_is_one_row_and_reads_both_ways_on_sql_and_in_memory(
                    relations.c.emitter_ref)
         ).all()  # fmt: skip
     # Stored once, in the canonical direction, by the entity whose spec states it.
-    assert sorted(map(tuple, rows)) == sorted(canonical(s, t, o) + (e,) for s, t, o, e in stated)
+    assert sorted(map(tuple, rows)) == sorted((*canonical(s, t, o), e) for s, t, o, e in stated)
     assert not any(r.type in DERIVED for r in rows)
 
     expected = _both_ways(stated)
@@ -210,8 +210,9 @@ def test_removing_an_entity_removes_the_reverse_its_relations_gave(
     make_app: Any, db_url: str, tmp_path: Path
 ) -> None:
     def group(name: str, **spec: Any) -> dict[str, Any]:
+        spec = {"type": "team", "children": [], **spec}
         return {"apiVersion": "backstage.io/v1alpha1", "kind": "Group",
-                "metadata": {"name": name}, "spec": {"type": "team", "children": [], **spec}}  # fmt: skip
+                "metadata": {"name": name}, "spec": spec}  # fmt: skip
 
     service = {
         "apiVersion": "backstage.io/v1alpha1",
@@ -305,9 +306,7 @@ def test_migration_0025_stores_each_relation_once_and_answers_the_same(db_url: s
             ).all()  # fmt: skip
             indexes = {i["name"] for i in inspect(conn).get_indexes("relations")}
         assert "ix_relations_target_type" in indexes
-        assert sorted(map(tuple, rows)) == sorted(
-            {canonical(s, t, o) + (e,) for s, t, o, e in old}
-        )
+        assert sorted(map(tuple, rows)) == sorted({(*canonical(s, t, o), e) for s, t, o, e in old})
         assert len(rows) == len(stated) + 3 == len(old) // 2 + 2  # x ownedBy g: twice
         after = SqlCatalogRows(db)
         assert set(after.relation_pairs(refs)) == before

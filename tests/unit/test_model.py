@@ -19,8 +19,8 @@ from bot.catalog.model import (
     canonical,
     derive_relations,
 )
-from bot.store.memory.catalog import MemoryCatalogRows
 from bot.errors import CatalogError
+from bot.store.memory.catalog import MemoryCatalogRows
 
 V1 = "backstage.io/v1alpha1"
 

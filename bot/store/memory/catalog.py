@@ -3,9 +3,9 @@
 ``MemoryCatalog`` answers ``CatalogQueries``, ``CatalogGraph`` and ``SearchQueries`` from
 ``Entity`` objects, with the same readers as the SQL store (``CatalogReader``, the graph walks,
 ``SearchCache``) over ``MemoryCatalogRows``. What it holds of an entity is what the sync stores:
-the document as JSON text, and the relations ``derive_relations`` gives (one direction each,
-as ``make_candidate`` stores them: the same the sync's parse workers use), indexed both ways. ``tests/unit/test_catalog_ports.py`` runs
-the same assertions against both stores.
+the document as JSON text, and the relations ``derive_relations`` gives, stored once each as
+``make_candidate`` keeps them (the same the sync's parse workers use) and indexed both ways.
+``tests/unit/test_catalog_ports.py`` runs the same assertions against both stores.
 
 For handler tests (a fast unit tier): by default the reads run inline on the caller's thread,
 the event loop's included; there is no I/O to wait for, and a test catalog is small. Give a
