@@ -66,7 +66,8 @@ def make_candidate(
 ) -> Candidate:
     intern = sys.intern
     # Stored once, in the canonical direction (the reverse is derived when read); a relation
-    # the entity states both ways (a Backstage entity's own list) is one row.
+    # one entity states twice (a ref repeated in a list, a self-relation served both ways by
+    # Backstage) is one row.
     triples = list(
         dict.fromkeys(
             canonical(intern(str(r.source)), intern(r.type), intern(str(r.target))) for r in rels
