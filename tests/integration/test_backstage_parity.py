@@ -64,8 +64,17 @@ def examples_app(make_app: Any, db_url: str) -> App:
     return app
 
 
+class Row(NamedTuple):
+    """A relation row as read (and its derived reverse)."""
+
+    source_ref: str
+    type: str
+    target_ref: str
+    emitter_ref: str
+
+
 def stored(app: App) -> tuple[dict[str, str | None], dict[str, set[tuple[str, str]]], list[Any]]:
-    """Owners per ref, relations per source ref, and every relation row with its emitter."""
+    """Owners per ref, relations per source ref, and every relation (both ways) with its emitter."""
     with app.db.engine.connect() as conn:
         owners: dict[str, str | None] = {
             row.ref: row.owner_ref
@@ -85,13 +94,6 @@ def stored(app: App) -> tuple[dict[str, str | None], dict[str, set[tuple[str, st
     for row in both_ways:
         by_source[row.source_ref].add((row.type, row.target_ref))
     return owners, by_source, both_ways
-
-
-class Row(NamedTuple):
-    source_ref: str
-    type: str
-    target_ref: str
-    emitter_ref: str
 
 
 def test_every_entity_backstage_served_has_the_same_owner_and_relations(
