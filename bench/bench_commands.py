@@ -113,14 +113,15 @@ def _hubs(app: App, limit: int = 10) -> list[str]:
     """The entities most depended on (widest /deps answers): the worst case, not the typical."""
     count = func.count().label("n")
     stmt = (
-        select(relations.c.source_ref, count)
-        .where(relations.c.type == "dependencyOf")
-        .group_by(relations.c.source_ref)
-        .order_by(count.desc(), relations.c.source_ref)
+        # dependencyOf is stored as its canonical pair: X dependencyOf Y is Y dependsOn X.
+        select(relations.c.target_ref, count)
+        .where(relations.c.type == "dependsOn")
+        .group_by(relations.c.target_ref)
+        .order_by(count.desc(), relations.c.target_ref)
         .limit(limit)
     )
     with app.db.engine.connect() as conn:
-        return [row.source_ref for row in conn.execute(stmt)]
+        return [row.target_ref for row in conn.execute(stmt)]
 
 
 def _departments(app: App, groups: Sequence[str]) -> list[str]:

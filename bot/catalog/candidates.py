@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from bot.catalog.model import Entity, Relation, derive_relations
+from bot.catalog.model import Entity, Relation, canonical, derive_relations
 from bot.catalog.problems import Problem
 from bot.catalog.validation import validate_entity
 from bot.catalog.yamlload import Document
@@ -47,7 +47,7 @@ class Candidate:
     data: str  # the document as JSON, keys in the file's order
     content_hash: str
     owner: str | None
-    relations: list[tuple[str, str, str]]  # (source ref, type, target ref), both directions
+    relations: list[tuple[str, str, str]]  # (source ref, type, target ref), canonical direction
     file: str
     data_hash: str | None = None  # prebuilt only: content_hash starts with the document's hash
 
@@ -65,7 +65,14 @@ def make_candidate(
     data_hash: str | None = None,
 ) -> Candidate:
     intern = sys.intern
-    triples = [(intern(str(r.source)), intern(r.type), intern(str(r.target))) for r in rels]
+    # Stored once, in the canonical direction (the reverse is derived when read); a relation
+    # one entity states twice (a ref repeated in a list, a self-relation served both ways by
+    # Backstage) is one row.
+    triples = list(
+        dict.fromkeys(
+            canonical(intern(str(r.source)), intern(r.type), intern(str(r.target))) for r in rels
+        )
+    )
     ref = intern(str(entity.ref))
     owner = next((t for s, kind, t in triples if kind == "ownedBy" and s == ref), None)
     return Candidate(

@@ -206,6 +206,22 @@ REVERSE: Mapping[str, str] = {
     "parentOf": "childOf",
 }
 
+CANONICAL: frozenset[str] = frozenset(
+    ("ownedBy", "partOf", "providesApi", "consumesApi", "dependsOn", "memberOf", "childOf")
+)
+"""The type of each ``REVERSE`` pair that is stored; the other is derived when read."""
+
+DERIVED: Mapping[str, str] = {REVERSE[t]: t for t in CANONICAL}
+"""Reverse type -> the canonical type it is stored as (``ownerOf`` -> ``ownedBy``)."""
+
+
+def canonical(source: str, rel_type: str, target: str) -> tuple[str, str, str]:
+    """A relation as stored: a reverse type swapped to its canonical pair (``G ownerOf X`` is
+    ``X ownedBy G``); a canonical type, or one with no known reverse, as given."""
+    stored = DERIVED.get(rel_type)
+    return (source, rel_type, target) if stored is None else (target, stored, source)
+
+
 # (spec field, default kind of its refs or None when the kind must be written, relation type)
 _FIELDS: Mapping[str, tuple[tuple[str, str | None, str], ...]] = {
     "component": (
@@ -263,7 +279,9 @@ def _parse_ref(value: str, default_kind: str | None, namespace: str) -> EntityRe
 
 
 def derive_relations(entity: Entity) -> tuple[list[Relation], list[str]]:
-    """Relations an entity emits (both directions) and the problems with its ref fields.
+    """Relations an entity's ref fields state (on the entity, as written: a Group's
+    ``members`` give ``hasMember``), and the problems with those fields. The reverse of each is
+    not listed: stores keep one direction (``canonical``) and derive the other (``REVERSE``).
 
     Like Backstage, a ref that points nowhere still yields a relation (a dangling ref); a ref
     that does not parse (a bare name in ``dependsOn``) is a problem on this entity, and so is
@@ -306,7 +324,6 @@ def derive_relations(entity: Entity) -> tuple[list[Relation], list[str]]:
                 )
                 continue
             relations.append(Relation(entity.ref, rel_type, target))
-            relations.append(Relation(target, REVERSE[rel_type], entity.ref))
     return relations, problems
 
 

@@ -51,9 +51,13 @@ relations = Table(
     Column("source_ref", REF, nullable=False),
     Column("type", String(40), nullable=False),
     Column("target_ref", REF, nullable=False),
-    # Both directions are stored (as Backstage shows them), so lookups go by source_ref.
+    # One row per relation an entity emits, in the canonical direction of its pair
+    # (``bot.catalog.model.canonical``: ``X ownedBy G``, never ``G ownerOf X``); the reverse is
+    # derived when read, by target_ref (``bot.store.sql.catalog``). Two emitters of the same
+    # relation (``X`` and ``G`` in a live Backstage) are two rows, each removed with its emitter.
     Column("emitter_ref", REF, nullable=False, index=True),  # the entity whose spec made it
     Index("ix_relations_source_type", "source_ref", "type"),
+    Index("ix_relations_target_type", "target_ref", "type"),
 )
 
 catalog_files = Table(

@@ -20,6 +20,7 @@ import pytest
 import yaml
 from sqlalchemy import select
 
+from bot.catalog.model import CANONICAL, REVERSE
 from bot.store.schema import entities, relations
 from tests.backstage_peer import backstage_peer, wait_until_settled
 from tests.conftest import AppFactory, shared_or_skip
@@ -103,10 +104,16 @@ def test_the_examples_one_location_per_file_match_the_real_backstage(
     assert set(owners) - set(truth) == REMOTE_PLACEHOLDERS
     assert {ref: owners[ref] for ref in truth} == truth
     # What the three extra APIs emit (ownerOf on their group, apiProvidedBy...) is ours only.
-    ours = {
-        (r.source_ref, r.type, r.target_ref)
+    # Each stored once (canonical direction), read both ways.
+    both_ways = [(r.source_ref, r.type, r.target_ref, r.emitter_ref) for r in rels] + [
+        (r.target_ref, REVERSE[r.type], r.source_ref, r.emitter_ref)
         for r in rels
-        if r.source_ref in truth and r.emitter_ref not in REMOTE_PLACEHOLDERS
+        if r.type in CANONICAL
+    ]
+    ours = {
+        (source, rel_type, target)
+        for source, rel_type, target, emitter in both_ways
+        if source in truth and emitter not in REMOTE_PLACEHOLDERS
     }
     theirs = {(_ref(e), r["type"], r["targetRef"]) for e in served for r in e["relations"]}
     assert ours == theirs

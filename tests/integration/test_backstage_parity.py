@@ -19,12 +19,13 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
-from typing import Any
+from typing import Any, NamedTuple
 
 import pytest
 from sqlalchemy import select
 
 from bot.app import App
+from bot.catalog.model import CANONICAL, REVERSE
 from bot.store.schema import entities, relations
 from tests.conftest import REPO, shared_or_skip
 
@@ -63,8 +64,17 @@ def examples_app(make_app: Any, db_url: str) -> App:
     return app
 
 
+class Row(NamedTuple):
+    """A relation row as read (and its derived reverse)."""
+
+    source_ref: str
+    type: str
+    target_ref: str
+    emitter_ref: str
+
+
 def stored(app: App) -> tuple[dict[str, str | None], dict[str, set[tuple[str, str]]], list[Any]]:
-    """Owners per ref, relations per source ref, and every relation row with its emitter."""
+    """Owners per ref, relations per source ref, and every relation (both ways) with its emitter."""
     with app.db.engine.connect() as conn:
         owners: dict[str, str | None] = {
             row.ref: row.owner_ref
@@ -74,10 +84,16 @@ def stored(app: App) -> tuple[dict[str, str | None], dict[str, set[tuple[str, st
             select(relations.c.source_ref, relations.c.type, relations.c.target_ref,
                    relations.c.emitter_ref)
         ).all()  # fmt: skip
+    # Each relation is stored once, in its canonical direction; reads derive the reverse.
+    both_ways = [*rows] + [
+        Row(r.target_ref, REVERSE[r.type], r.source_ref, r.emitter_ref)
+        for r in rows
+        if r.type in CANONICAL
+    ]
     by_source: dict[str, set[tuple[str, str]]] = defaultdict(set)
-    for row in rows:
+    for row in both_ways:
         by_source[row.source_ref].add((row.type, row.target_ref))
-    return owners, by_source, list(rows)
+    return owners, by_source, both_ways
 
 
 def test_every_entity_backstage_served_has_the_same_owner_and_relations(

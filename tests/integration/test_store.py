@@ -9,16 +9,21 @@ from typing import Any
 
 import pytest
 import yaml
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.config import Config as AlembicConfig
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import inspect, select, text
+from sqlalchemy import func, inspect, select, text
 
 from bot.bootstrap import build_app, load_settings
+from bot.catalog.model import DERIVED, REVERSE, Entity, canonical, derive_relations
+from bot.catalog.validation import validate_entity
 from bot.errors import StoreError
 from bot.store.db import MIGRATIONS, Database, normalise_url
+from bot.store.memory.catalog import MemoryCatalogRows
 from bot.store.schema import entities, metadata, relations
+from bot.store.sql.catalog import SqlCatalogRows
 from commands import COMMANDS
 from tests.conftest import DEMO
 
@@ -72,6 +77,9 @@ HOT_QUERIES = {
     "relations of types": (
         "SELECT target_ref FROM relations WHERE source_ref IN ('a') AND type IN ('ownedBy')"
     ),
+    "relations toward refs, of types (the derived reverse)": (
+        "SELECT source_ref FROM relations WHERE target_ref IN ('a', 'b') AND type IN ('ownedBy')"
+    ),
     "relations an entity emitted": "DELETE FROM relations WHERE emitter_ref IN ('a', 'b')",
     "a source's entity count": "SELECT count(*) FROM entities WHERE source = 'main'",
     "a source's files": "SELECT path FROM catalog_files WHERE source = 'main'",
@@ -106,7 +114,9 @@ def test_the_demo_catalog_syncs_and_reads_back(make_app: Any, db_url: str) -> No
     # config/demo/README.md: 105 entities without the two Locations.
     assert kinds == {"group": 13, "user": 27, "component": 37, "api": 11, "resource": 7,
                      "system": 7, "domain": 3}  # fmt: skip
-    assert relation_rows and relation_rows > 2 * 105
+    # One row per ref an entity's spec states (the reverse is derived when read): 256 for the
+    # demo, where storing both directions took 512.
+    assert relation_rows == 256
 
     payments = catalog.get("Component:default/Payments-API")
     assert payments is not None
@@ -117,7 +127,7 @@ def test_the_demo_catalog_syncs_and_reads_back(make_app: Any, db_url: str) -> No
     assert [str(r) for r in catalog.related(payments.ref, "ownedBy")] == [
         "group:default/team-payments"
     ]
-    # Both directions are stored: the group sees what it owns without declaring it.
+    # The reverse is derived: the group sees what it owns without declaring it.
     owned = {str(r) for r in catalog.related("group:default/team-payments", "ownerOf")}
     assert "component:default/payments-api" in owned and len(owned) == 14
     # Membership is declared on Users only; the Group gets hasMember from it.
@@ -146,6 +156,165 @@ def test_the_demo_catalog_syncs_and_reads_back(make_app: Any, db_url: str) -> No
     assert ana.name == "ana.silva"
     [team] = catalog.with_annotation("group", "slack.com/channel-id", "C0FOGYR3XK")
     assert str(team.ref) == "group:default/team-payments"
+
+
+def _stated(entities: list[Entity]) -> set[tuple[str, str, str, str]]:
+    """(source, type, target, emitter) of every relation the entities' specs state."""
+    out = set()
+    for entity in entities:
+        rels, problems = derive_relations(entity)
+        assert problems == []
+        out |= {(str(r.source), r.type, str(r.target), str(entity.ref)) for r in rels}
+    return out
+
+
+def _both_ways(stated: set[tuple[str, str, str, str]]) -> set[tuple[str, str, str]]:
+    forward = {(s, t, o) for s, t, o, _ in stated}
+    return forward | {(o, REVERSE[t], s) for s, t, o in forward if t in REVERSE}
+
+
+def test_each_relation_is_one_row_and_reads_both_ways_on_sql_and_in_memory(
+    make_app: Any, db_url: str
+) -> None:
+    app = make_app(sources=[{"type": "file", "name": "demo", "target": str(DEMO)}], db_url=db_url)
+    reader = app.services.reader
+    demo = list(reader.get_many(e.ref for e in reader.rows.listing()).values())
+    stated = _stated(demo)
+    with app.db.engine.connect() as conn:
+        rows = conn.execute(
+            select(relations.c.source_ref, relations.c.type, relations.c.target_ref,
+                   relations.c.emitter_ref)
+        ).all()  # fmt: skip
+    # Stored once, in the canonical direction, by the entity whose spec states it.
+    assert sorted(map(tuple, rows)) == sorted((*canonical(s, t, o), e) for s, t, o, e in stated)
+    assert not any(r.type in DERIVED for r in rows)
+
+    expected = _both_ways(stated)
+    refs = sorted({r[0] for r in expected})
+    memory = MemoryCatalogRows(demo)
+    for rows_of in (reader.rows, memory):
+        assert set(rows_of.relation_pairs(refs)) == expected
+        # Each reverse type on its own (derived), and asked beside its pair.
+        for rel_type in sorted(REVERSE):
+            wanted = {r for r in expected if r[1] == rel_type}
+            assert wanted, rel_type  # the demo has every pair
+            assert set(rows_of.relation_pairs(refs, (rel_type,))) == wanted, rel_type
+        pair = {r for r in expected if r[1] in ("ownedBy", "ownerOf")}
+        assert set(rows_of.relation_pairs(refs, ("ownerOf", "ownedBy"))) == pair
+    # What the commands ask: the team's owned components, a service's dependents.
+    owned = {str(r) for r in reader.related("group:default/team-payments", "ownerOf")}
+    assert "component:default/payments-api" in owned and len(owned) == 14
+
+
+def test_removing_an_entity_removes_the_reverse_its_relations_gave(
+    make_app: Any, db_url: str, tmp_path: Path
+) -> None:
+    def group(name: str, **spec: Any) -> dict[str, Any]:
+        spec = {"type": "team", "children": [], **spec}
+        return {"apiVersion": "backstage.io/v1alpha1", "kind": "Group",
+                "metadata": {"name": name}, "spec": spec}  # fmt: skip
+
+    service = {
+        "apiVersion": "backstage.io/v1alpha1",
+        "kind": "Component",
+        "metadata": {"name": "svc"},
+        "spec": {"type": "service", "lifecycle": "production", "owner": "team-a",
+                 "dependsOn": ["component:db"]},
+    }  # fmt: skip
+    # team-a's parent is stated twice: by team-a (parent) and by org (children).
+    org = [group("org", children=["team-a"]), group("team-a", parent="org")]
+    (tmp_path / "org.yaml").write_text("---\n".join(yaml.safe_dump(d) for d in org))
+    (tmp_path / "svc.yaml").write_text(yaml.safe_dump(service))
+    location = {"apiVersion": "backstage.io/v1alpha1", "kind": "Location",
+                "metadata": {"name": "all"},
+                "spec": {"targets": ["./org.yaml", "./svc.yaml"]}}  # fmt: skip
+    (tmp_path / "all.yaml").write_text(yaml.safe_dump(location))
+    app = make_app(sources=[{"type": "file", "name": "t", "target": str(tmp_path / "all.yaml")}],
+                   db_url=db_url)  # fmt: skip
+    reader = app.services.reader
+
+    def related(ref: str, rel_type: str) -> list[str]:
+        return [str(r) for r in reader.related(ref, rel_type)]
+
+    assert related("group:default/team-a", "ownerOf") == ["component:default/svc"]
+    assert related("component:default/db", "dependencyOf") == ["component:default/svc"]
+    # Two rows (one per emitter), one answer.
+    assert related("group:default/org", "parentOf") == ["group:default/team-a"]
+    assert related("group:default/team-a", "childOf") == ["group:default/org"]
+    with app.db.engine.connect() as conn:
+        emitters = conn.execute(
+            select(relations.c.emitter_ref).where(relations.c.type == "childOf")
+        ).scalars()
+        assert sorted(emitters) == ["group:default/org", "group:default/team-a"]
+
+    (tmp_path / "svc.yaml").write_text("")
+    org[1]["spec"].pop("parent")  # only org states it now
+    (tmp_path / "org.yaml").write_text("---\n".join(yaml.safe_dump(d) for d in org))
+    assert app.services.sync.run().ok
+    assert related("group:default/team-a", "ownerOf") == []
+    assert related("component:default/db", "dependencyOf") == []
+    assert related("group:default/org", "parentOf") == ["group:default/team-a"]
+    assert related("group:default/team-a", "childOf") == ["group:default/org"]
+    (tmp_path / "org.yaml").write_text(yaml.safe_dump(org[1]))  # org goes
+    assert app.services.sync.run().ok
+    assert related("group:default/team-a", "childOf") == []
+    with app.db.engine.connect() as conn:
+        assert conn.execute(select(func.count()).select_from(relations)).scalar() == 0
+
+
+def test_migration_0025_stores_each_relation_once_and_answers_the_same(db_url: str) -> None:
+    """A database written before 0025 (both directions, by each emitter) upgraded in place."""
+    db = Database(db_url)
+    try:
+        config = AlembicConfig()
+        config.set_main_option("script_location", str(MIGRATIONS))
+        with db.engine.begin() as conn:
+            config.attributes["connection"] = conn
+            command.upgrade(config, "0024")
+        demo = [
+            Entity.from_document(doc)
+            for path in sorted(DEMO.parent.rglob("*.yaml"))
+            for doc in yaml.safe_load_all(path.read_text())
+            if doc and doc.get("kind") != "Location" and not validate_entity(doc)
+        ]
+        stated = _stated(demo)
+        # As the sync wrote them then: each relation and its reverse, from its emitter.
+        old = [(s, t, o, e) for s, t, o, e in stated] + [
+            (o, REVERSE[t], s, e) for s, t, o, e in stated
+        ]
+        # As a live Backstage handed them: X states ownedBy G, G states ownerOf X.
+        old += [
+            ("component:default/x", "ownedBy", "group:default/g", "component:default/x"),
+            ("group:default/g", "ownerOf", "component:default/x", "group:default/g"),
+            ("component:default/x", "customLink", "component:default/y", "component:default/x"),
+        ]
+        with db.engine.begin() as conn:
+            conn.execute(
+                relations.insert(),
+                [dict(zip(("source_ref", "type", "target_ref", "emitter_ref"), r, strict=True))
+                 for r in old],
+            )  # fmt: skip
+        refs = sorted({r[0] for r in old} | {r[2] for r in old})
+        before = {(s, t, o) for s, t, o, _ in old}  # what reads by source_ref gave
+
+        db.migrate()  # every head: 0025 among them
+
+        with db.engine.connect() as conn:
+            rows = conn.execute(
+                select(relations.c.source_ref, relations.c.type, relations.c.target_ref,
+                       relations.c.emitter_ref)
+            ).all()  # fmt: skip
+            indexes = {i["name"] for i in inspect(conn).get_indexes("relations")}
+        assert "ix_relations_target_type" in indexes
+        assert sorted(map(tuple, rows)) == sorted({(*canonical(s, t, o), e) for s, t, o, e in old})
+        assert len(rows) == len(stated) + 3 == len(old) // 2 + 2  # x ownedBy g: twice
+        after = SqlCatalogRows(db)
+        assert set(after.relation_pairs(refs)) == before
+        for rel_type in ("ownerOf", "hasMember", "dependencyOf", "parentOf", "apiProvidedBy"):
+            wanted = {r for r in before if r[1] == rel_type}
+            assert wanted and set(after.relation_pairs(refs, (rel_type,))) == wanted
+    finally:
+        db.dispose()
 
 
 def test_sqlite_runs_in_wal_mode_with_foreign_keys(tmp_path: Path) -> None:

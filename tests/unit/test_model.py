@@ -10,8 +10,17 @@ from typing import Any
 
 import pytest
 
-from bot.catalog.model import REVERSE, Entity, EntityRef, Relation, derive_relations
+from bot.catalog.model import (
+    CANONICAL,
+    REVERSE,
+    Entity,
+    EntityRef,
+    Relation,
+    canonical,
+    derive_relations,
+)
 from bot.errors import CatalogError
+from bot.store.memory.catalog import MemoryCatalogRows
 
 V1 = "backstage.io/v1alpha1"
 
@@ -238,7 +247,15 @@ def test_every_relation_pair_in_both_directions(
 ) -> None:
     entity = make(kind, {field: value})
     source = str(entity.ref)
-    assert pairs(entity) == {(source, forward, target), (target, reverse, source)}
+    # Derived as the entity states it; kept once, in the pair's canonical direction.
+    assert pairs(entity) == {(source, forward, target)}
+    stored = canonical(source, forward, target)
+    assert stored[1] in CANONICAL
+    assert stored in {(source, forward, target), (target, reverse, source)}
+    # Read both ways (the memory store; tests/integration/test_store.py for SQL).
+    rows = MemoryCatalogRows([entity])
+    assert rows.relation_pairs([source]) == [(source, forward, target)]
+    assert rows.relation_pairs([target]) == [(target, reverse, source)]
 
 
 def test_the_relation_vocabulary_is_backstages_and_pairs_reverse_each_other() -> None:
@@ -249,6 +266,13 @@ def test_the_relation_vocabulary_is_backstages_and_pairs_reverse_each_other() ->
     }  # fmt: skip
     for forward, reverse in REVERSE.items():
         assert REVERSE[reverse] == forward
+    # One of each pair is stored; the other is derived from it.
+    assert len(CANONICAL) == 7 and all(REVERSE[t] not in CANONICAL for t in CANONICAL)
+    assert canonical("group:default/g", "ownerOf", "component:default/x") == (
+        "component:default/x", "ownedBy", "group:default/g",
+    )  # fmt: skip
+    assert canonical("a", "ownedBy", "b") == ("a", "ownedBy", "b")
+    assert canonical("a", "customType", "b") == ("a", "customType", "b")  # no known reverse
 
 
 def test_a_full_component_emits_one_pair_per_ref() -> None:
@@ -266,8 +290,8 @@ def test_a_full_component_emits_one_pair_per_ref() -> None:
     )
     relations, problems = derive_relations(entity)
     assert problems == []
-    assert len(relations) == 2 * 7
-    assert Relation(ref("component:default/auth"), "dependencyOf", entity.ref) in relations
+    assert len(relations) == 7
+    assert Relation(entity.ref, "dependsOn", ref("component:default/auth")) in relations
 
 
 def test_fields_that_do_not_belong_to_the_kind_make_no_relations() -> None:
@@ -275,7 +299,6 @@ def test_fields_that_do_not_belong_to_the_kind_make_no_relations() -> None:
     assert pairs(make("Group", {"type": "team", "children": [], "owner": "x"})) == set()
     assert pairs(make("Component", {"owner": "t", "apiConsumedBy": ["a"]})) == {
         ("component:default/x", "ownedBy", "group:default/t"),
-        ("group:default/t", "ownerOf", "component:default/x"),
     }
 
 
@@ -284,8 +307,10 @@ def test_a_dangling_ref_still_makes_its_relations() -> None:
     entity = make("Component", {"owner": "nobody-at-all"})
     assert pairs(entity) == {
         ("component:default/x", "ownedBy", "group:default/nobody-at-all"),
-        ("group:default/nobody-at-all", "ownerOf", "component:default/x"),
     }
+    assert MemoryCatalogRows([entity]).relation_pairs(["group:default/nobody-at-all"]) == [
+        ("group:default/nobody-at-all", "ownerOf", "component:default/x")
+    ]
 
 
 @pytest.mark.parametrize("field", ["dependsOn", "dependencyOf"])

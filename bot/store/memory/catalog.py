@@ -3,9 +3,9 @@
 ``MemoryCatalog`` answers ``CatalogQueries``, ``CatalogGraph`` and ``SearchQueries`` from
 ``Entity`` objects, with the same readers as the SQL store (``CatalogReader``, the graph walks,
 ``SearchCache``) over ``MemoryCatalogRows``. What it holds of an entity is what the sync stores:
-the document as JSON text, and the relations ``derive_relations`` gives (both directions), the
-same ``make_candidate`` the sync's parse workers use. ``tests/unit/test_catalog_ports.py`` runs
-the same assertions against both stores.
+the document as JSON text, and the relations ``derive_relations`` gives, stored once each as
+``make_candidate`` keeps them (the same the sync's parse workers use) and indexed both ways.
+``tests/unit/test_catalog_ports.py`` runs the same assertions against both stores.
 
 For handler tests (a fast unit tier): by default the reads run inline on the caller's thread,
 the event loop's included; there is no I/O to wait for, and a test catalog is small. Give a
@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any, ParamSpec, TypeVar
 
 from bot.catalog.candidates import Candidate, make_candidate
-from bot.catalog.model import Entity, EntityRef, derive_relations
+from bot.catalog.model import CANONICAL, REVERSE, Entity, EntityRef, derive_relations
 from bot.catalog.queries import OffloadedCatalog
 from bot.catalog.read import CatalogReader
 from bot.catalog.reconcile import StoredEntity
@@ -52,7 +52,8 @@ class _State:
 
     generation: int = 0
     entities: dict[str, _Stored] = field(default_factory=dict)
-    # source ref → (type, target), relations emitted by any entity (as the relations table)
+    # ref → (type, target), relations emitted by any entity, the canonical ones both ways (as
+    # the SQL store reads its relations table)
     relations: dict[str, list[tuple[str, str]]] = field(default_factory=dict)
 
 
@@ -61,6 +62,8 @@ def _relations(stored: Iterable[_Stored]) -> dict[str, list[tuple[str, str]]]:
     for item in stored:
         for source, rel_type, target in item.candidate.relations:
             out[source].append((rel_type, target))
+            if rel_type in CANONICAL:  # stored one way, as the SQL store; read both ways
+                out[target].append((REVERSE[rel_type], source))
     return dict(out)
 
 

@@ -9,21 +9,49 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 
-from sqlalchemy import ColumnElement, bindparam, func, or_, select
+from sqlalchemy import ColumnElement, bindparam, func, literal_column, or_, select, union_all
 
+from bot.catalog.model import CANONICAL, DERIVED, REVERSE
 from bot.catalog.rows import DocumentRow, ListedEntity, NameRow, NamesSnapshot, SearchRow
 from bot.store.db import Database
 from bot.store.schema import entities, relations
 
 CHUNK = 500  # refs per IN (...) list: far below every database's parameter limit
 
-# One statement, compiled once: expanding parameters take each chunk's refs.
-_RELATIONS_OF = select(relations.c.source_ref, relations.c.type, relations.c.target_ref).where(
-    relations.c.source_ref.in_(bindparam("refs", expanding=True)),
-    relations.c.type.in_(bindparam("types", expanding=True)),
+# One statement, compiled once: expanding parameters take each chunk's refs. Each relation is
+# stored once, in its canonical direction (``bot.catalog.model.canonical``): the rows on a ref
+# are those stored with it as source (``ix_relations_source_type``) and, swapped, those of a
+# canonical type stored with it as target (``ix_relations_target_type``).
+_RELATIONS_OF = union_all(
+    select(
+        relations.c.source_ref.label("ref"),
+        relations.c.type,
+        relations.c.target_ref.label("other"),
+        literal_column("0").label("swapped"),
+    ).where(
+        relations.c.source_ref.in_(bindparam("refs", expanding=True)),
+        relations.c.type.in_(bindparam("types", expanding=True)),
+    ),
+    select(
+        relations.c.target_ref, relations.c.type, relations.c.source_ref, literal_column("1")
+    ).where(
+        relations.c.target_ref.in_(bindparam("refs", expanding=True)),
+        relations.c.type.in_(bindparam("derived", expanding=True)),
+    ),
 )
-_ALL_RELATIONS_OF = select(relations.c.source_ref, relations.c.type, relations.c.target_ref).where(
-    relations.c.source_ref.in_(bindparam("refs", expanding=True))
+_ALL_RELATIONS_OF = union_all(
+    select(
+        relations.c.source_ref.label("ref"),
+        relations.c.type,
+        relations.c.target_ref.label("other"),
+        literal_column("0").label("swapped"),
+    ).where(relations.c.source_ref.in_(bindparam("refs", expanding=True))),
+    select(
+        relations.c.target_ref, relations.c.type, relations.c.source_ref, literal_column("1")
+    ).where(
+        relations.c.target_ref.in_(bindparam("refs", expanding=True)),
+        relations.c.type.in_(sorted(CANONICAL)),
+    ),
 )
 _NAMES = select(entities.c.ref, entities.c.kind, entities.c.name, entities.c.title)
 _DOCUMENTS = select(entities.c.ref, entities.c.data, entities.c.file, entities.c.line)
@@ -78,15 +106,23 @@ class SqlCatalogRows:
         self, refs: Sequence[str], types: Sequence[str] = ()
     ) -> list[tuple[str, str, str]]:
         wanted = sorted(set(refs))
+        asked = set(types)
+        # A reverse type is read as its canonical pair, swapped; a canonical type as stored.
+        stored = sorted(t for t in asked if t not in DERIVED)
+        derived = sorted(DERIVED[t] for t in asked if t in DERIVED)
         out: list[tuple[str, str, str]] = []
         with self.db.engine.connect() as conn:
             for start in range(0, len(wanted), CHUNK):
                 chunk = wanted[start : start + CHUNK]
                 if types:
-                    rows = conn.execute(_RELATIONS_OF, {"refs": chunk, "types": list(types)})
+                    params = {"refs": chunk, "types": stored, "derived": derived}
+                    rows = conn.execute(_RELATIONS_OF, params)
                 else:
                     rows = conn.execute(_ALL_RELATIONS_OF, {"refs": chunk})
-                out.extend((r.source_ref, r.type, r.target_ref) for r in rows)
+                out.extend(
+                    (ref, REVERSE[rel_type], other) if swapped else (ref, rel_type, other)
+                    for ref, rel_type, other, swapped in rows
+                )
         return out
 
     def search_rows(self) -> Iterator[SearchRow]:

@@ -154,6 +154,8 @@ def load_facts(conn: Connection, generation: int) -> CatalogFacts:
     members: dict[str, set[str]] = defaultdict(set)
     groups_of: dict[str, set[str]] = defaultdict(set)
     children: dict[str, set[str]] = defaultdict(set)
+    # memberOf and childOf are the stored (canonical) direction of their pairs: a Group's
+    # members and children are rows of these types too, swapped.
     for rel in conn.execute(
         select(relations.c.source_ref, relations.c.type, relations.c.target_ref).where(
             relations.c.type.in_(("memberOf", "childOf"))
