@@ -16,7 +16,7 @@ import sys
 import threading
 import time
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
@@ -45,17 +45,77 @@ MAX_QUERY_CHARS = 256
 KIND_PRIORITY = ("component", "api", "resource", "system", "domain", "group", "user", "template")
 
 
-@dataclass(frozen=True, slots=True)
 class IndexEntry:
-    """One entity in the name index (a million of them at Spotify's scale: slots, no dict)."""
+    """One entity in the name index (a million of them at Spotify's scale: four slots).
 
-    ref: str
-    kind: str
-    name: str
-    title: str | None  # metadata.title
+    No ref string is kept: ``ref`` is derived from the kind, the namespace (one interned string
+    per namespace) and the name, lower-cased, as the store writes it. Users and Groups carry
+    their profile too (``PersonEntry``); every other entity answers ``None`` and ``()`` for it.
+    Read-only by convention; equal and hashed by value, like the frozen record it replaces.
+    """
+
+    __slots__ = ("kind", "name", "namespace", "title")
     email: str | None = None  # spec.profile.email, lower-cased (Users and Groups)
     display: str | None = None  # spec.profile.displayName, when there is no title
     chat_ids: tuple[str, ...] = ()  # a User's chat user ids (slack.com/user-id...)
+
+    def __init__(self, ref: str, kind: str, name: str, title: str | None) -> None:
+        kind_part, colon, rest = ref.partition(":")
+        namespace, slash, lowered = rest.rpartition("/")
+        if kind_part != kind or not colon or not slash or not namespace or lowered != name.lower():
+            raise ValueError(f"{ref!r} is not the ref of {kind} {name!r}")
+        namespace = sys.intern(namespace)  # one string per namespace, not one per entity
+        self.namespace = namespace
+        self.kind = kind
+        self.name = name
+        self.title = title
+
+    @property
+    def ref(self) -> str:
+        """The lower-cased ``kind:namespace/name``."""
+        return f"{self.kind}:{self.namespace}/{self.name.lower()}"
+
+    def _key(self) -> tuple[object, ...]:
+        return (self.ref, self.kind, self.name, self.title, self.email, self.display, self.chat_ids)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, IndexEntry):
+            return NotImplemented
+        return self is other or self._key() == other._key()
+
+    def __hash__(self) -> int:
+        return hash(self._key())
+
+    def __repr__(self) -> str:
+        person = (
+            f", {self.email!r}, {self.display!r}, {self.chat_ids!r}"
+            if self.email or self.display or self.chat_ids
+            else ""
+        )
+        shown = f"{self.ref!r}, {self.kind!r}, {self.name!r}, {self.title!r}{person}"
+        return f"{type(self).__name__}({shown})"
+
+
+class PersonEntry(IndexEntry):
+    """A User or Group in the name index: its profile's email and display name, and a User's
+    chat user ids."""
+
+    __slots__ = ("chat_ids", "display", "email")
+
+    def __init__(
+        self,
+        ref: str,
+        kind: str,
+        name: str,
+        title: str | None,
+        email: str | None = None,
+        display: str | None = None,
+        chat_ids: tuple[str, ...] = (),
+    ) -> None:
+        super().__init__(ref, kind, name, title)
+        self.email = email
+        self.display = display
+        self.chat_ids = chat_ids
 
 
 @dataclass(frozen=True)
@@ -128,13 +188,41 @@ def _kind_then_name(e: IndexEntry) -> tuple[int, str]:
     return (KIND_PRIORITY.index(e.kind) if e.kind in KIND_PRIORITY else 99, e.name)
 
 
+Held = IndexEntry | list[IndexEntry]  # one entry, or the several that share a key
+
+
+def _add(table: dict[str, Held], key: str, entry: IndexEntry) -> None:
+    held = table.get(key)
+    if held is None:
+        table[key] = entry  # most keys name one entity: no list for it
+    elif isinstance(held, list):
+        held.append(entry)
+    else:
+        table[key] = [held, entry]
+
+
+def _held(table: dict[str, Held], key: str) -> list[IndexEntry]:
+    held = table.get(key)
+    if held is None:
+        return []
+    return list(held) if isinstance(held, list) else [held]
+
+
 class NameIndex:
-    """Every entity's ref, name and title, for resolution and suggestions."""
+    """Every entity's ref, name and title, for resolution and suggestions.
+
+    Compact for a million entities: an entity is one ``IndexEntry`` (no ref string), found by
+    its lower-cased name in ``by_name`` (the name itself is the key when already lower case),
+    which holds the entry itself unless several entities share the name; a ref is looked up
+    through its name (``entry``, ``in``). Every table hangs from an attribute, so that a
+    replaced index is freed in steps (``release_in_steps``).
+    """
 
     def __init__(self, rows: Iterable[IndexEntry], full_scan_max: int = FULL_SCAN_MAX) -> None:
-        self.by_ref: dict[str, IndexEntry] = {}
-        self.by_name: dict[str, list[IndexEntry]] = defaultdict(list)
-        self.by_title: dict[str, list[IndexEntry]] = defaultdict(list)
+        by_name: dict[str, Held] = {}
+        by_title: dict[str, Held] = {}
+        self.by_name = by_name
+        self.by_title = by_title
         # Fuzzy choices are processed once here (not on every query) and deduplicated: a title
         # is usually the name in other clothes ("Payments API" ~ "payments-api").
         self.choices: list[str] = []
@@ -142,30 +230,42 @@ class NameIndex:
         self.by_email: dict[str, list[IndexEntry]] = defaultdict(list)
         self.by_chat_id: dict[str, list[IndexEntry]] = defaultdict(list)
         self.max_words = 1  # the most words in one name or title (bounds a leading-name scan)
+        choices, choice_entries = self.choices, self.choice_entries
+        process_text = utils.default_process
+        count = 0
+        max_words = 1
         for row in rows:
-            self.by_ref[row.ref] = row
-            self.by_name[row.name.lower()].append(row)
+            count += 1
+            name = row.name
+            key = name.lower()
+            if key == name:
+                key = name  # the name's own string, not an equal copy
+            _add(by_name, key, row)
             if row.email:
                 self.by_email[row.email.lower()].append(row)
             for chat_id in row.chat_ids:
                 self.by_chat_id[chat_id].append(row)
-            self.max_words = max(
-                self.max_words,
-                len(row.name.split()),
-                len((row.title or "").split()),
-                len((row.display or "").split()),
-            )
-            name_key = utils.default_process(row.name)
-            self.choices.append(name_key)
-            self.choice_entries.append(row)
-            keys = {name_key}
-            for title in dict.fromkeys(t for t in (row.title, row.display) if t):
-                self.by_title[_norm(title)].append(row)
-                title_key = utils.default_process(title)
+            max_words = max(max_words, len(name.split()))
+            name_key = process_text(name)
+            choices.append(name_key)
+            choice_entries.append(row)
+            title, display = row.title, row.display
+            if title is None and display is None:
+                continue
+            keys = [name_key]
+            for text in (title,) if display == title else (title, display):
+                if not text:
+                    continue
+                max_words = max(max_words, len(text.split()))
+                title_norm = _norm(text)
+                _add(by_title, key if title_norm == key else title_norm, row)
+                title_key = process_text(text)
                 if title_key not in keys:
-                    keys.add(title_key)
-                    self.choices.append(title_key)
-                    self.choice_entries.append(row)
+                    keys.append(title_key)
+                    choices.append(title_key)
+                    choice_entries.append(row)
+        self.max_words = max_words
+        self._count = count
         self._kind_choices: dict[tuple[str, ...], tuple[list[str], list[IndexEntry]]] = {}
         self._sorted: dict[tuple[str, ...], list[tuple[str, int]]] = {}
         # Too many choices to score each for a misspelt name: where to look, built here (in
@@ -175,7 +275,35 @@ class NameIndex:
         )
 
     def __len__(self) -> int:
-        return len(self.by_ref)
+        return self._count
+
+    def __contains__(self, ref: object) -> bool:
+        """Is ``ref`` (a lower-cased ``kind:namespace/name``) in the index?"""
+        return isinstance(ref, str) and self.entry(ref) is not None
+
+    def entry(self, ref: str) -> IndexEntry | None:
+        """The entity whose lower-cased ref is ``ref``; None if there is none."""
+        name = ref.rpartition("/")[2]
+        for entry in _held(self.by_name, name):
+            if entry.ref == ref:
+                return entry
+        return None
+
+    def entries(self) -> Iterator[IndexEntry]:
+        """Every entity, each once, in the order they were indexed."""
+        last: IndexEntry | None = None
+        for entry in self.choice_entries:  # an entity's name, then its titles, side by side
+            if entry is not last:
+                last = entry
+                yield entry
+
+    def named(self, name: str) -> list[IndexEntry]:
+        """The entities whose name, lower-cased, is ``name``."""
+        return _held(self.by_name, name)
+
+    def titled(self, title: str) -> list[IndexEntry]:
+        """The entities with the title or display name ``title`` (as ``_norm`` writes it)."""
+        return _held(self.by_title, title)
 
     def _filtered(self, kinds: tuple[str, ...]) -> tuple[list[str], list[IndexEntry]]:
         if not kinds:
@@ -221,7 +349,7 @@ class NameIndex:
             except CatalogError:
                 ref = None
             missing_ref = ref
-            if ref is not None and str(ref) in self.by_ref:
+            if ref is not None and str(ref) in self:
                 if wanted and ref.kind not in wanted:
                     raise NotFound(
                         f"{query} is a {ref.kind}, but this command takes {' or '.join(wanted)}"
@@ -230,28 +358,22 @@ class NameIndex:
         # namespace/name without kind
         if "/" in query and ":" not in query and " " not in query:
             ns, _, name = query.lower().partition("/")
-            hits = [
-                e for e in self.by_name.get(name, []) if e.ref.split(":", 1)[1] == f"{ns}/{name}"
-            ]
+            hits = [e for e in self.named(name) if e.ref.split(":", 1)[1] == f"{ns}/{name}"]
             picked = self._pick(hits, wanted, query)
             if picked is not None:
                 return Resolution(EntityRef.parse(picked.ref), "name", query)
         # 2. exact name, 3. title (or the name with spaces for dashes)
         for how, table, key in (
-            ("name", self.by_name, query.lower()),
-            ("title", self.by_title, _norm(query)),
-            ("name", self.by_name, _norm(query)),
+            ("name", self.named, query.lower()),
+            ("title", self.titled, _norm(query)),
+            ("name", self.named, _norm(query)),
         ):
-            picked = self._pick(table.get(key, []), wanted, query)
+            picked = self._pick(table(key), wanted, query)
             if picked is not None:
                 return Resolution(EntityRef.parse(picked.ref), how, query)
         if missing_ref is not None:
             # A ref names one entity exactly; nearby names, not a fuzzy match on "kind:ns/".
-            same = [
-                e.ref
-                for e in self.by_name.get(missing_ref.name, [])
-                if not wanted or e.kind in wanted
-            ]
+            same = [e.ref for e in self.named(missing_ref.name) if not wanted or e.kind in wanted]
             near = [e.ref for e, _ in self.suggest(missing_ref.name, wanted)]
             raise NotFound(
                 f"There is no {missing_ref} in the catalog.",
@@ -317,8 +439,8 @@ class NameIndex:
             users = [
                 e
                 for e in (
-                    *self.by_name.get(handle.lower(), []),
-                    *self.by_title.get(_norm(handle), []),
+                    *self.named(handle.lower()),
+                    *self.titled(_norm(handle)),
                 )
                 if e.kind == "user"
             ]
@@ -568,7 +690,7 @@ def _entry(row: NameRow, facts: PersonFacts | None) -> IndexEntry:
     # The profile's display name is the name shown when there is no title: typed exactly, it
     # names the entity; behind a title ("Payments" for "Payments Team") it is not a name.
     display = None if row.title else shown
-    return IndexEntry(row.ref, kind, row.name, row.title, email, display, ids)
+    return PersonEntry(row.ref, kind, row.name, row.title, email, display, ids)
 
 
 # A catalog this large makes an index worth taking out of the cyclic collector's sight.
@@ -789,9 +911,11 @@ class CatalogReader:
         self._names.refresh()
 
     def _build(self) -> tuple[int, NameIndex]:
-        snapshot = self.rows.names()
-        people = {r.ref: _person_facts(r.data) for r in snapshot.people}
-        return snapshot.generation, NameIndex(_entry(r, people.get(r.ref)) for r in snapshot.names)
+        with self.rows.names() as snapshot:
+            people = {r.ref: _person_facts(r.data) for r in snapshot.people}
+            del snapshot.people[:]  # the documents are read: free them before the names come
+            index = NameIndex(_entry(r, people.get(r.ref)) for r in snapshot.names)
+            return snapshot.generation, index
 
     def resolve(self, text: str, kinds: Sequence[str] = ()) -> Resolution:
         if self._index is None and not self._exact_tried:

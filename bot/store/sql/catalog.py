@@ -8,6 +8,7 @@ Blocking, like every SQLAlchemy call: the readers built on it (``CatalogReader``
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 
 from sqlalchemy import ColumnElement, bindparam, func, or_, select
 
@@ -16,6 +17,7 @@ from bot.store.db import Database
 from bot.store.schema import entities, relations
 
 CHUNK = 500  # refs per IN (...) list: far below every database's parameter limit
+NAME_BATCH = 10_000  # name rows fetched at a time while the name index is built
 
 # One statement, compiled once: expanding parameters take each chunk's refs.
 _RELATIONS_OF = select(relations.c.source_ref, relations.c.type, relations.c.target_ref).where(
@@ -38,15 +40,18 @@ class SqlCatalogRows:
     def generation(self) -> int:
         return self.db.generation()
 
-    def names(self) -> NamesSnapshot:
+    @contextmanager
+    def names(self) -> Iterator[NamesSnapshot]:
         with self.db.engine.connect() as conn:
             generation = self.db.generation(conn)
-            names = [NameRow(*r) for r in conn.execute(_NAMES)]
             people = [
                 DocumentRow(*r)
                 for r in conn.execute(_DOCUMENTS.where(entities.c.kind.in_(("user", "group"))))
             ]
-        return NamesSnapshot(generation, names, people)
+            # Streamed in batches (a server-side cursor on PostgreSQL), not a list of a
+            # million rows; the people are read first, so one connection reads both.
+            result = conn.execution_options(yield_per=NAME_BATCH).execute(_NAMES)
+            yield NamesSnapshot(generation, (NameRow(*r) for r in result), people)
 
     def exact_names(self, names: Sequence[str], ref: str | None) -> list[NameRow]:
         wanted: list[ColumnElement[bool]] = [func.lower(entities.c.name).in_(sorted(names))]
