@@ -931,8 +931,9 @@ class CatalogReader:
         self, text: str, kinds: Sequence[str] = ()
     ) -> tuple[Resolution, Entity | None]:
         """``resolve``, and the entity it names (None: removed by a sync since the index)."""
-        found = self.resolve(text, kinds)
-        return found, self.get(found.ref)
+        with self.rows.reading():  # the generation check and the document: one connection
+            found = self.resolve(text, kinds)
+            return found, self.get(found.ref)
 
     def _exact(self, text: str, kinds: Sequence[str]) -> Resolution | None:
         """An exact ref or name, from the store without building the name index (about a
@@ -993,24 +994,66 @@ class CatalogReader:
         return sorted(found.values(), key=lambda u: u.display_name.lower())
 
     def ownership(self, ref: EntityRef | str) -> Ownership:
-        """Who owns ``ref``: its owner, and the owner's parents and members or groups."""
-        owners = self.related(ref, "ownedBy")
-        if not owners:
-            return Ownership()
-        owner = self.get(owners[0])
-        if owner is None:
-            return Ownership(owners[0])
+        """Who owns ``ref``: its owner, and the owner's parents and members or groups.
+
+        Read on one connection: the owner's relations (parents, members or groups) before its
+        document, so that the owner and a Group's members come in one read; then one read per
+        level of parents above the first.
+        """
+        with self.rows.reading():
+            owners = self.related(ref, "ownedBy")
+            if not owners:
+                return Ownership()
+            owner_ref = owners[0]
+            key = str(owner_ref).lower()
+            wanted = ("childOf", "hasMember") if owner_ref.kind == "group" else ("memberOf",)
+            pairs = self.rows.relation_pairs([key], wanted)
+            targets: dict[str, set[str]] = {t: set() for t in wanted}
+            for _source, rel_type, target in pairs:
+                targets[rel_type].add(target)
+            members = sorted(
+                {str(EntityRef.parse(t)).lower() for t in targets.get("hasMember", ())}
+            )
+            docs = {row.ref: row for row in self.rows.documents([key, *members])}
+            row = docs.get(key)
+            if row is None:
+                return Ownership(owner_ref)
+            owner = _entity(row)
+            if owner.ref.kind != owner_ref.kind:  # a stored ref unlike its document's
+                return self._ownership_of(owner_ref, owner)
+            if owner.ref.kind == "group":
+                parents = [EntityRef.parse(t) for t in sorted(targets["childOf"])]
+                chain = self._chain(owner.ref, parents)
+                people = [_entity(docs[m]) for m in members if m in docs]
+                people.sort(key=lambda u: u.display_name.lower())
+                return Ownership(owner_ref, owner, tuple(chain), tuple(people))
+            groups = tuple(EntityRef.parse(t) for t in sorted(targets["memberOf"]))
+            return Ownership(owner_ref, owner, groups=groups)
+
+    def _ownership_of(self, owner_ref: EntityRef, owner: Entity) -> Ownership:
         if owner.ref.kind == "group":
             chain, members = self.parent_chain(owner.ref), self.members(owner.ref)
-            return Ownership(owners[0], owner, tuple(chain), tuple(members))
-        return Ownership(owners[0], owner, groups=tuple(self.related(owner.ref, "memberOf")))
+            return Ownership(owner_ref, owner, tuple(chain), tuple(members))
+        return Ownership(owner_ref, owner, groups=tuple(self.related(owner.ref, "memberOf")))
+
+    def _chain(self, group: EntityRef, parents: list[EntityRef]) -> list[EntityRef]:
+        """``parent_chain(group)``, its nearest ``parents`` already read."""
+        chain: list[EntityRef] = []
+        seen = {group}
+        while parents and parents[0] not in seen:
+            current = parents[0]
+            seen.add(current)
+            chain.append(current)
+            parents = self.related(current, "childOf")
+        return chain
 
     def holdings(self, ref: EntityRef | str) -> Holdings:
         """What ``ref`` owns directly, and its members (a Group) or groups (a User)."""
-        owned = self.get_many(self.related(ref, "ownerOf"))
-        if EntityRef.parse(str(ref)).kind == "group":
-            return Holdings(owned, members=tuple(self.members(ref)))
-        return Holdings(owned, groups=tuple(self.related(ref, "memberOf")))
+        with self.rows.reading():
+            owned = self.get_many(self.related(ref, "ownerOf"))
+            if EntityRef.parse(str(ref)).kind == "group":
+                return Holdings(owned, members=tuple(self.members(ref)))
+            return Holdings(owned, groups=tuple(self.related(ref, "memberOf")))
 
     def users_by_email(self, email: str) -> list[Entity]:
         """Users whose ``spec.profile.email`` is ``email`` (case-insensitive)."""

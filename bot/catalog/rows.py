@@ -81,6 +81,11 @@ class CatalogRows(Protocol):
         ``with rows.names() as snapshot:`` (the names are read while it is open)."""
         ...
 
+    def reading(self) -> AbstractContextManager[None]:
+        """``with rows.reading(): ...``: the reads inside, in this thread, share one connection
+        (one answer's several reads pay for one, not one each)."""
+        ...
+
     def exact_names(self, names: Sequence[str], ref: str | None) -> list[NameRow]:
         """Entities whose lower-cased name is one of ``names`` (lower-cased), or whose ref is
         ``ref``."""

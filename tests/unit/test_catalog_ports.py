@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from sqlalchemy import event
 
 from bot.app import App
 from bot.catalog.model import Entity, EntityRef
@@ -277,6 +278,34 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
         app.services.sync.run()
 
     yield Store("sql", app.services.catalog, change_sql)  # type: ignore[arg-type]
+
+
+async def test_whoowns_reads_a_group_owner_on_one_connection(
+    make_app: AppFactory, tmp_path: Path
+) -> None:
+    """/whoowns's ownership read and its resolution each take one connection and few
+    statements: the owner with its members in one read, one read per parent above the first."""
+    path = tmp_path / "catalog.yaml"
+    path.write_text(CATALOG)
+    app = make_app(sources=[{"type": "file", "name": "t", "target": str(path)}])
+    app.services.reader.index()
+    connections: list[object] = []
+    statements: list[str] = []
+    engine = app.db.engine
+    event.listen(engine, "checkout", lambda *a: connections.append(a[1]))
+    event.listen(engine, "before_cursor_execute", lambda *a: statements.append(a[2]))
+
+    found = await app.services.catalog.ownership("component:default/checkout-web")
+    assert [str(r) for r in found.parents] == ["group:default/team-a", "group:default/org"]
+    assert [m.name for m in found.members] == ["bruno"]
+    # ownedBy; the owner's childOf and hasMember; its document and its members'; the
+    # parents of team-a and of org.
+    assert len(connections) == 1 and len(statements) == 5
+    connections.clear()
+    statements.clear()
+    resolved, entity = await app.services.catalog.resolve_entity("checkout-web")
+    assert entity is not None and entity.ref == resolved.ref
+    assert len(connections) == 1 and len(statements) == 2  # the generation, the document
 
 
 def test_both_stores_implement_the_ports() -> None:

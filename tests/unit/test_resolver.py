@@ -291,3 +291,30 @@ def test_one_or_two_characters_get_suggestions_not_a_guess(demo_app: App) -> Non
     reply = ask(demo_app, "/whoowns a")
     assert reply.error
     assert not any("closest match" in note for note in reply.notes)
+
+
+# --- The index's shape at a million entities ----------------------------------------------
+
+
+def test_an_entry_keeps_no_ref_string_and_a_name_held_once_is_held_alone() -> None:
+    """A name one entity has is held as the entry itself, keyed by the name's own string
+    when it is lower case; a shared name holds a list; a ref is derived and looked up."""
+    api = INDEX.entry("api:default/payments-api")
+    assert api is not None and api.ref == "api:default/payments-api"
+    assert (
+        "ref" not in IndexEntry.__slots__ and api.namespace is INDEX.entry(PAYMENTS_API).namespace
+    )
+    ops = IndexEntry("component:ops/ledger-ops", "component", "Ledger-Ops", None)
+    index = NameIndex([ops, entry("component:default/ledger")])
+    assert index.by_name["ledger-ops"] is ops and isinstance(INDEX.by_name["payments-api"], list)
+    key = next(k for k in index.by_name if k == "ledger")
+    assert key is index.named("ledger")[0].name  # one string for the name and its key
+    assert ops.ref == "component:ops/ledger-ops" and "component:ops/ledger-ops" in index
+    assert index.entry("component:default/ledger-ops") is None and "nothing" not in index
+    assert [e.ref for e in index.entries()] == [
+        "component:ops/ledger-ops",
+        "component:default/ledger",
+    ]
+    assert len(INDEX) == 8 and len(list(INDEX.entries())) == 8
+    with pytest.raises(ValueError, match="is not the ref of"):
+        IndexEntry("component:default/other", "component", "ledger", None)

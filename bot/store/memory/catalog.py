@@ -171,6 +171,10 @@ class MemoryCatalogRows:
         ]
         yield NamesSnapshot(state.generation, names, people)
 
+    @contextmanager
+    def reading(self) -> Iterator[None]:
+        yield  # nothing to hold: every read is a look at the current state
+
     def exact_names(self, names: Sequence[str], ref: str | None) -> list[NameRow]:
         wanted = set(names)
         return [

@@ -7,10 +7,11 @@ Blocking, like every SQLAlchemy call: the readers built on it (``CatalogReader``
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 
-from sqlalchemy import ColumnElement, bindparam, func, or_, select
+from sqlalchemy import ColumnElement, Connection, bindparam, func, or_, select
 
 from bot.catalog.rows import DocumentRow, ListedEntity, NameRow, NamesSnapshot, SearchRow
 from bot.store.db import Database
@@ -29,6 +30,7 @@ _ALL_RELATIONS_OF = select(relations.c.source_ref, relations.c.type, relations.c
 )
 _NAMES = select(entities.c.ref, entities.c.kind, entities.c.name, entities.c.title)
 _DOCUMENTS = select(entities.c.ref, entities.c.data, entities.c.file, entities.c.line)
+_DOCUMENTS_OF = _DOCUMENTS.where(entities.c.ref.in_(bindparam("refs", expanding=True)))
 
 
 class SqlCatalogRows:
@@ -36,9 +38,33 @@ class SqlCatalogRows:
 
     def __init__(self, db: Database) -> None:
         self.db = db
+        self._held = threading.local()  # the connection of a ``reading()`` in this thread
+
+    @contextmanager
+    def reading(self) -> Iterator[None]:
+        if getattr(self._held, "conn", None) is not None:
+            yield  # already inside one: the outer one's connection serves
+            return
+        with self.db.engine.connect() as conn:
+            self._held.conn = conn
+            try:
+                yield
+            finally:
+                self._held.conn = None
+
+    @contextmanager
+    def _connect(self) -> Iterator[Connection]:
+        """The connection of this thread's ``reading()``, else one of its own."""
+        held: Connection | None = getattr(self._held, "conn", None)
+        if held is not None:
+            yield held
+            return
+        with self.db.engine.connect() as conn:
+            yield conn
 
     def generation(self) -> int:
-        return self.db.generation()
+        with self._connect() as conn:
+            return self.db.generation(conn)
 
     @contextmanager
     def names(self) -> Iterator[NamesSnapshot]:
@@ -57,17 +83,16 @@ class SqlCatalogRows:
         wanted: list[ColumnElement[bool]] = [func.lower(entities.c.name).in_(sorted(names))]
         if ref is not None:
             wanted.append(entities.c.ref == ref)
-        with self.db.engine.connect() as conn:
+        with self._connect() as conn:
             return [NameRow(*r) for r in conn.execute(_NAMES.where(or_(*wanted)))]
 
     def documents(self, refs: Sequence[str]) -> list[DocumentRow]:
         wanted = sorted(set(refs))
         out: list[DocumentRow] = []
-        with self.db.engine.connect() as conn:
+        with self._connect() as conn:
             for start in range(0, len(wanted), CHUNK):
                 chunk = wanted[start : start + CHUNK]
-                stmt = _DOCUMENTS.where(entities.c.ref.in_(chunk))
-                out.extend(DocumentRow(*r) for r in conn.execute(stmt))
+                out.extend(DocumentRow(*r) for r in conn.execute(_DOCUMENTS_OF, {"refs": chunk}))
         return out
 
     def documents_of_kind(self, kind: str, containing: str) -> list[DocumentRow]:
@@ -84,7 +109,7 @@ class SqlCatalogRows:
     ) -> list[tuple[str, str, str]]:
         wanted = sorted(set(refs))
         out: list[tuple[str, str, str]] = []
-        with self.db.engine.connect() as conn:
+        with self._connect() as conn:
             for start in range(0, len(wanted), CHUNK):
                 chunk = wanted[start : start + CHUNK]
                 if types:
