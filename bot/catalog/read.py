@@ -51,10 +51,11 @@ class IndexEntry:
     No ref string is kept: ``ref`` is derived from the kind, the namespace (one interned string
     per namespace) and the name, lower-cased, as the store writes it. Users and Groups carry
     their profile too (``PersonEntry``); every other entity answers ``None`` and ``()`` for it.
+    ``IndexEntry.of`` makes the most compact entry for a name (``SpokenName``).
     Read-only by convention; equal and hashed by value, like the frozen record it replaces.
     """
 
-    __slots__ = ("kind", "name", "namespace", "title")
+    __slots__ = ("_text", "kind", "namespace", "title")
     email: str | None = None  # spec.profile.email, lower-cased (Users and Groups)
     display: str | None = None  # spec.profile.displayName, when there is no title
     chat_ids: tuple[str, ...] = ()  # a User's chat user ids (slack.com/user-id...)
@@ -67,8 +68,24 @@ class IndexEntry:
         namespace = sys.intern(namespace)  # one string per namespace, not one per entity
         self.namespace = namespace
         self.kind = kind
-        self.name = name
+        self._text = name
         self.title = title
+
+    @staticmethod
+    def of(ref: str, kind: str, name: str, title: str | None) -> IndexEntry:
+        """The entry for a name, as compact as it can be: a lower-case name of words joined by
+        single dashes (most of a catalog's) is held as its fuzzy choice (``SpokenName``)."""
+        spoken = utils.default_process(name)
+        if spoken.replace(" ", "-") != name:
+            return IndexEntry(ref, kind, name, title)
+        entry = SpokenName(ref, kind, name, title)
+        entry._text = spoken
+        return entry
+
+    @property
+    def name(self) -> str:
+        """The name as written."""
+        return self._text
 
     @property
     def ref(self) -> str:
@@ -94,6 +111,18 @@ class IndexEntry:
         )
         shown = f"{self.ref!r}, {self.kind!r}, {self.name!r}, {self.title!r}{person}"
         return f"{type(self).__name__}({shown})"
+
+
+class SpokenName(IndexEntry):
+    """An entry whose name is its fuzzy choice (``utils.default_process``) with dashes for the
+    spaces: ``payments-api`` is held as ``payments api``, one string for the name, its fuzzy
+    choice and its key in ``NameIndex.by_name`` (a million names at Spotify's scale)."""
+
+    __slots__ = ()
+
+    @property
+    def name(self) -> str:
+        return self._text.replace(" ", "-")
 
 
 class PersonEntry(IndexEntry):
@@ -212,8 +241,9 @@ class NameIndex:
     """Every entity's ref, name and title, for resolution and suggestions.
 
     Compact for a million entities: an entity is one ``IndexEntry`` (no ref string), found by
-    its lower-cased name in ``by_name`` (the name itself is the key when already lower case),
-    which holds the entry itself unless several entities share the name; a ref is looked up
+    its lower-cased name through ``by_name``, keyed by the name's fuzzy choice (one string for
+    both, and for a ``SpokenName`` its name too), which holds the entry itself unless several
+    entities share the key (``named`` keeps those of the exact name); a ref is looked up
     through its name (``entry``, ``in``). Every table hangs from an attribute, so that a
     replaced index is freed in steps (``release_in_steps``).
     """
@@ -237,16 +267,19 @@ class NameIndex:
         for row in rows:
             count += 1
             name = row.name
-            key = name.lower()
-            if key == name:
-                key = name  # the name's own string, not an equal copy
+            if type(row) is SpokenName:
+                name_key = key = row._text  # one string: the name, its choice, its key
+            else:
+                name_key = process_text(name)
+                key = process_text(name.lower())
+                if key == name_key:
+                    key = name_key
             _add(by_name, key, row)
             if row.email:
                 self.by_email[row.email.lower()].append(row)
             for chat_id in row.chat_ids:
                 self.by_chat_id[chat_id].append(row)
             max_words = max(max_words, len(name.split()))
-            name_key = process_text(name)
             choices.append(name_key)
             choice_entries.append(row)
             title, display = row.title, row.display
@@ -258,7 +291,7 @@ class NameIndex:
                     continue
                 max_words = max(max_words, len(text.split()))
                 title_norm = _norm(text)
-                _add(by_title, key if title_norm == key else title_norm, row)
+                _add(by_title, title_norm, row)
                 title_key = process_text(text)
                 if title_key not in keys:
                     keys.append(title_key)
@@ -284,7 +317,7 @@ class NameIndex:
     def entry(self, ref: str) -> IndexEntry | None:
         """The entity whose lower-cased ref is ``ref``; None if there is none."""
         name = ref.rpartition("/")[2]
-        for entry in _held(self.by_name, name):
+        for entry in self.named(name):
             if entry.ref == ref:
                 return entry
         return None
@@ -299,7 +332,12 @@ class NameIndex:
 
     def named(self, name: str) -> list[IndexEntry]:
         """The entities whose name, lower-cased, is ``name``."""
-        return _held(self.by_name, name)
+        held = self.by_name.get(utils.default_process(name))
+        if held is None:
+            return []
+        if not isinstance(held, list):
+            return [held] if held.name.lower() == name else []
+        return [e for e in held if e.name.lower() == name]
 
     def titled(self, title: str) -> list[IndexEntry]:
         """The entities with the title or display name ``title`` (as ``_norm`` writes it)."""
@@ -685,7 +723,7 @@ def _person_facts(data: str) -> PersonFacts:
 def _entry(row: NameRow, facts: PersonFacts | None) -> IndexEntry:
     kind = sys.intern(row.kind)  # one string per kind, not one per entity
     if facts is None:
-        return IndexEntry(row.ref, kind, row.name, row.title)
+        return IndexEntry.of(row.ref, kind, row.name, row.title)
     shown, email, ids = facts
     # The profile's display name is the name shown when there is no title: typed exactly, it
     # names the entity; behind a title ("Payments" for "Payments Team") it is not a name.
