@@ -281,13 +281,13 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
 
 
 async def test_whoowns_reads_a_group_owner_on_one_connection(
-    make_app: AppFactory, tmp_path: Path
+    make_app: AppFactory, tmp_path: Path, db_url: str
 ) -> None:
     """/whoowns's ownership read and its resolution each take one connection and few
     statements: the owner with its members in one read, one read per parent above the first."""
     path = tmp_path / "catalog.yaml"
     path.write_text(CATALOG)
-    app = make_app(sources=[{"type": "file", "name": "t", "target": str(path)}])
+    app = make_app(sources=[{"type": "file", "name": "t", "target": str(path)}], db_url=db_url)
     app.services.reader.index()
     connections: list[object] = []
     statements: list[str] = []
