@@ -417,14 +417,17 @@ class Terminal:
         index = self.app.services.reader.index()
         if self._names is None or self._names[0] != id(index):
             shown: dict[str, str] = {}
-            for entry in index.by_ref.values():
+            for entry in index.entries():
                 shown.setdefault(entry.name.lower(), entry.name)
             keys = sorted(shown)
             self._names = (id(index), keys, [shown[k] for k in keys])
         _, keys, names = self._names
         needle = text.lower()
         if ":" in needle:  # a ref: kind:namespace/name
-            refs = sorted(r for r in index.by_ref if r.startswith(needle))
+            kind = needle.partition(":")[0]
+            refs = sorted(
+                ref for e in index.entries() if e.kind == kind and (ref := e.ref).startswith(needle)
+            )
             return refs[:limit]
         start = bisect.bisect_left(keys, needle)
         out: list[str] = []

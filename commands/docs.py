@@ -93,13 +93,13 @@ def _exact_refs(index: NameIndex, text: str) -> list[str]:
             ref = str(EntityRef.parse(text))
         except CatalogError:
             ref = ""
-        if ref in index.by_ref:
+        if ref in index:
             return [ref]
     dashed = re.sub(r"[\s_]+", "-", text.strip().lower())
     hits = [
-        *index.by_name.get(text.lower(), []),
-        *index.by_title.get(dashed, []),
-        *index.by_name.get(dashed, []),
+        *index.named(text.lower()),
+        *index.titled(dashed),
+        *index.named(dashed),
     ]
     rank = {kind: i for i, kind in enumerate(KIND_PRIORITY)}
     ordered = sorted(dict.fromkeys(hits), key=lambda e: rank.get(e.kind, 99))

@@ -300,7 +300,7 @@ class DiscordAdapter:
         if current.strip():
             entries = [e for e, _ in index.suggest(current, wanted, limit=25)]
         else:
-            pool = [e for e in index.by_ref.values() if not wanted or e.kind in wanted]
+            pool = [e for e in index.entries() if not wanted or e.kind in wanted]
             entries = sorted(pool, key=_browse_order)[:25]
         return [app_commands.Choice(name=_choice_name(e), value=_choice_value(e)) for e in entries]
 
@@ -421,7 +421,7 @@ class DiscordAdapter:
         try:
             pool = [
                 e
-                for e in self.app.services.reader.index().by_ref.values()
+                for e in self.app.services.reader.index().entries()
                 if not kinds or e.kind in kinds
             ]
         except Exception:

@@ -835,7 +835,7 @@ class SlackAdapter:
     def _suggest(self, query: str, kinds: tuple[str, ...]) -> list[Any]:
         index = self.app.services.reader.index()
         found = [entry for entry, _ in index.suggest(query, kinds, limit=render.SUGGESTIONS)]
-        exact = index.by_ref.get(query.strip().lower())
+        exact = index.entry(query.strip().lower())
         if exact is not None and (not kinds or exact.kind in kinds) and exact not in found:
             found.insert(0, exact)
         return found

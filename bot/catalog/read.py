@@ -16,7 +16,7 @@ import sys
 import threading
 import time
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
@@ -45,17 +45,106 @@ MAX_QUERY_CHARS = 256
 KIND_PRIORITY = ("component", "api", "resource", "system", "domain", "group", "user", "template")
 
 
-@dataclass(frozen=True, slots=True)
 class IndexEntry:
-    """One entity in the name index (a million of them at Spotify's scale: slots, no dict)."""
+    """One entity in the name index (a million of them at Spotify's scale: four slots).
 
-    ref: str
-    kind: str
-    name: str
-    title: str | None  # metadata.title
+    No ref string is kept: ``ref`` is derived from the kind, the namespace (one interned string
+    per namespace) and the name, lower-cased, as the store writes it. Users and Groups carry
+    their profile too (``PersonEntry``); every other entity answers ``None`` and ``()`` for it.
+    ``IndexEntry.of`` makes the most compact entry for a name (``SpokenName``).
+    Read-only by convention; equal and hashed by value, like the frozen record it replaces.
+    """
+
+    __slots__ = ("_text", "kind", "namespace", "title")
     email: str | None = None  # spec.profile.email, lower-cased (Users and Groups)
     display: str | None = None  # spec.profile.displayName, when there is no title
     chat_ids: tuple[str, ...] = ()  # a User's chat user ids (slack.com/user-id...)
+
+    def __init__(self, ref: str, kind: str, name: str, title: str | None) -> None:
+        kind_part, colon, rest = ref.partition(":")
+        namespace, slash, lowered = rest.rpartition("/")
+        if kind_part != kind or not colon or not slash or not namespace or lowered != name.lower():
+            raise ValueError(f"{ref!r} is not the ref of {kind} {name!r}")
+        namespace = sys.intern(namespace)  # one string per namespace, not one per entity
+        self.namespace = namespace
+        self.kind = kind
+        self._text = name
+        self.title = title
+
+    @staticmethod
+    def of(ref: str, kind: str, name: str, title: str | None) -> IndexEntry:
+        """The entry for a name, as compact as it can be: a lower-case name of words joined by
+        single dashes (most of a catalog's) is held as its fuzzy choice (``SpokenName``)."""
+        spoken = utils.default_process(name)
+        if spoken.replace(" ", "-") != name:
+            return IndexEntry(ref, kind, name, title)
+        entry = SpokenName(ref, kind, name, title)
+        entry._text = spoken
+        return entry
+
+    @property
+    def name(self) -> str:
+        """The name as written."""
+        return self._text
+
+    @property
+    def ref(self) -> str:
+        """The lower-cased ``kind:namespace/name``."""
+        return f"{self.kind}:{self.namespace}/{self.name.lower()}"
+
+    def _key(self) -> tuple[object, ...]:
+        return (self.ref, self.kind, self.name, self.title, self.email, self.display, self.chat_ids)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, IndexEntry):
+            return NotImplemented
+        return self is other or self._key() == other._key()
+
+    def __hash__(self) -> int:
+        return hash(self._key())
+
+    def __repr__(self) -> str:
+        person = (
+            f", {self.email!r}, {self.display!r}, {self.chat_ids!r}"
+            if self.email or self.display or self.chat_ids
+            else ""
+        )
+        shown = f"{self.ref!r}, {self.kind!r}, {self.name!r}, {self.title!r}{person}"
+        return f"{type(self).__name__}({shown})"
+
+
+class SpokenName(IndexEntry):
+    """An entry whose name is its fuzzy choice (``utils.default_process``) with dashes for the
+    spaces: ``payments-api`` is held as ``payments api``, one string for the name, its fuzzy
+    choice and its key in ``NameIndex.by_name`` (a million names at Spotify's scale)."""
+
+    __slots__ = ()
+
+    @property
+    def name(self) -> str:
+        return self._text.replace(" ", "-")
+
+
+class PersonEntry(IndexEntry):
+    """A User or Group in the name index: its profile's email and display name, and a User's
+    chat user ids."""
+
+    __slots__ = ("chat_ids", "display", "email")
+
+    def __init__(
+        self,
+        ref: str,
+        kind: str,
+        name: str,
+        title: str | None,
+        email: str | None = None,
+        display: str | None = None,
+        chat_ids: tuple[str, ...] = (),
+    ) -> None:
+        super().__init__(ref, kind, name, title)
+        self.email = email
+        self.display = display
+        self.chat_ids = chat_ids
 
 
 @dataclass(frozen=True)
@@ -128,13 +217,42 @@ def _kind_then_name(e: IndexEntry) -> tuple[int, str]:
     return (KIND_PRIORITY.index(e.kind) if e.kind in KIND_PRIORITY else 99, e.name)
 
 
+Held = IndexEntry | list[IndexEntry]  # one entry, or the several that share a key
+
+
+def _add(table: dict[str, Held], key: str, entry: IndexEntry) -> None:
+    held = table.get(key)
+    if held is None:
+        table[key] = entry  # most keys name one entity: no list for it
+    elif isinstance(held, list):
+        held.append(entry)
+    else:
+        table[key] = [held, entry]
+
+
+def _held(table: dict[str, Held], key: str) -> list[IndexEntry]:
+    held = table.get(key)
+    if held is None:
+        return []
+    return list(held) if isinstance(held, list) else [held]
+
+
 class NameIndex:
-    """Every entity's ref, name and title, for resolution and suggestions."""
+    """Every entity's ref, name and title, for resolution and suggestions.
+
+    Compact for a million entities: an entity is one ``IndexEntry`` (no ref string), found by
+    its lower-cased name through ``by_name``, keyed by the name's fuzzy choice (one string for
+    both, and for a ``SpokenName`` its name too), which holds the entry itself unless several
+    entities share the key (``named`` keeps those of the exact name); a ref is looked up
+    through its name (``entry``, ``in``). Every table hangs from an attribute, so that a
+    replaced index is freed in steps (``release_in_steps``).
+    """
 
     def __init__(self, rows: Iterable[IndexEntry], full_scan_max: int = FULL_SCAN_MAX) -> None:
-        self.by_ref: dict[str, IndexEntry] = {}
-        self.by_name: dict[str, list[IndexEntry]] = defaultdict(list)
-        self.by_title: dict[str, list[IndexEntry]] = defaultdict(list)
+        by_name: dict[str, Held] = {}
+        by_title: dict[str, Held] = {}
+        self.by_name = by_name
+        self.by_title = by_title
         # Fuzzy choices are processed once here (not on every query) and deduplicated: a title
         # is usually the name in other clothes ("Payments API" ~ "payments-api").
         self.choices: list[str] = []
@@ -142,30 +260,45 @@ class NameIndex:
         self.by_email: dict[str, list[IndexEntry]] = defaultdict(list)
         self.by_chat_id: dict[str, list[IndexEntry]] = defaultdict(list)
         self.max_words = 1  # the most words in one name or title (bounds a leading-name scan)
+        choices, choice_entries = self.choices, self.choice_entries
+        process_text = utils.default_process
+        count = 0
+        max_words = 1
         for row in rows:
-            self.by_ref[row.ref] = row
-            self.by_name[row.name.lower()].append(row)
+            count += 1
+            name = row.name
+            if type(row) is SpokenName:
+                name_key = key = row._text  # one string: the name, its choice, its key
+            else:
+                name_key = process_text(name)
+                key = process_text(name.lower())
+                if key == name_key:
+                    key = name_key
+            _add(by_name, key, row)
             if row.email:
                 self.by_email[row.email.lower()].append(row)
             for chat_id in row.chat_ids:
                 self.by_chat_id[chat_id].append(row)
-            self.max_words = max(
-                self.max_words,
-                len(row.name.split()),
-                len((row.title or "").split()),
-                len((row.display or "").split()),
-            )
-            name_key = utils.default_process(row.name)
-            self.choices.append(name_key)
-            self.choice_entries.append(row)
-            keys = {name_key}
-            for title in dict.fromkeys(t for t in (row.title, row.display) if t):
-                self.by_title[_norm(title)].append(row)
-                title_key = utils.default_process(title)
+            max_words = max(max_words, len(name.split()))
+            choices.append(name_key)
+            choice_entries.append(row)
+            title, display = row.title, row.display
+            if title is None and display is None:
+                continue
+            keys = [name_key]
+            for text in (title,) if display == title else (title, display):
+                if not text:
+                    continue
+                max_words = max(max_words, len(text.split()))
+                title_norm = _norm(text)
+                _add(by_title, title_norm, row)
+                title_key = process_text(text)
                 if title_key not in keys:
-                    keys.add(title_key)
-                    self.choices.append(title_key)
-                    self.choice_entries.append(row)
+                    keys.append(title_key)
+                    choices.append(title_key)
+                    choice_entries.append(row)
+        self.max_words = max_words
+        self._count = count
         self._kind_choices: dict[tuple[str, ...], tuple[list[str], list[IndexEntry]]] = {}
         self._sorted: dict[tuple[str, ...], list[tuple[str, int]]] = {}
         # Too many choices to score each for a misspelt name: where to look, built here (in
@@ -175,7 +308,40 @@ class NameIndex:
         )
 
     def __len__(self) -> int:
-        return len(self.by_ref)
+        return self._count
+
+    def __contains__(self, ref: object) -> bool:
+        """Is ``ref`` (a lower-cased ``kind:namespace/name``) in the index?"""
+        return isinstance(ref, str) and self.entry(ref) is not None
+
+    def entry(self, ref: str) -> IndexEntry | None:
+        """The entity whose lower-cased ref is ``ref``; None if there is none."""
+        name = ref.rpartition("/")[2]
+        for entry in self.named(name):
+            if entry.ref == ref:
+                return entry
+        return None
+
+    def entries(self) -> Iterator[IndexEntry]:
+        """Every entity, each once, in the order they were indexed."""
+        last: IndexEntry | None = None
+        for entry in self.choice_entries:  # an entity's name, then its titles, side by side
+            if entry is not last:
+                last = entry
+                yield entry
+
+    def named(self, name: str) -> list[IndexEntry]:
+        """The entities whose name, lower-cased, is ``name``."""
+        held = self.by_name.get(utils.default_process(name))
+        if held is None:
+            return []
+        if not isinstance(held, list):
+            return [held] if held.name.lower() == name else []
+        return [e for e in held if e.name.lower() == name]
+
+    def titled(self, title: str) -> list[IndexEntry]:
+        """The entities with the title or display name ``title`` (as ``_norm`` writes it)."""
+        return _held(self.by_title, title)
 
     def _filtered(self, kinds: tuple[str, ...]) -> tuple[list[str], list[IndexEntry]]:
         if not kinds:
@@ -221,7 +387,7 @@ class NameIndex:
             except CatalogError:
                 ref = None
             missing_ref = ref
-            if ref is not None and str(ref) in self.by_ref:
+            if ref is not None and str(ref) in self:
                 if wanted and ref.kind not in wanted:
                     raise NotFound(
                         f"{query} is a {ref.kind}, but this command takes {' or '.join(wanted)}"
@@ -230,28 +396,22 @@ class NameIndex:
         # namespace/name without kind
         if "/" in query and ":" not in query and " " not in query:
             ns, _, name = query.lower().partition("/")
-            hits = [
-                e for e in self.by_name.get(name, []) if e.ref.split(":", 1)[1] == f"{ns}/{name}"
-            ]
+            hits = [e for e in self.named(name) if e.ref.split(":", 1)[1] == f"{ns}/{name}"]
             picked = self._pick(hits, wanted, query)
             if picked is not None:
                 return Resolution(EntityRef.parse(picked.ref), "name", query)
         # 2. exact name, 3. title (or the name with spaces for dashes)
         for how, table, key in (
-            ("name", self.by_name, query.lower()),
-            ("title", self.by_title, _norm(query)),
-            ("name", self.by_name, _norm(query)),
+            ("name", self.named, query.lower()),
+            ("title", self.titled, _norm(query)),
+            ("name", self.named, _norm(query)),
         ):
-            picked = self._pick(table.get(key, []), wanted, query)
+            picked = self._pick(table(key), wanted, query)
             if picked is not None:
                 return Resolution(EntityRef.parse(picked.ref), how, query)
         if missing_ref is not None:
             # A ref names one entity exactly; nearby names, not a fuzzy match on "kind:ns/".
-            same = [
-                e.ref
-                for e in self.by_name.get(missing_ref.name, [])
-                if not wanted or e.kind in wanted
-            ]
+            same = [e.ref for e in self.named(missing_ref.name) if not wanted or e.kind in wanted]
             near = [e.ref for e, _ in self.suggest(missing_ref.name, wanted)]
             raise NotFound(
                 f"There is no {missing_ref} in the catalog.",
@@ -317,8 +477,8 @@ class NameIndex:
             users = [
                 e
                 for e in (
-                    *self.by_name.get(handle.lower(), []),
-                    *self.by_title.get(_norm(handle), []),
+                    *self.named(handle.lower()),
+                    *self.titled(_norm(handle)),
                 )
                 if e.kind == "user"
             ]
@@ -563,12 +723,12 @@ def _person_facts(data: str) -> PersonFacts:
 def _entry(row: NameRow, facts: PersonFacts | None) -> IndexEntry:
     kind = sys.intern(row.kind)  # one string per kind, not one per entity
     if facts is None:
-        return IndexEntry(row.ref, kind, row.name, row.title)
+        return IndexEntry.of(row.ref, kind, row.name, row.title)
     shown, email, ids = facts
     # The profile's display name is the name shown when there is no title: typed exactly, it
     # names the entity; behind a title ("Payments" for "Payments Team") it is not a name.
     display = None if row.title else shown
-    return IndexEntry(row.ref, kind, row.name, row.title, email, display, ids)
+    return PersonEntry(row.ref, kind, row.name, row.title, email, display, ids)
 
 
 # A catalog this large makes an index worth taking out of the cyclic collector's sight.
@@ -789,9 +949,11 @@ class CatalogReader:
         self._names.refresh()
 
     def _build(self) -> tuple[int, NameIndex]:
-        snapshot = self.rows.names()
-        people = {r.ref: _person_facts(r.data) for r in snapshot.people}
-        return snapshot.generation, NameIndex(_entry(r, people.get(r.ref)) for r in snapshot.names)
+        with self.rows.names() as snapshot:
+            people = {r.ref: _person_facts(r.data) for r in snapshot.people}
+            del snapshot.people[:]  # the documents are read: free them before the names come
+            index = NameIndex(_entry(r, people.get(r.ref)) for r in snapshot.names)
+            return snapshot.generation, index
 
     def resolve(self, text: str, kinds: Sequence[str] = ()) -> Resolution:
         if self._index is None and not self._exact_tried:
@@ -807,8 +969,9 @@ class CatalogReader:
         self, text: str, kinds: Sequence[str] = ()
     ) -> tuple[Resolution, Entity | None]:
         """``resolve``, and the entity it names (None: removed by a sync since the index)."""
-        found = self.resolve(text, kinds)
-        return found, self.get(found.ref)
+        with self.rows.reading():  # the generation check and the document: one connection
+            found = self.resolve(text, kinds)
+            return found, self.get(found.ref)
 
     def _exact(self, text: str, kinds: Sequence[str]) -> Resolution | None:
         """An exact ref or name, from the store without building the name index (about a
@@ -869,24 +1032,66 @@ class CatalogReader:
         return sorted(found.values(), key=lambda u: u.display_name.lower())
 
     def ownership(self, ref: EntityRef | str) -> Ownership:
-        """Who owns ``ref``: its owner, and the owner's parents and members or groups."""
-        owners = self.related(ref, "ownedBy")
-        if not owners:
-            return Ownership()
-        owner = self.get(owners[0])
-        if owner is None:
-            return Ownership(owners[0])
+        """Who owns ``ref``: its owner, and the owner's parents and members or groups.
+
+        Read on one connection: the owner's relations (parents, members or groups) before its
+        document, so that the owner and a Group's members come in one read; then one read per
+        level of parents above the first.
+        """
+        with self.rows.reading():
+            owners = self.related(ref, "ownedBy")
+            if not owners:
+                return Ownership()
+            owner_ref = owners[0]
+            key = str(owner_ref).lower()
+            wanted = ("childOf", "hasMember") if owner_ref.kind == "group" else ("memberOf",)
+            pairs = self.rows.relation_pairs([key], wanted)
+            targets: dict[str, set[str]] = {t: set() for t in wanted}
+            for _source, rel_type, target in pairs:
+                targets[rel_type].add(target)
+            members = sorted(
+                {str(EntityRef.parse(t)).lower() for t in targets.get("hasMember", ())}
+            )
+            docs = {row.ref: row for row in self.rows.documents([key, *members])}
+            row = docs.get(key)
+            if row is None:
+                return Ownership(owner_ref)
+            owner = _entity(row)
+            if owner.ref.kind != owner_ref.kind:  # a stored ref unlike its document's
+                return self._ownership_of(owner_ref, owner)
+            if owner.ref.kind == "group":
+                parents = [EntityRef.parse(t) for t in sorted(targets["childOf"])]
+                chain = self._chain(owner.ref, parents)
+                people = [_entity(docs[m]) for m in members if m in docs]
+                people.sort(key=lambda u: u.display_name.lower())
+                return Ownership(owner_ref, owner, tuple(chain), tuple(people))
+            groups = tuple(EntityRef.parse(t) for t in sorted(targets["memberOf"]))
+            return Ownership(owner_ref, owner, groups=groups)
+
+    def _ownership_of(self, owner_ref: EntityRef, owner: Entity) -> Ownership:
         if owner.ref.kind == "group":
             chain, members = self.parent_chain(owner.ref), self.members(owner.ref)
-            return Ownership(owners[0], owner, tuple(chain), tuple(members))
-        return Ownership(owners[0], owner, groups=tuple(self.related(owner.ref, "memberOf")))
+            return Ownership(owner_ref, owner, tuple(chain), tuple(members))
+        return Ownership(owner_ref, owner, groups=tuple(self.related(owner.ref, "memberOf")))
+
+    def _chain(self, group: EntityRef, parents: list[EntityRef]) -> list[EntityRef]:
+        """``parent_chain(group)``, its nearest ``parents`` already read."""
+        chain: list[EntityRef] = []
+        seen = {group}
+        while parents and parents[0] not in seen:
+            current = parents[0]
+            seen.add(current)
+            chain.append(current)
+            parents = self.related(current, "childOf")
+        return chain
 
     def holdings(self, ref: EntityRef | str) -> Holdings:
         """What ``ref`` owns directly, and its members (a Group) or groups (a User)."""
-        owned = self.get_many(self.related(ref, "ownerOf"))
-        if EntityRef.parse(str(ref)).kind == "group":
-            return Holdings(owned, members=tuple(self.members(ref)))
-        return Holdings(owned, groups=tuple(self.related(ref, "memberOf")))
+        with self.rows.reading():
+            owned = self.get_many(self.related(ref, "ownerOf"))
+            if EntityRef.parse(str(ref)).kind == "group":
+                return Holdings(owned, members=tuple(self.members(ref)))
+            return Holdings(owned, groups=tuple(self.related(ref, "memberOf")))
 
     def users_by_email(self, email: str) -> list[Entity]:
         """Users whose ``spec.profile.email`` is ``email`` (case-insensitive)."""

@@ -13,6 +13,7 @@ the reader's work, so that every store hands over the same thing.
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import NamedTuple, Protocol
 
@@ -46,10 +47,14 @@ class SearchRow(NamedTuple):
 @dataclass(frozen=True)
 class NamesSnapshot:
     """Every entity's names, and the documents of Users and Groups (profiles, chat ids), read
-    at catalog ``generation``."""
+    at catalog ``generation``.
+
+    ``names`` is streamed (read once, inside the ``with`` that ``CatalogRows.names`` opens): a
+    million rows held in a list would cost the name index's build more than the index.
+    """
 
     generation: int
-    names: list[NameRow]
+    names: Iterator[NameRow]
     people: list[DocumentRow]
 
 
@@ -71,8 +76,14 @@ class CatalogRows(Protocol):
         """The catalog generation: changes whenever a sync changed what is stored."""
         ...
 
-    def names(self) -> NamesSnapshot:
-        """Every entity's names (and the Users' and Groups' documents), at one generation."""
+    def names(self) -> AbstractContextManager[NamesSnapshot]:
+        """Every entity's names (and the Users' and Groups' documents), at one generation:
+        ``with rows.names() as snapshot:`` (the names are read while it is open)."""
+        ...
+
+    def reading(self) -> AbstractContextManager[None]:
+        """``with rows.reading(): ...``: the reads inside, in this thread, share one connection
+        (one answer's several reads pay for one, not one each)."""
         ...
 
     def exact_names(self, names: Sequence[str], ref: str | None) -> list[NameRow]:

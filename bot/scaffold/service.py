@@ -887,7 +887,7 @@ class Scaffolder:
         return f"{run.answers.name} did not appear in the catalog after syncing it: {why}"
 
     def _new_entity(self, name: str) -> Entity | None:
-        hits = self.catalog.index().by_name.get(name.lower(), [])
+        hits = self.catalog.index().named(name.lower())
         if not hits:
             return None
         return self.catalog.get(hits[0].ref)

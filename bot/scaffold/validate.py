@@ -268,7 +268,7 @@ def _text_problem(
 
 
 def _name_taken(name: str, catalog: CatalogReader) -> str | None:
-    hits = catalog.index().by_name.get(name.lower(), [])
+    hits = catalog.index().named(name.lower())
     if hits:
         refs = ", ".join(h.ref for h in hits[:3])
         return f"“{name}” is taken: {refs} is already in the catalog"

@@ -356,9 +356,7 @@ async def test_every_registry_command_answers_through_its_slash_command(
                     continue
                 if source.kind == "entity":
                     pool = sorted(
-                        e.ref
-                        for e in index.by_ref.values()
-                        if not source.kinds or e.kind in source.kinds
+                        e.ref for e in index.entries() if not source.kinds or e.kind in source.kinds
                     )
                     options[param.name] = pool[0]
                 else:

@@ -670,7 +670,7 @@ async def test_a_push_failure_leaves_no_catalog_entry(
     assert "– registration: not started" in text
     assert "(nothing was registered in the catalog)" in text
     assert (await aask(app, "/whoowns doomed-api")).error
-    assert app.services.reader.index().by_name.get("doomed-api") is None
+    assert app.services.reader.index().named("doomed-api") == []
     [entry] = await app.services.audit.entries()
     assert entry.result == "failed" and entry.message and entry.message.startswith("push failed")
     assert list(private_tmp.iterdir()) == []

@@ -399,9 +399,7 @@ def test_every_change_bumps_the_generation_the_name_index_follows(
     app = make_app(sources=[{"type": "file", "name": "r", "target": str(root / "all.yaml")}],
                    db_url=db_url)  # fmt: skip
     before = app.db.generation()
-    assert before >= 1 and [e.name for e in app.services.reader.index().by_ref.values()] == [
-        "first"
-    ]
+    assert before >= 1 and [e.name for e in app.services.reader.index().entries()] == ["first"]
     doc["metadata"]["name"] = "second"
     (root / "all.yaml").write_text(yaml.safe_dump(doc))
     app.services.sync.run()

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from sqlalchemy import event
 
 from bot.app import App
 from bot.catalog.model import Entity, EntityRef
@@ -259,7 +260,9 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
         def change_memory(text: str) -> None:
             wanted = _entities(text)
             keep = {str(e.ref) for e in wanted}
-            memory.remove(*(r.ref for r in memory.rows.names().names if r.ref not in keep))
+            with memory.rows.names() as snapshot:
+                gone = [r.ref for r in snapshot.names if r.ref not in keep]
+            memory.remove(*gone)
             memory.put(*wanted)
 
         yield Store("memory", memory, change_memory)  # type: ignore[arg-type]
@@ -275,6 +278,34 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
         app.services.sync.run()
 
     yield Store("sql", app.services.catalog, change_sql)  # type: ignore[arg-type]
+
+
+async def test_whoowns_reads_a_group_owner_on_one_connection(
+    make_app: AppFactory, tmp_path: Path, db_url: str
+) -> None:
+    """/whoowns's ownership read and its resolution each take one connection and few
+    statements: the owner with its members in one read, one read per parent above the first."""
+    path = tmp_path / "catalog.yaml"
+    path.write_text(CATALOG)
+    app = make_app(sources=[{"type": "file", "name": "t", "target": str(path)}], db_url=db_url)
+    app.services.reader.index()
+    connections: list[object] = []
+    statements: list[str] = []
+    engine = app.db.engine
+    event.listen(engine, "checkout", lambda *a: connections.append(a[1]))
+    event.listen(engine, "before_cursor_execute", lambda *a: statements.append(a[2]))
+
+    found = await app.services.catalog.ownership("component:default/checkout-web")
+    assert [str(r) for r in found.parents] == ["group:default/team-a", "group:default/org"]
+    assert [m.name for m in found.members] == ["bruno"]
+    # ownedBy; the owner's childOf and hasMember; its document and its members'; the
+    # parents of team-a and of org.
+    assert len(connections) == 1 and len(statements) == 5
+    connections.clear()
+    statements.clear()
+    resolved, entity = await app.services.catalog.resolve_entity("checkout-web")
+    assert entity is not None and entity.ref == resolved.ref
+    assert len(connections) == 1 and len(statements) == 2  # the generation, the document
 
 
 def test_both_stores_implement_the_ports() -> None:
@@ -307,9 +338,8 @@ async def test_names_resolve_by_ref_name_title_email_chat_id_and_typo(store: Sto
     with pytest.raises((NotFound, Ambiguous)):
         await catalog.resolve("zzzzqqqq")
     names = await catalog.names()
-    assert len(names) == 13 and names.by_ref["user:default/ana.silva"].email == (
-        "ana.silva@example.com"
-    )
+    ana = names.entry("user:default/ana.silva")
+    assert len(names) == 13 and ana is not None and ana.email == "ana.silva@example.com"
 
 
 async def test_entities_by_ref_email_and_annotation(store: Store) -> None:
@@ -470,7 +500,7 @@ async def test_a_change_is_seen_by_every_read_and_index(store: Store) -> None:
         "  owner: team-b\n  system: payments", "  owner: team-a\n  system: payments"
     )
     store.change(changed + BILLING)
-    assert "component:default/billing" in (await catalog.names()).by_ref
+    assert "component:default/billing" in (await catalog.names())
     assert await catalog.names() is not names and await catalog.search_index() is not index
     assert str((await catalog.resolve("billing")).ref) == "component:default/billing"
     assert (await catalog.search(parse_query("billing"))).total == 1

@@ -10,7 +10,7 @@ from __future__ import annotations
 import pytest
 
 from bot.app import App
-from bot.catalog.read import IndexEntry, NameIndex
+from bot.catalog.read import IndexEntry, NameIndex, SpokenName
 from bot.chat import Reply
 from bot.errors import Ambiguous, NotFound
 from tests.conftest import ask
@@ -291,3 +291,48 @@ def test_one_or_two_characters_get_suggestions_not_a_guess(demo_app: App) -> Non
     reply = ask(demo_app, "/whoowns a")
     assert reply.error
     assert not any("closest match" in note for note in reply.notes)
+
+
+# --- The index's shape at a million entities ----------------------------------------------
+
+
+def test_an_entry_keeps_no_ref_string_and_a_name_held_once_is_held_alone() -> None:
+    """A name one entity has is held as the entry itself, keyed by its fuzzy choice; a key
+    several share holds a list; a ref is derived and looked up through the name."""
+    api = INDEX.entry("api:default/payments-api")
+    assert api is not None and api.ref == "api:default/payments-api"
+    assert api.namespace is INDEX.entry("component:default/ledger").namespace  # type: ignore[union-attr]
+    ops = IndexEntry("component:ops/ledger-ops", "component", "Ledger-Ops", None)
+    dotted = IndexEntry("component:ops/ledger.ops", "component", "ledger.ops", None)
+    index = NameIndex([ops, dotted, entry("component:default/ledger")])
+    assert index.by_name["ledger"] is index.entry("component:default/ledger")
+    assert index.by_name["ledger ops"] == [ops, dotted] and index.named("ledger-ops") == [ops]
+    assert ops.ref == "component:ops/ledger-ops" and "component:ops/ledger-ops" in index
+    assert index.entry("component:default/ledger-ops") is None and "nothing" not in index
+    assert [e.ref for e in index.entries()] == [
+        "component:ops/ledger-ops",
+        "component:ops/ledger.ops",
+        "component:default/ledger",
+    ]
+    assert len(INDEX) == 8 and len(list(INDEX.entries())) == 8
+    with pytest.raises(ValueError, match="is not the ref of"):
+        IndexEntry("component:default/other", "component", "ledger", None)
+
+
+def test_a_dashed_lower_case_name_is_one_string_for_name_choice_and_key() -> None:
+    spoken = IndexEntry.of(
+        "component:default/payments--api-2", "component", "payments--api-2", None
+    )
+    written = IndexEntry.of("component:default/payments.api", "component", "payments.api", None)
+    upper = IndexEntry.of("component:default/payments-api", "component", "Payments-API", None)
+    assert isinstance(spoken, SpokenName) and spoken.name == "payments--api-2"
+    assert type(written) is IndexEntry is type(upper)
+    assert spoken == IndexEntry(
+        "component:default/payments--api-2", "component", "payments--api-2", None
+    )
+    index = NameIndex([spoken, written, upper])
+    key = next(k for k in index.by_name if k == "payments  api 2")
+    assert key is index.choices[0] and key is index.by_name[key]._text  # type: ignore[union-attr]
+    assert index.resolve("payments--api-2").ref.name == "payments--api-2"
+    assert index.named("payments-api") == [upper] and index.named("payments.api") == [written]
+    assert str(index.resolve("Payments-API").ref) == "component:default/payments-api"

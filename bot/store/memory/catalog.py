@@ -20,6 +20,7 @@ import threading
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Executor, Future
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, ParamSpec, TypeVar
 
@@ -164,13 +165,18 @@ class MemoryCatalogRows:
     def generation(self) -> int:
         return self._state.generation
 
-    def names(self) -> NamesSnapshot:
+    @contextmanager
+    def names(self) -> Iterator[NamesSnapshot]:
         state = self._state
-        names = [_name_row(s.candidate) for s in state.entities.values()]
+        names = (_name_row(s.candidate) for s in list(state.entities.values()))
         people = [
             _document(s) for s in state.entities.values() if s.candidate.kind in ("user", "group")
         ]
-        return NamesSnapshot(state.generation, names, people)
+        yield NamesSnapshot(state.generation, names, people)
+
+    @contextmanager
+    def reading(self) -> Iterator[None]:
+        yield  # nothing to hold: every read is a look at the current state
 
     def exact_names(self, names: Sequence[str], ref: str | None) -> list[NameRow]:
         wanted = set(names)

@@ -7,9 +7,20 @@ Blocking, like every SQLAlchemy call: the readers built on it (``CatalogReader``
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 
-from sqlalchemy import ColumnElement, bindparam, func, literal_column, or_, select, union_all
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    bindparam,
+    func,
+    literal_column,
+    or_,
+    select,
+    union_all,
+)
 
 from bot.catalog.model import CANONICAL, DERIVED, REVERSE
 from bot.catalog.rows import DocumentRow, ListedEntity, NameRow, NamesSnapshot, SearchRow
@@ -17,6 +28,7 @@ from bot.store.db import Database
 from bot.store.schema import entities, relations
 
 CHUNK = 500  # refs per IN (...) list: far below every database's parameter limit
+NAME_BATCH = 10_000  # name rows fetched at a time while the name index is built
 
 # One statement, compiled once: expanding parameters take each chunk's refs. Each relation is
 # stored once, in its canonical direction (``bot.catalog.model.canonical``): the rows on a ref
@@ -55,6 +67,7 @@ _ALL_RELATIONS_OF = union_all(
 )
 _NAMES = select(entities.c.ref, entities.c.kind, entities.c.name, entities.c.title)
 _DOCUMENTS = select(entities.c.ref, entities.c.data, entities.c.file, entities.c.line)
+_DOCUMENTS_OF = _DOCUMENTS.where(entities.c.ref.in_(bindparam("refs", expanding=True)))
 
 
 class SqlCatalogRows:
@@ -62,35 +75,61 @@ class SqlCatalogRows:
 
     def __init__(self, db: Database) -> None:
         self.db = db
+        self._held = threading.local()  # the connection of a ``reading()`` in this thread
+
+    @contextmanager
+    def reading(self) -> Iterator[None]:
+        if getattr(self._held, "conn", None) is not None:
+            yield  # already inside one: the outer one's connection serves
+            return
+        with self.db.engine.connect() as conn:
+            self._held.conn = conn
+            try:
+                yield
+            finally:
+                self._held.conn = None
+
+    @contextmanager
+    def _connect(self) -> Iterator[Connection]:
+        """The connection of this thread's ``reading()``, else one of its own."""
+        held: Connection | None = getattr(self._held, "conn", None)
+        if held is not None:
+            yield held
+            return
+        with self.db.engine.connect() as conn:
+            yield conn
 
     def generation(self) -> int:
-        return self.db.generation()
+        with self._connect() as conn:
+            return self.db.generation(conn)
 
-    def names(self) -> NamesSnapshot:
+    @contextmanager
+    def names(self) -> Iterator[NamesSnapshot]:
         with self.db.engine.connect() as conn:
             generation = self.db.generation(conn)
-            names = [NameRow(*r) for r in conn.execute(_NAMES)]
             people = [
                 DocumentRow(*r)
                 for r in conn.execute(_DOCUMENTS.where(entities.c.kind.in_(("user", "group"))))
             ]
-        return NamesSnapshot(generation, names, people)
+            # Streamed in batches (a server-side cursor on PostgreSQL), not a list of a
+            # million rows; the people are read first, so one connection reads both.
+            result = conn.execution_options(yield_per=NAME_BATCH).execute(_NAMES)
+            yield NamesSnapshot(generation, (NameRow(*r) for r in result), people)
 
     def exact_names(self, names: Sequence[str], ref: str | None) -> list[NameRow]:
         wanted: list[ColumnElement[bool]] = [func.lower(entities.c.name).in_(sorted(names))]
         if ref is not None:
             wanted.append(entities.c.ref == ref)
-        with self.db.engine.connect() as conn:
+        with self._connect() as conn:
             return [NameRow(*r) for r in conn.execute(_NAMES.where(or_(*wanted)))]
 
     def documents(self, refs: Sequence[str]) -> list[DocumentRow]:
         wanted = sorted(set(refs))
         out: list[DocumentRow] = []
-        with self.db.engine.connect() as conn:
+        with self._connect() as conn:
             for start in range(0, len(wanted), CHUNK):
                 chunk = wanted[start : start + CHUNK]
-                stmt = _DOCUMENTS.where(entities.c.ref.in_(chunk))
-                out.extend(DocumentRow(*r) for r in conn.execute(stmt))
+                out.extend(DocumentRow(*r) for r in conn.execute(_DOCUMENTS_OF, {"refs": chunk}))
         return out
 
     def documents_of_kind(self, kind: str, containing: str) -> list[DocumentRow]:
@@ -111,7 +150,7 @@ class SqlCatalogRows:
         stored = sorted(t for t in asked if t not in DERIVED)
         derived = sorted(DERIVED[t] for t in asked if t in DERIVED)
         out: list[tuple[str, str, str]] = []
-        with self.db.engine.connect() as conn:
+        with self._connect() as conn:
             for start in range(0, len(wanted), CHUNK):
                 chunk = wanted[start : start + CHUNK]
                 if types:
