@@ -24,7 +24,7 @@ from rapidfuzz import fuzz, process, utils
 
 from bot.annotations import USER_ID_ANNOTATIONS
 from bot.catalog.model import Entity, EntityRef, Relation
-from bot.catalog.rows import CatalogRows, DocumentRow, ListedEntity, NameRow
+from bot.catalog.rows import CatalogChange, CatalogRows, DocumentRow, ListedEntity, NameRow
 from bot.errors import Ambiguous, CatalogError, NotFound
 from bot.identity import as_email, mentioned_id
 from bot.suggest import FULL_SCAN_MAX, NearNames
@@ -895,23 +895,30 @@ class Swapped(Generic[T]):
             return built.value
         return None
 
-    def refresh(self) -> None:
-        """Rebuild if a value was built and the catalog changed since (after a sync)."""
+    def refresh(self, update: Callable[[int, T], tuple[int, T] | None] | None = None) -> None:
+        """Rebuild if a value was built and the catalog changed since (after a sync).
+
+        ``update(generation, value)``, when given, is tried first: the value for the stored
+        catalog made from the one built at ``generation`` (and the generation it matches), or
+        None when it cannot be (then the value is rebuilt whole)."""
         built = self._built
         if built is not None:
             generation = self._generation()
             if built.generation != generation:
                 del built  # held here, the value replaced could not be freed in steps
-                self._rebuild(generation)
+                self._rebuild(generation, update)
 
-    def _rebuild(self, generation: int) -> _Built[T]:
+    def _rebuild(
+        self, generation: int, update: Callable[[int, T], tuple[int, T] | None] | None = None
+    ) -> _Built[T]:
         with self._lock:
             built = self._built
             if built is not None and built.generation >= generation:
                 return built  # built by another thread while this one waited
             started = time.perf_counter()
             with building_index():
-                read_at, value = self._build()
+                made = update(built.generation, built.value) if update and built else None
+                read_at, value = made if made is not None else self._build()
                 # Frozen before the collector runs again: its first pass would scan it all.
                 settle_heap(self._size(value))
             new = _Built(read_at, value)
@@ -944,8 +951,9 @@ class CatalogReader:
         it (blocking: about a second for 43,000 entities), as does the first one of all."""
         return self._names.current()
 
-    def refresh(self) -> None:
-        """Rebuild the index if one was built and the catalog changed since (after a sync)."""
+    def refresh(self, change: CatalogChange | None = None) -> None:
+        """Rebuild the index if one was built and the catalog changed since (after a sync).
+        Always whole (about 9 s at a million entities): ``change`` is not used."""
         self._names.refresh()
 
     def _build(self) -> tuple[int, NameIndex]:

@@ -69,6 +69,17 @@ class ListedEntity:
     file: str | None
 
 
+@dataclass(frozen=True)
+class CatalogChange:
+    """What one sync in this process changed: the refs whose stored document or owner it
+    added, changed or removed, and how many times it bumped the catalog generation (once per
+    source that changed). An index built just before it can be updated from these refs alone
+    when the generation is now exactly its own plus ``bumps`` (no other writer came between)."""
+
+    refs: frozenset[str]
+    bumps: int
+
+
 class CatalogRows(Protocol):
     """Blocking reads of the stored catalog (call from a worker thread)."""
 
@@ -109,6 +120,11 @@ class CatalogRows(Protocol):
 
     def search_rows(self) -> Iterator[SearchRow]:
         """Every stored entity, for the search index."""
+        ...
+
+    def search_rows_of(self, refs: Sequence[str]) -> tuple[int, list[SearchRow]]:
+        """The stored entities among ``refs`` (lower-cased), and the catalog generation they
+        were read at (one snapshot): what a search index update reads."""
         ...
 
     def listing(self, kind: str | None = None) -> list[ListedEntity]:

@@ -1,9 +1,10 @@
-"""Ranked entity search: an in-memory inverted index over every entity, rebuilt per generation.
+"""Ranked entity search: an in-memory inverted index over every entity, one per generation.
 
-``/search`` must answer in a few milliseconds on a catalog of ~43,000 entities, so it never
+``/search`` must answer in a few milliseconds on a catalog of a million entities, so it never
 scans the database on a request. ``SearchCache.current()`` builds a ``SearchIndex`` from the
-``entities`` table once per catalog generation (a sync that changed something bumps it) and
-every query runs on that index:
+``entities`` table once per catalog generation (a sync that changed something bumps it); after
+a sync of this process the new index is made from the previous one and the entities the sync
+changed (``SearchIndex.updated``), not from every stored document. Every query runs on it:
 
 * Each entity is tokenised per field (name, title, tags, type, description, and "other":
   annotation keys and values, labels, profile email, link titles). A posting maps a token to
@@ -26,6 +27,7 @@ loading their documents.
 from __future__ import annotations
 
 import bisect
+import functools
 import heapq
 import itertools
 import json
@@ -41,8 +43,8 @@ from typing import Any, TypeAlias, overload
 from rapidfuzz import fuzz, process
 
 from bot.catalog.model import EntityRef
-from bot.catalog.read import Swapped, building_index, clear_in_steps, sorted_in_steps
-from bot.catalog.rows import CatalogRows
+from bot.catalog.read import RELEASE_STEP, Swapped, building_index, sorted_in_steps
+from bot.catalog.rows import CatalogChange, CatalogRows
 from bot.errors import CatalogError
 
 # Field bits of a posting, and what a match in each is worth.
@@ -432,6 +434,70 @@ _Ids: TypeAlias = "array[int] | _Bits"  # a filter value's entities
 _Allowed: TypeAlias = "set[int] | _Bits"  # the entities passing a query's filters
 
 
+_COLUMNS = ("kind", "namespace", "owner", "lifecycle", "type", "tags")
+"""The summary fields kept as codes (``_Values``), one array each."""
+
+
+class _Columns:
+    """Entities read into columns, in the order they came (an index's build, or the changed
+    entities of an update): codes, the texts kept, and each entity's distinct tokens."""
+
+    def __init__(
+        self,
+        values: Mapping[str, _Values],
+        docs: Iterable[tuple[SearchDoc, Mapping[int, Sequence[str]]]],
+    ) -> None:
+        self.refs: list[str] = []
+        self.codes = {name: array("I") for name in _COLUMNS}
+        self.names: dict[int, str] = {}  # the name as written, where it is not the ref's
+        self.titles: dict[int, str] = {}
+        self.descriptions = _Texts()
+        self.vocabulary: list[str] = []
+        vocab_ids: dict[str, int] = {}
+        self.tokens_of = array("I")  # every entity's distinct token ids, one after another
+        self.bits_of = bytearray()  # and the field bits of each
+        self.token_ends = array("Q")
+        code = {name: (values[name].code, self.codes[name].append) for name in _COLUMNS}
+        for i, (doc, texts) in enumerate(docs):
+            self.refs.append(doc.ref)
+            for name, value in (
+                ("kind", doc.kind),
+                ("namespace", doc.namespace),
+                ("owner", doc.owner),
+                ("lifecycle", doc.lifecycle),
+                ("type", doc.spec_type),
+                ("tags", doc.tags or None),
+            ):
+                make, add = code[name]
+                add(make(value))
+            if doc.name != _name_part(doc.ref):
+                self.names[i] = doc.name
+            if doc.title is not None:
+                self.titles[i] = doc.title
+            self.descriptions.append(doc.description)
+            fields: dict[str, int] = {}
+            get = fields.get
+            for bit, texts_of_field in texts.items():
+                for token in _TOKEN.findall(" ".join(texts_of_field).lower()):
+                    fields[token] = get(token, 0) | bit
+            for token, bit in fields.items():
+                token_id = vocab_ids.get(token)
+                if token_id is None:
+                    token_id = vocab_ids[token] = len(self.vocabulary)
+                    self.vocabulary.append(token)
+                self.tokens_of.append(token_id)
+                self.bits_of.append(bit)
+            self.token_ends.append(len(self.tokens_of))
+            del doc, texts, fields
+        self._ranks = [_kind_rank(str(k).lower()) for k in values["kind"].values]
+
+    def order(self, i: int) -> tuple[int, str, str]:
+        """Entity ``i``'s place in an index: kind order, then name, then ref."""
+        ref = self.refs[i]
+        name = self.names.get(i)
+        return (self._ranks[self.codes["kind"][i]], (name or _name_part(ref)).lower(), ref)
+
+
 class SearchIndex:
     """Every entity's searchable text as postings, plus per-value filter sets.
 
@@ -443,144 +509,204 @@ class SearchIndex:
 
     def __init__(self, docs: Iterable[tuple[SearchDoc, Mapping[int, Sequence[str]]]]) -> None:
         """Index ``(doc, {field bit: texts})`` pairs; ids follow kind order, then name."""
-        self._values = {
-            field: _Values()
-            for field in ("kind", "namespace", "owner", "lifecycle", "type", "tags")
-        }
-        kinds, namespaces, owners, lifecycles, types, tag_lists = (array("I") for _ in range(6))
-        refs: list[str] = []
-        names: dict[int, str] = {}  # the name as written, where it is not the ref's
-        titles: dict[int, str] = {}
-        descriptions = _Texts()
-        vocab_ids: dict[str, int] = {}
-        tokens_of = array("I")  # every entity's distinct token ids, one after another
-        bits_of = bytearray()  # and the field bits of each
-        token_ends = array("Q")
-        code = {field: values.code for field, values in self._values.items()}
+        self._values = {field: _Values() for field in _COLUMNS}
         # Each entity's texts become its tokens as they arrive (the texts are dropped: at a
         # million entities they were gigabytes held until the index was built), and its
         # summary becomes columns (a SearchDoc with its own strings was ~700 bytes).
-        for i, (doc, texts) in enumerate(docs):
-            refs.append(doc.ref)
-            kinds.append(code["kind"](doc.kind))
-            namespaces.append(code["namespace"](doc.namespace))
-            owners.append(code["owner"](doc.owner))
-            lifecycles.append(code["lifecycle"](doc.lifecycle))
-            types.append(code["type"](doc.spec_type))
-            tag_lists.append(code["tags"](doc.tags or None))
-            if doc.name != _name_part(doc.ref):
-                names[i] = doc.name
-            if doc.title is not None:
-                titles[i] = doc.title
-            descriptions.append(doc.description)
-            fields: dict[str, int] = {}
-            get = fields.get
-            for bit, values in texts.items():
-                for token in _TOKEN.findall(" ".join(values).lower()):
-                    fields[token] = get(token, 0) | bit
-            for token, bit in fields.items():
-                token_id = vocab_ids.get(token)
-                if token_id is None:
-                    token_id = vocab_ids[token] = len(vocab_ids)
-                tokens_of.append(token_id)
-                bits_of.append(bit)
-            token_ends.append(len(tokens_of))
-            del doc, texts, fields
-
-        kind_values = self._values["kind"].values
-        kind_rank = [_kind_rank(str(k).lower()) for k in kind_values]
-
-        def order(
-            i: int, refs: list[str] = refs, kinds: array[int] = kinds, names: dict[int, str] = names
-        ) -> tuple[int, str, str]:
-            ref = refs[i]
-            name = names.get(i)
-            return (kind_rank[kinds[i]], (name or _name_part(ref)).lower(), ref)
-
+        new = _Columns(self._values, docs)
         # Ids follow kind order, then name: ties and filter-only listings come out in it.
         # Sorted by a key made from the columns (no list of every entity's tokens held).
-        ordered = sorted_in_steps(range(len(refs)), key=order)
-        del order
-        self.refs: list[str] = [refs[i] for i in ordered]
-        clear_in_steps(refs)
-        self._kinds, self._namespaces, self._owners, self._lifecycles, self._types, self._tags = (
-            array("I", (column[i] for i in ordered))
-            for column in (kinds, namespaces, owners, lifecycles, types, tag_lists)
-        )
-        del kinds, namespaces, owners, lifecycles, types, tag_lists
-        position = array("I", bytes(4 * len(ordered)))  # old id -> new id
-        for doc_id, i in enumerate(ordered):
-            position[i] = doc_id
-        self._names = {position[i]: name for i, name in names.items()}
-        self._titles = {position[i]: title for i, title in titles.items()}
-        self._descriptions = _Texts()
-        for i in ordered:
-            self._descriptions.append(descriptions[i])
-        del descriptions, names, titles
-        self.by_ref: dict[str, int] = {ref: doc_id for doc_id, ref in enumerate(self.refs)}
+        final = [~i for i in sorted_in_steps(range(len(new.refs)), key=new.order)]
+        self._assemble(None, new, final)
 
-        vocabulary = list(vocab_ids)
-        del vocab_ids
-        by_id = [Posting() for _ in vocabulary]
-        for doc_id, i in enumerate(ordered):
-            # An entity's tokens are distinct: each posting's ids stay ascending.
-            for at in range(token_ends[i - 1] if i else 0, token_ends[i]):
-                post = by_id[tokens_of[at]]
-                post.ids.append(doc_id)
-                post.masks.append(bits_of[at])
-        del tokens_of, bits_of, token_ends, ordered, position
-        self.postings: dict[str, Posting] = dict(zip(vocabulary, by_id, strict=True))
-        del by_id
-        self.vocab: list[str] = sorted_in_steps(vocabulary)
-        del vocabulary
-        count = max(1, len(self.refs))
+    def updated(
+        self, gone: Iterable[str], docs: Iterable[tuple[SearchDoc, Mapping[int, Sequence[str]]]]
+    ) -> SearchIndex:
+        """This index without the entities ``gone`` (refs) and with ``docs`` (a changed entity
+        is in both): a new index, equal to one built from scratch on the same entities, made
+        from this one's columns and postings (seconds at a million entities, not a minute of
+        reading and parsing every document). This index is left as it was (readers use it)."""
+        dropped = {self.by_ref[r] for r in (ref.lower() for ref in gone) if r in self.by_ref}
+        new = _Columns(self._values, docs)  # values are only ever added: shared
+        taken = {ref for ref in new.refs}
+        dropped.update(self.by_ref[r] for r in taken if r in self.by_ref)
+        kept = [i for i in range(len(self.refs)) if i not in dropped] if dropped else None
+        survivors: Sequence[int] = kept if kept is not None else range(len(self.refs))
+        key = self._order_key()
+        final: list[int] = []
+        at = 0
+        for j in sorted_in_steps(range(len(new.refs)), key=new.order):
+            place = bisect.bisect_left(survivors, new.order(j), lo=at, key=key)
+            final.extend(survivors[at:place])
+            final.append(~j)
+            at = place
+        final.extend(survivors[at:])
+        index = SearchIndex.__new__(SearchIndex)
+        index._values = self._values
+        index._assemble(self, new, final)
+        return index
+
+    def _order_key(self) -> Callable[[int], tuple[int, str, str]]:
+        ranks = [_kind_rank(str(k).lower()) for k in self._values["kind"].values]
+        codes = self._codes["kind"]
+
+        def key(doc_id: int) -> tuple[int, str, str]:
+            return (ranks[codes[doc_id]], self._name(doc_id).lower(), self.refs[doc_id])
+
+        return key
+
+    def _assemble(self, old: SearchIndex | None, new: _Columns, final: list[int]) -> None:
+        """Lay out the entities of ``final`` (in id order: ``i`` is entity ``i`` of ``old``,
+        ``~j`` entity ``j`` of ``new``) as this index's columns, postings and filters."""
+        size = len(final)
+        moved = array("i", [-1]) * (len(old.refs) if old is not None else 0)  # old id -> id
+        for doc_id, x in enumerate(final):
+            if x >= 0:
+                moved[x] = doc_id
+
+        def pick(mine: Sequence[Any], theirs: Sequence[Any]) -> Iterator[Any]:
+            return (mine[x] if x >= 0 else theirs[~x] for x in final)
+
+        empty: list[Any] = []
+        self.refs: list[str] = list(pick(old.refs if old else empty, new.refs))
+        self._codes: dict[str, array[int]] = {
+            name: array("I", pick(old._codes[name] if old else empty, new.codes[name]))
+            for name in _COLUMNS
+        }
+        self._names: dict[int, str] = {}
+        self._titles: dict[int, str] = {}
+        self._norms: dict[int, str] = {}
+        if old is not None:
+            for table, theirs in (
+                (self._names, old._names),
+                (self._titles, old._titles),
+                (self._norms, old._norms),
+            ):
+                table.update((moved[i], v) for i, v in theirs.items() if moved[i] >= 0)
+        self._descriptions = _Texts()
+        for x in final:
+            if x >= 0:
+                self._descriptions.append(old._descriptions[x])  # type: ignore[union-attr]
+            else:
+                self._descriptions.append(new.descriptions[~x])
+        placed = [0] * len(new.refs)  # new entity -> id
+        for doc_id, x in enumerate(final):
+            if x < 0:
+                placed[~x] = doc_id
+                if ~x in new.names:
+                    self._names[doc_id] = new.names[~x]
+                if ~x in new.titles:
+                    self._titles[doc_id] = new.titles[~x]
+        chunks = range(0, size, RELEASE_STEP * 8)
+        self.by_ref: dict[str, int] = {}
+        for start in chunks:  # in steps: one dict(zip(...)) of a million holds the GIL
+            end = start + RELEASE_STEP * 8
+            self.by_ref.update(zip(self.refs[start:end], range(start, end), strict=False))
+
+        postings: dict[str, Posting] = {}
+        if old is not None:
+            keep = bytes(m >= 0 for m in moved)
+            for token, post in old.postings.items():
+                live = bytes(map(keep.__getitem__, post.ids))
+                remapped = Posting()
+                remapped.ids = array(
+                    "I", map(moved.__getitem__, itertools.compress(post.ids, live))
+                )
+                remapped.masks = bytearray(itertools.compress(post.masks, live))
+                if remapped.ids:
+                    postings[token] = remapped
+        vocabulary = new.vocabulary
+        by_token: list[Posting | None] = [None] * len(vocabulary)  # new token id -> posting
+        for doc_id, x in enumerate(final):
+            if x >= 0:
+                continue
+            j = ~x  # the new entities in id order: appended, but after an update's survivors
+            for at in range(new.token_ends[j - 1] if j else 0, new.token_ends[j]):
+                token_id = new.tokens_of[at]
+                known = by_token[token_id]
+                if known is None:
+                    known = postings.get(vocabulary[token_id])
+                    if known is None:
+                        known = postings[vocabulary[token_id]] = Posting()
+                    by_token[token_id] = known
+                post = known
+                if not post.ids or post.ids[-1] < doc_id:
+                    post.ids.append(doc_id)
+                    post.masks.append(new.bits_of[at])
+                else:
+                    where = bisect.bisect_left(post.ids, doc_id)
+                    post.ids.insert(where, doc_id)
+                    post.masks.insert(where, new.bits_of[at])
+        del by_token
+        self.postings: dict[str, Posting] = postings
+        self.vocab: list[str] = sorted_in_steps(postings)
+        count = max(1, size)
         self.idf: dict[str, float] = {
-            t: math.log(1.0 + count / len(p)) for t, p in self.postings.items()
+            t: math.log(1.0 + count / len(p)) for t, p in postings.items()
         }
 
-        # Filters: per value, the ids holding it (ascending arrays).
-        self.by_kind: dict[str, array[int]] = defaultdict(lambda: array("I"))
-        self.by_owner: dict[str, array[int]] = defaultdict(lambda: array("I"))
-        self.by_tag: dict[str, array[int]] = defaultdict(lambda: array("I"))
-        self.by_lifecycle: dict[str, array[int]] = defaultdict(lambda: array("I"))
-        self.by_type: dict[str, array[int]] = defaultdict(lambda: array("I"))
+        # Ids in the order of their name as tokens joined by "-" (Payments_API ->
+        # payments-api), for name bonuses: the norm is kept only where it is not the ref's name.
+        for doc_id in placed:
+            norm = "-".join(tokens(self._name(doc_id)))
+            if norm != _name_part(self.refs[doc_id]):
+                self._norms[doc_id] = norm
+        if old is None:
+            self._norm_order = array("I", sorted_in_steps(range(size), key=self._norm))
+        else:
+            order, step = old._norm_order, RELEASE_STEP * 16
+            live = bytes(moved[i] >= 0 for i in order)
+            self._norm_order = array("I")
+            for start in range(0, len(order), step):  # in steps: each holds the GIL in C
+                kept = itertools.compress(order[start : start + step], live[start : start + step])
+                self._norm_order.extend(map(moved.__getitem__, kept))
+
+            def by_norm(doc_id: int) -> tuple[str, int]:
+                return (self._norm(doc_id), doc_id)
+
+            for doc_id in sorted_in_steps(placed, key=by_norm):
+                where = bisect.bisect_left(self._norm_order, by_norm(doc_id), key=by_norm)
+                self._norm_order.insert(where, doc_id)
+        self._filters()
+
+    def _filters(self) -> None:
+        """Per filter value, the ids holding it: an ascending array, or a bitmap when most
+        entities hold it (no larger than the array would be)."""
+        self.by_kind: dict[str, _Ids] = {}
+        self.by_owner: dict[str, _Ids] = {}
+        self.by_tag: dict[str, _Ids] = {}
+        self.by_lifecycle: dict[str, _Ids] = {}
+        self.by_type: dict[str, _Ids] = {}
         columns = (
-            (self.by_kind, self._kinds, "kind"),
-            (self.by_owner, self._owners, "owner"),
-            (self.by_lifecycle, self._lifecycles, "lifecycle"),
-            (self.by_type, self._types, "type"),
+            (self.by_kind, self._codes["kind"], "kind"),
+            (self.by_owner, self._codes["owner"], "owner"),
+            (self.by_lifecycle, self._codes["lifecycle"], "lifecycle"),
+            (self.by_type, self._codes["type"], "type"),
         )
+        found: dict[str, array[int]] = defaultdict(lambda: array("I"))
         for table, column, column_name in columns:
             values = self._values[column_name].values
             keys = [
                 None if v is None else (v if column_name == "owner" else v.lower()) for v in values
             ]
+            found.clear()
             for doc_id, value_code in enumerate(column):
                 if value_code:
-                    table[keys[value_code]].append(doc_id)  # type: ignore[index]
+                    found[keys[value_code]].append(doc_id)  # type: ignore[index]
+            table.update(found)
         tag_keys = [
             tuple({t.lower(): None for t in tags or ()}) for tags in self._values["tags"].values
         ]
-        for doc_id, value_code in enumerate(self._tags):
+        found.clear()
+        for doc_id, value_code in enumerate(self._codes["tags"]):
             for tag in tag_keys[value_code]:
-                self.by_tag[tag].append(doc_id)
-        for table in (self.by_kind, self.by_owner, self.by_tag, self.by_lifecycle, self.by_type):
-            table.default_factory = None
-        # A value most entities hold is a bitmap (no larger than its id array).
+                found[tag].append(doc_id)
+        self.by_tag.update(found)
         size = len(self.refs)
         for table in (self.by_kind, self.by_owner, self.by_tag, self.by_lifecycle, self.by_type):
             for value, ids in table.items():
                 if len(ids) * DENSE > size:
-                    table[value] = _Bits.of(ids, size)  # type: ignore[assignment]
-
-        # Ids in the order of their name as tokens joined by "-" (Payments_API ->
-        # payments-api), for name bonuses: the norm is kept only where it is not the ref's name.
-        self._norms: dict[int, str] = {}
-        for doc_id in range(len(self.refs)):
-            norm = "-".join(tokens(self._name(doc_id)))
-            if norm != _name_part(self.refs[doc_id]):
-                self._norms[doc_id] = norm
-        self._norm_order = array("I", sorted_in_steps(range(len(self.refs)), key=self._norm))
+                    table[value] = _Bits.of(ids, size)
         self.owner_names: dict[str, set[str]] = defaultdict(set)  # name → owner refs
         for owner in self.by_owner:
             self.owner_names[owner.rpartition("/")[2]].add(owner)
@@ -604,19 +730,19 @@ class SearchIndex:
 
     def summary(self, doc_id: int) -> SearchDoc:
         """The ``SearchDoc`` of entity ``doc_id``."""
-        values = self._values
+        values, codes = self._values, self._codes
         ref = self.refs[doc_id]
         return SearchDoc(
             ref=ref,
-            kind=values["kind"].values[self._kinds[doc_id]],
-            namespace=values["namespace"].values[self._namespaces[doc_id]],
+            kind=values["kind"].values[codes["kind"][doc_id]],
+            namespace=values["namespace"].values[codes["namespace"][doc_id]],
             name=self._name(doc_id),
             title=self._titles.get(doc_id),
             description=self._descriptions[doc_id],
-            owner=values["owner"].values[self._owners[doc_id]],
-            lifecycle=values["lifecycle"].values[self._lifecycles[doc_id]],
-            spec_type=values["type"].values[self._types[doc_id]],
-            tags=values["tags"].values[self._tags[doc_id]] or (),
+            owner=values["owner"].values[codes["owner"][doc_id]],
+            lifecycle=values["lifecycle"].values[codes["lifecycle"][doc_id]],
+            spec_type=values["type"].values[codes["type"][doc_id]],
+            tags=values["tags"].values[codes["tags"][doc_id]] or (),
         )
 
     def doc(self, ref: EntityRef | str) -> SearchDoc | None:
@@ -1035,6 +1161,13 @@ def document_texts(
     return summary, texts
 
 
+MAX_UPDATE_SHARE = 0.25
+UPDATE_ANYWAY = 1000
+"""A sync that changed more than this share of the entities (and more than ``UPDATE_ANYWAY``)
+rebuilds the search index whole: an update costs a pass over every entity's columns and
+postings, plus reading and indexing the changed ones."""
+
+
 class SearchCache:
     """The current ``SearchIndex``, rebuilt when the catalog generation changes.
 
@@ -1054,9 +1187,24 @@ class SearchCache:
         """The index for the stored catalog (built on first use and after each change)."""
         return self._index.current()
 
-    def refresh(self) -> None:
-        """Rebuild the index if one was built and the catalog changed since (after a sync)."""
-        self._index.refresh()
+    def refresh(self, change: CatalogChange | None = None) -> None:
+        """Bring the index up to date if one was built and the catalog changed since (after a
+        sync): updated from ``change`` (what this process's sync changed) when that is all
+        that changed and it is a small part of the catalog, else rebuilt whole."""
+        self._index.refresh(None if change is None else functools.partial(self._update, change))
+
+    def _update(
+        self, change: CatalogChange, generation: int, index: SearchIndex
+    ) -> tuple[int, SearchIndex] | None:
+        """``index`` (built at ``generation``) updated by ``change``, or None when the stored
+        catalog is not exactly that (another writer came between) or the change is large."""
+        if len(change.refs) > len(index) * MAX_UPDATE_SHARE + UPDATE_ANYWAY:
+            return None
+        read_at, rows = self.rows.search_rows_of(sorted(change.refs))
+        if read_at != generation + change.bumps:
+            return None
+        docs = (document_texts(json.loads(row.data), row.ref, row.owner_ref) for row in rows)
+        return read_at, index.updated(change.refs, docs)
 
     def fresh(self) -> SearchIndex | None:
         """The index if it matches the stored catalog, else None (``current()`` rebuilds)."""

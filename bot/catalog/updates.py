@@ -14,6 +14,7 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 from bot.catalog.read import building_index, indexes_follow
+from bot.catalog.rows import CatalogChange
 from bot.catalog.sources import CatalogSource
 from bot.catalog.sync import CatalogSync, SyncReport
 
@@ -23,17 +24,32 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
+def catalog_change(report: SyncReport) -> CatalogChange:
+    """What ``report``'s sync changed in the stored entities (documents and owners; not the
+    relations toward them, which no index holds), and how many generations it added."""
+    refs: set[str] = set()
+    bumps = 0
+    for source in report.sources:
+        if source.ok and source.changed:
+            bumps += 1  # each source that changed something bumped the generation once
+        refs.update(source.added, source.removed, source.modified)
+        refs.update(ref for ref, _old, _new in source.owner_changed)
+    return CatalogChange(frozenset(ref.lower() for ref in refs), bumps)
+
+
 class CatalogUpdates:
     """Runs ``CatalogSync`` and refreshes the built indexes after it."""
 
     def __init__(
         self,
         sync: CatalogSync,
-        indexes: Sequence[Callable[[], None]],
+        indexes: Sequence[Callable[[CatalogChange | None], None]],
         metrics: Metrics | None = None,
     ) -> None:
         self.sync = sync
-        self.indexes = tuple(indexes)  # each rebuilds one index when the catalog changed
+        # Each brings one index up to date when the catalog changed (from what the sync
+        # changed, where it can: ``CatalogChange``).
+        self.indexes = tuple(indexes)
         self.metrics = metrics  # each source's run counted there (``record``)
         self._lock: asyncio.Lock | None = None
         # Called on the loop after each awaited sync (``run_async``) with its report: the
@@ -66,7 +82,7 @@ class CatalogUpdates:
         with building_index(), indexes_follow():
             report = self.sync.run(only=only, force=force)
             self.record(report)
-            self.refresh_indexes()
+            self.refresh_indexes(catalog_change(report))
         return report
 
     def record(self, report: SyncReport) -> None:
@@ -83,11 +99,12 @@ class CatalogUpdates:
                 problems=Counter(p.level for p in source.problems),
             )
 
-    def refresh_indexes(self) -> None:
-        """Rebuild the built indexes that no longer match the stored catalog; blocking."""
+    def refresh_indexes(self, change: CatalogChange | None = None) -> None:
+        """Bring the built indexes that no longer match the stored catalog up to date (from
+        ``change``, what this process's sync changed, where an index can); blocking."""
         for refresh in self.indexes:
             try:
-                refresh()
+                refresh(change)
             except Exception:  # the sync is done; a failed rebuild leaves the old index
                 log.exception("rebuilding an index after a sync failed")
 

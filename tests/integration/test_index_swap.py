@@ -15,7 +15,7 @@ from pathlib import Path
 
 from bot.app import App
 from bot.catalog.read import NameIndex
-from bot.catalog.search import parse_query
+from bot.catalog.search import build_index, parse_query
 from bot.catalog.sync import StepReport, SyncReport
 from tests.conftest import ask
 
@@ -144,3 +144,59 @@ def test_a_request_during_a_changing_sync_gets_the_previous_index(
     assert len(step.seen) == 1 and step.seen[0] is before  # nothing rebuilt it then
     after = app.services.reader.index()
     assert after is not before and "component:default/billing" in after
+
+
+def _scratch(app: App) -> list[tuple[str, str, str]]:
+    """A search index built from scratch on the stored catalog: each entity, its owner and
+    description."""
+    fresh = build_index(app.services.reader.rows)
+    return [(d.ref, d.owner or "", d.description or "") for d in fresh.docs]
+
+
+def test_a_sync_updates_the_search_index_from_what_it_changed(
+    make_app: AppFactory, db_url: str, tmp_path: Path
+) -> None:
+    """After a sync of this process, the search index is updated from the refs the sync
+    changed (not rebuilt from every stored document) and answers as one built from scratch;
+    the index the sync started from is left as it was for the answers still using it."""
+    root = tmp_path / "catalog"
+    target = catalog(root, ("ledger", "team-a"), ("payouts", "team-a"), ("refunds", "team-b"))
+    app = make_app(sources=[{"type": "file", "name": "t", "target": str(target)}], db_url=db_url)
+    cache = app.services.catalog.search_cache
+    before = cache.current()
+    catalog(root, ("ledger", "team-b"), ("refunds", "team-b"), ("billing", "team-a"))
+    app.services.sync.run()
+    after = cache.fresh()
+    assert after is not None and after is not before
+    assert after._values is before._values  # updated from the old index, not rebuilt
+    assert [(d.ref, d.owner or "", d.description or "") for d in after.docs] == _scratch(app)
+    hits = after.search(parse_query("owner:team-b"))
+    assert [h.doc.name for h in hits.hits] == ["ledger", "refunds"]
+    assert after.search(parse_query("payouts")).total == 0
+    assert [h.doc.name for h in after.search(parse_query("billing")).hits] == ["billing"]
+    assert before.search(parse_query("payouts")).total == 1  # the old one, untouched
+
+
+def test_another_writer_between_makes_the_search_index_rebuild_whole(
+    make_app: AppFactory, db_url: str, tmp_path: Path
+) -> None:
+    """When the stored catalog is not exactly the index's plus this sync's changes (another
+    process synced in between), the index is rebuilt whole, and has both changes."""
+    root, other = tmp_path / "catalog", tmp_path / "other"
+    target = catalog(root, ("ledger", "team-a"))
+    app = make_app(sources=[{"type": "file", "name": "t", "target": str(target)}], db_url=db_url)
+    before = app.services.catalog.search_cache.current()
+    elsewhere = catalog(other, ("audit", "team-b"))
+    writer = make_app(
+        sources=[{"type": "file", "name": "u", "target": str(elsewhere)}], db_url=db_url
+    )
+    assert writer.services.reader.count() > 0  # its sync bumped the generation
+    catalog(root, ("ledger", "team-a"), ("billing", "team-a"))
+    app.services.sync.run()
+    after = app.services.catalog.search_cache.fresh()
+    assert after is not None and after._values is not before._values  # rebuilt
+    assert {h.doc.name for h in after.search(parse_query("kind:component")).hits} == {
+        "ledger",
+        "billing",
+        "audit",
+    }

@@ -8,6 +8,7 @@ import gc
 import random
 import weakref
 from array import array
+from collections.abc import Mapping
 
 import pytest
 
@@ -210,3 +211,87 @@ def test_a_postings_best_are_the_top_scores_lower_ids_first_among_equals() -> No
         need = rng.randrange(1, 30)
         ranked = sorted(posting.items(), key=lambda pair: (-scaled[pair[1]], pair[0]))
         assert posting.best(scaled, need) == {d for d, _ in ranked[:need]}
+
+
+def _state(index: SearchIndex) -> dict[str, object]:
+    """Everything an index answers from, comparable across two indexes."""
+
+    def ids(table: Mapping[str, object]) -> dict[str, list[int]]:
+        return {value: list(found) for value, found in table.items()}  # type: ignore[call-overload]
+
+    return {
+        "refs": list(index.refs),
+        "docs": [index.docs[i] for i in range(len(index))],
+        "postings": {t: (list(p.ids), bytes(p.masks)) for t, p in index.postings.items()},
+        "vocab": list(index.vocab),
+        "idf": dict(index.idf),
+        "filters": [
+            ids(t)
+            for t in (
+                index.by_kind,
+                index.by_owner,
+                index.by_tag,
+                index.by_lifecycle,
+                index.by_type,
+            )
+        ],
+        "norm order": [index._norm(i) for i in index._norm_order],
+        "norm ties": list(index._norm_order),
+    }
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_an_updated_index_equals_one_built_from_scratch(seed: int) -> None:
+    """Removing, changing and adding entities through ``updated`` gives the index a build of
+    the resulting catalog gives, and leaves the index it started from as it was."""
+    rng = random.Random(seed)
+    before = {ref: (doc, owner) for doc, ref, owner in _catalog(400, seed)}
+    after = dict(before)
+    refs = sorted(before)
+    gone = rng.sample(refs, rng.randrange(0, 40))
+    for ref in gone:
+        del after[ref]
+    changed = rng.sample([r for r in refs if r not in gone], rng.randrange(0, 40))
+    for ref in changed:
+        doc, _owner = before[ref]
+        meta = dict(doc["metadata"])  # type: ignore[call-overload]
+        meta["description"] = f"now {rng.choice(WORDS)} zulu"  # a word no entity had
+        if rng.random() < 0.5:
+            meta["tags"] = ["brandnew"]
+        after[ref] = ({**doc, "metadata": meta}, f"group:default/team-{rng.randrange(200)}")
+    added = {
+        ref: (doc, owner)
+        for doc, ref, owner in _catalog(30, seed + 100)
+        if ref not in after and rng.random() < 0.8
+    }
+    after.update(added)
+    if seed == 0:  # every entity changed: the whole index from its own update
+        gone, changed, added = refs, [], {}
+        after = {}
+
+    def pairs(entities: dict[str, tuple[dict[str, object], str | None]], refs: list[str]):  # type: ignore[no-untyped-def]
+        return (document_texts(entities[r][0], r, entities[r][1]) for r in refs)
+
+    old = SearchIndex(pairs(before, sorted(before)))
+    old_state = _state(old)
+    old_page = [h.doc.ref for h in old.search(parse_query("alpha"), limit=50).hits]
+    fresh = [*changed, *added]
+    rng.shuffle(fresh)
+    updated = old.updated([*gone, *changed], pairs(after, fresh))
+    scratch = SearchIndex(pairs(after, sorted(after)))
+    assert _state(updated) == _state(scratch)
+    for text in (
+        "alpha",
+        "zulu",
+        "brandnew",
+        "tag:brandnew",
+        "kind:api bravo",
+        "owner:team-7",
+        "déjà",
+    ):
+        for limit, offset in ((10, 0), (500, 0), (5, 7)):
+            got = updated.search(parse_query(text), limit=limit, offset=offset)
+            want = scratch.search(parse_query(text), limit=limit, offset=offset)
+            assert got == want, text
+    assert _state(old) == old_state  # readers of the old index saw nothing change
+    assert [h.doc.ref for h in old.search(parse_query("alpha"), limit=50).hits] == old_page

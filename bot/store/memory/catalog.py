@@ -212,6 +212,13 @@ class MemoryCatalogRows:
             if not wanted or rel_type in wanted
         ]
 
+    def search_rows_of(self, refs: Sequence[str]) -> tuple[int, list[SearchRow]]:
+        state = self._state  # one generation, replaced whole: a snapshot
+        found = (state.entities.get(ref) for ref in sorted(set(refs)))
+        return state.generation, [
+            SearchRow(s.candidate.ref, s.candidate.owner, s.candidate.data) for s in found if s
+        ]
+
     def search_rows(self) -> Iterator[SearchRow]:
         for ref, stored in self._state.entities.items():
             yield SearchRow(ref, stored.candidate.owner, stored.candidate.data)

@@ -164,6 +164,19 @@ class SqlCatalogRows:
                 )
         return out
 
+    def search_rows_of(self, refs: Sequence[str]) -> tuple[int, list[SearchRow]]:
+        wanted = sorted(set(refs))
+        out: list[SearchRow] = []
+        stmt = select(entities.c.ref, entities.c.owner_ref, entities.c.data)
+        with self.db.engine.connect() as conn:  # one transaction: one snapshot
+            generation = self.db.generation(conn)
+            for start in range(0, len(wanted), CHUNK):
+                chunk = wanted[start : start + CHUNK]
+                out.extend(
+                    SearchRow(*r) for r in conn.execute(stmt.where(entities.c.ref.in_(chunk)))
+                )
+        return generation, out
+
     def search_rows(self) -> Iterator[SearchRow]:
         stmt = select(entities.c.ref, entities.c.owner_ref, entities.c.data)
         with self.db.engine.connect() as conn:
