@@ -76,7 +76,7 @@ WORD_CUTOFF: Final = 75.0  # plain ratio of a misspelt word to the vocabulary wo
 MAX_CANDIDATES: Final = 2048
 PREFIX_WALK: Final = 4096  # names looked at for those of the wanted kinds sharing a prefix
 
-Sorter = Callable[[Iterable[int], Callable[[int], str]], list[int]]
+Sorter = Callable[[Iterable[int], Callable[[int], str]], Sequence[int]]
 
 
 class NearNames:

@@ -43,7 +43,13 @@ from typing import Any, TypeAlias, overload
 from rapidfuzz import fuzz, process
 
 from bot.catalog.model import EntityRef
-from bot.catalog.read import RELEASE_STEP, Swapped, building_index, sorted_in_steps
+from bot.catalog.read import (
+    RELEASE_STEP,
+    Swapped,
+    building_index,
+    clear_in_steps,
+    sorted_in_steps,
+)
 from bot.catalog.rows import CatalogChange, CatalogRows
 from bot.errors import CatalogError
 
@@ -135,8 +141,8 @@ class Posting:
     def items(self) -> Iterator[tuple[int, int]]:
         return zip(self.ids, self.masks, strict=True)
 
-    def only(self, allowed: _Allowed, test: Callable[[int], int]) -> Posting:
-        """The entries of the ids in ``allowed`` (``test(id)``: is it?), as a posting."""
+    def only(self, allowed: _Allowed) -> Posting:
+        """The entries of the ids in ``allowed``, as a posting."""
         out = Posting()
         if len(allowed) * LOOKUP_COST < len(self):  # each look-up is a bisection
             for doc_id in sorted(allowed):
@@ -145,9 +151,12 @@ class Posting:
                     out.ids.append(doc_id)
                     out.masks.append(mask)
             return out
-        keep = bytes(map(test, self.ids))  # in C, a byte per entry
-        out.ids = array("I", itertools.compress(self.ids, keep))
-        out.masks = bytearray(itertools.compress(self.masks, keep))
+        test = allowed.flags().__getitem__ if isinstance(allowed, _Bits) else allowed.__contains__
+        for start in range(0, len(self.ids), STEP):  # in C, a slice at a time
+            ids = self.ids[start : start + STEP]
+            keep = bytes(map(test, ids))  # a byte per entry
+            out.ids.extend(itertools.compress(ids, keep))
+            out.masks.extend(itertools.compress(self.masks[start : start + STEP], keep))
         return out
 
     def best(self, scaled: Sequence[float], need: int) -> set[int]:
@@ -155,8 +164,11 @@ class Posting:
         (the lower id first among equals), found from counts of each mask byte and a scan
         of the masks in C: no Python step per id (a common word holds 300,000)."""
         masks = self.masks
+        present: set[int] = set()
+        for start in range(0, len(masks), STEP):
+            present.update(masks[start : start + STEP])
         tiers: dict[float, list[int]] = defaultdict(list)
-        for mask in set(masks):
+        for mask in present:
             tiers[scaled[mask]].append(mask)
         above: list[int] = []  # masks whose ids are all taken
         counted = 0
@@ -171,7 +183,10 @@ class Posting:
                 return found
             above.extend(group)
             counted += count
-        return set(self.ids)
+        everyone: set[int] = set()
+        for start in range(0, len(self.ids), STEP):
+            everyone.update(self.ids[start : start + STEP])
+        return everyone
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -359,6 +374,12 @@ def _name_part(ref: str) -> str:
     return ref[ref.index("/") + 1 :]
 
 
+STEP = RELEASE_STEP * 16
+"""Entries one C call (``map``, ``compress``, ``dict.update``...) handles at a time: a million in
+one call hold the GIL for 50-200 ms, a stall of the event loop however far from it they run."""
+
+SMALL_POSTING = 4096  # a posting this short is tested against a bitmap id by id
+
 DENSE = 32
 """A filter value held by more than 1/DENSE of the entities is kept as a bitmap (a bit an
 entity), the others as id arrays (4 bytes an id): never more than the array would be.
@@ -382,11 +403,12 @@ class _Bits:
     """A set of entity ids as a bitmap (bit ``d % 8`` of byte ``d // 8``): intersections and
     unions in C over the whole catalog in microseconds, membership in one index."""
 
-    __slots__ = ("count", "data")
+    __slots__ = ("_flags", "count", "data")
 
     def __init__(self, data: bytes, count: int | None = None) -> None:
         self.data = data
         self.count = int.from_bytes(data, "little").bit_count() if count is None else count
+        self._flags: bytes | None = None
 
     @classmethod
     def of(cls, ids: Iterable[int], size: int) -> _Bits:
@@ -410,8 +432,15 @@ class _Bits:
         return self.count
 
     def flags(self) -> bytes:
-        """A byte per id, 1 for those in the set: tested by ``flags[id]`` in C."""
-        return b"".join(map(_SPREAD.__getitem__, self.data))
+        """A byte per id, 1 for those in the set: tested by ``flags[id]`` in C (made once;
+        a query's own bitmap, see ``SearchIndex._filter``)."""
+        if self._flags is None:
+            spread = _SPREAD.__getitem__
+            self._flags = b"".join(
+                b"".join(map(spread, self.data[start : start + STEP]))
+                for start in range(0, len(self.data), STEP)
+            )
+        return self._flags
 
     def __contains__(self, doc_id: object) -> bool:
         if not isinstance(doc_id, int) or doc_id < 0 or (doc_id >> 3) >= len(self.data):
@@ -432,6 +461,51 @@ class _Bits:
 
 _Ids: TypeAlias = "array[int] | _Bits"  # a filter value's entities
 _Allowed: TypeAlias = "set[int] | _Bits"  # the entities passing a query's filters
+
+
+def _merged(
+    ids: array[int], masks: bytearray, entries: Sequence[tuple[int, int]]
+) -> tuple[array[int], bytearray]:
+    """A posting's ids and masks with ``entries`` (ascending ``(id, mask)``, none of them in
+    it) in their places: one pass, the runs between them copied in C (not an insert each,
+    which moves the whole tail every time)."""
+    out_ids, out_masks = array("I"), bytearray()
+    at = 0
+    for doc_id, mask in entries:
+        where = bisect.bisect_left(ids, doc_id, lo=at)
+        out_ids.extend(ids[at:where])
+        out_masks.extend(masks[at:where])
+        out_ids.append(doc_id)
+        out_masks.append(mask)
+        at = where
+    out_ids.extend(ids[at:])
+    out_masks.extend(masks[at:])
+    return out_ids, out_masks
+
+
+REF_SHARDS = 512
+
+
+class _RefIds(Mapping[str, int]):
+    """An index's ref -> id look-up, over its shards (``SearchIndex._ref_shards``)."""
+
+    __slots__ = ("_shards",)
+
+    def __init__(self, shards: dict[int, dict[str, int]]) -> None:
+        self._shards = shards
+
+    def __getitem__(self, ref: str) -> int:
+        return self._shards[hash(ref) % REF_SHARDS][ref]
+
+    def __contains__(self, ref: object) -> bool:
+        return isinstance(ref, str) and ref in self._shards[hash(ref) % REF_SHARDS]
+
+    def __iter__(self) -> Iterator[str]:
+        for shard in self._shards.values():
+            yield from shard
+
+    def __len__(self) -> int:
+        return sum(len(shard) for shard in self._shards.values())
 
 
 _COLUMNS = ("kind", "namespace", "owner", "lifecycle", "type", "tags")
@@ -495,7 +569,8 @@ class _Columns:
         """Entity ``i``'s place in an index: kind order, then name, then ref."""
         ref = self.refs[i]
         name = self.names.get(i)
-        return (self._ranks[self.codes["kind"][i]], (name or _name_part(ref)).lower(), ref)
+        shown = name if name is not None else _name_part(ref)
+        return (self._ranks[self.codes["kind"][i]], shown.lower(), ref)
 
 
 class SearchIndex:
@@ -516,7 +591,12 @@ class SearchIndex:
         new = _Columns(self._values, docs)
         # Ids follow kind order, then name: ties and filter-only listings come out in it.
         # Sorted by a key made from the columns (no list of every entity's tokens held).
-        final = [~i for i in sorted_in_steps(range(len(new.refs)), key=new.order)]
+        ordered = sorted_in_steps(range(len(new.refs)), key=new.order)
+        final = array("i")
+        for start in range(0, len(ordered), STEP):
+            final.extend(~i for i in ordered[start : start + STEP])
+        clear_in_steps(ordered)
+        self.updates = 0  # how many updates this index is from a build (``updated``)
         self._assemble(None, new, final)
 
     def updated(
@@ -526,14 +606,13 @@ class SearchIndex:
         is in both): a new index, equal to one built from scratch on the same entities, made
         from this one's columns and postings (seconds at a million entities, not a minute of
         reading and parsing every document). This index is left as it was (readers use it)."""
-        dropped = {self.by_ref[r] for r in (ref.lower() for ref in gone) if r in self.by_ref}
+        by_ref = self.by_ref
+        dropped = {by_ref[r] for r in (ref.lower() for ref in gone) if r in by_ref}
         new = _Columns(self._values, docs)  # values are only ever added: shared
-        taken = {ref for ref in new.refs}
-        dropped.update(self.by_ref[r] for r in taken if r in self.by_ref)
-        kept = [i for i in range(len(self.refs)) if i not in dropped] if dropped else None
-        survivors: Sequence[int] = kept if kept is not None else range(len(self.refs))
+        dropped.update(by_ref[r] for r in new.refs if r in by_ref)
+        survivors = array("i", (i for i in range(len(self.refs)) if i not in dropped))
         key = self._order_key()
-        final: list[int] = []
+        final = array("i")
         at = 0
         for j in sorted_in_steps(range(len(new.refs)), key=new.order):
             place = bisect.bisect_left(survivors, new.order(j), lo=at, key=key)
@@ -543,6 +622,7 @@ class SearchIndex:
         final.extend(survivors[at:])
         index = SearchIndex.__new__(SearchIndex)
         index._values = self._values
+        index.updates = self.updates + 1
         index._assemble(self, new, final)
         return index
 
@@ -555,7 +635,7 @@ class SearchIndex:
 
         return key
 
-    def _assemble(self, old: SearchIndex | None, new: _Columns, final: list[int]) -> None:
+    def _assemble(self, old: SearchIndex | None, new: _Columns, final: array[int]) -> None:
         """Lay out the entities of ``final`` (in id order: ``i`` is entity ``i`` of ``old``,
         ``~j`` entity ``j`` of ``new``) as this index's columns, postings and filters."""
         size = len(final)
@@ -597,26 +677,30 @@ class SearchIndex:
                     self._names[doc_id] = new.names[~x]
                 if ~x in new.titles:
                     self._titles[doc_id] = new.titles[~x]
-        chunks = range(0, size, RELEASE_STEP * 8)
-        self.by_ref: dict[str, int] = {}
-        for start in chunks:  # in steps: one dict(zip(...)) of a million holds the GIL
-            end = start + RELEASE_STEP * 8
-            self.by_ref.update(zip(self.refs[start:end], range(start, end), strict=False))
+        # Ref -> id in shards: a dict of a million grows by resizing all of it in one C call
+        # (50-80 ms with the GIL held); a shard of a few thousand resizes in microseconds.
+        self._ref_shards: dict[int, dict[str, int]] = {n: {} for n in range(REF_SHARDS)}
+        shards = self._ref_shards
+        for doc_id, ref in enumerate(self.refs):
+            shards[hash(ref) % REF_SHARDS][ref] = doc_id
 
         postings: dict[str, Posting] = {}
         if old is not None:
             keep = bytes(m >= 0 for m in moved)
             for token, post in old.postings.items():
-                live = bytes(map(keep.__getitem__, post.ids))
                 remapped = Posting()
-                remapped.ids = array(
-                    "I", map(moved.__getitem__, itertools.compress(post.ids, live))
-                )
-                remapped.masks = bytearray(itertools.compress(post.masks, live))
+                for start in range(0, len(post.ids), STEP):  # in C, a slice at a time
+                    ids = post.ids[start : start + STEP]
+                    live = bytes(map(keep.__getitem__, ids))
+                    remapped.ids.extend(map(moved.__getitem__, itertools.compress(ids, live)))
+                    remapped.masks.extend(
+                        itertools.compress(post.masks[start : start + STEP], live)
+                    )
                 if remapped.ids:
                     postings[token] = remapped
         vocabulary = new.vocabulary
         by_token: list[Posting | None] = [None] * len(vocabulary)  # new token id -> posting
+        between: dict[int, tuple[Posting, list[tuple[int, int]]]] = {}  # not at a posting's end
         for doc_id, x in enumerate(final):
             if x >= 0:
                 continue
@@ -633,11 +717,12 @@ class SearchIndex:
                 if not post.ids or post.ids[-1] < doc_id:
                     post.ids.append(doc_id)
                     post.masks.append(new.bits_of[at])
-                else:
-                    where = bisect.bisect_left(post.ids, doc_id)
-                    post.ids.insert(where, doc_id)
-                    post.masks.insert(where, new.bits_of[at])
+                else:  # an update's entity among the survivors: merged below, in one pass
+                    between.setdefault(id(post), (post, []))[1].append((doc_id, new.bits_of[at]))
         del by_token
+        for post, entries in between.values():
+            post.ids, post.masks = _merged(post.ids, post.masks, entries)
+        del between
         self.postings: dict[str, Posting] = postings
         self.vocab: list[str] = sorted_in_steps(postings)
         count = max(1, size)
@@ -664,9 +749,14 @@ class SearchIndex:
             def by_norm(doc_id: int) -> tuple[str, int]:
                 return (self._norm(doc_id), doc_id)
 
+            merged, at = array("I"), 0
             for doc_id in sorted_in_steps(placed, key=by_norm):
-                where = bisect.bisect_left(self._norm_order, by_norm(doc_id), key=by_norm)
-                self._norm_order.insert(where, doc_id)
+                where = bisect.bisect_left(self._norm_order, by_norm(doc_id), lo=at, key=by_norm)
+                merged.extend(self._norm_order[at:where])
+                merged.append(doc_id)
+                at = where
+            merged.extend(self._norm_order[at:])
+            self._norm_order = merged
         self._filters()
 
     def _filters(self) -> None:
@@ -715,6 +805,11 @@ class SearchIndex:
         return len(self.refs)
 
     @property
+    def by_ref(self) -> Mapping[str, int]:
+        """Each entity's id by its (lower-cased) ref."""
+        return _RefIds(self._ref_shards)
+
+    @property
     def docs(self) -> Sequence[SearchDoc]:
         """Every entity's summary, by id (made when asked for; no cycle back to the index,
         which reference counting alone must free)."""
@@ -747,7 +842,8 @@ class SearchIndex:
 
     def doc(self, ref: EntityRef | str) -> SearchDoc | None:
         """The summary of ``ref``, or None when it is not in the catalog."""
-        doc_id = self.by_ref.get(str(ref).lower())
+        key = str(ref).lower()
+        doc_id = self._ref_shards[hash(key) % REF_SHARDS].get(key)
         return None if doc_id is None else self.summary(doc_id)
 
     # ------------------------------------------------------------------ filters
@@ -806,6 +902,8 @@ class SearchIndex:
             allowed = maps[0]
             for other in maps[1:]:
                 allowed &= other
+            if allowed is maps[0]:  # a table's own bitmap: the query's flags are its own
+                allowed = _Bits(allowed.data, allowed.count)
             return allowed, unknown_values
         few = sets[0].intersection(*sets[1:]) if len(sets) > 1 else sets[0]
         for bits in maps:
@@ -864,16 +962,31 @@ class SearchIndex:
         weight = self.idf[token] * factor
         w = _MASK_WEIGHTS
         if allowed is None:
-            # In C, without a Python step per entity (a common word is 300,000 of them).
+            # In C, without a Python step per entity (a common word is 300,000 of them), a
+            # slice at a time.
             scaled = [x * weight for x in w]
-            return dict(zip(post.ids, map(scaled.__getitem__, post.masks), strict=True))
+            scores: dict[int, float] = {}
+            for start in range(0, len(post.ids), STEP):
+                part = post.masks[start : start + STEP]
+                scores.update(
+                    zip(post.ids[start : start + STEP], map(scaled.__getitem__, part), strict=False)
+                )
+            return scores
         if len(allowed) * LOOKUP_COST < len(post):  # each look-up is a bisection
             return {d: w[m] * weight for d in allowed if (m := post.get(d))}
-        if isinstance(allowed, _Bits):
-            # In C too: the posting's ids through the filter's flags (a byte per entity).
+        if isinstance(allowed, _Bits) and len(post) > SMALL_POSTING:
+            # In C too: the posting's ids through the filter's flags (a byte per entity, made
+            # once per query), a slice at a time.
             scaled = [x * weight for x in w]
-            pairs = zip(post.ids, map(scaled.__getitem__, post.masks), strict=True)
-            return dict(itertools.compress(pairs, map(allowed.flags().__getitem__, post.ids)))
+            test = allowed.flags().__getitem__
+            found: dict[int, float] = {}
+            for start in range(0, len(post.ids), STEP):
+                ids = post.ids[start : start + STEP]
+                pairs = zip(
+                    ids, map(scaled.__getitem__, post.masks[start : start + STEP]), strict=False
+                )
+                found.update(itertools.compress(pairs, map(test, ids)))
+            return found
         return {d: w[m] * weight for d, m in post.items() if d in allowed}
 
     def _term(self, token: str, allowed: _Allowed | None) -> _Term:
@@ -970,12 +1083,7 @@ class SearchIndex:
             sources, correction = self._sources(query_tokens[0])
             posts = [(self.postings[token], token, factor) for token, factor in sources]
             if allowed is not None:
-                test = (
-                    allowed.flags().__getitem__
-                    if isinstance(allowed, _Bits)
-                    else allowed.__contains__
-                )
-                posts = [(post.only(allowed, test), token, factor) for post, token, factor in posts]
+                posts = [(post.only(allowed), token, factor) for post, token, factor in posts]
             if any(posts for posts, _, _ in posts):
                 found = self._one_word(query_tokens[0], posts, correction, bonus, offset, need)
                 return replace(
@@ -1092,10 +1200,15 @@ def _union_size(posts: Sequence[Posting]) -> int:
     biggest, rest = ordered[0], ordered[1:]
     if not rest:
         return len(biggest)
-    others: set[int] = set().union(*(post.ids for post in rest))
+    others: set[int] = set()
+    for post in rest:
+        for start in range(0, len(post.ids), STEP):
+            others.update(post.ids[start : start + STEP])
     if len(others) * LOOKUP_COST < len(biggest):  # each look-up is a bisection
         return len(biggest) + sum(1 for d in others if not biggest.get(d))
-    return len(others.union(biggest.ids))
+    for start in range(0, len(biggest.ids), STEP):
+        others.update(biggest.ids[start : start + STEP])
+    return len(others)
 
 
 def _field_names(mask: int) -> tuple[str, ...]:
@@ -1161,8 +1274,9 @@ def document_texts(
     return summary, texts
 
 
-MAX_UPDATE_SHARE = 0.25
+MAX_UPDATE_SHARE = 0.05
 UPDATE_ANYWAY = 1000
+MAX_UPDATES = 32  # updates in a row before a whole build (``_Values`` only ever grow)
 """A sync that changed more than this share of the entities (and more than ``UPDATE_ANYWAY``)
 rebuilds the search index whole: an update costs a pass over every entity's columns and
 postings, plus reading and indexing the changed ones."""
@@ -1199,6 +1313,8 @@ class SearchCache:
         """``index`` (built at ``generation``) updated by ``change``, or None when the stored
         catalog is not exactly that (another writer came between) or the change is large."""
         if len(change.refs) > len(index) * MAX_UPDATE_SHARE + UPDATE_ANYWAY:
+            return None
+        if index.updates >= MAX_UPDATES:  # values of entities long gone add up: start afresh
             return None
         read_at, rows = self.rows.search_rows_of(sorted(change.refs))
         if read_at != generation + change.bumps:
