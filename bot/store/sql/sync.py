@@ -178,6 +178,7 @@ class SqlSourceWriter:
         self._none_stored: bool | None = None  # the entities table was empty when first asked
         self._shared: dict[str, str] = {}
         self._files: tuple[FileRow, ...] | None = None  # as the last plan wrote them
+        self.written = 0  # entities written or removed (``ANALYZE_AFTER_ROWS``)
 
     def stored_entities(self, refs: Collection[str]) -> dict[str, StoredEntity]:
         """The stored entities among ``refs``, in chunks (a streamed sync asks a batch's)."""
@@ -229,6 +230,7 @@ class SqlSourceWriter:
                     updates.append(values)
             refused.update(_write_entities(conn, inserts, updates))
         plan = plan.refused(refused)
+        self.written += len(plan.upserts) + len(plan.removals)
         relinked = [u for u in plan.upserts if u.relink]
         gone = [*plan.removals, *(u.candidate.ref for u in relinked if u.before is not None)]
         for chunk in _chunks(gone):
@@ -376,6 +378,10 @@ class SqlSourceWriter:
             bump_generation(self.conn)
 
 
+ANALYZE_AFTER_ROWS = 10_000
+"""Entities written or removed by one source's sync, on PostgreSQL, before the catalog tables'
+statistics are refreshed (``ANALYZE``: about a second at a million entities)."""
+
 SYNC_CACHE_KIB = 131_072
 """SQLite's page cache for a sync's write transaction, in KiB (the default is 2 MB): a cold
 sync of a million entities inserts into indexes far larger than that, and each miss is a
@@ -443,7 +449,15 @@ class SqlSyncStore:
                 if source_version(conn, source) != version:
                     raise SourceMoved
                 with _large_page_cache(conn):
-                    yield SqlSourceWriter(conn, source)
+                    writer = SqlSourceWriter(conn, source)
+                    yield writer
+            if self.db.is_postgres and writer.written >= ANALYZE_AFTER_ROWS:
+                # Fresh statistics once committed: after a cold sync of a million entities
+                # the planner knew none and chose scans for the relation look-ups (/deps p99
+                # 41 ms; autovacuum would get there, minutes later).
+                with self.db.engine.begin() as conn:
+                    conn.exec_driver_sql("ANALYZE entities")
+                    conn.exec_driver_sql("ANALYZE relations")
         except SQLAlchemyError as exc:
             log.exception("source %s: writing the catalog failed", source)
             reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
