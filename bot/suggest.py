@@ -13,6 +13,8 @@ worth scoring against a misspelt one.
 from __future__ import annotations
 
 import bisect
+import heapq
+import itertools
 import sys
 from array import array
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -77,6 +79,34 @@ MAX_CANDIDATES: Final = 2048
 PREFIX_WALK: Final = 4096  # names looked at for those of the wanted kinds sharing a prefix
 
 Sorter = Callable[[Iterable[int], Callable[[int], str]], list[int]]
+STEP: Final = 65_536  # items handled in one C call when an index is updated (a few ms)
+
+
+def _remapped(
+    order: array[int],
+    kept: bytes,
+    moved: Sequence[int],
+    fresh: Sequence[int],
+    key: Callable[[int], str],
+) -> array[int]:
+    """``order`` (old choice indexes sorted by ``key``) without the choices not ``kept``, each
+    at its ``moved`` index, with ``fresh`` (new indexes, above every survivor's, sorted by
+    ``key``) merged in after the equal ones: the order a stable sort of them all gives."""
+    out = array("I")
+    for at in range(0, len(order), STEP):  # in slices: each is one C call
+        part = order[at : at + STEP]
+        out.extend(map(moved.__getitem__, itertools.compress(part, map(kept.__getitem__, part))))
+    if not fresh:
+        return out
+    merged = array("I")
+    at = 0
+    for idx in fresh:
+        place = bisect.bisect_right(out, key(idx), lo=at, key=key)
+        merged.extend(out[at:place])
+        merged.append(idx)
+        at = place
+    merged.extend(out[at:])
+    return merged
 
 
 class NearNames:
@@ -102,11 +132,69 @@ class NearNames:
         self.choices = choices
         self.forward = array("I", sort(range(len(choices)), choices.__getitem__))
         self.backward = array("I", sort(range(len(choices)), self._reversed))
-        words: set[str] = set()
+        # How many choices hold each word (not only which): an update can tell a word gone.
+        counts: dict[str, int] = {}
+        get = counts.get
         for choice in choices:
-            words.update(choice.split())
-        self.vocabulary = sorted(words)
-        self._words = frozenset(words)
+            for word in choice.split():
+                counts[word] = get(word, 0) + 1
+        self.vocabulary = sorted(counts)
+        self._words = counts
+
+    def updated(
+        self,
+        choices: Sequence[str],
+        kept: bytes,
+        moved: Sequence[int],
+        start: int,
+        gone: Iterable[str],
+        sort: Sorter,
+    ) -> NearNames:
+        """These names for ``choices``: this one's choices where ``kept`` (one byte per old
+        choice) says so, now at ``moved[i]`` (old index to new, in the same order), then new
+        ones from ``start`` on; ``gone`` are the texts of the choices dropped.
+
+        A new ``NearNames`` equal to one built on ``choices`` (ties in text order by index,
+        as there): the sorted orders are this one's remapped in slices (each a C call of a
+        few milliseconds at a million choices) with the new choices merged in by bisection,
+        not sorted again. This one is left as it was (readers use it).
+        """
+        near = NearNames.__new__(NearNames)
+        near.choices = choices
+        fresh = range(start, len(choices))
+        near.forward = _remapped(
+            self.forward, kept, moved, sort(fresh, choices.__getitem__), choices.__getitem__
+        )
+        near.backward = _remapped(
+            self.backward, kept, moved, sort(fresh, near._reversed), near._reversed
+        )
+        counts: dict[str, int] = {}
+        items = iter(self._words.items())
+        while chunk := list(itertools.islice(items, STEP)):  # a dict.copy holds the GIL
+            counts.update(chunk)
+        dropped: set[str] = set()
+        for choice in gone:
+            for word in choice.split():
+                left = counts[word] - 1
+                if left:
+                    counts[word] = left
+                else:
+                    del counts[word]
+                    dropped.add(word)
+        known = self._words
+        added: set[str] = set()
+        for idx in fresh:
+            for word in choices[idx].split():
+                counts[word] = counts.get(word, 0) + 1
+                if word not in known:
+                    added.add(word)
+        dropped.difference_update(counts)
+        kept_words: Iterable[str] = self.vocabulary
+        if dropped:
+            kept_words = (w for w in self.vocabulary if w not in dropped)
+        near.vocabulary = list(heapq.merge(kept_words, sorted(added)))
+        near._words = counts
+        return near
 
     def _reversed(self, idx: int) -> str:
         return self.choices[idx][::-1]

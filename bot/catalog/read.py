@@ -8,13 +8,16 @@ from __future__ import annotations
 
 import bisect
 import contextlib
+import functools
 import gc
 import heapq
+import itertools
 import json
 import re
 import sys
 import threading
 import time
+from array import array
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -24,7 +27,14 @@ from rapidfuzz import fuzz, process, utils
 
 from bot.annotations import USER_ID_ANNOTATIONS
 from bot.catalog.model import Entity, EntityRef, Relation
-from bot.catalog.rows import CatalogChange, CatalogRows, DocumentRow, ListedEntity, NameRow
+from bot.catalog.rows import (
+    CatalogChange,
+    CatalogRows,
+    DocumentRow,
+    ListedEntity,
+    NameRow,
+    NamesSnapshot,
+)
 from bot.errors import Ambiguous, CatalogError, NotFound
 from bot.identity import as_email, mentioned_id
 from bot.suggest import FULL_SCAN_MAX, NearNames
@@ -237,6 +247,87 @@ def _held(table: dict[str, Held], key: str) -> list[IndexEntry]:
     return list(held) if isinstance(held, list) else [held]
 
 
+def _put(table: dict[str, Held], key: str, entry: IndexEntry) -> None:
+    """``_add`` on a table shared with another index: a list held is replaced, not changed."""
+    held = table.get(key)
+    if held is None:
+        table[key] = entry
+    elif isinstance(held, list):
+        table[key] = [*held, entry]
+    else:
+        table[key] = [held, entry]
+
+
+def _drop(table: dict[str, Held], key: str, entry: IndexEntry) -> None:
+    """``entry`` taken from what ``key`` holds (a list held is replaced, not changed); one
+    entry left is held alone, as a build holds it."""
+    held = table.get(key)
+    if held is entry:
+        del table[key]
+    elif isinstance(held, list):
+        rest = [e for e in held if e is not entry]
+        if not rest:
+            del table[key]
+        else:
+            table[key] = rest[0] if len(rest) == 1 else rest
+
+
+def _listed_put(table: dict[str, list[IndexEntry]], key: str, entry: IndexEntry) -> None:
+    table[key] = [*table.get(key, ()), entry]
+
+
+def _listed_drop(table: dict[str, list[IndexEntry]], key: str, entry: IndexEntry) -> None:
+    rest = [e for e in table.get(key, ()) if e is not entry]
+    if rest:
+        table[key] = rest
+    else:
+        table.pop(key, None)
+
+
+COPY_STEP = 65_536  # items of a table copied in one C call by ``_copied`` (a few ms)
+K = TypeVar("K")
+V = TypeVar("V")
+
+
+def _copied(table: dict[K, V], into: dict[K, V]) -> dict[K, V]:
+    """``into`` updated with ``table``'s items, a slice at a time: ``dict.copy`` of a million
+    keys is one C call (20-40 ms, the GIL held)."""
+    items = iter(table.items())
+    while chunk := list(itertools.islice(items, COPY_STEP)):
+        into.update(chunk)
+    return into
+
+
+def _filed(row: IndexEntry) -> tuple[str, list[str], list[str], int]:
+    """Where ``NameIndex`` files ``row``, as its build does: its ``by_name`` key, its fuzzy
+    choices (the name's first), its ``by_title`` keys, and the most words in its name or
+    titles."""
+    process_text = utils.default_process
+    name = row.name
+    if type(row) is SpokenName:
+        name_key = key = row._text
+    else:
+        name_key = process_text(name)
+        key = process_text(name.lower())
+    choices = [name_key]
+    titles: list[str] = []
+    width = len(name.split())
+    title, display = row.title, row.display
+    if title is not None or display is not None:
+        for text in (title,) if display == title else (title, display):
+            if not text:
+                continue
+            width = max(width, len(text.split()))
+            titles.append(_norm(text))
+            title_key = process_text(text)
+            if title_key not in choices:
+                choices.append(title_key)
+    return key, choices, titles, width
+
+
+_FLIP = bytes([1, 0]) + bytes(254)  # bytes.translate: 0 <-> 1
+
+
 class NameIndex:
     """Every entity's ref, name and title, for resolution and suggestions.
 
@@ -264,6 +355,7 @@ class NameIndex:
         process_text = utils.default_process
         count = 0
         max_words = 1
+        widths: dict[int, int] = {}  # entities by the most words in their name or titles
         for row in rows:
             count += 1
             name = row.name
@@ -279,26 +371,29 @@ class NameIndex:
                 self.by_email[row.email.lower()].append(row)
             for chat_id in row.chat_ids:
                 self.by_chat_id[chat_id].append(row)
-            max_words = max(max_words, len(name.split()))
+            width = len(name.split())
             choices.append(name_key)
             choice_entries.append(row)
             title, display = row.title, row.display
-            if title is None and display is None:
-                continue
-            keys = [name_key]
-            for text in (title,) if display == title else (title, display):
-                if not text:
-                    continue
-                max_words = max(max_words, len(text.split()))
-                title_norm = _norm(text)
-                _add(by_title, title_norm, row)
-                title_key = process_text(text)
-                if title_key not in keys:
-                    keys.append(title_key)
-                    choices.append(title_key)
-                    choice_entries.append(row)
+            if title is not None or display is not None:
+                keys = [name_key]
+                for text in (title,) if display == title else (title, display):
+                    if not text:
+                        continue
+                    width = max(width, len(text.split()))
+                    title_norm = _norm(text)
+                    _add(by_title, title_norm, row)
+                    title_key = process_text(text)
+                    if title_key not in keys:
+                        keys.append(title_key)
+                        choices.append(title_key)
+                        choice_entries.append(row)
+            widths[width] = widths.get(width, 0) + 1
+            max_words = max(max_words, width)
         self.max_words = max_words
+        self._widths = widths
         self._count = count
+        self._full_scan_max = full_scan_max
         self._kind_choices: dict[tuple[str, ...], tuple[list[str], list[IndexEntry]]] = {}
         self._sorted: dict[tuple[str, ...], list[tuple[str, int]]] = {}
         # Too many choices to score each for a misspelt name: where to look, built here (in
@@ -306,6 +401,93 @@ class NameIndex:
         self._near = (
             NearNames(self.choices, _sort_indexes) if len(self.choices) > full_scan_max else None
         )
+
+    def updated(self, gone: Iterable[str], rows: Iterable[IndexEntry]) -> NameIndex:
+        """This index without the entities ``gone`` (lower-cased refs) and with ``rows`` (a
+        changed entity is in both, or in ``rows`` alone): a new index, left as it was.
+
+        Equal to a build from scratch on the survivors in their order, then ``rows`` in
+        theirs: every table, the fuzzy choices and ``NearNames``'s sorted orders (merged, not
+        sorted again). Large tables are copied and remapped in slices (no C call holds the
+        GIL for long at a million entities); a list shared with this index is replaced, never
+        changed, so the answers under way on this one see it as it was.
+        """
+        added = list(rows)
+        refs = {ref.lower() for ref in gone}
+        refs.update(e.ref for e in added)
+        dropped: dict[int, IndexEntry] = {}  # by id: entries are equal by value
+        for ref in refs:
+            entry = self.entry(ref)
+            if entry is not None:
+                dropped[id(entry)] = entry
+        index = NameIndex.__new__(NameIndex)
+        by_name = _copied(self.by_name, {})
+        by_title = _copied(self.by_title, {})
+        by_email: dict[str, list[IndexEntry]] = _copied(self.by_email, defaultdict(list))
+        by_chat_id: dict[str, list[IndexEntry]] = _copied(self.by_chat_id, defaultdict(list))
+        widths = dict(self._widths)  # a few keys
+        gone_texts: list[str] = []
+        for entry in dropped.values():
+            key, texts, titles, width = _filed(entry)
+            gone_texts.extend(texts)
+            _drop(by_name, key, entry)
+            for title in dict.fromkeys(titles):
+                _drop(by_title, title, entry)
+            if entry.email:
+                _listed_drop(by_email, entry.email.lower(), entry)
+            for chat_id in dict.fromkeys(entry.chat_ids):
+                _listed_drop(by_chat_id, chat_id, entry)
+            widths[width] -= 1
+            if not widths[width]:
+                del widths[width]
+        # The survivors' choices in their order, and where each old choice now is.
+        choices: list[str] = []
+        entries: list[IndexEntry] = []
+        kept = bytearray()
+        moved = array("I")
+        for at in range(0, len(self.choices), COPY_STEP):  # in slices: each one C call
+            part = self.choice_entries[at : at + COPY_STEP]
+            live = bytes(map(dropped.__contains__, map(id, part))).translate(_FLIP)
+            moved.extend(
+                itertools.islice(itertools.accumulate(live, initial=len(choices)), len(live))
+            )
+            kept += live
+            choices.extend(itertools.compress(self.choices[at : at + COPY_STEP], live))
+            entries.extend(itertools.compress(part, live))
+        start = len(choices)
+        for entry in added:
+            key, texts, titles, width = _filed(entry)
+            _put(by_name, key, entry)
+            for title in titles:
+                _put(by_title, title, entry)
+            if entry.email:
+                _listed_put(by_email, entry.email.lower(), entry)
+            for chat_id in entry.chat_ids:
+                _listed_put(by_chat_id, chat_id, entry)
+            widths[width] = widths.get(width, 0) + 1
+            choices.extend(texts)
+            entries.extend([entry] * len(texts))
+        index.by_name = by_name
+        index.by_title = by_title
+        index.choices = choices
+        index.choice_entries = entries
+        index.by_email = by_email
+        index.by_chat_id = by_chat_id
+        index._widths = widths
+        index.max_words = max(1, max(widths, default=1))
+        index._count = self._count - len(dropped) + len(added)
+        index._full_scan_max = self._full_scan_max
+        index._kind_choices = {}
+        index._sorted = {}
+        if len(choices) <= self._full_scan_max:
+            index._near = None
+        elif self._near is None:
+            index._near = NearNames(choices, _sort_indexes)
+        else:
+            index._near = self._near.updated(
+                choices, bytes(kept), moved, start, gone_texts, _sort_indexes
+            )
+        return index
 
     def __len__(self) -> int:
         return self._count
@@ -720,6 +902,14 @@ def _person_facts(data: str) -> PersonFacts:
     return shown, email, ids
 
 
+def _entries(snapshot: NamesSnapshot) -> Iterator[IndexEntry]:
+    """The index entries of ``snapshot``'s names, Users and Groups with their profiles."""
+    people = {r.ref: _person_facts(r.data) for r in snapshot.people}
+    del snapshot.people[:]  # the documents are read: free them before the names come
+    for row in snapshot.names:
+        yield _entry(row, people.get(row.ref))
+
+
 def _entry(row: NameRow, facts: PersonFacts | None) -> IndexEntry:
     kind = sys.intern(row.kind)  # one string per kind, not one per entity
     if facts is None:
@@ -952,16 +1142,27 @@ class CatalogReader:
         return self._names.current()
 
     def refresh(self, change: CatalogChange | None = None) -> None:
-        """Rebuild the index if one was built and the catalog changed since (after a sync).
-        Always whole (about 9 s at a million entities): ``change`` is not used."""
-        self._names.refresh()
+        """Bring the index up to date if one was built and the catalog changed since (after a
+        sync): updated from ``change`` (what this process's sync changed) when that is all
+        that changed and it is a small part of the catalog, else rebuilt whole (about 9 s at
+        a million entities)."""
+        self._names.refresh(None if change is None else functools.partial(self._update, change))
+
+    def _update(
+        self, change: CatalogChange, generation: int, index: NameIndex
+    ) -> tuple[int, NameIndex] | None:
+        """``index`` (built at ``generation``) updated by ``change``, or None when the stored
+        catalog is not exactly that (another writer came between) or the change is large."""
+        if not change.small_for(len(index)):
+            return None
+        snapshot = self.rows.names_of(sorted(change.refs))
+        if snapshot.generation != generation + change.bumps:
+            return None
+        return snapshot.generation, index.updated(change.refs, _entries(snapshot))
 
     def _build(self) -> tuple[int, NameIndex]:
         with self.rows.names() as snapshot:
-            people = {r.ref: _person_facts(r.data) for r in snapshot.people}
-            del snapshot.people[:]  # the documents are read: free them before the names come
-            index = NameIndex(_entry(r, people.get(r.ref)) for r in snapshot.names)
-            return snapshot.generation, index
+            return snapshot.generation, NameIndex(_entries(snapshot))
 
     def resolve(self, text: str, kinds: Sequence[str] = ()) -> Resolution:
         if self._index is None and not self._exact_tried:

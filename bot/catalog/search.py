@@ -1161,13 +1161,6 @@ def document_texts(
     return summary, texts
 
 
-MAX_UPDATE_SHARE = 0.25
-UPDATE_ANYWAY = 1000
-"""A sync that changed more than this share of the entities (and more than ``UPDATE_ANYWAY``)
-rebuilds the search index whole: an update costs a pass over every entity's columns and
-postings, plus reading and indexing the changed ones."""
-
-
 class SearchCache:
     """The current ``SearchIndex``, rebuilt when the catalog generation changes.
 
@@ -1198,7 +1191,7 @@ class SearchCache:
     ) -> tuple[int, SearchIndex] | None:
         """``index`` (built at ``generation``) updated by ``change``, or None when the stored
         catalog is not exactly that (another writer came between) or the change is large."""
-        if len(change.refs) > len(index) * MAX_UPDATE_SHARE + UPDATE_ANYWAY:
+        if not change.small_for(len(index)):
             return None
         read_at, rows = self.rows.search_rows_of(sorted(change.refs))
         if read_at != generation + change.bumps:
