@@ -79,7 +79,7 @@ MAX_CANDIDATES: Final = 2048
 PREFIX_WALK: Final = 4096  # names looked at for those of the wanted kinds sharing a prefix
 
 Sorter = Callable[[Iterable[int], Callable[[int], str]], list[int]]
-STEP: Final = 65_536  # items handled in one C call when an index is updated (a few ms)
+STEP: Final = 8_192  # items handled in one C call when an index is updated (a few ms)
 
 
 def _remapped(
@@ -133,13 +133,15 @@ class NearNames:
         self.forward = array("I", sort(range(len(choices)), choices.__getitem__))
         self.backward = array("I", sort(range(len(choices)), self._reversed))
         # How many choices hold each word (not only which): an update can tell a word gone.
+        # Only the updates use it, each handing it on to the next (``updated``).
         counts: dict[str, int] = {}
         get = counts.get
         for choice in choices:
             for word in choice.split():
                 counts[word] = get(word, 0) + 1
-        self.vocabulary = sorted(counts)
-        self._words = counts
+        words = list(counts)  # sorted in steps: a million words are one long C call
+        self.vocabulary = [words[i] for i in sort(range(len(words)), words.__getitem__)]
+        self._counts: dict[str, int] | None = counts
 
     def updated(
         self,
@@ -157,7 +159,8 @@ class NearNames:
         A new ``NearNames`` equal to one built on ``choices`` (ties in text order by index,
         as there): the sorted orders are this one's remapped in slices (each a C call of a
         few milliseconds at a million choices) with the new choices merged in by bisection,
-        not sorted again. This one is left as it was (readers use it).
+        not sorted again. This one answers as it did (readers use it), but hands its word
+        counts on: an update of it again builds the new one whole.
         """
         near = NearNames.__new__(NearNames)
         near.choices = choices
@@ -168,10 +171,12 @@ class NearNames:
         near.backward = _remapped(
             self.backward, kept, moved, sort(fresh, near._reversed), near._reversed
         )
-        counts: dict[str, int] = {}
-        items = iter(self._words.items())
-        while chunk := list(itertools.islice(items, STEP)):  # a dict.copy holds the GIL
-            counts.update(chunk)
+        counts = self._counts
+        if counts is None:  # handed on already, or an update of it failed half-way
+            return NearNames(choices, sort)
+        # The word counts are handed on, not copied (a dict of a million words is a long C
+        # call to copy, and to grow): no answer reads them, and only the newest is updated.
+        self._counts = None
         dropped: set[str] = set()
         for choice in gone:
             for word in choice.split():
@@ -181,19 +186,19 @@ class NearNames:
                 else:
                     del counts[word]
                     dropped.add(word)
-        known = self._words
         added: set[str] = set()
         for idx in fresh:
             for word in choices[idx].split():
-                counts[word] = counts.get(word, 0) + 1
-                if word not in known:
-                    added.add(word)
-        dropped.difference_update(counts)
+                held = counts.get(word, 0)
+                if not held:
+                    added.add(word)  # new, or dropped above (then in the vocabulary already)
+                counts[word] = held + 1
+        removed = {word for word in dropped if word not in counts}
         kept_words: Iterable[str] = self.vocabulary
-        if dropped:
-            kept_words = (w for w in self.vocabulary if w not in dropped)
-        near.vocabulary = list(heapq.merge(kept_words, sorted(added)))
-        near._words = counts
+        if removed:
+            kept_words = (w for w in self.vocabulary if w not in removed)
+        near.vocabulary = list(heapq.merge(kept_words, sorted(added - dropped)))
+        near._counts = counts
         return near
 
     def _reversed(self, idx: int) -> str:
@@ -298,6 +303,11 @@ class NearNames:
             at = bisect.bisect_left(order, head + chr(ord(letter) + 1), key=key)
         return out
 
+    def _known(self, word: str) -> bool:
+        """Is ``word`` in the vocabulary (a bisection: no set of a million words beside it)?"""
+        at = bisect.bisect_left(self.vocabulary, word)
+        return at < len(self.vocabulary) and self.vocabulary[at] == word
+
     def _corrected(self, text: str) -> str:
         """``text`` with each word missing from the vocabulary replaced by its closest one."""
         words = text.split()
@@ -305,7 +315,7 @@ class NearNames:
             return text
         out = []
         for word in words:
-            if word in self._words or len(word) < 3:
+            if len(word) < 3 or self._known(word):
                 out.append(word)
                 continue
             best = process.extractOne(

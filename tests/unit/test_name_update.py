@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from bot.catalog import read
 from bot.catalog.read import MAX_SUGGESTIONS, IndexEntry, NameIndex, PersonEntry
 from bot.errors import Ambiguous, NotFound
 
@@ -83,13 +84,13 @@ def _tables(index: NameIndex) -> dict[str, Any]:
         "entries": list(index.entries()),
         "near": None
         if near is None
-        else (
-            list(near.forward),
-            list(near.backward),
-            list(near.vocabulary),
-            dict(near._words),
-        ),
+        else (list(near.forward), list(near.backward), list(near.vocabulary)),
     }
+
+
+def _counts(index: NameIndex) -> dict[str, int] | None:
+    """How many choices hold each word, as ``NearNames`` counts them for its next update."""
+    return None if index._near is None else index._near._counts
 
 
 def _frozen(index: NameIndex) -> dict[str, Any]:
@@ -136,7 +137,7 @@ def _change(
     taken = {e.ref for e in before}
     picked = rng.sample(before, rng.randint(0, len(before) // 4))
     cut = len(picked) // 2
-    removed, changed = picked[:cut], picked[cut:]
+    changed = picked[cut:]  # and the first ones removed
     refs = {e.ref for e in picked}
     rows = []
     for old in changed:
@@ -169,7 +170,7 @@ def test_an_update_equals_a_build_from_scratch(seed: int, full_scan_max: int) ->
     new = old.updated(refs, rows)
 
     scratch = NameIndex(after, full_scan_max=full_scan_max)
-    assert _tables(new) == _tables(scratch)
+    assert _tables(new) == _tables(scratch) and _counts(new) == _counts(scratch)
     # Laid out as a build in that order, so even fuzzy ties come out the same.
     for entry in rng.sample(after, min(20, len(after))):
         typo = entry.name[1:] + "x"
@@ -184,14 +185,27 @@ def test_an_update_equals_a_build_from_scratch(seed: int, full_scan_max: int) ->
     assert _frozen(old) == held  # the old index, as it was
 
 
-def test_updates_in_a_row_equal_a_build_from_scratch() -> None:
+@pytest.mark.parametrize("fold_min", [read.FOLD_MIN, 0])
+def test_updates_in_a_row_equal_a_build_from_scratch(
+    fold_min: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each update layers its changed keys over the tables it shares with the older indexes
+    (``Layered``), folded into new tables when they grow (at once with ``fold_min`` 0)."""
+    monkeypatch.setattr(read, "FOLD_MIN", fold_min)
     rng = random.Random(99)
     entries = _catalog(rng, 200)
     index = NameIndex(entries, full_scan_max=0)
+    bases = [index.by_name]  # held: ids stay theirs
     for _ in range(8):
         refs, rows, entries = _change(rng, entries)
+        previous, held = index, _frozen(index)
         index = index.updated(refs, rows)
-        assert _tables(index) == _tables(NameIndex(entries, full_scan_max=0))
+        scratch = NameIndex(entries, full_scan_max=0)
+        assert _tables(index) == _tables(scratch) and _counts(index) == _counts(scratch)
+        assert _frozen(previous) == held
+        assert isinstance(index.by_name, read.Layered)
+        bases.append(index.by_name.base)
+    assert (len({id(b) for b in bases}) > 1) == (fold_min == 0)  # folded into a new base, or never
 
 
 def test_an_update_crossing_the_full_scan_size_builds_or_drops_near_names() -> None:
@@ -216,7 +230,7 @@ def test_a_name_gone_and_a_word_gone_leave_no_trace() -> None:
     rest = [IndexEntry.of(f"component:default/c{i}", "component", f"c{i}", None) for i in range(9)]
     index = NameIndex([*rest, lone], full_scan_max=0)
     new = index.updated({lone.ref}, ())
-    assert "zebra" not in new._near._words and "zebra" not in new._near.vocabulary  # type: ignore[union-attr]
+    assert "zebra" not in _counts(new) and "zebra" not in new._near.vocabulary  # type: ignore[operator, union-attr]
     assert "zebra quokka" not in new.by_name and "zed-q" not in new.by_title
-    assert "zebra" in index._near._words  # type: ignore[union-attr]
+    assert "zebra" in index._near.vocabulary  # type: ignore[union-attr]
     assert _tables(new) == _tables(NameIndex(rest, full_scan_max=0))
