@@ -234,3 +234,36 @@ def test_a_name_gone_and_a_word_gone_leave_no_trace() -> None:
     assert "zebra quokka" not in new.by_name and "zed-q" not in new.by_title
     assert "zebra" in index._near.vocabulary  # type: ignore[union-attr]
     assert _tables(new) == _tables(NameIndex(rest, full_scan_max=0))
+
+
+class Popped(dict[str, Any]):
+    """A dict that logs each item popped (``clear_in_steps`` empties a dict that way)."""
+
+    def __init__(self, n: int, log: list[int]) -> None:
+        super().__init__((f"k{i}", None) for i in range(n))
+        self.log = log
+
+    def popitem(self) -> tuple[str, Any]:
+        self.log.append(len(self))
+        return super().popitem()
+
+
+class Updated:
+    """An updated index's shape: a ``Layered`` table hanging from an attribute."""
+
+    def __init__(self, base: dict[str, Any], top: dict[str, Any]) -> None:
+        self.by_name = read.Layered(base, top, len(base))
+
+
+def test_a_replaced_updated_index_frees_its_layered_tables_in_steps() -> None:
+    """An updated index's ``Layered`` tables are emptied an item at a time when it is
+    released and nothing else holds them; a base another index shares is left whole."""
+    base_log: list[int] = []
+    top_log: list[int] = []
+    holder: list[Any] = [Updated(Popped(50, base_log), Popped(5, top_log))]
+    read.release_in_steps(holder)
+    assert len(base_log) == 50 and len(top_log) == 5
+    shared = Popped(50, base_log := [])
+    holder = [Updated(shared, Popped(5, top_log := []))]
+    read.release_in_steps(holder)
+    assert base_log == [] and len(shared) == 50 and len(top_log) == 5
