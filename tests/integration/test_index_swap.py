@@ -12,6 +12,9 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
+
+from sqlalchemy import event
 
 from bot.app import App
 from bot.catalog.read import NameIndex
@@ -294,3 +297,47 @@ def test_another_writer_between_makes_the_name_index_rebuild_whole(
     assert after is not None
     assert after.entry("component:default/ledger") is not before.entry("component:default/ledger")
     assert "component:default/audit" in after and "component:default/billing" in after
+
+
+def test_the_rows_an_update_reads_and_their_generation_are_one_snapshot(
+    make_app: AppFactory, db_url: str, tmp_path: Path
+) -> None:
+    """Another process's sync committing between the generation read and the rows read does
+    not show in them: the rows are those of the generation returned (else an index would be
+    labelled with a generation it does not hold, and never brought up to date). Both reads
+    an update makes: the name index's and the search index's."""
+    root = tmp_path / "catalog"
+    target = catalog(root, ("ledger", "team-a"))
+    app = make_app(sources=[{"type": "file", "name": "t", "target": str(target)}], db_url=db_url)
+    rows, db = app.services.reader.rows, app.db
+    assert db is not None
+    wanted = ["component:default/audit", "component:default/billing", "component:default/ledger"]
+
+    def with_a_sync_between(read: Callable[[], Any], name: str) -> tuple[int, Any]:
+        wrote: list[str] = []
+
+        def write_between(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+            if "entities" in statement and not wrote:  # after the generation, before rows
+                wrote.append(statement)
+                other = catalog(tmp_path / name, (name, "team-b"))
+                make_app(
+                    sources=[{"type": "file", "name": name, "target": str(other)}], db_url=db_url
+                )
+
+        before = rows.generation()
+        event.listen(db.engine, "before_cursor_execute", write_between)
+        try:
+            got = read()
+        finally:
+            event.remove(db.engine, "before_cursor_execute", write_between)
+        assert wrote and rows.generation() > before  # the other sync did commit in between
+        return before, got
+
+    before, names = with_a_sync_between(lambda: rows.names_of(wanted), "audit")
+    assert names.generation == before
+    assert [r.ref for r in names.names] == ["component:default/ledger"]
+    before, (generation, found) = with_a_sync_between(
+        lambda: rows.search_rows_of(wanted), "billing"
+    )
+    assert generation == before
+    assert sorted(r.ref for r in found) == ["component:default/audit", "component:default/ledger"]

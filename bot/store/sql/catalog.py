@@ -199,7 +199,7 @@ class SqlCatalogRows:
         wanted = sorted(set(refs))
         out: list[SearchRow] = []
         stmt = select(entities.c.ref, entities.c.owner_ref, entities.c.data)
-        with self.db.engine.connect() as conn:  # one transaction: one snapshot
+        with self._snapshot() as conn:
             generation = self.db.generation(conn)
             for start in range(0, len(wanted), CHUNK):
                 chunk = wanted[start : start + CHUNK]
