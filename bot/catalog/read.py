@@ -1,7 +1,8 @@
 """Reading the synced catalog: entities, relations, and name resolution with "did you mean".
 
-Name resolution runs on an in-memory index of every entity's ref, name and title, rebuilt when
-the catalog generation changes: full ref, exact name (case-insensitive), title, then rapidfuzz.
+Name resolution runs on an in-memory index of every entity's ref, name and title, brought up to
+date when the catalog generation changes (updated from what this process's sync changed, else
+rebuilt): full ref, exact name (case-insensitive), title, then rapidfuzz.
 """
 
 from __future__ import annotations
@@ -376,6 +377,8 @@ def _filed(row: IndexEntry) -> tuple[str, list[str], list[str], int]:
     else:
         name_key = process_text(name)
         key = process_text(name.lower())
+        if key == name_key:
+            key = name_key  # one string for both, as the build keeps it
     choices = [name_key]
     titles: list[str] = []
     width = len(name.split())
