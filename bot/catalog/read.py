@@ -352,7 +352,7 @@ class Layered(MutableMapping[str, Held]):
 
 
 FOLD_MIN = 4096  # keys changed that a ``Layered`` table keeps on top of any base
-COPY_STEP = 16_384  # items of a table copied in one C call by ``_copied`` (a few ms)
+COPY_STEP = 8_192  # items of a table copied in one C call by ``_copied`` (a few ms)
 K = TypeVar("K")
 V = TypeVar("V")
 
@@ -485,7 +485,8 @@ class NameIndex:
         """
         added = list(rows)
         refs = {ref.lower() for ref in gone}
-        refs.update(e.ref for e in added)
+        for row in added:
+            refs.add(row.ref)
         dropped: dict[int, IndexEntry] = {}  # by id: entries are equal by value
         for ref in refs:
             entry = self.entry(ref)
