@@ -18,6 +18,7 @@ import pytest
 from bot.catalog import read
 from bot.catalog.read import MAX_SUGGESTIONS, IndexEntry, NameIndex, PersonEntry
 from bot.errors import Ambiguous, NotFound
+from bot.suggest import NearNames
 
 WORDS = ("payments", "billing", "ledger", "search", "api", "gateway", "worker", "edge", "ops")
 NAMESPACES = ("default", "ops", "eu")
@@ -267,3 +268,32 @@ def test_a_replaced_updated_index_frees_its_layered_tables_in_steps() -> None:
     holder = [Updated(shared, Popped(5, top_log := []))]
     read.release_in_steps(holder)
     assert base_log == [] and len(shared) == 50 and len(top_log) == 5
+
+
+class Sliced(list[str]):
+    """A list that logs each slice deleted (``clear_in_steps`` empties a list that way)."""
+
+    def __init__(self, items: list[str], log: list[int]) -> None:
+        super().__init__(items)
+        self.log = log
+
+    def __delitem__(self, key: Any) -> None:
+        self.log.append(len(self))
+        super().__delitem__(key)
+
+
+class Near:
+    """An index's shape: ``NearNames`` hanging from an attribute."""
+
+    def __init__(self, choices: list[str]) -> None:
+        self._near = NearNames(choices, read._sort_indexes)
+
+
+def test_a_replaced_index_frees_its_near_names_in_steps() -> None:
+    """The ``NearNames`` of a replaced index (a million choices and words at Spotify's
+    scale) is emptied in steps too when nothing else holds it."""
+    log: list[int] = []
+    choices = [f"name {i}" for i in range(3 * read.RELEASE_STEP)]
+    holder: list[Any] = [Near(Sliced(choices, log))]
+    read.release_in_steps(holder)
+    assert len(log) == 3  # its choices, three slices
