@@ -13,6 +13,8 @@ worth scoring against a misspelt one.
 from __future__ import annotations
 
 import bisect
+import heapq
+import itertools
 import sys
 from array import array
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -77,6 +79,34 @@ MAX_CANDIDATES: Final = 2048
 PREFIX_WALK: Final = 4096  # names looked at for those of the wanted kinds sharing a prefix
 
 Sorter = Callable[[Iterable[int], Callable[[int], str]], Sequence[int]]
+STEP: Final = 8_192  # items handled in one C call when an index is updated (a few ms)
+
+
+def _remapped(
+    order: array[int],
+    kept: bytes,
+    moved: Sequence[int],
+    fresh: Sequence[int],
+    key: Callable[[int], str],
+) -> array[int]:
+    """``order`` (old choice indexes sorted by ``key``) without the choices not ``kept``, each
+    at its ``moved`` index, with ``fresh`` (new indexes, above every survivor's, sorted by
+    ``key``) merged in after the equal ones: the order a stable sort of them all gives."""
+    out = array("I")
+    for at in range(0, len(order), STEP):  # in slices: each is one C call
+        part = order[at : at + STEP]
+        out.extend(map(moved.__getitem__, itertools.compress(part, map(kept.__getitem__, part))))
+    if not fresh:
+        return out
+    merged = array("I")
+    at = 0
+    for idx in fresh:
+        place = bisect.bisect_right(out, key(idx), lo=at, key=key)
+        merged.extend(out[at:place])
+        merged.append(idx)
+        at = place
+    merged.extend(out[at:])
+    return merged
 
 
 class NearNames:
@@ -102,11 +132,74 @@ class NearNames:
         self.choices = choices
         self.forward = array("I", sort(range(len(choices)), choices.__getitem__))
         self.backward = array("I", sort(range(len(choices)), self._reversed))
-        words: set[str] = set()
+        # How many choices hold each word (not only which): an update can tell a word gone.
+        # Only the updates use it, each handing it on to the next (``updated``).
+        counts: dict[str, int] = {}
+        get = counts.get
         for choice in choices:
-            words.update(choice.split())
-        self.vocabulary = sorted(words)
-        self._words = frozenset(words)
+            for word in choice.split():
+                counts[word] = get(word, 0) + 1
+        words = list(counts)  # sorted in steps: a million words are one long C call
+        self.vocabulary = [words[i] for i in sort(range(len(words)), words.__getitem__)]
+        self._counts: dict[str, int] | None = counts
+
+    def updated(
+        self,
+        choices: Sequence[str],
+        kept: bytes,
+        moved: Sequence[int],
+        start: int,
+        gone: Iterable[str],
+        sort: Sorter,
+    ) -> NearNames:
+        """These names for ``choices``: this one's choices where ``kept`` (one byte per old
+        choice) says so, now at ``moved[i]`` (old index to new, in the same order), then new
+        ones from ``start`` on; ``gone`` are the texts of the choices dropped.
+
+        A new ``NearNames`` equal to one built on ``choices`` (ties in text order by index,
+        as there): the sorted orders are this one's remapped in slices (each a C call of a
+        few milliseconds at a million choices) with the new choices merged in by bisection,
+        not sorted again. This one answers as it did (readers use it), but hands its word
+        counts on: an update of it again builds the new one whole.
+        """
+        near = NearNames.__new__(NearNames)
+        near.choices = choices
+        fresh = range(start, len(choices))
+        near.forward = _remapped(
+            self.forward, kept, moved, sort(fresh, choices.__getitem__), choices.__getitem__
+        )
+        near.backward = _remapped(
+            self.backward, kept, moved, sort(fresh, near._reversed), near._reversed
+        )
+        counts = self._counts
+        if counts is None:  # handed on already, or an update of it failed half-way
+            return NearNames(choices, sort)
+        # The word counts are handed on, not copied (a dict of a million words is a long C
+        # call to copy, and to grow): no answer reads them, and only the newest is updated.
+        self._counts = None
+        dropped: set[str] = set()
+        for choice in gone:
+            for word in choice.split():
+                left = counts[word] - 1
+                if left:
+                    counts[word] = left
+                else:
+                    del counts[word]
+                    dropped.add(word)
+        added: set[str] = set()
+        for idx in fresh:
+            for word in choices[idx].split():
+                held = counts.get(word, 0)
+                if not held:
+                    added.add(word)  # new, or dropped above (then in the vocabulary already)
+                counts[word] = held + 1
+        removed = {word for word in dropped if word not in counts}
+        kept_words: Iterable[str] = self.vocabulary
+        if removed:
+            kept_words = (w for w in self.vocabulary if w not in removed)
+        near.vocabulary = list(heapq.merge(kept_words, sorted(added - dropped)))
+        near._counts = counts
+        return near
 
     def _reversed(self, idx: int) -> str:
         return self.choices[idx][::-1]
@@ -210,6 +303,11 @@ class NearNames:
             at = bisect.bisect_left(order, head + chr(ord(letter) + 1), key=key)
         return out
 
+    def _known(self, word: str) -> bool:
+        """Is ``word`` in the vocabulary (a bisection: no set of a million words beside it)?"""
+        at = bisect.bisect_left(self.vocabulary, word)
+        return at < len(self.vocabulary) and self.vocabulary[at] == word
+
     def _corrected(self, text: str) -> str:
         """``text`` with each word missing from the vocabulary replaced by its closest one."""
         words = text.split()
@@ -217,7 +315,7 @@ class NearNames:
             return text
         out = []
         for word in words:
-            if word in self._words or len(word) < 3:
+            if len(word) < 3 or self._known(word):
                 out.append(word)
                 continue
             best = process.extractOne(

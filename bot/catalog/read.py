@@ -1,15 +1,18 @@
 """Reading the synced catalog: entities, relations, and name resolution with "did you mean".
 
-Name resolution runs on an in-memory index of every entity's ref, name and title, rebuilt when
-the catalog generation changes: full ref, exact name (case-insensitive), title, then rapidfuzz.
+Name resolution runs on an in-memory index of every entity's ref, name and title, brought up to
+date when the catalog generation changes (updated from what this process's sync changed, else
+rebuilt): full ref, exact name (case-insensitive), title, then rapidfuzz.
 """
 
 from __future__ import annotations
 
 import bisect
 import contextlib
+import functools
 import gc
 import heapq
+import itertools
 import json
 import re
 import sys
@@ -17,7 +20,7 @@ import threading
 import time
 from array import array
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, MutableMapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
@@ -25,7 +28,14 @@ from rapidfuzz import fuzz, process, utils
 
 from bot.annotations import USER_ID_ANNOTATIONS
 from bot.catalog.model import Entity, EntityRef, Relation
-from bot.catalog.rows import CatalogChange, CatalogRows, DocumentRow, ListedEntity, NameRow
+from bot.catalog.rows import (
+    CatalogChange,
+    CatalogRows,
+    DocumentRow,
+    ListedEntity,
+    NameRow,
+    NamesSnapshot,
+)
 from bot.errors import Ambiguous, CatalogError, NotFound
 from bot.identity import as_email, mentioned_id
 from bot.suggest import FULL_SCAN_MAX, NearNames
@@ -231,11 +241,161 @@ def _add(table: dict[str, Held], key: str, entry: IndexEntry) -> None:
         table[key] = [held, entry]
 
 
-def _held(table: dict[str, Held], key: str) -> list[IndexEntry]:
+def _held(table: Mapping[str, Held], key: str) -> list[IndexEntry]:
     held = table.get(key)
     if held is None:
         return []
     return list(held) if isinstance(held, list) else [held]
+
+
+def _put(table: MutableMapping[str, Held], key: str, entry: IndexEntry) -> None:
+    """``_add`` on a table shared with another index: a list held is replaced, not changed."""
+    held = table.get(key)
+    if held is None:
+        table[key] = entry
+    elif isinstance(held, list):
+        table[key] = [*held, entry]
+    else:
+        table[key] = [held, entry]
+
+
+def _drop(table: MutableMapping[str, Held], key: str, entry: IndexEntry) -> None:
+    """``entry`` taken from what ``key`` holds (a list held is replaced, not changed); one
+    entry left is held alone, as a build holds it."""
+    held = table.get(key)
+    if held is entry:
+        del table[key]
+    elif isinstance(held, list):
+        rest = [e for e in held if e is not entry]
+        if not rest:
+            del table[key]
+        else:
+            table[key] = rest[0] if len(rest) == 1 else rest
+
+
+def _listed_put(table: dict[str, list[IndexEntry]], key: str, entry: IndexEntry) -> None:
+    table[key] = [*table.get(key, ()), entry]
+
+
+def _listed_drop(table: dict[str, list[IndexEntry]], key: str, entry: IndexEntry) -> None:
+    rest = [e for e in table.get(key, ()) if e is not entry]
+    if rest:
+        table[key] = rest
+    else:
+        table.pop(key, None)
+
+
+_ABSENT: Any = object()
+
+
+class Layered(MutableMapping[str, Held]):
+    """A large table of the name index shared with the indexes it was updated from (``base``,
+    never changed) under the keys changed since (``top``: what each holds now, None when
+    removed). An update copies ``top`` alone: a million keys copied, or a dict grown to
+    them, is one C call of 20-40 ms with the GIL held. Changed only while the index that
+    holds it is made (``NameIndex.updated``)."""
+
+    def __init__(self, base: dict[str, Held], top: dict[str, Held | None], size: int) -> None:
+        self.base = base
+        self.top = top
+        self._size = size
+
+    @staticmethod
+    def over(table: Mapping[str, Held]) -> Layered:
+        """A new table over ``table`` (a built index's dict, or another ``Layered``: its top
+        copied; folded into a new base in slices when it has grown to a quarter of it)."""
+        if not isinstance(table, Layered):
+            return Layered(table, {}, len(table))  # type: ignore[arg-type]
+        if len(table.top) * 4 <= len(table.base) + FOLD_MIN:
+            return Layered(table.base, _copied(table.top, {}), table._size)
+        base = _copied(table.base, {})  # grown in slices (its last resize one call)
+        for key, held in table.top.items():
+            if held is None:
+                base.pop(key, None)
+            else:
+                base[key] = held
+        return Layered(base, {}, len(base))
+
+    def get(self, key: str, default: Any = None) -> Any:
+        held = self.top.get(key, _ABSENT)
+        if held is _ABSENT:
+            return self.base.get(key, default)
+        return default if held is None else held
+
+    def __getitem__(self, key: str) -> Held:
+        held = self.get(key, _ABSENT)
+        if held is _ABSENT:
+            raise KeyError(key)
+        return held  # type: ignore[no-any-return]
+
+    def __setitem__(self, key: str, held: Held) -> None:
+        if self.get(key, _ABSENT) is _ABSENT:
+            self._size += 1
+        self.top[key] = held
+
+    def __delitem__(self, key: str) -> None:
+        if self.get(key, _ABSENT) is _ABSENT:
+            raise KeyError(key)
+        self._size -= 1
+        if key in self.base:
+            self.top[key] = None
+        else:
+            del self.top[key]
+
+    def __iter__(self) -> Iterator[str]:
+        top = self.top
+        yield from (key for key in self.base if key not in top)
+        yield from (key for key, held in top.items() if held is not None)
+
+    def __len__(self) -> int:
+        return self._size
+
+
+FOLD_MIN = 4096  # keys changed that a ``Layered`` table keeps on top of any base
+COPY_STEP = 8_192  # items of a table copied in one C call by ``_copied`` (a few ms)
+K = TypeVar("K")
+V = TypeVar("V")
+
+
+def _copied(table: dict[K, V], into: dict[K, V]) -> dict[K, V]:
+    """``into`` updated with ``table``'s items, a slice at a time: ``dict.copy`` of a million
+    keys is one C call (20-40 ms, the GIL held)."""
+    items = iter(table.items())
+    while chunk := list(itertools.islice(items, COPY_STEP)):
+        into.update(chunk)
+    return into
+
+
+def _filed(row: IndexEntry) -> tuple[str, list[str], list[str], int]:
+    """Where ``NameIndex`` files ``row``, as its build does: its ``by_name`` key, its fuzzy
+    choices (the name's first), its ``by_title`` keys, and the most words in its name or
+    titles."""
+    process_text = utils.default_process
+    name = row.name
+    if type(row) is SpokenName:
+        name_key = key = row._text
+    else:
+        name_key = process_text(name)
+        key = process_text(name.lower())
+        if key == name_key:
+            key = name_key  # one string for both, as the build keeps it
+    choices = [name_key]
+    titles: list[str] = []
+    width = len(name.split())
+    title, display = row.title, row.display
+    if title is not None or display is not None:
+        for text in (title,) if display == title else (title, display):
+            if not text:
+                continue
+            width = max(width, len(text.split()))
+            titles.append(_norm(text))
+            title_key = process_text(text)
+            if title_key not in choices:
+                choices.append(title_key)
+    return key, choices, titles, width
+
+
+_FLIP = bytes([1, 0]) + bytes(254)  # bytes.translate: 0 <-> 1
 
 
 class NameIndex:
@@ -252,8 +412,9 @@ class NameIndex:
     def __init__(self, rows: Iterable[IndexEntry], full_scan_max: int = FULL_SCAN_MAX) -> None:
         by_name: dict[str, Held] = {}
         by_title: dict[str, Held] = {}
-        self.by_name = by_name
-        self.by_title = by_title
+        # Dicts when built, ``Layered`` when updated (no copy of a million keys).
+        self.by_name: Mapping[str, Held] = by_name
+        self.by_title: Mapping[str, Held] = by_title
         # Fuzzy choices are processed once here (not on every query) and deduplicated: a title
         # is usually the name in other clothes ("Payments API" ~ "payments-api").
         self.choices: list[str] = []
@@ -265,6 +426,7 @@ class NameIndex:
         process_text = utils.default_process
         count = 0
         max_words = 1
+        widths: dict[int, int] = {}  # entities by the most words in their name or titles
         for row in rows:
             count += 1
             name = row.name
@@ -280,26 +442,29 @@ class NameIndex:
                 self.by_email[row.email.lower()].append(row)
             for chat_id in row.chat_ids:
                 self.by_chat_id[chat_id].append(row)
-            max_words = max(max_words, len(name.split()))
+            width = len(name.split())
             choices.append(name_key)
             choice_entries.append(row)
             title, display = row.title, row.display
-            if title is None and display is None:
-                continue
-            keys = [name_key]
-            for text in (title,) if display == title else (title, display):
-                if not text:
-                    continue
-                max_words = max(max_words, len(text.split()))
-                title_norm = _norm(text)
-                _add(by_title, title_norm, row)
-                title_key = process_text(text)
-                if title_key not in keys:
-                    keys.append(title_key)
-                    choices.append(title_key)
-                    choice_entries.append(row)
+            if title is not None or display is not None:
+                keys = [name_key]
+                for text in (title,) if display == title else (title, display):
+                    if not text:
+                        continue
+                    width = max(width, len(text.split()))
+                    title_norm = _norm(text)
+                    _add(by_title, title_norm, row)
+                    title_key = process_text(text)
+                    if title_key not in keys:
+                        keys.append(title_key)
+                        choices.append(title_key)
+                        choice_entries.append(row)
+            widths[width] = widths.get(width, 0) + 1
+            max_words = max(max_words, width)
         self.max_words = max_words
+        self._widths = widths
         self._count = count
+        self._full_scan_max = full_scan_max
         self._kind_choices: dict[tuple[str, ...], tuple[list[str], list[IndexEntry]]] = {}
         self._sorted: dict[tuple[str, ...], list[tuple[str, int]]] = {}
         # Too many choices to score each for a misspelt name: where to look, built here (in
@@ -307,6 +472,94 @@ class NameIndex:
         self._near = (
             NearNames(self.choices, _sort_indexes) if len(self.choices) > full_scan_max else None
         )
+
+    def updated(self, gone: Iterable[str], rows: Iterable[IndexEntry]) -> NameIndex:
+        """This index without the entities ``gone`` (lower-cased refs) and with ``rows`` (a
+        changed entity is in both, or in ``rows`` alone): a new index, left as it was.
+
+        Equal to a build from scratch on the survivors in their order, then ``rows`` in
+        theirs: every table, the fuzzy choices and ``NearNames``'s sorted orders (merged, not
+        sorted again). Large tables are copied and remapped in slices (no C call holds the
+        GIL for long at a million entities); a list shared with this index is replaced, never
+        changed, so the answers under way on this one see it as it was.
+        """
+        added = list(rows)
+        refs = {ref.lower() for ref in gone}
+        for row in added:
+            refs.add(row.ref)
+        dropped: dict[int, IndexEntry] = {}  # by id: entries are equal by value
+        for ref in refs:
+            entry = self.entry(ref)
+            if entry is not None:
+                dropped[id(entry)] = entry
+        index = NameIndex.__new__(NameIndex)
+        by_name = Layered.over(self.by_name)
+        by_title = Layered.over(self.by_title)
+        by_email: dict[str, list[IndexEntry]] = _copied(self.by_email, defaultdict(list))
+        by_chat_id: dict[str, list[IndexEntry]] = _copied(self.by_chat_id, defaultdict(list))
+        widths = dict(self._widths)  # a few keys
+        gone_texts: list[str] = []
+        for entry in dropped.values():
+            key, texts, titles, width = _filed(entry)
+            gone_texts.extend(texts)
+            _drop(by_name, key, entry)
+            for title in dict.fromkeys(titles):
+                _drop(by_title, title, entry)
+            if entry.email:
+                _listed_drop(by_email, entry.email.lower(), entry)
+            for chat_id in dict.fromkeys(entry.chat_ids):
+                _listed_drop(by_chat_id, chat_id, entry)
+            widths[width] -= 1
+            if not widths[width]:
+                del widths[width]
+        # The survivors' choices in their order, and where each old choice now is.
+        choices: list[str] = []
+        entries: list[IndexEntry] = []
+        kept = bytearray()
+        moved = array("I")
+        for at in range(0, len(self.choices), COPY_STEP):  # in slices: each one C call
+            part = self.choice_entries[at : at + COPY_STEP]
+            live = bytes(map(dropped.__contains__, map(id, part))).translate(_FLIP)
+            moved.extend(
+                itertools.islice(itertools.accumulate(live, initial=len(choices)), len(live))
+            )
+            kept += live
+            choices.extend(itertools.compress(self.choices[at : at + COPY_STEP], live))
+            entries.extend(itertools.compress(part, live))
+        start = len(choices)
+        for entry in added:
+            key, texts, titles, width = _filed(entry)
+            _put(by_name, key, entry)
+            for title in titles:
+                _put(by_title, title, entry)
+            if entry.email:
+                _listed_put(by_email, entry.email.lower(), entry)
+            for chat_id in entry.chat_ids:
+                _listed_put(by_chat_id, chat_id, entry)
+            widths[width] = widths.get(width, 0) + 1
+            choices.extend(texts)
+            entries.extend([entry] * len(texts))
+        index.by_name = by_name
+        index.by_title = by_title
+        index.choices = choices
+        index.choice_entries = entries
+        index.by_email = by_email
+        index.by_chat_id = by_chat_id
+        index._widths = widths
+        index.max_words = max(1, max(widths, default=1))
+        index._count = self._count - len(dropped) + len(added)
+        index._full_scan_max = self._full_scan_max
+        index._kind_choices = {}
+        index._sorted = {}
+        if len(choices) <= self._full_scan_max:
+            index._near = None
+        elif self._near is None:
+            index._near = NearNames(choices, _sort_indexes)
+        else:
+            index._near = self._near.updated(
+                choices, bytes(kept), moved, start, gone_texts, _sort_indexes
+            )
+        return index
 
     def __len__(self) -> int:
         return self._count
@@ -703,6 +956,10 @@ def release_in_steps(holder: list[Any]) -> None:
             _name, part = attributes.popitem()
             if isinstance(part, list | dict | set) and sys.getrefcount(part) <= 2:
                 clear_in_steps(part)
+            elif isinstance(part, Layered | NearNames) and sys.getrefcount(part) <= 2:
+                # Its tables in steps too (a name index's base and top; ``NearNames``'s
+                # choices and vocabulary, a million strings each: 6 ms apiece to free).
+                holder.append(part)
             del part
 
 
@@ -733,6 +990,14 @@ def _person_facts(data: str) -> PersonFacts:
             if isinstance(annotations.get(key), str | int) and str(annotations[key]).strip()
         )
     return shown, email, ids
+
+
+def _entries(snapshot: NamesSnapshot) -> Iterator[IndexEntry]:
+    """The index entries of ``snapshot``'s names, Users and Groups with their profiles."""
+    people = {r.ref: _person_facts(r.data) for r in snapshot.people}
+    del snapshot.people[:]  # the documents are read: free them before the names come
+    for row in snapshot.names:
+        yield _entry(row, people.get(row.ref))
 
 
 def _entry(row: NameRow, facts: PersonFacts | None) -> IndexEntry:
@@ -967,16 +1232,27 @@ class CatalogReader:
         return self._names.current()
 
     def refresh(self, change: CatalogChange | None = None) -> None:
-        """Rebuild the index if one was built and the catalog changed since (after a sync).
-        Always whole (about 9 s at a million entities): ``change`` is not used."""
-        self._names.refresh()
+        """Bring the index up to date if one was built and the catalog changed since (after a
+        sync): updated from ``change`` (what this process's sync changed) when that is all
+        that changed and it is a small part of the catalog, else rebuilt whole (about 9 s at
+        a million entities)."""
+        self._names.refresh(None if change is None else functools.partial(self._update, change))
+
+    def _update(
+        self, change: CatalogChange, generation: int, index: NameIndex
+    ) -> tuple[int, NameIndex] | None:
+        """``index`` (built at ``generation``) updated by ``change``, or None when the stored
+        catalog is not exactly that (another writer came between) or the change is large."""
+        if not change.small_for(len(index)):
+            return None
+        snapshot = self.rows.names_of(sorted(change.refs))
+        if snapshot.generation != generation + change.bumps:
+            return None
+        return snapshot.generation, index.updated(change.refs, _entries(snapshot))
 
     def _build(self) -> tuple[int, NameIndex]:
         with self.rows.names() as snapshot:
-            people = {r.ref: _person_facts(r.data) for r in snapshot.people}
-            del snapshot.people[:]  # the documents are read: free them before the names come
-            index = NameIndex(_entry(r, people.get(r.ref)) for r in snapshot.names)
-            return snapshot.generation, index
+            return snapshot.generation, NameIndex(_entries(snapshot))
 
     def resolve(self, text: str, kinds: Sequence[str] = ()) -> Resolution:
         if self._index is None and not self._exact_tried:

@@ -79,6 +79,18 @@ class CatalogChange:
     refs: frozenset[str]
     bumps: int
 
+    def small_for(self, entities: int) -> bool:
+        """Is this change small enough, for an index of ``entities``, to update the index
+        rather than rebuild it (``MAX_UPDATE_SHARE``)?"""
+        return len(self.refs) <= entities * MAX_UPDATE_SHARE + UPDATE_ANYWAY
+
+
+MAX_UPDATE_SHARE = 0.05
+UPDATE_ANYWAY = 1000
+"""A sync that changed more than this share of the entities (and more than ``UPDATE_ANYWAY``)
+rebuilds an index whole: an update costs a pass over every entity's columns and postings (or
+names), plus reading and indexing the changed ones."""
+
 
 class CatalogRows(Protocol):
     """Blocking reads of the stored catalog (call from a worker thread)."""
@@ -116,6 +128,12 @@ class CatalogRows(Protocol):
     ) -> list[tuple[str, str, str]]:
         """``(source, type, target)`` of the relations on ``refs`` (lower-cased), of ``types``
         (every type when empty); duplicates may repeat."""
+        ...
+
+    def names_of(self, refs: Sequence[str]) -> NamesSnapshot:
+        """The names of the stored entities among ``refs`` (lower-cased) and the documents of
+        the Users and Groups among them, and the catalog generation they were read at (one
+        snapshot): what a name index update reads. ``names`` is read already (few rows)."""
         ...
 
     def search_rows(self) -> Iterator[SearchRow]:

@@ -1274,12 +1274,9 @@ def document_texts(
     return summary, texts
 
 
-MAX_UPDATE_SHARE = 0.05
-UPDATE_ANYWAY = 1000
-MAX_UPDATES = 32  # updates in a row before a whole build (``_Values`` only ever grow)
-"""A sync that changed more than this share of the entities (and more than ``UPDATE_ANYWAY``)
-rebuilds the search index whole: an update costs a pass over every entity's columns and
-postings, plus reading and indexing the changed ones."""
+MAX_UPDATES = 32
+"""Updates in a row before the search index is built whole again: its values (``_Values``) are
+only ever added to, so those of entities long gone add up."""
 
 
 class SearchCache:
@@ -1312,7 +1309,7 @@ class SearchCache:
     ) -> tuple[int, SearchIndex] | None:
         """``index`` (built at ``generation``) updated by ``change``, or None when the stored
         catalog is not exactly that (another writer came between) or the change is large."""
-        if len(change.refs) > len(index) * MAX_UPDATE_SHARE + UPDATE_ANYWAY:
+        if not change.small_for(len(index)):
             return None
         if index.updates >= MAX_UPDATES:  # values of entities long gone add up: start afresh
             return None

@@ -12,13 +12,16 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
+from sqlalchemy import event
 
 from bot.app import App
 from bot.catalog.read import NameIndex
 from bot.catalog.search import build_index, parse_query
 from bot.catalog.sync import StepReport, SyncReport
+from bot.errors import Ambiguous, NotFound
 from tests.conftest import ask
 
 AppFactory = Callable[..., App]
@@ -226,3 +229,140 @@ def test_a_large_sync_on_postgresql_refreshes_the_planners_statistics(
             ).all()
         )
     assert known == {"entities": 4, "relations": 2}  # -1 before ANALYZE: never counted
+
+
+USER = """\
+---
+apiVersion: backstage.io/v1alpha1
+kind: User
+metadata:
+  name: ana
+  annotations:
+    slack.com/user-id: {slack}
+spec:
+  profile:
+    displayName: Ana Silva
+    email: {email}
+  memberOf: [team-a]
+"""
+
+
+def _names_from_scratch(app: App) -> NameIndex:
+    """A name index built from every stored row, as a process starting now would."""
+    return app.services.reader._build()[1]
+
+
+def test_a_sync_updates_the_name_index_from_what_it_changed(
+    make_app: AppFactory, db_url: str, tmp_path: Path
+) -> None:
+    """After a sync of this process, the name index is updated from the refs the sync
+    changed (not rebuilt from every stored name) and answers as one built from scratch; the
+    index the sync started from is left as it was for the answers still using it."""
+    root = tmp_path / "catalog"
+    target = catalog(root, ("ledger", "team-a"), ("payouts", "team-a"), ("refunds", "team-b"))
+    with target.open("a") as out:
+        out.write(USER.format(slack="U111", email="ana@example.com"))
+    app = make_app(sources=[{"type": "file", "name": "t", "target": str(target)}], db_url=db_url)
+    reader = app.services.reader
+    before = reader.index()
+    team_a = before.entry("group:default/team-a")
+    catalog(root, ("ledger", "team-b"), ("refunds", "team-b"), ("billing", "team-a"))
+    with target.open("a") as out:
+        out.write(USER.format(slack="U222", email="ana.silva@example.com"))
+    app.services.sync.run()
+    after = reader._names.fresh()
+    assert after is not None and after is not before
+    assert after.entry("group:default/team-a") is team_a  # updated from the old index
+    scratch = _names_from_scratch(app)
+    assert set(after.entries()) == set(scratch.entries()) and len(after) == len(scratch)
+    for text in (
+        "billing",
+        "payouts",
+        "ana.silva@example.com",
+        "ana@example.com",
+        "U222",
+        "U111",
+        "Ana Silva",
+        "ledger",
+        "user:ana",
+        "team-b",
+    ):
+        assert _resolved(after, text) == _resolved(scratch, text), text
+    assert _resolved(after, "U222") == "user:default/ana"
+    assert _resolved(after, "payouts") != "component:default/payouts"
+    assert _resolved(before, "payouts") == "component:default/payouts"  # the old one, as it was
+    assert _resolved(before, "U111") == "user:default/ana"
+
+
+def _resolved(index: NameIndex, text: str) -> str:
+    try:
+        found = index.resolve(text)
+    except (NotFound, Ambiguous) as exc:
+        return type(exc).__name__
+    return str(found.ref) if found.how != "fuzzy" else f"fuzzy {found.ref}"
+
+
+def test_another_writer_between_makes_the_name_index_rebuild_whole(
+    make_app: AppFactory, db_url: str, tmp_path: Path
+) -> None:
+    """When the stored catalog is not exactly the name index's plus this sync's changes
+    (another process synced in between), the index is rebuilt whole, and has both changes."""
+    root, other = tmp_path / "catalog", tmp_path / "other"
+    target = catalog(root, ("ledger", "team-a"))
+    app = make_app(sources=[{"type": "file", "name": "t", "target": str(target)}], db_url=db_url)
+    before = app.services.reader.index()
+    elsewhere = catalog(other, ("audit", "team-b"))
+    writer = make_app(
+        sources=[{"type": "file", "name": "u", "target": str(elsewhere)}], db_url=db_url
+    )
+    assert writer.services.reader.count() > 0  # its sync bumped the generation
+    catalog(root, ("ledger", "team-a"), ("billing", "team-a"))
+    app.services.sync.run()
+    after = app.services.reader._names.fresh()
+    assert after is not None
+    assert after.entry("component:default/ledger") is not before.entry("component:default/ledger")
+    assert "component:default/audit" in after and "component:default/billing" in after
+
+
+def test_the_rows_an_update_reads_and_their_generation_are_one_snapshot(
+    make_app: AppFactory, db_url: str, tmp_path: Path
+) -> None:
+    """Another process's sync committing between the generation read and the rows read does
+    not show in them: the rows are those of the generation returned (else an index would be
+    labelled with a generation it does not hold, and never brought up to date). Both reads
+    an update makes: the name index's and the search index's."""
+    root = tmp_path / "catalog"
+    target = catalog(root, ("ledger", "team-a"))
+    app = make_app(sources=[{"type": "file", "name": "t", "target": str(target)}], db_url=db_url)
+    rows, db = app.services.reader.rows, app.db
+    assert db is not None
+    wanted = ["component:default/audit", "component:default/billing", "component:default/ledger"]
+
+    def with_a_sync_between(read: Callable[[], Any], name: str) -> tuple[int, Any]:
+        wrote: list[str] = []
+
+        def write_between(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+            if "entities" in statement and not wrote:  # after the generation, before rows
+                wrote.append(statement)
+                other = catalog(tmp_path / name, (name, "team-b"))
+                make_app(
+                    sources=[{"type": "file", "name": name, "target": str(other)}], db_url=db_url
+                )
+
+        before = rows.generation()
+        event.listen(db.engine, "before_cursor_execute", write_between)
+        try:
+            got = read()
+        finally:
+            event.remove(db.engine, "before_cursor_execute", write_between)
+        assert wrote and rows.generation() > before  # the other sync did commit in between
+        return before, got
+
+    before, names = with_a_sync_between(lambda: rows.names_of(wanted), "audit")
+    assert names.generation == before
+    assert [r.ref for r in names.names] == ["component:default/ledger"]
+    before, (generation, found) = with_a_sync_between(
+        lambda: rows.search_rows_of(wanted), "billing"
+    )
+    assert generation == before
+    assert sorted(r.ref for r in found) == ["component:default/audit", "component:default/ledger"]

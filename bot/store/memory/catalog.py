@@ -212,6 +212,14 @@ class MemoryCatalogRows:
             if not wanted or rel_type in wanted
         ]
 
+    def names_of(self, refs: Sequence[str]) -> NamesSnapshot:
+        state = self._state  # one generation, replaced whole: a snapshot
+        found = [s for s in (state.entities.get(r) for r in sorted(set(refs))) if s]
+        people = [_document(s) for s in found if s.candidate.kind in ("user", "group")]
+        return NamesSnapshot(
+            state.generation, iter([_name_row(s.candidate) for s in found]), people
+        )
+
     def search_rows_of(self, refs: Sequence[str]) -> tuple[int, list[SearchRow]]:
         state = self._state  # one generation, replaced whole: a snapshot
         found = (state.entities.get(ref) for ref in sorted(set(refs)))

@@ -116,6 +116,37 @@ class SqlCatalogRows:
             result = conn.execution_options(yield_per=NAME_BATCH).execute(_NAMES)
             yield NamesSnapshot(generation, (NameRow(*r) for r in result), people)
 
+    def names_of(self, refs: Sequence[str]) -> NamesSnapshot:
+        wanted = sorted(set(refs))
+        names: list[NameRow] = []
+        people: list[DocumentRow] = []
+        person = entities.c.kind.in_(("user", "group"))
+        with self._snapshot() as conn:
+            generation = self.db.generation(conn)
+            for start in range(0, len(wanted), CHUNK):
+                chunk = wanted[start : start + CHUNK]
+                names.extend(
+                    NameRow(*r) for r in conn.execute(_NAMES.where(entities.c.ref.in_(chunk)))
+                )
+                people.extend(
+                    DocumentRow(*r)
+                    for r in conn.execute(_DOCUMENTS.where(entities.c.ref.in_(chunk), person))
+                )
+        return NamesSnapshot(generation, iter(names), people)
+
+    @contextmanager
+    def _snapshot(self) -> Iterator[Connection]:
+        """A connection whose reads all see one committed state: a read transaction on
+        SQLite (its reads otherwise run each on its own), repeatable read on PostgreSQL (read
+        committed takes a snapshot per statement)."""
+        with self.db.engine.connect() as conn:
+            if self.db.is_sqlite:
+                conn = conn.execution_options(sqlite_begin="DEFERRED")
+            else:
+                conn = conn.execution_options(isolation_level="REPEATABLE READ")
+            with conn.begin():
+                yield conn
+
     def exact_names(self, names: Sequence[str], ref: str | None) -> list[NameRow]:
         wanted: list[ColumnElement[bool]] = [func.lower(entities.c.name).in_(sorted(names))]
         if ref is not None:
@@ -168,7 +199,7 @@ class SqlCatalogRows:
         wanted = sorted(set(refs))
         out: list[SearchRow] = []
         stmt = select(entities.c.ref, entities.c.owner_ref, entities.c.data)
-        with self.db.engine.connect() as conn:  # one transaction: one snapshot
+        with self._snapshot() as conn:
             generation = self.db.generation(conn)
             for start in range(0, len(wanted), CHUNK):
                 chunk = wanted[start : start + CHUNK]
