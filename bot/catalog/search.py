@@ -378,7 +378,16 @@ STEP = RELEASE_STEP * 16
 """Entries one C call (``map``, ``compress``, ``dict.update``...) handles at a time: a million in
 one call hold the GIL for 50-200 ms, a stall of the event loop however far from it they run."""
 
-SMALL_POSTING = 4096  # a posting this short is tested against a bitmap id by id
+ONE_WORD_MIN = 30_000
+"""A word alone whose commonest token is held by this many entities is ranked from its postings'
+mask counts (``SearchIndex._one_word``); a rarer one is scored entity by entity, which costs
+less than counting and scanning each token's masks (a prefix may match hundreds of tokens)."""
+SMALL_POSTING = 256  # a posting this short is tested against a bitmap id by id
+
+SETS_BELOW = 200_000
+"""A catalog of fewer entities keeps each filter value as a set (as it always did: some MB at
+43,000 entities, the fastest to intersect and test); a larger one as id arrays and bitmaps
+(``DENSE``: sets of a million entities' values took 170 MB)."""
 
 DENSE = 32
 """A filter value held by more than 1/DENSE of the entities is kept as a bitmap (a bit an
@@ -459,7 +468,7 @@ class _Bits:
                     byte ^= low
 
 
-_Ids: TypeAlias = "array[int] | _Bits"  # a filter value's entities
+_Ids: TypeAlias = "array[int] | _Bits | set[int]"  # a filter value's entities
 _Allowed: TypeAlias = "set[int] | _Bits"  # the entities passing a query's filters
 
 
@@ -582,8 +591,14 @@ class SearchIndex:
     when asked for.
     """
 
-    def __init__(self, docs: Iterable[tuple[SearchDoc, Mapping[int, Sequence[str]]]]) -> None:
-        """Index ``(doc, {field bit: texts})`` pairs; ids follow kind order, then name."""
+    def __init__(
+        self,
+        docs: Iterable[tuple[SearchDoc, Mapping[int, Sequence[str]]]],
+        sets_below: int = SETS_BELOW,
+    ) -> None:
+        """Index ``(doc, {field bit: texts})`` pairs; ids follow kind order, then name.
+        ``sets_below``: a catalog smaller keeps its filter values as sets (``SETS_BELOW``)."""
+        self._sets_below = sets_below
         self._values = {field: _Values() for field in _COLUMNS}
         # Each entity's texts become its tokens as they arrive (the texts are dropped: at a
         # million entities they were gigabytes held until the index was built), and its
@@ -622,6 +637,7 @@ class SearchIndex:
         final.extend(survivors[at:])
         index = SearchIndex.__new__(SearchIndex)
         index._values = self._values
+        index._sets_below = self._sets_below
         index.updates = self.updates + 1
         index._assemble(self, new, final)
         return index
@@ -757,6 +773,11 @@ class SearchIndex:
                 at = where
             merged.extend(self._norm_order[at:])
             self._norm_order = merged
+        # A small catalog keeps the names in that order as strings too (a look-up without
+        # making each: 3 MB at 43,000 entities; 65 MB at a million, which makes them).
+        self._norm_texts = (
+            [self._norm(i) for i in self._norm_order] if size < self._sets_below else None
+        )
         self._filters()
 
     def _filters(self) -> None:
@@ -793,9 +814,12 @@ class SearchIndex:
                 found[tag].append(doc_id)
         self.by_tag.update(found)
         size = len(self.refs)
-        for table in (self.by_kind, self.by_owner, self.by_tag, self.by_lifecycle, self.by_type):
+        tables = (self.by_kind, self.by_owner, self.by_tag, self.by_lifecycle, self.by_type)
+        for table in tables:
             for value, ids in table.items():
-                if len(ids) * DENSE > size:
+                if size < self._sets_below:  # small: sets, the fastest to test (some MB)
+                    table[value] = set(ids)
+                elif len(ids) * DENSE > size:
                     table[value] = _Bits.of(ids, size)
         self.owner_names: dict[str, set[str]] = defaultdict(set)  # name → owner refs
         for owner in self.by_owner:
@@ -917,7 +941,9 @@ class SearchIndex:
         maps = [h for h in hits if isinstance(h, _Bits)]
         arrays = [h for h in hits if not isinstance(h, _Bits)]
         if not maps:
-            return set(arrays[0]) if len(arrays) == 1 else set().union(*arrays)
+            if len(arrays) == 1:  # a small catalog's set as kept (never changed), or made
+                return arrays[0] if isinstance(arrays[0], set) else set(arrays[0])
+            return set().union(*arrays)
         union = maps[0]
         for other in maps[1:]:
             union |= other
@@ -961,6 +987,8 @@ class SearchIndex:
         post = self.postings[token]
         weight = self.idf[token] * factor
         w = _MASK_WEIGHTS
+        if allowed is None and len(post) <= SMALL_POSTING:
+            return {d: w[m] * weight for d, m in post.items()}
         if allowed is None:
             # In C, without a Python step per entity (a common word is 300,000 of them), a
             # slice at a time.
@@ -989,9 +1017,15 @@ class SearchIndex:
             return found
         return {d: w[m] * weight for d, m in post.items() if d in allowed}
 
-    def _term(self, token: str, allowed: _Allowed | None) -> _Term:
-        """Entities matching ``token`` exactly, as a prefix, or (failing both) by spelling."""
-        sources, correction = self._sources(token)
+    def _term(
+        self,
+        token: str,
+        allowed: _Allowed | None,
+        matched: tuple[list[tuple[str, float]], str | None] | None = None,
+    ) -> _Term:
+        """Entities matching ``token`` exactly, as a prefix, or (failing both) by spelling
+        (``matched``: its ``_sources``, when known)."""
+        sources, correction = matched if matched is not None else self._sources(token)
         scores: dict[int, float] = {}
         for vocab_token, factor in sources:
             found = self._scores(vocab_token, factor, allowed)
@@ -1079,8 +1113,11 @@ class SearchIndex:
         phrase = "-".join(query_tokens)
         need = offset + limit
         bonus = self._name_bonus(phrase)
-        if len(query_tokens) == 1:
-            sources, correction = self._sources(query_tokens[0])
+        sources, correction = (
+            self._sources(query_tokens[0]) if len(query_tokens) == 1 else ([], None)
+        )
+        if max((len(self.postings[token]) for token, _ in sources), default=0) >= ONE_WORD_MIN:
+            # A common word: ranked from its postings (below, scoring each is cheaper).
             posts = [(self.postings[token], token, factor) for token, factor in sources]
             if allowed is not None:
                 posts = [(post.only(allowed), token, factor) for post, token, factor in posts]
@@ -1089,7 +1126,10 @@ class SearchIndex:
                 return replace(
                     found, unknown_filters=unknown, suggestions=suggestions, dropped=dropped
                 )
-        terms = [self._term(t, allowed) for t in query_tokens]
+        if len(query_tokens) == 1:
+            terms = [self._term(query_tokens[0], allowed, (sources, correction))]
+        else:
+            terms = [self._term(t, allowed) for t in query_tokens]
         corrections = {t.word: t.correction for t in terms if t.correction}
         unmatched = tuple(t.word for t in terms if not t.scores)
         live = sorted((t for t in terms if t.scores), key=lambda t: len(t.scores))
@@ -1158,12 +1198,21 @@ class SearchIndex:
     def _name_bonus(self, phrase: str) -> dict[int, float]:
         """Entities whose name is the query's words joined by "-", or starts with them."""
         bonus: dict[int, float] = {}
-        order, norm_of = self._norm_order, self._norm
-        at = bisect.bisect_left(order, phrase, key=norm_of)
+        order, texts = self._norm_order, self._norm_texts
+        if texts is not None:  # a small catalog's, kept as strings
+            norm_at: Callable[[int], str] = texts.__getitem__
+            at = bisect.bisect_left(texts, phrase)
+        else:
+            norm_of = self._norm
+
+            def norm_at(position: int) -> str:
+                return norm_of(order[position])
+
+            at = bisect.bisect_left(order, phrase, key=norm_of)
         prefixed = 0
         while at < len(order) and prefixed < MAX_PREFIX_BONUS:
             doc_id = order[at]
-            norm = norm_of(doc_id)
+            norm = norm_at(at)
             if norm == phrase:
                 bonus[doc_id] = NAME_EXACT_BONUS
             elif norm.startswith(phrase):

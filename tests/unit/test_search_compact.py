@@ -58,11 +58,15 @@ def _catalog(count: int, seed: int = 5) -> list[tuple[dict[str, object], str, st
     return out
 
 
-@pytest.fixture(scope="module")
-def catalog() -> tuple[SearchIndex, list[SearchDoc], dict[str, set[str]]]:
+@pytest.fixture(scope="module", params=[0, 1_000_000], ids=["arrays-and-bitmaps", "sets"])
+def catalog(
+    request: pytest.FixtureRequest,
+) -> tuple[SearchIndex, list[SearchDoc], dict[str, set[str]]]:
+    """The catalog indexed as a million entities' is (filter values as id arrays and bitmaps),
+    and as a small catalog's (sets)."""
     entities = _catalog(3000)
     pairs = [document_texts(doc, ref, owner) for doc, ref, owner in entities]
-    index = SearchIndex(iter(pairs))
+    index = SearchIndex(iter(pairs), sets_below=request.param)
     words = {doc.ref: set(_words(texts)) for doc, texts in pairs}
     return index, [doc for doc, _ in pairs], words
 
@@ -117,7 +121,8 @@ def test_filters_answer_what_a_scan_of_every_entity_answers(
     representations = {type(ids).__name__ for ids in index.by_owner.values()} | {
         type(ids).__name__ for ids in index.by_kind.values()
     }
-    assert representations == {"array", "_Bits"}  # both kinds of filter value are exercised
+    # Both kinds of filter value of a large catalog are exercised; a small one's are sets.
+    assert representations in ({"array", "_Bits"}, {"set"})
     rng = random.Random(11)
     ordered = sorted(docs, key=_order)
     for filters in _queries(rng):
@@ -138,7 +143,9 @@ def test_a_filter_value_is_stored_no_larger_than_its_id_array(
     index, docs, _ = catalog
     for table in (index.by_kind, index.by_owner, index.by_tag, index.by_lifecycle):
         for ids in table.values():
-            if isinstance(ids, array):
+            if isinstance(ids, set):
+                assert len(docs) < index._sets_below  # a small catalog: sets
+            elif isinstance(ids, array):
                 assert len(ids) * DENSE <= len(docs)
             else:  # a bitmap
                 assert len(ids) * DENSE > len(docs)
@@ -217,7 +224,7 @@ def _state(index: SearchIndex) -> dict[str, object]:
     """Everything an index answers from, comparable across two indexes."""
 
     def ids(table: Mapping[str, object]) -> dict[str, list[int]]:
-        return {value: list(found) for value, found in table.items()}  # type: ignore[call-overload]
+        return {value: sorted(found) for value, found in table.items()}  # type: ignore[call-overload]
 
     return {
         "refs": list(index.refs),
@@ -240,8 +247,9 @@ def _state(index: SearchIndex) -> dict[str, object]:
     }
 
 
+@pytest.mark.parametrize("sets_below", [0, 1_000_000])
 @pytest.mark.parametrize("seed", range(12))
-def test_an_updated_index_equals_one_built_from_scratch(seed: int) -> None:
+def test_an_updated_index_equals_one_built_from_scratch(seed: int, sets_below: int) -> None:
     """Removing, changing and adding entities through ``updated`` gives the index a build of
     the resulting catalog gives, and leaves the index it started from as it was."""
     rng = random.Random(seed)
@@ -272,13 +280,13 @@ def test_an_updated_index_equals_one_built_from_scratch(seed: int) -> None:
     def pairs(entities: dict[str, tuple[dict[str, object], str | None]], refs: list[str]):  # type: ignore[no-untyped-def]
         return (document_texts(entities[r][0], r, entities[r][1]) for r in refs)
 
-    old = SearchIndex(pairs(before, sorted(before)))
+    old = SearchIndex(pairs(before, sorted(before)), sets_below=sets_below)
     old_state = _state(old)
     old_page = [h.doc.ref for h in old.search(parse_query("alpha"), limit=50).hits]
     fresh = [*changed, *added]
     rng.shuffle(fresh)
     updated = old.updated([*gone, *changed], pairs(after, fresh))
-    scratch = SearchIndex(pairs(after, sorted(after)))
+    scratch = SearchIndex(pairs(after, sorted(after)), sets_below=sets_below)
     assert _state(updated) == _state(scratch)
     for text in (
         "alpha",
