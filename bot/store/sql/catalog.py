@@ -12,8 +12,11 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 
 from sqlalchemy import (
+    ARRAY,
     ColumnElement,
     Connection,
+    String,
+    any_,
     bindparam,
     func,
     literal_column,
@@ -62,6 +65,43 @@ _ALL_RELATIONS_OF = union_all(
         relations.c.target_ref, relations.c.type, relations.c.source_ref, literal_column("1")
     ).where(
         relations.c.target_ref.in_(bindparam("refs", expanding=True)),
+        relations.c.type.in_(sorted(CANONICAL)),
+    ),
+)
+
+# PostgreSQL: the same reads with array parameters (``= ANY(:refs)``), one SQL text whatever
+# the number of refs, so the driver prepares it once per connection and the server plans it
+# once (an expanded IN list is a new statement for every length: parsed and planned each time,
+# twice per hop since the reverse look-up).
+_REFS = bindparam("refs", type_=ARRAY(String))
+_PG_RELATIONS_OF = union_all(
+    select(
+        relations.c.source_ref.label("ref"),
+        relations.c.type,
+        relations.c.target_ref.label("other"),
+        literal_column("0").label("swapped"),
+    ).where(
+        relations.c.source_ref == any_(_REFS),
+        relations.c.type == any_(bindparam("types", type_=ARRAY(String))),
+    ),
+    select(
+        relations.c.target_ref, relations.c.type, relations.c.source_ref, literal_column("1")
+    ).where(
+        relations.c.target_ref == any_(_REFS),
+        relations.c.type == any_(bindparam("derived", type_=ARRAY(String))),
+    ),
+)
+_PG_ALL_RELATIONS_OF = union_all(
+    select(
+        relations.c.source_ref.label("ref"),
+        relations.c.type,
+        relations.c.target_ref.label("other"),
+        literal_column("0").label("swapped"),
+    ).where(relations.c.source_ref == any_(_REFS)),
+    select(
+        relations.c.target_ref, relations.c.type, relations.c.source_ref, literal_column("1")
+    ).where(
+        relations.c.target_ref == any_(_REFS),
         relations.c.type.in_(sorted(CANONICAL)),
     ),
 )
@@ -181,14 +221,18 @@ class SqlCatalogRows:
         stored = sorted(t for t in asked if t not in DERIVED)
         derived = sorted(DERIVED[t] for t in asked if t in DERIVED)
         out: list[tuple[str, str, str]] = []
+        pg = self.db.is_postgres
+        typed, every = (
+            (_PG_RELATIONS_OF, _PG_ALL_RELATIONS_OF) if pg else (_RELATIONS_OF, _ALL_RELATIONS_OF)
+        )
         with self._connect() as conn:
             for start in range(0, len(wanted), CHUNK):
                 chunk = wanted[start : start + CHUNK]
                 if types:
                     params = {"refs": chunk, "types": stored, "derived": derived}
-                    rows = conn.execute(_RELATIONS_OF, params)
+                    rows = conn.execute(typed, params)
                 else:
-                    rows = conn.execute(_ALL_RELATIONS_OF, {"refs": chunk})
+                    rows = conn.execute(every, {"refs": chunk})
                 out.extend(
                     (ref, REVERSE[rel_type], other) if swapped else (ref, rel_type, other)
                     for ref, rel_type, other, swapped in rows
