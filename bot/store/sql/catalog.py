@@ -8,12 +8,14 @@ Blocking, like every SQLAlchemy call: the readers built on it (``CatalogReader``
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from typing import Any
 
 from sqlalchemy import (
     ARRAY,
     ColumnElement,
+    CompoundSelect,
     Connection,
     String,
     any_,
@@ -33,78 +35,53 @@ from bot.store.schema import entities, relations
 CHUNK = 500  # refs per IN (...) list: far below every database's parameter limit
 NAME_BATCH = 10_000  # name rows fetched at a time while the name index is built
 
-# One statement, compiled once: expanding parameters take each chunk's refs. Each relation is
-# stored once, in its canonical direction (``bot.catalog.model.canonical``): the rows on a ref
-# are those stored with it as source (``ix_relations_source_type``) and, swapped, those of a
-# canonical type stored with it as target (``ix_relations_target_type``).
-_RELATIONS_OF = union_all(
-    select(
-        relations.c.source_ref.label("ref"),
-        relations.c.type,
-        relations.c.target_ref.label("other"),
-        literal_column("0").label("swapped"),
-    ).where(
-        relations.c.source_ref.in_(bindparam("refs", expanding=True)),
-        relations.c.type.in_(bindparam("types", expanding=True)),
-    ),
-    select(
-        relations.c.target_ref, relations.c.type, relations.c.source_ref, literal_column("1")
-    ).where(
-        relations.c.target_ref.in_(bindparam("refs", expanding=True)),
-        relations.c.type.in_(bindparam("derived", expanding=True)),
-    ),
-)
-_ALL_RELATIONS_OF = union_all(
-    select(
-        relations.c.source_ref.label("ref"),
-        relations.c.type,
-        relations.c.target_ref.label("other"),
-        literal_column("0").label("swapped"),
-    ).where(relations.c.source_ref.in_(bindparam("refs", expanding=True))),
-    select(
-        relations.c.target_ref, relations.c.type, relations.c.source_ref, literal_column("1")
-    ).where(
-        relations.c.target_ref.in_(bindparam("refs", expanding=True)),
-        relations.c.type.in_(sorted(CANONICAL)),
-    ),
-)
 
+def _relations_of(
+    one_of: Callable[[ColumnElement[str], str], ColumnElement[bool]], typed: bool
+) -> CompoundSelect[Any]:
+    """The relations on some refs, as one statement: those stored with a ref as source
+    (``ix_relations_source_type``) and, swapped, those of a canonical type stored with it as
+    target (``ix_relations_target_type``). Each relation is stored once, in its canonical
+    direction (``bot.catalog.model.canonical``). ``one_of(column, name)``: the column is one
+    of the values of the parameter ``name``; ``typed``: of the types ``types`` (stored) and
+    ``derived`` (read swapped), else of every type."""
+    source = [one_of(relations.c.source_ref, "refs")]
+    target = [one_of(relations.c.target_ref, "refs")]
+    if typed:
+        source.append(one_of(relations.c.type, "types"))
+        target.append(one_of(relations.c.type, "derived"))
+    else:
+        target.append(relations.c.type.in_(sorted(CANONICAL)))
+    return union_all(
+        select(
+            relations.c.source_ref.label("ref"),
+            relations.c.type,
+            relations.c.target_ref.label("other"),
+            literal_column("0").label("swapped"),
+        ).where(*source),
+        select(
+            relations.c.target_ref, relations.c.type, relations.c.source_ref, literal_column("1")
+        ).where(*target),
+    )
+
+
+def _in_list(column: ColumnElement[str], name: str) -> ColumnElement[bool]:
+    return column.in_(bindparam(name, expanding=True))
+
+
+def _in_array(column: ColumnElement[str], name: str) -> ColumnElement[bool]:
+    return column == any_(bindparam(name, type_=ARRAY(String)))
+
+
+# Compiled once: expanding parameters take each chunk's refs.
+_RELATIONS_OF = _relations_of(_in_list, typed=True)
+_ALL_RELATIONS_OF = _relations_of(_in_list, typed=False)
 # PostgreSQL: the same reads with array parameters (``= ANY(:refs)``), one SQL text whatever
 # the number of refs, so the driver prepares it once per connection and the server plans it
 # once (an expanded IN list is a new statement for every length: parsed and planned each time,
 # twice per hop since the reverse look-up).
-_REFS = bindparam("refs", type_=ARRAY(String))
-_PG_RELATIONS_OF = union_all(
-    select(
-        relations.c.source_ref.label("ref"),
-        relations.c.type,
-        relations.c.target_ref.label("other"),
-        literal_column("0").label("swapped"),
-    ).where(
-        relations.c.source_ref == any_(_REFS),
-        relations.c.type == any_(bindparam("types", type_=ARRAY(String))),
-    ),
-    select(
-        relations.c.target_ref, relations.c.type, relations.c.source_ref, literal_column("1")
-    ).where(
-        relations.c.target_ref == any_(_REFS),
-        relations.c.type == any_(bindparam("derived", type_=ARRAY(String))),
-    ),
-)
-_PG_ALL_RELATIONS_OF = union_all(
-    select(
-        relations.c.source_ref.label("ref"),
-        relations.c.type,
-        relations.c.target_ref.label("other"),
-        literal_column("0").label("swapped"),
-    ).where(relations.c.source_ref == any_(_REFS)),
-    select(
-        relations.c.target_ref, relations.c.type, relations.c.source_ref, literal_column("1")
-    ).where(
-        relations.c.target_ref == any_(_REFS),
-        relations.c.type.in_(sorted(CANONICAL)),
-    ),
-)
+_PG_RELATIONS_OF = _relations_of(_in_array, typed=True)
+_PG_ALL_RELATIONS_OF = _relations_of(_in_array, typed=False)
 _NAMES = select(entities.c.ref, entities.c.kind, entities.c.name, entities.c.title)
 _DOCUMENTS = select(entities.c.ref, entities.c.data, entities.c.file, entities.c.line)
 _DOCUMENTS_OF = _DOCUMENTS.where(entities.c.ref.in_(bindparam("refs", expanding=True)))
