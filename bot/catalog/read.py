@@ -1246,7 +1246,7 @@ class CatalogReader:
         if not change.small_for(len(index)):
             return None
         snapshot = self.rows.names_of(sorted(change.refs))
-        if snapshot.generation != generation + change.bumps:
+        if not change.is_all_since(generation, snapshot.generation):
             return None
         return snapshot.generation, index.updated(change.refs, _entries(snapshot))
 

@@ -84,6 +84,11 @@ class CatalogChange:
         rather than rebuild it (``MAX_UPDATE_SHARE``)?"""
         return len(self.refs) <= entities * MAX_UPDATE_SHARE + UPDATE_ANYWAY
 
+    def is_all_since(self, built_at: int, read_at: int) -> bool:
+        """Is this change all that happened between an index built at generation ``built_at``
+        and rows read at ``read_at`` (no other writer came between)?"""
+        return read_at == built_at + self.bumps
+
 
 MAX_UPDATE_SHARE = 0.05
 UPDATE_ANYWAY = 1000

@@ -1363,7 +1363,7 @@ class SearchCache:
         if index.updates >= MAX_UPDATES:  # values of entities long gone add up: start afresh
             return None
         read_at, rows = self.rows.search_rows_of(sorted(change.refs))
-        if read_at != generation + change.bumps:
+        if not change.is_all_since(generation, read_at):
             return None
         docs = (document_texts(json.loads(row.data), row.ref, row.owner_ref) for row in rows)
         return read_at, index.updated(change.refs, docs)
