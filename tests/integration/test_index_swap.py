@@ -12,7 +12,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 from sqlalchemy import event
@@ -182,15 +182,18 @@ def test_a_sync_updates_the_search_index_from_what_it_changed(
     assert before.search(parse_query("payouts")).total == 1  # the old one, untouched
 
 
-def test_another_writer_between_makes_the_search_index_rebuild_whole(
-    make_app: AppFactory, db_url: str, tmp_path: Path
-) -> None:
-    """When the stored catalog is not exactly the index's plus this sync's changes (another
-    process synced in between), the index is rebuilt whole, and has both changes."""
+T = TypeVar("T")
+
+
+def _synced_after_another_writer(
+    make_app: AppFactory, db_url: str, tmp_path: Path, built: Callable[[App], T]
+) -> tuple[App, T]:
+    """An app whose index ``built`` makes, then a sync of another process (another source),
+    then a sync of the app that adds ``billing``: the app and the index built first."""
     root, other = tmp_path / "catalog", tmp_path / "other"
     target = catalog(root, ("ledger", "team-a"))
     app = make_app(sources=[{"type": "file", "name": "t", "target": str(target)}], db_url=db_url)
-    before = app.services.catalog.search_cache.current()
+    before = built(app)
     elsewhere = catalog(other, ("audit", "team-b"))
     writer = make_app(
         sources=[{"type": "file", "name": "u", "target": str(elsewhere)}], db_url=db_url
@@ -198,6 +201,17 @@ def test_another_writer_between_makes_the_search_index_rebuild_whole(
     assert writer.services.reader.count() > 0  # its sync bumped the generation
     catalog(root, ("ledger", "team-a"), ("billing", "team-a"))
     app.services.sync.run()
+    return app, before
+
+
+def test_another_writer_between_makes_the_search_index_rebuild_whole(
+    make_app: AppFactory, db_url: str, tmp_path: Path
+) -> None:
+    """When the stored catalog is not exactly the index's plus this sync's changes (another
+    process synced in between), the index is rebuilt whole, and has both changes."""
+    app, before = _synced_after_another_writer(
+        make_app, db_url, tmp_path, lambda app: app.services.catalog.search_cache.current()
+    )
     after = app.services.catalog.search_cache.fresh()
     assert after is not None and after._values is not before._values  # rebuilt
     assert {h.doc.name for h in after.search(parse_query("kind:component")).hits} == {
@@ -307,17 +321,9 @@ def test_another_writer_between_makes_the_name_index_rebuild_whole(
 ) -> None:
     """When the stored catalog is not exactly the name index's plus this sync's changes
     (another process synced in between), the index is rebuilt whole, and has both changes."""
-    root, other = tmp_path / "catalog", tmp_path / "other"
-    target = catalog(root, ("ledger", "team-a"))
-    app = make_app(sources=[{"type": "file", "name": "t", "target": str(target)}], db_url=db_url)
-    before = app.services.reader.index()
-    elsewhere = catalog(other, ("audit", "team-b"))
-    writer = make_app(
-        sources=[{"type": "file", "name": "u", "target": str(elsewhere)}], db_url=db_url
+    app, before = _synced_after_another_writer(
+        make_app, db_url, tmp_path, lambda app: app.services.reader.index()
     )
-    assert writer.services.reader.count() > 0  # its sync bumped the generation
-    catalog(root, ("ledger", "team-a"), ("billing", "team-a"))
-    app.services.sync.run()
     after = app.services.reader._names.fresh()
     assert after is not None
     assert after.entry("component:default/ledger") is not before.entry("component:default/ledger")
