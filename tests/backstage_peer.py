@@ -6,6 +6,7 @@ Skips, with the reason printed, where ../shared, node, npm or PostgreSQL are mis
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
 import re
 import socket
@@ -33,6 +34,33 @@ def free_port(first: int, last: int) -> int:
     pytest.skip(f"no free port in {first}-{last} for the Backstage peer")
 
 
+def _peer_dir() -> Path:
+    """Where run-catalog.sh installs the npm packages (its own default, PEER_DIR)."""
+    if os.environ.get("PEER_DIR"):
+        return Path(os.environ["PEER_DIR"])
+    cache = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(cache) / "callboard-backstage-peer"
+
+
+@contextlib.contextmanager
+def _installing(scaffolder: bool) -> Iterator[None]:
+    """Held while run-catalog.sh may still have to install its packages: one test process at
+    a time. Two xdist workers starting the first peers of a fresh machine at once ran two
+    ``npm install`` in one folder, and npm failed on the other's files (ENOTEMPTY); the peer
+    was then skipped. Once installed, peers start side by side."""
+    folder = _peer_dir()
+    marks = [folder / "node_modules/@backstage/plugin-catalog-backend/package.json"]
+    if scaffolder:
+        marks.append(folder / "node_modules/@backstage/plugin-scaffolder-backend/package.json")
+    if all(m.exists() for m in marks):
+        yield
+        return
+    folder.mkdir(parents=True, exist_ok=True)
+    with open(folder / ".callboard-install.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
+        yield
+
+
 @contextlib.contextmanager
 def backstage_peer(
     location: Path, wait_for: int, ports: tuple[int, int], *, scaffolder: bool = False
@@ -45,10 +73,11 @@ def backstage_peer(
     env = {**os.environ, "WAIT_FOR": str(wait_for), "WAIT_S": "600"}
     if scaffolder:
         env["WITH_SCAFFOLDER"] = "1"
-    done = subprocess.run(
-        ["bash", str(PEER_SCRIPT), str(location), str(port)],
-        env=env, capture_output=True, text=True, check=False,
-    )  # fmt: skip
+    with _installing(scaffolder):
+        done = subprocess.run(
+            ["bash", str(PEER_SCRIPT), str(location), str(port)],
+            env=env, capture_output=True, text=True, check=False,
+        )  # fmt: skip
     found = re.search(r"pid=(\d+)", done.stdout + done.stderr)
     pid = int(found.group(1)) if found else None
     try:
