@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
 from bot.audit import AuditEntry, Requester
-from bot.catalog.graph import DependencyTree, Direction
+from bot.catalog.graph import Dependencies, DependencyTree, Direction, Owned
 from bot.catalog.model import Entity, EntityRef, Relation
 from bot.catalog.problems import Problem
 from bot.catalog.read import Holdings, NameIndex, Ownership, Resolution
@@ -118,6 +118,16 @@ class CatalogGraph(Protocol):
     async def dependency_tree(self, root: str, direction: Direction, depth: int) -> DependencyTree:
         """What ``root`` depends on (``down``) or what depends on it (``up``), APIs folded
         into the services behind them."""
+        ...
+
+    async def dependencies(self, root: str, depth: int, apis: bool = True) -> Dependencies:
+        """Both dependency trees of ``root`` to ``depth`` and (``apis``) the APIs it provides
+        and consumes, with their consumers and providers: one blocking read, one connection."""
+        ...
+
+    async def owned(self, who: str, include_children: bool) -> Owned:
+        """What the group or user ``who`` owns (and its groups, and with ``include_children``
+        the groups below), with a group's members and parents: one blocking read."""
         ...
 
     async def descendants(self, group: str, limit_depth: int = 50) -> list[tuple[str, str]]:

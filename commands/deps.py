@@ -8,7 +8,7 @@ once and not followed (``fraud-scorer → risk-rules-engine → fraud-scorer``).
 
 from __future__ import annotations
 
-from bot.catalog.graph import DependencyTree, Line
+from bot.catalog.graph import Dependencies, DependencyTree, Line
 from bot.catalog.model import Entity
 from bot.catalog.search import SearchIndex
 from bot.chat import Button, Reply, Section
@@ -30,8 +30,8 @@ async def deps(ctx: Context, args: Args) -> Reply:
     index = await ctx.search.search_index()
     ref = str(entity.ref)
     is_api = entity.ref.kind == "api"
-    down = await ctx.graph.dependency_tree(ref, "down", depth)
-    up = await ctx.graph.dependency_tree(ref, "up", depth)
+    both = await ctx.graph.dependencies(ref, depth, apis=not is_api)
+    down, up = both.down, both.up
 
     name = ref_label(ref)
     lead: list[str] = []
@@ -46,7 +46,7 @@ async def deps(ctx: Context, args: Args) -> Reply:
         else:
             lead.append(f"{title}: nothing in the catalog.")
     if not is_api:
-        for section in await _api_sections(ctx, entity, index):
+        for section in _api_sections(both, index):
             rows.extend((section.title or "", item) for item in section.items)
 
     cycles = _cycles(lines["down"], lines["up"])
@@ -169,16 +169,11 @@ def _cycles(down: list[Line], up: list[Line]) -> list[tuple[str, ...]]:
     return list(found.values())
 
 
-async def _api_sections(
-    ctx: Context, entity: Entity, index: SearchIndex
-) -> tuple[Section, Section]:
+def _api_sections(found: Dependencies, index: SearchIndex) -> tuple[Section, Section]:
     """APIs the entity provides (and who consumes them), and those it consumes (and who
     provides them)."""
-    catalog = ctx.catalog
-    provided = [str(r) for r in await catalog.related(entity.ref, "providesApi")]
-    consumed = [str(r) for r in await catalog.related(entity.ref, "consumesApi")]
-    consumers = await ctx.graph.relations_many(provided, ("apiConsumedBy",))
-    providers = await ctx.graph.relations_many(consumed, ("apiProvidedBy",))
+    provided, consumed = found.provided, found.consumed
+    consumers, providers = found.consumers, found.providers
     provided_items = []
     for api in provided:
         users = [t for _, t in consumers.get(api, ())]

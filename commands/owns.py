@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections import defaultdict
 
 from bot.annotations import DISCORD_CHANNEL_ID, SLACK_CHANNEL_ID
+from bot.catalog.graph import Owned
 from bot.catalog.model import Entity
 from bot.catalog.search import KIND_ORDER, SearchDoc
 from bot.chat import Button, Field, Reply, Section
@@ -35,41 +36,25 @@ async def owns(ctx: Context, args: Args) -> Reply:
     who, notes = await _who(ctx, args.text("who"))
     include_children: bool = args.options["all"]
     page: int = args.options["page"]
-    catalog = ctx.catalog
     index = await ctx.search.search_index()
 
     # Owners in display order: the group (or user and their groups), then descendants.
-    owners: list[str] = [str(who.ref)]
-    groups: list[str] = []
-    if who.ref.kind == "user":
-        groups = [str(g) for g in await catalog.related(who.ref, "memberOf")]
-        owners.extend(groups)
-    children: list[tuple[str, str]] = []
-    if include_children:
-        for top in [str(who.ref)] if who.ref.kind == "group" else groups:
-            for child, parent in await ctx.graph.descendants(top):
-                if child not in owners:
-                    owners.append(child)
-                    children.append((child, parent))
-    owned = await ctx.graph.relations_many(owners, ("ownerOf",))
+    found = await ctx.graph.owned(str(who.ref), include_children)
+    groups, children = list(found.groups), list(found.children)
     docs: list[SearchDoc] = []
     per_owner: dict[str, int] = defaultdict(int)
-    for owner in owners:
-        for _type, ref in owned.get(owner, ()):
+    for owner in found.owners:
+        for _type, ref in found.owned.get(owner, ()):
             doc = index.doc(ref)
             if doc is not None:
                 docs.append(doc)
                 per_owner[owner] += 1
 
-    header = await _header(ctx, who, groups, children, per_owner)
+    header = _header(who, found, per_owner)
     summary = _summary(who, groups, children, per_owner, include_children)
     title = f"What {who.display_name} owns" + (" (with child groups)" if include_children else "")
     more_words = {"all": include_children}
-    could_include = (
-        not include_children
-        and who.ref.kind == "group"
-        and bool(await catalog.related(who.ref, "parentOf"))
-    )
+    could_include = not include_children and who.ref.kind == "group" and found.has_children
     if not docs:
         hint = ""
         if could_include:
@@ -142,27 +127,19 @@ async def _who(ctx: Context, text: str) -> tuple[Entity, list[str]]:
     return entity, notes
 
 
-async def _header(
-    ctx: Context,
-    who: Entity,
-    groups: list[str],
-    children: list[tuple[str, str]],
-    per_owner: dict[str, int],
-) -> list[Section]:
-    catalog = ctx.catalog
+def _header(who: Entity, found: Owned, per_owner: dict[str, int]) -> list[Section]:
     fields: list[Field] = []
     sections: list[Section] = []
     if who.ref.kind == "group":
         if who.spec_type:
             fields.append(Field("Type", who.spec_type))
-        members = await catalog.related(who.ref, "hasMember")
+        members = found.members
         fields.append(Field("Members", str(len(members)) if members else "none"))
-        parents = await catalog.related(who.ref, "childOf")
-        if parents:
-            fields.append(Field("Part of", ", ".join(ref_label(str(p)) for p in parents)))
+        if found.parents:
+            fields.append(Field("Part of", ", ".join(ref_label(p) for p in found.parents)))
         fields.extend(channel_fields(who))
         sections.append(Section(fields=tuple(fields)))
-        if not members and not await catalog.related(who.ref, "parentOf"):
+        if not members and not found.has_children:
             sections.append(
                 Section(
                     text=(
@@ -174,14 +151,15 @@ async def _header(
             )
     else:
         fields.append(Field("Email", who.email or "—"))
-        fields.append(Field("Member of", ", ".join(ref_label(g) for g in groups) or "no group"))
+        groups = ", ".join(ref_label(g) for g in found.groups)
+        fields.append(Field("Member of", groups or "no group"))
         sections.append(Section(fields=tuple(fields)))
-    if children:
+    if found.children:
         items = tuple(
             f"{ref_label(child)} (child of {ref_label(parent)}): owns {per_owner.get(child, 0)}"
-            for child, parent in children
+            for child, parent in found.children
         )
-        sections.append(Section(title=f"Child groups ({len(children)})", items=items))
+        sections.append(Section(title=f"Child groups ({len(found.children)})", items=items))
     return sections
 
 

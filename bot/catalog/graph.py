@@ -126,11 +126,18 @@ def dependency_tree(
     rows: CatalogRows, root: str, direction: Direction, depth: int
 ) -> DependencyTree:
     """Walk ``depth`` levels from ``root`` (an entity ref) in ``direction``."""
-    direct, to_api, from_api = _STEPS[direction]
     root = root.lower()
     tree = DependencyTree(root, direction, depth, level={root: 0})
-    frontier = [root]
-    for level in range(1, depth + 2):  # one level more, to see cycles closing at the edge
+    with rows.reading():  # two reads a level, on one connection
+        _walk(rows, tree)
+    return tree
+
+
+def _walk(rows: CatalogRows, tree: DependencyTree) -> None:
+    direct, to_api, from_api = _STEPS[tree.direction]
+    direction = tree.direction
+    frontier = [tree.root]
+    for level in range(1, tree.depth + 2):  # one level more, to see cycles closing at the edge
         if not frontier:
             break
         own = relations_many(rows, frontier, (direct, to_api, from_api))
@@ -155,7 +162,89 @@ def dependency_tree(
                     tree.level[edge.target] = level
                     next_frontier.append(edge.target)
         frontier = next_frontier
-    return tree
+
+
+@dataclass(frozen=True)
+class Dependencies:
+    """What ``/deps`` shows of an entity, read in one go: both trees, and the APIs it provides
+    and consumes with who consumes and provides them."""
+
+    down: DependencyTree
+    up: DependencyTree
+    provided: tuple[str, ...] = ()  # APIs the entity provides, sorted
+    consumed: tuple[str, ...] = ()  # APIs it consumes, sorted
+    consumers: dict[str, list[tuple[str, str]]] = field(default_factory=dict)  # per provided
+    providers: dict[str, list[tuple[str, str]]] = field(default_factory=dict)  # per consumed
+
+
+def dependencies(rows: CatalogRows, root: str, depth: int, apis: bool = True) -> Dependencies:
+    """Both trees of ``root`` to ``depth``, and (``apis``) the APIs between it and others: one
+    connection for every read (an answer's eight reads paid for one connection, not eight)."""
+    root = root.lower()
+    with rows.reading():
+        down = dependency_tree(rows, root, "down", depth)
+        up = dependency_tree(rows, root, "up", depth)
+        if not apis:
+            return Dependencies(down, up)
+        own = relations_many(rows, [root], ("providesApi", "consumesApi")).get(root, [])
+        provided = tuple(t for rel_type, t in own if rel_type == "providesApi")
+        consumed = tuple(t for rel_type, t in own if rel_type == "consumesApi")
+        return Dependencies(
+            down,
+            up,
+            provided,
+            consumed,
+            relations_many(rows, provided, ("apiConsumedBy",)),
+            relations_many(rows, consumed, ("apiProvidedBy",)),
+        )
+
+
+@dataclass(frozen=True)
+class Owned:
+    """What ``/owns`` shows of a group or user, read in one go: who owns (the group or user,
+    a user's groups, with ``--all`` the child groups below), what each owns, and the group's
+    own members and parents."""
+
+    owners: tuple[str, ...]  # in display order: the one asked about, its groups, children
+    groups: tuple[str, ...]  # a user's groups
+    children: tuple[tuple[str, str], ...]  # (child group, its parent), nearest first
+    owned: dict[str, list[tuple[str, str]]]  # owner -> ("ownerOf", entity) pairs, sorted
+    members: tuple[str, ...] = ()  # a group's members
+    parents: tuple[str, ...] = ()  # a group's parents
+    has_children: bool = False  # a group with child groups
+
+
+def owned(rows: CatalogRows, who: str, include_children: bool) -> Owned:
+    """What ``who`` (a group or user ref) owns, and with ``include_children`` what every group
+    below it (a user's: below each of their groups) owns: one connection for every read."""
+    who = who.lower()
+    is_user = who.startswith("user:")
+    with rows.reading():
+        mine = relations_many(
+            rows, [who], ("memberOf",) if is_user else ("hasMember", "childOf", "parentOf")
+        ).get(who, [])
+
+        def of(rel_type: str) -> tuple[str, ...]:
+            return tuple(t for found, t in mine if found == rel_type)
+
+        groups = of("memberOf")
+        owners = [who, *groups]
+        children: list[tuple[str, str]] = []
+        if include_children:
+            for top in groups if is_user else (who,):
+                for child, parent in descendants(rows, top):
+                    if child not in owners:
+                        owners.append(child)
+                        children.append((child, parent))
+        return Owned(
+            tuple(owners),
+            groups,
+            tuple(children),
+            relations_many(rows, owners, ("ownerOf",)),
+            of("hasMember"),
+            of("childOf"),
+            bool(of("parentOf")),
+        )
 
 
 def descendants(rows: CatalogRows, group: str, limit_depth: int = 50) -> list[tuple[str, str]]:
@@ -164,16 +253,24 @@ def descendants(rows: CatalogRows, group: str, limit_depth: int = 50) -> list[tu
     seen = {group.lower()}
     out: list[tuple[str, str]] = []
     frontier = [group.lower()]
-    for _ in range(limit_depth):
-        if not frontier:
-            break
-        found = relations_many(rows, frontier, ("parentOf",))
-        next_frontier = []
-        for parent in frontier:
-            for _type, child in found.get(parent, ()):
-                if child not in seen:
-                    seen.add(child)
-                    out.append((child, parent))
-                    next_frontier.append(child)
-        frontier = next_frontier
+    with rows.reading():  # a read a level, on one connection
+        for _ in range(limit_depth):
+            if not frontier:
+                break
+            frontier = _children(rows, frontier, seen, out)
     return out
+
+
+def _children(
+    rows: CatalogRows, frontier: list[str], seen: set[str], out: list[tuple[str, str]]
+) -> list[str]:
+    """The next level of a group walk: the unseen children of ``frontier``, added to ``out``."""
+    found = relations_many(rows, frontier, ("parentOf",))
+    next_frontier = []
+    for parent in frontier:
+        for _type, child in found.get(parent, ()):
+            if child not in seen:
+                seen.add(child)
+                out.append((child, parent))
+                next_frontier.append(child)
+    return next_frontier

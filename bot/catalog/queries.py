@@ -18,7 +18,7 @@ from concurrent.futures import Executor
 from typing import ParamSpec, TypeVar
 
 from bot.catalog import graph
-from bot.catalog.graph import DependencyTree, Direction
+from bot.catalog.graph import Dependencies, DependencyTree, Direction, Owned
 from bot.catalog.model import Entity, EntityRef, Relation
 from bot.catalog.read import CatalogReader, Holdings, NameIndex, Ownership, Resolution
 from bot.catalog.rows import ListedEntity
@@ -110,6 +110,14 @@ class OffloadedCatalog:
         return await run_blocking(
             self.pool, graph.dependency_tree, self.reader.rows, root, direction, depth
         )
+
+    async def dependencies(self, root: str, depth: int, apis: bool = True) -> Dependencies:
+        return await run_blocking(
+            self.pool, graph.dependencies, self.reader.rows, root, depth, apis
+        )
+
+    async def owned(self, who: str, include_children: bool) -> Owned:
+        return await run_blocking(self.pool, graph.owned, self.reader.rows, who, include_children)
 
     async def descendants(self, group: str, limit_depth: int = 50) -> list[tuple[str, str]]:
         return await run_blocking(

@@ -38,7 +38,7 @@ from array import array
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any, TypeAlias, overload
+from typing import Any, NamedTuple, TypeAlias, overload
 
 from rapidfuzz import fuzz, process
 
@@ -192,9 +192,11 @@ class Posting:
         return len(self.ids)
 
 
-@dataclass(frozen=True, slots=True)
-class SearchDoc:
-    """What search and dependency trees show of an entity, without loading its document."""
+class SearchDoc(NamedTuple):
+    """What search and dependency trees show of an entity, without loading its document.
+
+    A named tuple: made on demand from the index's columns for every listed entity (hundreds
+    per ``/owns --all``), where a frozen dataclass's ``__init__`` costs twice as much."""
 
     ref: str  # lower-cased kind:namespace/name
     kind: str  # as written: Component
@@ -669,6 +671,11 @@ class SearchIndex:
             name: array("I", pick(old._codes[name] if old else empty, new.codes[name]))
             for name in _COLUMNS
         }
+        # (values, codes) of each column in ``SearchDoc`` order, for ``summary``: the lists of
+        # values only grow (shared with later updates), the codes are this index's.
+        self._summary_columns = tuple(
+            (self._values[name].values, self._codes[name]) for name in _COLUMNS
+        )
         self._names: dict[int, str] = {}
         self._titles: dict[int, str] = {}
         self._norms: dict[int, str] = {}
@@ -849,19 +856,30 @@ class SearchIndex:
 
     def summary(self, doc_id: int) -> SearchDoc:
         """The ``SearchDoc`` of entity ``doc_id``."""
-        values, codes = self._values, self._codes
+        (
+            (kinds, kind),
+            (spaces, space),
+            (owners, owner),
+            (cycles, cycle),
+            (types, type_),
+            (
+                tag_lists,
+                tags,
+            ),
+        ) = self._summary_columns
         ref = self.refs[doc_id]
+        name = self._names.get(doc_id)
         return SearchDoc(
-            ref=ref,
-            kind=values["kind"].values[codes["kind"][doc_id]],
-            namespace=values["namespace"].values[codes["namespace"][doc_id]],
-            name=self._name(doc_id),
-            title=self._titles.get(doc_id),
-            description=self._descriptions[doc_id],
-            owner=values["owner"].values[codes["owner"][doc_id]],
-            lifecycle=values["lifecycle"].values[codes["lifecycle"][doc_id]],
-            spec_type=values["type"].values[codes["type"][doc_id]],
-            tags=values["tags"].values[codes["tags"][doc_id]] or (),
+            ref,
+            kinds[kind[doc_id]],
+            spaces[space[doc_id]],
+            name if name is not None else ref[ref.index("/") + 1 :],
+            self._titles.get(doc_id),
+            self._descriptions[doc_id],
+            owners[owner[doc_id]],
+            cycles[cycle[doc_id]],
+            types[type_[doc_id]],
+            tag_lists[tags[doc_id]] or (),
         )
 
     def doc(self, ref: EntityRef | str) -> SearchDoc | None:

@@ -308,6 +308,41 @@ async def test_whoowns_reads_a_group_owner_on_one_connection(
     assert len(connections) == 1 and len(statements) == 2  # the generation, the document
 
 
+async def test_deps_and_owns_read_on_one_connection(
+    make_app: AppFactory, tmp_path: Path, db_url: str
+) -> None:
+    """/deps's and /owns's relation reads (a tree level at a time, the APIs, the groups below)
+    share one connection, and a read that asks only derived types (ownerOf) or only stored
+    ones (memberOf) reads one index branch, not a UNION of two."""
+    path = tmp_path / "catalog.yaml"
+    path.write_text(CATALOG)
+    app = make_app(sources=[{"type": "file", "name": "t", "target": str(path)}], db_url=db_url)
+    connections: list[object] = []
+    statements: list[str] = []
+    engine = app.db.engine
+    event.listen(engine, "checkout", lambda *a: connections.append(a[1]))
+    event.listen(engine, "before_cursor_execute", lambda *a: statements.append(a[2]))
+    graph = app.services.catalog
+
+    both = await graph.dependencies("component:default/ledger", 2)
+    assert "component:default/payments-api" in both.down.reached
+    assert both.provided == ("api:default/ledger-api",)
+    assert len(connections) == 1 and len(statements) >= 6
+    connections.clear()
+    statements.clear()
+
+    owned = await graph.owned("group:default/team-a", include_children=True)
+    assert owned.owners == ("group:default/team-a", "group:default/team-a-1")
+    # the group's own relations; two levels of child groups; what the owners own
+    assert len(connections) == 1 and len(statements) == 4
+    assert "UNION" not in statements[-1].upper()  # ownerOf: the ownedBy rows, one branch
+    connections.clear()
+    statements.clear()
+    await graph.owned("user:default/ana.silva", include_children=False)
+    assert len(connections) == 1 and len(statements) == 2
+    assert all("UNION" not in s.upper() for s in statements)  # memberOf, ownerOf
+
+
 def test_both_stores_implement_the_ports() -> None:
     def takes(ports: Ports) -> Ports:
         return ports
@@ -456,6 +491,37 @@ async def test_graph_walks(store: Store) -> None:
         ("group:default/team-b", "group:default/org"),
         ("group:default/team-a-1", "group:default/team-a"),
     ]
+    # /deps's one read: both trees as walked alone, and the APIs between.
+    both = await graph.dependencies("component:default/ledger", 3)
+    assert [*both.down.lines()] == [*down.lines()]
+    assert [*both.up.lines()] == [
+        *(await graph.dependency_tree("component:default/ledger", "up", 3)).lines()
+    ]
+    assert both.provided == ("api:default/ledger-api",) and both.consumed == ()
+    assert both.consumers == await graph.relations_many(both.provided, ("apiConsumedBy",))
+    assert (await graph.dependencies("api:default/ledger-api", 1, apis=False)).provided == ()
+    # /owns's one read: a group with --all, a user and their groups.
+    team = await graph.owned("group:default/org", include_children=True)
+    assert team.owners == (
+        "group:default/org",
+        "group:default/team-a",
+        "group:default/team-b",
+        "group:default/team-a-1",
+    )
+    assert team.children == tuple(await graph.descendants("group:default/org"))
+    assert team.owned["group:default/team-b"] == many["group:default/team-b"]
+    assert team.members == () and team.parents == () and team.has_children
+    alone = await graph.owned("group:default/team-a-1", include_children=False)
+    assert alone.parents == ("group:default/team-a",) and not alone.has_children
+    ana = await graph.owned("user:default/ana.silva", include_children=True)
+    assert ana.groups == ("group:default/team-a",)
+    assert ana.owners == (
+        "user:default/ana.silva",
+        "group:default/team-a",
+        "group:default/team-a-1",
+    )
+    assert "user:default/ana.silva" not in ana.owned  # owns nothing herself (CATALOG alone)
+    assert ana.owned["group:default/team-a"] == team.owned["group:default/team-a"]
 
 
 async def test_search_index_and_ranking(store: Store) -> None:
