@@ -130,6 +130,9 @@ class OffloadedCatalog:
         return await run_blocking(self.pool, self.search_cache.current)
 
     async def search(self, query: Query, limit: int = 10, offset: int = 0) -> SearchResult:
-        index = await self.search_index()
-        # Ranking on a 43,000-entity index takes up to tens of milliseconds: not on the loop.
-        return await run_blocking(self.pool, index.search, query, limit, offset)
+        # Ranking on a 43,000-entity index takes up to tens of milliseconds: not on the loop;
+        # the index is looked up in the same job (one pool round trip, not two).
+        return await run_blocking(self.pool, self._search, query, limit, offset)
+
+    def _search(self, query: Query, limit: int, offset: int) -> SearchResult:
+        return self.search_cache.current().search(query, limit, offset)
