@@ -6,9 +6,12 @@ means the same thing everywhere and ``--page N`` continues where the last page s
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import TypeVar
 
 from bot.chat import Reply, Section
+
+T = TypeVar("T")
 
 
 def page_sections(sections: Sequence[Section], page: int, size: int) -> tuple[list[Section], int]:
@@ -17,14 +20,23 @@ def page_sections(sections: Sequence[Section], page: int, size: int) -> tuple[li
     A heading is repeated on every page its items reach; sections keep only their items.
     """
     flat = [(s.title, item) for s in sections for item in s.items]
+    return page_lines(flat, page, size, str)
+
+
+def page_lines(
+    lines: Sequence[tuple[str | None, T]], page: int, size: int, render: Callable[[T], str]
+) -> tuple[list[Section], int]:
+    """``page_sections`` over ``(heading, line)`` pairs whose lines are rendered only when on
+    the page (``render``): ``/owns --all`` lists thousands, and shows forty."""
     start = (page - 1) * size
     out: list[Section] = []
-    for title, item in flat[start : start + size]:
+    for title, line in lines[start : start + size]:
+        item = render(line)
         if out and out[-1].title == title:
             out[-1] = Section(title=title, items=(*out[-1].items, item))
         else:
             out.append(Section(title=title, items=(item,)))
-    return out, max(0, len(flat) - start - size)
+    return out, max(0, len(lines) - start - size)
 
 
 def page_reply(reply: Reply, page: int, size: int, more: str) -> Reply:

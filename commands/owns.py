@@ -8,6 +8,7 @@ alone uses the group the channel belongs to (``/here`` shows which).
 
 from __future__ import annotations
 
+import functools
 from collections import defaultdict
 
 from bot.annotations import DISCORD_CHANNEL_ID, SLACK_CHANNEL_ID
@@ -17,13 +18,13 @@ from bot.catalog.search import KIND_ORDER, SearchDoc
 from bot.chat import Button, Field, Reply, Section
 from bot.dispatch import Arg, Args, CommandSpec, Context, Option
 from bot.errors import Ambiguous, BadArguments, NotFound
+from bot.paging import page_lines
 from commands.common import (
     ME_WORDS,
     channel_fields,
     channel_groups,
     command_line,
     identify_user,
-    paged_sections,
     ref_label,
 )
 
@@ -67,8 +68,9 @@ async def owns(ctx: Context, args: Args) -> Reply:
                 notes=tuple(notes),
             )
         )
-    sections = _grouped(docs, str(who.ref))
-    shown, left = paged_sections(sections, page, PAGE_SIZE)
+    shown, left = page_lines(
+        _grouped(docs), page, PAGE_SIZE, functools.partial(_line, who=str(who.ref))
+    )
     if not shown:
         raise BadArguments(
             f"There is no page {page}: {who.display_name}'s list has "
@@ -194,8 +196,9 @@ def _count(n: int) -> str:
     return "nothing" if n == 0 else f"{n} {'entity' if n == 1 else 'entities'}"
 
 
-def _grouped(docs: list[SearchDoc], who: str) -> list[Section]:
-    """Sections per kind and lifecycle; lines name the owner when it is not ``who``."""
+def _grouped(docs: list[SearchDoc]) -> list[tuple[str | None, SearchDoc]]:
+    """Each entity under its heading: per kind and lifecycle, by name (rendered by ``_line``
+    only when on the page shown)."""
     buckets: dict[tuple[str, str], list[SearchDoc]] = defaultdict(list)
     for doc in docs:
         buckets[(doc.kind, doc.lifecycle or "")].append(doc)
@@ -206,24 +209,27 @@ def _grouped(docs: list[SearchDoc], who: str) -> list[Section]:
         life = LIFECYCLE_ORDER.index(lifecycle) if lifecycle in LIFECYCLE_ORDER else 9
         return (KIND_ORDER.index(k) if k in KIND_ORDER else 99, k, life, lifecycle)
 
-    sections = []
+    lines: list[tuple[str | None, SearchDoc]] = []
     for key in sorted(buckets, key=order):
         kind, lifecycle = key
-        items = []
-        for doc in sorted(buckets[key], key=lambda d: d.name.lower()):
-            line = doc.name
-            if doc.title and doc.title.lower() != doc.name.lower():
-                line = f"{doc.title} ({doc.name})"
-            extra = [x for x in (doc.spec_type,) if x]
-            if doc.owner and doc.owner != who:
-                extra.append(f"via {ref_label(doc.owner)}")
-            if extra:
-                line += " — " + " · ".join(extra)
-            items.append(line)
         plural = f"{kind}s"
         title = f"{plural} · {lifecycle}" if lifecycle else plural
-        sections.append(Section(title=f"{title} ({len(items)})", items=tuple(items)))
-    return sections
+        heading = f"{title} ({len(buckets[key])})"
+        lines.extend((heading, doc) for doc in sorted(buckets[key], key=lambda d: d.name.lower()))
+    return lines
+
+
+def _line(doc: SearchDoc, who: str) -> str:
+    """An owned entity's line; it names the owner when that is not ``who``."""
+    line = doc.name
+    if doc.title and doc.title.lower() != doc.name.lower():
+        line = f"{doc.title} ({doc.name})"
+    extra = [x for x in (doc.spec_type,) if x]
+    if doc.owner and doc.owner != who:
+        extra.append(f"via {ref_label(doc.owner)}")
+    if extra:
+        line += " — " + " · ".join(extra)
+    return line
 
 
 SPEC = CommandSpec(

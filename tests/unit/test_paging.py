@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from bot.chat import Reply, Section
-from bot.paging import page_reply, page_sections
+from bot.paging import page_lines, page_reply, page_sections
 
 SECTIONS = (
     Section(title="Components", items=tuple(f"c{i}" for i in range(5))),
@@ -22,6 +22,21 @@ def test_a_page_spans_sections_and_repeats_the_heading() -> None:
     ]
     assert left == 0
     assert page_sections(SECTIONS, 3, 4) == ([], 0)
+
+
+def test_lines_are_rendered_only_when_on_the_page() -> None:
+    rendered: list[int] = []
+
+    def render(n: int) -> str:
+        rendered.append(n)
+        return f"#{n}"
+
+    lines = [("Small", n) for n in range(3)] + [("Big", n) for n in range(100, 1100)]
+    second, left = page_lines(lines, 2, 4, render)
+    assert [(s.title, s.items) for s in second] == [("Big", ("#101", "#102", "#103", "#104"))]
+    assert left == len(lines) - 8 and rendered == [101, 102, 103, 104]
+    flat = [(s.title, item) for s in SECTIONS for item in s.items]
+    assert page_lines(flat, 2, 4, str) == page_sections(SECTIONS, 2, 4)
 
 
 def test_a_report_pages_its_items_as_a_command_does() -> None:
