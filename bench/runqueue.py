@@ -48,18 +48,20 @@ class ThreadTimes:
     was held (``since``). Empty where the kernel does not say."""
 
     def __init__(self) -> None:
-        self._mark: dict[int, tuple[int, int]] = self._read()
+        self._mark: dict[int, tuple[int, int]] = self.read()
 
     def mark(self) -> None:
-        self._mark = self._read()
+        self._mark = self.read()
 
-    def since(self, min_ms: float = 2.0) -> str:
+    def since(self, min_ms: float = 2.0, mark: dict[int, tuple[int, int]] | None = None) -> str:
         """``name ran N ms, waited M ms`` for each thread that did either for ``min_ms``
-        since ``mark``, busiest first; threads are named as ``threading`` knows them."""
+        since ``mark`` (a ``read()``; default: the last ``mark()``), busiest first; threads
+        are named as ``threading`` knows them."""
         names = {t.native_id: t.name for t in threading.enumerate()}
+        base = self._mark if mark is None else mark
         rows = []
-        for tid, (ran, waited) in self._read().items():
-            ran0, waited0 = self._mark.get(tid, (0, 0))
+        for tid, (ran, waited) in self.read().items():
+            ran0, waited0 = base.get(tid, (0, 0))
             ran_ms, waited_ms = (ran - ran0) / 1e6, (waited - waited0) / 1e6
             if ran_ms >= min_ms or waited_ms >= min_ms:
                 rows.append(
@@ -71,7 +73,8 @@ class ThreadTimes:
         return "; ".join(text for _, text in sorted(rows, reverse=True))
 
     @staticmethod
-    def _read() -> dict[int, tuple[int, int]]:
+    def read() -> dict[int, tuple[int, int]]:
+        """Each thread's (ns on a CPU, ns waiting for one), by thread id."""
         out: dict[int, tuple[int, int]] = {}
         try:
             tids = os.listdir("/proc/self/task")

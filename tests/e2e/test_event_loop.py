@@ -17,6 +17,7 @@ sync, is caught. No assertion here times anything itself; asyncio does.
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import gc
 import logging
@@ -81,9 +82,10 @@ class SlowCallbacks(logging.Handler):
     is left still reaches ``SLOW_CALLBACK``. Waiting for the GIL, a lock or I/O is not a wait
     for a CPU: a sync holding the GIL, or blocking work on the loop, always counts. Where
     the kernel does not say (not Linux), nothing is taken off. A callback that counts is
-    listed with how long each thread ran and waited for a CPU since the last note
-    (``ThreadTimes``): a thread that ran most of it held the GIL; one that waited for a CPU
-    most of it held the GIL while the machine's load kept it off the CPU.
+    listed with how long each thread ran and waited for a CPU since the last reading before
+    it began (``ThreadTimes``, read by a watcher thread, not by a loop callback): a thread
+    that ran most of it held the GIL; one that waited for a CPU most of it held the GIL while
+    the machine's load kept it off the CPU.
     """
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
@@ -91,19 +93,42 @@ class SlowCallbacks(logging.Handler):
         self.loop = loop
         self.cpu = RunQueue()
         self.mark = (loop.time(), self.cpu.waited())
-        self.threads = ThreadTimes()  # what each thread did since the last note
+        self.threads = ThreadTimes()
+        # (time, every thread's times) read by the watcher thread each BEAT, newest last: a
+        # slow callback is described from the last reading before it began.
+        self.readings: collections.deque[tuple[float, dict[int, tuple[int, int]]]] = (
+            collections.deque([(loop.time(), ThreadTimes.read())], maxlen=100)
+        )
         self.seen: list[str] = []  # slow callbacks, less their waits for a CPU
         self.excused: list[str] = []  # slow only by waiting for a CPU
         self._timer: asyncio.TimerHandle | None = None
+        self._stopping = threading.Event()
+        # Every thread's times are read by a thread of their own, not by the loop's timer:
+        # that is a file opened, read and closed per thread, each a system call that lets
+        # the GIL go, and a worker busy in Python (the indexes rebuilt after the sync) then
+        # keeps it for a switch interval (5 ms) each time. The timer reading them held the
+        # loop for 70-76 ms in the three failures of 60 runs (the watched callback was the
+        # timer itself each time); the loop's own wait for a CPU is one pread on an open file.
+        self._watcher = threading.Thread(target=self._watch, name="slow-callback-watch")
+
+    def start(self) -> None:
+        self._watcher.start()
+        self.note()
 
     def note(self) -> None:
         self.mark = (self.loop.time(), self.cpu.waited())
-        self.threads.mark()
         self._timer = self.loop.call_later(BEAT, self.note)
+
+    def _watch(self) -> None:
+        while not self._stopping.wait(BEAT):
+            self.readings.append((time.monotonic(), ThreadTimes.read()))  # the loop's clock
 
     def stop(self) -> None:
         if self._timer is not None:
             self._timer.cancel()
+        self._stopping.set()
+        if self._watcher.is_alive():
+            self._watcher.join()
         self.cpu.close()
 
     def emit(self, record: logging.LogRecord) -> None:
@@ -119,7 +144,10 @@ class SlowCallbacks(logging.Handler):
         if seconds - off_cpu < SLOW_CALLBACK:
             self.excused.append(entry)
             return
-        self.seen.append(f"{entry}; meanwhile: {self.threads.since() or 'no thread data'}")
+        began = self.loop.time() - seconds
+        before = [reading for at, reading in list(self.readings) if at <= began]
+        meanwhile = self.threads.since(mark=before[-1] if before else self.readings[0][1])
+        self.seen.append(f"{entry}; meanwhile: {meanwhile or 'no thread data'}")
 
 
 @contextlib.asynccontextmanager
@@ -137,7 +165,7 @@ async def watched_loop() -> AsyncIterator[SlowCallbacks]:
     debug, threshold = loop.get_debug(), loop.slow_callback_duration
     loop.set_debug(True)
     loop.slow_callback_duration = SLOW_CALLBACK
-    slow.note()
+    slow.start()
     try:
         yield slow
     finally:
