@@ -17,7 +17,6 @@ from sqlalchemy import (
     ColumnElement,
     CompoundSelect,
     Connection,
-    Select,
     String,
     any_,
     bindparam,
@@ -38,19 +37,14 @@ NAME_BATCH = 10_000  # name rows fetched at a time while the name index is built
 
 
 def _relations_of(
-    one_of: Callable[[ColumnElement[str], str], ColumnElement[bool]],
-    typed: bool,
-    stored: bool = True,
-    derived: bool = True,
-) -> Select[Any] | CompoundSelect[Any]:
+    one_of: Callable[[ColumnElement[str], str], ColumnElement[bool]], typed: bool
+) -> CompoundSelect[Any]:
     """The relations on some refs, as one statement: those stored with a ref as source
     (``ix_relations_source_type``) and, swapped, those of a canonical type stored with it as
     target (``ix_relations_target_type``). Each relation is stored once, in its canonical
     direction (``bot.catalog.model.canonical``). ``one_of(column, name)``: the column is one
     of the values of the parameter ``name``; ``typed``: of the types ``types`` (stored) and
-    ``derived`` (read swapped), else of every type. ``stored``/``derived`` false: a typed
-    read that asks no type of that side leaves its branch out (``/owns`` asks ``ownerOf``
-    alone: the ``ownedBy`` rows that name the owner as target, one index range, not two)."""
+    ``derived`` (read swapped), else of every type."""
     source = [one_of(relations.c.source_ref, "refs")]
     target = [one_of(relations.c.target_ref, "refs")]
     if typed:
@@ -58,23 +52,17 @@ def _relations_of(
         target.append(one_of(relations.c.type, "derived"))
     else:
         target.append(relations.c.type.in_(sorted(CANONICAL)))
-    as_stored = select(
-        relations.c.source_ref.label("ref"),
-        relations.c.type,
-        relations.c.target_ref.label("other"),
-        literal_column("0").label("swapped"),
-    ).where(*source)
-    swapped = select(
-        relations.c.target_ref.label("ref"),
-        relations.c.type,
-        relations.c.source_ref.label("other"),
-        literal_column("1").label("swapped"),
-    ).where(*target)
-    if not derived:
-        return as_stored
-    if not stored:
-        return swapped
-    return union_all(as_stored, swapped)
+    return union_all(
+        select(
+            relations.c.source_ref.label("ref"),
+            relations.c.type,
+            relations.c.target_ref.label("other"),
+            literal_column("0").label("swapped"),
+        ).where(*source),
+        select(
+            relations.c.target_ref, relations.c.type, relations.c.source_ref, literal_column("1")
+        ).where(*target),
+    )
 
 
 def _in_list(column: ColumnElement[str], name: str) -> ColumnElement[bool]:
@@ -85,24 +73,14 @@ def _in_array(column: ColumnElement[str], name: str) -> ColumnElement[bool]:
     return column == any_(bindparam(name, type_=ARRAY(String)))
 
 
-def _typed_reads(
-    one_of: Callable[[ColumnElement[str], str], ColumnElement[bool]],
-) -> dict[tuple[bool, bool], Select[Any] | CompoundSelect[Any]]:
-    """The typed read for each (asks a stored type, asks a derived type)."""
-    return {
-        (stored, derived): _relations_of(one_of, True, stored, derived)
-        for stored, derived in ((True, True), (True, False), (False, True))
-    }
-
-
 # Compiled once: expanding parameters take each chunk's refs.
-_RELATIONS_OF = _typed_reads(_in_list)
+_RELATIONS_OF = _relations_of(_in_list, typed=True)
 _ALL_RELATIONS_OF = _relations_of(_in_list, typed=False)
 # PostgreSQL: the same reads with array parameters (``= ANY(:refs)``), one SQL text whatever
 # the number of refs, so the driver prepares it once per connection and the server plans it
 # once (an expanded IN list is a new statement for every length: parsed and planned each time,
 # twice per hop since the reverse look-up).
-_PG_RELATIONS_OF = _typed_reads(_in_array)
+_PG_RELATIONS_OF = _relations_of(_in_array, typed=True)
 _PG_ALL_RELATIONS_OF = _relations_of(_in_array, typed=False)
 _NAMES = select(entities.c.ref, entities.c.kind, entities.c.name, entities.c.title)
 _DOCUMENTS = select(entities.c.ref, entities.c.data, entities.c.file, entities.c.line)
@@ -229,7 +207,7 @@ class SqlCatalogRows:
                 chunk = wanted[start : start + CHUNK]
                 if types:
                     params = {"refs": chunk, "types": stored, "derived": derived}
-                    rows = conn.execute(typed[bool(stored), bool(derived)], params)
+                    rows = conn.execute(typed, params)
                 else:
                     rows = conn.execute(every, {"refs": chunk})
                 out.extend(
