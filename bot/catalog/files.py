@@ -49,28 +49,51 @@ GLOB_SCAN_FACTOR = 10
 """Directory entries one glob target may look at, per match it may find, before it stops."""
 
 
-StatKey = tuple[int, int, int, int, int]
+StatKey = str
+"""A file's stat as the store keeps it: ``size:mtime_ns:ctime_ns:inode:device``.
+
+A string, not a tuple of five ints: a re-sync holds one per file (50,000 at a million
+entities), and with the cyclic collector paused during a sync (``building_index``), tuples
+pile up uncollected; the first collection after it walked them all, 70 ms with the GIL held
+(a stall of the event loop). Strings are not tracked by the collector at all."""
 RACY_NS = 2_000_000_000  # a file changed this close to the walk is read again next time
 
 
 def _stat_key(info: os.stat_result) -> StatKey:
-    return (info.st_size, info.st_mtime_ns, info.st_ctime_ns, info.st_ino, info.st_dev)
+    return f"{info.st_size}:{info.st_mtime_ns}:{info.st_ctime_ns}:{info.st_ino}:{info.st_dev}"
 
 
-def stat_text(key: tuple[int, ...] | None) -> str | None:
-    """A stat as the store keeps it: ``size:mtime_ns:ctime_ns:inode:device``."""
-    return None if key is None else ":".join(map(str, key))
+def stat_text(key: StatKey | None) -> str | None:
+    """A stat as the store keeps it (``StatKey``)."""
+    return key
 
 
 def stat_key(text: str | None) -> StatKey | None:
     """The stat ``stat_text`` wrote; None for anything else (never trusted half-read)."""
     if not text:
         return None
-    try:
-        size, mtime, ctime, ino, dev = map(int, text.split(":"))
-    except ValueError:  # not five numbers
+    parts = text.split(":")
+    if len(parts) != 5 or not all(p.isdigit() for p in parts):  # not five numbers
         return None
-    return (size, mtime, ctime, ino, dev)
+    return ":".join(str(int(p)) for p in parts)
+
+
+def _newest_ns(key: StatKey) -> int:
+    """The later of a stat's modification and change times."""
+    _size, mtime, ctime, _rest = key.split(":", 3)
+    return max(int(mtime), int(ctime))
+
+
+def memo_entry(key: StatKey, sha256: str) -> str:
+    """What a walk remembers of a file it took as read: its stat and hash, in one string (a
+    tuple per file is a container the cyclic collector walks; see ``StatKey``)."""
+    return f"{key} {sha256}"
+
+
+def memo_parts(entry: str) -> tuple[StatKey, str]:
+    """``(stat, hash)`` of a ``memo_entry``."""
+    key, _, sha256 = entry.partition(" ")
+    return key, sha256
 
 
 @dataclass
@@ -147,7 +170,7 @@ class FileTree:
         self,
         root: Path,
         max_file_bytes: int = DEFAULT_MAX_FILE_BYTES,
-        memo: Mapping[str, tuple[StatKey, str]] | None = None,
+        memo: Mapping[str, str] | None = None,
         racy_ns: int = RACY_NS,
         placeholder_file_bytes: int = DEFAULT_PLACEHOLDER_FILE_BYTES,
         placeholder_sync_bytes: int = DEFAULT_PLACEHOLDER_SYNC_BYTES,
@@ -171,7 +194,7 @@ class FileTree:
         # What an earlier walk of this process read: a file whose stat is as it was then
         # holds the same bytes (``unchanged``), so a re-sync need not read and hash it again.
         self._memo = memo
-        self.memo_next: dict[str, tuple[StatKey, str]] = {}  # for the next walk
+        self.memo_next: dict[str, str] = {}  # for the next walk: ``memo_entry`` by path
         self._stats: dict[str, StatKey] = {}  # stat taken by ``read``, before reading
         self._started_ns = time.time_ns()
         self._racy_ns = racy_ns
@@ -185,15 +208,20 @@ class FileTree:
         if self._memo is None:
             return False
         entry = self._memo.get(rel)
-        if entry is None or entry[1] != sha256:
+        key = None
+        if entry is not None:
+            key, known = memo_parts(entry)
+            if known != sha256:
+                key = None
+        if key is None or entry is None:
             if stored is None:
                 return False
-            entry = (stored, sha256)
+            key, entry = stored, memo_entry(stored, sha256)
         try:
             info = os.stat(os.path.join(self._root_text, rel))
         except OSError:
             return False
-        if _stat_key(info) != entry[0]:
+        if _stat_key(info) != key:
             return False
         self.memo_next[rel] = entry
         return True
@@ -202,8 +230,8 @@ class FileTree:
         """Note the hash of what ``read`` returned, unless the file changed too recently to tell
         a later change apart by its stat (the "racy clean" case git knows)."""
         key = self._stats.pop(rel, None)
-        if key is not None and max(key[1], key[2]) < self._started_ns - self._racy_ns:
-            self.memo_next[rel] = (key, sha256)
+        if key is not None and _newest_ns(key) < self._started_ns - self._racy_ns:
+            self.memo_next[rel] = memo_entry(key, sha256)
 
     def relative(self, path: str | Path) -> str:
         """The root-relative posix path of ``path``; raises if it lies outside the root.
@@ -326,8 +354,10 @@ def iter_walk(
             loaded = ahead.take(rel) or _load(tree, rel, previous, force)
             read = _finish(tree, rel, loaded, previous, ahead.pool, prepare)
             memo = tree.memo_next.get(rel)
-            if memo is not None and memo[1] == read.sha256:
-                read.stat = memo[0]
+            if memo is not None:
+                key, sha256 = memo_parts(memo)
+                if sha256 == read.sha256:
+                    read.stat = key
             if not read.readable and rel in named_by and read.problems:
                 first = read.problems[0]
                 where = f"{first.message} (a target of {named_by[rel]})"

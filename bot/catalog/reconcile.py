@@ -66,7 +66,7 @@ class FileOutcome:
     problems: tuple[Problem, ...] = ()  # the read's problems, then the validation's
     candidates: Sequence[Candidate] | None = None  # None: not parsed (unchanged, or unreadable)
     clean: bool = True  # False: a document failed, or the YAML broke part-way
-    stat: tuple[int, ...] | None = None  # the file's stat when read with ``sha256``
+    stat: str | None = None  # the file's stat when read with ``sha256`` (``files.StatKey``)
 
     @property
     def readable(self) -> bool:
@@ -122,7 +122,7 @@ class FileRow:
     position: int
     children: tuple[str, ...]
     refs: tuple[str, ...]
-    stat: tuple[int, ...] | None = None  # kept with ``sha256``: a later sync may skip the file
+    stat: str | None = None  # kept with ``sha256``: a later sync may skip the file
 
 
 @dataclass(frozen=True)
@@ -295,7 +295,7 @@ class _FileSeen(NamedTuple):
     path: str
     sha256: str | None
     children: tuple[str, ...]
-    stat: tuple[int, ...] | None
+    stat: str | None
 
 
 class Reconciler:

@@ -16,7 +16,6 @@ from bot.catalog.files import (
     FileRead,
     FileTree,
     KnownFile,
-    StatKey,
     iter_walk,
 )
 from bot.errors import SourceError
@@ -64,7 +63,7 @@ class FileSource:
     max_glob_matches: int = MAX_GLOB_MATCHES
     type: str = "file"
     # What the last walk of this process read (stat and hash per file), for the next one.
-    _memo: dict[str, tuple[StatKey, str]] = field(default_factory=dict, repr=False)
+    _memo: dict[str, str] = field(default_factory=dict, repr=False)  # files.memo_entry by path
 
     @property
     def location(self) -> str:

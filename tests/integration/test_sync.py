@@ -468,7 +468,9 @@ def test_a_sync_in_a_fresh_process_skips_the_files_whose_stored_stat_holds(
     with cat.app.db.engine.begin() as conn:
         for path in (cat.root / "all.yaml", a, b):
             info = path.stat()
-            key = (info.st_size, info.st_mtime_ns, info.st_ctime_ns, info.st_ino, info.st_dev)
+            key = (
+                f"{info.st_size}:{info.st_mtime_ns}:{info.st_ctime_ns}:{info.st_ino}:{info.st_dev}"
+            )
             values: dict[str, Any] = {"stat": stat_text(key)}
             if path == a:
                 values["sha256"] = "0" * 64

@@ -85,9 +85,10 @@ def test_a_fresh_walk_trusts_the_stat_the_last_sync_stored(tmp_path: Path) -> No
     a.write_text(DOC.format("a"))
     reads = {r.path: r for r in walk(FileTree(tmp_path, racy_ns=0), "all.yaml", {})}
     info = a.stat()
-    key = (info.st_size, info.st_mtime_ns, info.st_ctime_ns, info.st_ino, info.st_dev)
+    key = f"{info.st_size}:{info.st_mtime_ns}:{info.st_ctime_ns}:{info.st_ino}:{info.st_dev}"
     assert reads["a.yaml"].stat == key  # what the sync stores with the file's hash
     assert stat_key(stat_text(key)) == key and stat_key("1:2:x:4:5") is None
+    assert stat_key("1:2:3:4") is None and stat_key("01:2:3:4:5") == "1:2:3:4:5"
 
     # A fresh process (an empty memo) and what the store kept. The stored hash is not the
     # file's: only a walk that takes the file as unchanged by its stat leaves it unparsed.
