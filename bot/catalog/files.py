@@ -72,10 +72,13 @@ def stat_key(text: str | None) -> StatKey | None:
     """The stat ``stat_text`` wrote; None for anything else (never trusted half-read)."""
     if not text:
         return None
-    parts = text.split(":")
-    if len(parts) != 5 or not all(p.isdigit() for p in parts):  # not five numbers
+    try:
+        numbers = [int(part) for part in text.split(":")]
+    except ValueError:  # not numbers
         return None
-    return ":".join(str(int(p)) for p in parts)
+    if len(numbers) != 5:
+        return None
+    return ":".join(map(str, numbers))  # a time before 1970 is negative
 
 
 def _newest_ns(key: StatKey) -> int:

@@ -89,6 +89,7 @@ def test_a_fresh_walk_trusts_the_stat_the_last_sync_stored(tmp_path: Path) -> No
     assert reads["a.yaml"].stat == key  # what the sync stores with the file's hash
     assert stat_key(stat_text(key)) == key and stat_key("1:2:x:4:5") is None
     assert stat_key("1:2:3:4") is None and stat_key("01:2:3:4:5") == "1:2:3:4:5"
+    assert stat_key("1:-2:3:4:5") == "1:-2:3:4:5"  # a file dated before 1970
 
     # A fresh process (an empty memo) and what the store kept. The stored hash is not the
     # file's: only a walk that takes the file as unchanged by its stat leaves it unparsed.
