@@ -229,11 +229,13 @@ def owned(rows: CatalogRows, who: str, include_children: bool) -> Owned:
 
         groups = of("memberOf")
         owners = [who, *groups]
+        listed = set(owners)  # a department's thousands of groups: no list scan per group
         children: list[tuple[str, str]] = []
         if include_children:
             for top in groups if is_user else (who,):
                 for child, parent in descendants(rows, top):
-                    if child not in owners:
+                    if child not in listed:
+                        listed.add(child)
                         owners.append(child)
                         children.append((child, parent))
         return Owned(
