@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from concurrent.futures import Executor, Future
 from typing import Any, TypeVar
@@ -9,6 +10,7 @@ from typing import Any, TypeVar
 import pytest
 
 from bot.chat import ChatUser, Reply
+from commands import owns as owns_command
 from tests.unit.commands.conftest import ANA_EMAIL, BACKSTAGE, MemoryBot, ask, covers
 
 T = TypeVar("T")
@@ -89,6 +91,35 @@ def test_owns_team_user_and_me(bot: MemoryBot) -> None:
     assert "Fraud Scorer (fraud-scorer) — service · via team-risk" in items(me)
     loyal = ask(bot, "/owns team-loyalty")
     assert loyal.text == "Loyalty Team owns nothing directly."
+
+
+@covers("owns")
+def test_owns_gathers_a_long_list_in_a_worker(
+    bot: MemoryBot, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A department at a million entities owns thousands: looking each up and sorting them is
+    # work for a worker thread, not the event loop. A short list stays on the loop (a hop
+    # would cost more than the work), and both give the same answer.
+    pool = bot.services.pool
+    hops: list[str] = []
+    submit = pool.submit
+
+    def counting(fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> Future[T]:
+        # run_blocking submits context.run(fn, ...): the job is the partial's first argument
+        job = fn.args[0] if isinstance(fn, functools.partial) else fn
+        hops.append(getattr(job, "__name__", repr(job)))
+        return submit(fn, *args, **kwargs)
+
+    monkeypatch.setattr(pool, "submit", counting)
+    on_loop = ask(bot, "/owns me --page 1")
+    assert "_gathered" not in hops
+    reads = list(hops)
+    hops.clear()
+    monkeypatch.setattr(owns_command, "GATHER_ON_LOOP_UP_TO", 5)
+    in_worker = ask(bot, "/owns me --page 1")
+    assert hops == [*reads, "_gathered"]
+    assert in_worker == on_loop
+    assert "Fraud Scorer (fraud-scorer) — service · via team-risk" in items(in_worker)
 
 
 @covers("owns")
