@@ -175,8 +175,9 @@ def run(ctx: BenchContext) -> list[Result]:
             "no-change re-sync",
             sync["again"],
             "s",
-            "< 1 s",
-            sync["again"] < 1.0,
+            # Issue 2's target, for the 43k catalog; at 1m issue 21 sets the fresh process's.
+            "" if big else "< 1 s",
+            None if big else sync["again"] < 1.0,
             f"{sync['parsed_again']} files parsed again; catalog sources "
             f"{sync['again_sources']:.2f} s, then the docs step",
         ),
