@@ -378,7 +378,7 @@ class KnownFileRow:
     children: tuple[str, ...]
     refs_json: str  # JSON list: parsed only when a sync writes (``refs``), not on a no-change run
     position: int
-    stat: str | None = None  # its stat when read with ``sha256`` (``files.stat_text``)
+    stat: str | None = None  # its stat when read with ``sha256`` (``files.StatKey``)
 
     @property
     def refs(self) -> tuple[str, ...]:

@@ -29,8 +29,8 @@ from commands.common import (
 )
 
 PAGE_SIZE = 40
-# Up to this many owned entities are looked up and sorted on the event loop (well under a
-# millisecond); more go to a worker, where the round trip costs less than the work.
+# Up to this many owned entities are looked up and sorted on the event loop (300 take about
+# 0.5 ms at 43k entities, measured); more go to a worker, where the hop costs less than the work.
 GATHER_ON_LOOP_UP_TO = 300
 LIFECYCLE_ORDER = ("production", "experimental", "deprecated")
 

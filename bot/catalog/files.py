@@ -63,13 +63,9 @@ def _stat_key(info: os.stat_result) -> StatKey:
     return f"{info.st_size}:{info.st_mtime_ns}:{info.st_ctime_ns}:{info.st_ino}:{info.st_dev}"
 
 
-def stat_text(key: StatKey | None) -> str | None:
-    """A stat as the store keeps it (``StatKey``)."""
-    return key
-
-
 def stat_key(text: str | None) -> StatKey | None:
-    """The stat ``stat_text`` wrote; None for anything else (never trusted half-read)."""
+    """The stored stat ``text`` as a ``StatKey``; None for anything else (never trusted
+    half-read)."""
     if not text:
         return None
     try:
@@ -211,15 +207,11 @@ class FileTree:
         if self._memo is None:
             return False
         entry = self._memo.get(rel)
-        key = None
-        if entry is not None:
-            key, known = memo_parts(entry)
-            if known != sha256:
-                key = None
-        if key is None or entry is None:
+        if entry is None or memo_parts(entry)[1] != sha256:  # else: the last sync's stat
             if stored is None:
                 return False
-            key, entry = stored, memo_entry(stored, sha256)
+            entry = memo_entry(stored, sha256)
+        key, _sha256 = memo_parts(entry)
         try:
             info = os.stat(os.path.join(self._root_text, rel))
         except OSError:

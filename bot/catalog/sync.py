@@ -29,7 +29,7 @@ from bot.catalog.candidates import (
     make_candidate,
     ref_text_of,
 )
-from bot.catalog.files import FileRead, KnownFile, stat_key, stat_text
+from bot.catalog.files import FileRead, KnownFile, stat_key
 from bot.catalog.model import Entity, Relation
 from bot.catalog.problems import Problem
 from bot.catalog.read import release_in_steps
@@ -341,11 +341,7 @@ class CatalogSync:
                     report.files_read = len(head)
                     fresh = [p for read in head for p in read.problems if p.file is None]
                     stats_before = {r.path: r.stat for r in known_rows}
-                    stats = {
-                        r.path: text
-                        for r in head
-                        if (text := stat_text(r.stat)) != stats_before.get(r.path)
-                    }
+                    stats = {r.path: r.stat for r in head if r.stat != stats_before.get(r.path)}
                     writer.nothing_changed(fresh, now, stats)
                     self._succeeded(writer, source, report, now)
                 else:

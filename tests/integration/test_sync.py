@@ -20,7 +20,7 @@ import yaml
 from sqlalchemy import func, select, text, update
 
 from bot.app import App
-from bot.catalog.files import FileRead, FileTree, stat_text, walk
+from bot.catalog.files import FileRead, FileTree, walk
 from bot.catalog.problems import Problem
 from bot.catalog.sources import FileSource
 from bot.catalog.sync import SyncReport
@@ -471,7 +471,7 @@ def test_a_sync_in_a_fresh_process_skips_the_files_whose_stored_stat_holds(
             key = (
                 f"{info.st_size}:{info.st_mtime_ns}:{info.st_ctime_ns}:{info.st_ino}:{info.st_dev}"
             )
-            values: dict[str, Any] = {"stat": stat_text(key)}
+            values: dict[str, Any] = {"stat": key}
             if path == a:
                 values["sha256"] = "0" * 64
             conn.execute(

@@ -20,7 +20,6 @@ from dataclasses import dataclass, field
 
 from bot.catalog import fidelity
 from bot.catalog.candidates import Candidate
-from bot.catalog.files import stat_text
 from bot.catalog.problems import Problem
 from bot.catalog.reconcile import Plan, StoredEntity
 from bot.ports import KnownFileRow, SourceMoved, SourceStatusRow
@@ -91,7 +90,7 @@ class MemorySourceWriter:
                 f.children,
                 json.dumps(list(f.refs)),
                 f.position,
-                stat_text(f.stat),
+                f.stat,
             )
             for f in plan.files
         ]

@@ -21,7 +21,6 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from bot.catalog import fidelity
 from bot.catalog.candidates import Candidate
-from bot.catalog.files import stat_text
 from bot.catalog.problems import Problem
 from bot.catalog.reconcile import FileRow, Plan, StoredEntity
 from bot.errors import StoreError
@@ -275,7 +274,7 @@ class SqlSourceWriter:
                 "position": f.position,
                 "children": json.dumps(list(f.children)),
                 "entity_refs": json.dumps(list(f.refs)),
-                "stat": stat_text(f.stat),
+                "stat": f.stat,
             }
             for f in plan.files
         ]
