@@ -66,8 +66,10 @@ def backstage_drops(entry: str, files: Mapping[str, FileFacts]) -> list[Drop]:
     entity that a step which succeeds stores too (its file is reached twice) is not lost.
     """
     failed: list[tuple[str | None, Sequence[str], list[tuple[str, str]]]] = []
-    stored: set[str] = set()  # entities some successful step stores
-    stored_files: set[str] = set()  # the files those steps read
+    # The files successful steps read. Not the entities they store: a set of a million refs
+    # grows by resizes, the last one a single C call of ~100 ms that holds the GIL (and the
+    # event loop with it); which of them are stored is asked only of the failed steps' entities.
+    stored_files: set[str] = set()
     processed: set[str] = set()  # files whose own Location step was looked at
     # Depth-first, in the order targets are written, without recursion.
     stack: list[tuple[str | None, Sequence[str]]] = [(None, [entry])]
@@ -82,15 +84,17 @@ def backstage_drops(entry: str, files: Mapping[str, FileFacts]) -> list[Drop]:
         if failing:
             failed.append((location_file, unique, failing))
             continue
-        for t in unique:
-            stored.update(files[t].entities)
         stored_files.update(unique)
         nested = [t for t in unique if files[t].children and t not in processed]
         processed.update(nested)
         stack.extend((t, files[t].children) for t in reversed(nested))
+    if not failed:
+        return []
+    subtrees = [(step, _subtree(step[1], files)) for step in failed]
+    at_risk = {e for _step, (_paths, entities) in subtrees for e in entities}
+    stored = {e for f in stored_files for e in files[f].entities if e in at_risk}
     drops = []
-    for location_file, targets, failing in failed:
-        paths, entities = _subtree(targets, files)
+    for (location_file, _targets, failing), (paths, entities) in subtrees:
         lost = tuple(e for e in entities if e not in stored)
         if lost:
             cause_file, cause = failing[0]

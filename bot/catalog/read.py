@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import bisect
 import contextlib
+import dataclasses
 import functools
 import gc
 import heapq
@@ -948,19 +949,29 @@ def release_in_steps(holder: list[Any]) -> None:
         value = holder.pop()
         if sys.getrefcount(value) > 2:  # this name and the call's argument: someone has it
             continue
+        if isinstance(value, tuple):
+            # A tuple cannot be emptied: its items move to a list that can (the tuple itself
+            # then frees nothing but its slots).
+            value = list(value)
         if isinstance(value, list | dict | set):
             clear_in_steps(value)
             continue
         attributes = getattr(value, "__dict__", None)
         while isinstance(attributes, dict) and attributes:
             _name, part = attributes.popitem()
-            if isinstance(part, list | dict | set) and sys.getrefcount(part) <= 2:
-                clear_in_steps(part)
-            elif isinstance(part, Layered | NearNames) and sys.getrefcount(part) <= 2:
-                # Its tables in steps too (a name index's base and top; ``NearNames``'s
-                # choices and vocabulary, a million strings each: 6 ms apiece to free).
+            if sys.getrefcount(part) <= 2 and _freed_in_steps(part):
                 holder.append(part)
             del part
+
+
+def _freed_in_steps(value: object) -> bool:
+    """Whether ``release_in_steps`` frees ``value`` in steps: a container, or an object whose
+    attributes may hold large ones (an index, a name index's base and top, ``NearNames``'
+    choices and vocabulary, a sync's working state and plan: a million strings or records
+    each, tens of milliseconds apiece to free in one go)."""
+    return isinstance(value, list | dict | set | tuple | Layered | NearNames) or (
+        dataclasses.is_dataclass(value) and not isinstance(value, type)
+    )
 
 
 PersonFacts = tuple[str | None, str | None, tuple[str, ...]]  # display name, email, chat ids

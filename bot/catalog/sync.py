@@ -368,8 +368,8 @@ class CatalogSync:
         self.store.took(source.name, int(report.duration_s * 1000))
         # A record per file of the source, five times over (and every stored ref, in the
         # files' ref lists: a million at Spotify's scale): freed in steps (release_in_steps).
-        held: list[Any] = [reads, known_rows, known, positions_before, files_before]
-        del reads, known_rows, known, positions_before, files_before
+        held: list[Any] = [reads, known_rows, known, positions_before, files_before, head]
+        del reads, known_rows, known, positions_before, files_before, head
         release_in_steps(held)
         return report
 

@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 from bot.annotations import TECHDOCS_REF
 from bot.catalog.problems import Level, Problem
+from bot.catalog.read import release_in_steps
 from bot.catalog.sources import CatalogSource
 from bot.catalog.sync import StepReport, SyncReport
 from bot.docs.discover import RealPaths, SiteLocation, Unlocated, inside, locate
@@ -210,6 +211,11 @@ class DocsIndexer:
             report.problems.extend(site.problems)
         self.store.after_index(report.pages_indexed)
         report.duration_s = time.perf_counter() - started
+        # Every site's record and the stored pages' (tens of thousands of each in a large
+        # catalog): freed in steps, not in one C call at the return.
+        held: list[Any] = [sites, stored, pages, wanted, dates]
+        del sites, stored, pages, wanted, dates
+        release_in_steps(held)
         return report
 
     # --- discovery and reading -------------------------------------------------------------

@@ -11,6 +11,7 @@ import gc
 import random
 import sys
 import weakref
+from dataclasses import dataclass
 from typing import Any
 
 from bot.catalog.read import (
@@ -107,6 +108,18 @@ class Slices(list[int]):
         super().__delitem__(key)
 
 
+class Popped(dict[str, Any]):
+    """A dict that logs each item popped (``clear_in_steps`` empties a dict that way)."""
+
+    def __init__(self, n: int, log: list[int]) -> None:
+        super().__init__((f"k{i}", None) for i in range(n))
+        self.log = log
+
+    def popitem(self) -> tuple[str, Any]:
+        self.log.append(len(self))
+        return super().popitem()
+
+
 class Index:
     """An index's shape: containers hanging from its attributes."""
 
@@ -134,6 +147,47 @@ def test_a_replaced_index_is_freed_in_steps_when_nothing_else_holds_it() -> None
     assert holder == [] and gone() is None
     assert len(log) == 4  # its list, emptied in four slices
     assert len(by_name) == 3 * RELEASE_STEP + 1  # held here too: left whole
+
+
+class Record:
+    """A file's record in a sync's plan; logs the function whose code freed it."""
+
+    def __init__(self, log: list[str]) -> None:
+        self.log = log
+
+    def __del__(self) -> None:
+        self.log.append(sys._getframe(1).f_code.co_name)
+
+
+@dataclass(frozen=True)
+class Working:
+    winners: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class SyncPlan:
+    """A sync's plan and working state: records in a tuple, a dataclass holding a table."""
+
+    files: tuple[Record, ...]
+    work: Working
+
+
+def test_a_plans_tuples_and_nested_records_are_freed_in_steps() -> None:
+    """A tuple cannot be emptied, so its items move to a list emptied a slice at a time (each
+    record freed by ``clear_in_steps``, with Python code between the slices, not all by the one
+    C call that frees the tuple); a dataclass hanging from an attribute (a reconciler's working
+    state) has its own containers emptied in steps too."""
+    freed: list[str] = []
+    popped: list[int] = []
+    plan = SyncPlan(
+        tuple(Record(freed) for _ in range(2 * RELEASE_STEP + 3)),
+        Working(Popped(40, popped)),
+    )
+    holder: list[Any] = [plan]
+    del plan
+    release_in_steps(holder)
+    assert len(freed) == 2 * RELEASE_STEP + 3 and set(freed) == {"clear_in_steps"}
+    assert len(popped) == 40
 
 
 def test_an_index_someone_still_holds_is_left_whole() -> None:

@@ -266,19 +266,20 @@ class SqlSourceWriter:
 
         # Files: positions, hashes, children, and which refs each holds now.
         conn.execute(delete(catalog_files).where(catalog_files.c.source == source))
-        file_rows = [
-            {
-                "source": source,
-                "path": f.path,
-                "sha256": f.sha256,
-                "position": f.position,
-                "children": json.dumps(list(f.children)),
-                "entity_refs": json.dumps(list(f.refs)),
-                "stat": f.stat,
-            }
-            for f in plan.files
-        ]
-        bulk_insert(conn, catalog_files, file_rows)
+        for batch in _chunks(plan.files, _WRITE_BATCH):  # not a row per file held at once
+            file_rows = [
+                {
+                    "source": source,
+                    "path": f.path,
+                    "sha256": f.sha256,
+                    "position": f.position,
+                    "children": json.dumps(list(f.children)),
+                    "entity_refs": json.dumps(list(f.refs)),
+                    "stat": f.stat,
+                }
+                for f in batch
+            ]
+            bulk_insert(conn, catalog_files, file_rows)
         self._files = plan.files
 
         # Problems: replace those of every file read again, and of files that left.
@@ -313,16 +314,17 @@ class SqlSourceWriter:
             )
             notes = fidelity.drop_problems(facts, [f.path for f in files])
         elif notes is None:
-            rows = conn.execute(
+            rows = conn.execution_options(yield_per=_WRITE_BATCH).execute(
                 select(catalog_files.c.path, catalog_files.c.children, catalog_files.c.entity_refs)
                 .where(catalog_files.c.source == source)
                 .order_by(catalog_files.c.position)
-            ).all()
-            facts = fidelity.file_facts(
-                ((r.path, _json_tuple(r.children), json.loads(r.entity_refs)) for r in rows),
-                _stored_problems(conn, source),
             )
-            notes = fidelity.drop_problems(facts, [r.path for r in rows])
+            stored = [
+                (path, _json_tuple(children), tuple(json.loads(refs)))
+                for path, children, refs in rows
+            ]
+            facts = fidelity.file_facts(stored, _stored_problems(conn, source))
+            notes = fidelity.drop_problems(facts, [path for path, _children, _refs in stored])
         bulk_insert(conn, problems, [problem_row(source, p, now) for p in notes])
 
     def nothing_changed(
@@ -372,6 +374,7 @@ class SqlSourceWriter:
         return found, count
 
     def finish(self, changed: bool) -> None:
+        self._files = None  # the caller frees the plan's files in steps (``release_in_steps``)
         _bump_source_version(self.conn, self.source)
         if changed:
             bump_generation(self.conn)
@@ -414,7 +417,9 @@ class SqlSyncStore:
     def known_files(self, source: str) -> tuple[int, list[KnownFileRow]]:
         with self.db.engine.connect() as conn:
             version = source_version(conn, source)
-            rows = conn.execute(
+            # Streamed: ``all()`` makes every row object in one C call (a file per repository:
+            # tens of milliseconds at a million entities, the GIL held).
+            rows = conn.execution_options(yield_per=_WRITE_BATCH).execute(
                 select(
                     catalog_files.c.path,
                     catalog_files.c.sha256,
@@ -423,18 +428,12 @@ class SqlSyncStore:
                     catalog_files.c.position,
                     catalog_files.c.stat,
                 ).where(catalog_files.c.source == source)
-            ).all()
-        return version, [
-            KnownFileRow(
-                r.path,
-                r.sha256 or "",
-                _json_tuple(r.children),
-                r.entity_refs,
-                r.position,
-                r.stat,
             )
-            for r in rows
-        ]
+            known = [
+                KnownFileRow(path, sha256 or "", _json_tuple(children), refs_json, position, stat)
+                for path, sha256, children, refs_json, position, stat in rows
+            ]
+        return version, known
 
     @contextlib.contextmanager
     def writing(self, source: str, version: int) -> Iterator[SqlSourceWriter]:
