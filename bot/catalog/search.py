@@ -380,6 +380,12 @@ STEP = RELEASE_STEP * 16
 """Entries one C call (``map``, ``compress``, ``dict.update``...) handles at a time: a million in
 one call hold the GIL for 50-200 ms, a stall of the event loop however far from it they run."""
 
+BUILD_STEP = RELEASE_STEP * 2
+"""The same for the index update's remaps, which run in a sync's thread for seconds at a million
+entities: a ``STEP`` there took 3-5 ms (a call per entry through ``map``), and while requests'
+workers also want the GIL, the event loop lost several hand-overs in a row (40 ms stalls); a
+shorter call hands it over sooner."""
+
 ONE_WORD_MIN = 30_000
 """A word alone whose commonest token is held by this many entities is ranked from its postings'
 mask counts (``SearchIndex._one_word``); a rarer one is scored entity by entity, which costs
@@ -718,12 +724,12 @@ class SearchIndex:
             keep = bytes(m >= 0 for m in moved)
             for token, post in old.postings.items():
                 remapped = Posting()
-                for start in range(0, len(post.ids), STEP):  # in C, a slice at a time
-                    ids = post.ids[start : start + STEP]
+                for start in range(0, len(post.ids), BUILD_STEP):  # in C, a slice at a time
+                    ids = post.ids[start : start + BUILD_STEP]
                     live = bytes(map(keep.__getitem__, ids))
                     remapped.ids.extend(map(moved.__getitem__, itertools.compress(ids, live)))
                     remapped.masks.extend(
-                        itertools.compress(post.masks[start : start + STEP], live)
+                        itertools.compress(post.masks[start : start + BUILD_STEP], live)
                     )
                 if remapped.ids:
                     postings[token] = remapped
@@ -771,7 +777,7 @@ class SearchIndex:
         if old is None:
             self._norm_order = array("I", sorted_in_steps(range(size), key=norm_of))
         else:
-            order, step = old._norm_order, RELEASE_STEP * 16
+            order, step = old._norm_order, BUILD_STEP
             live = bytes(moved[i] >= 0 for i in order)
             self._norm_order = array("I")
             for start in range(0, len(order), step):  # in steps: each holds the GIL in C
