@@ -38,7 +38,6 @@ from bot.catalog.rows import (
     NamesSnapshot,
 )
 from bot.errors import Ambiguous, CatalogError, NotFound
-from bot.heap import map_large_buffers
 from bot.identity import as_email, mentioned_id
 from bot.suggest import FULL_SCAN_MAX, NearNames
 
@@ -1055,8 +1054,7 @@ BACKGROUND_SWITCH_INTERVAL = 0.001
 
 class _BackgroundWork:
     """While any sync or index build (in any thread) is under way: the cyclic collector paused
-    and the GIL's switch interval shortened (``BACKGROUND_SWITCH_INTERVAL``). From the first
-    one on, large buffers are mapped (``bot.heap``)."""
+    and the GIL's switch interval shortened (``BACKGROUND_SWITCH_INTERVAL``)."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
@@ -1065,7 +1063,6 @@ class _BackgroundWork:
         self._interval = sys.getswitchinterval()
 
     def __enter__(self) -> None:
-        map_large_buffers()  # once per process: growing an index's buffers must not copy them
         with self._lock:
             self._builds += 1
             if self._builds == 1:
