@@ -320,28 +320,47 @@ class _Values:
         return code
 
 
-class _Texts:
-    """Optional texts (descriptions) packed as UTF-8 in one buffer, with their offsets: a
-    string object per entity costs some 50 bytes before its first character."""
+TEXT_BLOCK = 1 << 20
+"""Bytes of texts ``_Texts`` packs in one buffer. One buffer of a million descriptions (50 MB and
+more) grew by appends, and a growth past its slack could copy all of it into fresh pages in one
+C call, the GIL held (a 133 ms event-loop stall during a re-sync at a million entities)."""
 
-    __slots__ = ("data", "ends", "present")
+
+class _Texts:
+    """Optional texts (descriptions) packed as UTF-8 in buffers of about ``TEXT_BLOCK`` bytes,
+    with their offsets: a string object per entity costs some 50 bytes before its first
+    character. A text is never split between buffers."""
+
+    __slots__ = ("blocks", "ends", "present", "starts")
 
     def __init__(self) -> None:
-        self.data = bytearray()
+        self.blocks: list[bytearray] = [bytearray()]
+        self.starts = array("Q", [0])  # the offset of each buffer's first byte
         self.ends = array("Q")
         self.present = bytearray()
 
     def append(self, text: str | None) -> None:
+        block = self.blocks[-1]
         if text is not None:
-            self.data += text.encode("utf-8", "surrogatepass")
-        self.ends.append(len(self.data))
+            raw = text.encode("utf-8", "surrogatepass")
+            if block and len(block) + len(raw) > TEXT_BLOCK:
+                self.starts.append(self.starts[-1] + len(block))
+                block = bytearray()
+                self.blocks.append(block)
+            block += raw
+        self.ends.append(self.starts[-1] + len(block))
         self.present.append(text is not None)
 
     def __getitem__(self, i: int) -> str | None:
         if not self.present[i]:
             return None
-        start = self.ends[i - 1] if i else 0
-        return self.data[start : self.ends[i]].decode("utf-8", "surrogatepass")
+        start, end = (self.ends[i - 1] if i else 0), self.ends[i]
+        if start == end:
+            return ""
+        at = bisect.bisect_right(self.starts, start) - 1
+        offset = self.starts[at]
+        data = self.blocks[at][start - offset : end - offset]
+        return data.decode("utf-8", "surrogatepass")
 
     def __len__(self) -> int:
         return len(self.ends)

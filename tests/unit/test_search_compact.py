@@ -12,6 +12,7 @@ from collections.abc import Mapping
 
 import pytest
 
+from bot.catalog import search
 from bot.catalog.search import (
     DENSE,
     KIND_ORDER,
@@ -303,3 +304,22 @@ def test_an_updated_index_equals_one_built_from_scratch(seed: int, sets_below: i
             assert got == want, text
     assert _state(old) == old_state  # readers of the old index saw nothing change
     assert [h.doc.ref for h in old.search(parse_query("alpha"), limit=50).hits] == old_page
+
+
+def test_descriptions_are_packed_in_bounded_buffers_and_read_back_whole(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Texts are packed in buffers of about ``TEXT_BLOCK`` bytes (one buffer of a million
+    descriptions grew, and copied itself, in one C call); none is split between two."""
+    monkeypatch.setattr(search, "TEXT_BLOCK", 64)
+    texts: list[str | None] = []
+    for i in range(300):
+        texts.append(None if i % 7 == 0 else "" if i % 11 == 0 else f"Sërvice {i} " * (i % 5))
+    texts.append("x" * 200)  # longer than a buffer: a buffer of its own
+    texts.append("after the long one")
+    packed = search._Texts()
+    for text in texts:
+        packed.append(text)
+    assert [packed[i] for i in range(len(texts))] == texts
+    assert len(packed.blocks) > 10
+    assert all(len(block) <= 64 for block in packed.blocks if b"x" * 200 not in block)
