@@ -366,7 +366,7 @@ class CatalogSync:
                 close()  # stops a walk's parse workers when the sync ends early
         report.duration_s = time.perf_counter() - started
         self.store.took(source.name, int(report.duration_s * 1000))
-        # A record per file of the source, five times over (and every stored ref, in the
+        # A record per file of the source, six times over (and every stored ref, in the
         # files' ref lists: a million at Spotify's scale): freed in steps (release_in_steps).
         held: list[Any] = [reads, known_rows, known, positions_before, files_before, head]
         del reads, known_rows, known, positions_before, files_before, head
